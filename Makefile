@@ -1,0 +1,151 @@
+# modelprep - convert, repack, split and verify LLM weight checkpoints.
+#
+#   make              build build/modelprep
+#   make test         install missing Debian packages, build, run every test (Criterion summary last)
+#   make demo         generate a sample GPTQ model and run modelprep on it end to end
+#   make help         list the targets
+#
+# Variables: SAN=1 (AddressSanitizer + UBSan build in build/san), WERROR=1, PREFIX, DESTDIR.
+
+CC      ?= cc
+PREFIX  ?= /usr/local
+BINDIR  ?= $(PREFIX)/bin
+MANDIR  ?= $(PREFIX)/share/man/man1
+PYTHON  ?= python3
+
+PKGS    := libzstd libxxhash libcjson level-zero OpenCL
+# Every Debian package the project needs to build, test and run its demo.
+DEB_PKGS := build-essential pkg-config libzstd-dev libxxhash-dev libcjson-dev libze-dev \
+            ocl-icd-opencl-dev opencl-headers pocl-opencl-icd libcriterion-dev clang-14 \
+            llvm-spirv-14 spirv-tools python3 python3-venv
+
+ifeq ($(SAN),1)
+BUILD   ?= build/san
+SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+OPT     := -O1 -g
+else
+BUILD   ?= build
+SANFLAGS :=
+OPT     := -O2 -g
+endif
+
+WARN    := -Wall -Wextra -Wshadow -Wconversion -Wmissing-prototypes -Wstrict-prototypes \
+           -Wformat=2 -Wundef
+ifeq ($(WERROR),1)
+WARN    += -Werror
+endif
+
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+CFLAGS  ?=
+CPPFLAGS += -D_POSIX_C_SOURCE=200809L -I.
+ALL_CFLAGS = -std=c11 $(OPT) $(WARN) -fopenmp $(SANFLAGS) $(PKG_CFLAGS) $(CPPFLAGS) $(CFLAGS)
+LDLIBS_ALL = -fopenmp $(SANFLAGS) $(PKG_LIBS) -lm $(LDFLAGS)
+
+# The pipeline's stages, in dependency order (see README "Layout").
+LIB_DIRS := common formats repack verify
+LIB_SRCS := $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c))
+CLI_SRCS := $(wildcard convert/*.c)
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
+LIB      := $(BUILD)/libmodelprep.a
+BIN      := $(BUILD)/modelprep
+
+TEST_SRCS  := $(wildcard tests/unit/*.c)
+TEST_OBJS  := $(TEST_SRCS:%.c=$(BUILD)/obj/%.o)
+TEST_BIN   := $(BUILD)/tests/unit
+TOOLS      := $(BUILD)/tests/mkmodel $(BUILD)/tests/stcopy
+BENCH_BINS := $(BUILD)/tests/bench_safetensors
+VENV       := build/venv
+
+.PHONY: all test check demo bench install uninstall clean deps help check-deps check-nm pyref
+
+all: $(BIN) ## build build/modelprep
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | awk -F'\t' '{printf "  %-12s %s\n", $$1, $$2}'
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+$(LIB): $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BIN): $(CLI_OBJS) $(LIB)
+	$(CC) -o $@ $(CLI_OBJS) $(LIB) $(LDLIBS_ALL)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/gen/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $< $(LIB) $(LDLIBS_ALL)
+
+$(BUILD)/tests/bench_%: $(BUILD)/obj/tests/bench/bench_%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $< $(LIB) $(LDLIBS_ALL)
+
+$(TEST_BIN): $(TEST_OBJS) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $(TEST_OBJS) $(LIB) $(LDLIBS_ALL) $(shell pkg-config --libs criterion 2>/dev/null || echo -lcriterion)
+
+deps: ## install every Debian package the project needs (root); otherwise print the apt-get line
+	@missing=""; for p in $(DEB_PKGS); do \
+	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "make deps: installing$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEB_PKGS); \
+	else \
+	  echo "make deps: missing Debian packages:$$missing" >&2; \
+	  echo "run as root: apt-get install -y $(DEB_PKGS)" >&2; exit 1; \
+	fi
+
+# The cross-check against upstream reference implementations needs PyPI's safetensors and
+# numpy; they live in a venv under build/, never at run time.
+$(VENV)/.ok:
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check safetensors numpy
+	touch $@
+
+pyref: $(VENV)/.ok ## set up the Python reference environment (PyPI safetensors, numpy)
+
+check-deps: ## check that each stage includes only the stages below it
+	@sh tests/check-deps.sh
+
+check-nm: $(LIB) ## library objects must not print or exit
+	@sh tests/check-nm.sh $(BUILD)/obj
+
+TEST_ENV = MP_BIN=$(abspath $(BIN)) MP_TOOLS=$(abspath $(BUILD)/tests) \
+           MP_SRC=$(abspath .) MP_PYTHON=$(abspath $(VENV))/bin/python
+
+test: deps ## build and run every test: units, golden, CLI, hostile input, Python cross-check
+	$(MAKE) --no-print-directory all-tests
+	$(MAKE) --no-print-directory check-deps check-nm
+	$(MAKE) --no-print-directory pyref
+	$(TEST_ENV) $(TEST_BIN) --jobs 2
+
+check: all-tests ## the fast subset: unit tests only, no Python
+	$(TEST_ENV) $(TEST_BIN) --jobs 2 --filter 'unit_*/*'
+
+all-tests: $(BIN) $(TEST_BIN) $(TOOLS)
+
+demo: deps $(BIN) $(TOOLS) ## generate a sample GPTQ model and run modelprep on it
+	@sh tests/demo.sh $(BUILD)
+
+bench: $(BIN) $(TOOLS) $(BENCH_BINS) ## measure throughput and peak memory (figures go in notes)
+	@sh tests/bench/run.sh $(BUILD)
+
+install: $(BIN) ## install modelprep and its man page under $(DESTDIR)$(PREFIX)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)
+	install -m 755 $(BIN) $(DESTDIR)$(BINDIR)/modelprep
+	install -m 644 doc/modelprep.1 $(DESTDIR)$(MANDIR)/modelprep.1
+
+uninstall: ## remove what install put in place
+	rm -f $(DESTDIR)$(BINDIR)/modelprep $(DESTDIR)$(MANDIR)/modelprep.1
+
+clean: ## remove build/
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

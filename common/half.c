@@ -1,0 +1,77 @@
+/*
+ * half.c - binary16 and bfloat16 conversions, bit-exact and round-to-nearest-even.
+ */
+#include "mp_common.h"
+
+#include <string.h>
+
+static uint32_t f32_bits(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
+static float bits_f32(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+float mp_f16_to_f32(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+    uint32_t exp = (h >> 10) & 0x1Fu;
+    uint32_t man = h & 0x3FFu;
+    if (exp == 0x1F) return bits_f32(sign | 0x7F800000u | (man << 13));
+    if (exp == 0) {
+        if (man == 0) return bits_f32(sign);
+        /* Subnormal: value = man * 2^-24, exact in f32. */
+        float v = (float)man * bits_f32(0x33800000u);
+        return sign ? -v : v;
+    }
+    return bits_f32(sign | ((exp + 112u) << 23) | (man << 13));
+}
+
+uint16_t mp_f32_to_f16(float f)
+{
+    uint32_t u = f32_bits(f);
+    uint16_t sign = (uint16_t)((u >> 16) & 0x8000u);
+    uint32_t abs = u & 0x7FFFFFFFu;
+    if (abs > 0x7F800000u) return (uint16_t)(sign | 0x7E00u | ((abs >> 13) & 0x3FFu));
+    if (abs >= 0x477FF000u) return (uint16_t)(sign | 0x7C00u); /* rounds past 65504 */
+    if (abs < 0x38800000u) {
+        /* Result is subnormal or zero: scale to units of 2^-24 and round to nearest even. */
+        if (abs < 0x33000000u) return sign; /* below half the smallest subnormal */
+        uint32_t exp = abs >> 23;
+        uint32_t man = (abs & 0x7FFFFFu) | 0x800000u;
+        uint32_t shift = 126u - exp; /* 14..24 */
+        uint32_t q = man >> shift;
+        uint32_t rem = man & ((1u << shift) - 1u);
+        uint32_t half = 1u << (shift - 1u);
+        if (rem > half || (rem == half && (q & 1u))) q++;
+        return (uint16_t)(sign | q);
+    }
+    uint32_t r = abs - 0x38000000u; /* rebias exponent 127 -> 15, keep all mantissa bits */
+    uint32_t q = r >> 13;
+    uint32_t rem = r & 0x1FFFu;
+    if (rem > 0x1000u || (rem == 0x1000u && (q & 1u))) q++;
+    return (uint16_t)(sign | q);
+}
+
+int mp_f16_overflows(float f)
+{
+    uint32_t abs = f32_bits(f) & 0x7FFFFFFFu;
+    return abs < 0x7F800000u && abs >= 0x477FF000u;
+}
+
+uint16_t mp_f32_to_bf16(float f)
+{
+    uint32_t u = f32_bits(f);
+    if ((u & 0x7FFFFFFFu) > 0x7F800000u) return (uint16_t)((u >> 16) | 0x40u);
+    u += 0x7FFFu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+
+float mp_bf16_to_f32(uint16_t h) { return bits_f32((uint32_t)h << 16); }

@@ -1,0 +1,204 @@
+/*
+ * mp_common.h - the public header of common/: errors, checked arithmetic, file I/O.
+ *
+ * Everything in modelprep reports failure the same way: a function returns an mp_errcode
+ * (MP_OK is 0) and fills a caller-owned mp_err with the file, the tensor, the byte offset where
+ * known, and a one-line reason. Library code never prints and never exits; only convert/ (the CLI)
+ * turns an mp_err into a line on stderr and an exit code.
+ *
+ * Memory: no function here keeps a pointer to its arguments. mp_file handles are opened with
+ * mp_file_open() and closed with mp_file_close(), which accepts NULL.
+ */
+#ifndef MP_COMMON_H
+#define MP_COMMON_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define MP_VERSION "0.1.0"
+
+/* ---------------------------------------------------------------- errors */
+
+/* Stable values: scripts and the manifest may record them. Each maps to one exit code
+ * (DESIGN.md §2) through mp_err_exit_code(). */
+typedef enum {
+    MP_OK = 0,
+    MP_E_MISMATCH = 1,    /* verification found a mismatch or corruption  -> exit 1 */
+    MP_E_USAGE = 2,       /* bad command line                            -> exit 2 */
+    MP_E_DEVICE = 3,      /* requested device unavailable                -> exit 3 */
+    MP_E_INPUT = 4,       /* bad or malformed input                      -> exit 4 */
+    MP_E_UNSUPPORTED = 5, /* well-formed input modelprep cannot handle   -> exit 4 */
+    MP_E_IO = 6,          /* read/write/disk-full/permission             -> exit 5 */
+    MP_E_NOMEM = 7,       /* allocation failed                           -> exit 5 */
+    MP_E_INTERRUPTED = 8, /* SIGINT/SIGTERM                              -> exit 130 */
+    MP_E_COUNT
+} mp_errcode;
+
+#define MP_ERR_FILE_MAX 512
+#define MP_ERR_TENSOR_MAX 256
+#define MP_ERR_MSG_MAX 512
+
+/* Caller-owned error context. Zero-initialise with MP_ERR_INIT. */
+typedef struct mp_err {
+    mp_errcode code;
+    int64_t offset;                  /* byte offset in `file`, -1 when unknown */
+    char file[MP_ERR_FILE_MAX];      /* file the error is about, "" when none */
+    char tensor[MP_ERR_TENSOR_MAX];  /* tensor the error is about, "" when none */
+    char msg[MP_ERR_MSG_MAX];        /* reason: lowercase, no final period */
+} mp_err;
+
+#define MP_ERR_INIT {MP_OK, -1, "", "", ""}
+
+/* Sets code and reason, clears file/tensor/offset. Returns `code`, so that
+ * `return mp_errf(err, MP_E_INPUT, "...")` reads like git's `return error(...)`. */
+mp_errcode mp_errf(mp_err *err, mp_errcode code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Same, with the context given: file and tensor may be NULL, offset may be -1. */
+mp_errcode mp_errf_at(mp_err *err, mp_errcode code, const char *file, const char *tensor,
+                      int64_t offset, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+
+/* Fills in the file when the error does not name one yet (a caller adding context). */
+void mp_err_set_file(mp_err *err, const char *file);
+void mp_err_clear(mp_err *err);
+
+const char *mp_err_name(mp_errcode code);  /* "input", "io", ... */
+int mp_err_exit_code(mp_errcode code);      /* DESIGN.md §2 exit code */
+
+/* Formats "FILE: byte N: tensor 'T': reason" (parts present only when set) into buf. */
+void mp_err_format(const mp_err *err, char *buf, size_t cap);
+
+#define MP_RETURN_ERR_IF(cond, err, code, ...)                  \
+    do {                                                        \
+        if (cond) return mp_errf((err), (code), __VA_ARGS__);   \
+    } while (0)
+
+#define MP_FORWARD(expr)                \
+    do {                                \
+        mp_errcode mp_fwd_rc_ = (expr); \
+        if (mp_fwd_rc_ != MP_OK) return mp_fwd_rc_; \
+    } while (0)
+
+/* ---------------------------------------------------------------- checked arithmetic */
+
+/* Return 1 on overflow, leaving *out unspecified. For sizes read from files. */
+static inline int mp_add_overflow(uint64_t a, uint64_t b, uint64_t *out)
+{
+    return __builtin_add_overflow(a, b, out);
+}
+static inline int mp_mul_overflow(uint64_t a, uint64_t b, uint64_t *out)
+{
+    return __builtin_mul_overflow(a, b, out);
+}
+
+/* ---------------------------------------------------------------- little-endian decode */
+
+static inline uint64_t mp_read_le64(const void *p)
+{
+    const uint8_t *b = (const uint8_t *)p;
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--) v = (v << 8) | b[i];
+    return v;
+}
+static inline uint32_t mp_read_le32(const void *p)
+{
+    const uint8_t *b = (const uint8_t *)p;
+    return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+}
+static inline void mp_write_le64(void *p, uint64_t v)
+{
+    uint8_t *b = (uint8_t *)p;
+    for (int i = 0; i < 8; i++) b[i] = (uint8_t)(v >> (8 * i));
+}
+static inline void mp_write_le32(void *p, uint32_t v)
+{
+    uint8_t *b = (uint8_t *)p;
+    for (int i = 0; i < 4; i++) b[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* ---------------------------------------------------------------- files */
+
+/* A read-only file read by pread(2): nothing is mapped, so the resident set never grows with
+ * the file size. */
+typedef struct mp_file {
+    int fd;
+    uint64_t size;
+    char *path;   /* owned copy, as given (used in messages) */
+} mp_file;
+
+/* Opens `path` for reading. A directory or a special file is MP_E_INPUT; ENOENT/EACCES are
+ * MP_E_IO. On failure *out is NULL. */
+mp_errcode mp_file_open(mp_file **out, const char *path, mp_err *err);
+void mp_file_close(mp_file *f);
+
+/* Reads exactly len bytes at offset. A short file is MP_E_INPUT ("unexpected end of file"),
+ * a read error MP_E_IO. */
+mp_errcode mp_file_pread(const mp_file *f, uint64_t offset, void *buf, size_t len, mp_err *err);
+
+/* Writes all of buf to fd, retrying short writes. ENOSPC/EFBIG/EIO become MP_E_IO naming
+ * `path`, the bytes written so far and the bytes asked for. */
+mp_errcode mp_write_all(int fd, const void *buf, size_t len, const char *path, mp_err *err);
+
+/* Reads a whole small file (config.json, an index) into a NUL-terminated buffer that the
+ * caller frees. Files larger than max_bytes are MP_E_INPUT. *len excludes the NUL. */
+mp_errcode mp_read_small_file(const char *path, size_t max_bytes, char **out, size_t *len,
+                              mp_err *err);
+
+/* "dir/name" into a new string, or NULL on allocation failure. */
+char *mp_path_join(const char *dir, const char *name);
+int mp_is_dir(const char *path);
+int mp_exists(const char *path);
+
+/* 1 if `name` is a plain relative file name that stays inside its directory: not empty, not
+ * absolute, no ".." component, no backslash, no control characters. Subdirectories are allowed. */
+int mp_name_is_contained(const char *name);
+
+/* ---------------------------------------------------------------- strings */
+
+/* Natural order: "layers.2" < "layers.10". For display and for the split's layer order. */
+int mp_natcmp(const char *a, const char *b);
+
+/* 1 if the n bytes are valid UTF-8 (no overlongs, no surrogates, <= U+10FFFF). */
+int mp_utf8_valid(const void *s, size_t n);
+
+/* strdup that returns NULL on failure (C11 has no strdup). */
+char *mp_strdup(const char *s);
+
+/* Human size, "1.50 GiB", into buf. */
+void mp_fmt_bytes(uint64_t n, char *buf, size_t cap);
+
+/* ---------------------------------------------------------------- half precision */
+
+/* IEEE binary16 and bfloat16 conversions. To-half rounds to nearest even; NaN stays NaN (quiet),
+ * and values beyond the half range become infinity: callers that must not overflow check
+ * mp_f16_overflows() first. */
+uint16_t mp_f32_to_f16(float f);
+float mp_f16_to_f32(uint16_t h);
+uint16_t mp_f32_to_bf16(float f);
+float mp_bf16_to_f32(uint16_t h);
+/* 1 when a finite f rounds to infinity in binary16. */
+int mp_f16_overflows(float f);
+
+/* ---------------------------------------------------------------- growable text buffer */
+
+/* For JSON documents and headers built in memory. On allocation failure the buffer latches
+ * `oom` and ignores further appends; check it once at the end. Free with mp_buf_release(). */
+typedef struct mp_buf {
+    char *data;  /* NUL-terminated when len > 0 */
+    size_t len;
+    size_t cap;
+    int oom;
+} mp_buf;
+
+#define MP_BUF_INIT {NULL, 0, 0, 0}
+
+void mp_buf_put(mp_buf *b, const void *p, size_t n);
+void mp_buf_puts(mp_buf *b, const char *s);
+void mp_buf_printf(mp_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Appends s as a JSON string literal, quotes included, escaped as serde_json does. */
+void mp_buf_json_str(mp_buf *b, const char *s);
+void mp_buf_release(mp_buf *b);
+
+#endif /* MP_COMMON_H */

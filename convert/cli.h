@@ -1,0 +1,57 @@
+/*
+ * cli.h - internal to convert/: the subcommand table and the option parser every command uses.
+ *
+ * Each command declares its options once, in an mp_opt table; the same table drives parsing
+ * (getopt_long) and --help, as git's parse-options does.
+ */
+#ifndef MP_CLI_H
+#define MP_CLI_H
+
+#include "../common/mp_common.h"
+
+#include <stdio.h>
+
+typedef struct mp_opt {
+    const char *name;      /* long name without "--" */
+    const char *arg;       /* metavariable ("N") when the option takes a value, else NULL */
+    const char *help;
+} mp_opt;
+
+typedef struct mp_cmd mp_cmd;
+
+/* Parsed command line. value[i] is NULL when option i was not given, "" for a given flag, or
+ * the argument of a valued option (the last one wins). */
+typedef struct mp_args {
+    const mp_cmd *cmd;
+    const char *value[32];
+    char **pos;
+    int n_pos;
+} mp_args;
+
+struct mp_cmd {
+    const char *name;
+    int (*run)(const mp_args *args);
+    const char *synopsis;  /* "PATH [--json]" */
+    const char *summary;   /* one line for `modelprep --help` */
+    int min_pos, max_pos;  /* positional argument counts */
+    const mp_opt *opts;    /* terminated by {NULL} */
+};
+
+/* Parses argv (argv[0] is the command name). Returns -1 on success; otherwise the exit code to
+ * use right away (0 after --help, 2 after a usage error, already reported on stderr). */
+int mp_args_parse(mp_args *a, const mp_cmd *cmd, int argc, char **argv);
+
+/* Value of the option called `name`, or NULL. Asking for an option the command does not declare
+ * is a programmer error. */
+const char *mp_args_get(const mp_args *a, const char *name);
+int mp_args_has(const mp_args *a, const char *name);
+
+/* Prints "modelprep: <formatted error>" on stderr and returns the exit code for it. */
+int mp_cli_fail(const mp_err *err);
+
+/* One-line usage error plus the command's synopsis on stderr; returns 2. */
+int mp_cli_usage_error(const mp_cmd *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+int cmd_inspect(const mp_args *args);
+
+#endif /* MP_CLI_H */

@@ -1,0 +1,240 @@
+/*
+ * cmd_inspect.c - `modelprep inspect PATH [--json]`: what a checkpoint holds.
+ */
+#include "cli.h"
+#include "../formats/formats.h"
+
+#include <string.h>
+
+typedef struct dtype_total {
+    uint64_t tensors, bytes;
+} dtype_total;
+
+typedef struct totals {
+    uint64_t tensors, elements, bytes;
+    dtype_total by_dtype[MP_DTYPE_COUNT];
+} totals;
+
+static void count(const mp_st_model *m, totals *t)
+{
+    memset(t, 0, sizeof *t);
+    for (size_t i = 0; i < mp_st_n_tensors(m); i++) {
+        const mp_tensor *x = mp_st_tensor(m, i);
+        t->tensors++;
+        t->elements += x->n_elems;
+        t->bytes += x->n_bytes;
+        t->by_dtype[x->dtype].tensors++;
+        t->by_dtype[x->dtype].bytes += x->n_bytes;
+    }
+}
+
+static const char *tri(int v, const char *yes, const char *no)
+{
+    return v < 0 ? "unset" : v ? yes : no;
+}
+
+static void quant_line(const mp_quant_summary *q, char *buf, size_t cap)
+{
+    if (!q->present) {
+        snprintf(buf, cap, "none");
+        return;
+    }
+    char group[32];
+    if (q->group_size == -1) snprintf(group, sizeof group, "per-channel");
+    else if (q->group_size > 0) snprintf(group, sizeof group, "group %d", q->group_size);
+    else snprintf(group, sizeof group, "group unset");
+    snprintf(buf, cap, "%s, %d bits, %s, %s, desc_act %s, format %s (from %s)",
+             q->quant_method[0] ? q->quant_method : "unknown method", q->bits, group,
+             tri(q->sym, "symmetric", "asymmetric"), tri(q->desc_act, "on", "off"),
+             q->format[0] ? q->format : "unset", q->source);
+}
+
+static void print_human(const mp_st_model *m, const char *path, const mp_hf_config *cfg)
+{
+    totals t;
+    count(m, &t);
+    printf("checkpoint:   %s (safetensors, %zu file%s%s)\n", path, mp_st_n_files(m),
+           mp_st_n_files(m) == 1 ? "" : "s",
+           mp_st_is_sharded(m) ? ", model.safetensors.index.json" : "");
+    if (cfg->present) {
+        printf("architecture: %s (model_type %s)\n",
+               cfg->architecture[0] ? cfg->architecture : "unknown",
+               cfg->model_type[0] ? cfg->model_type : "unset");
+        if (cfg->num_hidden_layers >= 0) printf("layers:       %lld\n", (long long)cfg->num_hidden_layers);
+        else printf("layers:       unset\n");
+        printf("tied embeddings: %s\n", tri(cfg->tie_word_embeddings, "yes", "no"));
+        if (cfg->torch_dtype[0]) printf("torch_dtype:  %s\n", cfg->torch_dtype);
+    } else {
+        printf("config.json:  none\n");
+    }
+    char q[256];
+    quant_line(&cfg->quant, q, sizeof q);
+    printf("quantization: %s\n\n", q);
+
+    size_t wn = 4, ws = 5, wf = 4;
+    char shape[160];
+    for (size_t i = 0; i < mp_st_n_tensors(m); i++) {
+        const mp_tensor *x = mp_st_tensor(m, i);
+        mp_shape_format(x, shape, sizeof shape);
+        size_t ln = strlen(x->name), ls = strlen(shape), lf = strlen(mp_st_file_name(m, x->file));
+        if (ln > wn) wn = ln;
+        if (ls > ws) ws = ls;
+        if (lf > wf) wf = lf;
+    }
+    printf("%-*s  %-11s  %-*s  %14s  %s\n", (int)wn, "NAME", "DTYPE", (int)ws, "SHAPE", "BYTES", "FILE");
+    for (size_t i = 0; i < mp_st_n_tensors(m); i++) {
+        const mp_tensor *x = mp_st_tensor(m, i);
+        mp_shape_format(x, shape, sizeof shape);
+        printf("%-*s  %-11s  %-*s  %14llu  %s\n", (int)wn, x->name, mp_dtype_name(x->dtype), (int)ws,
+               shape, (unsigned long long)x->n_bytes, mp_st_file_name(m, x->file));
+    }
+    printf("\nfiles:\n");
+    for (size_t i = 0; i < mp_st_n_files(m); i++)
+        printf("  %-*s  %14llu bytes\n", (int)wf, mp_st_file_name(m, i),
+               (unsigned long long)mp_st_file(m, i)->size);
+    char human[32];
+    mp_fmt_bytes(t.bytes, human, sizeof human);
+    printf("\ntotals: %llu tensors, %llu parameters, %llu bytes (%s)\n",
+           (unsigned long long)t.tensors, (unsigned long long)t.elements,
+           (unsigned long long)t.bytes, human);
+    for (int d = MP_DTYPE_COUNT - 1; d >= 0; d--) {
+        if (!t.by_dtype[d].tensors) continue;
+        printf("  %-11s  %8llu tensors  %14llu bytes\n", mp_dtype_name((mp_dtype)d),
+               (unsigned long long)t.by_dtype[d].tensors, (unsigned long long)t.by_dtype[d].bytes);
+    }
+}
+
+static void json_tri(mp_buf *b, int v)
+{
+    mp_buf_puts(b, v < 0 ? "null" : v ? "true" : "false");
+}
+
+static void json_str_or_null(mp_buf *b, const char *s)
+{
+    if (s[0]) mp_buf_json_str(b, s);
+    else mp_buf_puts(b, "null");
+}
+
+static void json_config(mp_buf *b, const mp_hf_config *cfg)
+{
+    if (!cfg->present && !cfg->quant.present) {
+        mp_buf_puts(b, "null");
+        return;
+    }
+    mp_buf_puts(b, "{\"architecture\": ");
+    json_str_or_null(b, cfg->architecture);
+    mp_buf_puts(b, ", \"model_type\": ");
+    json_str_or_null(b, cfg->model_type);
+    mp_buf_puts(b, ", \"num_hidden_layers\": ");
+    if (cfg->num_hidden_layers >= 0) mp_buf_printf(b, "%lld", (long long)cfg->num_hidden_layers);
+    else mp_buf_puts(b, "null");
+    mp_buf_puts(b, ", \"tie_word_embeddings\": ");
+    json_tri(b, cfg->tie_word_embeddings);
+    mp_buf_puts(b, ", \"torch_dtype\": ");
+    json_str_or_null(b, cfg->torch_dtype);
+    mp_buf_puts(b, ", \"quantization\": ");
+    const mp_quant_summary *q = &cfg->quant;
+    if (!q->present) {
+        mp_buf_puts(b, "null}");
+        return;
+    }
+    mp_buf_puts(b, "{\"source\": ");
+    mp_buf_json_str(b, q->source);
+    mp_buf_puts(b, ", \"quant_method\": ");
+    json_str_or_null(b, q->quant_method);
+    mp_buf_puts(b, ", \"format\": ");
+    json_str_or_null(b, q->format);
+    mp_buf_puts(b, ", \"bits\": ");
+    if (q->bits >= 0) mp_buf_printf(b, "%d", q->bits);
+    else mp_buf_puts(b, "null");
+    mp_buf_puts(b, ", \"group_size\": ");
+    if (q->group_size != 0) mp_buf_printf(b, "%d", q->group_size);
+    else mp_buf_puts(b, "null");
+    mp_buf_puts(b, ", \"sym\": ");
+    json_tri(b, q->sym);
+    mp_buf_puts(b, ", \"desc_act\": ");
+    json_tri(b, q->desc_act);
+    mp_buf_puts(b, "}}");
+}
+
+static void json_doc(mp_buf *b, const mp_st_model *m, const char *path, const mp_hf_config *cfg)
+{
+    totals t;
+    count(m, &t);
+    mp_buf_puts(b, "{\"path\": ");
+    mp_buf_json_str(b, path);
+    mp_buf_printf(b, ", \"format\": \"safetensors\", \"sharded\": %s, \"files\": [",
+                  mp_st_is_sharded(m) ? "true" : "false");
+    for (size_t i = 0; i < mp_st_n_files(m); i++) {
+        mp_buf_puts(b, i ? ", {\"name\": " : "{\"name\": ");
+        mp_buf_json_str(b, mp_st_file_name(m, i));
+        mp_buf_printf(b, ", \"size\": %llu, \"header_bytes\": %llu, \"metadata\": {",
+                      (unsigned long long)mp_st_file(m, i)->size,
+                      (unsigned long long)mp_st_header_len(m, i));
+        for (size_t j = 0; j < mp_st_file_n_meta(m, i); j++) {
+            const char *k, *v;
+            mp_st_file_meta(m, i, j, &k, &v);
+            if (j) mp_buf_puts(b, ", ");
+            mp_buf_json_str(b, k);
+            mp_buf_puts(b, ": ");
+            mp_buf_json_str(b, v);
+        }
+        mp_buf_puts(b, "}}");
+    }
+    mp_buf_puts(b, "], \"config\": ");
+    json_config(b, cfg);
+    mp_buf_puts(b, ", \"tensors\": [");
+    for (size_t i = 0; i < mp_st_n_tensors(m); i++) {
+        const mp_tensor *x = mp_st_tensor(m, i);
+        mp_buf_puts(b, i ? ",\n  {\"name\": " : "\n  {\"name\": ");
+        mp_buf_json_str(b, x->name);
+        mp_buf_printf(b, ", \"dtype\": \"%s\", \"shape\": [", mp_dtype_name(x->dtype));
+        for (uint32_t d = 0; d < x->n_dims; d++)
+            mp_buf_printf(b, "%s%llu", d ? ", " : "", (unsigned long long)x->shape[d]);
+        mp_buf_printf(b, "], \"bytes\": %llu, \"file\": ", (unsigned long long)x->n_bytes);
+        mp_buf_json_str(b, mp_st_file_name(m, x->file));
+        mp_buf_printf(b, ", \"offset\": %llu}", (unsigned long long)x->offset);
+    }
+    mp_buf_printf(b, "],\n \"totals\": {\"tensors\": %llu, \"parameters\": %llu, \"bytes\": %llu, "
+                     "\"by_dtype\": {",
+                  (unsigned long long)t.tensors, (unsigned long long)t.elements,
+                  (unsigned long long)t.bytes);
+    int first = 1;
+    for (int d = MP_DTYPE_COUNT - 1; d >= 0; d--) {
+        if (!t.by_dtype[d].tensors) continue;
+        mp_buf_printf(b, "%s\"%s\": {\"tensors\": %llu, \"bytes\": %llu}", first ? "" : ", ",
+                      mp_dtype_name((mp_dtype)d), (unsigned long long)t.by_dtype[d].tensors,
+                      (unsigned long long)t.by_dtype[d].bytes);
+        first = 0;
+    }
+    mp_buf_puts(b, "}}}\n");
+}
+
+int cmd_inspect(const mp_args *args)
+{
+    const char *path = args->pos[0];
+    mp_err err = MP_ERR_INIT;
+    mp_st_model *m = NULL;
+    mp_hf_config cfg;
+    if (mp_st_open(&m, path, &err) != MP_OK) return mp_cli_fail(&err);
+    if (mp_hf_config_load(&cfg, mp_st_dir(m), &err) != MP_OK) {
+        mp_st_close(m);
+        return mp_cli_fail(&err);
+    }
+    int rc = 0;
+    if (mp_args_has(args, "json")) {
+        mp_buf b = MP_BUF_INIT;
+        json_doc(&b, m, path, &cfg);
+        if (b.oom) {
+            mp_errf(&err, MP_E_NOMEM, "out of memory building the JSON document");
+            rc = mp_cli_fail(&err);
+        } else {
+            fwrite(b.data, 1, b.len, stdout);
+        }
+        mp_buf_release(&b);
+    } else {
+        print_human(m, path, &cfg);
+    }
+    mp_st_close(m);
+    return rc;
+}

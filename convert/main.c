@@ -1,0 +1,75 @@
+/*
+ * main.c - the modelprep command: one table of subcommands, one dispatcher (git.c's commands[]).
+ *
+ * stdout carries results (or one JSON document with --json); stderr carries errors and progress.
+ * A failure to write stdout is exit 5, checked once at the end as git's run_builtin does.
+ */
+#include "cli.h"
+
+#include <errno.h>
+#include <string.h>
+
+static const mp_opt inspect_opts[] = {
+    {"json", NULL, "print one JSON document instead of the table"},
+    {NULL, NULL, NULL},
+};
+
+static const mp_cmd commands[] = {
+    {"inspect", cmd_inspect, "PATH [--json]",
+     "List the tensors, files, totals, architecture and quantization scheme of a checkpoint.\n"
+     "PATH is a .safetensors file or a directory with model.safetensors.index.json or\n"
+     "model.safetensors.",
+     1, 1, inspect_opts},
+};
+
+static void print_main_help(FILE *out)
+{
+    fputs("usage: modelprep COMMAND [ARGS]\n\n"
+          "Convert, repack, split and verify LLM weight checkpoints.\n\ncommands:\n",
+          out);
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++) {
+        const char *nl = strchr(commands[i].summary, '\n');
+        int len = nl ? (int)(nl - commands[i].summary) : (int)strlen(commands[i].summary);
+        fprintf(out, "  %-10s %.*s\n", commands[i].name, len, commands[i].summary);
+    }
+    fputs("\n'modelprep COMMAND --help' describes a command.\n"
+          "exit codes: 0 ok, 1 verification failed, 2 usage, 3 device unavailable,\n"
+          "            4 bad or unsupported input, 5 I/O error\n",
+          out);
+}
+
+static int finish_stdout(int rc)
+{
+    if (fflush(stdout) != 0 || ferror(stdout) || fclose(stdout) != 0) {
+        fprintf(stderr, "modelprep: cannot write standard output: %s\n", strerror(errno));
+        return 5;
+    }
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        print_main_help(stderr);
+        return 2;
+    }
+    const char *name = argv[1];
+    if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0 || strcmp(name, "help") == 0) {
+        print_main_help(stdout);
+        return finish_stdout(0);
+    }
+    if (strcmp(name, "--version") == 0) {
+        printf("modelprep %s\n", MP_VERSION);
+        return finish_stdout(0);
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++) {
+        if (strcmp(commands[i].name, name) != 0) continue;
+        mp_args args;
+        int rc = mp_args_parse(&args, &commands[i], argc - 1, argv + 1);
+        if (rc < 0) rc = commands[i].run(&args);
+        return finish_stdout(rc);
+    }
+    fprintf(stderr, "modelprep: unknown command '%s'\n", name);
+    print_main_help(stderr);
+    return 2;
+}

@@ -1,0 +1,208 @@
+/*
+ * formats.h - the public header of formats/: bytes on disk become typed tensors.
+ *
+ * Contents
+ *   - mp_dtype: the 22 safetensors element types and their sizes;
+ *   - mp_st_model: a safetensors checkpoint (one file, or a directory of shards named by
+ *     model.safetensors.index.json, or a lone model.safetensors), validated on open;
+ *   - mp_st_writer: a streaming safetensors writer, plus shard planning and the index;
+ *   - mp_hf_config: the facts modelprep reads from config.json.
+ *
+ * Untrusted input: every byte of every file is treated as hostile. Opening validates the whole
+ * header of every file (research/split-safetensors.md §1.6 and §8 rules 1-6) before any tensor
+ * is handed out; a violation is MP_E_INPUT with the file and tensor named. Nothing here prints,
+ * exits or aborts on bad input.
+ *
+ * Memory: headers live in RAM (capped at 100,000,000 bytes each, the safetensors limit); tensor
+ * data is never loaded, only read on demand by pread into caller buffers.
+ */
+#ifndef MP_FORMATS_H
+#define MP_FORMATS_H
+
+#include "../common/mp_common.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---------------------------------------------------------------- element types */
+
+/* Order is the safetensors crate's `enum Dtype` (increasing alignment): the writer sorts by
+ * descending value, as the reference writer does (research/split-safetensors.md §1.5). */
+typedef enum {
+    MP_DTYPE_BOOL,
+    MP_DTYPE_F4,
+    MP_DTYPE_F6_E2M3,
+    MP_DTYPE_F6_E3M2,
+    MP_DTYPE_U8,
+    MP_DTYPE_I8,
+    MP_DTYPE_F8_E5M2,
+    MP_DTYPE_F8_E4M3,
+    MP_DTYPE_F8_E8M0,
+    MP_DTYPE_F8_E4M3FNUZ,
+    MP_DTYPE_F8_E5M2FNUZ,
+    MP_DTYPE_I16,
+    MP_DTYPE_U16,
+    MP_DTYPE_F16,
+    MP_DTYPE_BF16,
+    MP_DTYPE_I32,
+    MP_DTYPE_U32,
+    MP_DTYPE_F32,
+    MP_DTYPE_C64,
+    MP_DTYPE_F64,
+    MP_DTYPE_I64,
+    MP_DTYPE_U64,
+    MP_DTYPE_COUNT
+} mp_dtype;
+
+const char *mp_dtype_name(mp_dtype t);   /* "BF16" */
+unsigned mp_dtype_bits(mp_dtype t);      /* bits per element: 4 for F4, 64 for C64 */
+/* Looks a safetensors dtype string up, exact and case-sensitive. Returns 0 when unknown. */
+int mp_dtype_parse(const char *s, mp_dtype *out);
+
+/* Bytes of `n_elems` elements; 1 on overflow or when sub-byte elements do not fill whole bytes
+ * (*why is then "overflow" or "partial byte"). */
+int mp_dtype_nbytes(mp_dtype t, uint64_t n_elems, uint64_t *out, const char **why);
+
+/* ---------------------------------------------------------------- tensors */
+
+#define MP_MAX_DIMS 8
+
+typedef struct mp_tensor {
+    char *name;
+    mp_dtype dtype;
+    uint32_t n_dims;
+    uint64_t shape[MP_MAX_DIMS];  /* logical elements per axis, outermost first */
+    uint64_t n_elems;
+    uint64_t n_bytes;
+    uint64_t begin;               /* data_offsets[0], relative to the data buffer */
+    uint64_t offset;              /* absolute byte offset in its file: 8 + header_len + begin */
+    uint32_t file;                /* index into the model's files */
+} mp_tensor;
+
+/* "[4096, 11008]" into buf. */
+void mp_shape_format(const mp_tensor *t, char *buf, size_t cap);
+
+/* ---------------------------------------------------------------- safetensors reader */
+
+typedef struct mp_st_model mp_st_model;
+
+/* Opens a .safetensors file, or a directory holding model.safetensors.index.json (shards named
+ * by its weight_map) or a lone model.safetensors. Every file's header is validated in full; an
+ * index naming a missing shard, a tensor absent from its shard, a shard name that would leave
+ * the directory, or a tensor defined in two shards is MP_E_INPUT. *out is NULL on failure;
+ * free with mp_st_close(). */
+mp_errcode mp_st_open(mp_st_model **out, const char *path, mp_err *err);
+void mp_st_close(mp_st_model *m);
+
+/* Tensors in natural name order ("layers.2" before "layers.10"). Pointers stay valid until
+ * mp_st_close(). */
+size_t mp_st_n_tensors(const mp_st_model *m);
+const mp_tensor *mp_st_tensor(const mp_st_model *m, size_t i);
+const mp_tensor *mp_st_find(const mp_st_model *m, const char *name);
+
+/* Files in the order opened (index order for a sharded checkpoint). */
+size_t mp_st_n_files(const mp_st_model *m);
+const char *mp_st_file_name(const mp_st_model *m, size_t i);  /* relative to mp_st_dir() */
+const mp_file *mp_st_file(const mp_st_model *m, size_t i);
+uint64_t mp_st_header_len(const mp_st_model *m, size_t i);    /* N of file i */
+size_t mp_st_file_n_meta(const mp_st_model *m, size_t i);
+void mp_st_file_meta(const mp_st_model *m, size_t i, size_t j, const char **key,
+                     const char **value);
+
+/* The directory holding the checkpoint (config.json lives there); "." for a bare file name. */
+const char *mp_st_dir(const mp_st_model *m);
+/* 1 when opened through model.safetensors.index.json. */
+int mp_st_is_sharded(const mp_st_model *m);
+
+/* Reads len bytes of tensor t starting at byte `at` of the tensor. Asking past the tensor's end
+ * is a programmer error (assert). */
+mp_errcode mp_st_read(const mp_st_model *m, const mp_tensor *t, uint64_t at, void *buf,
+                      size_t len, mp_err *err);
+
+/* ---------------------------------------------------------------- safetensors writer */
+
+/* What a writer needs to know of a tensor before any byte is written. */
+typedef struct mp_tensor_spec {
+    const char *name;
+    mp_dtype dtype;
+    uint32_t n_dims;
+    uint64_t shape[MP_MAX_DIMS];
+} mp_tensor_spec;
+
+typedef struct mp_st_writer mp_st_writer;
+
+/* Creates `path` (O_EXCL: an existing file is MP_E_IO) and writes its header at once:
+ * tensors sorted by descending element size then name, so each is naturally aligned; the JSON
+ * compact and padded with spaces to a multiple of 8; __metadata__ = {"format": "pt"} followed
+ * by the n_meta extra string pairs meta[2j] -> meta[2j+1]. Duplicate names, overflowing shapes
+ * and more than MP_MAX_DIMS dims are MP_E_INPUT. The specs are copied. */
+mp_errcode mp_st_writer_open(mp_st_writer **out, const char *path, const mp_tensor_spec *specs,
+                             size_t n, const char *const *meta, size_t n_meta, mp_err *err);
+
+/* Index (into the specs given to _open) of the tensor whose bytes come next, or SIZE_MAX when
+ * every tensor is complete. Tensors are written in this order, each in as many calls to
+ * mp_st_writer_write() as the caller likes. */
+size_t mp_st_writer_next(const mp_st_writer *w);
+/* Bytes still owed to the current tensor. */
+uint64_t mp_st_writer_remaining(const mp_st_writer *w);
+
+/* Appends bytes to the current tensor; more than it has room for is MP_E_INPUT (a caller bug
+ * reported, not asserted, since sizes may come from a source file). */
+mp_errcode mp_st_writer_write(mp_st_writer *w, const void *buf, size_t len, mp_err *err);
+
+/* Checks every byte was written, flushes and fsyncs, closes. The writer is freed either way. */
+mp_errcode mp_st_writer_finish(mp_st_writer *w, mp_err *err);
+
+/* Closes without finishing and unlinks the partial file. Accepts NULL. */
+void mp_st_writer_abort(mp_st_writer *w);
+
+/* Total file size the writer will produce (header included). */
+uint64_t mp_st_writer_file_size(const mp_st_writer *w);
+
+/* ---------------------------------------------------------------- sharded checkpoints */
+
+/* Greedy cut in the given order, as huggingface_hub does: a new shard starts when the next
+ * tensor would push the current one past max_bytes; a tensor larger than max_bytes gets a shard
+ * of its own. max_bytes = 0 means one shard. shard_of[i] receives the shard of tensor i.
+ * Returns the number of shards. */
+size_t mp_st_plan_shards(const mp_tensor_spec *specs, size_t n, uint64_t max_bytes,
+                         uint32_t *shard_of);
+
+/* "model-00002-of-00005.safetensors", or "model.safetensors" when n_shards == 1. */
+void mp_st_shard_name(size_t shard, size_t n_shards, char *buf, size_t cap);
+
+/* Writes model.safetensors.index.json text: {"metadata": {"total_size": T}, "weight_map":
+ * {...}} with keys sorted and two-space indent, as transformers writes it. total_size is the sum
+ * of tensor bytes, headers excluded. */
+mp_errcode mp_st_index_json(mp_buf *out, const char *const *names, const char *const *files,
+                            size_t n, uint64_t total_size, mp_err *err);
+
+/* ---------------------------------------------------------------- config.json */
+
+typedef struct mp_quant_summary {
+    int present;                 /* 1 when a quantization config was found */
+    char source[32];             /* "config.json", "quantize_config.json", "quant_config.json" */
+    char quant_method[32];       /* "gptq", "awq", "auto-round", "compressed-tensors", ... */
+    char format[48];             /* checkpoint_format / version / packing_format / format */
+    int bits;                    /* -1 when absent */
+    int group_size;              /* -1 means per-channel (one group over K); 0 when absent */
+    int sym;                     /* 1, 0, or -1 when absent */
+    int desc_act;                /* 1, 0, or -1 when absent */
+} mp_quant_summary;
+
+typedef struct mp_hf_config {
+    int present;                 /* 1 when config.json exists */
+    char architecture[128];      /* architectures[0] */
+    char model_type[64];
+    char torch_dtype[16];
+    int64_t num_hidden_layers;   /* -1 when absent */
+    int tie_word_embeddings;     /* 1, 0, or -1 when absent */
+    mp_quant_summary quant;
+} mp_hf_config;
+
+/* Reads config.json (and quantize_config.json / quant_config.json when config.json has no
+ * quantization_config) from `dir`. A missing config.json is not an error: present stays 0.
+ * Malformed JSON or a wrongly typed field is MP_E_INPUT naming the file and the key. */
+mp_errcode mp_hf_config_load(mp_hf_config *cfg, const char *dir, mp_err *err);
+
+#endif /* MP_FORMATS_H */

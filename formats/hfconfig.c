@@ -1,0 +1,171 @@
+/*
+ * hfconfig.c - the facts modelprep needs from a Hugging Face config.json, and a summary of the
+ * quantization config wherever it lives (config.json quantization_config, quantize_config.json,
+ * quant_config.json; research/quant-formats.md §2.6, §3.4, §4.2, §5.2).
+ *
+ * The scheme readers interpret the quantization config in full; this file only reports it.
+ */
+#include "formats_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CONFIG_MAX_BYTES (16u << 20)
+
+static void copy_field(char *dst, size_t cap, const char *src)
+{
+    snprintf(dst, cap, "%s", src);
+}
+
+/* A wrongly typed known key is bad input: a checkpoint whose config lies about itself must not
+ * be half-understood. */
+static mp_errcode get_str(const cJSON *o, const char *key, char *dst, size_t cap,
+                          const char *path, mp_err *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!v || cJSON_IsNull(v)) return MP_OK;
+    if (!cJSON_IsString(v))
+        return mp_errf_at(err, MP_E_INPUT, path, NULL, -1, "'%s' is not a string", key);
+    copy_field(dst, cap, v->valuestring);
+    return MP_OK;
+}
+
+static mp_errcode get_bool(const cJSON *o, const char *key, int *dst, const char *path,
+                           mp_err *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!v || cJSON_IsNull(v)) return MP_OK;
+    if (!cJSON_IsBool(v))
+        return mp_errf_at(err, MP_E_INPUT, path, NULL, -1, "'%s' is not true or false", key);
+    *dst = cJSON_IsTrue(v);
+    return MP_OK;
+}
+
+static mp_errcode get_int(const cJSON *o, const char *key, int64_t lo, int64_t hi, int64_t *dst,
+                          const char *path, mp_err *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!v || cJSON_IsNull(v)) return MP_OK;
+    double d = cJSON_IsNumber(v) ? v->valuedouble : 0.5;
+    if (!cJSON_IsNumber(v) || d != (double)(int64_t)d || d < (double)lo || d > (double)hi)
+        return mp_errf_at(err, MP_E_INPUT, path, NULL, -1,
+                          "'%s' is not an integer in [%lld, %lld]", key, (long long)lo,
+                          (long long)hi);
+    *dst = (int64_t)d;
+    return MP_OK;
+}
+
+static mp_errcode read_quant(const cJSON *q, const char *path, mp_quant_summary *s, mp_err *err)
+{
+    if (!cJSON_IsObject(q))
+        return mp_errf_at(err, MP_E_INPUT, path, NULL, -1, "quantization config is not an object");
+    s->present = 1;
+    MP_FORWARD(get_str(q, "quant_method", s->quant_method, sizeof s->quant_method, path, err));
+    static const char *const format_keys[] = {"checkpoint_format", "format", "packing_format",
+                                              "version"};
+    for (size_t i = 0; i < sizeof format_keys / sizeof *format_keys && !s->format[0]; i++)
+        MP_FORWARD(get_str(q, format_keys[i], s->format, sizeof s->format, path, err));
+    int64_t bits = -1, group = 0;
+    MP_FORWARD(get_int(q, "bits", 1, 64, &bits, path, err));
+    MP_FORWARD(get_int(q, "w_bit", 1, 64, &bits, path, err));
+    MP_FORWARD(get_int(q, "group_size", -1, 1 << 30, &group, path, err));
+    MP_FORWARD(get_int(q, "q_group_size", -1, 1 << 30, &group, path, err));
+    s->bits = (int)bits;
+    s->group_size = (int)group;
+    MP_FORWARD(get_bool(q, "sym", &s->sym, path, err));
+    int zero_point = -1;
+    MP_FORWARD(get_bool(q, "zero_point", &zero_point, path, err));  /* AWQ: asym when true */
+    if (s->sym < 0 && zero_point >= 0) s->sym = !zero_point;
+    MP_FORWARD(get_bool(q, "desc_act", &s->desc_act, path, err));
+    return MP_OK;
+}
+
+static mp_errcode parse_json_file(const char *path, cJSON **out, mp_err *err)
+{
+    char *text = NULL;
+    size_t len = 0;
+    *out = NULL;
+    MP_FORWARD(mp_read_small_file(path, CONFIG_MAX_BYTES, &text, &len, err));
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+    long at = end ? (long)(end - text) : -1;
+    free(text);
+    if (!root) return mp_errf_at(err, MP_E_INPUT, path, NULL, at, "invalid JSON");
+    if (!cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return mp_errf_at(err, MP_E_INPUT, path, NULL, -1, "not a JSON object");
+    }
+    *out = root;
+    return MP_OK;
+}
+
+static void quant_init(mp_quant_summary *s)
+{
+    memset(s, 0, sizeof *s);
+    s->bits = -1;
+    s->sym = -1;
+    s->desc_act = -1;
+}
+
+mp_errcode mp_hf_config_load(mp_hf_config *cfg, const char *dir, mp_err *err)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->num_hidden_layers = -1;
+    cfg->tie_word_embeddings = -1;
+    quant_init(&cfg->quant);
+
+    cJSON *root = NULL;
+    char *path = mp_path_join(dir, "config.json");
+    mp_errcode rc = MP_OK;
+    if (!path) return mp_errf(err, MP_E_NOMEM, "out of memory");
+    if (mp_exists(path)) {
+        rc = parse_json_file(path, &root, err);
+        if (rc != MP_OK) goto cleanup;
+        cfg->present = 1;
+        const cJSON *arch = cJSON_GetObjectItemCaseSensitive(root, "architectures");
+        if (arch && !cJSON_IsNull(arch)) {
+            if (!cJSON_IsArray(arch) || (arch->child && !cJSON_IsString(arch->child))) {
+                rc = mp_errf_at(err, MP_E_INPUT, path, NULL, -1,
+                                "'architectures' is not a list of strings");
+                goto cleanup;
+            }
+            if (arch->child)
+                copy_field(cfg->architecture, sizeof cfg->architecture, arch->child->valuestring);
+        }
+        rc = get_str(root, "model_type", cfg->model_type, sizeof cfg->model_type, path, err);
+        if (rc == MP_OK)
+            rc = get_str(root, "torch_dtype", cfg->torch_dtype, sizeof cfg->torch_dtype, path, err);
+        if (rc == MP_OK)
+            rc = get_int(root, "num_hidden_layers", 0, 1 << 20, &cfg->num_hidden_layers, path, err);
+        if (rc == MP_OK)
+            rc = get_bool(root, "tie_word_embeddings", &cfg->tie_word_embeddings, path, err);
+        const cJSON *q = cJSON_GetObjectItemCaseSensitive(root, "quantization_config");
+        if (rc == MP_OK && q && !cJSON_IsNull(q)) {
+            rc = read_quant(q, path, &cfg->quant, err);
+            copy_field(cfg->quant.source, sizeof cfg->quant.source, "config.json");
+        }
+        if (rc != MP_OK) goto cleanup;
+    }
+    static const char *const side_files[] = {"quantize_config.json", "quant_config.json"};
+    for (size_t i = 0; i < 2 && !cfg->quant.present; i++) {
+        char *side = mp_path_join(dir, side_files[i]);
+        if (!side) {
+            rc = mp_errf(err, MP_E_NOMEM, "out of memory");
+            goto cleanup;
+        }
+        if (mp_exists(side)) {
+            cJSON *sroot = NULL;
+            rc = parse_json_file(side, &sroot, err);
+            if (rc == MP_OK) rc = read_quant(sroot, side, &cfg->quant, err);
+            if (rc == MP_OK) copy_field(cfg->quant.source, sizeof cfg->quant.source, side_files[i]);
+            cJSON_Delete(sroot);
+        }
+        free(side);
+        if (rc != MP_OK) goto cleanup;
+    }
+cleanup:
+    cJSON_Delete(root);
+    free(path);
+    return rc;
+}

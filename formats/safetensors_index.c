@@ -1,0 +1,333 @@
+/*
+ * safetensors_index.c - a safetensors checkpoint as a whole: one file, or a directory of shards
+ * named by model.safetensors.index.json, or a lone model.safetensors
+ * (research/split-safetensors.md §2).
+ *
+ * Shard names are taken from the index's weight_map, never rebuilt from a count (real repos
+ * deviate from the model-0000i-of-0000n pattern), and each must stay inside the directory.
+ */
+#include "formats_internal.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define INDEX_NAME "model.safetensors.index.json"
+#define LONE_NAME "model.safetensors"
+#define INDEX_MAX_BYTES (256u << 20)
+
+struct mp_st_model {
+    char *dir;
+    int sharded;
+    st_shard *files;
+    size_t n_files;
+    mp_tensor **tensors;   /* natural name order; point into files[].tensors */
+    size_t n_tensors;
+};
+
+/* Natural order, with strcmp breaking ties ("a01" vs "a1"), so the order is total. */
+static int tensor_cmp(const mp_tensor *a, const mp_tensor *b)
+{
+    int c = mp_natcmp(a->name, b->name);
+    return c ? c : strcmp(a->name, b->name);
+}
+
+static int tensor_ptr_cmp(const void *pa, const void *pb)
+{
+    return tensor_cmp(*(mp_tensor *const *)pa, *(mp_tensor *const *)pb);
+}
+
+static int str_ptr_natcmp(const void *pa, const void *pb)
+{
+    const char *a = *(const char *const *)pa, *b = *(const char *const *)pb;
+    int c = mp_natcmp(a, b);
+    return c ? c : strcmp(a, b);
+}
+
+static int str_ptr_cmp(const void *pa, const void *pb)
+{
+    return strcmp(*(const char *const *)pa, *(const char *const *)pb);
+}
+
+static char *dirname_of(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash) return mp_strdup(".");
+    if (slash == path) return mp_strdup("/");
+    size_t n = (size_t)(slash - path);
+    char *d = malloc(n + 1);
+    if (d) {
+        memcpy(d, path, n);
+        d[n] = '\0';
+    }
+    return d;
+}
+
+static mp_errcode add_file(mp_st_model *m, const char *rel, mp_err *err)
+{
+    char *full = mp_path_join(m->dir, rel);
+    char *name = mp_strdup(rel);
+    mp_errcode rc = MP_OK;
+    if (!full || !name) {
+        rc = mp_errf(err, MP_E_NOMEM, "out of memory");
+        goto fail;
+    }
+    st_shard *sf = &m->files[m->n_files];
+    memset(sf, 0, sizeof *sf);
+    rc = mp_file_open(&sf->f, full, err);
+    if (rc != MP_OK) goto fail;
+    sf->name = name;
+    m->n_files++;
+    free(full);
+    return mp_st_file_parse(sf, (uint32_t)(m->n_files - 1), err);
+fail:
+    free(full);
+    free(name);
+    return rc;
+}
+
+/* Parses the index into `names` (tensor) and `shards` (file) arrays of n entries, the strings
+ * pointing into the returned cJSON tree. */
+static mp_errcode parse_index(const char *path, cJSON **root_out, const char ***names,
+                              const char ***shards, size_t *n, mp_err *err)
+{
+    char *text = NULL;
+    size_t len = 0;
+    *root_out = NULL;
+    *names = *shards = NULL;
+    *n = 0;
+    MP_FORWARD(mp_read_small_file(path, INDEX_MAX_BYTES, &text, &len, err));
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+    long at = end ? (long)(end - text) : -1;
+    free(text);
+    if (!root) return mp_errf_at(err, MP_E_INPUT, path, NULL, at, "invalid JSON");
+    *root_out = root;
+    if (!cJSON_IsObject(root))
+        return mp_errf_at(err, MP_E_INPUT, path, NULL, -1, "index is not a JSON object");
+    const cJSON *wm = cJSON_GetObjectItemCaseSensitive(root, "weight_map");
+    if (!cJSON_IsObject(wm))
+        return mp_errf_at(err, MP_E_INPUT, path, NULL, -1, "index has no 'weight_map' object");
+    size_t cnt = (size_t)cJSON_GetArraySize(wm);
+    *names = calloc(cnt + 1, sizeof **names);
+    *shards = calloc(cnt + 1, sizeof **shards);
+    if (!*names || !*shards) return mp_errf(err, MP_E_NOMEM, "out of memory");
+    for (const cJSON *c = wm->child; c; c = c->next) {
+        if (!cJSON_IsString(c))
+            return mp_errf_at(err, MP_E_INPUT, path, c->string, -1,
+                              "weight_map value is not a string");
+        if (!mp_name_is_contained(c->valuestring))
+            return mp_errf_at(err, MP_E_INPUT, path, c->string, -1,
+                              "shard name '%.200s' leaves the checkpoint directory",
+                              c->valuestring);
+        (*names)[*n] = c->string;
+        (*shards)[*n] = c->valuestring;
+        (*n)++;
+    }
+    /* Duplicate keys: cJSON keeps both; serde would keep one and lose the other silently. */
+    const char **sorted = malloc((*n + 1) * sizeof *sorted);
+    if (!sorted) return mp_errf(err, MP_E_NOMEM, "out of memory");
+    memcpy(sorted, *names, *n * sizeof *sorted);
+    qsort(sorted, *n, sizeof *sorted, str_ptr_cmp);
+    for (size_t i = 1; i < *n; i++) {
+        if (strcmp(sorted[i - 1], sorted[i]) == 0) {
+            mp_errf_at(err, MP_E_INPUT, path, sorted[i], -1, "tensor listed twice in weight_map");
+            free(sorted);
+            return MP_E_INPUT;
+        }
+    }
+    free(sorted);
+    return MP_OK;
+}
+
+/* Gathers every file's tensors into one list in natural order; a name defined in two files is
+ * MP_E_INPUT. */
+static mp_errcode build_tensor_list(mp_st_model *m, mp_err *err)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < m->n_files; i++) total += m->files[i].n_tensors;
+    m->tensors = malloc((total ? total : 1) * sizeof *m->tensors);
+    if (!m->tensors) return mp_errf(err, MP_E_NOMEM, "out of memory");
+    for (size_t i = 0; i < m->n_files; i++)
+        for (size_t j = 0; j < m->files[i].n_tensors; j++)
+            m->tensors[m->n_tensors++] = &m->files[i].tensors[j];
+    qsort(m->tensors, m->n_tensors, sizeof *m->tensors, tensor_ptr_cmp);
+    for (size_t i = 1; i < m->n_tensors; i++) {
+        const mp_tensor *a = m->tensors[i - 1], *b = m->tensors[i];
+        if (strcmp(a->name, b->name) == 0)
+            return mp_errf_at(err, MP_E_INPUT, m->files[b->file].f->path, b->name, -1,
+                              "tensor also defined in '%.200s'", m->files[a->file].name);
+    }
+    return MP_OK;
+}
+
+static mp_errcode open_sharded(mp_st_model *m, const char *index_path, mp_err *err)
+{
+    cJSON *root = NULL;
+    const char **names = NULL, **shards = NULL, **distinct = NULL;
+    size_t n = 0, nd = 0;
+    mp_errcode rc = parse_index(index_path, &root, &names, &shards, &n, err);
+    if (rc != MP_OK) goto cleanup;
+
+    distinct = malloc((n + 1) * sizeof *distinct);
+    if (!distinct) {
+        rc = mp_errf(err, MP_E_NOMEM, "out of memory");
+        goto cleanup;
+    }
+    memcpy(distinct, shards, n * sizeof *distinct);
+    qsort(distinct, n, sizeof *distinct, str_ptr_natcmp);
+    for (size_t i = 0; i < n; i++)
+        if (nd == 0 || strcmp(distinct[nd - 1], distinct[i]) != 0) distinct[nd++] = distinct[i];
+
+    m->files = calloc(nd ? nd : 1, sizeof *m->files);
+    if (!m->files) {
+        rc = mp_errf(err, MP_E_NOMEM, "out of memory");
+        goto cleanup;
+    }
+    for (size_t i = 0; i < nd; i++) {
+        char *full = mp_path_join(m->dir, distinct[i]);
+        int there = full && mp_exists(full);
+        free(full);
+        if (!there) {
+            rc = mp_errf_at(err, MP_E_INPUT, index_path, NULL, -1,
+                            "weight_map names shard '%.200s', which is missing", distinct[i]);
+            goto cleanup;
+        }
+        rc = add_file(m, distinct[i], err);
+        if (rc != MP_OK) goto cleanup;
+    }
+    m->sharded = 1;
+    rc = build_tensor_list(m, err);
+    if (rc != MP_OK) goto cleanup;
+    for (size_t i = 0; i < n; i++) {
+        const mp_tensor *t = mp_st_find(m, names[i]);
+        if (!t) {
+            rc = mp_errf_at(err, MP_E_INPUT, index_path, names[i], -1,
+                            "weight_map puts it in '%.200s', which has no such tensor", shards[i]);
+            goto cleanup;
+        }
+        if (strcmp(m->files[t->file].name, shards[i]) != 0) {
+            rc = mp_errf_at(err, MP_E_INPUT, index_path, names[i], -1,
+                            "weight_map puts it in '%.200s' but it is in '%.200s'", shards[i],
+                            m->files[t->file].name);
+            goto cleanup;
+        }
+    }
+cleanup:
+    free(distinct);
+    free(names);
+    free(shards);
+    cJSON_Delete(root);
+    return rc;
+}
+
+static mp_errcode open_single(mp_st_model *m, const char *rel, mp_err *err)
+{
+    m->files = calloc(1, sizeof *m->files);
+    if (!m->files) return mp_errf(err, MP_E_NOMEM, "out of memory");
+    MP_FORWARD(add_file(m, rel, err));
+    return build_tensor_list(m, err);
+}
+
+mp_errcode mp_st_open(mp_st_model **out, const char *path, mp_err *err)
+{
+    *out = NULL;
+    mp_st_model *m = calloc(1, sizeof *m);
+    if (!m) return mp_errf(err, MP_E_NOMEM, "out of memory");
+    mp_errcode rc;
+    char *index = NULL, *lone = NULL;
+    if (mp_is_dir(path)) {
+        m->dir = mp_strdup(path);
+        index = mp_path_join(path, INDEX_NAME);
+        lone = mp_path_join(path, LONE_NAME);
+        if (!m->dir || !index || !lone) {
+            rc = mp_errf(err, MP_E_NOMEM, "out of memory");
+        } else if (mp_exists(index)) {
+            rc = open_sharded(m, index, err);
+        } else if (mp_exists(lone)) {
+            rc = open_single(m, LONE_NAME, err);
+        } else {
+            rc = mp_errf_at(err, MP_E_INPUT, path, NULL, -1,
+                            "no " INDEX_NAME " or " LONE_NAME " in directory");
+        }
+    } else if (!mp_exists(path)) {
+        rc = mp_errf_at(err, MP_E_IO, path, NULL, -1, "no such file or directory");
+    } else {
+        m->dir = dirname_of(path);
+        const char *slash = strrchr(path, '/');
+        rc = m->dir ? open_single(m, slash ? slash + 1 : path, err)
+                    : mp_errf(err, MP_E_NOMEM, "out of memory");
+    }
+    free(index);
+    free(lone);
+    if (rc != MP_OK) {
+        mp_st_close(m);
+        return rc;
+    }
+    *out = m;
+    return MP_OK;
+}
+
+void mp_st_close(mp_st_model *m)
+{
+    if (!m) return;
+    for (size_t i = 0; i < m->n_files; i++) mp_st_file_release(&m->files[i]);
+    free(m->files);
+    free(m->tensors);
+    free(m->dir);
+    free(m);
+}
+
+size_t mp_st_n_tensors(const mp_st_model *m) { return m->n_tensors; }
+
+const mp_tensor *mp_st_tensor(const mp_st_model *m, size_t i)
+{
+    assert(i < m->n_tensors);
+    return m->tensors[i];
+}
+
+const mp_tensor *mp_st_find(const mp_st_model *m, const char *name)
+{
+    mp_tensor key = {0};
+    key.name = (char *)name;
+    size_t lo = 0, hi = m->n_tensors;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = tensor_cmp(m->tensors[mid], &key);
+        if (c == 0) return m->tensors[mid];
+        if (c < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    return NULL;
+}
+
+size_t mp_st_n_files(const mp_st_model *m) { return m->n_files; }
+const char *mp_st_file_name(const mp_st_model *m, size_t i) { return m->files[i].name; }
+const mp_file *mp_st_file(const mp_st_model *m, size_t i) { return m->files[i].f; }
+uint64_t mp_st_header_len(const mp_st_model *m, size_t i) { return m->files[i].header_len; }
+size_t mp_st_file_n_meta(const mp_st_model *m, size_t i) { return m->files[i].n_meta; }
+
+void mp_st_file_meta(const mp_st_model *m, size_t i, size_t j, const char **key,
+                     const char **value)
+{
+    assert(j < m->files[i].n_meta);
+    *key = m->files[i].meta[2 * j];
+    *value = m->files[i].meta[2 * j + 1];
+}
+
+const char *mp_st_dir(const mp_st_model *m) { return m->dir; }
+int mp_st_is_sharded(const mp_st_model *m) { return m->sharded; }
+
+mp_errcode mp_st_read(const mp_st_model *m, const mp_tensor *t, uint64_t at, void *buf,
+                      size_t len, mp_err *err)
+{
+    assert(at <= t->n_bytes && len <= t->n_bytes - at);
+    const mp_file *f = m->files[t->file].f;
+    mp_errcode rc = mp_file_pread(f, t->offset + at, buf, len, err);
+    if (rc != MP_OK) {
+        char why[MP_ERR_MSG_MAX];
+        memcpy(why, err->msg, sizeof why);
+        mp_errf_at(err, rc, f->path, t->name, err->offset, "%s", why);
+    }
+    return rc;
+}

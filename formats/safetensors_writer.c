@@ -1,0 +1,365 @@
+/*
+ * safetensors_writer.c - streaming safetensors output, shard planning and the index.
+ *
+ * The header carries every offset, so the writer needs the full list of tensors up front; after
+ * that the data streams through in the order the header fixes, in chunks of any size, and at no
+ * point is more than one staging buffer held. The layout is the reference writer's
+ * (research/split-safetensors.md §1.5): descending element size then name, compact JSON with
+ * __metadata__ first, padded with spaces so 8 + N is a multiple of 8. With the same tensors and
+ * metadata the bytes equal those of Python's safetensors.save_file.
+ */
+#define _GNU_SOURCE
+#include "formats_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define STAGE_BYTES (1u << 20)
+
+struct mp_st_writer {
+    int fd;
+    char *path;
+    mp_tensor_spec *specs;   /* copies; names owned */
+    uint64_t *bytes;         /* per spec */
+    size_t *order;           /* write order: indices into specs */
+    size_t n;
+    size_t cur;              /* position in order[] */
+    uint64_t cur_left;       /* bytes still owed to order[cur] */
+    uint64_t file_size;
+    uint8_t *stage;
+    size_t staged;
+};
+
+typedef struct order_key {
+    mp_dtype dtype;
+    const char *name;
+    size_t index;
+} order_key;
+
+static int cmp_write_order(const void *pa, const void *pb)
+{
+    const order_key *a = pa, *b = pb;
+    if (a->dtype != b->dtype) return a->dtype > b->dtype ? -1 : 1;
+    return strcmp(a->name, b->name);
+}
+
+static void free_writer(mp_st_writer *w)
+{
+    if (!w) return;
+    if (w->fd >= 0) close(w->fd);
+    if (w->specs)
+        for (size_t i = 0; i < w->n; i++) free((char *)w->specs[i].name);
+    free(w->specs);
+    free(w->bytes);
+    free(w->order);
+    free(w->stage);
+    free(w->path);
+    free(w);
+}
+
+static void skip_empty(mp_st_writer *w)
+{
+    while (w->cur < w->n && w->cur_left == 0) {
+        w->cur++;
+        if (w->cur < w->n) w->cur_left = w->bytes[w->order[w->cur]];
+    }
+}
+
+static mp_errcode build_header(const mp_st_writer *w, const char *const *meta, size_t n_meta,
+                               mp_buf *h, mp_err *err)
+{
+    mp_buf_puts(h, "{\"__metadata__\":{\"format\":\"pt\"");
+    for (size_t j = 0; j < n_meta; j++) {
+        mp_buf_puts(h, ",");
+        mp_buf_json_str(h, meta[2 * j]);
+        mp_buf_puts(h, ":");
+        mp_buf_json_str(h, meta[2 * j + 1]);
+    }
+    mp_buf_puts(h, "}");
+    uint64_t off = 0;
+    for (size_t k = 0; k < w->n; k++) {
+        const mp_tensor_spec *s = &w->specs[w->order[k]];
+        mp_buf_puts(h, ",");
+        mp_buf_json_str(h, s->name);
+        mp_buf_printf(h, ":{\"dtype\":\"%s\",\"shape\":[", mp_dtype_name(s->dtype));
+        for (uint32_t d = 0; d < s->n_dims; d++)
+            mp_buf_printf(h, "%s%llu", d ? "," : "", (unsigned long long)s->shape[d]);
+        uint64_t end = off + w->bytes[w->order[k]];
+        mp_buf_printf(h, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)off,
+                      (unsigned long long)end);
+        off = end;
+    }
+    mp_buf_puts(h, "}");
+    while (h->len % 8) mp_buf_puts(h, " ");
+    if (h->oom) return mp_errf_at(err, MP_E_NOMEM, w->path, NULL, -1, "out of memory");
+    if (h->len > MP_ST_MAX_HEADER)
+        return mp_errf_at(err, MP_E_INPUT, w->path, NULL, -1,
+                          "header of %zu bytes exceeds the limit of %llu bytes", h->len,
+                          MP_ST_MAX_HEADER);
+    return MP_OK;
+}
+
+mp_errcode mp_st_writer_open(mp_st_writer **out, const char *path, const mp_tensor_spec *specs,
+                             size_t n, const char *const *meta, size_t n_meta, mp_err *err)
+{
+    *out = NULL;
+    mp_buf h = MP_BUF_INIT;
+    order_key *keys = NULL;
+    mp_errcode rc = MP_OK;
+    mp_st_writer *w = calloc(1, sizeof *w);
+    if (!w) return mp_errf_at(err, MP_E_NOMEM, path, NULL, -1, "out of memory");
+    w->fd = -1;
+    w->n = n;
+    w->path = mp_strdup(path);
+    w->specs = calloc(n ? n : 1, sizeof *w->specs);
+    w->bytes = calloc(n ? n : 1, sizeof *w->bytes);
+    w->order = calloc(n ? n : 1, sizeof *w->order);
+    w->stage = malloc(STAGE_BYTES);
+    keys = calloc(n ? n : 1, sizeof *keys);
+    if (!w->path || !w->specs || !w->bytes || !w->order || !w->stage || !keys) {
+        rc = mp_errf_at(err, MP_E_NOMEM, path, NULL, -1, "out of memory");
+        goto fail;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const mp_tensor_spec *s = &specs[i];
+        if (s->n_dims > MP_MAX_DIMS || (unsigned)s->dtype >= MP_DTYPE_COUNT) {
+            rc = mp_errf_at(err, MP_E_INPUT, path, s->name, -1, "invalid tensor spec");
+            goto fail;
+        }
+        uint64_t elems = 1;
+        const char *why = NULL;
+        int bad = 0;
+        for (uint32_t d = 0; d < s->n_dims; d++) bad |= mp_mul_overflow(elems, s->shape[d], &elems);
+        if (bad || mp_dtype_nbytes(s->dtype, elems, &w->bytes[i], &why)) {
+            rc = mp_errf_at(err, MP_E_INPUT, path, s->name, -1,
+                            "shape of %s does not give a whole number of bytes",
+                            mp_dtype_name(s->dtype));
+            goto fail;
+        }
+        w->specs[i] = *s;
+        w->specs[i].name = mp_strdup(s->name);
+        if (!w->specs[i].name) {
+            rc = mp_errf_at(err, MP_E_NOMEM, path, NULL, -1, "out of memory");
+            goto fail;
+        }
+        keys[i] = (order_key){s->dtype, w->specs[i].name, i};
+    }
+    qsort(keys, n, sizeof *keys, cmp_write_order);
+    uint64_t data = 0;
+    for (size_t k = 0; k < n; k++) {
+        if (k > 0 && strcmp(keys[k - 1].name, keys[k].name) == 0 &&
+            keys[k - 1].dtype == keys[k].dtype) {
+            rc = mp_errf_at(err, MP_E_INPUT, path, keys[k].name, -1, "duplicate tensor name");
+            goto fail;
+        }
+        w->order[k] = keys[k].index;
+        if (mp_add_overflow(data, w->bytes[keys[k].index], &data)) {
+            rc = mp_errf_at(err, MP_E_INPUT, path, NULL, -1, "total size overflows");
+            goto fail;
+        }
+    }
+    /* Same name with different dtypes sorts apart: check names globally too. */
+    for (size_t k = 0; k < n; k++) keys[k].dtype = MP_DTYPE_BOOL;
+    qsort(keys, n, sizeof *keys, cmp_write_order);
+    for (size_t k = 1; k < n; k++) {
+        if (strcmp(keys[k - 1].name, keys[k].name) == 0) {
+            rc = mp_errf_at(err, MP_E_INPUT, path, keys[k].name, -1, "duplicate tensor name");
+            goto fail;
+        }
+    }
+    rc = build_header(w, meta, n_meta, &h, err);
+    if (rc != MP_OK) goto fail;
+    w->file_size = 8 + h.len + data;
+
+    w->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (w->fd < 0) {
+        rc = mp_errf_at(err, MP_E_IO, path, NULL, -1, "cannot create: %s", strerror(errno));
+        goto fail;
+    }
+    uint8_t len8[8];
+    mp_write_le64(len8, h.len);
+    memcpy(w->stage, len8, 8);
+    w->staged = 8;
+    /* The header goes through the stage like data, so small files take one write. */
+    w->cur = 0;
+    w->cur_left = n ? w->bytes[w->order[0]] : 0;
+    {
+        size_t done = 0;
+        while (done < h.len) {
+            size_t room = STAGE_BYTES - w->staged, take = h.len - done < room ? h.len - done : room;
+            memcpy(w->stage + w->staged, h.data + done, take);
+            w->staged += take;
+            done += take;
+            if (w->staged == STAGE_BYTES) {
+                rc = mp_write_all(w->fd, w->stage, w->staged, w->path, err);
+                if (rc != MP_OK) goto fail;
+                w->staged = 0;
+            }
+        }
+    }
+    skip_empty(w);
+    free(keys);
+    mp_buf_release(&h);
+    *out = w;
+    return MP_OK;
+fail:
+    if (w->fd >= 0) unlink(path);
+    free(keys);
+    mp_buf_release(&h);
+    free_writer(w);
+    return rc;
+}
+
+size_t mp_st_writer_next(const mp_st_writer *w)
+{
+    return w->cur < w->n ? w->order[w->cur] : SIZE_MAX;
+}
+
+uint64_t mp_st_writer_remaining(const mp_st_writer *w) { return w->cur < w->n ? w->cur_left : 0; }
+
+uint64_t mp_st_writer_file_size(const mp_st_writer *w) { return w->file_size; }
+
+static mp_errcode flush_stage(mp_st_writer *w, mp_err *err)
+{
+    if (w->staged == 0) return MP_OK;
+    MP_FORWARD(mp_write_all(w->fd, w->stage, w->staged, w->path, err));
+    w->staged = 0;
+    return MP_OK;
+}
+
+mp_errcode mp_st_writer_write(mp_st_writer *w, const void *buf, size_t len, mp_err *err)
+{
+    const uint8_t *src = buf;
+    while (len > 0) {
+        if (w->cur >= w->n)
+            return mp_errf_at(err, MP_E_INPUT, w->path, NULL, -1,
+                              "%zu bytes written past the last tensor", len);
+        const char *name = w->specs[w->order[w->cur]].name;
+        size_t take = len < w->cur_left ? len : (size_t)w->cur_left;
+        if (take >= STAGE_BYTES) {
+            MP_FORWARD(flush_stage(w, err));
+            mp_errcode rc = mp_write_all(w->fd, src, take, w->path, err);
+            if (rc != MP_OK) {
+                char why[MP_ERR_MSG_MAX];
+                memcpy(why, err->msg, sizeof why);
+                return mp_errf_at(err, rc, w->path, name, -1, "%s", why);
+            }
+        } else {
+            size_t room = STAGE_BYTES - w->staged;
+            if (take > room) take = room;
+            memcpy(w->stage + w->staged, src, take);
+            w->staged += take;
+            if (w->staged == STAGE_BYTES) MP_FORWARD(flush_stage(w, err));
+        }
+        src += take;
+        len -= take;
+        w->cur_left -= take;
+        skip_empty(w);
+    }
+    return MP_OK;
+}
+
+mp_errcode mp_st_writer_finish(mp_st_writer *w, mp_err *err)
+{
+    mp_errcode rc = MP_OK;
+    if (w->cur < w->n) {
+        rc = mp_errf_at(err, MP_E_INPUT, w->path, w->specs[w->order[w->cur]].name, -1,
+                        "finished with %llu bytes of this tensor unwritten",
+                        (unsigned long long)w->cur_left);
+        goto done;
+    }
+    rc = flush_stage(w, err);
+    if (rc != MP_OK) goto done;
+    if (fsync(w->fd) != 0) {
+        rc = mp_errf_at(err, MP_E_IO, w->path, NULL, -1, "fsync failed: %s", strerror(errno));
+        goto done;
+    }
+    int fd = w->fd;
+    w->fd = -1;
+    if (close(fd) != 0)
+        rc = mp_errf_at(err, MP_E_IO, w->path, NULL, -1, "close failed: %s", strerror(errno));
+done:
+    if (rc != MP_OK) {
+        if (w->fd >= 0) close(w->fd);
+        w->fd = -1;
+        unlink(w->path);
+    }
+    free_writer(w);
+    return rc;
+}
+
+void mp_st_writer_abort(mp_st_writer *w)
+{
+    if (!w) return;
+    if (w->fd >= 0) {
+        close(w->fd);
+        w->fd = -1;
+        unlink(w->path);
+    }
+    free_writer(w);
+}
+
+/* ---------------------------------------------------------------- shards and index */
+
+size_t mp_st_plan_shards(const mp_tensor_spec *specs, size_t n, uint64_t max_bytes,
+                         uint32_t *shard_of)
+{
+    uint32_t shard = 0;
+    uint64_t used = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t elems = 1, bytes = 0;
+        const char *why;
+        int over = 0;
+        for (uint32_t d = 0; d < specs[i].n_dims; d++)
+            over |= mp_mul_overflow(elems, specs[i].shape[d], &elems);
+        if (over || mp_dtype_nbytes(specs[i].dtype, elems, &bytes, &why)) bytes = UINT64_MAX;
+        if (max_bytes && used > 0 && (bytes > max_bytes - used || used >= max_bytes)) {
+            shard++;
+            used = 0;
+        }
+        shard_of[i] = shard;
+        used = bytes > UINT64_MAX - used ? UINT64_MAX : used + bytes;
+    }
+    return n ? (size_t)shard + 1 : 1;
+}
+
+void mp_st_shard_name(size_t shard, size_t n_shards, char *buf, size_t cap)
+{
+    if (n_shards <= 1) snprintf(buf, cap, "model.safetensors");
+    else snprintf(buf, cap, "model-%05zu-of-%05zu.safetensors", shard + 1, n_shards);
+}
+
+typedef struct name_pair {
+    const char *name;
+    const char *file;
+} name_pair;
+
+static int cmp_pair(const void *pa, const void *pb)
+{
+    return strcmp(((const name_pair *)pa)->name, ((const name_pair *)pb)->name);
+}
+
+mp_errcode mp_st_index_json(mp_buf *out, const char *const *names, const char *const *files,
+                            size_t n, uint64_t total_size, mp_err *err)
+{
+    name_pair *v = malloc((n ? n : 1) * sizeof *v);
+    if (!v) return mp_errf(err, MP_E_NOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) v[i] = (name_pair){names[i], files[i]};
+    qsort(v, n, sizeof *v, cmp_pair);
+    mp_buf_printf(out, "{\n  \"metadata\": {\n    \"total_size\": %llu\n  },\n  \"weight_map\": {",
+                  (unsigned long long)total_size);
+    for (size_t i = 0; i < n; i++) {
+        mp_buf_puts(out, i ? ",\n    " : "\n    ");
+        mp_buf_json_str(out, v[i].name);
+        mp_buf_puts(out, ": ");
+        mp_buf_json_str(out, v[i].file);
+    }
+    mp_buf_puts(out, n ? "\n  }\n}\n" : "}\n}\n");
+    free(v);
+    if (out->oom) return mp_errf(err, MP_E_NOMEM, "out of memory");
+    return MP_OK;
+}
