@@ -53,39 +53,40 @@ static void print_human(const mp_st_model *m, const char *path, const mp_hf_conf
 {
     totals t;
     count(m, &t);
-    printf("checkpoint:   %s (safetensors, %zu file%s%s)\n", path, mp_st_n_files(m),
+    printf("checkpoint:      %s (safetensors, %zu file%s%s)\n", path, mp_st_n_files(m),
            mp_st_n_files(m) == 1 ? "" : "s",
            mp_st_is_sharded(m) ? ", model.safetensors.index.json" : "");
     if (cfg->present) {
-        printf("architecture: %s (model_type %s)\n",
+        printf("architecture:    %s (model_type %s)\n",
                cfg->architecture[0] ? cfg->architecture : "unknown",
                cfg->model_type[0] ? cfg->model_type : "unset");
-        if (cfg->num_hidden_layers >= 0) printf("layers:       %lld\n", (long long)cfg->num_hidden_layers);
-        else printf("layers:       unset\n");
+        if (cfg->num_hidden_layers >= 0) printf("layers:          %lld\n", (long long)cfg->num_hidden_layers);
+        else printf("layers:          unset\n");
         printf("tied embeddings: %s\n", tri(cfg->tie_word_embeddings, "yes", "no"));
-        if (cfg->torch_dtype[0]) printf("torch_dtype:  %s\n", cfg->torch_dtype);
+        if (cfg->torch_dtype[0]) printf("torch_dtype:     %s\n", cfg->torch_dtype);
     } else {
-        printf("config.json:  none\n");
+        printf("config.json:     none\n");
     }
     char q[256];
     quant_line(&cfg->quant, q, sizeof q);
-    printf("quantization: %s\n\n", q);
+    printf("quantization:    %s\n\n", q);
 
-    size_t wn = 4, ws = 5, wf = 4;
+    size_t wn = 4, wd = 5, ws = 5, wf = 4;
     char shape[160];
     for (size_t i = 0; i < mp_st_n_tensors(m); i++) {
         const mp_tensor *x = mp_st_tensor(m, i);
         mp_shape_format(x, shape, sizeof shape);
         size_t ln = strlen(x->name), ls = strlen(shape), lf = strlen(mp_st_file_name(m, x->file));
         if (ln > wn) wn = ln;
+        if (strlen(mp_dtype_name(x->dtype)) > wd) wd = strlen(mp_dtype_name(x->dtype));
         if (ls > ws) ws = ls;
         if (lf > wf) wf = lf;
     }
-    printf("%-*s  %-11s  %-*s  %14s  %s\n", (int)wn, "NAME", "DTYPE", (int)ws, "SHAPE", "BYTES", "FILE");
+    printf("%-*s  %-*s  %-*s  %14s  %s\n", (int)wn, "NAME", (int)wd, "DTYPE", (int)ws, "SHAPE", "BYTES", "FILE");
     for (size_t i = 0; i < mp_st_n_tensors(m); i++) {
         const mp_tensor *x = mp_st_tensor(m, i);
         mp_shape_format(x, shape, sizeof shape);
-        printf("%-*s  %-11s  %-*s  %14llu  %s\n", (int)wn, x->name, mp_dtype_name(x->dtype), (int)ws,
+        printf("%-*s  %-*s  %-*s  %14llu  %s\n", (int)wn, x->name, (int)wd, mp_dtype_name(x->dtype), (int)ws,
                shape, (unsigned long long)x->n_bytes, mp_st_file_name(m, x->file));
     }
     printf("\nfiles:\n");

@@ -69,7 +69,6 @@ int main(int argc, char **argv)
         if (rc < 0) rc = commands[i].run(&args);
         return finish_stdout(rc);
     }
-    fprintf(stderr, "modelprep: unknown command '%s'\n", name);
-    print_main_help(stderr);
+    fprintf(stderr, "modelprep: unknown command '%s'\nusage: modelprep COMMAND [ARGS] (see 'modelprep --help')\n", name);
     return 2;
 }

@@ -1,0 +1,2 @@
+mkdir empty
+$MODELPREP inspect empty

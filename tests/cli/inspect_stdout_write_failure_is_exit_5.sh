@@ -1,0 +1,2 @@
+$MKMODEL one --layers 1 >/dev/null
+$MODELPREP inspect one > /dev/full

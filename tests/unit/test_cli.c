@@ -1,0 +1,237 @@
+/*
+ * test_cli.c - the modelprep binary from the outside: golden files that must pass, hostile files
+ * that must fail with a named exit code and reason, CLI scripts with exact expected output, and
+ * the cross-check against upstream Python safetensors.
+ *
+ * Fixtures live in the source tree:
+ *   tests/golden/cases/NAME[.safetensors]          + NAME.expect: "0" and a stdout substring
+ *   tests/golden-errors/cases/NAME[.safetensors]   + NAME.expect: exit code and stderr substring
+ *   tests/cli/NAME.sh  + NAME.stdout (exact), NAME.stderr (fnmatch glob), NAME.exit
+ * MP_REFRESH=1 rewrites the CLI expectations from the actual output.
+ */
+#define _GNU_SOURCE
+#include "testutil.h"
+
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <dirent.h>
+#include <fnmatch.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+typedef struct case_param {
+    char name[128];
+    char dir[512];
+} case_param;
+
+static int cmp_param(const void *a, const void *b)
+{
+    return strcmp(((const case_param *)a)->name, ((const case_param *)b)->name);
+}
+
+/* Lists every NAME with a NAME<suffix> file in dir, sorted. Memory from cr_malloc so the
+ * parameters survive into the forked test processes. */
+static case_param *list_cases(const char *dir, const char *suffix, size_t *n)
+{
+    *n = 0;
+    DIR *d = opendir(dir);
+    if (!d) return NULL;
+    size_t cap = 256;
+    case_param *v = cr_malloc(cap * sizeof *v);
+    size_t sl = strlen(suffix);
+    for (struct dirent *e; (e = readdir(d));) {
+        size_t l = strlen(e->d_name);
+        if (l <= sl || strcmp(e->d_name + l - sl, suffix) != 0 || l - sl >= sizeof v->name) continue;
+        if (*n == cap) break;
+        snprintf(v[*n].name, sizeof v[*n].name, "%.*s", (int)(l - sl), e->d_name);
+        snprintf(v[*n].dir, sizeof v[*n].dir, "%s", dir);
+        (*n)++;
+    }
+    closedir(d);
+    qsort(v, *n, sizeof *v, cmp_param);
+    return v;
+}
+
+static void free_params(struct criterion_test_params *p) { cr_free(p->params); }
+
+static char *src_path(const char *rel) { return tu_path(tu_env("MP_SRC"), rel); }
+
+/* The thing a case names: NAME.safetensors when it exists, else the directory NAME. */
+static char *case_target(const case_param *p)
+{
+    char *base = tu_path(p->dir, p->name);
+    char *file = NULL;
+    cr_assert(asprintf(&file, "%s.safetensors", base) > 0);
+    struct stat st;
+    if (stat(file, &st) == 0) {
+        free(base);
+        return file;
+    }
+    free(file);
+    return base;
+}
+
+static void read_expect(const case_param *p, int *code, char *needle, size_t cap)
+{
+    char *path = NULL;
+    cr_assert(asprintf(&path, "%s/%s.expect", p->dir, p->name) > 0);
+    char *text = tu_read(path, NULL);
+    cr_assert(text, "cannot read %s", path);
+    char *nl = strchr(text, '\n');
+    cr_assert(nl, "%s: want two lines", path);
+    *code = atoi(text);
+    char *second = nl + 1;
+    second[strcspn(second, "\n")] = '\0';
+    snprintf(needle, cap, "%s", second);
+    free(text);
+    free(path);
+}
+
+static run_result run_inspect(const char *target, int json)
+{
+    char *argv[] = {(char *)tu_env("MP_BIN"), "inspect", (char *)target, json ? "--json" : NULL,
+                    NULL};
+    return tu_run(NULL, argv, NULL);
+}
+
+ParameterizedTestParameters(golden_errors, hostile_input_fails_with_named_exit_and_reason)
+{
+    size_t n;
+    char *dir = src_path("tests/golden-errors/cases");
+    case_param *v = list_cases(dir, ".expect", &n);
+    free(dir);
+    return cr_make_param_array(case_param, v, n, free_params);
+}
+
+ParameterizedTest(case_param *p, golden_errors, hostile_input_fails_with_named_exit_and_reason)
+{
+    int code;
+    char needle[512];
+    read_expect(p, &code, needle, sizeof needle);
+    char *target = case_target(p);
+    for (int json = 0; json < 2; json++) {
+        run_result r = run_inspect(target, json);
+        cr_expect_eq(r.status, code, "%s: exit %d, want %d; stderr: %s", p->name, r.status,
+                     code, r.err);
+        cr_expect_eq(r.out_len, 0, "%s: stdout not empty: %s", p->name, r.out);
+        cr_expect_eq(tu_count_lines(r.err), 1, "%s: stderr is not one line: %s", p->name, r.err);
+        cr_expect(strncmp(r.err, "modelprep: ", 11) == 0, "%s: %s", p->name, r.err);
+        cr_expect(strstr(r.err, needle), "%s: stderr lacks '%s': %s", p->name, needle, r.err);
+        tu_run_free(&r);
+    }
+    free(target);
+}
+
+ParameterizedTestParameters(golden, valid_edge_files_are_read)
+{
+    size_t n;
+    char *dir = src_path("tests/golden/cases");
+    case_param *v = list_cases(dir, ".expect", &n);
+    free(dir);
+    return cr_make_param_array(case_param, v, n, free_params);
+}
+
+ParameterizedTest(case_param *p, golden, valid_edge_files_are_read)
+{
+    int code;
+    char needle[512];
+    read_expect(p, &code, needle, sizeof needle);
+    char *target = case_target(p);
+    run_result r = run_inspect(target, 1);
+    cr_expect_eq(r.status, code, "%s: exit %d; stderr: %s", p->name, r.status, r.err);
+    cr_expect(strstr(r.out, needle), "%s: stdout lacks '%s': %s", p->name, needle, r.out);
+    cr_expect_eq(r.err_len, 0, "%s: stderr: %s", p->name, r.err);
+    tu_run_free(&r);
+    r = run_inspect(target, 0);
+    cr_expect_eq(r.status, code, "%s (table): exit %d; stderr: %s", p->name, r.status, r.err);
+    tu_run_free(&r);
+    free(target);
+}
+
+ParameterizedTestParameters(cli, script_output_matches_expectation)
+{
+    size_t n;
+    char *dir = src_path("tests/cli");
+    case_param *v = list_cases(dir, ".sh", &n);
+    free(dir);
+    return cr_make_param_array(case_param, v, n, free_params);
+}
+
+static char *sibling(const case_param *p, const char *ext)
+{
+    char *path = NULL;
+    cr_assert(asprintf(&path, "%s/%s%s", p->dir, p->name, ext) > 0);
+    return path;
+}
+
+ParameterizedTest(case_param *p, cli, script_output_matches_expectation)
+{
+    char *script = sibling(p, ".sh");
+    char *cwd = tu_tempdir();
+    char *argv[] = {"/bin/bash", "-e", script, NULL};
+    char *env[6];
+    char *tools = (char *)tu_env("MP_TOOLS");
+    cr_assert(asprintf(&env[0], "MODELPREP=%s", tu_env("MP_BIN")) > 0);
+    cr_assert(asprintf(&env[1], "MKMODEL=%s/mkmodel", tools) > 0);
+    cr_assert(asprintf(&env[2], "STCOPY=%s/stcopy", tools) > 0);
+    cr_assert(asprintf(&env[3], "SRC=%s", tu_env("MP_SRC")) > 0);
+    env[4] = "LC_ALL=C";
+    env[5] = NULL;
+    run_result r = tu_run(cwd, argv, env);
+
+    char *exit_path = sibling(p, ".exit"), *out_path = sibling(p, ".stdout");
+    char *err_path = sibling(p, ".stderr");
+    const char *refresh = getenv("MP_REFRESH");
+    if (refresh && strcmp(refresh, "1") == 0) {
+        char code[16];
+        int l = snprintf(code, sizeof code, "%d\n", r.status);
+        tu_write(exit_path, code, (size_t)l);
+        tu_write(out_path, r.out, r.out_len);
+        /* Written as a glob that matches exactly; edit in '*' where output may vary. */
+        char *glob = malloc(2 * r.err_len + 1), *g = glob;
+        for (const char *c = r.err; *c; c++) {
+            if (strchr("*?[\\", *c)) *g++ = '\\';
+            *g++ = *c;
+        }
+        tu_write(err_path, glob, (size_t)(g - glob));
+        free(glob);
+    }
+    char *want_exit = tu_read(exit_path, NULL);
+    char *want_out = tu_read(out_path, NULL);
+    char *want_err = tu_read(err_path, NULL);
+    int code = want_exit ? atoi(want_exit) : 0;
+    cr_expect_eq(r.status, code, "%s: exit %d, want %d; stderr: %s", p->name, r.status, code, r.err);
+    if (want_out) cr_expect_str_eq(r.out, want_out, "%s: stdout differs", p->name);
+    if (want_err) {
+        cr_expect_eq(fnmatch(want_err, r.err, 0), 0, "%s: stderr '%s' does not match '%s'",
+                     p->name, r.err, want_err);
+    }
+    cr_expect(want_out || want_err || want_exit, "%s: no expectation files", p->name);
+    free(want_exit);
+    free(want_out);
+    free(want_err);
+    free(exit_path);
+    free(out_path);
+    free(err_path);
+    tu_run_free(&r);
+    tu_rmtree(cwd);
+    free(cwd);
+    free(script);
+    for (int i = 0; i < 4; i++) free(env[i]);
+}
+
+Test(python_crosscheck, upstream_safetensors_agrees_both_ways, .timeout = 300)
+{
+    char *script = src_path("tests/ref/st_crosscheck.py");
+    char *cwd = tu_tempdir();
+    char *argv[] = {(char *)tu_env("MP_PYTHON"), script, NULL};
+    run_result r = tu_run(cwd, argv, NULL);
+    cr_expect_eq(r.status, 0, "cross-check failed (exit %d):\n%s\n%s", r.status, r.out, r.err);
+    cr_expect(strstr(r.out, "crosscheck ok:"), "no summary line:\n%s\n%s", r.out, r.err);
+    tu_run_free(&r);
+    tu_rmtree(cwd);
+    free(cwd);
+    free(script);
+}

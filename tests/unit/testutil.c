@@ -1,0 +1,135 @@
+/*
+ * testutil.c - see testutil.h.
+ */
+#define _GNU_SOURCE
+#include "testutil.h"
+
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+const char *tu_env(const char *name)
+{
+    const char *v = getenv(name);
+    cr_assert(v && *v, "environment variable %s is not set (run through make test)", name);
+    return v;
+}
+
+char *tu_path(const char *a, const char *b)
+{
+    char *p = NULL;
+    cr_assert(asprintf(&p, "%s/%s", a, b) > 0);
+    return p;
+}
+
+char *tu_tempdir(void)
+{
+    const char *base = getenv("TMPDIR");
+    char *tmpl = tu_path(base && *base ? base : "/tmp", "modelprep-test-XXXXXX");
+    cr_assert(mkdtemp(tmpl), "mkdtemp failed");
+    return tmpl;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+void tu_rmtree(const char *path)
+{
+    if (path) nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+char *tu_read(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    for (;;) {
+        if (n + 4096 + 1 > cap) buf = realloc(buf, cap *= 2);
+        size_t r = fread(buf + n, 1, 4096, f);
+        n += r;
+        if (r == 0) break;
+    }
+    fclose(f);
+    buf[n] = '\0';
+    if (len) *len = n;
+    return buf;
+}
+
+int tu_write(const char *path, const void *data, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f) return 0;
+    int ok = fwrite(data, 1, len, f) == len;
+    return fclose(f) == 0 && ok;
+}
+
+size_t tu_count_lines(const char *s)
+{
+    size_t n = 0;
+    for (const char *p = s; *p; p++)
+        if (*p == '\n') n++;
+    if (*s && s[strlen(s) - 1] != '\n') n++;
+    return n;
+}
+
+run_result tu_run(const char *cwd, char *const argv[], char *const extra_env[])
+{
+    run_result r = {0};
+    char *dir = tu_tempdir();
+    char *out_path = tu_path(dir, "stdout"), *err_path = tu_path(dir, "stderr");
+
+    size_t n_env = 0, n_extra = 0;
+    while (environ[n_env]) n_env++;
+    while (extra_env && extra_env[n_extra]) n_extra++;
+    char **env = calloc(n_env + n_extra + 1, sizeof *env);
+    memcpy(env, environ, n_env * sizeof *env);
+    memcpy(env + n_env, extra_env, n_extra * sizeof *env);
+
+    pid_t pid = fork();
+    cr_assert(pid >= 0, "fork failed");
+    if (pid == 0) {
+        int o = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int e = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int in = open("/dev/null", O_RDONLY);
+        if (o < 0 || e < 0 || in < 0 || dup2(o, 1) < 0 || dup2(e, 2) < 0 || dup2(in, 0) < 0)
+            _exit(126);
+        if (cwd && chdir(cwd) != 0) _exit(126);
+        execve(argv[0], argv, env);
+        _exit(127);
+    }
+    int st = 0;
+    while (waitpid(pid, &st, 0) < 0) {
+    }
+    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    r.out = tu_read(out_path, &r.out_len);
+    r.err = tu_read(err_path, &r.err_len);
+    cr_assert(r.out && r.err);
+    free(env);
+    free(out_path);
+    free(err_path);
+    tu_rmtree(dir);
+    free(dir);
+    return r;
+}
+
+void tu_run_free(run_result *r)
+{
+    free(r->out);
+    free(r->err);
+    r->out = r->err = NULL;
+}
