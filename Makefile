@@ -149,3 +149,4 @@ clean: ## remove build/
 	rm -rf build
 
 -include $(shell find build -name '*.d' 2>/dev/null)
+.SECONDARY:

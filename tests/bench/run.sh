@@ -1,0 +1,16 @@
+#!/bin/sh
+# make bench: generates a ~0.7 GB sample checkpoint once (build/bench/model), then measures.
+# Figures are machine-specific; the closing note of each issue records them.
+set -e
+BUILD=${1:-build}
+dir=build/bench
+mkdir -p "$dir"
+if [ ! -f "$dir/model/model.safetensors.index.json" ]; then
+    rm -rf "$dir/model"
+    echo "bench: generating the benchmark model (16 layers, hidden 2048, vocab 32000)..."
+    "$BUILD/tests/mkmodel" "$dir/model" --layers 16 --hidden 2048 --intermediate 5632 \
+        --vocab 32000 --kv-heads 8 --group-size 128 --max-shard-size 200000000 >/dev/null
+fi
+mkdir -p "$dir/scratch"
+echo "bench: safetensors reader and writer"
+"$BUILD/tests/bench_safetensors" "$dir/model" "$dir/scratch" "$BUILD/tests/stcopy"
