@@ -404,6 +404,13 @@ int main(int argc, char **argv)
     }
     printf("%s: %zu tensors in %zu file%s, %llu bytes of tensor data\n", dir, n, n_shards,
            n_shards == 1 ? "" : "s", (unsigned long long)total);
+    free(ts);
+    free(sp);
+    free(shard_of);
+    free(perm);
+    free(names);
+    free(files);
+    free(shard_names);
     return 0;
 fail: {
     char line[1400];

@@ -98,7 +98,7 @@ run_result tu_run(const char *cwd, char *const argv[], char *const extra_env[])
     while (extra_env && extra_env[n_extra]) n_extra++;
     char **env = calloc(n_env + n_extra + 1, sizeof *env);
     memcpy(env, environ, n_env * sizeof *env);
-    memcpy(env + n_env, extra_env, n_extra * sizeof *env);
+    if (n_extra) memcpy(env + n_env, extra_env, n_extra * sizeof *env);
 
     pid_t pid = fork();
     cr_assert(pid >= 0, "fork failed");

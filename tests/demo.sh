@@ -1,0 +1,24 @@
+#!/bin/sh
+# make demo: generate a sample checkpoint and run modelprep on it end to end.
+# The steps grow as capabilities land; each prints what it did and where the output is.
+set -e
+BUILD=${1:-build}
+MP="$BUILD/modelprep"
+out=build/demo
+rm -rf "$out"
+mkdir -p "$out"
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "1. generate a small Llama-like GPTQ checkpoint (4-bit, asymmetric groups of 64, sharded at 4 MB)"
+"$BUILD/tests/mkmodel" "$out/sample-gptq" --layers 4 --hidden 512 --intermediate 1408 \
+    --vocab 4096 --group-size 64 --max-shard-size 4000000
+
+step "2. modelprep inspect $out/sample-gptq"
+"$MP" inspect "$out/sample-gptq"
+
+step "3. modelprep inspect --json (first 400 bytes)"
+"$MP" inspect "$out/sample-gptq" --json | head -c 400
+echo
+
+printf '\ndemo: done. The sample checkpoint is in %s/sample-gptq\n' "$out"
