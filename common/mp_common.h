@@ -155,6 +155,17 @@ int mp_exists(const char *path);
  * absolute, no ".." component, no backslash, no control characters. Subdirectories are allowed. */
 int mp_name_is_contained(const char *name);
 
+/* ---------------------------------------------------------------- hashes */
+
+/* Canonical (big-endian) lowercase hex, as xxhsum prints: 16 digits for xxh64, 32 for
+ * xxh3-128. buf needs 17 / 33 bytes. */
+void mp_hex64(uint64_t h, char *buf);
+void mp_hex128(const uint8_t canon[16], char *buf);
+
+/* xxh3-128 of a whole file, read sequentially in 4 MiB chunks; canon receives the canonical
+ * big-endian bytes. */
+mp_errcode mp_file_xxh128(const mp_file *f, uint8_t canon[16], mp_err *err);
+
 /* ---------------------------------------------------------------- strings */
 
 /* Natural order: "layers.2" < "layers.10". For display and for the split's layer order. */

@@ -26,6 +26,8 @@ typedef struct mp_args {
     const char *value[32];
     char **pos;
     int n_pos;
+    int argc;          /* the whole command line, for the manifest */
+    char **argv;
 } mp_args;
 
 struct mp_cmd {
@@ -52,6 +54,10 @@ int mp_cli_fail(const mp_err *err);
 /* One-line usage error plus the command's synopsis on stderr; returns 2. */
 int mp_cli_usage_error(const mp_cmd *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Parses "5GB" (10^9), "5GiB" (2^30), "500M", "4096"; returns 0 on success. */
+int mp_parse_size(const char *s, uint64_t *out);
+
 int cmd_inspect(const mp_args *args);
+int cmd_convert(const mp_args *args);
 
 #endif /* MP_CLI_H */

@@ -14,12 +14,30 @@ static const mp_opt inspect_opts[] = {
     {NULL, NULL, NULL},
 };
 
+static const mp_opt convert_opts[] = {
+    {"to", "FORMAT", "output format: f32, f16 or bf16 (a dense checkpoint)"},
+    {"threads", "N", "worker threads (default: all cores)"},
+    {"max-shard-size", "SIZE", "tensor bytes per output file, e.g. 5GB or 2GiB (default 5GB)"},
+    {"cast-dense", NULL, "also cast unquantized float tensors to FORMAT (default: copy as is)"},
+    {"force", NULL, "replace DST if it exists, and remove partial outputs of earlier runs"},
+    {"json", NULL, "print a JSON summary on stdout"},
+    {"quiet", NULL, "no progress bar and no summary"},
+    {NULL, NULL, NULL},
+};
+
 static const mp_cmd commands[] = {
     {"inspect", cmd_inspect, "PATH [--json]",
      "List the tensors, files, totals, architecture and quantization scheme of a checkpoint.\n"
      "PATH is a .safetensors file or a directory with model.safetensors.index.json or\n"
      "model.safetensors.",
      1, 1, inspect_opts},
+    {"convert", cmd_convert, "SRC DST --to FORMAT [options]",
+     "Convert a checkpoint. With --to f32|f16|bf16, every quantized linear (GPTQ, AWQ,\n"
+     "AutoRound, compressed-tensors) is dequantized to '<prefix>.weight' by the CPU reference\n"
+     "and every other tensor is copied byte for byte. DST is written atomically, with\n"
+     "config.json (quantization_config removed), the tokenizer and other side files, and\n"
+     "modelprep.json.",
+     2, 2, convert_opts},
 };
 
 static void print_main_help(FILE *out)

@@ -7,6 +7,7 @@
 #include <assert.h>
 #include <getopt.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define MAX_OPTS 31
@@ -64,6 +65,8 @@ int mp_args_parse(mp_args *a, const mp_cmd *cmd, int argc, char **argv)
             return mp_cli_usage_error(cmd, "option '%s' needs a value", argv[optind - 1]);
         a->value[c] = optarg ? optarg : "";
     }
+    a->argc = argc;
+    a->argv = argv;
     a->pos = argv + optind;
     a->n_pos = argc - optind;
     if (a->n_pos < cmd->min_pos)
@@ -90,4 +93,34 @@ int mp_cli_fail(const mp_err *err)
     mp_err_format(err, line, sizeof line);
     fprintf(stderr, "modelprep: %s\n", line);
     return mp_err_exit_code(err->code);
+}
+
+int mp_parse_size(const char *s, uint64_t *out)
+{
+    char *end = NULL;
+    if (!s || !*s || *s == '-') return 1;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (end == s) return 1;
+    static const struct {
+        const char *suffix;
+        uint64_t mult;
+    } units[] = {{"", 1},
+                 {"B", 1},
+                 {"K", 1000ull},
+                 {"KB", 1000ull},
+                 {"KiB", 1ull << 10},
+                 {"M", 1000000ull},
+                 {"MB", 1000000ull},
+                 {"MiB", 1ull << 20},
+                 {"G", 1000000000ull},
+                 {"GB", 1000000000ull},
+                 {"GiB", 1ull << 30},
+                 {"T", 1000000000000ull},
+                 {"TB", 1000000000000ull},
+                 {"TiB", 1ull << 40}};
+    for (size_t i = 0; i < sizeof units / sizeof *units; i++) {
+        if (strcmp(end, units[i].suffix) != 0) continue;
+        return mp_mul_overflow(v, units[i].mult, out);
+    }
+    return 1;
 }

@@ -119,6 +119,11 @@ int mp_st_is_sharded(const mp_st_model *m);
 mp_errcode mp_st_read(const mp_st_model *m, const mp_tensor *t, uint64_t at, void *buf,
                       size_t len, mp_err *err);
 
+/* Reads rows [r0, r1) x columns [c0, c1) of a 2-D tensor of whole-byte elements into buf,
+ * packed row after row: one read when the columns span whole rows, else one per row. */
+mp_errcode mp_st_read_block(const mp_st_model *m, const mp_tensor *t, uint64_t r0, uint64_t r1,
+                            uint64_t c0, uint64_t c1, void *buf, mp_err *err);
+
 /* ---------------------------------------------------------------- safetensors writer */
 
 /* What a writer needs to know of a tensor before any byte is written. */
@@ -149,6 +154,11 @@ uint64_t mp_st_writer_remaining(const mp_st_writer *w);
 /* Appends bytes to the current tensor; more than it has room for is MP_E_INPUT (a caller bug
  * reported, not asserted, since sizes may come from a source file). */
 mp_errcode mp_st_writer_write(mp_st_writer *w, const void *buf, size_t len, mp_err *err);
+
+/* Once every tensor is complete: the xxh64 of each tensor's bytes (indexed like the specs given
+ * to _open; the llama-gguf-hash convention, seed 0) and the xxh3-128 of the whole file in
+ * canonical bytes. Either output may be NULL. */
+void mp_st_writer_digest(const mp_st_writer *w, uint64_t *tensor_xxh64, uint8_t file_xxh128[16]);
 
 /* Checks every byte was written, flushes and fsyncs, closes. The writer is freed either way. */
 mp_errcode mp_st_writer_finish(mp_st_writer *w, mp_err *err);
@@ -204,5 +214,90 @@ typedef struct mp_hf_config {
  * quantization_config) from `dir`. A missing config.json is not an error: present stays 0.
  * Malformed JSON or a wrongly typed field is MP_E_INPUT naming the file and the key. */
 mp_errcode mp_hf_config_load(mp_hf_config *cfg, const char *dir, mp_err *err);
+
+/* ---------------------------------------------------------------- quantization schemes */
+
+/*
+ * A quantized linear W [N out, K in] is stored as packed integer codes q, scales s and zero
+ * points z, with w[n][k] = s[n][g] * (q[n][k] - z[n][g]) and g = g_idx[k] (default k / group).
+ * The scheme readers group a checkpoint's raw tensors into such linears and say exactly where
+ * each part lives and how it is packed (research/quant-formats.md §1.1). They do not decode
+ * anything: the CPU reference in verify/ and the layout transformer in repack/ do, each on its
+ * own, so that one can judge the other.
+ */
+
+typedef enum {
+    MP_QM_GPTQ,        /* AutoGPTQ / GPTQModel, and AutoRound's GPTQ exports */
+    MP_QM_AWQ,         /* AutoAWQ, and AutoRound's AWQ exports */
+    MP_QM_AUTOROUND,   /* quant_method "auto-round" / "intel/auto-round" */
+    MP_QM_CT,          /* compressed-tensors pack-quantized */
+    MP_QM_COUNT
+} mp_qmethod;
+
+/* Where the codes are. "bitstream" means LSB-first: code i at bits [i*b, i*b+b) of the words
+ * read as one little-endian bit string, so 3-bit codes straddle words (§2.2). */
+typedef enum {
+    MP_QPACK_GPTQ,      /* int32 [ceil(K*b/32), N]: column n is a bitstream over k */
+    MP_QPACK_AWQ_GEMM,  /* int32 [K, N/8]: nibble i of word c is column 8c + [0,2,4,6,1,3,5,7][i] */
+    MP_QPACK_AWQ_GEMV,  /* int32 [N, K/8]: row n holds k sequentially, 8 nibbles a word */
+    MP_QPACK_CT,        /* int32 [N, words]: row n is a bitstream over k (or padded, below) */
+    MP_QPACK_COUNT
+} mp_qpack;
+
+/* Where the zero points are. */
+typedef enum {
+    MP_QZERO_IMPLIED,   /* symmetric without a tensor: z = 2^(b-1) */
+    MP_QZERO_GPTQ,      /* qzeros int32 [G, ceil(N*b/32)]: row g is a bitstream over n */
+    MP_QZERO_AWQ_GEMM,  /* qzeros int32 [G, N/8], AWQ interleave */
+    MP_QZERO_AWQ_GEMV,  /* qzeros int32 [N, W]: row n holds g sequentially, 8 nibbles a word */
+    MP_QZERO_CT,        /* weight_zero_point int32 [ceil(N*b/32), G]: column g is a bitstream
+                           over n (packed along dim 0) */
+    MP_QZERO_COUNT
+} mp_qzero;
+
+typedef struct mp_qlinear {
+    char *prefix;                 /* "model.layers.0.mlp.down_proj" */
+    mp_qmethod method;
+    mp_qpack pack;
+    mp_qzero zero;
+    const char *format;           /* "gptq", "gptq_v2", "gemm", "auto_round:auto_gptq", ... */
+    uint32_t bits;
+    uint32_t fields_per_word;     /* 0: dense bitstream; else codes per int32 word, high bits
+                                     unused (compressed-tensors before dense packing) */
+    uint32_t zero_offset;         /* added to a stored zero: 1 for GPTQ v1 ("z - 1"), else 0 */
+    uint64_t n_rows;              /* N, out features */
+    uint64_t k_cols;              /* K, in features */
+    uint64_t group_size;          /* K for per-channel */
+    uint64_t n_groups;            /* G */
+    int sym;                      /* the config says symmetric */
+    int act_order;                /* g_idx present and not k / group_size */
+    int scales_nk;                /* 1: scales [N, >=G] (CT, GEMV); 0: [G, N] */
+    const mp_tensor *qweight, *qzeros, *scales, *g_idx, *bias, *shape;
+} mp_qlinear;
+
+typedef struct mp_qmodel mp_qmodel;
+
+/* Reads the quantization config (config.json quantization_config, quantize_config.json,
+ * quant_config.json in the checkpoint's directory), groups the tensors into quantized linears
+ * and checks every shape against the config and against each other. A checkpoint without a
+ * quantization config opens with no linears. Inconsistent input is MP_E_INPUT naming the linear
+ * and the problem; a known but unhandled variant (Marlin, fp8, ...) is MP_E_UNSUPPORTED.
+ * `m` must outlive the result. Free with mp_qmodel_free(). */
+mp_errcode mp_qmodel_open(mp_qmodel **out, const mp_st_model *m, mp_err *err);
+void mp_qmodel_free(mp_qmodel *q);
+
+int mp_qmodel_quantized(const mp_qmodel *q);       /* 1 when a quantization config was found */
+mp_qmethod mp_qmodel_method(const mp_qmodel *q);
+size_t mp_qmodel_n_linears(const mp_qmodel *q);
+const mp_qlinear *mp_qmodel_linear(const mp_qmodel *q, size_t i);  /* natural prefix order */
+/* The linear a tensor belongs to, or NULL for a dense tensor (embeddings, norms, biases that
+ * stand alone, unquantized linears' weights, act.scales). A bias beside a qweight belongs to
+ * its linear. */
+const mp_qlinear *mp_qmodel_owner(const mp_qmodel *q, const mp_tensor *t);
+/* Linears left unquantized: prefixes of ".weight" tensors of 2 dims not owned by any linear. */
+size_t mp_qmodel_n_dense_linears(const mp_qmodel *q);
+const char *mp_qmodel_dense_linear(const mp_qmodel *q, size_t i);
+
+const char *mp_qmethod_name(mp_qmethod m);  /* "gptq", "awq", "auto-round", "compressed-tensors" */
 
 #endif /* MP_FORMATS_H */

@@ -30,4 +30,7 @@ void mp_st_file_release(st_shard *sf);
 /* A JSON number that is an integer in [0, 2^53]: exact in a double, and beyond any real file. */
 int mp_json_get_u64(const cJSON *item, uint64_t *out);
 
+/* Parses a small JSON file that must hold an object; *out is freed with cJSON_Delete. */
+mp_errcode mp_json_load_file(const char *path, cJSON **out, mp_err *err);
+
 #endif /* MP_FORMATS_INTERNAL_H */

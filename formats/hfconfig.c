@@ -81,7 +81,7 @@ static mp_errcode read_quant(const cJSON *q, const char *path, mp_quant_summary 
     return MP_OK;
 }
 
-static mp_errcode parse_json_file(const char *path, cJSON **out, mp_err *err)
+mp_errcode mp_json_load_file(const char *path, cJSON **out, mp_err *err)
 {
     char *text = NULL;
     size_t len = 0;
@@ -120,7 +120,7 @@ mp_errcode mp_hf_config_load(mp_hf_config *cfg, const char *dir, mp_err *err)
     mp_errcode rc = MP_OK;
     if (!path) return mp_errf(err, MP_E_NOMEM, "out of memory");
     if (mp_exists(path)) {
-        rc = parse_json_file(path, &root, err);
+        rc = mp_json_load_file(path, &root, err);
         if (rc != MP_OK) goto cleanup;
         cfg->present = 1;
         const cJSON *arch = cJSON_GetObjectItemCaseSensitive(root, "architectures");
@@ -156,7 +156,7 @@ mp_errcode mp_hf_config_load(mp_hf_config *cfg, const char *dir, mp_err *err)
         }
         if (mp_exists(side)) {
             cJSON *sroot = NULL;
-            rc = parse_json_file(side, &sroot, err);
+            rc = mp_json_load_file(side, &sroot, err);
             if (rc == MP_OK) rc = read_quant(sroot, side, &cfg->quant, err);
             if (rc == MP_OK) copy_field(cfg->quant.source, sizeof cfg->quant.source, side_files[i]);
             cJSON_Delete(sroot);

@@ -331,3 +331,17 @@ mp_errcode mp_st_read(const mp_st_model *m, const mp_tensor *t, uint64_t at, voi
     }
     return rc;
 }
+
+mp_errcode mp_st_read_block(const mp_st_model *m, const mp_tensor *t, uint64_t r0, uint64_t r1,
+                            uint64_t c0, uint64_t c1, void *buf, mp_err *err)
+{
+    assert(t->n_dims == 2 && mp_dtype_bits(t->dtype) % 8 == 0);
+    assert(r0 <= r1 && r1 <= t->shape[0] && c0 <= c1 && c1 <= t->shape[1]);
+    uint64_t es = mp_dtype_bits(t->dtype) / 8, row = t->shape[1] * es, span = (c1 - c0) * es;
+    uint8_t *dst = buf;
+    if (c0 == 0 && c1 == t->shape[1])
+        return mp_st_read(m, t, r0 * row, dst, (size_t)((r1 - r0) * row), err);
+    for (uint64_t r = r0; r < r1; r++, dst += span)
+        MP_FORWARD(mp_st_read(m, t, r * row + c0 * es, dst, (size_t)span, err));
+    return MP_OK;
+}

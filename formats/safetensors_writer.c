@@ -11,12 +11,14 @@
 #define _GNU_SOURCE
 #include "formats_internal.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #define STAGE_BYTES (1u << 20)
 
@@ -32,6 +34,9 @@ struct mp_st_writer {
     uint64_t file_size;
     uint8_t *stage;
     size_t staged;
+    XXH3_state_t *file_hash;   /* every byte of the file */
+    XXH64_state_t *tensor_hash;/* the bytes of order[cur] so far */
+    uint64_t *digests;         /* per spec, once complete */
 };
 
 typedef struct order_key {
@@ -58,12 +63,18 @@ static void free_writer(mp_st_writer *w)
     free(w->order);
     free(w->stage);
     free(w->path);
+    free(w->digests);
+    XXH3_freeState(w->file_hash);
+    XXH64_freeState(w->tensor_hash);
     free(w);
 }
 
+/* Moves past every complete tensor, sealing its digest. */
 static void skip_empty(mp_st_writer *w)
 {
     while (w->cur < w->n && w->cur_left == 0) {
+        w->digests[w->order[w->cur]] = XXH64_digest(w->tensor_hash);
+        XXH64_reset(w->tensor_hash, 0);
         w->cur++;
         if (w->cur < w->n) w->cur_left = w->bytes[w->order[w->cur]];
     }
@@ -120,7 +131,11 @@ mp_errcode mp_st_writer_open(mp_st_writer **out, const char *path, const mp_tens
     w->order = calloc(n ? n : 1, sizeof *w->order);
     w->stage = malloc(STAGE_BYTES);
     keys = calloc(n ? n : 1, sizeof *keys);
-    if (!w->path || !w->specs || !w->bytes || !w->order || !w->stage || !keys) {
+    w->digests = calloc(n ? n : 1, sizeof *w->digests);
+    w->file_hash = XXH3_createState();
+    w->tensor_hash = XXH64_createState();
+    if (!w->path || !w->specs || !w->bytes || !w->order || !w->stage || !keys || !w->digests ||
+        !w->file_hash || !w->tensor_hash) {
         rc = mp_errf_at(err, MP_E_NOMEM, path, NULL, -1, "out of memory");
         goto fail;
     }
@@ -180,8 +195,12 @@ mp_errcode mp_st_writer_open(mp_st_writer **out, const char *path, const mp_tens
         rc = mp_errf_at(err, MP_E_IO, path, NULL, -1, "cannot create: %s", strerror(errno));
         goto fail;
     }
+    XXH3_128bits_reset(w->file_hash);
+    XXH64_reset(w->tensor_hash, 0);
     uint8_t len8[8];
     mp_write_le64(len8, h.len);
+    XXH3_128bits_update(w->file_hash, len8, 8);
+    XXH3_128bits_update(w->file_hash, h.data, h.len);
     memcpy(w->stage, len8, 8);
     w->staged = 8;
     /* The header goes through the stage like data, so small files take one write. */
@@ -223,6 +242,17 @@ uint64_t mp_st_writer_remaining(const mp_st_writer *w) { return w->cur < w->n ? 
 
 uint64_t mp_st_writer_file_size(const mp_st_writer *w) { return w->file_size; }
 
+void mp_st_writer_digest(const mp_st_writer *w, uint64_t *tensor_xxh64, uint8_t file_xxh128[16])
+{
+    assert(w->cur >= w->n);
+    if (tensor_xxh64) memcpy(tensor_xxh64, w->digests, w->n * sizeof *tensor_xxh64);
+    if (file_xxh128) {
+        XXH128_canonical_t c;
+        XXH128_canonicalFromHash(&c, XXH3_128bits_digest(w->file_hash));
+        memcpy(file_xxh128, c.digest, 16);
+    }
+}
+
 static mp_errcode flush_stage(mp_st_writer *w, mp_err *err)
 {
     if (w->staged == 0) return MP_OK;
@@ -240,6 +270,9 @@ mp_errcode mp_st_writer_write(mp_st_writer *w, const void *buf, size_t len, mp_e
                               "%zu bytes written past the last tensor", len);
         const char *name = w->specs[w->order[w->cur]].name;
         size_t take = len < w->cur_left ? len : (size_t)w->cur_left;
+        if (take < STAGE_BYTES && take > STAGE_BYTES - w->staged) take = STAGE_BYTES - w->staged;
+        XXH3_128bits_update(w->file_hash, src, take);
+        XXH64_update(w->tensor_hash, src, take);
         if (take >= STAGE_BYTES) {
             MP_FORWARD(flush_stage(w, err));
             mp_errcode rc = mp_write_all(w->fd, src, take, w->path, err);
@@ -249,8 +282,6 @@ mp_errcode mp_st_writer_write(mp_st_writer *w, const void *buf, size_t len, mp_e
                 return mp_errf_at(err, rc, w->path, name, -1, "%s", why);
             }
         } else {
-            size_t room = STAGE_BYTES - w->staged;
-            if (take > room) take = room;
             memcpy(w->stage + w->staged, src, take);
             w->staged += take;
             if (w->staged == STAGE_BYTES) MP_FORWARD(flush_stage(w, err));

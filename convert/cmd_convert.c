@@ -1,0 +1,99 @@
+/*
+ * cmd_convert.c - `modelprep convert SRC DST --to FORMAT`.
+ *
+ * Today FORMAT is f32, f16 or bf16: a dense Hugging Face checkpoint dequantized by the CPU
+ * reference. The packed layouts (cutlass-int4, onednn-int4, gptq, gptq-v2, awq,
+ * compressed-tensors) come with the layout transformer and are refused until then.
+ */
+#include "cli.h"
+#include "pipeline.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+static volatile int interrupted;
+
+static void on_signal(int sig)
+{
+    interrupted = sig;
+}
+
+static const struct {
+    const char *name;
+    mp_target target;
+} dense_targets[] = {{"f32", MP_TARGET_F32}, {"f16", MP_TARGET_F16}, {"bf16", MP_TARGET_BF16}};
+
+static const char *const later_targets[] = {"cutlass-int4", "onednn-int4", "gptq", "gptq-v2",
+                                            "awq", "compressed-tensors", "gguf"};
+
+int cmd_convert(const mp_args *a)
+{
+    const char *to = mp_args_get(a, "to");
+    if (!to) return mp_cli_usage_error(a->cmd, "--to FORMAT is required");
+    mp_convert_opts o;
+    memset(&o, 0, sizeof o);
+    size_t t = 0;
+    while (t < sizeof dense_targets / sizeof *dense_targets && strcmp(dense_targets[t].name, to) != 0) t++;
+    if (t == sizeof dense_targets / sizeof *dense_targets) {
+        for (size_t i = 0; i < sizeof later_targets / sizeof *later_targets; i++)
+            if (strcmp(later_targets[i], to) == 0)
+                return mp_cli_usage_error(a->cmd, "--to %s is not available in this version "
+                                                  "(f32, f16 and bf16 are)", to);
+        return mp_cli_usage_error(a->cmd, "unknown format '%s' (f32, f16, bf16)", to);
+    }
+    o.target = dense_targets[t].target;
+    const char *threads = mp_args_get(a, "threads");
+    if (threads) {
+        char *end = NULL;
+        long v = strtol(threads, &end, 10);
+        if (*threads == '\0' || *end != '\0' || v < 1 || v > 1024)
+            return mp_cli_usage_error(a->cmd, "--threads wants a number from 1 to 1024, not '%s'", threads);
+        o.threads = (int)v;
+    }
+    o.max_shard = 5000000000ull;
+    const char *shard = mp_args_get(a, "max-shard-size");
+    if (shard && mp_parse_size(shard, &o.max_shard))
+        return mp_cli_usage_error(a->cmd, "--max-shard-size wants a size such as 5GB or 500MiB, not '%s'", shard);
+    o.force = mp_args_has(a, "force");
+    o.quiet = mp_args_has(a, "quiet");
+    o.cast_dense = mp_args_has(a, "cast-dense");
+    o.argc = a->argc;
+    o.argv = a->argv;
+    o.interrupted = &interrupted;
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    mp_err err = MP_ERR_INIT;
+    mp_convert_result r;
+    mp_errcode rc = mp_convert_dense(a->pos[0], a->pos[1], &o, &r, &err);
+    if (rc == MP_E_INTERRUPTED) {
+        mp_cli_fail(&err);
+        return interrupted == SIGTERM ? 143 : 130;
+    }
+    if (rc != MP_OK) return mp_cli_fail(&err);
+    char human[32];
+    mp_fmt_bytes(r.bytes, human, sizeof human);
+    if (mp_args_has(a, "json")) {
+        mp_buf b = MP_BUF_INIT;
+        mp_buf_puts(&b, "{\"status\": \"ok\", \"destination\": ");
+        mp_buf_json_str(&b, a->pos[1]);
+        mp_buf_printf(&b, ", \"format\": \"%s\", \"dequantized\": %zu, \"copied\": %zu, "
+                          "\"cast\": %zu, \"weight_files\": %zu, \"side_files\": %zu, "
+                          "\"bytes\": %llu, \"seconds\": %.3f}\n",
+                      to, r.n_dequantized, r.n_copied, r.n_cast, r.n_files, r.n_side_files,
+                      (unsigned long long)r.bytes, r.seconds);
+        fwrite(b.data, 1, b.len, stdout);
+        mp_buf_release(&b);
+    } else if (!o.quiet) {
+        printf("converted %s to %s in %s: %zu linears dequantized, %zu tensors copied, %zu cast; "
+               "%zu weight file%s (%s), %zu side files, modelprep.json\n",
+               a->pos[0], to, a->pos[1], r.n_dequantized, r.n_copied, r.n_cast, r.n_files,
+               r.n_files == 1 ? "" : "s", human, r.n_side_files);
+    }
+    return 0;
+}

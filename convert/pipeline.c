@@ -1,0 +1,482 @@
+/*
+ * pipeline.c - the dense conversion: every quantized linear becomes `<prefix>.weight` [N, K]
+ * through the CPU reference (verify/dequant_ref.c), every other tensor is copied byte for byte
+ * (or cast with --cast-dense), in the natural order of names, cut into shards, each written by
+ * the streaming writer into DST.partial-XXXXXX and committed with the manifest.
+ *
+ * Memory is bounded by one dequantization tile (TILE_BYTES of f32 plus its packed inputs) and
+ * one copy chunk, whatever the size of the model.
+ */
+#define _GNU_SOURCE
+#include "pipeline.h"
+#include "dest.h"
+#include "json_edit.h"
+#include "manifest.h"
+#include "progress.h"
+#include "../verify/verify.h"
+
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TILE_BYTES (16u << 20)
+#define CHUNK_BYTES (4u << 20)
+
+typedef enum { ORIGIN_COPY, ORIGIN_CAST, ORIGIN_DEQUANT } origin;
+
+static const char *const origin_names[] = {"copy", "cast", "dequantize"};
+
+typedef struct out_tensor {
+    mp_tensor_spec spec;
+    char *owned_name;
+    origin from;
+    const mp_tensor *src;
+    const mp_qlinear *lin;
+    uint32_t shard;
+    uint64_t bytes;
+    uint64_t xxh64;
+} out_tensor;
+
+static const struct {
+    mp_dtype dtype;
+    const char *torch;
+} target_traits[MP_TARGET_COUNT] = {
+    [MP_TARGET_F32] = {MP_DTYPE_F32, "float32"},
+    [MP_TARGET_F16] = {MP_DTYPE_F16, "float16"},
+    [MP_TARGET_BF16] = {MP_DTYPE_BF16, "bfloat16"},
+};
+
+typedef struct job {
+    const mp_convert_opts *o;
+    const mp_st_model *m;
+    const mp_qmodel *qm;
+    mp_dest dest;
+    out_tensor *outs;
+    size_t n_outs;
+    size_t n_shards;
+    char (*shard_names)[64];
+    mp_mfile *files;
+    size_t n_files;
+    mp_progress progress;
+    uint8_t *chunk;     /* CHUNK_BYTES */
+    float *tile;        /* TILE_BYTES */
+    uint8_t *tile_out;  /* TILE_BYTES */
+} job;
+
+static int is_float_dtype(mp_dtype t)
+{
+    return t == MP_DTYPE_F16 || t == MP_DTYPE_BF16 || t == MP_DTYPE_F32 || t == MP_DTYPE_F64;
+}
+
+/* ------------------------------------------------------------ plan */
+
+static mp_errcode plan(job *j, mp_err *err)
+{
+    size_t n = mp_st_n_tensors(j->m);
+    j->outs = calloc(n ? n : 1, sizeof *j->outs);
+    if (!j->outs) return mp_errf(err, MP_E_NOMEM, "out of memory");
+    mp_dtype target = target_traits[j->o->target].dtype;
+    for (size_t i = 0; i < n; i++) {
+        const mp_tensor *t = mp_st_tensor(j->m, i);
+        const mp_qlinear *lin = mp_qmodel_owner(j->qm, t);
+        out_tensor *o = &j->outs[j->n_outs];
+        if (lin && t == lin->qweight) {
+            if (asprintf(&o->owned_name, "%s.weight", lin->prefix) < 0)
+                return mp_errf(err, MP_E_NOMEM, "out of memory");
+            o->spec = (mp_tensor_spec){o->owned_name, target, 2, {lin->n_rows, lin->k_cols}};
+            o->from = ORIGIN_DEQUANT;
+            o->lin = lin;
+        } else if (lin && t != lin->bias) {
+            continue; /* qzeros, scales, g_idx, weight_shape: consumed by the linear */
+        } else {
+            o->spec = (mp_tensor_spec){t->name, t->dtype, t->n_dims, {0}};
+            memcpy(o->spec.shape, t->shape, sizeof t->shape);
+            o->src = t;
+            o->from = ORIGIN_COPY;
+            if (j->o->cast_dense && is_float_dtype(t->dtype) && t->dtype != target) {
+                o->spec.dtype = target;
+                o->from = ORIGIN_CAST;
+            }
+        }
+        uint64_t elems = 1;
+        for (uint32_t d = 0; d < o->spec.n_dims; d++) elems *= o->spec.shape[d];
+        const char *why;
+        if (mp_dtype_nbytes(o->spec.dtype, elems, &o->bytes, &why))
+            return mp_errf_at(err, MP_E_INPUT, NULL, o->spec.name, -1, "size overflows");
+        j->n_outs++;
+    }
+    mp_tensor_spec *specs = malloc((j->n_outs ? j->n_outs : 1) * sizeof *specs);
+    uint32_t *shard = malloc((j->n_outs ? j->n_outs : 1) * sizeof *shard);
+    if (!specs || !shard) {
+        free(specs);
+        free(shard);
+        return mp_errf(err, MP_E_NOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < j->n_outs; i++) specs[i] = j->outs[i].spec;
+    j->n_shards = mp_st_plan_shards(specs, j->n_outs, j->o->max_shard, shard);
+    for (size_t i = 0; i < j->n_outs; i++) j->outs[i].shard = shard[i];
+    free(specs);
+    free(shard);
+    j->shard_names = calloc(j->n_shards, sizeof *j->shard_names);
+    if (!j->shard_names) return mp_errf(err, MP_E_NOMEM, "out of memory");
+    for (size_t s = 0; s < j->n_shards; s++)
+        mp_st_shard_name(s, j->n_shards, j->shard_names[s], sizeof j->shard_names[s]);
+    return MP_OK;
+}
+
+/* ------------------------------------------------------------ producers */
+
+static mp_errcode check_interrupt(const job *j, mp_err *err)
+{
+    if (j->o->interrupted && *j->o->interrupted)
+        return mp_errf(err, MP_E_INTERRUPTED, "interrupted; the partial output was removed");
+    return MP_OK;
+}
+
+static mp_errcode produce_copy(job *j, mp_st_writer *w, const out_tensor *o, mp_err *err)
+{
+    for (uint64_t at = 0; at < o->bytes; at += CHUNK_BYTES) {
+        size_t len = o->bytes - at < CHUNK_BYTES ? (size_t)(o->bytes - at) : CHUNK_BYTES;
+        MP_FORWARD(check_interrupt(j, err));
+        MP_FORWARD(mp_st_read(j->m, o->src, at, j->chunk, len, err));
+        MP_FORWARD(mp_st_writer_write(w, j->chunk, len, err));
+        mp_progress_add(&j->progress, len);
+    }
+    return MP_OK;
+}
+
+static float load_float(const uint8_t *p, mp_dtype t)
+{
+    switch (t) {
+    case MP_DTYPE_F16: return mp_f16_to_f32((uint16_t)(p[0] | p[1] << 8));
+    case MP_DTYPE_BF16: return mp_bf16_to_f32((uint16_t)(p[0] | p[1] << 8));
+    case MP_DTYPE_F64: {
+        uint64_t u = mp_read_le64(p);
+        double d;
+        memcpy(&d, &u, sizeof d);
+        return (float)d;
+    }
+    default: {
+        uint32_t u = mp_read_le32(p);
+        float f;
+        memcpy(&f, &u, sizeof f);
+        return f;
+    }
+    }
+}
+
+/* Stores n floats as the target dtype. An f16 overflow is an error naming the element, never a
+ * silent infinity. `first` is the flat index of v[0] in the tensor, `cols` its row length. */
+static mp_errcode store(const float *v, size_t n, mp_target target, uint8_t *out, const char *name,
+                        uint64_t first, uint64_t cols, mp_err *err)
+{
+    switch (target) {
+    case MP_TARGET_F32:
+        for (size_t i = 0; i < n; i++) {
+            uint32_t u;
+            memcpy(&u, &v[i], 4);
+            mp_write_le32(out + 4 * i, u);
+        }
+        break;
+    case MP_TARGET_F16:
+        for (size_t i = 0; i < n; i++) {
+            if (mp_f16_overflows(v[i])) {
+                uint64_t at = first + i;
+                return mp_errf_at(err, MP_E_UNSUPPORTED, NULL, name, -1,
+                                  "value %g at [%llu, %llu] overflows f16 (largest 65504); "
+                                  "convert with --to bf16 or --to f32", (double)v[i],
+                                  (unsigned long long)(at / cols), (unsigned long long)(at % cols));
+            }
+            uint16_t h = mp_f32_to_f16(v[i]);
+            out[2 * i] = (uint8_t)h;
+            out[2 * i + 1] = (uint8_t)(h >> 8);
+        }
+        break;
+    default:
+        for (size_t i = 0; i < n; i++) {
+            uint16_t h = mp_f32_to_bf16(v[i]);
+            out[2 * i] = (uint8_t)h;
+            out[2 * i + 1] = (uint8_t)(h >> 8);
+        }
+    }
+    return MP_OK;
+}
+
+static mp_errcode produce_cast(job *j, mp_st_writer *w, const out_tensor *o, mp_err *err)
+{
+    const mp_tensor *t = o->src;
+    size_t ies = mp_dtype_bits(t->dtype) / 8;
+    uint64_t cols = t->n_dims ? t->shape[t->n_dims - 1] : 1;
+    size_t per = TILE_BYTES / 4;
+    if (per > CHUNK_BYTES / ies) per = CHUNK_BYTES / ies;
+    for (uint64_t e = 0; e < t->n_elems; e += per) {
+        size_t cnt = t->n_elems - e < per ? (size_t)(t->n_elems - e) : per;
+        MP_FORWARD(check_interrupt(j, err));
+        MP_FORWARD(mp_st_read(j->m, t, e * ies, j->chunk, cnt * ies, err));
+        for (size_t i = 0; i < cnt; i++) j->tile[i] = load_float(j->chunk + i * ies, t->dtype);
+        MP_FORWARD(store(j->tile, cnt, j->o->target, j->tile_out, t->name, e, cols ? cols : 1, err));
+        size_t oes = mp_dtype_bits(o->spec.dtype) / 8;
+        MP_FORWARD(mp_st_writer_write(w, j->tile_out, cnt * oes, err));
+        mp_progress_add(&j->progress, cnt * oes);
+    }
+    return MP_OK;
+}
+
+static mp_errcode produce_dequant(job *j, mp_st_writer *w, const out_tensor *o, mp_err *err)
+{
+    const mp_qlinear *q = o->lin;
+    uint64_t K = q->k_cols, rows = TILE_BYTES / 4 / K;
+    rows = rows >= 8 ? rows / 8 * 8 : 8;
+    float *tile = j->tile;
+    uint8_t *bytes = j->tile_out;
+    int owned = 0;
+    if (rows * K * 4 > TILE_BYTES) { /* K beyond 512 Ki columns: one 8-row tile of its own */
+        tile = malloc((size_t)(rows * K * 4));
+        bytes = malloc((size_t)(rows * K * 4));
+        owned = 1;
+        if (!tile || !bytes) {
+            free(tile);
+            free(bytes);
+            return mp_errf(err, MP_E_NOMEM, "out of memory");
+        }
+    }
+    size_t oes = mp_dtype_bits(o->spec.dtype) / 8;
+    mp_errcode rc = MP_OK;
+    for (uint64_t n0 = 0; n0 < q->n_rows && rc == MP_OK; n0 += rows) {
+        uint64_t n1 = n0 + rows < q->n_rows ? n0 + rows : q->n_rows;
+        size_t cnt = (size_t)((n1 - n0) * K);
+        rc = check_interrupt(j, err);
+        if (rc == MP_OK) rc = mp_dequant_ref(j->m, q, n0, n1, tile, err);
+        if (rc == MP_OK) rc = store(tile, cnt, j->o->target, bytes, o->spec.name, n0 * K, K, err);
+        if (rc == MP_OK) rc = mp_st_writer_write(w, bytes, cnt * oes, err);
+        mp_progress_add(&j->progress, cnt * oes);
+    }
+    if (owned) {
+        free(tile);
+        free(bytes);
+    }
+    return rc;
+}
+
+/* ------------------------------------------------------------ shards */
+
+static mp_errcode write_shard(job *j, size_t s, mp_err *err)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < j->n_outs; i++) n += j->outs[i].shard == s;
+    mp_tensor_spec *specs = malloc((n ? n : 1) * sizeof *specs);
+    size_t *map = malloc((n ? n : 1) * sizeof *map);
+    uint64_t *digests = malloc((n ? n : 1) * sizeof *digests);
+    char *path = mp_dest_path(&j->dest, j->shard_names[s]);
+    mp_st_writer *w = NULL;
+    mp_errcode rc = MP_OK;
+    if (!specs || !map || !digests || !path) {
+        rc = mp_errf(err, MP_E_NOMEM, "out of memory");
+        goto cleanup;
+    }
+    n = 0;
+    for (size_t i = 0; i < j->n_outs; i++) {
+        if (j->outs[i].shard != s) continue;
+        specs[n] = j->outs[i].spec;
+        map[n++] = i;
+    }
+    const char *meta[] = {"producer", "modelprep " MP_VERSION};
+    rc = mp_st_writer_open(&w, path, specs, n, meta, 1, err);
+    for (size_t next; rc == MP_OK && (next = mp_st_writer_next(w)) != SIZE_MAX;) {
+        const out_tensor *o = &j->outs[map[next]];
+        if (o->from == ORIGIN_DEQUANT) rc = produce_dequant(j, w, o, err);
+        else if (o->from == ORIGIN_CAST) rc = produce_cast(j, w, o, err);
+        else rc = produce_copy(j, w, o, err);
+    }
+    if (rc == MP_OK) {
+        uint8_t h[16];
+        mp_st_writer_digest(w, digests, h);
+        for (size_t k = 0; k < n; k++) j->outs[map[k]].xxh64 = digests[k];
+        mp_mfile *f = &j->files[j->n_files++];
+        snprintf(f->name, sizeof f->name, "%s", j->shard_names[s]);
+        f->size = mp_st_writer_file_size(w);
+        memcpy(f->xxh128, h, 16);
+        rc = mp_st_writer_finish(w, err);
+        w = NULL;
+    }
+cleanup:
+    mp_st_writer_abort(w);
+    free(specs);
+    free(map);
+    free(digests);
+    free(path);
+    return rc;
+}
+
+/* ------------------------------------------------------------ side files, index, manifest */
+
+static mp_errcode write_index(job *j, mp_err *err)
+{
+    const char **names = malloc((j->n_outs ? j->n_outs : 1) * sizeof *names);
+    const char **files = malloc((j->n_outs ? j->n_outs : 1) * sizeof *files);
+    uint64_t total = 0;
+    mp_buf b = MP_BUF_INIT;
+    mp_errcode rc = MP_OK;
+    if (!names || !files) {
+        rc = mp_errf(err, MP_E_NOMEM, "out of memory");
+        goto cleanup;
+    }
+    for (size_t i = 0; i < j->n_outs; i++) {
+        names[i] = j->outs[i].spec.name;
+        files[i] = j->shard_names[j->outs[i].shard];
+        total += j->outs[i].bytes;
+    }
+    rc = mp_st_index_json(&b, names, files, j->n_outs, total, err);
+    if (rc == MP_OK)
+        rc = mp_dest_write_file(&j->dest, "model.safetensors.index.json", b.data, b.len, err);
+cleanup:
+    mp_buf_release(&b);
+    free(names);
+    free(files);
+    return rc;
+}
+
+static mp_errcode write_config(job *j, mp_err *err)
+{
+    char *path = mp_path_join(mp_st_dir(j->m), "config.json");
+    if (!path) return mp_errf(err, MP_E_NOMEM, "out of memory");
+    mp_errcode rc = MP_OK;
+    if (!mp_exists(path)) {
+        free(path);
+        return MP_OK;
+    }
+    char *text = NULL;
+    size_t len = 0;
+    mp_buf a = MP_BUF_INIT, b = MP_BUF_INIT;
+    char dtype[32];
+    snprintf(dtype, sizeof dtype, "\"%s\"", target_traits[j->o->target].torch);
+    rc = mp_read_small_file(path, 16u << 20, &text, &len, err);
+    if (rc == MP_OK) rc = mp_json_set_member(text, len, "quantization_config", NULL, &a, err);
+    if (rc == MP_OK) rc = mp_json_set_member(a.data, a.len, "torch_dtype", dtype, &b, err);
+    if (rc == MP_OK) rc = mp_dest_write_file(&j->dest, "config.json", b.data, b.len, err);
+    if (rc != MP_OK) mp_err_set_file(err, path);
+    mp_buf_release(&a);
+    mp_buf_release(&b);
+    free(text);
+    free(path);
+    return rc;
+}
+
+static mp_errcode source_files(const mp_st_model *m, mp_mfile **out, mp_err *err)
+{
+    size_t n = mp_st_n_files(m);
+    *out = calloc(n ? n : 1, sizeof **out);
+    if (!*out) return mp_errf(err, MP_E_NOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        mp_mfile *f = &(*out)[i];
+        snprintf(f->name, sizeof f->name, "%s", mp_st_file_name(m, i));
+        f->size = mp_st_file(m, i)->size;
+        MP_FORWARD(mp_file_xxh128(mp_st_file(m, i), f->xxh128, err));
+    }
+    return MP_OK;
+}
+
+static mp_errcode finish_dest(job *j, const char *src, size_t *n_side, mp_err *err)
+{
+    if (j->n_shards > 1) MP_FORWARD(write_index(j, err));
+    MP_FORWARD(write_config(j, err));
+    static const char *const skip[] = {"config.json", "quantize_config.json", "quant_config.json",
+                                       "modelprep.json", NULL};
+    MP_FORWARD(mp_dest_copy_side_files(&j->dest, mp_st_dir(j->m), mp_is_dir(src), skip, n_side, err));
+
+    /* Every file but the manifest, hashed as it lies on disk. */
+    mp_mfile *src_files = NULL;
+    mp_mtensor *mt = NULL;
+    mp_errcode rc = source_files(j->m, &src_files, err);
+    const char *extra[] = {"model.safetensors.index.json", "config.json"};
+    for (size_t i = 0; i < 2 && rc == MP_OK; i++) {
+        char *p = mp_dest_path(&j->dest, extra[i]);
+        if (p && mp_exists(p)) rc = mp_manifest_hash_file(&j->dest, extra[i], &j->files[j->n_files++], err);
+        free(p);
+    }
+    mt = calloc(j->n_outs ? j->n_outs : 1, sizeof *mt);
+    if (rc == MP_OK && !mt) rc = mp_errf(err, MP_E_NOMEM, "out of memory");
+    for (size_t i = 0; rc == MP_OK && i < j->n_outs; i++) {
+        const out_tensor *o = &j->outs[i];
+        mt[i] = (mp_mtensor){o->spec.name, j->shard_names[o->shard], o->spec.dtype, o->spec.n_dims,
+                             o->spec.shape, o->xxh64, origin_names[o->from]};
+    }
+    char quant[160] = "";
+    if (mp_qmodel_quantized(j->qm) && mp_qmodel_n_linears(j->qm))
+        snprintf(quant, sizeof quant, "%s %s", mp_qmethod_name(mp_qmodel_method(j->qm)),
+                 mp_qmodel_linear(j->qm, 0)->format);
+    char layout[160];
+    snprintf(layout, sizeof layout, "{\"name\": \"%s\", \"dtype\": \"%s\", \"dense\": true}",
+             target_traits[j->o->target].torch, mp_dtype_name(target_traits[j->o->target].dtype));
+    if (rc == MP_OK) {
+        mp_manifest man = {j->o->argc, j->o->argv, src, quant[0] ? quant : NULL, src_files,
+                           mp_st_n_files(j->m), layout, j->files, j->n_files, mt, j->n_outs};
+        rc = mp_manifest_write(&j->dest, &man, err);
+    }
+    free(src_files);
+    free(mt);
+    return rc;
+}
+
+mp_errcode mp_convert_dense(const char *src, const char *dst, const mp_convert_opts *o,
+                            mp_convert_result *res, mp_err *err)
+{
+    job j;
+    memset(&j, 0, sizeof j);
+    memset(res, 0, sizeof *res);
+    j.o = o;
+    double t0 = mp_now();
+    if (o->threads > 0) omp_set_num_threads(o->threads);
+    mp_st_model *m = NULL;
+    mp_qmodel *qm = NULL;
+    mp_errcode rc = mp_st_open(&m, src, err);
+    if (rc == MP_OK) rc = mp_qmodel_open(&qm, m, err);
+    if (rc != MP_OK) goto cleanup;
+    j.m = m;
+    j.qm = qm;
+    rc = plan(&j, err);
+    if (rc != MP_OK) goto cleanup;
+    j.files = calloc(j.n_shards + 3, sizeof *j.files);
+    j.chunk = malloc(CHUNK_BYTES);
+    j.tile = malloc(TILE_BYTES);
+    j.tile_out = malloc(TILE_BYTES);
+    if (!j.files || !j.chunk || !j.tile || !j.tile_out) {
+        rc = mp_errf(err, MP_E_NOMEM, "out of memory");
+        goto cleanup;
+    }
+    rc = mp_dest_begin(&j.dest, dst, o->force, err);
+    if (rc != MP_OK) goto cleanup;
+    uint64_t total = 0;
+    for (size_t i = 0; i < j.n_outs; i++) total += j.outs[i].bytes;
+    mp_progress_start(&j.progress, "convert", total, o->quiet);
+    for (size_t s = 0; s < j.n_shards && rc == MP_OK; s++) rc = write_shard(&j, s, err);
+    mp_progress_end(&j.progress);
+    size_t n_side = 0;
+    if (rc == MP_OK) rc = finish_dest(&j, src, &n_side, err);
+    if (rc == MP_OK) rc = mp_dest_commit(&j.dest, err);
+    if (rc != MP_OK) {
+        mp_dest_abort(&j.dest);
+        goto cleanup;
+    }
+    for (size_t i = 0; i < j.n_outs; i++) {
+        res->n_dequantized += j.outs[i].from == ORIGIN_DEQUANT;
+        res->n_cast += j.outs[i].from == ORIGIN_CAST;
+        res->n_copied += j.outs[i].from == ORIGIN_COPY;
+    }
+    res->n_files = j.n_shards;
+    res->n_side_files = n_side;
+    res->bytes = total;
+    res->seconds = mp_now() - t0;
+cleanup:
+    for (size_t i = 0; i < j.n_outs; i++) free(j.outs[i].owned_name);
+    free(j.outs);
+    free(j.shard_names);
+    free(j.files);
+    free(j.chunk);
+    free(j.tile);
+    free(j.tile_out);
+    mp_qmodel_free(qm);
+    mp_st_close(m);
+    return rc;
+}

@@ -1,0 +1,32 @@
+/*
+ * pipeline.h - internal to convert/: plan and run a conversion, tensor by tensor and tile by
+ * tile, streaming into an atomic destination.
+ */
+#ifndef MP_PIPELINE_H
+#define MP_PIPELINE_H
+
+#include "../formats/formats.h"
+
+typedef enum { MP_TARGET_F32, MP_TARGET_F16, MP_TARGET_BF16, MP_TARGET_COUNT } mp_target;
+
+typedef struct mp_convert_opts {
+    mp_target target;
+    int threads;           /* 0: OpenMP's default */
+    uint64_t max_shard;    /* bytes of tensor data per shard; 0: one file */
+    int force, quiet, cast_dense;
+    int argc;              /* the command line, recorded in the manifest */
+    char **argv;
+    volatile int *interrupted;  /* set by a signal handler; checked between tiles */
+} mp_convert_opts;
+
+typedef struct mp_convert_result {
+    size_t n_dequantized, n_copied, n_cast, n_files, n_side_files;
+    uint64_t bytes;        /* tensor bytes written */
+    double seconds;
+} mp_convert_result;
+
+/* SRC (file or directory) to a dense checkpoint of f32, f16 or bf16 in DST. */
+mp_errcode mp_convert_dense(const char *src, const char *dst, const mp_convert_opts *o,
+                            mp_convert_result *res, mp_err *err);
+
+#endif

@@ -1,0 +1,59 @@
+/*
+ * progress.c - see progress.h.
+ */
+#include "progress.h"
+#include "../common/mp_common.h"
+
+#include <stdio.h>
+#include <time.h>
+#include <unistd.h>
+
+double mp_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+void mp_progress_start(mp_progress *p, const char *label, uint64_t total, int quiet)
+{
+    p->enabled = !quiet && isatty(2);
+    p->label = label;
+    p->total = total;
+    p->done = 0;
+    p->start = mp_now();
+    p->last_draw = 0;
+}
+
+static void draw(mp_progress *p, double t)
+{
+    enum { WIDTH = 30 };
+    double frac = p->total ? (double)p->done / (double)p->total : 1.0;
+    int fill = (int)(frac * WIDTH);
+    char bar[WIDTH + 1];
+    for (int i = 0; i < WIDTH; i++) bar[i] = i < fill ? '#' : '.';
+    bar[WIDTH] = '\0';
+    double el = t - p->start, rate = el > 0 ? (double)p->done / el : 0;
+    double eta = rate > 0 ? (double)(p->total - p->done) / rate : 0;
+    char d[32], tot[32], r[32];
+    mp_fmt_bytes(p->done, d, sizeof d);
+    mp_fmt_bytes(p->total, tot, sizeof tot);
+    mp_fmt_bytes((uint64_t)rate, r, sizeof r);
+    fprintf(stderr, "\r%s [%s] %s / %s  %s/s  ETA %.0fs   ", p->label, bar, d, tot, r, eta);
+    fflush(stderr);
+}
+
+void mp_progress_add(mp_progress *p, uint64_t bytes)
+{
+    p->done += bytes;
+    if (!p->enabled) return;
+    double t = mp_now();
+    if (t - p->last_draw < 0.1 && p->done < p->total) return;
+    p->last_draw = t;
+    draw(p, t);
+}
+
+void mp_progress_end(mp_progress *p)
+{
+    if (p->enabled) fprintf(stderr, "\r\033[K");
+}

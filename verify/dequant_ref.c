@@ -1,0 +1,201 @@
+/*
+ * dequant_ref.c - the CPU dequantization reference: any quantized linear, any row range, to f32.
+ *
+ * Every layout is decoded with its own scalar formula from research/quant-formats.md §2.2
+ * (GPTQ bitstream down a column), §3.1 (AWQ GEMM interleave, reverse order [0,4,1,5,2,6,3,7]),
+ * §3.3 (AWQ GEMV, sequential along k), §5.1 (compressed-tensors, bitstream along k; zero points
+ * packed along n) and §7. Clarity over speed: this is the ground truth the fast paths are held
+ * to, so each code is extracted independently from its word(s).
+ */
+#include "verify.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const unsigned awq_reverse[8] = {0, 4, 1, 5, 2, 6, 3, 7};
+
+/* The b bits at position `bit` of a little-endian bit string of 32-bit words, LSB first;
+ * `stride` is the distance in words between consecutive words of the string (a column of a
+ * row-major block). */
+static uint32_t bits_at(const uint32_t *w, size_t stride, uint64_t bit, uint32_t b)
+{
+    uint64_t word = bit / 32;
+    uint32_t shift = (uint32_t)(bit % 32);
+    uint64_t v = w[word * stride] >> shift;
+    if (shift + b > 32) v |= (uint64_t)w[(word + 1) * stride] << (32 - shift);
+    return (uint32_t)(v & ((1u << b) - 1u));
+}
+
+/* Code i where each word holds `per` codes at shifts b * (i % per) (the padded layout). */
+static uint32_t padded_get(const uint32_t *w, size_t stride, uint64_t i, uint32_t b, uint32_t per)
+{
+    return (w[(i / per) * stride] >> (b * (i % per))) & ((1u << b) - 1u);
+}
+
+
+static float to_f32(const uint8_t *p, mp_dtype t)
+{
+    if (t == MP_DTYPE_F16) return mp_f16_to_f32((uint16_t)(p[0] | p[1] << 8));
+    if (t == MP_DTYPE_BF16) return mp_bf16_to_f32((uint16_t)(p[0] | p[1] << 8));
+    uint32_t u = mp_read_le32(p);
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* Words as read are little-endian on disk; make them host words once. */
+static void words_from_le(uint32_t *w, size_t n)
+{
+    for (size_t i = 0; i < n; i++) w[i] = mp_read_le32(&w[i]);
+}
+
+static uint64_t ceil_div(uint64_t a, uint64_t b) { return (a + b - 1) / b; }
+
+/* The block of each part a tile of rows needs, as [rows, cols] of its tensor. */
+typedef struct block {
+    uint64_t r0, r1, c0, c1;
+} block;
+
+static block code_block(const mp_qlinear *q, uint64_t n0, uint64_t n1)
+{
+    const mp_tensor *w = q->qweight;
+    switch (q->pack) {
+    case MP_QPACK_GPTQ: return (block){0, w->shape[0], n0, n1};
+    case MP_QPACK_AWQ_GEMM: return (block){0, w->shape[0], n0 / 8, ceil_div(n1, 8)};
+    default: return (block){n0, n1, 0, w->shape[1]};
+    }
+}
+
+static block zero_block(const mp_qlinear *q, uint64_t n0, uint64_t n1)
+{
+    const mp_tensor *z = q->qzeros;
+    uint32_t per = q->fields_per_word;
+    switch (q->zero) {
+    case MP_QZERO_GPTQ: return (block){0, z->shape[0], n0 * q->bits / 32, ceil_div(n1 * q->bits, 32)};
+    case MP_QZERO_AWQ_GEMM: return (block){0, z->shape[0], n0 / 8, ceil_div(n1, 8)};
+    case MP_QZERO_AWQ_GEMV: return (block){n0, n1, 0, z->shape[1]};
+    case MP_QZERO_CT:
+        return per ? (block){n0 / per, ceil_div(n1, per), 0, z->shape[1]}
+                   : (block){n0 * q->bits / 32, ceil_div(n1 * q->bits, 32), 0, z->shape[1]};
+    default: return (block){0, 0, 0, 0};
+    }
+}
+
+static block scale_block(const mp_qlinear *q, uint64_t n0, uint64_t n1)
+{
+    return q->scales_nk ? (block){n0, n1, 0, q->scales->shape[1]}
+                        : (block){0, q->scales->shape[0], n0, n1};
+}
+
+static uint64_t block_bytes(block b, const mp_tensor *t)
+{
+    return t ? (b.r1 - b.r0) * (b.c1 - b.c0) * (mp_dtype_bits(t->dtype) / 8) : 0;
+}
+
+uint64_t mp_dequant_ref_scratch(const mp_qlinear *q, uint64_t rows)
+{
+    uint64_t n1 = rows < q->n_rows ? rows + 8 : q->n_rows; /* worst-case alignment slack */
+    return block_bytes(code_block(q, 0, n1), q->qweight) +
+           (q->zero == MP_QZERO_IMPLIED ? 0 : block_bytes(zero_block(q, 0, n1), q->qzeros)) +
+           block_bytes(scale_block(q, 0, n1), q->scales) + (q->g_idx ? q->k_cols * 4 : 0);
+}
+
+static mp_errcode read_block(const mp_st_model *m, const mp_tensor *t, block b, void **out,
+                             mp_err *err)
+{
+    uint64_t bytes = block_bytes(b, t);
+    *out = malloc(bytes ? (size_t)bytes : 1);
+    if (!*out) return mp_errf(err, MP_E_NOMEM, "out of memory reading '%s'", t->name);
+    return mp_st_read_block(m, t, b.r0, b.r1, b.c0, b.c1, *out, err);
+}
+
+/* The stored zero of (row n, group g), before the scheme's offset. */
+static uint32_t zero_at(const mp_qlinear *q, const uint32_t *zw, block zb, uint64_t n, uint64_t g)
+{
+    uint32_t b = q->bits;
+    size_t cols = (size_t)(zb.c1 - zb.c0);
+    switch (q->zero) {
+    case MP_QZERO_GPTQ:
+        return bits_at(zw + g * cols, 1, n * b - zb.c0 * 32, b);
+    case MP_QZERO_AWQ_GEMM:
+        return (zw[g * cols + (n / 8 - zb.c0)] >> (4 * awq_reverse[n % 8])) & 15u;
+    case MP_QZERO_AWQ_GEMV:
+        return (zw[(n - zb.r0) * cols + g / 8] >> (4 * (g % 8))) & 15u;
+    case MP_QZERO_CT: {
+        uint32_t per = q->fields_per_word;
+        if (per) return padded_get(zw + g, cols, n - zb.r0 * per, b, per);
+        return bits_at(zw + g, cols, n * b - zb.r0 * 32, b);
+    }
+    default:
+        return 1u << (b - 1);
+    }
+}
+
+static uint32_t code_at(const mp_qlinear *q, const uint32_t *w, block cb, uint64_t n, uint64_t k)
+{
+    size_t cols = (size_t)(cb.c1 - cb.c0);
+    switch (q->pack) {
+    case MP_QPACK_GPTQ:
+        return bits_at(w + (n - cb.c0), cols, k * q->bits, q->bits);
+    case MP_QPACK_AWQ_GEMM:
+        return (w[k * cols + (n / 8 - cb.c0)] >> (4 * awq_reverse[n % 8])) & 15u;
+    case MP_QPACK_AWQ_GEMV:
+        return (w[(n - cb.r0) * cols + k / 8] >> (4 * (k % 8))) & 15u;
+    default:
+        if (q->fields_per_word)
+            return padded_get(w + (n - cb.r0) * cols, 1, k, q->bits, q->fields_per_word);
+        return bits_at(w + (n - cb.r0) * cols, 1, k * q->bits, q->bits);
+    }
+}
+
+mp_errcode mp_dequant_ref(const mp_st_model *m, const mp_qlinear *q, uint64_t n0, uint64_t n1,
+                          float *out, mp_err *err)
+{
+    assert(n0 <= n1 && n1 <= q->n_rows);
+    assert(q->pack != MP_QPACK_AWQ_GEMM || n0 % 8 == 0);
+    if (n0 == n1) return MP_OK;
+    void *wbuf = NULL, *zbuf = NULL, *sbuf = NULL;
+    int32_t *gidx = NULL;
+    block cb = code_block(q, n0, n1), zb = zero_block(q, n0, n1), sb = scale_block(q, n0, n1);
+    mp_errcode rc = read_block(m, q->qweight, cb, &wbuf, err);
+    if (rc == MP_OK && q->zero != MP_QZERO_IMPLIED) rc = read_block(m, q->qzeros, zb, &zbuf, err);
+    if (rc == MP_OK) rc = read_block(m, q->scales, sb, &sbuf, err);
+    if (rc == MP_OK && q->g_idx) {
+        gidx = malloc((size_t)q->k_cols * 4);
+        rc = gidx ? mp_st_read(m, q->g_idx, 0, gidx, (size_t)q->k_cols * 4, err)
+                  : mp_errf(err, MP_E_NOMEM, "out of memory");
+        for (uint64_t k = 0; rc == MP_OK && k < q->k_cols; k++)
+            gidx[k] = (int32_t)mp_read_le32(&gidx[k]);
+    }
+    if (rc != MP_OK) goto cleanup;
+    words_from_le(wbuf, (size_t)((cb.r1 - cb.r0) * (cb.c1 - cb.c0)));
+    if (zbuf) words_from_le(zbuf, (size_t)((zb.r1 - zb.r0) * (zb.c1 - zb.c0)));
+
+    const uint8_t *sb8 = sbuf;
+    size_t es = mp_dtype_bits(q->scales->dtype) / 8, scols = (size_t)(sb.c1 - sb.c0);
+    const uint64_t K = q->k_cols, G = q->n_groups;
+    long long rows = (long long)(n1 - n0);
+#pragma omp parallel for schedule(static)
+    for (long long j = 0; j < rows; j++) {
+        uint64_t n = n0 + (uint64_t)j;
+        float *row = out + (uint64_t)j * K;
+        for (uint64_t k = 0; k < K; k++) {
+            uint64_t g = gidx ? (uint64_t)gidx[k] : k / q->group_size;
+            assert(g < G);
+            uint64_t si = q->scales_nk ? (uint64_t)j * scols + g : g * scols + (uint64_t)j;
+            float s = to_f32(sb8 + si * es, q->scales->dtype);
+            int64_t z = (int64_t)zero_at(q, zbuf, zb, n, g) +
+                        (q->zero == MP_QZERO_IMPLIED ? 0 : (int64_t)q->zero_offset);
+            int64_t c = (int64_t)code_at(q, wbuf, cb, n, k);
+            row[k] = (float)(c - z) * s;
+        }
+    }
+    (void)G;
+cleanup:
+    free(wbuf);
+    free(zbuf);
+    free(sbuf);
+    free(gidx);
+    return rc;
+}
