@@ -49,7 +49,47 @@ static void quant_line(const mp_quant_summary *q, char *buf, size_t cap)
              q->format[0] ? q->format : "unset", q->source);
 }
 
-static void print_human(const mp_st_model *m, const char *path, const mp_hf_config *cfg)
+static const char *zero_desc(const mp_qlinear *q)
+{
+    if (q->zero == MP_QZERO_IMPLIED) return "implied";
+    return q->zero_offset ? "z-1" : "z";
+}
+
+static const char *pack_desc(const mp_qlinear *q)
+{
+    static const char *const names[MP_QPACK_COUNT] = {"gptq", "awq-gemm", "awq-gemv", "ct"};
+    if (q->pack == MP_QPACK_CT && q->fields_per_word) return "ct-padded";
+    return names[q->pack];
+}
+
+static void print_linears(const mp_qmodel *qm)
+{
+    size_t n = mp_qmodel_n_linears(qm);
+    if (n) {
+        size_t w = 6;
+        for (size_t i = 0; i < n; i++)
+            if (strlen(mp_qmodel_linear(qm, i)->prefix) > w) w = strlen(mp_qmodel_linear(qm, i)->prefix);
+        printf("\nquantized linears: %zu\n", n);
+        printf("%-*s  %8s  %8s  %4s  %6s  %-4s  %-9s  %-9s  %-7s  %s\n", (int)w, "LINEAR", "N", "K", "BITS",
+               "GROUP", "SYM", "ACT-ORDER", "LAYOUT", "ZEROS", "FORMAT");
+        for (size_t i = 0; i < n; i++) {
+            const mp_qlinear *q = mp_qmodel_linear(qm, i);
+            printf("%-*s  %8llu  %8llu  %4u  %6llu  %-4s  %-9s  %-9s  %-7s  %s %s\n", (int)w, q->prefix,
+                   (unsigned long long)q->n_rows, (unsigned long long)q->k_cols, q->bits,
+                   (unsigned long long)q->group_size, q->sym ? "yes" : "no",
+                   q->act_order ? "yes" : "no", pack_desc(q), zero_desc(q),
+                   mp_qmethod_name(q->method), q->format);
+        }
+    }
+    size_t d = mp_qmodel_n_dense_linears(qm);
+    if (mp_qmodel_quantized(qm) && d) {
+        printf("\nunquantized linears: %zu\n", d);
+        for (size_t i = 0; i < d; i++) printf("  %s\n", mp_qmodel_dense_linear(qm, i));
+    }
+}
+
+static void print_human(const mp_st_model *m, const mp_qmodel *qm, const char *path,
+                        const mp_hf_config *cfg)
 {
     totals t;
     count(m, &t);
@@ -103,6 +143,7 @@ static void print_human(const mp_st_model *m, const char *path, const mp_hf_conf
         printf("  %-11s  %8llu tensors  %14llu bytes\n", mp_dtype_name((mp_dtype)d),
                (unsigned long long)t.by_dtype[d].tensors, (unsigned long long)t.by_dtype[d].bytes);
     }
+    print_linears(qm);
 }
 
 static void json_tri(mp_buf *b, int v)
@@ -158,7 +199,33 @@ static void json_config(mp_buf *b, const mp_hf_config *cfg)
     mp_buf_puts(b, "}}");
 }
 
-static void json_doc(mp_buf *b, const mp_st_model *m, const char *path, const mp_hf_config *cfg)
+static void json_linears(mp_buf *b, const mp_qmodel *qm)
+{
+    mp_buf_puts(b, ",\n \"linears\": [");
+    for (size_t i = 0; i < mp_qmodel_n_linears(qm); i++) {
+        const mp_qlinear *q = mp_qmodel_linear(qm, i);
+        mp_buf_puts(b, i ? ",\n  {\"prefix\": " : "\n  {\"prefix\": ");
+        mp_buf_json_str(b, q->prefix);
+        mp_buf_printf(b, ", \"method\": \"%s\", \"format\": ", mp_qmethod_name(q->method));
+        mp_buf_json_str(b, q->format);
+        mp_buf_printf(b, ", \"layout\": \"%s\", \"zeros\": \"%s\", \"n\": %llu, \"k\": %llu, "
+                         "\"bits\": %u, \"group_size\": %llu, \"groups\": %llu, \"sym\": %s, "
+                         "\"act_order\": %s}",
+                      pack_desc(q), zero_desc(q), (unsigned long long)q->n_rows,
+                      (unsigned long long)q->k_cols, q->bits, (unsigned long long)q->group_size,
+                      (unsigned long long)q->n_groups, q->sym ? "true" : "false",
+                      q->act_order ? "true" : "false");
+    }
+    mp_buf_puts(b, "],\n \"unquantized_linears\": [");
+    for (size_t i = 0; i < mp_qmodel_n_dense_linears(qm); i++) {
+        if (i) mp_buf_puts(b, ", ");
+        mp_buf_json_str(b, mp_qmodel_dense_linear(qm, i));
+    }
+    mp_buf_puts(b, "]");
+}
+
+static void json_doc(mp_buf *b, const mp_st_model *m, const mp_qmodel *qm, const char *path,
+                     const mp_hf_config *cfg)
 {
     totals t;
     count(m, &t);
@@ -196,7 +263,9 @@ static void json_doc(mp_buf *b, const mp_st_model *m, const char *path, const mp
         mp_buf_json_str(b, mp_st_file_name(m, x->file));
         mp_buf_printf(b, ", \"offset\": %llu}", (unsigned long long)x->offset);
     }
-    mp_buf_printf(b, "],\n \"totals\": {\"tensors\": %llu, \"parameters\": %llu, \"bytes\": %llu, "
+    mp_buf_printf(b, "]");
+    json_linears(b, qm);
+    mp_buf_printf(b, ",\n \"totals\": {\"tensors\": %llu, \"parameters\": %llu, \"bytes\": %llu, "
                      "\"by_dtype\": {",
                   (unsigned long long)t.tensors, (unsigned long long)t.elements,
                   (unsigned long long)t.bytes);
@@ -216,16 +285,18 @@ int cmd_inspect(const mp_args *args)
     const char *path = args->pos[0];
     mp_err err = MP_ERR_INIT;
     mp_st_model *m = NULL;
+    mp_qmodel *qm = NULL;
     mp_hf_config cfg;
     if (mp_st_open(&m, path, &err) != MP_OK) return mp_cli_fail(&err);
-    if (mp_hf_config_load(&cfg, mp_st_dir(m), &err) != MP_OK) {
+    if (mp_hf_config_load(&cfg, mp_st_dir(m), &err) != MP_OK ||
+        mp_qmodel_open(&qm, m, &err) != MP_OK) {
         mp_st_close(m);
         return mp_cli_fail(&err);
     }
     int rc = 0;
     if (mp_args_has(args, "json")) {
         mp_buf b = MP_BUF_INIT;
-        json_doc(&b, m, path, &cfg);
+        json_doc(&b, m, qm, path, &cfg);
         if (b.oom) {
             mp_errf(&err, MP_E_NOMEM, "out of memory building the JSON document");
             rc = mp_cli_fail(&err);
@@ -234,8 +305,9 @@ int cmd_inspect(const mp_args *args)
         }
         mp_buf_release(&b);
     } else {
-        print_human(m, path, &cfg);
+        print_human(m, qm, path, &cfg);
     }
+    mp_qmodel_free(qm);
     mp_st_close(m);
     return rc;
 }

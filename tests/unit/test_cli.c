@@ -222,9 +222,9 @@ ParameterizedTest(case_param *p, cli, script_output_matches_expectation)
     for (int i = 0; i < 4; i++) free(env[i]);
 }
 
-Test(python_crosscheck, upstream_safetensors_agrees_both_ways, .timeout = 300)
+static void run_python_check(const char *rel)
 {
-    char *script = src_path("tests/ref/st_crosscheck.py");
+    char *script = src_path(rel);
     char *cwd = tu_tempdir();
     char *argv[] = {(char *)tu_env("MP_PYTHON"), script, NULL};
     run_result r = tu_run(cwd, argv, NULL);
@@ -234,4 +234,14 @@ Test(python_crosscheck, upstream_safetensors_agrees_both_ways, .timeout = 300)
     tu_rmtree(cwd);
     free(cwd);
     free(script);
+}
+
+Test(python_crosscheck, upstream_safetensors_agrees_both_ways, .timeout = 300)
+{
+    run_python_check("tests/ref/st_crosscheck.py");
+}
+
+Test(python_crosscheck, dequantization_equals_numpy_bit_for_bit, .timeout = 600)
+{
+    run_python_check("tests/ref/quant_crosscheck.py");
 }
