@@ -1,0 +1,1 @@
+$MODELPREP convert a b
