@@ -21,4 +21,13 @@ step "3. modelprep inspect --json (first 400 bytes)"
 "$MP" inspect "$out/sample-gptq" --json | head -c 400
 echo
 
-printf '\ndemo: done. The sample checkpoint is in %s/sample-gptq\n' "$out"
+step "4. modelprep convert $out/sample-gptq $out/sample-f16 --to f16 (CPU dequantization reference)"
+"$MP" convert "$out/sample-gptq" "$out/sample-f16" --to f16 --max-shard-size 8MB
+
+step "5. modelprep inspect $out/sample-f16 (summary)"
+"$MP" inspect "$out/sample-f16" | sed -n '1,6p;/^files:/,$p'
+
+step "6. the manifest: $out/sample-f16/modelprep.json (first lines)"
+head -n 12 "$out/sample-f16/modelprep.json"
+
+printf '\ndemo: done.\n  sample GPTQ checkpoint: %s/sample-gptq\n  dense f16 checkpoint:   %s/sample-f16\n' "$out" "$out"

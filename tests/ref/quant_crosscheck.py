@@ -442,6 +442,24 @@ def hostile(tmp):
     check(r.returncode == 0, f"the same model converts to bf16: {r.stderr}")
 
 
+def write_fixtures(root):
+    """Checked-in golden fixtures: each variant's checkpoint and the f32 output it must give."""
+    if os.path.exists(root):
+        shutil.rmtree(root)
+    os.makedirs(root)
+    for name, (model, bf16) in variants().items():
+        model.write(os.path.join(root, name), bf16)
+        expected = {}
+        for t, ref in model.expect.items():
+            expected[t] = model.tensors[t] if ref is None else np.ascontiguousarray(ref)
+        save_file(expected, os.path.join(root, name + ".expected.safetensors"), metadata={"format": "pt"})
+    print(f"fixtures written to {root}")
+
+
+if len(sys.argv) == 3 and sys.argv[1] == "--write-fixtures":
+    write_fixtures(sys.argv[2])
+    sys.exit(0)
+
 with tempfile.TemporaryDirectory() as tmp:
     for name, (model, bf16) in variants().items():
         verify_variant(name, model, tmp, bf16)

@@ -11,6 +11,7 @@
  */
 #define _GNU_SOURCE
 #include "testutil.h"
+#include "../../formats/formats.h"
 
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
@@ -244,4 +245,52 @@ Test(python_crosscheck, upstream_safetensors_agrees_both_ways, .timeout = 300)
 Test(python_crosscheck, dequantization_equals_numpy_bit_for_bit, .timeout = 600)
 {
     run_python_check("tests/ref/quant_crosscheck.py");
+}
+
+ParameterizedTestParameters(golden_quant, dequantizes_to_the_checked_in_f32)
+{
+    size_t n;
+    char *dir = src_path("tests/golden/quant");
+    case_param *v = list_cases(dir, ".expected.safetensors", &n);
+    free(dir);
+    return cr_make_param_array(case_param, v, n, free_params);
+}
+
+/* A fixture made by tests/ref/quant_crosscheck.py --write-fixtures: the checkpoint NAME/ and
+ * NAME.expected.safetensors, numpy's f32 dequantization plus the dense tensors as they are. */
+ParameterizedTest(case_param *p, golden_quant, dequantizes_to_the_checked_in_f32)
+{
+    char *src = tu_path(p->dir, p->name);
+    char *expected = NULL;
+    cr_assert(asprintf(&expected, "%s.expected.safetensors", src) > 0);
+    char *tmp = tu_tempdir();
+    char *out = tu_path(tmp, "out");
+    char *argv[] = {(char *)tu_env("MP_BIN"), "convert", src, out, "--to", "f32", "--quiet", NULL};
+    run_result r = tu_run(NULL, argv, NULL);
+    cr_assert_eq(r.status, 0, "%s: exit %d: %s", p->name, r.status, r.err);
+    tu_run_free(&r);
+    mp_err err = MP_ERR_INIT;
+    mp_st_model *got = NULL, *want = NULL;
+    cr_assert_eq(mp_st_open(&got, out, &err), MP_OK, "%s: %s", p->name, err.msg);
+    cr_assert_eq(mp_st_open(&want, expected, &err), MP_OK, "%s: %s", p->name, err.msg);
+    cr_expect_eq(mp_st_n_tensors(got), mp_st_n_tensors(want), "%s: tensor count", p->name);
+    for (size_t i = 0; i < mp_st_n_tensors(want); i++) {
+        const mp_tensor *w = mp_st_tensor(want, i), *g = mp_st_find(got, w->name);
+        cr_assert(g, "%s: '%s' missing from the output", p->name, w->name);
+        cr_expect_eq(g->dtype, w->dtype, "%s: '%s' dtype", p->name, w->name);
+        cr_assert_eq(g->n_bytes, w->n_bytes, "%s: '%s' size", p->name, w->name);
+        uint8_t *a = malloc(w->n_bytes + 1), *b = malloc(w->n_bytes + 1);
+        cr_assert_eq(mp_st_read(want, w, 0, a, w->n_bytes, &err), MP_OK);
+        cr_assert_eq(mp_st_read(got, g, 0, b, g->n_bytes, &err), MP_OK);
+        cr_expect(memcmp(a, b, w->n_bytes) == 0, "%s: '%s' differs from numpy", p->name, w->name);
+        free(a);
+        free(b);
+    }
+    mp_st_close(got);
+    mp_st_close(want);
+    tu_rmtree(tmp);
+    free(tmp);
+    free(out);
+    free(src);
+    free(expected);
 }
