@@ -118,7 +118,8 @@ check-nm: $(LIB) ## library objects must not print or exit
 	@sh tests/check-nm.sh $(BUILD)/obj
 
 TEST_ENV = MP_BIN=$(abspath $(BIN)) MP_TOOLS=$(abspath $(BUILD)/tests) \
-           MP_SRC=$(abspath .) MP_PYTHON=$(abspath $(VENV))/bin/python
+           MP_SRC=$(abspath .) MP_PYTHON=$(abspath $(VENV))/bin/python \
+           LSAN_OPTIONS=suppressions=$(abspath tests/lsan.supp):print_suppressions=0
 
 test: deps ## build and run every test: units, golden, CLI, hostile input, Python cross-check
 	$(MAKE) --no-print-directory all-tests

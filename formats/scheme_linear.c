@@ -403,7 +403,7 @@ mp_errcode mp_qmodel_open(mp_qmodel **out, const mp_st_model *m, mp_err *err)
             rc = build_linear(qm, m, prefix, err);
         }
     }
-    if (rc == MP_OK) qsort(qm->owners, qm->n_owners, sizeof *qm->owners, cmp_owner);
+    if (rc == MP_OK && qm->n_owners) qsort(qm->owners, qm->n_owners, sizeof *qm->owners, cmp_owner);
     if (rc == MP_OK) rc = check_orphans(qm, m, err);
     if (rc == MP_OK) rc = list_dense(qm, m, err);
     if (rc != MP_OK) {
