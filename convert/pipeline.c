@@ -171,34 +171,39 @@ static float load_float(const uint8_t *p, mp_dtype t)
 static mp_errcode store(const float *v, size_t n, mp_target target, uint8_t *out, const char *name,
                         uint64_t first, uint64_t cols, mp_err *err)
 {
+    long long cnt = (long long)n, bad = cnt; /* first element that overflows f16 */
     switch (target) {
     case MP_TARGET_F32:
-        for (size_t i = 0; i < n; i++) {
+#pragma omp parallel for schedule(static)
+        for (long long i = 0; i < cnt; i++) {
             uint32_t u;
             memcpy(&u, &v[i], 4);
             mp_write_le32(out + 4 * i, u);
         }
         break;
     case MP_TARGET_F16:
-        for (size_t i = 0; i < n; i++) {
-            if (mp_f16_overflows(v[i])) {
-                uint64_t at = first + i;
-                return mp_errf_at(err, MP_E_UNSUPPORTED, NULL, name, -1,
-                                  "value %g at [%llu, %llu] overflows f16 (largest 65504); "
-                                  "convert with --to bf16 or --to f32", (double)v[i],
-                                  (unsigned long long)(at / cols), (unsigned long long)(at % cols));
-            }
+#pragma omp parallel for schedule(static) reduction(min : bad)
+        for (long long i = 0; i < cnt; i++) {
+            if (mp_f16_overflows(v[i]) && i < bad) bad = i;
             uint16_t h = mp_f32_to_f16(v[i]);
             out[2 * i] = (uint8_t)h;
             out[2 * i + 1] = (uint8_t)(h >> 8);
         }
         break;
     default:
-        for (size_t i = 0; i < n; i++) {
+#pragma omp parallel for schedule(static)
+        for (long long i = 0; i < cnt; i++) {
             uint16_t h = mp_f32_to_bf16(v[i]);
             out[2 * i] = (uint8_t)h;
             out[2 * i + 1] = (uint8_t)(h >> 8);
         }
+    }
+    if (bad < cnt) {
+        uint64_t at = first + (uint64_t)bad;
+        return mp_errf_at(err, MP_E_UNSUPPORTED, NULL, name, -1,
+                          "value %g at [%llu, %llu] overflows f16 (largest 65504); convert with "
+                          "--to bf16 or --to f32", (double)v[bad], (unsigned long long)(at / cols),
+                          (unsigned long long)(at % cols));
     }
     return MP_OK;
 }

@@ -132,20 +132,34 @@ static uint32_t zero_at(const mp_qlinear *q, const uint32_t *zw, block zb, uint6
     }
 }
 
-static uint32_t code_at(const mp_qlinear *q, const uint32_t *w, block cb, uint64_t n, uint64_t k)
+/* Row n's codes, k = 0..K-1. One switch per row, not per element. */
+static void decode_row(const mp_qlinear *q, const uint32_t *w, block cb, uint64_t n, int32_t *codes)
 {
     size_t cols = (size_t)(cb.c1 - cb.c0);
+    uint64_t K = q->k_cols;
+    uint32_t b = q->bits;
     switch (q->pack) {
     case MP_QPACK_GPTQ:
-        return bits_at(w + (n - cb.c0), cols, k * q->bits, q->bits);
-    case MP_QPACK_AWQ_GEMM:
-        return (w[k * cols + (n / 8 - cb.c0)] >> (4 * awq_reverse[n % 8])) & 15u;
-    case MP_QPACK_AWQ_GEMV:
-        return (w[(n - cb.r0) * cols + k / 8] >> (4 * (k % 8))) & 15u;
-    default:
+        for (uint64_t k = 0; k < K; k++) codes[k] = (int32_t)bits_at(w + (n - cb.c0), cols, k * b, b);
+        break;
+    case MP_QPACK_AWQ_GEMM: {
+        const uint32_t *col = w + (n / 8 - cb.c0);
+        uint32_t shift = 4 * awq_reverse[n % 8];
+        for (uint64_t k = 0; k < K; k++) codes[k] = (int32_t)((col[k * cols] >> shift) & 15u);
+        break;
+    }
+    case MP_QPACK_AWQ_GEMV: {
+        const uint32_t *row = w + (n - cb.r0) * cols;
+        for (uint64_t k = 0; k < K; k++) codes[k] = (int32_t)((row[k / 8] >> (4 * (k % 8))) & 15u);
+        break;
+    }
+    default: {
+        const uint32_t *row = w + (n - cb.r0) * cols;
         if (q->fields_per_word)
-            return padded_get(w + (n - cb.r0) * cols, 1, k, q->bits, q->fields_per_word);
-        return bits_at(w + (n - cb.r0) * cols, 1, k * q->bits, q->bits);
+            for (uint64_t k = 0; k < K; k++) codes[k] = (int32_t)padded_get(row, 1, k, b, q->fields_per_word);
+        else
+            for (uint64_t k = 0; k < K; k++) codes[k] = (int32_t)bits_at(row, 1, k * b, b);
+    }
     }
 }
 
@@ -175,23 +189,43 @@ mp_errcode mp_dequant_ref(const mp_st_model *m, const mp_qlinear *q, uint64_t n0
     const uint8_t *sb8 = sbuf;
     size_t es = mp_dtype_bits(q->scales->dtype) / 8, scols = (size_t)(sb.c1 - sb.c0);
     const uint64_t K = q->k_cols, G = q->n_groups;
-    long long rows = (long long)(n1 - n0);
-#pragma omp parallel for schedule(static)
-    for (long long j = 0; j < rows; j++) {
-        uint64_t n = n0 + (uint64_t)j;
-        float *row = out + (uint64_t)j * K;
-        for (uint64_t k = 0; k < K; k++) {
-            uint64_t g = gidx ? (uint64_t)gidx[k] : k / q->group_size;
-            assert(g < G);
-            uint64_t si = q->scales_nk ? (uint64_t)j * scols + g : g * scols + (uint64_t)j;
-            float s = to_f32(sb8 + si * es, q->scales->dtype);
-            int64_t z = (int64_t)zero_at(q, zbuf, zb, n, g) +
-                        (q->zero == MP_QZERO_IMPLIED ? 0 : (int64_t)q->zero_offset);
-            int64_t c = (int64_t)code_at(q, wbuf, cb, n, k);
-            row[k] = (float)(c - z) * s;
-        }
+    const int64_t offset = q->zero == MP_QZERO_IMPLIED ? 0 : (int64_t)q->zero_offset;
+    uint32_t *gk = malloc((size_t)K * sizeof *gk);
+    if (!gk) {
+        rc = mp_errf(err, MP_E_NOMEM, "out of memory");
+        goto cleanup;
     }
-    (void)G;
+    for (uint64_t k = 0; k < K; k++) gk[k] = (uint32_t)(gidx ? (uint64_t)gidx[k] : k / q->group_size);
+    long long rows = (long long)(n1 - n0);
+    int nomem = 0;
+#pragma omp parallel reduction(| : nomem)
+    {
+        int32_t *codes = malloc((size_t)K * sizeof *codes);
+        int32_t *zrow = malloc((size_t)G * sizeof *zrow);
+        float *srow = malloc((size_t)G * sizeof *srow);
+        nomem = !codes || !zrow || !srow;
+#pragma omp for schedule(static)
+        for (long long j = 0; j < rows; j++) {
+            if (nomem) continue;
+            uint64_t n = n0 + (uint64_t)j;
+            for (uint64_t g = 0; g < G; g++) {
+                uint64_t si = q->scales_nk ? (uint64_t)j * scols + g : g * scols + (uint64_t)j;
+                srow[g] = to_f32(sb8 + si * es, q->scales->dtype);
+                zrow[g] = (int32_t)((int64_t)zero_at(q, zbuf, zb, n, g) + offset);
+            }
+            decode_row(q, wbuf, cb, n, codes);
+            float *row = out + (uint64_t)j * K;
+            for (uint64_t k = 0; k < K; k++) {
+                uint32_t g = gk[k];
+                row[k] = (float)(codes[k] - zrow[g]) * srow[g];
+            }
+        }
+        free(codes);
+        free(zrow);
+        free(srow);
+    }
+    free(gk);
+    if (nomem) rc = mp_errf(err, MP_E_NOMEM, "out of memory");
 cleanup:
     free(wbuf);
     free(zbuf);

@@ -14,3 +14,5 @@ fi
 mkdir -p "$dir/scratch"
 echo "bench: safetensors reader and writer"
 "$BUILD/tests/bench_safetensors" "$dir/model" "$dir/scratch" "$BUILD/tests/stcopy"
+echo "bench: convert (CPU dequantization reference) against cp"
+"$BUILD/tests/bench_convert" "$BUILD/modelprep" "$dir/model" "$dir/scratch"
