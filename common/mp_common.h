@@ -174,6 +174,14 @@ int mp_natcmp(const char *a, const char *b);
 /* 1 if the n bytes are valid UTF-8 (no overlongs, no surrogates, <= U+10FFFF). */
 int mp_utf8_valid(const void *s, size_t n);
 
+/* Strict RFC 8259 check of untrusted JSON text: no byte-order mark, valid UTF-8, no raw control
+ * characters or escaped NUL in strings, valid escapes and surrogate pairs, the exact number
+ * grammar, nesting <= 128, nothing but whitespace after the value. With integers_only, every
+ * number must also be a plain non-negative integer <= 2^53. Returns 1 when valid; otherwise 0
+ * with the byte offset and a reason. */
+int mp_json_check(const char *text, size_t len, int integers_only, size_t *err_at, char *why,
+                  size_t why_cap);
+
 /* strdup that returns NULL on failure (C11 has no strdup). */
 char *mp_strdup(const char *s);
 

@@ -57,7 +57,8 @@ static const char *zero_desc(const mp_qlinear *q)
 
 static const char *pack_desc(const mp_qlinear *q)
 {
-    static const char *const names[MP_QPACK_COUNT] = {"gptq", "awq-gemm", "awq-gemv", "ct"};
+    static const char *const names[MP_QPACK_COUNT] = {"gptq", "awq-gemm", "awq-gemv", "ct",
+                                                             "cutlass", "onednn"};
     if (q->pack == MP_QPACK_CT && q->fields_per_word) return "ct-padded";
     return names[q->pack];
 }

@@ -231,6 +231,7 @@ typedef enum {
     MP_QM_AWQ,         /* AutoAWQ, and AutoRound's AWQ exports */
     MP_QM_AUTOROUND,   /* quant_method "auto-round" / "intel/auto-round" */
     MP_QM_CT,          /* compressed-tensors pack-quantized */
+    MP_QM_MODELPREP,   /* modelprep's own device layouts: cutlass-int4, onednn-int4 */
     MP_QM_COUNT
 } mp_qmethod;
 
@@ -241,6 +242,8 @@ typedef enum {
     MP_QPACK_AWQ_GEMM,  /* int32 [K, N/8]: nibble i of word c is column 8c + [0,2,4,6,1,3,5,7][i] */
     MP_QPACK_AWQ_GEMV,  /* int32 [N, K/8]: row n holds k sequentially, 8 nibbles a word */
     MP_QPACK_CT,        /* int32 [N, words]: row n is a bitstream over k (or padded, below) */
+    MP_QPACK_CUTLASS,   /* uint8 [N, K/2]: byte j of row n holds k = 2j (low nibble), 2j+1 (high) */
+    MP_QPACK_ONEDNN,    /* int32 [N, K/8]: row n holds k sequentially, 8 nibbles a word */
     MP_QPACK_COUNT
 } mp_qpack;
 
@@ -265,6 +268,7 @@ typedef struct mp_qlinear {
     uint32_t fields_per_word;     /* 0: dense bitstream; else codes per int32 word, high bits
                                      unused (compressed-tensors before dense packing) */
     uint32_t zero_offset;         /* added to a stored zero: 1 for GPTQ v1 ("z - 1"), else 0 */
+    uint32_t code_xor;            /* stored code = q ^ code_xor: 8 for two's complement s4 */
     uint64_t n_rows;              /* N, out features */
     uint64_t k_cols;              /* K, in features */
     uint64_t group_size;          /* K for per-channel */
@@ -298,6 +302,7 @@ const mp_qlinear *mp_qmodel_owner(const mp_qmodel *q, const mp_tensor *t);
 size_t mp_qmodel_n_dense_linears(const mp_qmodel *q);
 const char *mp_qmodel_dense_linear(const mp_qmodel *q, size_t i);
 
-const char *mp_qmethod_name(mp_qmethod m);  /* "gptq", "awq", "auto-round", "compressed-tensors" */
+/* "gptq", "awq", "auto-round", "compressed-tensors", "modelprep" */
+const char *mp_qmethod_name(mp_qmethod m);
 
 #endif /* MP_FORMATS_H */

@@ -87,6 +87,12 @@ mp_errcode mp_json_load_file(const char *path, cJSON **out, mp_err *err)
     size_t len = 0;
     *out = NULL;
     MP_FORWARD(mp_read_small_file(path, CONFIG_MAX_BYTES, &text, &len, err));
+    size_t bad_at = 0;
+    char why[128];
+    if (!mp_json_check(text, len, 0, &bad_at, why, sizeof why)) {
+        free(text);
+        return mp_errf_at(err, MP_E_INPUT, path, NULL, (int64_t)bad_at, "invalid JSON: %s", why);
+    }
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
     long at = end ? (long)(end - text) : -1;

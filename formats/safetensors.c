@@ -33,31 +33,6 @@ int mp_json_get_u64(const cJSON *item, uint64_t *out)
     return 1;
 }
 
-/* Raw control bytes are never valid JSON, inside strings or out; cJSON would let some through. */
-static long find_control_byte(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c < 0x20 && c != ' ' && c != '\t' && c != '\n' && c != '\r') return (long)i;
-    }
-    int in_str = 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (in_str) {
-            if (c == '\\') {
-                i++;
-            } else if (c == '"') {
-                in_str = 0;
-            } else if ((unsigned char)c < 0x20) {
-                return (long)i;
-            }
-        } else if (c == '"') {
-            in_str = 1;
-        }
-    }
-    return -1;
-}
-
 static const cJSON *unique_field(const cJSON *obj, const char *key, int *dup)
 {
     const cJSON *found = NULL;
@@ -212,6 +187,10 @@ static mp_errcode parse_metadata(st_shard *sf, const cJSON *md, mp_err *err)
     const char *path = sf->f->path;
     if (sf->meta)
         return mp_errf_at(err, MP_E_INPUT, path, NULL, -1, "'__metadata__' appears twice");
+    if (cJSON_IsNull(md)) { /* optional in the crate: null means none */
+        sf->meta = calloc(1, sizeof *sf->meta);
+        return sf->meta ? MP_OK : mp_errf_at(err, MP_E_NOMEM, path, NULL, -1, "out of memory");
+    }
     if (!cJSON_IsObject(md))
         return mp_errf_at(err, MP_E_INPUT, path, NULL, -1, "'__metadata__' is not an object");
     size_t n = (size_t)cJSON_GetArraySize(md);
@@ -264,11 +243,11 @@ mp_errcode mp_st_file_parse(st_shard *sf, uint32_t file, mp_err *err)
         rc = mp_errf_at(err, MP_E_INPUT, path, NULL, -1, "invalid UTF-8 in header");
         goto cleanup;
     }
-    long bad = find_control_byte(hdr, (size_t)n);
-    if (bad >= 0) {
-        rc = mp_errf_at(err, MP_E_INPUT, path, NULL, 8 + bad,
-                        "invalid JSON in header: control byte 0x%02x",
-                        (unsigned)(unsigned char)hdr[bad]);
+    size_t bad_at = 0;
+    char why[128];
+    if (!mp_json_check(hdr, (size_t)n, 1, &bad_at, why, sizeof why)) {
+        rc = mp_errf_at(err, MP_E_INPUT, path, NULL, (int64_t)(8 + bad_at),
+                        "invalid JSON in header: %s", why);
         goto cleanup;
     }
     const char *end = NULL;

@@ -23,6 +23,7 @@ static const char *const method_names[MP_QM_COUNT] = {
     [MP_QM_AWQ] = "awq",
     [MP_QM_AUTOROUND] = "auto-round",
     [MP_QM_CT] = "compressed-tensors",
+    [MP_QM_MODELPREP] = "modelprep",
 };
 
 const char *mp_qmethod_name(mp_qmethod m)
@@ -332,6 +333,30 @@ static mp_errcode load_ct(qconfig *c, const cJSON *q, mp_err *err)
     return MP_OK;
 }
 
+/* modelprep's device layouts, written by `convert --to cutlass-int4|onednn-int4`, so that every
+ * layout modelprep writes can be read back as a source (DESIGN.md §3). */
+static mp_errcode load_modelprep(qconfig *c, const cJSON *q, mp_err *err)
+{
+    const char *fmt = get_str(q, "format");
+    if (!fmt) return BAD(err, c, "'%s' is missing", "format");
+    snprintf(c->format, sizeof c->format, "%s", fmt);
+    if (strcmp(fmt, "cutlass-int4") == 0) {
+        c->pack = MP_QPACK_CUTLASS;
+        const char *int4 = get_str(q, "int4");
+        if (int4 && strcmp(int4, "s4") == 0) c->code_xor = 8;
+        else if (int4 && strcmp(int4, "u4") != 0)
+            return BAD(err, c, "'int4' is '%.20s', expected u4 or s4", int4);
+    } else if (strcmp(fmt, "onednn-int4") == 0) {
+        c->pack = MP_QPACK_ONEDNN;
+    } else {
+        return mp_errf_at(err, MP_E_UNSUPPORTED, c->source, NULL, -1,
+                          "modelprep format '%.40s' is not known", fmt);
+    }
+    if (c->base.sym < 0) c->base.sym = 1;
+    if (c->base.group_size == 0) return BAD(err, c, "'%s' is missing", "group_size");
+    return MP_OK;
+}
+
 mp_errcode mp_qconfig_load(qconfig *c, const char *dir, mp_err *err)
 {
     memset(c, 0, sizeof *c);
@@ -383,6 +408,9 @@ mp_errcode mp_qconfig_load(qconfig *c, const char *dir, mp_err *err)
     } else if (strcmp(method, "compressed-tensors") == 0) {
         c->method = MP_QM_CT;
         rc = load_ct(c, q, err);
+    } else if (strcmp(method, "modelprep") == 0) {
+        c->method = MP_QM_MODELPREP;
+        rc = load_modelprep(c, q, err);
     } else {
         rc = mp_errf_at(err, MP_E_UNSUPPORTED, c->source, NULL, -1,
                         "quant_method '%.60s' is not supported (gptq, awq, auto-round, "

@@ -35,6 +35,7 @@ typedef struct qconfig {
     char format[48];
     mp_qpack pack;
     uint32_t zero_offset;
+    uint32_t code_xor;
     qparams base;
     qrule *rules;
     size_t n_rules;

@@ -46,6 +46,7 @@ static const mp_tensor *sibling(const mp_st_model *m, const char *prefix, const 
 static uint64_t ceil_div(uint64_t a, uint64_t b) { return (a + b - 1) / b; }
 
 static int is_int32(const mp_tensor *t) { return t->dtype == MP_DTYPE_I32 || t->dtype == MP_DTYPE_U32; }
+static int is_byte(const mp_tensor *t) { return t->dtype == MP_DTYPE_U8 || t->dtype == MP_DTYPE_I8; }
 static int is_float(const mp_tensor *t)
 {
     return t->dtype == MP_DTYPE_F16 || t->dtype == MP_DTYPE_BF16 || t->dtype == MP_DTYPE_F32;
@@ -67,7 +68,9 @@ static mp_errcode check_bits(const mp_qlinear *q, mp_err *err)
     int ok;
     switch (q->pack) {
     case MP_QPACK_AWQ_GEMM:
-    case MP_QPACK_AWQ_GEMV: ok = q->bits == 4; break;
+    case MP_QPACK_AWQ_GEMV:
+    case MP_QPACK_CUTLASS:
+    case MP_QPACK_ONEDNN: ok = q->bits == 4; break;
     case MP_QPACK_CT: ok = q->bits >= 1 && q->bits <= 8; break;
     default: ok = q->bits == 2 || q->bits == 3 || q->bits == 4 || q->bits == 8; break;
     }
@@ -243,6 +246,52 @@ static mp_errcode shape_ct(const mp_st_model *m, mp_qlinear *q, int64_t gs, mp_e
     return MP_OK;
 }
 
+/* cutlass-int4: qweight uint8 [N, K/2], scales [N, G], zero implied 8. */
+static mp_errcode shape_cutlass(mp_qlinear *q, int64_t gs, mp_err *err)
+{
+    const mp_tensor *w = q->qweight, *s = q->scales;
+    MP_FORWARD(want_2d(q, w, "qweight", is_byte, "U8", err));
+    MP_FORWARD(want_2d(q, s, "scales", is_float, "F16, BF16 or F32", err));
+    q->n_rows = w->shape[0];
+    q->k_cols = w->shape[1] * 2;
+    MP_FORWARD(derive_groups(q, gs, err));
+    if (s->shape[0] != q->n_rows || s->shape[1] != q->n_groups)
+        return REFUSE(q, "scales are [%llu, %llu], expected [%llu, %llu]",
+                      (unsigned long long)s->shape[0], (unsigned long long)s->shape[1],
+                      (unsigned long long)q->n_rows, (unsigned long long)q->n_groups);
+    if (q->qzeros) return REFUSE(q, "cutlass-int4 has no zero points, but the checkpoint has some");
+    q->scales_nk = 1;
+    q->zero = MP_QZERO_IMPLIED;
+    return MP_OK;
+}
+
+/* onednn-int4: qweight int32 [N, K/8], scales [G, N], qzeros int32 [G, N/8] (raw z) if asym. */
+static mp_errcode shape_onednn(mp_qlinear *q, int64_t gs, mp_err *err)
+{
+    const mp_tensor *w = q->qweight, *s = q->scales;
+    MP_FORWARD(want_2d(q, w, "qweight", is_int32, "I32", err));
+    MP_FORWARD(want_2d(q, s, "scales", is_float, "F16, BF16 or F32", err));
+    q->n_rows = w->shape[0];
+    q->k_cols = w->shape[1] * 8;
+    MP_FORWARD(derive_groups(q, gs, err));
+    if (s->shape[0] != q->n_groups || s->shape[1] != q->n_rows)
+        return REFUSE(q, "scales are [%llu, %llu], expected [%llu, %llu]",
+                      (unsigned long long)s->shape[0], (unsigned long long)s->shape[1],
+                      (unsigned long long)q->n_groups, (unsigned long long)q->n_rows);
+    if (!q->qzeros) {
+        if (!q->sym) return REFUSE(q, "missing part 'qzeros' of an asymmetric linear");
+        q->zero = MP_QZERO_IMPLIED;
+        return MP_OK;
+    }
+    MP_FORWARD(want_2d(q, q->qzeros, "qzeros", is_int32, "I32", err));
+    if (q->qzeros->shape[0] != q->n_groups || q->qzeros->shape[1] * 8 != q->n_rows)
+        return REFUSE(q, "qzeros is [%llu, %llu], expected [%llu, %llu]",
+                      (unsigned long long)q->qzeros->shape[0], (unsigned long long)q->qzeros->shape[1],
+                      (unsigned long long)q->n_groups, (unsigned long long)(q->n_rows / 8));
+    q->zero = MP_QZERO_GPTQ;
+    return MP_OK;
+}
+
 /* g_idx must name existing groups; act-order is any k whose group is not k / group_size. */
 static mp_errcode check_g_idx(const mp_st_model *m, mp_qlinear *q, mp_err *err)
 {
@@ -307,6 +356,7 @@ static mp_errcode build_linear(mp_qmodel *qm, const mp_st_model *m, const char *
     q->pack = c->pack;
     q->format = c->format;
     q->zero_offset = c->zero_offset;
+    q->code_xor = c->code_xor;
     q->sym = p.sym > 0;
     if (p.bits < 0) return REFUSE(q, "the config gives no bit width");
     q->bits = (uint32_t)p.bits;
@@ -323,10 +373,12 @@ static mp_errcode build_linear(mp_qmodel *qm, const mp_st_model *m, const char *
     case MP_QPACK_GPTQ: rc = shape_gptq(m, q, p.group_size, err); break;
     case MP_QPACK_AWQ_GEMM: rc = shape_awq_gemm(q, p.group_size, err); break;
     case MP_QPACK_AWQ_GEMV: rc = shape_awq_gemv(q, p.group_size, err); break;
+    case MP_QPACK_CUTLASS: rc = shape_cutlass(q, p.group_size, err); break;
+    case MP_QPACK_ONEDNN: rc = shape_onednn(q, p.group_size, err); break;
     default: rc = shape_ct(m, q, p.group_size, err); break;
     }
-    if (rc == MP_OK && q->g_idx && (q->pack == MP_QPACK_AWQ_GEMM || q->pack == MP_QPACK_AWQ_GEMV))
-        rc = REFUSE(q, "AWQ has no g_idx, but the checkpoint has one");
+    if (rc == MP_OK && q->g_idx && q->pack != MP_QPACK_GPTQ && q->pack != MP_QPACK_CT)
+        rc = REFUSE(q, "this layout has no g_idx, but the checkpoint has one");
     if (rc == MP_OK) rc = check_g_idx(m, q, err);
     if (rc != MP_OK) {
         if (err->file[0] == '\0') mp_err_set_file(err, c->source);

@@ -63,7 +63,7 @@ static block code_block(const mp_qlinear *q, uint64_t n0, uint64_t n1)
     switch (q->pack) {
     case MP_QPACK_GPTQ: return (block){0, w->shape[0], n0, n1};
     case MP_QPACK_AWQ_GEMM: return (block){0, w->shape[0], n0 / 8, ceil_div(n1, 8)};
-    default: return (block){n0, n1, 0, w->shape[1]};
+    default: return (block){n0, n1, 0, w->shape[1]}; /* row-major [N, ...] layouts */
     }
 }
 
@@ -148,9 +148,15 @@ static void decode_row(const mp_qlinear *q, const uint32_t *w, block cb, uint64_
         for (uint64_t k = 0; k < K; k++) codes[k] = (int32_t)((col[k * cols] >> shift) & 15u);
         break;
     }
-    case MP_QPACK_AWQ_GEMV: {
+    case MP_QPACK_AWQ_GEMV:
+    case MP_QPACK_ONEDNN: {
         const uint32_t *row = w + (n - cb.r0) * cols;
         for (uint64_t k = 0; k < K; k++) codes[k] = (int32_t)((row[k / 8] >> (4 * (k % 8))) & 15u);
+        break;
+    }
+    case MP_QPACK_CUTLASS: {
+        const uint8_t *row = (const uint8_t *)w + (n - cb.r0) * cols;
+        for (uint64_t k = 0; k < K; k++) codes[k] = (int32_t)((row[k / 2] >> (4 * (k % 2))) & 15u);
         break;
     }
     default: {
@@ -183,7 +189,7 @@ mp_errcode mp_dequant_ref(const mp_st_model *m, const mp_qlinear *q, uint64_t n0
             gidx[k] = (int32_t)mp_read_le32(&gidx[k]);
     }
     if (rc != MP_OK) goto cleanup;
-    words_from_le(wbuf, (size_t)((cb.r1 - cb.r0) * (cb.c1 - cb.c0)));
+    if (q->pack != MP_QPACK_CUTLASS) words_from_le(wbuf, (size_t)((cb.r1 - cb.r0) * (cb.c1 - cb.c0)));
     if (zbuf) words_from_le(zbuf, (size_t)((zb.r1 - zb.r0) * (zb.c1 - zb.c0)));
 
     const uint8_t *sb8 = sbuf;
@@ -214,6 +220,8 @@ mp_errcode mp_dequant_ref(const mp_st_model *m, const mp_qlinear *q, uint64_t n0
                 zrow[g] = (int32_t)((int64_t)zero_at(q, zbuf, zb, n, g) + offset);
             }
             decode_row(q, wbuf, cb, n, codes);
+            if (q->code_xor)
+                for (uint64_t k = 0; k < K; k++) codes[k] ^= (int32_t)q->code_xor;
             float *row = out + (uint64_t)j * K;
             for (uint64_t k = 0; k < K; k++) {
                 uint32_t g = gk[k];

@@ -18,12 +18,18 @@ The rules the hostile cases exercise are the reference crate's, in its order
 single-file hostile case is also refused by upstream safetensors, and every valid case is
 read by it (tests/ref/st_crosscheck.py), except those whose name says "duplicate".
 
+    python3 tests/golden-errors/make_cases.py --known-failures
+
+also writes the hostile cases modelprep gets wrong today (see known_failures()); the suite
+then fails until the reader is fixed.
+
 Only the standard library; no randomness, no timestamps: running it twice gives the same bytes.
 """
 import json
 import os
 import shutil
 import struct
+import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ERR_DIR = os.path.join(HERE, "cases")
@@ -103,8 +109,11 @@ def st_file(tensors, metadata=None, payload=None):
     return st_raw(obj(pairs), payload)
 
 
-def index(weight_map, total_size=None):
-    doc = {"metadata": {"total_size": total_size or 0}, "weight_map": weight_map}
+def index(weight_map):
+    """The index as transformers writes it; total_size counts the tensors it can size."""
+    known = {t[0]: nbytes(t[1], t[2]) for t in (A, B, C)}
+    total = sum(known.get(k, 0) for k in weight_map)
+    doc = {"metadata": {"total_size": total}, "weight_map": weight_map}
     return (json.dumps(doc, indent=2) + "\n").encode("utf-8")
 
 
@@ -195,12 +204,38 @@ def hostile():
     add("second_json_object_after_the_first",
         st_raw('{"w":' + jdump(F32x4) + "}{}", data(16)), 4,
         "invalid JSON in header: trailing characters after the object")
+    add("trailing_comma_in_header_object",
+        st_raw('{"w":' + jdump(F32x4) + ",}", data(16)), 4, "invalid JSON in header")
+    add("comment_in_header",
+        st_raw('{/* x */"w":' + jdump(F32x4) + "}", data(16)), 4,
+        "invalid JSON in header")
+    add("invalid_escape_in_json_string",
+        st_raw('{"w\\x":' + jdump(F32x4) + "}", data(16)), 4, "invalid JSON in header")
+    add("lone_high_surrogate_escape_in_json_string",
+        st_raw('{"w\\ud800":' + jdump(F32x4) + "}", data(16)), 4, "invalid JSON in header")
+    add("lone_low_surrogate_escape_in_json_string",
+        st_raw('{"w\\udc00":' + jdump(F32x4) + "}", data(16)), 4, "invalid JSON in header")
+    add("form_feed_before_header_object",
+        st_raw('\x0c{"w":' + jdump(F32x4) + "}", data(16)), 4,
+        "byte 8: invalid JSON in header: control byte 0x0c")
+    add("vertical_tab_padding_after_header_object",
+        st_raw('{"w":' + jdump(F32x4) + "}\x0b", data(16)), 4,
+        "invalid JSON in header: control byte 0x0b")
+    add("no_break_space_before_header_object",
+        st_raw('\u00a0{"w":' + jdump(F32x4) + "}", data(16)), 4,
+        "byte 8: invalid JSON in header")
+    add("header_nested_1100_arrays_deep",
+        st_raw('{"w":{"dtype":"F32","shape":[4],"data_offsets":[0,16],"x":%s}}'
+               % ("[" * 1100 + "]" * 1100), data(16)), 4, "invalid JSON in header")
     add("unknown_dtype_f128",
         st_raw(obj([("w", entry("F128", [4], 0, 64))]), data(64)), 4, "unknown dtype 'F128'")
     add("unknown_dtype_lowercase_f32",
         st_raw(obj([("w", entry("f32", [4], 0, 16))]), data(16)), 4, "unknown dtype 'f32'")
     add("dtype_is_a_number",
         st_raw(obj([("w", {"dtype": 32, "shape": [4], "data_offsets": [0, 16]})]), data(16)),
+        4, "'dtype' is not a string")
+    add("dtype_is_null",
+        st_raw(obj([("w", {"dtype": None, "shape": [4], "data_offsets": [0, 16]})]), data(16)),
         4, "'dtype' is not a string")
     add("metadata_value_is_a_number",
         st_raw(obj([("__metadata__", {"format": "pt", "step": 7}), ("w", F32x4)]), data(16)),
@@ -236,6 +271,15 @@ def hostile():
         "'shape' must hold non-negative integers")
     add("shape_with_string_dimension",
         st_raw(obj([("w", entry("F32", ["4"], 0, 16))]), data(16)), 4,
+        "'shape' must hold non-negative integers")
+    add("shape_is_null",
+        st_raw(obj([("w", {"dtype": "F32", "shape": None, "data_offsets": [0, 16]})]), data(16)),
+        4, "'shape' is not an array")
+    add("shape_with_nested_array",
+        st_raw(obj([("w", entry("F32", [[4]], 0, 16))]), data(16)), 4,
+        "'shape' must hold non-negative integers")
+    add("shape_dimension_1e400_out_of_range",
+        st_raw('{"w":{"dtype":"F32","shape":[1e400],"data_offsets":[0,16]}}', data(16)), 4,
         "'shape' must hold non-negative integers")
     add("shape_dimension_above_2_pow_53",
         st_raw(obj([("w", entry("U8", [2**53 + 2], 0, 16))]), data(16)), 4,
@@ -281,6 +325,10 @@ def hostile():
         st_raw(obj([("second", entry("F32", [4], 16, 32)), ("first", entry("F32", [2], 0, 8))]),
                data(32)), 4,
         "tensor 'second': data_offsets [16, 32) leave a gap of 8 bytes after byte 8")
+
+    add("zero_sized_tensor_after_a_gap",
+        st_raw(obj([("a", entry("F32", [4], 0, 16)), ("z", entry("F32", [0], 20, 20))]),
+               data(16)), 4, "tensor 'z': data_offsets [20, 20) leave a gap of 4 bytes after byte 16")
 
     # 9: shape x dtype overflow (dimensions stay <= 2^53, products do not fit 64 bits).
     add("shape_product_overflows_u64",
@@ -411,6 +459,17 @@ def hostile():
     add("shard_with_bad_header_length_in_sharded_directory",
         sharded(GOOD_MAP, {SHARD1: st_raw("{}", n=MAX_HEADER + 8), SHARD2: shard(C)}), 4,
         "%s: byte 0: header too large" % SHARD1)
+    add("index_is_an_empty_file",
+        sharded(b"", good_sharded_files()), 4,
+        "model.safetensors.index.json: byte 0: invalid JSON")
+    add("index_is_a_directory",
+        {"model.safetensors.index.json/.keep": b"", "model.safetensors": shard(A)}, 4,
+        "model.safetensors.index.json: not a regular file")
+    add("index_names_itself_as_a_shard",
+        sharded({A[0]: "model.safetensors.index.json"}, good_sharded_files()), 4,
+        "model.safetensors.index.json: byte 0: header too large")
+    add("lone_model_safetensors_is_a_directory",
+        {"model.safetensors/.keep": b""}, 4, "model.safetensors: not a regular file")
     add("malformed_lone_model_safetensors_in_directory",
         {"model.safetensors": st_raw(obj([("w", entry("F32", [4], 4, 20))]), data(20))}, 4,
         "model.safetensors: tensor 'w': data_offsets [4, 20) leave a gap of 4 bytes")
@@ -492,8 +551,71 @@ def golden():
     add("many_dimensions_of_one",
         st_file([("w", "I16", [1, 1, 1, 1, 1, 1, 1, 2])]),
         tj("w", "I16", [1, 1, 1, 1, 1, 1, 1, 2], 4))
+    add("zero_sized_tensor_between_tensors",
+        st_raw(obj([("a", entry("F32", [2], 0, 8)), ("z", entry("F32", [0], 8, 8)),
+                    ("b", entry("F32", [2], 8, 16))]), data(16)), tj("z", "F32", [0], 0))
+    add("zero_sized_tensor_at_end_of_data",
+        st_raw(obj([("a", entry("F32", [4], 0, 16)), ("z", entry("BF16", [3, 0], 16, 16))]),
+               data(16)), tj("z", "BF16", [3, 0], 0))
+    add("empty_tensor_name",
+        st_file([("", "F32", [4])]), tj("", "F32", [4], 16))
+    add("tensor_named_like_metadata_key",
+        st_file([("__metadata", "U8", [2]), ("__metadata__.x", "U8", [2])]),
+        tj("__metadata", "U8", [2], 2))
     add("large_dimension_with_zero_sized_product",
         st_file([("w", "U64", [2**53, 0])]), tj("w", "U64", [2**53, 0], 0))
+    return c
+
+
+# --------------------------------------------------------------------------------------------
+# Known failures: cases modelprep gets wrong today (it reads what the crate or Python's json
+# refuses). Written only with --known-failures, so the default suite stays green; move each
+# into hostile() once the reader is fixed. The expected substrings are proposals.
+
+def known_failures():
+    c = []
+
+    def add(name, content, code, needle):
+        c.append((name, content, code, needle))
+
+    # cJSON skips a UTF-8 byte order mark; serde_json (after trim_start) does not.
+    add("header_starts_with_utf8_bom",
+        st_raw(b"\xef\xbb\xbf" + obj([("w", F32x4)]).encode(), data(16)), 4,
+        "invalid JSON in header")
+    # cJSON cuts strings at an escaped NUL, so "F32\u0000junk" reads as "F32".
+    add("dtype_with_escaped_nul_suffix",
+        st_raw('{"w":{"dtype":"F32\\u0000junk","shape":[4],"data_offsets":[0,16]}}',
+               data(16)), 4, "unknown dtype")
+    # serde's usize takes only integer syntax: no fraction, exponent, leading zero or "-0".
+    for name, num, size in (("shape_integral_float_4_0", "4.0", 16),
+                            ("shape_exponent_4e0", "4e0", 16), ("shape_negative_zero", "-0", 0)):
+        add(name, st_raw('{"w":{"dtype":"F32","shape":[%s],"data_offsets":[0,%d]}}'
+                         % (num, size), data(size)), 4, "'shape' must hold non-negative integers")
+    for name, num in (("shape_leading_zero_04", "04"), ("shape_trailing_dot_4_", "4.")):
+        add(name, st_raw('{"w":{"dtype":"F32","shape":[%s],"data_offsets":[0,16]}}' % num,
+                         data(16)), 4, "invalid JSON in header")
+    add("data_offsets_integral_floats",
+        st_raw('{"w":{"dtype":"F32","shape":[4],"data_offsets":[0.0,16.0]}}', data(16)), 4,
+        "'data_offsets' must be two non-negative integers")
+    # Python's json.load refuses all of these indexes; cJSON reads them.
+    gm = json.dumps({"weight_map": GOOD_MAP})
+    add("index_trailing_garbage_after_object",
+        sharded((gm + " garbage\n").encode(), good_sharded_files()), 4, "invalid JSON")
+    add("index_two_json_objects",
+        sharded((gm + gm).encode(), good_sharded_files()), 4, "invalid JSON")
+    add("index_starts_with_utf8_bom",
+        sharded(b"\xef\xbb\xbf" + gm.encode(), good_sharded_files()), 4, "invalid JSON")
+    add("index_invalid_utf8",
+        sharded(b'{"metadata": {"x": "\xff"}, "weight_map": ' + json.dumps(GOOD_MAP).encode()
+                + b"}", good_sharded_files()), 4, "invalid UTF-8")
+    add("index_raw_newline_inside_string",
+        sharded(b'{"metadata": {"x": "a\nb"}, "weight_map": ' + json.dumps(GOOD_MAP).encode()
+                + b"}", good_sharded_files()), 4, "control byte 0x0a")
+    # cJSON answers the first "weight_map", Python the last: two readers, two checkpoints.
+    add("index_duplicate_weight_map_key",
+        sharded(('{"weight_map": %s, "weight_map": {"%s": "%s"}}'
+                 % (json.dumps(GOOD_MAP), A[0], SHARD1)).encode(), good_sharded_files()), 4,
+        "'weight_map' appears twice")
     return c
 
 
@@ -520,7 +642,10 @@ def recreate(d):
 def main():
     recreate(ERR_DIR)
     names = set()
-    for name, content, code, needle in hostile():
+    cases = hostile()
+    if "--known-failures" in sys.argv[1:]:
+        cases += known_failures()
+    for name, content, code, needle in cases:
         assert name not in names, name
         names.add(name)
         if isinstance(content, bytes):
