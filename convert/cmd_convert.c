@@ -7,6 +7,7 @@
  */
 #include "cli.h"
 #include "pipeline.h"
+#include "../repack/repack.h"
 
 #include <signal.h>
 #include <stdlib.h>
@@ -24,8 +25,7 @@ static const struct {
     mp_target target;
 } dense_targets[] = {{"f32", MP_TARGET_F32}, {"f16", MP_TARGET_F16}, {"bf16", MP_TARGET_BF16}};
 
-static const char *const later_targets[] = {"cutlass-int4", "onednn-int4", "gptq", "gptq-v2",
-                                            "awq", "compressed-tensors", "gguf"};
+static const char *const later_targets[] = {"gguf"};
 
 int cmd_convert(const mp_args *a)
 {
@@ -35,14 +35,35 @@ int cmd_convert(const mp_args *a)
     memset(&o, 0, sizeof o);
     size_t t = 0;
     while (t < sizeof dense_targets / sizeof *dense_targets && strcmp(dense_targets[t].name, to) != 0) t++;
-    if (t == sizeof dense_targets / sizeof *dense_targets) {
+    if (t < sizeof dense_targets / sizeof *dense_targets) {
+        o.target = dense_targets[t].target;
+    } else if (mp_layout_parse(to, &o.pack.fmt)) {
+        o.packed = 1;
+    } else {
         for (size_t i = 0; i < sizeof later_targets / sizeof *later_targets; i++)
             if (strcmp(later_targets[i], to) == 0)
-                return mp_cli_usage_error(a->cmd, "--to %s is not available in this version "
-                                                  "(f32, f16 and bf16 are)", to);
-        return mp_cli_usage_error(a->cmd, "unknown format '%s' (f32, f16, bf16)", to);
+                return mp_cli_usage_error(a->cmd, "--to %s is not available in this version", to);
+        return mp_cli_usage_error(a->cmd, "unknown format '%s' (f32, f16, bf16, cutlass-int4, "
+                                          "onednn-int4, gptq, gptq-v2, awq, compressed-tensors)", to);
     }
-    o.target = dense_targets[t].target;
+    const char *int4 = mp_args_get(a, "int4");
+    if (int4) {
+        if (!o.packed || o.pack.fmt != MP_FMT_CUTLASS_INT4)
+            return mp_cli_usage_error(a->cmd, "--int4 applies to --to cutlass-int4 only");
+        if (strcmp(int4, "s4") == 0) o.pack.s4 = 1;
+        else if (strcmp(int4, "u4") != 0)
+            return mp_cli_usage_error(a->cmd, "--int4 wants u4 or s4, not '%s'", int4);
+    }
+    const char *sd = mp_args_get(a, "scale-dtype");
+    if (sd) {
+        if (!o.packed) return mp_cli_usage_error(a->cmd, "--scale-dtype applies to packed formats only");
+        o.pack.scale_dtype_given = 1;
+        if (strcmp(sd, "f16") == 0) o.pack.scale_dtype = MP_DTYPE_F16;
+        else if (strcmp(sd, "bf16") == 0) o.pack.scale_dtype = MP_DTYPE_BF16;
+        else if (strcmp(sd, "f32") == 0) o.pack.scale_dtype = MP_DTYPE_F32;
+        else return mp_cli_usage_error(a->cmd, "--scale-dtype wants f16, bf16 or f32, not '%s'", sd);
+    }
+
     const char *threads = mp_args_get(a, "threads");
     if (threads) {
         char *end = NULL;
@@ -70,7 +91,7 @@ int cmd_convert(const mp_args *a)
 
     mp_err err = MP_ERR_INIT;
     mp_convert_result r;
-    mp_errcode rc = mp_convert_dense(a->pos[0], a->pos[1], &o, &r, &err);
+    mp_errcode rc = mp_convert_run(a->pos[0], a->pos[1], &o, &r, &err);
     if (rc == MP_E_INTERRUPTED) {
         mp_cli_fail(&err);
         return interrupted == SIGTERM ? 143 : 130;
@@ -82,18 +103,26 @@ int cmd_convert(const mp_args *a)
         mp_buf b = MP_BUF_INIT;
         mp_buf_puts(&b, "{\"status\": \"ok\", \"destination\": ");
         mp_buf_json_str(&b, a->pos[1]);
-        mp_buf_printf(&b, ", \"format\": \"%s\", \"dequantized\": %zu, \"copied\": %zu, "
-                          "\"cast\": %zu, \"weight_files\": %zu, \"side_files\": %zu, "
-                          "\"bytes\": %llu, \"seconds\": %.3f}\n",
-                      to, r.n_dequantized, r.n_copied, r.n_cast, r.n_files, r.n_side_files,
-                      (unsigned long long)r.bytes, r.seconds);
+        mp_buf_printf(&b, ", \"format\": \"%s\", \"dequantized\": %zu, \"repacked\": %zu, "
+                          "\"copied\": %zu, \"cast\": %zu, \"weight_files\": %zu, "
+                          "\"side_files\": %zu, \"bytes\": %llu, \"seconds\": %.3f, "
+                          "\"gb_per_s\": %.3f}\n",
+                      to, r.n_dequantized, r.n_repacked, r.n_copied, r.n_cast, r.n_files,
+                      r.n_side_files, (unsigned long long)r.bytes, r.seconds,
+                      r.seconds > 0 ? (double)r.bytes / r.seconds / 1e9 : 0.0);
         fwrite(b.data, 1, b.len, stdout);
         mp_buf_release(&b);
     } else if (!o.quiet) {
-        printf("converted %s to %s in %s: %zu linears dequantized, %zu tensors copied, %zu cast; "
-               "%zu weight file%s (%s), %zu side files, modelprep.json\n",
-               a->pos[0], to, a->pos[1], r.n_dequantized, r.n_copied, r.n_cast, r.n_files,
-               r.n_files == 1 ? "" : "s", human, r.n_side_files);
+        if (o.packed)
+            printf("converted %s to %s in %s: %zu linears repacked, %zu tensors copied; %zu "
+                   "weight file%s (%s), %zu side files, modelprep.json\n",
+                   a->pos[0], to, a->pos[1], r.n_repacked, r.n_copied, r.n_files,
+                   r.n_files == 1 ? "" : "s", human, r.n_side_files);
+        else
+            printf("converted %s to %s in %s: %zu linears dequantized, %zu tensors copied, %zu cast; "
+                   "%zu weight file%s (%s), %zu side files, modelprep.json\n",
+                   a->pos[0], to, a->pos[1], r.n_dequantized, r.n_copied, r.n_cast, r.n_files,
+                   r.n_files == 1 ? "" : "s", human, r.n_side_files);
     }
     return 0;
 }

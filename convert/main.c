@@ -15,7 +15,9 @@ static const mp_opt inspect_opts[] = {
 };
 
 static const mp_opt convert_opts[] = {
-    {"to", "FORMAT", "output format: f32, f16 or bf16 (a dense checkpoint)"},
+    {"to", "FORMAT", "f32, f16, bf16 (dense), or cutlass-int4, onednn-int4, gptq, gptq-v2, awq, compressed-tensors"},
+    {"int4", "u4|s4", "cutlass-int4 nibbles: raw with zero 8 (u4, default) or two's complement (s4)"},
+    {"scale-dtype", "DTYPE", "packed formats: scales as f16, bf16 or f32, exactly or not at all"},
     {"threads", "N", "worker threads (default: all cores)"},
     {"max-shard-size", "SIZE", "tensor bytes per output file, e.g. 5GB or 2GiB (default 5GB)"},
     {"cast-dense", NULL, "also cast unquantized float tensors to FORMAT (default: copy as is)"},
@@ -33,10 +35,10 @@ static const mp_cmd commands[] = {
      1, 1, inspect_opts},
     {"convert", cmd_convert, "SRC DST --to FORMAT [options]",
      "Convert a checkpoint. With --to f32|f16|bf16, every quantized linear (GPTQ, AWQ,\n"
-     "AutoRound, compressed-tensors) is dequantized to '<prefix>.weight' by the CPU reference\n"
-     "and every other tensor is copied byte for byte. DST is written atomically, with\n"
-     "config.json (quantization_config removed), the tokenizer and other side files, and\n"
-     "modelprep.json.",
+     "AutoRound, compressed-tensors) is dequantized to '<prefix>.weight' by the CPU reference.\n"
+     "With a packed format, the codes, scales and zero points are repacked exactly into that\n"
+     "layout. Every other tensor is copied byte for byte. DST is written atomically, with\n"
+     "config.json, the tokenizer and other side files, and modelprep.json.",
      2, 2, convert_opts},
 };
 

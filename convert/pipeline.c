@@ -23,9 +23,9 @@
 #define TILE_BYTES (16u << 20)
 #define CHUNK_BYTES (4u << 20)
 
-typedef enum { ORIGIN_COPY, ORIGIN_CAST, ORIGIN_DEQUANT } origin;
+typedef enum { ORIGIN_COPY, ORIGIN_CAST, ORIGIN_DEQUANT, ORIGIN_REPACK } origin;
 
-static const char *const origin_names[] = {"copy", "cast", "dequantize"};
+static const char *const origin_names[] = {"copy", "cast", "dequantize", "repack"};
 
 typedef struct out_tensor {
     mp_tensor_spec spec;
@@ -33,6 +33,8 @@ typedef struct out_tensor {
     origin from;
     const mp_tensor *src;
     const mp_qlinear *lin;
+    const mp_lin_plan *plan;  /* ORIGIN_REPACK */
+    mp_part part;
     uint32_t shard;
     uint64_t bytes;
     uint64_t xxh64;
@@ -51,6 +53,7 @@ typedef struct job {
     const mp_convert_opts *o;
     const mp_st_model *m;
     const mp_qmodel *qm;
+    mp_lin_plan *plans;     /* packed targets: one per linear, in mp_qmodel order */
     mp_dest dest;
     out_tensor *outs;
     size_t n_outs;
@@ -71,16 +74,54 @@ static int is_float_dtype(mp_dtype t)
 
 /* ------------------------------------------------------------ plan */
 
+static size_t linear_index(const job *j, const mp_qlinear *lin)
+{
+    return (size_t)(lin - mp_qmodel_linear(j->qm, 0));
+}
+
 static mp_errcode plan(job *j, mp_err *err)
 {
     size_t n = mp_st_n_tensors(j->m);
-    j->outs = calloc(n ? n : 1, sizeof *j->outs);
+    j->outs = calloc(n ? n * PART_COUNT : 1, sizeof *j->outs);
     if (!j->outs) return mp_errf(err, MP_E_NOMEM, "out of memory");
     mp_dtype target = target_traits[j->o->target].dtype;
+    if (j->o->packed) {
+        size_t nl = mp_qmodel_n_linears(j->qm);
+        if (!mp_qmodel_quantized(j->qm) || nl == 0)
+            return mp_errf_at(err, MP_E_INPUT, mp_st_dir(j->m), NULL, -1,
+                              "the checkpoint has no quantized linears to repack; use --to "
+                              "f32, f16 or bf16 for a dense copy");
+        j->plans = calloc(nl, sizeof *j->plans);
+        if (!j->plans) return mp_errf(err, MP_E_NOMEM, "out of memory");
+        MP_FORWARD(mp_pack_prepare(j->m, j->qm, &j->o->pack, j->plans, err));
+    }
     for (size_t i = 0; i < n; i++) {
         const mp_tensor *t = mp_st_tensor(j->m, i);
         const mp_qlinear *lin = mp_qmodel_owner(j->qm, t);
         out_tensor *o = &j->outs[j->n_outs];
+        if (lin && t == lin->qweight && j->o->packed) {
+            const mp_lin_plan *p = &j->plans[linear_index(j, lin)];
+            for (int part = 0; part < PART_COUNT; part++) {
+                char name[1100];
+                mp_tensor_spec spec;
+                if (!mp_pack_part_spec(&j->o->pack, p, (mp_part)part, name, sizeof name, &spec)) continue;
+                o = &j->outs[j->n_outs++];
+                o->owned_name = mp_strdup(name);
+                if (!o->owned_name) return mp_errf(err, MP_E_NOMEM, "out of memory");
+                o->spec = spec;
+                o->spec.name = o->owned_name;
+                o->from = ORIGIN_REPACK;
+                o->lin = lin;
+                o->plan = p;
+                o->part = (mp_part)part;
+                uint64_t elems = 1;
+                for (uint32_t d = 0; d < spec.n_dims; d++) elems *= spec.shape[d];
+                const char *why;
+                if (mp_dtype_nbytes(spec.dtype, elems, &o->bytes, &why))
+                    return mp_errf_at(err, MP_E_INPUT, NULL, name, -1, "size overflows");
+            }
+            continue;
+        }
         if (lin && t == lin->qweight) {
             if (asprintf(&o->owned_name, "%s.weight", lin->prefix) < 0)
                 return mp_errf(err, MP_E_NOMEM, "out of memory");
@@ -264,6 +305,26 @@ static mp_errcode produce_dequant(job *j, mp_st_writer *w, const out_tensor *o, 
     return rc;
 }
 
+typedef struct sink_ctx {
+    job *j;
+    mp_st_writer *w;
+} sink_ctx;
+
+static mp_errcode write_sink(void *ctx, const void *buf, size_t len, mp_err *err)
+{
+    sink_ctx *c = ctx;
+    MP_FORWARD(check_interrupt(c->j, err));
+    MP_FORWARD(mp_st_writer_write(c->w, buf, len, err));
+    mp_progress_add(&c->j->progress, len);
+    return MP_OK;
+}
+
+static mp_errcode produce_repack(job *j, mp_st_writer *w, const out_tensor *o, mp_err *err)
+{
+    sink_ctx c = {j, w};
+    return mp_pack_produce(j->m, &j->o->pack, o->plan, o->part, write_sink, &c, err);
+}
+
 /* ------------------------------------------------------------ shards */
 
 static mp_errcode write_shard(job *j, size_t s, mp_err *err)
@@ -291,6 +352,7 @@ static mp_errcode write_shard(job *j, size_t s, mp_err *err)
     for (size_t next; rc == MP_OK && (next = mp_st_writer_next(w)) != SIZE_MAX;) {
         const out_tensor *o = &j->outs[map[next]];
         if (o->from == ORIGIN_DEQUANT) rc = produce_dequant(j, w, o, err);
+        else if (o->from == ORIGIN_REPACK) rc = produce_repack(j, w, o, err);
         else if (o->from == ORIGIN_CAST) rc = produce_cast(j, w, o, err);
         else rc = produce_copy(j, w, o, err);
     }
@@ -356,9 +418,19 @@ static mp_errcode write_config(job *j, mp_err *err)
     mp_buf a = MP_BUF_INIT, b = MP_BUF_INIT;
     char dtype[32];
     snprintf(dtype, sizeof dtype, "\"%s\"", target_traits[j->o->target].torch);
+    mp_buf qc = MP_BUF_INIT;
     rc = mp_read_small_file(path, 16u << 20, &text, &len, err);
-    if (rc == MP_OK) rc = mp_json_set_member(text, len, "quantization_config", NULL, &a, err);
-    if (rc == MP_OK) rc = mp_json_set_member(a.data, a.len, "torch_dtype", dtype, &b, err);
+    if (rc == MP_OK && j->o->packed)
+        rc = mp_pack_config(&j->o->pack, j->plans, mp_qmodel_n_linears(j->qm), j->qm, &qc, err);
+    if (rc == MP_OK)
+        rc = mp_json_set_member(text, len, "quantization_config", j->o->packed ? qc.data : NULL, &a, err);
+    if (rc == MP_OK && j->o->packed) {
+        mp_buf_put(&b, a.data, a.len);
+        if (b.oom) rc = mp_errf(err, MP_E_NOMEM, "out of memory");
+    } else if (rc == MP_OK) {
+        rc = mp_json_set_member(a.data, a.len, "torch_dtype", dtype, &b, err);
+    }
+    mp_buf_release(&qc);
     if (rc == MP_OK) rc = mp_dest_write_file(&j->dest, "config.json", b.data, b.len, err);
     if (rc != MP_OK) mp_err_set_file(err, path);
     mp_buf_release(&a);
@@ -411,33 +483,47 @@ static mp_errcode finish_dest(job *j, const char *src, size_t *n_side, mp_err *e
     if (mp_qmodel_quantized(j->qm) && mp_qmodel_n_linears(j->qm))
         snprintf(quant, sizeof quant, "%s %s", mp_qmethod_name(mp_qmodel_method(j->qm)),
                  mp_qmodel_linear(j->qm, 0)->format);
-    char layout[160];
-    snprintf(layout, sizeof layout, "{\"name\": \"%s\", \"dtype\": \"%s\", \"dense\": true}",
-             target_traits[j->o->target].torch, mp_dtype_name(target_traits[j->o->target].dtype));
+    mp_buf layout = MP_BUF_INIT;
+    if (j->o->packed) {
+        mp_buf_printf(&layout, "{\"name\": \"%s\", \"dense\": false, \"quantization_config\": ",
+                      mp_layout_get(j->o->pack.fmt)->name);
+        if (rc == MP_OK)
+            rc = mp_pack_config(&j->o->pack, j->plans, mp_qmodel_n_linears(j->qm), j->qm, &layout, err);
+        mp_buf_puts(&layout, "}");
+    } else {
+        mp_buf_printf(&layout, "{\"name\": \"%s\", \"dtype\": \"%s\", \"dense\": true}",
+                      target_traits[j->o->target].torch, mp_dtype_name(target_traits[j->o->target].dtype));
+    }
+    if (rc == MP_OK && layout.oom) rc = mp_errf(err, MP_E_NOMEM, "out of memory");
     if (rc == MP_OK) {
         mp_manifest man = {j->o->argc, j->o->argv, src, quant[0] ? quant : NULL, src_files,
-                           mp_st_n_files(j->m), layout, j->files, j->n_files, mt, j->n_outs};
+                           mp_st_n_files(j->m), layout.data, j->files, j->n_files, mt, j->n_outs};
         rc = mp_manifest_write(&j->dest, &man, err);
     }
+    mp_buf_release(&layout);
     free(src_files);
     free(mt);
     return rc;
 }
 
-mp_errcode mp_convert_dense(const char *src, const char *dst, const mp_convert_opts *o,
+mp_errcode mp_convert_run(const char *src, const char *dst, const mp_convert_opts *o,
                             mp_convert_result *res, mp_err *err)
 {
     job j;
     memset(&j, 0, sizeof j);
     memset(res, 0, sizeof *res);
-    j.o = o;
+    mp_convert_opts oc = *o;
+    mp_hf_config cfg;
+    j.o = &oc;
     double t0 = mp_now();
     if (o->threads > 0) omp_set_num_threads(o->threads);
     mp_st_model *m = NULL;
     mp_qmodel *qm = NULL;
     mp_errcode rc = mp_st_open(&m, src, err);
     if (rc == MP_OK) rc = mp_qmodel_open(&qm, m, err);
+    if (rc == MP_OK) rc = mp_hf_config_load(&cfg, mp_st_dir(m), err);
     if (rc != MP_OK) goto cleanup;
+    if (cfg.torch_dtype[0]) oc.pack.torch_dtype = cfg.torch_dtype;
     j.m = m;
     j.qm = qm;
     rc = plan(&j, err);
@@ -466,6 +552,7 @@ mp_errcode mp_convert_dense(const char *src, const char *dst, const mp_convert_o
     }
     for (size_t i = 0; i < j.n_outs; i++) {
         res->n_dequantized += j.outs[i].from == ORIGIN_DEQUANT;
+        res->n_repacked += j.outs[i].from == ORIGIN_REPACK && j.outs[i].part == PART_CODES;
         res->n_cast += j.outs[i].from == ORIGIN_CAST;
         res->n_copied += j.outs[i].from == ORIGIN_COPY;
     }
@@ -476,6 +563,7 @@ mp_errcode mp_convert_dense(const char *src, const char *dst, const mp_convert_o
 cleanup:
     for (size_t i = 0; i < j.n_outs; i++) free(j.outs[i].owned_name);
     free(j.outs);
+    free(j.plans);
     free(j.shard_names);
     free(j.files);
     free(j.chunk);

@@ -6,11 +6,14 @@
 #define MP_PIPELINE_H
 
 #include "../formats/formats.h"
+#include "pack_target.h"
 
 typedef enum { MP_TARGET_F32, MP_TARGET_F16, MP_TARGET_BF16, MP_TARGET_COUNT } mp_target;
 
 typedef struct mp_convert_opts {
-    mp_target target;
+    mp_target target;      /* dense targets */
+    int packed;            /* 1: write pack.fmt instead of a dense dtype */
+    mp_pack_opts pack;
     int threads;           /* 0: OpenMP's default */
     uint64_t max_shard;    /* bytes of tensor data per shard; 0: one file */
     int force, quiet, cast_dense;
@@ -20,13 +23,14 @@ typedef struct mp_convert_opts {
 } mp_convert_opts;
 
 typedef struct mp_convert_result {
-    size_t n_dequantized, n_copied, n_cast, n_files, n_side_files;
+    size_t n_dequantized, n_repacked, n_copied, n_cast, n_files, n_side_files;
     uint64_t bytes;        /* tensor bytes written */
     double seconds;
 } mp_convert_result;
 
-/* SRC (file or directory) to a dense checkpoint of f32, f16 or bf16 in DST. */
-mp_errcode mp_convert_dense(const char *src, const char *dst, const mp_convert_opts *o,
+/* SRC (file or directory) to DST: a dense checkpoint of f32, f16 or bf16, or (o->packed) the
+ * quantized linears repacked into o->pack.fmt with everything else copied. */
+mp_errcode mp_convert_run(const char *src, const char *dst, const mp_convert_opts *o,
                             mp_convert_result *res, mp_err *err);
 
 #endif
