@@ -62,6 +62,7 @@ class Model:
 
     def __init__(self, qconfig, config_extra=None):
         self.tensors = {}
+        self.canon = {}   # prefix -> (q [N,K] unsigned codes, z [N,G] true zeros, s [N,G] f32, g_idx)
         self.expect = {}  # output name -> float32 array (dequantized) or None (copied)
         self.config = {"architectures": ["LlamaForCausalLM"], "model_type": "llama",
                        "num_hidden_layers": 1, "torch_dtype": "float16",
@@ -103,6 +104,7 @@ class Model:
         direct = s.astype(np.float32)[g, :].T * (q - z[g, :].T).astype(np.float32)
         check(np.array_equal(ref.view(np.uint32), direct.view(np.uint32)), f"{prefix}: numpy reference self-check")
         self.expect[prefix + ".weight"] = ref
+        self.canon[prefix] = (q, z.T, s.astype(np.float32).T, g)
 
     def awq_gemm(self, prefix, N, K, gs):
         G = K // gs
@@ -119,6 +121,7 @@ class Model:
         direct = s.astype(np.float32)[g, :].T * (q - z[g, :].T).astype(np.float32)
         check(np.array_equal(ref.view(np.uint32), direct.view(np.uint32)), f"{prefix}: numpy AWQ self-check")
         self.expect[prefix + ".weight"] = ref
+        self.canon[prefix] = (q, z.T, s.astype(np.float32).T, g)
 
     def awq_gemv(self, prefix, N, K, gs, pad_words=1):
         G = K // gs
@@ -135,6 +138,7 @@ class Model:
         self.tensors[prefix + ".qzeros"] = qzeros.view(np.int32)
         self.tensors[prefix + ".scales"] = sp
         self.expect[prefix + ".weight"] = Q.dq_awq_gemv(qweight, qzeros, sp, gs)
+        self.canon[prefix] = (q, z, sp[:, :G].astype(np.float32), np.arange(K) // gs)
 
     def ct(self, prefix, N, K, b, gs, sym, act_order=False, padded=False, scale_dtype=np.float16):
         G = 1 if gs == -1 else K // gs
@@ -166,6 +170,7 @@ class Model:
         direct = s[:, g] * (q_signed - zp_signed[:, g]).astype(np.float32)
         check(np.array_equal(ref.view(np.uint32), direct.view(np.uint32)), f"{prefix}: numpy CT self-check")
         self.expect[prefix + ".weight"] = ref
+        self.canon[prefix] = (q_signed + off, zp_signed + off, s, g)
 
     def write(self, path, bf16_names=()):
         os.makedirs(path)
@@ -456,13 +461,21 @@ def write_fixtures(root):
     print(f"fixtures written to {root}")
 
 
-if len(sys.argv) == 3 and sys.argv[1] == "--write-fixtures":
-    write_fixtures(sys.argv[2])
-    sys.exit(0)
+def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--write-fixtures":
+        write_fixtures(sys.argv[2])
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        run_all(tmp)
+    print(f"crosscheck ok: {checks} checks passed")
 
-with tempfile.TemporaryDirectory() as tmp:
+
+def run_all(tmp):
     for name, (model, bf16) in variants().items():
         verify_variant(name, model, tmp, bf16)
         print("ok", name)
     hostile(tmp)
-print(f"crosscheck ok: {checks} checks passed")
+
+
+if __name__ == "__main__":
+    main()

@@ -247,6 +247,11 @@ Test(python_crosscheck, dequantization_equals_numpy_bit_for_bit, .timeout = 600)
     run_python_check("tests/ref/quant_crosscheck.py");
 }
 
+Test(python_crosscheck, every_repack_pair_is_exact_or_refused, .timeout = 600)
+{
+    run_python_check("tests/ref/repack_crosscheck.py");
+}
+
 ParameterizedTestParameters(golden_quant, dequantizes_to_the_checked_in_f32)
 {
     size_t n;
