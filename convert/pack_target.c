@@ -207,12 +207,10 @@ static mp_errcode produce_codes(const mp_st_model *m, const mp_pack_opts *o, con
         step = step >= 32 ? step / 32 * 32 : 32; /* 32 codes = b whole words, any b */
     }
     uint64_t total = by_n ? N : K;
-    uint8_t *codes = malloc((size_t)((by_n ? step * K : step * N)));
-    if (!codes) return mp_errf(err, MP_E_NOMEM, "out of memory");
     mp_errcode rc = MP_OK;
     for (uint64_t a = 0; a < total && rc == MP_OK; a += step) {
         uint64_t b_ = a + step < total ? a + step : total;
-        mp_qtile t = by_n ? (mp_qtile){a, b_, 0, K, codes} : (mp_qtile){0, N, a, b_, codes};
+        mp_qtile t = by_n ? (mp_qtile){a, b_, 0, K, NULL} : (mp_qtile){0, N, a, b_, NULL};
         mp_pblock src = mp_packing_block(sp, q->qweight->shape, t.n0, t.n1, t.k0, t.k1);
         mp_pblock dst = mp_packing_block(dp, dshape, t.n0, t.n1, t.k0, t.k1);
         uint64_t sbytes = (src.r1 - src.r0) * (src.c1 - src.c0) * sp->container_bytes;
@@ -221,15 +219,13 @@ static mp_errcode produce_codes(const mp_st_model *m, const mp_pack_opts *o, con
         dst.data = calloc(dbytes ? (size_t)dbytes : 1, 1);
         if (!src.data || !dst.data) rc = mp_errf(err, MP_E_NOMEM, "out of memory");
         if (rc == MP_OK) rc = mp_st_read_block(m, q->qweight, src.r0, src.r1, src.c0, src.c1, src.data, err);
-        if (rc == MP_OK) {
-            mp_unpack(sp, &src, &t, q->code_xor);
-            mp_pack(dp, &dst, &t, dxor);
-            rc = sink(ctx, dst.data, (size_t)dbytes, err);
-        }
+        if (rc == MP_OK)
+            rc = mp_repack_region(sp, &src, q->code_xor, dp, &dst, dxor, t.n0, t.n1, t.k0, t.k1,
+                                  by_n, err);
+        if (rc == MP_OK) rc = sink(ctx, dst.data, (size_t)dbytes, err);
         free(src.data);
         free(dst.data);
     }
-    free(codes);
     return rc;
 }
 
@@ -356,14 +352,12 @@ mp_errcode mp_pack_produce(const mp_st_model *m, const mp_pack_opts *o, const mp
 
 /* ------------------------------------------------------------ quantization_config */
 
-static void json_names(mp_buf *b, const mp_qmodel *qm, const char *prefix_pattern)
+static void json_names(mp_buf *b, const mp_qmodel *qm)
 {
     mp_buf_puts(b, "[");
     for (size_t i = 0; i < mp_qmodel_n_dense_linears(qm); i++) {
-        char name[600];
-        snprintf(name, sizeof name, prefix_pattern, mp_qmodel_dense_linear(qm, i));
         if (i) mp_buf_puts(b, ", ");
-        mp_buf_json_str(b, name);
+        mp_buf_json_str(b, mp_qmodel_dense_linear(qm, i));
     }
     mp_buf_puts(b, "]");
 }
@@ -425,7 +419,7 @@ mp_errcode mp_pack_config(const mp_pack_opts *o, const mp_lin_plan *plans, size_
         mp_buf_printf(b, "{\"quant_method\": \"awq\", \"bits\": 4, \"group_size\": %lld, "
                          "\"zero_point\": true, \"version\": \"gemm\", \"modules_to_not_convert\": ",
                       (long long)group);
-        json_names(b, qm, "%s");
+        json_names(b, qm);
         mp_buf_puts(b, "}");
         break;
     case MP_FMT_CT:
@@ -441,7 +435,7 @@ mp_errcode mp_pack_config(const mp_pack_opts *o, const mp_lin_plan *plans, size_
                          "\"input_activations\": null, \"output_activations\": null, "
                          "\"format\": \"pack-quantized\"}}, \"ignore\": ",
                       act ? "\"group\"" : "null");
-        json_names(b, qm, "%s");
+        json_names(b, qm);
         mp_buf_puts(b, ", \"kv_cache_scheme\": null, \"version\": \"modelprep-" MP_VERSION "\"}");
         break;
     default:
@@ -452,7 +446,7 @@ mp_errcode mp_pack_config(const mp_pack_opts *o, const mp_lin_plan *plans, size_
         if (o->fmt == MP_FMT_CUTLASS_INT4) mp_buf_printf(b, ", \"int4\": \"%s\"", o->s4 ? "s4" : "u4");
         mp_buf_printf(b, ", \"scale_dtype\": \"%s\", \"modules_not_converted\": ",
                       scale_torch_name(n ? plans[0].scale_dtype : MP_DTYPE_F16));
-        json_names(b, qm, "%s");
+        json_names(b, qm);
         mp_buf_puts(b, "}");
     }
     if (b->oom) return mp_errf(err, MP_E_NOMEM, "out of memory");

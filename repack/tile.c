@@ -91,23 +91,22 @@ void mp_pack_ref(const mp_packing *p, mp_pblock *b, const mp_qtile *t, uint32_t 
 
 typedef enum { GEO_NONE, GEO_ROWS_N, GEO_COLS_N, GEO_AWQ } geometry;
 
-/* Which fast path fits, given that the tile starts and ends on container boundaries. */
+/* Which fast path fits: the tile's edges must fall on container boundaries inside the block. */
 static geometry fast_geometry(const mp_packing *p, const mp_pblock *b, const mp_qtile *t)
 {
     if (p->bits != 4 || p->fields_per_word) return GEO_NONE;
-    uint32_t per = 2 * p->container_bytes; /* codes per container */
+    uint64_t per = 2ull * p->container_bytes; /* codes per container */
     if (p->along_rows && p->string_is_n && !p->awq_order) {
-        if (t->k0 % per || (t->k1 - t->k0) % 2 || b->c0 * per != t->k0) return GEO_NONE;
+        if (t->k0 < b->c0 * per || (t->k0 - b->c0 * per) % 2 || (t->k1 - t->k0) % 2) return GEO_NONE;
+        if (t->n0 < b->r0 || t->n1 > b->r1) return GEO_NONE;
         return GEO_ROWS_N;
     }
     if (!p->along_rows && p->string_is_n && !p->awq_order && p->container_bytes == 4) {
-        if (t->k0 % 8 || t->k1 % 8 || b->r0 * 8 != t->k0 || b->c0 != t->n0 || b->c1 != t->n1)
-            return GEO_NONE;
+        if (t->k0 % 8 || t->k1 % 8 || t->k0 / 8 < b->r0 || t->n0 < b->c0 || t->n1 > b->c1) return GEO_NONE;
         return GEO_COLS_N;
     }
     if (p->along_rows && !p->string_is_n && p->awq_order) {
-        if (t->n0 % 8 || t->n1 % 8 || b->c0 * 8 != t->n0 || b->c1 * 8 != t->n1 || b->r0 != t->k0)
-            return GEO_NONE;
+        if (t->n0 % 8 || t->n1 % 8 || t->n0 / 8 < b->c0 || t->k0 < b->r0) return GEO_NONE;
         return GEO_AWQ;
     }
     return GEO_NONE;
@@ -116,12 +115,14 @@ static geometry fast_geometry(const mp_packing *p, const mp_pblock *b, const mp_
 void mp_unpack(const mp_packing *p, const mp_pblock *b, mp_qtile *t, uint32_t xor_)
 {
     uint64_t ld = t->k1 - t->k0, rows = t->n1 - t->n0;
+    size_t cols = (size_t)(b->c1 - b->c0);
     uint8_t x8 = (uint8_t)xor_;
     switch (fast_geometry(p, b, t)) {
     case GEO_ROWS_N: {
-        size_t row_bytes = (size_t)((b->c1 - b->c0) * p->container_bytes);
+        size_t row_bytes = cols * p->container_bytes;
+        size_t first = (size_t)((t->k0 - b->c0 * 2 * p->container_bytes) / 2);
         for (uint64_t j = 0; j < rows; j++) {
-            const uint8_t *src = b->data + (t->n0 - b->r0 + j) * row_bytes;
+            const uint8_t *src = b->data + (t->n0 - b->r0 + j) * row_bytes + first;
             uint8_t *dst = t->q + j * ld;
             for (uint64_t i = 0; i < ld / 2; i++) {
                 dst[2 * i] = (uint8_t)((src[i] & 15u) ^ x8);
@@ -131,9 +132,8 @@ void mp_unpack(const mp_packing *p, const mp_pblock *b, mp_qtile *t, uint32_t xo
         return;
     }
     case GEO_COLS_N: {
-        size_t cols = (size_t)(b->c1 - b->c0);
         for (uint64_t r = 0; r < ld / 8; r++) {
-            const uint8_t *src = b->data + r * cols * 4;
+            const uint8_t *src = b->data + ((t->k0 / 8 - b->r0 + r) * cols + (t->n0 - b->c0)) * 4;
             for (uint64_t j = 0; j < rows; j++) {
                 uint32_t w = mp_read_le32(src + 4 * j);
                 uint8_t *dst = t->q + j * ld + 8 * r;
@@ -143,9 +143,8 @@ void mp_unpack(const mp_packing *p, const mp_pblock *b, mp_qtile *t, uint32_t xo
         return;
     }
     case GEO_AWQ: {
-        size_t cols = (size_t)(b->c1 - b->c0);
         for (uint64_t k = 0; k < ld; k++) {
-            const uint8_t *src = b->data + k * cols * 4;
+            const uint8_t *src = b->data + ((t->k0 - b->r0 + k) * cols + (t->n0 / 8 - b->c0)) * 4;
             for (uint64_t c = 0; c < rows / 8; c++) {
                 uint32_t w = mp_read_le32(src + 4 * c);
                 for (int i = 0; i < 8; i++)
@@ -162,12 +161,14 @@ void mp_unpack(const mp_packing *p, const mp_pblock *b, mp_qtile *t, uint32_t xo
 void mp_pack(const mp_packing *p, mp_pblock *b, const mp_qtile *t, uint32_t xor_)
 {
     uint64_t ld = t->k1 - t->k0, rows = t->n1 - t->n0;
+    size_t cols = (size_t)(b->c1 - b->c0);
     uint8_t x8 = (uint8_t)xor_;
     switch (fast_geometry(p, b, t)) {
     case GEO_ROWS_N: {
-        size_t row_bytes = (size_t)((b->c1 - b->c0) * p->container_bytes);
+        size_t row_bytes = cols * p->container_bytes;
+        size_t first = (size_t)((t->k0 - b->c0 * 2 * p->container_bytes) / 2);
         for (uint64_t j = 0; j < rows; j++) {
-            uint8_t *dst = b->data + (t->n0 - b->r0 + j) * row_bytes;
+            uint8_t *dst = b->data + (t->n0 - b->r0 + j) * row_bytes + first;
             const uint8_t *src = t->q + j * ld;
             for (uint64_t i = 0; i < ld / 2; i++)
                 dst[i] |= (uint8_t)(((src[2 * i] ^ x8) & 15u) | (((src[2 * i + 1] ^ x8) & 15u) << 4));
@@ -175,9 +176,8 @@ void mp_pack(const mp_packing *p, mp_pblock *b, const mp_qtile *t, uint32_t xor_
         return;
     }
     case GEO_COLS_N: {
-        size_t cols = (size_t)(b->c1 - b->c0);
         for (uint64_t r = 0; r < ld / 8; r++) {
-            uint8_t *dst = b->data + r * cols * 4;
+            uint8_t *dst = b->data + ((t->k0 / 8 - b->r0 + r) * cols + (t->n0 - b->c0)) * 4;
             for (uint64_t j = 0; j < rows; j++) {
                 const uint8_t *src = t->q + j * ld + 8 * r;
                 uint32_t w = 0;
@@ -188,9 +188,8 @@ void mp_pack(const mp_packing *p, mp_pblock *b, const mp_qtile *t, uint32_t xor_
         return;
     }
     case GEO_AWQ: {
-        size_t cols = (size_t)(b->c1 - b->c0);
         for (uint64_t k = 0; k < ld; k++) {
-            uint8_t *dst = b->data + k * cols * 4;
+            uint8_t *dst = b->data + ((t->k0 - b->r0 + k) * cols + (t->n0 / 8 - b->c0)) * 4;
             for (uint64_t c = 0; c < rows / 8; c++) {
                 uint32_t w = 0;
                 for (int i = 0; i < 8; i++)

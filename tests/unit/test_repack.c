@@ -1,0 +1,163 @@
+/*
+ * test_repack.c - the layout descriptors and the fast pack/unpack paths against the _ref path.
+ */
+#include "../../repack/repack.h"
+
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+static uint32_t lcg(uint32_t *s)
+{
+    *s = *s * 1664525u + 1013904223u;
+    return *s >> 8;
+}
+
+/* Packs random codes with the fast path and with _ref over a tile, compares bytes, then unpacks
+ * both ways and compares with the codes. */
+static void roundtrip(const mp_packing *p, uint64_t N, uint64_t K, uint64_t n0, uint64_t n1,
+                      uint64_t k0, uint64_t k1, uint32_t xor_)
+{
+    uint64_t shape[2];
+    mp_packing_shape(p, N, K, shape);
+    mp_pblock a = mp_packing_block(p, shape, n0, n1, k0, k1), b = a;
+    uint64_t bytes = (a.r1 - a.r0) * (a.c1 - a.c0) * p->container_bytes;
+    a.data = calloc(bytes + 1, 1);
+    b.data = calloc(bytes + 1, 1);
+    uint64_t cnt = (n1 - n0) * (k1 - k0);
+    uint8_t *q = malloc(cnt + 1), *u1 = malloc(cnt + 1), *u2 = malloc(cnt + 1);
+    uint32_t seed = (uint32_t)(N * 31 + K * 7 + n0 + k0);
+    for (uint64_t i = 0; i < cnt; i++) q[i] = (uint8_t)(lcg(&seed) & ((1u << p->bits) - 1u));
+    mp_qtile t = {n0, n1, k0, k1, q};
+    mp_pack(p, &a, &t, xor_);
+    mp_pack_ref(p, &b, &t, xor_);
+    cr_assert(memcmp(a.data, b.data, bytes) == 0, "pack differs: bits %u rows %d awq %d tile [%llu,%llu)x[%llu,%llu)",
+              p->bits, p->along_rows, p->awq_order, (unsigned long long)n0, (unsigned long long)n1,
+              (unsigned long long)k0, (unsigned long long)k1);
+    mp_qtile t1 = {n0, n1, k0, k1, u1}, t2 = {n0, n1, k0, k1, u2};
+    mp_unpack(p, &a, &t1, xor_);
+    mp_unpack_ref(p, &a, &t2, xor_);
+    cr_assert(memcmp(u1, q, cnt) == 0, "fast unpack does not give the codes back");
+    cr_assert(memcmp(u2, q, cnt) == 0, "reference unpack does not give the codes back");
+    free(a.data);
+    free(b.data);
+    free(q);
+    free(u1);
+    free(u2);
+}
+
+Test(unit_repack, fast_paths_equal_the_reference_for_every_layout_and_tile)
+{
+    for (int f = 0; f < MP_FMT_COUNT; f++) {
+        const mp_layout *L = mp_layout_get((mp_fmt)f);
+        for (uint32_t bits = 2; bits <= 8; bits++) {
+            if (!((L->bits_mask >> bits) & 1u)) continue;
+            mp_packing p = L->codes;
+            p.bits = bits;
+            const uint64_t N = 48, K = 96;
+            /* whole matrix, row tiles, k tiles aligned to 32 */
+            roundtrip(&p, N, K, 0, N, 0, K, 0);
+            roundtrip(&p, N, K, 8, 24, 0, K, 0);
+            roundtrip(&p, N, K, 0, N, 32, 64, 0);
+            if (bits == 4) roundtrip(&p, N, K, 16, 40, 0, K, 8);
+        }
+    }
+}
+
+Test(unit_repack, padded_and_straddling_packings_round_trip)
+{
+    mp_packing dense3 = {4, 3, 1, 1, 0, 0}, padded3 = {4, 3, 1, 1, 0, 10}, col3 = {4, 3, 0, 1, 0, 0};
+    roundtrip(&dense3, 5, 50, 0, 5, 0, 50, 0);
+    roundtrip(&padded3, 5, 50, 0, 5, 0, 50, 0);
+    roundtrip(&col3, 7, 64, 0, 7, 0, 64, 0);
+    roundtrip(&col3, 7, 64, 0, 7, 32, 64, 0);
+}
+
+Test(unit_repack, descriptors_match_the_layout_table)
+{
+    /* DESIGN.md §3 shapes for N = 64, K = 128, 4-bit. */
+    uint64_t s[2];
+    mp_packing p;
+    p = mp_layout_get(MP_FMT_GPTQ)->codes;
+    p.bits = 4;
+    mp_packing_shape(&p, 64, 128, s);
+    cr_expect(s[0] == 16 && s[1] == 64, "gptq qweight [K/8, N]");
+    p = mp_layout_get(MP_FMT_AWQ)->codes;
+    mp_packing_shape(&p, 64, 128, s);
+    cr_expect(s[0] == 128 && s[1] == 8, "awq qweight [K, N/8]");
+    p = mp_layout_get(MP_FMT_CUTLASS_INT4)->codes;
+    mp_packing_shape(&p, 64, 128, s);
+    cr_expect(s[0] == 64 && s[1] == 64, "cutlass qweight [N, K/2] bytes");
+    p = mp_layout_get(MP_FMT_ONEDNN_INT4)->codes;
+    p.bits = 4;
+    mp_packing_shape(&p, 64, 128, s);
+    cr_expect(s[0] == 64 && s[1] == 16, "onednn qweight [N, K/8]");
+    p = mp_layout_get(MP_FMT_CT)->zeros;
+    p.bits = 4;
+    mp_packing_shape(&p, 64, 4, s);
+    cr_expect(s[0] == 8 && s[1] == 4, "ct weight_zero_point [N/8, G]");
+    /* The AWQ interleave puts column 1 at shift 16, column 2 at shift 4 (§3.5). */
+    p = mp_layout_get(MP_FMT_AWQ)->codes;
+    cr_expect_eq(mp_packing_bit(&p, 1), 16);
+    cr_expect_eq(mp_packing_bit(&p, 2), 4);
+    cr_expect_eq(mp_packing_bit(&p, 9), 48);
+    mp_fmt f;
+    cr_expect(mp_layout_parse("cutlass-int4", &f) && f == MP_FMT_CUTLASS_INT4);
+    cr_expect_not(mp_layout_parse("int3", &f));
+}
+
+Test(unit_repack, cutlass_s4_is_u4_xor_8)
+{
+    /* implement_zp(b) == b ^ 0x88 for every byte (research/device-layouts.md §1a). */
+    mp_packing p = mp_layout_get(MP_FMT_CUTLASS_INT4)->codes;
+    uint8_t q[2] = {3, 12};
+    uint8_t u4 = 0, s4 = 0;
+    mp_pblock bu = {&u4, 0, 1, 0, 1}, bs = {&s4, 0, 1, 0, 1};
+    mp_qtile t = {0, 1, 0, 2, q};
+    mp_pack(&p, &bu, &t, 0);
+    mp_pack(&p, &bs, &t, 8);
+    cr_expect_eq(u4, 0xC3);
+    cr_expect_eq(s4, 0xC3 ^ 0x88);
+}
+
+/* A region larger than one sub-tile, through the parallel path, equals packing the same codes
+ * with the reference: sub-tiles land at offsets inside the blocks. */
+static void region_case(mp_fmt from, mp_fmt to, int by_n)
+{
+    const uint64_t N = 200, K = 512;
+    mp_packing sp = mp_layout_get(from)->codes, dp = mp_layout_get(to)->codes;
+    sp.bits = dp.bits = 4;
+    uint64_t ss[2], ds[2];
+    mp_packing_shape(&sp, N, K, ss);
+    mp_packing_shape(&dp, N, K, ds);
+    mp_pblock src = mp_packing_block(&sp, ss, 0, N, 0, K), dst = mp_packing_block(&dp, ds, 0, N, 0, K);
+    mp_pblock want = dst;
+    size_t sb = (size_t)(ss[0] * ss[1] * sp.container_bytes), db = (size_t)(ds[0] * ds[1] * dp.container_bytes);
+    src.data = calloc(sb, 1);
+    dst.data = calloc(db, 1);
+    want.data = calloc(db, 1);
+    uint8_t *q = malloc(N * K);
+    uint32_t seed = 99;
+    for (uint64_t i = 0; i < N * K; i++) q[i] = (uint8_t)(lcg(&seed) & 15u);
+    mp_qtile t = {0, N, 0, K, q};
+    mp_pack_ref(&sp, &src, &t, 0);
+    mp_pack_ref(&dp, &want, &t, 0);
+    mp_err err = MP_ERR_INIT;
+    cr_assert_eq(mp_repack_region(&sp, &src, 0, &dp, &dst, 0, 0, N, 0, K, by_n, &err), MP_OK);
+    cr_assert(memcmp(dst.data, want.data, db) == 0, "%s -> %s by %s differs",
+              mp_layout_get(from)->name, mp_layout_get(to)->name, by_n ? "n" : "k");
+    free(src.data);
+    free(dst.data);
+    free(want.data);
+    free(q);
+}
+
+Test(unit_repack, parallel_regions_equal_the_reference)
+{
+    region_case(MP_FMT_GPTQ, MP_FMT_CUTLASS_INT4, 1);
+    region_case(MP_FMT_AWQ, MP_FMT_CUTLASS_INT4, 1);
+    region_case(MP_FMT_CT, MP_FMT_GPTQ_V2, 0);
+    region_case(MP_FMT_CUTLASS_INT4, MP_FMT_AWQ, 0);
+    region_case(MP_FMT_ONEDNN_INT4, MP_FMT_GPTQ, 0);
+    region_case(MP_FMT_GPTQ, MP_FMT_ONEDNN_INT4, 1);
+}
