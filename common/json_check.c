@@ -157,7 +157,8 @@ static int container(cursor *c, char close)
     for (;;) {
         ws(c);
         if (close == '}') {
-            if (c->i >= c->n || c->s[c->i] != '"') return fail(c, "expected a string key");
+            if (c->i >= c->n) return fail(c, "unexpected end of JSON");
+            if (c->s[c->i] != '"') return fail(c, "expected a string key");
             if (!string(c)) return 0;
             ws(c);
             if (c->i >= c->n || c->s[c->i] != ':') return fail(c, "expected ':'");
@@ -201,10 +202,12 @@ int mp_json_check(const char *text, size_t len, int integers_only, size_t *err_a
                   size_t why_cap)
 {
     cursor c = {text, len, 0, 0, 128, integers_only, NULL, ""};
+    size_t bad;
     int ok = 1;
     if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0) {
         ok = fail(&c, "byte-order mark before JSON");
-    } else if (!mp_utf8_valid(text, len)) {
+    } else if ((bad = mp_utf8_invalid_at(text, len)) != SIZE_MAX) {
+        c.i = bad;
         ok = fail(&c, "invalid UTF-8");
     } else {
         ws(&c);

@@ -173,6 +173,8 @@ int mp_natcmp(const char *a, const char *b);
 
 /* 1 if the n bytes are valid UTF-8 (no overlongs, no surrogates, <= U+10FFFF). */
 int mp_utf8_valid(const void *s, size_t n);
+/* Offset of the first byte that starts an invalid sequence, or SIZE_MAX when all is valid. */
+size_t mp_utf8_invalid_at(const void *s, size_t n);
 
 /* Strict RFC 8259 check of untrusted JSON text: no byte-order mark, valid UTF-8, no raw control
  * characters or escaped NUL in strings, valid escapes and surrogate pairs, the exact number

@@ -33,9 +33,11 @@ int mp_natcmp(const char *a, const char *b)
     return *a ? 1 : -1;
 }
 
-int mp_utf8_valid(const void *s, size_t n)
+int mp_utf8_valid(const void *s, size_t n) { return mp_utf8_invalid_at(s, n) == SIZE_MAX; }
+
+size_t mp_utf8_invalid_at(const void *s, size_t n)
 {
-    const uint8_t *p = s, *end = p + n;
+    const uint8_t *start = s, *p = s, *end = p + n;
     while (p < end) {
         uint8_t c = *p;
         if (c < 0x80) {
@@ -54,19 +56,19 @@ int mp_utf8_valid(const void *s, size_t n)
             len = 4;
             cp = c & 0x07u;
         } else {
-            return 0;
+            return (size_t)(p - start);
         }
-        if ((size_t)(end - p) < len) return 0;
+        if ((size_t)(end - p) < len) return (size_t)(p - start);
         for (size_t i = 1; i < len; i++) {
-            if ((p[i] & 0xC0) != 0x80) return 0;
+            if ((p[i] & 0xC0) != 0x80) return (size_t)(p - start);
             cp = (cp << 6) | (p[i] & 0x3Fu);
         }
         if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
             (cp >= 0xD800 && cp <= 0xDFFF))
-            return 0;
+            return (size_t)(p - start);
         p += len;
     }
-    return 1;
+    return SIZE_MAX;
 }
 
 char *mp_strdup(const char *s)

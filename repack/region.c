@@ -11,6 +11,80 @@
 #define SUB_N 64
 #define SUB_K 256
 
+/* 4-bit, dense, 32-bit GPTQ columns (word (r, n) = q[n][8r .. 8r+7]) on one side and rows of n
+ * along k on the other: the same nibbles in the same order, so a word transpose (plus the XOR
+ * of two's complement) moves them with no canonical step. */
+static int gptq_cols(const mp_packing *p)
+{
+    return p->bits == 4 && !p->fields_per_word && !p->awq_order && !p->along_rows &&
+           p->string_is_n && p->container_bytes == 4;
+}
+
+static int rows_n(const mp_packing *p)
+{
+    return p->bits == 4 && !p->fields_per_word && !p->awq_order && p->along_rows && p->string_is_n;
+}
+
+/* Byte address of q[n][k] (k a multiple of 8) in a rows-of-n block. */
+static uint8_t *row_at(const mp_packing *p, const mp_pblock *b, uint64_t n, uint64_t k)
+{
+    size_t row_bytes = (size_t)((b->c1 - b->c0) * p->container_bytes);
+    return b->data + (n - b->r0) * row_bytes + (k / 2 - b->c0 * p->container_bytes);
+}
+
+static uint32_t *col_at(const mp_pblock *b, uint64_t r, uint64_t n)
+{
+    return (uint32_t *)(void *)(b->data + ((r - b->r0) * (b->c1 - b->c0) + (n - b->c0)) * 4);
+}
+
+static int direct(const mp_packing *sp, const mp_pblock *src, uint32_t sxor, const mp_packing *dp,
+                  mp_pblock *dst, uint32_t dxor, const mp_qtile *t)
+{
+    if (t->k0 % 8 || t->k1 % 8) return 0;
+    uint32_t flip = (sxor ^ dxor) & 8u ? 0x88888888u : 0u;
+    uint64_t r0 = t->k0 / 8, r1 = t->k1 / 8;
+    if (gptq_cols(sp) && rows_n(dp)) {
+        if (r0 < src->r0 || t->n0 < src->c0 || t->n1 > src->c1 || t->k0 < dst->c0 * dp->container_bytes * 2)
+            return 0;
+        for (uint64_t n = t->n0; n < t->n1; n++) {
+            uint8_t *out = row_at(dp, dst, n, t->k0);
+            for (uint64_t r = r0; r < r1; r++, out += 4)
+                mp_write_le32(out, mp_read_le32(col_at(src, r, n)) ^ flip);
+        }
+        return 1;
+    }
+    if (rows_n(sp) && gptq_cols(dp)) {
+        if (r0 < dst->r0 || t->n0 < dst->c0 || t->n1 > dst->c1 || t->k0 < src->c0 * sp->container_bytes * 2)
+            return 0;
+        for (uint64_t r = r0; r < r1; r++)
+            for (uint64_t n = t->n0; n < t->n1; n++)
+                mp_write_le32(col_at(dst, r, n), mp_read_le32(row_at(sp, src, n, 8 * r)) ^ flip);
+        return 1;
+    }
+    if (sp->bits == 4 && sp->awq_order && sp->along_rows && !sp->string_is_n && rows_n(dp)) {
+        /* AWQ [K, N/8] -> rows of n: an 8 x 8 nibble transpose per block of 8 k and 8 n. */
+        static const unsigned order[8] = {0, 2, 4, 6, 1, 3, 5, 7};
+        if (t->n0 % 8 || t->n1 % 8 || t->n0 / 8 < src->c0 || t->k0 < src->r0 ||
+            t->k0 < dst->c0 * dp->container_bytes * 2)
+            return 0;
+        size_t cols = (size_t)(src->c1 - src->c0);
+        for (uint64_t c = t->n0 / 8; c < t->n1 / 8; c++) {
+            for (uint64_t k = t->k0; k < t->k1; k += 8) {
+                const uint8_t *in = src->data + ((k - src->r0) * cols + (c - src->c0)) * 4;
+                uint32_t w[8];
+                for (int kk = 0; kk < 8; kk++) w[kk] = mp_read_le32(in + (size_t)kk * cols * 4);
+                for (int i = 0; i < 8; i++) {
+                    uint32_t o = 0;
+                    for (int kk = 0; kk < 8; kk++) o |= ((w[kk] >> (4 * i)) & 15u) << (4 * kk);
+                    mp_write_le32(row_at(dp, dst, 8 * c + order[i], k), o ^ flip);
+                }
+            }
+        }
+        return 1;
+    }
+    return 0;
+}
+
 mp_errcode mp_repack_region(const mp_packing *sp, const mp_pblock *src, uint32_t sxor,
                             const mp_packing *dp, mp_pblock *dst, uint32_t dxor, uint64_t n0,
                             uint64_t n1, uint64_t k0, uint64_t k1, int by_n, mp_err *err)
@@ -29,6 +103,7 @@ mp_errcode mp_repack_region(const mp_packing *sp, const mp_pblock *src, uint32_t
             uint64_t a = (by_n ? n0 : k0) + (uint64_t)i * sub, end = by_n ? n1 : k1;
             uint64_t b = a + sub < end ? a + sub : end;
             mp_qtile t = by_n ? (mp_qtile){a, b, k0, k1, q} : (mp_qtile){n0, n1, a, b, q};
+            if (direct(sp, src, sxor, dp, dst, dxor, &t)) continue;
             mp_unpack(sp, src, &t, sxor);
             mp_pack(dp, dst, &t, dxor);
         }

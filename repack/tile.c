@@ -132,23 +132,25 @@ void mp_unpack(const mp_packing *p, const mp_pblock *b, mp_qtile *t, uint32_t xo
         return;
     }
     case GEO_COLS_N: {
-        for (uint64_t r = 0; r < ld / 8; r++) {
-            const uint8_t *src = b->data + ((t->k0 / 8 - b->r0 + r) * cols + (t->n0 - b->c0)) * 4;
-            for (uint64_t j = 0; j < rows; j++) {
-                uint32_t w = mp_read_le32(src + 4 * j);
-                uint8_t *dst = t->q + j * ld + 8 * r;
+        const uint8_t *base = b->data + ((t->k0 / 8 - b->r0) * cols + (t->n0 - b->c0)) * 4;
+        for (uint64_t j = 0; j < rows; j++) {
+            uint8_t *dst = t->q + j * ld;
+            for (uint64_t r = 0; r < ld / 8; r++, dst += 8) {
+                uint32_t w = mp_read_le32(base + (r * cols + j) * 4);
                 for (int i = 0; i < 8; i++) dst[i] = (uint8_t)(((w >> (4 * i)) & 15u) ^ x8);
             }
         }
         return;
     }
     case GEO_AWQ: {
-        for (uint64_t k = 0; k < ld; k++) {
-            const uint8_t *src = b->data + ((t->k0 - b->r0 + k) * cols + (t->n0 / 8 - b->c0)) * 4;
-            for (uint64_t c = 0; c < rows / 8; c++) {
-                uint32_t w = mp_read_le32(src + 4 * c);
-                for (int i = 0; i < 8; i++)
-                    t->q[(8 * c + awq_order[i]) * ld + k] = (uint8_t)(((w >> (4 * i)) & 15u) ^ x8);
+        /* One packed column (8 rows of n) at a time, k inner: eight sequential output rows. */
+        for (uint64_t c = 0; c < rows / 8; c++) {
+            const uint8_t *src = b->data + ((t->k0 - b->r0) * cols + (t->n0 / 8 - b->c0 + c)) * 4;
+            uint8_t *row[8];
+            for (int i = 0; i < 8; i++) row[i] = t->q + (8 * c + awq_order[i]) * ld;
+            for (uint64_t k = 0; k < ld; k++) {
+                uint32_t w = mp_read_le32(src + k * cols * 4);
+                for (int i = 0; i < 8; i++) row[i][k] = (uint8_t)(((w >> (4 * i)) & 15u) ^ x8);
             }
         }
         return;
@@ -188,13 +190,15 @@ void mp_pack(const mp_packing *p, mp_pblock *b, const mp_qtile *t, uint32_t xor_
         return;
     }
     case GEO_AWQ: {
-        for (uint64_t k = 0; k < ld; k++) {
-            uint8_t *dst = b->data + ((t->k0 - b->r0 + k) * cols + (t->n0 / 8 - b->c0)) * 4;
-            for (uint64_t c = 0; c < rows / 8; c++) {
+        for (uint64_t c = 0; c < rows / 8; c++) {
+            uint8_t *dst = b->data + ((t->k0 - b->r0) * cols + (t->n0 / 8 - b->c0 + c)) * 4;
+            const uint8_t *row[8];
+            for (int i = 0; i < 8; i++) row[i] = t->q + (8 * c + awq_order[i]) * ld;
+            for (uint64_t k = 0; k < ld; k++) {
                 uint32_t w = 0;
-                for (int i = 0; i < 8; i++)
-                    w |= (uint32_t)((t->q[(8 * c + awq_order[i]) * ld + k] ^ x8) & 15u) << (4 * i);
-                mp_write_le32(dst + 4 * c, mp_read_le32(dst + 4 * c) | w);
+                for (int i = 0; i < 8; i++) w |= (uint32_t)((row[i][k] ^ x8) & 15u) << (4 * i);
+                uint8_t *d = dst + k * cols * 4;
+                mp_write_le32(d, mp_read_le32(d) | w);
             }
         }
         return;

@@ -16,7 +16,8 @@ A hostile case with only NAME.expect names a path that does not exist.
 The rules the hostile cases exercise are the reference crate's, in its order
 (shared/research/split-safetensors.md §1.6), plus the directory-level ones of §2. Every
 single-file hostile case is also refused by upstream safetensors, and every valid case is
-read by it (tests/ref/st_crosscheck.py), except those whose name says "duplicate".
+read by it (tests/ref/st_crosscheck.py), except those whose name says "duplicate" or that
+st_crosscheck.py's STRICTER names (escaped_nul_in_tensor_name: serde keeps the NUL).
 
     python3 tests/golden-errors/make_cases.py --known-failures
 
@@ -188,7 +189,7 @@ def hostile():
     # The strict checker (common/json_check.c) names the byte it stopped at: 8 + the offset
     # inside the header. At the end of the header it still wanted the next key.
     add("invalid_json_header_cut_short", st_raw('{"w":{"dtype":"F32","shape":[4],'), 4,
-        "byte 40: invalid JSON in header: expected a string key")
+        "byte 40: invalid JSON in header: unexpected end of JSON")
     add("header_is_json_array", st_raw("[]"), 4, "header is not a JSON object")
     add("header_is_json_null", st_raw("null"), 4, "header is not a JSON object")
     add("raw_control_byte_inside_json_string",
@@ -287,12 +288,30 @@ def hostile():
     add("shape_is_not_an_array",
         st_raw(obj([("w", {"dtype": "F32", "shape": 4, "data_offsets": [0, 16]})]), data(16)),
         4, "'shape' is not an array")
+    # Every number in a header must be a plain non-negative integer <= 2^53 (common/
+    # json_check.c); the crate's serde usize takes only integer syntax too. A number is
+    # reported at the byte after it, so these needles quote the number instead of an offset.
     add("shape_with_negative_dimension",
         st_raw(obj([("w", entry("F32", [-1, 4], 0, 16))]), data(16)), 4,
-        "'shape' must hold non-negative integers")
+        "invalid JSON in header: number '-1' is not a non-negative integer")
     add("shape_with_fractional_dimension",
         st_raw(obj([("w", entry("F32", [1.5, 4], 0, 16))]), data(16)), 4,
-        "'shape' must hold non-negative integers")
+        "invalid JSON in header: number '1.5' is not a non-negative integer")
+    for name, num, size in (("shape_integral_float_4_0", "4.0", 16),
+                            ("shape_exponent_4e0", "4e0", 16), ("shape_negative_zero", "-0", 0)):
+        add(name, st_raw('{"w":{"dtype":"F32","shape":[%s],"data_offsets":[0,%d]}}'
+                         % (num, size), data(size)), 4,
+            "invalid JSON in header: number '%s' is not a non-negative integer" % num)
+    # Not JSON numbers at all: the offset is the byte that breaks them.
+    add("shape_leading_zero_04",
+        st_raw('{"w":{"dtype":"F32","shape":[04],"data_offsets":[0,16]}}', data(16)), 4,
+        "byte 38: invalid JSON in header: invalid number")
+    add("shape_trailing_dot_4_",
+        st_raw('{"w":{"dtype":"F32","shape":[4.],"data_offsets":[0,16]}}', data(16)), 4,
+        "byte 39: invalid JSON in header: invalid number")
+    add("data_offsets_integral_floats",
+        st_raw('{"w":{"dtype":"F32","shape":[4],"data_offsets":[0.0,16.0]}}', data(16)), 4,
+        "invalid JSON in header: number '0.0' is not a non-negative integer")
     add("shape_with_string_dimension",
         st_raw(obj([("w", entry("F32", ["4"], 0, 16))]), data(16)), 4,
         "'shape' must hold non-negative integers")
@@ -304,10 +323,20 @@ def hostile():
         "'shape' must hold non-negative integers")
     add("shape_dimension_1e400_out_of_range",
         st_raw('{"w":{"dtype":"F32","shape":[1e400],"data_offsets":[0,16]}}', data(16)), 4,
-        "'shape' must hold non-negative integers")
+        "invalid JSON in header: number '1e400' is not a non-negative integer")
     add("shape_dimension_above_2_pow_53",
         st_raw(obj([("w", entry("U8", [2**53 + 2], 0, 16))]), data(16)), 4,
-        "'shape' must hold non-negative integers")
+        "invalid JSON in header: integer '9007199254740994' exceeds 2^53")
+    # 2^53 itself is read (golden large_dimension_with_zero_sized_product); one more is not.
+    add("shape_dimension_2_pow_53_plus_1",
+        st_raw(obj([("w", entry("U8", [2**53 + 1], 0, 16))]), data(16)), 4,
+        "invalid JSON in header: integer '9007199254740993' exceeds 2^53")
+    add("shape_dimension_of_20_digits",
+        st_raw(obj([("w", entry("U8", [10**19], 0, 16))]), data(16)), 4,
+        "invalid JSON in header: integer '10000000000000000000' exceeds 2^53")
+    add("data_offsets_end_above_2_pow_53",
+        st_raw(obj([("w", entry("U8", [16], 0, 2**53 + 1))]), data(16)), 4,
+        "invalid JSON in header: integer '9007199254740993' exceeds 2^53")
     add("data_offsets_with_three_elements",
         st_raw(obj([("w", {"dtype": "F32", "shape": [4], "data_offsets": [0, 16, 32]})]),
                data(16)), 4, "'data_offsets' must be two non-negative integers")
@@ -316,7 +345,7 @@ def hostile():
                data(16)), 4, "'data_offsets' must be two non-negative integers")
     add("data_offsets_negative",
         st_raw(obj([("w", entry("F32", [4], -16, 0))]), data(16)), 4,
-        "'data_offsets' must be two non-negative integers")
+        "invalid JSON in header: number '-16' is not a non-negative integer")
     add("data_offsets_is_an_object",
         st_raw(obj([("w", {"dtype": "F32", "shape": [4],
                            "data_offsets": {"begin": 0, "end": 16}})]), data(16)), 4,
@@ -406,6 +435,10 @@ def hostile():
     add("duplicate_metadata_key_in_header",
         st_raw(obj([("__metadata__", {"format": "pt"}), ("__metadata__", {"format": "pt"}),
                     ("w", F32x4)]), data(16)), 4, "'__metadata__' appears twice")
+    # null means "no metadata" but still counts as the one '__metadata__' key.
+    add("duplicate_metadata_key_first_null",
+        st_raw(obj([("__metadata__", None), ("__metadata__", {"format": "pt"}),
+                    ("w", F32x4)]), data(16)), 4, "'__metadata__' appears twice")
 
     # Messages stay one line whatever the tensor name holds (JSON escapes are valid).
     add("newline_in_tensor_name_stays_one_line",
@@ -448,7 +481,44 @@ def hostile():
     add("index_is_not_valid_json",
         sharded(b'{"weight_map": {"lm_head.weight": "model-00001-of-00002.safetensors",',
                 good_sharded_files()), 4,
-        "model.safetensors.index.json: byte 68: invalid JSON")
+        "model.safetensors.index.json: byte 69: invalid JSON: unexpected end of JSON")
+    # The index goes through the same strict checker (offsets count from its first byte);
+    # Python's json.load refuses all of these, cJSON alone read them.
+    gm = json.dumps({"weight_map": GOOD_MAP})
+    add("index_trailing_garbage_after_object",
+        sharded((gm + " garbage\n").encode(), good_sharded_files()), 4,
+        "model.safetensors.index.json: byte %d: invalid JSON: trailing characters after the "
+        "JSON value" % (len(gm) + 1))
+    add("index_two_json_objects",
+        sharded((gm + gm).encode(), good_sharded_files()), 4,
+        "model.safetensors.index.json: byte %d: invalid JSON: trailing characters after the "
+        "JSON value" % len(gm))
+    add("index_starts_with_utf8_bom",
+        sharded(b"\xef\xbb\xbf" + gm.encode(), good_sharded_files()), 4,
+        "model.safetensors.index.json: byte 0: invalid JSON: byte-order mark before JSON")
+    # The offset printed here is 0, not the bad byte's (20): the needle leaves it out.
+    add("index_invalid_utf8",
+        sharded(b'{"metadata": {"x": "\xff"}, "weight_map": ' + json.dumps(GOOD_MAP).encode()
+                + b"}", good_sharded_files()), 4,
+        "invalid JSON: invalid UTF-8")
+    add("index_raw_newline_inside_string",
+        sharded(b'{"metadata": {"x": "a\nb"}, "weight_map": ' + json.dumps(GOOD_MAP).encode()
+                + b"}", good_sharded_files()), 4,
+        "model.safetensors.index.json: byte 21: invalid JSON: raw control character 0x0a in "
+        "string")
+    # cJSON answers the first "weight_map", Python the last: two readers, two checkpoints.
+    add("index_duplicate_weight_map_key",
+        sharded(('{"weight_map": %s, "weight_map": {"%s": "%s"}}'
+                 % (json.dumps(GOOD_MAP), A[0], SHARD1)).encode(), good_sharded_files()), 4,
+        "model.safetensors.index.json: key 'weight_map' appears twice")
+    # config.json beside the weights is read by inspect through the same checker.
+    add("config_json_with_trailing_garbage",
+        {"config.json": b'{"model_type": "llama"}\n}\n', "model.safetensors": shard(A)}, 4,
+        "config.json: byte 24: invalid JSON: trailing characters after the JSON value")
+    add("config_json_starts_with_utf8_bom",
+        {"config.json": b'\xef\xbb\xbf{"model_type": "llama"}\n',
+         "model.safetensors": shard(A)}, 4,
+        "config.json: byte 0: invalid JSON: byte-order mark before JSON")
     add("index_is_a_json_array",
         sharded(b"[]\n", good_sharded_files()), 4, "index is not a JSON object")
     add("index_without_weight_map",
@@ -497,6 +567,11 @@ def hostile():
     add("malformed_lone_model_safetensors_in_directory",
         {"model.safetensors": st_raw(obj([("w", entry("F32", [4], 4, 20))]), data(20))}, 4,
         "model.safetensors: tensor 'w': data_offsets [4, 20) leave a gap of 4 bytes")
+    # Invalid UTF-8 in an index is reported at the offending byte.
+    add("index_invalid_utf8_names_the_bad_byte",
+        sharded(b'{"metadata": {"x": "\xff"}, "weight_map": ' + json.dumps(GOOD_MAP).encode()
+                + b"}", good_sharded_files()), 4,
+        "model.safetensors.index.json: byte 20: invalid JSON: invalid UTF-8")
     return c
 
 
@@ -557,6 +632,9 @@ def golden():
         st_raw(old, data(17), align=0), (8 + len(old) + 3, "z.second", "F32", [3], 12))
     add("no_metadata",
         st_file([("w", "BF16", [2, 2])]), '"metadata": {}}]')
+    # The crate's metadata is an Option: null reads as none.
+    add("metadata_null_means_none",
+        st_raw(obj([("__metadata__", None), ("w", w)]), data(8)), '"metadata": {}}]')
     add("unicode_tensor_names",
         st_file([("\u00e9t\u00e9.\u4e2d\u6587", "F16", [2]), ("emoji.\U0001f600", "I8", [3]),
                  ("escaped.\\u00e9", "U8", [1])], metadata={"note": "\u00fcnic\u00f6de"}),
@@ -593,8 +671,9 @@ def golden():
 
 # --------------------------------------------------------------------------------------------
 # Known failures: cases modelprep gets wrong today (it reads what the crate or Python's json
-# refuses). Written only with --known-failures, so the default suite stays green; move each
-# into hostile() once the reader is fixed. The expected substrings are proposals.
+# refuses, or refuses it with a misleading message). Written only with --known-failures, so
+# the default suite stays green; move each into hostile() once the reader is fixed. The
+# expected substrings are proposals.
 
 def known_failures():
     c = []
@@ -602,44 +681,6 @@ def known_failures():
     def add(name, content, code, needle):
         c.append((name, content, code, needle))
 
-    # cJSON skips a UTF-8 byte order mark; serde_json (after trim_start) does not.
-    add("header_starts_with_utf8_bom",
-        st_raw(b"\xef\xbb\xbf" + obj([("w", F32x4)]).encode(), data(16)), 4,
-        "invalid JSON in header")
-    # cJSON cuts strings at an escaped NUL, so "F32\u0000junk" reads as "F32".
-    add("dtype_with_escaped_nul_suffix",
-        st_raw('{"w":{"dtype":"F32\\u0000junk","shape":[4],"data_offsets":[0,16]}}',
-               data(16)), 4, "unknown dtype")
-    # serde's usize takes only integer syntax: no fraction, exponent, leading zero or "-0".
-    for name, num, size in (("shape_integral_float_4_0", "4.0", 16),
-                            ("shape_exponent_4e0", "4e0", 16), ("shape_negative_zero", "-0", 0)):
-        add(name, st_raw('{"w":{"dtype":"F32","shape":[%s],"data_offsets":[0,%d]}}'
-                         % (num, size), data(size)), 4, "'shape' must hold non-negative integers")
-    for name, num in (("shape_leading_zero_04", "04"), ("shape_trailing_dot_4_", "4.")):
-        add(name, st_raw('{"w":{"dtype":"F32","shape":[%s],"data_offsets":[0,16]}}' % num,
-                         data(16)), 4, "invalid JSON in header")
-    add("data_offsets_integral_floats",
-        st_raw('{"w":{"dtype":"F32","shape":[4],"data_offsets":[0.0,16.0]}}', data(16)), 4,
-        "'data_offsets' must be two non-negative integers")
-    # Python's json.load refuses all of these indexes; cJSON reads them.
-    gm = json.dumps({"weight_map": GOOD_MAP})
-    add("index_trailing_garbage_after_object",
-        sharded((gm + " garbage\n").encode(), good_sharded_files()), 4, "invalid JSON")
-    add("index_two_json_objects",
-        sharded((gm + gm).encode(), good_sharded_files()), 4, "invalid JSON")
-    add("index_starts_with_utf8_bom",
-        sharded(b"\xef\xbb\xbf" + gm.encode(), good_sharded_files()), 4, "invalid JSON")
-    add("index_invalid_utf8",
-        sharded(b'{"metadata": {"x": "\xff"}, "weight_map": ' + json.dumps(GOOD_MAP).encode()
-                + b"}", good_sharded_files()), 4, "invalid UTF-8")
-    add("index_raw_newline_inside_string",
-        sharded(b'{"metadata": {"x": "a\nb"}, "weight_map": ' + json.dumps(GOOD_MAP).encode()
-                + b"}", good_sharded_files()), 4, "control byte 0x0a")
-    # cJSON answers the first "weight_map", Python the last: two readers, two checkpoints.
-    add("index_duplicate_weight_map_key",
-        sharded(('{"weight_map": %s, "weight_map": {"%s": "%s"}}'
-                 % (json.dumps(GOOD_MAP), A[0], SHARD1)).encode(), good_sharded_files()), 4,
-        "'weight_map' appears twice")
     return c
 
 

@@ -32,6 +32,7 @@ checks = 0
 STRICTER = {
     "duplicate": "serde keeps the last duplicate key; modelprep refuses duplicate names",
     "index": "directory-level checks: upstream safe_open reads single files only",
+    "escaped_nul": "serde keeps an escaped NUL in a name; modelprep refuses \\u0000",
 }
 
 

@@ -160,4 +160,6 @@ Test(unit_repack, parallel_regions_equal_the_reference)
     region_case(MP_FMT_CUTLASS_INT4, MP_FMT_AWQ, 0);
     region_case(MP_FMT_ONEDNN_INT4, MP_FMT_GPTQ, 0);
     region_case(MP_FMT_GPTQ, MP_FMT_ONEDNN_INT4, 1);
+    region_case(MP_FMT_AWQ, MP_FMT_ONEDNN_INT4, 1);
+    region_case(MP_FMT_AWQ, MP_FMT_CT, 1);
 }
