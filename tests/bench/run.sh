@@ -16,3 +16,11 @@ echo "bench: safetensors reader and writer"
 "$BUILD/tests/bench_safetensors" "$dir/model" "$dir/scratch" "$BUILD/tests/stcopy"
 echo "bench: convert (CPU dequantization reference) against cp"
 "$BUILD/tests/bench_convert" "$BUILD/modelprep" "$dir/model" "$dir/scratch"
+if [ ! -f "$dir/sym/model.safetensors.index.json" ]; then
+    rm -rf "$dir/sym"
+    echo "bench: generating the symmetric benchmark model..."
+    "$BUILD/tests/mkmodel" "$dir/sym" --layers 16 --hidden 2048 --intermediate 5632 \
+        --vocab 32000 --kv-heads 8 --group-size 128 --sym --max-shard-size 200000000 >/dev/null
+fi
+echo "bench: repack in memory and convert to packed layouts against cp (figures also in build/bench.json)"
+"$BUILD/tests/bench_repack" "$BUILD/modelprep" "$dir/model" "$dir/sym" "$dir/scratch" build/bench.json
