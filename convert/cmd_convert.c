@@ -54,6 +54,11 @@ int cmd_convert(const mp_args *a)
         else if (strcmp(int4, "u4") != 0)
             return mp_cli_usage_error(a->cmd, "--int4 wants u4 or s4, not '%s'", int4);
     }
+    if (mp_args_has(a, "stack-experts")) {
+        if (!o.packed || o.pack.fmt != MP_FMT_CUTLASS_INT4)
+            return mp_cli_usage_error(a->cmd, "--stack-experts applies to --to cutlass-int4 only");
+        o.stack_experts = 1;
+    }
     const char *sd = mp_args_get(a, "scale-dtype");
     if (sd) {
         if (!o.packed) return mp_cli_usage_error(a->cmd, "--scale-dtype applies to packed formats only");
@@ -114,9 +119,9 @@ int cmd_convert(const mp_args *a)
         mp_buf_release(&b);
     } else if (!o.quiet) {
         if (o.packed)
-            printf("converted %s to %s in %s: %zu linears repacked, %zu tensors copied; %zu "
-                   "weight file%s (%s), %zu side files, modelprep.json\n",
-                   a->pos[0], to, a->pos[1], r.n_repacked, r.n_copied, r.n_files,
+            printf("converted %s to %s in %s: %zu linears repacked, %zu expert blocks stacked, %zu "
+                   "tensors copied; %zu weight file%s (%s), %zu side files, modelprep.json\n",
+                   a->pos[0], to, a->pos[1], r.n_repacked, r.n_stacks, r.n_copied, r.n_files,
                    r.n_files == 1 ? "" : "s", human, r.n_side_files);
         else
             printf("converted %s to %s in %s: %zu linears dequantized, %zu tensors copied, %zu cast; "

@@ -18,6 +18,7 @@ static const mp_opt convert_opts[] = {
     {"to", "FORMAT", "f32, f16, bf16 (dense), or cutlass-int4, onednn-int4, gptq, gptq-v2, awq, compressed-tensors"},
     {"int4", "u4|s4", "cutlass-int4 nibbles: raw with zero 8 (u4, default) or two's complement (s4)"},
     {"scale-dtype", "DTYPE", "packed formats: scales as f16, bf16 or f32, exactly or not at all"},
+    {"stack-experts", NULL, "cutlass-int4: MoE experts as w13 [E, 2N, K/2] (gate, up) and w2 [E, H, I/2]"},
     {"threads", "N", "worker threads (default: all cores)"},
     {"max-shard-size", "SIZE", "tensor bytes per output file, e.g. 5GB or 2GiB (default 5GB)"},
     {"cast-dense", NULL, "also cast unquantized float tensors to FORMAT (default: copy as is)"},

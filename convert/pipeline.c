@@ -23,9 +23,16 @@
 #define TILE_BYTES (16u << 20)
 #define CHUNK_BYTES (4u << 20)
 
-typedef enum { ORIGIN_COPY, ORIGIN_CAST, ORIGIN_DEQUANT, ORIGIN_REPACK } origin;
+typedef enum { ORIGIN_COPY, ORIGIN_CAST, ORIGIN_DEQUANT, ORIGIN_REPACK, ORIGIN_STACK } origin;
 
-static const char *const origin_names[] = {"copy", "cast", "dequantize", "repack"};
+static const char *const origin_names[] = {"copy", "cast", "dequantize", "repack", "stack"};
+
+/* The experts of one MoE block, stacked: w13 = gate rows then up rows per expert, w2 = down. */
+typedef struct expert_stack {
+    char prefix[512];            /* "model.layers.3.mlp.experts" */
+    size_t n;                    /* E */
+    const mp_lin_plan **gate, **up, **down;
+} expert_stack;
 
 typedef struct out_tensor {
     mp_tensor_spec spec;
@@ -35,6 +42,8 @@ typedef struct out_tensor {
     const mp_qlinear *lin;
     const mp_lin_plan *plan;  /* ORIGIN_REPACK */
     mp_part part;
+    const expert_stack *stack;  /* ORIGIN_STACK: part is codes or scales, w2 says which half */
+    int w2;
     uint32_t shard;
     uint64_t bytes;
     uint64_t xxh64;
@@ -54,6 +63,9 @@ typedef struct job {
     const mp_st_model *m;
     const mp_qmodel *qm;
     mp_lin_plan *plans;     /* packed targets: one per linear, in mp_qmodel order */
+    expert_stack *stacks;
+    size_t n_stacks;
+    unsigned char *stacked; /* per linear: 1 when it goes into a stack */
     mp_dest dest;
     out_tensor *outs;
     size_t n_outs;
@@ -79,6 +91,101 @@ static size_t linear_index(const job *j, const mp_qlinear *lin)
     return (size_t)(lin - mp_qmodel_linear(j->qm, 0));
 }
 
+/* "<block>.experts.<e>.<proj>" with proj gate_proj/w1 (0), up_proj/w3 (1), down_proj/w2 (2). */
+static int parse_expert(const char *prefix, char *block, size_t cap, unsigned long *e, int *proj)
+{
+    const char *x = strstr(prefix, ".experts.");
+    if (!x) return 0;
+    const char *num = x + strlen(".experts.");
+    char *end = NULL;
+    *e = strtoul(num, &end, 10);
+    if (end == num || *end != '.') return 0;
+    static const char *const names[3][2] = {{"gate_proj", "w1"}, {"up_proj", "w3"}, {"down_proj", "w2"}};
+    *proj = -1;
+    for (int p = 0; p < 3; p++)
+        if (strcmp(end + 1, names[p][0]) == 0 || strcmp(end + 1, names[p][1]) == 0) *proj = p;
+    if (*proj < 0 || (size_t)(x - prefix) + 9 > cap) return 0;
+    snprintf(block, cap, "%.*s.experts", (int)(x - prefix), prefix);
+    return 1;
+}
+
+static mp_errcode plan_stacks(job *j, mp_err *err)
+{
+    size_t nl = mp_qmodel_n_linears(j->qm);
+    j->stacked = calloc(nl ? nl : 1, 1);
+    j->stacks = calloc(nl ? nl : 1, sizeof *j->stacks);
+    if (!j->stacked || !j->stacks) return mp_errf(err, MP_E_NOMEM, "out of memory");
+    for (size_t i = 0; i < nl; i++) {
+        char block[512];
+        unsigned long e;
+        int proj;
+        if (!parse_expert(mp_qmodel_linear(j->qm, i)->prefix, block, sizeof block, &e, &proj)) continue;
+        expert_stack *st = NULL;
+        for (size_t s = 0; s < j->n_stacks && !st; s++)
+            if (strcmp(j->stacks[s].prefix, block) == 0) st = &j->stacks[s];
+        if (!st) {
+            st = &j->stacks[j->n_stacks++];
+            snprintf(st->prefix, sizeof st->prefix, "%s", block);
+            st->gate = calloc(nl, sizeof *st->gate);
+            st->up = calloc(nl, sizeof *st->up);
+            st->down = calloc(nl, sizeof *st->down);
+            if (!st->gate || !st->up || !st->down) return mp_errf(err, MP_E_NOMEM, "out of memory");
+        }
+        if (e >= nl) return mp_errf_at(err, MP_E_INPUT, NULL, block, -1, "expert index %lu is out of range", e);
+        const mp_lin_plan **slot = proj == 0 ? &st->gate[e] : proj == 1 ? &st->up[e] : &st->down[e];
+        *slot = &j->plans[i];
+        if (e + 1 > st->n) st->n = e + 1;
+        j->stacked[i] = 1;
+    }
+    for (size_t s = 0; s < j->n_stacks; s++) {
+        expert_stack *st = &j->stacks[s];
+        const mp_qlinear *g0 = st->gate[0] ? st->gate[0]->src : NULL, *d0 = st->down[0] ? st->down[0]->src : NULL;
+        for (size_t e = 0; e < st->n; e++) {
+            if (!st->gate[e] || !st->up[e] || !st->down[e])
+                return mp_errf_at(err, MP_E_INPUT, NULL, st->prefix, -1,
+                                  "expert %zu lacks its %s projection: cannot stack %zu experts", e,
+                                  !st->gate[e] ? "gate" : !st->up[e] ? "up" : "down", st->n);
+            const mp_qlinear *g = st->gate[e]->src, *u = st->up[e]->src, *d = st->down[e]->src;
+            if (g->n_rows != g0->n_rows || g->k_cols != g0->k_cols || u->n_rows != g0->n_rows ||
+                u->k_cols != g0->k_cols || u->n_groups != g0->n_groups || g->n_groups != g0->n_groups ||
+                d->n_rows != d0->n_rows || d->k_cols != d0->k_cols || d->n_groups != d0->n_groups)
+                return mp_errf_at(err, MP_E_INPUT, NULL, st->prefix, -1,
+                                  "expert %zu has other shapes than expert 0: cannot stack", e);
+        }
+    }
+    return MP_OK;
+}
+
+static mp_errcode add_stack_outputs(job *j, const expert_stack *st, mp_err *err)
+{
+    for (int w2 = 0; w2 < 2; w2++) {
+        for (int part = PART_CODES; part <= PART_SCALES; part += PART_SCALES - PART_CODES) {
+            const mp_lin_plan *p0 = w2 ? st->down[0] : st->gate[0];
+            char one[1100];
+            mp_tensor_spec spec;
+            mp_pack_part_spec(&j->o->pack, p0, (mp_part)part, one, sizeof one, &spec);
+            out_tensor *o = &j->outs[j->n_outs++];
+            if (asprintf(&o->owned_name, "%s.%s_%s", st->prefix, w2 ? "w2" : "w13",
+                         part == PART_CODES ? "qweight" : "scales") < 0)
+                return mp_errf(err, MP_E_NOMEM, "out of memory");
+            o->spec = spec;
+            o->spec.name = o->owned_name;
+            o->spec.n_dims = 3;
+            o->spec.shape[2] = spec.shape[1];
+            o->spec.shape[1] = spec.shape[0] * (w2 ? 1u : 2u);
+            o->spec.shape[0] = st->n;
+            o->from = ORIGIN_STACK;
+            o->stack = st;
+            o->part = (mp_part)part;
+            o->w2 = w2;
+            const char *why;
+            if (mp_dtype_nbytes(spec.dtype, st->n * o->spec.shape[1] * o->spec.shape[2], &o->bytes, &why))
+                return mp_errf_at(err, MP_E_INPUT, NULL, o->owned_name, -1, "size overflows");
+        }
+    }
+    return MP_OK;
+}
+
 static mp_errcode plan(job *j, mp_err *err)
 {
     size_t n = mp_st_n_tensors(j->m);
@@ -94,11 +201,26 @@ static mp_errcode plan(job *j, mp_err *err)
         j->plans = calloc(nl, sizeof *j->plans);
         if (!j->plans) return mp_errf(err, MP_E_NOMEM, "out of memory");
         MP_FORWARD(mp_pack_prepare(j->m, j->qm, &j->o->pack, j->plans, err));
+        if (j->o->stack_experts) {
+            MP_FORWARD(plan_stacks(j, err));
+            if (j->n_stacks == 0)
+                return mp_errf_at(err, MP_E_INPUT, mp_st_dir(j->m), NULL, -1,
+                                  "--stack-experts: no '.experts.<e>.gate_proj|up_proj|down_proj' "
+                                  "(or w1|w3|w2) linears in this checkpoint");
+        }
     }
     for (size_t i = 0; i < n; i++) {
         const mp_tensor *t = mp_st_tensor(j->m, i);
         const mp_qlinear *lin = mp_qmodel_owner(j->qm, t);
         out_tensor *o = &j->outs[j->n_outs];
+        if (lin && t == lin->qweight && j->o->packed && j->stacked && j->stacked[linear_index(j, lin)]) {
+            /* Stacked: its block's four tensors come with the block's first expert linear. */
+            for (size_t s2 = 0; s2 < j->n_stacks; s2++) {
+                expert_stack *st = &j->stacks[s2];
+                if (st->n && (st->gate[0]->src == lin) ) MP_FORWARD(add_stack_outputs(j, st, err));
+            }
+            continue;
+        }
         if (lin && t == lin->qweight && j->o->packed) {
             const mp_lin_plan *p = &j->plans[linear_index(j, lin)];
             for (int part = 0; part < PART_COUNT; part++) {
@@ -325,6 +447,23 @@ static mp_errcode produce_repack(job *j, mp_st_writer *w, const out_tensor *o, m
     return mp_pack_produce(j->m, &j->o->pack, o->plan, o->part, write_sink, &c, err);
 }
 
+/* cutlass-int4 codes and scales are rows of n, so stacking is concatenation in file order:
+ * per expert, the gate rows then the up rows (w13), or the down rows (w2). */
+static mp_errcode produce_stack(job *j, mp_st_writer *w, const out_tensor *o, mp_err *err)
+{
+    sink_ctx c = {j, w};
+    const expert_stack *st = o->stack;
+    for (size_t e = 0; e < st->n; e++) {
+        if (o->w2) {
+            MP_FORWARD(mp_pack_produce(j->m, &j->o->pack, st->down[e], o->part, write_sink, &c, err));
+        } else {
+            MP_FORWARD(mp_pack_produce(j->m, &j->o->pack, st->gate[e], o->part, write_sink, &c, err));
+            MP_FORWARD(mp_pack_produce(j->m, &j->o->pack, st->up[e], o->part, write_sink, &c, err));
+        }
+    }
+    return MP_OK;
+}
+
 /* ------------------------------------------------------------ shards */
 
 static mp_errcode write_shard(job *j, size_t s, mp_err *err)
@@ -353,6 +492,7 @@ static mp_errcode write_shard(job *j, size_t s, mp_err *err)
         const out_tensor *o = &j->outs[map[next]];
         if (o->from == ORIGIN_DEQUANT) rc = produce_dequant(j, w, o, err);
         else if (o->from == ORIGIN_REPACK) rc = produce_repack(j, w, o, err);
+        else if (o->from == ORIGIN_STACK) rc = produce_stack(j, w, o, err);
         else if (o->from == ORIGIN_CAST) rc = produce_cast(j, w, o, err);
         else rc = produce_copy(j, w, o, err);
     }
@@ -489,7 +629,14 @@ static mp_errcode finish_dest(job *j, const char *src, size_t *n_side, mp_err *e
                       mp_layout_get(j->o->pack.fmt)->name);
         if (rc == MP_OK)
             rc = mp_pack_config(&j->o->pack, j->plans, mp_qmodel_n_linears(j->qm), j->qm, &layout, err);
-        mp_buf_puts(&layout, "}");
+        mp_buf_puts(&layout, ", \"stacked_experts\": [");
+        for (size_t s2 = 0; s2 < j->n_stacks; s2++) {
+            mp_buf_puts(&layout, s2 ? ", {\"prefix\": " : "{\"prefix\": ");
+            mp_buf_json_str(&layout, j->stacks[s2].prefix);
+            mp_buf_printf(&layout, ", \"experts\": %zu, \"w13\": [\"gate\", \"up\"], \"w2\": \"down\"}",
+                          j->stacks[s2].n);
+        }
+        mp_buf_puts(&layout, "]}");
     } else {
         mp_buf_printf(&layout, "{\"name\": \"%s\", \"dtype\": \"%s\", \"dense\": true}",
                       target_traits[j->o->target].torch, mp_dtype_name(target_traits[j->o->target].dtype));
@@ -553,6 +700,7 @@ mp_errcode mp_convert_run(const char *src, const char *dst, const mp_convert_opt
     for (size_t i = 0; i < j.n_outs; i++) {
         res->n_dequantized += j.outs[i].from == ORIGIN_DEQUANT;
         res->n_repacked += j.outs[i].from == ORIGIN_REPACK && j.outs[i].part == PART_CODES;
+        res->n_stacks += j.outs[i].from == ORIGIN_STACK && j.outs[i].part == PART_CODES && !j.outs[i].w2;
         res->n_cast += j.outs[i].from == ORIGIN_CAST;
         res->n_copied += j.outs[i].from == ORIGIN_COPY;
     }
@@ -563,6 +711,13 @@ mp_errcode mp_convert_run(const char *src, const char *dst, const mp_convert_opt
 cleanup:
     for (size_t i = 0; i < j.n_outs; i++) free(j.outs[i].owned_name);
     free(j.outs);
+    for (size_t s2 = 0; s2 < j.n_stacks; s2++) {
+        free(j.stacks[s2].gate);
+        free(j.stacks[s2].up);
+        free(j.stacks[s2].down);
+    }
+    free(j.stacks);
+    free(j.stacked);
     free(j.plans);
     free(j.shard_names);
     free(j.files);

@@ -17,13 +17,14 @@ typedef struct mp_convert_opts {
     int threads;           /* 0: OpenMP's default */
     uint64_t max_shard;    /* bytes of tensor data per shard; 0: one file */
     int force, quiet, cast_dense;
+    int stack_experts;     /* cutlass-int4: experts as [E, N, K/2], gate and up fused as w13 */
     int argc;              /* the command line, recorded in the manifest */
     char **argv;
     volatile int *interrupted;  /* set by a signal handler; checked between tiles */
 } mp_convert_opts;
 
 typedef struct mp_convert_result {
-    size_t n_dequantized, n_repacked, n_copied, n_cast, n_files, n_side_files;
+    size_t n_dequantized, n_repacked, n_stacks, n_copied, n_cast, n_files, n_side_files;
     uint64_t bytes;        /* tensor bytes written */
     double seconds;
 } mp_convert_result;

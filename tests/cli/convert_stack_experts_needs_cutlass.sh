@@ -1,0 +1,1 @@
+$MODELPREP convert a b --to onednn-int4 --stack-experts
