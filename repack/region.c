@@ -37,6 +37,27 @@ static uint32_t *col_at(const mp_pblock *b, uint64_t r, uint64_t n)
     return (uint32_t *)(void *)(b->data + ((r - b->r0) * (b->c1 - b->c0) + (n - b->c0)) * 4);
 }
 
+/* Transposes an 8 x 8 matrix of nibbles held as 8 words (row r = word r, column c = nibble c)
+ * in three rounds of block swaps: 4 x 4 blocks, then 2 x 2, then single nibbles. */
+static void nibble_transpose8(uint32_t r[8])
+{
+    for (int k = 0; k < 4; k++) {
+        uint32_t a = r[k], b = r[k + 4];
+        r[k] = (a & 0x0000FFFFu) | (b << 16);
+        r[k + 4] = (a >> 16) | (b & 0xFFFF0000u);
+    }
+    for (int k = 0; k < 8; k += (k % 2) ? 3 : 1) {
+        uint32_t a = r[k], b = r[k + 2];
+        r[k] = (a & 0x00FF00FFu) | ((b & 0x00FF00FFu) << 8);
+        r[k + 2] = ((a >> 8) & 0x00FF00FFu) | (b & 0xFF00FF00u);
+    }
+    for (int k = 0; k < 8; k += 2) {
+        uint32_t a = r[k], b = r[k + 1];
+        r[k] = (a & 0x0F0F0F0Fu) | ((b & 0x0F0F0F0Fu) << 4);
+        r[k + 1] = ((a >> 4) & 0x0F0F0F0Fu) | (b & 0xF0F0F0F0u);
+    }
+}
+
 static int direct(const mp_packing *sp, const mp_pblock *src, uint32_t sxor, const mp_packing *dp,
                   mp_pblock *dst, uint32_t dxor, const mp_qtile *t)
 {
@@ -68,16 +89,14 @@ static int direct(const mp_packing *sp, const mp_pblock *src, uint32_t sxor, con
             t->k0 < dst->c0 * dp->container_bytes * 2)
             return 0;
         size_t cols = (size_t)(src->c1 - src->c0);
-        for (uint64_t c = t->n0 / 8; c < t->n1 / 8; c++) {
-            for (uint64_t k = t->k0; k < t->k1; k += 8) {
+        /* k outer: each source row segment is read once, contiguously. */
+        for (uint64_t k = t->k0; k < t->k1; k += 8) {
+            for (uint64_t c = t->n0 / 8; c < t->n1 / 8; c++) {
                 const uint8_t *in = src->data + ((k - src->r0) * cols + (c - src->c0)) * 4;
                 uint32_t w[8];
                 for (int kk = 0; kk < 8; kk++) w[kk] = mp_read_le32(in + (size_t)kk * cols * 4);
-                for (int i = 0; i < 8; i++) {
-                    uint32_t o = 0;
-                    for (int kk = 0; kk < 8; kk++) o |= ((w[kk] >> (4 * i)) & 15u) << (4 * kk);
-                    mp_write_le32(row_at(dp, dst, 8 * c + order[i], k), o ^ flip);
-                }
+                nibble_transpose8(w); /* w[i] now holds nibble slot i for k .. k+7 */
+                for (int i = 0; i < 8; i++) mp_write_le32(row_at(dp, dst, 8 * c + order[i], k), w[i] ^ flip);
             }
         }
         return 1;

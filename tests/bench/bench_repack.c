@@ -107,10 +107,11 @@ static void e2e(const char *mp, const char *model, const char *fmt, const char *
 
 int main(int argc, char **argv)
 {
-    if (argc != 6) {
-        fputs("usage: bench_repack MODELPREP ASYM_MODEL SYM_MODEL SCRATCH JSON_OUT\n", stderr);
+    if (argc != 6 && argc != 7) {
+        fputs("usage: bench_repack MODELPREP ASYM_MODEL SYM_MODEL SCRATCH JSON_OUT [NUMPY_GBS]\n", stderr);
         return 2;
     }
+    double numpy_gbs = argc == 7 ? atof(argv[6]) : 0.0;
     double g[4];
     in_memory(MP_FMT_GPTQ, 1, &g[0]);
     in_memory(MP_FMT_GPTQ, 2, &g[1]);
@@ -119,6 +120,9 @@ int main(int argc, char **argv)
     printf("repack    in memory, 4096 x 11008 4-bit: GPTQ -> cutlass-int4 %.2f GB/s (1 thread), "
            "%.2f GB/s (2 threads); AWQ -> cutlass-int4 %.2f / %.2f GB/s (target >= 4 GB/s)\n",
            g[0], g[1], g[2], g[3]);
+    if (numpy_gbs > 0)
+        printf("numpy     the same GPTQ -> cutlass-int4 job in numpy: %.3f GB/s; modelprep is %.0fx "
+               "faster (2 threads)\n", numpy_gbs, g[1] / numpy_gbs);
     double cv1, cp1, cv2, cp2;
     long rss1, rss2;
     e2e(argv[1], argv[2], "onednn-int4", argv[4], &cv1, &cp1, &rss1);
@@ -129,7 +133,8 @@ int main(int argc, char **argv)
            "(targets <= 1.3x, <= 256 MiB)\n", cv2, cp2, cv2 / cp2, (double)rss2 / 1024.0);
     FILE *f = fopen(argv[5], "w");
     if (!f) return 1;
-    fprintf(f, "{\"repack_gbs\": {\"gptq_to_cutlass_1t\": %.3f, \"gptq_to_cutlass_2t\": %.3f, "
+    fprintf(f, "{\"numpy_gptq_to_cutlass_gbs\": %.4f, \"repack_gbs\": {", numpy_gbs);
+    fprintf(f, "\"gptq_to_cutlass_1t\": %.3f, \"gptq_to_cutlass_2t\": %.3f, "
                "\"awq_to_cutlass_1t\": %.3f, \"awq_to_cutlass_2t\": %.3f},\n"
                " \"convert\": {\"onednn_int4_s\": %.3f, \"cp_s\": %.3f, \"ratio\": %.3f, \"peak_rss_mib\": %.1f,\n"
                "             \"cutlass_int4_s\": %.3f, \"cp_sym_s\": %.3f, \"ratio_sym\": %.3f, "

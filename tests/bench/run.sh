@@ -3,6 +3,7 @@
 # Figures are machine-specific; the closing note of each issue records them.
 set -e
 BUILD=${1:-build}
+make --no-print-directory pyref >/dev/null 2>&1 || echo "bench: no Python reference environment; numpy baseline skipped"
 dir=build/bench
 mkdir -p "$dir"
 if [ ! -f "$dir/model/model.safetensors.index.json" ]; then
@@ -23,4 +24,6 @@ if [ ! -f "$dir/sym/model.safetensors.index.json" ]; then
         --vocab 32000 --kv-heads 8 --group-size 128 --sym --max-shard-size 200000000 >/dev/null
 fi
 echo "bench: repack in memory and convert to packed layouts against cp (figures also in build/bench.json)"
-"$BUILD/tests/bench_repack" "$BUILD/modelprep" "$dir/model" "$dir/sym" "$dir/scratch" build/bench.json
+numpy_gbs=0
+if [ -x build/venv/bin/python ]; then numpy_gbs=$(build/venv/bin/python tests/bench/numpy_repack.py); fi
+"$BUILD/tests/bench_repack" "$BUILD/modelprep" "$dir/model" "$dir/sym" "$dir/scratch" build/bench.json "$numpy_gbs"
