@@ -56,7 +56,8 @@ TEST_SRCS  := $(wildcard tests/unit/*.c)
 TEST_OBJS  := $(TEST_SRCS:%.c=$(BUILD)/obj/%.o)
 TEST_BIN   := $(BUILD)/tests/unit
 TOOLS      := $(BUILD)/tests/mkmodel $(BUILD)/tests/stcopy
-BENCH_BINS := $(BUILD)/tests/bench_safetensors $(BUILD)/tests/bench_convert $(BUILD)/tests/bench_repack
+BENCH_BINS := $(BUILD)/tests/bench_safetensors $(BUILD)/tests/bench_convert $(BUILD)/tests/bench_repack \
+              $(BUILD)/tests/bench_peak_rss
 VENV       := build/venv
 
 .PHONY: all test check demo bench install uninstall clean deps help check-deps check-nm pyref

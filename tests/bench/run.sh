@@ -27,3 +27,15 @@ echo "bench: repack in memory and convert to packed layouts against cp (figures 
 numpy_gbs=0
 if [ -x build/venv/bin/python ]; then numpy_gbs=$(build/venv/bin/python tests/bench/numpy_repack.py); fi
 "$BUILD/tests/bench_repack" "$BUILD/modelprep" "$dir/model" "$dir/sym" "$dir/scratch" build/bench.json "$numpy_gbs"
+if [ ! -f "$dir/large/model.safetensors.index.json" ]; then
+    rm -rf "$dir/large"
+    echo "bench: generating a checkpoint larger than 2 GB (72 layers)..."
+    "$BUILD/tests/mkmodel" "$dir/large" --layers 72 --hidden 2048 --intermediate 5632 \
+        --vocab 32000 --kv-heads 8 --group-size 128 --max-shard-size 1000000000 >/dev/null
+fi
+echo "bench: peak memory on $(du -sh "$dir/large" | cut -f1) of GPTQ"
+rm -rf "$dir/scratch/large-out"
+"$BUILD/tests/bench_peak_rss" onednn "$BUILD/modelprep" convert "$dir/large" "$dir/scratch/large-out" --to onednn-int4 --quiet
+rm -rf "$dir/scratch/large-out"
+"$BUILD/tests/bench_peak_rss" bf16 "$BUILD/modelprep" convert "$dir/large" "$dir/scratch/large-out" --to bf16 --quiet
+rm -rf "$dir/scratch/large-out"

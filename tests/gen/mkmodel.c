@@ -111,6 +111,13 @@ static int group_of(const gen_cfg *c, uint64_t lin, int k, int K, int *perm_cach
 static void pack_stream(uint8_t *out, size_t n_words, const uint32_t *fields, size_t count, int b)
 {
     memset(out, 0, n_words * 4);
+    if (b == 4 || b == 8 || b == 2) { /* fields never straddle bytes: place whole fields */
+        for (size_t i = 0; i < count; i++) {
+            size_t bit = i * (size_t)b;
+            out[bit / 8] |= (uint8_t)(fields[i] << (bit % 8));
+        }
+        return;
+    }
     for (size_t i = 0; i < count; i++) {
         uint64_t bit = (uint64_t)i * (uint64_t)b;
         for (int j = 0; j < b; j++, bit++)
