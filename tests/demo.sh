@@ -30,4 +30,24 @@ step "5. modelprep inspect $out/sample-f16 (summary)"
 step "6. the manifest: $out/sample-f16/modelprep.json (first lines)"
 head -n 12 "$out/sample-f16/modelprep.json"
 
-printf '\ndemo: done.\n  sample GPTQ checkpoint: %s/sample-gptq\n  dense f16 checkpoint:   %s/sample-f16\n' "$out" "$out"
+step "7. modelprep convert $out/sample-gptq $out/sample-onednn --to onednn-int4 (exact repack)"
+"$MP" convert "$out/sample-gptq" "$out/sample-onednn" --to onednn-int4
+
+step "8. the repack is exact: both checkpoints dequantize to the same bytes"
+"$MP" convert "$out/sample-gptq" "$out/check-a" --to f32 --quiet
+"$MP" convert "$out/sample-onednn" "$out/check-b" --to f32 --quiet
+for f in "$out"/check-a/*.safetensors; do cmp "$f" "$out/check-b/$(basename "$f")"; done
+echo "identical f32 weights: $(ls "$out"/check-a/*.safetensors | wc -l) files compared"
+rm -rf "$out/check-a" "$out/check-b"
+
+step "9. a symmetric MoE sample for the XPU grouped GEMM: cutlass-int4, s4, experts stacked"
+"$BUILD/tests/mkmodel" "$out/sample-moe" --layers 2 --experts 8 --sym --hidden 512 \
+    --intermediate 256 --vocab 4096 --group-size 64
+"$MP" convert "$out/sample-moe" "$out/sample-moe-xpu" --to cutlass-int4 --int4 s4 --stack-experts
+"$MP" inspect "$out/sample-moe-xpu" | grep -E 'layers\.0\.mlp\.experts\.w'
+
+printf '\ndemo: done.\n'
+printf '  sample GPTQ checkpoint:      %s/sample-gptq\n' "$out"
+printf '  dense f16 checkpoint:        %s/sample-f16\n' "$out"
+printf '  onednn-int4 checkpoint:      %s/sample-onednn\n' "$out"
+printf '  MoE cutlass-int4 (stacked):  %s/sample-moe-xpu\n' "$out"
