@@ -156,7 +156,7 @@ static void decode_row(const mp_qlinear *q, const uint32_t *w, block cb, uint64_
     }
     case MP_QPACK_CUTLASS: {
         const uint8_t *row = (const uint8_t *)w + (n - cb.r0) * cols;
-        for (uint64_t k = 0; k < K; k++) codes[k] = (int32_t)((row[k / 2] >> (4 * (k % 2))) & 15u);
+        for (uint64_t k = 0; k < K; k++) codes[k] = (int32_t)(((unsigned)row[k / 2] >> (4u * (unsigned)(k % 2))) & 15u);
         break;
     }
     default: {
