@@ -30,7 +30,10 @@ void mp_st_file_release(st_shard *sf);
 /* A JSON number that is an integer in [0, 2^53]: exact in a double, and beyond any real file. */
 int mp_json_get_u64(const cJSON *item, uint64_t *out);
 
-/* Parses a small JSON file that must hold an object; *out is freed with cJSON_Delete. */
-mp_errcode mp_json_load_file(const char *path, cJSON **out, mp_err *err);
+/* Reads a JSON file of at most max_bytes, checks it strictly (mp_json_check) and parses it; it
+ * must hold an object ("<what> is not a JSON object" otherwise). *out is freed with
+ * cJSON_Delete. */
+mp_errcode mp_json_load_file(const char *path, size_t max_bytes, const char *what, cJSON **out,
+                             mp_err *err);
 
 #endif /* MP_FORMATS_INTERNAL_H */

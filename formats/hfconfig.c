@@ -81,12 +81,13 @@ static mp_errcode read_quant(const cJSON *q, const char *path, mp_quant_summary 
     return MP_OK;
 }
 
-mp_errcode mp_json_load_file(const char *path, cJSON **out, mp_err *err)
+mp_errcode mp_json_load_file(const char *path, size_t max_bytes, const char *what, cJSON **out,
+                             mp_err *err)
 {
     char *text = NULL;
     size_t len = 0;
     *out = NULL;
-    MP_FORWARD(mp_read_small_file(path, CONFIG_MAX_BYTES, &text, &len, err));
+    MP_FORWARD(mp_read_small_file(path, max_bytes, &text, &len, err));
     size_t bad_at = 0;
     char why[128];
     if (!mp_json_check(text, len, 0, &bad_at, why, sizeof why)) {
@@ -100,7 +101,7 @@ mp_errcode mp_json_load_file(const char *path, cJSON **out, mp_err *err)
     if (!root) return mp_errf_at(err, MP_E_INPUT, path, NULL, at, "invalid JSON");
     if (!cJSON_IsObject(root)) {
         cJSON_Delete(root);
-        return mp_errf_at(err, MP_E_INPUT, path, NULL, -1, "not a JSON object");
+        return mp_errf_at(err, MP_E_INPUT, path, NULL, -1, "%s is not a JSON object", what);
     }
     *out = root;
     return MP_OK;
@@ -126,7 +127,7 @@ mp_errcode mp_hf_config_load(mp_hf_config *cfg, const char *dir, mp_err *err)
     mp_errcode rc = MP_OK;
     if (!path) return mp_errf(err, MP_E_NOMEM, "out of memory");
     if (mp_exists(path)) {
-        rc = mp_json_load_file(path, &root, err);
+        rc = mp_json_load_file(path, CONFIG_MAX_BYTES, "config", &root, err);
         if (rc != MP_OK) goto cleanup;
         cfg->present = 1;
         const cJSON *arch = cJSON_GetObjectItemCaseSensitive(root, "architectures");
@@ -162,7 +163,7 @@ mp_errcode mp_hf_config_load(mp_hf_config *cfg, const char *dir, mp_err *err)
         }
         if (mp_exists(side)) {
             cJSON *sroot = NULL;
-            rc = mp_json_load_file(side, &sroot, err);
+            rc = mp_json_load_file(side, CONFIG_MAX_BYTES, "config", &sroot, err);
             if (rc == MP_OK) rc = read_quant(sroot, side, &cfg->quant, err);
             if (rc == MP_OK) copy_field(cfg->quant.source, sizeof cfg->quant.source, side_files[i]);
             cJSON_Delete(sroot);

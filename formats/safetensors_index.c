@@ -91,26 +91,12 @@ fail:
 static mp_errcode parse_index(const char *path, cJSON **root_out, const char ***names,
                               const char ***shards, size_t *n, mp_err *err)
 {
-    char *text = NULL;
-    size_t len = 0;
     *root_out = NULL;
     *names = *shards = NULL;
     *n = 0;
-    MP_FORWARD(mp_read_small_file(path, INDEX_MAX_BYTES, &text, &len, err));
-    size_t bad_at = 0;
-    char why[128];
-    if (!mp_json_check(text, len, 0, &bad_at, why, sizeof why)) {
-        free(text);
-        return mp_errf_at(err, MP_E_INPUT, path, NULL, (int64_t)bad_at, "invalid JSON: %s", why);
-    }
-    const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
-    long at = end ? (long)(end - text) : -1;
-    free(text);
-    if (!root) return mp_errf_at(err, MP_E_INPUT, path, NULL, at, "invalid JSON");
+    cJSON *root = NULL;
+    MP_FORWARD(mp_json_load_file(path, INDEX_MAX_BYTES, "index", &root, err));
     *root_out = root;
-    if (!cJSON_IsObject(root))
-        return mp_errf_at(err, MP_E_INPUT, path, NULL, -1, "index is not a JSON object");
     for (const cJSON *a = root->child; a; a = a->next)
         for (const cJSON *b = a->next; b; b = b->next)
             if (strcmp(a->string, b->string) == 0)

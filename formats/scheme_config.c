@@ -370,7 +370,7 @@ mp_errcode mp_qconfig_load(qconfig *c, const char *dir, mp_err *err)
         char *path = mp_path_join(dir, files[i]);
         if (!path) return mp_errf(err, MP_E_NOMEM, "out of memory");
         if (mp_exists(path)) {
-            rc = mp_json_load_file(path, &root, err);
+            rc = mp_json_load_file(path, 16u << 20, "config", &root, err);
             if (rc != MP_OK) {
                 free(path);
                 return rc;
