@@ -59,5 +59,6 @@ int mp_parse_size(const char *s, uint64_t *out);
 
 int cmd_inspect(const mp_args *args);
 int cmd_convert(const mp_args *args);
+int cmd_split(const mp_args *args);
 
 #endif /* MP_CLI_H */

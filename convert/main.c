@@ -28,6 +28,16 @@ static const mp_opt convert_opts[] = {
     {NULL, NULL, NULL},
 };
 
+static const mp_opt split_opts[] = {
+    {"materialize-tied", NULL, "write lm_head.safetensors from the embedding when it is tied"},
+    {"resume", NULL, "finish an interrupted split, keeping the files that verify"},
+    {"compress", "zstd[:LEVEL]", "zstd-compressed layer files (not available in this version)"},
+    {"force", NULL, "replace DST if it exists, and remove partial outputs of earlier runs"},
+    {"json", NULL, "print a JSON summary on stdout"},
+    {"quiet", NULL, "no progress bar and no summary"},
+    {NULL, NULL, NULL},
+};
+
 static const mp_cmd commands[] = {
     {"inspect", cmd_inspect, "PATH [--json]",
      "List the tensors, files, totals, architecture and quantization scheme of a checkpoint.\n"
@@ -41,6 +51,12 @@ static const mp_cmd commands[] = {
      "layout. Every other tensor is copied byte for byte. DST is written atomically, with\n"
      "config.json, the tokenizer and other side files, and modelprep.json.",
      2, 2, convert_opts},
+    {"split", cmd_split, "SRC DST [options]",
+     "Split a checkpoint into one safetensors file per module for layer-streaming runtimes\n"
+     "(model.embed_tokens, model.layers.N, model.norm, lm_head; others by rule, the rest in\n"
+     "extra.safetensors), with an index over them and modelprep.json. Streaming, atomic,\n"
+     "resumable.",
+     2, 2, split_opts},
 };
 
 static void print_main_help(FILE *out)

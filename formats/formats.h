@@ -166,6 +166,11 @@ mp_errcode mp_st_writer_finish(mp_st_writer *w, mp_err *err);
 /* Closes without finishing and unlinks the partial file. Accepts NULL. */
 void mp_st_writer_abort(mp_st_writer *w);
 
+/* The exact size of the file mp_st_writer_open() would write for these tensors, without
+ * creating anything: for free-space checks before a long job. */
+mp_errcode mp_st_file_size_of(const mp_tensor_spec *specs, size_t n, const char *const *meta,
+                              size_t n_meta, uint64_t *size, mp_err *err);
+
 /* Total file size the writer will produce (header included). */
 uint64_t mp_st_writer_file_size(const mp_st_writer *w);
 

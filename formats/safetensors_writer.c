@@ -114,8 +114,9 @@ static mp_errcode build_header(const mp_st_writer *w, const char *const *meta, s
     return MP_OK;
 }
 
-mp_errcode mp_st_writer_open(mp_st_writer **out, const char *path, const mp_tensor_spec *specs,
-                             size_t n, const char *const *meta, size_t n_meta, mp_err *err)
+static mp_errcode writer_open(mp_st_writer **out, const char *path, const mp_tensor_spec *specs,
+                              size_t n, const char *const *meta, size_t n_meta, int plan_only,
+                              mp_err *err)
 {
     *out = NULL;
     mp_buf h = MP_BUF_INIT;
@@ -189,6 +190,12 @@ mp_errcode mp_st_writer_open(mp_st_writer **out, const char *path, const mp_tens
     rc = build_header(w, meta, n_meta, &h, err);
     if (rc != MP_OK) goto fail;
     w->file_size = 8 + h.len + data;
+    if (plan_only) {
+        free(keys);
+        mp_buf_release(&h);
+        *out = w;
+        return MP_OK;
+    }
 
     w->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (w->fd < 0) {
@@ -231,6 +238,22 @@ fail:
     mp_buf_release(&h);
     free_writer(w);
     return rc;
+}
+
+mp_errcode mp_st_writer_open(mp_st_writer **out, const char *path, const mp_tensor_spec *specs,
+                             size_t n, const char *const *meta, size_t n_meta, mp_err *err)
+{
+    return writer_open(out, path, specs, n, meta, n_meta, 0, err);
+}
+
+mp_errcode mp_st_file_size_of(const mp_tensor_spec *specs, size_t n, const char *const *meta,
+                              size_t n_meta, uint64_t *size, mp_err *err)
+{
+    mp_st_writer *w = NULL;
+    MP_FORWARD(writer_open(&w, "(size)", specs, n, meta, n_meta, 1, err));
+    *size = w->file_size;
+    free_writer(w);
+    return MP_OK;
 }
 
 size_t mp_st_writer_next(const mp_st_writer *w)

@@ -247,6 +247,11 @@ Test(python_crosscheck, dequantization_equals_numpy_bit_for_bit, .timeout = 600)
     run_python_check("tests/ref/quant_crosscheck.py");
 }
 
+Test(python_crosscheck, split_is_exact_resumable_and_contained, .timeout = 600)
+{
+    run_python_check("tests/ref/split_crosscheck.py");
+}
+
 Test(python_crosscheck, every_repack_pair_is_exact_or_refused, .timeout = 600)
 {
     run_python_check("tests/ref/repack_crosscheck.py");

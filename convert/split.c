@@ -1,0 +1,558 @@
+/*
+ * split.c - `modelprep split`: one safetensors file per module for layer-streaming runtimes
+ * (research/split-safetensors.md §3-§5, §8).
+ *
+ * Tensors are assigned by exact prefix from a rule table, never by substring; every tensor lands
+ * in some file (unmatched ones in extra.safetensors). Bytes are streamed from the source by
+ * range, one bounded chunk at a time. The output is built in DST.partial-XXXXXX: each file is
+ * written under a temporary name, fsynced, renamed and then recorded in a journal, so a killed
+ * run can be resumed (--resume) by keeping only the files whose size and hash match the journal.
+ * The manifest comes last, then the directory is renamed into place.
+ */
+#define _GNU_SOURCE
+#include "split.h"
+#include "dest.h"
+#include "manifest.h"
+#include "progress.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#define CHUNK (4u << 20)
+#define JOURNAL ".modelprep-split-journal"
+
+/* Module rules, in order. '#' matches a run of digits. The module is the matched prefix less
+ * its final dot; the rank orders files: embeddings, layers by number, final norm, head, others. */
+static const struct {
+    const char *prefix;
+    int rank;
+} rules[] = {
+    {"model.embed_tokens.", 0},
+    {"model.language_model.embed_tokens.", 0},
+    {"transformer.wte.", 0},
+    {"transformer.word_embeddings.", 0},
+    {"transformer.word_embeddings_layernorm.", 0},
+    {"model.layers.#.", 1},
+    {"model.language_model.layers.#.", 1},
+    {"transformer.h.#.", 1},
+    {"model.norm.", 2},
+    {"model.language_model.norm.", 2},
+    {"transformer.ln_f.", 2},
+    {"lm_head.", 3},
+    {"model.visual.", 4},
+    {"visual.", 4},
+    {"vision_tower.", 4},
+    {"model.vision_tower.", 4},
+    {"multi_modal_projector.", 4},
+    {"model.multi_modal_projector.", 4},
+    {"mtp.", 4},
+};
+
+/* Length of the matched prefix (dot included), or 0; *num receives the layer number. */
+static size_t match_rule(const char *pat, const char *name, long *num)
+{
+    const char *p = pat, *n = name;
+    *num = -1;
+    while (*p) {
+        if (*p == '#') {
+            if (*n < '0' || *n > '9') return 0;
+            char *end;
+            *num = strtol(n, &end, 10);
+            n = end;
+            p++;
+            continue;
+        }
+        if (*p != *n) return 0;
+        p++;
+        n++;
+    }
+    return (size_t)(n - name);
+}
+
+typedef struct module {
+    char name[160];            /* file stem: "model.layers.7" */
+    int rank;
+    long layer;
+    const mp_tensor **src;     /* tensors in natural order */
+    const char **out_names;    /* names written (the source's, or lm_head.weight when tied) */
+    size_t n;
+    uint64_t file_size;
+    uint64_t *xxh64;           /* per tensor, once written */
+    uint8_t xxh128[16];
+    int done;
+} module;
+
+static int module_cmp(const void *pa, const void *pb)
+{
+    const module *a = pa, *b = pb;
+    if (a->rank != b->rank) return a->rank < b->rank ? -1 : 1;
+    if (a->layer != b->layer) return a->layer < b->layer ? -1 : 1;
+    return mp_natcmp(a->name, b->name);
+}
+
+typedef struct split_job {
+    const mp_split_opts *o;
+    mp_st_model *m;
+    module *mods;
+    size_t n_mods;
+    const char *alias_from, *alias_to;   /* tied: lm_head.weight -> embedding */
+    mp_dest dest;
+    mp_progress progress;
+    uint8_t *chunk;
+} split_job;
+
+static module *module_for(split_job *j, const char *stem, int rank, long layer, size_t cap,
+                          mp_err *err)
+{
+    for (size_t i = 0; i < j->n_mods; i++)
+        if (strcmp(j->mods[i].name, stem) == 0) return &j->mods[i];
+    module *m = &j->mods[j->n_mods++];
+    snprintf(m->name, sizeof m->name, "%s", stem);
+    m->rank = rank;
+    m->layer = layer;
+    m->src = calloc(cap, sizeof *m->src);
+    m->out_names = calloc(cap, sizeof *m->out_names);
+    if (!m->src || !m->out_names) {
+        mp_errf(err, MP_E_NOMEM, "out of memory");
+        return NULL;
+    }
+    return m;
+}
+
+static mp_errcode assign(split_job *j, const mp_hf_config *cfg, mp_err *err)
+{
+    size_t n = mp_st_n_tensors(j->m);
+    j->mods = calloc(n + 3, sizeof *j->mods);
+    if (!j->mods) return mp_errf(err, MP_E_NOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        const mp_tensor *t = mp_st_tensor(j->m, i);
+        char stem[160] = "extra";
+        int rank = 5;
+        long layer = -1;
+        for (size_t r = 0; r < sizeof rules / sizeof *rules; r++) {
+            long num;
+            size_t len = match_rule(rules[r].prefix, t->name, &num);
+            if (!len || len - 1 >= sizeof stem) continue;
+            memcpy(stem, t->name, len - 1);
+            stem[len - 1] = '\0';
+            rank = rules[r].rank;
+            layer = num;
+            break;
+        }
+        module *m = module_for(j, stem, rank, layer, n, err);
+        if (!m) return MP_E_NOMEM;
+        m->src[m->n] = t;
+        m->out_names[m->n++] = t->name;
+    }
+    /* Tied embeddings: the head reuses the embedding (research/split-safetensors.md §8 rule 10). */
+    static const char *const embeds[] = {"model.embed_tokens.weight",
+                                         "model.language_model.embed_tokens.weight",
+                                         "transformer.wte.weight"};
+    if (cfg->tie_word_embeddings == 1 && !mp_st_find(j->m, "lm_head.weight")) {
+        for (size_t e = 0; e < 3 && !j->alias_to; e++) {
+            const mp_tensor *emb = mp_st_find(j->m, embeds[e]);
+            if (!emb) continue;
+            j->alias_from = "lm_head.weight";
+            j->alias_to = embeds[e];
+            if (j->o->materialize_tied) {
+                module *m = module_for(j, "lm_head", 3, -1, n, err);
+                if (!m) return MP_E_NOMEM;
+                m->src[m->n] = emb;
+                m->out_names[m->n++] = "lm_head.weight";
+            }
+        }
+    }
+    qsort(j->mods, j->n_mods, sizeof *j->mods, module_cmp);
+    for (size_t i = 0; i < j->n_mods; i++) {
+        module *m = &j->mods[i];
+        m->xxh64 = calloc(m->n, sizeof *m->xxh64);
+        if (!m->xxh64) return mp_errf(err, MP_E_NOMEM, "out of memory");
+    }
+    return MP_OK;
+}
+
+static void specs_of(const module *m, mp_tensor_spec *specs)
+{
+    for (size_t k = 0; k < m->n; k++) {
+        const mp_tensor *t = m->src[k];
+        specs[k] = (mp_tensor_spec){m->out_names[k], t->dtype, t->n_dims, {0}};
+        memcpy(specs[k].shape, t->shape, sizeof t->shape);
+    }
+}
+
+static const char *const split_meta[] = {"producer", "modelprep " MP_VERSION " split"};
+
+static mp_errcode plan_sizes(split_job *j, uint64_t *total, mp_err *err)
+{
+    *total = 0;
+    for (size_t i = 0; i < j->n_mods; i++) {
+        module *m = &j->mods[i];
+        mp_tensor_spec *specs = calloc(m->n ? m->n : 1, sizeof *specs);
+        if (!specs) return mp_errf(err, MP_E_NOMEM, "out of memory");
+        specs_of(m, specs);
+        mp_errcode rc = mp_st_file_size_of(specs, m->n, split_meta, 1, &m->file_size, err);
+        free(specs);
+        MP_FORWARD(rc);
+        *total += m->file_size;
+    }
+    return MP_OK;
+}
+
+static mp_errcode check_space(const char *dst, uint64_t need, mp_err *err)
+{
+    char *dir = mp_strdup(dst);
+    if (!dir) return mp_errf(err, MP_E_NOMEM, "out of memory");
+    char *slash = strrchr(dir, '/');
+    if (!slash) strcpy(dir, ".");
+    else if (slash == dir) slash[1] = '\0';
+    else *slash = '\0';
+    struct statvfs sv;
+    mp_errcode rc = MP_OK;
+    if (statvfs(dir, &sv) == 0) {
+        uint64_t have = (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize;
+        if (have < need)
+            rc = mp_errf_at(err, MP_E_IO, dir, NULL, -1,
+                            "not enough free space: the split needs %llu bytes, %llu are free",
+                            (unsigned long long)need, (unsigned long long)have);
+    }
+    free(dir);
+    return rc;
+}
+
+/* ------------------------------------------------------------ journal and resume */
+
+static char *file_name(const module *m)
+{
+    char *s = NULL;
+    return asprintf(&s, "%s.safetensors", m->name) < 0 ? NULL : s;
+}
+
+static mp_errcode journal_add(const split_job *j, const module *m, mp_err *err)
+{
+    char *path = mp_dest_path(&j->dest, JOURNAL);
+    if (!path) return mp_errf(err, MP_E_NOMEM, "out of memory");
+    char hex[33], line[512];
+    mp_hex128(m->xxh128, hex);
+    int len = snprintf(line, sizeof line, "%s.safetensors %llu %s\n", m->name,
+                       (unsigned long long)m->file_size, hex);
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    mp_errcode rc = fd < 0 ? mp_errf_at(err, MP_E_IO, path, NULL, -1, "cannot open: %s", strerror(errno))
+                           : mp_write_all(fd, line, (size_t)len, path, err);
+    if (fd >= 0) {
+        if (rc == MP_OK && fsync(fd) != 0)
+            rc = mp_errf_at(err, MP_E_IO, path, NULL, -1, "fsync failed: %s", strerror(errno));
+        close(fd);
+    }
+    free(path);
+    return rc;
+}
+
+/* A journaled file is kept only if its size and xxh3-128 still match; its per-tensor hashes are
+ * recomputed from the file for the manifest. */
+static mp_errcode resume_one(split_job *j, module *m, const char *want_hex, uint64_t want_size,
+                             mp_err *err)
+{
+    char *name = file_name(m);
+    char *path = name ? mp_dest_path(&j->dest, name) : NULL;
+    mp_st_model *f = NULL;
+    mp_file *raw = NULL;
+    mp_errcode rc = MP_OK;
+    if (!path) {
+        rc = mp_errf(err, MP_E_NOMEM, "out of memory");
+        goto done;
+    }
+    mp_err ignore = MP_ERR_INIT;
+    if (mp_file_open(&raw, path, &ignore) != MP_OK || raw->size != want_size || want_size != m->file_size)
+        goto done;
+    uint8_t h[16];
+    char hex[33];
+    if (mp_file_xxh128(raw, h, &ignore) != MP_OK) goto done;
+    mp_hex128(h, hex);
+    if (strcmp(hex, want_hex) != 0 || mp_st_open(&f, path, &ignore) != MP_OK) goto done;
+    for (size_t k = 0; k < m->n; k++) {
+        const mp_tensor *t = mp_st_find(f, m->out_names[k]);
+        if (!t) goto done;
+        XXH64_state_t *st = XXH64_createState();
+        XXH64_reset(st, 0);
+        for (uint64_t at = 0; at < t->n_bytes && rc == MP_OK; at += CHUNK) {
+            size_t len = t->n_bytes - at < CHUNK ? (size_t)(t->n_bytes - at) : CHUNK;
+            rc = mp_st_read(f, t, at, j->chunk, len, err);
+            if (rc == MP_OK) XXH64_update(st, j->chunk, len);
+        }
+        m->xxh64[k] = XXH64_digest(st);
+        XXH64_freeState(st);
+        if (rc != MP_OK) goto done;
+    }
+    memcpy(m->xxh128, h, 16);
+    m->done = 1;
+done:
+    mp_st_close(f);
+    mp_file_close(raw);
+    free(path);
+    free(name);
+    return rc;
+}
+
+static mp_errcode load_journal(split_job *j, mp_err *err)
+{
+    char *path = mp_dest_path(&j->dest, JOURNAL);
+    char *text = NULL;
+    size_t len = 0;
+    mp_err ignore = MP_ERR_INIT;
+    if (!path) return mp_errf(err, MP_E_NOMEM, "out of memory");
+    if (!mp_exists(path) || mp_read_small_file(path, 16u << 20, &text, &len, &ignore) != MP_OK) {
+        free(path);
+        return MP_OK;
+    }
+    mp_errcode rc = MP_OK;
+    for (char *line = strtok(text, "\n"); line && rc == MP_OK; line = strtok(NULL, "\n")) {
+        char fname[200], hex[40];
+        unsigned long long size;
+        if (sscanf(line, "%199s %llu %39s", fname, &size, hex) != 3) continue;
+        for (size_t i = 0; i < j->n_mods; i++) {
+            char *want = file_name(&j->mods[i]);
+            int same = want && strcmp(want, fname) == 0;
+            free(want);
+            if (same) rc = resume_one(j, &j->mods[i], hex, size, err);
+        }
+    }
+    free(text);
+    free(path);
+    return rc;
+}
+
+/* Finds the newest DST.partial-* left by an earlier run, to resume into. */
+static char *find_partial(const char *dst)
+{
+    char *dir = mp_strdup(dst), *best = NULL;
+    if (!dir) return NULL;
+    char *slash = strrchr(dir, '/');
+    const char *base = slash ? slash + 1 : dst;
+    if (!slash) strcpy(dir, ".");
+    else *slash = '\0';
+    char prefix[600];
+    snprintf(prefix, sizeof prefix, "%s.partial-", base);
+    DIR *d = opendir(dir);
+    time_t newest = 0;
+    for (struct dirent *e; d && (e = readdir(d));) {
+        if (strncmp(e->d_name, prefix, strlen(prefix)) != 0) continue;
+        char *p = mp_path_join(dir, e->d_name);
+        struct stat st;
+        if (p && stat(p, &st) == 0 && S_ISDIR(st.st_mode) && (!best || st.st_mtime >= newest)) {
+            free(best);
+            best = p;
+            newest = st.st_mtime;
+        } else {
+            free(p);
+        }
+    }
+    if (d) closedir(d);
+    free(dir);
+    return best;
+}
+
+/* ------------------------------------------------------------ writing */
+
+static mp_errcode write_module(split_job *j, module *m, mp_err *err)
+{
+    char *name = file_name(m), *tmp = NULL, *path = NULL;
+    mp_tensor_spec *specs = calloc(m->n ? m->n : 1, sizeof *specs);
+    mp_st_writer *w = NULL;
+    mp_errcode rc = MP_OK;
+    if (!name || !specs || asprintf(&tmp, "%s/%s.tmp", j->dest.partial, name) < 0 ||
+        !(path = mp_dest_path(&j->dest, name))) {
+        rc = mp_errf(err, MP_E_NOMEM, "out of memory");
+        goto done;
+    }
+    unlink(tmp); /* a leftover of a killed run */
+    specs_of(m, specs);
+    rc = mp_st_writer_open(&w, tmp, specs, m->n, split_meta, 1, err);
+    for (size_t next; rc == MP_OK && (next = mp_st_writer_next(w)) != SIZE_MAX;) {
+        const mp_tensor *t = m->src[next];
+        for (uint64_t at = 0; at < t->n_bytes && rc == MP_OK; at += CHUNK) {
+            size_t len = t->n_bytes - at < CHUNK ? (size_t)(t->n_bytes - at) : CHUNK;
+            if (j->o->interrupted && *j->o->interrupted)
+                rc = mp_errf(err, MP_E_INTERRUPTED, "interrupted; resume with --resume");
+            if (rc == MP_OK) rc = mp_st_read(j->m, t, at, j->chunk, len, err);
+            if (rc == MP_OK) rc = mp_st_writer_write(w, j->chunk, len, err);
+            mp_progress_add(&j->progress, len);
+        }
+    }
+    if (rc == MP_OK) {
+        mp_st_writer_digest(w, m->xxh64, m->xxh128);
+        rc = mp_st_writer_finish(w, err);
+        w = NULL;
+    }
+    if (rc == MP_OK && rename(tmp, path) != 0)
+        rc = mp_errf_at(err, MP_E_IO, path, NULL, -1, "cannot rename into place: %s", strerror(errno));
+    if (rc == MP_OK) rc = journal_add(j, m, err);
+done:
+    mp_st_writer_abort(w);
+    free(specs);
+    free(name);
+    free(tmp);
+    free(path);
+    return rc;
+}
+
+static mp_errcode write_index_and_manifest(split_job *j, const char *src, mp_err *err)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < j->n_mods; i++) total += j->mods[i].n;
+    const char **names = calloc(total + 1, sizeof *names), **files = calloc(total + 1, sizeof *files);
+    char **fnames = calloc(j->n_mods + 1, sizeof *fnames);
+    mp_mtensor *mt = calloc(total + 1, sizeof *mt);
+    mp_mfile *mf = calloc(j->n_mods + 4, sizeof *mf), *sf = NULL;
+    mp_buf idx = MP_BUF_INIT, layout = MP_BUF_INIT;
+    mp_errcode rc = names && files && fnames && mt && mf ? MP_OK : mp_errf(err, MP_E_NOMEM, "out of memory");
+    uint64_t bytes = 0;
+    size_t k = 0, nf = 0;
+    for (size_t i = 0; rc == MP_OK && i < j->n_mods; i++) {
+        module *m = &j->mods[i];
+        fnames[i] = file_name(m);
+        if (!fnames[i]) rc = mp_errf(err, MP_E_NOMEM, "out of memory");
+        snprintf(mf[nf].name, sizeof mf[nf].name, "%s", fnames[i] ? fnames[i] : "");
+        mf[nf].size = m->file_size;
+        memcpy(mf[nf++].xxh128, m->xxh128, 16);
+        for (size_t t = 0; rc == MP_OK && t < m->n; t++, k++) {
+            names[k] = m->out_names[t];
+            files[k] = fnames[i];
+            bytes += m->src[t]->n_bytes;
+            mt[k] = (mp_mtensor){m->out_names[t], fnames[i], m->src[t]->dtype, m->src[t]->n_dims,
+                                 m->src[t]->shape, m->xxh64[t], "copy"};
+        }
+    }
+    if (rc == MP_OK) rc = mp_st_index_json(&idx, names, files, k, bytes, err);
+    if (rc == MP_OK)
+        rc = mp_dest_write_file(&j->dest, "model.safetensors.index.json", idx.data, idx.len, err);
+    static const char *const skip[] = {"modelprep.json", NULL};
+    size_t n_side = 0;
+    if (rc == MP_OK)
+        rc = mp_dest_copy_side_files(&j->dest, mp_st_dir(j->m), mp_is_dir(src), skip, &n_side, err);
+    if (rc == MP_OK) rc = mp_manifest_hash_file(&j->dest, "model.safetensors.index.json", &mf[nf++], err);
+    sf = calloc(mp_st_n_files(j->m) + 1, sizeof *sf);
+    if (rc == MP_OK && !sf) rc = mp_errf(err, MP_E_NOMEM, "out of memory");
+    for (size_t i = 0; rc == MP_OK && i < mp_st_n_files(j->m); i++) {
+        snprintf(sf[i].name, sizeof sf[i].name, "%s", mp_st_file_name(j->m, i));
+        sf[i].size = mp_st_file(j->m, i)->size;
+        rc = mp_file_xxh128(mp_st_file(j->m, i), sf[i].xxh128, err);
+    }
+    mp_buf_puts(&layout, "{\"name\": \"per-layer split\", \"modules\": [");
+    for (size_t i = 0; i < j->n_mods; i++) {
+        if (i) mp_buf_puts(&layout, ", ");
+        mp_buf_json_str(&layout, j->mods[i].name);
+    }
+    mp_buf_puts(&layout, "], \"tied\": ");
+    if (j->alias_to) {
+        mp_buf_puts(&layout, "{");
+        mp_buf_json_str(&layout, j->alias_from);
+        mp_buf_puts(&layout, ": ");
+        mp_buf_json_str(&layout, j->alias_to);
+        mp_buf_printf(&layout, "}, \"tied_materialized\": %s}", j->o->materialize_tied ? "true" : "false");
+    } else {
+        mp_buf_puts(&layout, "{}, \"tied_materialized\": false}");
+    }
+    if (rc == MP_OK && layout.oom) rc = mp_errf(err, MP_E_NOMEM, "out of memory");
+    if (rc == MP_OK) {
+        mp_manifest man = {j->o->argc, j->o->argv, src, NULL, sf, mp_st_n_files(j->m), layout.data,
+                           mf, nf, mt, k};
+        rc = mp_manifest_write(&j->dest, &man, err);
+    }
+    for (size_t i = 0; fnames && i < j->n_mods; i++) free(fnames[i]);
+    free(fnames);
+    free(names);
+    free(files);
+    free(mt);
+    free(mf);
+    free(sf);
+    mp_buf_release(&idx);
+    mp_buf_release(&layout);
+    return rc;
+}
+
+mp_errcode mp_split_run(const char *src, const char *dst, const mp_split_opts *o,
+                        mp_split_result *res, mp_err *err)
+{
+    split_job j;
+    memset(&j, 0, sizeof j);
+    memset(res, 0, sizeof *res);
+    j.o = o;
+    double t0 = mp_now();
+    mp_hf_config cfg;
+    mp_errcode rc = mp_st_open(&j.m, src, err);
+    if (rc == MP_OK) rc = mp_hf_config_load(&cfg, mp_st_dir(j.m), err);
+    if (rc == MP_OK) rc = assign(&j, &cfg, err);
+    uint64_t total = 0;
+    if (rc == MP_OK) rc = plan_sizes(&j, &total, err);
+    j.chunk = malloc(CHUNK);
+    if (rc == MP_OK && !j.chunk) rc = mp_errf(err, MP_E_NOMEM, "out of memory");
+    char *partial = rc == MP_OK && o->resume ? find_partial(dst) : NULL;
+    if (rc == MP_OK && partial) {
+        j.dest.final = mp_strdup(dst);
+        j.dest.partial = partial;
+        j.dest.force = o->force;
+        fprintf(stderr, "modelprep: resuming into '%s'\n", partial);
+        rc = load_journal(&j, err);
+    } else if (rc == MP_OK) {
+        if (o->resume && mp_exists(dst) && !o->force)
+            rc = mp_errf_at(err, MP_E_USAGE, dst, NULL, -1,
+                            "destination is complete and there is no partial split to resume; "
+                            "use --force to redo it");
+        if (rc == MP_OK) rc = check_space(dst, total, err);
+        if (rc == MP_OK) rc = mp_dest_begin(&j.dest, dst, o->force, err);
+    }
+    uint64_t todo = 0;
+    for (size_t i = 0; rc == MP_OK && i < j.n_mods; i++)
+        if (!j.mods[i].done) todo += j.mods[i].file_size;
+    mp_progress_start(&j.progress, "split", todo, o->quiet);
+    for (size_t i = 0; rc == MP_OK && i < j.n_mods; i++) {
+        if (j.mods[i].done) {
+            res->n_resumed++;
+            continue;
+        }
+        rc = write_module(&j, &j.mods[i], err);
+    }
+    mp_progress_end(&j.progress);
+    if (rc == MP_OK) rc = write_index_and_manifest(&j, src, err);
+    if (rc == MP_OK) {
+        char *jp = mp_dest_path(&j.dest, JOURNAL);
+        if (jp) unlink(jp);
+        free(jp);
+        rc = mp_dest_commit(&j.dest, err);
+    }
+    if (rc != MP_OK && rc != MP_E_INTERRUPTED && j.dest.partial && !o->resume) {
+        mp_dest_abort(&j.dest);
+    } else if (rc != MP_OK) {
+        /* Keep the partial directory for --resume; say where it is. */
+        if (j.dest.partial) fprintf(stderr, "modelprep: partial split kept in '%s' for --resume\n", j.dest.partial);
+        free(j.dest.partial);
+        free(j.dest.final);
+    }
+    if (rc == MP_OK) {
+        res->n_files = j.n_mods;
+        for (size_t i = 0; i < j.n_mods; i++) {
+            res->n_tensors += j.mods[i].n;
+            if (strcmp(j.mods[i].name, "extra") == 0) res->n_extra = j.mods[i].n;
+        }
+        res->bytes = total;
+        res->tied = j.alias_to != NULL;
+        res->seconds = mp_now() - t0;
+    }
+    for (size_t i = 0; i < j.n_mods; i++) {
+        free(j.mods[i].src);
+        free(j.mods[i].out_names);
+        free(j.mods[i].xxh64);
+    }
+    free(j.mods);
+    free(j.chunk);
+    mp_st_close(j.m);
+    return rc;
+}

@@ -1,0 +1,28 @@
+/*
+ * split.h - internal to convert/: the per-layer split (split.c).
+ */
+#ifndef MP_SPLIT_H
+#define MP_SPLIT_H
+
+#include "../formats/formats.h"
+
+typedef struct mp_split_opts {
+    int materialize_tied;   /* write lm_head.safetensors from the embedding when tied */
+    int resume;             /* continue the newest DST.partial-* of an interrupted run */
+    int force, quiet;
+    int argc;               /* recorded in the manifest */
+    char **argv;
+    volatile int *interrupted;
+} mp_split_opts;
+
+typedef struct mp_split_result {
+    size_t n_files, n_tensors, n_extra, n_resumed;
+    int tied;               /* lm_head was an alias of the embedding */
+    uint64_t bytes;         /* output bytes */
+    double seconds;
+} mp_split_result;
+
+mp_errcode mp_split_run(const char *src, const char *dst, const mp_split_opts *o,
+                        mp_split_result *res, mp_err *err);
+
+#endif

@@ -1,0 +1,1 @@
+$MODELPREP split a b --compress zstd:3

@@ -1,0 +1,210 @@
+#!/usr/bin/env python3
+"""Cross-check `modelprep split`.
+
+- Llama-like (sharded so that layers straddle shards), Gemma-like (tied, single file), Qwen-like
+  MoE and a model with vision-tower and stray tensors: every tensor's bytes equal its source's,
+  the union of the files is exactly the source, each file holds only its module's tensors, and
+  the index loads with PyPI safetensors (every file and every weight_map entry).
+- Tied embeddings with and without --materialize-tied.
+- Hostile tensor names (../../x, /abs) never produce a path outside DST.
+- A split killed with SIGKILL leaves no DST, and --resume completes it to files byte-identical to
+  an uninterrupted split.
+- A write that fails (RLIMIT_FSIZE) is exit 5 naming the file, with no DST left behind.
+Run by `make test` (tests/unit/test_cli.c) with MP_BIN and MP_TOOLS set.
+"""
+import json
+import os
+import re
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+from safetensors import safe_open
+from safetensors.numpy import save_file
+
+BIN = os.environ["MP_BIN"]
+TOOLS = os.environ["MP_TOOLS"]
+checks = 0
+
+
+def check(cond, msg):
+    global checks
+    checks += 1
+    if not cond:
+        print("FAIL:", msg)
+        sys.exit(1)
+
+
+def raw_tensors(path):
+    raw = open(path, "rb").read()
+    n = int.from_bytes(raw[:8], "little")
+    hdr = json.loads(raw[8:8 + n])
+    hdr.pop("__metadata__", None)
+    return {k: (v["dtype"], v["shape"], raw[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]])
+            for k, v in hdr.items()}
+
+
+def source_tensors(d):
+    idx = os.path.join(d, "model.safetensors.index.json")
+    files = sorted(set(json.load(open(idx))["weight_map"].values())) if os.path.exists(idx) else ["model.safetensors"]
+    out = {}
+    for f in files:
+        out.update(raw_tensors(os.path.join(d, f)))
+    return out
+
+
+def module_of(name):
+    for pat in (r"^(model\.layers\.\d+)\.", r"^(model\.embed_tokens)\.", r"^(model\.norm)\.", r"^(lm_head)\.",
+                r"^(model\.visual)\.", r"^(transformer\.h\.\d+)\."):
+        m = re.match(pat, name)
+        if m:
+            return m.group(1)
+    return "extra"
+
+
+def split(src, dst, *extra, **kw):
+    return subprocess.run([BIN, "split", src, dst, "--quiet", *extra], capture_output=True, text=True, **kw)
+
+
+def verify_split(name, src, dst, materialized=False, tied=False):
+    want = source_tensors(src)
+    index = json.load(open(os.path.join(dst, "model.safetensors.index.json")))
+    got = {}
+    for f in sorted(set(index["weight_map"].values())):
+        t = raw_tensors(os.path.join(dst, f))
+        for k in t:
+            mod = "lm_head" if k == "lm_head.weight" else module_of(k)
+            check(f == mod + ".safetensors", f"{name}: {k} is in {f}, expected {mod}.safetensors")
+            check(index["weight_map"][k] == f, f"{name}: index puts {k} elsewhere")
+        got.update(t)
+        with safe_open(os.path.join(dst, f), "numpy") as s:
+            check(set(s.keys()) == set(t), f"{name}: upstream reads {f}")
+            check(s.metadata().get("format") == "pt", f"{name}: {f} metadata format pt")
+    expect = dict(want)
+    if materialized:
+        expect["lm_head.weight"] = want["model.embed_tokens.weight"]
+    check(set(got) == set(expect), f"{name}: the union of the files is not the source: {sorted(set(got) ^ set(expect))[:5]}")
+    for k, v in expect.items():
+        check(got[k] == v, f"{name}: {k} bytes differ")
+    check(set(index["weight_map"]) == set(expect), f"{name}: index lists exactly the tensors")
+    man = json.load(open(os.path.join(dst, "modelprep.json")))
+    check(len(man["tensors"]) == len(expect), f"{name}: manifest lists every tensor")
+    if tied and not materialized:
+        check(man["layout"]["tied"] == {"lm_head.weight": "model.embed_tokens.weight"}, f"{name}: alias recorded")
+        check(not os.path.exists(os.path.join(dst, "lm_head.safetensors")), f"{name}: no lm_head file")
+    mods = man["layout"]["modules"]
+    layers = [int(m.split(".")[2]) for m in mods if m.startswith("model.layers.")]
+    check(layers == sorted(layers), f"{name}: layers in numeric order")
+
+
+def make(tmp, name, *args):
+    d = os.path.join(tmp, name)
+    r = subprocess.run([os.path.join(TOOLS, "mkmodel"), d, *args], capture_output=True, text=True)
+    check(r.returncode == 0, f"mkmodel {name}: {r.stderr}")
+    return d
+
+
+def main():
+    with tempfile.TemporaryDirectory() as tmp:
+        llama = make(tmp, "llama", "--layers", "12", "--max-shard-size", "150000")
+        shards = json.load(open(os.path.join(llama, "model.safetensors.index.json")))["weight_map"]
+        by_layer = {}
+        for k, f in shards.items():
+            by_layer.setdefault(module_of(k), set()).add(f)
+        check(any(len(v) > 1 for v in by_layer.values()), "the llama sample has layers straddling shards")
+        r = split(llama, os.path.join(tmp, "llama-split"))
+        check(r.returncode == 0, f"split llama: {r.stderr}")
+        verify_split("llama", llama, os.path.join(tmp, "llama-split"))
+
+        gemma = make(tmp, "gemma", "--layers", "2", "--tied")
+        for mat in (False, True):
+            out = os.path.join(tmp, f"gemma-split-{mat}")
+            r = split(gemma, out, *(["--materialize-tied"] if mat else []))
+            check(r.returncode == 0, f"split gemma: {r.stderr}")
+            verify_split("gemma", gemma, out, materialized=mat, tied=True)
+
+        moe = make(tmp, "moe", "--layers", "2", "--experts", "4", "--max-shard-size", "400000")
+        r = split(moe, os.path.join(tmp, "moe-split"))
+        check(r.returncode == 0, f"split moe: {r.stderr}")
+        verify_split("moe", moe, os.path.join(tmp, "moe-split"))
+
+        # Vision tower, stray and hostile names: placed by rule or in extra, never outside DST.
+        odd = os.path.join(tmp, "odd")
+        os.makedirs(odd)
+        t = {"model.embed_tokens.weight": np.ones((4, 4), np.float16),
+             "model.layers.0.mlp.up_proj.weight": np.ones((4, 4), np.float16),
+             "model.layers.10.mlp.up_proj.weight": np.full((4, 4), 2, np.float16),
+             "model.layersX.0.w": np.ones(2, np.float32),
+             "model.visual.blocks.0.attn.qkv.weight": np.ones((2, 2), np.float32),
+             "rotary_emb.inv_freq": np.ones(4, np.float32),
+             "../../escape": np.ones(2, np.int8),
+             "/abs/path": np.ones(2, np.int8),
+             "model.norm.weight": np.ones(4, np.float16)}
+        save_file(t, os.path.join(odd, "model.safetensors"), metadata={"format": "pt"})
+        json.dump({"num_hidden_layers": 11}, open(os.path.join(odd, "config.json"), "w"))
+        out = os.path.join(tmp, "odd-split")
+        before = set(os.listdir(tmp))
+        r = split(odd, out)
+        check(r.returncode == 0, f"split odd: {r.stderr}")
+        check(set(os.listdir(tmp)) - before == {"odd-split"}, "nothing written beside DST")
+        check(os.listdir(out) and all("/" not in f and not f.startswith("..") for f in os.listdir(out)), "flat DST")
+        extra = raw_tensors(os.path.join(out, "extra.safetensors"))
+        check(set(extra) == {"model.layersX.0.w", "rotary_emb.inv_freq", "../../escape", "/abs/path"},
+              f"extra holds exactly the unmatched tensors: {sorted(extra)}")
+        verify_split("odd", odd, out)
+
+        # SIGKILL mid-split, then --resume: byte-identical to an uninterrupted split.
+        big = make(tmp, "big", "--layers", "24", "--hidden", "512", "--intermediate", "1408", "--vocab", "8192")
+        clean = os.path.join(tmp, "big-clean")
+        check(split(big, clean).returncode == 0, "clean split")
+        killed = False
+        dst = os.path.join(tmp, "big-split")
+        for attempt in range(20):
+            p = subprocess.Popen([BIN, "split", big, dst, "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            done = 0
+            while p.poll() is None and done < 3:
+                parts = [f for f in os.listdir(tmp) if f.startswith("big-split.partial-")]
+                if parts:
+                    done = len([f for f in os.listdir(os.path.join(tmp, parts[0])) if f.endswith(".safetensors")])
+                time.sleep(0.0005)
+            if p.poll() is None:
+                p.send_signal(signal.SIGKILL)
+                p.wait()
+                killed = True
+                break
+            shutil.rmtree(dst)
+        check(killed, "split was killed while running, after some files were complete")
+        check(not os.path.exists(dst), "a killed split leaves no DST")
+        partials = [f for f in os.listdir(tmp) if f.startswith("big-split.partial-")]
+        check(len(partials) == 1, f"one partial directory: {partials}")
+        r = subprocess.run([BIN, "split", big, dst, "--resume"], capture_output=True, text=True)
+        check(r.returncode == 0, f"resume: {r.stderr}")
+        kept = re.search(r"resumed: (\d+) files kept", r.stdout)
+        check(kept and int(kept.group(1)) >= 3, f"resume kept the verified files: {r.stdout}")
+        check(not [f for f in os.listdir(tmp) if f.startswith("big-split.partial-")], "resume consumed the partial")
+        for f in os.listdir(clean):
+            if f.endswith(".safetensors") or f.endswith(".index.json"):
+                check(open(os.path.join(clean, f), "rb").read() == open(os.path.join(dst, f), "rb").read(),
+                      f"resumed {f} is byte-identical to an uninterrupted split")
+        check(sorted(os.listdir(clean)) == sorted(os.listdir(dst)), "same files after resume")
+
+        # A write failure (file size limit): exit 5, the file named, nothing left behind.
+        def limit():
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (200000, 200000))
+        out = os.path.join(tmp, "limited")
+        r = split(big, out, preexec_fn=limit)
+        check(r.returncode == 5 and "File too large" in r.stderr and r.stderr.count("\n") == 1,
+              f"EFBIG: exit {r.returncode}: {r.stderr}")
+        check(not os.path.exists(out) and not [f for f in os.listdir(tmp) if f.startswith("limited.partial")],
+              "a failed write leaves nothing behind")
+    print(f"crosscheck ok: {checks} checks passed")
+
+
+if __name__ == "__main__":
+    main()
