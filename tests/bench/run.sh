@@ -27,6 +27,11 @@ echo "bench: repack in memory and convert to packed layouts against cp (figures 
 numpy_gbs=0
 if [ -x build/venv/bin/python ]; then numpy_gbs=$(build/venv/bin/python tests/bench/numpy_repack.py); fi
 "$BUILD/tests/bench_repack" "$BUILD/modelprep" "$dir/model" "$dir/sym" "$dir/scratch" build/bench.json "$numpy_gbs"
+echo "bench: split of the 691 MB checkpoint against cp -r + fsync of the same bytes"
+rm -rf "$dir/scratch/split" "$dir/scratch/cp"
+"$BUILD/tests/bench_peak_rss" cp sh -c "cp -r '$dir/model' '$dir/scratch/cp' && sync '$dir/scratch/cp'/*"
+"$BUILD/tests/bench_peak_rss" split "$BUILD/modelprep" split "$dir/model" "$dir/scratch/split" --quiet
+rm -rf "$dir/scratch/split" "$dir/scratch/cp"
 if [ ! -f "$dir/large/model.safetensors.index.json" ]; then
     rm -rf "$dir/large"
     echo "bench: generating a checkpoint larger than 2 GB (72 layers)..."
@@ -38,4 +43,6 @@ rm -rf "$dir/scratch/large-out"
 "$BUILD/tests/bench_peak_rss" onednn "$BUILD/modelprep" convert "$dir/large" "$dir/scratch/large-out" --to onednn-int4 --quiet
 rm -rf "$dir/scratch/large-out"
 "$BUILD/tests/bench_peak_rss" bf16 "$BUILD/modelprep" convert "$dir/large" "$dir/scratch/large-out" --to bf16 --quiet
+rm -rf "$dir/scratch/large-out"
+"$BUILD/tests/bench_peak_rss" split "$BUILD/modelprep" split "$dir/large" "$dir/scratch/large-out" --quiet
 rm -rf "$dir/scratch/large-out"
