@@ -17,7 +17,7 @@ PKGS    := libzstd libxxhash libcjson level-zero OpenCL
 # Every Debian package the project needs to build, test and run its demo.
 DEB_PKGS := build-essential pkg-config libzstd-dev libxxhash-dev libcjson-dev libze-dev \
             ocl-icd-opencl-dev opencl-headers pocl-opencl-icd libcriterion-dev clang-14 \
-            llvm-spirv-14 spirv-tools python3 python3-venv
+            llvm-spirv-14 spirv-tools libclang-rt-14-dev python3 python3-venv
 
 ifeq ($(SAN),1)
 BUILD   ?= build/san
@@ -59,8 +59,11 @@ TOOLS      := $(BUILD)/tests/mkmodel $(BUILD)/tests/stcopy
 BENCH_BINS := $(BUILD)/tests/bench_safetensors $(BUILD)/tests/bench_convert $(BUILD)/tests/bench_repack \
               $(BUILD)/tests/bench_peak_rss
 VENV       := build/venv
+FUZZ_TARGETS := st_header index config json
+REPLAY_BINS  := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/replay_%)
+FUZZ_SECONDS ?= 10
 
-.PHONY: all test check demo bench install uninstall clean deps help check-deps check-nm pyref
+.PHONY: all test check demo bench install uninstall clean deps help check-deps check-nm pyref fuzz replay
 
 all: $(BIN) ## build build/modelprep
 
@@ -89,6 +92,16 @@ $(BUILD)/tests/bench_%: $(BUILD)/obj/tests/bench/bench_%.o $(LIB)
 $(TEST_BIN): $(TEST_OBJS) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $(TEST_OBJS) $(LIB) $(LDLIBS_ALL) $(shell pkg-config --libs criterion 2>/dev/null || echo -lcriterion)
+
+$(BUILD)/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c tests/fuzz/fuzz_common.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ tests/fuzz/fuzz_$*.c tests/fuzz/replay.c tests/fuzz/fuzz_common.c $(LIB) $(LDLIBS_ALL)
+
+replay: $(REPLAY_BINS) ## replay the fuzz seed corpus through every harness (no libFuzzer)
+	@for t in $(FUZZ_TARGETS); do $(TEST_ENV) $(BUILD)/fuzz/replay_$$t tests/fuzz/corpus/$$t || exit 1; done
+
+fuzz: ## run each libFuzzer harness for FUZZ_SECONDS seconds (clang-14, ASan + UBSan)
+	@sh tests/fuzz/run.sh $(FUZZ_SECONDS)
 
 deps: ## install every Debian package the project needs (root); otherwise print the apt-get line
 	@missing=""; for p in $(DEB_PKGS); do \
@@ -125,13 +138,14 @@ TEST_ENV = MP_BIN=$(abspath $(BIN)) MP_TOOLS=$(abspath $(BUILD)/tests) \
 test: deps ## build and run every test: units, golden, CLI, hostile input, Python cross-check
 	$(MAKE) --no-print-directory all-tests
 	$(MAKE) --no-print-directory check-deps check-nm
+	$(MAKE) --no-print-directory replay
 	$(MAKE) --no-print-directory pyref
 	$(TEST_ENV) $(TEST_BIN) --jobs 2
 
 check: all-tests ## the fast subset: unit tests only, no Python
 	$(TEST_ENV) $(TEST_BIN) --jobs 2 --filter 'unit_*/*'
 
-all-tests: $(BIN) $(TEST_BIN) $(TOOLS)
+all-tests: $(BIN) $(TEST_BIN) $(TOOLS) $(REPLAY_BINS)
 
 demo: deps $(BIN) $(TOOLS) ## generate a sample GPTQ model and run modelprep on it
 	@sh tests/demo.sh $(BUILD)

@@ -66,7 +66,7 @@ static int string(cursor *c)
         }
         if (++c->i >= c->n) break;
         char e = c->s[c->i++];
-        if (strchr("\"\\/bfnrt", e)) continue;
+        if (e != '\0' && strchr("\"\\/bfnrt", e)) continue; /* strchr finds the NUL too */
         if (e != 'u') return fail(c, "invalid escape in string");
         unsigned u;
         if (!hex4(c, &u)) return 0;

@@ -29,6 +29,9 @@ void mp_st_file_release(st_shard *sf);
 
 /* A JSON number that is an integer in [0, 2^53]: exact in a double, and beyond any real file. */
 int mp_json_get_u64(const cJSON *item, uint64_t *out);
+/* A JSON number that is an integer in [lo, hi] (both within +-2^53); the range is checked
+ * before any conversion, so huge values are refused, not cast. */
+int mp_json_get_i64(const cJSON *item, int64_t lo, int64_t hi, int64_t *out);
 
 /* Reads a JSON file of at most max_bytes, checks it strictly (mp_json_check) and parses it; it
  * must hold an object ("<what> is not a JSON object" otherwise). *out is freed with

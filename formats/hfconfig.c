@@ -47,12 +47,10 @@ static mp_errcode get_int(const cJSON *o, const char *key, int64_t lo, int64_t h
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
     if (!v || cJSON_IsNull(v)) return MP_OK;
-    double d = cJSON_IsNumber(v) ? v->valuedouble : 0.5;
-    if (!cJSON_IsNumber(v) || d != (double)(int64_t)d || d < (double)lo || d > (double)hi)
+    if (!mp_json_get_i64(v, lo, hi, dst))
         return mp_errf_at(err, MP_E_INPUT, path, NULL, -1,
                           "'%s' is not an integer in [%lld, %lld]", key, (long long)lo,
                           (long long)hi);
-    *dst = (int64_t)d;
     return MP_OK;
 }
 

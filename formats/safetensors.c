@@ -33,6 +33,17 @@ int mp_json_get_u64(const cJSON *item, uint64_t *out)
     return 1;
 }
 
+int mp_json_get_i64(const cJSON *item, int64_t lo, int64_t hi, int64_t *out)
+{
+    if (!cJSON_IsNumber(item)) return 0;
+    double d = item->valuedouble;
+    if (!(d >= (double)lo && d <= (double)hi)) return 0; /* also refuses NaN */
+    int64_t v = (int64_t)d;
+    if ((double)v != d) return 0;
+    *out = v;
+    return 1;
+}
+
 static const cJSON *unique_field(const cJSON *obj, const char *key, int *dup)
 {
     const cJSON *found = NULL;

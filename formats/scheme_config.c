@@ -99,10 +99,8 @@ static mp_errcode get_int(const qconfig *c, const cJSON *o, const char *key, int
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
     if (!v || cJSON_IsNull(v)) return MP_OK;
-    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(int64_t)v->valuedouble ||
-        v->valuedouble < -1.0 || v->valuedouble > 1073741824.0)
+    if (!mp_json_get_i64(v, -1, 1 << 30, dst))
         return BAD(err, c, "'%s' is not an integer in [-1, 2^30]", key);
-    *dst = (int64_t)v->valuedouble;
     return MP_OK;
 }
 

@@ -1,0 +1,60 @@
+#!/usr/bin/env python3
+"""Rebuilds the seed corpus in tests/fuzz/corpus/<target>/ from the valid and hostile suites and
+the golden quantized fixtures (standard library only). Each seed is named by its content hash,
+so reruns are stable."""
+import hashlib
+import json
+import os
+import shutil
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OUT = os.path.join(ROOT, "fuzz", "corpus")
+
+
+def add(target, data):
+    d = os.path.join(OUT, target)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, hashlib.sha1(data).hexdigest()[:16]), "wb") as f:
+        f.write(data)
+
+
+def header_json(raw):
+    if len(raw) < 8:
+        return None
+    n = int.from_bytes(raw[:8], "little")
+    return raw[8:8 + n] if 8 + n <= len(raw) else None
+
+
+shutil.rmtree(OUT, ignore_errors=True)
+for suite in ("golden", "golden-errors"):
+    cases = os.path.join(ROOT, suite, "cases")
+    for dirpath, _, files in os.walk(cases):
+        for f in sorted(files):
+            p = os.path.join(dirpath, f)
+            raw = open(p, "rb").read()
+            if len(raw) > 4096:
+                continue
+            if f.endswith(".safetensors") and dirpath == cases:
+                add("st_header", raw)
+                h = header_json(raw)
+                if h:
+                    add("json", h)
+            elif f == "model.safetensors.index.json":
+                add("index", raw)
+                add("json", raw)
+            elif f == "config.json":
+                add("config", raw)
+quant = os.path.join(ROOT, "golden", "quant")
+for name in sorted(os.listdir(quant)):
+    p = os.path.join(quant, name, "config.json")
+    if os.path.isfile(p):
+        raw = open(p, "rb").read()
+        add("config", raw)
+        add("json", raw)
+# The fuzz_config checkpoint is GPTQ-shaped: seed the dialects that fit it.
+for cfg in ({"quantization_config": {"quant_method": "gptq", "bits": 4, "group_size": 8, "sym": False,
+                                     "checkpoint_format": "gptq", "dynamic": {"-:^lm.*": {}, "+:^l$": {"bits": 4}}}},
+            {"quantization_config": {"quant_method": "auto-round", "packing_format": "auto_round", "bits": 4,
+                                     "group_size": 8, "extra_config": {"l": {"bits": 4}}}}):
+    add("config", json.dumps(cfg).encode())
+print("corpus:", {t: len(os.listdir(os.path.join(OUT, t))) for t in sorted(os.listdir(OUT))})

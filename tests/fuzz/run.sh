@@ -1,0 +1,29 @@
+#!/bin/sh
+# make fuzz FUZZ_SECONDS=N: builds each libFuzzer harness with clang-14 and ASan/UBSan, runs it
+# for N seconds on a scratch copy of its seed corpus, and fails on any crash, leak or UB report.
+# New crashing inputs land in build/fuzz/crashes/<target>/: add them to tests/fuzz/corpus.
+set -e
+seconds=${1:-10}
+cc=${FUZZ_CC:-clang-14}
+out=build/fuzz
+mkdir -p "$out"
+flags="-g -O1 -std=c11 -D_POSIX_C_SOURCE=200809L -I. $(pkg-config --cflags libcjson) -fopenmp \
+       -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all"
+libs="$(pkg-config --libs libxxhash libcjson) -lm"
+srcs="$(ls common/*.c formats/*.c repack/*.c verify/*.c)"
+status=0
+for t in st_header index config json; do
+    "$cc" $flags -o "$out/fuzz_$t" tests/fuzz/fuzz_$t.c tests/fuzz/fuzz_common.c $srcs $libs
+    rm -rf "$out/corpus/$t" && mkdir -p "$out/corpus/$t" "$out/crashes/$t"
+    cp tests/fuzz/corpus/$t/* "$out/corpus/$t/"
+    if "$out/fuzz_$t" -max_total_time="$seconds" -print_final_stats=1 -artifact_prefix="$out/crashes/$t/" \
+        "$out/corpus/$t" >"$out/$t.log" 2>&1; then
+        execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$out/$t.log" | grep -o '[0-9]*$')
+        echo "fuzz $t: ${execs:-?} execs in ${seconds}s, no crash"
+    else
+        echo "fuzz $t: FAILED, see $out/$t.log and $out/crashes/$t/" >&2
+        tail -30 "$out/$t.log" >&2
+        status=1
+    fi
+done
+exit $status
