@@ -54,6 +54,13 @@ int mp_cli_fail(const mp_err *err);
 /* One-line usage error plus the command's synopsis on stderr; returns 2. */
 int mp_cli_usage_error(const mp_cmd *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* SIGINT and SIGTERM set the returned flag (the signal number) instead of killing the process:
+ * long jobs check it between tiles, remove their partial output and stop. */
+volatile int *mp_cli_catch_signals(void);
+/* The exit code for an error: 130 / 143 when interrupted by SIGINT / SIGTERM, else the code's
+ * documented one. Prints the error line. */
+int mp_cli_fail_job(const mp_err *err);
+
 /* Parses "5GB" (10^9), "5GiB" (2^30), "500M", "4096"; returns 0 on success. */
 int mp_parse_size(const char *s, uint64_t *out);
 

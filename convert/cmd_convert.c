@@ -9,16 +9,9 @@
 #include "pipeline.h"
 #include "../repack/repack.h"
 
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
-static volatile int interrupted;
-
-static void on_signal(int sig)
-{
-    interrupted = sig;
-}
 
 static const struct {
     const char *name;
@@ -86,22 +79,13 @@ int cmd_convert(const mp_args *a)
     o.cast_dense = mp_args_has(a, "cast-dense");
     o.argc = a->argc;
     o.argv = a->argv;
-    o.interrupted = &interrupted;
+    o.interrupted = mp_cli_catch_signals();
 
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
 
     mp_err err = MP_ERR_INIT;
     mp_convert_result r;
     mp_errcode rc = mp_convert_run(a->pos[0], a->pos[1], &o, &r, &err);
-    if (rc == MP_E_INTERRUPTED) {
-        mp_cli_fail(&err);
-        return interrupted == SIGTERM ? 143 : 130;
-    }
-    if (rc != MP_OK) return mp_cli_fail(&err);
+    if (rc != MP_OK) return mp_cli_fail_job(&err);
     char human[32];
     mp_fmt_bytes(r.bytes, human, sizeof human);
     if (mp_args_has(a, "json")) {

@@ -4,12 +4,8 @@
 #include "cli.h"
 #include "split.h"
 
-#include <signal.h>
 #include <string.h>
 
-static volatile int interrupted;
-
-static void on_signal(int sig) { interrupted = sig; }
 
 int cmd_split(const mp_args *a)
 {
@@ -21,23 +17,14 @@ int cmd_split(const mp_args *a)
     o.quiet = mp_args_has(a, "quiet");
     o.argc = a->argc;
     o.argv = a->argv;
-    o.interrupted = &interrupted;
+    o.interrupted = mp_cli_catch_signals();
     if (mp_args_has(a, "compress"))
         return mp_cli_usage_error(a->cmd, "--compress is not available in this version");
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
 
     mp_err err = MP_ERR_INIT;
     mp_split_result r;
     mp_errcode rc = mp_split_run(a->pos[0], a->pos[1], &o, &r, &err);
-    if (rc == MP_E_INTERRUPTED) {
-        mp_cli_fail(&err);
-        return interrupted == SIGTERM ? 143 : 130;
-    }
-    if (rc != MP_OK) return mp_cli_fail(&err);
+    if (rc != MP_OK) return mp_cli_fail_job(&err);
     char human[32];
     mp_fmt_bytes(r.bytes, human, sizeof human);
     if (mp_args_has(a, "json")) {

@@ -6,6 +6,7 @@
 
 #include <assert.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,4 +124,25 @@ int mp_parse_size(const char *s, uint64_t *out)
         return mp_mul_overflow(v, units[i].mult, out);
     }
     return 1;
+}
+
+static volatile int caught_signal;
+
+static void on_signal(int sig) { caught_signal = sig; }
+
+volatile int *mp_cli_catch_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    return &caught_signal;
+}
+
+int mp_cli_fail_job(const mp_err *err)
+{
+    int rc = mp_cli_fail(err);
+    if (err->code == MP_E_INTERRUPTED) return caught_signal == SIGTERM ? 143 : 130;
+    return rc;
 }

@@ -509,10 +509,10 @@ mp_errcode mp_split_run(const char *src, const char *dst, const mp_split_opts *o
         if (rc == MP_OK) rc = check_space(dst, total, err);
         if (rc == MP_OK) rc = mp_dest_begin(&j.dest, dst, o->force, err);
     }
-    uint64_t todo = 0;
+    uint64_t pending = 0;
     for (size_t i = 0; rc == MP_OK && i < j.n_mods; i++)
-        if (!j.mods[i].done) todo += j.mods[i].file_size;
-    mp_progress_start(&j.progress, "split", todo, o->quiet);
+        if (!j.mods[i].done) pending += j.mods[i].file_size;
+    mp_progress_start(&j.progress, "split", pending, o->quiet);
     for (size_t i = 0; rc == MP_OK && i < j.n_mods; i++) {
         if (j.mods[i].done) {
             res->n_resumed++;

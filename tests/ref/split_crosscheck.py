@@ -193,6 +193,26 @@ def main():
                       f"resumed {f} is byte-identical to an uninterrupted split")
         check(sorted(os.listdir(clean)) == sorted(os.listdir(dst)), "same files after resume")
 
+        # SIGINT: convert removes its partial output and exits 130; split keeps it for --resume.
+        for cmd, keeps in ((["convert", big, os.path.join(tmp, "int-conv"), "--to", "f32"], False),
+                           (["split", big, os.path.join(tmp, "int-split")], True)):
+            dst = cmd[2]
+            base = os.path.basename(dst)
+            for attempt in range(20):
+                p = subprocess.Popen([BIN, *cmd, "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                while p.poll() is None and not [f for f in os.listdir(tmp) if f.startswith(base + ".partial-")]:
+                    time.sleep(0.0005)
+                if p.poll() is None:
+                    p.send_signal(signal.SIGINT)
+                    err = p.communicate()[1]
+                    break
+                p.communicate()
+                shutil.rmtree(dst, ignore_errors=True)
+            check(p.returncode == 130 and "interrupted" in err, f"{cmd[0]} on SIGINT: exit {p.returncode}: {err}")
+            partial = [f for f in os.listdir(tmp) if f.startswith(base + ".partial-")]
+            check(not os.path.exists(dst) and bool(partial) == keeps,
+                  f"{cmd[0]} on SIGINT: DST absent, partial kept={keeps}: {partial}")
+
         # A write failure (file size limit): exit 5, the file named, nothing left behind.
         def limit():
             signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
