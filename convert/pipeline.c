@@ -337,7 +337,7 @@ static mp_errcode store(const float *v, size_t n, mp_target target, uint8_t *out
     long long cnt = (long long)n, bad = cnt; /* first element that overflows f16 */
     switch (target) {
     case MP_TARGET_F32:
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (cnt >= (1 << 20))
         for (long long i = 0; i < cnt; i++) {
             uint32_t u;
             memcpy(&u, &v[i], 4);
@@ -345,7 +345,7 @@ static mp_errcode store(const float *v, size_t n, mp_target target, uint8_t *out
         }
         break;
     case MP_TARGET_F16:
-#pragma omp parallel for schedule(static) reduction(min : bad)
+#pragma omp parallel for schedule(static) reduction(min : bad) if (cnt >= (1 << 20))
         for (long long i = 0; i < cnt; i++) {
             if (mp_f16_overflows(v[i]) && i < bad) bad = i;
             uint16_t h = mp_f32_to_f16(v[i]);
@@ -354,7 +354,7 @@ static mp_errcode store(const float *v, size_t n, mp_target target, uint8_t *out
         }
         break;
     default:
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (cnt >= (1 << 20))
         for (long long i = 0; i < cnt; i++) {
             uint16_t h = mp_f32_to_bf16(v[i]);
             out[2 * i] = (uint8_t)h;

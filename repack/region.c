@@ -112,7 +112,10 @@ mp_errcode mp_repack_region(const mp_packing *sp, const mp_pblock *src, uint32_t
     long long parts = (long long)((len + sub - 1) / sub);
     uint64_t other = by_n ? k1 - k0 : n1 - n0;
     int nomem = 0;
-#pragma omp parallel reduction(| : nomem)
+    /* Forking threads costs more than it saves on small linears (MoE experts): 4 Mi codes at
+     * least. */
+    int wide = parts > 1 && len * other >= (4u << 20);
+#pragma omp parallel if (wide) reduction(| : nomem)
     {
         uint8_t *q = malloc((size_t)(sub * other) + 1);
         nomem = q == NULL;

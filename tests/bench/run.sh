@@ -32,6 +32,17 @@ rm -rf "$dir/scratch/split" "$dir/scratch/cp"
 "$BUILD/tests/bench_peak_rss" cp sh -c "cp -r '$dir/model' '$dir/scratch/cp' && sync '$dir/scratch/cp'/*"
 "$BUILD/tests/bench_peak_rss" split "$BUILD/modelprep" split "$dir/model" "$dir/scratch/split" --quiet
 rm -rf "$dir/scratch/split" "$dir/scratch/cp"
+if [ ! -f "$dir/moe/model.safetensors.index.json" ]; then
+    rm -rf "$dir/moe"
+    echo "bench: generating a Qwen3-30B-A3B-like MoE slice (4 layers, 128 experts of 2048 x 768)..."
+    "$BUILD/tests/mkmodel" "$dir/moe" --layers 4 --experts 128 --hidden 2048 --intermediate 768 \
+        --vocab 32000 --kv-heads 4 --group-size 128 --sym --max-shard-size 500000000 >/dev/null
+fi
+echo "bench: MoE to cutlass-int4 with --stack-experts against cp -r + fsync"
+rm -rf "$dir/scratch/moe-out" "$dir/scratch/moe-cp"
+"$BUILD/tests/bench_peak_rss" cp sh -c "cp -r '$dir/moe' '$dir/scratch/moe-cp' && sync '$dir/scratch/moe-cp'/*"
+"$BUILD/tests/bench_peak_rss" stack "$BUILD/modelprep" convert "$dir/moe" "$dir/scratch/moe-out" --to cutlass-int4 --int4 s4 --stack-experts --quiet
+rm -rf "$dir/scratch/moe-out" "$dir/scratch/moe-cp"
 if [ ! -f "$dir/large/model.safetensors.index.json" ]; then
     rm -rf "$dir/large"
     echo "bench: generating a checkpoint larger than 2 GB (72 layers)..."
