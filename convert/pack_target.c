@@ -188,8 +188,26 @@ int mp_pack_part_spec(const mp_pack_opts *o, const mp_lin_plan *p, mp_part part,
 
 /* ------------------------------------------------------------ producers */
 
+static uint8_t *grow(uint8_t **buf, size_t *cap, size_t need)
+{
+    if (need > *cap) {
+        uint8_t *p = realloc(*buf, need);
+        if (!p) return NULL;
+        *buf = p;
+        *cap = need;
+    }
+    return *buf;
+}
+
+void mp_pack_scratch_release(mp_pack_scratch *s)
+{
+    free(s->src);
+    free(s->dst);
+    memset(s, 0, sizeof *s);
+}
+
 static mp_errcode produce_codes(const mp_st_model *m, const mp_pack_opts *o, const mp_lin_plan *p,
-                                mp_sink sink, void *ctx, mp_err *err)
+                                mp_pack_scratch *sc, mp_sink sink, void *ctx, mp_err *err)
 {
     const mp_qlinear *q = p->src;
     const mp_packing *sp = &p->src_codes, *dp = &p->dst_codes;
@@ -215,16 +233,15 @@ static mp_errcode produce_codes(const mp_st_model *m, const mp_pack_opts *o, con
         mp_pblock dst = mp_packing_block(dp, dshape, t.n0, t.n1, t.k0, t.k1);
         uint64_t sbytes = (src.r1 - src.r0) * (src.c1 - src.c0) * sp->container_bytes;
         uint64_t dbytes = (dst.r1 - dst.r0) * (dst.c1 - dst.c0) * dp->container_bytes;
-        src.data = malloc(sbytes ? (size_t)sbytes : 1);
-        dst.data = calloc(dbytes ? (size_t)dbytes : 1, 1);
+        src.data = grow(&sc->src, &sc->src_cap, sbytes ? (size_t)sbytes : 1);
+        dst.data = grow(&sc->dst, &sc->dst_cap, dbytes ? (size_t)dbytes : 1);
         if (!src.data || !dst.data) rc = mp_errf(err, MP_E_NOMEM, "out of memory");
+        else memset(dst.data, 0, (size_t)dbytes);
         if (rc == MP_OK) rc = mp_st_read_block(m, q->qweight, src.r0, src.r1, src.c0, src.c1, src.data, err);
         if (rc == MP_OK)
             rc = mp_repack_region(sp, &src, q->code_xor, dp, &dst, dxor, t.n0, t.n1, t.k0, t.k1,
                                   by_n, err);
         if (rc == MP_OK) rc = sink(ctx, dst.data, (size_t)dbytes, err);
-        free(src.data);
-        free(dst.data);
     }
     return rc;
 }
@@ -334,10 +351,11 @@ static mp_errcode produce_gidx(const mp_st_model *m, const mp_lin_plan *p, mp_si
 }
 
 mp_errcode mp_pack_produce(const mp_st_model *m, const mp_pack_opts *o, const mp_lin_plan *p,
-                           mp_part part, mp_sink sink, void *ctx, mp_err *err)
+                           mp_part part, mp_pack_scratch *scratch, mp_sink sink, void *ctx,
+                           mp_err *err)
 {
     switch (part) {
-    case PART_CODES: return produce_codes(m, o, p, sink, ctx, err);
+    case PART_CODES: return produce_codes(m, o, p, scratch, sink, ctx, err);
     case PART_ZEROS: return produce_zeros(m, o, p, sink, ctx, err);
     case PART_SCALES: return produce_scales(m, o, p, sink, ctx, err);
     case PART_GIDX: return produce_gidx(m, p, sink, ctx, err);

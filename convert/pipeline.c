@@ -77,6 +77,7 @@ typedef struct job {
     uint8_t *chunk;     /* CHUNK_BYTES */
     float *tile;        /* TILE_BYTES */
     uint8_t *tile_out;  /* TILE_BYTES */
+    mp_pack_scratch scratch;
 } job;
 
 static int is_float_dtype(mp_dtype t)
@@ -444,7 +445,7 @@ static mp_errcode write_sink(void *ctx, const void *buf, size_t len, mp_err *err
 static mp_errcode produce_repack(job *j, mp_st_writer *w, const out_tensor *o, mp_err *err)
 {
     sink_ctx c = {j, w};
-    return mp_pack_produce(j->m, &j->o->pack, o->plan, o->part, write_sink, &c, err);
+    return mp_pack_produce(j->m, &j->o->pack, o->plan, o->part, &j->scratch, write_sink, &c, err);
 }
 
 /* cutlass-int4 codes and scales are rows of n, so stacking is concatenation in file order:
@@ -455,10 +456,10 @@ static mp_errcode produce_stack(job *j, mp_st_writer *w, const out_tensor *o, mp
     const expert_stack *st = o->stack;
     for (size_t e = 0; e < st->n; e++) {
         if (o->w2) {
-            MP_FORWARD(mp_pack_produce(j->m, &j->o->pack, st->down[e], o->part, write_sink, &c, err));
+            MP_FORWARD(mp_pack_produce(j->m, &j->o->pack, st->down[e], o->part, &j->scratch, write_sink, &c, err));
         } else {
-            MP_FORWARD(mp_pack_produce(j->m, &j->o->pack, st->gate[e], o->part, write_sink, &c, err));
-            MP_FORWARD(mp_pack_produce(j->m, &j->o->pack, st->up[e], o->part, write_sink, &c, err));
+            MP_FORWARD(mp_pack_produce(j->m, &j->o->pack, st->gate[e], o->part, &j->scratch, write_sink, &c, err));
+            MP_FORWARD(mp_pack_produce(j->m, &j->o->pack, st->up[e], o->part, &j->scratch, write_sink, &c, err));
         }
     }
     return MP_OK;
@@ -724,6 +725,7 @@ cleanup:
     free(j.chunk);
     free(j.tile);
     free(j.tile_out);
+    mp_pack_scratch_release(&j.scratch);
     mp_qmodel_free(qm);
     mp_st_close(m);
     return rc;
