@@ -68,7 +68,7 @@ FUZZ_SECONDS ?= 10
 all: $(BIN) ## build build/modelprep
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | awk -F'\t' '{printf "  %-12s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /|/' | awk -F'|' '{printf "  %-12s %s\n", $$1, $$2}'
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
