@@ -55,7 +55,7 @@ BIN      := $(BUILD)/modelprep
 TEST_SRCS  := $(wildcard tests/unit/*.c)
 TEST_OBJS  := $(TEST_SRCS:%.c=$(BUILD)/obj/%.o)
 TEST_BIN   := $(BUILD)/tests/unit
-TOOLS      := $(BUILD)/tests/mkmodel $(BUILD)/tests/stcopy
+TOOLS      := $(BUILD)/tests/mkmodel $(BUILD)/tests/stcopy $(BUILD)/tests/libenospc.so
 BENCH_BINS := $(BUILD)/tests/bench_safetensors $(BUILD)/tests/bench_convert $(BUILD)/tests/bench_repack \
               $(BUILD)/tests/bench_peak_rss
 VENV       := build/venv
@@ -84,6 +84,10 @@ $(BIN): $(CLI_OBJS) $(LIB)
 $(BUILD)/tests/%: $(BUILD)/obj/tests/gen/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $< $(LIB) $(LDLIBS_ALL)
+
+$(BUILD)/tests/libenospc.so: tests/gen/enospc.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -O2 -Wall -Wextra -shared -fPIC -o $@ $< -ldl
 
 $(BUILD)/tests/bench_%: $(BUILD)/obj/tests/bench/bench_%.o $(LIB)
 	@mkdir -p $(dir $@)

@@ -329,6 +329,31 @@ static mp_errcode load_journal(split_job *j, mp_err *err)
     return rc;
 }
 
+/* After the journal is read, only the journal and the files that verified stay: the index,
+ * side files and manifest of a run killed just before its commit are written anew. */
+static void clean_unverified(split_job *j)
+{
+    DIR *d = opendir(j->dest.partial);
+    if (!d) return;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 ||
+            strcmp(e->d_name, JOURNAL) == 0)
+            continue;
+        int keep = 0;
+        for (size_t i = 0; i < j->n_mods && !keep; i++) {
+            char *want = file_name(&j->mods[i]);
+            keep = j->mods[i].done && want && strcmp(want, e->d_name) == 0;
+            free(want);
+        }
+        if (!keep) {
+            char *p = mp_path_join(j->dest.partial, e->d_name);
+            if (p) unlink(p);
+            free(p);
+        }
+    }
+    closedir(d);
+}
+
 /* Finds the newest DST.partial-* left by an earlier run, to resume into. */
 static char *find_partial(const char *dst)
 {
@@ -501,6 +526,7 @@ mp_errcode mp_split_run(const char *src, const char *dst, const mp_split_opts *o
         j.dest.force = o->force;
         fprintf(stderr, "modelprep: resuming into '%s'\n", partial);
         rc = load_journal(&j, err);
+        if (rc == MP_OK) clean_unverified(&j);
     } else if (rc == MP_OK) {
         if (o->resume && mp_exists(dst) && !o->force)
             rc = mp_errf_at(err, MP_E_USAGE, dst, NULL, -1,

@@ -32,6 +32,7 @@ struct mp_st_writer {
     size_t cur;              /* position in order[] */
     uint64_t cur_left;       /* bytes still owed to order[cur] */
     uint64_t file_size;
+    uint64_t written;          /* bytes that reached the file so far */
     uint8_t *stage;
     size_t staged;
     XXH3_state_t *file_hash;   /* every byte of the file */
@@ -51,6 +52,8 @@ static int cmp_write_order(const void *pa, const void *pb)
     if (a->dtype != b->dtype) return a->dtype > b->dtype ? -1 : 1;
     return strcmp(a->name, b->name);
 }
+
+static mp_errcode writer_put(mp_st_writer *w, const void *buf, size_t len, mp_err *err);
 
 static void free_writer(mp_st_writer *w)
 {
@@ -221,7 +224,7 @@ static mp_errcode writer_open(mp_st_writer **out, const char *path, const mp_ten
             w->staged += take;
             done += take;
             if (w->staged == STAGE_BYTES) {
-                rc = mp_write_all(w->fd, w->stage, w->staged, w->path, err);
+                rc = writer_put(w, w->stage, w->staged, err);
                 if (rc != MP_OK) goto fail;
                 w->staged = 0;
             }
@@ -276,10 +279,32 @@ void mp_st_writer_digest(const mp_st_writer *w, uint64_t *tensor_xxh64, uint8_t 
     }
 }
 
+/* Every byte of the file goes out here, so a failure can say how far the file got: disk full
+ * at 3.1 GB of 4 GB reads differently from a permission error at byte 0. */
+static mp_errcode writer_put(mp_st_writer *w, const void *buf, size_t len, mp_err *err)
+{
+    const uint8_t *p = buf;
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = write(w->fd, p + done, len - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            int e = n < 0 ? errno : ENOSPC;
+            return mp_errf_at(err, MP_E_IO, w->path, NULL, -1,
+                              "cannot write: %s; %llu of %llu bytes written", strerror(e),
+                              (unsigned long long)(w->written + done),
+                              (unsigned long long)w->file_size);
+        }
+        done += (size_t)n;
+    }
+    w->written += len;
+    return MP_OK;
+}
+
 static mp_errcode flush_stage(mp_st_writer *w, mp_err *err)
 {
     if (w->staged == 0) return MP_OK;
-    MP_FORWARD(mp_write_all(w->fd, w->stage, w->staged, w->path, err));
+    MP_FORWARD(writer_put(w, w->stage, w->staged, err));
     w->staged = 0;
     return MP_OK;
 }
@@ -298,7 +323,7 @@ mp_errcode mp_st_writer_write(mp_st_writer *w, const void *buf, size_t len, mp_e
         XXH64_update(w->tensor_hash, src, take);
         if (take >= STAGE_BYTES) {
             MP_FORWARD(flush_stage(w, err));
-            mp_errcode rc = mp_write_all(w->fd, src, take, w->path, err);
+            mp_errcode rc = writer_put(w, src, take, err);
             if (rc != MP_OK) {
                 char why[MP_ERR_MSG_MAX];
                 memcpy(why, err->msg, sizeof why);

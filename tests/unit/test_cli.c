@@ -252,6 +252,11 @@ Test(python_crosscheck, split_is_exact_resumable_and_contained, .timeout = 600)
     run_python_check("tests/ref/split_crosscheck.py");
 }
 
+Test(robustness, killed_or_disk_full_jobs_leave_nothing_half_done, .timeout = 900)
+{
+    run_python_check("tests/ref/crash_safety.py");
+}
+
 Test(python_crosscheck, every_repack_pair_is_exact_or_refused, .timeout = 600)
 {
     run_python_check("tests/ref/repack_crosscheck.py");

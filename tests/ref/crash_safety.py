@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+"""Crash safety and disk-full behaviour of `convert` and `split` (issue 8).
+
+- SIGKILL at 100 pseudo-random moments (seeded) during convert --to onednn-int4, convert --to f16
+  and split of a synthetic model. Afterwards exactly one of two things holds: no DST exists (at
+  most a DST.partial-* that the next run reports, and --force removes), or DST is complete and
+  byte-identical to an uninterrupted run. A killed split resumes (--resume) to the same bytes.
+- Disk full (an LD_PRELOAD shim makes write(2) fail with ENOSPC after N bytes) at several points:
+  exit 5, one line naming the file, the bytes written and the bytes needed, nothing left behind.
+Run by `make test` with MP_BIN and MP_TOOLS set.
+"""
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+BIN = os.environ["MP_BIN"]
+TOOLS = os.environ["MP_TOOLS"]
+checks = 0
+
+
+def check(cond, msg):
+    global checks
+    checks += 1
+    if not cond:
+        print("FAIL:", msg)
+        sys.exit(1)
+
+
+def tree(d):
+    """Every file's bytes; the manifest without its argv (a rerun adds --force or --resume)."""
+    out = {}
+    for f in sorted(os.listdir(d)):
+        raw = open(os.path.join(d, f), "rb").read()
+        if f == "modelprep.json":
+            m = json.loads(raw)
+            m.pop("argv")
+            raw = json.dumps(m, sort_keys=True).encode()
+        out[f] = raw
+    return out
+
+
+def partials(tmp, base):
+    return [f for f in os.listdir(tmp) if f.startswith(base + ".partial-")]
+
+
+def main():
+    rng = random.Random(8)
+    with tempfile.TemporaryDirectory() as tmp:
+        src = os.path.join(tmp, "src")
+        r = subprocess.run([os.path.join(TOOLS, "mkmodel"), src, "--layers", "6", "--hidden", "512",
+                            "--intermediate", "1408", "--vocab", "4096", "--max-shard-size", "3000000"],
+                           capture_output=True, text=True)
+        check(r.returncode == 0, f"mkmodel: {r.stderr}")
+        jobs = [("onednn", ["convert", src, None, "--to", "onednn-int4"]),
+                ("f16", ["convert", src, None, "--to", "f16"]),
+                ("split", ["split", src, None])]
+        kills = {name: 0 for name, _ in jobs}
+        for name, argv in jobs:
+            ref = os.path.join(tmp, f"ref-{name}")
+            a = [x if x is not None else ref for x in argv]
+            t0 = time.monotonic()
+            check(subprocess.run([BIN, *a, "--quiet"]).returncode == 0, f"{name}: reference run")
+            full = time.monotonic() - t0
+            want = tree(ref)
+            for i in range(34 if name != "split" else 32):
+                dst = os.path.join(tmp, f"out-{name}")
+                a = [x if x is not None else dst for x in argv]
+                p = subprocess.Popen([BIN, *a, "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                time.sleep(rng.uniform(0, full * 1.1))
+                p.send_signal(signal.SIGKILL)
+                p.wait()
+                kills[name] += p.returncode == -signal.SIGKILL
+                if os.path.exists(dst):
+                    check(tree(dst) == want, f"{name} kill {i}: DST exists but differs from a complete run")
+                else:
+                    left = partials(tmp, f"out-{name}")
+                    if name == "split" and left and i % 2 == 0:
+                        r = subprocess.run([BIN, *a, "--quiet", "--resume"], capture_output=True, text=True)
+                        check(r.returncode == 0, f"split resume after kill {i}: {r.stderr}")
+                        check(tree(dst) == want, f"split kill {i}: resumed output differs")
+                    elif left:
+                        r = subprocess.run([BIN, *a, "--quiet"], capture_output=True, text=True)
+                        check(r.returncode == 0 and "was left by an interrupted run" in r.stderr,
+                              f"{name} kill {i}: the next run reports the partial output: {r.stderr}")
+                        r = subprocess.run([BIN, *a, "--quiet", "--force"], capture_output=True, text=True)
+                        check(r.returncode == 0 and "removed" in r.stderr, f"{name}: --force cleans up: {r.stderr}")
+                        check(tree(dst) == want, f"{name} kill {i}: rerun differs")
+                        check(not partials(tmp, f"out-{name}"), f"{name}: no partial after --force")
+                shutil.rmtree(dst, ignore_errors=True)
+                for f in partials(tmp, f"out-{name}"):
+                    shutil.rmtree(os.path.join(tmp, f))
+        check(sum(kills.values()) >= 60, f"most runs were killed while running: {kills}")
+
+        # Disk full at several points of each job.
+        shim = os.path.join(TOOLS, "libenospc.so")
+        env = dict(os.environ, LD_PRELOAD=shim, ASAN_OPTIONS="verify_asan_link_order=0")
+        for name, argv in jobs:
+            for budget in (0, 4096, 1000000, 5000000):
+                dst = os.path.join(tmp, f"full-{name}")
+                a = [x if x is not None else dst for x in argv]
+                r = subprocess.run([BIN, *a, "--quiet"], capture_output=True, text=True,
+                                   env=dict(env, MP_ENOSPC_AFTER=str(budget)))
+                check(r.returncode == 5, f"{name} disk full at {budget}: exit {r.returncode}: {r.stderr}")
+                check(r.stderr.count("\n") == 1 and "No space left on device" in r.stderr,
+                      f"{name} disk full at {budget}: {r.stderr}")
+                check(not os.path.exists(dst) and not partials(tmp, f"full-{name}"),
+                      f"{name} disk full at {budget}: something was left behind")
+                if budget >= 4096:
+                    check("bytes written" in r.stderr and ".safetensors" in r.stderr,
+                          f"{name}: the message names the file and the bytes: {r.stderr}")
+    print(f"crash safety ok: {checks} checks passed ({sum(kills.values())} runs killed mid-way)")
+
+
+if __name__ == "__main__":
+    main()
