@@ -162,3 +162,34 @@ int mp_name_is_contained(const char *name)
         seg = end + 1;
     }
 }
+
+static int under(const char *root, const char *path)
+{
+    size_t n = strlen(root);
+    if (n == 1 && root[0] == '/') return 1;
+    return strncmp(root, path, n) == 0 && (path[n] == '/' || path[n] == '\0');
+}
+
+int mp_path_within(const char *dir, const char *path, char **resolved)
+{
+    if (resolved) *resolved = NULL;
+    char *rd = realpath(dir, NULL), *rp = realpath(path, NULL);
+    int ok = 0;
+    if (rd && rp) {
+        ok = under(rd, rp);
+        /* .../models--org--name/snapshots/<rev> -> .../models--org--name */
+        char *slash = strrchr(rd, '/');
+        if (!ok && slash && slash != rd) {
+            *slash = '\0';
+            char *up = strrchr(rd, '/');
+            if (up && strcmp(up + 1, "snapshots") == 0 && up != rd) {
+                *up = '\0';
+                ok = under(rd, rp);
+            }
+        }
+    }
+    if (resolved) *resolved = rp;
+    else free(rp);
+    free(rd);
+    return ok;
+}

@@ -166,6 +166,12 @@ void mp_hex128(const uint8_t canon[16], char *buf);
  * big-endian bytes. */
 mp_errcode mp_file_xxh128(const mp_file *f, uint8_t canon[16], mp_err *err);
 
+/* 1 when `path`, with every symlink followed, lies inside `dir`, or, when `dir` is a Hugging
+ * Face cache snapshot (".../snapshots/<rev>"), inside the repository folder two levels up, where
+ * the cache keeps the blobs its snapshot symlinks point to. 0 otherwise, or when either path
+ * does not resolve. *resolved (may be NULL) receives the resolved path, owned by the caller. */
+int mp_path_within(const char *dir, const char *path, char **resolved);
+
 /* ---------------------------------------------------------------- strings */
 
 /* Natural order: "layers.2" < "layers.10". For display and for the split's layer order. */

@@ -255,7 +255,13 @@ mp_errcode mp_dest_copy_side_files(const mp_dest *d, const char *src_dir, int sr
         struct stat st;
         if (!from || !to) rc = mp_errf(err, MP_E_NOMEM, "out of memory");
         else if (stat(from, &st) == 0 && S_ISREG(st.st_mode)) {
-            rc = copy_file(from, to, err);
+            char *real = NULL;
+            if (!mp_path_within(src_dir, from, &real))
+                rc = mp_errf_at(err, MP_E_INPUT, from, NULL, -1,
+                                "resolves to '%.300s', outside the checkpoint directory",
+                                real ? real : "?");
+            free(real);
+            if (rc == MP_OK) rc = copy_file(from, to, err);
             if (rc == MP_OK) (*n_copied)++;
         }
         free(from);

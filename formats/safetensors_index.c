@@ -18,6 +18,7 @@
 
 struct mp_st_model {
     char *dir;
+    int dir_given;         /* opened as a directory: every file read must stay inside it */
     int sharded;
     st_shard *files;
     size_t n_files;
@@ -71,6 +72,17 @@ static mp_errcode add_file(mp_st_model *m, const char *rel, mp_err *err)
     if (!full || !name) {
         rc = mp_errf(err, MP_E_NOMEM, "out of memory");
         goto fail;
+    }
+    if (m->dir_given) {
+        char *real = NULL;
+        int inside = mp_path_within(m->dir, full, &real);
+        if (!inside && real) {
+            rc = mp_errf_at(err, MP_E_INPUT, full, NULL, -1,
+                            "resolves to '%.300s', outside the checkpoint directory", real);
+            free(real);
+            goto fail;
+        }
+        free(real);
     }
     st_shard *sf = &m->files[m->n_files];
     memset(sf, 0, sizeof *sf);
@@ -235,6 +247,7 @@ mp_errcode mp_st_open(mp_st_model **out, const char *path, mp_err *err)
     char *index = NULL, *lone = NULL;
     if (mp_is_dir(path)) {
         m->dir = mp_strdup(path);
+        m->dir_given = 1;
         index = mp_path_join(path, INDEX_NAME);
         lone = mp_path_join(path, LONE_NAME);
         if (!m->dir || !index || !lone) {

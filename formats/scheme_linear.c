@@ -395,6 +395,16 @@ static mp_errcode check_orphans(const mp_qmodel *qm, const mp_st_model *m, mp_er
 {
     static const char *const parts[] = {"qzeros", "g_idx", "weight_zero_point", "weight_g_idx",
                                         "weight_packed", "qweight"};
+    /* Packed weights first: without a config, "no quantization config" is the reason, not a
+     * missing part. */
+    for (size_t i = 0; i < mp_st_n_tensors(m); i++) {
+        const mp_tensor *t = mp_st_tensor(m, i);
+        if (!mp_qmodel_owner(qm, t) && (ends_with(t->name, "qweight") || ends_with(t->name, "weight_packed")))
+            return mp_errf_at(err, MP_E_INPUT, qm->cfg.present ? qm->cfg.source : NULL, t->name, -1,
+                              "packed weight found but %s",
+                              qm->cfg.present ? "the config names another scheme"
+                                              : "the checkpoint has no quantization config");
+    }
     for (size_t i = 0; i < mp_st_n_tensors(m); i++) {
         const mp_tensor *t = mp_st_tensor(m, i);
         if (mp_qmodel_owner(qm, t)) continue;
