@@ -3,6 +3,8 @@
  */
 #include "manifest.h"
 
+#include <pthread.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,5 +75,60 @@ mp_errcode mp_manifest_hash_file(const mp_dest *d, const char *name, mp_mfile *o
     }
     mp_file_close(f);
     free(path);
+    return rc;
+}
+
+struct mp_src_hash {
+    const mp_st_model *m;
+    mp_mfile *files;
+    mp_err err;
+    mp_errcode rc;
+    pthread_t thread;
+};
+
+static void *hash_sources(void *arg)
+{
+    mp_src_hash *h = arg;
+    for (size_t i = 0; i < mp_st_n_files(h->m) && h->rc == MP_OK; i++) {
+        mp_mfile *f = &h->files[i];
+        snprintf(f->name, sizeof f->name, "%s", mp_st_file_name(h->m, i));
+        f->size = mp_st_file(h->m, i)->size;
+        h->rc = mp_file_xxh128(mp_st_file(h->m, i), f->xxh128, &h->err);
+    }
+    return NULL;
+}
+
+mp_errcode mp_src_hash_start(mp_src_hash **out, const mp_st_model *m, mp_err *err)
+{
+    *out = NULL;
+    mp_src_hash *h = calloc(1, sizeof *h);
+    if (h) h->files = calloc(mp_st_n_files(m) + 1, sizeof *h->files);
+    if (!h || !h->files) {
+        if (h) free(h->files);
+        free(h);
+        return mp_errf(err, MP_E_NOMEM, "out of memory");
+    }
+    h->m = m;
+    h->rc = MP_OK;
+    mp_err_clear(&h->err);
+    if (pthread_create(&h->thread, NULL, hash_sources, h) != 0) {
+        free(h->files);
+        free(h);
+        return mp_errf(err, MP_E_NOMEM, "cannot start the source-hashing thread");
+    }
+    *out = h;
+    return MP_OK;
+}
+
+mp_errcode mp_src_hash_finish(mp_src_hash *h, mp_mfile **files, mp_err *err)
+{
+    if (files) *files = NULL;
+    if (!h) return MP_OK;
+    pthread_join(h->thread, NULL);
+    mp_errcode rc = h->rc;
+    if (rc != MP_OK && err) *err = h->err;
+    if (rc == MP_OK && files) *files = h->files;
+    else free(h->files);
+    free(h);
     return rc;
 }

@@ -43,6 +43,15 @@ typedef struct mp_manifest {
 /* Writes modelprep.json into the destination. */
 mp_errcode mp_manifest_write(const mp_dest *d, const mp_manifest *m, mp_err *err);
 
+/* The source files' sizes and xxh3-128, computed on a background thread while the job runs
+ * (the hashes need one more pass over the sources; overlapping it with the conversion keeps it
+ * off the critical path). Start after opening the source; finish before writing the manifest.
+ * finish() always joins and frees the job; on success *files (caller frees) holds one entry per
+ * source file. */
+typedef struct mp_src_hash mp_src_hash;
+mp_errcode mp_src_hash_start(mp_src_hash **out, const mp_st_model *m, mp_err *err);
+mp_errcode mp_src_hash_finish(mp_src_hash *h, mp_mfile **files, mp_err *err);
+
 /* Size and xxh3-128 of a file already in the destination. */
 mp_errcode mp_manifest_hash_file(const mp_dest *d, const char *name, mp_mfile *out, mp_err *err);
 

@@ -78,6 +78,7 @@ typedef struct job {
     float *tile;        /* TILE_BYTES */
     uint8_t *tile_out;  /* TILE_BYTES */
     mp_pack_scratch scratch;
+    mp_src_hash *src_hash;  /* hashing the sources in the background */
 } job;
 
 static int is_float_dtype(mp_dtype t)
@@ -581,20 +582,6 @@ static mp_errcode write_config(job *j, mp_err *err)
     return rc;
 }
 
-static mp_errcode source_files(const mp_st_model *m, mp_mfile **out, mp_err *err)
-{
-    size_t n = mp_st_n_files(m);
-    *out = calloc(n ? n : 1, sizeof **out);
-    if (!*out) return mp_errf(err, MP_E_NOMEM, "out of memory");
-    for (size_t i = 0; i < n; i++) {
-        mp_mfile *f = &(*out)[i];
-        snprintf(f->name, sizeof f->name, "%s", mp_st_file_name(m, i));
-        f->size = mp_st_file(m, i)->size;
-        MP_FORWARD(mp_file_xxh128(mp_st_file(m, i), f->xxh128, err));
-    }
-    return MP_OK;
-}
-
 static mp_errcode finish_dest(job *j, const char *src, size_t *n_side, mp_err *err)
 {
     if (j->n_shards > 1) MP_FORWARD(write_index(j, err));
@@ -606,7 +593,8 @@ static mp_errcode finish_dest(job *j, const char *src, size_t *n_side, mp_err *e
     /* Every file but the manifest, hashed as it lies on disk. */
     mp_mfile *src_files = NULL;
     mp_mtensor *mt = NULL;
-    mp_errcode rc = source_files(j->m, &src_files, err);
+    mp_errcode rc = mp_src_hash_finish(j->src_hash, &src_files, err);
+    j->src_hash = NULL;
     const char *extra[] = {"model.safetensors.index.json", "config.json"};
     for (size_t i = 0; i < 2 && rc == MP_OK; i++) {
         char *p = mp_dest_path(&j->dest, extra[i]);
@@ -686,6 +674,11 @@ mp_errcode mp_convert_run(const char *src, const char *dst, const mp_convert_opt
     }
     rc = mp_dest_begin(&j.dest, dst, o->force, err);
     if (rc != MP_OK) goto cleanup;
+    rc = mp_src_hash_start(&j.src_hash, m, err);
+    if (rc != MP_OK) {
+        mp_dest_abort(&j.dest);
+        goto cleanup;
+    }
     uint64_t total = 0;
     for (size_t i = 0; i < j.n_outs; i++) total += j.outs[i].bytes;
     mp_progress_start(&j.progress, "convert", total, o->quiet);
@@ -710,6 +703,7 @@ mp_errcode mp_convert_run(const char *src, const char *dst, const mp_convert_opt
     res->bytes = total;
     res->seconds = mp_now() - t0;
 cleanup:
+    mp_src_hash_finish(j.src_hash, NULL, NULL); /* joins the thread if still running */
     for (size_t i = 0; i < j.n_outs; i++) free(j.outs[i].owned_name);
     free(j.outs);
     for (size_t s2 = 0; s2 < j.n_stacks; s2++) {

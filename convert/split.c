@@ -107,6 +107,7 @@ typedef struct split_job {
     mp_dest dest;
     mp_progress progress;
     uint8_t *chunk;
+    mp_src_hash *src_hash;  /* hashing the sources in the background */
 } split_job;
 
 static module *module_for(split_job *j, const char *stem, int rank, long layer, size_t cap,
@@ -463,12 +464,9 @@ static mp_errcode write_index_and_manifest(split_job *j, const char *src, mp_err
     if (rc == MP_OK)
         rc = mp_dest_copy_side_files(&j->dest, mp_st_dir(j->m), mp_is_dir(src), skip, &n_side, err);
     if (rc == MP_OK) rc = mp_manifest_hash_file(&j->dest, "model.safetensors.index.json", &mf[nf++], err);
-    sf = calloc(mp_st_n_files(j->m) + 1, sizeof *sf);
-    if (rc == MP_OK && !sf) rc = mp_errf(err, MP_E_NOMEM, "out of memory");
-    for (size_t i = 0; rc == MP_OK && i < mp_st_n_files(j->m); i++) {
-        snprintf(sf[i].name, sizeof sf[i].name, "%s", mp_st_file_name(j->m, i));
-        sf[i].size = mp_st_file(j->m, i)->size;
-        rc = mp_file_xxh128(mp_st_file(j->m, i), sf[i].xxh128, err);
+    if (rc == MP_OK) {
+        rc = mp_src_hash_finish(j->src_hash, &sf, err);
+        j->src_hash = NULL;
     }
     mp_buf_puts(&layout, "{\"name\": \"per-layer split\", \"modules\": [");
     for (size_t i = 0; i < j->n_mods; i++) {
@@ -535,6 +533,7 @@ mp_errcode mp_split_run(const char *src, const char *dst, const mp_split_opts *o
         if (rc == MP_OK) rc = check_space(dst, total, err);
         if (rc == MP_OK) rc = mp_dest_begin(&j.dest, dst, o->force, err);
     }
+    if (rc == MP_OK) rc = mp_src_hash_start(&j.src_hash, j.m, err);
     uint64_t pending = 0;
     for (size_t i = 0; rc == MP_OK && i < j.n_mods; i++)
         if (!j.mods[i].done) pending += j.mods[i].file_size;
@@ -572,6 +571,7 @@ mp_errcode mp_split_run(const char *src, const char *dst, const mp_split_opts *o
         res->tied = j.alias_to != NULL;
         res->seconds = mp_now() - t0;
     }
+    mp_src_hash_finish(j.src_hash, NULL, NULL);
     for (size_t i = 0; i < j.n_mods; i++) {
         free(j.mods[i].src);
         free(j.mods[i].out_names);
