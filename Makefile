@@ -39,7 +39,8 @@ PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 CFLAGS  ?=
-CPPFLAGS += -D_POSIX_C_SOURCE=200809L -I.
+CPPFLAGS += -D_POSIX_C_SOURCE=200809L -I. \
+            -DMP_ZE_LOADER_VERSION='"$(shell pkg-config --modversion level-zero 2>/dev/null)"'
 ALL_CFLAGS = -std=c11 $(OPT) $(WARN) -fopenmp $(SANFLAGS) $(PKG_CFLAGS) $(CPPFLAGS) $(CFLAGS)
 LDLIBS_ALL = -fopenmp $(SANFLAGS) $(PKG_LIBS) -lm $(LDFLAGS)
 
@@ -47,7 +48,7 @@ LDLIBS_ALL = -fopenmp $(SANFLAGS) $(PKG_LIBS) -lm $(LDFLAGS)
 LIB_DIRS := common formats repack verify
 LIB_SRCS := $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c))
 CLI_SRCS := $(wildcard convert/*.c)
-LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/kernels_blob.o
 CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
 LIB      := $(BUILD)/libmodelprep.a
 BIN      := $(BUILD)/modelprep
@@ -63,7 +64,7 @@ FUZZ_TARGETS := st_header index config json
 REPLAY_BINS  := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/replay_%)
 FUZZ_SECONDS ?= 10
 
-.PHONY: all test check demo bench install uninstall clean deps help check-deps check-nm pyref fuzz replay
+.PHONY: all test check demo bench install uninstall clean deps help check-deps check-nm check-spirv pyref fuzz replay
 
 all: $(BIN) ## build build/modelprep
 
@@ -73,6 +74,32 @@ help: ## list the targets
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+# kernels/: one OpenCL C source per layout family, built to SPIR-V 1.0 for Level Zero
+# (research/device-verify.md §2) and embedded, with the source text, in the library.
+KERNELS    := cutlass_int4 onednn_int4 gptq awq compressed_tensors
+SPV        := $(KERNELS:%=$(BUILD)/kernels/%.spv)
+CLANG_CL   ?= clang-14
+LLVM_SPIRV ?= llvm-spirv-14
+
+$(BUILD)/kernels/%.spv: kernels/%.cl kernels/mp_kernel.h
+	@mkdir -p $(dir $@)
+	$(CLANG_CL) -cl-std=CL1.2 -target spir64 -O2 -cl-single-precision-constant -emit-llvm -c $< -o $(@:.spv=.bc)
+	$(LLVM_SPIRV) --spirv-max-version=1.2 $(@:.spv=.bc) -o $@
+
+$(BUILD)/gen/kernels_blob.c: kernels/embed.sh kernels/mp_kernel.h $(KERNELS:%=kernels/%.cl) $(SPV)
+	@mkdir -p $(dir $@)
+	sh kernels/embed.sh $(abspath $@) $(abspath $(BUILD)/kernels)
+
+$(BUILD)/obj/gen/kernels_blob.o: $(BUILD)/gen/kernels_blob.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+check-spirv: $(SPV) ## validate the SPIR-V modules (spirv-val, OpenCL 1.2, no Float64)
+	@for f in $(SPV); do \
+	  spirv-val --target-env opencl1.2 $$f || { echo "check-spirv: $$f does not validate"; exit 1; }; \
+	  if spirv-dis $$f | grep -q 'OpCapability Float64'; then echo "check-spirv: $$f needs Float64"; exit 1; fi; \
+	done; echo "check-spirv: $(words $(SPV)) modules valid (SPIR-V 1.0, OpenCL 1.2, no Float64)"
 
 $(LIB): $(LIB_OBJS)
 	@mkdir -p $(dir $@)
@@ -141,7 +168,7 @@ TEST_ENV = MP_BIN=$(abspath $(BIN)) MP_TOOLS=$(abspath $(BUILD)/tests) \
 
 test: deps ## build and run every test: units, golden, CLI, hostile input, Python cross-check
 	$(MAKE) --no-print-directory all-tests
-	$(MAKE) --no-print-directory check-deps check-nm
+	$(MAKE) --no-print-directory check-deps check-nm check-spirv
 	$(MAKE) --no-print-directory replay
 	$(MAKE) --no-print-directory pyref
 	$(TEST_ENV) $(TEST_BIN) --jobs 2

@@ -67,5 +67,7 @@ int mp_parse_size(const char *s, uint64_t *out);
 int cmd_inspect(const mp_args *args);
 int cmd_convert(const mp_args *args);
 int cmd_split(const mp_args *args);
+int cmd_verify(const mp_args *args);
+int cmd_devices(const mp_args *args);
 
 #endif /* MP_CLI_H */

@@ -40,6 +40,20 @@ static const mp_opt split_opts[] = {
     {NULL, NULL, NULL},
 };
 
+static const mp_opt verify_opts[] = {
+    {"against", "SRC", "the source to compare with (default: the manifest's, if it still exists)"},
+    {"device", "DEV", "auto (default), gpu, cpu, opencl[:I] or level-zero[:I]"},
+    {"rows", "N", "rows checked per tensor, spread over N, first and last included (default 64)"},
+    {"full", NULL, "check every row"},
+    {"json", NULL, "print one JSON document instead of the report"},
+    {NULL, NULL, NULL},
+};
+
+static const mp_opt devices_opts[] = {
+    {"json", NULL, "print one JSON document"},
+    {NULL, NULL, NULL},
+};
+
 static const mp_cmd commands[] = {
     {"inspect", cmd_inspect, "PATH [--json]",
      "List the tensors, files, totals, architecture and quantization scheme of a checkpoint.\n"
@@ -59,6 +73,15 @@ static const mp_cmd commands[] = {
      "extra.safetensors), with an index over them and modelprep.json. Streaming, atomic,\n"
      "resumable.",
      2, 2, split_opts},
+    {"verify", cmd_verify, "PATH [--against SRC] [--device DEV] [--rows N | --full] [--json]",
+     "Verify a checkpoint before it ships: the hashes of modelprep.json, the structure against\n"
+     "config.json, and every quantized tensor on a device: kernels/ dequantize sampled rows, which\n"
+     "must equal the CPU reference bit for bit, and compute y = x w^T within the f32 rounding bound.\n"
+     "The report's first line names the device that ran; exit 1 on any failure.",
+     1, 1, verify_opts},
+    {"devices", cmd_devices, "[--json]",
+     "List every backend (level-zero, opencl, cpu) and device, and why an unusable one is unusable.",
+     0, 0, devices_opts},
 };
 
 static void print_main_help(FILE *out)

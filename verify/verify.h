@@ -1,5 +1,6 @@
 /*
- * verify.h - the public header of verify/: the CPU dequantization reference.
+ * verify.h - the public header of verify/: the CPU dequantization reference, the device
+ * backends that run kernels/ (Level Zero, OpenCL, cpu), and `modelprep verify`'s checks.
  *
  * The reference reads the *source* scheme's bits directly (research/quant-formats.md §7), with
  * no code shared with repack/, so that it can judge the layout transformer: a repack bug cannot
@@ -19,5 +20,145 @@
 mp_errcode mp_dequant_ref(const mp_st_model *m, const mp_qlinear *q, uint64_t n0, uint64_t n1,
                           float *out, mp_err *err);
 uint64_t mp_dequant_ref_scratch(const mp_qlinear *q, uint64_t rows);
+
+/* ---------------------------------------------------------------- devices */
+
+typedef enum { MP_BACKEND_LEVEL_ZERO, MP_BACKEND_OPENCL, MP_BACKEND_CPU, MP_BACKEND_COUNT } mp_backend;
+
+const char *mp_backend_name(mp_backend b); /* "level-zero", "opencl", "cpu" */
+
+typedef struct mp_device_info {
+    mp_backend backend;
+    unsigned index;          /* within its backend, as --device BACKEND:I counts */
+    int is_gpu;
+    int usable;              /* 0: listed but refused (the reason is in `note`) */
+    char type[16];           /* "GPU", "CPU", "ACCELERATOR", "OTHER" */
+    char name[128];
+    char vendor[96];
+    uint32_t vendor_id;
+    char version[96];        /* OpenCL: device version; Level Zero: API version */
+    char driver[96];         /* driver version */
+    char platform[96];       /* OpenCL: platform; Level Zero: "SPIR-V x.y" supported */
+    char note[160];
+} mp_device_info;
+
+typedef struct mp_backend_report {
+    mp_backend backend;
+    char status[256];        /* "ok", or why the backend cannot be used */
+    size_t n_devices;
+    mp_device_info devices[16];
+} mp_backend_report;
+
+/* Probes every backend. Never fails: an unusable backend says why in its status, for example
+ * "loader 1.8.0 present, no driver (ZE_RESULT_ERROR_UNINITIALIZED)". */
+void mp_devices_list(mp_backend_report out[MP_BACKEND_COUNT]);
+
+typedef struct mp_device mp_device;
+
+/* Opens a device by spec: "auto", "gpu", "cpu", "opencl[:I]", "level-zero[:I]".
+ * - auto: the first usable GPU (Level Zero, then OpenCL); else an OpenCL CPU device; else the cpu
+ *   backend. When it is not a GPU, `why` says why (no silent fallback).
+ * - gpu, opencl, level-zero: that or MP_E_DEVICE, naming the reason. Never a substitute. */
+mp_errcode mp_device_open(mp_device **out, const char *spec, char *why, size_t why_cap, mp_err *err);
+const mp_device_info *mp_device_get_info(const mp_device *d);
+void mp_device_close(mp_device *d);
+
+/* The layout families of kernels/, one source each. */
+typedef enum { MP_KF_CUTLASS, MP_KF_ONEDNN, MP_KF_GPTQ, MP_KF_AWQ, MP_KF_CT, MP_KF_COUNT } mp_kfamily;
+
+const char *mp_kfamily_name(mp_kfamily f); /* "cutlass-int4", ... */
+
+/* Parameter block indices, as kernels/mp_kernel.h numbers them. */
+enum {
+    MP_P_N, MP_P_K, MP_P_G, MP_P_GSIZE, MP_P_BITS, MP_P_ZOFF, MP_P_XOR, MP_P_ZMODE, MP_P_PER,
+    MP_P_SDT, MP_P_SSTRIDE, MP_P_QSTRIDE, MP_P_ZSTRIDE, MP_P_GIDX, MP_P_NROWS, MP_P_M, MP_P_COUNT
+};
+
+/* One packed linear, in host memory, as its files hold it (little-endian). */
+typedef struct mp_kernel_data {
+    mp_kfamily family;
+    const void *qw, *sc, *zp, *gidx;   /* zp, gidx may be NULL */
+    size_t qw_bytes, sc_bytes, zp_bytes, gidx_bytes;
+    uint32_t P[MP_P_COUNT];            /* P_NROWS and P_M are set per launch */
+} mp_kernel_data;
+
+typedef struct mp_kernel_job mp_kernel_job;
+
+/* Copies a linear to the device (the data may be freed afterwards on every backend but cpu,
+ * which reads it in place: keep it alive until mp_kernel_job_free). */
+mp_errcode mp_kernel_upload(mp_device *d, const mp_kernel_data *kd, mp_kernel_job **out, mp_err *err);
+/* out[r][k] = w[rows[r]][k] (dequant), or out[m][r] = sum_k x[m][k] w[rows[r]][k] (gemm, M rows
+ * of x). The output buffer goes to the device pre-filled with NaN and a guard zone after it;
+ * a launch that leaves the guard changed is MP_E_MISMATCH (out-of-bounds write). */
+mp_errcode mp_kernel_dequant(mp_kernel_job *j, const uint32_t *rows, uint32_t nrows, float *out,
+                             mp_err *err);
+mp_errcode mp_kernel_gemm(mp_kernel_job *j, const uint32_t *rows, uint32_t nrows, const float *x,
+                          uint32_t m, float *out, mp_err *err);
+void mp_kernel_job_free(mp_kernel_job *j);
+
+/* ---------------------------------------------------------------- modelprep verify */
+
+typedef enum { MP_VS_PASS, MP_VS_WARN, MP_VS_FAIL } mp_vstatus;
+
+/* One line of the report: what failed or deserves a warning, where. */
+typedef struct mp_vfinding {
+    mp_vstatus status;
+    char stage[12];          /* "integrity", "structure", "numerics" */
+    char text[400];          /* "model.safetensors: tensor 'x': xxh64 ... differs from the manifest" */
+} mp_vfinding;
+
+/* The numeric check of one quantized tensor (or one expert slice of a stacked one). */
+typedef struct mp_vtensor {
+    char name[200];          /* the output linear, "prefix.w13_qweight[3].gate" for a slice */
+    char layout[24];         /* kernel family */
+    uint64_t n, k;
+    uint32_t rows, m;        /* rows checked, activation rows */
+    uint64_t bad_values;     /* dequantized values that differ from the reference, bitwise */
+    uint64_t bad_outputs;    /* outputs beyond the per-element rounding bound, or NaN/Inf */
+    double max_abs_err, nmse, nmse_bound, cosine, zero_frac;
+    double y_min, y_max, ref_min, ref_max;
+    mp_vstatus status;
+} mp_vtensor;
+
+typedef struct mp_verify_opts {
+    const char *path;        /* the checkpoint to verify */
+    const char *against;     /* the source to compare with; NULL: the manifest's, if it exists */
+    const char *device;      /* see mp_device_open */
+    uint32_t rows;           /* rows per tensor (spread over N, first and last); 0 = every row */
+    uint32_t m;              /* activation rows (8) */
+    uint64_t seed;
+} mp_verify_opts;
+
+typedef struct mp_verify_report {
+    mp_device_info device;
+    char device_note[700];   /* why auto did not pick a GPU; empty when it did */
+    char reference[600];     /* what the numerics were compared with */
+    int manifest;            /* 1: modelprep.json was found and checked */
+    size_t files_hashed;
+    uint64_t bytes_hashed;
+    double hash_seconds;
+    size_t n_tensors_checked; /* tensors of the checkpoint */
+    size_t n_findings;
+    mp_vfinding *findings;
+    size_t n_numeric;
+    mp_vtensor *numeric;
+    size_t n_fail, n_warn;
+    double seconds;
+} mp_verify_report;
+
+/* Runs integrity, structure and numeric checks. MP_OK means the checks ran: failures are in
+ * the report (n_fail). Bad input that cannot be checked at all is MP_E_INPUT/MP_E_UNSUPPORTED,
+ * a missing requested device MP_E_DEVICE. Free the report with mp_verify_report_free. */
+mp_errcode mp_verify_run(const mp_verify_opts *o, mp_verify_report *r, mp_err *err);
+void mp_verify_report_free(mp_verify_report *r);
+
+/* The rows checked of a tensor of n rows: `want` spread evenly, first and last included (all
+ * when want is 0 or >= n). Returns the count written to rows (at most max(want, n)). */
+uint32_t mp_verify_sample_rows(uint64_t n, uint32_t want, uint32_t *rows);
+
+/* The bound on |y - yref| for an f32 dot product of length k, in any order, with or without
+ * FMA: gamma_k * sum |x w|, gamma_k = k u / (1 - k u), u = 2^-24 (Higham, Accuracy and
+ * Stability of Numerical Algorithms, 3.1). */
+double mp_verify_gamma(uint64_t k);
 
 #endif /* MP_VERIFY_H */

@@ -1,0 +1,205 @@
+/*
+ * cmd_verify.c - `modelprep verify PATH` and `modelprep devices`: the report, device line first.
+ */
+#include "cli.h"
+#include "../verify/verify.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void put_str(mp_buf *b, const char *key, const char *v, int comma)
+{
+    mp_buf_printf(b, "%s\"%s\": ", comma ? ", " : "", key);
+    mp_buf_json_str(b, v);
+}
+
+static void device_json(mp_buf *b, const mp_device_info *d)
+{
+    put_str(b, "backend", mp_backend_name(d->backend), 0);
+    mp_buf_printf(b, ", \"index\": %u, \"gpu\": %s, \"usable\": %s", d->index, d->is_gpu ? "true" : "false",
+                  d->usable ? "true" : "false");
+    put_str(b, "type", d->type, 1);
+    put_str(b, "name", d->name, 1);
+    put_str(b, "vendor", d->vendor, 1);
+    mp_buf_printf(b, ", \"vendor_id\": %u", d->vendor_id);
+    put_str(b, "version", d->version, 1);
+    put_str(b, "driver", d->driver, 1);
+    put_str(b, "platform", d->platform, 1);
+    put_str(b, "note", d->note, 1);
+}
+
+static void device_line(const mp_device_info *d, char *buf, size_t cap)
+{
+    char idx[24] = "";
+    if (d->backend != MP_BACKEND_CPU) snprintf(idx, sizeof idx, ":%u", d->index);
+    snprintf(buf, cap, "%s%s %s (%s; %s; %s; driver %s%s%s)", mp_backend_name(d->backend), idx, d->name, d->type,
+             d->vendor, d->version, d->driver, d->platform[0] ? "; " : "", d->platform);
+}
+
+static int finish_json(mp_buf *b)
+{
+    if (b->oom) {
+        mp_buf_release(b);
+        fprintf(stderr, "modelprep: out of memory\n");
+        return 5;
+    }
+    fwrite(b->data, 1, b->len, stdout);
+    mp_buf_release(b);
+    return 0;
+}
+
+int cmd_devices(const mp_args *a)
+{
+    mp_backend_report r[MP_BACKEND_COUNT];
+    mp_devices_list(r);
+    if (mp_args_has(a, "json")) {
+        mp_buf b = MP_BUF_INIT;
+        mp_buf_puts(&b, "{\"backends\": [");
+        for (int i = 0; i < MP_BACKEND_COUNT; i++) {
+            mp_buf_puts(&b, i ? "}, {" : "{");
+            put_str(&b, "name", mp_backend_name(r[i].backend), 0);
+            mp_buf_printf(&b, ", \"usable\": %s", strcmp(r[i].status, "ok") == 0 ? "true" : "false");
+            put_str(&b, "status", r[i].status, 1);
+            mp_buf_puts(&b, ", \"devices\": [");
+            for (size_t j = 0; j < r[i].n_devices; j++) {
+                mp_buf_puts(&b, j ? ", {" : "{");
+                device_json(&b, &r[i].devices[j]);
+                mp_buf_puts(&b, "}");
+            }
+            mp_buf_puts(&b, "]");
+        }
+        mp_buf_puts(&b, "}]}\n");
+        return finish_json(&b);
+    }
+    for (int i = 0; i < MP_BACKEND_COUNT; i++) {
+        printf("%s: %s\n", mp_backend_name(r[i].backend), r[i].status);
+        for (size_t j = 0; j < r[i].n_devices; j++) {
+            char line[700];
+            device_line(&r[i].devices[j], line, sizeof line);
+            printf("  %s%s%s\n", line, r[i].devices[j].usable ? "" : ": ", r[i].devices[j].usable ? "" : r[i].devices[j].note);
+        }
+    }
+    return 0;
+}
+
+static const char *status_name(mp_vstatus s) { return s == MP_VS_PASS ? "PASS" : s == MP_VS_WARN ? "WARN" : "FAIL"; }
+
+static void num(mp_buf *b, const char *key, double v)
+{
+    if (isfinite(v)) mp_buf_printf(b, ", \"%s\": %.9g", key, v);
+    else mp_buf_printf(b, ", \"%s\": null", key);
+}
+
+static void report_json(const mp_verify_report *r, const mp_verify_opts *o)
+{
+    mp_buf b = MP_BUF_INIT;
+    mp_buf_puts(&b, "{\"status\": ");
+    mp_buf_json_str(&b, r->n_fail ? "fail" : "pass");
+    mp_buf_puts(&b, ", \"device\": {");
+    device_json(&b, &r->device);
+    mp_buf_puts(&b, "}");
+    put_str(&b, "device_note", r->device_note, 1);
+    put_str(&b, "path", o->path, 1);
+    put_str(&b, "reference", r->reference, 1);
+    mp_buf_printf(&b, ", \"integrity\": {\"manifest\": %s, \"files\": %zu, \"bytes\": %llu, \"seconds\": %.3f}",
+                  r->manifest ? "true" : "false", r->files_hashed, (unsigned long long)r->bytes_hashed, r->hash_seconds);
+    mp_buf_printf(&b, ", \"rows\": %u, \"m\": %u, \"seed\": %llu, \"failures\": %zu, \"warnings\": %zu", o->rows,
+                  o->m, (unsigned long long)o->seed, r->n_fail, r->n_warn);
+    mp_buf_puts(&b, ", \"findings\": [");
+    for (size_t i = 0; i < r->n_findings; i++) {
+        mp_buf_puts(&b, i ? ", {" : "{");
+        put_str(&b, "status", status_name(r->findings[i].status), 0);
+        put_str(&b, "stage", r->findings[i].stage, 1);
+        put_str(&b, "text", r->findings[i].text, 1);
+        mp_buf_puts(&b, "}");
+    }
+    mp_buf_puts(&b, "], \"tensors\": [");
+    for (size_t i = 0; i < r->n_numeric; i++) {
+        const mp_vtensor *t = &r->numeric[i];
+        mp_buf_puts(&b, i ? ", {" : "{");
+        put_str(&b, "name", t->name, 0);
+        put_str(&b, "layout", t->layout, 1);
+        put_str(&b, "status", status_name(t->status), 1);
+        mp_buf_printf(&b, ", \"n\": %llu, \"k\": %llu, \"rows\": %u, \"m\": %u, \"bad_values\": %llu, \"bad_outputs\": %llu",
+                      (unsigned long long)t->n, (unsigned long long)t->k, t->rows, t->m,
+                      (unsigned long long)t->bad_values, (unsigned long long)t->bad_outputs);
+        num(&b, "max_abs_err", t->max_abs_err);
+        num(&b, "nmse", t->nmse);
+        num(&b, "nmse_bound", t->nmse_bound);
+        num(&b, "cosine", t->cosine);
+        num(&b, "zero_fraction", t->zero_frac);
+        num(&b, "y_min", t->y_min);
+        num(&b, "y_max", t->y_max);
+        num(&b, "ref_min", t->ref_min);
+        num(&b, "ref_max", t->ref_max);
+        mp_buf_puts(&b, "}");
+    }
+    mp_buf_printf(&b, "], \"seconds\": %.3f}\n", r->seconds);
+    finish_json(&b);
+}
+
+static void report_text(const mp_verify_report *r)
+{
+    char line[700];
+    device_line(&r->device, line, sizeof line);
+    printf("device:    %s\n", line);
+    if (r->device_note[0]) printf("           %s\n", r->device_note);
+    printf("reference: %s\n", r->reference);
+    if (r->manifest) {
+        char human[32];
+        mp_fmt_bytes(r->bytes_hashed, human, sizeof human);
+        printf("integrity: %zu files, %s hashed in %.2f s\n", r->files_hashed, human, r->hash_seconds);
+    }
+    if (r->n_numeric) {
+        printf("\n%-58s %-18s %6s %6s %5s %8s %10s %10s %10s %9s  %-21s %-21s %s\n", "TENSOR", "LAYOUT", "N", "K", "ROWS",
+               "BAD_W", "MAX_ERR", "NMSE", "BOUND", "COSINE", "Y RANGE", "REF RANGE", "");
+        for (size_t i = 0; i < r->n_numeric; i++) {
+            const mp_vtensor *t = &r->numeric[i];
+            char yr[48], rr[48];
+            snprintf(yr, sizeof yr, "[%.3g, %.3g]", t->y_min, t->y_max);
+            snprintf(rr, sizeof rr, "[%.3g, %.3g]", t->ref_min, t->ref_max);
+            printf("%-58s %-18s %6llu %6llu %5u %8llu %10.3g %10.3g %10.3g %9.6f  %-21s %-21s %s\n", t->name, t->layout,
+                   (unsigned long long)t->n, (unsigned long long)t->k, t->rows, (unsigned long long)t->bad_values,
+                   t->max_abs_err, t->nmse, t->nmse_bound, t->cosine, yr, rr, status_name(t->status));
+        }
+    }
+    if (r->n_findings) printf("\n");
+    for (size_t i = 0; i < r->n_findings; i++)
+        printf("%s %s: %s\n", status_name(r->findings[i].status), r->findings[i].stage, r->findings[i].text);
+    printf("\n%s: %zu tensors, %zu numeric checks, %zu failures, %zu warnings (%.2f s)\n", r->n_fail ? "FAIL" : "PASS",
+           r->n_tensors_checked, r->n_numeric, r->n_fail, r->n_warn, r->seconds);
+}
+
+int cmd_verify(const mp_args *a)
+{
+    mp_verify_opts o = {.path = a->pos[0], .against = mp_args_get(a, "against"), .device = "auto", .rows = 64,
+                        .m = 8, .seed = 0x6d6f64656c707265ull};
+    if (mp_args_has(a, "device")) o.device = mp_args_get(a, "device");
+    if (mp_args_has(a, "rows") && mp_args_has(a, "full"))
+        return mp_cli_usage_error(a->cmd, "--rows and --full exclude each other");
+    if (mp_args_has(a, "full")) o.rows = 0;
+    if (mp_args_has(a, "rows")) {
+        char *end;
+        unsigned long v = strtoul(mp_args_get(a, "rows"), &end, 10);
+        if (*end || v == 0 || v > 1000000 || mp_args_get(a, "rows")[0] == '-')
+            return mp_cli_usage_error(a->cmd, "--rows '%s': expected a count from 1 to 1000000", mp_args_get(a, "rows"));
+        o.rows = (uint32_t)v;
+    }
+    mp_err err = MP_ERR_INIT;
+    mp_verify_report r;
+    mp_errcode rc = mp_verify_run(&o, &r, &err);
+    if (rc == MP_E_USAGE) {
+        mp_verify_report_free(&r);
+        return mp_cli_usage_error(a->cmd, "%s", err.msg);
+    }
+    if (rc != MP_OK) {
+        mp_verify_report_free(&r);
+        return mp_cli_fail(&err);
+    }
+    if (mp_args_has(a, "json")) report_json(&r, &o);
+    else report_text(&r);
+    int code = r.n_fail ? 1 : 0;
+    mp_verify_report_free(&r);
+    return code;
+}

@@ -1,0 +1,31 @@
+/*
+ * awq.cl - AWQ GEMM: int32 qweight [K, N/8], nibble i of word (k, c) holding column
+ * 8c + [0,2,4,6,1,3,5,7][i], so column n sits in nibble [0,4,1,5,2,6,3,7][n%8]; qzeros int32
+ * [G, N/8] interleaved the same way, storing z; scales [G, N] (research/quant-formats.md §3).
+ */
+#include "mp_kernel.h"
+
+static inline uint awq_shift(uint n)
+{
+    /* the nibble of column n%8: 0,4,1,5,2,6,3,7 */
+    return 4u * (((n % 8) >> 1) + 4u * (n % 2));
+}
+
+static inline int awq_code(__global const uchar *qw, __global const uint *P, uint n, uint k)
+{
+    uint word = ((__global const uint *)qw)[(ulong)k * P[P_QSTRIDE] + n / 8];
+    return (int)((word >> awq_shift(n)) & 15u);
+}
+
+static inline int awq_zero(__global const uchar *zp, __global const uint *P, uint n, uint g)
+{
+    uint word = ((__global const uint *)zp)[(ulong)g * P[P_ZSTRIDE] + n / 8];
+    return (int)((word >> awq_shift(n)) & 15u);
+}
+
+static inline ulong awq_scale_index(__global const uint *P, uint n, uint g)
+{
+    return (ulong)g * P[P_SSTRIDE] + n;
+}
+
+MP_KERNELS(awq)

@@ -1,0 +1,37 @@
+/*
+ * compressed_tensors.cl - compressed-tensors pack-quantized: int32 weight_packed [N, K*b/32],
+ * row n a bit string over k (or, in older files, P_PER codes per word, high bits unused);
+ * weight_scale [N, G]; weight_zero_point int32 [N*b/32, G], column g a bit string over n;
+ * codes are q_signed + 2^(b-1) (research/quant-formats.md §5).
+ */
+#include "mp_kernel.h"
+
+static inline int ct_code(__global const uchar *qw, __global const uint *P, uint n, uint k)
+{
+    __global const uint *row = (__global const uint *)qw + (ulong)n * P[P_QSTRIDE];
+    uint b = P[P_BITS], per = P[P_PER];
+    if (per) {
+        uint word = k / per; /* the remainder by hand: llvm-spirv-14 cannot translate the
+                                `freeze` that clang emits for a paired / and % */
+        return (int)((row[word] >> (b * (k - word * per))) & ((1u << b) - 1u));
+    }
+    return (int)mp_bits(row, 1, (ulong)k * b, b);
+}
+
+static inline int ct_zero(__global const uchar *zp, __global const uint *P, uint n, uint g)
+{
+    __global const uint *col = (__global const uint *)zp + g;
+    uint b = P[P_BITS], per = P[P_PER];
+    if (per) {
+        uint word = n / per;
+        return (int)((col[(ulong)word * P[P_ZSTRIDE]] >> (b * (n - word * per))) & ((1u << b) - 1u));
+    }
+    return (int)mp_bits(col, P[P_ZSTRIDE], (ulong)n * b, b);
+}
+
+static inline ulong ct_scale_index(__global const uint *P, uint n, uint g)
+{
+    return (ulong)n * P[P_SSTRIDE] + g;
+}
+
+MP_KERNELS(ct)

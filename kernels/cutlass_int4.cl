@@ -1,0 +1,25 @@
+/*
+ * cutlass_int4.cl - CUTLASS-style int4 (Intel XPU grouped GEMM): uint8 qweight [N, K/2], element
+ * k in byte k/2 at shift 4*(k%2); scales [N, G]; zero implied 8. For s4 the nibble is two's
+ * complement (u4 XOR 8), which P_XOR undoes (research/device-layouts.md §1).
+ */
+#include "mp_kernel.h"
+
+static inline int cutlass_code(__global const uchar *qw, __global const uint *P, uint n, uint k)
+{
+    uint byte = qw[(ulong)n * P[P_QSTRIDE] + k / 2];
+    return (int)(((byte >> (4 * (k % 2))) & 15u) ^ P[P_XOR]);
+}
+
+static inline int cutlass_zero(__global const uchar *zp, __global const uint *P, uint n, uint g)
+{
+    (void)zp; (void)P; (void)n; (void)g;
+    return 8; /* the layout has no zero points */
+}
+
+static inline ulong cutlass_scale_index(__global const uint *P, uint n, uint g)
+{
+    return (ulong)n * P[P_SSTRIDE] + g;
+}
+
+MP_KERNELS(cutlass)

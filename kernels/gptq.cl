@@ -1,0 +1,26 @@
+/*
+ * gptq.cl - GPTQ (AutoGPTQ, GPTQModel, AutoRound's GPTQ exports): int32 qweight [K*b/32, N],
+ * column n an LSB-first bit string over k, so 3-bit codes straddle words; qzeros int32
+ * [G, N*b/32], row g a bit string over n, storing z-1 (v1, P_ZOFF = 1) or z (v2); scales
+ * [G, N]; g_idx for act-order (research/quant-formats.md §2).
+ */
+#include "mp_kernel.h"
+
+static inline int gptq_code(__global const uchar *qw, __global const uint *P, uint n, uint k)
+{
+    __global const uint *col = (__global const uint *)qw + n;
+    return (int)mp_bits(col, P[P_QSTRIDE], (ulong)k * P[P_BITS], P[P_BITS]);
+}
+
+static inline int gptq_zero(__global const uchar *zp, __global const uint *P, uint n, uint g)
+{
+    __global const uint *row = (__global const uint *)zp + (ulong)g * P[P_ZSTRIDE];
+    return (int)mp_bits(row, 1, (ulong)n * P[P_BITS], P[P_BITS]);
+}
+
+static inline ulong gptq_scale_index(__global const uint *P, uint n, uint g)
+{
+    return (ulong)g * P[P_SSTRIDE] + n;
+}
+
+MP_KERNELS(gptq)

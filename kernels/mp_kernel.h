@@ -1,0 +1,94 @@
+/*
+ * mp_kernel.h - what every kernel source shares: the parameter block, scale loading, and the two
+ * entry points each layout family gets.
+ *
+ * A family source (cutlass_int4.cl, ...) defines two readers, exactly as an inference kernel
+ * reads its packed layout:
+ *     int  F_code(qw, P, n, k)   the b-bit code of element (n, k), after any two's complement
+ *     int  F_zero(zp, P, n, g)   the stored zero point of (n, g), before the scheme's offset
+ *     uint F_scale_index(P, n, g)
+ * and then says MP_KERNELS(F), which defines
+ *     F_dequant: global size (K, P_NROWS): out[r][k] = w[rows[r]][k];
+ *     F_gemm:    global size (P_NROWS, P_M): out[m][r] = sum_k x[m][k] * w[rows[r]][k],
+ * with w = (float)(q - z) * s, one f32 rounding, and f32 accumulation in k order.
+ *
+ * The text is OpenCL C 1.2: the OpenCL backend builds it at run time, clang-14 builds it to
+ * SPIR-V for Level Zero, and kernels/cl_as_c.h makes it C11 for the cpu backend. Scales are
+ * read with vload_half (core, no cl_khr_fp16 needed), bf16 by its bits, or as f32; no double
+ * and no half arithmetic anywhere (research/device-verify.md §2-3).
+ */
+#ifndef MP_KERNEL_H
+#define MP_KERNEL_H
+
+/* The parameter block: a __global uint array of MP_P_COUNT words. */
+#define P_N 0        /* rows of W (out features) */
+#define P_K 1        /* columns of W (in features) */
+#define P_G 2        /* groups along K */
+#define P_GSIZE 3    /* group size (K for per-channel) */
+#define P_BITS 4     /* code width */
+#define P_ZOFF 5     /* added to a stored zero (1 for GPTQ v1) */
+#define P_XOR 6      /* stored code = q ^ xor (8 for two's complement s4) */
+#define P_ZMODE 7    /* 0: zero implied 2^(b-1); 1: read from zp */
+#define P_PER 8      /* compressed-tensors: codes per word (0: dense bitstream) */
+#define P_SDT 9      /* scale element type: 0 f16, 1 bf16, 2 f32 */
+#define P_SSTRIDE 10 /* elements per row of the scale tensor */
+#define P_QSTRIDE 11 /* containers per row of the code tensor */
+#define P_ZSTRIDE 12 /* words per row of the zero-point tensor */
+#define P_GIDX 13    /* 1: group of column k is gidx[k] */
+#define P_NROWS 14   /* rows asked for (length of rows[]) */
+#define P_M 15       /* activation rows (gemm) */
+#define MP_P_COUNT 16
+
+static inline float mp_scale(__global const uchar *sc, ulong i, uint dt)
+{
+    if (dt == 0) return vload_half(i, (__global const half *)sc);
+    if (dt == 1) return as_float((uint)((__global const ushort *)sc)[i] << 16);
+    return ((__global const float *)sc)[i];
+}
+
+/* b bits at bit position `bit` of a little-endian bit string whose consecutive 32-bit words are
+ * `stride` words apart (a tensor column when stride is the row length). */
+static inline uint mp_bits(__global const uint *w, ulong stride, ulong bit, uint b)
+{
+    ulong word = bit / 32;
+    uint shift = (uint)(bit % 32);
+    ulong v = (ulong)w[word * stride] >> shift;
+    if (shift + b > 32) v |= (ulong)w[(word + 1) * stride] << (32 - shift);
+    return (uint)(v & ((1u << b) - 1u));
+}
+
+#define MP_KERNELS(F)                                                                             \
+    static inline float F##_weight(__global const uchar *qw, __global const uchar *sc,           \
+                                   __global const uchar *zp, __global const int *gidx,           \
+                                   __global const uint *P, uint n, uint k)                       \
+    {                                                                                             \
+        uint g = P[P_GIDX] ? (uint)gidx[k] : k / P[P_GSIZE];                                      \
+        int q = F##_code(qw, P, n, k);                                                            \
+        int z = P[P_ZMODE] ? F##_zero(zp, P, n, g) + (int)P[P_ZOFF] : (int)(1u << (P[P_BITS] - 1)); \
+        return (float)(q - z) * mp_scale(sc, F##_scale_index(P, n, g), P[P_SDT]);                 \
+    }                                                                                             \
+    __kernel void F##_dequant(__global const uchar *qw, __global const uchar *sc,                 \
+                              __global const uchar *zp, __global const int *gidx,                 \
+                              __global const uint *P, __global const uint *rows,                  \
+                              __global const float *x, __global float *out)                       \
+    {                                                                                             \
+        uint k = (uint)get_global_id(0), r = (uint)get_global_id(1);                              \
+        (void)x;                                                                                  \
+        if (k >= P[P_K] || r >= P[P_NROWS]) return;                                              \
+        out[(ulong)r * P[P_K] + k] = F##_weight(qw, sc, zp, gidx, P, rows[r], k);                 \
+    }                                                                                             \
+    __kernel void F##_gemm(__global const uchar *qw, __global const uchar *sc,                    \
+                           __global const uchar *zp, __global const int *gidx,                    \
+                           __global const uint *P, __global const uint *rows,                     \
+                           __global const float *x, __global float *out)                          \
+    {                                                                                             \
+        uint r = (uint)get_global_id(0), m = (uint)get_global_id(1);                              \
+        if (r >= P[P_NROWS] || m >= P[P_M]) return;                                              \
+        uint n = rows[r], K = P[P_K];                                                             \
+        __global const float *xm = x + (ulong)m * K;                                              \
+        float acc = 0.0f;                                                                         \
+        for (uint k = 0; k < K; k++) acc += xm[k] * F##_weight(qw, sc, zp, gidx, P, n, k);        \
+        out[(ulong)m * P[P_NROWS] + r] = acc;                                                     \
+    }
+
+#endif /* MP_KERNEL_H */

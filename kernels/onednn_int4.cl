@@ -1,0 +1,25 @@
+/*
+ * onednn_int4.cl - oneDNN int4 (K-contiguous): int32 qweight [N, K/8], element k at shift
+ * 4*(k%8) of word k/8; scales [G, N]; asymmetric zeros int32 [G, N/8], element n at shift
+ * 4*(n%8) of word n/8, storing z (research/device-layouts.md §2).
+ */
+#include "mp_kernel.h"
+
+static inline int onednn_code(__global const uchar *qw, __global const uint *P, uint n, uint k)
+{
+    uint word = ((__global const uint *)qw)[(ulong)n * P[P_QSTRIDE] + k / 8];
+    return (int)((word >> (4 * (k % 8))) & 15u);
+}
+
+static inline int onednn_zero(__global const uchar *zp, __global const uint *P, uint n, uint g)
+{
+    uint word = ((__global const uint *)zp)[(ulong)g * P[P_ZSTRIDE] + n / 8];
+    return (int)((word >> (4 * (n % 8))) & 15u);
+}
+
+static inline ulong onednn_scale_index(__global const uint *P, uint n, uint g)
+{
+    return (ulong)g * P[P_SSTRIDE] + n;
+}
+
+MP_KERNELS(onednn)

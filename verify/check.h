@@ -1,0 +1,39 @@
+/*
+ * check.h - internal to verify/: the three stages of `modelprep verify` and the report helpers
+ * they share.
+ */
+#ifndef MP_CHECK_H
+#define MP_CHECK_H
+
+#include "verify.h"
+
+#include <cjson/cJSON.h>
+
+/* Appends a finding; counts failures and warnings. Returns MP_E_NOMEM only. */
+mp_errcode mp_vfind(mp_verify_report *r, mp_vstatus st, const char *stage, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Integrity: every file of the manifest, size and xxh3-128, and every tensor's xxh64, each
+ * file read once. The manifest's names must stay inside the checkpoint. */
+mp_errcode mp_check_integrity(const mp_st_model *m, const cJSON *manifest, mp_verify_report *r,
+                              mp_err *err);
+
+/* Structure: the manifest's tensors against the checkpoint's, shapes against config.json,
+ * NaN/Inf in float tensors and scales, zero scales. */
+mp_errcode mp_check_structure(const mp_st_model *m, const mp_qmodel *q, const cJSON *manifest,
+                              mp_verify_report *r, mp_err *err);
+
+/* Numerics: every quantized linear on the device against the CPU reference. */
+typedef struct mp_numeric_ctx {
+    const mp_st_model *out;
+    const mp_qmodel *outq;
+    const cJSON *manifest;        /* may be NULL */
+    const mp_st_model *src;       /* the reference source; NULL: the output's own scheme */
+    const mp_qmodel *srcq;
+    mp_device *dev;
+    const mp_verify_opts *o;
+} mp_numeric_ctx;
+
+mp_errcode mp_check_numerics(const mp_numeric_ctx *c, mp_verify_report *r, mp_err *err);
+
+#endif /* MP_CHECK_H */

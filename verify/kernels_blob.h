@@ -1,0 +1,22 @@
+/*
+ * kernels_blob.h - internal to verify/: the kernel sources and SPIR-V modules built into the
+ * binary (kernels/embed.sh writes the definitions at build time).
+ */
+#ifndef MP_KERNELS_BLOB_H
+#define MP_KERNELS_BLOB_H
+
+#include <stddef.h>
+
+#define MP_BLOB(f)                                    \
+    extern const unsigned char mp_kernel_src_##f[];   \
+    extern const size_t mp_kernel_src_##f##_len;      \
+    extern const unsigned char mp_kernel_spv_##f[];   \
+    extern const size_t mp_kernel_spv_##f##_len;
+MP_BLOB(cutlass_int4)
+MP_BLOB(onednn_int4)
+MP_BLOB(gptq)
+MP_BLOB(awq)
+MP_BLOB(compressed_tensors)
+#undef MP_BLOB
+
+#endif /* MP_KERNELS_BLOB_H */

@@ -1,0 +1,375 @@
+/*
+ * numerics.c - every quantized linear of the output, run on the device, against the CPU
+ * reference.
+ *
+ * For each linear (and each expert slice of a stacked MoE tensor):
+ *   1. the device dequantizes the sampled rows; each value must equal the reference bit for bit
+ *      (both compute (float)(q - z) * s once, so any difference is a layout bug);
+ *   2. the device computes y = x w^T for M seeded activation rows with f32 accumulation; the
+ *      reference yref is computed in double from the reference rows. It fails on NaN/Inf, on
+ *      more than 90 % exact zeros, on any |y - yref| above gamma_K * sum|x w|, and on
+ *      NMSE = sum (y - yref)^2 / sum yref^2 above sum (gamma_K * sum|x w|)^2 / sum yref^2, the
+ *      same rounding bound summed (research/device-verify.md §4).
+ * The reference is the source's linear of the same name when a source is given, else the
+ * output's own linear, decoded by dequant_ref.c, which shares no code with kernels/.
+ */
+#include "check.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CHUNK_ROWS 256u
+
+double mp_verify_gamma(uint64_t k)
+{
+    double u = 0x1p-24, ku = (double)k * u;
+    return ku / (1.0 - ku);
+}
+
+uint32_t mp_verify_sample_rows(uint64_t n, uint32_t want, uint32_t *rows)
+{
+    if (want == 0 || want >= n) {
+        for (uint64_t i = 0; i < n; i++) rows[i] = (uint32_t)i;
+        return (uint32_t)n;
+    }
+    if (want == 1) {
+        rows[0] = 0;
+        return 1;
+    }
+    uint32_t c = 0;
+    for (uint32_t i = 0; i < want; i++) {
+        uint32_t r = (uint32_t)((uint64_t)i * (n - 1) / (want - 1));
+        if (c == 0 || r != rows[c - 1]) rows[c++] = r;
+    }
+    return c;
+}
+
+static int family_of(const mp_qlinear *q, mp_kfamily *f)
+{
+    switch (q->pack) {
+    case MP_QPACK_CUTLASS: *f = MP_KF_CUTLASS; return 1;
+    case MP_QPACK_ONEDNN: *f = MP_KF_ONEDNN; return 1;
+    case MP_QPACK_GPTQ: *f = MP_KF_GPTQ; return 1;
+    case MP_QPACK_AWQ_GEMM: *f = MP_KF_AWQ; return 1;
+    case MP_QPACK_CT: *f = MP_KF_CT; return 1;
+    default: return 0;
+    }
+}
+
+static mp_errcode read_whole(const mp_st_model *m, const mp_tensor *t, void **out, size_t *bytes, mp_err *err)
+{
+    *out = NULL;
+    *bytes = 0;
+    if (!t) return MP_OK;
+    *out = malloc(t->n_bytes ? (size_t)t->n_bytes : 1);
+    if (!*out) return mp_errf(err, MP_E_NOMEM, "out of memory reading '%s'", t->name);
+    *bytes = (size_t)t->n_bytes;
+    return mp_st_read(m, t, 0, *out, (size_t)t->n_bytes, err);
+}
+
+/* Reference rows: consecutive runs in one call each (AWQ GEMM needs runs from a multiple of 8). */
+static mp_errcode ref_rows(const mp_st_model *m, const mp_qlinear *q, const uint32_t *rows, uint32_t nrows,
+                           float *out, float *tmp, mp_err *err)
+{
+    uint64_t K = q->k_cols;
+    for (uint32_t i = 0; i < nrows;) {
+        uint32_t j = i + 1;
+        while (j < nrows && rows[j] == rows[j - 1] + 1 && j - i < CHUNK_ROWS) j++;
+        uint64_t a = rows[i], b = (uint64_t)rows[j - 1] + 1;
+        uint64_t a0 = q->pack == MP_QPACK_AWQ_GEMM ? a & ~(uint64_t)7 : a;
+        MP_FORWARD(mp_dequant_ref(m, q, a0, b, tmp, err));
+        memcpy(out + (uint64_t)i * K, tmp + (a - a0) * K, (size_t)((b - a) * K) * sizeof *out);
+        i = j;
+    }
+    return MP_OK;
+}
+
+static uint64_t splitmix(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+typedef struct acc {
+    double err2, ref2, bound2, dot, y2, max_abs;
+    uint64_t zeros, outputs, bad;
+} acc;
+
+static mp_errcode check_linear(const mp_numeric_ctx *c, const mp_st_model *om, const mp_qlinear *ol,
+                               const mp_st_model *rm, const mp_qlinear *rl, const char *name,
+                               mp_verify_report *r, mp_err *err)
+{
+    mp_kfamily fam;
+    if (!family_of(ol, &fam))
+        return mp_errf_at(err, MP_E_UNSUPPORTED, NULL, ol->prefix, -1,
+                          "no device kernel reads this layout (%s, %s); numerics cannot be checked",
+                          mp_qmethod_name(ol->method), ol->format ? ol->format : "?");
+    mp_vtensor *vt = realloc(r->numeric, (r->n_numeric + 1) * sizeof *vt);
+    if (!vt) return mp_errf(err, MP_E_NOMEM, "out of memory");
+    r->numeric = vt;
+    vt += r->n_numeric++;
+    memset(vt, 0, sizeof *vt);
+    snprintf(vt->name, sizeof vt->name, "%s", name);
+    snprintf(vt->layout, sizeof vt->layout, "%s", mp_kfamily_name(fam));
+    vt->n = ol->n_rows;
+    vt->k = ol->k_cols;
+    vt->m = c->o->m;
+    if (rl->n_rows != ol->n_rows || rl->k_cols != ol->k_cols) {
+        vt->status = MP_VS_FAIL;
+        return mp_vfind(r, MP_VS_FAIL, "numerics", "%s: [%llu, %llu], the reference '%s' is [%llu, %llu]", name,
+                        (unsigned long long)ol->n_rows, (unsigned long long)ol->k_cols, rl->prefix,
+                        (unsigned long long)rl->n_rows, (unsigned long long)rl->k_cols) == MP_OK
+                   ? MP_OK : mp_errf(err, MP_E_NOMEM, "out of memory");
+    }
+    mp_dtype sdt = ol->scales->dtype;
+    if (sdt != MP_DTYPE_F16 && sdt != MP_DTYPE_BF16 && sdt != MP_DTYPE_F32)
+        return mp_errf_at(err, MP_E_UNSUPPORTED, NULL, ol->scales->name, -1, "scales of dtype %s", mp_dtype_name(sdt));
+
+    mp_kernel_data kd = {.family = fam};
+    void *qw = NULL, *sc = NULL, *zp = NULL, *gi = NULL;
+    uint32_t *rows = NULL;
+    float *x = NULL, *dev = NULL, *ref = NULL, *tmp = NULL, *y = NULL;
+    mp_kernel_job *job = NULL;
+    mp_errcode rc = read_whole(om, ol->qweight, &qw, &kd.qw_bytes, err);
+    if (rc == MP_OK) rc = read_whole(om, ol->scales, &sc, &kd.sc_bytes, err);
+    if (rc == MP_OK && ol->zero != MP_QZERO_IMPLIED) rc = read_whole(om, ol->qzeros, &zp, &kd.zp_bytes, err);
+    if (rc == MP_OK) rc = read_whole(om, ol->g_idx, &gi, &kd.gidx_bytes, err);
+    if (rc != MP_OK) goto done;
+    kd.qw = qw, kd.sc = sc, kd.zp = zp, kd.gidx = gi;
+    uint32_t *P = kd.P;
+    P[MP_P_N] = (uint32_t)ol->n_rows;
+    P[MP_P_K] = (uint32_t)ol->k_cols;
+    P[MP_P_G] = (uint32_t)ol->n_groups;
+    P[MP_P_GSIZE] = (uint32_t)ol->group_size;
+    P[MP_P_BITS] = ol->bits;
+    P[MP_P_ZOFF] = ol->zero_offset;
+    P[MP_P_XOR] = ol->code_xor;
+    P[MP_P_ZMODE] = ol->zero != MP_QZERO_IMPLIED;
+    P[MP_P_PER] = ol->fields_per_word;
+    P[MP_P_SDT] = sdt == MP_DTYPE_F16 ? 0 : sdt == MP_DTYPE_BF16 ? 1 : 2;
+    P[MP_P_SSTRIDE] = (uint32_t)ol->scales->shape[1];
+    P[MP_P_QSTRIDE] = (uint32_t)ol->qweight->shape[1];
+    P[MP_P_ZSTRIDE] = ol->qzeros && P[MP_P_ZMODE] ? (uint32_t)ol->qzeros->shape[1] : 0;
+    P[MP_P_GIDX] = ol->g_idx != NULL;
+    rc = mp_kernel_upload(c->dev, &kd, &job, err);
+    if (rc != MP_OK) goto done;
+
+    uint64_t N = ol->n_rows, K = ol->k_cols, M = c->o->m;
+    uint32_t want = c->o->rows;
+    rows = malloc((size_t)(want && want < N ? want : N) * sizeof *rows);
+    x = malloc((size_t)(M * K) * sizeof *x);
+    dev = malloc((size_t)(CHUNK_ROWS * K) * sizeof *dev);
+    ref = malloc((size_t)(CHUNK_ROWS * K) * sizeof *ref);
+    tmp = malloc((size_t)((CHUNK_ROWS + 8) * K) * sizeof *tmp);
+    y = malloc((size_t)(CHUNK_ROWS * M) * sizeof *y);
+    if (!rows || !x || !dev || !ref || !tmp || !y) {
+        rc = mp_errf(err, MP_E_NOMEM, "out of memory");
+        goto done;
+    }
+    uint64_t seed = c->o->seed;
+    for (uint64_t i = 0; i < M * K; i++) x[i] = (float)(splitmix(&seed) >> 40) * 0x1p-23f - 1.0f;
+    uint32_t nrows = mp_verify_sample_rows(N, want, rows);
+    vt->rows = nrows;
+    vt->y_min = vt->ref_min = INFINITY;
+    vt->y_max = vt->ref_max = -INFINITY;
+    double gamma = mp_verify_gamma(K + 1);
+    acc a = {0};
+    int64_t first_bad_row = -1, first_bad_k = 0;
+    float first_got = 0, first_want = 0;
+    for (uint32_t c0 = 0; c0 < nrows && rc == MP_OK; c0 += CHUNK_ROWS) {
+        uint32_t cn = nrows - c0 < CHUNK_ROWS ? nrows - c0 : CHUNK_ROWS;
+        const uint32_t *cr = rows + c0;
+        rc = ref_rows(rm, rl, cr, cn, ref, tmp, err);
+        if (rc == MP_OK) rc = mp_kernel_dequant(job, cr, cn, dev, err);
+        if (rc == MP_OK) rc = mp_kernel_gemm(job, cr, cn, x, (uint32_t)M, y, err);
+        if (rc != MP_OK) break;
+        for (uint64_t i = 0; i < (uint64_t)cn * K; i++)
+            if (memcmp(&dev[i], &ref[i], sizeof *dev) != 0) {
+                if (first_bad_row < 0) {
+                    first_bad_row = cr[i / K];
+                    first_bad_k = (int64_t)(i % K);
+                    first_got = dev[i];
+                    first_want = ref[i];
+                }
+                vt->bad_values++;
+            }
+        for (uint64_t m = 0; m < M; m++)
+            for (uint32_t j = 0; j < cn; j++) {
+                const float *w = ref + (uint64_t)j * K, *xm = x + m * K;
+                double yr = 0, s = 0;
+                for (uint64_t k = 0; k < K; k++) {
+                    double p = (double)xm[k] * (double)w[k];
+                    yr += p;
+                    s += fabs(p);
+                }
+                double yd = y[m * cn + j], d = yd - yr, lim = gamma * s;
+                a.outputs++;
+                if (!isfinite(yd) || fabs(d) > lim) a.bad++;
+                if (yd == 0) a.zeros++;
+                if (isfinite(yd)) {
+                    a.err2 += d * d;
+                    a.dot += yd * yr;
+                    a.y2 += yd * yd;
+                    if (fabs(d) > a.max_abs) a.max_abs = fabs(d);
+                    if (yd < vt->y_min) vt->y_min = yd;
+                    if (yd > vt->y_max) vt->y_max = yd;
+                } else {
+                    a.max_abs = INFINITY;
+                }
+                a.ref2 += yr * yr;
+                a.bound2 += lim * lim;
+                if (yr < vt->ref_min) vt->ref_min = yr;
+                if (yr > vt->ref_max) vt->ref_max = yr;
+            }
+    }
+    if (rc != MP_OK) goto done;
+    vt->bad_outputs = a.bad;
+    vt->max_abs_err = a.max_abs;
+    vt->nmse = a.ref2 > 0 ? a.err2 / a.ref2 : (a.err2 > 0 ? INFINITY : 0);
+    vt->nmse_bound = a.ref2 > 0 ? a.bound2 / a.ref2 : 0;
+    vt->cosine = a.y2 > 0 && a.ref2 > 0 ? a.dot / sqrt(a.y2 * a.ref2) : 0;
+    vt->zero_frac = a.outputs ? (double)a.zeros / (double)a.outputs : 0;
+    vt->status = MP_VS_PASS;
+    mp_errcode fr = MP_OK;
+    if (vt->bad_values) {
+        vt->status = MP_VS_FAIL;
+        fr = mp_vfind(r, MP_VS_FAIL, "numerics",
+                      "%s: %llu of %llu dequantized values differ from the reference; first at row %lld, "
+                      "column %lld: device %.9g, reference %.9g",
+                      name, (unsigned long long)vt->bad_values, (unsigned long long)nrows * K, (long long)first_bad_row,
+                      (long long)first_bad_k, (double)first_got, (double)first_want);
+    }
+    if (fr == MP_OK && (a.bad || !(vt->nmse <= vt->nmse_bound))) {
+        vt->status = MP_VS_FAIL;
+        fr = mp_vfind(r, MP_VS_FAIL, "numerics",
+                      "%s: y = x w^T: %llu of %llu outputs NaN/Inf or beyond the f32 rounding bound; "
+                      "NMSE %.3g (bound %.3g)",
+                      name, (unsigned long long)a.bad, (unsigned long long)a.outputs, vt->nmse, vt->nmse_bound);
+    }
+    if (fr == MP_OK && vt->zero_frac > 0.9) {
+        vt->status = MP_VS_FAIL;
+        fr = mp_vfind(r, MP_VS_FAIL, "numerics", "%s: %.1f %% of the outputs are exactly zero", name,
+                      100.0 * vt->zero_frac);
+    }
+    if (fr != MP_OK) rc = mp_errf(err, MP_E_NOMEM, "out of memory");
+done:
+    mp_kernel_job_free(job);
+    free(qw), free(sc), free(zp), free(gi), free(rows), free(x), free(dev), free(ref), free(tmp), free(y);
+    return rc;
+}
+
+static const mp_qlinear *find_linear(const mp_qmodel *q, const char *prefix)
+{
+    size_t lo = 0, hi = mp_qmodel_n_linears(q);
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int cmp = mp_natcmp(mp_qmodel_linear(q, mid)->prefix, prefix);
+        if (cmp == 0) return mp_qmodel_linear(q, mid);
+        if (cmp < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    for (size_t i = 0; i < mp_qmodel_n_linears(q); i++) /* natcmp ties: fall back to a scan */
+        if (strcmp(mp_qmodel_linear(q, i)->prefix, prefix) == 0) return mp_qmodel_linear(q, i);
+    return NULL;
+}
+
+/* The reference linear for an output linear: the source's of the same name, or itself. */
+static mp_errcode check_with_reference(const mp_numeric_ctx *c, const mp_st_model *om, const mp_qlinear *ol,
+                                       const char *src_prefix, const char *name, mp_verify_report *r, mp_err *err)
+{
+    if (!c->src) return check_linear(c, om, ol, om, ol, name, r, err);
+    const mp_qlinear *sl = find_linear(c->srcq, src_prefix);
+    if (!sl)
+        return mp_vfind(r, MP_VS_FAIL, "numerics", "%s: the source has no quantized linear '%s'", name, src_prefix) == MP_OK
+                   ? MP_OK : mp_errf(err, MP_E_NOMEM, "out of memory");
+    return check_linear(c, om, ol, c->src, sl, name, r, err);
+}
+
+/* A row range [r0, r0 + rows) of expert e of a stacked cutlass tensor, as a linear of its own. */
+static void slice(const mp_tensor *t, uint64_t e, uint64_t r0, uint64_t rows, mp_tensor *out)
+{
+    *out = *t;
+    uint64_t row_bytes = t->shape[2] * (mp_dtype_bits(t->dtype) / 8);
+    uint64_t at = (e * t->shape[1] + r0) * row_bytes;
+    out->n_dims = 2;
+    out->shape[0] = rows;
+    out->shape[1] = t->shape[2];
+    out->n_elems = rows * t->shape[2];
+    out->n_bytes = rows * row_bytes;
+    out->begin += at;
+    out->offset += at;
+}
+
+static mp_errcode check_stacked(const mp_numeric_ctx *c, const mp_tensor *qw, const mp_tensor *sc, int w13,
+                                uint32_t code_xor, mp_verify_report *r, mp_err *err)
+{
+    size_t plen = strlen(qw->name) - strlen(w13 ? ".w13_qweight" : ".w2_qweight");
+    uint64_t E = qw->shape[0], R = qw->shape[1], K = qw->shape[2] * 2, G = sc->shape[2];
+    if (sc->n_dims != 3 || sc->shape[0] != E || sc->shape[1] != R || G == 0 || K % G)
+        return mp_errf_at(err, MP_E_INPUT, NULL, sc->name, -1, "stacked scales do not match '%s'", qw->name);
+    static const char *const parts13[2] = {"gate_proj", "up_proj"};
+    int nparts = w13 ? 2 : 1;
+    uint64_t rows = R / (uint64_t)nparts;
+    for (uint64_t e = 0; e < E; e++)
+        for (int p = 0; p < nparts; p++) {
+            mp_tensor q, s;
+            slice(qw, e, (uint64_t)p * rows, rows, &q);
+            slice(sc, e, (uint64_t)p * rows, rows, &s);
+            char name[200], src[256];
+            snprintf(name, sizeof name, "%s[%llu].%s", qw->name, (unsigned long long)e, w13 ? parts13[p] : "down_proj");
+            snprintf(src, sizeof src, "%.*s.%llu.%s", (int)plen, qw->name, (unsigned long long)e,
+                     w13 ? parts13[p] : "down_proj");
+            mp_qlinear l = {.prefix = name, .method = MP_QM_MODELPREP, .pack = MP_QPACK_CUTLASS,
+                            .zero = MP_QZERO_IMPLIED, .format = "cutlass-int4", .bits = 4, .code_xor = code_xor,
+                            .n_rows = rows, .k_cols = K, .group_size = K / G, .n_groups = G, .sym = 1,
+                            .scales_nk = 1, .qweight = &q, .scales = &s};
+            MP_FORWARD(check_with_reference(c, c->out, &l, src, name, r, err));
+        }
+    return MP_OK;
+}
+
+static uint32_t stacked_code_xor(const mp_st_model *m)
+{
+    char *path = mp_path_join(mp_st_dir(m), "config.json"), *text = NULL;
+    size_t len;
+    mp_err e = MP_ERR_INIT;
+    uint32_t x = 0;
+    if (path && mp_read_small_file(path, 1u << 24, &text, &len, &e) == MP_OK) {
+        cJSON *j = cJSON_Parse(text);
+        const cJSON *q = cJSON_GetObjectItemCaseSensitive(j, "quantization_config");
+        const cJSON *i4 = cJSON_GetObjectItemCaseSensitive(q, "int4");
+        if (cJSON_IsString(i4) && strcmp(i4->valuestring, "s4") == 0) x = 8;
+        cJSON_Delete(j);
+    }
+    free(path);
+    free(text);
+    return x;
+}
+
+mp_errcode mp_check_numerics(const mp_numeric_ctx *c, mp_verify_report *r, mp_err *err)
+{
+    for (size_t i = 0; i < mp_qmodel_n_linears(c->outq); i++) {
+        const mp_qlinear *l = mp_qmodel_linear(c->outq, i);
+        MP_FORWARD(check_with_reference(c, c->out, l, l->prefix, l->prefix, r, err));
+    }
+    uint32_t code_xor = 0;
+    int have_xor = 0;
+    for (size_t i = 0; i < mp_st_n_tensors(c->out); i++) {
+        const mp_tensor *t = mp_st_tensor(c->out, i);
+        size_t n = strlen(t->name);
+        int w13 = n > 12 && strcmp(t->name + n - 12, ".w13_qweight") == 0;
+        int w2 = n > 11 && strcmp(t->name + n - 11, ".w2_qweight") == 0;
+        if ((!w13 && !w2) || t->n_dims != 3 || t->dtype != MP_DTYPE_U8) continue;
+        char sname[300];
+        snprintf(sname, sizeof sname, "%.*s_scales", (int)(n - 8), t->name);
+        const mp_tensor *s = mp_st_find(c->out, sname);
+        if (!s) return mp_errf_at(err, MP_E_INPUT, NULL, t->name, -1, "stacked codes without '%s'", sname);
+        if (!have_xor) code_xor = stacked_code_xor(c->out), have_xor = 1;
+        MP_FORWARD(check_stacked(c, t, s, w13, code_xor, r, err));
+    }
+    return MP_OK;
+}
