@@ -257,6 +257,11 @@ Test(robustness, killed_or_disk_full_jobs_leave_nothing_half_done, .timeout = 90
     run_python_check("tests/ref/crash_safety.py");
 }
 
+Test(python_crosscheck, verify_passes_good_outputs_and_fails_broken_ones, .timeout = 600)
+{
+    run_python_check("tests/ref/verify_check.py");
+}
+
 Test(python_crosscheck, every_repack_pair_is_exact_or_refused, .timeout = 600)
 {
     run_python_check("tests/ref/repack_crosscheck.py");

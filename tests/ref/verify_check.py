@@ -1,0 +1,234 @@
+#!/usr/bin/env python3
+"""Check `modelprep verify` and `modelprep devices`.
+
+- Correct conversions of asymmetric, non-uniform GPTQ checkpoints (group 32, so scales have more
+  than one group) to every packed layout, and of symmetric ones to cutlass-int4 u4/s4 and
+  stacked MoE experts, pass on the OpenCL device (PoCL here) and on the cpu backend: exit 0,
+  every dequantized value bit-exact, the device named in the report.
+- Deliberately broken outputs fail with exit 1 and name the tensor, with the manifest removed so
+  that only the numeric check can catch them: the K<->N transpose left out, nibbles swapped
+  within a byte, the AWQ order not applied, v1 zeros read as v2, scales transposed.
+- One flipped byte in a weight or in a scale fails integrity (naming file and tensor) and numerics.
+- `--device level-zero` and `--device gpu` without a GPU are exit 3 naming the reason; `devices
+  --json` follows its schema.
+Run by `make test` (tests/unit/test_cli.c) with MP_BIN and MP_TOOLS set.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+from safetensors.numpy import load_file, save_file
+
+BIN = os.environ["MP_BIN"]
+TOOLS = os.environ["MP_TOOLS"]
+checks = 0
+
+
+def check(cond, msg):
+    global checks
+    checks += 1
+    if not cond:
+        print("FAIL:", msg)
+        sys.exit(1)
+
+
+def run(*args):
+    return subprocess.run([BIN, *args], capture_output=True, text=True)
+
+
+def mkmodel(d, *args):
+    subprocess.run([os.path.join(TOOLS, "mkmodel"), d, "--layers", "1", "--hidden", "64",
+                    "--intermediate", "128", *args], check=True, capture_output=True)
+
+
+def verify(path, device, *extra):
+    p = run("verify", path, "--device", device, "--json", *extra)
+    try:
+        doc = json.loads(p.stdout) if p.stdout else None
+    except json.JSONDecodeError:
+        doc = None
+    return p, doc
+
+
+def expect_pass(path, device, backend, what):
+    p, doc = verify(path, device)
+    check(p.returncode == 0 and doc and doc["status"] == "pass",
+          f"{what} on {device}: exit {p.returncode}, {p.stderr.strip()} {doc and doc['findings']}")
+    check(doc["device"]["backend"] == backend, f"{what}: ran on {doc['device']['backend']}, not {backend}")
+    check(len(doc["tensors"]) > 0, f"{what}: no tensor was checked")
+    for t in doc["tensors"]:
+        check(t["bad_values"] == 0 and t["bad_outputs"] == 0 and t["status"] == "PASS", f"{what}: {t}")
+        check(t["nmse"] <= t["nmse_bound"] and t["cosine"] > 0.999999, f"{what}: {t['name']} metrics {t}")
+    return doc
+
+
+def expect_fail(path, needle, what, *extra):
+    p, doc = verify(path, "cpu", *extra)
+    texts = [f["stage"] + ": " + f["text"] for f in (doc["findings"] if doc else []) if f["status"] == "FAIL"]
+    check(p.returncode == 1 and doc and doc["status"] == "fail", f"{what}: exit {p.returncode} {p.stderr.strip()}")
+    check(any(needle in t for t in texts), f"{what}: no failure mentions {needle!r}: {texts}")
+    return texts
+
+
+def rewrite(path, fn):
+    """Loads a safetensors file, lets fn edit the dict of arrays, saves it back (format pt)."""
+    t = load_file(path)
+    fn(t)
+    save_file(t, path, metadata={"format": "pt"})
+
+
+def nibbles(words, count):
+    """int32 words -> their `count` nibbles each, LSB first."""
+    u = words.view(np.uint32)
+    return np.stack([(u >> (4 * i)) & 15 for i in range(count)], axis=-1)
+
+
+def pack8(codes):
+    """[..., 8] nibbles -> int32 words."""
+    w = np.zeros(codes.shape[:-1], dtype=np.uint32)
+    for i in range(8):
+        w |= (codes[..., i].astype(np.uint32) & 15) << (4 * i)
+    return w.view(np.int32)
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="mp-verify-")
+    os.chdir(tmp)
+    try:
+        mkmodel("asym", "--group-size", "32", "--seed", "7")
+        mkmodel("sym", "--group-size", "32", "--sym", "--seed", "8")
+        mkmodel("moe", "--group-size", "32", "--sym", "--experts", "4", "--seed", "9")
+        mkmodel("g3", "--bits", "3", "--desc-act", "--group-size", "32", "--seed", "10")
+        mkmodel("g8", "--bits", "8", "--format", "gptq_v2", "--seed", "11")
+        outs = []
+        for fmt in ["onednn-int4", "gptq", "gptq-v2", "awq", "compressed-tensors"]:
+            d = "asym-" + fmt
+            check(run("convert", "asym", d, "--to", fmt, "--quiet").returncode == 0, f"convert to {fmt}")
+            outs.append(d)
+        for extra in [[], ["--int4", "s4"]]:
+            d = "sym-cutlass" + "".join(extra)
+            check(run("convert", "sym", d, "--to", "cutlass-int4", "--quiet", *extra).returncode == 0, d)
+            outs.append(d)
+        check(run("convert", "moe", "moe-stacked", "--to", "cutlass-int4", "--stack-experts",
+                  "--quiet").returncode == 0, "stacked convert")
+        outs.append("moe-stacked")
+
+        for d in outs:
+            for device, backend in [("cpu", "cpu"), ("opencl", "opencl")]:
+                doc = expect_pass(d, device, backend, d)
+                check(doc["reference"].startswith("CPU dequantization of the source"), f"{d}: {doc['reference']}")
+        doc = expect_pass("moe-stacked", "cpu", "cpu", "stacked")
+        names = {t["name"] for t in doc["tensors"]}
+        check("model.layers.0.mlp.experts.w13_qweight[3].up_proj" in names and
+              "model.layers.0.mlp.experts.w2_qweight[0].down_proj" in names, f"stacked slices: {sorted(names)[:5]}")
+        # Sources verify against their own layout: 3-bit act-order, 8-bit v2.
+        for d in ["g3", "g8"]:
+            doc = expect_pass(d, "opencl", "opencl", d)
+            check("own layout" in doc["reference"], f"{d}: reference {doc['reference']}")
+        # --full checks every row.
+        doc = expect_pass("asym-awq", "cpu", "cpu", "full")
+        p, doc = verify("asym-awq", "cpu", "--full")
+        check(all(t["rows"] == t["n"] for t in doc["tensors"]), "--full checks every row")
+        p, doc = verify("asym-awq", "cpu", "--rows", "5")
+        check(all(t["rows"] == 5 for t in doc["tensors"]), "--rows 5")
+
+        # Broken outputs: no manifest, so only numerics can tell.
+        def broken(src, name, fn, needle, what):
+            shutil.copytree(src, name)
+            os.remove(os.path.join(name, "modelprep.json"))
+            rewrite(os.path.join(name, "model.safetensors"), fn)
+            expect_fail(name, needle, what, "--against", "asym" if src.startswith("asym") else "sym")
+
+        q = "model.layers.0.self_attn.q_proj"
+
+        def no_transpose(t):  # onednn [N, K/8]: write the codes of W^T (square q_proj)
+            c = nibbles(t[q + ".qweight"], 8).reshape(64, 64)
+            t[q + ".qweight"] = pack8(c.T.reshape(64, 8, 8))
+        broken("asym-onednn-int4", "bad-transpose", no_transpose, q + ": ", "K<->N transpose left out")
+
+        def swap_nibbles(t):
+            for k in t:
+                if k.endswith(".qweight"):
+                    b = t[k]
+                    t[k] = ((b & 15) << 4 | b >> 4).astype(np.uint8)
+        broken("sym-cutlass", "bad-nibbles", swap_nibbles, "dequantized values differ", "nibbles swapped")
+
+        def awq_sequential(t):  # AWQ words written in plain order instead of [0,2,4,6,1,3,5,7]
+            order = [0, 2, 4, 6, 1, 3, 5, 7]
+            for k in list(t):
+                if k.endswith(".qweight") or k.endswith(".qzeros"):
+                    nib = nibbles(t[k], 8)            # nib[..., i] holds column order[i]
+                    cols = np.empty_like(nib)
+                    cols[..., order] = nib            # cols[..., j] = column j
+                    t[k] = pack8(cols)
+        broken("asym-awq", "bad-awq-order", awq_sequential, "dequantized values differ", "AWQ order lost")
+
+        def v1_as_v2(t):  # v1 stores z - 1; a writer that took v1 zeros for v2 stores them one lower
+            for k in list(t):
+                if k.endswith(".qzeros"):
+                    nib = nibbles(t[k], 8)
+                    t[k] = pack8((nib + 1) & 15)
+        broken("asym-gptq", "bad-zeros", v1_as_v2, "dequantized values differ", "v1 zeros read as v2")
+
+        def transpose_scales(t):
+            s = t[q + ".scales"]
+            t[q + ".scales"] = np.ascontiguousarray(s.T).reshape(s.shape)
+        broken("asym-onednn-int4", "bad-scales", transpose_scales, q + ": ", "scales transposed")
+
+        # One flipped byte, with the manifest: integrity names file and tensor, numerics agree.
+        for part, what in [("qweight", "weight"), ("scales", "scale")]:
+            d = "flip-" + part
+            shutil.copytree("asym-onednn-int4", d)
+            with open(os.path.join(d, "model.safetensors"), "r+b") as f:
+                n = int.from_bytes(f.read(8), "little")
+                hdr = json.loads(f.read(n))
+                off = 8 + n + hdr[q + "." + part]["data_offsets"][0] + 1
+                f.seek(off)
+                b = f.read(1)[0]
+                f.seek(off)
+                f.write(bytes([b ^ 0x10]))
+            texts = expect_fail(d, f"tensor '{q}.{part}': xxh64", f"flipped {what} byte")
+            check(any(t.startswith("integrity: model.safetensors: ") for t in texts), f"{what}: names the file")
+            check(any(t.startswith("numerics: " + q) for t in texts), f"flipped {what} byte: numerics {texts}")
+
+        # Devices that are not there: exit 3, with the reason.
+        p = run("verify", "asym-gptq", "--device", "level-zero")
+        check(p.returncode == 3 and "no driver (ZE_RESULT_ERROR_UNINITIALIZED)" in p.stderr,
+              f"level-zero without a driver: {p.returncode} {p.stderr}")
+        p = run("verify", "asym-gptq", "--device", "gpu")
+        check(p.returncode == 3 and p.stderr.startswith("modelprep: --device gpu: no GPU (level-zero: "),
+              f"gpu without a GPU: {p.returncode} {p.stderr}")
+        p = run("verify", "asym-gptq", "--device", "opencl:7")
+        check(p.returncode == 3 and "opencl has 1 device(s)" in p.stderr, f"opencl:7: {p.stderr}")
+        # auto without a GPU says so on the report's first lines.
+        p = run("verify", "asym-gptq")
+        lines = p.stdout.splitlines()
+        check(p.returncode == 0 and lines[0].startswith("device:    opencl:0 ") and "(CPU;" in lines[0]
+              and "no GPU found" in lines[1] and "running on the CPU" in lines[1], f"auto report: {lines[:2]}")
+
+        p = run("devices", "--json")
+        doc = json.loads(p.stdout)
+        check(p.returncode == 0 and [b["name"] for b in doc["backends"]] == ["level-zero", "opencl", "cpu"],
+              "devices --json backends")
+        keys = {"backend", "index", "gpu", "usable", "type", "name", "vendor", "vendor_id", "version", "driver",
+                "platform", "note"}
+        for b in doc["backends"]:
+            check(set(b) == {"name", "usable", "status", "devices"}, f"backend keys {set(b)}")
+            check(isinstance(b["usable"], bool) and isinstance(b["status"], str), "backend value types")
+            for dv in b["devices"]:
+                check(set(dv) == keys and dv["type"] in ("GPU", "CPU", "ACCELERATOR", "OTHER"), f"device {dv}")
+        ze = doc["backends"][0]
+        check(not ze["usable"] and ze["status"].endswith("present, no driver (ZE_RESULT_ERROR_UNINITIALIZED)"),
+              f"level-zero status {ze['status']}")
+        check(doc["backends"][2]["devices"][0]["type"] == "CPU", "cpu backend is a CPU")
+    finally:
+        os.chdir("/")
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"verify_check: {checks} checks passed")
+
+
+main()
