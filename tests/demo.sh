@@ -46,8 +46,20 @@ step "9. a symmetric MoE sample for the XPU grouped GEMM: cutlass-int4, s4, expe
 "$MP" convert "$out/sample-moe" "$out/sample-moe-xpu" --to cutlass-int4 --int4 s4 --stack-experts
 "$MP" inspect "$out/sample-moe-xpu" | grep -E 'layers\.0\.mlp\.experts\.w'
 
+step "10. modelprep verify $out/sample-onednn: hashes, structure, and every quantized tensor on the best device"
+"$MP" verify "$out/sample-onednn" --rows 32
+
+step "11. modelprep split $out/sample-moe-xpu $out/sample-moe-layers (one file per layer)"
+"$MP" split "$out/sample-moe-xpu" "$out/sample-moe-layers"
+ls "$out/sample-moe-layers"
+
+step "12. modelprep verify $out/sample-moe-layers --rows 16 (stacked experts slice by slice; table abridged)"
+"$MP" verify "$out/sample-moe-layers" --rows 16 >"$out/verify-moe.txt" || { cat "$out/verify-moe.txt"; exit 1; }
+awk 'NR <= 8 || /experts\.w2_qweight\[7\]/ || !/^model\./' "$out/verify-moe.txt"
+
 printf '\ndemo: done.\n'
 printf '  sample GPTQ checkpoint:      %s/sample-gptq\n' "$out"
 printf '  dense f16 checkpoint:        %s/sample-f16\n' "$out"
 printf '  onednn-int4 checkpoint:      %s/sample-onednn\n' "$out"
 printf '  MoE cutlass-int4 (stacked):  %s/sample-moe-xpu\n' "$out"
+printf '  its per-layer split:         %s/sample-moe-layers\n' "$out"

@@ -304,36 +304,66 @@ static void slice(const mp_tensor *t, uint64_t e, uint64_t r0, uint64_t rows, mp
     out->offset += at;
 }
 
+/* Expert e's row range [r0, r0 + rows) of a stacked cutlass pair, as a linear of its own. */
+static void stacked_linear(const mp_tensor *qw, const mp_tensor *sc, uint64_t e, uint64_t r0, uint64_t rows,
+                           uint32_t code_xor, const char *name, mp_tensor *q, mp_tensor *s, mp_qlinear *l)
+{
+    uint64_t K = qw->shape[2] * 2, G = sc->shape[2];
+    slice(qw, e, r0, rows, q);
+    slice(sc, e, r0, rows, s);
+    *l = (mp_qlinear){.prefix = (char *)name, .method = MP_QM_MODELPREP, .pack = MP_QPACK_CUTLASS,
+                      .zero = MP_QZERO_IMPLIED, .format = "cutlass-int4", .bits = 4, .code_xor = code_xor,
+                      .n_rows = rows, .k_cols = K, .group_size = K / G, .n_groups = G, .sym = 1,
+                      .scales_nk = 1, .qweight = q, .scales = s};
+}
+
+static int stacked_pair_ok(const mp_tensor *qw, const mp_tensor *sc)
+{
+    return qw->n_dims == 3 && sc->n_dims == 3 && sc->shape[0] == qw->shape[0] && sc->shape[1] == qw->shape[1] &&
+           sc->shape[2] > 0 && (qw->shape[2] * 2) % sc->shape[2] == 0;
+}
+
+/* Each expert slice of a stacked tensor against the source: the same stacked tensor when the
+ * source has it (a split of a converted checkpoint), else the source's per-expert linears. */
 static mp_errcode check_stacked(const mp_numeric_ctx *c, const mp_tensor *qw, const mp_tensor *sc, int w13,
-                                uint32_t code_xor, mp_verify_report *r, mp_err *err)
+                                uint32_t code_xor, uint32_t src_xor, mp_verify_report *r, mp_err *err)
 {
     size_t plen = strlen(qw->name) - strlen(w13 ? ".w13_qweight" : ".w2_qweight");
-    uint64_t E = qw->shape[0], R = qw->shape[1], K = qw->shape[2] * 2, G = sc->shape[2];
-    if (sc->n_dims != 3 || sc->shape[0] != E || sc->shape[1] != R || G == 0 || K % G)
+    if (!stacked_pair_ok(qw, sc))
         return mp_errf_at(err, MP_E_INPUT, NULL, sc->name, -1, "stacked scales do not match '%s'", qw->name);
+    const mp_tensor *sq = c->src ? mp_st_find(c->src, qw->name) : NULL;
+    const mp_tensor *ss = c->src ? mp_st_find(c->src, sc->name) : NULL;
+    if (sq && (!ss || !stacked_pair_ok(sq, ss) || sq->dtype != MP_DTYPE_U8))
+        return mp_errf_at(err, MP_E_INPUT, c->src ? mp_st_dir(c->src) : NULL, qw->name, -1,
+                          "the source's stacked tensor does not match the output's");
     static const char *const parts13[2] = {"gate_proj", "up_proj"};
     int nparts = w13 ? 2 : 1;
-    uint64_t rows = R / (uint64_t)nparts;
-    for (uint64_t e = 0; e < E; e++)
+    uint64_t rows = qw->shape[1] / (uint64_t)nparts;
+    for (uint64_t e = 0; e < qw->shape[0]; e++)
         for (int p = 0; p < nparts; p++) {
-            mp_tensor q, s;
-            slice(qw, e, (uint64_t)p * rows, rows, &q);
-            slice(sc, e, (uint64_t)p * rows, rows, &s);
             char name[200], src[256];
             snprintf(name, sizeof name, "%s[%llu].%s", qw->name, (unsigned long long)e, w13 ? parts13[p] : "down_proj");
             snprintf(src, sizeof src, "%.*s.%llu.%s", (int)plen, qw->name, (unsigned long long)e,
                      w13 ? parts13[p] : "down_proj");
-            mp_qlinear l = {.prefix = name, .method = MP_QM_MODELPREP, .pack = MP_QPACK_CUTLASS,
-                            .zero = MP_QZERO_IMPLIED, .format = "cutlass-int4", .bits = 4, .code_xor = code_xor,
-                            .n_rows = rows, .k_cols = K, .group_size = K / G, .n_groups = G, .sym = 1,
-                            .scales_nk = 1, .qweight = &q, .scales = &s};
-            MP_FORWARD(check_with_reference(c, c->out, &l, src, name, r, err));
+            mp_tensor q, s, q2, s2;
+            mp_qlinear l, l2;
+            stacked_linear(qw, sc, e, (uint64_t)p * rows, rows, code_xor, name, &q, &s, &l);
+            if (sq && e < sq->shape[0] && sq->shape[1] == qw->shape[1]) {
+                stacked_linear(sq, ss, e, (uint64_t)p * rows, rows, src_xor, name, &q2, &s2, &l2);
+                MP_FORWARD(check_linear(c, c->out, &l, c->src, &l2, name, r, err));
+            } else if (sq) {
+                return mp_errf_at(err, MP_E_INPUT, mp_st_dir(c->src), qw->name, -1,
+                                  "the source's stacked tensor has another shape");
+            } else {
+                MP_FORWARD(check_with_reference(c, c->out, &l, src, name, r, err));
+            }
         }
     return MP_OK;
 }
 
 static uint32_t stacked_code_xor(const mp_st_model *m)
 {
+    if (!m) return 0;
     char *path = mp_path_join(mp_st_dir(m), "config.json"), *text = NULL;
     size_t len;
     mp_err e = MP_ERR_INIT;
@@ -356,7 +386,7 @@ mp_errcode mp_check_numerics(const mp_numeric_ctx *c, mp_verify_report *r, mp_er
         const mp_qlinear *l = mp_qmodel_linear(c->outq, i);
         MP_FORWARD(check_with_reference(c, c->out, l, l->prefix, l->prefix, r, err));
     }
-    uint32_t code_xor = 0;
+    uint32_t code_xor = 0, src_xor = 0;
     int have_xor = 0;
     for (size_t i = 0; i < mp_st_n_tensors(c->out); i++) {
         const mp_tensor *t = mp_st_tensor(c->out, i);
@@ -368,8 +398,8 @@ mp_errcode mp_check_numerics(const mp_numeric_ctx *c, mp_verify_report *r, mp_er
         snprintf(sname, sizeof sname, "%.*s_scales", (int)(n - 8), t->name);
         const mp_tensor *s = mp_st_find(c->out, sname);
         if (!s) return mp_errf_at(err, MP_E_INPUT, NULL, t->name, -1, "stacked codes without '%s'", sname);
-        if (!have_xor) code_xor = stacked_code_xor(c->out), have_xor = 1;
-        MP_FORWARD(check_stacked(c, t, s, w13, code_xor, r, err));
+        if (!have_xor) code_xor = stacked_code_xor(c->out), src_xor = stacked_code_xor(c->src), have_xor = 1;
+        MP_FORWARD(check_stacked(c, t, s, w13, code_xor, src_xor, r, err));
     }
     return MP_OK;
 }

@@ -125,6 +125,10 @@ def main():
         names = {t["name"] for t in doc["tensors"]}
         check("model.layers.0.mlp.experts.w13_qweight[3].up_proj" in names and
               "model.layers.0.mlp.experts.w2_qweight[0].down_proj" in names, f"stacked slices: {sorted(names)[:5]}")
+        # A split of the stacked output checks each slice against the stacked source.
+        check(run("split", "moe-stacked", "moe-split", "--quiet").returncode == 0, "split of stacked")
+        doc = expect_pass("moe-split", "cpu", "cpu", "split of stacked")
+        check(len(doc["tensors"]) == 4 * 3 + 4 and "moe-stacked" in doc["reference"], f"split: {doc['reference']}")
         # Sources verify against their own layout: 3-bit act-order, 8-bit v2.
         for d in ["g3", "g8"]:
             doc = expect_pass(d, "opencl", "opencl", d)
