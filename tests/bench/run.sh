@@ -57,3 +57,5 @@ rm -rf "$dir/scratch/large-out"
 rm -rf "$dir/scratch/large-out"
 "$BUILD/tests/bench_peak_rss" split "$BUILD/modelprep" split "$dir/large" "$dir/scratch/large-out" --quiet
 rm -rf "$dir/scratch/large-out"
+echo "bench: verify (integrity against cat; numeric check time per GB on cpu and PoCL)"
+sh tests/bench/bench_verify.sh "$BUILD" "$dir"
