@@ -17,7 +17,7 @@ PKGS    := libzstd libxxhash libcjson level-zero OpenCL
 # Every Debian package the project needs to build, test and run its demo.
 DEB_PKGS := build-essential pkg-config libzstd-dev libxxhash-dev libcjson-dev libze-dev \
             ocl-icd-opencl-dev opencl-headers pocl-opencl-icd libcriterion-dev clang-14 \
-            llvm-spirv-14 spirv-tools libclang-rt-14-dev python3 python3-venv
+            llvm-spirv-14 spirv-tools libclang-rt-14-dev python3 python3-venv cmake
 
 ifeq ($(SAN),1)
 BUILD   ?= build/san
@@ -64,7 +64,7 @@ FUZZ_TARGETS := st_header index config json
 REPLAY_BINS  := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/replay_%)
 FUZZ_SECONDS ?= 10
 
-.PHONY: all test check demo bench install uninstall clean deps help check-deps check-nm check-spirv pyref fuzz replay
+.PHONY: all test check demo bench install uninstall clean deps help check-deps check-nm check-spirv pyref ze-null fuzz replay
 
 all: $(BIN) ## build build/modelprep
 
@@ -156,6 +156,11 @@ $(VENV)/.ok:
 
 pyref: $(VENV)/.ok ## set up the Python reference environment (PyPI safetensors, numpy)
 
+# The Level Zero null driver, built from Debian's loader source when the network allows: the
+# negative control of verify (a "GPU" that runs nothing). Optional; the test says when it skips.
+ze-null: ## build the Level Zero null driver into build/ze-null (verify's negative control)
+	@sh tests/gen/build_ze_null.sh build/ze-null
+
 check-deps: ## check that each stage includes only the stages below it
 	@sh tests/check-deps.sh
 
@@ -171,6 +176,7 @@ test: deps ## build and run every test: units, golden, CLI, hostile input, Pytho
 	$(MAKE) --no-print-directory check-deps check-nm check-spirv
 	$(MAKE) --no-print-directory replay
 	$(MAKE) --no-print-directory pyref
+	-@$(MAKE) --no-print-directory ze-null
 	$(TEST_ENV) $(TEST_BIN) --jobs 2
 
 check: all-tests ## the fast subset: unit tests only, no Python

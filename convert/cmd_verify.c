@@ -77,7 +77,8 @@ int cmd_devices(const mp_args *a)
         for (size_t j = 0; j < r[i].n_devices; j++) {
             char line[700];
             device_line(&r[i].devices[j], line, sizeof line);
-            printf("  %s%s%s\n", line, r[i].devices[j].usable ? "" : ": ", r[i].devices[j].usable ? "" : r[i].devices[j].note);
+            const mp_device_info *d = &r[i].devices[j];
+            printf("  %s%s%s\n", line, d->note[0] ? (d->usable ? ": " : ": refused: ") : "", d->note);
         }
     }
     return 0;

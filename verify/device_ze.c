@@ -99,11 +99,14 @@ static ze_result_t enumerate(mp_device_info *info, ze_found *found, size_t *n)
                 snprintf(o->driver, sizeof o->driver, "%u", dp.driverVersion);
                 snprintf(o->platform, sizeof o->platform, "SPIR-V %u.%u", ZE_MAJOR_VERSION(mp.spirvVersionSupported),
                          ZE_MINOR_VERSION(mp.spirvVersionSupported));
-                o->usable = o->is_gpu && p.vendorId == 0x8086 && strcmp(o->name, "Null Device") != 0;
-                if (!o->usable)
-                    snprintf(o->note, sizeof o->note,
-                             "refused: %s vendor 0x%04x '%.40s' is not an Intel GPU (the null driver runs nothing)",
-                             o->type, (unsigned)p.vendorId, o->name);
+                int intel = o->is_gpu && p.vendorId == 0x8086 && strcmp(o->name, "Null Device") != 0;
+                const char *any = getenv("MODELPREP_ZE_ANY_VENDOR");
+                o->usable = intel || (o->is_gpu && any && strcmp(any, "1") == 0);
+                if (!intel)
+                    snprintf(o->note, sizeof o->note, "%s vendor 0x%04x '%.40s' is not an Intel GPU%s", o->type,
+                             (unsigned)p.vendorId, o->name,
+                             o->usable ? "; accepted because MODELPREP_ZE_ANY_VENDOR=1"
+                                       : " (the loader's null driver runs nothing)");
             }
             (*n)++;
         }

@@ -179,6 +179,7 @@ static mp_errcode check_linear(const mp_numeric_ctx *c, const mp_st_model *om, c
     double gamma = mp_verify_gamma(K + 1);
     acc a = {0};
     int64_t first_bad_row = -1, first_bad_k = 0;
+    int all_nan = 1;
     float first_got = 0, first_want = 0;
     for (uint32_t c0 = 0; c0 < nrows && rc == MP_OK; c0 += CHUNK_ROWS) {
         uint32_t cn = nrows - c0 < CHUNK_ROWS ? nrows - c0 : CHUNK_ROWS;
@@ -187,7 +188,8 @@ static mp_errcode check_linear(const mp_numeric_ctx *c, const mp_st_model *om, c
         if (rc == MP_OK) rc = mp_kernel_dequant(job, cr, cn, dev, err);
         if (rc == MP_OK) rc = mp_kernel_gemm(job, cr, cn, x, (uint32_t)M, y, err);
         if (rc != MP_OK) break;
-        for (uint64_t i = 0; i < (uint64_t)cn * K; i++)
+        for (uint64_t i = 0; i < (uint64_t)cn * K; i++) {
+            all_nan &= isnan(dev[i]) != 0;
             if (memcmp(&dev[i], &ref[i], sizeof *dev) != 0) {
                 if (first_bad_row < 0) {
                     first_bad_row = cr[i / K];
@@ -197,6 +199,7 @@ static mp_errcode check_linear(const mp_numeric_ctx *c, const mp_st_model *om, c
                 }
                 vt->bad_values++;
             }
+        }
         for (uint64_t m = 0; m < M; m++)
             for (uint32_t j = 0; j < cn; j++) {
                 const float *w = ref + (uint64_t)j * K, *xm = x + m * K;
@@ -229,13 +232,18 @@ static mp_errcode check_linear(const mp_numeric_ctx *c, const mp_st_model *om, c
     if (rc != MP_OK) goto done;
     vt->bad_outputs = a.bad;
     vt->max_abs_err = a.max_abs;
-    vt->nmse = a.ref2 > 0 ? a.err2 / a.ref2 : (a.err2 > 0 ? INFINITY : 0);
+    vt->nmse = a.max_abs == INFINITY ? INFINITY : a.ref2 > 0 ? a.err2 / a.ref2 : (a.err2 > 0 ? INFINITY : 0);
     vt->nmse_bound = a.ref2 > 0 ? a.bound2 / a.ref2 : 0;
     vt->cosine = a.y2 > 0 && a.ref2 > 0 ? a.dot / sqrt(a.y2 * a.ref2) : 0;
     vt->zero_frac = a.outputs ? (double)a.zeros / (double)a.outputs : 0;
     vt->status = MP_VS_PASS;
     mp_errcode fr = MP_OK;
-    if (vt->bad_values) {
+    if (vt->bad_values && all_nan) {
+        vt->status = MP_VS_FAIL;
+        fr = mp_vfind(r, MP_VS_FAIL, "numerics",
+                      "%s: the device left all %llu outputs as the NaN they were filled with: it ran nothing", name,
+                      (unsigned long long)nrows * K);
+    } else if (vt->bad_values) {
         vt->status = MP_VS_FAIL;
         fr = mp_vfind(r, MP_VS_FAIL, "numerics",
                       "%s: %llu of %llu dequantized values differ from the reference; first at row %lld, "

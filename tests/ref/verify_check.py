@@ -95,6 +95,40 @@ def pack8(codes):
     return w.view(np.int32)
 
 
+def null_driver(src):
+    """The loader's null driver claims a GPU and runs nothing: listed as refused, exit 3 when asked
+    for, and when forced through MODELPREP_ZE_ANY_VENDOR=1 the NaN-filled outputs fail verify."""
+    lib = os.path.join(src, "build", "ze-null", "lib")
+    if not os.path.exists(os.path.join(lib, "libze_null.so.1")):
+        why = "not built"
+        try:
+            why = open(os.path.join(src, "build", "ze-null", "skipped")).read().strip()
+        except OSError:
+            pass
+        print(f"verify_check: SKIP the null-driver checks: {why}")
+        return
+    env = dict(os.environ, ZE_ENABLE_NULL_DRIVER="1",
+               LD_LIBRARY_PATH=lib + ":" + os.environ.get("LD_LIBRARY_PATH", ""))
+    def nrun(*args, **extra):
+        return subprocess.run([BIN, *args], capture_output=True, text=True, env=dict(env, **extra))
+    doc = json.loads(nrun("devices", "--json").stdout)
+    ze = doc["backends"][0]
+    check(ze["status"] == "ok" and len(ze["devices"]) == 1, f"null driver listed: {ze}")
+    d = ze["devices"][0]
+    check(d["name"] == "Null Device" and d["gpu"] and not d["usable"] and d["vendor_id"] == 0
+          and "is not an Intel GPU" in d["note"], f"null device refused: {d}")
+    p = nrun("verify", "asym-gptq", "--device", "level-zero")
+    check(p.returncode == 3 and "'Null Device' refused: GPU vendor 0x0000" in p.stderr, f"null: {p.stderr}")
+    p = nrun("verify", "asym-gptq")
+    check(p.returncode == 0 and p.stdout.startswith("device:    opencl:0 ") and "none usable" in p.stdout,
+          f"auto skips the null device: {p.stdout[:300]}")
+    p = nrun("verify", "asym-gptq", "--device", "level-zero", "--json", MODELPREP_ZE_ANY_VENDOR="1")
+    doc = json.loads(p.stdout)
+    check(p.returncode == 1 and doc["device"]["name"] == "Null Device", f"forced null: {p.returncode}")
+    check(all(t["status"] == "FAIL" for t in doc["tensors"]) and
+          any("it ran nothing" in f["text"] for f in doc["findings"]), "null driver outputs stay NaN and fail")
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="mp-verify-")
     os.chdir(tmp)
@@ -213,6 +247,8 @@ def main():
         lines = p.stdout.splitlines()
         check(p.returncode == 0 and lines[0].startswith("device:    opencl:0 ") and "(CPU;" in lines[0]
               and "no GPU found" in lines[1] and "running on the CPU" in lines[1], f"auto report: {lines[:2]}")
+
+        null_driver(os.environ.get("MP_SRC", "."))
 
         p = run("devices", "--json")
         doc = json.loads(p.stdout)
