@@ -1,0 +1,106 @@
+/*
+ * test_verify.c - verify/'s pure parts: row sampling, the rounding bound, the cpu backend's
+ * half-float load, device selection without a GPU.
+ */
+#include "../../kernels/cl_as_c.h"
+#include "../../verify/verify.h"
+
+#include <criterion/criterion.h>
+#include <math.h>
+#include <string.h>
+
+Test(unit_verify, sampled_rows_are_spread_with_first_and_last)
+{
+    uint32_t rows[64];
+    cr_assert_eq(mp_verify_sample_rows(1000, 5, rows), 5);
+    uint32_t want[5] = {0, 249, 499, 749, 999};
+    cr_assert_arr_eq(rows, want, sizeof want);
+    cr_assert_eq(mp_verify_sample_rows(3, 64, rows), 3);
+    cr_assert(rows[0] == 0 && rows[1] == 1 && rows[2] == 2);
+    cr_assert_eq(mp_verify_sample_rows(7, 0, rows), 7); /* --full */
+    cr_assert_eq(rows[6], 6);
+    cr_assert_eq(mp_verify_sample_rows(100, 1, rows), 1);
+    cr_assert_eq(rows[0], 0);
+    cr_assert_eq(mp_verify_sample_rows(64, 64, rows), 64);
+    cr_assert_eq(rows[63], 63);
+}
+
+Test(unit_verify, gamma_is_the_f32_dot_product_bound)
+{
+    cr_assert_eq(mp_verify_gamma(0), 0.0);
+    double u = 0x1p-24;
+    cr_assert_eq(mp_verify_gamma(1), u / (1 - u));
+    cr_assert_eq(mp_verify_gamma(4096), 4096 * u / (1 - 4096 * u));
+    cr_assert(mp_verify_gamma(11008) > 6.5e-4 && mp_verify_gamma(11008) < 6.6e-4);
+}
+
+Test(unit_verify, c_build_of_vload_half_is_exact_for_every_half)
+{
+    for (uint32_t h = 0; h < 65536; h++) {
+        half v = (half)h;
+        float got = vload_half(0, &v), want = mp_f16_to_f32((uint16_t)h);
+        if (isnan(want)) {
+            uint32_t gb, wb;
+            memcpy(&gb, &got, 4);
+            memcpy(&wb, &want, 4);
+            cr_assert_eq(gb, wb, "half 0x%04x: NaN payload 0x%08x, want 0x%08x", h, gb, wb);
+        } else {
+            cr_assert(memcmp(&got, &want, 4) == 0, "half 0x%04x: %.9g, want %.9g", h, (double)got, (double)want);
+        }
+    }
+}
+
+Test(unit_verify, cpu_device_is_always_there_and_says_what_it_is)
+{
+    mp_device *d = NULL;
+    char why[512];
+    mp_err err = MP_ERR_INIT;
+    cr_assert_eq(mp_device_open(&d, "cpu", why, sizeof why, &err), MP_OK);
+    const mp_device_info *i = mp_device_get_info(d);
+    cr_assert_eq(i->backend, MP_BACKEND_CPU);
+    cr_assert_str_eq(i->type, "CPU");
+    cr_assert_eq(i->is_gpu, 0);
+    cr_assert_str_empty(why);
+    mp_device_close(d);
+    cr_assert_eq(mp_device_open(&d, "tpu:0", why, sizeof why, &err), MP_E_USAGE);
+    cr_assert_null(d);
+    cr_assert_eq(mp_device_open(&d, "opencl:x", why, sizeof why, &err), MP_E_USAGE);
+    cr_assert_str_eq(err.msg, "--device 'opencl:x': the index after ':' must be a number");
+}
+
+/* A 2 x 16 cutlass-int4 linear by hand: the cpu kernels must produce (q - 8) * s. */
+Test(unit_verify, cpu_kernels_compute_the_layout_by_hand)
+{
+    mp_device *d = NULL;
+    char why[64];
+    mp_err err = MP_ERR_INIT;
+    cr_assert_eq(mp_device_open(&d, "cpu", why, sizeof why, &err), MP_OK);
+    uint8_t qw[2 * 8];
+    for (int i = 0; i < 16; i++) qw[i] = (uint8_t)((i % 16) | ((15 - i % 16) << 4)); /* k even: i, odd: 15-i */
+    uint16_t sc[2] = {0x3800, 0xc000}; /* 0.5, -2 (one group of 16 per row) */
+    mp_kernel_data kd = {.family = MP_KF_CUTLASS, .qw = qw, .sc = sc, .qw_bytes = sizeof qw, .sc_bytes = sizeof sc};
+    kd.P[MP_P_N] = 2, kd.P[MP_P_K] = 16, kd.P[MP_P_G] = 1, kd.P[MP_P_GSIZE] = 16, kd.P[MP_P_BITS] = 4;
+    kd.P[MP_P_SSTRIDE] = 1, kd.P[MP_P_QSTRIDE] = 8;
+    mp_kernel_job *j = NULL;
+    cr_assert_eq(mp_kernel_upload(d, &kd, &j, &err), MP_OK);
+    uint32_t rows[2] = {1, 0};
+    float out[32];
+    cr_assert_eq(mp_kernel_dequant(j, rows, 2, out, &err), MP_OK);
+    for (int r = 0; r < 2; r++)
+        for (int k = 0; k < 16; k++) {
+            int n = (int)rows[r], byte = qw[n * 8 + k / 2];
+            int q = k % 2 ? byte >> 4 : byte & 15;
+            float want = (float)(q - 8) * (n ? -2.0f : 0.5f);
+            cr_assert_eq(out[r * 16 + k], want, "row %d k %d: %g, want %g", n, k, (double)out[r * 16 + k], (double)want);
+        }
+    float x[16], y[2];
+    for (int k = 0; k < 16; k++) x[k] = (float)(k + 1);
+    cr_assert_eq(mp_kernel_gemm(j, rows, 2, x, 1, y, &err), MP_OK);
+    for (int r = 0; r < 2; r++) {
+        float want = 0;
+        for (int k = 0; k < 16; k++) want += x[k] * out[r * 16 + k];
+        cr_assert_eq(y[r], want);
+    }
+    mp_kernel_job_free(j);
+    mp_device_close(d);
+}
