@@ -268,7 +268,7 @@ def main():
     finally:
         os.chdir("/")
         shutil.rmtree(tmp, ignore_errors=True)
-    print(f"verify_check: {checks} checks passed")
+    print(f"verify check ok: {checks} checks passed")
 
 
 main()
