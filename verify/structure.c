@@ -154,6 +154,21 @@ static mp_errcode check_config(const mp_st_model *m, const mp_qmodel *q, mp_veri
     const cJSON *cfg = cJSON_IsObject(text) ? text : c;
     dims d = {cfg_int(cfg, "hidden_size"), cfg_int(cfg, "intermediate_size"), cfg_int(cfg, "num_hidden_layers"),
               cfg_int(cfg, "num_experts"), cfg_int(cfg, "moe_intermediate_size"), cfg_int(cfg, "vocab_size")};
+    /* The XPU grouped GEMM reads cutlass-int4 scales as the activation dtype (DESIGN.md §3). */
+    const cJSON *qc = cJSON_GetObjectItemCaseSensitive(c, "quantization_config");
+    const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(qc, "format");
+    const cJSON *sdt = cJSON_GetObjectItemCaseSensitive(qc, "scale_dtype");
+    const cJSON *tdt = cJSON_GetObjectItemCaseSensitive(cfg, "torch_dtype");
+    if (cJSON_IsString(fmt) && strcmp(fmt->valuestring, "cutlass-int4") == 0 && cJSON_IsString(sdt) &&
+        cJSON_IsString(tdt) && strcmp(sdt->valuestring, tdt->valuestring) != 0)
+        rc = mp_vfind(r, MP_VS_WARN, "structure",
+                      "config.json: cutlass-int4 scales are %.20s but torch_dtype is %.20s; the XPU kernels read "
+                      "scales as the activation dtype",
+                      sdt->valuestring, tdt->valuestring);
+    if (rc != MP_OK) {
+        cJSON_Delete(c);
+        return mp_errf(err, MP_E_NOMEM, "out of memory");
+    }
     if (d.experts < 0) d.experts = cfg_int(cfg, "num_local_experts");
     if (d.experts < 0) d.experts = cfg_int(cfg, "n_routed_experts");
     cJSON_Delete(c);

@@ -195,6 +195,14 @@ def main():
                     t[k] = ((b & 15) << 4 | b >> 4).astype(np.uint8)
         broken("sym-cutlass", "bad-nibbles", swap_nibbles, "dequantized values differ", "nibbles swapped")
 
+        def swap_nibbles_words(t):  # the same bug on asymmetric onednn-int4 words
+            for k in t:
+                if k.endswith(".qweight"):
+                    u = t[k].view(np.uint32)
+                    t[k] = (((u & 0x0F0F0F0F) << 4) | ((u >> 4) & 0x0F0F0F0F)).view(np.int32)
+        broken("asym-onednn-int4", "bad-nibbles-asym", swap_nibbles_words, "dequantized values differ",
+               "nibbles swapped (asymmetric)")
+
         def awq_sequential(t):  # AWQ words written in plain order instead of [0,2,4,6,1,3,5,7]
             order = [0, 2, 4, 6, 1, 3, 5, 7]
             for k in list(t):
@@ -216,6 +224,18 @@ def main():
             s = t[q + ".scales"]
             t[q + ".scales"] = np.ascontiguousarray(s.T).reshape(s.shape)
         broken("asym-onednn-int4", "bad-scales", transpose_scales, q + ": ", "scales transposed")
+
+        # cutlass-int4 scales that differ from the activation dtype: a warning, not a failure.
+        shutil.copytree("sym-cutlass", "dtype-warn")
+        cfgp = os.path.join("dtype-warn", "config.json")
+        cfg = json.load(open(cfgp))
+        cfg["torch_dtype"] = "bfloat16"
+        json.dump(cfg, open(cfgp, "w"))
+        os.remove(os.path.join("dtype-warn", "modelprep.json"))
+        p, doc = verify("dtype-warn", "cpu", "--against", "sym")
+        check(p.returncode == 0 and any(f["status"] == "WARN" and f["text"] ==
+              "config.json: cutlass-int4 scales are float16 but torch_dtype is bfloat16; the XPU kernels read "
+              "scales as the activation dtype" for f in doc["findings"]), f"scale dtype warning: {doc['findings']}")
 
         # One flipped byte, with the manifest: integrity names file and tensor, numerics agree.
         for part, what in [("qweight", "weight"), ("scales", "scale")]:
