@@ -1,37 +1,23 @@
 /*
- * integrity.c - recompute every hash of modelprep.json, reading each file once.
+ * integrity.c - recompute the hashes of modelprep.json.
  *
- * A file is mapped 64 MiB at a time; per window, one thread runs xxh3-128 over it while the
- * other runs xxh64 over the tensors it holds, so the two hashes cost about the time of the
- * slower one, and no byte is copied. A flipped byte shows as a tensor whose xxh64 differs (named), or, in a
- * header or padding, as a file whose xxh3-128 differs while every tensor matches.
+ * Each file's xxh3-128 is computed in one pass: one thread reads the next 8 MiB block while the
+ * other hashes the current one from cache, so the check runs at about the speed of reading the
+ * file (`cat`). When a file's hash differs, a second pass over that file recomputes each
+ * tensor's xxh64 to name the tensors that changed; when all of them match, the header or the
+ * padding changed. A file whose bytes match its xxh3-128 holds exactly the tensors the
+ * manifest's xxh64 were computed from.
  */
-#define _DEFAULT_SOURCE /* MAP_POPULATE */
 #include "check.h"
 #include "../formats/formats_internal.h"
 
 #include <xxhash.h>
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <time.h>
 
-#define WINDOW (64u << 20) /* a multiple of the page size */
-
-typedef struct span {
-    uint64_t begin, end;         /* byte range in the file */
-    XXH64_state_t *st;
-    const char *name;
-    const char *want;            /* the manifest's hex, or NULL when it does not list the tensor */
-} span;
-
-static int by_begin(const void *a, const void *b)
-{
-    const span *x = a, *y = b;
-    return x->begin < y->begin ? -1 : x->begin > y->begin;
-}
+#define BLOCK (8u << 20)
 
 static const char *manifest_xxh64(const cJSON *tensors, const char *name)
 {
@@ -46,38 +32,30 @@ static const char *manifest_xxh64(const cJSON *tensors, const char *name)
     return NULL;
 }
 
-/* Hashes one file; spans are its tensors, sorted by offset. The file is mapped a window at a
- * time (no copy out of the page cache); xxh3-128 of the window runs on one thread while the
- * tensors' xxh64 run on the other, and the window is unmapped before the next. */
-static mp_errcode hash_file(const mp_file *f, span *sp, size_t n_sp, uint8_t canon[16], mp_err *err)
+/* xxh3-128 of a whole file, read in BLOCK-sized preads into two buffers: while one thread hashes
+ * block j, the other reads block j + 1, so the hash runs from cache and the file is read once,
+ * at the speed of the copy out of the page cache. */
+static mp_errcode file_xxh128(const mp_file *f, uint8_t *buf[2], uint8_t canon[16], mp_err *err)
 {
     XXH3_state_t *s3 = XXH3_createState();
     if (!s3) return mp_errf(err, MP_E_NOMEM, "out of memory");
     XXH3_128bits_reset(s3);
-    for (size_t i = 0; i < n_sp; i++) XXH64_reset(sp[i].st, 0);
+    uint64_t n_blocks = (f->size + BLOCK - 1) / BLOCK;
     mp_errcode rc = MP_OK;
-    size_t first = 0;
-    for (uint64_t at = 0; at < f->size && rc == MP_OK; at += WINDOW) {
-        size_t len = (size_t)(f->size - at < WINDOW ? f->size - at : WINDOW);
-        const uint8_t *buf = mmap(NULL, len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, f->fd, (off_t)at);
-        if (buf == MAP_FAILED) {
-            rc = mp_errf(err, MP_E_IO, "cannot map %zu bytes at offset %llu: %s", len, (unsigned long long)at,
-                         strerror(errno));
-            break;
-        }
-        uint64_t end = at + len;
-#pragma omp parallel sections num_threads(2)
+    mp_err rerr = MP_ERR_INIT;
+    for (uint64_t j = 0; j <= n_blocks && rc == MP_OK; j++) {
+        /* step j: read block j, hash block j - 1 */
+        size_t rlen = j < n_blocks ? (size_t)(f->size - j * BLOCK < BLOCK ? f->size - j * BLOCK : BLOCK) : 0;
+        size_t hlen = j > 0 ? (size_t)(f->size - (j - 1) * BLOCK < BLOCK ? f->size - (j - 1) * BLOCK : BLOCK) : 0;
+        mp_errcode r2 = MP_OK;
+#pragma omp parallel sections num_threads(2) if (rlen && hlen)
         {
 #pragma omp section
-            XXH3_128bits_update(s3, buf, len);
+            if (rlen) r2 = mp_file_pread(f, j * BLOCK, buf[j % 2], rlen, &rerr);
 #pragma omp section
-            for (size_t i = first; i < n_sp && sp[i].begin < end; i++) {
-                uint64_t b = sp[i].begin > at ? sp[i].begin : at, e = sp[i].end < end ? sp[i].end : end;
-                if (b < e) XXH64_update(sp[i].st, buf + (b - at), (size_t)(e - b));
-            }
+            if (hlen) XXH3_128bits_update(s3, buf[(j - 1) % 2], hlen);
         }
-        munmap((void *)buf, len);
-        while (first < n_sp && sp[first].end <= end) first++;
+        if (r2 != MP_OK) rc = mp_errf(err, r2, "%s", rerr.msg);
     }
     if (rc == MP_OK) {
         XXH128_canonical_t c;
@@ -86,6 +64,39 @@ static mp_errcode hash_file(const mp_file *f, span *sp, size_t n_sp, uint8_t can
     }
     XXH3_freeState(s3);
     return rc;
+}
+
+/* The second pass, only over a file whose xxh3-128 differs: each tensor's xxh64, to name the
+ * ones that changed. Returns how many differ in *bad. */
+static mp_errcode blame_tensors(const mp_st_model *m, size_t fi, const char *name, const cJSON *tensors,
+                                uint8_t *buf, size_t *bad, mp_verify_report *r, mp_err *err)
+{
+    *bad = 0;
+    for (size_t i = 0; i < mp_st_n_tensors(m); i++) {
+        const mp_tensor *t = mp_st_tensor(m, i);
+        if (t->file != fi) continue;
+        XXH64_state_t *st = XXH64_createState();
+        if (!st) return mp_errf(err, MP_E_NOMEM, "out of memory");
+        XXH64_reset(st, 0);
+        mp_errcode rc = MP_OK;
+        for (uint64_t at = 0; at < t->n_bytes && rc == MP_OK; at += BLOCK) {
+            size_t len = (size_t)(t->n_bytes - at < BLOCK ? t->n_bytes - at : BLOCK);
+            rc = mp_st_read(m, t, at, buf, len, err);
+            if (rc == MP_OK) XXH64_update(st, buf, len);
+        }
+        char hex[17];
+        mp_hex64(XXH64_digest(st), hex);
+        XXH64_freeState(st);
+        if (rc != MP_OK) return rc;
+        const char *want = manifest_xxh64(tensors, t->name);
+        if (want && strcmp(hex, want) == 0) continue;
+        (*bad)++;
+        rc = want ? mp_vfind(r, MP_VS_FAIL, "integrity", "%s: tensor '%s': xxh64 %s, the manifest says %.20s", name,
+                             t->name, hex, want)
+                  : mp_vfind(r, MP_VS_FAIL, "integrity", "%s: tensor '%s' is not in the manifest", name, t->name);
+        if (rc != MP_OK) return mp_errf(err, MP_E_NOMEM, "out of memory");
+    }
+    return MP_OK;
 }
 
 static double now(void)
@@ -101,9 +112,10 @@ mp_errcode mp_check_integrity(const mp_st_model *m, const cJSON *manifest, mp_ve
     const cJSON *tensors = cJSON_GetObjectItemCaseSensitive(manifest, "tensors");
     if (!cJSON_IsArray(files) || !cJSON_IsArray(tensors))
         return mp_errf_at(err, MP_E_INPUT, "modelprep.json", NULL, -1, "'files' and 'tensors' must be arrays");
-    size_t nt = mp_st_n_tensors(m);
-    span *sp = calloc(nt ? nt : 1, sizeof *sp);
-    if (!sp) {
+    uint8_t *buf[2] = {malloc(BLOCK), malloc(BLOCK)};
+    if (!buf[0] || !buf[1]) {
+        free(buf[0]);
+        free(buf[1]);
         return mp_errf(err, MP_E_NOMEM, "out of memory");
     }
     double t0 = now();
@@ -133,56 +145,39 @@ mp_errcode mp_check_integrity(const mp_st_model *m, const cJSON *manifest, mp_ve
         mp_file *f = NULL;
         mp_err ferr = MP_ERR_INIT;
         if (!mp_path_within(mp_st_dir(m), path, NULL) || mp_file_open(&f, path, &ferr) != MP_OK) {
-            rc = mp_vfind(r, MP_VS_FAIL, "integrity", "%s: missing or unreadable%s%s", name,
+            rc = mp_vfind(r, MP_VS_FAIL, "integrity", "%s: missing, unreadable or outside the checkpoint%s%s", name,
                           ferr.code ? ": " : "", ferr.code ? ferr.msg : "");
             free(path);
             if (rc != MP_OK) break;
             continue;
         }
         free(path);
-        /* The tensors this file holds, when it is one of the checkpoint's safetensors files. */
-        size_t n_sp = 0;
-        for (size_t fi = 0; fi < mp_st_n_files(m); fi++) {
-            if (strcmp(mp_st_file_name(m, fi), name) != 0) continue;
-            for (size_t i = 0; i < nt; i++) {
-                const mp_tensor *t = mp_st_tensor(m, i);
-                if (t->file != fi) continue;
-                sp[n_sp] = (span){t->offset, t->offset + t->n_bytes, XXH64_createState(), t->name,
-                                  manifest_xxh64(tensors, t->name)};
-                if (!sp[n_sp++].st) rc = mp_errf(err, MP_E_NOMEM, "out of memory");
-            }
-        }
-        qsort(sp, n_sp, sizeof *sp, by_begin);
         uint8_t canon[16];
-        if (rc == MP_OK && f->size != want_size)
+        if (f->size != want_size)
             rc = mp_vfind(r, MP_VS_FAIL, "integrity", "%s: %llu bytes, the manifest says %llu", name,
                           (unsigned long long)f->size, (unsigned long long)want_size);
-        else if (rc == MP_OK && (rc = hash_file(f, sp, n_sp, canon, err)) == MP_OK) {
+        else if ((rc = file_xxh128(f, buf, canon, err)) == MP_OK) {
             r->files_hashed++;
             r->bytes_hashed += f->size;
-            size_t bad = 0;
-            for (size_t i = 0; i < n_sp && rc == MP_OK; i++) {
-                char hex[17];
-                mp_hex64(XXH64_digest(sp[i].st), hex);
-                if (!sp[i].want)
-                    rc = mp_vfind(r, MP_VS_FAIL, "integrity", "%s: tensor '%s' is not in the manifest", name, sp[i].name);
-                else if (strcmp(hex, sp[i].want) != 0) {
-                    bad++;
-                    rc = mp_vfind(r, MP_VS_FAIL, "integrity", "%s: tensor '%s': xxh64 %s, the manifest says %.20s",
-                                  name, sp[i].name, hex, sp[i].want);
-                }
-            }
             char hex[33];
             mp_hex128(canon, hex);
-            if (rc == MP_OK && strcmp(hex, jh->valuestring) != 0 && bad == 0)
-                rc = mp_vfind(r, MP_VS_FAIL, "integrity", "%s: xxh3-128 %s, the manifest says %.40s (%s)", name, hex,
-                              jh->valuestring, n_sp ? "the header or padding changed" : "the file changed");
+            if (strcmp(hex, jh->valuestring) != 0) {
+                size_t fi = SIZE_MAX, bad = 0;
+                for (size_t i = 0; i < mp_st_n_files(m); i++)
+                    if (strcmp(mp_st_file_name(m, i), name) == 0) fi = i;
+                if (fi != SIZE_MAX) rc = blame_tensors(m, fi, name, tensors, buf[0], &bad, r, err);
+                if (rc == MP_OK && bad == 0)
+                    rc = mp_vfind(r, MP_VS_FAIL, "integrity", "%s: xxh3-128 %s, the manifest says %.40s (%s)", name, hex,
+                                  jh->valuestring,
+                                  fi != SIZE_MAX ? "every tensor matches: the header or padding changed" : "the file changed");
+            }
         }
-        for (size_t i = 0; i < n_sp; i++) XXH64_freeState(sp[i].st);
+        if (rc == MP_E_NOMEM && err->code == MP_OK) mp_errf(err, MP_E_NOMEM, "out of memory");
         mp_file_close(f);
         if (rc != MP_OK) break;
     }
     r->hash_seconds = now() - t0;
-    free(sp);
+    free(buf[0]);
+    free(buf[1]);
     return rc;
 }
