@@ -127,9 +127,11 @@ mp_errcode mp_pack_prepare(const mp_st_model *m, const mp_qmodel *qm, const mp_p
         p->dst_zeros.bits = q->bits;
         p->scale_dtype = default_scale_dtype(o, q);
         const mp_qlinear *f = plans[0].src;
-        if (q->bits != f->bits || (q->n_groups > 1 && f->n_groups > 1 && q->group_size != f->group_size))
+        int per_module = o->fmt == MP_FMT_GPTQ || o->fmt == MP_FMT_GPTQ_V2; /* "dynamic" overrides */
+        if (!per_module &&
+            (q->bits != f->bits || (q->n_groups > 1 && f->n_groups > 1 && q->group_size != f->group_size)))
             return REFUSE(q, "%u bits, group size %llu differ from '%s' (%u bits, group size %llu): "
-                             "mixed parameters are not written yet; convert with --to bf16",
+                             "mixed parameters need per-module overrides, which only gptq and gptq-v2 write; convert with --to gptq-v2 or --to bf16",
                           q->bits, (unsigned long long)q->group_size, f->prefix, f->bits,
                           (unsigned long long)f->group_size);
     }
@@ -402,7 +404,7 @@ mp_errcode mp_pack_config(const mp_pack_opts *o, const mp_lin_plan *plans, size_
     int64_t group = -1;
     for (size_t i = 0; i < n; i++) {
         act |= plans[i].src->act_order;
-        if (plans[i].src->n_groups > 1) group = (int64_t)plans[i].src->group_size;
+        if (plans[i].src->n_groups > 1 && group < 0) group = (int64_t)plans[i].src->group_size;
     }
     switch (o->fmt) {
     case MP_FMT_GPTQ:
@@ -417,6 +419,23 @@ mp_errcode mp_pack_config(const mp_pack_opts *o, const mp_lin_plan *plans, size_
                       v2 ? "gptq_v2" : "gptq", v2 ? "gptq_v2" : "gptq");
         size_t nd = mp_qmodel_n_dense_linears(qm);
         int any = 0;
+        /* Linears whose bits or groups differ from the top-level ones get a "+:" override, as
+         * GPTQModel's `dynamic` writes them. */
+        for (size_t i = 0; i < n; i++) {
+            const mp_qlinear *q = plans[i].src;
+            uint64_t g_base = group > 0 ? (q->k_cols + (uint64_t)group - 1) / (uint64_t)group : 1;
+            int same = q->bits == bits && q->n_groups == g_base &&
+                       (q->n_groups == 1 || (int64_t)q->group_size == group);
+            if (same) continue;
+            char re[600], key[640];
+            regex_of(q->prefix, re, sizeof re);
+            snprintf(key, sizeof key, "+:%s", re);
+            mp_buf_puts(b, any ? ", " : ", \"dynamic\": {");
+            mp_buf_json_str(b, key);
+            mp_buf_printf(b, ": {\"bits\": %u, \"group_size\": %lld}", q->bits,
+                          q->n_groups > 1 ? (long long)q->group_size : -1LL);
+            any = 1;
+        }
         for (size_t i = 0; i < nd; i++) {
             const char *d = mp_qmodel_dense_linear(qm, i);
             if (strcmp(d, "lm_head") == 0) continue;

@@ -144,8 +144,9 @@ def refusal(model, fmt):
             return "has no zero points (8 is implied)"
         if fmt == "gptq" and (z == 0).any():
             return "cannot be stored in GPTQ v1"
-    if len({w[0] for w in widths}) > 1 or len({w[1] for w in widths if w[1]}) > 1:
-        return "mixed parameters are not written yet"
+    mixed = len({w[0] for w in widths}) > 1 or len({w[1] for w in widths if w[1]}) > 1
+    if mixed and fmt not in ("gptq", "gptq-v2"):  # GPTQ writes per-module `dynamic` overrides
+        return "mixed parameters need per-module overrides"
     del bits
     return None
 

@@ -163,6 +163,11 @@ def main():
         check(run("split", "moe-stacked", "moe-split", "--quiet").returncode == 0, "split of stacked")
         doc = expect_pass("moe-split", "cpu", "cpu", "split of stacked")
         check(len(doc["tensors"]) == 4 * 3 + 4 and "moe-stacked" in doc["reference"], f"split: {doc['reference']}")
+        # Mixed bit widths (GPTQ `dynamic`): 8-bit and 4-bit linears in one gptq-v2 output.
+        fixture = os.path.join(os.environ.get("MP_SRC", "."), "tests/golden/quant/gptq_dynamic_overrides")
+        check(run("convert", fixture, "mixed", "--to", "gptq-v2", "--quiet").returncode == 0, "mixed convert")
+        doc = expect_pass("mixed", "opencl", "opencl", "mixed bits")
+        check(len(doc["tensors"]) == 2, f"mixed: {len(doc['tensors'])} tensors")
         # Sources verify against their own layout: 3-bit act-order, 8-bit v2.
         for d in ["g3", "g8"]:
             doc = expect_pass(d, "opencl", "opencl", d)
