@@ -69,7 +69,7 @@ static mp_errcode file_xxh128(const mp_file *f, uint8_t *buf[2], uint8_t canon[1
 /* The second pass, only over a file whose xxh3-128 differs: each tensor's xxh64, to name the
  * ones that changed. Returns how many differ in *bad. */
 static mp_errcode blame_tensors(const mp_st_model *m, size_t fi, const char *name, const cJSON *tensors,
-                                uint8_t *buf, size_t *bad, mp_verify_report *r, mp_err *err)
+                                uint8_t *buf, size_t cap, size_t *bad, mp_verify_report *r, mp_err *err)
 {
     *bad = 0;
     for (size_t i = 0; i < mp_st_n_tensors(m); i++) {
@@ -79,8 +79,8 @@ static mp_errcode blame_tensors(const mp_st_model *m, size_t fi, const char *nam
         if (!st) return mp_errf(err, MP_E_NOMEM, "out of memory");
         XXH64_reset(st, 0);
         mp_errcode rc = MP_OK;
-        for (uint64_t at = 0; at < t->n_bytes && rc == MP_OK; at += BLOCK) {
-            size_t len = (size_t)(t->n_bytes - at < BLOCK ? t->n_bytes - at : BLOCK);
+        for (uint64_t at = 0; at < t->n_bytes && rc == MP_OK; at += cap) {
+            size_t len = (size_t)(t->n_bytes - at < cap ? t->n_bytes - at : cap);
             rc = mp_st_read(m, t, at, buf, len, err);
             if (rc == MP_OK) XXH64_update(st, buf, len);
         }
@@ -112,12 +112,8 @@ mp_errcode mp_check_integrity(const mp_st_model *m, const cJSON *manifest, mp_ve
     const cJSON *tensors = cJSON_GetObjectItemCaseSensitive(manifest, "tensors");
     if (!cJSON_IsArray(files) || !cJSON_IsArray(tensors))
         return mp_errf_at(err, MP_E_INPUT, "modelprep.json", NULL, -1, "'files' and 'tensors' must be arrays");
-    uint8_t *buf[2] = {malloc(BLOCK), malloc(BLOCK)};
-    if (!buf[0] || !buf[1]) {
-        free(buf[0]);
-        free(buf[1]);
-        return mp_errf(err, MP_E_NOMEM, "out of memory");
-    }
+    uint8_t *buf[2] = {NULL, NULL};
+    size_t cap = 0; /* the buffers grow to BLOCK with the files */
     double t0 = now();
     mp_errcode rc = MP_OK;
     const cJSON *fe;
@@ -152,11 +148,18 @@ mp_errcode mp_check_integrity(const mp_st_model *m, const cJSON *manifest, mp_ve
             continue;
         }
         free(path);
+        size_t need = f->size < BLOCK ? (size_t)f->size + 1 : BLOCK;
+        for (int i = 0; i < 2 && need > cap; i++) {
+            uint8_t *nb = realloc(buf[i], need);
+            if (nb) buf[i] = nb;
+            else rc = mp_errf(err, MP_E_NOMEM, "out of memory");
+        }
+        if (rc == MP_OK && need > cap) cap = need;
         uint8_t canon[16];
-        if (f->size != want_size)
+        if (rc == MP_OK && f->size != want_size)
             rc = mp_vfind(r, MP_VS_FAIL, "integrity", "%s: %llu bytes, the manifest says %llu", name,
                           (unsigned long long)f->size, (unsigned long long)want_size);
-        else if ((rc = file_xxh128(f, buf, canon, err)) == MP_OK) {
+        else if (rc == MP_OK && (rc = file_xxh128(f, buf, canon, err)) == MP_OK) {
             r->files_hashed++;
             r->bytes_hashed += f->size;
             char hex[33];
@@ -165,7 +168,7 @@ mp_errcode mp_check_integrity(const mp_st_model *m, const cJSON *manifest, mp_ve
                 size_t fi = SIZE_MAX, bad = 0;
                 for (size_t i = 0; i < mp_st_n_files(m); i++)
                     if (strcmp(mp_st_file_name(m, i), name) == 0) fi = i;
-                if (fi != SIZE_MAX) rc = blame_tensors(m, fi, name, tensors, buf[0], &bad, r, err);
+                if (fi != SIZE_MAX) rc = blame_tensors(m, fi, name, tensors, buf[0], cap, &bad, r, err);
                 if (rc == MP_OK && bad == 0)
                     rc = mp_vfind(r, MP_VS_FAIL, "integrity", "%s: xxh3-128 %s, the manifest says %.40s (%s)", name, hex,
                                   jh->valuestring,
