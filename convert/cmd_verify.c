@@ -157,6 +157,12 @@ static void report_text(const mp_verify_report *r)
                "BAD_W", "MAX_ERR", "NMSE", "BOUND", "COSINE", "Y RANGE", "REF RANGE", "");
         for (size_t i = 0; i < r->n_numeric; i++) {
             const mp_vtensor *t = &r->numeric[i];
+            if (t->m == 0) { /* a dense weight: values only, no product */
+                printf("%-58s %-18s %6llu %6llu %5u %8llu %10s %10s %10s %9s  %-21s %-21s %s\n", t->name, t->layout,
+                       (unsigned long long)t->n, (unsigned long long)t->k, t->rows, (unsigned long long)t->bad_values,
+                       "-", "-", "-", "-", "-", "-", status_name(t->status));
+                continue;
+            }
             char yr[48], rr[48];
             snprintf(yr, sizeof yr, "[%.3g, %.3g]", t->y_min, t->y_max);
             snprintf(rr, sizeof rr, "[%.3g, %.3g]", t->ref_min, t->ref_max);

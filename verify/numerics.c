@@ -388,8 +388,73 @@ static uint32_t stacked_code_xor(const mp_st_model *m)
     return x;
 }
 
+/* A dense output weight that was dequantized from a quantized source linear (`convert --to
+ * f32|f16|bf16`): its sampled rows must equal the reference rounded once to the output dtype,
+ * bit for bit. There is no kernel to run: the check is the CPU's, and says so. */
+static mp_errcode check_dense(const mp_numeric_ctx *c, const mp_tensor *w, const mp_qlinear *sl, mp_verify_report *r,
+                              mp_err *err)
+{
+    uint64_t N = sl->n_rows, K = sl->k_cols;
+    mp_vtensor *vt = realloc(r->numeric, (r->n_numeric + 1) * sizeof *vt);
+    if (!vt) return mp_errf(err, MP_E_NOMEM, "out of memory");
+    r->numeric = vt;
+    vt += r->n_numeric++;
+    memset(vt, 0, sizeof *vt);
+    snprintf(vt->name, sizeof vt->name, "%s", w->name);
+    snprintf(vt->layout, sizeof vt->layout, "dense %s (cpu)", mp_dtype_name(w->dtype));
+    vt->n = N, vt->k = K;
+    vt->y_min = vt->y_max = vt->ref_min = vt->ref_max = NAN; /* m = 0: no y = x w^T here */
+    vt->max_abs_err = vt->nmse = vt->nmse_bound = vt->cosine = vt->zero_frac = NAN;
+    if (w->n_dims != 2 || w->shape[0] != N || w->shape[1] != K) {
+        vt->status = MP_VS_FAIL;
+        return mp_vfind(r, MP_VS_FAIL, "numerics", "%s: not [%llu, %llu] like the source's '%s'", w->name,
+                        (unsigned long long)N, (unsigned long long)K, sl->prefix) == MP_OK
+                   ? MP_OK : mp_errf(err, MP_E_NOMEM, "out of memory");
+    }
+    unsigned es = mp_dtype_bits(w->dtype) / 8;
+    uint32_t *rows = malloc((size_t)(c->o->rows && c->o->rows < N ? c->o->rows : N) * sizeof *rows);
+    float *ref = malloc((size_t)K * sizeof *ref), *tmp = malloc((size_t)(K * 9) * sizeof *tmp);
+    uint8_t *got = malloc((size_t)K * es);
+    mp_errcode rc = rows && ref && tmp && got ? MP_OK : mp_errf(err, MP_E_NOMEM, "out of memory");
+    uint32_t nrows = rc == MP_OK ? mp_verify_sample_rows(N, c->o->rows, rows) : 0;
+    int64_t first = -1, first_k = 0;
+    for (uint32_t i = 0; i < nrows && rc == MP_OK; i++) {
+        rc = ref_rows(c->src, sl, rows + i, 1, ref, tmp, err);
+        if (rc == MP_OK) rc = mp_st_read(c->out, w, (uint64_t)rows[i] * K * es, got, (size_t)(K * es), err);
+        for (uint64_t k = 0; rc == MP_OK && k < K; k++) {
+            uint32_t want, have = es == 2 ? (uint32_t)(got[2 * k] | got[2 * k + 1] << 8) : mp_read_le32(got + 4 * k);
+            if (w->dtype == MP_DTYPE_F16) want = mp_f32_to_f16(ref[k]);
+            else if (w->dtype == MP_DTYPE_BF16) want = mp_f32_to_bf16(ref[k]);
+            else memcpy(&want, &ref[k], 4);
+            if (have != want && vt->bad_values++ == 0) first = rows[i], first_k = (int64_t)k;
+        }
+    }
+    vt->rows = nrows;
+    free(rows), free(ref), free(tmp), free(got);
+    if (rc != MP_OK) return rc;
+    vt->status = vt->bad_values ? MP_VS_FAIL : MP_VS_PASS;
+    if (vt->bad_values &&
+        mp_vfind(r, MP_VS_FAIL, "numerics",
+                 "%s: %llu of %llu values differ from the source's dequantization rounded to %s; first at row %lld, "
+                 "column %lld",
+                 w->name, (unsigned long long)vt->bad_values, (unsigned long long)nrows * K, mp_dtype_name(w->dtype),
+                 (long long)first, (long long)first_k) != MP_OK)
+        return mp_errf(err, MP_E_NOMEM, "out of memory");
+    return MP_OK;
+}
+
 mp_errcode mp_check_numerics(const mp_numeric_ctx *c, mp_verify_report *r, mp_err *err)
 {
+    /* Dense outputs of quantized source linears. */
+    for (size_t i = 0; c->src && i < mp_qmodel_n_linears(c->srcq); i++) {
+        const mp_qlinear *sl = mp_qmodel_linear(c->srcq, i);
+        char name[300];
+        snprintf(name, sizeof name, "%s.weight", sl->prefix);
+        const mp_tensor *w = mp_st_find(c->out, name);
+        if (!w || find_linear(c->outq, sl->prefix) || mp_qmodel_owner(c->outq, w)) continue;
+        if (w->dtype != MP_DTYPE_F16 && w->dtype != MP_DTYPE_BF16 && w->dtype != MP_DTYPE_F32) continue;
+        MP_FORWARD(check_dense(c, w, sl, r, err));
+    }
     for (size_t i = 0; i < mp_qmodel_n_linears(c->outq); i++) {
         const mp_qlinear *l = mp_qmodel_linear(c->outq, i);
         MP_FORWARD(check_with_reference(c, c->out, l, l->prefix, l->prefix, r, err));

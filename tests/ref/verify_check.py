@@ -163,6 +163,22 @@ def main():
         check(run("split", "moe-stacked", "moe-split", "--quiet").returncode == 0, "split of stacked")
         doc = expect_pass("moe-split", "cpu", "cpu", "split of stacked")
         check(len(doc["tensors"]) == 4 * 3 + 4 and "moe-stacked" in doc["reference"], f"split: {doc['reference']}")
+        # Dense outputs of quantized linears: rows equal the reference rounded to f16 / bf16.
+        for dt in ("f16", "bf16"):
+            check(run("convert", "asym", "dense-" + dt, "--to", dt, "--quiet").returncode == 0, f"convert {dt}")
+            p, doc = verify("dense-" + dt, "cpu")
+            check(p.returncode == 0 and len(doc["tensors"]) == 7 and
+                  all(t["layout"] == f"dense {dt.upper()} (cpu)" and t["bad_values"] == 0 and t["m"] == 0
+                      and t["nmse"] is None for t in doc["tensors"]), f"dense {dt}: {p.stderr} {doc and doc['tensors'][:1]}")
+        shutil.copytree("dense-f16", "dense-bad")
+        os.remove(os.path.join("dense-bad", "modelprep.json"))
+        def bump(t):
+            w = t["model.layers.0.mlp.up_proj.weight"]
+            w.view(np.uint16)[5, 7] ^= 1
+        rewrite(os.path.join("dense-bad", "model.safetensors"), bump)
+        texts = expect_fail("dense-bad", "model.layers.0.mlp.up_proj.weight: 1 of ", "dense value off by one ulp",
+                            "--against", "asym", "--full")
+        check(any("first at row 5, column 7" in t for t in texts), f"dense: names the value {texts}")
         # Mixed bit widths (GPTQ `dynamic`): 8-bit and 4-bit linears in one gptq-v2 output.
         fixture = os.path.join(os.environ.get("MP_SRC", "."), "tests/golden/quant/gptq_dynamic_overrides")
         check(run("convert", fixture, "mixed", "--to", "gptq-v2", "--quiet").returncode == 0, "mixed convert")
