@@ -77,7 +77,7 @@ $(BUILD)/obj/%.o: %.c
 
 # kernels/: one OpenCL C source per layout family, built to SPIR-V 1.0 for Level Zero
 # (research/device-verify.md §2) and embedded, with the source text, in the library.
-KERNELS    := cutlass_int4 onednn_int4 gptq awq compressed_tensors
+KERNELS    := cutlass_int4 onednn_int4 gptq awq compressed_tensors gguf
 SPV        := $(KERNELS:%=$(BUILD)/kernels/%.spv)
 CLANG_CL   ?= clang-14
 LLVM_SPIRV ?= llvm-spirv-14

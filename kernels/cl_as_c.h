@@ -35,7 +35,9 @@ static inline float as_float(uint u)
 
 static inline float vload_half(size_t i, const half *p)
 {
-    uint h = p[i], sign = (h & 0x8000u) << 16, exp = (h >> 10) & 31u, man = h & 0x3ffu;
+    half bits;
+    memcpy(&bits, (const unsigned char *)p + 2 * i, sizeof bits); /* any alignment, no aliasing */
+    uint h = bits, sign = (h & 0x8000u) << 16, exp = (h >> 10) & 31u, man = h & 0x3ffu;
     if (exp == 31) return as_float(sign | 0x7f800000u | man << 13);      /* Inf, NaN */
     if (exp == 0) {
         if (man == 0) return as_float(sign);                              /* +-0 */

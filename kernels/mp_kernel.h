@@ -7,7 +7,8 @@
  *     int  F_code(qw, P, n, k)   the b-bit code of element (n, k), after any two's complement
  *     int  F_zero(zp, P, n, g)   the stored zero point of (n, g), before the scheme's offset
  *     uint F_scale_index(P, n, g)
- * and then says MP_KERNELS(F), which defines
+ * and then says MP_KERNELS(F), which defines (a block format that is not (q - z) * s defines
+ * F_weight itself and says MP_KERNEL_ENTRIES(F))
  *     F_dequant: global size (K, P_NROWS): out[r][k] = w[rows[r]][k];
  *     F_gemm:    global size (P_NROWS, P_M): out[m][r] = sum_k x[m][k] * w[rows[r]][k],
  * with w = (float)(q - z) * s, one f32 rounding, and f32 accumulation in k order.
@@ -57,7 +58,8 @@ static inline uint mp_bits(__global const uint *w, ulong stride, ulong bit, uint
     return (uint)(v & ((1u << b) - 1u));
 }
 
-#define MP_KERNELS(F)                                                                             \
+/* w = (float)(q - z) * s from a family's code, zero and scale readers. */
+#define MP_KERNEL_WEIGHT(F)                                                                       \
     static inline float F##_weight(__global const uchar *qw, __global const uchar *sc,           \
                                    __global const uchar *zp, __global const int *gidx,           \
                                    __global const uint *P, uint n, uint k)                       \
@@ -66,7 +68,10 @@ static inline uint mp_bits(__global const uint *w, ulong stride, ulong bit, uint
         int q = F##_code(qw, P, n, k);                                                            \
         int z = P[P_ZMODE] ? F##_zero(zp, P, n, g) + (int)P[P_ZOFF] : (int)(1u << (P[P_BITS] - 1)); \
         return (float)(q - z) * mp_scale(sc, F##_scale_index(P, n, g), P[P_SDT]);                 \
-    }                                                                                             \
+    }
+
+/* The two entry points, from F_weight. */
+#define MP_KERNEL_ENTRIES(F)                                                                      \
     __kernel void F##_dequant(__global const uchar *qw, __global const uchar *sc,                 \
                               __global const uchar *zp, __global const int *gidx,                 \
                               __global const uint *P, __global const uint *rows,                  \
@@ -90,5 +95,7 @@ static inline uint mp_bits(__global const uint *w, ulong stride, ulong bit, uint
         for (uint k = 0; k < K; k++) acc += xm[k] * F##_weight(qw, sc, zp, gidx, P, n, k);        \
         out[(ulong)m * P[P_NROWS] + r] = acc;                                                     \
     }
+
+#define MP_KERNELS(F) MP_KERNEL_WEIGHT(F) MP_KERNEL_ENTRIES(F)
 
 #endif /* MP_KERNEL_H */

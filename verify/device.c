@@ -33,6 +33,7 @@ static const struct {
     FAMILY(MP_KF_GPTQ, "gptq", "gptq", gptq),
     FAMILY(MP_KF_AWQ, "awq", "awq", awq),
     FAMILY(MP_KF_CT, "compressed-tensors", "ct", compressed_tensors),
+    FAMILY(MP_KF_GGUF, "gguf", "gguf", gguf),
 #undef FAMILY
 };
 

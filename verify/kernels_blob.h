@@ -17,6 +17,7 @@ MP_BLOB(onednn_int4)
 MP_BLOB(gptq)
 MP_BLOB(awq)
 MP_BLOB(compressed_tensors)
+MP_BLOB(gguf)
 #undef MP_BLOB
 
 #endif /* MP_KERNELS_BLOB_H */

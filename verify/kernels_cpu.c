@@ -14,6 +14,7 @@
 #include "../kernels/gptq.cl"
 #include "../kernels/awq.cl"
 #include "../kernels/compressed_tensors.cl"
+#include "../kernels/gguf.cl"
 
 _Thread_local size_t mp_cl_gid[2];
 
@@ -26,6 +27,7 @@ static kernel_fn *const entries[MP_KF_COUNT][2] = {
     [MP_KF_GPTQ] = {gptq_dequant, gptq_gemm},
     [MP_KF_AWQ] = {awq_dequant, awq_gemm},
     [MP_KF_CT] = {ct_dequant, ct_gemm},
+    [MP_KF_GGUF] = {gguf_dequant, gguf_gemm},
 };
 
 typedef struct cpu_job {

@@ -64,7 +64,7 @@ const mp_device_info *mp_device_get_info(const mp_device *d);
 void mp_device_close(mp_device *d);
 
 /* The layout families of kernels/, one source each. */
-typedef enum { MP_KF_CUTLASS, MP_KF_ONEDNN, MP_KF_GPTQ, MP_KF_AWQ, MP_KF_CT, MP_KF_COUNT } mp_kfamily;
+typedef enum { MP_KF_CUTLASS, MP_KF_ONEDNN, MP_KF_GPTQ, MP_KF_AWQ, MP_KF_CT, MP_KF_GGUF, MP_KF_COUNT } mp_kfamily;
 
 const char *mp_kfamily_name(mp_kfamily f); /* "cutlass-int4", ... */
 

@@ -104,3 +104,65 @@ Test(unit_verify, cpu_kernels_compute_the_layout_by_hand)
     mp_kernel_job_free(j);
     mp_device_close(d);
 }
+
+/* GGUF Q4_0, Q4_1 and Q8_0 rows built by hand: every backend the machine has (cpu, and OpenCL
+ * when present) must produce the formulas of research/gguf.md §2.4 exactly. */
+static void gguf_case(const char *device, uint32_t type, size_t block)
+{
+    enum { N = 2, K = 64 };
+    uint8_t qw[N * (K / 32) * 34];
+    memset(qw, 0, sizeof qw);
+    size_t row = (K / 32) * block;
+    float want[N * K];
+    for (int n = 0; n < N; n++)
+        for (int b = 0; b < K / 32; b++) {
+            uint8_t *blk = qw + (size_t)n * row + (size_t)b * block;
+            uint16_t d = (uint16_t)(0x3400 + 0x100 * (n * 2 + b)), m = (uint16_t)(0xb800 + 0x40 * b); /* 0.25.., -0.5.. */
+            memcpy(blk, &d, 2);
+            if (type == 3) memcpy(blk + 2, &m, 2);
+            for (int j = 0; j < 32; j++) {
+                uint32_t h = (uint32_t)(j * 7 + n * 3 + b) & 255u;
+                float df = mp_f16_to_f32(d), w;
+                if (type == 8) {
+                    blk[2 + j] = (uint8_t)h;
+                    w = (float)(int8_t)h * df;
+                } else {
+                    uint8_t *q = blk + (type == 3 ? 4 : 2) + (j % 16);
+                    uint32_t v = h & 15u;
+                    *q = (uint8_t)(j < 16 ? (*q & 0xF0) | v : (*q & 0x0F) | v << 4);
+                    w = type == 3 ? (float)v * df + mp_f16_to_f32(m) : (float)((int)v - 8) * df;
+                }
+                want[n * K + b * 32 + j] = w;
+            }
+        }
+    mp_device *d = NULL;
+    char why[512];
+    mp_err err = MP_ERR_INIT;
+    if (mp_device_open(&d, device, why, sizeof why, &err) != MP_OK) {
+        cr_assert_eq(err.code, MP_E_DEVICE, "%s: %s", device, err.msg);
+        return; /* no OpenCL here: the cpu case still ran */
+    }
+    mp_kernel_data kd = {.family = MP_KF_GGUF, .qw = qw, .qw_bytes = sizeof qw, .sc = qw, .sc_bytes = 4};
+    kd.P[MP_P_N] = N, kd.P[MP_P_K] = K, kd.P[MP_P_BITS] = type, kd.P[MP_P_QSTRIDE] = (uint32_t)row;
+    kd.P[MP_P_GSIZE] = 32;
+    mp_kernel_job *j = NULL;
+    cr_assert_eq(mp_kernel_upload(d, &kd, &j, &err), MP_OK, "%s", err.msg);
+    uint32_t rows[N] = {0, 1};
+    float out[N * K];
+    cr_assert_eq(mp_kernel_dequant(j, rows, N, out, &err), MP_OK, "%s", err.msg);
+    for (int i = 0; i < N * K; i++)
+        cr_assert(memcmp(&out[i], &want[i], 4) == 0, "%s type %u element %d: %.9g, want %.9g", device, type, i,
+                  (double)out[i], (double)want[i]);
+    mp_kernel_job_free(j);
+    mp_device_close(d);
+}
+
+Test(unit_verify, gguf_blocks_by_hand_on_every_backend)
+{
+    const char *devices[2] = {"cpu", "opencl"};
+    for (int i = 0; i < 2; i++) {
+        gguf_case(devices[i], 2, 18);
+        gguf_case(devices[i], 3, 20);
+        gguf_case(devices[i], 8, 34);
+    }
+}
