@@ -55,7 +55,7 @@ BIN      := $(BUILD)/modelprep
 TEST_SRCS  := $(wildcard tests/unit/*.c)
 TEST_OBJS  := $(TEST_SRCS:%.c=$(BUILD)/obj/%.o)
 TEST_BIN   := $(BUILD)/tests/unit
-TOOLS      := $(BUILD)/tests/mkmodel $(BUILD)/tests/stcopy $(BUILD)/tests/libenospc.so
+TOOLS      := $(BUILD)/tests/mkmodel $(BUILD)/tests/stcopy $(BUILD)/tests/ggufdeq $(BUILD)/tests/libenospc.so
 BENCH_BINS := $(BUILD)/tests/bench_safetensors $(BUILD)/tests/bench_convert $(BUILD)/tests/bench_repack \
               $(BUILD)/tests/bench_peak_rss
 VENV       := build/venv
@@ -120,11 +120,11 @@ deps: ## install every Debian package the project needs (root); otherwise print 
 	  echo "run as root: apt-get install -y $(DEB_PKGS)" >&2; exit 1; \
 	fi
 
-# The cross-check against upstream reference implementations needs PyPI's safetensors and
+# The cross-checks against upstream reference implementations need PyPI's safetensors, gguf and
 # numpy; they live in a venv under build/, never at run time.
 $(VENV)/.ok:
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check safetensors numpy
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check safetensors numpy gguf
 	touch $@
 
 pyref: $(VENV)/.ok ## set up the Python reference environment (PyPI safetensors, numpy)

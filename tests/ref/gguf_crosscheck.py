@@ -1,0 +1,194 @@
+#!/usr/bin/env python3
+"""Cross-check modelprep's GGUF reader, dequantization and writer against upstream gguf-py
+(PyPI `gguf`).
+
+1. gguf-py's GGUFWriter writes files holding tensors of every type gguf.quants.quantize
+   supports (quantized from awkward data: a zero row, a constant row, huge and tiny values),
+   and of every type modelprep dequantizes, as random blocks with finite fp16 scales. The
+   plain types (F32, F16, BF16, F64, I8..I64) come from numpy.
+2. modelprep reads them (tests/gen/ggufdeq: the formats/ reader plus mp_gguf_dequantize) and
+   its f32 must equal gguf.quants.dequantize bit for bit (numpy's astype for the integer
+   types and F64, which gguf-py keeps raw). `modelprep inspect --json` must report each
+   tensor's type, shape and bytes as gguf.GGUFReader does.
+3. `modelprep convert --to f32` of such a file gives the same bits (unknown architecture:
+   names kept, no permutation).
+
+Run by `make test` (tests/unit/test_cli.c) with MP_BIN, MP_TOOLS and MP_SRC set.
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import gguf
+from gguf import GGMLQuantizationType as T
+from gguf.quants import quantize, dequantize
+from safetensors.numpy import load_file
+
+BIN = os.environ["MP_BIN"]
+TOOLS = os.environ["MP_TOOLS"]
+checks = 0
+
+QUANTIZABLE = [T.F32, T.F16, T.BF16, T.Q4_0, T.Q4_1, T.Q5_0, T.Q5_1, T.Q8_0, T.TQ1_0,
+               T.TQ2_0, T.MXFP4]
+# Byte offsets of the fp16 scale fields of each block type (research/gguf.md §2.2): random
+# blocks keep those finite, as a real file has them.
+SCALES = {
+    T.Q4_0: [0], T.Q4_1: [0, 2], T.Q5_0: [0], T.Q5_1: [0, 2], T.Q8_0: [0],
+    T.Q2_K: [80, 82], T.Q3_K: [108], T.Q4_K: [0, 2], T.Q5_K: [0, 2], T.Q6_K: [208],
+    T.TQ1_0: [52], T.TQ2_0: [64], T.MXFP4: [], T.IQ4_NL: [0], T.IQ4_XS: [0],
+}
+
+
+def check(cond, msg):
+    global checks
+    checks += 1
+    if not cond:
+        print("FAIL:", msg)
+        sys.exit(1)
+
+
+def run(*args):
+    return subprocess.run([str(a) for a in args], capture_output=True)
+
+
+def awkward(rng, rows, cols):
+    a = rng.standard_normal((rows, cols)).astype(np.float32)
+    a[0] = 0.0
+    if rows > 1:
+        a[1] = 0.75
+    if rows > 2:
+        a[2] *= 1e4
+    if rows > 3:
+        a[3] *= 1e-5
+    return a
+
+
+def random_blocks(rng, qtype, rows, cols):
+    block, size = gguf.GGML_QUANT_SIZES[qtype]
+    nb = rows * cols // block
+    raw = rng.integers(0, 256, (nb, size), dtype=np.uint8)
+    for off in SCALES[qtype]:
+        d = (rng.standard_normal(nb) * rng.choice([1e-3, 0.1, 3.0], nb)).astype(np.float16)
+        d[::7] = np.float16(-0.0)
+        d[1::11] = np.float16(6.1e-5)  # around the smallest normal
+        d[2::13] = np.float16(3e-7)    # a subnormal scale
+        raw[:, off:off + 2] = d.view(np.uint8).reshape(nb, 2)
+    return raw.reshape(rows, cols // block * size)
+
+
+def write_file(path, tensors, arch="modelprep-test"):
+    w = gguf.GGUFWriter(path, arch)
+    w.add_uint32("test.u32", 7)
+    w.add_string("test.name", "cross-check")
+    w.add_array("test.list", [1, 2, 3])
+    for name, (arr, qtype) in tensors.items():
+        if qtype is None:
+            w.add_tensor(name, arr)
+        else:
+            w.add_tensor(name, arr, raw_dtype=qtype)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
+def build(rng):
+    t = {}
+    for q in QUANTIZABLE:
+        block, _ = gguf.GGML_QUANT_SIZES[q]
+        cols = max(block, 256) * 2
+        data = awkward(rng, 5, cols)
+        if q == T.F32:
+            t["q.f32"] = (data, None)
+        elif q == T.F16:
+            t["q.f16"] = (data.astype(np.float16), None)
+        else:
+            t["q." + q.name.lower()] = (quantize(data, q), q)
+    for q in SCALES:
+        block, _ = gguf.GGML_QUANT_SIZES[q]
+        cols = max(block, 256) * 3
+        t["r." + q.name.lower()] = (random_blocks(rng, q, 4, cols), q)
+    # Raw BF16 patterns (gguf-py dequantizes by shifting; every bit pattern but NaNs).
+    bf = rng.integers(0, 1 << 16, (3, 64), dtype=np.uint16)
+    bf[(bf & 0x7F80) == 0x7F80] = 0x3F80
+    t["r.bf16"] = (bf.view(np.uint8), T.BF16)
+    # Every finite fp16 bit pattern, subnormals and zeros included.
+    h = np.arange(1 << 16, dtype=np.uint16)
+    h = h[(h & 0x7C00) != 0x7C00]
+    t["r.f16"] = (h.view(np.float16).reshape(1, -1), None)
+    t["p.f64"] = (rng.standard_normal((2, 33)) * 1e30, None)
+    t["p.i8"] = (rng.integers(-128, 128, (3, 7), dtype=np.int8), None)
+    t["p.i16"] = (rng.integers(-32768, 32768, (3, 7), dtype=np.int16), None)
+    t["p.i32"] = (rng.integers(-(1 << 31), 1 << 31, (3, 7), dtype=np.int32), None)
+    t["p.i64"] = (rng.integers(-(1 << 62), 1 << 62, (3, 7), dtype=np.int64), None)
+    return t
+
+
+def expected_f32(rt):
+    if rt.tensor_type in (T.F64, T.I8, T.I16, T.I32, T.I64):
+        return np.asarray(rt.data).astype(np.float32)
+    return dequantize(np.asarray(rt.data), rt.tensor_type)
+
+
+def modelprep_to_upstream_dequant(tmp):
+    rng = np.random.default_rng(5)
+    path = os.path.join(tmp, "all-types.gguf")
+    write_file(path, build(rng))
+    reader = gguf.GGUFReader(path)
+    out = os.path.join(tmp, "all.f32")
+    r = run(os.path.join(TOOLS, "ggufdeq"), path, out)
+    check(r.returncode == 0, f"ggufdeq: exit {r.returncode}: {r.stderr.decode()}")
+    got = np.fromfile(out, dtype="<f4")
+    at = 0
+    for rt in reader.tensors:
+        want = expected_f32(rt).reshape(-1)
+        mine = got[at:at + want.size]
+        at += want.size
+        same = np.array_equal(want.view(np.uint32), mine.view(np.uint32))
+        if not same:
+            bad = np.nonzero(want.view(np.uint32) != mine.view(np.uint32))[0]
+            i = bad[0]
+            check(False, f"{rt.name} ({rt.tensor_type.name}): {bad.size} elements differ, first "
+                         f"at {i}: modelprep {mine[i]!r} vs gguf-py {want[i]!r}")
+        check(same, f"{rt.name}")
+    check(at == got.size, "ggufdeq wrote as many floats as the tensors hold")
+
+    inspect = run(BIN, "inspect", path, "--json")
+    check(inspect.returncode == 0, f"inspect: {inspect.stderr.decode()}")
+    doc = json.loads(inspect.stdout)
+    by_name = {t["name"]: t for t in doc["tensors"]}
+    for rt in reader.tensors:
+        t = by_name.get(rt.name)
+        check(t is not None, f"inspect lists {rt.name}")
+        check(t["type"] == rt.tensor_type.name, f"{rt.name}: type {t['type']}")
+        check(t["shape"] == [int(x) for x in rt.shape], f"{rt.name}: shape {t['shape']} vs {list(rt.shape)}")
+        check(t["bytes"] == int(rt.n_bytes), f"{rt.name}: bytes")
+        check(t["offset"] == int(rt.data_offset), f"{rt.name}: offset")
+    meta = doc["metadata"]
+    check(meta["test.u32"]["value"] == 7 and meta["test.name"]["value"] == "cross-check",
+          "scalar metadata as written")
+    check(meta["test.list"]["value"] == [1, 2, 3], "array metadata as written")
+    return path, reader
+
+
+def convert_to_f32(tmp, path, reader):
+    dst = os.path.join(tmp, "hf")
+    r = run(BIN, "convert", path, dst, "--to", "f32", "--quiet")
+    check(r.returncode == 0, f"convert --to f32: exit {r.returncode}: {r.stderr.decode()}")
+    check(b"keeps its GGUF tensor names" in r.stderr, f"unmapped architecture is reported: {r.stderr!r}")
+    tensors = load_file(os.path.join(dst, "model.safetensors"))
+    for rt in reader.tensors:
+        want = expected_f32(rt).reshape([int(x) for x in reversed(rt.shape)])
+        mine = tensors.get(rt.name)
+        check(mine is not None, f"convert wrote {rt.name}")
+        check(mine.shape == want.shape, f"{rt.name}: HF shape {mine.shape} vs {want.shape}")
+        check(np.array_equal(mine.view(np.uint32), want.view(np.uint32)), f"{rt.name}: convert bits")
+
+
+with tempfile.TemporaryDirectory() as tmp:
+    path, reader = modelprep_to_upstream_dequant(tmp)
+    convert_to_f32(tmp, path, reader)
+print(f"gguf crosscheck ok: {checks} checks passed")
