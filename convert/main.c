@@ -40,11 +40,16 @@ static const mp_opt split_opts[] = {
     {NULL, NULL, NULL},
 };
 
+static const mp_opt hash_opts[] = {
+    {"json", NULL, "print one JSON document instead of the lines"},
+    {NULL, NULL, NULL},
+};
+
 static const mp_cmd commands[] = {
     {"inspect", cmd_inspect, "PATH [--json]",
      "List the tensors, files, totals, architecture and quantization scheme of a checkpoint.\n"
-     "PATH is a .safetensors file or a directory with model.safetensors.index.json or\n"
-     "model.safetensors.",
+     "PATH is a .safetensors or .gguf file, or a directory with model.safetensors.index.json,\n"
+     "model.safetensors, a GGUF file or a GGUF split set.",
      1, 1, inspect_opts},
     {"convert", cmd_convert, "SRC DST --to FORMAT [options]",
      "Convert a checkpoint. With --to f32|f16|bf16, every quantized linear (GPTQ, AWQ,\n"
@@ -59,6 +64,11 @@ static const mp_cmd commands[] = {
      "extra.safetensors), with an index over them and modelprep.json. Streaming, atomic,\n"
      "resumable.",
      2, 2, split_opts},
+    {"hash", cmd_hash, "PATH [--json]",
+     "Print the xxh64 of every tensor's bytes and of all of them in order, in the line format\n"
+     "of llama.cpp's llama-gguf-hash ('xxh64  <hex>  file:tensor', then 'xxh64  <hex>  PATH').\n"
+     "PATH is a GGUF file or split set, or a safetensors file or directory.",
+     1, 1, hash_opts},
 };
 
 static void print_main_help(FILE *out)

@@ -431,28 +431,32 @@ static int pad_to(uint64_t x, uint64_t align, uint64_t *out)
     return 0;
 }
 
-/* Offsets: exactly the running sum of padded sizes, each tensor inside the file (§1.5, §1.9). */
+/* Offsets: aligned, in order, then exactly the running sum of padded sizes, each tensor inside
+ * the file (§1.5, §1.9). Order is checked first so that a swapped pair is called that, not a gap. */
 static mp_errcode check_offsets(const mp_gguf *g, const gguf_file *gf, mp_err *err)
 {
     const char *path = gf->f->path;
+    const mp_gguf_tensor *ts = &g->tensors[gf->first_tensor];
     uint64_t expect = 0, a = gf->alignment;
     for (size_t i = 0; i < gf->n_tensors; i++) {
-        const mp_gguf_tensor *t = &g->tensors[gf->first_tensor + i];
-        unsigned long long off = (unsigned long long)t->rel_offset;
+        const mp_gguf_tensor *t = &ts[i];
         if (t->rel_offset % a != 0)
             return mp_errf_at(err, MP_E_INPUT, path, t->name, -1,
-                              "offset %llu is not a multiple of the alignment %llu", off,
-                              (unsigned long long)a);
-        if (t->rel_offset < expect) {
-            const mp_gguf_tensor *prev = t - 1;
-            if (t->rel_offset < prev->rel_offset)
-                return mp_errf_at(err, MP_E_INPUT, path, t->name, -1,
-                                  "offset %llu is out of order: the previous tensor '%s' is at "
-                                  "%llu", off, prev->name, (unsigned long long)prev->rel_offset);
+                              "offset %llu is not a multiple of the alignment %llu",
+                              (unsigned long long)t->rel_offset, (unsigned long long)a);
+        if (i > 0 && t->rel_offset < ts[i - 1].rel_offset)
+            return mp_errf_at(err, MP_E_INPUT, path, t->name, -1,
+                              "offset %llu is out of order: the tensor before it, '%s', is at %llu",
+                              (unsigned long long)t->rel_offset, ts[i - 1].name,
+                              (unsigned long long)ts[i - 1].rel_offset);
+    }
+    for (size_t i = 0; i < gf->n_tensors; i++) {
+        const mp_gguf_tensor *t = &ts[i];
+        unsigned long long off = (unsigned long long)t->rel_offset;
+        if (t->rel_offset < expect)
             return mp_errf_at(err, MP_E_INPUT, path, t->name, -1,
                               "offset %llu overlaps the previous tensor '%s', which ends at %llu",
-                              off, prev->name, (unsigned long long)expect);
-        }
+                              off, ts[i - 1].name, (unsigned long long)expect);
         if (t->rel_offset > expect)
             return mp_errf_at(err, MP_E_INPUT, path, t->name, -1,
                               "offset %llu leaves a gap after the previous tensor: expected %llu",
