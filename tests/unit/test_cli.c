@@ -59,18 +59,22 @@ static void free_params(struct criterion_test_params *p) { cr_free(p->params); }
 
 static char *src_path(const char *rel) { return tu_path(tu_env("MP_SRC"), rel); }
 
-/* The thing a case names: NAME.safetensors when it exists, else the directory NAME. */
+/* The thing a case names: NAME.safetensors or NAME.gguf when it exists, else the directory
+ * NAME. */
 static char *case_target(const case_param *p)
 {
     char *base = tu_path(p->dir, p->name);
-    char *file = NULL;
-    cr_assert(asprintf(&file, "%s.safetensors", base) > 0);
-    struct stat st;
-    if (stat(file, &st) == 0) {
-        free(base);
-        return file;
+    static const char *const exts[] = {"safetensors", "gguf"};
+    for (size_t i = 0; i < 2; i++) {
+        char *file = NULL;
+        cr_assert(asprintf(&file, "%s.%s", base, exts[i]) > 0);
+        struct stat st;
+        if (stat(file, &st) == 0) {
+            free(base);
+            return file;
+        }
+        free(file);
     }
-    free(file);
     return base;
 }
 
