@@ -188,7 +188,112 @@ def convert_to_f32(tmp, path, reader):
         check(np.array_equal(mine.view(np.uint32), want.view(np.uint32)), f"{rt.name}: convert bits")
 
 
+def permute(w, n_head):
+    """convert_hf_to_gguf's LlamaModel.permute: per head, the two rotary halves interleaved."""
+    return (w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:])
+            .swapaxes(1, 2).reshape(w.shape))
+
+
+LAYER = {  # HF suffix -> GGUF suffix, per family (research: convert_hf_to_gguf tensor map)
+    "self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v",
+    "self_attn.o_proj": "attn_output", "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up",
+    "mlp.down_proj": "ffn_down", "input_layernorm": "attn_norm",
+}
+EXTRA = {
+    "llama": {"post_attention_layernorm": "ffn_norm"},
+    "qwen3": {"post_attention_layernorm": "ffn_norm", "self_attn.q_norm": "attn_q_norm",
+              "self_attn.k_norm": "attn_k_norm"},
+    "gemma3": {"post_attention_layernorm": "post_attention_norm", "pre_feedforward_layernorm": "ffn_norm",
+               "post_feedforward_layernorm": "post_ffw_norm", "self_attn.q_norm": "attn_q_norm",
+               "self_attn.k_norm": "attn_k_norm"},
+}
+
+
+def hf_to_gguf_model(tmp, arch, tied):
+    """A small HF-shaped model written the way convert_hf_to_gguf writes it."""
+    rng = np.random.default_rng(11)
+    hidden, inter, n_head, n_kv, hd, vocab, layers = 64, 96, 4, 2, 16, 40, 2
+    hf = {"model.embed_tokens.weight": rng.standard_normal((vocab, hidden)).astype(np.float32),
+          "model.norm.weight": rng.standard_normal(hidden).astype(np.float32)}
+    if not tied:
+        hf["lm_head.weight"] = rng.standard_normal((vocab, hidden)).astype(np.float32)
+    shapes = {"self_attn.q_proj": (n_head * hd, hidden), "self_attn.k_proj": (n_kv * hd, hidden),
+              "self_attn.v_proj": (n_kv * hd, hidden), "self_attn.o_proj": (hidden, n_head * hd),
+              "mlp.gate_proj": (inter, hidden), "mlp.up_proj": (inter, hidden),
+              "mlp.down_proj": (hidden, inter), "input_layernorm": (hidden,),
+              "post_attention_layernorm": (hidden,), "pre_feedforward_layernorm": (hidden,),
+              "post_feedforward_layernorm": (hidden,), "self_attn.q_norm": (hd,), "self_attn.k_norm": (hd,)}
+    names = dict(LAYER, **EXTRA[arch])
+    for i in range(layers):
+        for suffix in names:
+            hf[f"model.layers.{i}.{suffix}.weight"] = rng.standard_normal(shapes[suffix]).astype(np.float32)
+    w = gguf.GGUFWriter(os.path.join(tmp, f"{arch}.gguf"), arch)
+    w.add_block_count(layers)
+    w.add_uint32(f"{arch}.embedding_length", hidden)
+    w.add_uint32(f"{arch}.feed_forward_length", inter)
+    w.add_uint32(f"{arch}.attention.head_count", n_head)
+    w.add_uint32(f"{arch}.attention.head_count_kv", n_kv)
+    w.add_uint32(f"{arch}.context_length", 2048)
+    w.add_float32(f"{arch}.rope.freq_base", 1000000.0)
+    w.add_float32(f"{arch}.attention.layer_norm_rms_epsilon", 1e-6)
+    for name, arr in hf.items():
+        g = arr
+        if arch == "llama" and name.endswith("q_proj.weight"):
+            g = permute(arr, n_head)
+        if arch == "llama" and name.endswith("k_proj.weight"):
+            g = permute(arr, n_kv)
+        if arch == "gemma3" and name.endswith("norm.weight"):
+            g = arr + np.float32(1)
+        gname = name.replace("model.embed_tokens", "token_embd").replace("model.norm", "output_norm")
+        gname = gname.replace("lm_head", "output")
+        if gname.startswith("model.layers."):
+            _, _, i, rest = gname.split(".", 3)
+            suffix = rest[:-len(".weight")]
+            gname = f"blk.{i}.{names[suffix]}.weight"
+        if g.ndim == 2 and "ffn_up" in gname:  # one quantized tensor: bits must still match
+            w.add_tensor(gname, quantize(g, T.Q8_0), raw_dtype=T.Q8_0)
+            hf[name] = dequantize(quantize(g, T.Q8_0), T.Q8_0).reshape(g.shape)
+        else:
+            w.add_tensor(gname, g)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return os.path.join(tmp, f"{arch}.gguf"), hf
+
+
+def names_permutation_and_config(tmp):
+    for arch, tied in (("llama", False), ("qwen3", True), ("gemma3", True)):
+        path, hf = hf_to_gguf_model(tmp, arch, tied)
+        dst = os.path.join(tmp, arch + "-hf")
+        r = run(BIN, "convert", path, dst, "--to", "f32", "--max-shard-size", "20KB")
+        check(r.returncode == 0, f"{arch}: convert: {r.stderr.decode()}")
+        check(r.stderr == b"", f"{arch}: every tensor mapped: {r.stderr.decode()}")
+        index = json.load(open(os.path.join(dst, "model.safetensors.index.json")))
+        got = {}
+        for f in sorted(set(index["weight_map"].values())):
+            got.update(load_file(os.path.join(dst, f)))
+        check(sorted(got) == sorted(hf), f"{arch}: names {sorted(set(got) ^ set(hf))}")
+        for name, want in hf.items():
+            mine = got[name]
+            if arch == "gemma3" and name.endswith("norm.weight"):
+                want = (want + np.float32(1)) - np.float32(1)
+            check(mine.shape == want.shape and np.array_equal(mine, want), f"{arch}: {name} equals the HF tensor")
+        cfg = json.load(open(os.path.join(dst, "config.json")))
+        want_cfg = {"hidden_size": 64, "intermediate_size": 96, "num_hidden_layers": 2,
+                    "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 40,
+                    "max_position_embeddings": 2048, "rope_theta": 1000000.0, "rms_norm_eps": 1e-6,
+                    "tie_word_embeddings": tied, "torch_dtype": "float32"}
+        for k, v in want_cfg.items():
+            check(cfg.get(k) == v, f"{arch}: config.json {k} = {cfg.get(k)!r}, want {v!r}")
+        check(cfg["architectures"] == [{"llama": "LlamaForCausalLM", "qwen3": "Qwen3ForCausalLM",
+                                        "gemma3": "Gemma3ForCausalLM"}[arch]], f"{arch}: architectures")
+        man = json.load(open(os.path.join(dst, "modelprep.json")))
+        check(man["layout"]["qk_unpermuted"] == (4 if arch == "llama" else 0), f"{arch}: manifest layout")
+
+
 with tempfile.TemporaryDirectory() as tmp:
     path, reader = modelprep_to_upstream_dequant(tmp)
     convert_to_f32(tmp, path, reader)
+    names_permutation_and_config(tmp)
 print(f"gguf crosscheck ok: {checks} checks passed")
