@@ -261,6 +261,11 @@ Test(robustness, killed_or_disk_full_jobs_leave_nothing_half_done, .timeout = 90
     run_python_check("tests/ref/crash_safety.py");
 }
 
+Test(python_crosscheck, gguf_reads_dequantizes_and_converts_as_gguf_py_does, .timeout = 600)
+{
+    run_python_check("tests/ref/gguf_crosscheck.py");
+}
+
 Test(python_crosscheck, every_repack_pair_is_exact_or_refused, .timeout = 600)
 {
     run_python_check("tests/ref/repack_crosscheck.py");
