@@ -55,7 +55,7 @@ BIN      := $(BUILD)/modelprep
 TEST_SRCS  := $(wildcard tests/unit/*.c)
 TEST_OBJS  := $(TEST_SRCS:%.c=$(BUILD)/obj/%.o)
 TEST_BIN   := $(BUILD)/tests/unit
-TOOLS      := $(BUILD)/tests/mkmodel $(BUILD)/tests/stcopy $(BUILD)/tests/ggufdeq $(BUILD)/tests/libenospc.so
+TOOLS      := $(BUILD)/tests/mkmodel $(BUILD)/tests/stcopy $(BUILD)/tests/ggufdeq $(BUILD)/tests/ggufcopy $(BUILD)/tests/libenospc.so
 BENCH_BINS := $(BUILD)/tests/bench_safetensors $(BUILD)/tests/bench_convert $(BUILD)/tests/bench_repack \
               $(BUILD)/tests/bench_peak_rss
 VENV       := build/venv

@@ -482,6 +482,18 @@ mp_errcode mp_gguf_writer_finish(mp_gguf_writer *w, mp_err *err);
 /* Closes and unlinks a partial file; accepts NULL. */
 void mp_gguf_writer_abort(mp_gguf_writer *w);
 
+typedef struct mp_gguf_copy_opts {
+    uint32_t alignment;          /* 0: the source's */
+    uint64_t split_max_tensors;  /* > 0: a new split every N tensors (gguf-split's default: 128) */
+    uint64_t split_max_bytes;    /* > 0: a new split before the padded data passes N bytes */
+} mp_gguf_copy_opts;
+
+/* Rewrites model g (metadata verbatim, tensors byte for byte, in order) as the GGUF file `dst`,
+ * or, when either split limit is set, as the split set "<dst minus .gguf>-0000i-of-0000N.gguf"
+ * with gguf-split's keys: split.no u16, split.count u16, split.tensors.count i32 in every split
+ * and the other metadata in the first. Files are created with O_EXCL. */
+mp_errcode mp_gguf_copy(const mp_gguf *g, const char *dst, const mp_gguf_copy_opts *o, mp_err *err);
+
 /* "<prefix>-00002-of-00005.gguf" (1-based shard, as llama_split_path). */
 void mp_gguf_split_name(const char *prefix, size_t shard, size_t n_shards, char *buf, size_t cap);
 

@@ -11,7 +11,13 @@
    types and F64, which gguf-py keeps raw). `modelprep inspect --json` must report each
    tensor's type, shape and bytes as gguf.GGUFReader does.
 3. `modelprep convert --to f32` of such a file gives the same bits (unknown architecture:
-   names kept, no permutation).
+   names kept, no permutation); llama, qwen3 and gemma3 models written the way
+   convert_hf_to_gguf writes them (q/k permuted for llama, norms + 1 for gemma3) convert back
+   to the original Hugging Face tensors, names and config.json.
+4. Files modelprep writes (tests/gen/ggufcopy: alignment 32, 64 and 1, and a split set) are
+   read by gguf.GGUFReader with equal metadata and tensor bytes, with gguf-split's key types.
+5. `modelprep hash` prints llama-gguf-hash's lines, checked with an XXH64 written here from
+   its specification.
 
 Run by `make test` (tests/unit/test_cli.c) with MP_BIN, MP_TOOLS and MP_SRC set.
 """
@@ -292,8 +298,120 @@ def names_permutation_and_config(tmp):
         check(man["layout"]["qk_unpermuted"] == (4 if arch == "llama" else 0), f"{arch}: manifest layout")
 
 
+def fields(reader):
+    skip = ("GGUF.", "split.", "general.alignment")
+    return {k: (f.types, f.contents()) for k, f in reader.fields.items() if not k.startswith(skip)}
+
+
+def same_tensors(a, b, what):
+    check([t.name for t in a] == [t.name for t in b], f"{what}: tensor names and order")
+    for x, y in zip(a, b):
+        check(x.tensor_type == y.tensor_type and list(x.shape) == list(y.shape), f"{what}: {x.name} type/shape")
+        check(bytes(np.asarray(x.data).tobytes()) == bytes(np.asarray(y.data).tobytes()), f"{what}: {x.name} bytes")
+
+
+def writer_to_upstream(tmp, path, reader):
+    """3. Files modelprep writes: gguf-py reads the same metadata and bytes."""
+    tool = os.path.join(TOOLS, "ggufcopy")
+    for align in (32, 64, 1):
+        out = os.path.join(tmp, f"copy-{align}.gguf")
+        r = run(tool, path, out, "--alignment", align)
+        check(r.returncode == 0, f"ggufcopy --alignment {align}: {r.stderr.decode()}")
+        back = gguf.GGUFReader(out)
+        check(back.alignment == align, f"alignment {align} honoured: reader says {back.alignment}")
+        check(all(t.data_offset % align == 0 for t in back.tensors), f"alignment {align}: offsets aligned")
+        check(os.path.getsize(out) % align == 0, f"alignment {align}: padding after the last tensor")
+        check(fields(back) == fields(reader), f"alignment {align}: metadata equal")
+        same_tensors(reader.tensors, back.tensors, f"alignment {align}")
+        r = run(BIN, "inspect", out)
+        check(r.returncode == 0, f"modelprep reads its own file: {r.stderr.decode()}")
+    outdir = os.path.join(tmp, "split")
+    os.mkdir(outdir)
+    r = run(tool, path, os.path.join(outdir, "model.gguf"), "--split-max-tensors", 7)
+    check(r.returncode == 0, f"ggufcopy split: {r.stderr.decode()}")
+    parts = sorted(os.listdir(outdir))
+    n = (len(reader.tensors) + 6) // 7
+    check(parts == [f"model-{i:05d}-of-{n:05d}.gguf" for i in range(1, n + 1)], f"split names {parts}")
+    tensors = []
+    for i, name in enumerate(parts):
+        part = gguf.GGUFReader(os.path.join(outdir, name))
+        check(part.fields["split.no"].contents() == i and part.fields["split.no"].types == [gguf.GGUFValueType.UINT16],
+              f"{name}: split.no u16 {i}")
+        check(part.fields["split.count"].contents() == n and part.fields["split.count"].types == [gguf.GGUFValueType.UINT16],
+              f"{name}: split.count u16")
+        check(part.fields["split.tensors.count"].contents() == len(reader.tensors)
+              and part.fields["split.tensors.count"].types == [gguf.GGUFValueType.INT32], f"{name}: split.tensors.count i32")
+        check(("test.name" in part.fields) == (i == 0), f"{name}: metadata in the first split only")
+        tensors += part.tensors
+    same_tensors(reader.tensors, tensors, "split set")
+    a = run(os.path.join(TOOLS, "ggufdeq"), path, os.path.join(tmp, "a.f32"))
+    b = run(os.path.join(TOOLS, "ggufdeq"), outdir, os.path.join(tmp, "b.f32"))
+    check(a.returncode == 0 and b.returncode == 0, f"ggufdeq of the split set: {b.stderr.decode()}")
+    check(open(os.path.join(tmp, "a.f32"), "rb").read() == open(os.path.join(tmp, "b.f32"), "rb").read(),
+          "the split set dequantizes as the original")
+    return outdir
+
+
+M64 = (1 << 64) - 1
+P1, P2, P3, P4, P5 = (0x9E3779B185EBCA87, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9,
+                      0x85EBCA77C2B2AE63, 0x27D4EB2F165667C5)
+
+
+def xxh64(data, seed=0):
+    """XXH64 from its specification, independent of the C library modelprep links."""
+    def rotl(x, r):
+        return ((x << r) | (x >> (64 - r))) & M64
+
+    def rnd(acc, lane):
+        return (rotl((acc + lane * P2) & M64, 31) * P1) & M64
+
+    n, i = len(data), 0
+    if n >= 32:
+        v = [(seed + P1 + P2) & M64, (seed + P2) & M64, seed, (seed - P1) & M64]
+        while i + 32 <= n:
+            for k in range(4):
+                v[k] = rnd(v[k], int.from_bytes(data[i + 8 * k:i + 8 * k + 8], "little"))
+            i += 32
+        h = (rotl(v[0], 1) + rotl(v[1], 7) + rotl(v[2], 12) + rotl(v[3], 18)) & M64
+        for k in range(4):
+            h = ((h ^ rnd(0, v[k])) * P1 + P4) & M64
+    else:
+        h = (seed + P5) & M64
+    h = (h + n) & M64
+    while i + 8 <= n:
+        h = (rotl(h ^ rnd(0, int.from_bytes(data[i:i + 8], "little")), 27) * P1 + P4) & M64
+        i += 8
+    if i + 4 <= n:
+        h = (rotl(h ^ ((int.from_bytes(data[i:i + 4], "little") * P1) & M64), 23) * P2 + P3) & M64
+        i += 4
+    while i < n:
+        h = (rotl(h ^ ((data[i] * P5) & M64), 11) * P1) & M64
+        i += 1
+    h = ((h ^ (h >> 33)) * P2) & M64
+    h = ((h ^ (h >> 29)) * P3) & M64
+    return h ^ (h >> 32)
+
+
+def hash_lines(tmp, path, reader, split_dir):
+    check(xxh64(b"") == 0xEF46DB3751D8E999 and xxh64(b"a") == 0xD24EC4F1A98C6E5B, "xxh64 known answers")
+    r = run(BIN, "hash", path)
+    check(r.returncode == 0, f"hash: {r.stderr.decode()}")
+    lines = r.stdout.decode().splitlines()
+    blobs = [bytes(np.asarray(t.data).tobytes()) for t in reader.tensors]
+    want = [f"xxh64     {xxh64(b):016x}  {path}:{t.name}" for b, t in zip(blobs, reader.tensors)]
+    want.append(f"xxh64     {xxh64(b''.join(blobs)):016x}  {path}")
+    check(lines == want, "hash prints llama-gguf-hash's lines:\n" + "\n".join(lines[:3]) + "\nwant\n" + "\n".join(want[:3]))
+    r = run(BIN, "hash", split_dir)
+    check(r.returncode == 0 and r.stdout.decode().splitlines()[-1] == f"xxh64     {xxh64(b''.join(blobs)):016x}  {split_dir}",
+          "a split set hashes to the same whole-model xxh64")
+    doc = json.loads(run(BIN, "hash", path, "--json").stdout)
+    check(doc["model_xxh64"] == f"{xxh64(b''.join(blobs)):016x}", "hash --json model_xxh64")
+
+
 with tempfile.TemporaryDirectory() as tmp:
     path, reader = modelprep_to_upstream_dequant(tmp)
     convert_to_f32(tmp, path, reader)
     names_permutation_and_config(tmp)
+    split_dir = writer_to_upstream(tmp, path, reader)
+    hash_lines(tmp, path, reader, split_dir)
 print(f"gguf crosscheck ok: {checks} checks passed")
