@@ -347,6 +347,10 @@ cleanup:
 static void put_num(mp_buf *b, double v, int is_f32)
 {
     char s[40];
+    if (v == floor(v) && fabs(v) < 1e15) { /* 500000.0, as Python's json writes it */
+        mp_buf_printf(b, "%.1f", v);
+        return;
+    }
     for (int prec = 1; prec <= 17; prec++) {
         snprintf(s, sizeof s, "%.*g", prec, v);
         double back = strtod(s, NULL);

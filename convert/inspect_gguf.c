@@ -157,14 +157,21 @@ static mp_errcode human(mp_buf *b, const mp_gguf *g, const char *path, mp_err *e
     mp_buf_printf(b, "checkpoint:      %s (gguf v%u, %zu file%s%s, alignment %u)\n", path,
                   mp_gguf_version(g), nf, nf == 1 ? "" : "s", nf > 1 ? ", split set" : "",
                   mp_gguf_alignment(g));
-    mp_buf_puts(b, "architecture:    ");
-    if (arch) text_str(b, arch, strlen(arch));
-    else mp_buf_puts(b, "unset");
     const char *name = mp_gguf_get_str(g, "general.name");
-    if (name) {
-        mp_buf_puts(b, "\nname:            ");
-        text_str(b, name, strlen(name));
+    char *pa = arch ? printable(arch, strlen(arch)) : NULL, *pn = name ? printable(name, strlen(name)) : NULL;
+    if ((arch && !pa) || (name && !pn)) {
+        free(pa);
+        free(pn);
+        return mp_errf(err, MP_E_NOMEM, "out of memory");
     }
+    for (char *p = pa; p && *p; p++)
+        if ((unsigned char)*p < 0x20) *p = '?';
+    for (char *p = pn; p && *p; p++)
+        if ((unsigned char)*p < 0x20) *p = '?';
+    mp_buf_printf(b, "architecture:    %s", pa ? pa : "unset");
+    if (pn) mp_buf_printf(b, "\nname:            %s", pn);
+    free(pa);
+    free(pn);
     mp_buf_printf(b, "\n\nmetadata: %zu keys\n", mp_gguf_n_kv(g));
     size_t wk = 3;
     for (size_t i = 0; i < mp_gguf_n_kv(g); i++)

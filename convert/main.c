@@ -56,7 +56,9 @@ static const mp_cmd commands[] = {
      "AutoRound, compressed-tensors) is dequantized to '<prefix>.weight' by the CPU reference.\n"
      "With a packed format, the codes, scales and zero points are repacked exactly into that\n"
      "layout. Every other tensor is copied byte for byte. DST is written atomically, with\n"
-     "config.json, the tokenizer and other side files, and modelprep.json.",
+     "config.json, the tokenizer and other side files, and modelprep.json.\n"
+     "A GGUF source (file or split set) converts to f32, f16 or bf16: every tensor dequantized,\n"
+     "llama/mistral/qwen2/qwen3/gemma3 names mapped to Hugging Face's, config.json built.",
      2, 2, convert_opts},
     {"split", cmd_split, "SRC DST [options]",
      "Split a checkpoint into one safetensors file per module for layer-streaming runtimes\n"

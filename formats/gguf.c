@@ -651,7 +651,7 @@ static mp_errcode open_one(mp_gguf *g, const char *name, mp_err *err)
 {
     gguf_file *gf = &g->files[g->n_files];
     memset(gf, 0, sizeof *gf);
-    char *path = mp_path_join(g->dir, name);
+    char *path = strcmp(g->dir, ".") == 0 ? mp_strdup(name) : mp_path_join(g->dir, name);
     gf->name = mp_strdup(name);
     if (!path || !gf->name) {
         free(path);
