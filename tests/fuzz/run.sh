@@ -12,7 +12,7 @@ flags="-g -O1 -std=c11 -D_POSIX_C_SOURCE=200809L -I. $(pkg-config --cflags libcj
 libs="$(pkg-config --libs libxxhash libcjson) -lm"
 srcs="$(ls common/*.c formats/*.c repack/*.c verify/*.c)"
 status=0
-for t in st_header index config json; do
+for t in st_header index config json gguf; do
     "$cc" $flags -o "$out/fuzz_$t" tests/fuzz/fuzz_$t.c tests/fuzz/fuzz_common.c $srcs $libs
     rm -rf "$out/corpus/$t" && mkdir -p "$out/corpus/$t" "$out/crashes/$t"
     cp tests/fuzz/corpus/$t/* "$out/corpus/$t/"
