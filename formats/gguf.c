@@ -435,6 +435,7 @@ static int pad_to(uint64_t x, uint64_t align, uint64_t *out)
  * the file (§1.5, §1.9). Order is checked first so that a swapped pair is called that, not a gap. */
 static mp_errcode check_offsets(const mp_gguf *g, const gguf_file *gf, mp_err *err)
 {
+    if (gf->n_tensors == 0) return MP_OK;
     const char *path = gf->f->path;
     const mp_gguf_tensor *ts = &g->tensors[gf->first_tensor];
     uint64_t expect = 0, a = gf->alignment;
@@ -716,7 +717,7 @@ static mp_errcode open_split_set(mp_gguf *g, const char *first_name, mp_err *err
     /* Start again from split 00001, in order. */
     g->n_tensors = 0;
     for (size_t i = 0; i < g->cap_tensors; i++) free(g->tensors[i].name);
-    memset(g->tensors, 0, g->cap_tensors * sizeof *g->tensors);
+    if (g->tensors) memset(g->tensors, 0, g->cap_tensors * sizeof *g->tensors);
     release_file(gf);
     g->n_files = 0;
     free(g->files);
