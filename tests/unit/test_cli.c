@@ -266,6 +266,11 @@ Test(python_crosscheck, gguf_reads_dequantizes_and_converts_as_gguf_py_does, .ti
     run_python_check("tests/ref/gguf_crosscheck.py");
 }
 
+Test(python_crosscheck, real_gguf_model_dequantizes_and_converts_as_gguf_py_does, .timeout = 900)
+{
+    run_python_check("tests/ref/gguf_real_model.py");
+}
+
 Test(python_crosscheck, every_repack_pair_is_exact_or_refused, .timeout = 600)
 {
     run_python_check("tests/ref/repack_crosscheck.py");
