@@ -224,7 +224,7 @@ mp_errcode mp_gguf_writer_begin(mp_gguf_writer *w, mp_err *err)
     put_u32(&h, 3);
     put_u64(&h, w->n_t);
     put_u64(&h, w->n_kv);
-    mp_buf_put(&h, w->kv.data, w->kv.len);
+    if (w->kv.len) mp_buf_put(&h, w->kv.data, w->kv.len);
     uint64_t off = 0;
     for (size_t i = 0; i < w->n_t; i++) {
         wtensor *t = &w->t[i];
