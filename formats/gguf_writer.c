@@ -159,8 +159,8 @@ mp_errcode mp_gguf_writer_add_tensor(mp_gguf_writer *w, const char *name, uint32
     const char *path = w->path;
     size_t len = strlen(name);
     if (w->begun) return mp_errf_at(err, MP_E_INPUT, path, name, -1, "tensor added after the data began");
-    if (len == 0 || len >= MP_GGUF_MAX_NAME)
-        return mp_errf_at(err, MP_E_INPUT, path, name, -1, "tensor name of %zu bytes (1 to %d)", len,
+    if (len >= MP_GGUF_MAX_NAME) /* empty is legal, as in gguf.cpp's reader */
+        return mp_errf_at(err, MP_E_INPUT, path, name, -1, "tensor name of %zu bytes (%d at most)", len,
                           MP_GGUF_MAX_NAME - 1);
     if (n_dims > MP_GGUF_MAX_DIMS)
         return mp_errf_at(err, MP_E_INPUT, path, name, -1, "n_dims %u exceeds %d", n_dims, MP_GGUF_MAX_DIMS);
