@@ -32,19 +32,16 @@ static inline float u2f(uint32_t u)
     return f;
 }
 
-/* binary16 -> binary32, exact for every input, NaN payloads kept; branch-free so it
- * vectorizes. Normal numbers move their exponent by a multiply, subnormals come from a magic
- * subtraction. */
+/* binary16 -> binary32, exact for every input, NaN payloads kept. Written with integer selects
+ * only, so it vectorizes: normal numbers and Inf/NaN move their exponent by an integer add,
+ * subnormals are the integer mantissa times 2^-24 (exact). */
 static inline float h2f(uint32_t h)
 {
-    uint32_t w = h << 16;
-    uint32_t sign = w & 0x80000000u;
-    uint32_t two_w = w + w;
-    float normal = u2f((two_w >> 4) + (0xE0u << 23)) * 0x1.0p-112f;
-    float sub = u2f((two_w >> 17) | (126u << 23)) - 0.5f;
-    uint32_t r = sign | (two_w < (1u << 27) ? f2u(sub) : f2u(normal));
-    uint32_t special = sign | 0x7F800000u | ((h & 0x3FFu) << 13);
-    return u2f((h & 0x7C00u) == 0x7C00u ? special : r);
+    const uint32_t sign = (h & 0x8000u) << 16, em = h & 0x7FFFu;
+    const uint32_t norm = (em << 13) + (112u << 23) + (uint32_t)(em >= 0x7C00u) * (112u << 23);
+    const uint32_t sub = f2u((float)(int32_t)em * 0x1p-24f);
+    const uint32_t is_sub = 0u - (uint32_t)(em < 0x400u); /* all ones for zero and subnormals */
+    return u2f(((sub & is_sub) | (norm & ~is_sub)) | sign);
 }
 
 static inline float f16at(const uint8_t *p) { return h2f((uint32_t)p[0] | (uint32_t)p[1] << 8); }
@@ -55,7 +52,13 @@ static inline float e8m0_half(uint8_t e)
     return u2f(e < 2 ? 0x00200000u << e : (uint32_t)(e - 1) << 23);
 }
 
-static const int8_t kvalues_fp4[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
+/* 1 << i: the bit of element i in Q5's qh, tested with a load instead of a variable shift. */
+static const uint32_t bit32[32] = {
+    1u << 0,  1u << 1,  1u << 2,  1u << 3,  1u << 4,  1u << 5,  1u << 6,  1u << 7,
+    1u << 8,  1u << 9,  1u << 10, 1u << 11, 1u << 12, 1u << 13, 1u << 14, 1u << 15,
+    1u << 16, 1u << 17, 1u << 18, 1u << 19, 1u << 20, 1u << 21, 1u << 22, 1u << 23,
+    1u << 24, 1u << 25, 1u << 26, 1u << 27, 1u << 28, 1u << 29, 1u << 30, 1u << 31};
+
 static const int8_t kvalues_iq4nl[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
                                          1,    13,   25,  38,  53,  69,  89,  113};
 
@@ -114,6 +117,7 @@ static void deq_q4_0(const uint8_t *x, float *y, size_t nb)
     for (size_t i = 0; i < nb; i++, x += 18, y += 32) {
         const float d = f16at(x);
         const uint8_t *qs = x + 2;
+        #pragma omp simd
         for (int j = 0; j < 16; j++) {
             y[j] = (float)((qs[j] & 0x0F) - 8) * d;
             y[j + 16] = (float)((qs[j] >> 4) - 8) * d;
@@ -127,6 +131,7 @@ static void deq_q4_1(const uint8_t *x, float *y, size_t nb)
     for (size_t i = 0; i < nb; i++, x += 20, y += 32) {
         const float d = f16at(x), m = f16at(x + 2);
         const uint8_t *qs = x + 4;
+        #pragma omp simd
         for (int j = 0; j < 16; j++) {
             y[j] = (float)(qs[j] & 0x0F) * d + m;
             y[j + 16] = (float)(qs[j] >> 4) * d + m;
@@ -141,9 +146,10 @@ static void deq_q5_0(const uint8_t *x, float *y, size_t nb)
         const float d = f16at(x);
         const uint32_t qh = mp_read_le32(x + 2);
         const uint8_t *qs = x + 6;
+        #pragma omp simd
         for (int j = 0; j < 16; j++) {
-            const int x0 = (int)((qs[j] & 0x0F) | (((qh >> j) << 4) & 0x10)) - 16;
-            const int x1 = (int)((qs[j] >> 4) | ((qh >> (j + 12)) & 0x10)) - 16;
+            const int x0 = (int)((qs[j] & 0x0F) | ((qh & bit32[j]) ? 0x10 : 0)) - 16;
+            const int x1 = (int)((qs[j] >> 4) | ((qh & bit32[j + 16]) ? 0x10 : 0)) - 16;
             y[j] = (float)x0 * d;
             y[j + 16] = (float)x1 * d;
         }
@@ -157,9 +163,10 @@ static void deq_q5_1(const uint8_t *x, float *y, size_t nb)
         const float d = f16at(x), m = f16at(x + 2);
         const uint32_t qh = mp_read_le32(x + 4);
         const uint8_t *qs = x + 8;
+        #pragma omp simd
         for (int j = 0; j < 16; j++) {
-            const uint32_t x0 = (qs[j] & 0x0Fu) | (((qh >> j) << 4) & 0x10u);
-            const uint32_t x1 = (qs[j] >> 4) | ((qh >> (j + 12)) & 0x10u);
+            const uint32_t x0 = (qs[j] & 0x0Fu) | ((qh & bit32[j]) ? 0x10u : 0);
+            const uint32_t x1 = (qs[j] >> 4) | ((qh & bit32[j + 16]) ? 0x10u : 0);
             y[j] = (float)x0 * d + m;
             y[j + 16] = (float)x1 * d + m;
         }
@@ -171,8 +178,19 @@ static void deq_q8_0(const uint8_t *x, float *y, size_t nb)
 {
     for (size_t i = 0; i < nb; i++, x += 34, y += 32) {
         const float d = f16at(x);
+        #pragma omp simd
         for (int j = 0; j < 32; j++) y[j] = (float)(int8_t)x[2 + j] * d;
     }
+}
+
+/* The doubled FP4 (E2M1) value of a code, computed instead of looked up so the loop vectorizes:
+ * magnitudes 0,1,2,3 then 4,6,8,12 = (2 + (v & 1)) * (2 or 4); bit 3 is the sign: ggml's
+ * kvalues_mxfp4 {0,1,2,3,4,6,8,12, 0,-1,-2,-3,-4,-6,-8,-12} (all 16 checked by test_gguf.c). */
+static inline int fp4(uint32_t c)
+{
+    const int v = (int)(c & 7);
+    const int mag = v < 4 ? v : (2 + (v & 1)) * (v >= 6 ? 4 : 2);
+    return (c & 8) ? -mag : mag;
 }
 
 /* MXFP4 (17): e (E8M0), qs[16]; nibble order as Q4_0, values from the doubled FP4 codebook. */
@@ -181,9 +199,10 @@ static void deq_mxfp4(const uint8_t *x, float *y, size_t nb)
     for (size_t i = 0; i < nb; i++, x += 17, y += 32) {
         const float d = e8m0_half(x[0]);
         const uint8_t *qs = x + 1;
+        #pragma omp simd
         for (int j = 0; j < 16; j++) {
-            y[j] = (float)kvalues_fp4[qs[j] & 0x0F] * d;
-            y[j + 16] = (float)kvalues_fp4[qs[j] >> 4] * d;
+            y[j] = (float)fp4(qs[j] & 0x0Fu) * d;
+            y[j + 16] = (float)fp4((uint32_t)qs[j] >> 4) * d;
         }
     }
 }
@@ -194,6 +213,7 @@ static void deq_iq4_nl(const uint8_t *x, float *y, size_t nb)
     for (size_t i = 0; i < nb; i++, x += 18, y += 32) {
         const float d = f16at(x);
         const uint8_t *qs = x + 2;
+        #pragma omp simd
         for (int j = 0; j < 16; j++) {
             y[j] = d * (float)kvalues_iq4nl[qs[j] & 0x0F];
             y[j + 16] = d * (float)kvalues_iq4nl[qs[j] >> 4];
@@ -216,6 +236,7 @@ static void deq_q2_k(const uint8_t *x, float *y, size_t nb)
                 for (int half = 0; half < 2; half++, is++, y += 16) {
                     const float dl = d * (float)(sc[is] & 0x0F), ml = dmin * (float)(sc[is] >> 4);
                     const uint8_t *qq = q + 16 * half;
+                    #pragma omp simd
                     for (int l = 0; l < 16; l++) y[l] = dl * (float)((qq[l] >> shift) & 3) - ml;
                 }
             }
@@ -243,6 +264,7 @@ static void deq_q3_k(const uint8_t *x, float *y, size_t nb)
                 for (int half = 0; half < 2; half++, is++, y += 16) {
                     const float dl = d_all * (float)sc[is];
                     const uint8_t *qq = q + 16 * half, *hh = hm + 16 * half;
+                    #pragma omp simd
                     for (int l = 0; l < 16; l++) {
                         const int v = ((qq[l] >> shift) & 3) - ((hh[l] & m) ? 0 : 4);
                         y[l] = dl * (float)v;
@@ -278,7 +300,9 @@ static void deq_q4_k(const uint8_t *x, float *y, size_t nb)
             const float d1 = d * (float)sc, m1 = dmin * (float)mn;
             scale_min_k4(is + 1, s, &sc, &mn);
             const float d2 = d * (float)sc, m2 = dmin * (float)mn;
+            #pragma omp simd
             for (int l = 0; l < 32; l++) y[l] = d1 * (float)(q[l] & 0x0F) - m1;
+            #pragma omp simd
             for (int l = 0; l < 32; l++) y[l + 32] = d2 * (float)(q[l] >> 4) - m2;
         }
     }
@@ -298,8 +322,10 @@ static void deq_q5_k(const uint8_t *x, float *y, size_t nb)
             const float d1 = d * (float)sc, m1 = dmin * (float)mn;
             scale_min_k4(is + 1, s, &sc, &mn);
             const float d2 = d * (float)sc, m2 = dmin * (float)mn;
+            #pragma omp simd
             for (int l = 0; l < 32; l++)
                 y[l] = d1 * (float)((ql[l] & 0x0F) + ((qh[l] & u1) ? 16 : 0)) - m1;
+            #pragma omp simd
             for (int l = 0; l < 32; l++)
                 y[l + 32] = d2 * (float)((ql[l] >> 4) + ((qh[l] & u2) ? 16 : 0)) - m2;
             u1 = (uint8_t)(u1 << 2);
@@ -308,7 +334,8 @@ static void deq_q5_k(const uint8_t *x, float *y, size_t nb)
     }
 }
 
-/* Q6_K (210): ql[128] @0, qh[64] @128, scales int8[16] @192, d @208; codes - 32. */
+/* Q6_K (210): ql[128] @0, qh[64] @128, scales int8[16] @192, d @208; codes - 32. Each half of
+ * 128 holds four runs of 32, each run two sub-blocks of 16 with their own scale. */
 static void deq_q6_k(const uint8_t *x, float *y, size_t nb)
 {
     for (size_t i = 0; i < nb; i++, x += 210) {
@@ -316,16 +343,18 @@ static void deq_q6_k(const uint8_t *x, float *y, size_t nb)
         const uint8_t *ql = x, *qh = x + 128;
         const int8_t *sc = (const int8_t *)(x + 192);
         for (int h = 0; h < 2; h++, ql += 64, qh += 32, sc += 8, y += 128) {
-            for (int l = 0; l < 32; l++) {
-                const int is = l / 16;
-                const int q1 = (int)((ql[l] & 0x0F) | ((qh[l] & 3) << 4)) - 32;
-                const int q2 = (int)((ql[l + 32] & 0x0F) | (((qh[l] >> 2) & 3) << 4)) - 32;
-                const int q3 = (int)((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
-                const int q4 = (int)((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
-                y[l] = d * (float)sc[is] * (float)q1;
-                y[l + 32] = d * (float)sc[is + 2] * (float)q2;
-                y[l + 64] = d * (float)sc[is + 4] * (float)q3;
-                y[l + 96] = d * (float)sc[is + 6] * (float)q4;
+            for (int is = 0; is < 2; is++) {
+                const float d1 = d * (float)sc[is], d2 = d * (float)sc[is + 2];
+                const float d3 = d * (float)sc[is + 4], d4 = d * (float)sc[is + 6];
+                const uint8_t *a = ql + 16 * is, *b = ql + 32 + 16 * is, *hh = qh + 16 * is;
+                float *o = y + 16 * is;
+#pragma omp simd
+                for (int l = 0; l < 16; l++) {
+                    o[l] = d1 * (float)((int)((a[l] & 0x0F) | ((hh[l] & 3) << 4)) - 32);
+                    o[l + 32] = d2 * (float)((int)((b[l] & 0x0F) | (((hh[l] >> 2) & 3) << 4)) - 32);
+                    o[l + 64] = d3 * (float)((int)((a[l] >> 4) | (((hh[l] >> 4) & 3) << 4)) - 32);
+                    o[l + 96] = d4 * (float)((int)((b[l] >> 4) | (((hh[l] >> 6) & 3) << 4)) - 32);
+                }
             }
         }
     }
@@ -348,8 +377,10 @@ static void deq_tq1_0(const uint8_t *x, float *y, size_t nb)
         const float d = f16at(x + 52);
         const uint8_t *qs = x, *qh = x + 48;
         for (int n = 0; n < 5; n++, y += 32)
+            #pragma omp simd
             for (int m = 0; m < 32; m++) y[m] = trit(qs[m], n, d);
         for (int n = 0; n < 5; n++, y += 16)
+            #pragma omp simd
             for (int m = 0; m < 16; m++) y[m] = trit(qs[32 + m], n, d);
         for (int n = 0; n < 4; n++, y += 4)
             for (int j = 0; j < 4; j++) y[j] = trit(qh[j], n, d);
@@ -363,6 +394,7 @@ static void deq_tq2_0(const uint8_t *x, float *y, size_t nb)
         const float d = f16at(x + 64);
         for (int j = 0; j < 64; j += 32)
             for (int l = 0; l < 4; l++, y += 32)
+                #pragma omp simd
                 for (int m = 0; m < 32; m++) y[m] = (float)(((x[j + m] >> (2 * l)) & 3) - 1) * d;
     }
 }
@@ -377,6 +409,7 @@ static void deq_iq4_xs(const uint8_t *x, float *y, size_t nb)
         for (int ib = 0; ib < 8; ib++, qs += 16, y += 32) {
             const int ls = ((sl[ib / 2] >> (4 * (ib % 2))) & 0x0F) | (int)(((sh >> (2 * ib)) & 3) << 4);
             const float dl = d * (float)(ls - 32);
+            #pragma omp simd
             for (int j = 0; j < 16; j++) {
                 y[j] = dl * (float)kvalues_iq4nl[qs[j] & 0x0F];
                 y[j + 16] = dl * (float)kvalues_iq4nl[qs[j] >> 4];

@@ -103,6 +103,11 @@ Test(unit_gguf, mxfp4_e8m0_scale_and_fp4_codebook)
     expect_at(y, 16, -12.0f, "mxfp4");
     expect_at(y, 31, 0.0f, "mxfp4");
     expect_at(y, 32, 12.0f * 0x1p-127f, "mxfp4 subnormal");
+    static const float fp4[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
+    for (int j = 0; j < 16; j++) {
+        expect_at(y, (size_t)j, fp4[j], "mxfp4 low nibble");
+        expect_at(y, (size_t)j + 16, fp4[15 - j], "mxfp4 high nibble");
+    }
 }
 
 Test(unit_gguf, iq4_nl_codebook)
