@@ -57,7 +57,7 @@ TEST_OBJS  := $(TEST_SRCS:%.c=$(BUILD)/obj/%.o)
 TEST_BIN   := $(BUILD)/tests/unit
 TOOLS      := $(BUILD)/tests/mkmodel $(BUILD)/tests/stcopy $(BUILD)/tests/ggufdeq $(BUILD)/tests/ggufcopy $(BUILD)/tests/libenospc.so
 BENCH_BINS := $(BUILD)/tests/bench_safetensors $(BUILD)/tests/bench_convert $(BUILD)/tests/bench_repack \
-              $(BUILD)/tests/bench_peak_rss
+              $(BUILD)/tests/bench_peak_rss $(BUILD)/tests/bench_gguf
 VENV       := build/venv
 FUZZ_TARGETS := st_header index config json gguf
 REPLAY_BINS  := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/replay_%)
