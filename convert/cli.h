@@ -67,7 +67,11 @@ int mp_parse_size(const char *s, uint64_t *out);
 int cmd_inspect(const mp_args *args);
 int cmd_convert(const mp_args *args);
 int cmd_split(const mp_args *args);
+int cmd_hash(const mp_args *args);
 int cmd_verify(const mp_args *args);
 int cmd_devices(const mp_args *args);
+
+/* GGUF sources (inspect_gguf.c): the inspect output of a GGUF file or split set. */
+int mp_inspect_gguf(const mp_args *args, const char *path);
 
 #endif /* MP_CLI_H */

@@ -84,7 +84,11 @@ int cmd_convert(const mp_args *a)
 
     mp_err err = MP_ERR_INIT;
     mp_convert_result r;
-    mp_errcode rc = mp_convert_run(a->pos[0], a->pos[1], &o, &r, &err);
+    int gguf = mp_gguf_probe(a->pos[0]);
+    if (gguf && o.packed)
+        return mp_cli_usage_error(a->cmd, "a GGUF source converts to f32, f16 or bf16 only, not '%s'", to);
+    mp_errcode rc = gguf ? mp_gguf_convert_run(a->pos[0], a->pos[1], &o, &r, &err)
+                         : mp_convert_run(a->pos[0], a->pos[1], &o, &r, &err);
     if (rc != MP_OK) return mp_cli_fail_job(&err);
     char human[32];
     mp_fmt_bytes(r.bytes, human, sizeof human);
@@ -102,7 +106,14 @@ int cmd_convert(const mp_args *a)
         fwrite(b.data, 1, b.len, stdout);
         mp_buf_release(&b);
     } else if (!o.quiet) {
-        if (o.packed)
+        if (gguf)
+            printf("converted %s (gguf, %s) to %s in %s: %zu tensors dequantized, %zu cast, %zu "
+                   "copied%s, %zu q/k un-permuted; %zu weight file%s (%s), %s modelprep.json\n",
+                   a->pos[0], r.arch[0] ? r.arch : "no architecture", to, a->pos[1], r.n_dequantized,
+                   r.n_cast, r.n_copied, r.names_mapped ? ", names mapped" : ", GGUF names kept",
+                   r.n_unpermuted, r.n_files, r.n_files == 1 ? "" : "s", human,
+                   r.n_side_files ? "config.json," : "");
+        else if (o.packed)
             printf("converted %s to %s in %s: %zu linears repacked, %zu expert blocks stacked, %zu "
                    "tensors copied; %zu weight file%s (%s), %zu side files, modelprep.json\n",
                    a->pos[0], to, a->pos[1], r.n_repacked, r.n_stacks, r.n_copied, r.n_files,

@@ -40,6 +40,11 @@ static const mp_opt split_opts[] = {
     {NULL, NULL, NULL},
 };
 
+static const mp_opt hash_opts[] = {
+    {"json", NULL, "print one JSON document instead of the lines"},
+    {NULL, NULL, NULL},
+};
+
 static const mp_opt verify_opts[] = {
     {"against", "SRC", "the source to compare with (default: the manifest's, if it still exists)"},
     {"device", "DEV", "auto (default), gpu, cpu, opencl[:I] or level-zero[:I]"},
@@ -57,15 +62,17 @@ static const mp_opt devices_opts[] = {
 static const mp_cmd commands[] = {
     {"inspect", cmd_inspect, "PATH [--json]",
      "List the tensors, files, totals, architecture and quantization scheme of a checkpoint.\n"
-     "PATH is a .safetensors file or a directory with model.safetensors.index.json or\n"
-     "model.safetensors.",
+     "PATH is a .safetensors or .gguf file, or a directory with model.safetensors.index.json,\n"
+     "model.safetensors, a GGUF file or a GGUF split set.",
      1, 1, inspect_opts},
     {"convert", cmd_convert, "SRC DST --to FORMAT [options]",
      "Convert a checkpoint. With --to f32|f16|bf16, every quantized linear (GPTQ, AWQ,\n"
      "AutoRound, compressed-tensors) is dequantized to '<prefix>.weight' by the CPU reference.\n"
      "With a packed format, the codes, scales and zero points are repacked exactly into that\n"
      "layout. Every other tensor is copied byte for byte. DST is written atomically, with\n"
-     "config.json, the tokenizer and other side files, and modelprep.json.",
+     "config.json, the tokenizer and other side files, and modelprep.json.\n"
+     "A GGUF source (file or split set) converts to f32, f16 or bf16: every tensor dequantized,\n"
+     "llama/mistral/qwen2/qwen3/gemma3 names mapped to Hugging Face's, config.json built.",
      2, 2, convert_opts},
     {"split", cmd_split, "SRC DST [options]",
      "Split a checkpoint into one safetensors file per module for layer-streaming runtimes\n"
@@ -73,6 +80,11 @@ static const mp_cmd commands[] = {
      "extra.safetensors), with an index over them and modelprep.json. Streaming, atomic,\n"
      "resumable.",
      2, 2, split_opts},
+    {"hash", cmd_hash, "PATH [--json]",
+     "Print the xxh64 of every tensor's bytes and of all of them in order, in the line format\n"
+     "of llama.cpp's llama-gguf-hash ('xxh64  <hex>  file:tensor', then 'xxh64  <hex>  PATH').\n"
+     "PATH is a GGUF file or split set, or a safetensors file or directory.",
+     1, 1, hash_opts},
     {"verify", cmd_verify, "PATH [--against SRC] [--device DEV] [--rows N | --full] [--json]",
      "Verify a checkpoint before it ships: the hashes of modelprep.json, the structure against\n"
      "config.json, and every quantized tensor on a device: kernels/ dequantize sampled rows, which\n"

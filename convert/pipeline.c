@@ -333,7 +333,7 @@ static float load_float(const uint8_t *p, mp_dtype t)
 
 /* Stores n floats as the target dtype. An f16 overflow is an error naming the element, never a
  * silent infinity. `first` is the flat index of v[0] in the tensor, `cols` its row length. */
-static mp_errcode store(const float *v, size_t n, mp_target target, uint8_t *out, const char *name,
+mp_errcode mp_convert_store(const float *v, size_t n, mp_target target, uint8_t *out, const char *name,
                         uint64_t first, uint64_t cols, mp_err *err)
 {
     long long cnt = (long long)n, bad = cnt; /* first element that overflows f16 */
@@ -385,7 +385,7 @@ static mp_errcode produce_cast(job *j, mp_st_writer *w, const out_tensor *o, mp_
         MP_FORWARD(check_interrupt(j, err));
         MP_FORWARD(mp_st_read(j->m, t, e * ies, j->chunk, cnt * ies, err));
         for (size_t i = 0; i < cnt; i++) j->tile[i] = load_float(j->chunk + i * ies, t->dtype);
-        MP_FORWARD(store(j->tile, cnt, j->o->target, j->tile_out, t->name, e, cols ? cols : 1, err));
+        MP_FORWARD(mp_convert_store(j->tile, cnt, j->o->target, j->tile_out, t->name, e, cols ? cols : 1, err));
         size_t oes = mp_dtype_bits(o->spec.dtype) / 8;
         MP_FORWARD(mp_st_writer_write(w, j->tile_out, cnt * oes, err));
         mp_progress_add(&j->progress, cnt * oes);
@@ -418,7 +418,7 @@ static mp_errcode produce_dequant(job *j, mp_st_writer *w, const out_tensor *o, 
         size_t cnt = (size_t)((n1 - n0) * K);
         rc = check_interrupt(j, err);
         if (rc == MP_OK) rc = mp_dequant_ref(j->m, q, n0, n1, tile, err);
-        if (rc == MP_OK) rc = store(tile, cnt, j->o->target, bytes, o->spec.name, n0 * K, K, err);
+        if (rc == MP_OK) rc = mp_convert_store(tile, cnt, j->o->target, bytes, o->spec.name, n0 * K, K, err);
         if (rc == MP_OK) rc = mp_st_writer_write(w, bytes, cnt * oes, err);
         mp_progress_add(&j->progress, cnt * oes);
     }

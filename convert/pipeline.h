@@ -27,11 +27,27 @@ typedef struct mp_convert_result {
     size_t n_dequantized, n_repacked, n_stacks, n_copied, n_cast, n_files, n_side_files;
     uint64_t bytes;        /* tensor bytes written */
     double seconds;
+    /* GGUF sources */
+    char arch[64];         /* general.architecture */
+    int names_mapped;      /* 1 when the architecture has a Hugging Face name mapping */
+    size_t n_unpermuted;   /* q/k tensors whose rope row permutation was undone */
 } mp_convert_result;
 
 /* SRC (file or directory) to DST: a dense checkpoint of f32, f16 or bf16, or (o->packed) the
  * quantized linears repacked into o->pack.fmt with everything else copied. */
 mp_errcode mp_convert_run(const char *src, const char *dst, const mp_convert_opts *o,
                             mp_convert_result *res, mp_err *err);
+
+/* Stores n floats as the target dtype (round to nearest even). A value that overflows f16 is
+ * MP_E_UNSUPPORTED naming tensor `name` and the element (`first` is the flat index of v[0], `cols`
+ * the row length), never a silent infinity. */
+mp_errcode mp_convert_store(const float *v, size_t n, mp_target target, uint8_t *out,
+                            const char *name, uint64_t first, uint64_t cols, mp_err *err);
+
+/* A GGUF file or split set to a Hugging Face checkpoint of f32, f16 or bf16 (gguf_convert.c):
+ * tensors renamed for the mapped architectures, llama's q/k rows un-permuted, config.json built
+ * from the metadata. Notes about unmapped names go to stderr. */
+mp_errcode mp_gguf_convert_run(const char *src, const char *dst, const mp_convert_opts *o,
+                               mp_convert_result *res, mp_err *err);
 
 #endif

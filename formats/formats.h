@@ -310,4 +310,191 @@ const char *mp_qmodel_dense_linear(const mp_qmodel *q, size_t i);
 /* "gptq", "awq", "auto-round", "compressed-tensors", "modelprep" */
 const char *mp_qmethod_name(mp_qmethod m);
 
+/* ---------------------------------------------------------------- GGUF */
+
+/*
+ * GGUF, llama.cpp's container (research/gguf.md §1): v2 and v3, little-endian. A model is one
+ * file or a split set "<prefix>-0000i-of-0000N.gguf" (split.no u16, split.count u16,
+ * split.tensors.count i32). Opening validates every rule gguf.cpp's gguf_init_from_reader
+ * enforces (§1.8) plus the model loader's split and bounds checks (§1.9): a violation is
+ * MP_E_INPUT naming the file, the key or tensor, and the value against the allowed range.
+ * Counts, lengths and sizes from the file go through checked arithmetic and are bounded by the
+ * bytes left in the file before anything is allocated for them.
+ *
+ * Memory: the key/value metadata (strings and scalars) and tensor infos live in RAM; array
+ * elements and tensor data stay in the file and are read on demand by pread.
+ */
+
+#define MP_GGUF_MAX_DIMS 4
+#define MP_GGUF_MAX_NAME 64                  /* tensor names are at most 63 bytes */
+#define MP_GGUF_DEFAULT_ALIGNMENT 32
+#define MP_GGUF_MAX_STRING (1ull << 30)      /* bytes of one string */
+#define MP_GGUF_MAX_ARRAY (1ull << 30)       /* elements of one array */
+
+/* ggml_type ids (research/gguf.md §2.1). Ids 4, 5, 31-33 and 36-38 were removed from ggml. */
+typedef enum {
+    MP_GGUF_F32 = 0, MP_GGUF_F16 = 1, MP_GGUF_Q4_0 = 2, MP_GGUF_Q4_1 = 3, MP_GGUF_Q5_0 = 6,
+    MP_GGUF_Q5_1 = 7, MP_GGUF_Q8_0 = 8, MP_GGUF_Q8_1 = 9, MP_GGUF_Q2_K = 10, MP_GGUF_Q3_K = 11,
+    MP_GGUF_Q4_K = 12, MP_GGUF_Q5_K = 13, MP_GGUF_Q6_K = 14, MP_GGUF_Q8_K = 15,
+    MP_GGUF_IQ2_XXS = 16, MP_GGUF_IQ2_XS = 17, MP_GGUF_IQ3_XXS = 18, MP_GGUF_IQ1_S = 19,
+    MP_GGUF_IQ4_NL = 20, MP_GGUF_IQ3_S = 21, MP_GGUF_IQ2_S = 22, MP_GGUF_IQ4_XS = 23,
+    MP_GGUF_I8 = 24, MP_GGUF_I16 = 25, MP_GGUF_I32 = 26, MP_GGUF_I64 = 27, MP_GGUF_F64 = 28,
+    MP_GGUF_IQ1_M = 29, MP_GGUF_BF16 = 30, MP_GGUF_TQ1_0 = 34, MP_GGUF_TQ2_0 = 35,
+    MP_GGUF_MXFP4 = 39, MP_GGUF_NVFP4 = 40, MP_GGUF_Q1_0 = 41, MP_GGUF_Q2_0 = 42,
+    MP_GGUF_TYPE_COUNT = 43
+} mp_gguf_type;
+
+/* "Q4_K"; "type 99" style names are the caller's business: NULL for ids >= COUNT. */
+const char *mp_gguf_type_name(uint32_t type);
+/* Elements per block and bytes per block; 0 for removed and unknown ids. */
+uint32_t mp_gguf_type_block(uint32_t type);
+uint32_t mp_gguf_type_size(uint32_t type);
+/* 1 when mp_gguf_dequantize() handles the type. */
+int mp_gguf_type_dequantizable(uint32_t type);
+
+/* Metadata value types (research/gguf.md §1.2), stored as int32 in the file. */
+typedef enum {
+    MP_GGUF_V_U8, MP_GGUF_V_I8, MP_GGUF_V_U16, MP_GGUF_V_I16, MP_GGUF_V_U32, MP_GGUF_V_I32,
+    MP_GGUF_V_F32, MP_GGUF_V_BOOL, MP_GGUF_V_STR, MP_GGUF_V_ARR, MP_GGUF_V_U64, MP_GGUF_V_I64,
+    MP_GGUF_V_F64, MP_GGUF_V_COUNT
+} mp_gguf_vtype;
+
+const char *mp_gguf_vtype_name(mp_gguf_vtype t);  /* "u32", "str", "arr", ... as gguf.cpp */
+/* Bytes of one scalar of the type; 0 for STR and ARR. */
+size_t mp_gguf_vtype_size(mp_gguf_vtype t);
+
+typedef struct mp_gguf_kv {
+    char *key;                 /* NUL-terminated; never empty */
+    mp_gguf_vtype type;
+    mp_gguf_vtype elem;        /* arrays: the element type (never ARR) */
+    uint64_t n;                /* arrays: element count; 1 otherwise */
+    union {
+        uint64_t u;            /* U8..U64 and BOOL (0 or the stored byte) */
+        int64_t i;             /* I8..I64, sign-extended */
+        double f;              /* F32, F64 */
+    } v;
+    char *str;                 /* STR: the bytes plus a NUL (the string may hold NULs) */
+    uint64_t str_len;
+    uint64_t value_offset;     /* absolute offset of the encoded value after its type field(s) */
+    uint64_t value_len;        /* its length in bytes: what a writer copies verbatim */
+} mp_gguf_kv;
+
+typedef struct mp_gguf_tensor {
+    char *name;
+    uint32_t type;             /* mp_gguf_type */
+    uint32_t n_dims;           /* as stored, 0..4 */
+    uint64_t ne[MP_GGUF_MAX_DIMS];  /* ne[0] innermost (the row); missing dims are 1 */
+    uint64_t n_elems;
+    uint64_t n_bytes;          /* ggml_nbytes: rows * ne[0] / block * block bytes */
+    uint64_t rel_offset;       /* as stored: relative to the file's data section */
+    uint64_t offset;           /* absolute offset in its file */
+    uint32_t file;             /* index into the model's files */
+} mp_gguf_tensor;
+
+typedef struct mp_gguf mp_gguf;
+
+/* 1 when `path` looks like GGUF: a file named *.gguf or starting with "GGUF", or a directory
+ * with a *.gguf file and no safetensors weights. Reads at most 4 bytes; never fails. */
+int mp_gguf_probe(const char *path);
+
+/* Opens a GGUF file, the split set it belongs to (every split, from 00001, in the same
+ * directory), or a directory holding one GGUF file or one split set. Every file is validated in
+ * full; a split set is checked as llama.cpp's loader does (split.no of each file, one
+ * split.count, the tensor total, names unique across splits) and no split may resolve outside
+ * the directory. *out is NULL on failure; free with mp_gguf_close(). */
+mp_errcode mp_gguf_open(mp_gguf **out, const char *path, mp_err *err);
+void mp_gguf_close(mp_gguf *g);
+
+uint32_t mp_gguf_version(const mp_gguf *g);      /* of the first file */
+uint32_t mp_gguf_alignment(const mp_gguf *g);    /* of the first file */
+const char *mp_gguf_dir(const mp_gguf *g);
+
+/* Metadata of the first file, in file order. Pointers stay valid until mp_gguf_close(). */
+size_t mp_gguf_n_kv(const mp_gguf *g);
+const mp_gguf_kv *mp_gguf_kv_at(const mp_gguf *g, size_t i);
+const mp_gguf_kv *mp_gguf_find_kv(const mp_gguf *g, const char *key);
+/* The value of an integer-typed scalar key (any of U8..I64, BOOL excluded); 0 when the key is
+ * absent or of another type, 1 on success. Unsigned values above INT64_MAX are refused. */
+int mp_gguf_get_int(const mp_gguf *g, const char *key, int64_t *out);
+/* F32, F64 or any integer type as a double. */
+int mp_gguf_get_float(const mp_gguf *g, const char *key, double *out);
+/* A STR value, or NULL. */
+const char *mp_gguf_get_str(const mp_gguf *g, const char *key);
+
+/* Element i of an array of numbers or bools: the raw little-endian bytes (elem size) into buf.
+ * Element i of an array of strings: up to cap-1 bytes and a NUL into buf, the full length in
+ * *len (may be NULL). Reads the file; O(i) for strings. */
+mp_errcode mp_gguf_arr_get(const mp_gguf *g, const mp_gguf_kv *kv, uint64_t i, void *buf,
+                           size_t cap, uint64_t *len, mp_err *err);
+
+/* Tensors in file order (split after split). */
+size_t mp_gguf_n_tensors(const mp_gguf *g);
+const mp_gguf_tensor *mp_gguf_tensor_at(const mp_gguf *g, size_t i);
+const mp_gguf_tensor *mp_gguf_find(const mp_gguf *g, const char *name);
+
+size_t mp_gguf_n_files(const mp_gguf *g);
+const char *mp_gguf_file_name(const mp_gguf *g, size_t i);   /* relative to mp_gguf_dir() */
+const mp_file *mp_gguf_file(const mp_gguf *g, size_t i);
+uint64_t mp_gguf_data_offset(const mp_gguf *g, size_t i);    /* start of file i's data */
+
+/* Reads len bytes of tensor t starting at byte `at` of the tensor (at + len within it). */
+mp_errcode mp_gguf_read(const mp_gguf *g, const mp_gguf_tensor *t, uint64_t at, void *buf,
+                        size_t len, mp_err *err);
+
+/* Dequantizes n_elems elements (a whole number of blocks) of `type` from src to f32, exactly as
+ * ggml's dequantize_row_* (research/gguf.md §2.4). Integer types convert to the nearest float.
+ * Runs on OpenMP threads when the span is large. A type without a dequantizer is
+ * MP_E_UNSUPPORTED; n_elems not a multiple of the block is MP_E_INPUT. */
+mp_errcode mp_gguf_dequantize(uint32_t type, const void *src, float *dst, uint64_t n_elems,
+                              mp_err *err);
+
+/* ---------------------------------------------------------------- GGUF writer */
+
+/*
+ * Writes GGUF v3: header, metadata, tensor infos, zero padding to the alignment, then each
+ * tensor's bytes padded to the alignment, the last one included (research/gguf.md §1.5).
+ * A "general.alignment" key (u32, power of two) sets the alignment the offsets and padding use,
+ * unlike upstream's writer that ignores it. Usage: add metadata and tensors, begin, then write
+ * the tensors' bytes in the order added, then finish (or abort).
+ */
+typedef struct mp_gguf_writer mp_gguf_writer;
+
+/* Creates `path` (O_EXCL). */
+mp_errcode mp_gguf_writer_open(mp_gguf_writer **out, const char *path, mp_err *err);
+/* A key with its encoded value (the bytes after the type field(s), as mp_gguf_kv's value_len
+ * describes them). elem is the element type of arrays, else ignored. Duplicate and empty keys,
+ * nested arrays and a bad general.alignment are MP_E_INPUT. */
+mp_errcode mp_gguf_writer_add_kv(mp_gguf_writer *w, const char *key, mp_gguf_vtype type,
+                                 mp_gguf_vtype elem, const void *value, size_t len, mp_err *err);
+mp_errcode mp_gguf_writer_add_u32(mp_gguf_writer *w, const char *key, uint32_t v, mp_err *err);
+mp_errcode mp_gguf_writer_add_u16(mp_gguf_writer *w, const char *key, uint16_t v, mp_err *err);
+mp_errcode mp_gguf_writer_add_i32(mp_gguf_writer *w, const char *key, int32_t v, mp_err *err);
+mp_errcode mp_gguf_writer_add_str(mp_gguf_writer *w, const char *key, const char *s, mp_err *err);
+/* Declares the next tensor: its bytes follow in this order. n_dims is written as given. */
+mp_errcode mp_gguf_writer_add_tensor(mp_gguf_writer *w, const char *name, uint32_t type,
+                                     uint32_t n_dims, const uint64_t *ne, mp_err *err);
+/* Writes header, metadata and infos; after it, only tensor bytes. */
+mp_errcode mp_gguf_writer_begin(mp_gguf_writer *w, mp_err *err);
+/* Appends bytes to the current tensor (padding is inserted between tensors). */
+mp_errcode mp_gguf_writer_write(mp_gguf_writer *w, const void *buf, size_t len, mp_err *err);
+/* Checks every byte was written, pads, fsyncs, closes; frees w either way. */
+mp_errcode mp_gguf_writer_finish(mp_gguf_writer *w, mp_err *err);
+/* Closes and unlinks a partial file; accepts NULL. */
+void mp_gguf_writer_abort(mp_gguf_writer *w);
+
+typedef struct mp_gguf_copy_opts {
+    uint32_t alignment;          /* 0: the source's */
+    uint64_t split_max_tensors;  /* > 0: a new split every N tensors (gguf-split's default: 128) */
+    uint64_t split_max_bytes;    /* > 0: a new split before the padded data passes N bytes */
+} mp_gguf_copy_opts;
+
+/* Rewrites model g (metadata verbatim, tensors byte for byte, in order) as the GGUF file `dst`,
+ * or, when either split limit is set, as the split set "<dst minus .gguf>-0000i-of-0000N.gguf"
+ * with gguf-split's keys: split.no u16, split.count u16, split.tensors.count i32 in every split
+ * and the other metadata in the first. Files are created with O_EXCL. */
+mp_errcode mp_gguf_copy(const mp_gguf *g, const char *dst, const mp_gguf_copy_opts *o, mp_err *err);
+
+/* "<prefix>-00002-of-00005.gguf" (1-based shard, as llama_split_path). */
+void mp_gguf_split_name(const char *prefix, size_t shard, size_t n_shards, char *buf, size_t cap);
+
 #endif /* MP_FORMATS_H */

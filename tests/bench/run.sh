@@ -57,5 +57,10 @@ rm -rf "$dir/scratch/large-out"
 rm -rf "$dir/scratch/large-out"
 "$BUILD/tests/bench_peak_rss" split "$BUILD/modelprep" split "$dir/large" "$dir/scratch/large-out" --quiet
 rm -rf "$dir/scratch/large-out"
+echo "bench: GGUF dequantization to f32, per type (GB/s of f32 written; 32M elements, best of 5), against gguf-py's numpy"
+np_file=build/bench-gguf-numpy.txt
+rm -f "$np_file"
+if [ -x build/venv/bin/python ]; then build/venv/bin/python tests/bench/gguf_numpy.py > "$np_file" || rm -f "$np_file"; fi
+"$BUILD/tests/bench_gguf" "$np_file"
 echo "bench: verify (integrity against cat; numeric check time per GB on cpu and PoCL)"
 sh tests/bench/bench_verify.sh "$BUILD" "$dir"

@@ -34,7 +34,9 @@ for suite in ("golden", "golden-errors"):
             raw = open(p, "rb").read()
             if len(raw) > 4096:
                 continue
-            if f.endswith(".safetensors") and dirpath == cases:
+            if f.endswith(".gguf"):
+                add("gguf", raw)
+            elif f.endswith(".safetensors") and dirpath == cases:
                 add("st_header", raw)
                 h = header_json(raw)
                 if h:

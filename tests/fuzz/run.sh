@@ -13,7 +13,7 @@ libs="$(pkg-config --libs libxxhash libcjson) -lm"
 # verify/ without the device backends: the harnesses reach the reference and the manifest checks.
 srcs="$(ls common/*.c formats/*.c repack/*.c) verify/dequant_ref.c verify/integrity.c verify/structure.c"
 status=0
-for t in st_header index config json manifest; do
+for t in st_header index config json manifest gguf; do
     "$cc" $flags -o "$out/fuzz_$t" tests/fuzz/fuzz_$t.c tests/fuzz/fuzz_common.c $srcs $libs
     rm -rf "$out/corpus/$t" && mkdir -p "$out/corpus/$t" "$out/crashes/$t"
     cp tests/fuzz/corpus/$t/* "$out/corpus/$t/"

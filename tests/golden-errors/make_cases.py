@@ -8,13 +8,15 @@ writes two directories, deleting each first:
   tests/golden-errors/cases/   hostile input `modelprep inspect` must refuse
   tests/golden/cases/          valid edge files `modelprep inspect` must read
 
-A case is NAME.safetensors (one file) or NAME/ (a checkpoint directory), plus NAME.expect,
+A case is NAME.safetensors or NAME.gguf (one file) or NAME/ (a checkpoint directory), plus
+NAME.expect,
 two lines: the exit code, then a substring that must appear in stderr (hostile cases: exit 4
 for bad input, 5 for I/O errors) or in the stdout of `inspect --json` (valid cases: exit 0).
 A hostile case with only NAME.expect names a path that does not exist.
 
 The rules the hostile cases exercise are the reference crate's, in its order
-(shared/research/split-safetensors.md §1.6), plus the directory-level ones of §2. Every
+(shared/research/split-safetensors.md §1.6), plus the directory-level ones of §2. The GGUF
+cases (gguf_*, from gguf_cases.py) follow gguf.cpp's checks (shared/research/gguf.md §1.8, §1.9). Every
 single-file hostile case is also refused by upstream safetensors, and every valid case is
 read by it (tests/ref/st_crosscheck.py), except those whose name says "duplicate" or that
 st_crosscheck.py's STRICTER names (escaped_nul_in_tensor_name: serde keeps the NUL).
@@ -704,27 +706,38 @@ def recreate(d):
     os.makedirs(d)
 
 
+def ext(name):
+    """GGUF fixtures (gguf_cases.py) are NAME.gguf, the others NAME.safetensors."""
+    return ".gguf" if name.startswith("gguf_") else ".safetensors"
+
+
 def main():
+    sys.path.insert(0, HERE)
+    import gguf_cases
     recreate(ERR_DIR)
     names = set()
-    cases = hostile()
+    cases = hostile() + gguf_cases.hostile()
     if "--known-failures" in sys.argv[1:]:
         cases += known_failures()
     for name, content, code, needle in cases:
         assert name not in names, name
         names.add(name)
         if isinstance(content, bytes):
-            write(os.path.join(ERR_DIR, name + ".safetensors"), content)
+            write(os.path.join(ERR_DIR, name + ext(name)), content)
         elif isinstance(content, dict):
             for rel, blob in sorted(content.items()):
                 write(os.path.join(ERR_DIR, name, rel), blob)
         write_expect(os.path.join(ERR_DIR, name + ".expect"), code, needle)
 
     recreate(GOOD_DIR)
-    for name, content, needle in golden():
+    for name, content, needle in golden() + gguf_cases.golden():
         assert name not in names, name
         names.add(name)
-        write(os.path.join(GOOD_DIR, name + ".safetensors"), content)
+        if isinstance(content, dict):
+            for rel, blob in sorted(content.items()):
+                write(os.path.join(GOOD_DIR, name, rel), blob)
+        else:
+            write(os.path.join(GOOD_DIR, name + ext(name)), content)
         write_expect(os.path.join(GOOD_DIR, name + ".expect"), 0, needle)
 
 

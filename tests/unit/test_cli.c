@@ -59,18 +59,22 @@ static void free_params(struct criterion_test_params *p) { cr_free(p->params); }
 
 static char *src_path(const char *rel) { return tu_path(tu_env("MP_SRC"), rel); }
 
-/* The thing a case names: NAME.safetensors when it exists, else the directory NAME. */
+/* The thing a case names: NAME.safetensors or NAME.gguf when it exists, else the directory
+ * NAME. */
 static char *case_target(const case_param *p)
 {
     char *base = tu_path(p->dir, p->name);
-    char *file = NULL;
-    cr_assert(asprintf(&file, "%s.safetensors", base) > 0);
-    struct stat st;
-    if (stat(file, &st) == 0) {
-        free(base);
-        return file;
+    static const char *const exts[] = {"safetensors", "gguf"};
+    for (size_t i = 0; i < 2; i++) {
+        char *file = NULL;
+        cr_assert(asprintf(&file, "%s.%s", base, exts[i]) > 0);
+        struct stat st;
+        if (stat(file, &st) == 0) {
+            free(base);
+            return file;
+        }
+        free(file);
     }
-    free(file);
     return base;
 }
 
@@ -255,6 +259,16 @@ Test(python_crosscheck, split_is_exact_resumable_and_contained, .timeout = 600)
 Test(robustness, killed_or_disk_full_jobs_leave_nothing_half_done, .timeout = 900)
 {
     run_python_check("tests/ref/crash_safety.py");
+}
+
+Test(python_crosscheck, gguf_reads_dequantizes_and_converts_as_gguf_py_does, .timeout = 600)
+{
+    run_python_check("tests/ref/gguf_crosscheck.py");
+}
+
+Test(python_crosscheck, real_gguf_model_dequantizes_and_converts_as_gguf_py_does, .timeout = 900)
+{
+    run_python_check("tests/ref/gguf_real_model.py");
 }
 
 Test(python_crosscheck, verify_passes_good_outputs_and_fails_broken_ones, .timeout = 600)

@@ -1,0 +1,566 @@
+/*
+ * gguf_convert.c - `modelprep convert MODEL.gguf DST --to f32|f16|bf16`: a GGUF file or split
+ * set becomes a Hugging Face safetensors checkpoint.
+ *
+ * - Names: the tensor names of llama, mistral, qwen2, qwen3 and gemma3 are mapped back to
+ *   transformers' (`blk.N.attn_q.weight` -> `model.layers.N.self_attn.q_proj.weight`, ...).
+ *   Other architectures, and tensors with no Hugging Face counterpart (llama3's rope_freqs),
+ *   keep their GGUF names, and a note on stderr says so.
+ * - Values: every tensor is dequantized (mp_gguf_dequantize, bit-exact with ggml) and stored in
+ *   the target dtype. convert_hf_to_gguf permutes the rows of llama's and mistral's q and k
+ *   projections for its rope layout (LlamaModel.permute: per head, the two rotary halves
+ *   interleaved); that is undone here. qwen2, qwen3 and gemma3 are not permuted upstream.
+ *   Gemma3's converter stores RMSNorm weights as 1 + w (Gemma3Model.norm_shift); 1 is
+ *   subtracted again.
+ * - Shapes: GGUF stores ne[0] (the contiguous row) first; the Hugging Face shape is the reverse.
+ * - config.json comes from the metadata (architecture, sizes, heads, rope theta, rms eps,
+ *   vocabulary, context length, tie_word_embeddings when there is no output tensor).
+ *
+ * Memory: tensors are processed in tiles of TILE_ELEMS elements (whole heads for permuted
+ * projections), read by pread, so the peak does not grow with the model.
+ */
+#define _GNU_SOURCE
+#include "pipeline.h"
+#include "dest.h"
+#include "manifest.h"
+#include "progress.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TILE_ELEMS (2u << 20)
+
+/* ------------------------------------------------------------ architectures */
+
+typedef struct arch_desc {
+    const char *gguf;          /* general.architecture */
+    const char *hf_class;      /* config.json architectures[0] */
+    const char *model_type;
+    int permute_qk;            /* convert_hf_to_gguf permuted q/k rows (LlamaModel) */
+    int norm_shift;            /* norms stored as 1 + w (Gemma3Model.norm_shift) */
+    int gemma_norms;           /* gemma3's four norms per layer */
+} arch_desc;
+
+static const arch_desc archs[] = {
+    {"llama", "LlamaForCausalLM", "llama", 1, 0, 0},
+    {"mistral", "MistralForCausalLM", "mistral", 1, 0, 0},
+    {"qwen2", "Qwen2ForCausalLM", "qwen2", 0, 0, 0},
+    {"qwen3", "Qwen3ForCausalLM", "qwen3", 0, 0, 0},
+    {"gemma3", "Gemma3ForCausalLM", "gemma3_text", 0, 1, 1},
+};
+
+/* Per-layer names after "blk.N." -> after "model.layers.N.". */
+static const struct {
+    const char *gguf, *hf;
+    int gemma;                 /* -1 any, 0 not gemma3, 1 gemma3 only */
+} layer_names[] = {
+    {"attn_norm", "input_layernorm", -1},
+    {"attn_q", "self_attn.q_proj", -1},
+    {"attn_k", "self_attn.k_proj", -1},
+    {"attn_v", "self_attn.v_proj", -1},
+    {"attn_output", "self_attn.o_proj", -1},
+    {"attn_q_norm", "self_attn.q_norm", -1},
+    {"attn_k_norm", "self_attn.k_norm", -1},
+    {"ffn_gate", "mlp.gate_proj", -1},
+    {"ffn_up", "mlp.up_proj", -1},
+    {"ffn_down", "mlp.down_proj", -1},
+    {"ffn_norm", "post_attention_layernorm", 0},
+    {"post_attention_norm", "post_attention_layernorm", 1},
+    {"ffn_norm", "pre_feedforward_layernorm", 1},
+    {"post_ffw_norm", "post_feedforward_layernorm", 1},
+};
+
+static const struct {
+    const char *gguf, *hf;
+} top_names[] = {
+    {"token_embd", "model.embed_tokens"},
+    {"output_norm", "model.norm"},
+    {"output", "lm_head"},
+};
+
+/* The Hugging Face name of a GGUF tensor, or NULL when it has none. Owned by the caller. */
+static char *hf_name(const arch_desc *a, const char *name)
+{
+    const char *dot = strrchr(name, '.');
+    if (!dot || (strcmp(dot, ".weight") != 0 && strcmp(dot, ".bias") != 0)) return NULL;
+    size_t stem = (size_t)(dot - name);
+    char *out = NULL;
+    for (size_t i = 0; i < sizeof top_names / sizeof *top_names; i++)
+        if (strlen(top_names[i].gguf) == stem && strncmp(name, top_names[i].gguf, stem) == 0)
+            return asprintf(&out, "%s%s", top_names[i].hf, dot) < 0 ? NULL : out;
+    if (strncmp(name, "blk.", 4) != 0) return NULL;
+    char *end = NULL;
+    unsigned long layer = strtoul(name + 4, &end, 10);
+    if (end == name + 4 || *end != '.' || (end - name > 5 && name[4] == '0')) return NULL;
+    const char *part = end + 1;
+    size_t plen = (size_t)(dot - part);
+    for (size_t i = 0; i < sizeof layer_names / sizeof *layer_names; i++) {
+        if (layer_names[i].gemma >= 0 && layer_names[i].gemma != a->gemma_norms) continue;
+        if (strlen(layer_names[i].gguf) == plen && strncmp(part, layer_names[i].gguf, plen) == 0)
+            return asprintf(&out, "model.layers.%lu.%s%s", layer, layer_names[i].hf, dot) < 0 ? NULL : out;
+    }
+    return NULL;
+}
+
+/* ------------------------------------------------------------ the plan */
+
+typedef struct gout {
+    const mp_gguf_tensor *t;
+    char *name;                /* output name, owned */
+    mp_tensor_spec spec;
+    uint64_t bytes;
+    uint32_t shard;
+    uint64_t head_dim;         /* > 0: undo the q/k permutation in groups of head_dim rows */
+    int minus_one;             /* gemma3 norm */
+    uint64_t xxh64;
+    const char *origin;
+} gout;
+
+typedef struct gjob {
+    const mp_convert_opts *o;
+    const mp_gguf *g;
+    const arch_desc *arch;
+    gout *outs;
+    size_t n_outs;
+    size_t n_shards;
+    char (*shard_names)[64];
+    mp_dest dest;
+    mp_mfile *files;
+    size_t n_files;
+    mp_progress progress;
+    uint8_t *raw;              /* packed input of one tile */
+    float *tile, *perm;
+    uint8_t *out;
+    size_t tile_cap;           /* elements the buffers hold */
+} gjob;
+
+static const mp_dtype target_dtype[MP_TARGET_COUNT] = {MP_DTYPE_F32, MP_DTYPE_F16, MP_DTYPE_BF16};
+static const char *const target_torch[MP_TARGET_COUNT] = {"float32", "float16", "bfloat16"};
+
+static int cmp_out(const void *pa, const void *pb)
+{
+    return mp_natcmp(((const gout *)pa)->name, ((const gout *)pb)->name);
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+static int64_t meta_int(const mp_gguf *g, const char *arch, const char *key, int64_t dflt)
+{
+    char k[160];
+    int64_t v;
+    snprintf(k, sizeof k, "%s.%s", arch, key);
+    return mp_gguf_get_int(g, k, &v) ? v : dflt;
+}
+
+static mp_errcode plan(gjob *j, size_t *n_unmapped, mp_err *err)
+{
+    const mp_gguf *g = j->g;
+    size_t n = mp_gguf_n_tensors(g);
+    j->outs = calloc(n ? n : 1, sizeof *j->outs);
+    if (!j->outs) return mp_errf(err, MP_E_NOMEM, "out of memory");
+    mp_dtype dt = target_dtype[j->o->target];
+    int64_t n_head = j->arch ? meta_int(g, j->arch->gguf, "attention.head_count", 0) : 0;
+    int64_t n_head_kv = j->arch ? meta_int(g, j->arch->gguf, "attention.head_count_kv", n_head) : 0;
+    size_t need = TILE_ELEMS;
+    for (size_t i = 0; i < n; i++) {
+        const mp_gguf_tensor *t = mp_gguf_tensor_at(g, i);
+        gout *o = &j->outs[j->n_outs++];
+        o->t = t;
+        o->name = j->arch ? hf_name(j->arch, t->name) : NULL;
+        if (!o->name) {
+            if (j->arch) (*n_unmapped)++;
+            o->name = mp_strdup(t->name);
+            if (!o->name) return mp_errf(err, MP_E_NOMEM, "out of memory");
+        }
+        if (!mp_gguf_type_dequantizable(t->type))
+            return mp_errf_at(err, MP_E_UNSUPPORTED, mp_gguf_file(g, t->file)->path, t->name, -1,
+                              "type %s (id %u) is not supported for dequantization (supported: "
+                              "F32 F16 BF16 F64 I8 I16 I32 I64 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q2_K Q3_K "
+                              "Q4_K Q5_K Q6_K TQ1_0 TQ2_0 MXFP4 IQ4_NL IQ4_XS)",
+                              mp_gguf_type_name(t->type), t->type);
+        o->spec.name = o->name;
+        o->spec.dtype = dt;
+        o->spec.n_dims = t->n_dims;
+        for (uint32_t d = 0; d < t->n_dims; d++) o->spec.shape[d] = t->ne[t->n_dims - 1 - d];
+        const char *why;
+        if (mp_dtype_nbytes(dt, t->n_elems, &o->bytes, &why))
+            return mp_errf_at(err, MP_E_INPUT, NULL, t->name, -1, "size overflows");
+        int is_q = ends_with(t->name, "attn_q.weight") || ends_with(t->name, "attn_q.bias");
+        int is_k = ends_with(t->name, "attn_k.weight") || ends_with(t->name, "attn_k.bias");
+        if (j->arch && j->arch->permute_qk && (is_q || is_k) && strncmp(t->name, "blk.", 4) == 0) {
+            int64_t heads = is_q ? n_head : n_head_kv;
+            uint64_t rows = t->n_dims >= 2 ? t->ne[1] : t->ne[0];
+            if (heads <= 0 || rows % (2 * (uint64_t)heads) != 0 || t->n_dims > 2)
+                return mp_errf_at(err, MP_E_INPUT, mp_gguf_file(g, t->file)->path, t->name, -1,
+                                  "cannot undo the rope permutation: %llu rows and %lld heads "
+                                  "('%s.attention.head_count%s')", (unsigned long long)rows,
+                                  (long long)heads, j->arch->gguf, is_q ? "" : "_kv");
+            o->head_dim = rows / (uint64_t)heads;
+            /* A tile holds whole heads; a 1-D bias is taken whole. */
+            uint64_t unit = t->n_dims >= 2 ? o->head_dim * t->ne[0] : t->n_elems;
+            if (unit > need) need = (size_t)unit;
+        }
+        o->minus_one = j->arch && j->arch->norm_shift && ends_with(o->name, "norm.weight");
+        o->origin = mp_gguf_type_block(t->type) > 1 ? "dequantize"
+                    : (t->type == MP_GGUF_F32 && dt == MP_DTYPE_F32 && !o->head_dim && !o->minus_one) ? "copy"
+                                                                                                : "cast";
+    }
+    qsort(j->outs, j->n_outs, sizeof *j->outs, cmp_out);
+    for (size_t i = 1; i < j->n_outs; i++)
+        if (strcmp(j->outs[i - 1].name, j->outs[i].name) == 0)
+            return mp_errf_at(err, MP_E_INPUT, NULL, j->outs[i].name, -1,
+                              "two GGUF tensors ('%s' and '%s') map to this name",
+                              j->outs[i - 1].t->name, j->outs[i].t->name);
+    j->tile_cap = need;
+    /* raw holds up to 8 bytes per element (F64, I64); a block never takes more. */
+    j->raw = malloc(need * 8);
+    j->tile = malloc(need * sizeof(float));
+    j->perm = malloc(need * sizeof(float));
+    j->out = malloc(need * sizeof(float));
+    mp_tensor_spec *specs = malloc((j->n_outs ? j->n_outs : 1) * sizeof *specs);
+    uint32_t *shard = malloc((j->n_outs ? j->n_outs : 1) * sizeof *shard);
+    if (!j->raw || !j->tile || !j->perm || !j->out || !specs || !shard) {
+        free(specs);
+        free(shard);
+        return mp_errf(err, MP_E_NOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < j->n_outs; i++) specs[i] = j->outs[i].spec;
+    j->n_shards = mp_st_plan_shards(specs, j->n_outs, j->o->max_shard, shard);
+    for (size_t i = 0; i < j->n_outs; i++) j->outs[i].shard = shard[i];
+    free(specs);
+    free(shard);
+    j->shard_names = calloc(j->n_shards ? j->n_shards : 1, sizeof *j->shard_names);
+    if (!j->shard_names) return mp_errf(err, MP_E_NOMEM, "out of memory");
+    for (size_t s = 0; s < j->n_shards; s++)
+        mp_st_shard_name(s, j->n_shards, j->shard_names[s], sizeof j->shard_names[s]);
+    return MP_OK;
+}
+
+/* ------------------------------------------------------------ one tensor */
+
+/* GGUF row (head h, pair i, half s) is Hugging Face row (h, s, i): LlamaModel.permute undone
+ * for `units` rows of `len` floats, head by head. */
+static void unpermute(const float *src, float *dst, uint64_t units, uint64_t len, uint64_t head_dim)
+{
+    uint64_t half = head_dim / 2;
+    for (uint64_t r = 0; r < units; r++) {
+        uint64_t h = r / head_dim, w = r % head_dim, s = w / half, i = w % half;
+        memcpy(dst + r * len, src + (h * head_dim + 2 * i + s) * len, len * sizeof *dst);
+    }
+}
+
+static mp_errcode produce(gjob *j, mp_st_writer *w, const gout *o, mp_err *err)
+{
+    const mp_gguf_tensor *t = o->t;
+    const uint64_t blk = mp_gguf_type_block(t->type), bsz = mp_gguf_type_size(t->type);
+    const size_t oes = mp_dtype_bits(o->spec.dtype) / 8;
+    const uint64_t cols = t->ne[0] ? t->ne[0] : 1;
+    uint64_t step, len = 1;
+    if (o->head_dim) {
+        /* Whole heads: rows of ne[0] elements (a 1-D bias: single elements). */
+        len = t->n_dims >= 2 ? t->ne[0] : 1;
+        uint64_t group = o->head_dim * len;
+        step = j->tile_cap / group * group;
+        if (t->n_dims < 2) step = t->n_elems; /* a bias fits: checked by plan's `need` */
+    } else {
+        step = j->tile_cap / blk * blk;
+    }
+    for (uint64_t e = 0; e < t->n_elems; e += step) {
+        if (j->o->interrupted && *j->o->interrupted)
+            return mp_errf(err, MP_E_INTERRUPTED, "interrupted; the partial output was removed");
+        uint64_t cnt = t->n_elems - e < step ? t->n_elems - e : step;
+        MP_FORWARD(mp_gguf_read(j->g, t, e / blk * bsz, j->raw, (size_t)(cnt / blk * bsz), err));
+        mp_errcode rc = mp_gguf_dequantize(t->type, j->raw, j->tile, cnt, err);
+        if (rc != MP_OK) {
+            char why[MP_ERR_MSG_MAX];
+            snprintf(why, sizeof why, "%s", err->msg);
+            return mp_errf_at(err, rc, mp_gguf_file(j->g, t->file)->path, t->name, -1, "%s", why);
+        }
+        float *v = j->tile;
+        if (o->head_dim) {
+            unpermute(j->tile, j->perm, cnt / len, len, o->head_dim);
+            v = j->perm;
+        }
+        if (o->minus_one)
+            for (uint64_t i = 0; i < cnt; i++) v[i] -= 1.0f;
+        MP_FORWARD(mp_convert_store(v, (size_t)cnt, j->o->target, j->out, o->name, e, cols, err));
+        MP_FORWARD(mp_st_writer_write(w, j->out, (size_t)cnt * oes, err));
+        mp_progress_add(&j->progress, cnt * oes);
+    }
+    return MP_OK;
+}
+
+static mp_errcode write_shard(gjob *j, size_t s, mp_err *err)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < j->n_outs; i++) n += j->outs[i].shard == s;
+    mp_tensor_spec *specs = malloc((n ? n : 1) * sizeof *specs);
+    size_t *map = malloc((n ? n : 1) * sizeof *map);
+    uint64_t *digests = malloc((n ? n : 1) * sizeof *digests);
+    char *path = mp_dest_path(&j->dest, j->shard_names[s]);
+    mp_st_writer *w = NULL;
+    mp_errcode rc = MP_OK;
+    if (!specs || !map || !digests || !path) {
+        rc = mp_errf(err, MP_E_NOMEM, "out of memory");
+        goto cleanup;
+    }
+    n = 0;
+    for (size_t i = 0; i < j->n_outs; i++) {
+        if (j->outs[i].shard != s) continue;
+        specs[n] = j->outs[i].spec;
+        map[n++] = i;
+    }
+    const char *meta[] = {"producer", "modelprep " MP_VERSION};
+    rc = mp_st_writer_open(&w, path, specs, n, meta, 1, err);
+    for (size_t next; rc == MP_OK && (next = mp_st_writer_next(w)) != SIZE_MAX;)
+        rc = produce(j, w, &j->outs[map[next]], err);
+    if (rc == MP_OK) {
+        uint8_t h[16];
+        mp_st_writer_digest(w, digests, h);
+        for (size_t k = 0; k < n; k++) j->outs[map[k]].xxh64 = digests[k];
+        mp_mfile *f = &j->files[j->n_files++];
+        snprintf(f->name, sizeof f->name, "%s", j->shard_names[s]);
+        f->size = mp_st_writer_file_size(w);
+        memcpy(f->xxh128, h, 16);
+        rc = mp_st_writer_finish(w, err);
+        w = NULL;
+    }
+cleanup:
+    mp_st_writer_abort(w);
+    free(specs);
+    free(map);
+    free(digests);
+    free(path);
+    return rc;
+}
+
+/* ------------------------------------------------------------ config.json */
+
+/* The shortest decimal that reads back as the same float (metadata floats are mostly f32). */
+static void put_num(mp_buf *b, double v, int is_f32)
+{
+    char s[40];
+    if (v == floor(v) && fabs(v) < 1e15) { /* 500000.0, as Python's json writes it */
+        mp_buf_printf(b, "%.1f", v);
+        return;
+    }
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(s, sizeof s, "%.*g", prec, v);
+        double back = strtod(s, NULL);
+        if (is_f32 ? (float)back == (float)v : back == v) break;
+    }
+    if (!strpbrk(s, ".eEn")) strcat(s, ".0");
+    mp_buf_puts(b, s);
+}
+
+static void cfg_int(mp_buf *b, const char *key, int64_t v)
+{
+    if (v >= 0) mp_buf_printf(b, ",\n  \"%s\": %lld", key, (long long)v);
+}
+
+static void cfg_float(mp_buf *b, const mp_gguf *g, const char *arch, const char *gkey,
+                      const char *key, double dflt)
+{
+    char k[160];
+    snprintf(k, sizeof k, "%s.%s", arch, gkey);
+    const mp_gguf_kv *kv = mp_gguf_find_kv(g, k);
+    double v;
+    if (!mp_gguf_get_float(g, k, &v)) v = dflt;
+    if (!isfinite(v) || v < 0) return;
+    mp_buf_printf(b, ",\n  \"%s\": ", key);
+    put_num(b, v, kv && kv->type == MP_GGUF_V_F32);
+}
+
+static mp_errcode write_config(gjob *j, mp_err *err)
+{
+    const mp_gguf *g = j->g;
+    const arch_desc *a = j->arch;
+    const char *an = a->gguf;
+    mp_buf b = MP_BUF_INIT;
+    mp_buf_printf(&b, "{\n  \"architectures\": [\"%s\"],\n  \"model_type\": \"%s\"", a->hf_class,
+                  a->model_type);
+    cfg_int(&b, "hidden_size", meta_int(g, an, "embedding_length", -1));
+    cfg_int(&b, "intermediate_size", meta_int(g, an, "feed_forward_length", -1));
+    cfg_int(&b, "num_hidden_layers", meta_int(g, an, "block_count", -1));
+    int64_t heads = meta_int(g, an, "attention.head_count", -1);
+    cfg_int(&b, "num_attention_heads", heads);
+    cfg_int(&b, "num_key_value_heads", meta_int(g, an, "attention.head_count_kv", heads));
+    cfg_int(&b, "head_dim", meta_int(g, an, "attention.key_length", -1));
+    cfg_int(&b, "max_position_embeddings", meta_int(g, an, "context_length", -1));
+    cfg_float(&b, g, an, "rope.freq_base", "rope_theta", 10000.0);
+    cfg_float(&b, g, an, "attention.layer_norm_rms_epsilon", "rms_norm_eps", -1.0);
+    if (a->gemma_norms) cfg_int(&b, "sliding_window", meta_int(g, an, "attention.sliding_window", -1));
+    const mp_gguf_tensor *emb = mp_gguf_find(g, "token_embd.weight");
+    const mp_gguf_kv *tokens = mp_gguf_find_kv(g, "tokenizer.ggml.tokens");
+    int64_t vocab = meta_int(g, an, "vocab_size", -1);
+    if (emb && emb->n_dims == 2) vocab = (int64_t)emb->ne[1];
+    else if (vocab < 0 && tokens && tokens->type == MP_GGUF_V_ARR) vocab = (int64_t)tokens->n;
+    cfg_int(&b, "vocab_size", vocab);
+    int64_t id;
+    if (mp_gguf_get_int(g, "tokenizer.ggml.bos_token_id", &id)) cfg_int(&b, "bos_token_id", id);
+    if (mp_gguf_get_int(g, "tokenizer.ggml.eos_token_id", &id)) cfg_int(&b, "eos_token_id", id);
+    mp_buf_printf(&b, ",\n  \"tie_word_embeddings\": %s",
+                  mp_gguf_find(g, "output.weight") ? "false" : "true");
+    mp_buf_printf(&b, ",\n  \"torch_dtype\": \"%s\"\n}\n", target_torch[j->o->target]);
+    mp_errcode rc = b.oom ? mp_errf(err, MP_E_NOMEM, "out of memory")
+                          : mp_dest_write_file(&j->dest, "config.json", b.data, b.len, err);
+    mp_buf_release(&b);
+    return rc;
+}
+
+/* ------------------------------------------------------------ index and manifest */
+
+static mp_errcode write_index(gjob *j, mp_err *err)
+{
+    const char **names = malloc((j->n_outs ? j->n_outs : 1) * sizeof *names);
+    const char **files = malloc((j->n_outs ? j->n_outs : 1) * sizeof *files);
+    uint64_t total = 0;
+    mp_buf b = MP_BUF_INIT;
+    mp_errcode rc = MP_OK;
+    if (!names || !files) {
+        rc = mp_errf(err, MP_E_NOMEM, "out of memory");
+    } else {
+        for (size_t i = 0; i < j->n_outs; i++) {
+            names[i] = j->outs[i].name;
+            files[i] = j->shard_names[j->outs[i].shard];
+            total += j->outs[i].bytes;
+        }
+        rc = mp_st_index_json(&b, names, files, j->n_outs, total, err);
+        if (rc == MP_OK)
+            rc = mp_dest_write_file(&j->dest, "model.safetensors.index.json", b.data, b.len, err);
+    }
+    mp_buf_release(&b);
+    free(names);
+    free(files);
+    return rc;
+}
+
+static mp_errcode finish_dest(gjob *j, const char *src, size_t n_unpermuted, mp_err *err)
+{
+    const mp_gguf *g = j->g;
+    if (j->n_shards > 1) MP_FORWARD(write_index(j, err));
+    if (j->arch) MP_FORWARD(write_config(j, err));
+    size_t nf = mp_gguf_n_files(g);
+    mp_mfile *src_files = calloc(nf, sizeof *src_files);
+    mp_mtensor *mt = calloc(j->n_outs ? j->n_outs : 1, sizeof *mt);
+    mp_buf layout = MP_BUF_INIT;
+    mp_errcode rc = MP_OK;
+    if (!src_files || !mt) rc = mp_errf(err, MP_E_NOMEM, "out of memory");
+    for (size_t i = 0; rc == MP_OK && i < nf; i++) {
+        snprintf(src_files[i].name, sizeof src_files[i].name, "%s", mp_gguf_file_name(g, i));
+        src_files[i].size = mp_gguf_file(g, i)->size;
+        rc = mp_file_xxh128(mp_gguf_file(g, i), src_files[i].xxh128, err);
+    }
+    const char *extra[] = {"model.safetensors.index.json", "config.json"};
+    for (size_t i = 0; i < 2 && rc == MP_OK; i++) {
+        char *p = mp_dest_path(&j->dest, extra[i]);
+        if (p && mp_exists(p)) rc = mp_manifest_hash_file(&j->dest, extra[i], &j->files[j->n_files++], err);
+        free(p);
+    }
+    for (size_t i = 0; rc == MP_OK && i < j->n_outs; i++) {
+        const gout *o = &j->outs[i];
+        mt[i] = (mp_mtensor){o->name, j->shard_names[o->shard], o->spec.dtype, o->spec.n_dims,
+                             o->spec.shape, o->xxh64, o->origin};
+    }
+    const char *arch = mp_gguf_get_str(g, "general.architecture");
+    mp_buf_printf(&layout, "{\"name\": \"%s\", \"dtype\": \"%s\", \"dense\": true, \"source\": \"gguf\", "
+                           "\"architecture\": ", target_torch[j->o->target],
+                  mp_dtype_name(target_dtype[j->o->target]));
+    if (arch) mp_buf_json_str(&layout, arch);
+    else mp_buf_puts(&layout, "null");
+    mp_buf_printf(&layout, ", \"names_mapped\": %s, \"qk_unpermuted\": %zu, \"norm_shift_undone\": %s}",
+                  j->arch ? "true" : "false", n_unpermuted,
+                  j->arch && j->arch->norm_shift ? "true" : "false");
+    if (rc == MP_OK && layout.oom) rc = mp_errf(err, MP_E_NOMEM, "out of memory");
+    if (rc == MP_OK) {
+        mp_manifest man = {j->o->argc, j->o->argv, src, "gguf", src_files, nf, layout.data,
+                           j->files, j->n_files, mt, j->n_outs};
+        rc = mp_manifest_write(&j->dest, &man, err);
+    }
+    mp_buf_release(&layout);
+    free(src_files);
+    free(mt);
+    return rc;
+}
+
+/* ------------------------------------------------------------ the run */
+
+mp_errcode mp_gguf_convert_run(const char *src, const char *dst, const mp_convert_opts *o,
+                               mp_convert_result *res, mp_err *err)
+{
+    gjob j;
+    memset(&j, 0, sizeof j);
+    memset(res, 0, sizeof *res);
+    j.o = o;
+    double t0 = mp_now();
+    if (o->threads > 0) omp_set_num_threads(o->threads);
+    mp_gguf *g = NULL;
+    mp_errcode rc = mp_gguf_open(&g, src, err);
+    if (rc != MP_OK) return rc;
+    j.g = g;
+    const char *arch = mp_gguf_get_str(g, "general.architecture");
+    snprintf(res->arch, sizeof res->arch, "%s", arch ? arch : "");
+    for (size_t i = 0; arch && i < sizeof archs / sizeof *archs; i++)
+        if (strcmp(archs[i].gguf, arch) == 0) j.arch = &archs[i];
+    size_t n_unmapped = 0;
+    rc = plan(&j, &n_unmapped, err);
+    if (rc != MP_OK) goto cleanup;
+    j.files = calloc(j.n_shards + 3, sizeof *j.files);
+    if (!j.files) {
+        rc = mp_errf(err, MP_E_NOMEM, "out of memory");
+        goto cleanup;
+    }
+    if (!j.arch)
+        fprintf(stderr, "modelprep: note: architecture '%s' has no Hugging Face name mapping (llama, "
+                        "mistral, qwen2, qwen3, gemma3): the checkpoint keeps its GGUF tensor names "
+                        "and gets no config.json\n", arch ? arch : "(unset)");
+    for (size_t i = 0; j.arch && i < j.n_outs; i++)
+        if (strcmp(j.outs[i].name, j.outs[i].t->name) == 0)
+            fprintf(stderr, "modelprep: note: tensor '%s' has no Hugging Face counterpart in %s and "
+                            "keeps its GGUF name\n", j.outs[i].name, j.arch->gguf);
+    rc = mp_dest_begin(&j.dest, dst, o->force, err);
+    if (rc != MP_OK) goto cleanup;
+    uint64_t total = 0;
+    for (size_t i = 0; i < j.n_outs; i++) total += j.outs[i].bytes;
+    size_t n_unpermuted = 0;
+    for (size_t i = 0; i < j.n_outs; i++) n_unpermuted += j.outs[i].head_dim > 0;
+    mp_progress_start(&j.progress, "convert", total, o->quiet);
+    for (size_t s = 0; s < j.n_shards && rc == MP_OK; s++) rc = write_shard(&j, s, err);
+    mp_progress_end(&j.progress);
+    if (rc == MP_OK) rc = finish_dest(&j, src, n_unpermuted, err);
+    if (rc == MP_OK) rc = mp_dest_commit(&j.dest, err);
+    if (rc != MP_OK) {
+        mp_dest_abort(&j.dest);
+        goto cleanup;
+    }
+    for (size_t i = 0; i < j.n_outs; i++) {
+        const char *org = j.outs[i].origin;
+        res->n_dequantized += strcmp(org, "dequantize") == 0;
+        res->n_cast += strcmp(org, "cast") == 0;
+        res->n_copied += strcmp(org, "copy") == 0;
+    }
+    res->n_files = j.n_shards;
+    res->n_side_files = j.arch ? 1 : 0;
+    res->bytes = total;
+    res->names_mapped = j.arch != NULL;
+    res->n_unpermuted = n_unpermuted;
+    res->seconds = mp_now() - t0;
+cleanup:
+    for (size_t i = 0; i < j.n_outs; i++) free(j.outs[i].name);
+    free(j.outs);
+    free(j.shard_names);
+    free(j.files);
+    free(j.raw);
+    free(j.tile);
+    free(j.perm);
+    free(j.out);
+    mp_gguf_close(g);
+    return rc;
+}
