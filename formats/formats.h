@@ -99,6 +99,8 @@ void mp_st_close(mp_st_model *m);
 size_t mp_st_n_tensors(const mp_st_model *m);
 const mp_tensor *mp_st_tensor(const mp_st_model *m, size_t i);
 const mp_tensor *mp_st_find(const mp_st_model *m, const char *name);
+/* The i of mp_st_tensor(m, i) named `name`, or SIZE_MAX (a binary search). */
+size_t mp_st_index_of(const mp_st_model *m, const char *name);
 
 /* Files in the order opened (index order for a sharded checkpoint). */
 size_t mp_st_n_files(const mp_st_model *m);

@@ -296,7 +296,7 @@ const mp_tensor *mp_st_tensor(const mp_st_model *m, size_t i)
     return m->tensors[i];
 }
 
-const mp_tensor *mp_st_find(const mp_st_model *m, const char *name)
+size_t mp_st_index_of(const mp_st_model *m, const char *name)
 {
     mp_tensor key = {0};
     key.name = (char *)name;
@@ -304,11 +304,17 @@ const mp_tensor *mp_st_find(const mp_st_model *m, const char *name)
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
         int c = tensor_cmp(m->tensors[mid], &key);
-        if (c == 0) return m->tensors[mid];
+        if (c == 0) return mid;
         if (c < 0) lo = mid + 1;
         else hi = mid;
     }
-    return NULL;
+    return SIZE_MAX;
+}
+
+const mp_tensor *mp_st_find(const mp_st_model *m, const char *name)
+{
+    size_t i = mp_st_index_of(m, name);
+    return i == SIZE_MAX ? NULL : m->tensors[i];
 }
 
 size_t mp_st_n_files(const mp_st_model *m) { return m->n_files; }

@@ -19,7 +19,7 @@
 typedef uint8_t uchar;
 typedef uint16_t ushort;
 typedef unsigned int uint;
-typedef unsigned long ulong;
+typedef uint64_t ulong;
 typedef uint16_t half;
 
 /* The work item being run, per thread. */

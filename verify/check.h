@@ -32,6 +32,7 @@ typedef struct mp_numeric_ctx {
     const mp_qmodel *srcq;
     mp_device *dev;
     const mp_verify_opts *o;
+    unsigned char *src_seen;      /* per source linear: 1 once an output tensor was checked against it */
 } mp_numeric_ctx;
 
 mp_errcode mp_check_numerics(const mp_numeric_ctx *c, mp_verify_report *r, mp_err *err);

@@ -157,12 +157,16 @@ mp_errcode mp_cl_open(mp_device *d, unsigned index, mp_err *err)
     cl_impl *im = calloc(1, sizeof *im);
     if (!im) return mp_errf(err, MP_E_NOMEM, "out of memory");
     cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)c.pick.platform, 0};
+    const char *step = "clCreateContext";
     im->ctx = clCreateContext(props, 1, &c.pick.device, NULL, NULL, &e);
-    if (e == CL_SUCCESS) im->queue = clCreateCommandQueue(im->ctx, c.pick.device, 0, &e);
+    if (e == CL_SUCCESS) {
+        step = "clCreateCommandQueue";
+        im->queue = clCreateCommandQueue(im->ctx, c.pick.device, 0, &e);
+    }
     if (e != CL_SUCCESS) {
         if (im->ctx) clReleaseContext(im->ctx);
         free(im);
-        return CL_FAIL(err, "clCreateContext", e);
+        return CL_FAIL(err, step, e);
     }
     d->impl = im;
     d->ops = &cl_ops;

@@ -225,6 +225,29 @@ static mp_errcode build(ze_impl *im, mp_kfamily f, mp_err *err)
     return MP_OK;
 }
 
+/* Copies between the host and the device go through host allocations the driver made
+ * (zeMemAllocHost): the spec does not promise that ordinary malloc memory is reachable. */
+static ze_result_t staged_copy(ze_impl *im, void *dst_dev, const void *src_host, void *dst_host,
+                               const void *src_dev, size_t bytes)
+{
+    ze_host_mem_alloc_desc_t hd = {.stype = ZE_STRUCTURE_TYPE_HOST_MEM_ALLOC_DESC};
+    void *stage = NULL;
+    ze_result_t r = zeMemAllocHost(im->ctx, &hd, bytes, 64, &stage);
+    if (r != ZE_RESULT_SUCCESS) return r;
+    if (src_host) {
+        memcpy(stage, src_host, bytes);
+        r = zeCommandListAppendMemoryCopy(im->list, dst_dev, stage, bytes, NULL, 0, NULL);
+    } else {
+        /* The stage starts as the caller's NaN-filled buffer, so a copy that never happens
+         * brings back NaN, not whatever the allocation held. */
+        memcpy(stage, dst_host, bytes);
+        r = zeCommandListAppendMemoryCopy(im->list, stage, src_dev, bytes, NULL, 0, NULL);
+        if (r == ZE_RESULT_SUCCESS) memcpy(dst_host, stage, bytes); /* synchronous list: done */
+    }
+    zeMemFree(im->ctx, stage);
+    return r;
+}
+
 static ze_result_t dev_copy_in(ze_impl *im, const void *data, size_t bytes, void **out)
 {
     static const uint32_t dummy = 0;
@@ -234,7 +257,7 @@ static ze_result_t dev_copy_in(ze_impl *im, const void *data, size_t bytes, void
     }
     ze_device_mem_alloc_desc_t dd = {.stype = ZE_STRUCTURE_TYPE_DEVICE_MEM_ALLOC_DESC};
     ze_result_t r = zeMemAllocDevice(im->ctx, &dd, bytes, 64, im->device, out);
-    if (r == ZE_RESULT_SUCCESS) r = zeCommandListAppendMemoryCopy(im->list, *out, data, bytes, NULL, 0, NULL);
+    if (r == ZE_RESULT_SUCCESS) r = staged_copy(im, *out, data, NULL, NULL, bytes);
     return r;
 }
 
@@ -302,7 +325,7 @@ static mp_errcode ze_launch(mp_device *d, void *job, int gemm, const uint32_t *P
     }
     if (r == ZE_RESULT_SUCCESS) {
         step = "zeCommandListAppendMemoryCopy";
-        r = zeCommandListAppendMemoryCopy(im->list, out, ob, out_floats * sizeof *out, NULL, 0, NULL);
+        r = staged_copy(im, NULL, NULL, out, ob, out_floats * sizeof *out);
     }
     void *all[4] = {pb, rb, xb, ob};
     for (int i = 0; i < 4; i++)

@@ -19,17 +19,21 @@
 
 #define BLOCK (8u << 20)
 
-static const char *manifest_xxh64(const cJSON *tensors, const char *name)
+/* The manifest's tensor hashes, sorted by name for lookups. */
+typedef struct named_hash {
+    const char *name, *xxh64;
+} named_hash;
+
+static int by_name(const void *a, const void *b)
 {
-    const cJSON *t;
-    cJSON_ArrayForEach(t, tensors) {
-        const cJSON *n = cJSON_GetObjectItemCaseSensitive(t, "name");
-        if (cJSON_IsString(n) && strcmp(n->valuestring, name) == 0) {
-            const cJSON *h = cJSON_GetObjectItemCaseSensitive(t, "xxh64");
-            return cJSON_IsString(h) ? h->valuestring : NULL;
-        }
-    }
-    return NULL;
+    return strcmp(((const named_hash *)a)->name, ((const named_hash *)b)->name);
+}
+
+static const char *manifest_xxh64(const named_hash *h, size_t n, const char *name)
+{
+    named_hash key = {name, NULL};
+    const named_hash *hit = bsearch(&key, h, n, sizeof *h, by_name);
+    return hit ? hit->xxh64 : NULL;
 }
 
 /* xxh3-128 of a whole file, read in BLOCK-sized preads into two buffers: while one thread hashes
@@ -68,8 +72,8 @@ static mp_errcode file_xxh128(const mp_file *f, uint8_t *buf[2], uint8_t canon[1
 
 /* The second pass, only over a file whose xxh3-128 differs: each tensor's xxh64, to name the
  * ones that changed. Returns how many differ in *bad. */
-static mp_errcode blame_tensors(const mp_st_model *m, size_t fi, const char *name, const cJSON *tensors,
-                                uint8_t *buf, size_t cap, size_t *bad, mp_verify_report *r, mp_err *err)
+static mp_errcode blame_tensors(const mp_st_model *m, size_t fi, const char *name, const named_hash *h,
+                                size_t nh, uint8_t *buf, size_t cap, size_t *bad, mp_verify_report *r, mp_err *err)
 {
     *bad = 0;
     for (size_t i = 0; i < mp_st_n_tensors(m); i++) {
@@ -88,7 +92,7 @@ static mp_errcode blame_tensors(const mp_st_model *m, size_t fi, const char *nam
         mp_hex64(XXH64_digest(st), hex);
         XXH64_freeState(st);
         if (rc != MP_OK) return rc;
-        const char *want = manifest_xxh64(tensors, t->name);
+        const char *want = manifest_xxh64(h, nh, t->name);
         if (want && strcmp(hex, want) == 0) continue;
         (*bad)++;
         rc = want ? mp_vfind(r, MP_VS_FAIL, "integrity", "%s: tensor '%s': xxh64 %s, the manifest says %.20s", name,
@@ -112,6 +116,21 @@ mp_errcode mp_check_integrity(const mp_st_model *m, const cJSON *manifest, mp_ve
     const cJSON *tensors = cJSON_GetObjectItemCaseSensitive(manifest, "tensors");
     if (!cJSON_IsArray(files) || !cJSON_IsArray(tensors))
         return mp_errf_at(err, MP_E_INPUT, "modelprep.json", NULL, -1, "'files' and 'tensors' must be arrays");
+    size_t nh = 0, n_listed = 0;
+    named_hash *h = malloc(((size_t)cJSON_GetArraySize(tensors) + 1) * sizeof *h);
+    unsigned char *listed = calloc(mp_st_n_files(m) + 1, 1);
+    if (!h || !listed) {
+        free(h);
+        free(listed);
+        return mp_errf(err, MP_E_NOMEM, "out of memory");
+    }
+    const cJSON *te;
+    cJSON_ArrayForEach(te, tensors) {
+        const cJSON *tn = cJSON_GetObjectItemCaseSensitive(te, "name");
+        const cJSON *tx = cJSON_GetObjectItemCaseSensitive(te, "xxh64");
+        if (cJSON_IsString(tn) && cJSON_IsString(tx)) h[nh++] = (named_hash){tn->valuestring, tx->valuestring};
+    }
+    qsort(h, nh, sizeof *h, by_name);
     uint8_t *buf[2] = {NULL, NULL};
     size_t cap = 0; /* the buffers grow to BLOCK with the files */
     double t0 = now();
@@ -148,6 +167,10 @@ mp_errcode mp_check_integrity(const mp_st_model *m, const cJSON *manifest, mp_ve
             continue;
         }
         free(path);
+        size_t fi = SIZE_MAX; /* the checkpoint's file of that name, if it is one */
+        for (size_t i = 0; i < mp_st_n_files(m) && fi == SIZE_MAX; i++)
+            if (strcmp(mp_st_file_name(m, i), name) == 0) fi = i;
+        if (fi != SIZE_MAX && !listed[fi]++) n_listed++;
         size_t need = f->size < BLOCK ? (size_t)f->size + 1 : BLOCK;
         for (int i = 0; i < 2 && need > cap; i++) {
             uint8_t *nb = realloc(buf[i], need);
@@ -165,10 +188,8 @@ mp_errcode mp_check_integrity(const mp_st_model *m, const cJSON *manifest, mp_ve
             char hex[33];
             mp_hex128(canon, hex);
             if (strcmp(hex, jh->valuestring) != 0) {
-                size_t fi = SIZE_MAX, bad = 0;
-                for (size_t i = 0; i < mp_st_n_files(m); i++)
-                    if (strcmp(mp_st_file_name(m, i), name) == 0) fi = i;
-                if (fi != SIZE_MAX) rc = blame_tensors(m, fi, name, tensors, buf[0], cap, &bad, r, err);
+                size_t bad = 0;
+                if (fi != SIZE_MAX) rc = blame_tensors(m, fi, name, h, nh, buf[0], cap, &bad, r, err);
                 if (rc == MP_OK && bad == 0)
                     rc = mp_vfind(r, MP_VS_FAIL, "integrity", "%s: xxh3-128 %s, the manifest says %.40s (%s)", name, hex,
                                   jh->valuestring,
@@ -179,8 +200,15 @@ mp_errcode mp_check_integrity(const mp_st_model *m, const cJSON *manifest, mp_ve
         mp_file_close(f);
         if (rc != MP_OK) break;
     }
+    /* Every weight file must be covered: a manifest that leaves one out checks nothing there. */
+    for (size_t i = 0; rc == MP_OK && n_listed < mp_st_n_files(m) && i < mp_st_n_files(m); i++)
+        if (!listed[i] && mp_vfind(r, MP_VS_FAIL, "integrity", "%s: not in the manifest's files, so not checked",
+                                   mp_st_file_name(m, i)) != MP_OK)
+            rc = mp_errf(err, MP_E_NOMEM, "out of memory");
     r->hash_seconds = now() - t0;
     free(buf[0]);
     free(buf[1]);
+    free(h);
+    free(listed);
     return rc;
 }

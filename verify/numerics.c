@@ -7,9 +7,10 @@
  *      (both compute (float)(q - z) * s once, so any difference is a layout bug);
  *   2. the device computes y = x w^T for M seeded activation rows with f32 accumulation; the
  *      reference yref is computed in double from the reference rows. It fails on NaN/Inf, on
- *      more than 90 % exact zeros, on any |y - yref| above gamma_K * sum|x w|, and on
- *      NMSE = sum (y - yref)^2 / sum yref^2 above sum (gamma_K * sum|x w|)^2 / sum yref^2, the
- *      same rounding bound summed (research/device-verify.md §4).
+ *      more than 90 % exact zeros, on any |y - yref| above gamma_(K+1) * sum|x w| (the
+ *      worst case of any summation order), and on NMSE = sum (y - yref)^2 / sum yref^2 above
+ *      sum (4 sqrt(K) u * sum|x w|)^2 / sum yref^2, the probabilistic bound of Higham and Mary
+ *      (2019) that rounding errors of a real f32 sum stay inside (research/device-verify.md §4).
  * The reference is the source's linear of the same name when a source is given, else the
  * output's own linear, decoded by dequant_ref.c, which shares no code with kernels/.
  */
@@ -26,6 +27,11 @@ double mp_verify_gamma(uint64_t k)
 {
     double u = 0x1p-24, ku = (double)k * u;
     return ku / (1.0 - ku);
+}
+
+double mp_verify_gamma_prob(uint64_t k)
+{
+    return 4.0 * sqrt((double)k) * 0x1p-24;
 }
 
 uint32_t mp_verify_sample_rows(uint64_t n, uint32_t want, uint32_t *rows)
@@ -129,6 +135,12 @@ static mp_errcode check_linear(const mp_numeric_ctx *c, const mp_st_model *om, c
     if (sdt != MP_DTYPE_F16 && sdt != MP_DTYPE_BF16 && sdt != MP_DTYPE_F32)
         return mp_errf_at(err, MP_E_UNSUPPORTED, NULL, ol->scales->name, -1, "scales of dtype %s", mp_dtype_name(sdt));
 
+    uint64_t big = ol->n_rows | ol->k_cols | ol->qweight->shape[1] | ol->scales->shape[1] |
+                   (ol->qzeros ? ol->qzeros->shape[1] : 0);
+    if (big > INT32_MAX)
+        return mp_errf_at(err, MP_E_UNSUPPORTED, NULL, ol->prefix, -1,
+                          "dimensions beyond 2^31 (N %llu, K %llu): the kernels index with 32 bits",
+                          (unsigned long long)ol->n_rows, (unsigned long long)ol->k_cols);
     mp_kernel_data kd = {.family = fam};
     void *qw = NULL, *sc = NULL, *zp = NULL, *gi = NULL;
     uint32_t *rows = NULL;
@@ -156,16 +168,20 @@ static mp_errcode check_linear(const mp_numeric_ctx *c, const mp_st_model *om, c
     P[MP_P_ZSTRIDE] = ol->qzeros && P[MP_P_ZMODE] ? (uint32_t)ol->qzeros->shape[1] : 0;
     P[MP_P_GIDX] = ol->g_idx != NULL;
     rc = mp_kernel_upload(c->dev, &kd, &job, err);
-    if (rc != MP_OK) goto done;
+    if (rc != MP_OK) {
+        if (!err->tensor[0]) snprintf(err->tensor, sizeof err->tensor, "%s", name);
+        goto done;
+    }
 
     uint64_t N = ol->n_rows, K = ol->k_cols, M = c->o->m;
     uint32_t want = c->o->rows;
-    rows = malloc((size_t)(want && want < N ? want : N) * sizeof *rows);
+    uint64_t n_want = want && want < N ? want : N, chunk = n_want < CHUNK_ROWS ? n_want : CHUNK_ROWS;
+    rows = malloc((size_t)(n_want ? n_want : 1) * sizeof *rows);
     x = malloc((size_t)(M * K) * sizeof *x);
-    dev = malloc((size_t)(CHUNK_ROWS * K) * sizeof *dev);
-    ref = malloc((size_t)(CHUNK_ROWS * K) * sizeof *ref);
-    tmp = malloc((size_t)((CHUNK_ROWS + 8) * K) * sizeof *tmp);
-    y = malloc((size_t)(CHUNK_ROWS * M) * sizeof *y);
+    dev = malloc((size_t)(chunk * K + 1) * sizeof *dev);
+    ref = malloc((size_t)(chunk * K + 1) * sizeof *ref);
+    tmp = malloc((size_t)((chunk + 8) * K) * sizeof *tmp);
+    y = malloc((size_t)(chunk * M + 1) * sizeof *y);
     if (!rows || !x || !dev || !ref || !tmp || !y) {
         rc = mp_errf(err, MP_E_NOMEM, "out of memory");
         goto done;
@@ -174,9 +190,15 @@ static mp_errcode check_linear(const mp_numeric_ctx *c, const mp_st_model *om, c
     for (uint64_t i = 0; i < M * K; i++) x[i] = (float)(splitmix(&seed) >> 40) * 0x1p-23f - 1.0f;
     uint32_t nrows = mp_verify_sample_rows(N, want, rows);
     vt->rows = nrows;
+    if (nrows == 0) {
+        vt->status = MP_VS_FAIL;
+        rc = mp_vfind(r, MP_VS_FAIL, "numerics", "%s: no rows to check (N = 0)", name) == MP_OK
+                 ? MP_OK : mp_errf(err, MP_E_NOMEM, "out of memory");
+        goto done;
+    }
     vt->y_min = vt->ref_min = INFINITY;
     vt->y_max = vt->ref_max = -INFINITY;
-    double gamma = mp_verify_gamma(K + 1);
+    double gamma = mp_verify_gamma(K + 1), gamma_p = mp_verify_gamma_prob(K + 1);
     acc a = {0};
     int64_t first_bad_row = -1, first_bad_k = 0;
     int all_nan = 1;
@@ -187,7 +209,10 @@ static mp_errcode check_linear(const mp_numeric_ctx *c, const mp_st_model *om, c
         rc = ref_rows(rm, rl, cr, cn, ref, tmp, err);
         if (rc == MP_OK) rc = mp_kernel_dequant(job, cr, cn, dev, err);
         if (rc == MP_OK) rc = mp_kernel_gemm(job, cr, cn, x, (uint32_t)M, y, err);
-        if (rc != MP_OK) break;
+        if (rc != MP_OK) {
+            if (!err->tensor[0]) snprintf(err->tensor, sizeof err->tensor, "%s", name);
+            break;
+        }
         for (uint64_t i = 0; i < (uint64_t)cn * K; i++) {
             all_nan &= isnan(dev[i]) != 0;
             if (memcmp(&dev[i], &ref[i], sizeof *dev) != 0) {
@@ -224,7 +249,7 @@ static mp_errcode check_linear(const mp_numeric_ctx *c, const mp_st_model *om, c
                     a.max_abs = INFINITY;
                 }
                 a.ref2 += yr * yr;
-                a.bound2 += lim * lim;
+                a.bound2 += gamma_p * s * gamma_p * s;
                 if (yr < vt->ref_min) vt->ref_min = yr;
                 if (yr > vt->ref_max) vt->ref_max = yr;
             }
@@ -270,19 +295,24 @@ done:
     return rc;
 }
 
-static const mp_qlinear *find_linear(const mp_qmodel *q, const char *prefix)
+/* The index of the linear named `prefix` (linears are in natural prefix order), or SIZE_MAX. */
+static size_t find_linear(const mp_qmodel *q, const char *prefix)
 {
     size_t lo = 0, hi = mp_qmodel_n_linears(q);
     while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        int cmp = mp_natcmp(mp_qmodel_linear(q, mid)->prefix, prefix);
-        if (cmp == 0) return mp_qmodel_linear(q, mid);
+        size_t mid = lo + (hi - lo) / 2;
+        const char *p = mp_qmodel_linear(q, mid)->prefix;
+        int cmp = mp_natcmp(p, prefix);
+        if (cmp == 0) {
+            if (strcmp(p, prefix) == 0) return mid;
+            break; /* equal in natural order only ("x01" and "x1"): scan */
+        }
         if (cmp < 0) lo = mid + 1;
         else hi = mid;
     }
-    for (size_t i = 0; i < mp_qmodel_n_linears(q); i++) /* natcmp ties: fall back to a scan */
-        if (strcmp(mp_qmodel_linear(q, i)->prefix, prefix) == 0) return mp_qmodel_linear(q, i);
-    return NULL;
+    for (size_t i = 0; lo < hi && i < mp_qmodel_n_linears(q); i++)
+        if (strcmp(mp_qmodel_linear(q, i)->prefix, prefix) == 0) return i;
+    return SIZE_MAX;
 }
 
 /* The reference linear for an output linear: the source's of the same name, or itself. */
@@ -290,7 +320,9 @@ static mp_errcode check_with_reference(const mp_numeric_ctx *c, const mp_st_mode
                                        const char *src_prefix, const char *name, mp_verify_report *r, mp_err *err)
 {
     if (!c->src) return check_linear(c, om, ol, om, ol, name, r, err);
-    const mp_qlinear *sl = find_linear(c->srcq, src_prefix);
+    size_t si = find_linear(c->srcq, src_prefix);
+    const mp_qlinear *sl = si == SIZE_MAX ? NULL : mp_qmodel_linear(c->srcq, si);
+    if (sl && c->src_seen) c->src_seen[si] = 1;
     if (!sl)
         return mp_vfind(r, MP_VS_FAIL, "numerics", "%s: the source has no quantized linear '%s'", name, src_prefix) == MP_OK
                    ? MP_OK : mp_errf(err, MP_E_NOMEM, "out of memory");
@@ -339,6 +371,9 @@ static mp_errcode check_stacked(const mp_numeric_ctx *c, const mp_tensor *qw, co
     size_t plen = strlen(qw->name) - strlen(w13 ? ".w13_qweight" : ".w2_qweight");
     if (!stacked_pair_ok(qw, sc))
         return mp_errf_at(err, MP_E_INPUT, NULL, sc->name, -1, "stacked scales do not match '%s'", qw->name);
+    if (w13 && qw->shape[1] % 2)
+        return mp_errf_at(err, MP_E_INPUT, NULL, qw->name, -1, "w13 has an odd number of rows (%llu): not gate + up",
+                          (unsigned long long)qw->shape[1]);
     const mp_tensor *sq = c->src ? mp_st_find(c->src, qw->name) : NULL;
     const mp_tensor *ss = c->src ? mp_st_find(c->src, sc->name) : NULL;
     if (sq && (!ss || !stacked_pair_ok(sq, ss) || sq->dtype != MP_DTYPE_U8))
@@ -451,8 +486,9 @@ mp_errcode mp_check_numerics(const mp_numeric_ctx *c, mp_verify_report *r, mp_er
         char name[300];
         snprintf(name, sizeof name, "%s.weight", sl->prefix);
         const mp_tensor *w = mp_st_find(c->out, name);
-        if (!w || find_linear(c->outq, sl->prefix) || mp_qmodel_owner(c->outq, w)) continue;
+        if (!w || find_linear(c->outq, sl->prefix) != SIZE_MAX || mp_qmodel_owner(c->outq, w)) continue;
         if (w->dtype != MP_DTYPE_F16 && w->dtype != MP_DTYPE_BF16 && w->dtype != MP_DTYPE_F32) continue;
+        if (c->src_seen) c->src_seen[i] = 1;
         MP_FORWARD(check_dense(c, w, sl, r, err));
     }
     for (size_t i = 0; i < mp_qmodel_n_linears(c->outq); i++) {
@@ -466,7 +502,15 @@ mp_errcode mp_check_numerics(const mp_numeric_ctx *c, mp_verify_report *r, mp_er
         size_t n = strlen(t->name);
         int w13 = n > 12 && strcmp(t->name + n - 12, ".w13_qweight") == 0;
         int w2 = n > 11 && strcmp(t->name + n - 11, ".w2_qweight") == 0;
-        if ((!w13 && !w2) || t->n_dims != 3 || t->dtype != MP_DTYPE_U8) continue;
+        if (!w13 && !w2) continue;
+        if (t->n_dims != 3 || t->dtype != MP_DTYPE_U8) {
+            char sh[160];
+            mp_shape_format(t, sh, sizeof sh);
+            if (mp_vfind(r, MP_VS_FAIL, "numerics", "%s: a stacked expert tensor of %s %s: no kernel reads it",
+                         t->name, mp_dtype_name(t->dtype), sh) != MP_OK)
+                return mp_errf(err, MP_E_NOMEM, "out of memory");
+            continue;
+        }
         char sname[300];
         snprintf(sname, sizeof sname, "%.*s_scales", (int)(n - 8), t->name);
         const mp_tensor *s = mp_st_find(c->out, sname);
@@ -474,5 +518,11 @@ mp_errcode mp_check_numerics(const mp_numeric_ctx *c, mp_verify_report *r, mp_er
         if (!have_xor) code_xor = stacked_code_xor(c->out), src_xor = stacked_code_xor(c->src), have_xor = 1;
         MP_FORWARD(check_stacked(c, t, s, w13, code_xor, src_xor, r, err));
     }
+    /* Every quantized linear of the source must have been met in the output. */
+    for (size_t i = 0; c->src_seen && i < mp_qmodel_n_linears(c->srcq); i++)
+        if (!c->src_seen[i] &&
+            mp_vfind(r, MP_VS_FAIL, "numerics", "%s: a quantized linear of the source with no counterpart in the output",
+                     mp_qmodel_linear(c->srcq, i)->prefix) != MP_OK)
+            return mp_errf(err, MP_E_NOMEM, "out of memory");
     return MP_OK;
 }

@@ -3,9 +3,11 @@
  * order, into one report. The device is opened first so that a missing one fails before any
  * work; the report's first line is the device that actually ran.
  */
+#define _XOPEN_SOURCE 700 /* realpath */
 #include "check.h"
 #include "../formats/formats_internal.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,20 +20,74 @@ static double now(void)
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
-/* The manifest's source, as recorded (relative to where convert ran), else beside the output. */
-static char *recorded_source(const cJSON *manifest, const char *out_dir)
+/* 1 when a and b are the same directory or file. */
+static int same_path(const char *a, const char *b)
+{
+    char *ra = realpath(a, NULL), *rb = realpath(b, NULL);
+    int same = ra && rb && strcmp(ra, rb) == 0;
+    free(ra);
+    free(rb);
+    return same;
+}
+
+/* Whether the checkpoint at `path` is the one the manifest's source.files describe: the same
+ * files, sizes and xxh3-128. Sets *why when not. */
+static int source_matches(const char *path, const cJSON *files, char *why, size_t cap)
+{
+    mp_st_model *m = NULL;
+    mp_err e = MP_ERR_INIT;
+    if (mp_st_open(&m, path, &e) != MP_OK) {
+        snprintf(why, cap, "%.200s does not open: %.200s", path, e.msg);
+        return 0;
+    }
+    int ok = cJSON_IsArray(files) && (size_t)cJSON_GetArraySize(files) == mp_st_n_files(m);
+    if (!ok) snprintf(why, cap, "%.200s has other files than the manifest records", path);
+    for (size_t i = 0; ok && i < mp_st_n_files(m); i++) {
+        const cJSON *f = cJSON_GetArrayItem(files, (int)i);
+        const cJSON *n = cJSON_GetObjectItemCaseSensitive(f, "name");
+        const cJSON *h = cJSON_GetObjectItemCaseSensitive(f, "xxh3_128");
+        uint64_t size = 0;
+        uint8_t canon[16];
+        char hex[33];
+        ok = cJSON_IsString(n) && cJSON_IsString(h) && mp_json_get_u64(cJSON_GetObjectItemCaseSensitive(f, "size"), &size) &&
+             strcmp(n->valuestring, mp_st_file_name(m, i)) == 0 && size == mp_st_file(m, i)->size &&
+             mp_file_xxh128(mp_st_file(m, i), canon, &e) == MP_OK;
+        if (ok) {
+            mp_hex128(canon, hex);
+            ok = strcmp(hex, h->valuestring) == 0;
+        }
+        if (!ok) snprintf(why, cap, "%.200s: %.200s differs from the manifest's record", path, mp_st_file_name(m, i));
+    }
+    mp_st_close(m);
+    return ok;
+}
+
+/* The manifest's source: as recorded (relative to where convert ran), else beside the output;
+ * only if it is still the checkpoint the manifest hashed, and not the output itself. */
+static char *recorded_source(const cJSON *manifest, const char *out_dir, char *why, size_t cap)
 {
     const cJSON *s = cJSON_GetObjectItemCaseSensitive(manifest, "source");
     const cJSON *p = cJSON_GetObjectItemCaseSensitive(s, "path");
+    const cJSON *files = cJSON_GetObjectItemCaseSensitive(s, "files");
+    snprintf(why, cap, "the manifest names no source");
     if (!cJSON_IsString(p) || !p->valuestring[0]) return NULL;
-    if (mp_exists(p->valuestring)) return strdup(p->valuestring);
-    if (p->valuestring[0] == '/') return NULL;
+    snprintf(why, cap, "the manifest's source %.300s is not there", p->valuestring);
     char *parent = mp_path_join(out_dir, "..");
-    char *alt = parent ? mp_path_join(parent, p->valuestring) : NULL;
+    char *cand[2] = {strdup(p->valuestring),
+                     p->valuestring[0] != '/' && parent ? mp_path_join(parent, p->valuestring) : NULL};
     free(parent);
-    if (alt && mp_exists(alt)) return alt;
-    free(alt);
-    return NULL;
+    char *pick = NULL;
+    for (int i = 0; i < 2 && !pick; i++) {
+        if (!cand[i] || !mp_exists(cand[i])) continue;
+        if (same_path(cand[i], out_dir)) {
+            snprintf(why, cap, "the manifest's source %.300s is the checkpoint itself", p->valuestring);
+            continue;
+        }
+        if (source_matches(cand[i], files, why, cap)) pick = cand[i], cand[i] = NULL;
+    }
+    free(cand[0]);
+    free(cand[1]);
+    return pick;
 }
 
 void mp_verify_report_free(mp_verify_report *r)
@@ -77,12 +133,17 @@ mp_errcode mp_verify_run(const mp_verify_opts *o, mp_verify_report *r, mp_err *e
     if (rc != MP_OK) goto done;
 
     const char *why_own = NULL;
+    char why_buf[600] = "";
     if (o->against) {
+        if (same_path(o->against, o->path)) {
+            rc = mp_errf(err, MP_E_USAGE, "--against %.300s is the checkpoint being verified", o->against);
+            goto done;
+        }
         src_path = strdup(o->against);
         if (!src_path) rc = mp_errf(err, MP_E_NOMEM, "out of memory");
     } else if (manifest) {
-        src_path = recorded_source(manifest, mp_st_dir(out));
-        if (!src_path) why_own = "the manifest's source is not there";
+        src_path = recorded_source(manifest, mp_st_dir(out), why_buf, sizeof why_buf);
+        if (!src_path) why_own = why_buf;
     } else {
         why_own = "no --against and no manifest";
     }
@@ -90,7 +151,7 @@ mp_errcode mp_verify_run(const mp_verify_opts *o, mp_verify_report *r, mp_err *e
         rc = mp_st_open(&src, src_path, err);
         if (rc == MP_OK) rc = mp_qmodel_open(&srcq, src, err);
         if (rc == MP_OK && !mp_qmodel_quantized(srcq)) {
-            why_own = "the source is not quantized";
+            why_own = o->against ? "--against names a checkpoint that is not quantized" : "the source is not quantized";
             mp_qmodel_free(srcq);
             mp_st_close(src);
             srcq = NULL, src = NULL;
@@ -103,8 +164,23 @@ mp_errcode mp_verify_run(const mp_verify_opts *o, mp_verify_report *r, mp_err *e
     else
         snprintf(r->reference, sizeof r->reference,
                  "CPU dequantization of the output's own layout, independent of the kernels (%s)", why_own);
-    mp_numeric_ctx c = {out, outq, manifest, src, srcq, dev, o};
+    if (!src && mp_qmodel_n_linears(outq) == 0)
+        snprintf(r->reference, sizeof r->reference, "none: no quantized tensor in the checkpoint, and %s", why_own);
+    else if (!src && (rc = mp_vfind(r, MP_VS_WARN, "numerics",
+                                    "no source to compare with (%s): the output is compared with its own layout",
+                                    why_own)) != MP_OK)
+        goto done;
+    unsigned char *seen = srcq ? calloc(mp_qmodel_n_linears(srcq) + 1, 1) : NULL;
+    if (srcq && !seen) {
+        rc = mp_errf(err, MP_E_NOMEM, "out of memory");
+        goto done;
+    }
+    mp_numeric_ctx c = {out, outq, manifest, src, srcq, dev, o, seen};
     rc = mp_check_numerics(&c, r, err);
+    free(seen);
+    if (rc == MP_OK && r->n_numeric == 0 &&
+        mp_vfind(r, MP_VS_WARN, "numerics", "no quantized tensor was checked: nothing ran on the device") != MP_OK)
+        rc = mp_errf(err, MP_E_NOMEM, "out of memory");
 done:
     r->seconds = now() - t0;
     mp_qmodel_free(srcq);

@@ -50,13 +50,12 @@ static mp_errcode check_manifest(const mp_st_model *m, const cJSON *manifest, mp
                             "a 'tensors' entry needs string name, file and dtype and a shape array");
             break;
         }
-        const mp_tensor *x = mp_st_find(m, name->valuestring);
+        size_t i = mp_st_index_of(m, name->valuestring);
+        const mp_tensor *x = i == SIZE_MAX ? NULL : mp_st_tensor(m, i);
         if (!x) {
             rc = mp_vfind(r, MP_VS_FAIL, "structure", "%s: tensor '%s' of the manifest is missing",
                           file->valuestring, name->valuestring);
         } else {
-            size_t i = 0;
-            while (mp_st_tensor(m, i) != x) i++;
             char sh[160] = "[";
             const cJSON *d;
             int k = 0, same = (uint32_t)cJSON_GetArraySize(shape) == x->n_dims;
@@ -175,6 +174,10 @@ static mp_errcode check_config(const mp_st_model *m, const mp_qmodel *q, mp_veri
 
     size_t nt = mp_st_n_tensors(m);
     int64_t max_layer = -1;
+    if (d.layers > (1 << 20)) {
+        FIND(MP_VS_FAIL, "structure", "config.json: num_hidden_layers %lld is not plausible", (long long)d.layers);
+        d.layers = -1;
+    }
     unsigned char *has = d.layers > 0 ? calloc((size_t)d.layers, 1) : NULL;
     for (size_t i = 0; i < nt; i++) {
         const mp_tensor *t = mp_st_tensor(m, i);

@@ -160,5 +160,9 @@ uint32_t mp_verify_sample_rows(uint64_t n, uint32_t want, uint32_t *rows);
  * FMA: gamma_k * sum |x w|, gamma_k = k u / (1 - k u), u = 2^-24 (Higham, Accuracy and
  * Stability of Numerical Algorithms, 3.1). */
 double mp_verify_gamma(uint64_t k);
+/* The probabilistic counterpart for NMSE: 4 sqrt(k) u (Higham and Mary, "A New Approach to
+ * Probabilistic Rounding Error Analysis", SIAM J. Sci. Comput. 41(5), 2019: the error of a
+ * length-k sum exceeds lambda sqrt(k) u only with probability below 2 exp(-lambda^2 (1-u)^2 / 2)). */
+double mp_verify_gamma_prob(uint64_t k);
 
 #endif /* MP_VERIFY_H */

@@ -179,6 +179,59 @@ def main():
         texts = expect_fail("dense-bad", "model.layers.0.mlp.up_proj.weight: 1 of ", "dense value off by one ulp",
                             "--against", "asym", "--full")
         check(any("first at row 5, column 7" in t for t in texts), f"dense: names the value {texts}")
+        # Ways a verify could pass while checking nothing: each must fail or say so.
+        def edit_manifest(d, fn):
+            mp = os.path.join(d, "modelprep.json")
+            m = json.load(open(mp))
+            fn(m)
+            json.dump(m, open(mp, "w"))
+        gone = lambda m: m["source"].__setitem__("path", "gone")
+        shutil.copytree("dense-f16", "dense-gone")
+        edit_manifest("dense-gone", gone)
+        p, doc = verify("dense-gone", "cpu")
+        check(p.returncode == 0 and any(f["status"] == "WARN" and "nothing ran on the device" in f["text"]
+                                        for f in doc["findings"]), f"dense without source warns: {doc['findings']}")
+        shutil.copytree("asym-gptq", "gptq-gone")
+        edit_manifest("gptq-gone", gone)
+        p, doc = verify("gptq-gone", "cpu")
+        check(p.returncode == 0 and any(f["status"] == "WARN" and "no source to compare with (the manifest's source "
+                                        "gone is not there)" in f["text"] for f in doc["findings"]),
+              f"own-layout fallback warns: {doc['findings']}")
+        shutil.copytree("asym-gptq", "no-files")
+        edit_manifest("no-files", lambda m: m.__setitem__("files", []))
+        expect_fail("no-files", "model.safetensors: not in the manifest's files", "empty files list")
+        shutil.copytree("asym-gptq", "self-source")
+        edit_manifest("self-source", lambda m: m["source"].__setitem__("path", "self-source"))
+        p, doc = verify("self-source", "cpu")
+        check(p.returncode == 0 and "is the checkpoint itself" in doc["reference"], f"self source: {doc['reference']}")
+        p = run("verify", "self-source", "--against", "self-source")
+        check(p.returncode == 2 and "is the checkpoint being verified" in p.stderr, f"--against itself: {p.stderr}")
+        shutil.copytree("asym", "asym-changed")
+        shutil.copytree("asym-gptq", "changed-out")
+        edit_manifest("changed-out", lambda m: m["source"].__setitem__("path", "asym-changed"))
+        with open(os.path.join("asym-changed", "model.safetensors"), "r+b") as f:
+            f.seek(-1, 2)
+            f.write(b"\x01")
+        p, doc = verify("changed-out", "cpu")
+        check(p.returncode == 0 and "differs from the manifest's record" in doc["reference"],
+              f"changed source not used: {doc['reference']}")
+        # A linear the source has and the output lost.
+        qn = "model.layers.0.self_attn.q_proj"
+        shutil.copytree("asym-gptq", "lost-linear")
+        os.remove(os.path.join("lost-linear", "modelprep.json"))
+        rewrite(os.path.join("lost-linear", "model.safetensors"),
+                lambda t: [t.pop(k) for k in list(t) if k.startswith(qn + ".")])
+        expect_fail("lost-linear", qn + ": a quantized linear of the source with no counterpart", "lost linear",
+                    "--against", "asym")
+        # Stacked experts in a dtype no kernel reads.
+        shutil.copytree("moe-stacked", "stacked-i8")
+        os.remove(os.path.join("stacked-i8", "modelprep.json"))
+        rewrite(os.path.join("stacked-i8", "model.safetensors"),
+                lambda t: t.__setitem__("model.layers.0.mlp.experts.w2_qweight",
+                                        t["model.layers.0.mlp.experts.w2_qweight"].view(np.int8)))
+        expect_fail("stacked-i8", "model.layers.0.mlp.experts.w2_qweight: a stacked expert tensor of I8",
+                    "stacked I8", "--against", "moe")
+
         # Mixed bit widths (GPTQ `dynamic`): 8-bit and 4-bit linears in one gptq-v2 output.
         fixture = os.path.join(os.environ.get("MP_SRC", "."), "tests/golden/quant/gptq_dynamic_overrides")
         check(run("convert", fixture, "mixed", "--to", "gptq-v2", "--quiet").returncode == 0, "mixed convert")
