@@ -37,4 +37,21 @@ typedef struct mp_numeric_ctx {
 
 mp_errcode mp_check_numerics(const mp_numeric_ctx *c, mp_verify_report *r, mp_err *err);
 
+/* The reference: rows[0 .. nrows) of the weight to f32, row after row. */
+typedef mp_errcode (*mp_ref_rows_fn)(void *ctx, const uint32_t *rows, uint32_t nrows, float *out, mp_err *err);
+
+/* The device check of one weight [N, K] held by kd (already filled): sampled rows dequantized
+ * on the device must equal ref's bit for bit, and y = x w^T must stay within the rounding
+ * bounds. Fills vt and adds findings to r. */
+mp_errcode mp_numeric_compare(mp_device *d, const mp_verify_opts *o, const mp_kernel_data *kd, uint64_t N,
+                              uint64_t K, const char *name, mp_ref_rows_fn ref, void *ctx, mp_vtensor *vt,
+                              mp_verify_report *r, mp_err *err);
+
+/* A new row of the numeric table. NULL when out of memory. */
+mp_vtensor *mp_vtensor_add(mp_verify_report *r, const char *name, const char *layout, uint64_t n, uint64_t k,
+                           uint32_t m);
+
+/* The GGUF path of `modelprep verify`: structure and numerics of a GGUF file or split set. */
+mp_errcode mp_check_gguf(const char *path, mp_device *d, const mp_verify_opts *o, mp_verify_report *r, mp_err *err);
+
 #endif /* MP_CHECK_H */

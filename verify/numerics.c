@@ -100,93 +100,50 @@ static uint64_t splitmix(uint64_t *s)
     return z ^ (z >> 31);
 }
 
+mp_vtensor *mp_vtensor_add(mp_verify_report *r, const char *name, const char *layout, uint64_t n, uint64_t k,
+                           uint32_t m)
+{
+    mp_vtensor *vt = realloc(r->numeric, (r->n_numeric + 1) * sizeof *vt);
+    if (!vt) return NULL;
+    r->numeric = vt;
+    vt += r->n_numeric++;
+    memset(vt, 0, sizeof *vt);
+    snprintf(vt->name, sizeof vt->name, "%s", name);
+    snprintf(vt->layout, sizeof vt->layout, "%s", layout);
+    vt->n = n, vt->k = k, vt->m = m;
+    return vt;
+}
+
 typedef struct acc {
     double err2, ref2, bound2, dot, y2, max_abs;
     uint64_t zeros, outputs, bad;
 } acc;
 
-static mp_errcode check_linear(const mp_numeric_ctx *c, const mp_st_model *om, const mp_qlinear *ol,
-                               const mp_st_model *rm, const mp_qlinear *rl, const char *name,
-                               mp_verify_report *r, mp_err *err)
+mp_errcode mp_numeric_compare(mp_device *dv, const mp_verify_opts *o, const mp_kernel_data *kd, uint64_t N,
+                              uint64_t K, const char *name, mp_ref_rows_fn ref, void *ctx, mp_vtensor *vt,
+                              mp_verify_report *r, mp_err *err)
 {
-    mp_kfamily fam;
-    if (!family_of(ol, &fam))
-        return mp_errf_at(err, MP_E_UNSUPPORTED, NULL, ol->prefix, -1,
-                          "no device kernel reads this layout (%s, %s); numerics cannot be checked",
-                          mp_qmethod_name(ol->method), ol->format ? ol->format : "?");
-    mp_vtensor *vt = realloc(r->numeric, (r->n_numeric + 1) * sizeof *vt);
-    if (!vt) return mp_errf(err, MP_E_NOMEM, "out of memory");
-    r->numeric = vt;
-    vt += r->n_numeric++;
-    memset(vt, 0, sizeof *vt);
-    snprintf(vt->name, sizeof vt->name, "%s", name);
-    snprintf(vt->layout, sizeof vt->layout, "%s", mp_kfamily_name(fam));
-    vt->n = ol->n_rows;
-    vt->k = ol->k_cols;
-    vt->m = c->o->m;
-    if (rl->n_rows != ol->n_rows || rl->k_cols != ol->k_cols) {
-        vt->status = MP_VS_FAIL;
-        return mp_vfind(r, MP_VS_FAIL, "numerics", "%s: [%llu, %llu], the reference '%s' is [%llu, %llu]", name,
-                        (unsigned long long)ol->n_rows, (unsigned long long)ol->k_cols, rl->prefix,
-                        (unsigned long long)rl->n_rows, (unsigned long long)rl->k_cols) == MP_OK
-                   ? MP_OK : mp_errf(err, MP_E_NOMEM, "out of memory");
-    }
-    mp_dtype sdt = ol->scales->dtype;
-    if (sdt != MP_DTYPE_F16 && sdt != MP_DTYPE_BF16 && sdt != MP_DTYPE_F32)
-        return mp_errf_at(err, MP_E_UNSUPPORTED, NULL, ol->scales->name, -1, "scales of dtype %s", mp_dtype_name(sdt));
-
-    uint64_t big = ol->n_rows | ol->k_cols | ol->qweight->shape[1] | ol->scales->shape[1] |
-                   (ol->qzeros ? ol->qzeros->shape[1] : 0);
-    if (big > INT32_MAX)
-        return mp_errf_at(err, MP_E_UNSUPPORTED, NULL, ol->prefix, -1,
-                          "dimensions beyond 2^31 (N %llu, K %llu): the kernels index with 32 bits",
-                          (unsigned long long)ol->n_rows, (unsigned long long)ol->k_cols);
-    mp_kernel_data kd = {.family = fam};
-    void *qw = NULL, *sc = NULL, *zp = NULL, *gi = NULL;
+    uint64_t M = o->m;
+    uint32_t want = o->rows;
     uint32_t *rows = NULL;
-    float *x = NULL, *dev = NULL, *ref = NULL, *tmp = NULL, *y = NULL;
+    float *x = NULL, *dev = NULL, *refv = NULL, *y = NULL;
     mp_kernel_job *job = NULL;
-    mp_errcode rc = read_whole(om, ol->qweight, &qw, &kd.qw_bytes, err);
-    if (rc == MP_OK) rc = read_whole(om, ol->scales, &sc, &kd.sc_bytes, err);
-    if (rc == MP_OK && ol->zero != MP_QZERO_IMPLIED) rc = read_whole(om, ol->qzeros, &zp, &kd.zp_bytes, err);
-    if (rc == MP_OK) rc = read_whole(om, ol->g_idx, &gi, &kd.gidx_bytes, err);
-    if (rc != MP_OK) goto done;
-    kd.qw = qw, kd.sc = sc, kd.zp = zp, kd.gidx = gi;
-    uint32_t *P = kd.P;
-    P[MP_P_N] = (uint32_t)ol->n_rows;
-    P[MP_P_K] = (uint32_t)ol->k_cols;
-    P[MP_P_G] = (uint32_t)ol->n_groups;
-    P[MP_P_GSIZE] = (uint32_t)ol->group_size;
-    P[MP_P_BITS] = ol->bits;
-    P[MP_P_ZOFF] = ol->zero_offset;
-    P[MP_P_XOR] = ol->code_xor;
-    P[MP_P_ZMODE] = ol->zero != MP_QZERO_IMPLIED;
-    P[MP_P_PER] = ol->fields_per_word;
-    P[MP_P_SDT] = sdt == MP_DTYPE_F16 ? 0 : sdt == MP_DTYPE_BF16 ? 1 : 2;
-    P[MP_P_SSTRIDE] = (uint32_t)ol->scales->shape[1];
-    P[MP_P_QSTRIDE] = (uint32_t)ol->qweight->shape[1];
-    P[MP_P_ZSTRIDE] = ol->qzeros && P[MP_P_ZMODE] ? (uint32_t)ol->qzeros->shape[1] : 0;
-    P[MP_P_GIDX] = ol->g_idx != NULL;
-    rc = mp_kernel_upload(c->dev, &kd, &job, err);
+    mp_errcode rc = mp_kernel_upload(dv, kd, &job, err);
     if (rc != MP_OK) {
         if (!err->tensor[0]) snprintf(err->tensor, sizeof err->tensor, "%s", name);
-        goto done;
+        return rc;
     }
-
-    uint64_t N = ol->n_rows, K = ol->k_cols, M = c->o->m;
-    uint32_t want = c->o->rows;
     uint64_t n_want = want && want < N ? want : N, chunk = n_want < CHUNK_ROWS ? n_want : CHUNK_ROWS;
     rows = malloc((size_t)(n_want ? n_want : 1) * sizeof *rows);
     x = malloc((size_t)(M * K) * sizeof *x);
     dev = malloc((size_t)(chunk * K + 1) * sizeof *dev);
-    ref = malloc((size_t)(chunk * K + 1) * sizeof *ref);
-    tmp = malloc((size_t)((chunk + 8) * K) * sizeof *tmp);
+    refv = malloc((size_t)(chunk * K + 1) * sizeof *refv);
     y = malloc((size_t)(chunk * M + 1) * sizeof *y);
-    if (!rows || !x || !dev || !ref || !tmp || !y) {
+    if (!rows || !x || !dev || !refv || !y) {
         rc = mp_errf(err, MP_E_NOMEM, "out of memory");
         goto done;
     }
-    uint64_t seed = c->o->seed;
+    uint64_t seed = o->seed;
     for (uint64_t i = 0; i < M * K; i++) x[i] = (float)(splitmix(&seed) >> 40) * 0x1p-23f - 1.0f;
     uint32_t nrows = mp_verify_sample_rows(N, want, rows);
     vt->rows = nrows;
@@ -206,7 +163,7 @@ static mp_errcode check_linear(const mp_numeric_ctx *c, const mp_st_model *om, c
     for (uint32_t c0 = 0; c0 < nrows && rc == MP_OK; c0 += CHUNK_ROWS) {
         uint32_t cn = nrows - c0 < CHUNK_ROWS ? nrows - c0 : CHUNK_ROWS;
         const uint32_t *cr = rows + c0;
-        rc = ref_rows(rm, rl, cr, cn, ref, tmp, err);
+        rc = ref(ctx, cr, cn, refv, err);
         if (rc == MP_OK) rc = mp_kernel_dequant(job, cr, cn, dev, err);
         if (rc == MP_OK) rc = mp_kernel_gemm(job, cr, cn, x, (uint32_t)M, y, err);
         if (rc != MP_OK) {
@@ -215,19 +172,19 @@ static mp_errcode check_linear(const mp_numeric_ctx *c, const mp_st_model *om, c
         }
         for (uint64_t i = 0; i < (uint64_t)cn * K; i++) {
             all_nan &= isnan(dev[i]) != 0;
-            if (memcmp(&dev[i], &ref[i], sizeof *dev) != 0) {
+            if (memcmp(&dev[i], &refv[i], sizeof *dev) != 0) {
                 if (first_bad_row < 0) {
                     first_bad_row = cr[i / K];
                     first_bad_k = (int64_t)(i % K);
                     first_got = dev[i];
-                    first_want = ref[i];
+                    first_want = refv[i];
                 }
                 vt->bad_values++;
             }
         }
         for (uint64_t m = 0; m < M; m++)
             for (uint32_t j = 0; j < cn; j++) {
-                const float *w = ref + (uint64_t)j * K, *xm = x + m * K;
+                const float *w = refv + (uint64_t)j * K, *xm = x + m * K;
                 double yr = 0, s = 0;
                 for (uint64_t k = 0; k < K; k++) {
                     double p = (double)xm[k] * (double)w[k];
@@ -291,9 +248,84 @@ static mp_errcode check_linear(const mp_numeric_ctx *c, const mp_st_model *om, c
     if (fr != MP_OK) rc = mp_errf(err, MP_E_NOMEM, "out of memory");
 done:
     mp_kernel_job_free(job);
-    free(qw), free(sc), free(zp), free(gi), free(rows), free(x), free(dev), free(ref), free(tmp), free(y);
+    free(rows), free(x), free(dev), free(refv), free(y);
     return rc;
 }
+
+
+/* The reference rows of a quantized linear, for mp_numeric_compare. */
+typedef struct qref {
+    const mp_st_model *m;
+    const mp_qlinear *q;
+    float *tmp;
+} qref;
+
+static mp_errcode qref_rows(void *ctx, const uint32_t *rows, uint32_t nrows, float *out, mp_err *err)
+{
+    const qref *q = ctx;
+    return ref_rows(q->m, q->q, rows, nrows, out, q->tmp, err);
+}
+
+static mp_errcode check_linear(const mp_numeric_ctx *c, const mp_st_model *om, const mp_qlinear *ol,
+                               const mp_st_model *rm, const mp_qlinear *rl, const char *name,
+                               mp_verify_report *r, mp_err *err)
+{
+    mp_kfamily fam;
+    if (!family_of(ol, &fam))
+        return mp_errf_at(err, MP_E_UNSUPPORTED, NULL, ol->prefix, -1,
+                          "no device kernel reads this layout (%s, %s); numerics cannot be checked",
+                          mp_qmethod_name(ol->method), ol->format ? ol->format : "?");
+    mp_vtensor *vt = mp_vtensor_add(r, name, mp_kfamily_name(fam), ol->n_rows, ol->k_cols, c->o->m);
+    if (!vt) return mp_errf(err, MP_E_NOMEM, "out of memory");
+    if (rl->n_rows != ol->n_rows || rl->k_cols != ol->k_cols) {
+        vt->status = MP_VS_FAIL;
+        return mp_vfind(r, MP_VS_FAIL, "numerics", "%s: [%llu, %llu], the reference '%s' is [%llu, %llu]", name,
+                        (unsigned long long)ol->n_rows, (unsigned long long)ol->k_cols, rl->prefix,
+                        (unsigned long long)rl->n_rows, (unsigned long long)rl->k_cols) == MP_OK
+                   ? MP_OK : mp_errf(err, MP_E_NOMEM, "out of memory");
+    }
+    mp_dtype sdt = ol->scales->dtype;
+    if (sdt != MP_DTYPE_F16 && sdt != MP_DTYPE_BF16 && sdt != MP_DTYPE_F32)
+        return mp_errf_at(err, MP_E_UNSUPPORTED, NULL, ol->scales->name, -1, "scales of dtype %s", mp_dtype_name(sdt));
+
+    uint64_t big = ol->n_rows | ol->k_cols | ol->qweight->shape[1] | ol->scales->shape[1] |
+                   (ol->qzeros ? ol->qzeros->shape[1] : 0);
+    if (big > INT32_MAX)
+        return mp_errf_at(err, MP_E_UNSUPPORTED, NULL, ol->prefix, -1,
+                          "dimensions beyond 2^31 (N %llu, K %llu): the kernels index with 32 bits",
+                          (unsigned long long)ol->n_rows, (unsigned long long)ol->k_cols);
+    mp_kernel_data kd = {.family = fam};
+    void *qw = NULL, *sc = NULL, *zp = NULL, *gi = NULL;
+    mp_errcode rc = read_whole(om, ol->qweight, &qw, &kd.qw_bytes, err);
+    if (rc == MP_OK) rc = read_whole(om, ol->scales, &sc, &kd.sc_bytes, err);
+    if (rc == MP_OK && ol->zero != MP_QZERO_IMPLIED) rc = read_whole(om, ol->qzeros, &zp, &kd.zp_bytes, err);
+    if (rc == MP_OK) rc = read_whole(om, ol->g_idx, &gi, &kd.gidx_bytes, err);
+    if (rc != MP_OK) goto done;
+    kd.qw = qw, kd.sc = sc, kd.zp = zp, kd.gidx = gi;
+    uint32_t *P = kd.P;
+    P[MP_P_N] = (uint32_t)ol->n_rows;
+    P[MP_P_K] = (uint32_t)ol->k_cols;
+    P[MP_P_G] = (uint32_t)ol->n_groups;
+    P[MP_P_GSIZE] = (uint32_t)ol->group_size;
+    P[MP_P_BITS] = ol->bits;
+    P[MP_P_ZOFF] = ol->zero_offset;
+    P[MP_P_XOR] = ol->code_xor;
+    P[MP_P_ZMODE] = ol->zero != MP_QZERO_IMPLIED;
+    P[MP_P_PER] = ol->fields_per_word;
+    P[MP_P_SDT] = sdt == MP_DTYPE_F16 ? 0 : sdt == MP_DTYPE_BF16 ? 1 : 2;
+    P[MP_P_SSTRIDE] = (uint32_t)ol->scales->shape[1];
+    P[MP_P_QSTRIDE] = (uint32_t)ol->qweight->shape[1];
+    P[MP_P_ZSTRIDE] = ol->qzeros && P[MP_P_ZMODE] ? (uint32_t)ol->qzeros->shape[1] : 0;
+    P[MP_P_GIDX] = ol->g_idx != NULL;
+    qref qr = {rm, rl, malloc((size_t)((CHUNK_ROWS + 8) * ol->k_cols) * sizeof(float))};
+    rc = qr.tmp ? mp_numeric_compare(c->dev, c->o, &kd, ol->n_rows, ol->k_cols, name, qref_rows, &qr, vt, r, err)
+                : mp_errf(err, MP_E_NOMEM, "out of memory");
+    free(qr.tmp);
+done:
+    free(qw), free(sc), free(zp), free(gi);
+    return rc;
+}
+
 
 /* The index of the linear named `prefix` (linears are in natural prefix order), or SIZE_MAX. */
 static size_t find_linear(const mp_qmodel *q, const char *prefix)
@@ -430,14 +462,10 @@ static mp_errcode check_dense(const mp_numeric_ctx *c, const mp_tensor *w, const
                               mp_err *err)
 {
     uint64_t N = sl->n_rows, K = sl->k_cols;
-    mp_vtensor *vt = realloc(r->numeric, (r->n_numeric + 1) * sizeof *vt);
+    char layout[24];
+    snprintf(layout, sizeof layout, "dense %s (cpu)", mp_dtype_name(w->dtype));
+    mp_vtensor *vt = mp_vtensor_add(r, w->name, layout, N, K, 0);
     if (!vt) return mp_errf(err, MP_E_NOMEM, "out of memory");
-    r->numeric = vt;
-    vt += r->n_numeric++;
-    memset(vt, 0, sizeof *vt);
-    snprintf(vt->name, sizeof vt->name, "%s", w->name);
-    snprintf(vt->layout, sizeof vt->layout, "dense %s (cpu)", mp_dtype_name(w->dtype));
-    vt->n = N, vt->k = K;
     vt->y_min = vt->y_max = vt->ref_min = vt->ref_max = NAN; /* m = 0: no y = x w^T here */
     vt->max_abs_err = vt->nmse = vt->nmse_bound = vt->cosine = vt->zero_frac = NAN;
     if (w->n_dims != 2 || w->shape[0] != N || w->shape[1] != K) {
