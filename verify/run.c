@@ -109,6 +109,18 @@ mp_errcode mp_verify_run(const mp_verify_opts *o, mp_verify_report *r, mp_err *e
     mp_errcode rc = mp_device_open(&dev, o->device, r->device_note, sizeof r->device_note, err);
     if (rc != MP_OK) return rc;
     r->device = *mp_device_get_info(dev);
+    if (mp_gguf_probe(o->path)) {
+        if (o->against) {
+            rc = mp_errf(err, MP_E_USAGE, "--against applies to safetensors checkpoints; a GGUF file is checked "
+                                          "against its own blocks");
+            goto done;
+        }
+        rc = mp_check_gguf(o->path, dev, o, r, err);
+        if (rc == MP_OK && r->n_numeric == 0 &&
+            mp_vfind(r, MP_VS_WARN, "numerics", "no Q4_0, Q4_1 or Q8_0 matrix: nothing ran on the device") != MP_OK)
+            rc = mp_errf(err, MP_E_NOMEM, "out of memory");
+        goto done;
+    }
     rc = mp_st_open(&out, o->path, err);
     if (rc != MP_OK) goto done;
     r->n_tensors_checked = mp_st_n_tensors(out);

@@ -95,6 +95,41 @@ def pack8(codes):
     return w.view(np.int32)
 
 
+def gguf_checks():
+    """GGUF files from gguf-py: Q4_0, Q4_1 and Q8_0 matrices run on the device against the CPU
+    dequantization, bit for bit; a NaN scale fails; other quantized types are named in a warning."""
+    import gguf
+    from gguf.quants import quantize
+    T = gguf.GGMLQuantizationType
+    rng = np.random.default_rng(5)
+    w = gguf.GGUFWriter("m.gguf", "llama")
+    for name, qt in [("blk.0.q4_0.weight", T.Q4_0), ("blk.0.q4_1.weight", T.Q4_1), ("blk.0.q8_0.weight", T.Q8_0),
+                     ("blk.0.q5_0.weight", T.Q5_0)]:
+        a = (rng.standard_normal((48, 256)) * rng.uniform(0.01, 2.0, (48, 1))).astype(np.float32)
+        w.add_tensor(name, quantize(a, qt), raw_dtype=qt)
+    w.add_tensor("blk.0.norm.weight", rng.standard_normal(256).astype(np.float32))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    for device, backend in [("cpu", "cpu"), ("opencl", "opencl")]:
+        doc = expect_pass("m.gguf", device, backend, "gguf " + device)
+        check(sorted(t["layout"] for t in doc["tensors"]) == ["Q4_0", "Q4_1", "Q8_0"], f"gguf kernels: {doc['tensors']}")
+        check(any(f["status"] == "WARN" and "1 quantized tensors have no device kernel (Q5_0 1)" in f["text"]
+                  for f in doc["findings"]), f"gguf warns of Q5_0: {doc['findings']}")
+    p, doc = verify("m.gguf", "cpu", "--full")
+    check(all(t["rows"] == 48 for t in doc["tensors"]), "gguf --full")
+    r = gguf.GGUFReader("m.gguf")
+    t = next(t for t in r.tensors if t.name == "blk.0.q8_0.weight")
+    off = int(t.data_offset) + 5 * (256 // 32) * 34  # row 5, block 0: its f16 d
+    with open("m.gguf", "r+b") as f:
+        f.seek(off)
+        f.write(b"\x00\x7e")  # f16 NaN
+    expect_fail("m.gguf", "tensor 'blk.0.q8_0.weight' (Q8_0): row 5, column 0 is nan", "gguf NaN scale", "--full")
+    p = run("verify", "m.gguf", "--against", "asym")
+    check(p.returncode == 2 and "--against applies to safetensors" in p.stderr, f"gguf --against: {p.stderr}")
+
+
 def null_driver(src):
     """The loader's null driver claims a GPU and runs nothing: listed as refused, exit 3 when asked
     for, and when forced through MODELPREP_ZE_ANY_VENDOR=1 the NaN-filled outputs fail verify."""
@@ -231,6 +266,8 @@ def main():
                                         t["model.layers.0.mlp.experts.w2_qweight"].view(np.int8)))
         expect_fail("stacked-i8", "model.layers.0.mlp.experts.w2_qweight: a stacked expert tensor of I8",
                     "stacked I8", "--against", "moe")
+
+        gguf_checks()
 
         # Mixed bit widths (GPTQ `dynamic`): 8-bit and 4-bit linears in one gptq-v2 output.
         fixture = os.path.join(os.environ.get("MP_SRC", "."), "tests/golden/quant/gptq_dynamic_overrides")
