@@ -350,8 +350,8 @@ static mp_errcode disk_put(mp_st_writer *w, const void *buf, size_t len, mp_err 
             int e = n < 0 ? errno : ENOSPC;
             if (w->cctx)
                 return mp_errf_at(err, MP_E_IO, w->path, NULL, -1,
-                                  "cannot write: %s; %llu bytes written (zstd, holding %llu of "
-                                  "the %llu bytes to compress)", strerror(e),
+                                  "cannot write: %s; %llu bytes written (zstd, after compressing "
+                                  "%llu of %llu bytes)", strerror(e),
                                   (unsigned long long)(w->disk_written + done),
                                   (unsigned long long)w->written, (unsigned long long)w->file_size);
             return mp_errf_at(err, MP_E_IO, w->path, NULL, -1,
