@@ -300,6 +300,7 @@ mp_errcode mp_st_writer_open_zstd(mp_st_writer **out, const char *path,
                                   const mp_tensor_spec *specs, size_t n, const char *const *meta,
                                   size_t n_meta, int level, int workers, mp_err *err)
 {
+    *out = NULL;
     if (level < MP_ZSTD_LEVEL_MIN || level > MP_ZSTD_LEVEL_MAX)
         return mp_errf_at(err, MP_E_USAGE, path, NULL, -1, "zstd level %d is out of range %d..%d",
                           level, MP_ZSTD_LEVEL_MIN, MP_ZSTD_LEVEL_MAX);
