@@ -11,9 +11,13 @@
  * Compressed output (mp_st_writer_open_zstd): the same bytes go through a zstd streaming
  * compressor on their way to the file, so the file decompresses to exactly what the plain writer
  * writes. The frame declares its content size (the writer knows it from the header) and carries
- * a checksum; with nbWorkers >= 1 zstd's output is the same whatever the number of workers, so
- * a resumed split writes the same bytes whatever --threads says. Memory stays bounded: the
- * stage, zstd's output buffer, and the compressor's window and job buffers.
+ * a checksum; with nbWorkers >= 1 and a job size fixed by the level and file size alone, zstd's
+ * output is the same whatever the number of workers, so a resumed split writes the same bytes
+ * whatever --threads says. Memory stays bounded (ZSTD_MEM_BUDGET): zstd's multithreaded mode
+ * holds one compression context per worker (81 MiB each at level 19) and a round buffer of
+ * (workers + 3) jobs; its default job of 4 windows (32 MiB at level 19) took a two-worker level-19
+ * split to a peak RSS of 316 MiB. Jobs are therefore max(8 MiB, 2 windows), and the workers are
+ * reduced until the estimate fits the budget (at level 19: one worker).
  */
 #define _GNU_SOURCE
 #include "formats_internal.h"
@@ -26,6 +30,9 @@
 #include <string.h>
 #include <unistd.h>
 #include <xxhash.h>
+/* ZSTD_getCParams and ZSTD_estimateCCtxSize_usingCParams, for the memory bound below: declared
+ * only for static linking, but exported by Debian's libzstd.so.1. */
+#define ZSTD_STATIC_LINKING_ONLY
 #include <zstd.h>
 
 #define STAGE_BYTES (1u << 20)
@@ -138,6 +145,16 @@ typedef struct zstd_params {
     int level, workers;
 } zstd_params;
 
+#define ZSTD_MEM_BUDGET ((size_t)192 << 20)
+
+/* zstd's memory with `workers` workers, by its multithreading's layout (zstdmt_compress.c):
+ * a context per worker, its compressed output, and the round buffer of jobs. */
+static size_t zstd_mem(size_t cctx, size_t window, size_t job, int workers)
+{
+    size_t k = (size_t)workers;
+    return k * (cctx + ZSTD_compressBound(job)) + window + (k + 3) * job;
+}
+
 static mp_errcode setup_zstd(mp_st_writer *w, const zstd_params *z, mp_err *err)
 {
     w->cctx = ZSTD_createCCtx();
@@ -153,10 +170,18 @@ static mp_errcode setup_zstd(mp_st_writer *w, const zstd_params *z, mp_err *err)
     if (ZSTD_isError(r))
         return mp_errf_at(err, MP_E_USAGE, w->path, NULL, -1, "zstd level %d: %s", z->level,
                           ZSTD_getErrorName(r));
+    ZSTD_compressionParameters cp = ZSTD_getCParams(z->level, w->file_size, 0);
+    size_t window = (size_t)1 << cp.windowLog;
+    size_t job = 2 * window > ((size_t)8 << 20) ? 2 * window : (size_t)8 << 20;
+    size_t cctx = ZSTD_estimateCCtxSize_usingCParams(cp);
+    int workers = z->workers > 0 ? z->workers : 1;
+    while (workers > 1 && zstd_mem(cctx, window, job, workers) > ZSTD_MEM_BUDGET) workers--;
     /* A libzstd built without threads refuses workers; it then compresses on this thread, to
      * different but equally valid bytes. */
-    if (ZSTD_isError(ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_nbWorkers, z->workers > 0 ? z->workers : 1)))
+    if (ZSTD_isError(ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_nbWorkers, workers)))
         ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_nbWorkers, 0);
+    else
+        ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_jobSize, (int)job);
     return MP_OK;
 }
 
