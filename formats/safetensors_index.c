@@ -266,7 +266,8 @@ mp_errcode mp_st_open(mp_st_model **out, const char *path, mp_err *err)
             rc = open_sharded(m, zindex, err);
         } else {
             rc = mp_errf_at(err, MP_E_INPUT, path, NULL, -1,
-                            "no " INDEX_NAME ", " LONE_NAME " or " ZST_INDEX_NAME " in directory");
+                            "no " INDEX_NAME " or " LONE_NAME " in directory (nor "
+                            ZST_INDEX_NAME ")");
         }
     } else if (!mp_exists(path)) {
         rc = mp_errf_at(err, MP_E_IO, path, NULL, -1, "no such file or directory");
