@@ -9,7 +9,7 @@ out=build/fuzz
 mkdir -p "$out"
 flags="-g -O1 -std=c11 -D_POSIX_C_SOURCE=200809L -I. $(pkg-config --cflags libcjson) -fopenmp \
        -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all"
-libs="$(pkg-config --libs libxxhash libcjson) -lm"
+libs="$(pkg-config --libs libxxhash libcjson libzstd) -lm"
 srcs="$(ls common/*.c formats/*.c repack/*.c verify/*.c)"
 status=0
 for t in st_header index config json; do
