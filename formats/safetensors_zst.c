@@ -189,11 +189,9 @@ static mp_errcode decode(mp_zst_src *z, const mp_file *f, uint8_t *out, size_t l
                               "frame declares", (unsigned long long)(z->raw_pos + ob.pos),
                               (unsigned long long)z->raw_size);
         }
-        if (z->inb.pos == z->inb.size) {
-            if (z->comp_pos >= z->frame_size)
-                return mp_errf_at(err, MP_E_INPUT, f->path, NULL, (int64_t)z->comp_pos,
-                                  "truncated zstd data: the frame ends after %llu decompressed bytes",
-                                  (unsigned long long)(z->raw_pos + ob.pos));
+        /* Refill when the input is used up; at the end of the file the decoder may still hold
+         * output, so it is called with empty input until it makes no progress. */
+        if (z->inb.pos == z->inb.size && z->comp_pos < z->frame_size) {
             size_t take = z->frame_size - z->comp_pos < z->in_cap ? (size_t)(z->frame_size - z->comp_pos)
                                                                   : z->in_cap;
             MP_FORWARD(mp_file_pread(f, z->comp_pos, z->in, take, err));
@@ -204,6 +202,7 @@ static mp_errcode decode(mp_zst_src *z, const mp_file *f, uint8_t *out, size_t l
         uint8_t extra;
         ZSTD_outBuffer tail = {&extra, 1, 0};
         ZSTD_outBuffer *o = ob.pos < ob.size ? &ob : &tail;
+        size_t out0 = o->pos, in0 = z->inb.pos;
         size_t ret = ZSTD_decompressStream(z->dctx, o, &z->inb);
         if (ZSTD_isError(ret))
             return mp_errf_at(err, MP_E_INPUT, f->path, NULL,
@@ -215,6 +214,10 @@ static mp_errcode decode(mp_zst_src *z, const mp_file *f, uint8_t *out, size_t l
                               "zstd data decompresses to more than the %llu bytes declared",
                               (unsigned long long)(z->raw_pos + ob.pos));
         if (ret == 0) z->ended = 1;
+        else if (o->pos == out0 && z->inb.pos == in0 && z->comp_pos >= z->frame_size)
+            return mp_errf_at(err, MP_E_INPUT, f->path, NULL, (int64_t)z->comp_pos,
+                              "truncated zstd data: the frame ends after %llu decompressed bytes",
+                              (unsigned long long)(z->raw_pos + ob.pos));
     }
     z->raw_pos += ob.pos;
     return MP_OK;
