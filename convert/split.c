@@ -29,7 +29,6 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
-#include <xxhash.h>
 #include <zstd.h>
 
 #define CHUNK (4u << 20)

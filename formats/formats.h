@@ -4,8 +4,11 @@
  * Contents
  *   - mp_dtype: the 22 safetensors element types and their sizes;
  *   - mp_st_model: a safetensors checkpoint (one file, or a directory of shards named by
- *     model.safetensors.index.json, or a lone model.safetensors), validated on open;
- *   - mp_st_writer: a streaming safetensors writer, plus shard planning and the index;
+ *     model.safetensors.index.json, or a lone model.safetensors), validated on open; any file
+ *     may be a zstd frame holding a safetensors file, read transparently but sequentially
+ *     ("compressed files" below);
+ *   - mp_st_writer: a streaming safetensors writer (plain, or through zstd), plus shard
+ *     planning and the index;
  *   - mp_hf_config: the facts modelprep reads from config.json.
  *
  * Untrusted input: every byte of every file is treated as hostile. Opening validates the whole
