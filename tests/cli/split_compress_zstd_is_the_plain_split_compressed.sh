@@ -47,3 +47,8 @@ echo "split of the compressed split: byte-identical to the plain split"
 $MODELPREP inspect packed | sed -n '1,2p;/^files:/,/^$/p;/^totals/p'
 $MODELPREP inspect packed --json | python3 -c 'import json, sys; d = json.load(sys.stdin); print(d["compression"]); print(d["files"][1])'
 $MODELPREP split tied packed1 --compress zstd --json | python3 -c 'import json, sys; d = json.load(sys.stdin)["compression"]; print(d["format"], d["level"], sorted(d))'
+# convert reads a compressed split as its source, to the same output as from the plain split.
+$MODELPREP convert plain conv-plain --to f16 --quiet
+$MODELPREP convert packed conv-packed --to f16 --quiet
+for f in conv-plain/*.safetensors; do cmp "$f" "conv-packed/$(basename "$f")"; done
+echo "convert from the compressed split: $(ls conv-packed/*.safetensors | wc -l) files identical to convert from the plain split"
