@@ -18,7 +18,7 @@ PKGS    := libzstd libxxhash libcjson level-zero OpenCL
 # Every Debian package the project needs to build, test and run its demo.
 DEB_PKGS := build-essential pkg-config libzstd-dev libxxhash-dev libcjson-dev libze-dev \
             ocl-icd-opencl-dev opencl-headers pocl-opencl-icd libcriterion-dev clang-14 \
-            llvm-spirv-14 spirv-tools libclang-rt-14-dev python3 python3-venv cmake
+            llvm-spirv-14 spirv-tools libclang-rt-14-dev python3 python3-venv cmake zstd
 
 ifeq ($(SAN),1)
 BUILD   ?= build/san

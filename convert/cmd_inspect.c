@@ -28,6 +28,25 @@ static void count(const mp_st_model *m, totals *t)
     }
 }
 
+/* Compressed files (zstd): how many, and their bytes on disk and decompressed. */
+typedef struct packed_totals {
+    size_t files;
+    uint64_t disk, raw;
+} packed_totals;
+
+static void count_packed(const mp_st_model *m, packed_totals *p)
+{
+    memset(p, 0, sizeof *p);
+    for (size_t i = 0; i < mp_st_n_files(m); i++) {
+        if (mp_st_file_compression(m, i) == MP_COMPRESS_NONE) continue;
+        p->files++;
+        p->disk += mp_st_file(m, i)->size;
+        p->raw += mp_st_file_raw_size(m, i);
+    }
+}
+
+static double ratio_of(uint64_t raw, uint64_t disk) { return disk ? (double)raw / (double)disk : 0.0; }
+
 static const char *tri(int v, const char *yes, const char *no)
 {
     return v < 0 ? "unset" : v ? yes : no;
@@ -94,9 +113,15 @@ static void print_human(const mp_st_model *m, const mp_qmodel *qm, const char *p
 {
     totals t;
     count(m, &t);
-    printf("checkpoint:      %s (safetensors, %zu file%s%s)\n", path, mp_st_n_files(m),
-           mp_st_n_files(m) == 1 ? "" : "s",
-           mp_st_is_sharded(m) ? ", model.safetensors.index.json" : "");
+    packed_totals pk;
+    count_packed(m, &pk);
+    printf("checkpoint:      %s (safetensors, %zu file%s%s%s)\n", path, mp_st_n_files(m),
+           mp_st_n_files(m) == 1 ? "" : "s", mp_st_is_sharded(m) ? ", " : "",
+           mp_st_is_sharded(m) ? mp_st_index_name(m) : "");
+    if (pk.files)
+        printf("compression:     zstd, %zu of %zu files, %llu bytes on disk for %llu (ratio %.2f)\n",
+               pk.files, mp_st_n_files(m), (unsigned long long)pk.disk, (unsigned long long)pk.raw,
+               ratio_of(pk.raw, pk.disk));
     if (cfg->present) {
         printf("architecture:    %s (model_type %s)\n",
                cfg->architecture[0] ? cfg->architecture : "unknown",
@@ -131,9 +156,14 @@ static void print_human(const mp_st_model *m, const mp_qmodel *qm, const char *p
                shape, (unsigned long long)x->n_bytes, mp_st_file_name(m, x->file));
     }
     printf("\nfiles:\n");
-    for (size_t i = 0; i < mp_st_n_files(m); i++)
-        printf("  %-*s  %14llu bytes\n", (int)wf, mp_st_file_name(m, i),
+    for (size_t i = 0; i < mp_st_n_files(m); i++) {
+        printf("  %-*s  %14llu bytes", (int)wf, mp_st_file_name(m, i),
                (unsigned long long)mp_st_file(m, i)->size);
+        if (mp_st_file_compression(m, i) == MP_COMPRESS_ZSTD)
+            printf("  zstd, %llu uncompressed (ratio %.2f)", (unsigned long long)mp_st_file_raw_size(m, i),
+                   ratio_of(mp_st_file_raw_size(m, i), mp_st_file(m, i)->size));
+        printf("\n");
+    }
     char human[32];
     mp_fmt_bytes(t.bytes, human, sizeof human);
     printf("\ntotals: %llu tensors, %llu parameters, %llu bytes (%s)\n",
@@ -237,8 +267,11 @@ static void json_doc(mp_buf *b, const mp_st_model *m, const mp_qmodel *qm, const
     for (size_t i = 0; i < mp_st_n_files(m); i++) {
         mp_buf_puts(b, i ? ", {\"name\": " : "{\"name\": ");
         mp_buf_json_str(b, mp_st_file_name(m, i));
-        mp_buf_printf(b, ", \"size\": %llu, \"header_bytes\": %llu, \"metadata\": {",
-                      (unsigned long long)mp_st_file(m, i)->size,
+        mp_buf_printf(b, ", \"size\": %llu, ", (unsigned long long)mp_st_file(m, i)->size);
+        if (mp_st_file_compression(m, i) == MP_COMPRESS_ZSTD)
+            mp_buf_printf(b, "\"compression\": \"zstd\", \"uncompressed_size\": %llu, ",
+                          (unsigned long long)mp_st_file_raw_size(m, i));
+        mp_buf_printf(b, "\"header_bytes\": %llu, \"metadata\": {",
                       (unsigned long long)mp_st_header_len(m, i));
         for (size_t j = 0; j < mp_st_file_n_meta(m, i); j++) {
             const char *k, *v;
@@ -250,7 +283,15 @@ static void json_doc(mp_buf *b, const mp_st_model *m, const mp_qmodel *qm, const
         }
         mp_buf_puts(b, "}}");
     }
-    mp_buf_puts(b, "], \"config\": ");
+    mp_buf_puts(b, "], ");
+    packed_totals pk;
+    count_packed(m, &pk);
+    if (pk.files)
+        mp_buf_printf(b, "\"compression\": {\"format\": \"zstd\", \"files\": %zu, \"compressed_bytes\": "
+                         "%llu, \"uncompressed_bytes\": %llu, \"ratio\": %.3f}, ",
+                      pk.files, (unsigned long long)pk.disk, (unsigned long long)pk.raw,
+                      ratio_of(pk.raw, pk.disk));
+    mp_buf_puts(b, "\"config\": ");
     json_config(b, cfg);
     mp_buf_puts(b, ", \"tensors\": [");
     for (size_t i = 0; i < mp_st_n_tensors(m); i++) {

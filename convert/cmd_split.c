@@ -4,8 +4,29 @@
 #include "cli.h"
 #include "split.h"
 
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+/* "zstd" or "zstd:LEVEL" with LEVEL in 1..19; returns the level, or 0 after a usage error
+ * (reported). */
+static int parse_compress(const mp_args *a, const char *v)
+{
+    if (strcmp(v, "zstd") == 0) return MP_ZSTD_LEVEL_DEFAULT;
+    if (strncmp(v, "zstd:", 5) != 0) {
+        mp_cli_usage_error(a->cmd, "--compress wants zstd or zstd:LEVEL, not '%s'", v);
+        return 0;
+    }
+    const char *lv = v + 5;
+    char *end = NULL;
+    long level = strtol(lv, &end, 10);
+    if (*lv < '0' || *lv > '9' || *end != '\0' || level < MP_ZSTD_LEVEL_MIN || level > MP_ZSTD_LEVEL_MAX) {
+        mp_cli_usage_error(a->cmd, "--compress zstd:LEVEL wants a level from %d to %d, not '%s'",
+                           MP_ZSTD_LEVEL_MIN, MP_ZSTD_LEVEL_MAX, lv);
+        return 0;
+    }
+    return (int)level;
+}
 
 int cmd_split(const mp_args *a)
 {
@@ -17,9 +38,19 @@ int cmd_split(const mp_args *a)
     o.quiet = mp_args_has(a, "quiet");
     o.argc = a->argc;
     o.argv = a->argv;
+    const char *compress = mp_args_get(a, "compress");
+    if (compress && !(o.zstd_level = parse_compress(a, compress))) return 2;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    o.threads = cores > 0 ? (int)(cores < 1024 ? cores : 1024) : 1;
+    const char *threads = mp_args_get(a, "threads");
+    if (threads) {
+        char *end = NULL;
+        long v = strtol(threads, &end, 10);
+        if (*threads == '\0' || *end != '\0' || v < 1 || v > 1024)
+            return mp_cli_usage_error(a->cmd, "--threads wants a number from 1 to 1024, not '%s'", threads);
+        o.threads = (int)v;
+    }
     o.interrupted = mp_cli_catch_signals();
-    if (mp_args_has(a, "compress"))
-        return mp_cli_usage_error(a->cmd, "--compress is not available in this version");
 
     mp_err err = MP_ERR_INIT;
     mp_split_result r;
@@ -27,6 +58,9 @@ int cmd_split(const mp_args *a)
     if (rc != MP_OK) return mp_cli_fail_job(&err);
     char human[32];
     mp_fmt_bytes(r.bytes, human, sizeof human);
+    /* Compression ratio over the layer files; speed over the bytes this run wrote. */
+    double ratio = r.disk_bytes ? (double)r.layer_bytes / (double)r.disk_bytes : 0.0;
+    double mbs = r.write_seconds > 0 ? (double)r.written / r.write_seconds / 1e6 : 0.0;
     if (mp_args_has(a, "json")) {
         printf("{\"status\": \"ok\", \"destination\": ");
         mp_buf b = MP_BUF_INIT;
@@ -34,9 +68,17 @@ int cmd_split(const mp_args *a)
         fwrite(b.data, 1, b.len, stdout);
         mp_buf_release(&b);
         printf(", \"files\": %zu, \"tensors\": %zu, \"extra_tensors\": %zu, \"resumed_files\": %zu, "
-               "\"tied_alias\": %s, \"bytes\": %llu, \"seconds\": %.3f}\n",
+               "\"tied_alias\": %s, \"bytes\": %llu, \"seconds\": %.3f",
                r.n_files, r.n_tensors, r.n_extra, r.n_resumed, r.tied ? "true" : "false",
                (unsigned long long)r.bytes, r.seconds);
+        if (o.zstd_level)
+            printf(", \"compression\": {\"format\": \"zstd\", \"level\": %d, \"uncompressed_bytes\": %llu, "
+                   "\"compressed_bytes\": %llu, \"ratio\": %.3f, \"mb_per_s\": %.1f}",
+                   o.zstd_level, (unsigned long long)r.layer_bytes, (unsigned long long)r.disk_bytes,
+                   ratio, mbs);
+        else
+            printf(", \"compression\": null, \"mb_per_s\": %.1f", mbs);
+        printf("}\n");
     } else if (!o.quiet) {
         printf("split %s into %s: %zu files, %zu tensors (%s)%s%s\n", a->pos[0], a->pos[1],
                r.n_files, r.n_tensors, human,
@@ -44,6 +86,13 @@ int cmd_split(const mp_args *a)
                                             : "; lm_head.weight recorded as an alias of the embedding")
                       : "",
                r.n_extra ? "; tensors that match no layer rule are in extra.safetensors" : "");
+        if (o.zstd_level) {
+            char packed[32];
+            mp_fmt_bytes(r.disk_bytes, packed, sizeof packed);
+            mp_fmt_bytes(r.layer_bytes, human, sizeof human);
+            printf("zstd level %d: %s -> %s (ratio %.2f), %.1f MB/s\n", o.zstd_level, human, packed,
+                   ratio, mbs);
+        }
         if (r.n_resumed) printf("resumed: %zu files kept from the interrupted run\n", r.n_resumed);
     }
     return 0;

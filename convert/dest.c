@@ -193,7 +193,8 @@ mp_errcode mp_dest_write_file(const mp_dest *d, const char *name, const void *da
 static int is_weight_file(const char *name)
 {
     static const char *const ext[] = {".safetensors", ".bin", ".pt", ".pth", ".gguf", ".ckpt",
-                                      ".h5", ".msgpack", ".onnx", ".index.json"};
+                                      ".h5", ".msgpack", ".onnx", ".index.json",
+                                      ".safetensors.zst"};
     size_t n = strlen(name);
     for (size_t i = 0; i < sizeof ext / sizeof *ext; i++) {
         size_t e = strlen(ext[i]);

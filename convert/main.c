@@ -33,7 +33,8 @@ static const mp_opt convert_opts[] = {
 static const mp_opt split_opts[] = {
     {"materialize-tied", NULL, "write lm_head.safetensors from the embedding when it is tied"},
     {"resume", NULL, "finish an interrupted split, keeping the files that verify"},
-    {"compress", "zstd[:LEVEL]", "zstd-compressed layer files (not available in this version)"},
+    {"compress", "zstd[:LEVEL]", "write NAME.safetensors.zst files, zstd level 1-19 (default 3)"},
+    {"threads", "N", "zstd worker threads (default: all cores)"},
     {"force", NULL, "replace DST if it exists, and remove partial outputs of earlier runs"},
     {"json", NULL, "print a JSON summary on stdout"},
     {"quiet", NULL, "no progress bar and no summary"},
@@ -78,7 +79,8 @@ static const mp_cmd commands[] = {
      "Split a checkpoint into one safetensors file per module for layer-streaming runtimes\n"
      "(model.embed_tokens, model.layers.N, model.norm, lm_head; others by rule, the rest in\n"
      "extra.safetensors), with an index over them and modelprep.json. Streaming, atomic,\n"
-     "resumable.",
+     "resumable. With --compress, the files are zstd frames and the index is\n"
+     "model.safetensors.zst.index.json (modelprep reads them; standard loaders do not).",
      2, 2, split_opts},
     {"hash", cmd_hash, "PATH [--json]",
      "Print the xxh64 of every tensor's bytes and of all of them in order, in the line format\n"

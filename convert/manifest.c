@@ -17,7 +17,15 @@ static void put_files(mp_buf *b, const mp_mfile *f, size_t n)
         mp_hex128(f[i].xxh128, hex);
         mp_buf_puts(b, i ? ",\n    {\"name\": " : "\n    {\"name\": ");
         mp_buf_json_str(b, f[i].name);
-        mp_buf_printf(b, ", \"size\": %llu, \"xxh3_128\": \"%s\"}", (unsigned long long)f[i].size, hex);
+        mp_buf_printf(b, ", \"size\": %llu, \"xxh3_128\": \"%s\"", (unsigned long long)f[i].size, hex);
+        if (f[i].compression) {
+            mp_hex128(f[i].raw_xxh128, hex);
+            mp_buf_puts(b, ", \"compression\": ");
+            mp_buf_json_str(b, f[i].compression);
+            mp_buf_printf(b, ", \"uncompressed_size\": %llu, \"uncompressed_xxh3_128\": \"%s\"",
+                          (unsigned long long)f[i].raw_size, hex);
+        }
+        mp_buf_puts(b, "}");
     }
     mp_buf_puts(b, n ? "\n  ]" : "]");
 }

@@ -12,8 +12,11 @@
 
 typedef struct mp_mfile {
     char name[512];
-    uint64_t size;
-    uint8_t xxh128[16];
+    uint64_t size;              /* on disk */
+    uint8_t xxh128[16];         /* of the bytes on disk */
+    const char *compression;    /* NULL, or "zstd": then the two below are recorded too */
+    uint64_t raw_size;          /* decompressed */
+    uint8_t raw_xxh128[16];
 } mp_mfile;
 
 typedef struct mp_mtensor {

@@ -8,6 +8,11 @@
  * written under a temporary name, fsynced, renamed and then recorded in a journal, so a killed
  * run can be resumed (--resume) by keeping only the files whose size and hash match the journal.
  * The manifest comes last, then the directory is renamed into place.
+ *
+ * With --compress zstd each file is written through the writer's zstd stream as
+ * NAME.safetensors.zst (decompressing to exactly the plain file), the journal records the
+ * compressed file's size and hash, and the index is model.safetensors.zst.index.json: standard
+ * loaders cannot read .zst, so the standard index name is not used for files they would fail on.
  */
 #define _GNU_SOURCE
 #include "split.h"
@@ -24,7 +29,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
-#include <xxhash.h>
+#include <zstd.h>
 
 #define CHUNK (4u << 20)
 #define JOURNAL ".modelprep-split-journal"
@@ -84,9 +89,11 @@ typedef struct module {
     const mp_tensor **src;     /* tensors in natural order */
     const char **out_names;    /* names written (the source's, or lm_head.weight when tied) */
     size_t n;
-    uint64_t file_size;
+    uint64_t file_size;        /* the safetensors bytes (before compression) */
     uint64_t *xxh64;           /* per tensor, once written */
-    uint8_t xxh128[16];
+    uint8_t xxh128[16];        /* of the safetensors bytes */
+    uint64_t disk_size;        /* of the file on disk: compressed, or file_size */
+    uint8_t disk_xxh128[16];
     int done;
 } module;
 
@@ -230,20 +237,29 @@ static mp_errcode check_space(const char *dst, uint64_t need, mp_err *err)
 
 /* ------------------------------------------------------------ journal and resume */
 
-static char *file_name(const module *m)
+static char *file_name(const split_job *j, const module *m)
 {
     char *s = NULL;
-    return asprintf(&s, "%s.safetensors", m->name) < 0 ? NULL : s;
+    return asprintf(&s, "%s.safetensors%s", m->name, j->o->zstd_level ? ".zst" : "") < 0 ? NULL : s;
+}
+
+/* The journal's fourth field: what the file was written as. A resumed run keeps only files
+ * written the way it would write them. */
+static void encoding_of(const split_job *j, char *buf, size_t cap)
+{
+    if (j->o->zstd_level) snprintf(buf, cap, "zstd:%d", j->o->zstd_level);
+    else snprintf(buf, cap, "plain");
 }
 
 static mp_errcode journal_add(const split_job *j, const module *m, mp_err *err)
 {
     char *path = mp_dest_path(&j->dest, JOURNAL);
     if (!path) return mp_errf(err, MP_E_NOMEM, "out of memory");
-    char hex[33], line[512];
-    mp_hex128(m->xxh128, hex);
-    int len = snprintf(line, sizeof line, "%s.safetensors %llu %s\n", m->name,
-                       (unsigned long long)m->file_size, hex);
+    char hex[33], line[512], enc[16];
+    mp_hex128(m->disk_xxh128, hex);
+    encoding_of(j, enc, sizeof enc);
+    int len = snprintf(line, sizeof line, "%s.safetensors%s %llu %s %s\n", m->name,
+                       j->o->zstd_level ? ".zst" : "", (unsigned long long)m->disk_size, hex, enc);
     int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     mp_errcode rc = fd < 0 ? mp_errf_at(err, MP_E_IO, path, NULL, -1, "cannot open: %s", strerror(errno))
                            : mp_write_all(fd, line, (size_t)len, path, err);
@@ -256,45 +272,56 @@ static mp_errcode journal_add(const split_job *j, const module *m, mp_err *err)
     return rc;
 }
 
-/* A journaled file is kept only if its size and xxh3-128 still match; its per-tensor hashes are
- * recomputed from the file for the manifest. */
+/* A journaled file is kept only if its size and xxh3-128 on disk still match, and it reads as
+ * the file this run would write (decompressed size, every tensor); its per-tensor hashes and,
+ * for a compressed file, the uncompressed hash are recomputed from it for the manifest, in one
+ * sequential pass. */
 static mp_errcode resume_one(split_job *j, module *m, const char *want_hex, uint64_t want_size,
                              mp_err *err)
 {
-    char *name = file_name(m);
+    char *name = file_name(j, m);
     char *path = name ? mp_dest_path(&j->dest, name) : NULL;
     mp_st_model *f = NULL;
     mp_file *raw = NULL;
+    uint64_t *in_file = NULL;
     mp_errcode rc = MP_OK;
     if (!path) {
         rc = mp_errf(err, MP_E_NOMEM, "out of memory");
         goto done;
     }
     mp_err ignore = MP_ERR_INIT;
-    if (mp_file_open(&raw, path, &ignore) != MP_OK || raw->size != want_size || want_size != m->file_size)
+    if (mp_file_open(&raw, path, &ignore) != MP_OK || raw->size != want_size ||
+        (!j->o->zstd_level && want_size != m->file_size))
         goto done;
-    uint8_t h[16];
+    uint8_t h[16], rh[16];
     char hex[33];
     if (mp_file_xxh128(raw, h, &ignore) != MP_OK) goto done;
     mp_hex128(h, hex);
     if (strcmp(hex, want_hex) != 0 || mp_st_open(&f, path, &ignore) != MP_OK) goto done;
-    for (size_t k = 0; k < m->n; k++) {
-        const mp_tensor *t = mp_st_find(f, m->out_names[k]);
-        if (!t) goto done;
-        XXH64_state_t *st = XXH64_createState();
-        XXH64_reset(st, 0);
-        for (uint64_t at = 0; at < t->n_bytes && rc == MP_OK; at += CHUNK) {
-            size_t len = t->n_bytes - at < CHUNK ? (size_t)(t->n_bytes - at) : CHUNK;
-            rc = mp_st_read(f, t, at, j->chunk, len, err);
-            if (rc == MP_OK) XXH64_update(st, j->chunk, len);
-        }
-        m->xxh64[k] = XXH64_digest(st);
-        XXH64_freeState(st);
-        if (rc != MP_OK) goto done;
+    if (mp_st_file_compression(f, 0) != (j->o->zstd_level ? MP_COMPRESS_ZSTD : MP_COMPRESS_NONE) ||
+        mp_st_file_raw_size(f, 0) != m->file_size || mp_st_file_n_tensors(f, 0) != m->n)
+        goto done;
+    in_file = calloc(m->n + 1, sizeof *in_file);
+    if (!in_file) {
+        rc = mp_errf(err, MP_E_NOMEM, "out of memory");
+        goto done;
     }
-    memcpy(m->xxh128, h, 16);
+    /* A corrupt stream behind a matching hash cannot happen short of a hash collision; still,
+     * a file that does not read back is redone, not fatal. */
+    if (mp_st_file_digest(f, 0, in_file, rh, j->chunk, CHUNK, &ignore) != MP_OK) goto done;
+    for (size_t k = 0; k < m->n; k++) {
+        size_t at = SIZE_MAX;
+        for (size_t q = 0; q < m->n && at == SIZE_MAX; q++)
+            if (strcmp(mp_st_file_tensor(f, 0, q)->name, m->out_names[k]) == 0) at = q;
+        if (at == SIZE_MAX) goto done;
+        m->xxh64[k] = in_file[at];
+    }
+    memcpy(m->xxh128, rh, 16);
+    memcpy(m->disk_xxh128, h, 16);
+    m->disk_size = raw->size;
     m->done = 1;
 done:
+    free(in_file);
     mp_st_close(f);
     mp_file_close(raw);
     free(path);
@@ -315,11 +342,13 @@ static mp_errcode load_journal(split_job *j, mp_err *err)
     }
     mp_errcode rc = MP_OK;
     for (char *line = strtok(text, "\n"); line && rc == MP_OK; line = strtok(NULL, "\n")) {
-        char fname[200], hex[40];
+        char fname[200], hex[40], enc[24] = "plain", mine[16];
         unsigned long long size;
-        if (sscanf(line, "%199s %llu %39s", fname, &size, hex) != 3) continue;
+        if (sscanf(line, "%199s %llu %39s %23s", fname, &size, hex, enc) < 3) continue;
+        encoding_of(j, mine, sizeof mine);
+        if (strcmp(enc, mine) != 0) continue;
         for (size_t i = 0; i < j->n_mods; i++) {
-            char *want = file_name(&j->mods[i]);
+            char *want = file_name(j, &j->mods[i]);
             int same = want && strcmp(want, fname) == 0;
             free(want);
             if (same) rc = resume_one(j, &j->mods[i], hex, size, err);
@@ -342,7 +371,7 @@ static void clean_unverified(split_job *j)
             continue;
         int keep = 0;
         for (size_t i = 0; i < j->n_mods && !keep; i++) {
-            char *want = file_name(&j->mods[i]);
+            char *want = file_name(j, &j->mods[i]);
             keep = j->mods[i].done && want && strcmp(want, e->d_name) == 0;
             free(want);
         }
@@ -389,7 +418,7 @@ static char *find_partial(const char *dst)
 
 static mp_errcode write_module(split_job *j, module *m, mp_err *err)
 {
-    char *name = file_name(m), *tmp = NULL, *path = NULL;
+    char *name = file_name(j, m), *tmp = NULL, *path = NULL;
     mp_tensor_spec *specs = calloc(m->n ? m->n : 1, sizeof *specs);
     mp_st_writer *w = NULL;
     mp_errcode rc = MP_OK;
@@ -400,7 +429,11 @@ static mp_errcode write_module(split_job *j, module *m, mp_err *err)
     }
     unlink(tmp); /* a leftover of a killed run */
     specs_of(m, specs);
-    rc = mp_st_writer_open(&w, tmp, specs, m->n, split_meta, 1, err);
+    if (j->o->zstd_level)
+        rc = mp_st_writer_open_zstd(&w, tmp, specs, m->n, split_meta, 1, j->o->zstd_level,
+                                    j->o->threads, err);
+    else
+        rc = mp_st_writer_open(&w, tmp, specs, m->n, split_meta, 1, err);
     for (size_t next; rc == MP_OK && (next = mp_st_writer_next(w)) != SIZE_MAX;) {
         const mp_tensor *t = m->src[next];
         for (uint64_t at = 0; at < t->n_bytes && rc == MP_OK; at += CHUNK) {
@@ -413,9 +446,12 @@ static mp_errcode write_module(split_job *j, module *m, mp_err *err)
         }
     }
     if (rc == MP_OK) {
+        mp_st_written st;
         mp_st_writer_digest(w, m->xxh64, m->xxh128);
-        rc = mp_st_writer_finish(w, err);
+        rc = mp_st_writer_finish_stat(w, &st, err);
         w = NULL;
+        m->disk_size = st.size;
+        memcpy(m->disk_xxh128, st.xxh128, 16);
     }
     if (rc == MP_OK && rename(tmp, path) != 0)
         rc = mp_errf_at(err, MP_E_IO, path, NULL, -1, "cannot rename into place: %s", strerror(errno));
@@ -443,11 +479,14 @@ static mp_errcode write_index_and_manifest(split_job *j, const char *src, mp_err
     size_t k = 0, nf = 0;
     for (size_t i = 0; rc == MP_OK && i < j->n_mods; i++) {
         module *m = &j->mods[i];
-        fnames[i] = file_name(m);
+        fnames[i] = file_name(j, m);
         if (!fnames[i]) rc = mp_errf(err, MP_E_NOMEM, "out of memory");
         snprintf(mf[nf].name, sizeof mf[nf].name, "%s", fnames[i] ? fnames[i] : "");
-        mf[nf].size = m->file_size;
-        memcpy(mf[nf++].xxh128, m->xxh128, 16);
+        mf[nf].size = m->disk_size;
+        memcpy(mf[nf].xxh128, m->disk_xxh128, 16);
+        mf[nf].compression = j->o->zstd_level ? "zstd" : NULL;
+        mf[nf].raw_size = m->file_size;
+        memcpy(mf[nf++].raw_xxh128, m->xxh128, 16);
         for (size_t t = 0; rc == MP_OK && t < m->n; t++, k++) {
             names[k] = m->out_names[t];
             files[k] = fnames[i];
@@ -456,14 +495,15 @@ static mp_errcode write_index_and_manifest(split_job *j, const char *src, mp_err
                                  m->src[t]->shape, m->xxh64[t], "copy"};
         }
     }
+    const char *index_name = j->o->zstd_level ? "model.safetensors.zst.index.json"
+                                              : "model.safetensors.index.json";
     if (rc == MP_OK) rc = mp_st_index_json(&idx, names, files, k, bytes, err);
-    if (rc == MP_OK)
-        rc = mp_dest_write_file(&j->dest, "model.safetensors.index.json", idx.data, idx.len, err);
+    if (rc == MP_OK) rc = mp_dest_write_file(&j->dest, index_name, idx.data, idx.len, err);
     static const char *const skip[] = {"modelprep.json", NULL};
     size_t n_side = 0;
     if (rc == MP_OK)
         rc = mp_dest_copy_side_files(&j->dest, mp_st_dir(j->m), mp_is_dir(src), skip, &n_side, err);
-    if (rc == MP_OK) rc = mp_manifest_hash_file(&j->dest, "model.safetensors.index.json", &mf[nf++], err);
+    if (rc == MP_OK) rc = mp_manifest_hash_file(&j->dest, index_name, &mf[nf++], err);
     if (rc == MP_OK) {
         rc = mp_src_hash_finish(j->src_hash, &sf, err);
         j->src_hash = NULL;
@@ -479,10 +519,14 @@ static mp_errcode write_index_and_manifest(split_job *j, const char *src, mp_err
         mp_buf_json_str(&layout, j->alias_from);
         mp_buf_puts(&layout, ": ");
         mp_buf_json_str(&layout, j->alias_to);
-        mp_buf_printf(&layout, "}, \"tied_materialized\": %s}", j->o->materialize_tied ? "true" : "false");
+        mp_buf_printf(&layout, "}, \"tied_materialized\": %s", j->o->materialize_tied ? "true" : "false");
     } else {
-        mp_buf_puts(&layout, "{}, \"tied_materialized\": false}");
+        mp_buf_puts(&layout, "{}, \"tied_materialized\": false");
     }
+    if (j->o->zstd_level)
+        mp_buf_printf(&layout, ", \"compression\": {\"format\": \"zstd\", \"level\": %d}",
+                      j->o->zstd_level);
+    mp_buf_puts(&layout, "}");
     if (rc == MP_OK && layout.oom) rc = mp_errf(err, MP_E_NOMEM, "out of memory");
     if (rc == MP_OK) {
         mp_manifest man = {j->o->argc, j->o->argv, src, NULL, sf, mp_st_n_files(j->m), layout.data,
@@ -530,7 +574,13 @@ mp_errcode mp_split_run(const char *src, const char *dst, const mp_split_opts *o
             rc = mp_errf_at(err, MP_E_USAGE, dst, NULL, -1,
                             "destination is complete and there is no partial split to resume; "
                             "use --force to redo it");
-        if (rc == MP_OK) rc = check_space(dst, total, err);
+        /* Compressed files may, for incompressible data, exceed their input by zstd's bound. */
+        uint64_t need = total;
+        if (o->zstd_level) {
+            need = 0;
+            for (size_t i = 0; i < j.n_mods; i++) need += ZSTD_compressBound(j.mods[i].file_size);
+        }
+        if (rc == MP_OK) rc = check_space(dst, need, err);
         if (rc == MP_OK) rc = mp_dest_begin(&j.dest, dst, o->force, err);
     }
     if (rc == MP_OK) rc = mp_src_hash_start(&j.src_hash, j.m, err);
@@ -538,13 +588,16 @@ mp_errcode mp_split_run(const char *src, const char *dst, const mp_split_opts *o
     for (size_t i = 0; rc == MP_OK && i < j.n_mods; i++)
         if (!j.mods[i].done) pending += j.mods[i].file_size;
     mp_progress_start(&j.progress, "split", pending, o->quiet);
+    double w0 = mp_now();
     for (size_t i = 0; rc == MP_OK && i < j.n_mods; i++) {
         if (j.mods[i].done) {
             res->n_resumed++;
             continue;
         }
         rc = write_module(&j, &j.mods[i], err);
+        if (rc == MP_OK) res->written += j.mods[i].file_size;
     }
+    res->write_seconds = mp_now() - w0;
     mp_progress_end(&j.progress);
     if (rc == MP_OK) rc = write_index_and_manifest(&j, src, err);
     if (rc == MP_OK) {
@@ -566,6 +619,8 @@ mp_errcode mp_split_run(const char *src, const char *dst, const mp_split_opts *o
         for (size_t i = 0; i < j.n_mods; i++) {
             res->n_tensors += j.mods[i].n;
             if (strcmp(j.mods[i].name, "extra") == 0) res->n_extra = j.mods[i].n;
+            res->disk_bytes += j.mods[i].disk_size;
+            res->layer_bytes += j.mods[i].file_size;
         }
         res->bytes = total;
         res->tied = j.alias_to != NULL;

@@ -10,6 +10,8 @@ typedef struct mp_split_opts {
     int materialize_tied;   /* write lm_head.safetensors from the embedding when tied */
     int resume;             /* continue the newest DST.partial-* of an interrupted run */
     int force, quiet;
+    int zstd_level;         /* 0: plain .safetensors files; 1..19: .safetensors.zst */
+    int threads;            /* zstd workers (0: one) */
     int argc;               /* recorded in the manifest */
     char **argv;
     volatile int *interrupted;
@@ -18,7 +20,11 @@ typedef struct mp_split_opts {
 typedef struct mp_split_result {
     size_t n_files, n_tensors, n_extra, n_resumed;
     int tied;               /* lm_head was an alias of the embedding */
-    uint64_t bytes;         /* output bytes */
+    uint64_t bytes;         /* output bytes (uncompressed) */
+    uint64_t disk_bytes;    /* bytes of the layer files on disk (compressed, or = bytes) */
+    uint64_t layer_bytes;   /* bytes of the layer files uncompressed */
+    uint64_t written;       /* uncompressed bytes written by this run (resumed files excluded) */
+    double write_seconds;   /* time spent writing them */
     double seconds;
 } mp_split_result;
 

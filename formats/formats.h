@@ -4,8 +4,11 @@
  * Contents
  *   - mp_dtype: the 22 safetensors element types and their sizes;
  *   - mp_st_model: a safetensors checkpoint (one file, or a directory of shards named by
- *     model.safetensors.index.json, or a lone model.safetensors), validated on open;
- *   - mp_st_writer: a streaming safetensors writer, plus shard planning and the index;
+ *     model.safetensors.index.json, or a lone model.safetensors), validated on open; any file
+ *     may be a zstd frame holding a safetensors file, read transparently but sequentially
+ *     ("compressed files" below);
+ *   - mp_st_writer: a streaming safetensors writer (plain, or through zstd), plus shard
+ *     planning and the index;
  *   - mp_hf_config: the facts modelprep reads from config.json.
  *
  * Untrusted input: every byte of every file is treated as hostile. Opening validates the whole
@@ -113,11 +116,16 @@ void mp_st_file_meta(const mp_st_model *m, size_t i, size_t j, const char **key,
 
 /* The directory holding the checkpoint (config.json lives there); "." for a bare file name. */
 const char *mp_st_dir(const mp_st_model *m);
-/* 1 when opened through model.safetensors.index.json. */
+/* 1 when opened through an index (model.safetensors.index.json, or
+ * model.safetensors.zst.index.json for a compressed split). */
 int mp_st_is_sharded(const mp_st_model *m);
+/* The index's file name, or NULL when not sharded. */
+const char *mp_st_index_name(const mp_st_model *m);
 
 /* Reads len bytes of tensor t starting at byte `at` of the tensor. Asking past the tensor's end
- * is a programmer error (assert). */
+ * is a programmer error (assert). For a zstd-compressed file the read is a streaming
+ * decompression: reads in file order (mp_st_file_tensor) cost one pass, a read before the
+ * previous one restarts the file's frame (see "compressed files" below). */
 mp_errcode mp_st_read(const mp_st_model *m, const mp_tensor *t, uint64_t at, void *buf,
                       size_t len, mp_err *err);
 
@@ -125,6 +133,51 @@ mp_errcode mp_st_read(const mp_st_model *m, const mp_tensor *t, uint64_t at, voi
  * packed row after row: one read when the columns span whole rows, else one per row. */
 mp_errcode mp_st_read_block(const mp_st_model *m, const mp_tensor *t, uint64_t r0, uint64_t r1,
                             uint64_t c0, uint64_t c1, void *buf, mp_err *err);
+
+/* ---------------------------------------------------------------- compressed files
+ *
+ * A checkpoint file may be one zstd frame holding a safetensors file (`X.safetensors.zst`, as
+ * `modelprep split --compress zstd` writes them); it is recognised by the zstd magic, whatever
+ * its name, and a directory may be opened through model.safetensors.zst.index.json, whose
+ * weight_map names such files. Everything above then works on the decompressed bytes: header,
+ * tensors (offsets are in the decompressed stream), mp_st_read.
+ *
+ * Reads of a compressed file are sequential, never random access: reading in file order costs
+ * one decompression pass in bounded memory (the frame's window, at most
+ * 2^MP_ZST_WINDOW_LOG_MAX and never more than the file's decompressed size, plus 256 KiB),
+ * which is freed when the end of the file is reached. A read before the previous read's end
+ * restarts decompression from the start of the file. Opening validates the frame structure
+ * (one complete frame, no trailing bytes, no dictionary, window within the limit) and the
+ * safetensors header against the decompressed size; corruption inside the compressed data is
+ * found when it is read (and the frame checksum, when present, when its end is read): all of
+ * these are MP_E_INPUT or MP_E_UNSUPPORTED naming the file (and the tensor, for mp_st_read).
+ */
+
+#define MP_ZST_WINDOW_LOG_MAX 27   /* 128 MiB, zstd's own default limit, set explicitly */
+
+typedef enum {
+    MP_COMPRESS_NONE,
+    MP_COMPRESS_ZSTD,
+    MP_COMPRESS_COUNT
+} mp_compress;
+
+mp_compress mp_st_file_compression(const mp_st_model *m, size_t i);
+/* Bytes of file i's safetensors stream: its size on disk, or decompressed. */
+uint64_t mp_st_file_raw_size(const mp_st_model *m, size_t i);
+/* Reads len bytes at `at` of file i's (decompressed) safetensors stream, header included. */
+mp_errcode mp_st_file_read_raw(const mp_st_model *m, size_t i, uint64_t at, void *buf,
+                               size_t len, mp_err *err);
+/* File i's tensors in data-offset order, the order to read a compressed file in. */
+size_t mp_st_file_n_tensors(const mp_st_model *m, size_t i);
+const mp_tensor *mp_st_file_tensor(const mp_st_model *m, size_t i, size_t j);
+
+/* One sequential pass over file i's safetensors stream (decompressed when compressed), through
+ * the caller's buffer buf of cap bytes (any size > 0): the xxh3-128 of the whole stream in
+ * canonical bytes (raw_xxh128, may be NULL) and the xxh64 of each tensor (tensor_xxh64[j] for
+ * mp_st_file_tensor(m, i, j); may be NULL). For `hash` and `verify`: on a compressed split, the
+ * first equals the manifest's uncompressed_xxh3_128, the second its per-tensor xxh64. */
+mp_errcode mp_st_file_digest(const mp_st_model *m, size_t i, uint64_t *tensor_xxh64,
+                             uint8_t raw_xxh128[16], void *buf, size_t cap, mp_err *err);
 
 /* ---------------------------------------------------------------- safetensors writer */
 
@@ -164,6 +217,31 @@ void mp_st_writer_digest(const mp_st_writer *w, uint64_t *tensor_xxh64, uint8_t 
 
 /* Checks every byte was written, flushes and fsyncs, closes. The writer is freed either way. */
 mp_errcode mp_st_writer_finish(mp_st_writer *w, mp_err *err);
+
+/* zstd output: like mp_st_writer_open(), but the file is one zstd frame (content size declared,
+ * checksum on) whose decompressed bytes are exactly those mp_st_writer_open() would write.
+ * Compression streams as the bytes come; `workers` >= 1 zstd threads (ZSTD_c_nbWorkers; the
+ * output does not depend on their number). A level outside MP_ZSTD_LEVEL_MIN..MAX is
+ * MP_E_USAGE. A failed write names the file, the compressed bytes written and how many of the
+ * uncompressed bytes the compressor had been given. */
+#define MP_ZSTD_LEVEL_MIN 1
+#define MP_ZSTD_LEVEL_MAX 19
+#define MP_ZSTD_LEVEL_DEFAULT 3
+mp_errcode mp_st_writer_open_zstd(mp_st_writer **out, const char *path,
+                                  const mp_tensor_spec *specs, size_t n, const char *const *meta,
+                                  size_t n_meta, int level, int workers, mp_err *err);
+
+/* What a finished file holds: size and xxh3-128 (canonical) of the bytes on disk, and of the
+ * safetensors stream (the same for a plain file; the decompressed bytes for zstd). */
+typedef struct mp_st_written {
+    uint64_t size;
+    uint8_t xxh128[16];
+    uint64_t raw_size;
+    uint8_t raw_xxh128[16];
+} mp_st_written;
+
+/* mp_st_writer_finish() that also reports what was written (out may be NULL). */
+mp_errcode mp_st_writer_finish_stat(mp_st_writer *w, mp_st_written *out, mp_err *err);
 
 /* Closes without finishing and unlinks the partial file. Accepts NULL. */
 void mp_st_writer_abort(mp_st_writer *w);

@@ -188,7 +188,7 @@ static mp_errcode check_tiling(st_shard *sf, uint64_t data_size, mp_err *err)
         return mp_errf_at(err, MP_E_INPUT, path, NULL, (int64_t)(8 + sf->header_len + expect),
                           "%llu trailing bytes after the last tensor (file is %llu bytes, tensors "
                           "end at %llu)", (unsigned long long)(data_size - expect),
-                          (unsigned long long)sf->f->size,
+                          (unsigned long long)sf->size,
                           (unsigned long long)(8 + sf->header_len + expect));
     return MP_OK;
 }
@@ -228,25 +228,27 @@ mp_errcode mp_st_file_parse(st_shard *sf, uint32_t file, mp_err *err)
     cJSON *root = NULL;
     mp_errcode rc = MP_OK;
 
-    if (f->size < 8)
+    sf->size = f->size;
+    if (!sf->zst && mp_zst_is_zstd(f)) MP_FORWARD(mp_zst_src_open(&sf->zst, f, &sf->size, err));
+    if (sf->size < 8)
         return mp_errf_at(err, MP_E_INPUT, path, NULL, -1,
                           "header too small: file of %llu bytes cannot hold the 8-byte length",
-                          (unsigned long long)f->size);
+                          (unsigned long long)sf->size);
     uint8_t lenbuf[8];
-    MP_FORWARD(mp_file_pread(f, 0, lenbuf, 8, err));
+    MP_FORWARD(mp_st_shard_read(sf, 0, lenbuf, 8, err));
     uint64_t n = mp_read_le64(lenbuf);
     if (n > MP_ST_MAX_HEADER)
         return mp_errf_at(err, MP_E_INPUT, path, NULL, 0,
                           "header too large: length %llu exceeds the limit of %llu bytes",
                           (unsigned long long)n, MP_ST_MAX_HEADER);
-    if (8 + n > f->size)
+    if (8 + n > sf->size)
         return mp_errf_at(err, MP_E_INPUT, path, NULL, 0,
                           "header length %llu runs past end of file (%llu bytes)",
-                          (unsigned long long)n, (unsigned long long)f->size);
+                          (unsigned long long)n, (unsigned long long)sf->size);
     sf->header_len = n;
     hdr = malloc((size_t)n + 1);
     if (!hdr) return mp_errf_at(err, MP_E_NOMEM, path, NULL, -1, "out of memory");
-    rc = mp_file_pread(f, 8, hdr, (size_t)n, err);
+    rc = mp_st_shard_read(sf, 8, hdr, (size_t)n, err);
     if (rc != MP_OK) goto cleanup;
     hdr[n] = '\0';
 
@@ -301,12 +303,20 @@ mp_errcode mp_st_file_parse(st_shard *sf, uint32_t file, mp_err *err)
     }
     rc = check_duplicates(sf, err);
     if (rc != MP_OK) goto cleanup;
-    rc = check_tiling(sf, f->size - 8 - n, err);
+    rc = check_tiling(sf, sf->size - 8 - n, err);
 
 cleanup:
+    mp_zst_src_idle(sf->zst); /* the tensors may be read much later, or never */
     cJSON_Delete(root);
     free(hdr);
     return rc;
+}
+
+mp_errcode mp_st_shard_read(const st_shard *sf, uint64_t offset, void *buf, size_t len,
+                            mp_err *err)
+{
+    if (sf->zst) return mp_zst_src_read(sf->zst, sf->f, offset, buf, len, err);
+    return mp_file_pread(sf->f, offset, buf, len, err);
 }
 
 void mp_st_file_release(st_shard *sf)
@@ -317,6 +327,7 @@ void mp_st_file_release(st_shard *sf)
     for (size_t i = 0; i < 2 * sf->n_meta; i++) free(sf->meta[i]);
     free(sf->meta);
     free(sf->name);
+    mp_zst_src_free(sf->zst);
     mp_file_close(sf->f);
     memset(sf, 0, sizeof *sf);
 }

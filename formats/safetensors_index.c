@@ -11,8 +11,10 @@
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 #define INDEX_NAME "model.safetensors.index.json"
+#define ZST_INDEX_NAME "model.safetensors.zst.index.json"
 #define LONE_NAME "model.safetensors"
 #define INDEX_MAX_BYTES (256u << 20)
 
@@ -20,6 +22,7 @@ struct mp_st_model {
     char *dir;
     int dir_given;         /* opened as a directory: every file read must stay inside it */
     int sharded;
+    const char *index_name;   /* INDEX_NAME or ZST_INDEX_NAME when sharded */
     st_shard *files;
     size_t n_files;
     mp_tensor **tensors;   /* natural name order; point into files[].tensors */
@@ -244,21 +247,27 @@ mp_errcode mp_st_open(mp_st_model **out, const char *path, mp_err *err)
     mp_st_model *m = calloc(1, sizeof *m);
     if (!m) return mp_errf(err, MP_E_NOMEM, "out of memory");
     mp_errcode rc;
-    char *index = NULL, *lone = NULL;
+    char *index = NULL, *lone = NULL, *zindex = NULL;
     if (mp_is_dir(path)) {
         m->dir = mp_strdup(path);
         m->dir_given = 1;
         index = mp_path_join(path, INDEX_NAME);
         lone = mp_path_join(path, LONE_NAME);
-        if (!m->dir || !index || !lone) {
+        zindex = mp_path_join(path, ZST_INDEX_NAME);
+        if (!m->dir || !index || !lone || !zindex) {
             rc = mp_errf(err, MP_E_NOMEM, "out of memory");
         } else if (mp_exists(index)) {
+            m->index_name = INDEX_NAME;
             rc = open_sharded(m, index, err);
         } else if (mp_exists(lone)) {
             rc = open_single(m, LONE_NAME, err);
+        } else if (mp_exists(zindex)) {
+            m->index_name = ZST_INDEX_NAME;
+            rc = open_sharded(m, zindex, err);
         } else {
             rc = mp_errf_at(err, MP_E_INPUT, path, NULL, -1,
-                            "no " INDEX_NAME " or " LONE_NAME " in directory");
+                            "no " INDEX_NAME " or " LONE_NAME " in directory (nor "
+                            ZST_INDEX_NAME ")");
         }
     } else if (!mp_exists(path)) {
         rc = mp_errf_at(err, MP_E_IO, path, NULL, -1, "no such file or directory");
@@ -270,6 +279,7 @@ mp_errcode mp_st_open(mp_st_model **out, const char *path, mp_err *err)
     }
     free(index);
     free(lone);
+    free(zindex);
     if (rc != MP_OK) {
         mp_st_close(m);
         return rc;
@@ -333,13 +343,86 @@ void mp_st_file_meta(const mp_st_model *m, size_t i, size_t j, const char **key,
 
 const char *mp_st_dir(const mp_st_model *m) { return m->dir; }
 int mp_st_is_sharded(const mp_st_model *m) { return m->sharded; }
+const char *mp_st_index_name(const mp_st_model *m) { return m->sharded ? m->index_name : NULL; }
+
+mp_compress mp_st_file_compression(const mp_st_model *m, size_t i)
+{
+    return m->files[i].zst ? MP_COMPRESS_ZSTD : MP_COMPRESS_NONE;
+}
+
+uint64_t mp_st_file_raw_size(const mp_st_model *m, size_t i) { return m->files[i].size; }
+
+mp_errcode mp_st_file_read_raw(const mp_st_model *m, size_t i, uint64_t at, void *buf,
+                               size_t len, mp_err *err)
+{
+    assert(at <= m->files[i].size && len <= m->files[i].size - at);
+    return mp_st_shard_read(&m->files[i], at, buf, len, err);
+}
+
+size_t mp_st_file_n_tensors(const mp_st_model *m, size_t i) { return m->files[i].n_tensors; }
+
+const mp_tensor *mp_st_file_tensor(const mp_st_model *m, size_t i, size_t j)
+{
+    assert(j < m->files[i].n_tensors);
+    return &m->files[i].tensors[j];
+}
+
+mp_errcode mp_st_file_digest(const mp_st_model *m, size_t i, uint64_t *tensor_xxh64,
+                             uint8_t raw_xxh128[16], void *buf, size_t cap, mp_err *err)
+{
+    assert(cap > 0);
+    const st_shard *sf = &m->files[i];
+    XXH3_state_t *whole = XXH3_createState();
+    XXH64_state_t *part = XXH64_createState();
+    mp_errcode rc = whole && part ? MP_OK : mp_errf(err, MP_E_NOMEM, "out of memory");
+    if (rc == MP_OK) {
+        XXH3_128bits_reset(whole);
+        XXH64_reset(part, 0);
+    }
+    /* The tensors tile the data after the header (safetensors.c), so walking them in order
+     * after the header covers every byte once. */
+    size_t j = 0;
+    uint64_t at = 0, data0 = 8 + sf->header_len;
+    while (rc == MP_OK && at < sf->size) {
+        size_t len = sf->size - at < cap ? (size_t)(sf->size - at) : cap;
+        if (at < data0 && len > data0 - at) len = (size_t)(data0 - at);
+        const mp_tensor *t = at >= data0 && j < sf->n_tensors ? &sf->tensors[j] : NULL;
+        if (t && len > t->offset + t->n_bytes - at) len = (size_t)(t->offset + t->n_bytes - at);
+        rc = mp_st_shard_read(sf, at, buf, len, err);
+        if (rc != MP_OK) {
+            if (t && !err->tensor[0]) {
+                char why[MP_ERR_MSG_MAX];
+                memcpy(why, err->msg, sizeof why);
+                mp_errf_at(err, rc, sf->f->path, t->name, err->offset, "%s", why);
+            }
+            break;
+        }
+        XXH3_128bits_update(whole, buf, len);
+        if (t) XXH64_update(part, buf, len);
+        at += len;
+        /* Close every tensor that ends here, empty ones included. */
+        while (at >= data0 && j < sf->n_tensors && sf->tensors[j].offset + sf->tensors[j].n_bytes <= at) {
+            if (tensor_xxh64) tensor_xxh64[j] = XXH64_digest(part);
+            XXH64_reset(part, 0);
+            j++;
+        }
+    }
+    if (rc == MP_OK && raw_xxh128) {
+        XXH128_canonical_t c;
+        XXH128_canonicalFromHash(&c, XXH3_128bits_digest(whole));
+        memcpy(raw_xxh128, c.digest, 16);
+    }
+    XXH3_freeState(whole);
+    XXH64_freeState(part);
+    return rc;
+}
 
 mp_errcode mp_st_read(const mp_st_model *m, const mp_tensor *t, uint64_t at, void *buf,
                       size_t len, mp_err *err)
 {
     assert(at <= t->n_bytes && len <= t->n_bytes - at);
     const mp_file *f = m->files[t->file].f;
-    mp_errcode rc = mp_file_pread(f, t->offset + at, buf, len, err);
+    mp_errcode rc = mp_st_shard_read(&m->files[t->file], t->offset + at, buf, len, err);
     if (rc != MP_OK) {
         char why[MP_ERR_MSG_MAX];
         memcpy(why, err->msg, sizeof why);

@@ -7,6 +7,17 @@
  * (research/split-safetensors.md §1.5): descending element size then name, compact JSON with
  * __metadata__ first, padded with spaces so 8 + N is a multiple of 8. With the same tensors and
  * metadata the bytes equal those of Python's safetensors.save_file.
+ *
+ * Compressed output (mp_st_writer_open_zstd): the same bytes go through a zstd streaming
+ * compressor on their way to the file, so the file decompresses to exactly what the plain writer
+ * writes. The frame declares its content size (the writer knows it from the header) and carries
+ * a checksum; with nbWorkers >= 1 and a job size fixed by the level and file size alone, zstd's
+ * output is the same whatever the number of workers, so a resumed split writes the same bytes
+ * whatever --threads says. Memory stays bounded (ZSTD_MEM_BUDGET): zstd's multithreaded mode
+ * holds one compression context per worker (81 MiB each at level 19) and a round buffer of
+ * (workers + 3) jobs; its default job of 4 windows (32 MiB at level 19) took a two-worker level-19
+ * split to a peak RSS of 316 MiB. Jobs are therefore max(8 MiB, 2 windows), and the workers are
+ * reduced until the estimate fits the budget (at level 19: one worker).
  */
 #define _GNU_SOURCE
 #include "formats_internal.h"
@@ -19,6 +30,10 @@
 #include <string.h>
 #include <unistd.h>
 #include <xxhash.h>
+/* ZSTD_getCParams and ZSTD_estimateCCtxSize_usingCParams, for the memory bound below: declared
+ * only for static linking, but exported by Debian's libzstd.so.1. */
+#define ZSTD_STATIC_LINKING_ONLY
+#include <zstd.h>
 
 #define STAGE_BYTES (1u << 20)
 
@@ -38,6 +53,11 @@ struct mp_st_writer {
     XXH3_state_t *file_hash;   /* every byte of the file */
     XXH64_state_t *tensor_hash;/* the bytes of order[cur] so far */
     uint64_t *digests;         /* per spec, once complete */
+    ZSTD_CCtx *cctx;           /* compressing: every byte of the file goes through it */
+    uint8_t *zout;             /* compressed bytes on their way to the file */
+    size_t zout_cap;
+    XXH3_state_t *disk_hash;   /* compressing: the bytes on disk */
+    uint64_t disk_written;     /* bytes that reached the disk */
 };
 
 typedef struct order_key {
@@ -69,6 +89,9 @@ static void free_writer(mp_st_writer *w)
     free(w->digests);
     XXH3_freeState(w->file_hash);
     XXH64_freeState(w->tensor_hash);
+    ZSTD_freeCCtx(w->cctx);
+    free(w->zout);
+    XXH3_freeState(w->disk_hash);
     free(w);
 }
 
@@ -117,9 +140,54 @@ static mp_errcode build_header(const mp_st_writer *w, const char *const *meta, s
     return MP_OK;
 }
 
+/* Level and workers for zstd output; level 0 writes plain safetensors. */
+typedef struct zstd_params {
+    int level, workers;
+} zstd_params;
+
+#define ZSTD_MEM_BUDGET ((size_t)192 << 20)
+
+/* zstd's memory with `workers` workers, by its multithreading's layout (zstdmt_compress.c):
+ * a context per worker, its compressed output, and the round buffer of jobs. */
+static size_t zstd_mem(size_t cctx, size_t window, size_t job, int workers)
+{
+    size_t k = (size_t)workers;
+    return k * (cctx + ZSTD_compressBound(job)) + window + (k + 3) * job;
+}
+
+static mp_errcode setup_zstd(mp_st_writer *w, const zstd_params *z, mp_err *err)
+{
+    w->cctx = ZSTD_createCCtx();
+    w->zout_cap = ZSTD_CStreamOutSize();
+    w->zout = malloc(w->zout_cap);
+    w->disk_hash = XXH3_createState();
+    if (!w->cctx || !w->zout || !w->disk_hash)
+        return mp_errf_at(err, MP_E_NOMEM, w->path, NULL, -1, "out of memory");
+    XXH3_128bits_reset(w->disk_hash);
+    size_t r = ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel, z->level);
+    if (!ZSTD_isError(r)) r = ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_checksumFlag, 1);
+    if (!ZSTD_isError(r)) r = ZSTD_CCtx_setPledgedSrcSize(w->cctx, w->file_size);
+    if (ZSTD_isError(r))
+        return mp_errf_at(err, MP_E_USAGE, w->path, NULL, -1, "zstd level %d: %s", z->level,
+                          ZSTD_getErrorName(r));
+    ZSTD_compressionParameters cp = ZSTD_getCParams(z->level, w->file_size, 0);
+    size_t window = (size_t)1 << cp.windowLog;
+    size_t job = 2 * window > ((size_t)8 << 20) ? 2 * window : (size_t)8 << 20;
+    size_t cctx = ZSTD_estimateCCtxSize_usingCParams(cp);
+    int workers = z->workers > 0 ? z->workers : 1;
+    while (workers > 1 && zstd_mem(cctx, window, job, workers) > ZSTD_MEM_BUDGET) workers--;
+    /* A libzstd built without threads refuses workers; it then compresses on this thread, to
+     * different but equally valid bytes. */
+    if (ZSTD_isError(ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_nbWorkers, workers)))
+        ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_nbWorkers, 0);
+    else
+        ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_jobSize, (int)job);
+    return MP_OK;
+}
+
 static mp_errcode writer_open(mp_st_writer **out, const char *path, const mp_tensor_spec *specs,
                               size_t n, const char *const *meta, size_t n_meta, int plan_only,
-                              mp_err *err)
+                              const zstd_params *zp, mp_err *err)
 {
     *out = NULL;
     mp_buf h = MP_BUF_INIT;
@@ -200,6 +268,10 @@ static mp_errcode writer_open(mp_st_writer **out, const char *path, const mp_ten
         return MP_OK;
     }
 
+    if (zp && zp->level > 0) {
+        rc = setup_zstd(w, zp, err);
+        if (rc != MP_OK) goto fail;
+    }
     w->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (w->fd < 0) {
         rc = mp_errf_at(err, MP_E_IO, path, NULL, -1, "cannot create: %s", strerror(errno));
@@ -246,14 +318,26 @@ fail:
 mp_errcode mp_st_writer_open(mp_st_writer **out, const char *path, const mp_tensor_spec *specs,
                              size_t n, const char *const *meta, size_t n_meta, mp_err *err)
 {
-    return writer_open(out, path, specs, n, meta, n_meta, 0, err);
+    return writer_open(out, path, specs, n, meta, n_meta, 0, NULL, err);
+}
+
+mp_errcode mp_st_writer_open_zstd(mp_st_writer **out, const char *path,
+                                  const mp_tensor_spec *specs, size_t n, const char *const *meta,
+                                  size_t n_meta, int level, int workers, mp_err *err)
+{
+    *out = NULL;
+    if (level < MP_ZSTD_LEVEL_MIN || level > MP_ZSTD_LEVEL_MAX)
+        return mp_errf_at(err, MP_E_USAGE, path, NULL, -1, "zstd level %d is out of range %d..%d",
+                          level, MP_ZSTD_LEVEL_MIN, MP_ZSTD_LEVEL_MAX);
+    zstd_params zp = {level, workers};
+    return writer_open(out, path, specs, n, meta, n_meta, 0, &zp, err);
 }
 
 mp_errcode mp_st_file_size_of(const mp_tensor_spec *specs, size_t n, const char *const *meta,
                               size_t n_meta, uint64_t *size, mp_err *err)
 {
     mp_st_writer *w = NULL;
-    MP_FORWARD(writer_open(&w, "(size)", specs, n, meta, n_meta, 1, err));
+    MP_FORWARD(writer_open(&w, "(size)", specs, n, meta, n_meta, 1, NULL, err));
     *size = w->file_size;
     free_writer(w);
     return MP_OK;
@@ -279,9 +363,9 @@ void mp_st_writer_digest(const mp_st_writer *w, uint64_t *tensor_xxh64, uint8_t 
     }
 }
 
-/* Every byte of the file goes out here, so a failure can say how far the file got: disk full
- * at 3.1 GB of 4 GB reads differently from a permission error at byte 0. */
-static mp_errcode writer_put(mp_st_writer *w, const void *buf, size_t len, mp_err *err)
+/* Every byte on disk goes out here, so a failure can say how far the file got: disk full at
+ * 3.1 GB of 4 GB reads differently from a permission error at byte 0. */
+static mp_errcode disk_put(mp_st_writer *w, const void *buf, size_t len, mp_err *err)
 {
     const uint8_t *p = buf;
     size_t done = 0;
@@ -290,13 +374,49 @@ static mp_errcode writer_put(mp_st_writer *w, const void *buf, size_t len, mp_er
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) {
             int e = n < 0 ? errno : ENOSPC;
+            if (w->cctx)
+                return mp_errf_at(err, MP_E_IO, w->path, NULL, -1,
+                                  "cannot write: %s; %llu bytes written (zstd, after compressing "
+                                  "%llu of %llu bytes)", strerror(e),
+                                  (unsigned long long)(w->disk_written + done),
+                                  (unsigned long long)w->written, (unsigned long long)w->file_size);
             return mp_errf_at(err, MP_E_IO, w->path, NULL, -1,
                               "cannot write: %s; %llu of %llu bytes written", strerror(e),
-                              (unsigned long long)(w->written + done),
+                              (unsigned long long)(w->disk_written + done),
                               (unsigned long long)w->file_size);
         }
         done += (size_t)n;
     }
+    if (w->cctx) XXH3_128bits_update(w->disk_hash, buf, len);
+    w->disk_written += len;
+    return MP_OK;
+}
+
+/* Runs the compressor until `in` is consumed (ZSTD_e_continue) or the frame is complete
+ * (ZSTD_e_end), writing what it produces. */
+static mp_errcode compress_put(mp_st_writer *w, ZSTD_inBuffer *in, ZSTD_EndDirective mode,
+                               mp_err *err)
+{
+    for (;;) {
+        ZSTD_outBuffer o = {w->zout, w->zout_cap, 0};
+        size_t left = ZSTD_compressStream2(w->cctx, &o, in, mode);
+        if (ZSTD_isError(left))
+            return mp_errf_at(err, MP_E_NOMEM, w->path, NULL, -1, "zstd compression failed: %s",
+                              ZSTD_getErrorName(left));
+        if (o.pos) MP_FORWARD(disk_put(w, w->zout, o.pos, err));
+        if (mode == ZSTD_e_end ? left == 0 : in->pos == in->size) return MP_OK;
+    }
+}
+
+/* Every byte of the safetensors stream goes out here: to the disk, or through zstd. */
+static mp_errcode writer_put(mp_st_writer *w, const void *buf, size_t len, mp_err *err)
+{
+    if (w->cctx) {
+        w->written += len; /* bytes handed to the compressor, for messages */
+        ZSTD_inBuffer in = {buf, len, 0};
+        return compress_put(w, &in, ZSTD_e_continue, err);
+    }
+    MP_FORWARD(disk_put(w, buf, len, err));
     w->written += len;
     return MP_OK;
 }
@@ -344,6 +464,11 @@ mp_errcode mp_st_writer_write(mp_st_writer *w, const void *buf, size_t len, mp_e
 
 mp_errcode mp_st_writer_finish(mp_st_writer *w, mp_err *err)
 {
+    return mp_st_writer_finish_stat(w, NULL, err);
+}
+
+mp_errcode mp_st_writer_finish_stat(mp_st_writer *w, mp_st_written *out, mp_err *err)
+{
     mp_errcode rc = MP_OK;
     if (w->cur < w->n) {
         rc = mp_errf_at(err, MP_E_INPUT, w->path, w->specs[w->order[w->cur]].name, -1,
@@ -353,6 +478,11 @@ mp_errcode mp_st_writer_finish(mp_st_writer *w, mp_err *err)
     }
     rc = flush_stage(w, err);
     if (rc != MP_OK) goto done;
+    if (w->cctx) {
+        ZSTD_inBuffer none = {NULL, 0, 0};
+        rc = compress_put(w, &none, ZSTD_e_end, err);
+        if (rc != MP_OK) goto done;
+    }
     if (fsync(w->fd) != 0) {
         rc = mp_errf_at(err, MP_E_IO, w->path, NULL, -1, "fsync failed: %s", strerror(errno));
         goto done;
@@ -361,6 +491,15 @@ mp_errcode mp_st_writer_finish(mp_st_writer *w, mp_err *err)
     w->fd = -1;
     if (close(fd) != 0)
         rc = mp_errf_at(err, MP_E_IO, w->path, NULL, -1, "close failed: %s", strerror(errno));
+    if (rc == MP_OK && out) {
+        XXH128_canonical_t c;
+        XXH128_canonicalFromHash(&c, XXH3_128bits_digest(w->file_hash));
+        memcpy(out->raw_xxh128, c.digest, 16);
+        out->raw_size = w->file_size;
+        if (w->cctx) XXH128_canonicalFromHash(&c, XXH3_128bits_digest(w->disk_hash));
+        memcpy(out->xxh128, c.digest, 16);
+        out->size = w->disk_written;
+    }
 done:
     if (rc != MP_OK) {
         if (w->fd >= 0) close(w->fd);

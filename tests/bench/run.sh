@@ -57,6 +57,41 @@ rm -rf "$dir/scratch/large-out"
 rm -rf "$dir/scratch/large-out"
 "$BUILD/tests/bench_peak_rss" split "$BUILD/modelprep" split "$dir/large" "$dir/scratch/large-out" --quiet
 rm -rf "$dir/scratch/large-out"
+if [ ! -f "$dir/bf16/model.safetensors.index.json" ]; then
+    rm -rf "$dir/bf16"
+    echo "bench: generating a bf16 checkpoint with normal-like weights (4 layers, hidden 2048)..."
+    "$BUILD/tests/mkmodel" "$dir/bf16" --dense-bf16 --layers 4 --hidden 2048 --intermediate 5632 \
+        --vocab 32000 --kv-heads 8 --max-shard-size 200000000 >/dev/null
+fi
+# The zstd line of each split says the ratio and MB/s (uncompressed bytes per second of writing).
+echo "bench: split --compress zstd of $(du -sh "$dir/bf16" | cut -f1) of bf16 weights (mean 0, deviation 0.02), $(nproc) zstd workers"
+rm -rf "$dir/scratch/zst"
+"$BUILD/tests/bench_peak_rss" plain "$BUILD/modelprep" split "$dir/bf16" "$dir/scratch/zst" | grep -v '^split '
+rm -rf "$dir/scratch/zst"
+for level in 1 3 9; do
+    "$BUILD/tests/bench_peak_rss" "zstd:$level" "$BUILD/modelprep" split "$dir/bf16" "$dir/scratch/zst" \
+        --compress "zstd:$level" | grep -v '^split '
+    rm -rf "$dir/scratch/zst"
+done
+echo "bench: split --compress zstd:3 of the 691 MB GPTQ checkpoint (random packed codes: near-incompressible)"
+"$BUILD/tests/bench_peak_rss" "zstd:3" "$BUILD/modelprep" split "$dir/model" "$dir/scratch/zst" \
+    --compress zstd:3 | grep -v '^split '
+rm -rf "$dir/scratch/zst"
+echo "bench: peak memory of split --compress zstd:3 on $(du -sh "$dir/large" | cut -f1) of GPTQ"
+"$BUILD/tests/bench_peak_rss" "zstd:3" "$BUILD/modelprep" split "$dir/large" "$dir/scratch/zst" \
+    --compress zstd:3 | grep -v '^split '
+rm -rf "$dir/scratch/zst"
+# Level 19 has zstd's largest contexts and jobs (its speed is about 1-2 MB/s here, so a small
+# model; its 23 MB layer file holds more than one 16 MiB job, which is what sets the peak).
+if [ ! -f "$dir/bf16-small/model.safetensors" ]; then
+    rm -rf "$dir/bf16-small"
+    "$BUILD/tests/mkmodel" "$dir/bf16-small" --dense-bf16 --layers 1 --hidden 1024 --intermediate 2816 \
+        --vocab 8000 >/dev/null
+fi
+echo "bench: peak memory of split --compress zstd:19 (largest zstd contexts) on $(du -sh "$dir/bf16-small" | cut -f1) of bf16"
+"$BUILD/tests/bench_peak_rss" "zstd:19" "$BUILD/modelprep" split "$dir/bf16-small" "$dir/scratch/zst" \
+    --compress zstd:19 | grep -v '^split '
+rm -rf "$dir/scratch/zst"
 echo "bench: GGUF dequantization to f32, per type (GB/s of f32 written; 32M elements, best of 5), against gguf-py's numpy"
 np_file=build/bench-gguf-numpy.txt
 rm -f "$np_file"

@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """Rebuilds the seed corpus in tests/fuzz/corpus/<target>/ from the valid and hostile suites and
-the golden quantized fixtures (standard library only). Each seed is named by its content hash,
-so reruns are stable."""
+the golden quantized fixtures (standard library, plus the zstd CLI for the compressed seeds).
+Each seed is named by its content hash, so reruns are stable."""
 import hashlib
 import json
 import os
 import shutil
+import subprocess
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "fuzz", "corpus")
@@ -38,6 +39,11 @@ for suite in ("golden", "golden-errors"):
                 add("gguf", raw)
             elif f.endswith(".safetensors") and dirpath == cases:
                 add("st_header", raw)
+                if suite == "golden" and shutil.which("zstd"):
+                    # The same file in a zstd frame, with and without a declared content size.
+                    for flag in ("--content-size", "--no-content-size"):
+                        z = subprocess.run(["zstd", "-q", "-c", "-3", flag], input=raw, capture_output=True)
+                        add("st_header", z.stdout)
                 h = header_json(raw)
                 if h:
                     add("json", h)
@@ -53,6 +59,9 @@ for name in sorted(os.listdir(quant)):
         raw = open(p, "rb").read()
         add("config", raw)
         add("json", raw)
+# zstd frames with an absurd window (2^41) and with a dictionary id.
+add("st_header", bytes([0x28, 0xB5, 0x2F, 0xFD, 0x00, 0xF8, 0x01, 0x00, 0x00]))
+add("st_header", bytes([0x28, 0xB5, 0x2F, 0xFD, 0x01, 0x50, 0x07, 0x01, 0x00, 0x00]))
 # The fuzz_config checkpoint is GPTQ-shaped: seed the dialects that fit it.
 for cfg in ({"quantization_config": {"quant_method": "gptq", "bits": 4, "group_size": 8, "sym": False,
                                      "checkpoint_format": "gptq", "dynamic": {"-:^lm.*": {}, "+:^l$": {"bits": 4}}}},

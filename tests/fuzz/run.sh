@@ -9,7 +9,7 @@ out=build/fuzz
 mkdir -p "$out"
 flags="-g -O1 -std=c11 -D_POSIX_C_SOURCE=200809L -I. $(pkg-config --cflags libcjson) -fopenmp \
        -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all"
-libs="$(pkg-config --libs libxxhash libcjson) -lm"
+libs="$(pkg-config --libs libxxhash libcjson libzstd) -lm"
 # verify/ without the device backends: the harnesses reach the reference and the manifest checks.
 srcs="$(ls common/*.c formats/*.c repack/*.c) verify/dequant_ref.c verify/integrity.c verify/structure.c"
 status=0

@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Crash safety and disk-full behaviour of `convert` and `split` (issue 8).
 
-- SIGKILL at 100 pseudo-random moments (seeded) during convert --to onednn-int4, convert --to f16
-  and split of a synthetic model. Afterwards exactly one of two things holds: no DST exists (at
-  most a DST.partial-* that the next run reports, and --force removes), or DST is complete and
-  byte-identical to an uninterrupted run. A killed split resumes (--resume) to the same bytes.
+- SIGKILL at 116 pseudo-random moments (seeded) during convert --to onednn-int4, convert --to f16,
+  split and split --compress zstd:3 of a synthetic model. Afterwards exactly one of two things
+  holds: no DST exists (at most a DST.partial-* that the next run reports, and --force removes),
+  or DST is complete and byte-identical to an uninterrupted run. A killed split resumes
+  (--resume) to the same bytes.
 - Disk full (an LD_PRELOAD shim makes write(2) fail with ENOSPC after N bytes) at several points:
   exit 5, one line naming the file, the bytes written and the bytes needed, nothing left behind.
 Run by `make test` with MP_BIN and MP_TOOLS set.
@@ -59,7 +60,8 @@ def main():
         check(r.returncode == 0, f"mkmodel: {r.stderr}")
         jobs = [("onednn", ["convert", src, None, "--to", "onednn-int4"]),
                 ("f16", ["convert", src, None, "--to", "f16"]),
-                ("split", ["split", src, None])]
+                ("split", ["split", src, None]),
+                ("split-zst", ["split", src, None, "--compress", "zstd:3"])]
         kills = {name: 0 for name, _ in jobs}
         for name, argv in jobs:
             ref = os.path.join(tmp, f"ref-{name}")
@@ -68,7 +70,7 @@ def main():
             check(subprocess.run([BIN, *a, "--quiet"]).returncode == 0, f"{name}: reference run")
             full = time.monotonic() - t0
             want = tree(ref)
-            for i in range(34 if name != "split" else 32):
+            for i in range({"split": 32, "split-zst": 16}.get(name, 34)):
                 dst = os.path.join(tmp, f"out-{name}")
                 a = [x if x is not None else dst for x in argv]
                 p = subprocess.Popen([BIN, *a, "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -80,7 +82,7 @@ def main():
                     check(tree(dst) == want, f"{name} kill {i}: DST exists but differs from a complete run")
                 else:
                     left = partials(tmp, f"out-{name}")
-                    if name == "split" and left and i % 2 == 0:
+                    if name.startswith("split") and left and i % 2 == 0:
                         r = subprocess.run([BIN, *a, "--quiet", "--resume"], capture_output=True, text=True)
                         check(r.returncode == 0, f"split resume after kill {i}: {r.stderr}")
                         check(tree(dst) == want, f"split kill {i}: resumed output differs")

@@ -158,6 +158,62 @@ def main():
               f"extra holds exactly the unmatched tensors: {sorted(extra)}")
         verify_split("odd", odd, out)
 
+        # --compress zstd: the zstd CLI decompresses every file to the plain split's bytes, the
+        # manifest records both sizes and hashes, and --resume over a compressed partial split
+        # with one file corrupted (same size) and one half-written redoes exactly those two.
+        plain = os.path.join(tmp, "llama-split")
+        packed = os.path.join(tmp, "llama-zst")
+        r = split(llama, packed, "--compress", "zstd:3")
+        check(r.returncode == 0, f"split --compress: {r.stderr}")
+        check(not os.path.exists(os.path.join(packed, "model.safetensors.index.json")),
+              "no standard index over .zst files")
+        pm = json.load(open(os.path.join(plain, "modelprep.json")))
+        zm = json.load(open(os.path.join(packed, "modelprep.json")))
+        plain_files = {f["name"]: f for f in pm["files"]}
+        layer_files = [f for f in zm["files"] if f["name"].endswith(".safetensors.zst")]
+        check(len(layer_files) == len([f for f in os.listdir(plain) if f.endswith(".safetensors")]),
+              "one .zst per plain layer file")
+        for f in layer_files:
+            base = f["name"][:-4]
+            raw = subprocess.run(["zstd", "-q", "-d", "-c", os.path.join(packed, f["name"])],
+                                 capture_output=True).stdout
+            check(raw == open(os.path.join(plain, base), "rb").read(), f"zstd -d {f['name']} equals {base}")
+            check(f["compression"] == "zstd" and f["size"] == os.path.getsize(os.path.join(packed, f["name"])),
+                  f"{f['name']}: compressed size")
+            check(f["uncompressed_size"] == len(raw) and f["uncompressed_xxh3_128"] == plain_files[base]["xxh3_128"],
+                  f"{f['name']}: uncompressed size and hash")
+        check({t["name"]: t["xxh64"] for t in zm["tensors"]} == {t["name"]: t["xxh64"] for t in pm["tensors"]},
+              "per-tensor xxh64 as for the plain split")
+        partial = os.path.join(tmp, "llama-resumed.partial-zst001")
+        shutil.copytree(packed, partial)
+        with open(os.path.join(partial, ".modelprep-split-journal"), "w") as j:
+            for f in layer_files:
+                if f["name"] != "model.layers.7.safetensors.zst":
+                    j.write(f"{f['name']} {f['size']} {f['xxh3_128']} zstd:3\n")
+        os.rename(os.path.join(partial, "model.layers.7.safetensors.zst"),
+                  os.path.join(partial, "model.layers.7.safetensors.zst.tmp"))
+        with open(os.path.join(partial, "model.layers.7.safetensors.zst.tmp"), "r+b") as t:
+            t.truncate(1000)
+        bad = os.path.join(partial, "model.layers.3.safetensors.zst")
+        b = bytearray(open(bad, "rb").read())
+        b[len(b) // 2] ^= 0xFF
+        open(bad, "wb").write(bytes(b))
+        inodes = {f: os.stat(os.path.join(partial, f)).st_ino for f in os.listdir(partial)}
+        resumed = os.path.join(tmp, "llama-resumed")
+        r = subprocess.run([BIN, "split", llama, resumed, "--compress", "zstd:3", "--resume"],
+                           capture_output=True, text=True)
+        check(r.returncode == 0, f"compressed resume: {r.stderr}")
+        check(f"resumed: {len(layer_files) - 2} files kept" in r.stdout, f"kept all but two: {r.stdout}")
+        for f in layer_files:
+            n = f["name"]
+            same = os.stat(os.path.join(resumed, n)).st_ino == inodes.get(n)
+            check(same == (n not in ("model.layers.3.safetensors.zst", "model.layers.7.safetensors.zst")),
+                  f"{n}: {'kept' if same else 'rewritten'}")
+            check(open(os.path.join(resumed, n), "rb").read() == open(os.path.join(packed, n), "rb").read(),
+                  f"{n}: byte-identical after resume")
+        check(sorted(os.listdir(resumed)) == sorted(os.listdir(packed)), "same files after a compressed resume")
+        check(json.load(open(os.path.join(resumed, "modelprep.json")))["files"] == zm["files"], "same manifest files")
+
         # SIGKILL mid-split, then --resume: byte-identical to an uninterrupted split.
         big = make(tmp, "big", "--layers", "24", "--hidden", "512", "--intermediate", "1408", "--vocab", "8192")
         clean = os.path.join(tmp, "big-clean")

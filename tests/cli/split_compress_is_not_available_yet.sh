@@ -1,1 +1,0 @@
-$MODELPREP split a b --compress zstd:3
