@@ -164,6 +164,11 @@ typedef enum {
 mp_compress mp_st_file_compression(const mp_st_model *m, size_t i);
 /* Bytes of file i's safetensors stream: its size on disk, or decompressed. */
 uint64_t mp_st_file_raw_size(const mp_st_model *m, size_t i);
+/* Holds a compressed file's decompressed bytes in memory, so that reads in any order cost a copy
+ * instead of a restarted decompression (verify's random row reads); a plain file is left alone.
+ * The memory is the file's decompressed size, until mp_st_file_unload(). */
+mp_errcode mp_st_file_load(const mp_st_model *m, size_t i, mp_err *err);
+void mp_st_file_unload(const mp_st_model *m, size_t i);
 /* Reads len bytes at `at` of file i's (decompressed) safetensors stream, header included. */
 mp_errcode mp_st_file_read_raw(const mp_st_model *m, size_t i, uint64_t at, void *buf,
                                size_t len, mp_err *err);

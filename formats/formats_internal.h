@@ -54,6 +54,10 @@ mp_errcode mp_zst_src_read(mp_zst_src *z, const mp_file *f, uint64_t offset, voi
 /* Frees the decoder's buffers and window until the next read (which restarts at the frame's
  * start when it is not ahead of the last); keeps what _open learnt. */
 void mp_zst_src_idle(mp_zst_src *z);
+/* Decompresses the whole file into memory (checking the frame's checksum), so that reads in
+ * any order are copies; _unload gives the memory back. */
+mp_errcode mp_zst_src_load(mp_zst_src *z, const mp_file *f, mp_err *err);
+void mp_zst_src_unload(mp_zst_src *z);
 void mp_zst_src_free(mp_zst_src *z);
 
 /* A JSON number that is an integer in [0, 2^53]: exact in a double, and beyond any real file. */

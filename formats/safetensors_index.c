@@ -352,6 +352,16 @@ mp_compress mp_st_file_compression(const mp_st_model *m, size_t i)
 
 uint64_t mp_st_file_raw_size(const mp_st_model *m, size_t i) { return m->files[i].size; }
 
+mp_errcode mp_st_file_load(const mp_st_model *m, size_t i, mp_err *err)
+{
+    return m->files[i].zst ? mp_zst_src_load(m->files[i].zst, m->files[i].f, err) : MP_OK;
+}
+
+void mp_st_file_unload(const mp_st_model *m, size_t i)
+{
+    mp_zst_src_unload(m->files[i].zst);
+}
+
 mp_errcode mp_st_file_read_raw(const mp_st_model *m, size_t i, uint64_t at, void *buf,
                                size_t len, mp_err *err)
 {

@@ -50,6 +50,7 @@ struct mp_zst_src {
     uint64_t comp_pos;       /* compressed bytes loaded into `in` so far */
     uint64_t raw_pos;        /* decompressed bytes produced so far */
     int ended;               /* the decoder reported the end of the frame */
+    uint8_t *whole;          /* mp_zst_src_load: every decompressed byte, for reads in any order */
     pthread_mutex_t lock;
 };
 
@@ -257,6 +258,11 @@ mp_errcode mp_zst_src_read(mp_zst_src *z, const mp_file *f, uint64_t offset, voi
                         len, (unsigned long long)z->raw_size);
         goto done;
     }
+    if (z->whole) {
+        memcpy(buf, z->whole + offset, len);
+        pthread_mutex_unlock(&z->lock);
+        return MP_OK;
+    }
     if (!z->dctx || offset < z->raw_pos) rc = restart(z, f, err);
     while (rc == MP_OK && z->raw_pos < offset) {
         uint64_t gap = offset - z->raw_pos;
@@ -274,6 +280,34 @@ done:
     return rc;
 }
 
+mp_errcode mp_zst_src_load(mp_zst_src *z, const mp_file *f, mp_err *err)
+{
+    if (z->whole) return MP_OK;
+    if (z->raw_size > SIZE_MAX - 1) return mp_errf_at(err, MP_E_NOMEM, f->path, NULL, -1, "too large to hold");
+    uint8_t *w = malloc(z->raw_size ? (size_t)z->raw_size : 1);
+    if (!w)
+        return mp_errf_at(err, MP_E_NOMEM, f->path, NULL, -1, "out of memory holding %llu decompressed bytes",
+                          (unsigned long long)z->raw_size);
+    mp_errcode rc = mp_zst_src_read(z, f, 0, w, (size_t)z->raw_size, err); /* checks the frame's checksum */
+    if (rc != MP_OK) {
+        free(w);
+        return rc;
+    }
+    pthread_mutex_lock(&z->lock);
+    z->whole = w;
+    pthread_mutex_unlock(&z->lock);
+    return MP_OK;
+}
+
+void mp_zst_src_unload(mp_zst_src *z)
+{
+    if (!z) return;
+    pthread_mutex_lock(&z->lock);
+    free(z->whole);
+    z->whole = NULL;
+    pthread_mutex_unlock(&z->lock);
+}
+
 void mp_zst_src_idle(mp_zst_src *z)
 {
     if (!z) return;
@@ -286,6 +320,7 @@ void mp_zst_src_free(mp_zst_src *z)
 {
     if (!z) return;
     release_ctx(z);
+    free(z->whole);
     pthread_mutex_destroy(&z->lock);
     free(z);
 }

@@ -33,6 +33,7 @@ typedef struct mp_numeric_ctx {
     mp_device *dev;
     const mp_verify_opts *o;
     unsigned char *src_seen;      /* per source linear: 1 once an output tensor was checked against it */
+    size_t *out_held, *src_held;  /* the compressed file of each model held in memory, or SIZE_MAX */
 } mp_numeric_ctx;
 
 mp_errcode mp_check_numerics(const mp_numeric_ctx *c, mp_verify_report *r, mp_err *err);

@@ -76,9 +76,8 @@ static mp_errcode blame_tensors(const mp_st_model *m, size_t fi, const char *nam
                                 size_t nh, uint8_t *buf, size_t cap, size_t *bad, mp_verify_report *r, mp_err *err)
 {
     *bad = 0;
-    for (size_t i = 0; i < mp_st_n_tensors(m); i++) {
-        const mp_tensor *t = mp_st_tensor(m, i);
-        if (t->file != fi) continue;
+    for (size_t j = 0; j < mp_st_file_n_tensors(m, fi); j++) { /* file order: one pass if compressed */
+        const mp_tensor *t = mp_st_file_tensor(m, fi, j);
         XXH64_state_t *st = XXH64_createState();
         if (!st) return mp_errf(err, MP_E_NOMEM, "out of memory");
         XXH64_reset(st, 0);
@@ -189,7 +188,18 @@ mp_errcode mp_check_integrity(const mp_st_model *m, const cJSON *manifest, mp_ve
             mp_hex128(canon, hex);
             if (strcmp(hex, jh->valuestring) != 0) {
                 size_t bad = 0;
-                if (fi != SIZE_MAX) rc = blame_tensors(m, fi, name, h, nh, buf[0], cap, &bad, r, err);
+                mp_err berr = MP_ERR_INIT;
+                if (fi != SIZE_MAX) rc = blame_tensors(m, fi, name, h, nh, buf[0], cap, &bad, r, &berr);
+                if (rc != MP_OK && rc != MP_E_NOMEM) { /* e.g. a damaged zstd frame: the finding says it */
+                    char msg[600];
+                    mp_err_format(&berr, msg, sizeof msg);
+                    rc = mp_vfind(r, MP_VS_FAIL, "integrity", "%s: xxh3-128 %s, the manifest says %.40s, and reading "
+                                  "its tensors fails: %s", name, hex, jh->valuestring, msg) == MP_OK
+                             ? MP_OK : mp_errf(err, MP_E_NOMEM, "out of memory");
+                    bad = 1;
+                } else if (rc != MP_OK) {
+                    *err = berr;
+                }
                 if (rc == MP_OK && bad == 0)
                     rc = mp_vfind(r, MP_VS_FAIL, "integrity", "%s: xxh3-128 %s, the manifest says %.40s (%s)", name, hex,
                                   jh->valuestring,

@@ -64,6 +64,19 @@ static int family_of(const mp_qlinear *q, mp_kfamily *f)
     }
 }
 
+/* A compressed file is decompressed once and held while its tensors are read in any order; one
+ * file per model at a time (a split keeps each layer's tensors in one file). */
+static mp_errcode hold(const mp_st_model *m, const mp_tensor *t, size_t *held, mp_err *err)
+{
+    if (!m || !t || !held || mp_st_file_compression(m, t->file) == MP_COMPRESS_NONE || *held == t->file)
+        return MP_OK;
+    if (*held != SIZE_MAX) mp_st_file_unload(m, *held);
+    *held = SIZE_MAX;
+    MP_FORWARD(mp_st_file_load(m, t->file, err));
+    *held = t->file;
+    return MP_OK;
+}
+
 static mp_errcode read_whole(const mp_st_model *m, const mp_tensor *t, void **out, size_t *bytes, mp_err *err)
 {
     *out = NULL;
@@ -296,6 +309,8 @@ static mp_errcode check_linear(const mp_numeric_ctx *c, const mp_st_model *om, c
                           (unsigned long long)ol->n_rows, (unsigned long long)ol->k_cols);
     mp_kernel_data kd = {.family = fam};
     void *qw = NULL, *sc = NULL, *zp = NULL, *gi = NULL;
+    MP_FORWARD(hold(om, ol->qweight, om == c->out ? c->out_held : c->src_held, err));
+    MP_FORWARD(hold(rm, rl->qweight, rm == c->out ? c->out_held : c->src_held, err));
     mp_errcode rc = read_whole(om, ol->qweight, &qw, &kd.qw_bytes, err);
     if (rc == MP_OK) rc = read_whole(om, ol->scales, &sc, &kd.sc_bytes, err);
     if (rc == MP_OK && ol->zero != MP_QZERO_IMPLIED) rc = read_whole(om, ol->qzeros, &zp, &kd.zp_bytes, err);
@@ -475,6 +490,8 @@ static mp_errcode check_dense(const mp_numeric_ctx *c, const mp_tensor *w, const
                    ? MP_OK : mp_errf(err, MP_E_NOMEM, "out of memory");
     }
     unsigned es = mp_dtype_bits(w->dtype) / 8;
+    MP_FORWARD(hold(c->out, w, c->out_held, err));
+    MP_FORWARD(hold(c->src, sl->qweight, c->src_held, err));
     uint32_t *rows = malloc((size_t)(c->o->rows && c->o->rows < N ? c->o->rows : N) * sizeof *rows);
     float *ref = malloc((size_t)K * sizeof *ref), *tmp = malloc((size_t)(K * 9) * sizeof *tmp);
     uint8_t *got = malloc((size_t)K * es);

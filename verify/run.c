@@ -90,6 +90,19 @@ static char *recorded_source(const cJSON *manifest, const char *out_dir, char *w
     return pick;
 }
 
+/* Data that cannot be read in a checkpoint that opened (a damaged zstd frame, a truncated file)
+ * is what verify is for: a failure in the report, which then stops, not a bare error. */
+static mp_errcode damaged(mp_errcode rc, const char *stage, mp_verify_report *r, mp_err *err)
+{
+    if (rc != MP_E_INPUT) return rc;
+    char msg[700];
+    mp_err_format(err, msg, sizeof msg);
+    mp_err_clear(err);
+    r->stopped = 1;
+    return mp_vfind(r, MP_VS_FAIL, stage, "cannot read the data, checks stopped: %s", msg) == MP_OK
+               ? MP_OK : mp_errf(err, MP_E_NOMEM, "out of memory");
+}
+
 void mp_verify_report_free(mp_verify_report *r)
 {
     free(r->findings);
@@ -141,8 +154,9 @@ mp_errcode mp_verify_run(const mp_verify_opts *o, mp_verify_report *r, mp_err *e
     if (rc != MP_OK) goto done;
 
     rc = mp_qmodel_open(&outq, out, err);
-    if (rc == MP_OK) rc = mp_check_structure(out, outq, manifest, r, err);
     if (rc != MP_OK) goto done;
+    rc = damaged(mp_check_structure(out, outq, manifest, r, err), "structure", r, err);
+    if (rc != MP_OK || r->stopped) goto done;
 
     const char *why_own = NULL;
     char why_buf[600] = "";
@@ -187,8 +201,11 @@ mp_errcode mp_verify_run(const mp_verify_opts *o, mp_verify_report *r, mp_err *e
         rc = mp_errf(err, MP_E_NOMEM, "out of memory");
         goto done;
     }
-    mp_numeric_ctx c = {out, outq, manifest, src, srcq, dev, o, seen};
-    rc = mp_check_numerics(&c, r, err);
+    size_t out_held = SIZE_MAX, src_held = SIZE_MAX;
+    mp_numeric_ctx c = {out, outq, manifest, src, srcq, dev, o, seen, &out_held, &src_held};
+    rc = damaged(mp_check_numerics(&c, r, err), "numerics", r, err);
+    if (out_held != SIZE_MAX) mp_st_file_unload(out, out_held);
+    if (src_held != SIZE_MAX) mp_st_file_unload(src, src_held);
     free(seen);
     if (rc == MP_OK && r->n_numeric == 0 &&
         mp_vfind(r, MP_VS_WARN, "numerics", "no quantized tensor was checked: nothing ran on the device") != MP_OK)

@@ -292,10 +292,12 @@ mp_errcode mp_check_structure(const mp_st_model *m, const mp_qmodel *q, const cJ
 {
     if (manifest) MP_FORWARD(check_manifest(m, manifest, r, err));
     MP_FORWARD(check_config(m, q, r, err));
-    for (size_t i = 0; i < mp_st_n_tensors(m); i++) {
-        const mp_tensor *t = mp_st_tensor(m, i);
-        if (t->dtype == MP_DTYPE_F16 || t->dtype == MP_DTYPE_BF16 || t->dtype == MP_DTYPE_F32)
-            MP_FORWARD(scan_floats(m, t, is_scale(q, t), r, err));
-    }
+    /* In file order, so that a compressed file is decompressed once, front to back. */
+    for (size_t fi = 0; fi < mp_st_n_files(m); fi++)
+        for (size_t j = 0; j < mp_st_file_n_tensors(m, fi); j++) {
+            const mp_tensor *t = mp_st_file_tensor(m, fi, j);
+            if (t->dtype == MP_DTYPE_F16 || t->dtype == MP_DTYPE_BF16 || t->dtype == MP_DTYPE_F32)
+                MP_FORWARD(scan_floats(m, t, is_scale(q, t), r, err));
+        }
     return MP_OK;
 }

@@ -143,6 +143,7 @@ typedef struct mp_verify_report {
     size_t n_numeric;
     mp_vtensor *numeric;
     size_t n_fail, n_warn;
+    int stopped;             /* unreadable data ended the checks early (a failure says where) */
     double seconds;
 } mp_verify_report;
 

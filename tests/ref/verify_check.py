@@ -274,6 +274,21 @@ def main():
         check(run("convert", fixture, "mixed", "--to", "gptq-v2", "--quiet").returncode == 0, "mixed convert")
         doc = expect_pass("mixed", "opencl", "opencl", "mixed bits")
         check(len(doc["tensors"]) == 2, f"mixed: {len(doc['tensors'])} tensors")
+        # A zstd-compressed split: checked the same way; a flipped byte in a frame fails integrity.
+        check(run("split", "moe-stacked", "moe-zst", "--compress", "zstd", "--quiet").returncode == 0, "zst split")
+        doc = expect_pass("moe-zst", "opencl", "opencl", "compressed split")
+        check(len(doc["tensors"]) == 16 and doc["integrity"]["files"] >= 4, f"zst: {doc['integrity']}")
+        zf = os.path.join("moe-zst", "model.layers.0.safetensors.zst")
+        with open(zf, "r+b") as f:
+            f.seek(os.path.getsize(zf) // 2)
+            b = f.read(1)[0]
+            f.seek(os.path.getsize(zf) // 2)
+            f.write(bytes([b ^ 0x40]))
+        p, doc = verify("moe-zst", "cpu")
+        fails = [f["text"] for f in (doc["findings"] if doc else []) if f["status"] == "FAIL"]
+        check(p.returncode == 1 and any(t.startswith("model.layers.0.safetensors.zst: xxh3-128 ") for t in fails)
+              and any(t.startswith("cannot read the data, checks stopped: ") and "checksum" in t for t in fails),
+              f"flipped zst byte: {p.returncode} {p.stderr} {fails}")
         # Sources verify against their own layout: 3-bit act-order, 8-bit v2.
         for d in ["g3", "g8"]:
             doc = expect_pass(d, "opencl", "opencl", d)
