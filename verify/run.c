@@ -189,9 +189,9 @@ mp_errcode mp_verify_run(const mp_verify_opts *o, mp_verify_report *r, mp_err *e
                  mp_qmethod_name(mp_qmodel_method(srcq)));
     else
         snprintf(r->reference, sizeof r->reference,
-                 "CPU dequantization of the output's own layout, independent of the kernels (%s)", why_own);
+                 "CPU dequantization of the output's own layout, independent of the kernels (%.400s)", why_own);
     if (!src && mp_qmodel_n_linears(outq) == 0)
-        snprintf(r->reference, sizeof r->reference, "none: no quantized tensor in the checkpoint, and %s", why_own);
+        snprintf(r->reference, sizeof r->reference, "none: no quantized tensor in the checkpoint, and %.400s", why_own);
     else if (!src && (rc = mp_vfind(r, MP_VS_WARN, "numerics",
                                     "no source to compare with (%s): the output is compared with its own layout",
                                     why_own)) != MP_OK)
