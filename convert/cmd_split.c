@@ -42,6 +42,14 @@ int cmd_split(const mp_args *a)
     if (compress && !(o.zstd_level = parse_compress(a, compress))) return 2;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     o.threads = cores > 0 ? (int)(cores < 1024 ? cores : 1024) : 1;
+    const char *gs = mp_args_get(a, "gguf-split");
+    if (gs) {
+        char *end;
+        long v = strtol(gs, &end, 10);
+        if (*gs == '\0' || *end != '\0' || v < 1 || v > 9999)
+            return mp_cli_usage_error(a->cmd, "--gguf-split wants a number of files from 1 to 9999, not '%s'", gs);
+        o.gguf_split = (unsigned)v;
+    }
     const char *threads = mp_args_get(a, "threads");
     if (threads) {
         char *end = NULL;
@@ -80,11 +88,12 @@ int cmd_split(const mp_args *a)
             printf(", \"compression\": null, \"mb_per_s\": %.1f", mbs);
         printf("}\n");
     } else if (!o.quiet) {
-        printf("split %s into %s: %zu files, %zu tensors (%s)%s%s\n", a->pos[0], a->pos[1],
+        printf("split %s into %s: %zu files, %zu tensors (%s)%s%s%s\n", a->pos[0], a->pos[1],
                r.n_files, r.n_tensors, human,
-               r.tied ? (o.materialize_tied ? "; tied lm_head written from the embedding"
-                                            : "; lm_head.weight recorded as an alias of the embedding")
+               r.tied ? (o.materialize_tied ? "; the tied head written from the embedding"
+                                            : "; recorded as an alias of the embedding: ")
                       : "",
+               r.tied && !o.materialize_tied ? r.tied_name : "",
                r.n_extra ? "; tensors that match no layer rule are in extra.safetensors" : "");
         if (o.zstd_level) {
             char packed[32];

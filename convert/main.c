@@ -35,6 +35,7 @@ static const mp_opt split_opts[] = {
     {"resume", NULL, "finish an interrupted split, keeping the files that verify"},
     {"compress", "zstd[:LEVEL]", "write NAME.safetensors.zst files, zstd level 1-19 (default 3)"},
     {"threads", "N", "zstd worker threads (default: all cores)"},
+    {"gguf-split", "N", "GGUF source: a gguf-split set of N files cut at layer boundaries"},
     {"force", NULL, "replace DST if it exists, and remove partial outputs of earlier runs"},
     {"json", NULL, "print a JSON summary on stdout"},
     {"quiet", NULL, "no progress bar and no summary"},

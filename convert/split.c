@@ -29,10 +29,12 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
+#include <xxhash.h>
 #include <zstd.h>
 
 #define CHUNK (4u << 20)
 #define JOURNAL ".modelprep-split-journal"
+#define GGUF_META "gguf-metadata.gguf"
 
 /* Module rules, in order. '#' matches a run of digits. The module is the matched prefix less
  * its final dot; the rank orders files: embeddings, layers by number, final norm, head, others. */
@@ -59,6 +61,11 @@ static const struct {
     {"multi_modal_projector.", 4},
     {"model.multi_modal_projector.", 4},
     {"mtp.", 4},
+    /* GGUF names (llama.cpp's tensor map) */
+    {"token_embd.", 0},
+    {"blk.#.", 1},
+    {"output_norm.", 2},
+    {"output.", 3},
 };
 
 /* Length of the matched prefix (dot included), or 0; *num receives the layer number. */
@@ -107,6 +114,7 @@ static int module_cmp(const void *pa, const void *pb)
 
 typedef struct split_job {
     const mp_split_opts *o;
+    mp_gguf *g;             /* a GGUF source; m is then its view (U8 rows of raw ggml blocks) */
     mp_st_model *m;
     module *mods;
     size_t n_mods;
@@ -164,7 +172,18 @@ static mp_errcode assign(split_job *j, const mp_hf_config *cfg, mp_err *err)
     static const char *const embeds[] = {"model.embed_tokens.weight",
                                          "model.language_model.embed_tokens.weight",
                                          "transformer.wte.weight"};
-    if (cfg->tie_word_embeddings == 1 && !mp_st_find(j->m, "lm_head.weight")) {
+    /* GGUF: no output.weight means the head is the embedding, as llama.cpp loads it. */
+    if (j->g && !mp_st_find(j->m, "output.weight") && mp_st_find(j->m, "token_embd.weight")) {
+        j->alias_from = "output.weight";
+        j->alias_to = "token_embd.weight";
+        if (j->o->materialize_tied) {
+            module *m = module_for(j, "output", 3, -1, n, err);
+            if (!m) return MP_E_NOMEM;
+            m->src[m->n] = mp_st_find(j->m, "token_embd.weight");
+            m->out_names[m->n++] = "output.weight";
+        }
+    }
+    if (!j->g && cfg->tie_word_embeddings == 1 && !mp_st_find(j->m, "lm_head.weight")) {
         for (size_t e = 0; e < 3 && !j->alias_to; e++) {
             const mp_tensor *emb = mp_st_find(j->m, embeds[e]);
             if (!emb) continue;
@@ -198,6 +217,39 @@ static void specs_of(const module *m, mp_tensor_spec *specs)
 
 static const char *const split_meta[] = {"producer", "modelprep " MP_VERSION " split"};
 
+/* The __metadata__ pairs of a module's file: the producer, and for a GGUF source each tensor's
+ * ggml type and ne ("gguf.type.<name>": "Q4_K", "gguf.ne.<name>": "4096,4096"), so that a
+ * streaming runtime can hand the raw blocks to ggml. Free with free_meta. */
+static mp_errcode module_meta(const split_job *j, const module *m, char ***meta, size_t *n_meta, mp_err *err)
+{
+    size_t n = 1 + (j->g ? 2 * m->n : 0);
+    char **kv = calloc(2 * n, sizeof *kv);
+    if (!kv) return mp_errf(err, MP_E_NOMEM, "out of memory");
+    *meta = kv;
+    *n_meta = n;
+    kv[0] = mp_strdup(split_meta[0]);
+    kv[1] = mp_strdup(split_meta[1]);
+    for (size_t k = 0; j->g && k < m->n; k++) {
+        const mp_gguf_tensor *t = mp_gguf_find(j->g, m->src[k]->name);
+        char ne[128] = "";
+        for (uint32_t d = 0; t && d < (t->n_dims ? t->n_dims : 1); d++)
+            snprintf(ne + strlen(ne), sizeof ne - strlen(ne), "%s%llu", d ? "," : "", (unsigned long long)t->ne[d]);
+        if (asprintf(&kv[2 + 4 * k], "gguf.type.%s", m->out_names[k]) < 0) kv[2 + 4 * k] = NULL;
+        kv[3 + 4 * k] = mp_strdup(t ? mp_gguf_type_name(t->type) : "?");
+        if (asprintf(&kv[4 + 4 * k], "gguf.ne.%s", m->out_names[k]) < 0) kv[4 + 4 * k] = NULL;
+        kv[5 + 4 * k] = mp_strdup(ne);
+    }
+    for (size_t i = 0; i < 2 * n; i++)
+        if (!kv[i]) return mp_errf(err, MP_E_NOMEM, "out of memory");
+    return MP_OK;
+}
+
+static void free_meta(char **meta, size_t n_meta)
+{
+    for (size_t i = 0; meta && i < 2 * n_meta; i++) free(meta[i]);
+    free(meta);
+}
+
 static mp_errcode plan_sizes(split_job *j, uint64_t *total, mp_err *err)
 {
     *total = 0;
@@ -206,7 +258,12 @@ static mp_errcode plan_sizes(split_job *j, uint64_t *total, mp_err *err)
         mp_tensor_spec *specs = calloc(m->n ? m->n : 1, sizeof *specs);
         if (!specs) return mp_errf(err, MP_E_NOMEM, "out of memory");
         specs_of(m, specs);
-        mp_errcode rc = mp_st_file_size_of(specs, m->n, split_meta, 1, &m->file_size, err);
+        char **meta = NULL;
+        size_t n_meta = 0;
+        mp_errcode rc = module_meta(j, m, &meta, &n_meta, err);
+        if (rc == MP_OK)
+            rc = mp_st_file_size_of(specs, m->n, (const char *const *)meta, n_meta, &m->file_size, err);
+        free_meta(meta, n_meta);
         free(specs);
         MP_FORWARD(rc);
         *total += m->file_size;
@@ -429,11 +486,15 @@ static mp_errcode write_module(split_job *j, module *m, mp_err *err)
     }
     unlink(tmp); /* a leftover of a killed run */
     specs_of(m, specs);
-    if (j->o->zstd_level)
-        rc = mp_st_writer_open_zstd(&w, tmp, specs, m->n, split_meta, 1, j->o->zstd_level,
+    char **meta = NULL;
+    size_t n_meta = 0;
+    rc = module_meta(j, m, &meta, &n_meta, err);
+    if (rc == MP_OK && j->o->zstd_level)
+        rc = mp_st_writer_open_zstd(&w, tmp, specs, m->n, (const char *const *)meta, n_meta, j->o->zstd_level,
                                     j->o->threads, err);
-    else
-        rc = mp_st_writer_open(&w, tmp, specs, m->n, split_meta, 1, err);
+    else if (rc == MP_OK)
+        rc = mp_st_writer_open(&w, tmp, specs, m->n, (const char *const *)meta, n_meta, err);
+    free_meta(meta, n_meta);
     for (size_t next; rc == MP_OK && (next = mp_st_writer_next(w)) != SIZE_MAX;) {
         const mp_tensor *t = m->src[next];
         for (uint64_t at = 0; at < t->n_bytes && rc == MP_OK; at += CHUNK) {
@@ -472,7 +533,7 @@ static mp_errcode write_index_and_manifest(split_job *j, const char *src, mp_err
     const char **names = calloc(total + 1, sizeof *names), **files = calloc(total + 1, sizeof *files);
     char **fnames = calloc(j->n_mods + 1, sizeof *fnames);
     mp_mtensor *mt = calloc(total + 1, sizeof *mt);
-    mp_mfile *mf = calloc(j->n_mods + 4, sizeof *mf), *sf = NULL;
+    mp_mfile *mf = calloc(j->n_mods + 5, sizeof *mf), *sf = NULL;
     mp_buf idx = MP_BUF_INIT, layout = MP_BUF_INIT;
     mp_errcode rc = names && files && fnames && mt && mf ? MP_OK : mp_errf(err, MP_E_NOMEM, "out of memory");
     uint64_t bytes = 0;
@@ -504,6 +565,15 @@ static mp_errcode write_index_and_manifest(split_job *j, const char *src, mp_err
     if (rc == MP_OK)
         rc = mp_dest_copy_side_files(&j->dest, mp_st_dir(j->m), mp_is_dir(src), skip, &n_side, err);
     if (rc == MP_OK) rc = mp_manifest_hash_file(&j->dest, index_name, &mf[nf++], err);
+    /* A GGUF source's metadata (vocabulary, hyperparameters, chat template) travels as a GGUF
+     * file without tensors, beside the layer files. */
+    if (rc == MP_OK && j->g) {
+        char *meta_path = mp_dest_path(&j->dest, GGUF_META);
+        mp_gguf_copy_opts co = {0, 0, 0, NULL, 0, 1};
+        rc = meta_path ? mp_gguf_copy(j->g, meta_path, &co, err) : mp_errf(err, MP_E_NOMEM, "out of memory");
+        free(meta_path);
+        if (rc == MP_OK) rc = mp_manifest_hash_file(&j->dest, GGUF_META, &mf[nf++], err);
+    }
     if (rc == MP_OK) {
         rc = mp_src_hash_finish(j->src_hash, &sf, err);
         j->src_hash = NULL;
@@ -545,6 +615,137 @@ static mp_errcode write_index_and_manifest(split_job *j, const char *src, mp_err
     return rc;
 }
 
+/* ------------------------------------------------------------ GGUF: gguf-split sets */
+
+/* The module stem of a tensor name, by the rule table ("extra" for none). */
+static void stem_of(const char *name, char *stem, size_t cap)
+{
+    snprintf(stem, cap, "extra");
+    for (size_t r = 0; r < sizeof rules / sizeof *rules; r++) {
+        long num;
+        size_t len = match_rule(rules[r].prefix, name, &num);
+        if (!len || len - 1 >= cap) continue;
+        memcpy(stem, name, len - 1);
+        stem[len - 1] = '\0';
+        return;
+    }
+}
+
+/* `--gguf-split N`: the GGUF's tensors, in their order, as N files of a gguf-split set cut only
+ * where one module ends and the next begins, each cut at the boundary nearest an equal share of
+ * the bytes left; metadata verbatim in the first file, gguf-split's keys in all (mp_gguf_copy). */
+static mp_errcode write_gguf_split(split_job *j, const char *src, mp_split_result *res, mp_err *err)
+{
+    const mp_gguf *g = j->g;
+    size_t n = mp_gguf_n_tensors(g), n_split = j->o->gguf_split;
+    uint64_t *bound = calloc(n + 1, sizeof *bound), *cuts = calloc(n_split + 1, sizeof *cuts);
+    uint64_t *before = calloc(n + 1, sizeof *before); /* bytes before tensor i */
+    mp_mtensor *mt = calloc(n + 1, sizeof *mt);
+    uint64_t *shapes = calloc(2 * n + 2, sizeof *shapes);
+    mp_mfile *mf = calloc(n_split + 2, sizeof *mf), *sf = NULL;
+    mp_buf layout = MP_BUF_INIT;
+    mp_gguf *outg = NULL;
+    uint8_t *buf = malloc(CHUNK);
+    mp_errcode rc = bound && cuts && before && mt && shapes && mf && buf ? MP_OK : mp_errf(err, MP_E_NOMEM, "out of memory");
+    size_t nb = 0;
+    char prev[160] = "", cur[160];
+    for (size_t i = 0; rc == MP_OK && i < n; i++) {
+        const mp_gguf_tensor *t = mp_gguf_tensor_at(g, i);
+        before[i + 1] = before[i] + t->n_bytes;
+        stem_of(t->name, cur, sizeof cur);
+        if (i > 0 && strcmp(cur, prev) != 0) bound[nb++] = i;
+        snprintf(prev, sizeof prev, "%s", cur);
+    }
+    if (rc == MP_OK && nb + 1 < n_split)
+        rc = mp_errf(err, MP_E_USAGE, "--gguf-split %zu: '%s' has only %zu modules to cut between", n_split, src,
+                     nb + 1);
+    /* Cut k goes to the free boundary nearest an equal share of the bytes still to place, leaving
+     * room for the cuts after it. */
+    size_t n_cuts = 0, from = 0;
+    uint64_t placed = 0;
+    for (size_t k = 1; rc == MP_OK && k < n_split; k++) {
+        uint64_t target = placed + (before[n] - placed) / (n_split - k + 1);
+        size_t best = from, last = nb - (n_split - 1 - k) - 1;
+        for (size_t b = from; b <= last; b++) {
+            uint64_t d = before[bound[b]] > target ? before[bound[b]] - target : target - before[bound[b]];
+            uint64_t db = before[bound[best]] > target ? before[bound[best]] - target : target - before[bound[best]];
+            if (d < db) best = b;
+        }
+        cuts[n_cuts++] = bound[best];
+        placed = before[bound[best]];
+        from = best + 1;
+    }
+    char stem[256];
+    const char *base = strrchr(mp_gguf_file_name(g, 0), '/');
+    snprintf(stem, sizeof stem, "%s", base ? base + 1 : mp_gguf_file_name(g, 0));
+    size_t sl = strlen(stem);
+    if (sl > 5 && strcmp(stem + sl - 5, ".gguf") == 0) stem[sl -= 5] = '\0';
+    /* A source that is itself a split set: drop its "-0000i-of-0000N". */
+    if (sl > 15 && strncmp(stem + sl - 15, "-0000", 5) == 0 && strstr(stem + sl - 15, "-of-")) stem[sl - 15] = '\0';
+    char *dst_stem = NULL;
+    if (rc == MP_OK && asprintf(&dst_stem, "%s/%s.gguf", j->dest.partial, stem) < 0)
+        rc = mp_errf(err, MP_E_NOMEM, "out of memory");
+    mp_gguf_copy_opts co = {0, 0, 0, cuts, n_cuts, 0};
+    if (rc == MP_OK) rc = mp_gguf_copy(g, dst_stem, &co, err);
+    /* The manifest: every file, and every tensor's xxh64 read back from the written set. */
+    char first_name[300];
+    if (n_split > 1) mp_gguf_split_name(stem, 1, n_split, first_name, sizeof first_name);
+    else snprintf(first_name, sizeof first_name, "%s.gguf", stem);
+    char *first_path = rc == MP_OK ? mp_dest_path(&j->dest, first_name) : NULL;
+    if (rc == MP_OK) rc = first_path ? mp_gguf_open(&outg, first_path, err) : mp_errf(err, MP_E_NOMEM, "out of memory");
+    size_t nf = 0;
+    for (size_t i = 0; rc == MP_OK && i < mp_gguf_n_files(outg); i++)
+        rc = mp_manifest_hash_file(&j->dest, mp_gguf_file_name(outg, i), &mf[nf++], err);
+    for (size_t i = 0; rc == MP_OK && i < mp_gguf_n_tensors(outg); i++) {
+        const mp_gguf_tensor *t = mp_gguf_tensor_at(outg, i);
+        XXH64_state_t *h = XXH64_createState();
+        if (!h) {
+            rc = mp_errf(err, MP_E_NOMEM, "out of memory");
+            break;
+        }
+        XXH64_reset(h, 0);
+        for (uint64_t at = 0; rc == MP_OK && at < t->n_bytes; at += CHUNK) {
+            size_t len = t->n_bytes - at < CHUNK ? (size_t)(t->n_bytes - at) : CHUNK;
+            rc = mp_gguf_read(outg, t, at, buf, len, err);
+            if (rc == MP_OK) XXH64_update(h, buf, len);
+        }
+        uint64_t row = t->ne[0] / mp_gguf_type_block(t->type) * mp_gguf_type_size(t->type);
+        shapes[2 * i] = row ? t->n_bytes / row : 0;
+        shapes[2 * i + 1] = row;
+        mt[i] = (mp_mtensor){t->name, mp_gguf_file_name(outg, t->file), MP_DTYPE_U8, 2, &shapes[2 * i],
+                             XXH64_digest(h), "copy"};
+        XXH64_freeState(h);
+    }
+    static const char *const skip[] = {"modelprep.json", NULL};
+    size_t n_side = 0;
+    if (rc == MP_OK) rc = mp_dest_copy_side_files(&j->dest, mp_gguf_dir(g), mp_is_dir(src), skip, &n_side, err);
+    if (rc == MP_OK) {
+        rc = mp_src_hash_finish(j->src_hash, &sf, err);
+        j->src_hash = NULL;
+    }
+    mp_buf_printf(&layout, "{\"name\": \"gguf-split\", \"splits\": %zu, \"first_tensor\": [0", n_split);
+    for (size_t k = 0; k < n_cuts; k++) mp_buf_printf(&layout, ", %llu", (unsigned long long)cuts[k]);
+    mp_buf_puts(&layout, "]}");
+    if (rc == MP_OK && layout.oom) rc = mp_errf(err, MP_E_NOMEM, "out of memory");
+    if (rc == MP_OK) {
+        mp_manifest man = {j->o->argc, j->o->argv, src, NULL, sf, mp_st_n_files(j->m), layout.data, mf, nf, mt,
+                           mp_gguf_n_tensors(outg)};
+        rc = mp_manifest_write(&j->dest, &man, err);
+    }
+    if (rc == MP_OK) {
+        res->n_files = nf;
+        res->n_tensors = mp_gguf_n_tensors(outg);
+        for (size_t i = 0; i < nf; i++) res->bytes += mf[i].size;
+        res->disk_bytes = res->layer_bytes = res->written = res->bytes;
+    }
+    mp_gguf_close(outg);
+    free(first_path);
+    free(dst_stem);
+    free(bound), free(cuts), free(before), free(mt), free(shapes), free(mf), free(sf), free(buf);
+    mp_buf_release(&layout);
+    return rc;
+}
+
 mp_errcode mp_split_run(const char *src, const char *dst, const mp_split_opts *o,
                         mp_split_result *res, mp_err *err)
 {
@@ -554,8 +755,15 @@ mp_errcode mp_split_run(const char *src, const char *dst, const mp_split_opts *o
     j.o = o;
     double t0 = mp_now();
     mp_hf_config cfg;
-    mp_errcode rc = mp_st_open(&j.m, src, err);
-    if (rc == MP_OK) rc = mp_hf_config_load(&cfg, mp_st_dir(j.m), err);
+    memset(&cfg, 0, sizeof cfg);
+    mp_errcode rc;
+    if (mp_gguf_probe(src)) {
+        rc = mp_gguf_open(&j.g, src, err);
+        if (rc == MP_OK) rc = mp_st_open_gguf_view(&j.m, j.g, err);
+    } else {
+        rc = mp_st_open(&j.m, src, err);
+        if (rc == MP_OK) rc = mp_hf_config_load(&cfg, mp_st_dir(j.m), err);
+    }
     if (rc == MP_OK) rc = assign(&j, &cfg, err);
     uint64_t total = 0;
     if (rc == MP_OK) rc = plan_sizes(&j, &total, err);
@@ -583,7 +791,21 @@ mp_errcode mp_split_run(const char *src, const char *dst, const mp_split_opts *o
         if (rc == MP_OK) rc = check_space(dst, need, err);
         if (rc == MP_OK) rc = mp_dest_begin(&j.dest, dst, o->force, err);
     }
+    if (rc == MP_OK && o->gguf_split && !j.g)
+        rc = mp_errf(err, MP_E_USAGE, "--gguf-split needs a GGUF source; '%s' is safetensors", src);
+    if (rc == MP_OK && o->gguf_split && (o->resume || o->zstd_level))
+        rc = mp_errf(err, MP_E_USAGE, "--gguf-split writes a GGUF set: --resume and --compress do not apply");
     if (rc == MP_OK) rc = mp_src_hash_start(&j.src_hash, j.m, err);
+    if (rc == MP_OK && o->gguf_split) {
+        double g0 = mp_now();
+        rc = write_gguf_split(&j, src, res, err);
+        res->write_seconds = mp_now() - g0;
+        if (rc == MP_OK) rc = mp_dest_commit(&j.dest, err);
+        else mp_dest_abort(&j.dest);
+        if (rc == MP_OK) res->seconds = mp_now() - t0;
+        mp_src_hash_finish(j.src_hash, NULL, NULL);
+        goto cleanup;
+    }
     uint64_t pending = 0;
     for (size_t i = 0; rc == MP_OK && i < j.n_mods; i++)
         if (!j.mods[i].done) pending += j.mods[i].file_size;
@@ -627,6 +849,8 @@ mp_errcode mp_split_run(const char *src, const char *dst, const mp_split_opts *o
         res->seconds = mp_now() - t0;
     }
     mp_src_hash_finish(j.src_hash, NULL, NULL);
+cleanup:
+    res->tied_name = j.g ? "output.weight" : "lm_head.weight";
     for (size_t i = 0; i < j.n_mods; i++) {
         free(j.mods[i].src);
         free(j.mods[i].out_names);
@@ -635,5 +859,6 @@ mp_errcode mp_split_run(const char *src, const char *dst, const mp_split_opts *o
     free(j.mods);
     free(j.chunk);
     mp_st_close(j.m);
+    mp_gguf_close(j.g);
     return rc;
 }

@@ -12,6 +12,7 @@ typedef struct mp_split_opts {
     int force, quiet;
     int zstd_level;         /* 0: plain .safetensors files; 1..19: .safetensors.zst */
     int threads;            /* zstd workers (0: one) */
+    unsigned gguf_split;    /* GGUF source: write a gguf-split set of this many files instead */
     int argc;               /* recorded in the manifest */
     char **argv;
     volatile int *interrupted;
@@ -20,6 +21,7 @@ typedef struct mp_split_opts {
 typedef struct mp_split_result {
     size_t n_files, n_tensors, n_extra, n_resumed;
     int tied;               /* lm_head was an alias of the embedding */
+    const char *tied_name;  /* the head's name: "lm_head.weight", or "output.weight" in GGUF */
     uint64_t bytes;         /* output bytes (uncompressed) */
     uint64_t disk_bytes;    /* bytes of the layer files on disk (compressed, or = bytes) */
     uint64_t layer_bytes;   /* bytes of the layer files uncompressed */

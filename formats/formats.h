@@ -571,6 +571,9 @@ typedef struct mp_gguf_copy_opts {
     uint32_t alignment;          /* 0: the source's */
     uint64_t split_max_tensors;  /* > 0: a new split every N tensors (gguf-split's default: 128) */
     uint64_t split_max_bytes;    /* > 0: a new split before the padded data passes N bytes */
+    const uint64_t *cut_before;  /* or: a new split before each of these tensor indices (ascending) */
+    size_t n_cuts;
+    int metadata_only;           /* the metadata alone, no tensor (a split's side file) */
 } mp_gguf_copy_opts;
 
 /* Rewrites model g (metadata verbatim, tensors byte for byte, in order) as the GGUF file `dst`,
@@ -581,5 +584,11 @@ mp_errcode mp_gguf_copy(const mp_gguf *g, const char *dst, const mp_gguf_copy_op
 
 /* "<prefix>-00002-of-00005.gguf" (1-based shard, as llama_split_path). */
 void mp_gguf_split_name(const char *prefix, size_t shard, size_t n_shards, char *buf, size_t cap);
+
+/* A GGUF model seen as a safetensors checkpoint: each tensor a U8 [rows, row bytes] of its raw
+ * ggml blocks (rows = elements / ne[0]), read in place from the GGUF files; names as in the
+ * GGUF. What the per-layer split copies for a GGUF source (the ggml type travels in the
+ * output's metadata). g must outlive nothing: the view opens the files itself. */
+mp_errcode mp_st_open_gguf_view(mp_st_model **out, const mp_gguf *g, mp_err *err);
 
 #endif /* MP_FORMATS_H */

@@ -323,7 +323,7 @@ static mp_errcode copy_kv(mp_gguf_writer *w, const mp_gguf *g, const mp_gguf_kv 
 
 mp_errcode mp_gguf_copy(const mp_gguf *g, const char *dst, const mp_gguf_copy_opts *o, mp_err *err)
 {
-    size_t n = mp_gguf_n_tensors(g);
+    size_t n = o->metadata_only ? 0 : mp_gguf_n_tensors(g);
     uint32_t align = o->alignment ? o->alignment : mp_gguf_alignment(g);
     if (align == 0 || (align & (align - 1)))
         return mp_errf(err, MP_E_USAGE, "alignment %u is not a power of two", align);
@@ -333,9 +333,12 @@ mp_errcode mp_gguf_copy(const mp_gguf *g, const char *dst, const mp_gguf_copy_op
     if (!first) return mp_errf(err, MP_E_NOMEM, "out of memory");
     size_t n_splits = 0;
     uint64_t size = 0;
+    size_t next_cut = 0;
     for (size_t i = 0; i < n; i++) {
         uint64_t b = padded(mp_gguf_tensor_at(g, i)->n_bytes, align);
-        int cut = i == 0 ||
+        int at_cut = next_cut < o->n_cuts && o->cut_before[next_cut] == i;
+        if (at_cut) next_cut++;
+        int cut = i == 0 || (at_cut && i > first[n_splits - 1]) ||
                   (o->split_max_tensors && (i - first[n_splits - 1]) >= o->split_max_tensors) ||
                   (o->split_max_bytes && size + b > o->split_max_bytes && i > first[n_splits - 1]);
         if (cut) {
@@ -346,7 +349,7 @@ mp_errcode mp_gguf_copy(const mp_gguf *g, const char *dst, const mp_gguf_copy_op
     }
     if (n_splits == 0) first[n_splits++] = 0;
     first[n_splits] = n;
-    int split = o->split_max_tensors || o->split_max_bytes;
+    int split = o->split_max_tensors || o->split_max_bytes || o->n_cuts;
     if (split && n_splits > 65535) {
         free(first);
         return mp_errf(err, MP_E_INPUT, "%zu splits exceed split.count's u16", n_splits);

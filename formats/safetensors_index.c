@@ -288,6 +288,51 @@ mp_errcode mp_st_open(mp_st_model **out, const char *path, mp_err *err)
     return MP_OK;
 }
 
+mp_errcode mp_st_open_gguf_view(mp_st_model **out, const mp_gguf *g, mp_err *err)
+{
+    *out = NULL;
+    mp_st_model *m = calloc(1, sizeof *m);
+    if (!m || !(m->dir = mp_strdup(mp_gguf_dir(g))) ||
+        !(m->files = calloc(mp_gguf_n_files(g) + 1, sizeof *m->files))) {
+        mp_st_close(m);
+        return mp_errf(err, MP_E_NOMEM, "out of memory");
+    }
+    m->dir_given = 1;
+    mp_errcode rc = MP_OK;
+    for (size_t i = 0; i < mp_gguf_n_files(g) && rc == MP_OK; i++) {
+        st_shard *sf = &m->files[m->n_files++];
+        char *path = mp_path_join(mp_gguf_dir(g), mp_gguf_file_name(g, i));
+        sf->name = mp_strdup(mp_gguf_file_name(g, i));
+        sf->tensors = calloc(mp_gguf_n_tensors(g) + 1, sizeof *sf->tensors);
+        rc = path && sf->name && sf->tensors ? mp_file_open(&sf->f, path, err) : mp_errf(err, MP_E_NOMEM, "out of memory");
+        free(path);
+        if (rc == MP_OK) sf->size = sf->f->size;
+    }
+    for (size_t i = 0; i < mp_gguf_n_tensors(g) && rc == MP_OK; i++) {
+        const mp_gguf_tensor *gt = mp_gguf_tensor_at(g, i);
+        uint32_t block = mp_gguf_type_block(gt->type), bsize = mp_gguf_type_size(gt->type);
+        st_shard *sf = &m->files[gt->file];
+        mp_tensor *t = &sf->tensors[sf->n_tensors];
+        uint64_t row = block ? gt->ne[0] / block * bsize : 0;
+        if (!block || !row || gt->n_bytes % row) {
+            rc = mp_errf_at(err, MP_E_UNSUPPORTED, sf->name, gt->name, -1, "type %s has no block layout to copy",
+                            mp_gguf_type_name(gt->type));
+            break;
+        }
+        *t = (mp_tensor){mp_strdup(gt->name), MP_DTYPE_U8, 2, {gt->n_bytes / row, row}, gt->n_bytes, gt->n_bytes,
+                         gt->rel_offset, gt->offset, gt->file};
+        if (!t->name) rc = mp_errf(err, MP_E_NOMEM, "out of memory");
+        sf->n_tensors++;
+    }
+    if (rc == MP_OK) rc = build_tensor_list(m, err);
+    if (rc != MP_OK) {
+        mp_st_close(m);
+        return rc;
+    }
+    *out = m;
+    return MP_OK;
+}
+
 void mp_st_close(mp_st_model *m)
 {
     if (!m) return;

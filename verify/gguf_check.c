@@ -9,11 +9,13 @@
  * GGUF has no manifest: integrity is `modelprep hash`'s business, and the report says so.
  */
 #include "check.h"
+#include "../formats/formats_internal.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 typedef struct gref {
     const mp_gguf *g;
@@ -92,6 +94,57 @@ static mp_errcode on_device(const mp_gguf *g, const mp_gguf_tensor *t, mp_device
     return rc;
 }
 
+/* A gguf-split set written by `modelprep split --gguf-split` has a modelprep.json: every file
+ * of the set must be listed with its size and xxh3-128. */
+static mp_errcode gguf_manifest(const mp_gguf *g, const char *mpath, mp_verify_report *r, mp_err *err)
+{
+    cJSON *man = NULL;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    MP_FORWARD(mp_json_load_file(mpath, 1u << 28, "modelprep.json", &man, err));
+    r->manifest = 1;
+    const cJSON *files = cJSON_GetObjectItemCaseSensitive(man, "files"), *fe;
+    mp_errcode rc = cJSON_IsArray(files) ? MP_OK
+                                          : mp_errf_at(err, MP_E_INPUT, "modelprep.json", NULL, -1, "'files' must be an array");
+    for (size_t i = 0; rc == MP_OK && i < mp_gguf_n_files(g); i++) {
+        const char *name = mp_gguf_file_name(g, i);
+        const cJSON *hit = NULL;
+        cJSON_ArrayForEach(fe, files) {
+            const cJSON *n = cJSON_GetObjectItemCaseSensitive(fe, "name");
+            if (cJSON_IsString(n) && strcmp(n->valuestring, name) == 0) hit = fe;
+        }
+        const cJSON *h = cJSON_GetObjectItemCaseSensitive(hit, "xxh3_128");
+        uint64_t size = 0;
+        uint8_t canon[16];
+        char hex[33] = "";
+        if (!hit || !cJSON_IsString(h) || !mp_json_get_u64(cJSON_GetObjectItemCaseSensitive(hit, "size"), &size)) {
+            if (mp_vfind(r, MP_VS_FAIL, "integrity", "%s: not in the manifest's files, so not checked", name) != MP_OK)
+                rc = mp_errf(err, MP_E_NOMEM, "out of memory");
+            continue;
+        }
+        const mp_file *f = mp_gguf_file(g, i);
+        if (f->size != size) {
+            if (mp_vfind(r, MP_VS_FAIL, "integrity", "%s: %llu bytes, the manifest says %llu", name,
+                         (unsigned long long)f->size, (unsigned long long)size) != MP_OK)
+                rc = mp_errf(err, MP_E_NOMEM, "out of memory");
+            continue;
+        }
+        rc = mp_file_xxh128(f, canon, err);
+        if (rc != MP_OK) break;
+        mp_hex128(canon, hex);
+        r->files_hashed++;
+        r->bytes_hashed += f->size;
+        if (strcmp(hex, h->valuestring) != 0 &&
+            mp_vfind(r, MP_VS_FAIL, "integrity", "%s: xxh3-128 %s, the manifest says %.40s", name, hex,
+                     h->valuestring) != MP_OK)
+            rc = mp_errf(err, MP_E_NOMEM, "out of memory");
+    }
+    cJSON_Delete(man);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    r->hash_seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
+    return rc;
+}
+
 mp_errcode mp_check_gguf(const char *path, mp_device *d, const mp_verify_opts *o, mp_verify_report *r, mp_err *err)
 {
     mp_gguf *g = NULL;
@@ -99,8 +152,13 @@ mp_errcode mp_check_gguf(const char *path, mp_device *d, const mp_verify_opts *o
     r->n_tensors_checked = mp_gguf_n_tensors(g);
     snprintf(r->reference, sizeof r->reference,
              "CPU dequantization of the GGUF blocks (formats/gguf_dequant.c, ggml's dequantize_row_*)");
-    mp_errcode rc = mp_vfind(r, MP_VS_WARN, "integrity", "GGUF has no modelprep.json: hashes not checked "
-                                                         "(modelprep hash prints them)");
+    char *mpath = mp_path_join(mp_gguf_dir(g), "modelprep.json");
+    mp_errcode rc = !mpath ? mp_errf(err, MP_E_NOMEM, "out of memory")
+                    : mp_is_dir(path) && mp_exists(mpath)
+                        ? gguf_manifest(g, mpath, r, err)
+                        : mp_vfind(r, MP_VS_WARN, "integrity", "GGUF has no modelprep.json: hashes not checked "
+                                                              "(modelprep hash prints them)");
+    free(mpath);
     uint64_t no_kernel[MP_GGUF_TYPE_COUNT] = {0}, no_dequant[MP_GGUF_TYPE_COUNT] = {0};
     for (size_t i = 0; i < mp_gguf_n_tensors(g) && rc == MP_OK; i++) {
         const mp_gguf_tensor *t = mp_gguf_tensor_at(g, i);
