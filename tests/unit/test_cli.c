@@ -271,6 +271,11 @@ Test(python_crosscheck, real_gguf_model_dequantizes_and_converts_as_gguf_py_does
     run_python_check("tests/ref/gguf_real_model.py");
 }
 
+Test(python_crosscheck, gguf_sources_split_into_layers_or_gguf_split_sets, .timeout = 600)
+{
+    run_python_check("tests/ref/split_gguf_check.py");
+}
+
 Test(python_crosscheck, verify_passes_good_outputs_and_fails_broken_ones, .timeout = 600)
 {
     run_python_check("tests/ref/verify_check.py");
