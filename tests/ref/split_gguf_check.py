@@ -27,22 +27,10 @@ import numpy as np
 from gguf.quants import quantize
 from safetensors import safe_open
 
-BIN = os.environ["MP_BIN"]
-TOOLS = os.environ["MP_TOOLS"]
 T = gguf.GGMLQuantizationType
-checks = 0
 
-
-def check(cond, msg):
-    global checks
-    checks += 1
-    if not cond:
-        print("FAIL:", msg)
-        sys.exit(1)
-
-
-def run(*args):
-    return subprocess.run([BIN, *args], capture_output=True, text=True)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from mp_check import BIN, TOOLS, check, run, summary  # noqa: E402
 
 
 def write_source(path):
@@ -184,7 +172,7 @@ def main():
     finally:
         os.chdir("/")
         shutil.rmtree(tmp, ignore_errors=True)
-    print(f"split gguf check ok: {checks} checks passed")
+    summary("split gguf check")
 
 
 main()

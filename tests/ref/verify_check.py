@@ -23,21 +23,9 @@ import tempfile
 import numpy as np
 from safetensors.numpy import load_file, save_file
 
-BIN = os.environ["MP_BIN"]
-TOOLS = os.environ["MP_TOOLS"]
-checks = 0
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from mp_check import BIN, TOOLS, check, run, summary  # noqa: E402
 
-
-def check(cond, msg):
-    global checks
-    checks += 1
-    if not cond:
-        print("FAIL:", msg)
-        sys.exit(1)
-
-
-def run(*args):
-    return subprocess.run([BIN, *args], capture_output=True, text=True)
 
 
 def mkmodel(d, *args):
@@ -414,7 +402,7 @@ def main():
     finally:
         os.chdir("/")
         shutil.rmtree(tmp, ignore_errors=True)
-    print(f"verify check ok: {checks} checks passed")
+    summary("verify check")
 
 
 main()
