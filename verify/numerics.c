@@ -523,8 +523,86 @@ static mp_errcode check_dense(const mp_numeric_ctx *c, const mp_tensor *w, const
     return MP_OK;
 }
 
+/* ---------------------------------------------------------------- raw GGUF blocks in safetensors */
+
+/* The rows of a U8 [rows, row bytes] tensor holding ggml blocks, dequantized by formats/. */
+typedef struct blockref {
+    const mp_st_model *m;
+    const mp_tensor *t;
+    uint32_t type;
+    uint64_t k;
+    uint8_t *buf;
+} blockref;
+
+static mp_errcode blockref_rows(void *ctx, const uint32_t *rows, uint32_t nrows, float *out, mp_err *err)
+{
+    const blockref *b = ctx;
+    uint64_t rb = b->t->shape[1];
+    for (uint32_t i = 0; i < nrows; i++) {
+        MP_FORWARD(mp_st_read(b->m, b->t, rows[i] * rb, b->buf, (size_t)rb, err));
+        MP_FORWARD(mp_gguf_dequantize(b->type, b->buf, out + (uint64_t)i * b->k, b->k, err));
+    }
+    return MP_OK;
+}
+
+/* A layer file of a GGUF split names each tensor's ggml type ("gguf.type.<name>") and ne
+ * ("gguf.ne.<name>"): Q4_0, Q4_1 and Q8_0 run kernels/gguf.cl on the device; other types are
+ * counted into *no_kernel. */
+static mp_errcode check_gguf_blocks(const mp_numeric_ctx *c, size_t fi, uint64_t *no_kernel, mp_verify_report *r,
+                                    mp_err *err)
+{
+    const mp_st_model *m = c->out;
+    for (size_t j = 0; j < mp_st_file_n_meta(m, fi); j++) {
+        const char *key, *value;
+        mp_st_file_meta(m, fi, j, &key, &value);
+        if (strncmp(key, "gguf.type.", 10) != 0) continue;
+        const mp_tensor *t = mp_st_find(m, key + 10);
+        uint32_t type = MP_GGUF_TYPE_COUNT;
+        for (uint32_t ty = 0; ty < MP_GGUF_TYPE_COUNT && type == MP_GGUF_TYPE_COUNT; ty++)
+            if (mp_gguf_type_block(ty) && strcmp(mp_gguf_type_name(ty), value) == 0) type = ty;
+        if (!t || t->dtype != MP_DTYPE_U8 || t->n_dims != 2 || type == MP_GGUF_TYPE_COUNT)
+            return mp_errf_at(err, MP_E_INPUT, mp_st_file_name(m, fi), key + 10, -1,
+                              "metadata names a ggml type '%.40s' for no U8 [rows, row bytes] tensor", value);
+        if (type != MP_GGUF_Q4_0 && type != MP_GGUF_Q4_1 && type != MP_GGUF_Q8_0) {
+            if (mp_gguf_type_block(type) > 1) (*no_kernel)++;
+            continue;
+        }
+        uint64_t k = t->shape[1] / mp_gguf_type_size(type) * mp_gguf_type_block(type);
+        if (t->shape[1] % mp_gguf_type_size(type) || t->shape[0] > INT32_MAX || k > INT32_MAX)
+            return mp_errf_at(err, MP_E_INPUT, mp_st_file_name(m, fi), t->name, -1,
+                              "rows of %llu bytes are not whole %s blocks", (unsigned long long)t->shape[1], value);
+        MP_FORWARD(hold(m, t, c->out_held, err));
+        mp_vtensor *vt = mp_vtensor_add(r, t->name, value, t->shape[0], k, c->o->m);
+        void *bytes = NULL;
+        size_t nb = 0;
+        blockref br = {m, t, type, k, malloc((size_t)t->shape[1] + 1)};
+        mp_errcode rc = vt && br.buf ? read_whole(m, t, &bytes, &nb, err) : mp_errf(err, MP_E_NOMEM, "out of memory");
+        if (rc == MP_OK) {
+            static const uint16_t no_scales[2];
+            mp_kernel_data kd = {.family = MP_KF_GGUF, .qw = bytes, .qw_bytes = nb, .sc = no_scales,
+                                 .sc_bytes = sizeof no_scales};
+            kd.P[MP_P_N] = (uint32_t)t->shape[0];
+            kd.P[MP_P_K] = (uint32_t)k;
+            kd.P[MP_P_BITS] = type;
+            kd.P[MP_P_QSTRIDE] = (uint32_t)t->shape[1];
+            kd.P[MP_P_GSIZE] = 32;
+            rc = mp_numeric_compare(c->dev, c->o, &kd, t->shape[0], k, t->name, blockref_rows, &br, vt, r, err);
+        }
+        free(bytes);
+        free(br.buf);
+        MP_FORWARD(rc);
+    }
+    return MP_OK;
+}
+
 mp_errcode mp_check_numerics(const mp_numeric_ctx *c, mp_verify_report *r, mp_err *err)
 {
+    uint64_t no_kernel = 0;
+    for (size_t fi = 0; fi < mp_st_n_files(c->out); fi++) MP_FORWARD(check_gguf_blocks(c, fi, &no_kernel, r, err));
+    if (no_kernel && mp_vfind(r, MP_VS_WARN, "numerics",
+                              "%llu tensors of ggml block types have no device kernel: only their bytes were checked",
+                              (unsigned long long)no_kernel) != MP_OK)
+        return mp_errf(err, MP_E_NOMEM, "out of memory");
     /* Dense outputs of quantized source linears. */
     for (size_t i = 0; c->src && i < mp_qmodel_n_linears(c->srcq); i++) {
         const mp_qlinear *sl = mp_qmodel_linear(c->srcq, i);

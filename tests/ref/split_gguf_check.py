@@ -104,8 +104,11 @@ def main():
         man = json.load(open("layers/modelprep.json"))
         check(man["layout"]["tied"] == {"output.weight": "token_embd.weight"}, f"tied {man['layout']['tied']}")
         check("gguf-metadata.gguf" in [f["name"] for f in man["files"]], "metadata file in the manifest")
-        v = run("verify", "layers", "--device", "cpu")
-        check(v.returncode == 0, f"verify of the split: {v.stdout[-400:]} {v.stderr}")
+        v = run("verify", "layers", "--device", "opencl", "--json")
+        vd = json.loads(v.stdout) if v.stdout else {}
+        check(v.returncode == 0 and sorted({t["layout"] for t in vd["tensors"]}) == ["Q4_0", "Q4_1", "Q8_0"]
+              and len(vd["tensors"]) == 10 and all(t["bad_values"] == 0 for t in vd["tensors"]),
+              f"verify of the split runs the gguf kernel: {v.stderr} {vd.get('findings')}")
 
         p = run("split", "src.gguf", "mat", "--materialize-tied", "--quiet")
         with safe_open("mat/output.safetensors", "np") as st:
