@@ -19,7 +19,11 @@
  * block function is also compiled for AVX2 (256-bit lanes, gathers for the codebook types, no
  * FMA so nothing is contracted) and picked at load time on CPUs that have it. */
 #pragma GCC optimize("O3")
+#ifdef MP_NO_TARGET_CLONES /* the baseline build alone, e.g. to test it on an AVX2 machine */
+#define DEQ_FN static void
+#else
 #define DEQ_FN static __attribute__((target_clones("avx2", "default"))) void
+#endif
 
 static inline uint32_t f2u(float f)
 {

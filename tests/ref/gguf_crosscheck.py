@@ -6,8 +6,9 @@
    supports (quantized from awkward data: a zero row, a constant row, huge and tiny values),
    and of every type modelprep dequantizes, as random blocks with finite fp16 scales. The
    plain types (F32, F16, BF16, F64, I8..I64) come from numpy.
-2. modelprep reads them (tests/gen/ggufdeq: the formats/ reader plus mp_gguf_dequantize) and
-   its f32 must equal gguf.quants.dequantize bit for bit (numpy's astype for the integer
+2. modelprep reads them (tests/gen/ggufdeq: the formats/ reader plus mp_gguf_dequantize; and
+   ggufdeq-baseline, the same without the AVX2 clones) and its f32 must equal
+   gguf.quants.dequantize bit for bit (numpy's astype for the integer
    types and F64, which gguf-py keeps raw). `modelprep inspect --json` must report each
    tensor's type, shape and bytes as gguf.GGUFReader does.
 3. `modelprep convert --to f32` of such a file gives the same bits (unknown architecture:
@@ -139,14 +140,10 @@ def expected_f32(rt):
     return dequantize(np.asarray(rt.data), rt.tensor_type)
 
 
-def modelprep_to_upstream_dequant(tmp):
-    rng = np.random.default_rng(5)
-    path = os.path.join(tmp, "all-types.gguf")
-    write_file(path, build(rng))
-    reader = gguf.GGUFReader(path)
+def compare_dequant(tmp, path, reader, tool):
     out = os.path.join(tmp, "all.f32")
-    r = run(os.path.join(TOOLS, "ggufdeq"), path, out)
-    check(r.returncode == 0, f"ggufdeq: exit {r.returncode}: {r.stderr.decode()}")
+    r = run(os.path.join(TOOLS, tool), path, out)
+    check(r.returncode == 0, f"{tool}: exit {r.returncode}: {r.stderr.decode()}")
     got = np.fromfile(out, dtype="<f4")
     at = 0
     for rt in reader.tensors:
@@ -157,10 +154,19 @@ def modelprep_to_upstream_dequant(tmp):
         if not same:
             bad = np.nonzero(want.view(np.uint32) != mine.view(np.uint32))[0]
             i = bad[0]
-            check(False, f"{rt.name} ({rt.tensor_type.name}): {bad.size} elements differ, first "
-                         f"at {i}: modelprep {mine[i]!r} vs gguf-py {want[i]!r}")
-        check(same, f"{rt.name}")
-    check(at == got.size, "ggufdeq wrote as many floats as the tensors hold")
+            check(False, f"{tool}: {rt.name} ({rt.tensor_type.name}): {bad.size} elements differ, "
+                         f"first at {i}: modelprep {mine[i]!r} vs gguf-py {want[i]!r}")
+        check(same, f"{tool}: {rt.name}")
+    check(at == got.size, f"{tool} wrote as many floats as the tensors hold")
+
+
+def modelprep_to_upstream_dequant(tmp):
+    rng = np.random.default_rng(5)
+    path = os.path.join(tmp, "all-types.gguf")
+    write_file(path, build(rng))
+    reader = gguf.GGUFReader(path)
+    for tool in ("ggufdeq", "ggufdeq-baseline"):  # with the AVX2 clones, and without
+        compare_dequant(tmp, path, reader, tool)
 
     inspect = run(BIN, "inspect", path, "--json")
     check(inspect.returncode == 0, f"inspect: {inspect.stderr.decode()}")
