@@ -12,8 +12,9 @@
    types and F64, which gguf-py keeps raw). `modelprep inspect --json` must report each
    tensor's type, shape and bytes as gguf.GGUFReader does.
 3. `modelprep convert --to f32` of such a file gives the same bits (unknown architecture:
-   names kept, no permutation); llama, qwen3 and gemma3 models written the way
-   convert_hf_to_gguf writes them (q/k permuted for llama, norms + 1 for gemma3) convert back
+   names kept, no permutation); llama, mistral, qwen2 (with q/k/v biases), qwen3 and gemma3 models written
+   the way convert_hf_to_gguf writes them (q/k rows and biases permuted for llama and mistral,
+   norms + 1 for gemma3) convert back
    to the original Hugging Face tensors, names and config.json.
 4. Files modelprep writes (tests/gen/ggufcopy: alignment 32, 64 and 1, and a split set) are
    read by gguf.GGUFReader with equal metadata and tensor bytes, with gguf-split's key types.
@@ -213,6 +214,8 @@ LAYER = {  # HF suffix -> GGUF suffix, per family (research: convert_hf_to_gguf 
 }
 EXTRA = {
     "llama": {"post_attention_layernorm": "ffn_norm"},
+    "mistral": {"post_attention_layernorm": "ffn_norm"},
+    "qwen2": {"post_attention_layernorm": "ffn_norm"},
     "qwen3": {"post_attention_layernorm": "ffn_norm", "self_attn.q_norm": "attn_q_norm",
               "self_attn.k_norm": "attn_k_norm"},
     "gemma3": {"post_attention_layernorm": "post_attention_norm", "pre_feedforward_layernorm": "ffn_norm",
@@ -236,9 +239,13 @@ def hf_to_gguf_model(tmp, arch, tied):
               "post_attention_layernorm": (hidden,), "pre_feedforward_layernorm": (hidden,),
               "post_feedforward_layernorm": (hidden,), "self_attn.q_norm": (hd,), "self_attn.k_norm": (hd,)}
     names = dict(LAYER, **EXTRA[arch])
+    permuted = arch in ("llama", "mistral")
     for i in range(layers):
         for suffix in names:
             hf[f"model.layers.{i}.{suffix}.weight"] = rng.standard_normal(shapes[suffix]).astype(np.float32)
+        if arch in ("qwen2", "llama"):  # qwen2's q/k/v biases; llama's attention_bias variant
+            for suffix in ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"):
+                hf[f"model.layers.{i}.{suffix}.bias"] = rng.standard_normal(shapes[suffix][0]).astype(np.float32)
     w = gguf.GGUFWriter(os.path.join(tmp, f"{arch}.gguf"), arch)
     w.add_block_count(layers)
     w.add_uint32(f"{arch}.embedding_length", hidden)
@@ -250,9 +257,9 @@ def hf_to_gguf_model(tmp, arch, tied):
     w.add_float32(f"{arch}.attention.layer_norm_rms_epsilon", 1e-6)
     for name, arr in hf.items():
         g = arr
-        if arch == "llama" and name.endswith("q_proj.weight"):
+        if permuted and (name.endswith("q_proj.weight") or name.endswith("q_proj.bias")):
             g = permute(arr, n_head)
-        if arch == "llama" and name.endswith("k_proj.weight"):
+        if permuted and (name.endswith("k_proj.weight") or name.endswith("k_proj.bias")):
             g = permute(arr, n_kv)
         if arch == "gemma3" and name.endswith("norm.weight"):
             g = arr + np.float32(1)
@@ -260,8 +267,8 @@ def hf_to_gguf_model(tmp, arch, tied):
         gname = gname.replace("lm_head", "output")
         if gname.startswith("model.layers."):
             _, _, i, rest = gname.split(".", 3)
-            suffix = rest[:-len(".weight")]
-            gname = f"blk.{i}.{names[suffix]}.weight"
+            suffix, kind = rest.rsplit(".", 1)
+            gname = f"blk.{i}.{names[suffix]}.{kind}"
         if g.ndim == 2 and "ffn_up" in gname:  # one quantized tensor: bits must still match
             w.add_tensor(gname, quantize(g, T.Q8_0), raw_dtype=T.Q8_0)
             hf[name] = dequantize(quantize(g, T.Q8_0), T.Q8_0).reshape(g.shape)
@@ -275,7 +282,8 @@ def hf_to_gguf_model(tmp, arch, tied):
 
 
 def names_permutation_and_config(tmp):
-    for arch, tied in (("llama", False), ("qwen3", True), ("gemma3", True)):
+    for arch, tied in (("llama", False), ("mistral", False), ("qwen2", True), ("qwen3", True),
+                       ("gemma3", True)):
         path, hf = hf_to_gguf_model(tmp, arch, tied)
         dst = os.path.join(tmp, arch + "-hf")
         r = run(BIN, "convert", path, dst, "--to", "f32", "--max-shard-size", "20KB")
@@ -298,10 +306,12 @@ def names_permutation_and_config(tmp):
                     "tie_word_embeddings": tied, "torch_dtype": "float32"}
         for k, v in want_cfg.items():
             check(cfg.get(k) == v, f"{arch}: config.json {k} = {cfg.get(k)!r}, want {v!r}")
-        check(cfg["architectures"] == [{"llama": "LlamaForCausalLM", "qwen3": "Qwen3ForCausalLM",
+        check(cfg["architectures"] == [{"llama": "LlamaForCausalLM", "mistral": "MistralForCausalLM",
+                                        "qwen2": "Qwen2ForCausalLM", "qwen3": "Qwen3ForCausalLM",
                                         "gemma3": "Gemma3ForCausalLM"}[arch]], f"{arch}: architectures")
         man = json.load(open(os.path.join(dst, "modelprep.json")))
-        check(man["layout"]["qk_unpermuted"] == (4 if arch == "llama" else 0), f"{arch}: manifest layout")
+        want_perm = {"llama": 8, "mistral": 4}.get(arch, 0)  # q and k of 2 layers, biases too
+        check(man["layout"]["qk_unpermuted"] == want_perm, f"{arch}: manifest says {want_perm} un-permuted")
 
 
 def fields(reader):
