@@ -189,8 +189,11 @@ def modelprep_to_upstream_dequant(tmp):
 
 def convert_to_f32(tmp, path, reader):
     dst = os.path.join(tmp, "hf")
-    r = run(BIN, "convert", path, dst, "--to", "f32", "--quiet")
+    r = run(BIN, "convert", path, dst, "--to", "f32", "--json")
     check(r.returncode == 0, f"convert --to f32: exit {r.returncode}: {r.stderr.decode()}")
+    summary = json.loads(r.stdout)
+    check(summary["source"] == "gguf" and summary["architecture"] == "modelprep-test"
+          and summary["names_mapped"] is False and summary["weight_files"] == 1, f"--json summary {summary}")
     check(b"keeps its GGUF tensor names" in r.stderr, f"unmapped architecture is reported: {r.stderr!r}")
     tensors = load_file(os.path.join(dst, "model.safetensors"))
     for rt in reader.tensors:
