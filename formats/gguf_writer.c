@@ -379,7 +379,8 @@ mp_errcode mp_gguf_copy(const mp_gguf *g, const char *dst, const mp_gguf_copy_op
             if (is_split_key(kv->key) || strcmp(kv->key, "general.alignment") == 0) continue;
             rc = copy_kv(w, g, kv, err);
         }
-        if (rc == MP_OK && align != MP_GGUF_DEFAULT_ALIGNMENT)
+        /* The key goes wherever the offsets need it, and stays where the source had it. */
+        if (rc == MP_OK && (align != MP_GGUF_DEFAULT_ALIGNMENT || (s == 0 && mp_gguf_find_kv(g, "general.alignment"))))
             rc = mp_gguf_writer_add_u32(w, "general.alignment", align, err);
         if (rc == MP_OK && split) {
             rc = mp_gguf_writer_add_u16(w, "split.no", (uint16_t)s, err);
