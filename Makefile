@@ -57,7 +57,8 @@ BIN      := $(BUILD)/modelprep
 TEST_SRCS  := $(wildcard tests/unit/*.c)
 TEST_OBJS  := $(TEST_SRCS:%.c=$(BUILD)/obj/%.o)
 TEST_BIN   := $(BUILD)/tests/unit
-TOOLS      := $(BUILD)/tests/mkmodel $(BUILD)/tests/stcopy $(BUILD)/tests/ggufdeq $(BUILD)/tests/ggufcopy $(BUILD)/tests/libenospc.so
+TOOLS      := $(BUILD)/tests/mkmodel $(BUILD)/tests/stcopy $(BUILD)/tests/ggufdeq $(BUILD)/tests/ggufcopy \
+              $(BUILD)/tests/ggufdeq-baseline $(BUILD)/tests/libenospc.so
 BENCH_BINS := $(BUILD)/tests/bench_safetensors $(BUILD)/tests/bench_convert $(BUILD)/tests/bench_repack \
               $(BUILD)/tests/bench_peak_rss $(BUILD)/tests/bench_gguf
 VENV       := build/venv
@@ -112,6 +113,12 @@ $(BIN): $(CLI_OBJS) $(LIB)
 $(BUILD)/tests/%: $(BUILD)/obj/tests/gen/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $< $(LIB) $(LDLIBS_ALL)
+
+# ggufdeq with the dequantizers built for the baseline ISA only (no AVX2 clone): the machines
+# that run the tests have AVX2, so this is how the other path gets checked against gguf-py.
+$(BUILD)/tests/ggufdeq-baseline: tests/gen/ggufdeq.c formats/gguf_dequant.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -DMP_NO_TARGET_CLONES -o $@ tests/gen/ggufdeq.c formats/gguf_dequant.c $(LIB) $(LDLIBS_ALL)
 
 $(BUILD)/tests/libenospc.so: tests/gen/enospc.c
 	@mkdir -p $(dir $@)

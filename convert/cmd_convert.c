@@ -99,10 +99,17 @@ int cmd_convert(const mp_args *a)
         mp_buf_printf(&b, ", \"format\": \"%s\", \"dequantized\": %zu, \"repacked\": %zu, "
                           "\"copied\": %zu, \"cast\": %zu, \"weight_files\": %zu, "
                           "\"side_files\": %zu, \"bytes\": %llu, \"seconds\": %.3f, "
-                          "\"gb_per_s\": %.3f}\n",
+                          "\"gb_per_s\": %.3f",
                       to, r.n_dequantized, r.n_repacked, r.n_copied, r.n_cast, r.n_files,
                       r.n_side_files, (unsigned long long)r.bytes, r.seconds,
                       r.seconds > 0 ? (double)r.bytes / r.seconds / 1e9 : 0.0);
+        if (gguf) {
+            mp_buf_puts(&b, ", \"source\": \"gguf\", \"architecture\": ");
+            mp_buf_json_str(&b, r.arch);
+            mp_buf_printf(&b, ", \"names_mapped\": %s, \"qk_unpermuted\": %zu",
+                          r.names_mapped ? "true" : "false", r.n_unpermuted);
+        }
+        mp_buf_puts(&b, "}\n");
         fwrite(b.data, 1, b.len, stdout);
         mp_buf_release(&b);
     } else if (!o.quiet) {

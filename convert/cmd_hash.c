@@ -13,11 +13,13 @@
 #include "cli.h"
 #include "../formats/formats.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
 
 #define CHUNK (4u << 20)
+#define SLOTS 3
 
 typedef struct item {
     const char *name;
@@ -61,6 +63,119 @@ static char *file_label(const source *s, size_t file)
     return mp_path_join(dir, name);
 }
 
+/* Reading and hashing overlap: a reader thread fills SLOTS chunk buffers in file order while
+ * this thread hashes them, so the wall time is that of the slower of the two, not their sum. */
+typedef struct pipe_slot {
+    uint8_t *buf;
+    size_t len;
+    size_t item;      /* SIZE_MAX: the end (or an error) */
+    int full;
+} pipe_slot;
+
+typedef struct hash_pipe {
+    const source *s;
+    const item *items;
+    size_t n;
+    pipe_slot slot[SLOTS];
+    pthread_mutex_t mu;
+    pthread_cond_t filled, emptied;
+    mp_errcode rc;
+    mp_err err;
+} hash_pipe;
+
+static void *reader(void *arg)
+{
+    hash_pipe *p = arg;
+    size_t k = 0;
+    for (size_t i = 0; i <= p->n; i++) {
+        uint64_t size = i < p->n ? p->items[i].n_bytes : 0;
+        for (uint64_t at = 0; i == p->n || at < size; at += CHUNK) {
+            pipe_slot *sl = &p->slot[k];
+            pthread_mutex_lock(&p->mu);
+            while (sl->full) pthread_cond_wait(&p->emptied, &p->mu);
+            pthread_mutex_unlock(&p->mu);
+            mp_errcode rc = MP_OK;
+            if (i < p->n) {
+                sl->len = size - at < CHUNK ? (size_t)(size - at) : CHUNK;
+                sl->item = i;
+                rc = read_item(p->s, &p->items[i], at, sl->buf, sl->len, &p->err);
+            }
+            pthread_mutex_lock(&p->mu);
+            if (i == p->n || rc != MP_OK) {
+                sl->item = SIZE_MAX;
+                p->rc = rc;
+            }
+            sl->full = 1;
+            pthread_cond_signal(&p->filled);
+            pthread_mutex_unlock(&p->mu);
+            k = (k + 1) % SLOTS;
+            if (i == p->n || rc != MP_OK) return NULL;
+        }
+    }
+    return NULL;
+}
+
+static mp_errcode hash_all(const source *s, item *items, size_t n, XXH64_state_t *model,
+                           XXH64_state_t *one, mp_err *err)
+{
+    hash_pipe p;
+    memset(&p, 0, sizeof p);
+    p.s = s;
+    p.items = items;
+    p.n = n;
+    mp_err_clear(&p.err);
+    for (int k = 0; k < SLOTS; k++)
+        if (!(p.slot[k].buf = malloc(CHUNK))) {
+            for (int j = 0; j < k; j++) free(p.slot[j].buf);
+            return mp_errf(err, MP_E_NOMEM, "out of memory");
+        }
+    pthread_mutex_init(&p.mu, NULL);
+    pthread_cond_init(&p.filled, NULL);
+    pthread_cond_init(&p.emptied, NULL);
+    XXH64_reset(model, 0);
+    pthread_t th;
+    mp_errcode rc = MP_OK;
+    if (pthread_create(&th, NULL, reader, &p) != 0) {
+        rc = mp_errf(err, MP_E_NOMEM, "cannot start the reader thread");
+    } else {
+        size_t k = 0, cur = SIZE_MAX;
+        for (;;) {
+            pipe_slot *sl = &p.slot[k];
+            pthread_mutex_lock(&p.mu);
+            while (!sl->full) pthread_cond_wait(&p.filled, &p.mu);
+            pthread_mutex_unlock(&p.mu);
+            if (sl->item == SIZE_MAX) break;
+            while (cur != sl->item) { /* every tensor from cur + 1 to this one, empty ones too */
+                if (cur != SIZE_MAX) items[cur].xxh64 = XXH64_digest(one);
+                cur = cur == SIZE_MAX ? 0 : cur + 1;
+                XXH64_reset(one, 0);
+            }
+            XXH64_update(one, sl->buf, sl->len);
+            XXH64_update(model, sl->buf, sl->len);
+            pthread_mutex_lock(&p.mu);
+            sl->full = 0;
+            pthread_cond_signal(&p.emptied);
+            pthread_mutex_unlock(&p.mu);
+            k = (k + 1) % SLOTS;
+        }
+        pthread_join(th, NULL);
+        rc = p.rc;
+        if (rc != MP_OK) {
+            *err = p.err;
+        } else {
+            for (size_t i = cur == SIZE_MAX ? 0 : cur; i < n; i++) {
+                if (i != cur) XXH64_reset(one, 0);
+                items[i].xxh64 = XXH64_digest(one);
+            }
+        }
+    }
+    pthread_cond_destroy(&p.filled);
+    pthread_cond_destroy(&p.emptied);
+    pthread_mutex_destroy(&p.mu);
+    for (int k = 0; k < SLOTS; k++) free(p.slot[k].buf);
+    return rc;
+}
+
 int cmd_hash(const mp_args *a)
 {
     source s = {a->pos[0], mp_is_dir(a->pos[0]), NULL, NULL};
@@ -72,10 +187,9 @@ int cmd_hash(const mp_args *a)
     size_t n_files = s.g ? mp_gguf_n_files(s.g) : mp_st_n_files(s.m);
     item *items = calloc(n ? n : 1, sizeof *items);
     char **labels = calloc(n_files, sizeof *labels);
-    uint8_t *buf = malloc(CHUNK);
     XXH64_state_t *model = XXH64_createState(), *one = XXH64_createState();
     mp_buf out = MP_BUF_INIT;
-    if (!items || !labels || !buf || !model || !one) {
+    if (!items || !labels || !model || !one) {
         rc = mp_errf(&err, MP_E_NOMEM, "out of memory");
         goto cleanup;
     }
@@ -94,19 +208,7 @@ int cmd_hash(const mp_args *a)
         }
     }
     if (!s.g) qsort(items, n, sizeof *items, cmp_item); /* GGUF is in file order already */
-    XXH64_reset(model, 0);
-    for (size_t i = 0; i < n && rc == MP_OK; i++) {
-        item *it = &items[i];
-        XXH64_reset(one, 0);
-        for (uint64_t at = 0; at < it->n_bytes && rc == MP_OK; at += CHUNK) {
-            size_t len = it->n_bytes - at < CHUNK ? (size_t)(it->n_bytes - at) : CHUNK;
-            rc = read_item(&s, it, at, buf, len, &err);
-            if (rc != MP_OK) break;
-            XXH64_update(one, buf, len);
-            XXH64_update(model, buf, len);
-        }
-        it->xxh64 = XXH64_digest(one);
-    }
+    rc = hash_all(&s, items, n, model, one, &err);
     if (rc != MP_OK) goto cleanup;
     char hex[17];
     int json = mp_args_has(a, "json");
@@ -147,7 +249,6 @@ cleanup:
         for (size_t f = 0; f < n_files; f++) free(labels[f]);
     free(labels);
     free(items);
-    free(buf);
     mp_gguf_close(s.g);
     mp_st_close(s.m);
     return rc == MP_OK ? 0 : mp_cli_fail(&err);

@@ -246,10 +246,15 @@ static mp_errcode parse_kv(cursor *c, int64_t index, mp_gguf_kv *kv, mp_err *err
     const char *path = c->f->path;
     char whose[64];
     snprintf(whose, sizeof whose, "key %lld", (long long)index);
-    uint64_t key_at = c->pos;
-    MP_FORWARD(cur_str(c, &kv->key, NULL, whose, err));
-    if (kv->key[0] == '\0')
+    uint64_t key_at = c->pos, key_len;
+    MP_FORWARD(cur_str(c, &kv->key, &key_len, whose, err));
+    if (key_len == 0)
         return mp_errf_at(err, MP_E_INPUT, path, NULL, (int64_t)key_at, "key %lld is empty",
+                          (long long)index);
+    /* Stricter than gguf.cpp, which keeps the bytes: a key is text, and a NUL would make two
+     * different keys the same C string. */
+    if (strlen(kv->key) != key_len)
+        return mp_errf_at(err, MP_E_INPUT, path, NULL, (int64_t)key_at, "key %lld holds a NUL byte",
                           (long long)index);
     uint32_t t;
     MP_FORWARD(cur_u32(c, &t, "a value type", err));

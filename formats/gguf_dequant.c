@@ -15,8 +15,15 @@
 
 #include <string.h>
 
-/* The loops below are written for the vectorizer; -O2 alone leaves most of them scalar. */
+/* The loops below are written for the vectorizer; -O2 alone leaves most of them scalar. Each
+ * block function is also compiled for AVX2 (256-bit lanes, gathers for the codebook types, no
+ * FMA so nothing is contracted) and picked at load time on CPUs that have it. */
 #pragma GCC optimize("O3")
+#ifdef MP_NO_TARGET_CLONES /* the baseline build alone, e.g. to test it on an AVX2 machine */
+#define DEQ_FN static void
+#else
+#define DEQ_FN static __attribute__((target_clones("avx2", "default"))) void
+#endif
 
 static inline uint32_t f2u(float f)
 {
@@ -59,27 +66,28 @@ static const uint32_t bit32[32] = {
     1u << 16, 1u << 17, 1u << 18, 1u << 19, 1u << 20, 1u << 21, 1u << 22, 1u << 23,
     1u << 24, 1u << 25, 1u << 26, 1u << 27, 1u << 28, 1u << 29, 1u << 30, 1u << 31};
 
-static const int8_t kvalues_iq4nl[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
-                                         1,    13,   25,  38,  53,  69,  89,  113};
+/* As floats (exact small integers), so an AVX2 build can gather them 32 bits at a time. */
+static const float kvalues_iq4nl[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
+                                        1,    13,   25,  38,  53,  69,  89,  113};
 
 /* ---------------------------------------------------------------- plain types */
 
-static void deq_f32(const uint8_t *x, float *y, size_t n)
+DEQ_FN deq_f32(const uint8_t *x, float *y, size_t n)
 {
     for (size_t i = 0; i < n; i++) y[i] = u2f(mp_read_le32(x + 4 * i));
 }
 
-static void deq_f16(const uint8_t *x, float *y, size_t n)
+DEQ_FN deq_f16(const uint8_t *x, float *y, size_t n)
 {
     for (size_t i = 0; i < n; i++) y[i] = h2f((uint32_t)x[2 * i] | (uint32_t)x[2 * i + 1] << 8);
 }
 
-static void deq_bf16(const uint8_t *x, float *y, size_t n)
+DEQ_FN deq_bf16(const uint8_t *x, float *y, size_t n)
 {
     for (size_t i = 0; i < n; i++) y[i] = u2f((uint32_t)x[2 * i] << 16 | (uint32_t)x[2 * i + 1] << 24);
 }
 
-static void deq_f64(const uint8_t *x, float *y, size_t n)
+DEQ_FN deq_f64(const uint8_t *x, float *y, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         uint64_t u = mp_read_le64(x + 8 * i);
@@ -89,22 +97,22 @@ static void deq_f64(const uint8_t *x, float *y, size_t n)
     }
 }
 
-static void deq_i8(const uint8_t *x, float *y, size_t n)
+DEQ_FN deq_i8(const uint8_t *x, float *y, size_t n)
 {
     for (size_t i = 0; i < n; i++) y[i] = (float)(int8_t)x[i];
 }
 
-static void deq_i16(const uint8_t *x, float *y, size_t n)
+DEQ_FN deq_i16(const uint8_t *x, float *y, size_t n)
 {
     for (size_t i = 0; i < n; i++) y[i] = (float)(int16_t)(uint16_t)(x[2 * i] | x[2 * i + 1] << 8);
 }
 
-static void deq_i32(const uint8_t *x, float *y, size_t n)
+DEQ_FN deq_i32(const uint8_t *x, float *y, size_t n)
 {
     for (size_t i = 0; i < n; i++) y[i] = (float)(int32_t)mp_read_le32(x + 4 * i);
 }
 
-static void deq_i64(const uint8_t *x, float *y, size_t n)
+DEQ_FN deq_i64(const uint8_t *x, float *y, size_t n)
 {
     for (size_t i = 0; i < n; i++) y[i] = (float)(int64_t)mp_read_le64(x + 8 * i);
 }
@@ -112,7 +120,7 @@ static void deq_i64(const uint8_t *x, float *y, size_t n)
 /* ---------------------------------------------------------------- 32-element blocks */
 
 /* Q4_0 (18 bytes): d f16, qs[16]; element j in the low nibble of qs[j], j+16 in the high. */
-static void deq_q4_0(const uint8_t *x, float *y, size_t nb)
+DEQ_FN deq_q4_0(const uint8_t *x, float *y, size_t nb)
 {
     for (size_t i = 0; i < nb; i++, x += 18, y += 32) {
         const float d = f16at(x);
@@ -126,7 +134,7 @@ static void deq_q4_0(const uint8_t *x, float *y, size_t nb)
 }
 
 /* Q4_1 (20): d, m, qs[16]; y = q*d + m. */
-static void deq_q4_1(const uint8_t *x, float *y, size_t nb)
+DEQ_FN deq_q4_1(const uint8_t *x, float *y, size_t nb)
 {
     for (size_t i = 0; i < nb; i++, x += 20, y += 32) {
         const float d = f16at(x), m = f16at(x + 2);
@@ -140,7 +148,7 @@ static void deq_q4_1(const uint8_t *x, float *y, size_t nb)
 }
 
 /* Q5_0 (22): d, qh u32 (bit i = 5th bit of element i), qs[16]; codes - 16. */
-static void deq_q5_0(const uint8_t *x, float *y, size_t nb)
+DEQ_FN deq_q5_0(const uint8_t *x, float *y, size_t nb)
 {
     for (size_t i = 0; i < nb; i++, x += 22, y += 32) {
         const float d = f16at(x);
@@ -157,7 +165,7 @@ static void deq_q5_0(const uint8_t *x, float *y, size_t nb)
 }
 
 /* Q5_1 (24): d, m, qh, qs[16]; y = q*d + m. */
-static void deq_q5_1(const uint8_t *x, float *y, size_t nb)
+DEQ_FN deq_q5_1(const uint8_t *x, float *y, size_t nb)
 {
     for (size_t i = 0; i < nb; i++, x += 24, y += 32) {
         const float d = f16at(x), m = f16at(x + 2);
@@ -174,7 +182,7 @@ static void deq_q5_1(const uint8_t *x, float *y, size_t nb)
 }
 
 /* Q8_0 (34): d, qs int8[32]. */
-static void deq_q8_0(const uint8_t *x, float *y, size_t nb)
+DEQ_FN deq_q8_0(const uint8_t *x, float *y, size_t nb)
 {
     for (size_t i = 0; i < nb; i++, x += 34, y += 32) {
         const float d = f16at(x);
@@ -183,40 +191,33 @@ static void deq_q8_0(const uint8_t *x, float *y, size_t nb)
     }
 }
 
-/* The doubled FP4 (E2M1) value of a code, computed instead of looked up so the loop vectorizes:
- * magnitudes 0,1,2,3 then 4,6,8,12 = (2 + (v & 1)) * (2 or 4); bit 3 is the sign: ggml's
- * kvalues_mxfp4 {0,1,2,3,4,6,8,12, 0,-1,-2,-3,-4,-6,-8,-12} (all 16 checked by test_gguf.c). */
-static inline int fp4(uint32_t c)
-{
-    const int v = (int)(c & 7);
-    const int mag = v < 4 ? v : (2 + (v & 1)) * (v >= 6 ? 4 : 2);
-    return (c & 8) ? -mag : mag;
-}
+/* MXFP4's doubled FP4 (E2M1) codebook, ggml's kvalues_mxfp4, as floats for AVX2 gathers. */
+static const float kvalues_fp4[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
 
 /* MXFP4 (17): e (E8M0), qs[16]; nibble order as Q4_0, values from the doubled FP4 codebook. */
-static void deq_mxfp4(const uint8_t *x, float *y, size_t nb)
+DEQ_FN deq_mxfp4(const uint8_t *x, float *y, size_t nb)
 {
     for (size_t i = 0; i < nb; i++, x += 17, y += 32) {
         const float d = e8m0_half(x[0]);
         const uint8_t *qs = x + 1;
         #pragma omp simd
         for (int j = 0; j < 16; j++) {
-            y[j] = (float)fp4(qs[j] & 0x0Fu) * d;
-            y[j + 16] = (float)fp4((uint32_t)qs[j] >> 4) * d;
+            y[j] = kvalues_fp4[qs[j] & 0x0F] * d;
+            y[j + 16] = kvalues_fp4[qs[j] >> 4] * d;
         }
     }
 }
 
 /* IQ4_NL (18): d, qs[16]; non-linear codebook. */
-static void deq_iq4_nl(const uint8_t *x, float *y, size_t nb)
+DEQ_FN deq_iq4_nl(const uint8_t *x, float *y, size_t nb)
 {
     for (size_t i = 0; i < nb; i++, x += 18, y += 32) {
         const float d = f16at(x);
         const uint8_t *qs = x + 2;
         #pragma omp simd
         for (int j = 0; j < 16; j++) {
-            y[j] = d * (float)kvalues_iq4nl[qs[j] & 0x0F];
-            y[j + 16] = d * (float)kvalues_iq4nl[qs[j] >> 4];
+            y[j] = d * kvalues_iq4nl[qs[j] & 0x0F];
+            y[j + 16] = d * kvalues_iq4nl[qs[j] >> 4];
         }
     }
 }
@@ -225,7 +226,7 @@ static void deq_iq4_nl(const uint8_t *x, float *y, size_t nb)
 
 /* Q2_K (84): scales[16] (low nibble scale, high nibble min) @0, qs[64] @16, d @80, dmin @82.
  * Two halves of 128; in each, four 2-bit planes of the same 32 bytes, 16 elements per scale. */
-static void deq_q2_k(const uint8_t *x, float *y, size_t nb)
+DEQ_FN deq_q2_k(const uint8_t *x, float *y, size_t nb)
 {
     for (size_t i = 0; i < nb; i++, x += 84) {
         const float d = f16at(x + 80), dmin = f16at(x + 82);
@@ -246,7 +247,7 @@ static void deq_q2_k(const uint8_t *x, float *y, size_t nb)
 
 /* Q3_K (110): hmask[32] @0, qs[64] @32, scales[12] @96, d @108. 16 signed 6-bit scales; the
  * high bit set means no -4 (research/gguf.md §2.4, portable scale unpacking). */
-static void deq_q3_k(const uint8_t *x, float *y, size_t nb)
+DEQ_FN deq_q3_k(const uint8_t *x, float *y, size_t nb)
 {
     for (size_t i = 0; i < nb; i++, x += 110) {
         const float d_all = f16at(x + 108);
@@ -289,7 +290,7 @@ static inline void scale_min_k4(int j, const uint8_t *q, uint8_t *sc, uint8_t *m
 
 /* Q4_K (144): d @0, dmin @2, scales[12] @4, qs[128] @16. Each 32 bytes hold 64 elements: low
  * nibbles, then high nibbles, each half with its own scale and min. */
-static void deq_q4_k(const uint8_t *x, float *y, size_t nb)
+DEQ_FN deq_q4_k(const uint8_t *x, float *y, size_t nb)
 {
     for (size_t i = 0; i < nb; i++, x += 144) {
         const float d = f16at(x), dmin = f16at(x + 2);
@@ -310,7 +311,7 @@ static void deq_q4_k(const uint8_t *x, float *y, size_t nb)
 
 /* Q5_K (176): d, dmin, scales[12] @4, qh[32] @16, qs[128] @48; the 5th bit of element e is bit
  * 2c + (high half) of qh[e % 32], c the 64-element chunk. */
-static void deq_q5_k(const uint8_t *x, float *y, size_t nb)
+DEQ_FN deq_q5_k(const uint8_t *x, float *y, size_t nb)
 {
     for (size_t i = 0; i < nb; i++, x += 176) {
         const float d = f16at(x), dmin = f16at(x + 2);
@@ -336,7 +337,7 @@ static void deq_q5_k(const uint8_t *x, float *y, size_t nb)
 
 /* Q6_K (210): ql[128] @0, qh[64] @128, scales int8[16] @192, d @208; codes - 32. Each half of
  * 128 holds four runs of 32, each run two sub-blocks of 16 with their own scale. */
-static void deq_q6_k(const uint8_t *x, float *y, size_t nb)
+DEQ_FN deq_q6_k(const uint8_t *x, float *y, size_t nb)
 {
     for (size_t i = 0; i < nb; i++, x += 210) {
         const float d = f16at(x + 208);
@@ -371,7 +372,7 @@ static inline float trit(uint8_t byte, int n, float d)
     return (float)(xi - 1) * d;
 }
 
-static void deq_tq1_0(const uint8_t *x, float *y, size_t nb)
+DEQ_FN deq_tq1_0(const uint8_t *x, float *y, size_t nb)
 {
     for (size_t i = 0; i < nb; i++, x += 54) {
         const float d = f16at(x + 52);
@@ -388,7 +389,7 @@ static void deq_tq1_0(const uint8_t *x, float *y, size_t nb)
 }
 
 /* TQ2_0 (66): qs[64] @0, d @64; four 2-bit planes over 32 bytes, codes - 1. */
-static void deq_tq2_0(const uint8_t *x, float *y, size_t nb)
+DEQ_FN deq_tq2_0(const uint8_t *x, float *y, size_t nb)
 {
     for (size_t i = 0; i < nb; i++, x += 66) {
         const float d = f16at(x + 64);
@@ -400,7 +401,7 @@ static void deq_tq2_0(const uint8_t *x, float *y, size_t nb)
 }
 
 /* IQ4_XS (136): d @0, scales_h u16 @2, scales_l[4] @4, qs[128] @8; eight 6-bit scales - 32. */
-static void deq_iq4_xs(const uint8_t *x, float *y, size_t nb)
+DEQ_FN deq_iq4_xs(const uint8_t *x, float *y, size_t nb)
 {
     for (size_t i = 0; i < nb; i++, x += 136) {
         const float d = f16at(x);
@@ -411,8 +412,8 @@ static void deq_iq4_xs(const uint8_t *x, float *y, size_t nb)
             const float dl = d * (float)(ls - 32);
             #pragma omp simd
             for (int j = 0; j < 16; j++) {
-                y[j] = dl * (float)kvalues_iq4nl[qs[j] & 0x0F];
-                y[j + 16] = dl * (float)kvalues_iq4nl[qs[j] >> 4];
+                y[j] = dl * kvalues_iq4nl[qs[j] & 0x0F];
+                y[j + 16] = dl * kvalues_iq4nl[qs[j] >> 4];
             }
         }
     }

@@ -171,11 +171,17 @@ mp_errcode mp_gguf_writer_add_tensor(mp_gguf_writer *w, const char *name, uint32
             return mp_errf_at(err, MP_E_INPUT, path, name, -1, "duplicate tensor name");
     wtensor t = {NULL, type, n_dims, {1, 1, 1, 1}, 0, 0};
     uint64_t n = 1;
+    int zero = 0, over = 0;
     for (uint32_t d = 0; d < n_dims; d++) {
         t.ne[d] = ne[d];
-        if (ne[d] > (uint64_t)INT64_MAX || mp_mul_overflow(n, ne[d], &n))
-            return mp_errf_at(err, MP_E_INPUT, path, name, -1, "element count overflows");
+        if (ne[d] > (uint64_t)INT64_MAX) /* read back as a negative dim */
+            return mp_errf_at(err, MP_E_INPUT, path, name, -1, "dimension %u exceeds int64", d);
+        if (ne[d] == 0) zero = 1;
+        if (mp_mul_overflow(n, ne[d], &n) || n >= (uint64_t)INT64_MAX) over = 1;
     }
+    if (over && !zero) /* as the reader: a zero-sized dim makes any other size legal */
+        return mp_errf_at(err, MP_E_INPUT, path, name, -1, "element count overflows");
+    if (zero) n = 0;
     if (t.ne[0] % blk != 0)
         return mp_errf_at(err, MP_E_INPUT, path, name, -1, "row length %llu is not a multiple of the %s block size %u",
                           (unsigned long long)t.ne[0], mp_gguf_type_name(type), blk);
@@ -376,7 +382,8 @@ mp_errcode mp_gguf_copy(const mp_gguf *g, const char *dst, const mp_gguf_copy_op
             if (is_split_key(kv->key) || strcmp(kv->key, "general.alignment") == 0) continue;
             rc = copy_kv(w, g, kv, err);
         }
-        if (rc == MP_OK && align != MP_GGUF_DEFAULT_ALIGNMENT)
+        /* The key goes wherever the offsets need it, and stays where the source had it. */
+        if (rc == MP_OK && (align != MP_GGUF_DEFAULT_ALIGNMENT || (s == 0 && mp_gguf_find_kv(g, "general.alignment"))))
             rc = mp_gguf_writer_add_u32(w, "general.alignment", align, err);
         if (rc == MP_OK && split) {
             rc = mp_gguf_writer_add_u16(w, "split.no", (uint16_t)s, err);

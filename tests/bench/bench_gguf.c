@@ -1,8 +1,10 @@
 /*
  * bench_gguf.c - GGUF dequantization throughput in GB/s of f32 output, per type, at 1 and 2
  * threads (best of 5 over 32M elements, so the output does not fit in cache), as ggml's
- * test-quantize-perf reports it; and the ratio to gguf-py's numpy dequantization measured in the
- * same run (tests/bench/gguf_numpy.py writes "TYPE GB/s" lines to the file given).
+ * test-quantize-perf reports it; one thread on 256K elements again and again (in cache: the
+ * arithmetic alone); memset of the same output as the memory anchor; and the ratios to gguf-py's
+ * numpy dequantization of the same 32M elements, measured in the same run
+ * (tests/bench/gguf_numpy.py writes "TYPE GB/s" lines to the file given).
  *
  *   bench_gguf [NUMPY_RESULTS]
  */
@@ -59,7 +61,8 @@ int main(int argc, char **argv)
         if (now() - t0 < mbest) mbest = now() - t0;
     }
     printf("memset of the %llu MiB output: %.2f GB/s\n", (unsigned long long)(n * 4 >> 20), (double)n * 4 / mbest / 1e9);
-    printf("%-8s %12s %12s %12s %12s %8s\n", "type", "1 thread", "2 threads", "in cache", "gguf-py", "ratio");
+    printf("%-8s %12s %12s %12s %12s %8s %9s\n", "type", "1 thread", "2 threads", "in cache", "gguf-py",
+           "ratio", "in cache");
     for (size_t s = 0; s < sizeof scales / sizeof *scales; s++) {
         uint32_t t = scales[s].type, blk = mp_gguf_type_block(t), bsz = mp_gguf_type_size(t);
         uint64_t nb = n / blk;
@@ -100,8 +103,8 @@ int main(int argc, char **argv)
         }
         double np = numpy_gbs(argc > 1 ? argv[1] : NULL, mp_gguf_type_name(t));
         if (np > 0)
-            printf("%-8s %7.2f GB/s %7.2f GB/s %7.2f GB/s %7.3f GB/s %7.0fx\n", mp_gguf_type_name(t), gbs[0],
-                   gbs[1], hot_gbs, np, gbs[0] / np);
+            printf("%-8s %7.2f GB/s %7.2f GB/s %7.2f GB/s %7.3f GB/s %7.0fx %8.0fx\n", mp_gguf_type_name(t),
+                   gbs[0], gbs[1], hot_gbs, np, gbs[0] / np, hot_gbs / np);
         else
             printf("%-8s %7.2f GB/s %7.2f GB/s %7.2f GB/s %12s %8s\n", mp_gguf_type_name(t), gbs[0], gbs[1],
                    hot_gbs, "-", "-");

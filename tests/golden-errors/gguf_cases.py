@@ -94,6 +94,7 @@ def hostile():
     add("oversized_kv_count", gguf([arch], n_kv=1 << 40),
         "key/value count 1099511627776 cannot fit in the")
     add("empty_key", gguf([arch, kv("", U8, 1)]), "key 1 is empty")
+    add("key_with_nul", gguf([arch, kv("a\0b", U8, 1)]), "key 1 holds a NUL byte")
     add("duplicate_key", gguf([arch, kv("a.b", U8, 1), kv("a.b", U32, 2)]), "duplicate key 'a.b'")
     add("invalid_value_type", gguf([arch, s("k") + struct.pack("<iB", 13, 0)]),
         "key 'k' has invalid GGUF type 13")

@@ -6,13 +6,15 @@
    supports (quantized from awkward data: a zero row, a constant row, huge and tiny values),
    and of every type modelprep dequantizes, as random blocks with finite fp16 scales. The
    plain types (F32, F16, BF16, F64, I8..I64) come from numpy.
-2. modelprep reads them (tests/gen/ggufdeq: the formats/ reader plus mp_gguf_dequantize) and
-   its f32 must equal gguf.quants.dequantize bit for bit (numpy's astype for the integer
+2. modelprep reads them (tests/gen/ggufdeq: the formats/ reader plus mp_gguf_dequantize; and
+   ggufdeq-baseline, the same without the AVX2 clones) and its f32 must equal
+   gguf.quants.dequantize bit for bit (numpy's astype for the integer
    types and F64, which gguf-py keeps raw). `modelprep inspect --json` must report each
    tensor's type, shape and bytes as gguf.GGUFReader does.
 3. `modelprep convert --to f32` of such a file gives the same bits (unknown architecture:
-   names kept, no permutation); llama, qwen3 and gemma3 models written the way
-   convert_hf_to_gguf writes them (q/k permuted for llama, norms + 1 for gemma3) convert back
+   names kept, no permutation); llama, mistral, qwen2 (with q/k/v biases), qwen3 and gemma3 models written
+   the way convert_hf_to_gguf writes them (q/k rows and biases permuted for llama and mistral,
+   norms + 1 for gemma3) convert back
    to the original Hugging Face tensors, names and config.json.
 4. Files modelprep writes (tests/gen/ggufcopy: alignment 32, 64 and 1, and a split set) are
    read by gguf.GGUFReader with equal metadata and tensor bytes, with gguf-split's key types.
@@ -139,14 +141,10 @@ def expected_f32(rt):
     return dequantize(np.asarray(rt.data), rt.tensor_type)
 
 
-def modelprep_to_upstream_dequant(tmp):
-    rng = np.random.default_rng(5)
-    path = os.path.join(tmp, "all-types.gguf")
-    write_file(path, build(rng))
-    reader = gguf.GGUFReader(path)
+def compare_dequant(tmp, path, reader, tool):
     out = os.path.join(tmp, "all.f32")
-    r = run(os.path.join(TOOLS, "ggufdeq"), path, out)
-    check(r.returncode == 0, f"ggufdeq: exit {r.returncode}: {r.stderr.decode()}")
+    r = run(os.path.join(TOOLS, tool), path, out)
+    check(r.returncode == 0, f"{tool}: exit {r.returncode}: {r.stderr.decode()}")
     got = np.fromfile(out, dtype="<f4")
     at = 0
     for rt in reader.tensors:
@@ -157,10 +155,19 @@ def modelprep_to_upstream_dequant(tmp):
         if not same:
             bad = np.nonzero(want.view(np.uint32) != mine.view(np.uint32))[0]
             i = bad[0]
-            check(False, f"{rt.name} ({rt.tensor_type.name}): {bad.size} elements differ, first "
-                         f"at {i}: modelprep {mine[i]!r} vs gguf-py {want[i]!r}")
-        check(same, f"{rt.name}")
-    check(at == got.size, "ggufdeq wrote as many floats as the tensors hold")
+            check(False, f"{tool}: {rt.name} ({rt.tensor_type.name}): {bad.size} elements differ, "
+                         f"first at {i}: modelprep {mine[i]!r} vs gguf-py {want[i]!r}")
+        check(same, f"{tool}: {rt.name}")
+    check(at == got.size, f"{tool} wrote as many floats as the tensors hold")
+
+
+def modelprep_to_upstream_dequant(tmp):
+    rng = np.random.default_rng(5)
+    path = os.path.join(tmp, "all-types.gguf")
+    write_file(path, build(rng))
+    reader = gguf.GGUFReader(path)
+    for tool in ("ggufdeq", "ggufdeq-baseline"):  # with the AVX2 clones, and without
+        compare_dequant(tmp, path, reader, tool)
 
     inspect = run(BIN, "inspect", path, "--json")
     check(inspect.returncode == 0, f"inspect: {inspect.stderr.decode()}")
@@ -182,8 +189,11 @@ def modelprep_to_upstream_dequant(tmp):
 
 def convert_to_f32(tmp, path, reader):
     dst = os.path.join(tmp, "hf")
-    r = run(BIN, "convert", path, dst, "--to", "f32", "--quiet")
+    r = run(BIN, "convert", path, dst, "--to", "f32", "--json")
     check(r.returncode == 0, f"convert --to f32: exit {r.returncode}: {r.stderr.decode()}")
+    summary = json.loads(r.stdout)
+    check(summary["source"] == "gguf" and summary["architecture"] == "modelprep-test"
+          and summary["names_mapped"] is False and summary["weight_files"] == 1, f"--json summary {summary}")
     check(b"keeps its GGUF tensor names" in r.stderr, f"unmapped architecture is reported: {r.stderr!r}")
     tensors = load_file(os.path.join(dst, "model.safetensors"))
     for rt in reader.tensors:
@@ -207,6 +217,8 @@ LAYER = {  # HF suffix -> GGUF suffix, per family (research: convert_hf_to_gguf 
 }
 EXTRA = {
     "llama": {"post_attention_layernorm": "ffn_norm"},
+    "mistral": {"post_attention_layernorm": "ffn_norm"},
+    "qwen2": {"post_attention_layernorm": "ffn_norm"},
     "qwen3": {"post_attention_layernorm": "ffn_norm", "self_attn.q_norm": "attn_q_norm",
               "self_attn.k_norm": "attn_k_norm"},
     "gemma3": {"post_attention_layernorm": "post_attention_norm", "pre_feedforward_layernorm": "ffn_norm",
@@ -230,9 +242,13 @@ def hf_to_gguf_model(tmp, arch, tied):
               "post_attention_layernorm": (hidden,), "pre_feedforward_layernorm": (hidden,),
               "post_feedforward_layernorm": (hidden,), "self_attn.q_norm": (hd,), "self_attn.k_norm": (hd,)}
     names = dict(LAYER, **EXTRA[arch])
+    permuted = arch in ("llama", "mistral")
     for i in range(layers):
         for suffix in names:
             hf[f"model.layers.{i}.{suffix}.weight"] = rng.standard_normal(shapes[suffix]).astype(np.float32)
+        if arch in ("qwen2", "llama"):  # qwen2's q/k/v biases; llama's attention_bias variant
+            for suffix in ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"):
+                hf[f"model.layers.{i}.{suffix}.bias"] = rng.standard_normal(shapes[suffix][0]).astype(np.float32)
     w = gguf.GGUFWriter(os.path.join(tmp, f"{arch}.gguf"), arch)
     w.add_block_count(layers)
     w.add_uint32(f"{arch}.embedding_length", hidden)
@@ -244,9 +260,9 @@ def hf_to_gguf_model(tmp, arch, tied):
     w.add_float32(f"{arch}.attention.layer_norm_rms_epsilon", 1e-6)
     for name, arr in hf.items():
         g = arr
-        if arch == "llama" and name.endswith("q_proj.weight"):
+        if permuted and (name.endswith("q_proj.weight") or name.endswith("q_proj.bias")):
             g = permute(arr, n_head)
-        if arch == "llama" and name.endswith("k_proj.weight"):
+        if permuted and (name.endswith("k_proj.weight") or name.endswith("k_proj.bias")):
             g = permute(arr, n_kv)
         if arch == "gemma3" and name.endswith("norm.weight"):
             g = arr + np.float32(1)
@@ -254,8 +270,8 @@ def hf_to_gguf_model(tmp, arch, tied):
         gname = gname.replace("lm_head", "output")
         if gname.startswith("model.layers."):
             _, _, i, rest = gname.split(".", 3)
-            suffix = rest[:-len(".weight")]
-            gname = f"blk.{i}.{names[suffix]}.weight"
+            suffix, kind = rest.rsplit(".", 1)
+            gname = f"blk.{i}.{names[suffix]}.{kind}"
         if g.ndim == 2 and "ffn_up" in gname:  # one quantized tensor: bits must still match
             w.add_tensor(gname, quantize(g, T.Q8_0), raw_dtype=T.Q8_0)
             hf[name] = dequantize(quantize(g, T.Q8_0), T.Q8_0).reshape(g.shape)
@@ -269,7 +285,8 @@ def hf_to_gguf_model(tmp, arch, tied):
 
 
 def names_permutation_and_config(tmp):
-    for arch, tied in (("llama", False), ("qwen3", True), ("gemma3", True)):
+    for arch, tied in (("llama", False), ("mistral", False), ("qwen2", True), ("qwen3", True),
+                       ("gemma3", True)):
         path, hf = hf_to_gguf_model(tmp, arch, tied)
         dst = os.path.join(tmp, arch + "-hf")
         r = run(BIN, "convert", path, dst, "--to", "f32", "--max-shard-size", "20KB")
@@ -292,10 +309,12 @@ def names_permutation_and_config(tmp):
                     "tie_word_embeddings": tied, "torch_dtype": "float32"}
         for k, v in want_cfg.items():
             check(cfg.get(k) == v, f"{arch}: config.json {k} = {cfg.get(k)!r}, want {v!r}")
-        check(cfg["architectures"] == [{"llama": "LlamaForCausalLM", "qwen3": "Qwen3ForCausalLM",
+        check(cfg["architectures"] == [{"llama": "LlamaForCausalLM", "mistral": "MistralForCausalLM",
+                                        "qwen2": "Qwen2ForCausalLM", "qwen3": "Qwen3ForCausalLM",
                                         "gemma3": "Gemma3ForCausalLM"}[arch]], f"{arch}: architectures")
         man = json.load(open(os.path.join(dst, "modelprep.json")))
-        check(man["layout"]["qk_unpermuted"] == (4 if arch == "llama" else 0), f"{arch}: manifest layout")
+        want_perm = {"llama": 8, "mistral": 4}.get(arch, 0)  # q and k of 2 layers, biases too
+        check(man["layout"]["qk_unpermuted"] == want_perm, f"{arch}: manifest says {want_perm} un-permuted")
 
 
 def fields(reader):

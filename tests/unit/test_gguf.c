@@ -13,7 +13,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-TestSuite(unit_gguf);
+static char *tmp;
+static void setup(void) { tmp = tu_tempdir(); }
+static void teardown(void)
+{
+    tu_rmtree(tmp);
+    free(tmp);
+}
+TestSuite(unit_gguf, .init = setup, .fini = teardown);
 
 #define F16_ONE 0x00, 0x3C    /* 1.0 little-endian */
 #define F16_HALF 0x00, 0x38   /* 0.5 */
@@ -338,4 +345,115 @@ Test(unit_gguf, types_without_a_dequantizer_are_refused_by_name)
     size_t n = 0;
     for (uint32_t t = 0; t < MP_GGUF_TYPE_COUNT; t++) n += (size_t)mp_gguf_type_dequantizable(t);
     cr_expect_eq(n, 23, "23 supported types, got %zu", n);
+}
+
+/* ------------------------------------------------------------ writer and reader API */
+
+static char *tmpdir_path(const char *name) { return tu_path(tmp, name); }
+
+Test(unit_gguf, writer_round_trip_with_custom_alignment)
+{
+    char *path = tmpdir_path("rt.gguf");
+    mp_err err = MP_ERR_INIT;
+    mp_gguf_writer *w = NULL;
+    cr_assert_eq(mp_gguf_writer_open(&w, path, &err), MP_OK, "%s", err.msg);
+    cr_assert_eq(mp_gguf_writer_add_str(w, "general.architecture", "llama", &err), MP_OK);
+    cr_assert_eq(mp_gguf_writer_add_u32(w, "general.alignment", 64, &err), MP_OK);
+    cr_assert_eq(mp_gguf_writer_add_i32(w, "t.i32", -7, &err), MP_OK);
+    cr_assert_eq(mp_gguf_writer_add_u16(w, "t.u16", 65535, &err), MP_OK);
+    /* arr[str] ["ab", ""] and arr[i16] [-2, 3], encoded by hand: u64 count, then elements */
+    const uint8_t strs[] = {2, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 'a', 'b', 0, 0, 0, 0, 0, 0, 0, 0};
+    cr_assert_eq(mp_gguf_writer_add_kv(w, "t.strs", MP_GGUF_V_ARR, MP_GGUF_V_STR, strs, sizeof strs, &err), MP_OK);
+    const uint8_t i16s[] = {2, 0, 0, 0, 0, 0, 0, 0, 0xFE, 0xFF, 3, 0};
+    cr_assert_eq(mp_gguf_writer_add_kv(w, "t.i16s", MP_GGUF_V_ARR, MP_GGUF_V_I16, i16s, sizeof i16s, &err), MP_OK);
+    const uint64_t ne_a[] = {3}, ne_b[] = {32, 2};
+    cr_assert_eq(mp_gguf_writer_add_tensor(w, "a", MP_GGUF_F32, 1, ne_a, &err), MP_OK);
+    cr_assert_eq(mp_gguf_writer_add_tensor(w, "b", MP_GGUF_Q8_0, 2, ne_b, &err), MP_OK);
+    cr_assert_eq(mp_gguf_writer_begin(w, &err), MP_OK, "%s", err.msg);
+    uint8_t a[12], b[68];
+    for (size_t i = 0; i < sizeof a; i++) a[i] = (uint8_t)(i + 1);
+    for (size_t i = 0; i < sizeof b; i++) b[i] = (uint8_t)(200 - i);
+    cr_assert_eq(mp_gguf_writer_write(w, a, 5, &err), MP_OK);
+    cr_assert_eq(mp_gguf_writer_write(w, a + 5, 7, &err), MP_OK);
+    cr_assert_eq(mp_gguf_writer_write(w, b, sizeof b, &err), MP_OK);
+    cr_assert_eq(mp_gguf_writer_finish(w, &err), MP_OK, "%s", err.msg);
+
+    mp_gguf *g = NULL;
+    cr_assert_eq(mp_gguf_open(&g, path, &err), MP_OK, "%s", err.msg);
+    cr_expect_eq(mp_gguf_version(g), 3);
+    cr_expect_eq(mp_gguf_alignment(g), 64);
+    int64_t v;
+    double f;
+    cr_expect(mp_gguf_get_int(g, "t.i32", &v) && v == -7);
+    cr_expect(mp_gguf_get_int(g, "t.u16", &v) && v == 65535);
+    cr_expect(mp_gguf_get_float(g, "t.i32", &f) && f == -7.0);
+    cr_expect(!mp_gguf_get_int(g, "general.architecture", &v), "a string is not an integer");
+    cr_expect_str_eq(mp_gguf_get_str(g, "general.architecture"), "llama");
+    const mp_gguf_kv *kv = mp_gguf_find_kv(g, "t.strs");
+    cr_assert(kv && kv->type == MP_GGUF_V_ARR && kv->elem == MP_GGUF_V_STR && kv->n == 2);
+    char s[8];
+    uint64_t len;
+    cr_assert_eq(mp_gguf_arr_get(g, kv, 0, s, sizeof s, &len, &err), MP_OK);
+    cr_expect_str_eq(s, "ab");
+    cr_assert_eq(mp_gguf_arr_get(g, kv, 1, s, sizeof s, &len, &err), MP_OK);
+    cr_expect(len == 0 && s[0] == '\0');
+    cr_expect_eq(mp_gguf_arr_get(g, kv, 2, s, sizeof s, &len, &err), MP_E_INPUT, "past the end");
+    kv = mp_gguf_find_kv(g, "t.i16s");
+    uint8_t raw[2];
+    cr_assert_eq(mp_gguf_arr_get(g, kv, 1, raw, sizeof raw, NULL, &err), MP_OK);
+    cr_expect(raw[0] == 3 && raw[1] == 0);
+    const mp_gguf_tensor *ta = mp_gguf_find(g, "a"), *tb = mp_gguf_find(g, "b");
+    cr_assert(ta && tb && !mp_gguf_find(g, "c"));
+    cr_expect_eq(ta->offset % 64, 0);
+    cr_expect_eq(tb->rel_offset, 64, "a (12 bytes) padded to 64");
+    cr_expect_eq(tb->n_bytes, 68);
+    cr_expect_eq(mp_gguf_file(g, 0)->size % 64, 0, "padding after the last tensor");
+    uint8_t back[68];
+    cr_assert_eq(mp_gguf_read(g, tb, 0, back, sizeof back, &err), MP_OK);
+    cr_expect(memcmp(back, b, sizeof b) == 0);
+    cr_expect_eq(mp_gguf_read(g, tb, 60, back, 9, &err), MP_E_INPUT, "a read past the tensor is refused");
+    mp_gguf_close(g);
+    free(path);
+}
+
+Test(unit_gguf, writer_refuses_what_the_reader_would)
+{
+    char *path = tmpdir_path("bad.gguf");
+    mp_err err = MP_ERR_INIT;
+    mp_gguf_writer *w = NULL;
+    cr_assert_eq(mp_gguf_writer_open(&w, path, &err), MP_OK);
+    cr_expect_eq(mp_gguf_writer_add_u32(w, "", 1, &err), MP_E_INPUT, "empty key");
+    cr_assert_eq(mp_gguf_writer_add_u32(w, "k", 1, &err), MP_OK);
+    cr_expect_eq(mp_gguf_writer_add_u32(w, "k", 2, &err), MP_E_INPUT, "duplicate key");
+    cr_expect_eq(mp_gguf_writer_add_u32(w, "general.alignment", 48, &err), MP_E_INPUT, "not a power of two");
+    cr_expect_eq(mp_gguf_writer_add_u16(w, "general.alignment", 64, &err), MP_E_INPUT, "not u32");
+    const uint8_t empty[8] = {0};
+    cr_expect_eq(mp_gguf_writer_add_kv(w, "n", MP_GGUF_V_ARR, MP_GGUF_V_ARR, empty, 8, &err), MP_E_INPUT,
+                 "nested array");
+    char name[70];
+    memset(name, 'x', 64);
+    name[64] = '\0';
+    const uint64_t ne[] = {32}, odd[] = {33};
+    cr_expect_eq(mp_gguf_writer_add_tensor(w, name, MP_GGUF_F32, 1, ne, &err), MP_E_INPUT, "64-byte name");
+    cr_expect_eq(mp_gguf_writer_add_tensor(w, "q", MP_GGUF_Q4_0, 1, odd, &err), MP_E_INPUT, "partial block");
+    cr_expect_eq(mp_gguf_writer_add_tensor(w, "r", 4, 1, ne, &err), MP_E_INPUT, "removed type");
+    cr_assert_eq(mp_gguf_writer_add_tensor(w, "t", MP_GGUF_F32, 1, ne, &err), MP_OK);
+    cr_expect_eq(mp_gguf_writer_add_tensor(w, "t", MP_GGUF_F32, 1, ne, &err), MP_E_INPUT, "duplicate tensor");
+    cr_assert_eq(mp_gguf_writer_begin(w, &err), MP_OK);
+    cr_expect_eq(mp_gguf_writer_add_u32(w, "late", 1, &err), MP_E_INPUT, "metadata after the data began");
+    uint8_t buf[200] = {0};
+    cr_assert_eq(mp_gguf_writer_write(w, buf, 100, &err), MP_OK);
+    cr_expect_eq(mp_gguf_writer_finish(w, &err), MP_E_INPUT, "28 bytes missing");
+    cr_expect(strstr(err.msg, "100 of 128"), "%s", err.msg);
+    cr_expect(!mp_exists(path), "an unfinished file is removed");
+    cr_assert_eq(mp_gguf_writer_open(&w, path, &err), MP_OK);
+    cr_assert_eq(mp_gguf_writer_add_tensor(w, "t", MP_GGUF_F32, 1, ne, &err), MP_OK);
+    cr_assert_eq(mp_gguf_writer_begin(w, &err), MP_OK);
+    cr_expect_eq(mp_gguf_writer_write(w, buf, 129, &err), MP_E_INPUT, "a byte past the last tensor");
+    mp_gguf_writer_abort(w);
+    cr_expect(!mp_exists(path), "abort removes the file");
+    char split[64];
+    mp_gguf_split_name("m", 2, 5, split, sizeof split);
+    cr_expect_str_eq(split, "m-00002-of-00005.gguf");
+    free(path);
 }
