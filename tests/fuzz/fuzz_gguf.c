@@ -39,7 +39,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char copy[600];
     snprintf(copy, sizeof copy, "%s/copy.gguf", fuzz_dir());
     unlink(copy);
-    mp_gguf_copy_opts o = {0, 0, 0};
+    mp_gguf_copy_opts o = {0};
     if (mp_gguf_copy(g, copy, &o, &err) != MP_OK) abort();
     mp_gguf *back = NULL;
     if (mp_gguf_open(&back, copy, &err) != MP_OK) abort();

@@ -28,7 +28,7 @@ int main(int argc, char **argv)
               "[--split-max-size BYTES]\n", stderr);
         return 2;
     }
-    mp_gguf_copy_opts o = {0, 0, 0};
+    mp_gguf_copy_opts o = {0};
     for (int i = 3; i + 1 < argc; i += 2) {
         unsigned long long v = strtoull(argv[i + 1], NULL, 10);
         if (strcmp(argv[i], "--alignment") == 0) o.alignment = (uint32_t)v;
