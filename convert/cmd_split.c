@@ -88,12 +88,12 @@ int cmd_split(const mp_args *a)
             printf(", \"compression\": null, \"mb_per_s\": %.1f", mbs);
         printf("}\n");
     } else if (!o.quiet) {
-        printf("split %s into %s: %zu files, %zu tensors (%s)%s%s%s\n", a->pos[0], a->pos[1],
+        printf("split %s into %s: %zu files, %zu tensors (%s)%s%s%s%s\n", a->pos[0], a->pos[1],
                r.n_files, r.n_tensors, human,
-               r.tied ? (o.materialize_tied ? "; the tied head written from the embedding"
-                                            : "; recorded as an alias of the embedding: ")
+               r.tied ? "; " : "", r.tied ? r.tied_name : "",
+               r.tied ? (o.materialize_tied ? " written from the tied embedding"
+                                            : " recorded as an alias of the embedding")
                       : "",
-               r.tied && !o.materialize_tied ? r.tied_name : "",
                r.n_extra ? "; tensors that match no layer rule are in extra.safetensors" : "");
         if (o.zstd_level) {
             char packed[32];

@@ -27,6 +27,7 @@
 
 #include <math.h>
 #include <omp.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -297,48 +298,17 @@ static mp_errcode produce(gjob *j, mp_st_writer *w, const gout *o, mp_err *err)
     return MP_OK;
 }
 
+static mp_errcode produce_out(void *ctx, mp_st_writer *w, size_t i, mp_err *err)
+{
+    gjob *j = ctx;
+    return produce(j, w, &j->outs[i], err);
+}
+
 static mp_errcode write_shard(gjob *j, size_t s, mp_err *err)
 {
-    size_t n = 0;
-    for (size_t i = 0; i < j->n_outs; i++) n += j->outs[i].shard == s;
-    mp_tensor_spec *specs = malloc((n ? n : 1) * sizeof *specs);
-    size_t *map = malloc((n ? n : 1) * sizeof *map);
-    uint64_t *digests = malloc((n ? n : 1) * sizeof *digests);
-    char *path = mp_dest_path(&j->dest, j->shard_names[s]);
-    mp_st_writer *w = NULL;
-    mp_errcode rc = MP_OK;
-    if (!specs || !map || !digests || !path) {
-        rc = mp_errf(err, MP_E_NOMEM, "out of memory");
-        goto cleanup;
-    }
-    n = 0;
-    for (size_t i = 0; i < j->n_outs; i++) {
-        if (j->outs[i].shard != s) continue;
-        specs[n] = j->outs[i].spec;
-        map[n++] = i;
-    }
-    const char *meta[] = {"producer", "modelprep " MP_VERSION};
-    rc = mp_st_writer_open(&w, path, specs, n, meta, 1, err);
-    for (size_t next; rc == MP_OK && (next = mp_st_writer_next(w)) != SIZE_MAX;)
-        rc = produce(j, w, &j->outs[map[next]], err);
-    if (rc == MP_OK) {
-        uint8_t h[16];
-        mp_st_writer_digest(w, digests, h);
-        for (size_t k = 0; k < n; k++) j->outs[map[k]].xxh64 = digests[k];
-        mp_mfile *f = &j->files[j->n_files++];
-        snprintf(f->name, sizeof f->name, "%s", j->shard_names[s]);
-        f->size = mp_st_writer_file_size(w);
-        memcpy(f->xxh128, h, 16);
-        rc = mp_st_writer_finish(w, err);
-        w = NULL;
-    }
-cleanup:
-    mp_st_writer_abort(w);
-    free(specs);
-    free(map);
-    free(digests);
-    free(path);
-    return rc;
+    mp_out_table t = {j->outs, j->n_outs, sizeof *j->outs, offsetof(gout, spec), offsetof(gout, shard),
+                      offsetof(gout, xxh64)};
+    return mp_write_shard(&j->dest, j->shard_names[s], &t, (uint32_t)s, produce_out, j, &j->files[j->n_files++], err);
 }
 
 /* ------------------------------------------------------------ config.json */

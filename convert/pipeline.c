@@ -16,6 +16,7 @@
 #include "../verify/verify.h"
 
 #include <omp.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -468,14 +469,16 @@ static mp_errcode produce_stack(job *j, mp_st_writer *w, const out_tensor *o, mp
 
 /* ------------------------------------------------------------ shards */
 
-static mp_errcode write_shard(job *j, size_t s, mp_err *err)
+mp_errcode mp_write_shard(const mp_dest *d, const char *name, const mp_out_table *t, uint32_t s,
+                          mp_produce_fn produce, void *ctx, mp_mfile *file, mp_err *err)
 {
+#define OUT_AT(i, off) ((char *)t->base + (i) * t->stride + (off))
     size_t n = 0;
-    for (size_t i = 0; i < j->n_outs; i++) n += j->outs[i].shard == s;
+    for (size_t i = 0; i < t->n; i++) n += *(uint32_t *)OUT_AT(i, t->shard_off) == s;
     mp_tensor_spec *specs = malloc((n ? n : 1) * sizeof *specs);
     size_t *map = malloc((n ? n : 1) * sizeof *map);
     uint64_t *digests = malloc((n ? n : 1) * sizeof *digests);
-    char *path = mp_dest_path(&j->dest, j->shard_names[s]);
+    char *path = mp_dest_path(d, name);
     mp_st_writer *w = NULL;
     mp_errcode rc = MP_OK;
     if (!specs || !map || !digests || !path) {
@@ -483,29 +486,21 @@ static mp_errcode write_shard(job *j, size_t s, mp_err *err)
         goto cleanup;
     }
     n = 0;
-    for (size_t i = 0; i < j->n_outs; i++) {
-        if (j->outs[i].shard != s) continue;
-        specs[n] = j->outs[i].spec;
+    for (size_t i = 0; i < t->n; i++) {
+        if (*(uint32_t *)OUT_AT(i, t->shard_off) != s) continue;
+        specs[n] = *(mp_tensor_spec *)OUT_AT(i, t->spec_off);
         map[n++] = i;
     }
     const char *meta[] = {"producer", "modelprep " MP_VERSION};
     rc = mp_st_writer_open(&w, path, specs, n, meta, 1, err);
-    for (size_t next; rc == MP_OK && (next = mp_st_writer_next(w)) != SIZE_MAX;) {
-        const out_tensor *o = &j->outs[map[next]];
-        if (o->from == ORIGIN_DEQUANT) rc = produce_dequant(j, w, o, err);
-        else if (o->from == ORIGIN_REPACK) rc = produce_repack(j, w, o, err);
-        else if (o->from == ORIGIN_STACK) rc = produce_stack(j, w, o, err);
-        else if (o->from == ORIGIN_CAST) rc = produce_cast(j, w, o, err);
-        else rc = produce_copy(j, w, o, err);
-    }
+    for (size_t next; rc == MP_OK && (next = mp_st_writer_next(w)) != SIZE_MAX;) rc = produce(ctx, w, map[next], err);
     if (rc == MP_OK) {
         uint8_t h[16];
         mp_st_writer_digest(w, digests, h);
-        for (size_t k = 0; k < n; k++) j->outs[map[k]].xxh64 = digests[k];
-        mp_mfile *f = &j->files[j->n_files++];
-        snprintf(f->name, sizeof f->name, "%s", j->shard_names[s]);
-        f->size = mp_st_writer_file_size(w);
-        memcpy(f->xxh128, h, 16);
+        for (size_t k = 0; k < n; k++) *(uint64_t *)OUT_AT(map[k], t->xxh64_off) = digests[k];
+        snprintf(file->name, sizeof file->name, "%s", name);
+        file->size = mp_st_writer_file_size(w);
+        memcpy(file->xxh128, h, 16);
         rc = mp_st_writer_finish(w, err);
         w = NULL;
     }
@@ -516,6 +511,25 @@ cleanup:
     free(digests);
     free(path);
     return rc;
+#undef OUT_AT
+}
+
+static mp_errcode produce_out(void *ctx, mp_st_writer *w, size_t i, mp_err *err)
+{
+    job *j = ctx;
+    const out_tensor *o = &j->outs[i];
+    if (o->from == ORIGIN_DEQUANT) return produce_dequant(j, w, o, err);
+    if (o->from == ORIGIN_REPACK) return produce_repack(j, w, o, err);
+    if (o->from == ORIGIN_STACK) return produce_stack(j, w, o, err);
+    if (o->from == ORIGIN_CAST) return produce_cast(j, w, o, err);
+    return produce_copy(j, w, o, err);
+}
+
+static mp_errcode write_shard(job *j, size_t s, mp_err *err)
+{
+    mp_out_table t = {j->outs, j->n_outs, sizeof *j->outs, offsetof(out_tensor, spec), offsetof(out_tensor, shard),
+                      offsetof(out_tensor, xxh64)};
+    return mp_write_shard(&j->dest, j->shard_names[s], &t, (uint32_t)s, produce_out, j, &j->files[j->n_files++], err);
 }
 
 /* ------------------------------------------------------------ side files, index, manifest */

@@ -6,6 +6,8 @@
 #define MP_PIPELINE_H
 
 #include "../formats/formats.h"
+#include "dest.h"
+#include "manifest.h"
 #include "pack_target.h"
 
 typedef enum { MP_TARGET_F32, MP_TARGET_F16, MP_TARGET_BF16, MP_TARGET_COUNT } mp_target;
@@ -47,6 +49,22 @@ mp_errcode mp_convert_store(const float *v, size_t n, mp_target target, uint8_t 
 /* A GGUF file or split set to a Hugging Face checkpoint of f32, f16 or bf16 (gguf_convert.c):
  * tensors renamed for the mapped architectures, llama's q/k rows un-permuted, config.json built
  * from the metadata. Notes about unmapped names go to stderr. */
+/* The outputs of a conversion, as mp_write_shard needs them: an array of the caller's records,
+ * each holding an mp_tensor_spec, the uint32_t shard it goes to and a uint64_t xxh64 to fill,
+ * at these offsets (offsetof). */
+typedef struct mp_out_table {
+    void *base;
+    size_t n, stride, spec_off, shard_off, xxh64_off;
+} mp_out_table;
+
+/* Writes output i's bytes into w, which expects them next. */
+typedef mp_errcode (*mp_produce_fn)(void *ctx, mp_st_writer *w, size_t i, mp_err *err);
+
+/* Writes shard s of a conversion as `name` in d: the outputs whose shard is s, in the writer's
+ * order, each from produce(); fills their xxh64 and the file's name, size and xxh3-128. */
+mp_errcode mp_write_shard(const mp_dest *d, const char *name, const mp_out_table *t, uint32_t s,
+                          mp_produce_fn produce, void *ctx, mp_mfile *file, mp_err *err);
+
 mp_errcode mp_gguf_convert_run(const char *src, const char *dst, const mp_convert_opts *o,
                                mp_convert_result *res, mp_err *err);
 

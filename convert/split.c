@@ -569,7 +569,7 @@ static mp_errcode write_index_and_manifest(split_job *j, const char *src, mp_err
      * file without tensors, beside the layer files. */
     if (rc == MP_OK && j->g) {
         char *meta_path = mp_dest_path(&j->dest, GGUF_META);
-        mp_gguf_copy_opts co = {0, 0, 0, NULL, 0, 1};
+        mp_gguf_copy_opts co = {.metadata_only = 1};
         rc = meta_path ? mp_gguf_copy(j->g, meta_path, &co, err) : mp_errf(err, MP_E_NOMEM, "out of memory");
         free(meta_path);
         if (rc == MP_OK) rc = mp_manifest_hash_file(&j->dest, GGUF_META, &mf[nf++], err);
@@ -685,7 +685,7 @@ static mp_errcode write_gguf_split(split_job *j, const char *src, mp_split_resul
     char *dst_stem = NULL;
     if (rc == MP_OK && asprintf(&dst_stem, "%s/%s.gguf", j->dest.partial, stem) < 0)
         rc = mp_errf(err, MP_E_NOMEM, "out of memory");
-    mp_gguf_copy_opts co = {0, 0, 0, cuts, n_cuts, 0};
+    mp_gguf_copy_opts co = {.cut_before = cuts, .n_cuts = n_cuts};
     if (rc == MP_OK) rc = mp_gguf_copy(g, dst_stem, &co, err);
     /* The manifest: every file, and every tensor's xxh64 read back from the written set. */
     char first_name[300];
