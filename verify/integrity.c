@@ -5,8 +5,7 @@
  * window at a time), at about the speed of `cat`. When a file's hash differs, a second pass over
  * that file recomputes each tensor's xxh64 to name the tensors that changed; when all of them
  * match, the header or the padding changed. A file whose bytes match its xxh3-128 holds exactly
- * the tensors the
- * manifest's xxh64 were computed from.
+ * the tensors the manifest's xxh64 were computed from.
  */
 #define _DEFAULT_SOURCE /* MAP_POPULATE, madvise */
 #include "check.h"
@@ -130,7 +129,7 @@ mp_errcode mp_check_integrity(const mp_st_model *m, const cJSON *manifest, mp_ve
         if (cJSON_IsString(tn) && cJSON_IsString(tx)) h[nh++] = (named_hash){tn->valuestring, tx->valuestring};
     }
     qsort(h, nh, sizeof *h, by_name);
-    uint8_t *buf[2] = {NULL, NULL};
+    uint8_t *buf = NULL; /* the blame pass's reads */
     size_t cap = 0; /* the buffers grow to BLOCK with the files */
     double t0 = now();
     mp_errcode rc = MP_OK;
@@ -171,9 +170,9 @@ mp_errcode mp_check_integrity(const mp_st_model *m, const cJSON *manifest, mp_ve
             if (strcmp(mp_st_file_name(m, i), name) == 0) fi = i;
         if (fi != SIZE_MAX && !listed[fi]++) n_listed++;
         size_t need = f->size < BLOCK ? (size_t)f->size + 1 : BLOCK;
-        for (int i = 0; i < 2 && need > cap; i++) {
-            uint8_t *nb = realloc(buf[i], need);
-            if (nb) buf[i] = nb;
+        if (need > cap) {
+            uint8_t *nb = realloc(buf, need);
+            if (nb) buf = nb;
             else rc = mp_errf(err, MP_E_NOMEM, "out of memory");
         }
         if (rc == MP_OK && need > cap) cap = need;
@@ -189,7 +188,7 @@ mp_errcode mp_check_integrity(const mp_st_model *m, const cJSON *manifest, mp_ve
             if (strcmp(hex, jh->valuestring) != 0) {
                 size_t bad = 0;
                 mp_err berr = MP_ERR_INIT;
-                if (fi != SIZE_MAX) rc = blame_tensors(m, fi, name, h, nh, buf[0], cap, &bad, r, &berr);
+                if (fi != SIZE_MAX) rc = blame_tensors(m, fi, name, h, nh, buf, cap, &bad, r, &berr);
                 if (rc != MP_OK && rc != MP_E_NOMEM) { /* e.g. a damaged zstd frame: the finding says it */
                     char msg[600];
                     mp_err_format(&berr, msg, sizeof msg);
@@ -216,8 +215,7 @@ mp_errcode mp_check_integrity(const mp_st_model *m, const cJSON *manifest, mp_ve
                                    mp_st_file_name(m, i)) != MP_OK)
             rc = mp_errf(err, MP_E_NOMEM, "out of memory");
     r->hash_seconds = now() - t0;
-    free(buf[0]);
-    free(buf[1]);
+    free(buf);
     free(h);
     free(listed);
     return rc;
