@@ -439,17 +439,29 @@ mp_errcode mp_st_writer_write(mp_st_writer *w, const void *buf, size_t len, mp_e
         const char *name = w->specs[w->order[w->cur]].name;
         size_t take = len < w->cur_left ? len : (size_t)w->cur_left;
         if (take < STAGE_BYTES && take > STAGE_BYTES - w->staged) take = STAGE_BYTES - w->staged;
-        XXH3_128bits_update(w->file_hash, src, take);
-        XXH64_update(w->tensor_hash, src, take);
         if (take >= STAGE_BYTES) {
             MP_FORWARD(flush_stage(w, err));
-            mp_errcode rc = writer_put(w, src, take, err);
+            /* The two hashes run on a second thread while the bytes go to the kernel (or zstd):
+             * on a copy job they are the only work the copy itself does not need. */
+            mp_errcode rc = MP_OK;
+#pragma omp parallel sections num_threads(2)
+            {
+#pragma omp section
+                rc = writer_put(w, src, take, err);
+#pragma omp section
+                {
+                    XXH3_128bits_update(w->file_hash, src, take);
+                    XXH64_update(w->tensor_hash, src, take);
+                }
+            }
             if (rc != MP_OK) {
                 char why[MP_ERR_MSG_MAX];
                 memcpy(why, err->msg, sizeof why);
                 return mp_errf_at(err, rc, w->path, name, -1, "%s", why);
             }
         } else {
+            XXH3_128bits_update(w->file_hash, src, take);
+            XXH64_update(w->tensor_hash, src, take);
             memcpy(w->stage + w->staged, src, take);
             w->staged += take;
             if (w->staged == STAGE_BYTES) MP_FORWARD(flush_stage(w, err));
