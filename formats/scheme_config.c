@@ -76,11 +76,51 @@ static qrule *add_rule(qconfig *c, mp_err *err)
     return r;
 }
 
+/* Why a pattern is refused before regcomp sees it, or NULL. glibc's regcomp builds automata
+ * whose size multiplies with stacked quantifiers ("a+++++...") and large bounded repeats; a
+ * config from a stranger must not make it allocate gigabytes (found by fuzz_config: 36 '+' in a
+ * row took 24 GB). Real module patterns ("model.layers.[0-9]+.mlp.*") need neither. */
+static const char *pattern_hazard(const char *p)
+{
+    if (strlen(p) > 1024) return "longer than 1024 bytes";
+    int prev_quant = 0, in_class = 0;
+    for (const char *q = p; *q; q++) {
+        if (in_class) {
+            if (*q == ']') in_class = 0;
+            continue;
+        }
+        if (*q == '\\' && q[1]) {
+            q++;
+            prev_quant = 0;
+            continue;
+        }
+        if (*q == '[') {
+            in_class = 1;
+            if (q[1] == ']') q++; /* "[]...]": the first ']' is a member */
+            prev_quant = 0;
+            continue;
+        }
+        int quant = *q == '*' || *q == '+' || *q == '?' || *q == '{';
+        if (quant && prev_quant && *q != '?') return "has a quantifier on a quantifier";
+        if (*q == '{') {
+            char *end;
+            unsigned long lo = strtoul(q + 1, &end, 10), hi = lo;
+            if (*end == ',') hi = end[1] == '}' ? 0 : strtoul(end + 1, &end, 10);
+            if (lo > 64 || hi > 64) return "has a repeat count above 64";
+        }
+        prev_quant = quant || (*q == '}' && prev_quant);
+    }
+    return NULL;
+}
+
 static mp_errcode rule_pattern(qconfig *c, qrule *r, const char *key, int is_regex, mp_err *err)
 {
     r->key = mp_strdup(key);
     if (!r->key) return mp_errf(err, MP_E_NOMEM, "out of memory");
     if (!is_regex) return MP_OK;
+    const char *hazard = pattern_hazard(key);
+    if (hazard)
+        return mp_errf_at(err, MP_E_UNSUPPORTED, c->source, NULL, -1, "pattern '%.200s' %s", key, hazard);
     char *ere = translate_regex(key);
     if (!ere) return mp_errf(err, MP_E_NOMEM, "out of memory");
     int rc = regcomp(&r->re, ere, REG_EXTENDED | REG_NOSUB);
