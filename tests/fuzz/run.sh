@@ -2,6 +2,8 @@
 # make fuzz FUZZ_SECONDS=N: builds each libFuzzer harness with clang-14 and ASan/UBSan, runs it
 # for N seconds on a scratch copy of its seed corpus, and fails on any crash, leak or UB report.
 # New crashing inputs land in build/fuzz/crashes/<target>/: add them to tests/fuzz/corpus.
+# FUZZ_TARGETS="config gguf" runs only those. Each run's execs are appended to
+# build/fuzz/execs.log (date, target, execs, seconds, commit) for the running totals.
 set -e
 seconds=${1:-10}
 cc=${FUZZ_CC:-clang-14}
@@ -13,7 +15,7 @@ libs="$(pkg-config --libs libxxhash libcjson libzstd) -lm"
 # verify/ without the device backends: the harnesses reach the reference and the manifest checks.
 srcs="$(ls common/*.c formats/*.c repack/*.c) verify/dequant_ref.c verify/integrity.c verify/structure.c"
 status=0
-for t in st_header index config json manifest gguf; do
+for t in ${FUZZ_TARGETS:-st_header index config json manifest gguf}; do
     "$cc" $flags -o "$out/fuzz_$t" tests/fuzz/fuzz_$t.c tests/fuzz/fuzz_common.c $srcs $libs
     rm -rf "$out/corpus/$t" && mkdir -p "$out/corpus/$t" "$out/crashes/$t"
     cp tests/fuzz/corpus/$t/* "$out/corpus/$t/"
@@ -21,6 +23,7 @@ for t in st_header index config json manifest gguf; do
         "$out/corpus/$t" >"$out/$t.log" 2>&1; then
         execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$out/$t.log" | grep -o '[0-9]*$')
         echo "fuzz $t: ${execs:-?} execs in ${seconds}s, no crash"
+        echo "$(date -u +%FT%TZ) $t ${execs:-0} $seconds $(git rev-parse --short HEAD 2>/dev/null || echo -)" >>"$out/execs.log"
     else
         echo "fuzz $t: FAILED, see $out/$t.log and $out/crashes/$t/" >&2
         tail -30 "$out/$t.log" >&2
