@@ -238,7 +238,6 @@ static mp_errcode produce_codes(const mp_st_model *m, const mp_pack_opts *o, con
         src.data = grow(&sc->src, &sc->src_cap, sbytes ? (size_t)sbytes : 1);
         dst.data = grow(&sc->dst, &sc->dst_cap, dbytes ? (size_t)dbytes : 1);
         if (!src.data || !dst.data) rc = mp_errf(err, MP_E_NOMEM, "out of memory");
-        else memset(dst.data, 0, (size_t)dbytes);
         if (rc == MP_OK) rc = mp_st_read_block(m, q->qweight, src.r0, src.r1, src.c0, src.c1, src.data, err);
         if (rc == MP_OK)
             rc = mp_repack_region(sp, &src, q->code_xor, dp, &dst, dxor, t.n0, t.n1, t.k0, t.k1,

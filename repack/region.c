@@ -4,13 +4,26 @@
  */
 #include "repack.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 /* Sub-tile sizes: 64 rows of n (whole AWQ words, whole bytes), or 256 codes of k (whole words
- * for every bit width: 32 codes of b bits are b words). */
+ * for every bit width: 32 codes of b bits are b words). The word-transpose paths take 256 rows
+ * of n: their panels then write whole cache lines of each output row. */
 #define SUB_N 64
+#define SUB_N_DIRECT 2048
 #define SUB_K 256
+
+/* Rows of a word-transpose panel: 32 words = two cache lines of each output row per pass. */
+#define PANEL 32
+/* k-blocks of 8 codes staged per AWQ pass: 16 words = one cache line of each output row. */
+#define AWQ_PANEL 16
+/* Words of n (8 rows each) per AWQ pass: the stage is 8 x AWQ_PANEL x AWQ_CHUNK words. */
+#define AWQ_CHUNK 256
 
 /* 4-bit, dense, 32-bit GPTQ columns (word (r, n) = q[n][8r .. 8r+7]) on one side and rows of n
  * along k on the other: the same nibbles in the same order, so a word transpose (plus the XOR
@@ -26,6 +39,21 @@ static int rows_n(const mp_packing *p)
     return p->bits == 4 && !p->fields_per_word && !p->awq_order && p->along_rows && p->string_is_n;
 }
 
+static int awq_rows_k(const mp_packing *p)
+{
+    return p->bits == 4 && p->awq_order && p->along_rows && !p->string_is_n && p->container_bytes == 4;
+}
+
+typedef enum { DIRECT_NONE, DIRECT_COLS_TO_ROWS, DIRECT_ROWS_TO_COLS, DIRECT_AWQ_TO_ROWS } direct_kind;
+
+static direct_kind direct_pair(const mp_packing *sp, const mp_packing *dp)
+{
+    if (gptq_cols(sp) && rows_n(dp)) return DIRECT_COLS_TO_ROWS;
+    if (rows_n(sp) && gptq_cols(dp)) return DIRECT_ROWS_TO_COLS;
+    if (awq_rows_k(sp) && rows_n(dp)) return DIRECT_AWQ_TO_ROWS;
+    return DIRECT_NONE;
+}
+
 /* Byte address of q[n][k] (k a multiple of 8) in a rows-of-n block. */
 static uint8_t *row_at(const mp_packing *p, const mp_pblock *b, uint64_t n, uint64_t k)
 {
@@ -33,10 +61,65 @@ static uint8_t *row_at(const mp_packing *p, const mp_pblock *b, uint64_t n, uint
     return b->data + (n - b->r0) * row_bytes + (k / 2 - b->c0 * p->container_bytes);
 }
 
-static uint32_t *col_at(const mp_pblock *b, uint64_t r, uint64_t n)
+static uint8_t *word_at(const mp_pblock *b, uint64_t r, uint64_t c)
 {
-    return (uint32_t *)(void *)(b->data + ((r - b->r0) * (b->c1 - b->c0) + (n - b->c0)) * 4);
+    return b->data + ((r - b->r0) * (b->c1 - b->c0) + (c - b->c0)) * 4;
 }
+
+/* ---------------------------------------------------------------- word transpose */
+
+#if defined(__SSE2__)
+/* A 4 x 4 block of words: d row j = s column j. Streaming stores when d is 16-byte aligned:
+ * the output is not read again soon, and skipping the read-for-ownership doubles the rate. */
+static inline void t4(const uint8_t *s, size_t ss, uint8_t *d, size_t ds, __m128i x, int nt)
+{
+    __m128i a = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(const void *)s), x);
+    __m128i b = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(const void *)(s + ss)), x);
+    __m128i c = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(const void *)(s + 2 * ss)), x);
+    __m128i e = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(const void *)(s + 3 * ss)), x);
+    __m128i t0 = _mm_unpacklo_epi32(a, b), t1 = _mm_unpackhi_epi32(a, b);
+    __m128i t2 = _mm_unpacklo_epi32(c, e), t3 = _mm_unpackhi_epi32(c, e);
+    __m128i o0 = _mm_unpacklo_epi64(t0, t2), o1 = _mm_unpackhi_epi64(t0, t2);
+    __m128i o2 = _mm_unpacklo_epi64(t1, t3), o3 = _mm_unpackhi_epi64(t1, t3);
+    if (nt) {
+        _mm_stream_si128((__m128i *)(void *)d, o0);
+        _mm_stream_si128((__m128i *)(void *)(d + ds), o1);
+        _mm_stream_si128((__m128i *)(void *)(d + 2 * ds), o2);
+        _mm_stream_si128((__m128i *)(void *)(d + 3 * ds), o3);
+    } else {
+        _mm_storeu_si128((__m128i *)(void *)d, o0);
+        _mm_storeu_si128((__m128i *)(void *)(d + ds), o1);
+        _mm_storeu_si128((__m128i *)(void *)(d + 2 * ds), o2);
+        _mm_storeu_si128((__m128i *)(void *)(d + 3 * ds), o3);
+    }
+}
+#endif
+
+/* d[c][r] = s[r][c] ^ flip for a rows x cols matrix of little-endian words; ss and ds are the
+ * row strides in bytes. Panels of PANEL source rows keep both sides sequential: each pass reads
+ * PANEL short runs and writes whole lines of 4 output rows. */
+static void word_transpose(const uint8_t *s, size_t ss, uint8_t *d, size_t ds, uint64_t rows,
+                           uint64_t cols, uint32_t flip)
+{
+    uint64_t c4 = 0, r4 = 0;
+#if defined(__SSE2__)
+    __m128i x = _mm_set1_epi32((int)flip);
+    int nt = ((uintptr_t)d % 16) == 0 && ds % 16 == 0;
+    c4 = cols / 4 * 4;
+    r4 = rows / 4 * 4;
+    for (uint64_t r0 = 0; r0 < r4; r0 += PANEL) {
+        uint64_t r1 = r0 + PANEL < r4 ? r0 + PANEL : r4;
+        for (uint64_t c = 0; c < c4; c += 4)
+            for (uint64_t r = r0; r < r1; r += 4) t4(s + r * ss + c * 4, ss, d + c * ds + r * 4, ds, x, nt);
+    }
+    if (nt) _mm_sfence();
+#endif
+    for (uint64_t r = 0; r < rows; r++) /* the edges the 4 x 4 blocks left */
+        for (uint64_t c = r < r4 ? c4 : 0; c < cols; c++)
+            mp_write_le32(d + c * ds + r * 4, mp_read_le32(s + r * ss + c * 4) ^ flip);
+}
+
+/* ---------------------------------------------------------------- nibble transpose */
 
 /* Transposes an 8 x 8 matrix of nibbles held as 8 words (row r = word r, column c = nibble c)
  * in three rounds of block swaps: 4 x 4 blocks, then 2 x 2, then single nibbles. */
@@ -64,103 +147,139 @@ static void nibble_transpose8(uint32_t r[8])
  * extensions, so SSE2 on x86-64 and NEON on arm64 without intrinsics. */
 typedef uint32_t v4u __attribute__((vector_size(16)));
 
-static void nibble_transpose8x4(v4u r[8])
+/* One round of block swaps between rows a and b: the high `bits` of each 2*bits-wide column
+ * group of a trade places with the low `bits` of b's. Written out per pair so that the eight
+ * vectors stay in registers. */
+#define SWAP4(a, b, bits, lo)                                      \
+    do {                                                           \
+        v4u x_ = (a), y_ = (b);                                    \
+        (a) = (x_ & (lo)) | ((y_ & (lo)) << (bits));               \
+        (b) = ((x_ >> (bits)) & (lo)) | (y_ & ~(lo));              \
+    } while (0)
+
+static inline void nibble_transpose8x4(v4u r[8])
 {
-    for (int k = 0; k < 4; k++) {
-        v4u a = r[k], b = r[k + 4];
-        r[k] = (a & 0x0000FFFFu) | (b << 16);
-        r[k + 4] = (a >> 16) | (b & 0xFFFF0000u);
-    }
-    for (int k = 0; k < 8; k += (k % 2) ? 3 : 1) {
-        v4u a = r[k], b = r[k + 2];
-        r[k] = (a & 0x00FF00FFu) | ((b & 0x00FF00FFu) << 8);
-        r[k + 2] = ((a >> 8) & 0x00FF00FFu) | (b & 0xFF00FF00u);
-    }
-    for (int k = 0; k < 8; k += 2) {
-        v4u a = r[k], b = r[k + 1];
-        r[k] = (a & 0x0F0F0F0Fu) | ((b & 0x0F0F0F0Fu) << 4);
-        r[k + 1] = ((a >> 4) & 0x0F0F0F0Fu) | (b & 0xF0F0F0F0u);
-    }
+    v4u r0 = r[0], r1 = r[1], r2 = r[2], r3 = r[3], r4 = r[4], r5 = r[5], r6 = r[6], r7 = r[7];
+    const uint32_t m16 = 0x0000FFFFu, m8 = 0x00FF00FFu, m4 = 0x0F0F0F0Fu;
+    SWAP4(r0, r4, 16, m16);
+    SWAP4(r1, r5, 16, m16);
+    SWAP4(r2, r6, 16, m16);
+    SWAP4(r3, r7, 16, m16);
+    SWAP4(r0, r2, 8, m8);
+    SWAP4(r1, r3, 8, m8);
+    SWAP4(r4, r6, 8, m8);
+    SWAP4(r5, r7, 8, m8);
+    SWAP4(r0, r1, 4, m4);
+    SWAP4(r2, r3, 4, m4);
+    SWAP4(r4, r5, 4, m4);
+    SWAP4(r6, r7, 4, m4);
+    r[0] = r0, r[1] = r1, r[2] = r2, r[3] = r3, r[4] = r4, r[5] = r5, r[6] = r6, r[7] = r7;
 }
 #define MP_VEC4 1
 #else
 #define MP_VEC4 0
 #endif
 
-static int direct(const mp_packing *sp, const mp_pblock *src, uint32_t sxor, const mp_packing *dp,
-                  mp_pblock *dst, uint32_t dxor, const mp_qtile *t)
+/* AWQ [K, N/8] -> rows of n, in two steps through an L1-sized stage. An 8 x 8 nibble transpose
+ * of the words (k .. k+7, c) gives, in slot i, the 8 codes of row n = 8c + order[i] for that
+ * k-block as one word, so the stage holds, per slot i, a [k-block][c] matrix of finished output
+ * words; a word transpose then moves each to row 8c + order[i]. */
+static void awq_to_rows(const mp_pblock *src, const mp_packing *dp, mp_pblock *dst, uint32_t flip,
+                        const mp_qtile *t, uint32_t *stage)
 {
-    if (t->k0 % 8 || t->k1 % 8) return 0;
-    uint32_t flip = (sxor ^ dxor) & 8u ? 0x88888888u : 0u;
-    uint64_t r0 = t->k0 / 8, r1 = t->k1 / 8;
-    if (gptq_cols(sp) && rows_n(dp)) {
-        if (r0 < src->r0 || t->n0 < src->c0 || t->n1 > src->c1 || t->k0 < dst->c0 * dp->container_bytes * 2)
-            return 0;
-        for (uint64_t n = t->n0; n < t->n1; n++) {
-            uint8_t *out = row_at(dp, dst, n, t->k0);
-            for (uint64_t r = r0; r < r1; r++, out += 4)
-                mp_write_le32(out, mp_read_le32(col_at(src, r, n)) ^ flip);
-        }
-        return 1;
-    }
-    if (rows_n(sp) && gptq_cols(dp)) {
-        if (r0 < dst->r0 || t->n0 < dst->c0 || t->n1 > dst->c1 || t->k0 < src->c0 * sp->container_bytes * 2)
-            return 0;
-        for (uint64_t r = r0; r < r1; r++)
-            for (uint64_t n = t->n0; n < t->n1; n++)
-                mp_write_le32(col_at(dst, r, n), mp_read_le32(row_at(sp, src, n, 8 * r)) ^ flip);
-        return 1;
-    }
-    if (sp->bits == 4 && sp->awq_order && sp->along_rows && !sp->string_is_n && rows_n(dp)) {
-        /* AWQ [K, N/8] -> rows of n: an 8 x 8 nibble transpose per block of 8 k and 8 n. */
-        static const unsigned order[8] = {0, 2, 4, 6, 1, 3, 5, 7};
-        if (t->n0 % 8 || t->n1 % 8 || t->n0 / 8 < src->c0 || t->k0 < src->r0 ||
-            t->k0 < dst->c0 * dp->container_bytes * 2)
-            return 0;
-        size_t cols = (size_t)(src->c1 - src->c0);
-        uint64_t c0 = t->n0 / 8, c1 = t->n1 / 8;
-        /* Each output row's address at k0, once per tile (at most SUB_N rows). */
-        uint8_t *rowp[SUB_N];
-        if (t->n1 - t->n0 > SUB_N) return 0;
-        for (uint64_t n = t->n0; n < t->n1; n++) rowp[n - t->n0] = row_at(dp, dst, n, t->k0);
-        /* k outer: each source row segment is read once, contiguously. */
-        for (uint64_t k = t->k0; k < t->k1; k += 8) {
-            size_t out_at = (size_t)(k - t->k0) / 2;
-            uint64_t c = c0;
+    static const unsigned order[8] = {0, 2, 4, 6, 1, 3, 5, 7};
+    size_t cols = (size_t)(src->c1 - src->c0), src_row = cols * 4;
+    size_t dst_row = (size_t)((dst->c1 - dst->c0) * dp->container_bytes);
+    uint64_t c0 = t->n0 / 8, nc = t->n1 / 8 - c0;
+    for (uint64_t k0 = t->k0; k0 < t->k1; k0 += 8 * AWQ_PANEL) {
+        uint64_t nkb = (t->k1 - k0) / 8 < AWQ_PANEL ? (t->k1 - k0) / 8 : AWQ_PANEL;
+        for (uint64_t cc = 0; cc < nc; cc += AWQ_CHUNK) {
+            uint64_t ncc = nc - cc < AWQ_CHUNK ? nc - cc : AWQ_CHUNK;
+            for (uint64_t kb = 0; kb < nkb; kb++) {
+                const uint8_t *in = src->data + (k0 + 8 * kb - src->r0) * src_row + (c0 + cc - src->c0) * 4;
+                uint32_t *st = stage + kb * ncc;
+                uint64_t c = 0;
 #if MP_VEC4
-            for (; c + 4 <= c1; c += 4) {
-                const uint8_t *in = src->data + ((k - src->r0) * cols + (c - src->c0)) * 4;
-                v4u w[8];
-                for (int kk = 0; kk < 8; kk++) memcpy(&w[kk], in + (size_t)kk * cols * 4, sizeof w[kk]);
-                nibble_transpose8x4(w);
-                for (int j = 0; j < 4; j++) {
-                    uint8_t *const *rows = rowp + (8 * (c + (uint64_t)j) - t->n0);
-                    for (int i = 0; i < 8; i++) {
-                        uint32_t v = w[i][j] ^ flip;
-                        memcpy(rows[order[i]] + out_at, &v, 4);
-                    }
+                for (; c + 4 <= ncc; c += 4) {
+                    v4u w[8];
+                    for (int kk = 0; kk < 8; kk++)
+                        memcpy(&w[kk], in + (size_t)kk * src_row + c * 4, sizeof w[kk]);
+                    if (c % 16 == 0) /* the next k-block's rows, a few lines ahead */
+                        for (int kk = 8; kk < 16; kk++) __builtin_prefetch(in + (size_t)kk * src_row + c * 4 + 256);
+                    nibble_transpose8x4(w);
+                    for (int i = 0; i < 8; i++) memcpy(st + (size_t)i * AWQ_PANEL * ncc + c, &w[i], sizeof w[i]);
+                }
+#endif
+                for (; c < ncc; c++) {
+                    uint32_t w[8];
+                    for (int kk = 0; kk < 8; kk++) w[kk] = mp_read_le32(in + (size_t)kk * src_row + c * 4);
+                    nibble_transpose8(w);
+                    for (int i = 0; i < 8; i++) st[(size_t)i * AWQ_PANEL * ncc + c] = w[i];
                 }
             }
-#endif
-            for (; c < c1; c++) {
-                const uint8_t *in = src->data + ((k - src->r0) * cols + (c - src->c0)) * 4;
-                uint32_t w[8];
-                for (int kk = 0; kk < 8; kk++) w[kk] = mp_read_le32(in + (size_t)kk * cols * 4);
-                nibble_transpose8(w); /* w[i] now holds nibble slot i for k .. k+7 */
-                uint8_t *const *rows = rowp + (8 * c - t->n0);
-                for (int i = 0; i < 8; i++) mp_write_le32(rows[order[i]] + out_at, w[i] ^ flip);
-            }
+            for (int i = 0; i < 8; i++)
+                word_transpose((const uint8_t *)(stage + (size_t)i * AWQ_PANEL * ncc), ncc * 4,
+                               row_at(dp, dst, 8 * (c0 + cc) + order[i], k0), 8 * dst_row, nkb, ncc, flip);
         }
-        return 1;
     }
-    return 0;
+}
+
+/* The tile through a path that needs no canonical codes, when the pair and the tile's edges
+ * allow one; 0 otherwise. Every destination container of the tile is written whole. */
+static int direct(direct_kind kind, const mp_packing *sp, const mp_pblock *src, uint32_t sxor,
+                  const mp_packing *dp, mp_pblock *dst, uint32_t dxor, const mp_qtile *t,
+                  uint32_t *stage)
+{
+    if (kind == DIRECT_NONE || t->k0 % 8 || t->k1 % 8) return 0;
+    uint32_t flip = (sxor ^ dxor) & 8u ? 0x88888888u : 0u;
+    uint64_t r0 = t->k0 / 8, r1 = t->k1 / 8, nn = t->n1 - t->n0;
+    switch (kind) {
+    case DIRECT_COLS_TO_ROWS:
+        if (r0 < src->r0 || t->n0 < src->c0 || t->n1 > src->c1 || t->k0 < dst->c0 * dp->container_bytes * 2)
+            return 0;
+        word_transpose(word_at(src, r0, t->n0), (size_t)(src->c1 - src->c0) * 4,
+                       row_at(dp, dst, t->n0, t->k0), (size_t)((dst->c1 - dst->c0) * dp->container_bytes),
+                       r1 - r0, nn, flip);
+        return 1;
+    case DIRECT_ROWS_TO_COLS:
+        if (r0 < dst->r0 || t->n0 < dst->c0 || t->n1 > dst->c1 || t->k0 < src->c0 * sp->container_bytes * 2)
+            return 0;
+        word_transpose(row_at(sp, src, t->n0, t->k0), (size_t)((src->c1 - src->c0) * sp->container_bytes),
+                       word_at(dst, r0, t->n0), (size_t)(dst->c1 - dst->c0) * 4, nn, r1 - r0, flip);
+        return 1;
+    case DIRECT_AWQ_TO_ROWS:
+        if (!stage || t->n0 % 8 || t->n1 % 8 || t->n0 / 8 < src->c0 || t->k0 < src->r0 ||
+            t->k0 < dst->c0 * dp->container_bytes * 2 || nn > SUB_N_DIRECT)
+            return 0;
+        awq_to_rows(src, dp, dst, flip, t, stage);
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* Zeroes the destination containers of a tile: the generic pack ORs codes into them. Tiles are
+ * aligned to whole containers, so this touches no other thread's. */
+static void zero_tile(const mp_packing *dp, mp_pblock *dst, const mp_qtile *t)
+{
+    uint64_t clamp[2] = {dst->r1, dst->c1};
+    mp_pblock z = mp_packing_block(dp, clamp, t->n0, t->n1, t->k0, t->k1);
+    size_t cb = dp->container_bytes, width = (size_t)(dst->c1 - dst->c0);
+    if (z.r0 < dst->r0) z.r0 = dst->r0;
+    if (z.c0 < dst->c0) z.c0 = dst->c0;
+    if (z.r1 > dst->r1) z.r1 = dst->r1;
+    if (z.c1 <= z.c0) return;
+    for (uint64_t r = z.r0; r < z.r1; r++)
+        memset(dst->data + ((r - dst->r0) * width + (z.c0 - dst->c0)) * cb, 0, (size_t)(z.c1 - z.c0) * cb);
 }
 
 mp_errcode mp_repack_region(const mp_packing *sp, const mp_pblock *src, uint32_t sxor,
                             const mp_packing *dp, mp_pblock *dst, uint32_t dxor, uint64_t n0,
                             uint64_t n1, uint64_t k0, uint64_t k1, int by_n, mp_err *err)
 {
-    uint64_t len = by_n ? n1 - n0 : k1 - k0, sub = by_n ? SUB_N : SUB_K;
+    direct_kind kind = direct_pair(sp, dp);
+    uint64_t len = by_n ? n1 - n0 : k1 - k0;
+    uint64_t sub = by_n ? (kind != DIRECT_NONE ? SUB_N_DIRECT : SUB_N) : SUB_K;
     long long parts = (long long)((len + sub - 1) / sub);
     uint64_t other = by_n ? k1 - k0 : n1 - n0;
     int nomem = 0;
@@ -169,19 +288,27 @@ mp_errcode mp_repack_region(const mp_packing *sp, const mp_pblock *src, uint32_t
     int wide = parts > 1 && len * other >= (4u << 20);
 #pragma omp parallel if (wide) reduction(| : nomem)
     {
-        uint8_t *q = malloc((size_t)(sub * other) + 1);
-        nomem = q == NULL;
+        /* Canonical codes for the generic path, allocated on first use; the AWQ stage. */
+        uint8_t *q = NULL;
+        uint32_t *stage = kind == DIRECT_AWQ_TO_ROWS ? malloc(8u * AWQ_PANEL * AWQ_CHUNK * 4) : NULL;
 #pragma omp for schedule(static)
         for (long long i = 0; i < parts; i++) {
-            if (!q) continue;
+            if (nomem) continue;
             uint64_t a = (by_n ? n0 : k0) + (uint64_t)i * sub, end = by_n ? n1 : k1;
             uint64_t b = a + sub < end ? a + sub : end;
-            mp_qtile t = by_n ? (mp_qtile){a, b, k0, k1, q} : (mp_qtile){n0, n1, a, b, q};
-            if (direct(sp, src, sxor, dp, dst, dxor, &t)) continue;
+            mp_qtile t = by_n ? (mp_qtile){a, b, k0, k1, NULL} : (mp_qtile){n0, n1, a, b, NULL};
+            if (direct(kind, sp, src, sxor, dp, dst, dxor, &t, stage)) continue;
+            if (!q && !(q = malloc((size_t)(sub * other) + 1))) {
+                nomem = 1;
+                continue;
+            }
+            t.q = q;
+            zero_tile(dp, dst, &t);
             mp_unpack(sp, src, &t, sxor);
             mp_pack(dp, dst, &t, dxor);
         }
         free(q);
+        free(stage);
     }
     if (nomem) return mp_errf(err, MP_E_NOMEM, "out of memory for repack tiles");
     return MP_OK;

@@ -105,10 +105,13 @@ void mp_pack(const mp_packing *p, mp_pblock *b, const mp_qtile *t, uint32_t xor_
 
 /* ---------------------------------------------------------------- regions */
 
-/* Repacks the elements [n0, n1) x [k0, k1) from the source block to the destination block
- * (zeroed by the caller), split over OpenMP threads into sub-tiles along n (by_n) or k, each
- * aligned so that no two threads touch one destination container. Scratch is per thread,
- * bounded by one sub-tile of canonical codes. MP_E_NOMEM is the only failure. */
+/* Repacks the elements [n0, n1) x [k0, k1) from the source block to the destination block,
+ * split over OpenMP threads into sub-tiles along n (by_n) or k, each aligned so that no two
+ * threads touch one destination container. Every destination container the region covers is
+ * written whole (padding bits zero), so the block need not be cleared first. Pairs that differ
+ * only in how whole words are laid out (GPTQ columns <-> rows of n, AWQ -> rows of n) move
+ * words, not codes; the rest go through canonical codes. Scratch is per thread, bounded by one
+ * sub-tile of codes. MP_E_NOMEM is the only failure. */
 mp_errcode mp_repack_region(const mp_packing *sp, const mp_pblock *src, uint32_t sxor,
                             const mp_packing *dp, mp_pblock *dst, uint32_t dxor, uint64_t n0,
                             uint64_t n1, uint64_t k0, uint64_t k1, int by_n, mp_err *err);

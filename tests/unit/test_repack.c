@@ -121,10 +121,13 @@ Test(unit_repack, cutlass_s4_is_u4_xor_8)
 }
 
 /* A region larger than one sub-tile, through the parallel path, equals packing the same codes
- * with the reference: sub-tiles land at offsets inside the blocks. */
-static void region_case(mp_fmt from, mp_fmt to, int by_n)
+ * with the reference: sub-tiles land at offsets inside the blocks, the destination starts as
+ * garbage (the region writes every container whole), and two's complement flips on either
+ * side. Shapes cover the word-transpose edges: N not a multiple of 4 or 8, K/8 words not a
+ * multiple of 4, and more rows than one panel or one sub-tile. */
+static void region_case(mp_fmt from, mp_fmt to, int by_n, uint64_t N, uint64_t K, uint32_t sxor,
+                        uint32_t dxor)
 {
-    const uint64_t N = 200, K = 512;
     mp_packing sp = mp_layout_get(from)->codes, dp = mp_layout_get(to)->codes;
     sp.bits = dp.bits = 4;
     uint64_t ss[2], ds[2];
@@ -134,18 +137,20 @@ static void region_case(mp_fmt from, mp_fmt to, int by_n)
     mp_pblock want = dst;
     size_t sb = (size_t)(ss[0] * ss[1] * sp.container_bytes), db = (size_t)(ds[0] * ds[1] * dp.container_bytes);
     src.data = calloc(sb, 1);
-    dst.data = calloc(db, 1);
+    dst.data = malloc(db);
     want.data = calloc(db, 1);
+    memset(dst.data, 0xA5, db);
     uint8_t *q = malloc(N * K);
-    uint32_t seed = 99;
+    uint32_t seed = (uint32_t)(N * 31 + K);
     for (uint64_t i = 0; i < N * K; i++) q[i] = (uint8_t)(lcg(&seed) & 15u);
     mp_qtile t = {0, N, 0, K, q};
-    mp_pack_ref(&sp, &src, &t, 0);
-    mp_pack_ref(&dp, &want, &t, 0);
+    mp_pack_ref(&sp, &src, &t, sxor);
+    mp_pack_ref(&dp, &want, &t, dxor);
     mp_err err = MP_ERR_INIT;
-    cr_assert_eq(mp_repack_region(&sp, &src, 0, &dp, &dst, 0, 0, N, 0, K, by_n, &err), MP_OK);
-    cr_assert(memcmp(dst.data, want.data, db) == 0, "%s -> %s by %s differs",
-              mp_layout_get(from)->name, mp_layout_get(to)->name, by_n ? "n" : "k");
+    cr_assert_eq(mp_repack_region(&sp, &src, sxor, &dp, &dst, dxor, 0, N, 0, K, by_n, &err), MP_OK);
+    cr_assert(memcmp(dst.data, want.data, db) == 0, "%s -> %s by %s, N %llu K %llu, xor %u/%u differs",
+              mp_layout_get(from)->name, mp_layout_get(to)->name, by_n ? "n" : "k",
+              (unsigned long long)N, (unsigned long long)K, sxor, dxor);
     free(src.data);
     free(dst.data);
     free(want.data);
@@ -154,12 +159,20 @@ static void region_case(mp_fmt from, mp_fmt to, int by_n)
 
 Test(unit_repack, parallel_regions_equal_the_reference)
 {
-    region_case(MP_FMT_GPTQ, MP_FMT_CUTLASS_INT4, 1);
-    region_case(MP_FMT_AWQ, MP_FMT_CUTLASS_INT4, 1);
-    region_case(MP_FMT_CT, MP_FMT_GPTQ_V2, 0);
-    region_case(MP_FMT_CUTLASS_INT4, MP_FMT_AWQ, 0);
-    region_case(MP_FMT_ONEDNN_INT4, MP_FMT_GPTQ, 0);
-    region_case(MP_FMT_GPTQ, MP_FMT_ONEDNN_INT4, 1);
-    region_case(MP_FMT_AWQ, MP_FMT_ONEDNN_INT4, 1);
-    region_case(MP_FMT_AWQ, MP_FMT_CT, 1);
+    static const uint64_t shapes[][2] = {{200, 512}, {8, 8}, {24, 40}, {1000, 264}, {264, 2048}};
+    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
+        uint64_t N = shapes[i][0], K = shapes[i][1];
+        region_case(MP_FMT_GPTQ, MP_FMT_CUTLASS_INT4, 1, N, K, 0, 0);
+        region_case(MP_FMT_GPTQ, MP_FMT_CUTLASS_INT4, 1, N, K, 0, 8);
+        region_case(MP_FMT_AWQ, MP_FMT_CUTLASS_INT4, 1, N, K, 0, 0);
+        region_case(MP_FMT_AWQ, MP_FMT_CUTLASS_INT4, 1, N, K, 0, 8);
+        region_case(MP_FMT_CT, MP_FMT_GPTQ_V2, 0, N, K, 0, 0);
+        region_case(MP_FMT_CUTLASS_INT4, MP_FMT_AWQ, 0, N, K, 8, 0);
+        region_case(MP_FMT_CUTLASS_INT4, MP_FMT_GPTQ, 0, N, K, 8, 0);
+        region_case(MP_FMT_ONEDNN_INT4, MP_FMT_GPTQ, 0, N, K, 0, 0);
+        region_case(MP_FMT_GPTQ, MP_FMT_ONEDNN_INT4, 1, N, K, 0, 0);
+        region_case(MP_FMT_AWQ, MP_FMT_ONEDNN_INT4, 1, N, K, 0, 0);
+        region_case(MP_FMT_AWQ, MP_FMT_CT, 1, N, K, 0, 0);
+        region_case(MP_FMT_GPTQ, MP_FMT_AWQ, 0, N, K, 0, 0);
+    }
 }
