@@ -190,13 +190,17 @@ int mp_pack_part_spec(const mp_pack_opts *o, const mp_lin_plan *p, mp_part part,
 
 /* ------------------------------------------------------------ producers */
 
+/* A scratch buffer of at least `need` bytes, contents not kept, on a 64-byte line boundary: the
+ * repack's streaming stores write whole lines only where its rows start on one. */
 static uint8_t *grow(uint8_t **buf, size_t *cap, size_t need)
 {
     if (need > *cap) {
-        uint8_t *p = realloc(*buf, need);
+        size_t size = (need + 63) / 64 * 64;
+        uint8_t *p = aligned_alloc(64, size);
         if (!p) return NULL;
+        free(*buf);
         *buf = p;
-        *cap = need;
+        *cap = size;
     }
     return *buf;
 }
@@ -315,6 +319,20 @@ static mp_errcode produce_scales(const mp_st_model *m, const mp_pack_opts *o, co
     mp_errcode rc = in && out ? mp_st_read(m, s, 0, in, (size_t)s->n_bytes, err)
                               : mp_errf(err, MP_E_NOMEM, "out of memory");
     uint64_t scols = s->shape[1];
+    if (rc == MP_OK && s->dtype == p->scale_dtype) { /* the same type: the bits move unchanged */
+        if (q->scales_nk == out_nk && scols == (out_nk ? G : N) && s->n_bytes == N * G * oes)
+            rc = sink(ctx, in, (size_t)(N * G * oes), err);
+        else {
+            for (uint64_t n = 0; n < N; n++)
+                for (uint64_t g = 0; g < G; g++)
+                    memcpy(out + (out_nk ? n * G + g : g * N + n) * oes,
+                           in + (q->scales_nk ? n * scols + g : g * scols + n) * ies, oes);
+            rc = sink(ctx, out, (size_t)(N * G * oes), err);
+        }
+        free(in);
+        free(out);
+        return rc;
+    }
     for (uint64_t n = 0; rc == MP_OK && n < N; n++) {
         for (uint64_t g = 0; g < G; g++) {
             uint64_t si = q->scales_nk ? n * scols + g : g * scols + n;

@@ -7,7 +7,9 @@
  *     the row's bytes are the little-endian bit string, so each byte is two codes;
  *   columns of n along k (GPTQ qweight [K/8, N]): word (r, n) holds q[n][8r .. 8r+7];
  *   rows of k along n with the AWQ order (AWQ GEMM [K, N/8]): word (k, c) holds
- *     q[8c + [0,2,4,6,1,3,5,7][i]][k] in nibble i.
+ *     q[8c + [0,2,4,6,1,3,5,7][i]][k] in nibble i;
+ *   rows of x along n in order (GPTQ and oneDNN zero points [G, N/8]): word (g, c) holds
+ *     z[8c + i][g] in nibble i.
  * Each is tested against the _ref path on every alignment (tests/unit/test_repack.c).
  */
 #include "repack.h"
@@ -89,7 +91,7 @@ void mp_pack_ref(const mp_packing *p, mp_pblock *b, const mp_qtile *t, uint32_t 
 
 /* ---------------------------------------------------------------- fast paths (4-bit) */
 
-typedef enum { GEO_NONE, GEO_ROWS_N, GEO_COLS_N, GEO_AWQ } geometry;
+typedef enum { GEO_NONE, GEO_ROWS_N, GEO_COLS_N, GEO_AWQ, GEO_ROWS_X } geometry;
 
 /* Which fast path fits: the tile's edges must fall on container boundaries inside the block. */
 static geometry fast_geometry(const mp_packing *p, const mp_pblock *b, const mp_qtile *t)
@@ -105,9 +107,9 @@ static geometry fast_geometry(const mp_packing *p, const mp_pblock *b, const mp_
         if (t->k0 % 8 || t->k1 % 8 || t->k0 / 8 < b->r0 || t->n0 < b->c0 || t->n1 > b->c1) return GEO_NONE;
         return GEO_COLS_N;
     }
-    if (p->along_rows && !p->string_is_n && p->awq_order) {
+    if (p->along_rows && !p->string_is_n && p->container_bytes == 4) {
         if (t->n0 % 8 || t->n1 % 8 || t->n0 / 8 < b->c0 || t->k0 < b->r0) return GEO_NONE;
-        return GEO_AWQ;
+        return p->awq_order ? GEO_AWQ : GEO_ROWS_X;
     }
     return GEO_NONE;
 }
@@ -151,6 +153,18 @@ void mp_unpack(const mp_packing *p, const mp_pblock *b, mp_qtile *t, uint32_t xo
             for (uint64_t k = 0; k < ld; k++) {
                 uint32_t w = mp_read_le32(src + k * cols * 4);
                 for (int i = 0; i < 8; i++) row[i][k] = (uint8_t)(((w >> (4 * i)) & 15u) ^ x8);
+            }
+        }
+        return;
+    }
+    case GEO_ROWS_X: {
+        /* Word (x, c) holds q[8c .. 8c+7][x] (GPTQ and oneDNN zero points, [G, N/8]). */
+        for (uint64_t x = t->k0; x < t->k1; x++) {
+            const uint8_t *src = b->data + ((x - b->r0) * cols + (t->n0 / 8 - b->c0)) * 4;
+            uint8_t *dst = t->q + (x - t->k0);
+            for (uint64_t c = 0; c < rows / 8; c++) {
+                uint32_t w = mp_read_le32(src + 4 * c);
+                for (int i = 0; i < 8; i++) dst[(8 * c + (uint64_t)i) * ld] = (uint8_t)(((w >> (4 * i)) & 15u) ^ x8);
             }
         }
         return;
@@ -199,6 +213,18 @@ void mp_pack(const mp_packing *p, mp_pblock *b, const mp_qtile *t, uint32_t xor_
                 for (int i = 0; i < 8; i++) w |= (uint32_t)((row[i][k] ^ x8) & 15u) << (4 * i);
                 uint8_t *d = dst + k * cols * 4;
                 mp_write_le32(d, mp_read_le32(d) | w);
+            }
+        }
+        return;
+    }
+    case GEO_ROWS_X: {
+        for (uint64_t x = t->k0; x < t->k1; x++) {
+            uint8_t *dst = b->data + ((x - b->r0) * cols + (t->n0 / 8 - b->c0)) * 4;
+            const uint8_t *src = t->q + (x - t->k0);
+            for (uint64_t c = 0; c < rows / 8; c++) {
+                uint32_t w = 0;
+                for (int i = 0; i < 8; i++) w |= (uint32_t)((src[(8 * c + (uint64_t)i) * ld] ^ x8) & 15u) << (4 * i);
+                mp_write_le32(dst + 4 * c, mp_read_le32(dst + 4 * c) | w);
             }
         }
         return;

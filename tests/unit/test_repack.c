@@ -60,6 +60,13 @@ Test(unit_repack, fast_paths_equal_the_reference_for_every_layout_and_tile)
             roundtrip(&p, N, K, 8, 24, 0, K, 0);
             roundtrip(&p, N, K, 0, N, 32, 64, 0);
             if (bits == 4) roundtrip(&p, N, K, 16, 40, 0, K, 8);
+            /* zero points: an N x G matrix in the layout's zeros packing */
+            if (!L->zeros.container_bytes) continue;
+            mp_packing z = L->zeros;
+            z.bits = bits;
+            roundtrip(&z, N, 12, 0, N, 0, 12, 0);
+            roundtrip(&z, N, 12, 8, 40, 0, 12, 0);
+            roundtrip(&z, N, 12, 0, N, 3, 9, 0);
         }
     }
 }
@@ -125,8 +132,8 @@ Test(unit_repack, cutlass_s4_is_u4_xor_8)
  * garbage (the region writes every container whole), and two's complement flips on either
  * side. Shapes cover the word-transpose edges: N not a multiple of 4 or 8, K/8 words not a
  * multiple of 4, and more rows than one panel or one sub-tile. */
-static void region_case(mp_fmt from, mp_fmt to, int by_n, uint64_t N, uint64_t K, uint32_t sxor,
-                        uint32_t dxor)
+static void region_case_at(mp_fmt from, mp_fmt to, int by_n, uint64_t N, uint64_t K, uint32_t sxor,
+                           uint32_t dxor, size_t off)
 {
     mp_packing sp = mp_layout_get(from)->codes, dp = mp_layout_get(to)->codes;
     sp.bits = dp.bits = 4;
@@ -137,7 +144,8 @@ static void region_case(mp_fmt from, mp_fmt to, int by_n, uint64_t N, uint64_t K
     mp_pblock want = dst;
     size_t sb = (size_t)(ss[0] * ss[1] * sp.container_bytes), db = (size_t)(ds[0] * ds[1] * dp.container_bytes);
     src.data = calloc(sb, 1);
-    dst.data = malloc(db);
+    uint8_t *dst_mem = malloc(db + off);
+    dst.data = dst_mem + off; /* streaming stores start where rows meet a 64-byte line */
     want.data = calloc(db, 1);
     memset(dst.data, 0xA5, db);
     uint8_t *q = malloc(N * K);
@@ -148,13 +156,21 @@ static void region_case(mp_fmt from, mp_fmt to, int by_n, uint64_t N, uint64_t K
     mp_pack_ref(&dp, &want, &t, dxor);
     mp_err err = MP_ERR_INIT;
     cr_assert_eq(mp_repack_region(&sp, &src, sxor, &dp, &dst, dxor, 0, N, 0, K, by_n, &err), MP_OK);
-    cr_assert(memcmp(dst.data, want.data, db) == 0, "%s -> %s by %s, N %llu K %llu, xor %u/%u differs",
+    cr_assert(memcmp(dst.data, want.data, db) == 0, "%s -> %s by %s, N %llu K %llu, xor %u/%u, offset %zu differs",
               mp_layout_get(from)->name, mp_layout_get(to)->name, by_n ? "n" : "k",
-              (unsigned long long)N, (unsigned long long)K, sxor, dxor);
+              (unsigned long long)N, (unsigned long long)K, sxor, dxor, off);
     free(src.data);
-    free(dst.data);
+    free(dst_mem);
     free(want.data);
     free(q);
+}
+
+static void region_case(mp_fmt from, mp_fmt to, int by_n, uint64_t N, uint64_t K, uint32_t sxor,
+                        uint32_t dxor)
+{
+    static const size_t offsets[] = {0, 4, 20, 1};
+    for (size_t i = 0; i < sizeof offsets / sizeof *offsets; i++)
+        region_case_at(from, to, by_n, N, K, sxor, dxor, offsets[i]);
 }
 
 Test(unit_repack, parallel_regions_equal_the_reference)
