@@ -23,6 +23,7 @@
 
 #define TILE_BYTES (16u << 20)
 #define CHUNK_BYTES (4u << 20)
+#define COPY_WINDOW (32u << 20) /* bytes of a plain source mapped at a time */
 
 typedef enum { ORIGIN_COPY, ORIGIN_CAST, ORIGIN_DEQUANT, ORIGIN_REPACK, ORIGIN_STACK } origin;
 
@@ -300,13 +301,23 @@ static mp_errcode check_interrupt(const job *j, mp_err *err)
     return MP_OK;
 }
 
+/* Dense tensors pass through kernel to kernel (copy_file_range) from a plain source, the hashes
+ * reading a mapping of the same bytes; a compressed source is read a chunk at a time. */
 static mp_errcode produce_copy(job *j, mp_st_writer *w, const out_tensor *o, mp_err *err)
 {
-    for (uint64_t at = 0; at < o->bytes; at += CHUNK_BYTES) {
-        size_t len = o->bytes - at < CHUNK_BYTES ? (size_t)(o->bytes - at) : CHUNK_BYTES;
+    for (uint64_t at = 0, len; at < o->bytes; at += len) {
+        len = o->bytes - at < COPY_WINDOW ? o->bytes - at : COPY_WINDOW;
         MP_FORWARD(check_interrupt(j, err));
-        MP_FORWARD(mp_st_read(j->m, o->src, at, j->chunk, len, err));
-        MP_FORWARD(mp_st_writer_write(w, j->chunk, len, err));
+        mp_st_span span;
+        if (mp_st_map(j->m, o->src, at, (size_t)len, &span)) {
+            mp_errcode rc = mp_st_writer_copy(w, span.fd, span.offset, span.bytes, (size_t)len, err);
+            mp_st_unmap(&span);
+            MP_FORWARD(rc);
+        } else {
+            len = len < CHUNK_BYTES ? len : CHUNK_BYTES;
+            MP_FORWARD(mp_st_read(j->m, o->src, at, j->chunk, (size_t)len, err));
+            MP_FORWARD(mp_st_writer_write(w, j->chunk, (size_t)len, err));
+        }
         mp_progress_add(&j->progress, len);
     }
     return MP_OK;

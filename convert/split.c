@@ -33,6 +33,7 @@
 #include <zstd.h>
 
 #define CHUNK (4u << 20)
+#define COPY_WINDOW (32u << 20) /* bytes of a plain source mapped at a time */
 #define JOURNAL ".modelprep-split-journal"
 #define GGUF_META "gguf-metadata.gguf"
 
@@ -497,12 +498,23 @@ static mp_errcode write_module(split_job *j, module *m, mp_err *err)
     free_meta(meta, n_meta);
     for (size_t next; rc == MP_OK && (next = mp_st_writer_next(w)) != SIZE_MAX;) {
         const mp_tensor *t = m->src[next];
-        for (uint64_t at = 0; at < t->n_bytes && rc == MP_OK; at += CHUNK) {
-            size_t len = t->n_bytes - at < CHUNK ? (size_t)(t->n_bytes - at) : CHUNK;
-            if (j->o->interrupted && *j->o->interrupted)
+        for (uint64_t at = 0, len; at < t->n_bytes && rc == MP_OK; at += len) {
+            len = t->n_bytes - at < COPY_WINDOW ? t->n_bytes - at : COPY_WINDOW;
+            if (j->o->interrupted && *j->o->interrupted) {
                 rc = mp_errf(err, MP_E_INTERRUPTED, "interrupted; resume with --resume");
-            if (rc == MP_OK) rc = mp_st_read(j->m, t, at, j->chunk, len, err);
-            if (rc == MP_OK) rc = mp_st_writer_write(w, j->chunk, len, err);
+                break;
+            }
+            /* A plain source goes kernel to kernel (copy_file_range) while the hashes read a
+             * mapping of the same bytes; a compressed one is decompressed a chunk at a time. */
+            mp_st_span span;
+            if (mp_st_map(j->m, t, at, (size_t)len, &span)) {
+                rc = mp_st_writer_copy(w, span.fd, span.offset, span.bytes, (size_t)len, err);
+                mp_st_unmap(&span);
+            } else {
+                len = len < CHUNK ? len : CHUNK;
+                rc = mp_st_read(j->m, t, at, j->chunk, (size_t)len, err);
+                if (rc == MP_OK) rc = mp_st_writer_write(w, j->chunk, (size_t)len, err);
+            }
             mp_progress_add(&j->progress, len);
         }
     }

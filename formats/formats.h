@@ -129,6 +129,20 @@ const char *mp_st_index_name(const mp_st_model *m);
 mp_errcode mp_st_read(const mp_st_model *m, const mp_tensor *t, uint64_t at, void *buf,
                       size_t len, mp_err *err);
 
+/* len bytes of tensor t from byte `at`, mapped read-only from a plain file (MAP_POPULATE): for
+ * zero-copy paths, which also need where they lie (fd, offset) to hand to the kernel. */
+typedef struct mp_st_span {
+    const uint8_t *bytes;
+    int fd;
+    uint64_t offset;
+    void *map;       /* the page-aligned mapping */
+    size_t map_len;
+} mp_st_span;
+
+/* 1 with *s filled; 0 for a compressed file or when the mapping fails (use mp_st_read()). */
+int mp_st_map(const mp_st_model *m, const mp_tensor *t, uint64_t at, size_t len, mp_st_span *s);
+void mp_st_unmap(mp_st_span *s);
+
 /* Reads rows [r0, r1) x columns [c0, c1) of a 2-D tensor of whole-byte elements into buf,
  * packed row after row: one read when the columns span whole rows, else one per row. */
 mp_errcode mp_st_read_block(const mp_st_model *m, const mp_tensor *t, uint64_t r0, uint64_t r1,
@@ -214,6 +228,12 @@ uint64_t mp_st_writer_remaining(const mp_st_writer *w);
 /* Appends bytes to the current tensor; more than it has room for is MP_E_INPUT (a caller bug
  * reported, not asserted, since sizes may come from a source file). */
 mp_errcode mp_st_writer_write(mp_st_writer *w, const void *buf, size_t len, mp_err *err);
+/* Like mp_st_writer_write() for bytes that lie at src_off in the plain file src_fd and are also
+ * readable at `bytes` (a mapping of that range): the kernel copies them (copy_file_range, no
+ * byte through user space) while the hashes read the mapping. Falls back to write() where the
+ * file systems refuse; a compressing writer always writes. */
+mp_errcode mp_st_writer_copy(mp_st_writer *w, int src_fd, uint64_t src_off, const void *bytes, size_t len,
+                             mp_err *err);
 
 /* Once every tensor is complete: the xxh64 of each tensor's bytes (indexed like the specs given
  * to _open; the llama-gguf-hash convention, seed 0) and the xxh3-128 of the whole file in

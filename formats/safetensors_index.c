@@ -6,11 +6,14 @@
  * Shard names are taken from the index's weight_map, never rebuilt from a count (real repos
  * deviate from the model-0000i-of-0000n pattern), and each must stay inside the directory.
  */
+#define _GNU_SOURCE /* MAP_POPULATE */
 #include "formats_internal.h"
 
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <xxhash.h>
 
 #define INDEX_NAME "model.safetensors.index.json"
@@ -484,6 +487,27 @@ mp_errcode mp_st_read(const mp_st_model *m, const mp_tensor *t, uint64_t at, voi
         mp_errf_at(err, rc, f->path, t->name, err->offset, "%s", why);
     }
     return rc;
+}
+
+int mp_st_map(const mp_st_model *m, const mp_tensor *t, uint64_t at, size_t len, mp_st_span *s)
+{
+    assert(at <= t->n_bytes && len <= t->n_bytes - at);
+    const st_shard *sf = &m->files[t->file];
+    memset(s, 0, sizeof *s);
+    if (sf->zst || len == 0) return 0;
+    uint64_t off = t->offset + at, page = (uint64_t)sysconf(_SC_PAGESIZE), base = off / page * page;
+    size_t map_len = (size_t)(off - base) + len;
+    void *p = mmap(NULL, map_len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, sf->f->fd, (off_t)base);
+    if (p == MAP_FAILED) return 0;
+    madvise(p, map_len, MADV_SEQUENTIAL);
+    *s = (mp_st_span){(const uint8_t *)p + (off - base), sf->f->fd, off, p, map_len};
+    return 1;
+}
+
+void mp_st_unmap(mp_st_span *s)
+{
+    if (s->map) munmap(s->map, s->map_len);
+    memset(s, 0, sizeof *s);
 }
 
 mp_errcode mp_st_read_block(const mp_st_model *m, const mp_tensor *t, uint64_t r0, uint64_t r1,

@@ -7,7 +7,6 @@
  * match, the header or the padding changed. A file whose bytes match its xxh3-128 holds exactly
  * the tensors the manifest's xxh64 were computed from.
  */
-#define _DEFAULT_SOURCE /* MAP_POPULATE, madvise */
 #include "check.h"
 #include "../formats/formats_internal.h"
 
@@ -16,11 +15,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <time.h>
 
 #define BLOCK (8u << 20)   /* reads of the blame pass */
-#define WINDOW (64u << 20) /* mapped at a time; a multiple of the page size */
 
 /* The manifest's tensor hashes, sorted by name for lookups. */
 typedef struct named_hash {
@@ -37,36 +34,6 @@ static const char *manifest_xxh64(const named_hash *h, size_t n, const char *nam
     named_hash key = {name, NULL};
     const named_hash *hit = bsearch(&key, h, n, sizeof *h, by_name);
     return hit ? hit->xxh64 : NULL;
-}
-
-/* xxh3-128 of a whole file, hashed straight from the page cache: the file is mapped WINDOW
- * bytes at a time (MAP_POPULATE, so the mapping costs one batched fault per window) and each
- * window unmapped before the next, so the resident set stays at one window. No byte is copied;
- * the hash reads each byte once, which is what `cat` costs too (measured in make bench). */
-static mp_errcode file_xxh128(const mp_file *f, uint8_t canon[16], mp_err *err)
-{
-    XXH3_state_t *s3 = XXH3_createState();
-    if (!s3) return mp_errf(err, MP_E_NOMEM, "out of memory");
-    XXH3_128bits_reset(s3);
-    mp_errcode rc = MP_OK;
-    for (uint64_t at = 0; at < f->size && rc == MP_OK; at += WINDOW) {
-        size_t len = (size_t)(f->size - at < WINDOW ? f->size - at : WINDOW);
-        void *p = mmap(NULL, len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, f->fd, (off_t)at);
-        if (p == MAP_FAILED) {
-            rc = mp_errf_at(err, MP_E_IO, f->path, NULL, (int64_t)at, "cannot map %zu bytes: %s", len, strerror(errno));
-            break;
-        }
-        madvise(p, len, MADV_SEQUENTIAL);
-        XXH3_128bits_update(s3, p, len);
-        munmap(p, len);
-    }
-    if (rc == MP_OK) {
-        XXH128_canonical_t c;
-        XXH128_canonicalFromHash(&c, XXH3_128bits_digest(s3));
-        memcpy(canon, c.digest, 16);
-    }
-    XXH3_freeState(s3);
-    return rc;
 }
 
 /* One manifest file's xxh3-128, computed before the checks (in parallel across files). */
@@ -168,7 +135,7 @@ mp_errcode mp_check_integrity(const mp_st_model *m, const cJSON *manifest, mp_ve
         mp_file *f = NULL;
         pre[i].err = (mp_err)MP_ERR_INIT;
         if (!pre[i].path || mp_file_open(&f, pre[i].path, &pre[i].err) != MP_OK) continue;
-        pre[i].rc = file_xxh128(f, pre[i].canon, &pre[i].err);
+        pre[i].rc = mp_file_xxh128(f, pre[i].canon, &pre[i].err);
         pre[i].done = 1;
         mp_file_close(f);
     }

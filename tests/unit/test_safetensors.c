@@ -374,3 +374,59 @@ Test(unit_safetensors, quantize_config_json_is_read_when_config_has_none)
     cr_expect_eq(c.quant.desc_act, 1);
     free(p);
 }
+
+/* mp_st_writer_copy (split and convert's pass-through): the same file as writing the bytes,
+ * when the kernel copies them (same file system) and when it refuses and write() takes over
+ * (a source on /dev/shm, another device); small tensors go through the stage either way. */
+static void copy_case(const char *src_dir, const char *out_name)
+{
+    const mp_tensor_spec specs[] = {{"big", MP_DTYPE_U8, 2, {3, 1000003}}, {"small", MP_DTYPE_F32, 1, {5}}};
+    char *src = tu_path(src_dir, "src.safetensors"), *out = tu_path(tmp, out_name);
+    write_file(src, specs, 2, 1u << 20);
+    mp_err err = MP_ERR_INIT;
+    mp_st_model *m = NULL;
+    cr_assert_eq(mp_st_open(&m, src, &err), MP_OK, "%s", err.msg);
+    mp_st_writer *w = NULL;
+    const char *meta[] = {"producer", "test"};
+    cr_assert_eq(mp_st_writer_open(&w, out, specs, 2, meta, 1, &err), MP_OK, "%s", err.msg);
+    for (size_t next; (next = mp_st_writer_next(w)) != SIZE_MAX;) {
+        const mp_tensor *t = mp_st_tensor(m, mp_st_index_of(m, specs[next].name));
+        /* two pieces: the first ends mid-tensor, so the file offset must carry on from it */
+        uint64_t half = t->n_bytes / 2;
+        for (uint64_t at = 0; at < t->n_bytes; at = at ? t->n_bytes : half) {
+            uint64_t len = (at ? t->n_bytes : half) - at;
+            mp_st_span span;
+            cr_assert(mp_st_map(m, t, at, (size_t)len, &span), "a plain file maps");
+            cr_assert_eq(mp_st_writer_copy(w, span.fd, span.offset, span.bytes, (size_t)len, &err), MP_OK,
+                         "%s", err.msg);
+            mp_st_unmap(&span);
+        }
+    }
+    uint64_t d_copy[2];
+    uint8_t h_copy[16];
+    mp_st_writer_digest(w, d_copy, h_copy);
+    cr_assert_eq(mp_st_writer_finish(w, &err), MP_OK, "%s", err.msg);
+    uint64_t d_src[2];
+    uint8_t h_src[16], buf[4096];
+    cr_assert_eq(mp_st_file_digest(m, 0, d_src, h_src, buf, sizeof buf, &err), MP_OK);
+    cr_expect(memcmp(h_copy, h_src, 16) == 0, "the file hash is the source's");
+    size_t a_len = 0, b_len = 0;
+    char *a = tu_read(src, &a_len), *b = tu_read(out, &b_len);
+    cr_assert(a && b && a_len == b_len && memcmp(a, b, a_len) == 0, "copied file equals the written one");
+    free(a);
+    free(b);
+    mp_st_close(m);
+    unlink(src);
+    free(src);
+    free(out);
+}
+
+Test(unit_safetensors, writer_copy_is_byte_identical_by_kernel_copy_or_write)
+{
+    copy_case(tmp, "same-fs.safetensors");
+    char shm[] = "/dev/shm/modelprep-test-XXXXXX";
+    if (access("/dev/shm", W_OK) == 0 && mkdtemp(shm)) {
+        copy_case(shm, "cross-fs.safetensors");
+        rmdir(shm);
+    }
+}
