@@ -15,6 +15,7 @@ libs="$(pkg-config --libs libxxhash libcjson libzstd) -lm"
 # verify/ without the device backends: the harnesses reach the reference and the manifest checks.
 srcs="$(ls common/*.c formats/*.c repack/*.c) verify/dequant_ref.c verify/integrity.c verify/structure.c"
 status=0
+rev=$(git rev-parse --short HEAD 2>/dev/null || echo -) # the commit the harnesses are built from
 for t in ${FUZZ_TARGETS:-st_header index config json manifest gguf}; do
     "$cc" $flags -o "$out/fuzz_$t" tests/fuzz/fuzz_$t.c tests/fuzz/fuzz_common.c $srcs $libs
     rm -rf "$out/corpus/$t" && mkdir -p "$out/corpus/$t" "$out/crashes/$t"
@@ -23,7 +24,7 @@ for t in ${FUZZ_TARGETS:-st_header index config json manifest gguf}; do
         "$out/corpus/$t" >"$out/$t.log" 2>&1; then
         execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$out/$t.log" | grep -o '[0-9]*$')
         echo "fuzz $t: ${execs:-?} execs in ${seconds}s, no crash"
-        echo "$(date -u +%FT%TZ) $t ${execs:-0} $seconds $(git rev-parse --short HEAD 2>/dev/null || echo -)" >>"$out/execs.log"
+        echo "$(date -u +%FT%TZ) $t ${execs:-0} $seconds $rev" >>"$out/execs.log"
     else
         echo "fuzz $t: FAILED, see $out/$t.log and $out/crashes/$t/" >&2
         tail -30 "$out/$t.log" >&2
