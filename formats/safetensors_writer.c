@@ -451,51 +451,6 @@ static mp_errcode flush_stage(mp_st_writer *w, mp_err *err)
     return MP_OK;
 }
 
-mp_errcode mp_st_writer_write(mp_st_writer *w, const void *buf, size_t len, mp_err *err)
-{
-    const uint8_t *src = buf;
-    while (len > 0) {
-        if (w->cur >= w->n)
-            return mp_errf_at(err, MP_E_INPUT, w->path, NULL, -1,
-                              "%zu bytes written past the last tensor", len);
-        const char *name = w->specs[w->order[w->cur]].name;
-        size_t take = len < w->cur_left ? len : (size_t)w->cur_left;
-        if (take < STAGE_BYTES && take > STAGE_BYTES - w->staged) take = STAGE_BYTES - w->staged;
-        if (take >= STAGE_BYTES) {
-            MP_FORWARD(flush_stage(w, err));
-            /* The two hashes run on a second thread while the bytes go to the kernel (or zstd):
-             * on a copy job they are the only work the copy itself does not need. */
-            mp_errcode rc = MP_OK;
-#pragma omp parallel sections num_threads(2)
-            {
-#pragma omp section
-                rc = writer_put(w, src, take, err);
-#pragma omp section
-                {
-                    XXH3_128bits_update(w->file_hash, src, take);
-                    XXH64_update(w->tensor_hash, src, take);
-                }
-            }
-            if (rc != MP_OK) {
-                char why[MP_ERR_MSG_MAX];
-                memcpy(why, err->msg, sizeof why);
-                return mp_errf_at(err, rc, w->path, name, -1, "%s", why);
-            }
-        } else {
-            XXH3_128bits_update(w->file_hash, src, take);
-            XXH64_update(w->tensor_hash, src, take);
-            memcpy(w->stage + w->staged, src, take);
-            w->staged += take;
-            if (w->staged == STAGE_BYTES) MP_FORWARD(flush_stage(w, err));
-        }
-        src += take;
-        len -= take;
-        w->cur_left -= take;
-        skip_empty(w);
-    }
-    return MP_OK;
-}
-
 /* The kernel copies len bytes at src_off of src_fd to the end of the file; `bytes` are the
  * same bytes, written from user space where copy_file_range() is refused (file systems that
  * cannot, cross-device on older kernels) or stops early. */
@@ -524,25 +479,29 @@ static mp_errcode copy_put(mp_st_writer *w, int src_fd, uint64_t src_off, const 
     return done < len ? writer_put(w, bytes + done, len - done, err) : MP_OK;
 }
 
-mp_errcode mp_st_writer_copy(mp_st_writer *w, int src_fd, uint64_t src_off, const void *bytes, size_t len,
-                             mp_err *err)
+/* Appends len bytes; with src_fd >= 0 they also lie at src_off in that plain file, and a plain
+ * writer has the kernel copy them (copy_put) instead of writing them from buf. */
+static mp_errcode append(mp_st_writer *w, int src_fd, uint64_t src_off, const void *buf, size_t len,
+                         mp_err *err)
 {
-    const uint8_t *src = bytes;
+    const uint8_t *src = buf;
     while (len > 0) {
         if (w->cur >= w->n)
             return mp_errf_at(err, MP_E_INPUT, w->path, NULL, -1,
                               "%zu bytes written past the last tensor", len);
+        const char *name = w->specs[w->order[w->cur]].name;
         size_t take = len < w->cur_left ? len : (size_t)w->cur_left;
-        if (w->cctx || take < STAGE_BYTES) {
-            MP_FORWARD(mp_st_writer_write(w, src, take, err)); /* staged, or compressed */
-        } else {
-            const char *name = w->specs[w->order[w->cur]].name;
+        if (take < STAGE_BYTES && take > STAGE_BYTES - w->staged) take = STAGE_BYTES - w->staged;
+        if (take >= STAGE_BYTES) {
             MP_FORWARD(flush_stage(w, err));
+            /* The two hashes run on a second thread while the bytes go to the kernel (or zstd):
+             * on a copy job they are the only work the copy itself does not need. */
             mp_errcode rc = MP_OK;
 #pragma omp parallel sections num_threads(2)
             {
 #pragma omp section
-                rc = copy_put(w, src_fd, src_off, src, take, err);
+                rc = src_fd >= 0 && !w->cctx ? copy_put(w, src_fd, src_off, src, take, err)
+                                             : writer_put(w, src, take, err);
 #pragma omp section
                 {
                     XXH3_128bits_update(w->file_hash, src, take);
@@ -554,15 +513,34 @@ mp_errcode mp_st_writer_copy(mp_st_writer *w, int src_fd, uint64_t src_off, cons
                 memcpy(why, err->msg, sizeof why);
                 return mp_errf_at(err, rc, w->path, name, -1, "%s", why);
             }
-            w->cur_left -= take;
-            skip_empty(w);
+        } else {
+            XXH3_128bits_update(w->file_hash, src, take);
+            XXH64_update(w->tensor_hash, src, take);
+            memcpy(w->stage + w->staged, src, take);
+            w->staged += take;
+            if (w->staged == STAGE_BYTES) MP_FORWARD(flush_stage(w, err));
         }
         src += take;
         src_off += take;
         len -= take;
+        w->cur_left -= take;
+        skip_empty(w);
     }
     return MP_OK;
 }
+
+mp_errcode mp_st_writer_write(mp_st_writer *w, const void *buf, size_t len, mp_err *err)
+{
+    return append(w, -1, 0, buf, len, err);
+}
+
+mp_errcode mp_st_writer_copy(mp_st_writer *w, int src_fd, uint64_t src_off, const void *bytes, size_t len,
+                             mp_err *err)
+{
+    return append(w, src_fd, src_off, bytes, len, err);
+}
+
+
 
 mp_errcode mp_st_writer_finish(mp_st_writer *w, mp_err *err)
 {

@@ -125,25 +125,36 @@ static void word_transpose(const uint8_t *s, size_t ss, uint8_t *d, size_t ds, u
 
 /* ---------------------------------------------------------------- nibble transpose */
 
-/* Transposes an 8 x 8 matrix of nibbles held as 8 words (row r = word r, column c = nibble c)
- * in three rounds of block swaps: 4 x 4 blocks, then 2 x 2, then single nibbles. */
+/* One round of block swaps between rows a and b (of type T): the high `bits` of each
+ * 2*bits-wide column group of a trade places with the low `bits` of b's. */
+#define SWAP_BLOCKS(T, a, b, bits, lo)                             \
+    do {                                                           \
+        T x_ = (a), y_ = (b);                                      \
+        (a) = (x_ & (lo)) | ((y_ & (lo)) << (bits));               \
+        (b) = ((x_ >> (bits)) & (lo)) | (y_ & ~(lo));              \
+    } while (0)
+
+/* Transposes an 8 x 8 matrix of nibbles held as 8 values of type T (row r = word r, column
+ * c = nibble c; for a vector type, lane by lane) in three rounds of block swaps: 4 x 4 blocks,
+ * then 2 x 2, then single nibbles. Written out per pair so the eight stay in registers. */
+#define NIBBLE_TRANSPOSE8(T, r)                                                                 \
+    do {                                                                                        \
+        T r0 = (r)[0], r1 = (r)[1], r2 = (r)[2], r3 = (r)[3];                                   \
+        T r4 = (r)[4], r5 = (r)[5], r6 = (r)[6], r7 = (r)[7];                                   \
+        const uint32_t m16 = 0x0000FFFFu, m8 = 0x00FF00FFu, m4 = 0x0F0F0F0Fu;                    \
+        SWAP_BLOCKS(T, r0, r4, 16, m16); SWAP_BLOCKS(T, r1, r5, 16, m16);                       \
+        SWAP_BLOCKS(T, r2, r6, 16, m16); SWAP_BLOCKS(T, r3, r7, 16, m16);                       \
+        SWAP_BLOCKS(T, r0, r2, 8, m8); SWAP_BLOCKS(T, r1, r3, 8, m8);                           \
+        SWAP_BLOCKS(T, r4, r6, 8, m8); SWAP_BLOCKS(T, r5, r7, 8, m8);                           \
+        SWAP_BLOCKS(T, r0, r1, 4, m4); SWAP_BLOCKS(T, r2, r3, 4, m4);                           \
+        SWAP_BLOCKS(T, r4, r5, 4, m4); SWAP_BLOCKS(T, r6, r7, 4, m4);                           \
+        (r)[0] = r0, (r)[1] = r1, (r)[2] = r2, (r)[3] = r3;                                     \
+        (r)[4] = r4, (r)[5] = r5, (r)[6] = r6, (r)[7] = r7;                                     \
+    } while (0)
+
 static void nibble_transpose8(uint32_t r[8])
 {
-    for (int k = 0; k < 4; k++) {
-        uint32_t a = r[k], b = r[k + 4];
-        r[k] = (a & 0x0000FFFFu) | (b << 16);
-        r[k + 4] = (a >> 16) | (b & 0xFFFF0000u);
-    }
-    for (int k = 0; k < 8; k += (k % 2) ? 3 : 1) {
-        uint32_t a = r[k], b = r[k + 2];
-        r[k] = (a & 0x00FF00FFu) | ((b & 0x00FF00FFu) << 8);
-        r[k + 2] = ((a >> 8) & 0x00FF00FFu) | (b & 0xFF00FF00u);
-    }
-    for (int k = 0; k < 8; k += 2) {
-        uint32_t a = r[k], b = r[k + 1];
-        r[k] = (a & 0x0F0F0F0Fu) | ((b & 0x0F0F0F0Fu) << 4);
-        r[k + 1] = ((a >> 4) & 0x0F0F0F0Fu) | (b & 0xF0F0F0F0u);
-    }
+    NIBBLE_TRANSPOSE8(uint32_t, r);
 }
 
 #if defined(__GNUC__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
@@ -151,33 +162,9 @@ static void nibble_transpose8(uint32_t r[8])
  * extensions, so SSE2 on x86-64 and NEON on arm64 without intrinsics. */
 typedef uint32_t v4u __attribute__((vector_size(16)));
 
-/* One round of block swaps between rows a and b: the high `bits` of each 2*bits-wide column
- * group of a trade places with the low `bits` of b's. Written out per pair so that the eight
- * vectors stay in registers. */
-#define SWAP4(a, b, bits, lo)                                      \
-    do {                                                           \
-        v4u x_ = (a), y_ = (b);                                    \
-        (a) = (x_ & (lo)) | ((y_ & (lo)) << (bits));               \
-        (b) = ((x_ >> (bits)) & (lo)) | (y_ & ~(lo));              \
-    } while (0)
-
 static inline void nibble_transpose8x4(v4u r[8])
 {
-    v4u r0 = r[0], r1 = r[1], r2 = r[2], r3 = r[3], r4 = r[4], r5 = r[5], r6 = r[6], r7 = r[7];
-    const uint32_t m16 = 0x0000FFFFu, m8 = 0x00FF00FFu, m4 = 0x0F0F0F0Fu;
-    SWAP4(r0, r4, 16, m16);
-    SWAP4(r1, r5, 16, m16);
-    SWAP4(r2, r6, 16, m16);
-    SWAP4(r3, r7, 16, m16);
-    SWAP4(r0, r2, 8, m8);
-    SWAP4(r1, r3, 8, m8);
-    SWAP4(r4, r6, 8, m8);
-    SWAP4(r5, r7, 8, m8);
-    SWAP4(r0, r1, 4, m4);
-    SWAP4(r2, r3, 4, m4);
-    SWAP4(r4, r5, 4, m4);
-    SWAP4(r6, r7, 4, m4);
-    r[0] = r0, r[1] = r1, r[2] = r2, r[3] = r3, r[4] = r4, r[5] = r5, r[6] = r6, r[7] = r7;
+    NIBBLE_TRANSPOSE8(v4u, r);
 }
 #define MP_VEC4 1
 #else

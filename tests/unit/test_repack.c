@@ -176,19 +176,20 @@ static void region_case(mp_fmt from, mp_fmt to, int by_n, uint64_t N, uint64_t K
 Test(unit_repack, parallel_regions_equal_the_reference)
 {
     static const uint64_t shapes[][2] = {{200, 512}, {8, 8}, {24, 40}, {1000, 264}, {264, 2048}};
-    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
-        uint64_t N = shapes[i][0], K = shapes[i][1];
-        region_case(MP_FMT_GPTQ, MP_FMT_CUTLASS_INT4, 1, N, K, 0, 0);
-        region_case(MP_FMT_GPTQ, MP_FMT_CUTLASS_INT4, 1, N, K, 0, 8);
-        region_case(MP_FMT_AWQ, MP_FMT_CUTLASS_INT4, 1, N, K, 0, 0);
-        region_case(MP_FMT_AWQ, MP_FMT_CUTLASS_INT4, 1, N, K, 0, 8);
-        region_case(MP_FMT_CT, MP_FMT_GPTQ_V2, 0, N, K, 0, 0);
-        region_case(MP_FMT_CUTLASS_INT4, MP_FMT_AWQ, 0, N, K, 8, 0);
-        region_case(MP_FMT_CUTLASS_INT4, MP_FMT_GPTQ, 0, N, K, 8, 0);
-        region_case(MP_FMT_ONEDNN_INT4, MP_FMT_GPTQ, 0, N, K, 0, 0);
-        region_case(MP_FMT_GPTQ, MP_FMT_ONEDNN_INT4, 1, N, K, 0, 0);
-        region_case(MP_FMT_AWQ, MP_FMT_ONEDNN_INT4, 1, N, K, 0, 0);
-        region_case(MP_FMT_AWQ, MP_FMT_CT, 1, N, K, 0, 0);
-        region_case(MP_FMT_GPTQ, MP_FMT_AWQ, 0, N, K, 0, 0);
-    }
+    static const struct {
+        mp_fmt from, to;
+        int by_n;
+        uint32_t sxor, dxor;
+    } pairs[] = {
+        {MP_FMT_GPTQ, MP_FMT_CUTLASS_INT4, 1, 0, 0},  {MP_FMT_GPTQ, MP_FMT_CUTLASS_INT4, 1, 0, 8},
+        {MP_FMT_AWQ, MP_FMT_CUTLASS_INT4, 1, 0, 0},   {MP_FMT_AWQ, MP_FMT_CUTLASS_INT4, 1, 0, 8},
+        {MP_FMT_CT, MP_FMT_GPTQ_V2, 0, 0, 0},         {MP_FMT_CUTLASS_INT4, MP_FMT_AWQ, 0, 8, 0},
+        {MP_FMT_CUTLASS_INT4, MP_FMT_GPTQ, 0, 8, 0},  {MP_FMT_ONEDNN_INT4, MP_FMT_GPTQ, 0, 0, 0},
+        {MP_FMT_GPTQ, MP_FMT_ONEDNN_INT4, 1, 0, 0},   {MP_FMT_AWQ, MP_FMT_ONEDNN_INT4, 1, 0, 0},
+        {MP_FMT_AWQ, MP_FMT_CT, 1, 0, 0},             {MP_FMT_GPTQ, MP_FMT_AWQ, 0, 0, 0},
+    };
+    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++)
+        for (size_t p = 0; p < sizeof pairs / sizeof *pairs; p++)
+            region_case(pairs[p].from, pairs[p].to, pairs[p].by_n, shapes[i][0], shapes[i][1], pairs[p].sxor,
+                        pairs[p].dxor);
 }
