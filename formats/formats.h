@@ -139,7 +139,8 @@ typedef struct mp_st_span {
     size_t map_len;
 } mp_st_span;
 
-/* 1 with *s filled; 0 for a compressed file or when the mapping fails (use mp_st_read()). */
+/* 1 with *s filled; 0 for a compressed file, a file now shorter than the range (it would fault)
+ * or when the mapping fails: read with mp_st_read() then, which reports what is wrong. */
 int mp_st_map(const mp_st_model *m, const mp_tensor *t, uint64_t at, size_t len, mp_st_span *s);
 void mp_st_unmap(mp_st_span *s);
 

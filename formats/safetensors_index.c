@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -497,6 +498,10 @@ int mp_st_map(const mp_st_model *m, const mp_tensor *t, uint64_t at, size_t len,
     if (sf->zst || len == 0) return 0;
     uint64_t off = t->offset + at, page = (uint64_t)sysconf(_SC_PAGESIZE), base = off / page * page;
     size_t map_len = (size_t)(off - base) + len;
+    /* A file cut short since it was opened would fault (SIGBUS) on the missing pages: such a
+     * range goes through mp_st_read(), which reports it. */
+    struct stat st;
+    if (fstat(sf->f->fd, &st) != 0 || (uint64_t)st.st_size < off + len) return 0;
     void *p = mmap(NULL, map_len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, sf->f->fd, (off_t)base);
     if (p == MAP_FAILED) return 0;
     madvise(p, map_len, MADV_SEQUENTIAL);
