@@ -22,8 +22,6 @@
 #define PANEL 32
 /* k-blocks of 8 codes staged per AWQ pass: 16 words = one cache line of each output row. */
 #define AWQ_PANEL 16
-/* Words of n (8 rows each) per AWQ pass: the stage is 8 x AWQ_PANEL x AWQ_CHUNK words. */
-#define AWQ_CHUNK 256
 
 /* 4-bit, dense, 32-bit GPTQ columns (word (r, n) = q[n][8r .. 8r+7]) on one side and rows of n
  * along k on the other: the same nibbles in the same order, so a word transpose (plus the XOR
@@ -158,60 +156,66 @@ static void nibble_transpose8(uint32_t r[8])
 }
 
 #if defined(__GNUC__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-/* Four 8 x 8 nibble blocks at once: lane j of r[i] is word i of block j. GCC/Clang vector
- * extensions, so SSE2 on x86-64 and NEON on arm64 without intrinsics. */
-typedef uint32_t v4u __attribute__((vector_size(16)));
-
-static inline void nibble_transpose8x4(v4u r[8])
-{
-    NIBBLE_TRANSPOSE8(v4u, r);
-}
-#define MP_VEC4 1
+/* Eight 8 x 8 nibble blocks at once: lane j of r[i] is word i of block j. GCC/Clang vector
+ * extensions: AVX2 in the clone for CPUs that have it, SSE2 pairs on other x86-64, NEON on
+ * arm64, without intrinsics. */
+#define MP_VEC 1
+typedef uint32_t v8u __attribute__((vector_size(32)));
+#if defined(__x86_64__)
+#define AWQ_CLONES __attribute__((target_clones("avx2", "default")))
+#endif
 #else
-#define MP_VEC4 0
+#define MP_VEC 0
+#endif
+#ifndef AWQ_CLONES
+#define AWQ_CLONES
 #endif
 
-/* AWQ [K, N/8] -> rows of n, in two steps through an L1-sized stage. An 8 x 8 nibble transpose
- * of the words (k .. k+7, c) gives, in slot i, the 8 codes of row n = 8c + order[i] for that
- * k-block as one word, so the stage holds, per slot i, a [k-block][c] matrix of finished output
- * words; a word transpose then moves each to row 8c + order[i]. */
+/* The nibble-transpose step of awq_to_rows for one k-block: the 8 rows from `in` (row stride
+ * src_row), nc words each, into slot i's row at st + i * slot_stride. Eight blocks per step on
+ * 256-bit vectors (AVX2 where the CPU has it; two SSE2 halves otherwise), then one at a time. */
+AWQ_CLONES static void awq_kblock(const uint8_t *in, size_t src_row, uint32_t *st, size_t slot_stride, uint64_t nc)
+{
+    uint64_t c = 0;
+#if MP_VEC
+    for (; c + 8 <= nc; c += 8) {
+        v8u w[8];
+        for (int kk = 0; kk < 8; kk++) memcpy(&w[kk], in + (size_t)kk * src_row + c * 4, sizeof w[kk]);
+        if (c % 16 == 0) /* the next k-block's rows, a few lines ahead */
+            for (int kk = 8; kk < 16; kk++) __builtin_prefetch(in + (size_t)kk * src_row + c * 4 + 256);
+        NIBBLE_TRANSPOSE8(v8u, w);
+        for (int i = 0; i < 8; i++) memcpy(st + (size_t)i * slot_stride + c, &w[i], sizeof w[i]);
+    }
+#endif
+    for (; c < nc; c++) {
+        uint32_t w[8];
+        for (int kk = 0; kk < 8; kk++) w[kk] = mp_read_le32(in + (size_t)kk * src_row + c * 4);
+        nibble_transpose8(w);
+        for (int i = 0; i < 8; i++) st[(size_t)i * slot_stride + c] = w[i];
+    }
+}
+
+/* AWQ [K, N/8] -> rows of n, in two steps through a stage. An 8 x 8 nibble transpose of the
+ * words (k .. k+7, c) gives, in slot i, the 8 codes of row n = 8c + order[i] for that k-block
+ * as one word, so the stage holds, per slot i, a [k-block][c] matrix of finished output words;
+ * a word transpose then moves each to row 8c + order[i]. The source rows are read across the
+ * whole sub-tile (1 KiB runs): shorter runs per pass measured slower, the prefetcher losing
+ * them across pages. */
 static void awq_to_rows(const mp_pblock *src, const mp_packing *dp, mp_pblock *dst, uint32_t flip,
                         const mp_qtile *t, uint32_t *stage)
 {
     static const unsigned order[8] = {0, 2, 4, 6, 1, 3, 5, 7};
-    size_t cols = (size_t)(src->c1 - src->c0), src_row = cols * 4;
+    size_t src_row = (size_t)(src->c1 - src->c0) * 4;
     size_t dst_row = (size_t)((dst->c1 - dst->c0) * dp->container_bytes);
     uint64_t c0 = t->n0 / 8, nc = t->n1 / 8 - c0;
     for (uint64_t k0 = t->k0; k0 < t->k1; k0 += 8 * AWQ_PANEL) {
         uint64_t nkb = (t->k1 - k0) / 8 < AWQ_PANEL ? (t->k1 - k0) / 8 : AWQ_PANEL;
-        for (uint64_t cc = 0; cc < nc; cc += AWQ_CHUNK) {
-            uint64_t ncc = nc - cc < AWQ_CHUNK ? nc - cc : AWQ_CHUNK;
-            for (uint64_t kb = 0; kb < nkb; kb++) {
-                const uint8_t *in = src->data + (k0 + 8 * kb - src->r0) * src_row + (c0 + cc - src->c0) * 4;
-                uint32_t *st = stage + kb * ncc;
-                uint64_t c = 0;
-#if MP_VEC4
-                for (; c + 4 <= ncc; c += 4) {
-                    v4u w[8];
-                    for (int kk = 0; kk < 8; kk++)
-                        memcpy(&w[kk], in + (size_t)kk * src_row + c * 4, sizeof w[kk]);
-                    if (c % 16 == 0) /* the next k-block's rows, a few lines ahead */
-                        for (int kk = 8; kk < 16; kk++) __builtin_prefetch(in + (size_t)kk * src_row + c * 4 + 256);
-                    nibble_transpose8x4(w);
-                    for (int i = 0; i < 8; i++) memcpy(st + (size_t)i * AWQ_PANEL * ncc + c, &w[i], sizeof w[i]);
-                }
-#endif
-                for (; c < ncc; c++) {
-                    uint32_t w[8];
-                    for (int kk = 0; kk < 8; kk++) w[kk] = mp_read_le32(in + (size_t)kk * src_row + c * 4);
-                    nibble_transpose8(w);
-                    for (int i = 0; i < 8; i++) st[(size_t)i * AWQ_PANEL * ncc + c] = w[i];
-                }
-            }
-            for (int i = 0; i < 8; i++)
-                word_transpose((const uint8_t *)(stage + (size_t)i * AWQ_PANEL * ncc), ncc * 4,
-                               row_at(dp, dst, 8 * (c0 + cc) + order[i], k0), 8 * dst_row, nkb, ncc, flip);
-        }
+        for (uint64_t kb = 0; kb < nkb; kb++)
+            awq_kblock(src->data + (k0 + 8 * kb - src->r0) * src_row + (c0 - src->c0) * 4, src_row,
+                       stage + kb * nc, (size_t)(AWQ_PANEL * nc), nc);
+        for (int i = 0; i < 8; i++)
+            word_transpose((const uint8_t *)(stage + (size_t)i * AWQ_PANEL * nc), nc * 4,
+                           row_at(dp, dst, 8 * c0 + order[i], k0), 8 * dst_row, nkb, nc, flip);
     }
 }
 
@@ -281,7 +285,7 @@ mp_errcode mp_repack_region(const mp_packing *sp, const mp_pblock *src, uint32_t
     {
         /* Canonical codes for the generic path, allocated on first use; the AWQ stage. */
         uint8_t *q = NULL;
-        uint32_t *stage = kind == DIRECT_AWQ_TO_ROWS ? malloc(8u * AWQ_PANEL * AWQ_CHUNK * 4) : NULL;
+        uint32_t *stage = kind == DIRECT_AWQ_TO_ROWS ? malloc(8u * AWQ_PANEL * (SUB_N_DIRECT / 8) * 4) : NULL;
 #pragma omp for schedule(static)
         for (long long i = 0; i < parts; i++) {
             if (nomem) continue;

@@ -20,17 +20,8 @@ import sys
 import tempfile
 import time
 
-BIN = os.environ["MP_BIN"]
-TOOLS = os.environ["MP_TOOLS"]
-checks = 0
-
-
-def check(cond, msg):
-    global checks
-    checks += 1
-    if not cond:
-        print("FAIL:", msg)
-        sys.exit(1)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from mp_check import BIN, TOOLS, check, count  # noqa: E402
 
 
 def tree(d):
@@ -116,7 +107,7 @@ def main():
                 if budget >= 4096:
                     check("bytes written" in r.stderr and ".safetensors" in r.stderr,
                           f"{name}: the message names the file and the bytes: {r.stderr}")
-    print(f"crash safety ok: {checks} checks passed ({sum(kills.values())} runs killed mid-way)")
+    print(f"crash safety ok: {count()} checks passed ({sum(kills.values())} runs killed mid-way)")
 
 
 if __name__ == "__main__":

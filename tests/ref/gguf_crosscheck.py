@@ -35,9 +35,8 @@ from gguf import GGMLQuantizationType as T
 from gguf.quants import quantize, dequantize
 from safetensors.numpy import load_file
 
-BIN = os.environ["MP_BIN"]
-TOOLS = os.environ["MP_TOOLS"]
-checks = 0
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from mp_check import BIN, TOOLS, check, summary  # noqa: E402
 
 QUANTIZABLE = [T.F32, T.F16, T.BF16, T.Q4_0, T.Q4_1, T.Q5_0, T.Q5_1, T.Q8_0, T.TQ1_0,
                T.TQ2_0, T.MXFP4]
@@ -48,14 +47,6 @@ SCALES = {
     T.Q2_K: [80, 82], T.Q3_K: [108], T.Q4_K: [0, 2], T.Q5_K: [0, 2], T.Q6_K: [208],
     T.TQ1_0: [52], T.TQ2_0: [64], T.MXFP4: [], T.IQ4_NL: [0], T.IQ4_XS: [0],
 }
-
-
-def check(cond, msg):
-    global checks
-    checks += 1
-    if not cond:
-        print("FAIL:", msg)
-        sys.exit(1)
 
 
 def run(*args):
@@ -433,4 +424,4 @@ with tempfile.TemporaryDirectory() as tmp:
     names_permutation_and_config(tmp)
     split_dir = writer_to_upstream(tmp, path, reader)
     hash_lines(tmp, path, reader, split_dir)
-print(f"gguf crosscheck ok: {checks} checks passed")
+summary("gguf crosscheck")

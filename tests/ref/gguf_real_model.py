@@ -22,17 +22,8 @@ import tempfile
 
 import numpy as np
 
-BIN = os.environ["MP_BIN"]
-TOOLS = os.environ["MP_TOOLS"]
-checks = 0
-
-
-def check(cond, msg):
-    global checks
-    checks += 1
-    if not cond:
-        print("FAIL:", msg)
-        sys.exit(1)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from mp_check import BIN, TOOLS, check, count  # noqa: E402
 
 
 def run(*args):
@@ -131,5 +122,5 @@ with tempfile.TemporaryDirectory() as tmp:
         if name.endswith("norm.weight"):
             want = want - np.float32(1)
         check(np.array_equal(bits, bf16_rne(want)), f"{name} equals gguf-py's value in bf16")
-print(f"gguf real model ok: {checks} checks passed (gemma-3-270m Q4_K_M, {len(reader.tensors)} tensors "
+print(f"gguf real model ok: {count()} checks passed (gemma-3-270m Q4_K_M, {len(reader.tensors)} tensors "
       f"of types {', '.join(types)})")

@@ -1,7 +1,8 @@
 """Shared by the tests/ref scripts: the binary under test, its tools, and the check counter.
 
 Each script does `from mp_check import BIN, TOOLS, check, run, summary` and ends with
-`summary("name")`, the line tests/unit/test_cli.c looks for.
+`summary("name")`, the line tests/unit/test_cli.c looks for; a script whose summary line says
+more prints it itself with `count()`.
 """
 import os
 import subprocess
@@ -24,6 +25,11 @@ def check(cond, msg):
 def run(*args, **kw):
     """Runs modelprep with args, capturing text output."""
     return subprocess.run([BIN, *args], capture_output=True, text=True, **kw)
+
+
+def count():
+    """The number of checks made so far."""
+    return _checks
 
 
 def summary(name):

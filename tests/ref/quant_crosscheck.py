@@ -25,18 +25,9 @@ from safetensors.numpy import load_file, save_file
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import quant_ref as Q  # noqa: E402
+from mp_check import BIN, check, summary  # noqa: E402
 
-BIN = os.environ["MP_BIN"]
 rng = np.random.default_rng(2024)
-checks = 0
-
-
-def check(cond, msg):
-    global checks
-    checks += 1
-    if not cond:
-        print("FAIL:", msg)
-        sys.exit(1)
 
 
 def f16_scales(shape, negative=False):
@@ -467,7 +458,7 @@ def main():
         return
     with tempfile.TemporaryDirectory() as tmp:
         run_all(tmp)
-    print(f"crosscheck ok: {checks} checks passed")
+    summary("crosscheck")
 
 
 def run_all(tmp):

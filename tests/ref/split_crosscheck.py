@@ -27,17 +27,8 @@ import numpy as np
 from safetensors import safe_open
 from safetensors.numpy import save_file
 
-BIN = os.environ["MP_BIN"]
-TOOLS = os.environ["MP_TOOLS"]
-checks = 0
-
-
-def check(cond, msg):
-    global checks
-    checks += 1
-    if not cond:
-        print("FAIL:", msg)
-        sys.exit(1)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from mp_check import BIN, TOOLS, check, summary  # noqa: E402
 
 
 def raw_tensors(path):
@@ -279,7 +270,7 @@ def main():
               f"EFBIG: exit {r.returncode}: {r.stderr}")
         check(not os.path.exists(out) and not [f for f in os.listdir(tmp) if f.startswith("limited.partial")],
               "a failed write leaves nothing behind")
-    print(f"crosscheck ok: {checks} checks passed")
+    summary("crosscheck")
 
 
 if __name__ == "__main__":

@@ -22,10 +22,10 @@ import numpy as np
 from safetensors import safe_open
 from safetensors.numpy import load_file, save_file
 
-BIN = os.environ["MP_BIN"]
-TOOLS = os.environ["MP_TOOLS"]
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from mp_check import BIN, TOOLS, check, summary  # noqa: E402
+
 SRC = os.environ["MP_SRC"]
-checks = 0
 
 # modelprep is deliberately stricter than the crate in these cases (the crate's behaviour from
 # research/split-safetensors.md §1.2, §1.6).
@@ -34,14 +34,6 @@ STRICTER = {
     "index": "directory-level checks: upstream safe_open reads single files only",
     "escaped_nul": "serde keeps an escaped NUL in a name; modelprep refuses \\u0000",
 }
-
-
-def check(cond, msg):
-    global checks
-    checks += 1
-    if not cond:
-        print("FAIL:", msg)
-        sys.exit(1)
 
 
 def run(*args):
@@ -172,4 +164,4 @@ with tempfile.TemporaryDirectory() as tmp:
     upstream_to_modelprep(tmp)
     modelprep_to_upstream(tmp)
     hostile_and_golden()
-print(f"crosscheck ok: {checks} checks passed")
+summary("crosscheck")
