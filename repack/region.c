@@ -12,8 +12,8 @@
 #endif
 
 /* Sub-tile sizes: 64 rows of n (whole AWQ words, whole bytes), or 256 codes of k (whole words
- * for every bit width: 32 codes of b bits are b words). The word-transpose paths take 256 rows
- * of n: their panels then write whole cache lines of each output row. */
+ * for every bit width: 32 codes of b bits are b words). The word-transpose paths take 2048 rows
+ * of n, so each pass reads long runs of every source row (the generic path still works on 64). */
 #define SUB_N 64
 #define SUB_N_DIRECT 2048
 #define SUB_K 256
@@ -67,7 +67,7 @@ static uint8_t *word_at(const mp_pblock *b, uint64_t r, uint64_t c)
 /* ---------------------------------------------------------------- word transpose */
 
 #if defined(__SSE2__)
-/* A 4 x 4 block of words: d row j = s column j. Streaming stores when d is 16-byte aligned:
+/* A 4 x 4 block of words: d row j = s column j. With nt, streaming stores (d 16-byte aligned):
  * the output is not read again soon, and skipping the read-for-ownership doubles the rate. */
 static inline void t4(const uint8_t *s, size_t ss, uint8_t *d, size_t ds, __m128i x, int nt)
 {
@@ -274,7 +274,7 @@ mp_errcode mp_repack_region(const mp_packing *sp, const mp_pblock *src, uint32_t
 {
     direct_kind kind = direct_pair(sp, dp);
     uint64_t len = by_n ? n1 - n0 : k1 - k0;
-    uint64_t sub = by_n ? (kind != DIRECT_NONE ? SUB_N_DIRECT : SUB_N) : SUB_K;
+    uint64_t gen = by_n ? SUB_N : SUB_K, sub = by_n && kind != DIRECT_NONE ? SUB_N_DIRECT : gen;
     long long parts = (long long)((len + sub - 1) / sub);
     uint64_t other = by_n ? k1 - k0 : n1 - n0;
     int nomem = 0;
@@ -293,14 +293,18 @@ mp_errcode mp_repack_region(const mp_packing *sp, const mp_pblock *src, uint32_t
             uint64_t b = a + sub < end ? a + sub : end;
             mp_qtile t = by_n ? (mp_qtile){a, b, k0, k1, NULL} : (mp_qtile){n0, n1, a, b, NULL};
             if (direct(kind, sp, src, sxor, dp, dst, dxor, &t, stage)) continue;
-            if (!q && !(q = malloc((size_t)(sub * other) + 1))) {
+            if (!q && !(q = malloc((size_t)(gen * other) + 1))) {
                 nomem = 1;
                 continue;
             }
-            t.q = q;
-            zero_tile(dp, dst, &t);
-            mp_unpack(sp, src, &t, sxor);
-            mp_pack(dp, dst, &t, dxor);
+            /* The generic path, gen rows of n (or codes of k) at a time. */
+            for (uint64_t g = a; g < b; g += gen) {
+                uint64_t h = g + gen < b ? g + gen : b;
+                mp_qtile u = by_n ? (mp_qtile){g, h, k0, k1, q} : (mp_qtile){n0, n1, g, h, q};
+                zero_tile(dp, dst, &u);
+                mp_unpack(sp, src, &u, sxor);
+                mp_pack(dp, dst, &u, dxor);
+            }
         }
         free(q);
         free(stage);
