@@ -25,18 +25,9 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import quant_crosscheck as X  # noqa: E402
 import quant_ref as Q  # noqa: E402
+from mp_check import BIN, check, count  # noqa: E402
 
-BIN = os.environ["MP_BIN"]
-checks = 0
 pairs = {"converted": 0, "refused": 0}
-
-
-def check(cond, msg):
-    global checks
-    checks += 1
-    if not cond:
-        print("FAIL:", msg)
-        sys.exit(1)
 
 
 def f16(a):
@@ -258,7 +249,7 @@ def main():
             print("ok", name)
         round_trips(tmp)
     check(pairs["converted"] > 100 and pairs["refused"] > 20, f"pairs exercised: {pairs}")
-    print(f"crosscheck ok: {checks} checks passed ({pairs['converted']} pairs converted, "
+    print(f"crosscheck ok: {count()} checks passed ({pairs['converted']} pairs converted, "
           f"{pairs['refused']} refused with their reason)")
 
 
