@@ -135,10 +135,8 @@ static void word_transpose(const uint8_t *s, size_t ss, uint8_t *d, size_t ds, u
 /* Transposes an 8 x 8 matrix of nibbles held as 8 values of type T (row r = word r, column
  * c = nibble c; for a vector type, lane by lane) in three rounds of block swaps: 4 x 4 blocks,
  * then 2 x 2, then single nibbles. Written out per pair so the eight stay in registers. */
-#define NIBBLE_TRANSPOSE8(T, r)                                                                 \
+#define NIBBLE_TRANSPOSE8(T, r0, r1, r2, r3, r4, r5, r6, r7)                                   \
     do {                                                                                        \
-        T r0 = (r)[0], r1 = (r)[1], r2 = (r)[2], r3 = (r)[3];                                   \
-        T r4 = (r)[4], r5 = (r)[5], r6 = (r)[6], r7 = (r)[7];                                   \
         const uint32_t m16 = 0x0000FFFFu, m8 = 0x00FF00FFu, m4 = 0x0F0F0F0Fu;                    \
         SWAP_BLOCKS(T, r0, r4, 16, m16); SWAP_BLOCKS(T, r1, r5, 16, m16);                       \
         SWAP_BLOCKS(T, r2, r6, 16, m16); SWAP_BLOCKS(T, r3, r7, 16, m16);                       \
@@ -146,13 +144,11 @@ static void word_transpose(const uint8_t *s, size_t ss, uint8_t *d, size_t ds, u
         SWAP_BLOCKS(T, r4, r6, 8, m8); SWAP_BLOCKS(T, r5, r7, 8, m8);                           \
         SWAP_BLOCKS(T, r0, r1, 4, m4); SWAP_BLOCKS(T, r2, r3, 4, m4);                           \
         SWAP_BLOCKS(T, r4, r5, 4, m4); SWAP_BLOCKS(T, r6, r7, 4, m4);                           \
-        (r)[0] = r0, (r)[1] = r1, (r)[2] = r2, (r)[3] = r3;                                     \
-        (r)[4] = r4, (r)[5] = r5, (r)[6] = r6, (r)[7] = r7;                                     \
     } while (0)
 
 static void nibble_transpose8(uint32_t r[8])
 {
-    NIBBLE_TRANSPOSE8(uint32_t, r);
+    NIBBLE_TRANSPOSE8(uint32_t, r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]);
 }
 
 #if defined(__GNUC__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
@@ -179,12 +175,20 @@ AWQ_CLONES static void awq_kblock(const uint8_t *in, size_t src_row, uint32_t *s
     uint64_t c = 0;
 #if MP_VEC
     for (; c + 8 <= nc; c += 8) {
-        v8u w[8];
-        for (int kk = 0; kk < 8; kk++) memcpy(&w[kk], in + (size_t)kk * src_row + c * 4, sizeof w[kk]);
+        const uint8_t *p = in + c * 4;
+        v8u w0, w1, w2, w3, w4, w5, w6, w7; /* named, not an array: they stay in registers */
+        memcpy(&w0, p, 32), memcpy(&w1, p + src_row, 32), memcpy(&w2, p + 2 * src_row, 32);
+        memcpy(&w3, p + 3 * src_row, 32), memcpy(&w4, p + 4 * src_row, 32);
+        memcpy(&w5, p + 5 * src_row, 32), memcpy(&w6, p + 6 * src_row, 32);
+        memcpy(&w7, p + 7 * src_row, 32);
         if (c % 16 == 0) /* the next k-block's rows, a few lines ahead */
-            for (int kk = 8; kk < 16; kk++) __builtin_prefetch(in + (size_t)kk * src_row + c * 4 + 256);
-        NIBBLE_TRANSPOSE8(v8u, w);
-        for (int i = 0; i < 8; i++) memcpy(st + (size_t)i * slot_stride + c, &w[i], sizeof w[i]);
+            for (int kk = 8; kk < 16; kk++) __builtin_prefetch(p + (size_t)kk * src_row + 256);
+        NIBBLE_TRANSPOSE8(v8u, w0, w1, w2, w3, w4, w5, w6, w7);
+        uint32_t *o = st + c;
+        memcpy(o, &w0, 32), memcpy(o + slot_stride, &w1, 32), memcpy(o + 2 * slot_stride, &w2, 32);
+        memcpy(o + 3 * slot_stride, &w3, 32), memcpy(o + 4 * slot_stride, &w4, 32);
+        memcpy(o + 5 * slot_stride, &w5, 32), memcpy(o + 6 * slot_stride, &w6, 32);
+        memcpy(o + 7 * slot_stride, &w7, 32);
     }
 #endif
     for (; c < nc; c++) {
