@@ -93,31 +93,48 @@ static inline void t4(const uint8_t *s, size_t ss, uint8_t *d, size_t ds, __m128
 }
 #endif
 
+#if defined(__SSE2__)
+/* Source rows [r0, r1) (a multiple of 4 apart) by columns [0, c4) in 4 x 4 blocks, PANEL rows a
+ * pass. */
+static void transpose_rows(const uint8_t *s, size_t ss, uint8_t *d, size_t ds, uint64_t r0, uint64_t r1,
+                           uint64_t c4, __m128i x, int nt)
+{
+    for (uint64_t p = r0; p < r1; p += PANEL) {
+        uint64_t e = p + PANEL < r1 ? p + PANEL : r1;
+        for (uint64_t c = 0; c < c4; c += 4)
+            for (uint64_t r = p; r < e; r += 4) t4(s + r * ss + c * 4, ss, d + c * ds + r * 4, ds, x, nt);
+    }
+}
+#endif
+
 /* d[c][r] = s[r][c] ^ flip for a rows x cols matrix of little-endian words; ss and ds are the
  * row strides in bytes. Panels of PANEL source rows keep both sides sequential: each pass reads
- * PANEL short runs and writes whole lines of 4 output rows. Streaming stores only pay on whole
- * 64-byte lines (a partial line costs a read back), so they start at the first source row that
- * puts every output row on a line boundary; the rows before it and the edges are scalar. */
+ * PANEL short runs and writes whole lines of 4 output rows. Streaming stores pay only on whole
+ * 64-byte lines (a partial one costs a read back and defeats the next pass), so they cover the
+ * source rows [v0, v1) that fill whole lines of every output row; the rows before and after
+ * take ordinary stores, and the edges are scalar. */
 static void word_transpose(const uint8_t *s, size_t ss, uint8_t *d, size_t ds, uint64_t rows,
                            uint64_t cols, uint32_t flip)
 {
-    uint64_t c4 = 0, v0 = 0, v1 = 0; /* columns [0, c4) x rows [v0, v1) go 4 x 4 */
+    uint64_t c4 = 0, h = 0, v0 = 0, t = 0; /* rows [0, h) and [v0, t) go 4 x 4, columns [0, c4) */
 #if defined(__SSE2__)
     __m128i x = _mm_set1_epi32((int)flip);
-    int nt = (uintptr_t)d % 4 == 0 && ds % 64 == 0;
-    if (nt) v0 = ((64 - (uintptr_t)d % 64) % 64) / 4;
-    if (v0 > rows) v0 = rows;
-    c4 = cols / 4 * 4;
-    v1 = v0 + (rows - v0) / 4 * 4;
-    for (uint64_t r0 = v0; r0 < v1; r0 += PANEL) {
-        uint64_t r1 = r0 + PANEL < v1 ? r0 + PANEL : v1;
-        for (uint64_t c = 0; c < c4; c += 4)
-            for (uint64_t r = r0; r < r1; r += 4) t4(s + r * ss + c * 4, ss, d + c * ds + r * 4, ds, x, nt);
+    uint64_t v1 = 0;
+    if ((uintptr_t)d % 4 == 0 && ds % 64 == 0) {
+        v0 = ((64 - (uintptr_t)d % 64) % 64) / 4;
+        if (v0 > rows) v0 = rows;
+        v1 = v0 + (rows - v0) / 16 * 16;
     }
-    if (nt) _mm_sfence();
+    h = v0 / 4 * 4;
+    t = v1 + (rows - v1) / 4 * 4;
+    c4 = cols / 4 * 4;
+    transpose_rows(s, ss, d, ds, 0, h, c4, x, 0);
+    transpose_rows(s, ss, d, ds, v0, v1, c4, x, 1);
+    transpose_rows(s, ss, d, ds, v1, t, c4, x, 0);
+    if (v1 > v0) _mm_sfence();
 #endif
     for (uint64_t r = 0; r < rows; r++)
-        for (uint64_t c = r >= v0 && r < v1 ? c4 : 0; c < cols; c++)
+        for (uint64_t c = r < h || (r >= v0 && r < t) ? c4 : 0; c < cols; c++)
             mp_write_le32(d + c * ds + r * 4, mp_read_le32(s + r * ss + c * 4) ^ flip);
 }
 

@@ -38,8 +38,9 @@ static double in_memory(mp_fmt from, int threads, double *gbs)
     mp_packing_shape(&dp, N, K, ds);
     mp_pblock src = mp_packing_block(&sp, ss, 0, N, 0, K), dst = mp_packing_block(&dp, ds, 0, N, 0, K);
     size_t sb = (size_t)(ss[0] * ss[1] * 4), db = (size_t)(ds[0] * ds[1]);
-    src.data = malloc(sb);
-    dst.data = malloc(db);
+    /* On 64-byte lines, as the pipeline's scratch buffers are (convert/pack_target.c). */
+    src.data = aligned_alloc(64, (sb + 63) / 64 * 64);
+    dst.data = aligned_alloc(64, (db + 63) / 64 * 64);
     memset(dst.data, 0, db); /* fault the pages in before timing: the pipeline reuses its buffer */
     uint32_t x = 1;
     for (size_t i = 0; i < sb; i++) src.data[i] = (uint8_t)((x = x * 1664525u + 1013904223u) >> 24);
