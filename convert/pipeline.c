@@ -310,7 +310,7 @@ static mp_errcode produce_copy(job *j, mp_st_writer *w, const out_tensor *o, mp_
         MP_FORWARD(check_interrupt(j, err));
         mp_st_span span;
         if (mp_st_map(j->m, o->src, at, (size_t)len, &span)) {
-            mp_errcode rc = mp_st_writer_copy(w, span.fd, span.offset, span.bytes, (size_t)len, err);
+            mp_errcode rc = mp_st_writer_copy(w, &span, (size_t)len, err);
             mp_st_unmap(&span);
             MP_FORWARD(rc);
         } else {

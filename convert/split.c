@@ -508,7 +508,7 @@ static mp_errcode write_module(split_job *j, module *m, mp_err *err)
              * mapping of the same bytes; a compressed one is decompressed a chunk at a time. */
             mp_st_span span;
             if (mp_st_map(j->m, t, at, (size_t)len, &span)) {
-                rc = mp_st_writer_copy(w, span.fd, span.offset, span.bytes, (size_t)len, err);
+                rc = mp_st_writer_copy(w, &span, (size_t)len, err);
                 mp_st_unmap(&span);
             } else {
                 len = len < CHUNK ? len : CHUNK;

@@ -135,6 +135,7 @@ typedef struct mp_st_span {
     const uint8_t *bytes;
     int fd;
     uint64_t offset;
+    const char *path; /* the file's, for messages */
     void *map;       /* the page-aligned mapping */
     size_t map_len;
 } mp_st_span;
@@ -229,12 +230,11 @@ uint64_t mp_st_writer_remaining(const mp_st_writer *w);
 /* Appends bytes to the current tensor; more than it has room for is MP_E_INPUT (a caller bug
  * reported, not asserted, since sizes may come from a source file). */
 mp_errcode mp_st_writer_write(mp_st_writer *w, const void *buf, size_t len, mp_err *err);
-/* Like mp_st_writer_write() for bytes that lie at src_off in the plain file src_fd and are also
- * readable at `bytes` (a mapping of that range): the kernel copies them (copy_file_range, no
- * byte through user space) while the hashes read the mapping. Falls back to write() where the
- * file systems refuse; a compressing writer always writes. */
-mp_errcode mp_st_writer_copy(mp_st_writer *w, int src_fd, uint64_t src_off, const void *bytes, size_t len,
-                             mp_err *err);
+/* Like mp_st_writer_write() for the len bytes of a mapped span (mp_st_map): the kernel copies
+ * them from the span's file (copy_file_range, no byte through user space) while the hashes read
+ * the mapping. Falls back to write() where the file systems refuse; a compressing writer always
+ * writes. */
+mp_errcode mp_st_writer_copy(mp_st_writer *w, const mp_st_span *src, size_t len, mp_err *err);
 
 /* Once every tensor is complete: the xxh64 of each tensor's bytes (indexed like the specs given
  * to _open; the llama-gguf-hash convention, seed 0) and the xxh3-128 of the whole file in

@@ -505,7 +505,7 @@ int mp_st_map(const mp_st_model *m, const mp_tensor *t, uint64_t at, size_t len,
     void *p = mmap(NULL, map_len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, sf->f->fd, (off_t)base);
     if (p == MAP_FAILED) return 0;
     madvise(p, map_len, MADV_SEQUENTIAL);
-    *s = (mp_st_span){(const uint8_t *)p + (off - base), sf->f->fd, off, p, map_len};
+    *s = (mp_st_span){(const uint8_t *)p + (off - base), sf->f->fd, off, sf->f->path, p, map_len};
     return 1;
 }
 

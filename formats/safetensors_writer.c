@@ -368,8 +368,8 @@ void mp_st_writer_digest(const mp_st_writer *w, uint64_t *tensor_xxh64, uint8_t 
 /* Hands what was written since the last call to the kernel's writeback once WRITEBACK_STEP
  * bytes have gathered, without waiting for it. The fsync at the end then finds most of the file
  * on disk already: the disk works while the next bytes are produced, where otherwise each
- * file's whole flush would sit between it and the next (split and convert 1.5x cp's time, with
- * cp's own flush overlapping its copying). Advice only: failures are left to fsync to report. */
+ * file's whole flush would sit between it and the next. Advice only: failures are left to fsync
+ * to report. */
 #define WRITEBACK_STEP (8u << 20)
 
 static void start_writeback(mp_st_writer *w)
@@ -453,20 +453,23 @@ static mp_errcode flush_stage(mp_st_writer *w, mp_err *err)
 
 /* The kernel copies len bytes at src_off of src_fd to the end of the file; `bytes` are the
  * same bytes, written from user space where copy_file_range() is refused (file systems that
- * cannot, cross-device on older kernels) or stops early. */
-static mp_errcode copy_put(mp_st_writer *w, int src_fd, uint64_t src_off, const uint8_t *bytes, size_t len,
+ * cannot, cross-device on older kernels). */
+static mp_errcode copy_put(mp_st_writer *w, const mp_st_span *sp, uint64_t at, const uint8_t *bytes, size_t len,
                            mp_err *err)
 {
     size_t done = 0;
-    off64_t in = (off64_t)src_off;
+    off64_t in = (off64_t)(sp->offset + at);
     while (done < len && !w->no_copy_range) {
-        ssize_t n = copy_file_range(src_fd, &in, w->fd, NULL, len - done, 0);
+        ssize_t n = copy_file_range(sp->fd, &in, w->fd, NULL, len - done, 0);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP)) {
             w->no_copy_range = 1;
             break;
         }
-        if (n == 0) break; /* the source ended early: write() from the mapping says what is wrong */
+        if (n == 0) /* the source is shorter than when it was opened and mapped */
+            return mp_errf_at(err, MP_E_INPUT, sp->path, NULL, (int64_t)in,
+                              "ended at byte %llu while being copied to '%s': changed since it was opened",
+                              (unsigned long long)in, w->path);
         if (n < 0)
             return mp_errf_at(err, MP_E_IO, w->path, NULL, -1, "cannot write: %s; %llu of %llu bytes written",
                               strerror(errno), (unsigned long long)w->disk_written,
@@ -479,11 +482,11 @@ static mp_errcode copy_put(mp_st_writer *w, int src_fd, uint64_t src_off, const 
     return done < len ? writer_put(w, bytes + done, len - done, err) : MP_OK;
 }
 
-/* Appends len bytes; with src_fd >= 0 they also lie at src_off in that plain file, and a plain
- * writer has the kernel copy them (copy_put) instead of writing them from buf. */
-static mp_errcode append(mp_st_writer *w, int src_fd, uint64_t src_off, const void *buf, size_t len,
-                         mp_err *err)
+/* Appends len bytes; with a span they are its bytes, and a plain writer has the kernel copy them
+ * (copy_put) instead of writing them from buf. */
+static mp_errcode append(mp_st_writer *w, const mp_st_span *sp, const void *buf, size_t len, mp_err *err)
 {
+    uint64_t at = 0; /* into the span */
     const uint8_t *src = buf;
     while (len > 0) {
         if (w->cur >= w->n)
@@ -500,18 +503,18 @@ static mp_errcode append(mp_st_writer *w, int src_fd, uint64_t src_off, const vo
 #pragma omp parallel sections num_threads(2)
             {
 #pragma omp section
-                rc = src_fd >= 0 && !w->cctx ? copy_put(w, src_fd, src_off, src, take, err)
-                                             : writer_put(w, src, take, err);
+                rc = sp && !w->cctx ? copy_put(w, sp, at, src, take, err) : writer_put(w, src, take, err);
 #pragma omp section
                 {
                     XXH3_128bits_update(w->file_hash, src, take);
                     XXH64_update(w->tensor_hash, src, take);
                 }
             }
-            if (rc != MP_OK) {
-                char why[MP_ERR_MSG_MAX];
+            if (rc != MP_OK) { /* the tensor named; the file is the output's, or the source's */
+                char why[MP_ERR_MSG_MAX], file[MP_ERR_FILE_MAX];
                 memcpy(why, err->msg, sizeof why);
-                return mp_errf_at(err, rc, w->path, name, -1, "%s", why);
+                snprintf(file, sizeof file, "%s", err->file[0] ? err->file : w->path);
+                return mp_errf_at(err, rc, file, name, err->offset, "%s", why);
             }
         } else {
             XXH3_128bits_update(w->file_hash, src, take);
@@ -521,7 +524,7 @@ static mp_errcode append(mp_st_writer *w, int src_fd, uint64_t src_off, const vo
             if (w->staged == STAGE_BYTES) MP_FORWARD(flush_stage(w, err));
         }
         src += take;
-        src_off += take;
+        at += take;
         len -= take;
         w->cur_left -= take;
         skip_empty(w);
@@ -531,13 +534,12 @@ static mp_errcode append(mp_st_writer *w, int src_fd, uint64_t src_off, const vo
 
 mp_errcode mp_st_writer_write(mp_st_writer *w, const void *buf, size_t len, mp_err *err)
 {
-    return append(w, -1, 0, buf, len, err);
+    return append(w, NULL, buf, len, err);
 }
 
-mp_errcode mp_st_writer_copy(mp_st_writer *w, int src_fd, uint64_t src_off, const void *bytes, size_t len,
-                             mp_err *err)
+mp_errcode mp_st_writer_copy(mp_st_writer *w, const mp_st_span *src, size_t len, mp_err *err)
 {
-    return append(w, src_fd, src_off, bytes, len, err);
+    return append(w, src, src->bytes, len, err);
 }
 
 

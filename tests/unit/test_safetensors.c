@@ -5,6 +5,8 @@
 #include "testutil.h"
 
 #include <criterion/criterion.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -397,7 +399,7 @@ static void copy_case(const char *src_dir, const char *out_name)
             uint64_t len = (at ? t->n_bytes : half) - at;
             mp_st_span span;
             cr_assert(mp_st_map(m, t, at, (size_t)len, &span), "a plain file maps");
-            cr_assert_eq(mp_st_writer_copy(w, span.fd, span.offset, span.bytes, (size_t)len, &err), MP_OK,
+            cr_assert_eq(mp_st_writer_copy(w, &span, (size_t)len, &err), MP_OK,
                          "%s", err.msg);
             mp_st_unmap(&span);
         }
@@ -429,4 +431,33 @@ Test(unit_safetensors, writer_copy_is_byte_identical_by_kernel_copy_or_write)
         copy_case(shm, "cross-fs.safetensors");
         rmdir(shm);
     }
+}
+
+Test(unit_safetensors, writer_copy_of_a_source_cut_short_names_the_source)
+{
+    /* A source that lost bytes after it was mapped: copy_file_range() reaches its end early. */
+    const mp_tensor_spec one[] = {{"w", MP_DTYPE_U8, 1, {2u << 20}}};
+    char *src = tu_path(tmp, "short.bin"), *out = tu_path(tmp, "cut.safetensors");
+    FILE *f = fopen(src, "wb");
+    cr_assert(f);
+    static uint8_t bytes[2u << 20];
+    cr_assert_eq(fwrite(bytes, 1, 1u << 20, f), 1u << 20); /* half of what the span claims */
+    fclose(f);
+    int fd = open(src, O_RDONLY);
+    cr_assert(fd >= 0);
+    mp_st_span span = {bytes, fd, 0, src, NULL, 0};
+    mp_err err = MP_ERR_INIT;
+    mp_st_writer *w = NULL;
+    cr_assert_eq(mp_st_writer_open(&w, out, one, 1, NULL, 0, &err), MP_OK);
+    cr_assert_eq(mp_st_writer_copy(w, &span, sizeof bytes, &err), MP_E_INPUT);
+    cr_expect_str_eq(err.file, src);
+    cr_expect_str_eq(err.tensor, "w");
+    char want[1200];
+    snprintf(want, sizeof want, "ended at byte 1048576 while being copied to '%s': changed since it was opened", out);
+    cr_expect_str_eq(err.msg, want);
+    mp_st_writer_abort(w);
+    close(fd);
+    cr_expect(access(out, F_OK) != 0, "no output left");
+    free(src);
+    free(out);
 }
