@@ -26,7 +26,7 @@ void mp_hex128(const uint8_t canon[16], char *buf)
 }
 
 #define CHUNK (4u << 20)
-#define WINDOW (64u << 20) /* mapped at a time; a multiple of the page size */
+#define WINDOW (16u << 20) /* mapped at a time; a multiple of the page size */
 
 /* xxh3-128 of a whole file, hashed straight from the page cache: the file is mapped WINDOW
  * bytes at a time (MAP_POPULATE, so the mapping costs one batched fault per window) and each

@@ -162,7 +162,7 @@ int mp_name_is_contained(const char *name);
 void mp_hex64(uint64_t h, char *buf);
 void mp_hex128(const uint8_t canon[16], char *buf);
 
-/* xxh3-128 of a whole file, hashed from the page cache through 64 MiB read-only mappings (pread
+/* xxh3-128 of a whole file, hashed from the page cache through 16 MiB read-only mappings (pread
  * where a window cannot be mapped); canon receives the canonical big-endian bytes. */
 mp_errcode mp_file_xxh128(const mp_file *f, uint8_t canon[16], mp_err *err);
 

@@ -23,7 +23,7 @@
 
 #define TILE_BYTES (16u << 20)
 #define CHUNK_BYTES (4u << 20)
-#define COPY_WINDOW (32u << 20) /* bytes of a plain source mapped at a time */
+#define COPY_WINDOW (16u << 20) /* bytes of a plain source mapped at a time */
 
 typedef enum { ORIGIN_COPY, ORIGIN_CAST, ORIGIN_DEQUANT, ORIGIN_REPACK, ORIGIN_STACK } origin;
 

@@ -33,7 +33,7 @@
 #include <zstd.h>
 
 #define CHUNK (4u << 20)
-#define COPY_WINDOW (32u << 20) /* bytes of a plain source mapped at a time */
+#define COPY_WINDOW (16u << 20) /* bytes of a plain source mapped at a time */
 #define JOURNAL ".modelprep-split-journal"
 #define GGUF_META "gguf-metadata.gguf"
 
