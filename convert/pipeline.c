@@ -301,23 +301,14 @@ static mp_errcode check_interrupt(const job *j, mp_err *err)
     return MP_OK;
 }
 
-/* Dense tensors pass through kernel to kernel (copy_file_range) from a plain source, the hashes
- * reading a mapping of the same bytes; a compressed source is read a chunk at a time. */
+/* Dense tensors pass through unchanged: kernel to kernel from a plain source, the hashes reading
+ * a mapping of the same bytes (mp_st_writer_copy_from). */
 static mp_errcode produce_copy(job *j, mp_st_writer *w, const out_tensor *o, mp_err *err)
 {
     for (uint64_t at = 0, len; at < o->bytes; at += len) {
         len = o->bytes - at < COPY_WINDOW ? o->bytes - at : COPY_WINDOW;
         MP_FORWARD(check_interrupt(j, err));
-        mp_st_span span;
-        if (mp_st_map(j->m, o->src, at, (size_t)len, &span)) {
-            mp_errcode rc = mp_st_writer_copy(w, &span, (size_t)len, err);
-            mp_st_unmap(&span);
-            MP_FORWARD(rc);
-        } else {
-            len = len < CHUNK_BYTES ? len : CHUNK_BYTES;
-            MP_FORWARD(mp_st_read(j->m, o->src, at, j->chunk, (size_t)len, err));
-            MP_FORWARD(mp_st_writer_write(w, j->chunk, (size_t)len, err));
-        }
+        MP_FORWARD(mp_st_writer_copy_from(w, j->m, o->src, at, (size_t)len, j->chunk, CHUNK_BYTES, err));
         mp_progress_add(&j->progress, len);
     }
     return MP_OK;

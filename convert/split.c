@@ -506,15 +506,7 @@ static mp_errcode write_module(split_job *j, module *m, mp_err *err)
             }
             /* A plain source goes kernel to kernel (copy_file_range) while the hashes read a
              * mapping of the same bytes; a compressed one is decompressed a chunk at a time. */
-            mp_st_span span;
-            if (mp_st_map(j->m, t, at, (size_t)len, &span)) {
-                rc = mp_st_writer_copy(w, &span, (size_t)len, err);
-                mp_st_unmap(&span);
-            } else {
-                len = len < CHUNK ? len : CHUNK;
-                rc = mp_st_read(j->m, t, at, j->chunk, (size_t)len, err);
-                if (rc == MP_OK) rc = mp_st_writer_write(w, j->chunk, (size_t)len, err);
-            }
+            rc = mp_st_writer_copy_from(w, j->m, t, at, (size_t)len, j->chunk, CHUNK, err);
             mp_progress_add(&j->progress, len);
         }
     }

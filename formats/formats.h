@@ -235,6 +235,11 @@ mp_errcode mp_st_writer_write(mp_st_writer *w, const void *buf, size_t len, mp_e
  * the mapping. Falls back to write() where the file systems refuse; a compressing writer always
  * writes. */
 mp_errcode mp_st_writer_copy(mp_st_writer *w, const mp_st_span *src, size_t len, mp_err *err);
+/* Appends bytes [at, at + len) of tensor t of m: mapped and copied by the kernel from a plain
+ * file (mp_st_map, mp_st_writer_copy), read through buf (cap bytes) otherwise. What split and
+ * convert use for every byte they pass through unchanged. */
+mp_errcode mp_st_writer_copy_from(mp_st_writer *w, const mp_st_model *m, const mp_tensor *t, uint64_t at,
+                                  size_t len, void *buf, size_t cap, mp_err *err);
 
 /* Once every tensor is complete: the xxh64 of each tensor's bytes (indexed like the specs given
  * to _open; the llama-gguf-hash convention, seed 0) and the xxh3-128 of the whole file in

@@ -542,6 +542,24 @@ mp_errcode mp_st_writer_copy(mp_st_writer *w, const mp_st_span *src, size_t len,
     return append(w, src, src->bytes, len, err);
 }
 
+mp_errcode mp_st_writer_copy_from(mp_st_writer *w, const mp_st_model *m, const mp_tensor *t, uint64_t at,
+                                  size_t len, void *buf, size_t cap, mp_err *err)
+{
+    mp_st_span span;
+    if (mp_st_map(m, t, at, len, &span)) {
+        mp_errcode rc = mp_st_writer_copy(w, &span, len, err);
+        mp_st_unmap(&span);
+        return rc;
+    }
+    for (size_t done = 0; done < len;) { /* compressed, or not mappable: through buf */
+        size_t n = len - done < cap ? len - done : cap;
+        MP_FORWARD(mp_st_read(m, t, at + done, buf, n, err));
+        MP_FORWARD(mp_st_writer_write(w, buf, n, err));
+        done += n;
+    }
+    return MP_OK;
+}
+
 
 
 mp_errcode mp_st_writer_finish(mp_st_writer *w, mp_err *err)

@@ -1,10 +1,10 @@
 /*
  * integrity.c - recompute the hashes of modelprep.json.
  *
- * Each file's xxh3-128 is computed in one pass straight from the page cache (mapped a 64 MiB
- * window at a time), at about the speed of `cat`, and several files at once. When a file's hash differs, a second pass over
- * that file recomputes each tensor's xxh64 to name the tensors that changed; when all of them
- * match, the header or the padding changed. A file whose bytes match its xxh3-128 holds exactly
+ * Each file's xxh3-128 is computed in one pass straight from the page cache (mp_file_xxh128:
+ * mapped 16 MiB at a time), at about the speed of `cat`, and several files at once. When a
+ * file's hash differs, a second pass over that file recomputes each tensor's xxh64 to name the
+ * tensors that changed; when all of them match, the header or the padding changed. A file whose bytes match its xxh3-128 holds exactly
  * the tensors the manifest's xxh64 were computed from.
  */
 #include "check.h"
@@ -12,7 +12,6 @@
 
 #include <xxhash.h>
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
