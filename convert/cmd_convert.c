@@ -1,9 +1,9 @@
 /*
  * cmd_convert.c - `modelprep convert SRC DST --to FORMAT`.
  *
- * Today FORMAT is f32, f16 or bf16: a dense Hugging Face checkpoint dequantized by the CPU
- * reference. The packed layouts (cutlass-int4, onednn-int4, gptq, gptq-v2, awq,
- * compressed-tensors) come with the layout transformer and are refused until then.
+ * FORMAT is f32, f16 or bf16 (every quantized linear dequantized by the CPU reference), or any
+ * registry entry with the target role (formats.h): the codes, scales and zero points repacked
+ * exactly into that layout. A GGUF source converts to the dense types.
  */
 #include "cli.h"
 #include "pipeline.h"
@@ -30,25 +30,26 @@ int cmd_convert(const mp_args *a)
     while (t < sizeof dense_targets / sizeof *dense_targets && strcmp(dense_targets[t].name, to) != 0) t++;
     if (t < sizeof dense_targets / sizeof *dense_targets) {
         o.target = dense_targets[t].target;
-    } else if (mp_layout_parse(to, &o.pack.fmt)) {
+    } else if ((o.pack.target = mp_scheme_find(to)) && (o.pack.target->roles & MP_SCHEME_TARGET)) {
         o.packed = 1;
     } else {
         for (size_t i = 0; i < sizeof later_targets / sizeof *later_targets; i++)
             if (strcmp(later_targets[i], to) == 0)
                 return mp_cli_usage_error(a->cmd, "--to %s is not available in this version", to);
-        return mp_cli_usage_error(a->cmd, "unknown format '%s' (f32, f16, bf16, cutlass-int4, "
-                                          "onednn-int4, gptq, gptq-v2, awq, compressed-tensors)", to);
+        char names[192];
+        mp_scheme_names(MP_SCHEME_TARGET, names, sizeof names);
+        return mp_cli_usage_error(a->cmd, "unknown format '%s' (f32, f16, bf16, %s)", to, names);
     }
     const char *int4 = mp_args_get(a, "int4");
     if (int4) {
-        if (!o.packed || o.pack.fmt != MP_FMT_CUTLASS_INT4)
+        if (!o.packed || !o.pack.target->signed_int4)
             return mp_cli_usage_error(a->cmd, "--int4 applies to --to cutlass-int4 only");
         if (strcmp(int4, "s4") == 0) o.pack.s4 = 1;
         else if (strcmp(int4, "u4") != 0)
             return mp_cli_usage_error(a->cmd, "--int4 wants u4 or s4, not '%s'", int4);
     }
     if (mp_args_has(a, "stack-experts")) {
-        if (!o.packed || o.pack.fmt != MP_FMT_CUTLASS_INT4)
+        if (!o.packed || !o.pack.target->signed_int4)
             return mp_cli_usage_error(a->cmd, "--stack-experts applies to --to cutlass-int4 only");
         o.stack_experts = 1;
     }

@@ -74,13 +74,7 @@ static const char *zero_desc(const mp_qlinear *q)
     return q->zero_offset ? "z-1" : "z";
 }
 
-static const char *pack_desc(const mp_qlinear *q)
-{
-    static const char *const names[MP_QPACK_COUNT] = {"gptq", "awq-gemm", "awq-gemv", "ct",
-                                                             "cutlass", "onednn"};
-    if (q->pack == MP_QPACK_CT && q->fields_per_word) return "ct-padded";
-    return names[q->pack];
-}
+static const char *pack_desc(const mp_qlinear *q) { return q->scheme->name; }
 
 static void print_linears(const mp_qmodel *qm)
 {
@@ -90,11 +84,11 @@ static void print_linears(const mp_qmodel *qm)
         for (size_t i = 0; i < n; i++)
             if (strlen(mp_qmodel_linear(qm, i)->prefix) > w) w = strlen(mp_qmodel_linear(qm, i)->prefix);
         printf("\nquantized linears: %zu\n", n);
-        printf("%-*s  %8s  %8s  %4s  %6s  %-4s  %-9s  %-9s  %-7s  %s\n", (int)w, "LINEAR", "N", "K", "BITS",
+        printf("%-*s  %8s  %8s  %4s  %6s  %-4s  %-9s  %-18s  %-7s  %s\n", (int)w, "LINEAR", "N", "K", "BITS",
                "GROUP", "SYM", "ACT-ORDER", "LAYOUT", "ZEROS", "FORMAT");
         for (size_t i = 0; i < n; i++) {
             const mp_qlinear *q = mp_qmodel_linear(qm, i);
-            printf("%-*s  %8llu  %8llu  %4u  %6llu  %-4s  %-9s  %-9s  %-7s  %s %s\n", (int)w, q->prefix,
+            printf("%-*s  %8llu  %8llu  %4u  %6llu  %-4s  %-9s  %-18s  %-7s  %s %s\n", (int)w, q->prefix,
                    (unsigned long long)q->n_rows, (unsigned long long)q->k_cols, q->bits,
                    (unsigned long long)q->group_size, q->sym ? "yes" : "no",
                    q->act_order ? "yes" : "no", pack_desc(q), zero_desc(q),

@@ -5,6 +5,7 @@
  * A failure to write stdout is exit 5, checked once at the end as git's run_builtin does.
  */
 #include "cli.h"
+#include "../formats/formats.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -16,8 +17,11 @@ static const mp_opt inspect_opts[] = {
     {NULL, NULL, NULL},
 };
 
+/* Filled from the scheme registry before any help is printed. */
+static char to_help[256] = "f32, f16, bf16 (dense), or a packed layout";
+
 static const mp_opt convert_opts[] = {
-    {"to", "FORMAT", "f32, f16, bf16 (dense), or cutlass-int4, onednn-int4, gptq, gptq-v2, awq, compressed-tensors"},
+    {"to", "FORMAT", to_help},
     {"int4", "u4|s4", "cutlass-int4 nibbles: raw with zero 8 (u4, default) or two's complement (s4)"},
     {"scale-dtype", "DTYPE", "packed formats: scales as f16, bf16 or f32, exactly or not at all"},
     {"stack-experts", NULL, "cutlass-int4: MoE experts as w13 [E, 2N, K/2] (gate, up) and w2 [E, H, I/2]"},
@@ -136,6 +140,13 @@ static void prefer_passive_omp(char **argv)
     execv("/proc/self/exe", argv); /* on failure, carry on with the default policy */
 }
 
+static void fill_registry_help(void)
+{
+    char names[192];
+    mp_scheme_names(MP_SCHEME_TARGET, names, sizeof names);
+    snprintf(to_help, sizeof to_help, "f32, f16, bf16 (dense), or %s", names);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && (strcmp(argv[1], "convert") == 0 || strcmp(argv[1], "split") == 0))
@@ -144,6 +155,7 @@ int main(int argc, char **argv)
         print_main_help(stderr);
         return 2;
     }
+    fill_registry_help();
     const char *name = argv[1];
     if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0 || strcmp(name, "help") == 0) {
         print_main_help(stdout);

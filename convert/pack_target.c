@@ -15,11 +15,6 @@
 
 #define TILE_CODES (16u << 20) /* canonical codes per tile: one byte each */
 
-static const char *scale_torch_name(mp_dtype t)
-{
-    return t == MP_DTYPE_BF16 ? "bfloat16" : t == MP_DTYPE_F32 ? "float32" : "float16";
-}
-
 #define REFUSE(q, ...) mp_errf_at(err, MP_E_INPUT, NULL, (q)->prefix, -1, __VA_ARGS__)
 
 /* Canonical zero points z[n][g] of a linear, with the scheme's offset applied. */
@@ -52,25 +47,36 @@ static mp_errcode read_zeros(const mp_st_model *m, const mp_qlinear *q, const mp
 static mp_dtype default_scale_dtype(const mp_pack_opts *o, const mp_qlinear *q)
 {
     if (o->scale_dtype_given) return o->scale_dtype;
-    switch (o->fmt) {
-    case MP_FMT_GPTQ:
-    case MP_FMT_GPTQ_V2:
-    case MP_FMT_AWQ: return MP_DTYPE_F16; /* what their loaders and kernels take */
-    case MP_FMT_CT: return q->scales->dtype;
-    default:
-        /* The XPU kernels read scales as the activation dtype (device-layouts.md §1a). */
+    switch (o->target->scales) {
+    case MP_SCALES_F16: return MP_DTYPE_F16;
+    case MP_SCALES_SOURCE: return q->scales->dtype;
+    case MP_SCALES_ACTIVATION:
         if (o->torch_dtype && strcmp(o->torch_dtype, "bfloat16") == 0) return MP_DTYPE_BF16;
         if (o->torch_dtype && strcmp(o->torch_dtype, "float16") == 0) return MP_DTYPE_F16;
         return q->scales->dtype;
     }
+    return q->scales->dtype;
 }
 
-static const uint32_t cutlass_groups[] = {32, 64, 128, 256};
+/* The target's geometric limits on one linear: N and K multiples, the group sizes its consumer
+ * takes. */
+static mp_errcode check_geometry(const mp_scheme *L, const mp_qlinear *q, mp_err *err)
+{
+    if (q->n_rows % L->n_multiple)
+        return REFUSE(q, "N = %llu is not a multiple of %u, which %s needs",
+                      (unsigned long long)q->n_rows, L->n_multiple, L->name);
+    if (q->k_cols % L->k_multiple)
+        return REFUSE(q, "K = %llu does not fill whole %s words", (unsigned long long)q->k_cols, L->name);
+    if (!L->group_sizes) return MP_OK;
+    for (const uint32_t *g = L->group_sizes; *g; g++)
+        if (q->group_size == *g) return MP_OK;
+    return REFUSE(q, "group size %llu: %s", (unsigned long long)q->group_size, L->group_hint);
+}
 
 mp_errcode mp_pack_prepare(const mp_st_model *m, const mp_qmodel *qm, const mp_pack_opts *o,
                            mp_lin_plan *plans, mp_err *err)
 {
-    const mp_layout *L = mp_layout_get(o->fmt);
+    const mp_scheme *L = o->target;
     size_t n = mp_qmodel_n_linears(qm);
     int all_sym = 1, any_act = 0;
     for (size_t i = 0; i < n; i++) {
@@ -85,18 +91,7 @@ mp_errcode mp_pack_prepare(const mp_st_model *m, const mp_qmodel *qm, const mp_p
         if (q->act_order && !L->act_order_ok)
             return REFUSE(q, "act-order (a non-trivial g_idx) cannot be expressed in %s; use "
                              "--to gptq-v2, --to compressed-tensors or --to bf16", L->name);
-        if ((o->fmt == MP_FMT_AWQ || o->fmt == MP_FMT_ONEDNN_INT4) && q->n_rows % 8)
-            return REFUSE(q, "N = %llu is not a multiple of 8, which %s needs",
-                          (unsigned long long)q->n_rows, L->name);
-        if ((o->fmt == MP_FMT_ONEDNN_INT4 && q->k_cols % 8) || (o->fmt == MP_FMT_CUTLASS_INT4 && q->k_cols % 2))
-            return REFUSE(q, "K = %llu does not fill whole %s words", (unsigned long long)q->k_cols, L->name);
-        if (o->fmt == MP_FMT_CUTLASS_INT4) {
-            int ok = 0;
-            for (size_t g = 0; g < 4; g++) ok |= q->group_size == cutlass_groups[g];
-            if (!ok)
-                return REFUSE(q, "group size %llu: the XPU grouped GEMM takes 32, 64, 128 or 256; "
-                                 "use --to onednn-int4 or --to bf16", (unsigned long long)q->group_size);
-        }
+        MP_FORWARD(check_geometry(L, q, err));
         uint64_t N = q->n_rows, G = q->n_groups;
         uint16_t *z = malloc((size_t)(N * G) * sizeof *z);
         if (!z) return mp_errf(err, MP_E_NOMEM, "out of memory");
@@ -127,17 +122,17 @@ mp_errcode mp_pack_prepare(const mp_st_model *m, const mp_qmodel *qm, const mp_p
         p->dst_zeros.bits = q->bits;
         p->scale_dtype = default_scale_dtype(o, q);
         const mp_qlinear *f = plans[0].src;
-        int per_module = o->fmt == MP_FMT_GPTQ || o->fmt == MP_FMT_GPTQ_V2; /* "dynamic" overrides */
-        if (!per_module &&
+        if (!L->per_module_params &&
             (q->bits != f->bits || (q->n_groups > 1 && f->n_groups > 1 && q->group_size != f->group_size)))
             return REFUSE(q, "%u bits, group size %llu differ from '%s' (%u bits, group size %llu): "
-                             "mixed parameters need per-module overrides, which only gptq and gptq-v2 write; convert with --to gptq-v2 or --to bf16",
+                             "mixed parameters need per-module overrides, which only gptq and gptq-v2 write; "
+                             "convert with --to gptq-v2 or --to bf16",
                           q->bits, (unsigned long long)q->group_size, f->prefix, f->bits,
                           (unsigned long long)f->group_size);
     }
     for (size_t i = 0; i < n; i++) {
         plans[i].write_zeros = L->zenc != MP_ZENC_IMPLIED && (L->zeros_when_sym || !all_sym);
-        plans[i].write_g_idx = L->g_idx_name && (o->fmt != MP_FMT_CT || any_act);
+        plans[i].write_g_idx = L->act_order_ok && (!L->g_idx_only_if_act || any_act);
     }
     return MP_OK;
 }
@@ -145,7 +140,7 @@ mp_errcode mp_pack_prepare(const mp_st_model *m, const mp_qmodel *qm, const mp_p
 int mp_pack_part_spec(const mp_pack_opts *o, const mp_lin_plan *p, mp_part part, char *name,
                       size_t cap, mp_tensor_spec *spec)
 {
-    const mp_layout *L = mp_layout_get(o->fmt);
+    const mp_scheme *L = o->target;
     const mp_qlinear *q = p->src;
     const char *suffix = NULL;
     memset(spec, 0, sizeof *spec);
@@ -176,8 +171,8 @@ int mp_pack_part_spec(const mp_pack_opts *o, const mp_lin_plan *p, mp_part part,
         spec->shape[0] = q->k_cols;
         break;
     default:
-        if (o->fmt != MP_FMT_CT) return 0;
-        suffix = "weight_shape";
+        if (!L->shape_name) return 0;
+        suffix = L->shape_name;
         spec->dtype = MP_DTYPE_I64;
         spec->n_dims = 1;
         spec->shape[0] = 2;
@@ -219,7 +214,7 @@ static mp_errcode produce_codes(const mp_st_model *m, const mp_pack_opts *o, con
     const mp_packing *sp = &p->src_codes, *dp = &p->dst_codes;
     uint64_t N = q->n_rows, K = q->k_cols, dshape[2];
     mp_packing_shape(dp, N, K, dshape);
-    uint32_t dxor = o->fmt == MP_FMT_CUTLASS_INT4 && o->s4 ? 8u : 0u;
+    uint32_t dxor = o->target->signed_int4 && o->s4 ? 8u : 0u;
     /* Tiles follow the target's rows so that its bytes come out in file order. */
     int by_n = dp->along_rows && dp->string_is_n;
     uint64_t step;
@@ -256,7 +251,7 @@ static mp_errcode produce_zeros(const mp_st_model *m, const mp_pack_opts *o, con
 {
     const mp_qlinear *q = p->src;
     uint64_t N = q->n_rows, G = q->n_groups, shape[2];
-    int minus1 = mp_layout_get(o->fmt)->zenc == MP_ZENC_MINUS1;
+    int minus1 = o->target->zenc == MP_ZENC_MINUS1;
     uint16_t *z = malloc((size_t)(N * G) * sizeof *z);
     uint8_t *codes = malloc((size_t)(N * G));
     mp_pblock dst = {NULL, 0, 0, 0, 0};
@@ -314,7 +309,7 @@ static mp_errcode produce_scales(const mp_st_model *m, const mp_pack_opts *o, co
     const mp_tensor *s = q->scales;
     uint64_t N = q->n_rows, G = q->n_groups;
     size_t ies = mp_dtype_bits(s->dtype) / 8, oes = mp_dtype_bits(p->scale_dtype) / 8;
-    int out_nk = mp_layout_get(o->fmt)->scales_nk;
+    int out_nk = o->target->scales_nk;
     uint8_t *in = malloc((size_t)s->n_bytes + 1), *out = malloc((size_t)(N * G * oes) + 1);
     mp_errcode rc = in && out ? mp_st_read(m, s, 0, in, (size_t)s->n_bytes, err)
                               : mp_errf(err, MP_E_NOMEM, "out of memory");
@@ -389,120 +384,21 @@ mp_errcode mp_pack_produce(const mp_st_model *m, const mp_pack_opts *o, const mp
 
 /* ------------------------------------------------------------ quantization_config */
 
-static void json_names(mp_buf *b, const mp_qmodel *qm)
-{
-    mp_buf_puts(b, "[");
-    for (size_t i = 0; i < mp_qmodel_n_dense_linears(qm); i++) {
-        if (i) mp_buf_puts(b, ", ");
-        mp_buf_json_str(b, mp_qmodel_dense_linear(qm, i));
-    }
-    mp_buf_puts(b, "]");
-}
-
-/* A regex that matches exactly `name` (Python re syntax): dots escaped, anchored. */
-static void regex_of(const char *name, char *out, size_t cap)
-{
-    size_t o = 0;
-    if (cap < 4) return;
-    out[o++] = '^';
-    for (const char *c = name; *c && o + 3 < cap; c++) {
-        if (strchr(".^$*+?()[]{}|\\", *c)) out[o++] = '\\';
-        out[o++] = *c;
-    }
-    out[o++] = '$';
-    out[o] = '\0';
-}
-
 mp_errcode mp_pack_config(const mp_pack_opts *o, const mp_lin_plan *plans, size_t n,
                           const mp_qmodel *qm, mp_buf *b, mp_err *err)
 {
-    int act = 0;
-    uint32_t bits = n ? plans[0].src->bits : 4;
-    int64_t group = -1;
+    const mp_qlinear **linears = malloc((n ? n : 1) * sizeof *linears);
+    if (!linears) return mp_errf(err, MP_E_NOMEM, "out of memory");
+    mp_scheme_job j = {.linears = linears, .n_linears = n, .qm = qm, .bits = n ? plans[0].src->bits : 4,
+                       .group_size = -1, .zeros_written = n && plans[0].write_zeros, .s4 = o->s4,
+                       .scale_dtype = n ? plans[0].scale_dtype : MP_DTYPE_F16};
     for (size_t i = 0; i < n; i++) {
-        act |= plans[i].src->act_order;
-        if (plans[i].src->n_groups > 1 && group < 0) group = (int64_t)plans[i].src->group_size;
+        linears[i] = plans[i].src;
+        j.act_order |= plans[i].src->act_order;
+        if (plans[i].src->n_groups > 1 && j.group_size < 0) j.group_size = (int64_t)plans[i].src->group_size;
     }
-    switch (o->fmt) {
-    case MP_FMT_GPTQ:
-    case MP_FMT_GPTQ_V2: {
-        int v2 = o->fmt == MP_FMT_GPTQ_V2;
-        int symmetric = n > 0;
-        for (size_t i = 0; i < n; i++) symmetric &= plans[i].src->sym;
-        mp_buf_printf(b, "{\"quant_method\": \"gptq\", \"bits\": %u, \"group_size\": %lld, "
-                         "\"desc_act\": %s, \"sym\": %s, \"checkpoint_format\": \"%s\", "
-                         "\"format\": \"%s\", \"pack_dtype\": \"int32\", \"lm_head\": false",
-                      bits, (long long)group, act ? "true" : "false", symmetric ? "true" : "false",
-                      v2 ? "gptq_v2" : "gptq", v2 ? "gptq_v2" : "gptq");
-        size_t nd = mp_qmodel_n_dense_linears(qm);
-        int any = 0;
-        /* Linears whose bits or groups differ from the top-level ones get a "+:" override, as
-         * GPTQModel's `dynamic` writes them. */
-        for (size_t i = 0; i < n; i++) {
-            const mp_qlinear *q = plans[i].src;
-            uint64_t g_base = group > 0 ? (q->k_cols + (uint64_t)group - 1) / (uint64_t)group : 1;
-            int same = q->bits == bits && q->n_groups == g_base &&
-                       (q->n_groups == 1 || (int64_t)q->group_size == group);
-            if (same) continue;
-            char re[600], key[640];
-            regex_of(q->prefix, re, sizeof re);
-            snprintf(key, sizeof key, "+:%s", re);
-            mp_buf_puts(b, any ? ", " : ", \"dynamic\": {");
-            mp_buf_json_str(b, key);
-            mp_buf_printf(b, ": {\"bits\": %u, \"group_size\": %lld}", q->bits,
-                          q->n_groups > 1 ? (long long)q->group_size : -1LL);
-            any = 1;
-        }
-        for (size_t i = 0; i < nd; i++) {
-            const char *d = mp_qmodel_dense_linear(qm, i);
-            if (strcmp(d, "lm_head") == 0) continue;
-            char re[600];
-            regex_of(d, re, sizeof re);
-            mp_buf_puts(b, any ? ", " : ", \"dynamic\": {");
-            char key[640];
-            snprintf(key, sizeof key, "-:%s", re);
-            mp_buf_json_str(b, key);
-            mp_buf_puts(b, ": {}");
-            any = 1;
-        }
-        if (any) mp_buf_puts(b, "}");
-        mp_buf_puts(b, ", \"meta\": {\"quantizer\": [\"modelprep:" MP_VERSION "\"]}}");
-        break;
-    }
-    case MP_FMT_AWQ:
-        mp_buf_printf(b, "{\"quant_method\": \"awq\", \"bits\": 4, \"group_size\": %lld, "
-                         "\"zero_point\": true, \"version\": \"gemm\", \"modules_to_not_convert\": ",
-                      (long long)group);
-        json_names(b, qm);
-        mp_buf_puts(b, "}");
-        break;
-    case MP_FMT_CT:
-        mp_buf_printf(b, "{\"quant_method\": \"compressed-tensors\", \"format\": \"pack-quantized\", "
-                         "\"quantization_status\": \"compressed\", \"config_groups\": {\"group_0\": "
-                         "{\"targets\": [\"Linear\"], \"weights\": {\"num_bits\": %u, \"type\": \"int\", "
-                         "\"symmetric\": %s, \"strategy\": \"%s\", \"group_size\": ",
-                      bits, n && plans[0].write_zeros ? "false" : "true",
-                      group > 0 ? "group" : "channel");
-        if (group > 0) mp_buf_printf(b, "%lld", (long long)group);
-        else mp_buf_puts(b, "null");
-        mp_buf_printf(b, ", \"actorder\": %s, \"dynamic\": false, \"observer\": \"minmax\"}, "
-                         "\"input_activations\": null, \"output_activations\": null, "
-                         "\"format\": \"pack-quantized\"}}, \"ignore\": ",
-                      act ? "\"group\"" : "null");
-        json_names(b, qm);
-        mp_buf_puts(b, ", \"kv_cache_scheme\": null, \"version\": \"modelprep-" MP_VERSION "\"}");
-        break;
-    default:
-        mp_buf_printf(b, "{\"quant_method\": \"modelprep\", \"format\": \"%s\", \"bits\": 4, "
-                         "\"group_size\": %lld, \"sym\": %s",
-                      mp_layout_get(o->fmt)->name, (long long)group,
-                      n && plans[0].write_zeros ? "false" : "true");
-        if (o->fmt == MP_FMT_CUTLASS_INT4) mp_buf_printf(b, ", \"int4\": \"%s\"", o->s4 ? "s4" : "u4");
-        mp_buf_printf(b, ", \"scale_dtype\": \"%s\", \"modules_not_converted\": ",
-                      scale_torch_name(n ? plans[0].scale_dtype : MP_DTYPE_F16));
-        json_names(b, qm);
-        mp_buf_puts(b, "}");
-    }
-    if (b->oom) return mp_errf(err, MP_E_NOMEM, "out of memory");
-    return MP_OK;
+    mp_errcode rc = o->target->write_config(b, o->target, &j, err);
+    free(linears);
+    if (rc == MP_OK && b->oom) rc = mp_errf(err, MP_E_NOMEM, "out of memory");
+    return rc;
 }

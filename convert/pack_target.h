@@ -1,6 +1,6 @@
 /*
- * pack_target.h - internal to convert/: writing quantized linears in a packed layout
- * (gptq, gptq-v2, awq, compressed-tensors, cutlass-int4, onednn-int4) through repack/.
+ * pack_target.h - internal to convert/: writing quantized linears in a packed layout (any
+ * registry entry with the MP_SCHEME_TARGET role) through repack/.
  */
 #ifndef MP_PACK_TARGET_H
 #define MP_PACK_TARGET_H
@@ -21,8 +21,8 @@ typedef struct mp_lin_plan {
 } mp_lin_plan;
 
 typedef struct mp_pack_opts {
-    mp_fmt fmt;
-    int s4;                  /* cutlass-int4 --int4 s4 */
+    const mp_scheme *target; /* a registry entry with MP_SCHEME_TARGET */
+    int s4;                  /* --int4 s4, where the target has signed_int4 */
     int scale_dtype_given;   /* --scale-dtype */
     mp_dtype scale_dtype;
     const char *torch_dtype; /* config.json's, to default the device layouts' scale dtype */

@@ -631,7 +631,7 @@ static mp_errcode finish_dest(job *j, const char *src, size_t *n_side, mp_err *e
     mp_buf layout = MP_BUF_INIT;
     if (j->o->packed) {
         mp_buf_printf(&layout, "{\"name\": \"%s\", \"dense\": false, \"quantization_config\": ",
-                      mp_layout_get(j->o->pack.fmt)->name);
+                      j->o->pack.target->name);
         if (rc == MP_OK)
             rc = mp_pack_config(&j->o->pack, j->plans, mp_qmodel_n_linears(j->qm), j->qm, &layout, err);
         mp_buf_puts(&layout, ", \"stacked_experts\": [");

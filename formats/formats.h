@@ -374,10 +374,13 @@ typedef enum {
     MP_QZERO_COUNT
 } mp_qzero;
 
+typedef struct mp_scheme mp_scheme;
+
 typedef struct mp_qlinear {
     char *prefix;                 /* "model.layers.0.mlp.down_proj" */
     mp_qmethod method;
-    mp_qpack pack;
+    const mp_scheme *scheme;      /* the registry entry of its layout (below) */
+    mp_qpack pack;                /* = scheme->pack */
     mp_qzero zero;
     const char *format;           /* "gptq", "gptq_v2", "gemm", "auto_round:auto_gptq", ... */
     uint32_t bits;
@@ -420,6 +423,117 @@ const char *mp_qmodel_dense_linear(const mp_qmodel *q, size_t i);
 
 /* "gptq", "awq", "auto-round", "compressed-tensors", "modelprep" */
 const char *mp_qmethod_name(mp_qmethod m);
+
+/* ---------------------------------------------------------------- the scheme registry
+ *
+ * Everything modelprep knows about one quantization scheme or packed layout lives in one
+ * registry entry, defined in its own file (formats/scheme_<name>.c) and listed once in
+ * formats/registry.c: how a config announces it, its tensor names and shape rules, how its
+ * codes and zero points are packed, its scale and zero conventions, what it can be as a target,
+ * the quantization_config it writes, and the device kernel that runs it. The --to choices,
+ * inspect's names, verify's kernel family and the help texts all come from the table; code
+ * elsewhere asks the entry and never branches on which scheme it is. doc/adding-a-format.md
+ * says how to add one.
+ */
+
+/* How b-bit fields lie in a 2-D tensor of containers. A "string" is one tensor row (along_rows)
+ * or one tensor column; its fields are numbered from its first container, LSB first. The
+ * logical element (n, x), where x is k for codes and g for zero points, lives in string n at
+ * field x (string_is_n) or in string x at field n. */
+typedef struct mp_packing {
+    uint32_t container_bytes;  /* 4: int32 words; 1: uint8 */
+    uint32_t bits;
+    int along_rows;            /* 1: a string is a tensor row; 0: a tensor column */
+    int string_is_n;           /* 1: string index n, field index x; 0: the reverse */
+    int awq_order;             /* within each 32-bit word, field i holds element [0,2,4,6,1,3,5,7][i] */
+    uint32_t fields_per_word;  /* 0: dense bitstream (fields may straddle); else padded words */
+} mp_packing;
+
+/* How stored zero points relate to z. */
+typedef enum { MP_ZENC_IMPLIED, MP_ZENC_RAW, MP_ZENC_MINUS1 } mp_zenc;
+
+/* What a scheme can be. */
+enum { MP_SCHEME_SOURCE = 1, MP_SCHEME_TARGET = 2 };
+
+/* Which dtype a target's scales take by default (--scale-dtype overrides). */
+typedef enum {
+    MP_SCALES_F16,         /* what GPTQ and AWQ loaders and kernels take */
+    MP_SCALES_SOURCE,      /* the source's scale dtype */
+    MP_SCALES_ACTIVATION   /* config.json's torch_dtype (the XPU kernels read scales so) */
+} mp_scale_policy;
+
+/* What the quantization_config writer of a target is given: the linears as planned, in order. */
+typedef struct mp_scheme_job {
+    const mp_qlinear *const *linears;
+    size_t n_linears;
+    const mp_qmodel *qm;          /* for its dense linears */
+    uint32_t bits;                /* the first linear's */
+    int64_t group_size;           /* the first grouped linear's, or -1 */
+    int act_order;                /* any linear has a non-trivial g_idx */
+    int zeros_written;            /* zero points are written (the target is asymmetric) */
+    int s4;                       /* --int4 s4 */
+    mp_dtype scale_dtype;         /* the first linear's written scale dtype */
+} mp_scheme_job;
+
+struct mp_qconfig;
+struct cJSON;
+
+struct mp_scheme {
+    const char *name;             /* "gptq-v2": the --to spelling and inspect's name */
+    const char *summary;          /* one line for help texts and the format table */
+    unsigned roles;               /* MP_SCHEME_SOURCE | MP_SCHEME_TARGET */
+    /* Recognition: the quant_method values that announce the scheme (NULL-terminated; NULL for
+     * a layout only reached through another entry), and the reader of its config dialect, which
+     * fills the base parameters and the per-module rules and picks the layout. */
+    const char *const *methods;
+    mp_qmethod method;
+    mp_errcode (*read_config)(struct mp_qconfig *c, const struct cJSON *q, mp_err *err);
+    /* Layout entries (pack != MP_QPACK_COUNT) describe the tensors of one linear. */
+    mp_qpack pack;                /* geometry kind, for verify's independent reference */
+    const char *codes_name, *zeros_name, *scales_name, *g_idx_name, *shape_name;
+    mp_packing codes, zeros;      /* bits (and fields_per_word) filled in per linear */
+    mp_zenc zenc;
+    int scales_nk;                /* 1: scales [N, G]; 0: [G, N] */
+    uint32_t bits_mask;           /* bit b set: b-bit codes are valid */
+    const char *bits_text;        /* the same in words, for refusals */
+    int act_order_ok;             /* can store a non-trivial g_idx */
+    /* Checks the shapes of a linear whose parts were found by name, and fills N, K, G and the
+     * zero-point kind. */
+    mp_errcode (*check_shapes)(const mp_st_model *m, mp_qlinear *q, int64_t group_size,
+                               mp_err *err);
+    /* As a target. */
+    int zeros_when_sym;           /* writes zeros even for a symmetric source (GPTQ, AWQ) */
+    uint32_t n_multiple, k_multiple; /* N and K must be multiples of these */
+    const uint32_t *group_sizes;  /* the group sizes its consumer takes, 0-terminated; NULL: any */
+    const char *group_hint;       /* the refusal's advice for another group size */
+    mp_scale_policy scales;
+    int per_module_params;        /* the config can give linears their own bits and groups */
+    int g_idx_only_if_act;        /* g_idx written only when some linear needs one */
+    int signed_int4;              /* --int4 s4 applies */
+    mp_errcode (*write_config)(mp_buf *b, const mp_scheme *s, const mp_scheme_job *j,
+                               mp_err *err);
+    /* Verification: the kernel family, kernels/<kernel>.cl; NULL when there is none. */
+    const char *kernel;
+};
+
+/* The table, in listing order; every entry is complete (tests/unit/test_registry.c walks it). */
+size_t mp_scheme_count(void);
+const mp_scheme *mp_scheme_at(size_t i);
+/* The entry named `name`, or NULL. */
+const mp_scheme *mp_scheme_find(const char *name);
+/* The entry announced by a quant_method value, or NULL. */
+const mp_scheme *mp_scheme_for_method(const char *quant_method);
+/* The names of the entries with `role`, ", "-separated, into buf. */
+void mp_scheme_names(unsigned role, char *buf, size_t cap);
+/* NULL when entry s is complete, else what is missing ("no summary"): every entry has a name,
+ * summary and role; a layout has its tensor names, packing, bit widths and shape check; a source
+ * is announced (methods and a config reader) or reached through another entry's reader; a
+ * target has its config writer, geometry limits and kernel family. tests/unit/test_registry.c
+ * runs it over the table. */
+const char *mp_scheme_check(const mp_scheme *s);
+/* The entry with a name closest to `name` (edit distance at most 3) and `role`, or NULL: for
+ * "did you mean". */
+const mp_scheme *mp_scheme_nearest(const char *name, unsigned role);
 
 /* ---------------------------------------------------------------- GGUF */
 

@@ -1,6 +1,8 @@
 /*
- * scheme_internal.h - the quantization config as rules; shared by scheme_config.c and
- * scheme_linear.c only.
+ * scheme_internal.h - what the scheme registry's entries share: the quantization config as
+ * rules (scheme_config.c), the helpers their config readers and shape checks use
+ * (scheme_config.c, scheme_linear.c), and the entries themselves (formats/scheme_*.c, listed
+ * in registry.c). Not part of the public API.
  */
 #ifndef MP_SCHEME_INTERNAL_H
 #define MP_SCHEME_INTERNAL_H
@@ -28,13 +30,12 @@ typedef struct qrule {
     qparams p;           /* overrides; unset fields keep the base */
 } qrule;
 
-typedef struct qconfig {
+typedef struct mp_qconfig {
     int present;
     char source[MP_ERR_FILE_MAX];   /* the file the config came from */
     mp_qmethod method;
     char format[48];
-    mp_qpack pack;
-    uint32_t zero_offset;
+    const mp_scheme *layout;        /* the layout entry the dialect reader picked */
     uint32_t code_xor;
     qparams base;
     qrule *rules;
@@ -46,5 +47,50 @@ mp_errcode mp_qconfig_load(qconfig *c, const char *dir, mp_err *err);
 /* Parameters for `module`; returns 0 when the config leaves it unquantized. */
 int mp_qconfig_resolve(const qconfig *c, const char *module, qparams *out);
 void mp_qconfig_release(qconfig *c);
+
+/* ---- for the config readers of the entries (scheme_config.c) */
+
+#define MP_BAD_CONFIG(err, c, ...) mp_errf_at((err), MP_E_INPUT, (c)->source, NULL, -1, __VA_ARGS__)
+#define MP_UNSUPPORTED_CONFIG(err, c, ...) \
+    mp_errf_at((err), MP_E_UNSUPPORTED, (c)->source, NULL, -1, __VA_ARGS__)
+
+/* A string field, or NULL when absent or not a string. */
+const char *mp_qc_str(const cJSON *o, const char *key);
+/* bits / w_bit / num_bits, group_size / q_group_size, sym / zero_point / symmetric, desc_act. */
+mp_errcode mp_qc_params(const qconfig *c, const cJSON *o, qparams *p, mp_err *err);
+/* A new rule at the end of the list, its parameters unset; NULL (err set) when out of memory. */
+qrule *mp_qc_add_rule(qconfig *c, mp_err *err);
+/* The rule matches `key`: exactly, or as a Python regex (re.match) when is_regex. */
+mp_errcode mp_qc_rule_pattern(qconfig *c, qrule *r, const char *key, int is_regex, mp_err *err);
+
+/* ---- for the shape checks of the entries (scheme_linear.c) */
+
+#define MP_REFUSE_LINEAR(q, ...) mp_errf_at(err, MP_E_INPUT, NULL, (q)->prefix, -1, __VA_ARGS__)
+
+int mp_t_is_int32(const mp_tensor *t);
+int mp_t_is_byte(const mp_tensor *t);
+int mp_t_is_float(const mp_tensor *t);
+/* A 2-D tensor of the dtypes `ok` accepts, or a refusal naming the part. */
+mp_errcode mp_qc_want_2d(const mp_qlinear *q, const mp_tensor *t, const char *part,
+                         int (*ok)(const mp_tensor *), const char *dtypes, mp_err *err);
+/* Group size and count for K (group_size -1: per channel); the group size must divide K. */
+mp_errcode mp_qc_derive_groups(mp_qlinear *q, int64_t group_size, mp_err *err);
+static inline uint64_t mp_ceil_div(uint64_t a, uint64_t b) { return (a + b - 1) / b; }
+
+/* ---- the entries (one file each) */
+
+extern const mp_scheme mp_scheme_gptq, mp_scheme_gptq_v2, mp_scheme_awq, mp_scheme_awq_gemv,
+    mp_scheme_autoround, mp_scheme_ct, mp_scheme_cutlass_int4, mp_scheme_onednn_int4;
+
+/* The first quant_method of each announced entry, ", "-separated (registry.c). */
+void mp_scheme_methods(char *buf, size_t cap);
+/* The quantization_config writers' shared pieces (registry.c). */
+void mp_scheme_json_dense(mp_buf *b, const mp_qmodel *qm);            /* ["lm_head", ...] */
+const char *mp_scheme_torch_dtype(mp_dtype t);                          /* "bfloat16" */
+/* modelprep's own device layouts write this one config (scheme_cutlass_int4.c,
+ * scheme_onednn_int4.c); read back by the "modelprep" dialect. */
+mp_errcode mp_scheme_write_native(mp_buf *b, const mp_scheme *s, const mp_scheme_job *j,
+                                  mp_err *err);
+mp_errcode mp_scheme_read_native(qconfig *c, const cJSON *q, mp_err *err);
 
 #endif

@@ -1,77 +1,24 @@
 /*
- * layout.c - the packed layouts as one table of descriptors (DESIGN.md §3,
- * research/quant-formats.md §1.1, research/device-layouts.md §1a, §1b, §6).
+ * layout.c - the geometry of packed tensors: where field f of a string lies, how many containers
+ * a matrix takes, and which containers hold a tile. The layouts themselves are registry entries
+ * (formats.h, formats/scheme_*.c); this file only does their arithmetic.
  */
 #include "repack.h"
 
-#include <assert.h>
 #include <string.h>
 
 static const unsigned awq_reverse[8] = {0, 4, 1, 5, 2, 6, 3, 7};
 
-/* Codes and zeros packings. Bits are filled in per linear. */
-#define GPTQ_CODES {4, 0, 0, 1, 0, 0}   /* down column n, field k */
-#define ALONG_N_ROWS {4, 0, 1, 0, 0, 0} /* row g (or k), field n */
-#define AWQ_ALONG_N {4, 4, 1, 0, 1, 0}
-#define ROW_N_ALONG_K {4, 0, 1, 1, 0, 0}
-#define COL_G_DOWN_N {4, 0, 0, 0, 0, 0}
-
-static const mp_layout layouts[MP_FMT_COUNT] = {
-    [MP_FMT_GPTQ] = {"gptq", GPTQ_CODES, ALONG_N_ROWS, MP_ZENC_MINUS1, 1, 0,
-                     (1u << 2) | (1u << 3) | (1u << 4) | (1u << 8), 1,
-                     "qweight", "qzeros", "scales", "g_idx"},
-    [MP_FMT_GPTQ_V2] = {"gptq-v2", GPTQ_CODES, ALONG_N_ROWS, MP_ZENC_RAW, 1, 0,
-                        (1u << 2) | (1u << 3) | (1u << 4) | (1u << 8), 1,
-                        "qweight", "qzeros", "scales", "g_idx"},
-    [MP_FMT_AWQ] = {"awq", AWQ_ALONG_N, AWQ_ALONG_N, MP_ZENC_RAW, 1, 0, 1u << 4, 0,
-                    "qweight", "qzeros", "scales", NULL},
-    [MP_FMT_CT] = {"compressed-tensors", ROW_N_ALONG_K, COL_G_DOWN_N, MP_ZENC_RAW, 0, 1, 0x1FEu, 1,
-                   "weight_packed", "weight_zero_point", "weight_scale", "weight_g_idx"},
-    [MP_FMT_CUTLASS_INT4] = {"cutlass-int4", {1, 4, 1, 1, 0, 0}, {0, 0, 0, 0, 0, 0},
-                             MP_ZENC_IMPLIED, 0, 1, 1u << 4, 0, "qweight", NULL, "scales", NULL},
-    [MP_FMT_ONEDNN_INT4] = {"onednn-int4", ROW_N_ALONG_K, ALONG_N_ROWS, MP_ZENC_RAW, 0, 0,
-                            1u << 4, 0, "qweight", "qzeros", "scales", NULL},
-};
-_Static_assert(sizeof layouts / sizeof *layouts == MP_FMT_COUNT, "one layout per format");
-
-const mp_layout *mp_layout_get(mp_fmt f)
-{
-    assert((unsigned)f < MP_FMT_COUNT);
-    return &layouts[f];
-}
-
-int mp_layout_parse(const char *name, mp_fmt *out)
-{
-    for (int i = 0; i < MP_FMT_COUNT; i++) {
-        if (strcmp(layouts[i].name, name) == 0) {
-            *out = (mp_fmt)i;
-            return 1;
-        }
-    }
-    return 0;
-}
-
 void mp_layout_source(const mp_qlinear *q, mp_packing *codes, mp_packing *zeros)
 {
-    static const mp_packing gptq = GPTQ_CODES, along_n = ALONG_N_ROWS, awq = AWQ_ALONG_N,
-                            row_n = ROW_N_ALONG_K, col_g = COL_G_DOWN_N;
-    switch (q->pack) {
-    case MP_QPACK_GPTQ: *codes = gptq; break;
-    case MP_QPACK_AWQ_GEMM: *codes = awq; break;
-    case MP_QPACK_CUTLASS: *codes = (mp_packing){1, 4, 1, 1, 0, 0}; break;
-    default: *codes = row_n; break; /* CT, onednn, AWQ GEMV: row n along k */
-    }
+    *codes = q->scheme->codes;
     codes->bits = q->bits;
     codes->fields_per_word = q->fields_per_word;
     memset(zeros, 0, sizeof *zeros);
-    switch (q->zero) {
-    case MP_QZERO_GPTQ: *zeros = along_n; break;
-    case MP_QZERO_AWQ_GEMM: *zeros = awq; break;
-    case MP_QZERO_AWQ_GEMV: *zeros = row_n; break;
-    case MP_QZERO_CT: *zeros = col_g; zeros->fields_per_word = q->fields_per_word; break;
-    default: return;
-    }
+    if (q->zero == MP_QZERO_IMPLIED) return;
+    *zeros = q->scheme->zeros;
     zeros->bits = q->bits;
+    zeros->fields_per_word = q->fields_per_word; /* padded zero points beside padded codes (CT) */
 }
 
 uint64_t mp_packing_bit(const mp_packing *p, uint64_t f)

@@ -17,56 +17,16 @@
 
 /* ---------------------------------------------------------------- packings */
 
-/* How b-bit fields lie in a 2-D tensor of containers. A "string" is one tensor row (along_rows)
- * or one tensor column; its fields are numbered from its first container, LSB first. The
- * logical element (n, x), where x is k for codes and g for zero points, lives in string n at
- * field x (string_is_n) or in string x at field n. */
-typedef struct mp_packing {
-    uint32_t container_bytes;  /* 4: int32 words; 1: uint8 */
-    uint32_t bits;
-    int along_rows;            /* 1: a string is a tensor row; 0: a tensor column */
-    int string_is_n;           /* 1: string index n, field index x; 0: the reverse */
-    int awq_order;             /* within each 32-bit word, field i holds element [0,2,4,6,1,3,5,7][i] */
-    uint32_t fields_per_word;  /* 0: dense bitstream (fields may straddle); else padded words */
-} mp_packing;
+/* mp_packing, the geometry of a packed tensor, is in formats.h beside the registry entries
+ * that hold one per layout. */
 
 /* Bit position of field f within its string. */
 uint64_t mp_packing_bit(const mp_packing *p, uint64_t f);
 
 /* ---------------------------------------------------------------- layouts */
 
-typedef enum {
-    MP_FMT_GPTQ,           /* qweight [K*b/32, N], qzeros [G, N*b/32] storing z-1, scales [G, N] */
-    MP_FMT_GPTQ_V2,        /* the same, qzeros storing z */
-    MP_FMT_AWQ,            /* AWQ GEMM: qweight [K, N/8] interleaved, qzeros [G, N/8], scales [G, N] */
-    MP_FMT_CT,             /* compressed-tensors pack-quantized */
-    MP_FMT_CUTLASS_INT4,   /* qweight uint8 [N, K/2], scales [N, G], zero implied 8 */
-    MP_FMT_ONEDNN_INT4,    /* qweight int32 [N, K/8], scales [G, N], qzeros [G, N/8] storing z */
-    MP_FMT_COUNT
-} mp_fmt;
-
-typedef enum { MP_ZENC_IMPLIED, MP_ZENC_RAW, MP_ZENC_MINUS1 } mp_zenc;
-
-typedef struct mp_layout {
-    const char *name;          /* the --to spelling */
-    mp_packing codes;          /* bits filled in per linear */
-    mp_packing zeros;
-    mp_zenc zenc;              /* how stored zero points relate to z */
-    int zeros_when_sym;        /* 1: write zeros even for a symmetric source (GPTQ, AWQ) */
-    int scales_nk;             /* 1: scales [N, G]; 0: [G, N] */
-    uint32_t bits_mask;        /* allowed widths: bit b set for b bits */
-    int act_order_ok;          /* can store a non-trivial g_idx */
-    const char *codes_name;    /* "qweight", "weight_packed" */
-    const char *zeros_name;
-    const char *scales_name;
-    const char *g_idx_name;    /* NULL: the layout has no g_idx */
-} mp_layout;
-
-const mp_layout *mp_layout_get(mp_fmt f);
-/* Looks up a --to name; 0 when unknown. */
-int mp_layout_parse(const char *name, mp_fmt *out);
-
-/* The packing of a source linear's codes and zeros, as read by formats/. */
+/* The packing of a source linear's codes and zeros, as read by formats/: its entry's, with the
+ * linear's bits. */
 void mp_layout_source(const mp_qlinear *q, mp_packing *codes, mp_packing *zeros);
 
 /* Shape [rows, cols] in containers of a packed tensor holding an n_strings x n_fields matrix

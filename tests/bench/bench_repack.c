@@ -28,10 +28,10 @@ static double now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static double in_memory(mp_fmt from, int threads, double *gbs)
+static double in_memory(const char *from, int threads, double *gbs)
 {
     const uint64_t N = 11008, K = 4096;
-    mp_packing sp = mp_layout_get(from)->codes, dp = mp_layout_get(MP_FMT_CUTLASS_INT4)->codes;
+    mp_packing sp = mp_scheme_find(from)->codes, dp = mp_scheme_find("cutlass-int4")->codes;
     sp.bits = dp.bits = 4;
     uint64_t ss[2], ds[2];
     mp_packing_shape(&sp, N, K, ss);
@@ -120,10 +120,10 @@ int main(int argc, char **argv)
     e2e(argv[1], argv[2], "onednn-int4", argv[4], &cv1, &cp1, &rss1);
     e2e(argv[1], argv[3], "cutlass-int4", argv[4], &cv2, &cp2, &rss2);
     double g[4];
-    in_memory(MP_FMT_GPTQ, 1, &g[0]);
-    in_memory(MP_FMT_GPTQ, 2, &g[1]);
-    in_memory(MP_FMT_AWQ, 1, &g[2]);
-    in_memory(MP_FMT_AWQ, 2, &g[3]);
+    in_memory("gptq", 1, &g[0]);
+    in_memory("gptq", 2, &g[1]);
+    in_memory("awq", 1, &g[2]);
+    in_memory("awq", 2, &g[3]);
     printf("repack    in memory, 4096 x 11008 4-bit: GPTQ -> cutlass-int4 %.2f GB/s (1 thread), "
            "%.2f GB/s (2 threads); AWQ -> cutlass-int4 %.2f / %.2f GB/s (target >= 4 GB/s)\n",
            g[0], g[1], g[2], g[3]);

@@ -189,7 +189,9 @@ def main():
         b = bytearray(open(bad, "rb").read())
         b[len(b) // 2] ^= 0xFF
         open(bad, "wb").write(bytes(b))
-        inodes = {f: os.stat(os.path.join(partial, f)).st_ino for f in os.listdir(partial)}
+        # (inode, ctime): a rewritten file may be given the inode its predecessor freed.
+        ident = lambda p: (os.stat(p).st_ino, os.stat(p).st_ctime_ns)
+        inodes = {f: ident(os.path.join(partial, f)) for f in os.listdir(partial)}
         resumed = os.path.join(tmp, "llama-resumed")
         r = subprocess.run([BIN, "split", llama, resumed, "--compress", "zstd:3", "--resume"],
                            capture_output=True, text=True)
@@ -197,7 +199,7 @@ def main():
         check(f"resumed: {len(layer_files) - 2} files kept" in r.stdout, f"kept all but two: {r.stdout}")
         for f in layer_files:
             n = f["name"]
-            same = os.stat(os.path.join(resumed, n)).st_ino == inodes.get(n)
+            same = ident(os.path.join(resumed, n)) == inodes.get(n)
             check(same == (n not in ("model.layers.3.safetensors.zst", "model.layers.7.safetensors.zst")),
                   f"{n}: {'kept' if same else 'rewritten'}")
             check(open(os.path.join(resumed, n), "rb").read() == open(os.path.join(packed, n), "rb").read(),

@@ -48,8 +48,9 @@ static void roundtrip(const mp_packing *p, uint64_t N, uint64_t K, uint64_t n0, 
 
 Test(unit_repack, fast_paths_equal_the_reference_for_every_layout_and_tile)
 {
-    for (int f = 0; f < MP_FMT_COUNT; f++) {
-        const mp_layout *L = mp_layout_get((mp_fmt)f);
+    for (size_t f = 0; f < mp_scheme_count(); f++) {
+        const mp_scheme *L = mp_scheme_at(f);
+        if (L->pack == MP_QPACK_COUNT) continue; /* a recognition entry, not a layout */
         for (uint32_t bits = 2; bits <= 8; bits++) {
             if (!((L->bits_mask >> bits) & 1u)) continue;
             mp_packing p = L->codes;
@@ -85,38 +86,37 @@ Test(unit_repack, descriptors_match_the_layout_table)
     /* DESIGN.md §3 shapes for N = 64, K = 128, 4-bit. */
     uint64_t s[2];
     mp_packing p;
-    p = mp_layout_get(MP_FMT_GPTQ)->codes;
+    p = mp_scheme_find("gptq")->codes;
     p.bits = 4;
     mp_packing_shape(&p, 64, 128, s);
     cr_expect(s[0] == 16 && s[1] == 64, "gptq qweight [K/8, N]");
-    p = mp_layout_get(MP_FMT_AWQ)->codes;
+    p = mp_scheme_find("awq")->codes;
     mp_packing_shape(&p, 64, 128, s);
     cr_expect(s[0] == 128 && s[1] == 8, "awq qweight [K, N/8]");
-    p = mp_layout_get(MP_FMT_CUTLASS_INT4)->codes;
+    p = mp_scheme_find("cutlass-int4")->codes;
     mp_packing_shape(&p, 64, 128, s);
     cr_expect(s[0] == 64 && s[1] == 64, "cutlass qweight [N, K/2] bytes");
-    p = mp_layout_get(MP_FMT_ONEDNN_INT4)->codes;
+    p = mp_scheme_find("onednn-int4")->codes;
     p.bits = 4;
     mp_packing_shape(&p, 64, 128, s);
     cr_expect(s[0] == 64 && s[1] == 16, "onednn qweight [N, K/8]");
-    p = mp_layout_get(MP_FMT_CT)->zeros;
+    p = mp_scheme_find("compressed-tensors")->zeros;
     p.bits = 4;
     mp_packing_shape(&p, 64, 4, s);
     cr_expect(s[0] == 8 && s[1] == 4, "ct weight_zero_point [N/8, G]");
     /* The AWQ interleave puts column 1 at shift 16, column 2 at shift 4 (§3.5). */
-    p = mp_layout_get(MP_FMT_AWQ)->codes;
+    p = mp_scheme_find("awq")->codes;
     cr_expect_eq(mp_packing_bit(&p, 1), 16);
     cr_expect_eq(mp_packing_bit(&p, 2), 4);
     cr_expect_eq(mp_packing_bit(&p, 9), 48);
-    mp_fmt f;
-    cr_expect(mp_layout_parse("cutlass-int4", &f) && f == MP_FMT_CUTLASS_INT4);
-    cr_expect_not(mp_layout_parse("int3", &f));
+    cr_expect_str_eq(mp_scheme_find("cutlass-int4")->name, "cutlass-int4");
+    cr_expect_null(mp_scheme_find("int3"));
 }
 
 Test(unit_repack, cutlass_s4_is_u4_xor_8)
 {
     /* implement_zp(b) == b ^ 0x88 for every byte (research/device-layouts.md §1a). */
-    mp_packing p = mp_layout_get(MP_FMT_CUTLASS_INT4)->codes;
+    mp_packing p = mp_scheme_find("cutlass-int4")->codes;
     uint8_t q[2] = {3, 12};
     uint8_t u4 = 0, s4 = 0;
     mp_pblock bu = {&u4, 0, 1, 0, 1}, bs = {&s4, 0, 1, 0, 1};
@@ -132,10 +132,10 @@ Test(unit_repack, cutlass_s4_is_u4_xor_8)
  * garbage (the region writes every container whole), and two's complement flips on either
  * side. Shapes cover the word-transpose edges: N not a multiple of 4 or 8, K/8 words not a
  * multiple of 4, and more rows than one panel or one sub-tile. */
-static void region_case_at(mp_fmt from, mp_fmt to, int by_n, uint64_t N, uint64_t K, uint32_t sxor,
+static void region_case_at(const char *from, const char *to, int by_n, uint64_t N, uint64_t K, uint32_t sxor,
                            uint32_t dxor, size_t off)
 {
-    mp_packing sp = mp_layout_get(from)->codes, dp = mp_layout_get(to)->codes;
+    mp_packing sp = mp_scheme_find(from)->codes, dp = mp_scheme_find(to)->codes;
     sp.bits = dp.bits = 4;
     uint64_t ss[2], ds[2];
     mp_packing_shape(&sp, N, K, ss);
@@ -157,7 +157,7 @@ static void region_case_at(mp_fmt from, mp_fmt to, int by_n, uint64_t N, uint64_
     mp_err err = MP_ERR_INIT;
     cr_assert_eq(mp_repack_region(&sp, &src, sxor, &dp, &dst, dxor, 0, N, 0, K, by_n, &err), MP_OK);
     cr_assert(memcmp(dst.data, want.data, db) == 0, "%s -> %s by %s, N %llu K %llu, xor %u/%u, offset %zu differs",
-              mp_layout_get(from)->name, mp_layout_get(to)->name, by_n ? "n" : "k",
+              from, to, by_n ? "n" : "k",
               (unsigned long long)N, (unsigned long long)K, sxor, dxor, off);
     free(src.data);
     free(dst_mem);
@@ -165,7 +165,7 @@ static void region_case_at(mp_fmt from, mp_fmt to, int by_n, uint64_t N, uint64_
     free(q);
 }
 
-static void region_case(mp_fmt from, mp_fmt to, int by_n, uint64_t N, uint64_t K, uint32_t sxor,
+static void region_case(const char *from, const char *to, int by_n, uint64_t N, uint64_t K, uint32_t sxor,
                         uint32_t dxor)
 {
     static const size_t offsets[] = {0, 4, 20, 1};
@@ -177,16 +177,16 @@ Test(unit_repack, parallel_regions_equal_the_reference)
 {
     static const uint64_t shapes[][2] = {{200, 512}, {8, 8}, {24, 40}, {1000, 264}, {264, 2048}};
     static const struct {
-        mp_fmt from, to;
+        const char *from, *to;
         int by_n;
         uint32_t sxor, dxor;
     } pairs[] = {
-        {MP_FMT_GPTQ, MP_FMT_CUTLASS_INT4, 1, 0, 0},  {MP_FMT_GPTQ, MP_FMT_CUTLASS_INT4, 1, 0, 8},
-        {MP_FMT_AWQ, MP_FMT_CUTLASS_INT4, 1, 0, 0},   {MP_FMT_AWQ, MP_FMT_CUTLASS_INT4, 1, 0, 8},
-        {MP_FMT_CT, MP_FMT_GPTQ_V2, 0, 0, 0},         {MP_FMT_CUTLASS_INT4, MP_FMT_AWQ, 0, 8, 0},
-        {MP_FMT_CUTLASS_INT4, MP_FMT_GPTQ, 0, 8, 0},  {MP_FMT_ONEDNN_INT4, MP_FMT_GPTQ, 0, 0, 0},
-        {MP_FMT_GPTQ, MP_FMT_ONEDNN_INT4, 1, 0, 0},   {MP_FMT_AWQ, MP_FMT_ONEDNN_INT4, 1, 0, 0},
-        {MP_FMT_AWQ, MP_FMT_CT, 1, 0, 0},             {MP_FMT_GPTQ, MP_FMT_AWQ, 0, 0, 0},
+        {"gptq", "cutlass-int4", 1, 0, 0},  {"gptq", "cutlass-int4", 1, 0, 8},
+        {"awq", "cutlass-int4", 1, 0, 0},   {"awq", "cutlass-int4", 1, 0, 8},
+        {"compressed-tensors", "gptq-v2", 0, 0, 0},         {"cutlass-int4", "awq", 0, 8, 0},
+        {"cutlass-int4", "gptq", 0, 8, 0},  {"onednn-int4", "gptq", 0, 0, 0},
+        {"gptq", "onednn-int4", 1, 0, 0},   {"awq", "onednn-int4", 1, 0, 0},
+        {"awq", "compressed-tensors", 1, 0, 0},             {"gptq", "awq", 0, 0, 0},
     };
     for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++)
         for (size_t p = 0; p < sizeof pairs / sizeof *pairs; p++)
