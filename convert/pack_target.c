@@ -58,6 +58,25 @@ static mp_dtype default_scale_dtype(const mp_pack_opts *o, const mp_qlinear *q)
     return q->scales->dtype;
 }
 
+/* The target to suggest when L cannot store linear q: another target that holds its bits and
+ * group size and, when `zeros` is set, stores zero points as they are; of L's own kernel family
+ * when there is one (gptq -> gptq-v2), else the first in the table. */
+static const char *alternative(const mp_scheme *L, const mp_qlinear *q, int zeros)
+{
+    const mp_scheme *any = NULL;
+    for (size_t i = 0; i < mp_scheme_count(); i++) {
+        const mp_scheme *s = mp_scheme_at(i);
+        int groups_ok = !s->group_sizes;
+        for (const uint32_t *g = s->group_sizes; g && *g; g++) groups_ok |= q->group_size == *g;
+        if (s == L || !(s->roles & MP_SCHEME_TARGET) || !((s->bits_mask >> q->bits) & 1u) ||
+            !groups_ok || (zeros && s->zenc != MP_ZENC_RAW))
+            continue;
+        if (L->kernel && s->kernel && strcmp(s->kernel, L->kernel) == 0) return s->name;
+        if (!any) any = s;
+    }
+    return any ? any->name : "bf16";
+}
+
 /* The target's geometric limits on one linear: N and K multiples, the group sizes its consumer
  * takes. */
 static mp_errcode check_geometry(const mp_scheme *L, const mp_qlinear *q, mp_err *err)
@@ -70,7 +89,8 @@ static mp_errcode check_geometry(const mp_scheme *L, const mp_qlinear *q, mp_err
     if (!L->group_sizes) return MP_OK;
     for (const uint32_t *g = L->group_sizes; *g; g++)
         if (q->group_size == *g) return MP_OK;
-    return REFUSE(q, "group size %llu: %s", (unsigned long long)q->group_size, L->group_hint);
+    return REFUSE(q, "group size %llu: %s; use --to %s or --to bf16", (unsigned long long)q->group_size,
+                  L->group_hint, alternative(L, q, 0));
 }
 
 mp_errcode mp_pack_prepare(const mp_st_model *m, const mp_qmodel *qm, const mp_pack_opts *o,
@@ -104,10 +124,12 @@ mp_errcode mp_pack_prepare(const mp_st_model *m, const mp_qmodel *qm, const mp_p
             sym_here &= zv == mid;
             if (L->zenc == MP_ZENC_IMPLIED && zv != mid)
                 rc = REFUSE(q, "zero point %u at row %llu, group %llu: %s has no zero points (8 is "
-                               "implied); use --to onednn-int4 or --to bf16", zv, row, grp, L->name);
+                               "implied); use --to %s or --to bf16", zv, row, grp, L->name,
+                            alternative(L, q, 1));
             else if (L->zenc == MP_ZENC_MINUS1 && zv == 0)
                 rc = REFUSE(q, "zero point 0 at row %llu, group %llu cannot be stored in GPTQ v1, "
-                               "which stores z - 1; use --to gptq-v2", row, grp);
+                               "which stores z - 1; use --to %s", row, grp,
+                            alternative(L, q, 1));
             else if (zv > (L->zenc == MP_ZENC_MINUS1 ? mask + 1 : mask))
                 rc = REFUSE(q, "zero point %u at row %llu, group %llu does not fit in %u bits "
                                "(a GPTQ v1 field of %u)", zv, row, grp, q->bits, zv - 1);

@@ -347,7 +347,7 @@ typedef enum {
     MP_QM_AWQ,         /* AutoAWQ, and AutoRound's AWQ exports */
     MP_QM_AUTOROUND,   /* quant_method "auto-round" / "intel/auto-round" */
     MP_QM_CT,          /* compressed-tensors pack-quantized */
-    MP_QM_MODELPREP,   /* modelprep's own device layouts: cutlass-int4, onednn-int4 */
+    MP_QM_MODELPREP,   /* modelprep's own device layouts (quant_method "modelprep") */
     MP_QM_COUNT
 } mp_qmethod;
 
@@ -505,7 +505,7 @@ struct mp_scheme {
     int zeros_when_sym;           /* writes zeros even for a symmetric source (GPTQ, AWQ) */
     uint32_t n_multiple, k_multiple; /* N and K must be multiples of these */
     const uint32_t *group_sizes;  /* the group sizes its consumer takes, 0-terminated; NULL: any */
-    const char *group_hint;       /* the refusal's advice for another group size */
+    const char *group_hint;       /* why other group sizes are refused (the consumer's limit) */
     mp_scale_policy scales;
     int per_module_params;        /* the config can give linears their own bits and groups */
     int g_idx_only_if_act;        /* g_idx written only when some linear needs one */

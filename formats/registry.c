@@ -11,6 +11,9 @@
 #include <stdio.h>
 #include <string.h>
 
+extern const mp_scheme mp_scheme_cutlass_int4, mp_scheme_onednn_int4, mp_scheme_gptq,
+    mp_scheme_gptq_v2, mp_scheme_awq, mp_scheme_awq_gemv, mp_scheme_autoround, mp_scheme_ct;
+
 /* Listing order: --help and the docs show the entries so, the device layouts first. */
 static const mp_scheme *const entries[] = {
     &mp_scheme_cutlass_int4,
@@ -132,7 +135,7 @@ static const char *check_target(const mp_scheme *s)
     if (s->pack == MP_QPACK_COUNT) return "a target that is not a layout";
     if (!s->write_config) return "a target without a config writer";
     if (!s->n_multiple || !s->k_multiple) return "a target without its N and K multiples";
-    if (s->group_sizes && !s->group_hint) return "group sizes without the advice for others";
+    if (s->group_sizes && !s->group_hint) return "group sizes without the reason others are refused";
     if (!s->kernel) return "a target without a kernel family";
     return NULL;
 }

@@ -26,11 +26,11 @@ static mp_errcode read_autoround(qconfig *c, const cJSON *q, mp_err *err)
     if (strcmp(pf, "auto_round:awq") == 0) pf = "auto_round:auto_awq";
     snprintf(c->format, sizeof c->format, "%s", pf);
     if (strcmp(pf, "auto_round:auto_gptq") == 0) {
-        c->layout = &mp_scheme_gptq;
+        c->layout = mp_scheme_find("gptq");
     } else if (strcmp(pf, "auto_round") == 0 || strcmp(pf, "auto_round:gptqmodel") == 0) {
-        c->layout = &mp_scheme_gptq_v2;
+        c->layout = mp_scheme_find("gptq-v2");
     } else if (strcmp(pf, "auto_round:auto_awq") == 0) {
-        c->layout = &mp_scheme_awq;
+        c->layout = mp_scheme_find("awq");
     } else {
         return MP_UNSUPPORTED_CONFIG(err, c,
                           "AutoRound packing_format '%.60s' is not supported", pf);

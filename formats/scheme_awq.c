@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <string.h>
 
+extern const mp_scheme mp_scheme_awq, mp_scheme_awq_gemv;
+
 static mp_errcode read_awq(qconfig *c, const cJSON *q, mp_err *err)
 {
     const char *ver = mp_qc_str(q, "version");

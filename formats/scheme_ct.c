@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <string.h>
 
+extern const mp_scheme mp_scheme_ct;
+
 static mp_errcode read_ct(qconfig *c, const cJSON *q, mp_err *err)
 {
     const char *gfmt = mp_qc_str(q, "format");

@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <string.h>
 
+extern const mp_scheme mp_scheme_gptq, mp_scheme_gptq_v2;
+
 static mp_errcode read_gptq(qconfig *c, const cJSON *q, mp_err *err)
 {
     const char *fmt = mp_qc_str(q, "checkpoint_format");

@@ -77,18 +77,18 @@ mp_errcode mp_qc_want_2d(const mp_qlinear *q, const mp_tensor *t, const char *pa
 mp_errcode mp_qc_derive_groups(mp_qlinear *q, int64_t group_size, mp_err *err);
 static inline uint64_t mp_ceil_div(uint64_t a, uint64_t b) { return (a + b - 1) / b; }
 
-/* ---- the entries (one file each) */
-
-extern const mp_scheme mp_scheme_gptq, mp_scheme_gptq_v2, mp_scheme_awq, mp_scheme_awq_gemv,
-    mp_scheme_autoround, mp_scheme_ct, mp_scheme_cutlass_int4, mp_scheme_onednn_int4;
+/* ---- the entries: one file each, formats/scheme_<name>.c, each defining one or two
+ * `const mp_scheme mp_scheme_<name>` that registry.c lists. A config reader that picks another
+ * entry's layout finds it by name (mp_scheme_find). */
 
 /* The first quant_method of each announced entry, ", "-separated (registry.c). */
 void mp_scheme_methods(char *buf, size_t cap);
 /* The quantization_config writers' shared pieces (registry.c). */
 void mp_scheme_json_dense(mp_buf *b, const mp_qmodel *qm);            /* ["lm_head", ...] */
 const char *mp_scheme_torch_dtype(mp_dtype t);                          /* "bfloat16" */
-/* modelprep's own device layouts write this one config (scheme_cutlass_int4.c,
- * scheme_onednn_int4.c); read back by the "modelprep" dialect. */
+/* modelprep's own device layouts (the entries whose read_config is mp_scheme_read_native) write
+ * this one config, quant_method "modelprep" with the entry's name as its format, and read it
+ * back. */
 mp_errcode mp_scheme_write_native(mp_buf *b, const mp_scheme *s, const mp_scheme_job *j,
                                   mp_err *err);
 mp_errcode mp_scheme_read_native(qconfig *c, const cJSON *q, mp_err *err);

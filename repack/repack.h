@@ -2,11 +2,10 @@
  * repack.h - the public header of repack/: the layout transformer.
  *
  * A packed-integer layout is data, not code (DESIGN.md §1): an mp_packing says how b-bit fields
- * sit in a 2-D tensor of containers, and an mp_layout adds the zero-point and scale conventions
- * and the tensor names. GPTQ v1/v2, AWQ GEMM, compressed-tensors pack-quantized, cutlass-int4
- * and onednn-int4 are rows of one table (layout.c). Every conversion runs one path: a tile of the
- * source is unpacked to canonical codes q[n][k], then packed into the target. There are no
- * per-pair loops; fast paths for hot pairs are tested against the generic `_ref` path.
+ * sit in a 2-D tensor of containers, and the layout's registry entry (formats.h) adds the
+ * zero-point and scale conventions and the tensor names. Every conversion runs one path: a tile
+ * of the source is unpacked to canonical codes q[n][k], then packed into the target. There are
+ * no per-pair loops; fast paths for hot geometries are tested against the generic `_ref` path.
  *
  * Nothing here prints or exits; errors come back as mp_err.
  */

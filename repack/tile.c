@@ -3,13 +3,13 @@
  *
  * The _ref functions handle every packing one field at a time through mp_packing_bit(). The
  * fast paths cover the 4-bit geometries that carry nearly all real weights:
- *   rows of n along k (cutlass-int4 bytes; onednn-int4, compressed-tensors, AWQ GEMV words):
+ *   rows of n along k (bytes [N, K/2], or words [N, K/8]):
  *     the row's bytes are the little-endian bit string, so each byte is two codes;
- *   columns of n along k (GPTQ qweight [K/8, N]): word (r, n) holds q[n][8r .. 8r+7];
- *   rows of k along n with the AWQ order (AWQ GEMM [K, N/8]): word (k, c) holds
+ *   columns of n along k ([K/8, N]): word (r, n) holds q[n][8r .. 8r+7];
+ *   rows of k along n with the AWQ order ([K, N/8]): word (k, c) holds
  *     q[8c + [0,2,4,6,1,3,5,7][i]][k] in nibble i;
- *   rows of x along n in order (GPTQ and oneDNN zero points [G, N/8]): word (g, c) holds
- *     z[8c + i][g] in nibble i.
+ *   rows of x along n in order (zero points [G, N/8]): word (g, c) holds z[8c + i][g] in
+ *     nibble i.
  * Each is tested against the _ref path on every alignment (tests/unit/test_repack.c).
  */
 #include "repack.h"
@@ -158,7 +158,7 @@ void mp_unpack(const mp_packing *p, const mp_pblock *b, mp_qtile *t, uint32_t xo
         return;
     }
     case GEO_ROWS_X: {
-        /* Word (x, c) holds q[8c .. 8c+7][x] (GPTQ and oneDNN zero points, [G, N/8]). */
+        /* Word (x, c) holds q[8c .. 8c+7][x] (zero points [G, N/8]). */
         for (uint64_t x = t->k0; x < t->k1; x++) {
             const uint8_t *src = b->data + ((x - b->r0) * cols + (t->n0 / 8 - b->c0)) * 4;
             uint8_t *dst = t->q + (x - t->k0);
