@@ -48,7 +48,10 @@ LDLIBS_ALL = -fopenmp $(SANFLAGS) $(PKG_LIBS) -lm $(LDFLAGS)
 # The pipeline's stages, in dependency order (see README "Layout").
 LIB_DIRS := common formats repack verify
 LIB_SRCS := $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c))
-CLI_SRCS := $(wildcard convert/*.c)
+CLI_SRCS := $(wildcard programs/*.c convert/*.c)
+# Transitional, while programs/ and convert/ still include each other's headers by bare name.
+$(BUILD)/obj/programs/%.o: CPPFLAGS += -Iconvert
+$(BUILD)/obj/convert/%.o: CPPFLAGS += -Iprograms
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/kernels_blob.o
 CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
 LIB      := $(BUILD)/libmodelprep.a
