@@ -3,7 +3,7 @@
  *
  * Everything in modelprep reports failure the same way: a function returns an mp_errcode
  * (MP_OK is 0) and fills a caller-owned mp_err with the file, the tensor, the byte offset where
- * known, and a one-line reason. Library code never prints and never exits; only convert/ (the CLI)
+ * known, and a one-line reason. Library code never prints and never exits; only programs/ (the CLI)
  * turns an mp_err into a line on stderr and an exit code.
  *
  * Memory: no function here keeps a pointer to its arguments. mp_file handles are opened with
@@ -227,5 +227,48 @@ void mp_buf_printf(mp_buf *b, const char *fmt, ...) __attribute__((format(printf
 /* Appends s as a JSON string literal, quotes included, escaped as serde_json does. */
 void mp_buf_json_str(mp_buf *b, const char *s);
 void mp_buf_release(mp_buf *b);
+
+/* ---------------------------------------------------------------- progress and notes */
+
+/* A long job (convert, split) tells its caller how far it is and what it noticed through one
+ * callback in its options; the library itself never prints. The command line draws a bar from
+ * it (programs/progress.c); another caller may log, count, or pass NULL for silence. */
+typedef enum {
+    MP_EVENT_START,    /* a phase begins: label, total */
+    MP_EVENT_ADVANCE,  /* done grew (bytes written so far, of total) */
+    MP_EVENT_END,      /* the phase is over, whether it succeeded or not */
+    MP_EVENT_NOTE,     /* note: one line for the user, lowercase, without a newline */
+    MP_EVENT_COUNT
+} mp_event_kind;
+
+typedef struct mp_event {
+    mp_event_kind kind;
+    const char *label;   /* the phase: "convert", "split" */
+    uint64_t total;      /* bytes the phase writes */
+    uint64_t done;       /* bytes written so far, at most total */
+    const char *note;    /* MP_EVENT_NOTE only; valid during the call */
+} mp_event;
+
+/* Called on the job's own thread, between tiles (never from OpenMP workers), so it needs no
+ * lock; it must return quickly. `user` is the pointer given beside it in the options. */
+typedef void (*mp_progress_fn)(void *user, const mp_event *ev);
+
+/* A job's side of the callback: fn, user and quiet come from its caller's options, the rest is
+ * the job's. quiet drops START, ADVANCE and END but keeps the notes. Every function accepts a
+ * reporter whose fn is NULL. */
+typedef struct mp_reporter {
+    mp_progress_fn fn;
+    void *user;
+    int quiet;
+    const char *label;
+    uint64_t total, done;
+} mp_reporter;
+
+void mp_report_start(mp_reporter *r, const char *label, uint64_t total);
+void mp_report_add(mp_reporter *r, uint64_t bytes);
+void mp_report_end(mp_reporter *r);
+void mp_report_note(const mp_reporter *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+double mp_now(void);   /* monotonic seconds */
 
 #endif /* MP_COMMON_H */

@@ -5,7 +5,7 @@
  * - Names: the tensor names of llama, mistral, qwen2, qwen3 and gemma3 are mapped back to
  *   transformers' (`blk.N.attn_q.weight` -> `model.layers.N.self_attn.q_proj.weight`, ...).
  *   Other architectures, and tensors with no Hugging Face counterpart (llama3's rope_freqs),
- *   keep their GGUF names, and a note on stderr says so.
+ *   keep their GGUF names, and a note (to the progress callback) says so.
  * - Values: every tensor is dequantized (mp_gguf_dequantize, bit-exact with ggml) and stored in
  *   the target dtype. convert_hf_to_gguf permutes the rows of llama's and mistral's q and k
  *   projections for its rope layout (LlamaModel.permute: per head, the two rotary halves
@@ -23,7 +23,6 @@
 #include "pipeline.h"
 #include "dest.h"
 #include "manifest.h"
-#include "progress.h"
 
 #include <math.h>
 #include <omp.h>
@@ -131,7 +130,7 @@ typedef struct gjob {
     mp_dest dest;
     mp_mfile *files;
     size_t n_files;
-    mp_progress progress;
+    mp_reporter progress;
     uint8_t *raw;              /* packed input of one tile */
     float *tile, *perm;
     uint8_t *out;
@@ -293,7 +292,7 @@ static mp_errcode produce(gjob *j, mp_st_writer *w, const gout *o, mp_err *err)
             for (uint64_t i = 0; i < cnt; i++) v[i] -= 1.0f;
         MP_FORWARD(mp_convert_store(v, (size_t)cnt, j->o->target, j->out, o->name, e, cols, err));
         MP_FORWARD(mp_st_writer_write(w, j->out, (size_t)cnt * oes, err));
-        mp_progress_add(&j->progress, cnt * oes);
+        mp_report_add(&j->progress, cnt * oes);
     }
     return MP_OK;
 }
@@ -469,6 +468,7 @@ mp_errcode mp_gguf_convert_run(const char *src, const char *dst, const mp_conver
     memset(&j, 0, sizeof j);
     memset(res, 0, sizeof *res);
     j.o = o;
+    j.progress = (mp_reporter){.fn = o->progress, .user = o->progress_user, .quiet = o->quiet};
     double t0 = mp_now();
     if (o->threads > 0) omp_set_num_threads(o->threads);
     mp_gguf *g = NULL;
@@ -488,22 +488,22 @@ mp_errcode mp_gguf_convert_run(const char *src, const char *dst, const mp_conver
         goto cleanup;
     }
     if (!j.arch)
-        fprintf(stderr, "modelprep: note: architecture '%s' has no Hugging Face name mapping (llama, "
-                        "mistral, qwen2, qwen3, gemma3): the checkpoint keeps its GGUF tensor names "
-                        "and gets no config.json\n", arch ? arch : "(unset)");
+        mp_report_note(&j.progress, "note: architecture '%s' has no Hugging Face name mapping (llama, "
+                                    "mistral, qwen2, qwen3, gemma3): the checkpoint keeps its GGUF "
+                                    "tensor names and gets no config.json", arch ? arch : "(unset)");
     for (size_t i = 0; j.arch && i < j.n_outs; i++)
         if (strcmp(j.outs[i].name, j.outs[i].t->name) == 0)
-            fprintf(stderr, "modelprep: note: tensor '%s' has no Hugging Face counterpart in %s and "
-                            "keeps its GGUF name\n", j.outs[i].name, j.arch->gguf);
-    rc = mp_dest_begin(&j.dest, dst, o->force, err);
+            mp_report_note(&j.progress, "note: tensor '%s' has no Hugging Face counterpart in %s "
+                                        "and keeps its GGUF name", j.outs[i].name, j.arch->gguf);
+    rc = mp_dest_begin(&j.dest, dst, o->force, &j.progress, err);
     if (rc != MP_OK) goto cleanup;
     uint64_t total = 0;
     for (size_t i = 0; i < j.n_outs; i++) total += j.outs[i].bytes;
     size_t n_unpermuted = 0;
     for (size_t i = 0; i < j.n_outs; i++) n_unpermuted += j.outs[i].head_dim > 0;
-    mp_progress_start(&j.progress, "convert", total, o->quiet);
+    mp_report_start(&j.progress, "convert", total);
     for (size_t s = 0; s < j.n_shards && rc == MP_OK; s++) rc = write_shard(&j, s, err);
-    mp_progress_end(&j.progress);
+    mp_report_end(&j.progress);
     if (rc == MP_OK) rc = finish_dest(&j, src, n_unpermuted, err);
     if (rc == MP_OK) rc = mp_dest_commit(&j.dest, err);
     if (rc != MP_OK) {

@@ -12,7 +12,6 @@
 #include "dest.h"
 #include "json_edit.h"
 #include "manifest.h"
-#include "progress.h"
 #include "../verify/verify.h"
 
 #include <omp.h>
@@ -75,7 +74,7 @@ typedef struct job {
     char (*shard_names)[64];
     mp_mfile *files;
     size_t n_files;
-    mp_progress progress;
+    mp_reporter progress;
     uint8_t *chunk;     /* CHUNK_BYTES */
     float *tile;        /* TILE_BYTES */
     uint8_t *tile_out;  /* TILE_BYTES */
@@ -309,7 +308,7 @@ static mp_errcode produce_copy(job *j, mp_st_writer *w, const out_tensor *o, mp_
         len = o->bytes - at < COPY_WINDOW ? o->bytes - at : COPY_WINDOW;
         MP_FORWARD(check_interrupt(j, err));
         MP_FORWARD(mp_st_writer_copy_from(w, j->m, o->src, at, (size_t)len, j->chunk, CHUNK_BYTES, err));
-        mp_progress_add(&j->progress, len);
+        mp_report_add(&j->progress, len);
     }
     return MP_OK;
 }
@@ -391,7 +390,7 @@ static mp_errcode produce_cast(job *j, mp_st_writer *w, const out_tensor *o, mp_
         MP_FORWARD(mp_convert_store(j->tile, cnt, j->o->target, j->tile_out, t->name, e, cols ? cols : 1, err));
         size_t oes = mp_dtype_bits(o->spec.dtype) / 8;
         MP_FORWARD(mp_st_writer_write(w, j->tile_out, cnt * oes, err));
-        mp_progress_add(&j->progress, cnt * oes);
+        mp_report_add(&j->progress, cnt * oes);
     }
     return MP_OK;
 }
@@ -423,7 +422,7 @@ static mp_errcode produce_dequant(job *j, mp_st_writer *w, const out_tensor *o, 
         if (rc == MP_OK) rc = mp_dequant_ref(j->m, q, n0, n1, tile, err);
         if (rc == MP_OK) rc = mp_convert_store(tile, cnt, j->o->target, bytes, o->spec.name, n0 * K, K, err);
         if (rc == MP_OK) rc = mp_st_writer_write(w, bytes, cnt * oes, err);
-        mp_progress_add(&j->progress, cnt * oes);
+        mp_report_add(&j->progress, cnt * oes);
     }
     if (owned) {
         free(tile);
@@ -442,7 +441,7 @@ static mp_errcode write_sink(void *ctx, const void *buf, size_t len, mp_err *err
     sink_ctx *c = ctx;
     MP_FORWARD(check_interrupt(c->j, err));
     MP_FORWARD(mp_st_writer_write(c->w, buf, len, err));
-    mp_progress_add(&c->j->progress, len);
+    mp_report_add(&c->j->progress, len);
     return MP_OK;
 }
 
@@ -667,6 +666,7 @@ mp_errcode mp_convert_run(const char *src, const char *dst, const mp_convert_opt
     mp_convert_opts oc = *o;
     mp_hf_config cfg;
     j.o = &oc;
+    j.progress = (mp_reporter){.fn = o->progress, .user = o->progress_user, .quiet = o->quiet};
     double t0 = mp_now();
     if (o->threads > 0) omp_set_num_threads(o->threads);
     mp_st_model *m = NULL;
@@ -688,7 +688,7 @@ mp_errcode mp_convert_run(const char *src, const char *dst, const mp_convert_opt
         rc = mp_errf(err, MP_E_NOMEM, "out of memory");
         goto cleanup;
     }
-    rc = mp_dest_begin(&j.dest, dst, o->force, err);
+    rc = mp_dest_begin(&j.dest, dst, o->force, &j.progress, err);
     if (rc != MP_OK) goto cleanup;
     rc = mp_src_hash_start(&j.src_hash, m, err);
     if (rc != MP_OK) {
@@ -697,9 +697,9 @@ mp_errcode mp_convert_run(const char *src, const char *dst, const mp_convert_opt
     }
     uint64_t total = 0;
     for (size_t i = 0; i < j.n_outs; i++) total += j.outs[i].bytes;
-    mp_progress_start(&j.progress, "convert", total, o->quiet);
+    mp_report_start(&j.progress, "convert", total);
     for (size_t s = 0; s < j.n_shards && rc == MP_OK; s++) rc = write_shard(&j, s, err);
-    mp_progress_end(&j.progress);
+    mp_report_end(&j.progress);
     size_t n_side = 0;
     if (rc == MP_OK) rc = finish_dest(&j, src, &n_side, err);
     if (rc == MP_OK) rc = mp_dest_commit(&j.dest, err);

@@ -18,7 +18,6 @@
 #include "split.h"
 #include "dest.h"
 #include "manifest.h"
-#include "progress.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -121,7 +120,7 @@ typedef struct split_job {
     size_t n_mods;
     const char *alias_from, *alias_to;   /* tied: lm_head.weight -> embedding */
     mp_dest dest;
-    mp_progress progress;
+    mp_reporter progress;
     uint8_t *chunk;
     mp_src_hash *src_hash;  /* hashing the sources in the background */
 } split_job;
@@ -507,7 +506,7 @@ static mp_errcode write_module(split_job *j, module *m, mp_err *err)
             /* A plain source goes kernel to kernel (copy_file_range) while the hashes read a
              * mapping of the same bytes; a compressed one is decompressed a chunk at a time. */
             rc = mp_st_writer_copy_from(w, j->m, t, at, (size_t)len, j->chunk, CHUNK, err);
-            mp_progress_add(&j->progress, len);
+            mp_report_add(&j->progress, len);
         }
     }
     if (rc == MP_OK) {
@@ -757,6 +756,7 @@ mp_errcode mp_split_run(const char *src, const char *dst, const mp_split_opts *o
     memset(&j, 0, sizeof j);
     memset(res, 0, sizeof *res);
     j.o = o;
+    j.progress = (mp_reporter){.fn = o->progress, .user = o->progress_user, .quiet = o->quiet};
     double t0 = mp_now();
     mp_hf_config cfg;
     memset(&cfg, 0, sizeof cfg);
@@ -778,7 +778,7 @@ mp_errcode mp_split_run(const char *src, const char *dst, const mp_split_opts *o
         j.dest.final = mp_strdup(dst);
         j.dest.partial = partial;
         j.dest.force = o->force;
-        fprintf(stderr, "modelprep: resuming into '%s'\n", partial);
+        mp_report_note(&j.progress, "resuming into '%s'", partial);
         rc = load_journal(&j, err);
         if (rc == MP_OK) clean_unverified(&j);
     } else if (rc == MP_OK) {
@@ -793,7 +793,7 @@ mp_errcode mp_split_run(const char *src, const char *dst, const mp_split_opts *o
             for (size_t i = 0; i < j.n_mods; i++) need += ZSTD_compressBound(j.mods[i].file_size);
         }
         if (rc == MP_OK) rc = check_space(dst, need, err);
-        if (rc == MP_OK) rc = mp_dest_begin(&j.dest, dst, o->force, err);
+        if (rc == MP_OK) rc = mp_dest_begin(&j.dest, dst, o->force, &j.progress, err);
     }
     if (rc == MP_OK && o->gguf_split && !j.g)
         rc = mp_errf(err, MP_E_USAGE, "--gguf-split needs a GGUF source; '%s' is safetensors", src);
@@ -813,7 +813,7 @@ mp_errcode mp_split_run(const char *src, const char *dst, const mp_split_opts *o
     uint64_t pending = 0;
     for (size_t i = 0; rc == MP_OK && i < j.n_mods; i++)
         if (!j.mods[i].done) pending += j.mods[i].file_size;
-    mp_progress_start(&j.progress, "split", pending, o->quiet);
+    mp_report_start(&j.progress, "split", pending);
     double w0 = mp_now();
     for (size_t i = 0; rc == MP_OK && i < j.n_mods; i++) {
         if (j.mods[i].done) {
@@ -824,7 +824,7 @@ mp_errcode mp_split_run(const char *src, const char *dst, const mp_split_opts *o
         if (rc == MP_OK) res->written += j.mods[i].file_size;
     }
     res->write_seconds = mp_now() - w0;
-    mp_progress_end(&j.progress);
+    mp_report_end(&j.progress);
     if (rc == MP_OK) rc = write_index_and_manifest(&j, src, err);
     if (rc == MP_OK) {
         char *jp = mp_dest_path(&j.dest, JOURNAL);
@@ -836,7 +836,7 @@ mp_errcode mp_split_run(const char *src, const char *dst, const mp_split_opts *o
         mp_dest_abort(&j.dest);
     } else if (rc != MP_OK) {
         /* Keep the partial directory for --resume; say where it is. */
-        if (j.dest.partial) fprintf(stderr, "modelprep: partial split kept in '%s' for --resume\n", j.dest.partial);
+        if (j.dest.partial) mp_report_note(&j.progress, "partial split kept in '%s' for --resume", j.dest.partial);
         free(j.dest.partial);
         free(j.dest.final);
     }

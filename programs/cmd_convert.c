@@ -6,7 +6,8 @@
  * compressed-tensors) come with the layout transformer and are refused until then.
  */
 #include "cli.h"
-#include "pipeline.h"
+#include "progress.h"
+#include "../convert/pipeline.h"
 #include "../repack/repack.h"
 
 #include <stdlib.h>
@@ -80,6 +81,9 @@ int cmd_convert(const mp_args *a)
     o.argc = a->argc;
     o.argv = a->argv;
     o.interrupted = mp_cli_catch_signals();
+    mp_progress bar = {0};
+    o.progress = mp_progress_event;
+    o.progress_user = &bar;
 
 
     mp_err err = MP_ERR_INIT;

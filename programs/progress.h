@@ -1,11 +1,13 @@
 /*
- * progress.h - internal to convert/: a progress bar on stderr, drawn only when stderr is a
- * terminal and --quiet is not given: bytes done, rate and ETA, at most ten times a second.
+ * progress.h - internal to programs/: the progress bar on stderr, drawn from a job's progress
+ * events (mp_progress_fn, common/mp_common.h) only when stderr is a terminal (the job sends none
+ * under --quiet): bytes done, rate and ETA, at most ten times a second. The job's notes are
+ * printed as "modelprep: <note>" lines.
  */
 #ifndef MP_PROGRESS_H
 #define MP_PROGRESS_H
 
-#include <stdint.h>
+#include "../common/mp_common.h"
 
 typedef struct mp_progress {
     int enabled;
@@ -14,9 +16,7 @@ typedef struct mp_progress {
     double start, last_draw;
 } mp_progress;
 
-void mp_progress_start(mp_progress *p, const char *label, uint64_t total, int quiet);
-void mp_progress_add(mp_progress *p, uint64_t bytes);
-void mp_progress_end(mp_progress *p);   /* clears the line */
-double mp_now(void);                     /* monotonic seconds */
+/* An mp_progress_fn; user is a zero-initialised mp_progress. */
+void mp_progress_event(void *user, const mp_event *ev);
 
 #endif
