@@ -22,6 +22,7 @@
 #define _GNU_SOURCE
 #include "pipeline.h"
 #include "dest.h"
+#include "job.h"
 #include "manifest.h"
 
 #include <math.h>
@@ -386,35 +387,9 @@ static mp_errcode write_config(gjob *j, mp_err *err)
 
 /* ------------------------------------------------------------ index and manifest */
 
-static mp_errcode write_index(gjob *j, mp_err *err)
-{
-    const char **names = malloc((j->n_outs ? j->n_outs : 1) * sizeof *names);
-    const char **files = malloc((j->n_outs ? j->n_outs : 1) * sizeof *files);
-    uint64_t total = 0;
-    mp_buf b = MP_BUF_INIT;
-    mp_errcode rc = MP_OK;
-    if (!names || !files) {
-        rc = mp_errf(err, MP_E_NOMEM, "out of memory");
-    } else {
-        for (size_t i = 0; i < j->n_outs; i++) {
-            names[i] = j->outs[i].name;
-            files[i] = j->shard_names[j->outs[i].shard];
-            total += j->outs[i].bytes;
-        }
-        rc = mp_st_index_json(&b, names, files, j->n_outs, total, err);
-        if (rc == MP_OK)
-            rc = mp_dest_write_file(&j->dest, "model.safetensors.index.json", b.data, b.len, err);
-    }
-    mp_buf_release(&b);
-    free(names);
-    free(files);
-    return rc;
-}
-
 static mp_errcode finish_dest(gjob *j, const char *src, size_t n_unpermuted, mp_err *err)
 {
     const mp_gguf *g = j->g;
-    if (j->n_shards > 1) MP_FORWARD(write_index(j, err));
     if (j->arch) MP_FORWARD(write_config(j, err));
     size_t nf = mp_gguf_n_files(g);
     mp_mfile *src_files = calloc(nf, sizeof *src_files);
@@ -427,16 +402,12 @@ static mp_errcode finish_dest(gjob *j, const char *src, size_t n_unpermuted, mp_
         src_files[i].size = mp_gguf_file(g, i)->size;
         rc = mp_file_xxh128(mp_gguf_file(g, i), src_files[i].xxh128, err);
     }
-    const char *extra[] = {"model.safetensors.index.json", "config.json"};
-    for (size_t i = 0; i < 2 && rc == MP_OK; i++) {
-        char *p = mp_dest_path(&j->dest, extra[i]);
-        if (p && mp_exists(p)) rc = mp_manifest_hash_file(&j->dest, extra[i], &j->files[j->n_files++], err);
-        free(p);
-    }
+    uint64_t bytes = 0;
     for (size_t i = 0; rc == MP_OK && i < j->n_outs; i++) {
         const gout *o = &j->outs[i];
         mt[i] = (mp_mtensor){o->name, j->shard_names[o->shard], o->spec.dtype, o->spec.n_dims,
                              o->spec.shape, o->xxh64, o->origin};
+        bytes += o->bytes;
     }
     const char *arch = mp_gguf_get_str(g, "general.architecture");
     mp_buf_printf(&layout, "{\"name\": \"%s\", \"dtype\": \"%s\", \"dense\": true, \"source\": \"gguf\", "
@@ -448,11 +419,14 @@ static mp_errcode finish_dest(gjob *j, const char *src, size_t n_unpermuted, mp_
                   j->arch ? "true" : "false", n_unpermuted,
                   j->arch && j->arch->norm_shift ? "true" : "false");
     if (rc == MP_OK && layout.oom) rc = mp_errf(err, MP_E_NOMEM, "out of memory");
-    if (rc == MP_OK) {
-        mp_manifest man = {j->o->argc, j->o->argv, src, "gguf", src_files, nf, layout.data,
-                           j->files, j->n_files, mt, j->n_outs};
-        rc = mp_manifest_write(&j->dest, &man, err);
-    }
+    static const char *const extra[] = {"config.json", NULL};
+    mp_job_tail t = {.src = src, .argc = j->o->argc, .argv = j->o->argv, .source_quant = "gguf",
+                     .tensors = mt, .n_tensors = j->n_outs,
+                     .index_name = j->n_shards > 1 ? "model.safetensors.index.json" : NULL,
+                     .tensor_bytes = bytes, .files = j->files, .n_files = j->n_files, .extra = extra,
+                     .src_files = src_files, .n_src_files = nf, .layout_json = layout.data};
+    if (rc == MP_OK) rc = mp_job_finish(&j->dest, &t, err);
+    j->n_files = t.n_files;
     mp_buf_release(&layout);
     free(src_files);
     free(mt);

@@ -17,6 +17,7 @@
 #define _GNU_SOURCE
 #include "split.h"
 #include "dest.h"
+#include "job.h"
 #include "manifest.h"
 
 #include <dirent.h>
@@ -533,12 +534,11 @@ static mp_errcode write_index_and_manifest(split_job *j, const char *src, mp_err
 {
     size_t total = 0;
     for (size_t i = 0; i < j->n_mods; i++) total += j->mods[i].n;
-    const char **names = calloc(total + 1, sizeof *names), **files = calloc(total + 1, sizeof *files);
     char **fnames = calloc(j->n_mods + 1, sizeof *fnames);
     mp_mtensor *mt = calloc(total + 1, sizeof *mt);
-    mp_mfile *mf = calloc(j->n_mods + 5, sizeof *mf), *sf = NULL;
-    mp_buf idx = MP_BUF_INIT, layout = MP_BUF_INIT;
-    mp_errcode rc = names && files && fnames && mt && mf ? MP_OK : mp_errf(err, MP_E_NOMEM, "out of memory");
+    mp_mfile *mf = calloc(j->n_mods + 5, sizeof *mf);
+    mp_buf layout = MP_BUF_INIT;
+    mp_errcode rc = fnames && mt && mf ? MP_OK : mp_errf(err, MP_E_NOMEM, "out of memory");
     uint64_t bytes = 0;
     size_t k = 0, nf = 0;
     for (size_t i = 0; rc == MP_OK && i < j->n_mods; i++) {
@@ -552,8 +552,6 @@ static mp_errcode write_index_and_manifest(split_job *j, const char *src, mp_err
         mf[nf].raw_size = m->file_size;
         memcpy(mf[nf++].raw_xxh128, m->xxh128, 16);
         for (size_t t = 0; rc == MP_OK && t < m->n; t++, k++) {
-            names[k] = m->out_names[t];
-            files[k] = fnames[i];
             bytes += m->src[t]->n_bytes;
             mt[k] = (mp_mtensor){m->out_names[t], fnames[i], m->src[t]->dtype, m->src[t]->n_dims,
                                  m->src[t]->shape, m->xxh64[t], "copy"};
@@ -561,13 +559,6 @@ static mp_errcode write_index_and_manifest(split_job *j, const char *src, mp_err
     }
     const char *index_name = j->o->zstd_level ? "model.safetensors.zst.index.json"
                                               : "model.safetensors.index.json";
-    if (rc == MP_OK) rc = mp_st_index_json(&idx, names, files, k, bytes, err);
-    if (rc == MP_OK) rc = mp_dest_write_file(&j->dest, index_name, idx.data, idx.len, err);
-    static const char *const skip[] = {"modelprep.json", NULL};
-    size_t n_side = 0;
-    if (rc == MP_OK)
-        rc = mp_dest_copy_side_files(&j->dest, mp_st_dir(j->m), mp_is_dir(src), skip, &n_side, err);
-    if (rc == MP_OK) rc = mp_manifest_hash_file(&j->dest, index_name, &mf[nf++], err);
     /* A GGUF source's metadata (vocabulary, hyperparameters, chat template) travels as a GGUF
      * file without tensors, beside the layer files. */
     if (rc == MP_OK && j->g) {
@@ -575,11 +566,6 @@ static mp_errcode write_index_and_manifest(split_job *j, const char *src, mp_err
         mp_gguf_copy_opts co = {.metadata_only = 1};
         rc = meta_path ? mp_gguf_copy(j->g, meta_path, &co, err) : mp_errf(err, MP_E_NOMEM, "out of memory");
         free(meta_path);
-        if (rc == MP_OK) rc = mp_manifest_hash_file(&j->dest, GGUF_META, &mf[nf++], err);
-    }
-    if (rc == MP_OK) {
-        rc = mp_src_hash_finish(j->src_hash, &sf, err);
-        j->src_hash = NULL;
     }
     mp_buf_puts(&layout, "{\"name\": \"per-layer split\", \"modules\": [");
     for (size_t i = 0; i < j->n_mods; i++) {
@@ -601,19 +587,20 @@ static mp_errcode write_index_and_manifest(split_job *j, const char *src, mp_err
                       j->o->zstd_level);
     mp_buf_puts(&layout, "}");
     if (rc == MP_OK && layout.oom) rc = mp_errf(err, MP_E_NOMEM, "out of memory");
-    if (rc == MP_OK) {
-        mp_manifest man = {j->o->argc, j->o->argv, src, NULL, sf, mp_st_n_files(j->m), layout.data,
-                           mf, nf, mt, k};
-        rc = mp_manifest_write(&j->dest, &man, err);
-    }
+    static const char *const skip[] = {"modelprep.json", NULL};
+    static const char *const extra[] = {GGUF_META, NULL};
+    mp_job_tail t = {.src = src, .argc = j->o->argc, .argv = j->o->argv, .tensors = mt, .n_tensors = k,
+                     .index_name = index_name, .tensor_bytes = bytes, .side_dir = mp_st_dir(j->m),
+                     .src_is_dir = mp_is_dir(src), .side_skip = skip, .files = mf, .n_files = nf,
+                     .extra = extra, .src_hash = j->src_hash, .n_src_files = mp_st_n_files(j->m),
+                     .layout_json = layout.data};
+    j->src_hash = NULL;
+    if (rc == MP_OK) rc = mp_job_finish(&j->dest, &t, err);
+    else mp_src_hash_finish(t.src_hash, NULL, NULL);
     for (size_t i = 0; fnames && i < j->n_mods; i++) free(fnames[i]);
     free(fnames);
-    free(names);
-    free(files);
     free(mt);
     free(mf);
-    free(sf);
-    mp_buf_release(&idx);
     mp_buf_release(&layout);
     return rc;
 }
@@ -645,7 +632,7 @@ static mp_errcode write_gguf_split(split_job *j, const char *src, mp_split_resul
     uint64_t *before = calloc(n + 1, sizeof *before); /* bytes before tensor i */
     mp_mtensor *mt = calloc(n + 1, sizeof *mt);
     uint64_t *shapes = calloc(2 * n + 2, sizeof *shapes);
-    mp_mfile *mf = calloc(n_split + 2, sizeof *mf), *sf = NULL;
+    mp_mfile *mf = calloc(n_split + 2, sizeof *mf);
     mp_buf layout = MP_BUF_INIT;
     mp_gguf *outg = NULL;
     uint8_t *buf = malloc(CHUNK);
@@ -719,22 +706,18 @@ static mp_errcode write_gguf_split(split_job *j, const char *src, mp_split_resul
                              XXH64_digest(h), "copy"};
         XXH64_freeState(h);
     }
-    static const char *const skip[] = {"modelprep.json", NULL};
-    size_t n_side = 0;
-    if (rc == MP_OK) rc = mp_dest_copy_side_files(&j->dest, mp_gguf_dir(g), mp_is_dir(src), skip, &n_side, err);
-    if (rc == MP_OK) {
-        rc = mp_src_hash_finish(j->src_hash, &sf, err);
-        j->src_hash = NULL;
-    }
     mp_buf_printf(&layout, "{\"name\": \"gguf-split\", \"splits\": %zu, \"first_tensor\": [0", n_split);
     for (size_t k = 0; k < n_cuts; k++) mp_buf_printf(&layout, ", %llu", (unsigned long long)cuts[k]);
     mp_buf_puts(&layout, "]}");
     if (rc == MP_OK && layout.oom) rc = mp_errf(err, MP_E_NOMEM, "out of memory");
-    if (rc == MP_OK) {
-        mp_manifest man = {j->o->argc, j->o->argv, src, NULL, sf, mp_st_n_files(j->m), layout.data, mf, nf, mt,
-                           mp_gguf_n_tensors(outg)};
-        rc = mp_manifest_write(&j->dest, &man, err);
-    }
+    static const char *const skip[] = {"modelprep.json", NULL};
+    mp_job_tail t = {.src = src, .argc = j->o->argc, .argv = j->o->argv, .tensors = mt,
+                     .n_tensors = outg ? mp_gguf_n_tensors(outg) : 0, .side_dir = mp_gguf_dir(g),
+                     .src_is_dir = mp_is_dir(src), .side_skip = skip, .files = mf, .n_files = nf,
+                     .src_hash = j->src_hash, .n_src_files = mp_st_n_files(j->m), .layout_json = layout.data};
+    j->src_hash = NULL;
+    if (rc == MP_OK) rc = mp_job_finish(&j->dest, &t, err);
+    else mp_src_hash_finish(t.src_hash, NULL, NULL);
     if (rc == MP_OK) {
         res->n_files = nf;
         res->n_tensors = mp_gguf_n_tensors(outg);
@@ -744,7 +727,7 @@ static mp_errcode write_gguf_split(split_job *j, const char *src, mp_split_resul
     mp_gguf_close(outg);
     free(first_path);
     free(dst_stem);
-    free(bound), free(cuts), free(before), free(mt), free(shapes), free(mf), free(sf), free(buf);
+    free(bound), free(cuts), free(before), free(mt), free(shapes), free(mf), free(buf);
     mp_buf_release(&layout);
     return rc;
 }
