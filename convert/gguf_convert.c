@@ -491,6 +491,7 @@ mp_errcode mp_gguf_convert_run(const char *src, const char *dst, const mp_conver
         res->n_copied += strcmp(org, "copy") == 0;
     }
     res->n_files = j.n_shards;
+    res->n_tensors = j.n_outs;
     res->n_side_files = j.arch ? 1 : 0;
     res->bytes = total;
     res->names_mapped = j.arch != NULL;

@@ -685,6 +685,7 @@ mp_errcode mp_convert_run(const char *src, const char *dst, const mp_convert_opt
         res->n_copied += j.outs[i].from == ORIGIN_COPY;
     }
     res->n_files = j.n_shards;
+    res->n_tensors = j.n_outs;
     res->n_side_files = n_side;
     res->bytes = total;
     res->seconds = mp_now() - t0;

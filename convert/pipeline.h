@@ -29,6 +29,7 @@ typedef struct mp_convert_opts {
 
 typedef struct mp_convert_result {
     size_t n_dequantized, n_repacked, n_stacks, n_copied, n_cast, n_files, n_side_files;
+    size_t n_tensors;      /* tensors written */
     uint64_t bytes;        /* tensor bytes written */
     double seconds;
     /* GGUF sources */

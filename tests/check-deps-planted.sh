@@ -5,7 +5,7 @@
 src=$(cd "$(dirname "$0")/.." && pwd)
 tmp=$(mktemp -d) || exit 2
 trap 'rm -rf "$tmp"' EXIT
-for d in common formats repack kernels verify convert programs; do
+for d in include common formats repack kernels verify convert programs; do
     [ -d "$src/$d" ] && cp -R "$src/$d" "$tmp/"
 done
 fail=0
@@ -34,5 +34,6 @@ plant convert/split.c ../programs/cli.h "convert may use only"
 plant verify/device.c ../repack/repack.h "verify may use only"
 plant formats/gguf.c ../convert/dest.h "formats may use only"
 plant common/error.c ../formats/formats.h "common may use only"
+plant include/modelprep.h ../common/mp_common.h "include may use only"
 [ $fail = 0 ] && echo "check-deps-planted: each of $n planted includes fails check-deps, naming it"
 exit $fail

@@ -1,6 +1,7 @@
 #!/bin/sh
 # The stages and what each may include (README "Layout"):
 #   common  <- formats <- repack <- convert;  verify uses formats and kernels, never repack.
+#   include/ (the public header, modelprep.h) stands alone, and every stage may use it;
 #   programs (the command line) may use every stage; no library stage includes programs/.
 # A folder's *_internal.h headers are its own: no other folder includes them.
 # Fails naming every include that crosses a line the wrong way.
@@ -8,18 +9,19 @@
 cd "${1:-$(dirname "$0")/..}" || exit 2
 allowed() {
     case "$1" in
-    common) echo "common" ;;
-    formats) echo "common formats" ;;
-    repack) echo "common formats repack" ;;
+    include) echo "include" ;;
+    common) echo "include common" ;;
+    formats) echo "include common formats" ;;
+    repack) echo "include common formats repack" ;;
     kernels) echo "kernels" ;;
-    verify) echo "common formats kernels verify" ;;
-    convert) echo "common formats repack verify kernels convert" ;;
-    programs) echo "common formats repack verify kernels convert programs" ;;
+    verify) echo "include common formats kernels verify" ;;
+    convert) echo "include common formats repack verify kernels convert" ;;
+    programs) echo "include common formats repack verify kernels convert programs" ;;
     esac
 }
 bad="${TMPDIR:-/tmp}/mp-check-deps.$$"
 rm -f "$bad"
-for stage in common formats repack kernels verify convert programs; do
+for stage in include common formats repack kernels verify convert programs; do
     [ -d "$stage" ] || continue
     ok=$(allowed "$stage")
     for f in $(find "$stage" -name '*.[ch]' -o -name '*.cl' | sort); do
