@@ -8,6 +8,7 @@
 #include "../../include/modelprep.h"
 
 #include <criterion/criterion.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +61,17 @@ static char *make_model(char **model, const char *extra)
     return dir;
 }
 
+/* Removes the test's temp dir and frees its paths (NULL-terminated). */
+static void release(char *dir, ...)
+{
+    tu_rmtree(dir);
+    free(dir);
+    va_list ap;
+    va_start(ap, dir);
+    for (char *p; (p = va_arg(ap, char *));) free(p);
+    va_end(ap);
+}
+
 static int exists(const char *dir, const char *name)
 {
     char *p = tu_path(dir, name);
@@ -96,10 +108,7 @@ Test(unit_job, convert_reports_progress_through_the_callback_up_to_the_bytes_wri
     cr_expect(exists(dst, "model.safetensors.index.json"));
     cr_expect(exists(dst, "modelprep.json"));
     cr_expect(exists(dst, "tokenizer_config.json"));
-    tu_rmtree(dir);
-    free(dst);
-    free(dir);
-    free(model);
+    release(dir, dst, model, NULL);
 }
 
 Test(unit_job, stale_partial_output_is_a_note_not_a_line_on_stderr)
@@ -121,11 +130,7 @@ Test(unit_job, stale_partial_output_is_a_note_not_a_line_on_stderr)
     cr_expect_str_eq(e.notes[0], want);
     struct stat st;
     cr_expect_neq(stat(stale, &st), 0, "the stale partial directory is still there");
-    tu_rmtree(dir);
-    free(stale);
-    free(dst);
-    free(dir);
-    free(model);
+    release(dir, stale, dst, model, NULL);
 }
 
 Test(unit_job, without_a_callback_jobs_run_silently)
@@ -140,10 +145,7 @@ Test(unit_job, without_a_callback_jobs_run_silently)
     cr_expect(exists(dst, "model.layers.1.safetensors"));
     cr_expect(exists(dst, "model.safetensors.index.json"));
     cr_expect(exists(dst, "modelprep.json"));
-    tu_rmtree(dir);
-    free(dst);
-    free(dir);
-    free(model);
+    release(dir, dst, model, NULL);
 }
 
 Test(unit_job, an_interrupted_split_keeps_its_partial_directory_and_says_where)
@@ -162,8 +164,5 @@ Test(unit_job, an_interrupted_split_keeps_its_partial_directory_and_says_where)
     cr_expect(strncmp(e.notes[0], "partial split kept in '", 23) == 0, "%s", e.notes[0]);
     cr_expect(strstr(e.notes[0], "layers.partial-") && strstr(e.notes[0], "' for --resume"), "%s", e.notes[0]);
     cr_expect_eq(e.n_end, 1, "END follows START even when the job stops");
-    tu_rmtree(dir);
-    free(dst);
-    free(dir);
-    free(model);
+    release(dir, dst, model, NULL);
 }
