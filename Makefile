@@ -12,6 +12,9 @@ space   := $(subst ,, )
 PREFIX  ?= /usr/local
 BINDIR  ?= $(PREFIX)/bin
 MANDIR  ?= $(PREFIX)/share/man/man1
+LIBDIR  ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 PYTHON  ?= python3
 
 PKGS    := libzstd libxxhash libcjson level-zero OpenCL
@@ -46,12 +49,16 @@ ALL_CFLAGS = -std=c11 $(OPT) $(WARN) -fopenmp $(SANFLAGS) $(PKG_CFLAGS) $(CPPFLA
 LDLIBS_ALL = -fopenmp $(SANFLAGS) $(PKG_LIBS) -lm $(LDFLAGS)
 
 # The pipeline's stages, in dependency order (see README "Layout").
-LIB_DIRS := common formats repack verify
+LIB_DIRS := common formats repack verify convert
 LIB_SRCS := $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c))
-CLI_SRCS := $(wildcard convert/*.c)
+CLI_SRCS := $(wildcard programs/*.c)
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/kernels_blob.o
 CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
 LIB      := $(BUILD)/libmodelprep.a
+# The shared library: its soname carries the major version of include/modelprep.h.
+VERSION  := $(shell sed -n 's/^\#define MP_VERSION "\(.*\)"/\1/p' include/modelprep.h)
+SONAME   := libmodelprep.so.$(firstword $(subst ., ,$(VERSION)))
+SOLIB    := $(BUILD)/libmodelprep.so.$(VERSION)
 BIN      := $(BUILD)/modelprep
 
 TEST_SRCS  := $(wildcard tests/unit/*.c)
@@ -66,16 +73,20 @@ FUZZ_TARGETS := st_header index config json manifest gguf
 REPLAY_BINS  := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/replay_%)
 FUZZ_SECONDS ?= 10
 
-.PHONY: all test check demo bench install uninstall clean deps help check-deps check-nm check-spirv pyref ze-null realmodel fuzz replay
+.PHONY: all lib check-install test check demo bench install uninstall clean deps help check-deps check-nm check-spirv pyref ze-null realmodel fuzz replay
 
 all: $(BIN) ## build build/modelprep
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /|/' | awk -F'|' '{printf "  %-12s %s\n", $$1, $$2}'
 
+# Library objects are position-independent, so that the same objects make libmodelprep.a and
+# libmodelprep.so; calls inside the library stay direct (no interposition).
+$(LIB_OBJS): PICFLAGS := -fPIC -fno-semantic-interposition
+
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+	$(CC) $(ALL_CFLAGS) $(PICFLAGS) -MMD -MP -c $< -o $@
 
 # kernels/: one OpenCL C source per layout family, built to SPIR-V 1.0 for Level Zero
 # (research/device-verify.md §2) and embedded, with the source text, in the library.
@@ -95,7 +106,7 @@ $(BUILD)/gen/kernels_blob.c: kernels/embed.sh kernels/mp_kernel.h $(KERNELS:%=ke
 
 $(BUILD)/obj/gen/kernels_blob.o: $(BUILD)/gen/kernels_blob.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -c $< -o $@
+	$(CC) $(ALL_CFLAGS) $(PICFLAGS) -c $< -o $@
 
 check-spirv: $(SPV) ## validate the SPIR-V modules (spirv-val, OpenCL 1.2, no Float64)
 	@for f in $(SPV); do \
@@ -106,6 +117,17 @@ check-spirv: $(SPV) ## validate the SPIR-V modules (spirv-val, OpenCL 1.2, no Fl
 $(LIB): $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
+
+$(SOLIB): $(LIB_OBJS) include/modelprep.map
+	$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--version-script=include/modelprep.map -Wl,--no-undefined \
+	  -o $@ $(LIB_OBJS) $(LDLIBS_ALL)
+	ln -sf $(notdir $@) $(BUILD)/$(SONAME)
+	ln -sf $(SONAME) $(BUILD)/libmodelprep.so
+
+lib: $(LIB) $(SOLIB) ## build libmodelprep.a and libmodelprep.so
+
+check-install: $(BIN) $(LIB) $(SOLIB) $(BUILD)/tests/mkmodel ## install into a temp prefix; build and run tests/install/use_lib.c via pkg-config
+	@MAKE="$(MAKE)" CC="$(CC)" sh tests/install/check.sh $(BUILD)
 
 $(BIN): $(CLI_OBJS) $(LIB)
 	$(CC) -o $@ $(CLI_OBJS) $(LIB) $(LDLIBS_ALL)
@@ -180,11 +202,20 @@ realmodel: $(VENV)/.realmodel ## install the real GGUF model the tests check aga
 ze-null: ## build the Level Zero null driver into build/ze-null (verify's negative control)
 	@sh tests/gen/build_ze_null.sh build/ze-null
 
-check-deps: ## check that each stage includes only the stages below it
+check-deps: ## check that each stage includes only the stages below it (and that the check can fail)
 	@sh tests/check-deps.sh
+	@sh tests/check-deps-planted.sh
 
 check-nm: $(LIB) ## library objects must not print or exit
 	@sh tests/check-nm.sh $(BUILD)/obj
+
+# The installed-library check links use_lib.c without sanitizers, which a sanitized
+# libmodelprep.so cannot load into: SAN builds leave it out.
+ifeq ($(SAN),1)
+CHECK_INSTALL :=
+else
+CHECK_INSTALL := check-install
+endif
 
 TEST_ENV = MP_BIN=$(abspath $(BIN)) MP_TOOLS=$(abspath $(BUILD)/tests) \
            MP_SRC=$(abspath .) MP_PYTHON=$(abspath $(VENV))/bin/python \
@@ -192,7 +223,7 @@ TEST_ENV = MP_BIN=$(abspath $(BIN)) MP_TOOLS=$(abspath $(BUILD)/tests) \
 
 test: deps ## build and run every test: units, golden, CLI, hostile input, Python cross-check
 	$(MAKE) --no-print-directory all-tests
-	$(MAKE) --no-print-directory check-deps check-nm check-spirv
+	$(MAKE) --no-print-directory check-deps check-nm check-spirv $(CHECK_INSTALL)
 	$(MAKE) --no-print-directory replay
 	$(MAKE) --no-print-directory pyref
 	-@$(MAKE) --no-print-directory ze-null
@@ -210,13 +241,28 @@ demo: deps $(BIN) $(TOOLS) ## generate a sample GPTQ model and run modelprep on 
 bench: $(BIN) $(TOOLS) $(BENCH_BINS) ## measure throughput and peak memory (figures go in notes)
 	@sh tests/bench/run.sh $(BUILD)
 
-install: $(BIN) ## install modelprep and its man page under $(DESTDIR)$(PREFIX)
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)
+# modelprep.pc is written for the installed paths; Requires.private names the pkg-config modules
+# the library links (a static link needs them: pkg-config --static).
+install: $(BIN) $(LIB) $(SOLIB) ## install modelprep, its man page and the library under $(DESTDIR)$(PREFIX)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR) \
+	  $(DESTDIR)$(PKGCONFIGDIR)
 	install -m 755 $(BIN) $(DESTDIR)$(BINDIR)/modelprep
 	install -m 644 doc/modelprep.1 $(DESTDIR)$(MANDIR)/modelprep.1
+	install -m 644 include/modelprep.h $(DESTDIR)$(INCLUDEDIR)/modelprep.h
+	install -m 644 $(LIB) $(DESTDIR)$(LIBDIR)/libmodelprep.a
+	install -m 755 $(SOLIB) $(DESTDIR)$(LIBDIR)/$(notdir $(SOLIB))
+	ln -sf $(notdir $(SOLIB)) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libmodelprep.so
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+	    -e 's|@VERSION@|$(VERSION)|' -e 's|@REQUIRES@|$(PKGS)|' include/modelprep.pc.in \
+	    > $(DESTDIR)$(PKGCONFIGDIR)/modelprep.pc
+	chmod 644 $(DESTDIR)$(PKGCONFIGDIR)/modelprep.pc
 
 uninstall: ## remove what install put in place
-	rm -f $(DESTDIR)$(BINDIR)/modelprep $(DESTDIR)$(MANDIR)/modelprep.1
+	rm -f $(DESTDIR)$(BINDIR)/modelprep $(DESTDIR)$(MANDIR)/modelprep.1 \
+	  $(DESTDIR)$(INCLUDEDIR)/modelprep.h $(DESTDIR)$(LIBDIR)/libmodelprep.a \
+	  $(DESTDIR)$(LIBDIR)/$(notdir $(SOLIB)) $(DESTDIR)$(LIBDIR)/$(SONAME) \
+	  $(DESTDIR)$(LIBDIR)/libmodelprep.so $(DESTDIR)$(PKGCONFIGDIR)/modelprep.pc
 
 clean: ## remove build/
 	rm -rf build

@@ -3,7 +3,7 @@
  *
  * Everything in modelprep reports failure the same way: a function returns an mp_errcode
  * (MP_OK is 0) and fills a caller-owned mp_err with the file, the tensor, the byte offset where
- * known, and a one-line reason. Library code never prints and never exits; only convert/ (the CLI)
+ * known, and a one-line reason. Library code never prints and never exits; only programs/ (the CLI)
  * turns an mp_err into a line on stderr and an exit code.
  *
  * Memory: no function here keeps a pointer to its arguments. mp_file handles are opened with
@@ -12,43 +12,16 @@
 #ifndef MP_COMMON_H
 #define MP_COMMON_H
 
+#include "../include/modelprep.h"
+
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#define MP_VERSION "0.1.0"
-
 /* ---------------------------------------------------------------- errors */
 
-/* Stable values: scripts and the manifest may record them. Each maps to one exit code
- * (DESIGN.md §2) through mp_err_exit_code(). */
-typedef enum {
-    MP_OK = 0,
-    MP_E_MISMATCH = 1,    /* verification found a mismatch or corruption  -> exit 1 */
-    MP_E_USAGE = 2,       /* bad command line                            -> exit 2 */
-    MP_E_DEVICE = 3,      /* requested device unavailable                -> exit 3 */
-    MP_E_INPUT = 4,       /* bad or malformed input                      -> exit 4 */
-    MP_E_UNSUPPORTED = 5, /* well-formed input modelprep cannot handle   -> exit 4 */
-    MP_E_IO = 6,          /* read/write/disk-full/permission             -> exit 5 */
-    MP_E_NOMEM = 7,       /* allocation failed                           -> exit 5 */
-    MP_E_INTERRUPTED = 8, /* SIGINT/SIGTERM                              -> exit 130 */
-    MP_E_COUNT
-} mp_errcode;
-
-#define MP_ERR_FILE_MAX 512
-#define MP_ERR_TENSOR_MAX 256
-#define MP_ERR_MSG_MAX 512
-
-/* Caller-owned error context. Zero-initialise with MP_ERR_INIT. */
-typedef struct mp_err {
-    mp_errcode code;
-    int64_t offset;                  /* byte offset in `file`, -1 when unknown */
-    char file[MP_ERR_FILE_MAX];      /* file the error is about, "" when none */
-    char tensor[MP_ERR_TENSOR_MAX];  /* tensor the error is about, "" when none */
-    char msg[MP_ERR_MSG_MAX];        /* reason: lowercase, no final period */
-} mp_err;
-
-#define MP_ERR_INIT {MP_OK, -1, "", "", ""}
+/* mp_errcode, mp_err, MP_ERR_INIT, mp_err_name, mp_err_exit_code and mp_err_format are public:
+ * include/modelprep.h declares them. */
 
 /* Sets code and reason, clears file/tensor/offset. Returns `code`, so that
  * `return mp_errf(err, MP_E_INPUT, "...")` reads like git's `return error(...)`. */
@@ -63,12 +36,6 @@ mp_errcode mp_errf_at(mp_err *err, mp_errcode code, const char *file, const char
 /* Fills in the file when the error does not name one yet (a caller adding context). */
 void mp_err_set_file(mp_err *err, const char *file);
 void mp_err_clear(mp_err *err);
-
-const char *mp_err_name(mp_errcode code);  /* "input", "io", ... */
-int mp_err_exit_code(mp_errcode code);      /* DESIGN.md §2 exit code */
-
-/* Formats "FILE: byte N: tensor 'T': reason" (parts present only when set) into buf. */
-void mp_err_format(const mp_err *err, char *buf, size_t cap);
 
 #define MP_RETURN_ERR_IF(cond, err, code, ...)                  \
     do {                                                        \
@@ -227,5 +194,29 @@ void mp_buf_printf(mp_buf *b, const char *fmt, ...) __attribute__((format(printf
 /* Appends s as a JSON string literal, quotes included, escaped as serde_json does. */
 void mp_buf_json_str(mp_buf *b, const char *s);
 void mp_buf_release(mp_buf *b);
+
+/* ---------------------------------------------------------------- progress and notes */
+
+/* A long job (convert, split) tells its caller how far it is and what it noticed through one
+ * callback in its options (mp_progress_fn, mp_event: include/modelprep.h); the library itself
+ * never prints. The command line draws a bar from it (programs/progress.c). */
+
+/* A job's side of the callback: fn, user and quiet come from its caller's options, the rest is
+ * the job's. quiet drops START, ADVANCE and END but keeps the notes. Every function accepts a
+ * reporter whose fn is NULL. */
+typedef struct mp_reporter {
+    mp_progress_fn fn;
+    void *user;
+    int quiet;
+    const char *label;
+    uint64_t total, done;
+} mp_reporter;
+
+void mp_report_start(mp_reporter *r, const char *label, uint64_t total);
+void mp_report_add(mp_reporter *r, uint64_t bytes);
+void mp_report_end(mp_reporter *r);
+void mp_report_note(const mp_reporter *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+double mp_now(void);   /* monotonic seconds */
 
 #endif /* MP_COMMON_H */

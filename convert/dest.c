@@ -52,7 +52,7 @@ static const char *base_of(const char *path, char *buf, size_t cap)
     return slash ? slash + 1 : buf;
 }
 
-static void stale_partials(const char *dst, int force)
+static void stale_partials(const char *dst, int force, const mp_reporter *rep)
 {
     char *parent = parent_of(dst);
     char bb[4096];
@@ -67,10 +67,10 @@ static void stale_partials(const char *dst, int force)
             if (!p) break;
             if (force) {
                 mp_rmtree(p);
-                fprintf(stderr, "modelprep: removed '%s', left by an interrupted run\n", p);
+                mp_report_note(rep, "removed '%s', left by an interrupted run", p);
             } else {
-                fprintf(stderr, "modelprep: note: '%s' was left by an interrupted run; remove it "
-                                "or use --force\n", p);
+                mp_report_note(rep, "note: '%s' was left by an interrupted run; remove it or use "
+                                    "--force", p);
             }
             free(p);
         }
@@ -79,13 +79,14 @@ static void stale_partials(const char *dst, int force)
     free(parent);
 }
 
-mp_errcode mp_dest_begin(mp_dest *d, const char *dst, int force, mp_err *err)
+mp_errcode mp_dest_begin(mp_dest *d, const char *dst, int force, const mp_reporter *rep,
+                          mp_err *err)
 {
     memset(d, 0, sizeof *d);
     d->force = force;
     if (mp_exists(dst) && !force)
         return mp_errf_at(err, MP_E_USAGE, dst, NULL, -1, "destination exists; use --force to replace it");
-    stale_partials(dst, force);
+    stale_partials(dst, force, rep);
     d->final = mp_strdup(dst);
     char *tmpl = NULL;
     size_t n = strlen(dst);

@@ -18,8 +18,10 @@ typedef struct mp_dest {
 } mp_dest;
 
 /* Refuses an existing DST without force (MP_E_USAGE), reports stale partial directories of
- * earlier runs on stderr (and removes them under force), and creates the partial directory. */
-mp_errcode mp_dest_begin(mp_dest *d, const char *dst, int force, mp_err *err);
+ * earlier runs as notes to rep (and removes them under force), and creates the partial
+ * directory. rep may be NULL. */
+mp_errcode mp_dest_begin(mp_dest *d, const char *dst, int force, const mp_reporter *rep,
+                         mp_err *err);
 /* Path of `name` inside the partial directory; owned by the caller. name must be contained. */
 char *mp_dest_path(const mp_dest *d, const char *name);
 mp_errcode mp_dest_commit(mp_dest *d, mp_err *err);

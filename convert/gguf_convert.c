@@ -5,7 +5,7 @@
  * - Names: the tensor names of llama, mistral, qwen2, qwen3 and gemma3 are mapped back to
  *   transformers' (`blk.N.attn_q.weight` -> `model.layers.N.self_attn.q_proj.weight`, ...).
  *   Other architectures, and tensors with no Hugging Face counterpart (llama3's rope_freqs),
- *   keep their GGUF names, and a note on stderr says so.
+ *   keep their GGUF names, and a note (to the progress callback) says so.
  * - Values: every tensor is dequantized (mp_gguf_dequantize, bit-exact with ggml) and stored in
  *   the target dtype. convert_hf_to_gguf permutes the rows of llama's and mistral's q and k
  *   projections for its rope layout (LlamaModel.permute: per head, the two rotary halves
@@ -22,8 +22,8 @@
 #define _GNU_SOURCE
 #include "pipeline.h"
 #include "dest.h"
+#include "job.h"
 #include "manifest.h"
-#include "progress.h"
 
 #include <math.h>
 #include <omp.h>
@@ -131,7 +131,7 @@ typedef struct gjob {
     mp_dest dest;
     mp_mfile *files;
     size_t n_files;
-    mp_progress progress;
+    mp_reporter progress;
     uint8_t *raw;              /* packed input of one tile */
     float *tile, *perm;
     uint8_t *out;
@@ -293,7 +293,7 @@ static mp_errcode produce(gjob *j, mp_st_writer *w, const gout *o, mp_err *err)
             for (uint64_t i = 0; i < cnt; i++) v[i] -= 1.0f;
         MP_FORWARD(mp_convert_store(v, (size_t)cnt, j->o->target, j->out, o->name, e, cols, err));
         MP_FORWARD(mp_st_writer_write(w, j->out, (size_t)cnt * oes, err));
-        mp_progress_add(&j->progress, cnt * oes);
+        mp_report_add(&j->progress, cnt * oes);
     }
     return MP_OK;
 }
@@ -387,35 +387,9 @@ static mp_errcode write_config(gjob *j, mp_err *err)
 
 /* ------------------------------------------------------------ index and manifest */
 
-static mp_errcode write_index(gjob *j, mp_err *err)
-{
-    const char **names = malloc((j->n_outs ? j->n_outs : 1) * sizeof *names);
-    const char **files = malloc((j->n_outs ? j->n_outs : 1) * sizeof *files);
-    uint64_t total = 0;
-    mp_buf b = MP_BUF_INIT;
-    mp_errcode rc = MP_OK;
-    if (!names || !files) {
-        rc = mp_errf(err, MP_E_NOMEM, "out of memory");
-    } else {
-        for (size_t i = 0; i < j->n_outs; i++) {
-            names[i] = j->outs[i].name;
-            files[i] = j->shard_names[j->outs[i].shard];
-            total += j->outs[i].bytes;
-        }
-        rc = mp_st_index_json(&b, names, files, j->n_outs, total, err);
-        if (rc == MP_OK)
-            rc = mp_dest_write_file(&j->dest, "model.safetensors.index.json", b.data, b.len, err);
-    }
-    mp_buf_release(&b);
-    free(names);
-    free(files);
-    return rc;
-}
-
 static mp_errcode finish_dest(gjob *j, const char *src, size_t n_unpermuted, mp_err *err)
 {
     const mp_gguf *g = j->g;
-    if (j->n_shards > 1) MP_FORWARD(write_index(j, err));
     if (j->arch) MP_FORWARD(write_config(j, err));
     size_t nf = mp_gguf_n_files(g);
     mp_mfile *src_files = calloc(nf, sizeof *src_files);
@@ -428,16 +402,12 @@ static mp_errcode finish_dest(gjob *j, const char *src, size_t n_unpermuted, mp_
         src_files[i].size = mp_gguf_file(g, i)->size;
         rc = mp_file_xxh128(mp_gguf_file(g, i), src_files[i].xxh128, err);
     }
-    const char *extra[] = {"model.safetensors.index.json", "config.json"};
-    for (size_t i = 0; i < 2 && rc == MP_OK; i++) {
-        char *p = mp_dest_path(&j->dest, extra[i]);
-        if (p && mp_exists(p)) rc = mp_manifest_hash_file(&j->dest, extra[i], &j->files[j->n_files++], err);
-        free(p);
-    }
+    uint64_t bytes = 0;
     for (size_t i = 0; rc == MP_OK && i < j->n_outs; i++) {
         const gout *o = &j->outs[i];
         mt[i] = (mp_mtensor){o->name, j->shard_names[o->shard], o->spec.dtype, o->spec.n_dims,
                              o->spec.shape, o->xxh64, o->origin};
+        bytes += o->bytes;
     }
     const char *arch = mp_gguf_get_str(g, "general.architecture");
     mp_buf_printf(&layout, "{\"name\": \"%s\", \"dtype\": \"%s\", \"dense\": true, \"source\": \"gguf\", "
@@ -449,11 +419,14 @@ static mp_errcode finish_dest(gjob *j, const char *src, size_t n_unpermuted, mp_
                   j->arch ? "true" : "false", n_unpermuted,
                   j->arch && j->arch->norm_shift ? "true" : "false");
     if (rc == MP_OK && layout.oom) rc = mp_errf(err, MP_E_NOMEM, "out of memory");
-    if (rc == MP_OK) {
-        mp_manifest man = {j->o->argc, j->o->argv, src, "gguf", src_files, nf, layout.data,
-                           j->files, j->n_files, mt, j->n_outs};
-        rc = mp_manifest_write(&j->dest, &man, err);
-    }
+    static const char *const extra[] = {"config.json", NULL};
+    mp_job_tail t = {.src = src, .argc = j->o->argc, .argv = j->o->argv, .source_quant = "gguf",
+                     .tensors = mt, .n_tensors = j->n_outs,
+                     .index_name = j->n_shards > 1 ? "model.safetensors.index.json" : NULL,
+                     .tensor_bytes = bytes, .files = j->files, .n_files = j->n_files, .extra = extra,
+                     .src_files = src_files, .n_src_files = nf, .layout_json = layout.data};
+    if (rc == MP_OK) rc = mp_job_finish(&j->dest, &t, err);
+    j->n_files = t.n_files;
     mp_buf_release(&layout);
     free(src_files);
     free(mt);
@@ -469,6 +442,7 @@ mp_errcode mp_gguf_convert_run(const char *src, const char *dst, const mp_conver
     memset(&j, 0, sizeof j);
     memset(res, 0, sizeof *res);
     j.o = o;
+    j.progress = (mp_reporter){.fn = o->progress, .user = o->progress_user, .quiet = o->quiet};
     double t0 = mp_now();
     if (o->threads > 0) omp_set_num_threads(o->threads);
     mp_gguf *g = NULL;
@@ -488,22 +462,22 @@ mp_errcode mp_gguf_convert_run(const char *src, const char *dst, const mp_conver
         goto cleanup;
     }
     if (!j.arch)
-        fprintf(stderr, "modelprep: note: architecture '%s' has no Hugging Face name mapping (llama, "
-                        "mistral, qwen2, qwen3, gemma3): the checkpoint keeps its GGUF tensor names "
-                        "and gets no config.json\n", arch ? arch : "(unset)");
+        mp_report_note(&j.progress, "note: architecture '%s' has no Hugging Face name mapping (llama, "
+                                    "mistral, qwen2, qwen3, gemma3): the checkpoint keeps its GGUF "
+                                    "tensor names and gets no config.json", arch ? arch : "(unset)");
     for (size_t i = 0; j.arch && i < j.n_outs; i++)
         if (strcmp(j.outs[i].name, j.outs[i].t->name) == 0)
-            fprintf(stderr, "modelprep: note: tensor '%s' has no Hugging Face counterpart in %s and "
-                            "keeps its GGUF name\n", j.outs[i].name, j.arch->gguf);
-    rc = mp_dest_begin(&j.dest, dst, o->force, err);
+            mp_report_note(&j.progress, "note: tensor '%s' has no Hugging Face counterpart in %s "
+                                        "and keeps its GGUF name", j.outs[i].name, j.arch->gguf);
+    rc = mp_dest_begin(&j.dest, dst, o->force, &j.progress, err);
     if (rc != MP_OK) goto cleanup;
     uint64_t total = 0;
     for (size_t i = 0; i < j.n_outs; i++) total += j.outs[i].bytes;
     size_t n_unpermuted = 0;
     for (size_t i = 0; i < j.n_outs; i++) n_unpermuted += j.outs[i].head_dim > 0;
-    mp_progress_start(&j.progress, "convert", total, o->quiet);
+    mp_report_start(&j.progress, "convert", total);
     for (size_t s = 0; s < j.n_shards && rc == MP_OK; s++) rc = write_shard(&j, s, err);
-    mp_progress_end(&j.progress);
+    mp_report_end(&j.progress);
     if (rc == MP_OK) rc = finish_dest(&j, src, n_unpermuted, err);
     if (rc == MP_OK) rc = mp_dest_commit(&j.dest, err);
     if (rc != MP_OK) {
@@ -517,6 +491,7 @@ mp_errcode mp_gguf_convert_run(const char *src, const char *dst, const mp_conver
         res->n_copied += strcmp(org, "copy") == 0;
     }
     res->n_files = j.n_shards;
+    res->n_tensors = j.n_outs;
     res->n_side_files = j.arch ? 1 : 0;
     res->bytes = total;
     res->names_mapped = j.arch != NULL;

@@ -11,8 +11,8 @@
 #include "pipeline.h"
 #include "dest.h"
 #include "json_edit.h"
+#include "job.h"
 #include "manifest.h"
-#include "progress.h"
 #include "../verify/verify.h"
 
 #include <omp.h>
@@ -75,7 +75,7 @@ typedef struct job {
     char (*shard_names)[64];
     mp_mfile *files;
     size_t n_files;
-    mp_progress progress;
+    mp_reporter progress;
     uint8_t *chunk;     /* CHUNK_BYTES */
     float *tile;        /* TILE_BYTES */
     uint8_t *tile_out;  /* TILE_BYTES */
@@ -309,7 +309,7 @@ static mp_errcode produce_copy(job *j, mp_st_writer *w, const out_tensor *o, mp_
         len = o->bytes - at < COPY_WINDOW ? o->bytes - at : COPY_WINDOW;
         MP_FORWARD(check_interrupt(j, err));
         MP_FORWARD(mp_st_writer_copy_from(w, j->m, o->src, at, (size_t)len, j->chunk, CHUNK_BYTES, err));
-        mp_progress_add(&j->progress, len);
+        mp_report_add(&j->progress, len);
     }
     return MP_OK;
 }
@@ -391,7 +391,7 @@ static mp_errcode produce_cast(job *j, mp_st_writer *w, const out_tensor *o, mp_
         MP_FORWARD(mp_convert_store(j->tile, cnt, j->o->target, j->tile_out, t->name, e, cols ? cols : 1, err));
         size_t oes = mp_dtype_bits(o->spec.dtype) / 8;
         MP_FORWARD(mp_st_writer_write(w, j->tile_out, cnt * oes, err));
-        mp_progress_add(&j->progress, cnt * oes);
+        mp_report_add(&j->progress, cnt * oes);
     }
     return MP_OK;
 }
@@ -423,7 +423,7 @@ static mp_errcode produce_dequant(job *j, mp_st_writer *w, const out_tensor *o, 
         if (rc == MP_OK) rc = mp_dequant_ref(j->m, q, n0, n1, tile, err);
         if (rc == MP_OK) rc = mp_convert_store(tile, cnt, j->o->target, bytes, o->spec.name, n0 * K, K, err);
         if (rc == MP_OK) rc = mp_st_writer_write(w, bytes, cnt * oes, err);
-        mp_progress_add(&j->progress, cnt * oes);
+        mp_report_add(&j->progress, cnt * oes);
     }
     if (owned) {
         free(tile);
@@ -442,7 +442,7 @@ static mp_errcode write_sink(void *ctx, const void *buf, size_t len, mp_err *err
     sink_ctx *c = ctx;
     MP_FORWARD(check_interrupt(c->j, err));
     MP_FORWARD(mp_st_writer_write(c->w, buf, len, err));
-    mp_progress_add(&c->j->progress, len);
+    mp_report_add(&c->j->progress, len);
     return MP_OK;
 }
 
@@ -536,32 +536,6 @@ static mp_errcode write_shard(job *j, size_t s, mp_err *err)
 
 /* ------------------------------------------------------------ side files, index, manifest */
 
-static mp_errcode write_index(job *j, mp_err *err)
-{
-    const char **names = malloc((j->n_outs ? j->n_outs : 1) * sizeof *names);
-    const char **files = malloc((j->n_outs ? j->n_outs : 1) * sizeof *files);
-    uint64_t total = 0;
-    mp_buf b = MP_BUF_INIT;
-    mp_errcode rc = MP_OK;
-    if (!names || !files) {
-        rc = mp_errf(err, MP_E_NOMEM, "out of memory");
-        goto cleanup;
-    }
-    for (size_t i = 0; i < j->n_outs; i++) {
-        names[i] = j->outs[i].spec.name;
-        files[i] = j->shard_names[j->outs[i].shard];
-        total += j->outs[i].bytes;
-    }
-    rc = mp_st_index_json(&b, names, files, j->n_outs, total, err);
-    if (rc == MP_OK)
-        rc = mp_dest_write_file(&j->dest, "model.safetensors.index.json", b.data, b.len, err);
-cleanup:
-    mp_buf_release(&b);
-    free(names);
-    free(files);
-    return rc;
-}
-
 static mp_errcode write_config(job *j, mp_err *err)
 {
     char *path = mp_path_join(mp_st_dir(j->m), "config.json");
@@ -600,29 +574,15 @@ static mp_errcode write_config(job *j, mp_err *err)
 
 static mp_errcode finish_dest(job *j, const char *src, size_t *n_side, mp_err *err)
 {
-    if (j->n_shards > 1) MP_FORWARD(write_index(j, err));
     MP_FORWARD(write_config(j, err));
-    static const char *const skip[] = {"config.json", "quantize_config.json", "quant_config.json",
-                                       "modelprep.json", NULL};
-    MP_FORWARD(mp_dest_copy_side_files(&j->dest, mp_st_dir(j->m), mp_is_dir(src), skip, n_side, err));
-
-    /* Every file but the manifest, hashed as it lies on disk. */
-    mp_mfile *src_files = NULL;
-    mp_mtensor *mt = NULL;
-    mp_errcode rc = mp_src_hash_finish(j->src_hash, &src_files, err);
-    j->src_hash = NULL;
-    const char *extra[] = {"model.safetensors.index.json", "config.json"};
-    for (size_t i = 0; i < 2 && rc == MP_OK; i++) {
-        char *p = mp_dest_path(&j->dest, extra[i]);
-        if (p && mp_exists(p)) rc = mp_manifest_hash_file(&j->dest, extra[i], &j->files[j->n_files++], err);
-        free(p);
-    }
-    mt = calloc(j->n_outs ? j->n_outs : 1, sizeof *mt);
-    if (rc == MP_OK && !mt) rc = mp_errf(err, MP_E_NOMEM, "out of memory");
+    mp_mtensor *mt = calloc(j->n_outs ? j->n_outs : 1, sizeof *mt);
+    mp_errcode rc = mt ? MP_OK : mp_errf(err, MP_E_NOMEM, "out of memory");
+    uint64_t bytes = 0;
     for (size_t i = 0; rc == MP_OK && i < j->n_outs; i++) {
         const out_tensor *o = &j->outs[i];
         mt[i] = (mp_mtensor){o->spec.name, j->shard_names[o->shard], o->spec.dtype, o->spec.n_dims,
                              o->spec.shape, o->xxh64, origin_names[o->from]};
+        bytes += o->bytes;
     }
     char quant[160] = "";
     if (mp_qmodel_quantized(j->qm) && mp_qmodel_n_linears(j->qm))
@@ -647,13 +607,22 @@ static mp_errcode finish_dest(job *j, const char *src, size_t *n_side, mp_err *e
                       target_traits[j->o->target].torch, mp_dtype_name(target_traits[j->o->target].dtype));
     }
     if (rc == MP_OK && layout.oom) rc = mp_errf(err, MP_E_NOMEM, "out of memory");
-    if (rc == MP_OK) {
-        mp_manifest man = {j->o->argc, j->o->argv, src, quant[0] ? quant : NULL, src_files,
-                           mp_st_n_files(j->m), layout.data, j->files, j->n_files, mt, j->n_outs};
-        rc = mp_manifest_write(&j->dest, &man, err);
-    }
+    static const char *const skip[] = {"config.json", "quantize_config.json", "quant_config.json",
+                                       "modelprep.json", NULL};
+    static const char *const extra[] = {"config.json", NULL};
+    mp_job_tail t = {.src = src, .argc = j->o->argc, .argv = j->o->argv,
+                     .source_quant = quant[0] ? quant : NULL, .tensors = mt, .n_tensors = j->n_outs,
+                     .index_name = j->n_shards > 1 ? "model.safetensors.index.json" : NULL,
+                     .tensor_bytes = bytes, .side_dir = mp_st_dir(j->m), .src_is_dir = mp_is_dir(src),
+                     .side_skip = skip, .files = j->files, .n_files = j->n_files, .extra = extra,
+                     .src_hash = j->src_hash, .n_src_files = mp_st_n_files(j->m),
+                     .layout_json = layout.data};
+    j->src_hash = NULL;
+    if (rc == MP_OK) rc = mp_job_finish(&j->dest, &t, err);
+    else mp_src_hash_finish(t.src_hash, NULL, NULL);
+    j->n_files = t.n_files;
+    *n_side = t.n_side;
     mp_buf_release(&layout);
-    free(src_files);
     free(mt);
     return rc;
 }
@@ -667,6 +636,7 @@ mp_errcode mp_convert_run(const char *src, const char *dst, const mp_convert_opt
     mp_convert_opts oc = *o;
     mp_hf_config cfg;
     j.o = &oc;
+    j.progress = (mp_reporter){.fn = o->progress, .user = o->progress_user, .quiet = o->quiet};
     double t0 = mp_now();
     if (o->threads > 0) omp_set_num_threads(o->threads);
     mp_st_model *m = NULL;
@@ -688,7 +658,7 @@ mp_errcode mp_convert_run(const char *src, const char *dst, const mp_convert_opt
         rc = mp_errf(err, MP_E_NOMEM, "out of memory");
         goto cleanup;
     }
-    rc = mp_dest_begin(&j.dest, dst, o->force, err);
+    rc = mp_dest_begin(&j.dest, dst, o->force, &j.progress, err);
     if (rc != MP_OK) goto cleanup;
     rc = mp_src_hash_start(&j.src_hash, m, err);
     if (rc != MP_OK) {
@@ -697,9 +667,9 @@ mp_errcode mp_convert_run(const char *src, const char *dst, const mp_convert_opt
     }
     uint64_t total = 0;
     for (size_t i = 0; i < j.n_outs; i++) total += j.outs[i].bytes;
-    mp_progress_start(&j.progress, "convert", total, o->quiet);
+    mp_report_start(&j.progress, "convert", total);
     for (size_t s = 0; s < j.n_shards && rc == MP_OK; s++) rc = write_shard(&j, s, err);
-    mp_progress_end(&j.progress);
+    mp_report_end(&j.progress);
     size_t n_side = 0;
     if (rc == MP_OK) rc = finish_dest(&j, src, &n_side, err);
     if (rc == MP_OK) rc = mp_dest_commit(&j.dest, err);
@@ -715,6 +685,7 @@ mp_errcode mp_convert_run(const char *src, const char *dst, const mp_convert_opt
         res->n_copied += j.outs[i].from == ORIGIN_COPY;
     }
     res->n_files = j.n_shards;
+    res->n_tensors = j.n_outs;
     res->n_side_files = n_side;
     res->bytes = total;
     res->seconds = mp_now() - t0;

@@ -23,10 +23,13 @@ typedef struct mp_convert_opts {
     int argc;              /* the command line, recorded in the manifest */
     char **argv;
     volatile int *interrupted;  /* set by a signal handler; checked between tiles */
+    mp_progress_fn progress;    /* progress events and notes; NULL: none (mp_common.h) */
+    void *progress_user;        /* passed to progress */
 } mp_convert_opts;
 
 typedef struct mp_convert_result {
     size_t n_dequantized, n_repacked, n_stacks, n_copied, n_cast, n_files, n_side_files;
+    size_t n_tensors;      /* tensors written */
     uint64_t bytes;        /* tensor bytes written */
     double seconds;
     /* GGUF sources */
@@ -48,7 +51,7 @@ mp_errcode mp_convert_store(const float *v, size_t n, mp_target target, uint8_t 
 
 /* A GGUF file or split set to a Hugging Face checkpoint of f32, f16 or bf16 (gguf_convert.c):
  * tensors renamed for the mapped architectures, llama's q/k rows un-permuted, config.json built
- * from the metadata. Notes about unmapped names go to stderr. */
+ * from the metadata. Notes about unmapped names go to o->progress. */
 /* The outputs of a conversion, as mp_write_shard needs them: an array of the caller's records,
  * each holding an mp_tensor_spec, the uint32_t shard it goes to and a uint64_t xxh64 to fill,
  * at these offsets (offsetof). */

@@ -17,8 +17,8 @@
 #define _GNU_SOURCE
 #include "split.h"
 #include "dest.h"
+#include "job.h"
 #include "manifest.h"
-#include "progress.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -121,7 +121,7 @@ typedef struct split_job {
     size_t n_mods;
     const char *alias_from, *alias_to;   /* tied: lm_head.weight -> embedding */
     mp_dest dest;
-    mp_progress progress;
+    mp_reporter progress;
     uint8_t *chunk;
     mp_src_hash *src_hash;  /* hashing the sources in the background */
 } split_job;
@@ -507,7 +507,7 @@ static mp_errcode write_module(split_job *j, module *m, mp_err *err)
             /* A plain source goes kernel to kernel (copy_file_range) while the hashes read a
              * mapping of the same bytes; a compressed one is decompressed a chunk at a time. */
             rc = mp_st_writer_copy_from(w, j->m, t, at, (size_t)len, j->chunk, CHUNK, err);
-            mp_progress_add(&j->progress, len);
+            mp_report_add(&j->progress, len);
         }
     }
     if (rc == MP_OK) {
@@ -534,12 +534,11 @@ static mp_errcode write_index_and_manifest(split_job *j, const char *src, mp_err
 {
     size_t total = 0;
     for (size_t i = 0; i < j->n_mods; i++) total += j->mods[i].n;
-    const char **names = calloc(total + 1, sizeof *names), **files = calloc(total + 1, sizeof *files);
     char **fnames = calloc(j->n_mods + 1, sizeof *fnames);
     mp_mtensor *mt = calloc(total + 1, sizeof *mt);
-    mp_mfile *mf = calloc(j->n_mods + 5, sizeof *mf), *sf = NULL;
-    mp_buf idx = MP_BUF_INIT, layout = MP_BUF_INIT;
-    mp_errcode rc = names && files && fnames && mt && mf ? MP_OK : mp_errf(err, MP_E_NOMEM, "out of memory");
+    mp_mfile *mf = calloc(j->n_mods + 5, sizeof *mf);
+    mp_buf layout = MP_BUF_INIT;
+    mp_errcode rc = fnames && mt && mf ? MP_OK : mp_errf(err, MP_E_NOMEM, "out of memory");
     uint64_t bytes = 0;
     size_t k = 0, nf = 0;
     for (size_t i = 0; rc == MP_OK && i < j->n_mods; i++) {
@@ -553,8 +552,6 @@ static mp_errcode write_index_and_manifest(split_job *j, const char *src, mp_err
         mf[nf].raw_size = m->file_size;
         memcpy(mf[nf++].raw_xxh128, m->xxh128, 16);
         for (size_t t = 0; rc == MP_OK && t < m->n; t++, k++) {
-            names[k] = m->out_names[t];
-            files[k] = fnames[i];
             bytes += m->src[t]->n_bytes;
             mt[k] = (mp_mtensor){m->out_names[t], fnames[i], m->src[t]->dtype, m->src[t]->n_dims,
                                  m->src[t]->shape, m->xxh64[t], "copy"};
@@ -562,13 +559,6 @@ static mp_errcode write_index_and_manifest(split_job *j, const char *src, mp_err
     }
     const char *index_name = j->o->zstd_level ? "model.safetensors.zst.index.json"
                                               : "model.safetensors.index.json";
-    if (rc == MP_OK) rc = mp_st_index_json(&idx, names, files, k, bytes, err);
-    if (rc == MP_OK) rc = mp_dest_write_file(&j->dest, index_name, idx.data, idx.len, err);
-    static const char *const skip[] = {"modelprep.json", NULL};
-    size_t n_side = 0;
-    if (rc == MP_OK)
-        rc = mp_dest_copy_side_files(&j->dest, mp_st_dir(j->m), mp_is_dir(src), skip, &n_side, err);
-    if (rc == MP_OK) rc = mp_manifest_hash_file(&j->dest, index_name, &mf[nf++], err);
     /* A GGUF source's metadata (vocabulary, hyperparameters, chat template) travels as a GGUF
      * file without tensors, beside the layer files. */
     if (rc == MP_OK && j->g) {
@@ -576,11 +566,6 @@ static mp_errcode write_index_and_manifest(split_job *j, const char *src, mp_err
         mp_gguf_copy_opts co = {.metadata_only = 1};
         rc = meta_path ? mp_gguf_copy(j->g, meta_path, &co, err) : mp_errf(err, MP_E_NOMEM, "out of memory");
         free(meta_path);
-        if (rc == MP_OK) rc = mp_manifest_hash_file(&j->dest, GGUF_META, &mf[nf++], err);
-    }
-    if (rc == MP_OK) {
-        rc = mp_src_hash_finish(j->src_hash, &sf, err);
-        j->src_hash = NULL;
     }
     mp_buf_puts(&layout, "{\"name\": \"per-layer split\", \"modules\": [");
     for (size_t i = 0; i < j->n_mods; i++) {
@@ -602,19 +587,20 @@ static mp_errcode write_index_and_manifest(split_job *j, const char *src, mp_err
                       j->o->zstd_level);
     mp_buf_puts(&layout, "}");
     if (rc == MP_OK && layout.oom) rc = mp_errf(err, MP_E_NOMEM, "out of memory");
-    if (rc == MP_OK) {
-        mp_manifest man = {j->o->argc, j->o->argv, src, NULL, sf, mp_st_n_files(j->m), layout.data,
-                           mf, nf, mt, k};
-        rc = mp_manifest_write(&j->dest, &man, err);
-    }
+    static const char *const skip[] = {"modelprep.json", NULL};
+    static const char *const extra[] = {GGUF_META, NULL};
+    mp_job_tail t = {.src = src, .argc = j->o->argc, .argv = j->o->argv, .tensors = mt, .n_tensors = k,
+                     .index_name = index_name, .tensor_bytes = bytes, .side_dir = mp_st_dir(j->m),
+                     .src_is_dir = mp_is_dir(src), .side_skip = skip, .files = mf, .n_files = nf,
+                     .extra = extra, .src_hash = j->src_hash, .n_src_files = mp_st_n_files(j->m),
+                     .layout_json = layout.data};
+    j->src_hash = NULL;
+    if (rc == MP_OK) rc = mp_job_finish(&j->dest, &t, err);
+    else mp_src_hash_finish(t.src_hash, NULL, NULL);
     for (size_t i = 0; fnames && i < j->n_mods; i++) free(fnames[i]);
     free(fnames);
-    free(names);
-    free(files);
     free(mt);
     free(mf);
-    free(sf);
-    mp_buf_release(&idx);
     mp_buf_release(&layout);
     return rc;
 }
@@ -646,7 +632,7 @@ static mp_errcode write_gguf_split(split_job *j, const char *src, mp_split_resul
     uint64_t *before = calloc(n + 1, sizeof *before); /* bytes before tensor i */
     mp_mtensor *mt = calloc(n + 1, sizeof *mt);
     uint64_t *shapes = calloc(2 * n + 2, sizeof *shapes);
-    mp_mfile *mf = calloc(n_split + 2, sizeof *mf), *sf = NULL;
+    mp_mfile *mf = calloc(n_split + 2, sizeof *mf);
     mp_buf layout = MP_BUF_INIT;
     mp_gguf *outg = NULL;
     uint8_t *buf = malloc(CHUNK);
@@ -720,22 +706,18 @@ static mp_errcode write_gguf_split(split_job *j, const char *src, mp_split_resul
                              XXH64_digest(h), "copy"};
         XXH64_freeState(h);
     }
-    static const char *const skip[] = {"modelprep.json", NULL};
-    size_t n_side = 0;
-    if (rc == MP_OK) rc = mp_dest_copy_side_files(&j->dest, mp_gguf_dir(g), mp_is_dir(src), skip, &n_side, err);
-    if (rc == MP_OK) {
-        rc = mp_src_hash_finish(j->src_hash, &sf, err);
-        j->src_hash = NULL;
-    }
     mp_buf_printf(&layout, "{\"name\": \"gguf-split\", \"splits\": %zu, \"first_tensor\": [0", n_split);
     for (size_t k = 0; k < n_cuts; k++) mp_buf_printf(&layout, ", %llu", (unsigned long long)cuts[k]);
     mp_buf_puts(&layout, "]}");
     if (rc == MP_OK && layout.oom) rc = mp_errf(err, MP_E_NOMEM, "out of memory");
-    if (rc == MP_OK) {
-        mp_manifest man = {j->o->argc, j->o->argv, src, NULL, sf, mp_st_n_files(j->m), layout.data, mf, nf, mt,
-                           mp_gguf_n_tensors(outg)};
-        rc = mp_manifest_write(&j->dest, &man, err);
-    }
+    static const char *const skip[] = {"modelprep.json", NULL};
+    mp_job_tail t = {.src = src, .argc = j->o->argc, .argv = j->o->argv, .tensors = mt,
+                     .n_tensors = outg ? mp_gguf_n_tensors(outg) : 0, .side_dir = mp_gguf_dir(g),
+                     .src_is_dir = mp_is_dir(src), .side_skip = skip, .files = mf, .n_files = nf,
+                     .src_hash = j->src_hash, .n_src_files = mp_st_n_files(j->m), .layout_json = layout.data};
+    j->src_hash = NULL;
+    if (rc == MP_OK) rc = mp_job_finish(&j->dest, &t, err);
+    else mp_src_hash_finish(t.src_hash, NULL, NULL);
     if (rc == MP_OK) {
         res->n_files = nf;
         res->n_tensors = mp_gguf_n_tensors(outg);
@@ -745,7 +727,7 @@ static mp_errcode write_gguf_split(split_job *j, const char *src, mp_split_resul
     mp_gguf_close(outg);
     free(first_path);
     free(dst_stem);
-    free(bound), free(cuts), free(before), free(mt), free(shapes), free(mf), free(sf), free(buf);
+    free(bound), free(cuts), free(before), free(mt), free(shapes), free(mf), free(buf);
     mp_buf_release(&layout);
     return rc;
 }
@@ -757,6 +739,7 @@ mp_errcode mp_split_run(const char *src, const char *dst, const mp_split_opts *o
     memset(&j, 0, sizeof j);
     memset(res, 0, sizeof *res);
     j.o = o;
+    j.progress = (mp_reporter){.fn = o->progress, .user = o->progress_user, .quiet = o->quiet};
     double t0 = mp_now();
     mp_hf_config cfg;
     memset(&cfg, 0, sizeof cfg);
@@ -778,7 +761,7 @@ mp_errcode mp_split_run(const char *src, const char *dst, const mp_split_opts *o
         j.dest.final = mp_strdup(dst);
         j.dest.partial = partial;
         j.dest.force = o->force;
-        fprintf(stderr, "modelprep: resuming into '%s'\n", partial);
+        mp_report_note(&j.progress, "resuming into '%s'", partial);
         rc = load_journal(&j, err);
         if (rc == MP_OK) clean_unverified(&j);
     } else if (rc == MP_OK) {
@@ -793,7 +776,7 @@ mp_errcode mp_split_run(const char *src, const char *dst, const mp_split_opts *o
             for (size_t i = 0; i < j.n_mods; i++) need += ZSTD_compressBound(j.mods[i].file_size);
         }
         if (rc == MP_OK) rc = check_space(dst, need, err);
-        if (rc == MP_OK) rc = mp_dest_begin(&j.dest, dst, o->force, err);
+        if (rc == MP_OK) rc = mp_dest_begin(&j.dest, dst, o->force, &j.progress, err);
     }
     if (rc == MP_OK && o->gguf_split && !j.g)
         rc = mp_errf(err, MP_E_USAGE, "--gguf-split needs a GGUF source; '%s' is safetensors", src);
@@ -813,7 +796,7 @@ mp_errcode mp_split_run(const char *src, const char *dst, const mp_split_opts *o
     uint64_t pending = 0;
     for (size_t i = 0; rc == MP_OK && i < j.n_mods; i++)
         if (!j.mods[i].done) pending += j.mods[i].file_size;
-    mp_progress_start(&j.progress, "split", pending, o->quiet);
+    mp_report_start(&j.progress, "split", pending);
     double w0 = mp_now();
     for (size_t i = 0; rc == MP_OK && i < j.n_mods; i++) {
         if (j.mods[i].done) {
@@ -824,7 +807,7 @@ mp_errcode mp_split_run(const char *src, const char *dst, const mp_split_opts *o
         if (rc == MP_OK) res->written += j.mods[i].file_size;
     }
     res->write_seconds = mp_now() - w0;
-    mp_progress_end(&j.progress);
+    mp_report_end(&j.progress);
     if (rc == MP_OK) rc = write_index_and_manifest(&j, src, err);
     if (rc == MP_OK) {
         char *jp = mp_dest_path(&j.dest, JOURNAL);
@@ -836,7 +819,7 @@ mp_errcode mp_split_run(const char *src, const char *dst, const mp_split_opts *o
         mp_dest_abort(&j.dest);
     } else if (rc != MP_OK) {
         /* Keep the partial directory for --resume; say where it is. */
-        if (j.dest.partial) fprintf(stderr, "modelprep: partial split kept in '%s' for --resume\n", j.dest.partial);
+        if (j.dest.partial) mp_report_note(&j.progress, "partial split kept in '%s' for --resume", j.dest.partial);
         free(j.dest.partial);
         free(j.dest.final);
     }

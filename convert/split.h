@@ -16,6 +16,8 @@ typedef struct mp_split_opts {
     int argc;               /* recorded in the manifest */
     char **argv;
     volatile int *interrupted;
+    mp_progress_fn progress;    /* progress events and notes; NULL: none (mp_common.h) */
+    void *progress_user;        /* passed to progress */
 } mp_split_opts;
 
 typedef struct mp_split_result {

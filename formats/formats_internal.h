@@ -60,16 +60,4 @@ mp_errcode mp_zst_src_load(mp_zst_src *z, const mp_file *f, mp_err *err);
 void mp_zst_src_unload(mp_zst_src *z);
 void mp_zst_src_free(mp_zst_src *z);
 
-/* A JSON number that is an integer in [0, 2^53]: exact in a double, and beyond any real file. */
-int mp_json_get_u64(const cJSON *item, uint64_t *out);
-/* A JSON number that is an integer in [lo, hi] (both within +-2^53); the range is checked
- * before any conversion, so huge values are refused, not cast. */
-int mp_json_get_i64(const cJSON *item, int64_t lo, int64_t hi, int64_t *out);
-
-/* Reads a JSON file of at most max_bytes, checks it strictly (mp_json_check) and parses it; it
- * must hold an object ("<what> is not a JSON object" otherwise). *out is freed with
- * cJSON_Delete. */
-mp_errcode mp_json_load_file(const char *path, size_t max_bytes, const char *what, cJSON **out,
-                             mp_err *err);
-
 #endif /* MP_FORMATS_INTERNAL_H */

@@ -1,20 +1,27 @@
 #!/bin/sh
 # The stages and what each may include (README "Layout"):
 #   common  <- formats <- repack <- convert;  verify uses formats and kernels, never repack.
+#   include/ (the public header, modelprep.h) stands alone, and every stage may use it;
+#   programs (the command line) may use every stage; no library stage includes programs/.
+# A folder's *_internal.h headers are its own: no other folder includes them.
 # Fails naming every include that crosses a line the wrong way.
-cd "$(dirname "$0")/.." || exit 2
+# Usage: check-deps.sh [ROOT]   (default: the tree this script is in)
+cd "${1:-$(dirname "$0")/..}" || exit 2
 allowed() {
     case "$1" in
-    common) echo "common" ;;
-    formats) echo "common formats" ;;
-    repack) echo "common formats repack" ;;
+    include) echo "include" ;;
+    common) echo "include common" ;;
+    formats) echo "include common formats" ;;
+    repack) echo "include common formats repack" ;;
     kernels) echo "kernels" ;;
-    verify) echo "common formats kernels verify" ;;
-    convert) echo "common formats repack verify kernels convert" ;;
+    verify) echo "include common formats kernels verify" ;;
+    convert) echo "include common formats repack verify kernels convert" ;;
+    programs) echo "include common formats repack verify kernels convert programs" ;;
     esac
 }
-bad=0
-for stage in common formats repack kernels verify convert; do
+bad="${TMPDIR:-/tmp}/mp-check-deps.$$"
+rm -f "$bad"
+for stage in include common formats repack kernels verify convert programs; do
     [ -d "$stage" ] || continue
     ok=$(allowed "$stage")
     for f in $(find "$stage" -name '*.[ch]' -o -name '*.cl' | sort); do
@@ -26,13 +33,17 @@ for stage in common formats repack kernels verify convert; do
             esac
             case " $ok " in
             *" $dep "*) ;;
-            *) echo "check-deps: $f includes \"$inc\": $stage may use only: $ok"; echo x >> "${TMPDIR:-/tmp}/mp-check-deps.$$" ;;
+            *) echo "check-deps: $f includes \"$inc\": $stage may use only: $ok"; echo x >> "$bad" ;;
+            esac
+            case "$dep:$inc" in
+            "$stage":*) ;;
+            *_internal.h) echo "check-deps: $f includes \"$inc\": $dep's internal header, private to $dep/"; echo x >> "$bad" ;;
             esac
         done
     done
 done
-if [ -f "${TMPDIR:-/tmp}/mp-check-deps.$$" ]; then
-    rm -f "${TMPDIR:-/tmp}/mp-check-deps.$$"
+if [ -f "$bad" ]; then
+    rm -f "$bad"
     exit 1
 fi
-echo "check-deps: stage includes follow common <- formats <- repack <- convert; verify never uses repack"
+echo "check-deps: stage includes follow common <- formats <- repack <- convert <- programs; verify never uses repack; no folder includes another's internal header"

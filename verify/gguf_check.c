@@ -9,7 +9,7 @@
  * GGUF has no manifest: integrity is `modelprep hash`'s business, and the report says so.
  */
 #include "check.h"
-#include "../formats/formats_internal.h"
+#include "../formats/formats.h"
 
 #include <math.h>
 #include <stdio.h>

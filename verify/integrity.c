@@ -8,7 +8,7 @@
  * the tensors the manifest's xxh64 were computed from.
  */
 #include "check.h"
-#include "../formats/formats_internal.h"
+#include "../formats/formats.h"
 
 #include <xxhash.h>
 

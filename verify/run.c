@@ -5,7 +5,7 @@
  */
 #define _XOPEN_SOURCE 700 /* realpath */
 #include "check.h"
-#include "../formats/formats_internal.h"
+#include "../formats/formats.h"
 
 #include <limits.h>
 #include <stdio.h>

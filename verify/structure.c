@@ -7,7 +7,7 @@
  *   - float tensors and scales hold no NaN or Inf; zero scales are flagged, all-zero ones fail.
  */
 #include "check.h"
-#include "../formats/formats_internal.h"
+#include "../formats/formats.h"
 
 #include <stdarg.h>
 #include <stdio.h>

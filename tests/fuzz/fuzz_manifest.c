@@ -5,7 +5,7 @@
  * of a split has the same shape, so this is also the split-manifest reader.
  */
 #include "fuzz_common.h"
-#include "../../formats/formats_internal.h"
+#include "../../formats/formats.h"
 #include "../../verify/check.h"
 
 #include <stdio.h>

@@ -6,7 +6,8 @@
  * exactly into that layout. A GGUF source converts to the dense types.
  */
 #include "cli.h"
-#include "pipeline.h"
+#include "progress.h"
+#include "../convert/pipeline.h"
 #include "../repack/repack.h"
 
 #include <stdlib.h>
@@ -81,6 +82,9 @@ int cmd_convert(const mp_args *a)
     o.argc = a->argc;
     o.argv = a->argv;
     o.interrupted = mp_cli_catch_signals();
+    mp_progress bar = {0};
+    o.progress = mp_progress_event;
+    o.progress_user = &bar;
 
 
     mp_err err = MP_ERR_INIT;

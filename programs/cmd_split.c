@@ -2,7 +2,8 @@
  * cmd_split.c - `modelprep split SRC DST`: one safetensors file per module.
  */
 #include "cli.h"
-#include "split.h"
+#include "progress.h"
+#include "../convert/split.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +60,9 @@ int cmd_split(const mp_args *a)
         o.threads = (int)v;
     }
     o.interrupted = mp_cli_catch_signals();
+    mp_progress bar = {0};
+    o.progress = mp_progress_event;
+    o.progress_user = &bar;
 
     mp_err err = MP_ERR_INIT;
     mp_split_result r;

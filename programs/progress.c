@@ -2,22 +2,13 @@
  * progress.c - see progress.h.
  */
 #include "progress.h"
-#include "../common/mp_common.h"
 
 #include <stdio.h>
-#include <time.h>
 #include <unistd.h>
 
-double mp_now(void)
+static void start(mp_progress *p, const char *label, uint64_t total)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-void mp_progress_start(mp_progress *p, const char *label, uint64_t total, int quiet)
-{
-    p->enabled = !quiet && isatty(2);
+    p->enabled = isatty(2);
     p->label = label;
     p->total = total;
     p->done = 0;
@@ -43,9 +34,9 @@ static void draw(mp_progress *p, double t)
     fflush(stderr);
 }
 
-void mp_progress_add(mp_progress *p, uint64_t bytes)
+static void advance(mp_progress *p, uint64_t done)
 {
-    p->done += bytes;
+    p->done = done;
     if (!p->enabled) return;
     double t = mp_now();
     if (t - p->last_draw < 0.1 && p->done < p->total) return;
@@ -53,7 +44,20 @@ void mp_progress_add(mp_progress *p, uint64_t bytes)
     draw(p, t);
 }
 
-void mp_progress_end(mp_progress *p)
+static void end(mp_progress *p)
 {
     if (p->enabled) fprintf(stderr, "\r\033[K");
+    p->enabled = 0;
+}
+
+void mp_progress_event(void *user, const mp_event *ev)
+{
+    mp_progress *p = user;
+    switch (ev->kind) {
+    case MP_EVENT_START: start(p, ev->label, ev->total); break;
+    case MP_EVENT_ADVANCE: advance(p, ev->done); break;
+    case MP_EVENT_END: end(p); break;
+    case MP_EVENT_NOTE: fprintf(stderr, "modelprep: %s\n", ev->note); break;
+    case MP_EVENT_COUNT: break;
+    }
 }
