@@ -177,11 +177,14 @@ static mp_errcode convert_opts(const mp_convert_options *o, mp_convert_opts *c, 
     size_t t = 0;
     while (t < sizeof dense / sizeof *dense && strcmp(dense[t].name, o->to) != 0) t++;
     if (t < sizeof dense / sizeof *dense) c->target = dense[t].target;
-    else if (mp_layout_parse(o->to, &c->pack.fmt)) c->packed = 1;
-    else
-        return mp_errf(err, MP_E_USAGE, "unknown format '%s' (f32, f16, bf16, cutlass-int4, onednn-int4, "
-                                        "gptq, gptq-v2, awq, compressed-tensors)", o->to);
-    int cutlass = c->packed && c->pack.fmt == MP_FMT_CUTLASS_INT4;
+    else if ((c->pack.target = mp_scheme_find(o->to)) && (c->pack.target->roles & MP_SCHEME_TARGET))
+        c->packed = 1;
+    else {
+        char names[192];
+        mp_scheme_names(MP_SCHEME_TARGET, names, sizeof names);
+        return mp_errf(err, MP_E_USAGE, "unknown format '%s' (f32, f16, bf16, %s)", o->to, names);
+    }
+    int cutlass = c->packed && c->pack.target->signed_int4;
     if ((o->int4_s4 || o->stack_experts) && !cutlass)
         return mp_errf(err, MP_E_USAGE, "%s applies to cutlass-int4 only", o->int4_s4 ? "int4_s4" : "stack_experts");
     c->pack.s4 = o->int4_s4;
