@@ -21,7 +21,7 @@ static mp_errcode read_autoround(qconfig *c, const cJSON *q, mp_err *err)
     const char *dt = mp_qc_str(q, "data_type");
     if (dt && strcmp(dt, "int") != 0)
         return MP_UNSUPPORTED_CONFIG(err, c,
-                          "AutoRound data_type '%.40s' is not supported (int is)", dt);
+                                     "AutoRound data_type '%.40s' is not supported (int is)", dt);
     if (!pf || strcmp(pf, "auto") == 0 || strcmp(pf, "auto_round:gptq") == 0) pf = "auto_round:auto_gptq";
     if (strcmp(pf, "auto_round:awq") == 0) pf = "auto_round:auto_awq";
     snprintf(c->format, sizeof c->format, "%s", pf);
@@ -33,7 +33,7 @@ static mp_errcode read_autoround(qconfig *c, const cJSON *q, mp_err *err)
         c->layout = mp_scheme_find("awq");
     } else {
         return MP_UNSUPPORTED_CONFIG(err, c,
-                          "AutoRound packing_format '%.60s' is not supported", pf);
+                                     "AutoRound packing_format '%.60s' is not supported", pf);
     }
     if (c->base.sym < 0) c->base.sym = 1;
     if (c->base.group_size == 0) c->base.group_size = 128;

@@ -26,7 +26,7 @@ static mp_errcode read_awq(qconfig *c, const cJSON *q, mp_err *err)
     else if (strcmp(c->format, "gemv") == 0) c->layout = &mp_scheme_awq_gemv;
     else
         return MP_UNSUPPORTED_CONFIG(err, c,
-                          "AWQ version '%.40s' is not supported (gemm and gemv are)", ver);
+                                     "AWQ version '%.40s' is not supported (gemm and gemv are)", ver);
     if (c->base.sym < 0) c->base.sym = 0; /* zero_point defaults to true */
     if (c->base.group_size == 0) c->base.group_size = 128;
     const cJSON *skip = cJSON_GetObjectItemCaseSensitive(q, "modules_to_not_convert");
@@ -48,29 +48,25 @@ static mp_errcode shape_awq_gemm(const mp_st_model *m, mp_qlinear *q, int64_t gs
 {
     (void)m;
     const mp_tensor *w = q->qweight, *s = q->scales;
-    MP_FORWARD(mp_qc_want_2d(q, w, "qweight", mp_t_is_int32, "I32", err));
-    MP_FORWARD(mp_qc_want_2d(q, s, "scales", mp_t_is_float, "F16, BF16 or F32", err));
+    MP_FORWARD(mp_qc_want_codes_scales(q, mp_t_is_int32, "I32", err));
     q->n_rows = s->shape[1];
     q->k_cols = w->shape[0];
     if (w->shape[1] * 8 != q->n_rows) {
         if (w->shape[1] == q->n_rows)
             return MP_REFUSE_LINEAR(q, "shapes are GPTQ's (qweight [K*b/32, N]) but the config says AWQ %s",
-                          q->format);
+                                    q->format);
         return MP_REFUSE_LINEAR(q, "qweight has %llu columns but N = %llu needs N/8 = %llu",
-                      (unsigned long long)w->shape[1], (unsigned long long)q->n_rows,
-                      (unsigned long long)(q->n_rows / 8));
+                                (unsigned long long)w->shape[1], (unsigned long long)q->n_rows,
+                                (unsigned long long)(q->n_rows / 8));
     }
     MP_FORWARD(mp_qc_derive_groups(q, gs, err));
     if (s->shape[0] != q->n_groups)
         return MP_REFUSE_LINEAR(q, "scales have %llu groups but K = %llu with group size %llu gives %llu",
-                      (unsigned long long)s->shape[0], (unsigned long long)q->k_cols,
-                      (unsigned long long)q->group_size, (unsigned long long)q->n_groups);
+                                (unsigned long long)s->shape[0], (unsigned long long)q->k_cols,
+                                (unsigned long long)q->group_size, (unsigned long long)q->n_groups);
     if (!q->qzeros) return MP_REFUSE_LINEAR(q, "missing part 'qzeros' (AWQ GEMM is always asymmetric)");
     MP_FORWARD(mp_qc_want_2d(q, q->qzeros, "qzeros", mp_t_is_int32, "I32", err));
-    if (q->qzeros->shape[0] != q->n_groups || q->qzeros->shape[1] != w->shape[1])
-        return MP_REFUSE_LINEAR(q, "qzeros is [%llu, %llu], expected [%llu, %llu]",
-                      (unsigned long long)q->qzeros->shape[0], (unsigned long long)q->qzeros->shape[1],
-                      (unsigned long long)q->n_groups, (unsigned long long)w->shape[1]);
+    MP_FORWARD(mp_qc_want_dims(q, q->qzeros, "qzeros", q->n_groups, w->shape[1], err));
     q->zero = MP_QZERO_AWQ_GEMM;
     return MP_OK;
 }
@@ -79,22 +75,21 @@ static mp_errcode shape_awq_gemv(const mp_st_model *m, mp_qlinear *q, int64_t gs
 {
     (void)m;
     const mp_tensor *w = q->qweight, *s = q->scales;
-    MP_FORWARD(mp_qc_want_2d(q, w, "qweight", mp_t_is_int32, "I32", err));
-    MP_FORWARD(mp_qc_want_2d(q, s, "scales", mp_t_is_float, "F16, BF16 or F32", err));
+    MP_FORWARD(mp_qc_want_codes_scales(q, mp_t_is_int32, "I32", err));
     q->n_rows = w->shape[0];
     q->k_cols = w->shape[1] * 8;
     MP_FORWARD(mp_qc_derive_groups(q, gs, err));
     if (s->shape[0] != q->n_rows || s->shape[1] < q->n_groups)
-        return MP_REFUSE_LINEAR(q, "scales are [%llu, %llu], expected [%llu, >= %llu]",
-                      (unsigned long long)s->shape[0], (unsigned long long)s->shape[1],
-                      (unsigned long long)q->n_rows, (unsigned long long)q->n_groups);
+        return MP_REFUSE_LINEAR(q, "scales is [%llu, %llu], expected [%llu, >= %llu]",
+                                (unsigned long long)s->shape[0], (unsigned long long)s->shape[1],
+                                (unsigned long long)q->n_rows, (unsigned long long)q->n_groups);
     q->scales_nk = 1;
     if (!q->qzeros) return MP_REFUSE_LINEAR(q, "missing part 'qzeros'");
     MP_FORWARD(mp_qc_want_2d(q, q->qzeros, "qzeros", mp_t_is_int32, "I32", err));
     if (q->qzeros->shape[0] != q->n_rows || q->qzeros->shape[1] * 8 < q->n_groups)
-        return MP_REFUSE_LINEAR(q, "qzeros are [%llu, %llu], expected [%llu, >= %llu]",
-                      (unsigned long long)q->qzeros->shape[0], (unsigned long long)q->qzeros->shape[1],
-                      (unsigned long long)q->n_rows, (unsigned long long)mp_ceil_div(q->n_groups, 8));
+        return MP_REFUSE_LINEAR(q, "qzeros is [%llu, %llu], expected [%llu, >= %llu]",
+                                (unsigned long long)q->qzeros->shape[0], (unsigned long long)q->qzeros->shape[1],
+                                (unsigned long long)q->n_rows, (unsigned long long)mp_ceil_div(q->n_groups, 8));
     q->zero = MP_QZERO_AWQ_GEMV;
     return MP_OK;
 }
@@ -121,16 +116,12 @@ const mp_scheme mp_scheme_awq = {
     .method = MP_QM_AWQ,
     .read_config = read_awq,
     .pack = MP_QPACK_AWQ_GEMM,
-    .codes_name = "qweight",
-    .zeros_name = "qzeros",
-    .scales_name = "scales",
-    .g_idx_name = "g_idx", /* looked for only to refuse it */
+    MP_QWEIGHT_NAMES,
     .codes = {.container_bytes = 4, .bits = 4, .along_rows = 1, .string_is_n = 0, .awq_order = 1},
     .zeros = {.container_bytes = 4, .bits = 4, .along_rows = 1, .string_is_n = 0, .awq_order = 1},
     .zenc = MP_ZENC_RAW,
     .scales_nk = 0,
-    .bits_mask = 1u << 4,
-    .bits_text = "4 bits only",
+    MP_4BIT_ONLY,
     .act_order_ok = 0,
     .check_shapes = shape_awq_gemm,
     .zeros_when_sym = 1,
@@ -149,16 +140,12 @@ const mp_scheme mp_scheme_awq_gemv = {
     .method = MP_QM_AWQ,
     .read_config = read_awq,
     .pack = MP_QPACK_AWQ_GEMV,
-    .codes_name = "qweight",
-    .zeros_name = "qzeros",
-    .scales_name = "scales",
-    .g_idx_name = "g_idx",
+    MP_QWEIGHT_NAMES,
     .codes = {.container_bytes = 4, .bits = 4, .along_rows = 1, .string_is_n = 1},
     .zeros = {.container_bytes = 4, .bits = 4, .along_rows = 1, .string_is_n = 1},
     .zenc = MP_ZENC_RAW,
     .scales_nk = 1,
-    .bits_mask = 1u << 4,
-    .bits_text = "4 bits only",
+    MP_4BIT_ONLY,
     .act_order_ok = 0,
     .check_shapes = shape_awq_gemv,
     .kernel = NULL, /* no device layout reads GEMV; convert it to one that does */

@@ -43,14 +43,14 @@ static mp_errcode read_ct(qconfig *c, const cJSON *q, mp_err *err)
         const char *type = mp_qc_str(w, "type");
         if (type && strcmp(type, "int") != 0)
             return MP_UNSUPPORTED_CONFIG(err, c,
-                              "config group '%.100s': weight type '%.20s' is not supported (int is)",
-                              g->string, type);
+                                         "config group '%.100s': weight type '%.20s' is not supported (int is)",
+                                         g->string, type);
         const char *fmt = mp_qc_str(g, "format");
         if (!fmt) fmt = c->format;
         if (strcmp(fmt, "pack-quantized") != 0)
             return MP_UNSUPPORTED_CONFIG(err, c,
-                              "config group '%.100s': format '%.40s' is not supported "
-                              "(pack-quantized is)", g->string, fmt);
+                                         "config group '%.100s': format '%.40s' is not supported "
+                                         "(pack-quantized is)", g->string, fmt);
         qparams p = QPARAMS_UNSET;
         MP_FORWARD(mp_qc_params(c, w, &p, err));
         const char *strategy = mp_qc_str(w, "strategy");
@@ -58,8 +58,8 @@ static mp_errcode read_ct(qconfig *c, const cJSON *q, mp_err *err)
         if (strcmp(strategy, "channel") == 0) p.group_size = -1;
         else if (strcmp(strategy, "group") != 0 || p.group_size <= 0)
             return MP_UNSUPPORTED_CONFIG(err, c,
-                              "config group '%.100s': strategy '%.20s' is not supported (group "
-                              "with a group_size, or channel)", g->string, strategy);
+                                         "config group '%.100s': strategy '%.20s' is not supported (group "
+                                         "with a group_size, or channel)", g->string, strategy);
         if (p.sym < 0) p.sym = 1;
         const cJSON *targets = cJSON_GetObjectItemCaseSensitive(g, "targets");
         if (!cJSON_IsArray(targets) || !targets->child)
@@ -101,35 +101,25 @@ static mp_errcode shape_ct(const mp_st_model *m, mp_qlinear *q, int64_t gs, mp_e
     }
     q->n_rows = nk[0];
     q->k_cols = nk[1];
-    MP_FORWARD(mp_qc_want_2d(q, w, "weight_packed", mp_t_is_int32, "I32", err));
-    MP_FORWARD(mp_qc_want_2d(q, s, "weight_scale", mp_t_is_float, "F16, BF16 or F32", err));
+    MP_FORWARD(mp_qc_want_codes_scales(q, mp_t_is_int32, "I32", err));
     uint64_t dense = mp_ceil_div(q->k_cols * q->bits, 32), per = 32 / q->bits;
     if (w->shape[0] != q->n_rows)
         return MP_REFUSE_LINEAR(q, "weight_packed has %llu rows but weight_shape says N = %llu",
-                      (unsigned long long)w->shape[0], (unsigned long long)q->n_rows);
+                                (unsigned long long)w->shape[0], (unsigned long long)q->n_rows);
     if (w->shape[1] == dense) q->fields_per_word = 0;
     else if (w->shape[1] == mp_ceil_div(q->k_cols, per)) q->fields_per_word = (uint32_t)per;
     else
         return MP_REFUSE_LINEAR(q, "weight_packed has %llu words a row but K = %llu at %u bits needs %llu",
-                      (unsigned long long)w->shape[1], (unsigned long long)q->k_cols, q->bits,
-                      (unsigned long long)dense);
+                                (unsigned long long)w->shape[1], (unsigned long long)q->k_cols, q->bits,
+                                (unsigned long long)dense);
     MP_FORWARD(mp_qc_derive_groups(q, gs, err));
-    if (s->shape[0] != q->n_rows || s->shape[1] != q->n_groups)
-        return MP_REFUSE_LINEAR(q, "weight_scale is [%llu, %llu], expected [%llu, %llu]",
-                      (unsigned long long)s->shape[0], (unsigned long long)s->shape[1],
-                      (unsigned long long)q->n_rows, (unsigned long long)q->n_groups);
+    MP_FORWARD(mp_qc_want_dims(q, s, "weight_scale", q->n_rows, q->n_groups, err));
     q->scales_nk = 1;
-    if (!q->qzeros) {
-        if (!q->sym) return MP_REFUSE_LINEAR(q, "missing part 'weight_zero_point' of an asymmetric linear");
-        q->zero = MP_QZERO_IMPLIED;
-        return MP_OK;
-    }
-    MP_FORWARD(mp_qc_want_2d(q, q->qzeros, "weight_zero_point", mp_t_is_int32, "I32", err));
+    int implied;
+    MP_FORWARD(mp_qc_optional_zeros(q, &implied, err));
+    if (implied) return MP_OK;
     uint64_t rows = q->fields_per_word ? mp_ceil_div(q->n_rows, per) : mp_ceil_div(q->n_rows * q->bits, 32);
-    if (q->qzeros->shape[0] != rows || q->qzeros->shape[1] != q->n_groups)
-        return MP_REFUSE_LINEAR(q, "weight_zero_point is [%llu, %llu], expected [%llu, %llu]",
-                      (unsigned long long)q->qzeros->shape[0], (unsigned long long)q->qzeros->shape[1],
-                      (unsigned long long)rows, (unsigned long long)q->n_groups);
+    MP_FORWARD(mp_qc_want_dims(q, q->qzeros, "weight_zero_point", rows, q->n_groups, err));
     q->zero = MP_QZERO_CT;
     return MP_OK;
 }

@@ -17,15 +17,11 @@ static mp_errcode shape_cutlass(const mp_st_model *m, mp_qlinear *q, int64_t gs,
 {
     (void)m;
     const mp_tensor *w = q->qweight, *s = q->scales;
-    MP_FORWARD(mp_qc_want_2d(q, w, "qweight", mp_t_is_byte, "U8", err));
-    MP_FORWARD(mp_qc_want_2d(q, s, "scales", mp_t_is_float, "F16, BF16 or F32", err));
+    MP_FORWARD(mp_qc_want_codes_scales(q, mp_t_is_byte, "U8", err));
     q->n_rows = w->shape[0];
     q->k_cols = w->shape[1] * 2;
     MP_FORWARD(mp_qc_derive_groups(q, gs, err));
-    if (s->shape[0] != q->n_rows || s->shape[1] != q->n_groups)
-        return MP_REFUSE_LINEAR(q, "scales are [%llu, %llu], expected [%llu, %llu]",
-                      (unsigned long long)s->shape[0], (unsigned long long)s->shape[1],
-                      (unsigned long long)q->n_rows, (unsigned long long)q->n_groups);
+    MP_FORWARD(mp_qc_want_dims(q, s, "scales", q->n_rows, q->n_groups, err));
     if (q->qzeros) return MP_REFUSE_LINEAR(q, "cutlass-int4 has no zero points, but the checkpoint has some");
     q->scales_nk = 1;
     q->zero = MP_QZERO_IMPLIED;
@@ -43,15 +39,11 @@ const mp_scheme mp_scheme_cutlass_int4 = {
     .method = MP_QM_MODELPREP,
     .read_config = mp_scheme_read_native,
     .pack = MP_QPACK_CUTLASS,
-    .codes_name = "qweight",
-    .zeros_name = "qzeros", /* looked for only to refuse them */
-    .scales_name = "scales",
-    .g_idx_name = "g_idx",
+    MP_QWEIGHT_NAMES,
     .codes = {.container_bytes = 1, .bits = 4, .along_rows = 1, .string_is_n = 1},
     .zenc = MP_ZENC_IMPLIED,
     .scales_nk = 1,
-    .bits_mask = 1u << 4,
-    .bits_text = "4 bits only",
+    MP_4BIT_ONLY,
     .act_order_ok = 0,
     .check_shapes = shape_cutlass,
     .n_multiple = 1,

@@ -25,12 +25,12 @@ static mp_errcode read_gptq(qconfig *c, const cJSON *q, mp_err *err)
     else if (strcmp(fmt, "gptq_v2") == 0) c->layout = &mp_scheme_gptq_v2;
     else
         return MP_UNSUPPORTED_CONFIG(err, c,
-                          "GPTQ checkpoint_format '%.40s' is not supported (gptq and gptq_v2 are)",
-                          fmt);
+                                     "GPTQ checkpoint_format '%.40s' is not supported (gptq and gptq_v2 are)",
+                                     fmt);
     const char *pack_dtype = mp_qc_str(q, "pack_dtype");
     if (pack_dtype && strcmp(pack_dtype, "int32") != 0)
         return MP_UNSUPPORTED_CONFIG(err, c,
-                          "pack_dtype '%.20s' is not supported (int32 is)", pack_dtype);
+                                     "pack_dtype '%.20s' is not supported (int32 is)", pack_dtype);
     if (c->base.group_size == 0) c->base.group_size = 128;
     if (c->base.sym < 0) c->base.sym = 1; /* the loaders' default, §2.6 */
     const cJSON *dyn = cJSON_GetObjectItemCaseSensitive(q, "dynamic");
@@ -60,41 +60,33 @@ static mp_errcode shape_gptq(const mp_st_model *m, mp_qlinear *q, int64_t gs, mp
 {
     (void)m;
     const mp_tensor *w = q->qweight, *s = q->scales;
-    MP_FORWARD(mp_qc_want_2d(q, w, "qweight", mp_t_is_int32, "I32", err));
-    MP_FORWARD(mp_qc_want_2d(q, s, "scales", mp_t_is_float, "F16, BF16 or F32", err));
+    MP_FORWARD(mp_qc_want_codes_scales(q, mp_t_is_int32, "I32", err));
     q->n_rows = w->shape[1];
     if (s->shape[1] != q->n_rows) {
         if (s->shape[1] == 8 * w->shape[1])
             return MP_REFUSE_LINEAR(q, "shapes are AWQ GEMM's (qweight [K, N/8]) but the config says %s",
-                          q->format);
+                                    q->format);
         return MP_REFUSE_LINEAR(q, "scales have %llu columns but qweight has N = %llu",
-                      (unsigned long long)s->shape[1], (unsigned long long)q->n_rows);
+                                (unsigned long long)s->shape[1], (unsigned long long)q->n_rows);
     }
     if (q->g_idx) q->k_cols = q->g_idx->shape[0];
     else if (gs > 0) q->k_cols = s->shape[0] * (uint64_t)gs;
     else if (w->shape[0] * 32 % q->bits == 0) q->k_cols = w->shape[0] * 32 / q->bits;
     else return MP_REFUSE_LINEAR(q, "cannot infer K from qweight [%llu, %llu] at %u bits",
-                      (unsigned long long)w->shape[0], (unsigned long long)w->shape[1], q->bits);
+                                 (unsigned long long)w->shape[0], (unsigned long long)w->shape[1], q->bits);
     if (mp_ceil_div(q->k_cols * q->bits, 32) != w->shape[0])
         return MP_REFUSE_LINEAR(q, "qweight has %llu rows but K = %llu at %u bits needs %llu",
-                      (unsigned long long)w->shape[0], (unsigned long long)q->k_cols, q->bits,
-                      (unsigned long long)mp_ceil_div(q->k_cols * q->bits, 32));
+                                (unsigned long long)w->shape[0], (unsigned long long)q->k_cols, q->bits,
+                                (unsigned long long)mp_ceil_div(q->k_cols * q->bits, 32));
     MP_FORWARD(mp_qc_derive_groups(q, gs, err));
     if (s->shape[0] != q->n_groups)
         return MP_REFUSE_LINEAR(q, "scales have %llu groups but K = %llu with group size %llu gives %llu",
-                      (unsigned long long)s->shape[0], (unsigned long long)q->k_cols,
-                      (unsigned long long)q->group_size, (unsigned long long)q->n_groups);
-    if (!q->qzeros) {
-        if (!q->sym) return MP_REFUSE_LINEAR(q, "missing part 'qzeros' of an asymmetric linear");
-        q->zero = MP_QZERO_IMPLIED;
-        return MP_OK;
-    }
-    MP_FORWARD(mp_qc_want_2d(q, q->qzeros, "qzeros", mp_t_is_int32, "I32", err));
-    uint64_t zw = mp_ceil_div(q->n_rows * q->bits, 32);
-    if (q->qzeros->shape[0] != q->n_groups || q->qzeros->shape[1] != zw)
-        return MP_REFUSE_LINEAR(q, "qzeros is [%llu, %llu], expected [%llu, %llu]",
-                      (unsigned long long)q->qzeros->shape[0], (unsigned long long)q->qzeros->shape[1],
-                      (unsigned long long)q->n_groups, (unsigned long long)zw);
+                                (unsigned long long)s->shape[0], (unsigned long long)q->k_cols,
+                                (unsigned long long)q->group_size, (unsigned long long)q->n_groups);
+    int implied;
+    MP_FORWARD(mp_qc_optional_zeros(q, &implied, err));
+    if (implied) return MP_OK;
+    MP_FORWARD(mp_qc_want_dims(q, q->qzeros, "qzeros", q->n_groups, mp_ceil_div(q->n_rows * q->bits, 32), err));
     q->zero = MP_QZERO_GPTQ;
     return MP_OK;
 }
@@ -164,8 +156,7 @@ static const char *const methods[] = {"gptq", NULL};
 
 #define GPTQ_COMMON                                                                        \
     .roles = MP_SCHEME_SOURCE | MP_SCHEME_TARGET, .method = MP_QM_GPTQ,                      \
-    .read_config = read_gptq, .pack = MP_QPACK_GPTQ, .codes_name = "qweight",                \
-    .zeros_name = "qzeros", .scales_name = "scales", .g_idx_name = "g_idx",                  \
+    .read_config = read_gptq, .pack = MP_QPACK_GPTQ, MP_QWEIGHT_NAMES,                      \
     /* codes: column n, field k; zeros: row g, field n */                                     \
     .codes = {.container_bytes = 4, .along_rows = 0, .string_is_n = 1},                      \
     .zeros = {.container_bytes = 4, .along_rows = 1, .string_is_n = 0},                      \

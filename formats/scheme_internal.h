@@ -73,9 +73,26 @@ int mp_t_is_float(const mp_tensor *t);
 /* A 2-D tensor of the dtypes `ok` accepts, or a refusal naming the part. */
 mp_errcode mp_qc_want_2d(const mp_qlinear *q, const mp_tensor *t, const char *part,
                          int (*ok)(const mp_tensor *), const char *dtypes, mp_err *err);
+/* The codes (2-D, of the dtypes `ok` accepts, named in `dtypes`) and the scales (2-D float)
+ * under the layout's tensor names. */
+mp_errcode mp_qc_want_codes_scales(const mp_qlinear *q, int (*ok)(const mp_tensor *),
+                                   const char *dtypes, mp_err *err);
+/* t is [rows, cols], or a refusal "<part> is [a, b], expected [rows, cols]". */
+mp_errcode mp_qc_want_dims(const mp_qlinear *q, const mp_tensor *t, const char *part, uint64_t rows,
+                           uint64_t cols, mp_err *err);
+/* Zero points a layout may leave out: absent, a symmetric linear's are implied (q->zero set,
+ * *implied = 1) and an asymmetric one is refused; present, they must be a 2-D int32 tensor. */
+mp_errcode mp_qc_optional_zeros(mp_qlinear *q, int *implied, mp_err *err);
 /* Group size and count for K (group_size -1: per channel); the group size must divide K. */
 mp_errcode mp_qc_derive_groups(mp_qlinear *q, int64_t group_size, mp_err *err);
 static inline uint64_t mp_ceil_div(uint64_t a, uint64_t b) { return (a + b - 1) / b; }
+
+/* The tensor names AutoGPTQ introduced, which GPTQ, AWQ and modelprep's layouts share. A layout
+ * that cannot store zero points or g_idx still names them, so that a source carrying them is
+ * refused by its shape check instead of leaving orphans. */
+#define MP_QWEIGHT_NAMES \
+    .codes_name = "qweight", .zeros_name = "qzeros", .scales_name = "scales", .g_idx_name = "g_idx"
+#define MP_4BIT_ONLY .bits_mask = 1u << 4, .bits_text = "4 bits only"
 
 /* ---- the entries: one file each, formats/scheme_<name>.c, each defining one or two
  * `const mp_scheme mp_scheme_<name>` that registry.c lists. A config reader that picks another

@@ -69,6 +69,31 @@ static mp_errcode check_bits(const mp_qlinear *q, mp_err *err)
     return MP_OK;
 }
 
+mp_errcode mp_qc_want_codes_scales(const mp_qlinear *q, int (*ok)(const mp_tensor *),
+                                   const char *dtypes, mp_err *err)
+{
+    MP_FORWARD(mp_qc_want_2d(q, q->qweight, q->scheme->codes_name, ok, dtypes, err));
+    return mp_qc_want_2d(q, q->scales, q->scheme->scales_name, mp_t_is_float, "F16, BF16 or F32", err);
+}
+
+mp_errcode mp_qc_want_dims(const mp_qlinear *q, const mp_tensor *t, const char *part, uint64_t rows,
+                           uint64_t cols, mp_err *err)
+{
+    if (t->shape[0] == rows && t->shape[1] == cols) return MP_OK;
+    return REFUSE(q, "%s is [%llu, %llu], expected [%llu, %llu]", part, (unsigned long long)t->shape[0],
+                  (unsigned long long)t->shape[1], (unsigned long long)rows, (unsigned long long)cols);
+}
+
+mp_errcode mp_qc_optional_zeros(mp_qlinear *q, int *implied, mp_err *err)
+{
+    const char *part = q->scheme->zeros_name;
+    *implied = !q->qzeros;
+    if (q->qzeros) return mp_qc_want_2d(q, q->qzeros, part, mp_t_is_int32, "I32", err);
+    if (!q->sym) return REFUSE(q, "missing part '%s' of an asymmetric linear", part);
+    q->zero = MP_QZERO_IMPLIED;
+    return MP_OK;
+}
+
 /* Group count for K; the group size must divide K (a partial last group is refused: no real
  * packer writes one, and a reference that guessed would hide corruption). */
 mp_errcode mp_qc_derive_groups(mp_qlinear *q, int64_t group_size, mp_err *err)

@@ -17,25 +17,18 @@ static mp_errcode shape_onednn(const mp_st_model *m, mp_qlinear *q, int64_t gs, 
 {
     (void)m;
     const mp_tensor *w = q->qweight, *s = q->scales;
-    MP_FORWARD(mp_qc_want_2d(q, w, "qweight", mp_t_is_int32, "I32", err));
-    MP_FORWARD(mp_qc_want_2d(q, s, "scales", mp_t_is_float, "F16, BF16 or F32", err));
+    MP_FORWARD(mp_qc_want_codes_scales(q, mp_t_is_int32, "I32", err));
     q->n_rows = w->shape[0];
     q->k_cols = w->shape[1] * 8;
     MP_FORWARD(mp_qc_derive_groups(q, gs, err));
-    if (s->shape[0] != q->n_groups || s->shape[1] != q->n_rows)
-        return MP_REFUSE_LINEAR(q, "scales are [%llu, %llu], expected [%llu, %llu]",
-                      (unsigned long long)s->shape[0], (unsigned long long)s->shape[1],
-                      (unsigned long long)q->n_groups, (unsigned long long)q->n_rows);
-    if (!q->qzeros) {
-        if (!q->sym) return MP_REFUSE_LINEAR(q, "missing part 'qzeros' of an asymmetric linear");
-        q->zero = MP_QZERO_IMPLIED;
-        return MP_OK;
-    }
-    MP_FORWARD(mp_qc_want_2d(q, q->qzeros, "qzeros", mp_t_is_int32, "I32", err));
+    MP_FORWARD(mp_qc_want_dims(q, s, "scales", q->n_groups, q->n_rows, err));
+    int implied;
+    MP_FORWARD(mp_qc_optional_zeros(q, &implied, err));
+    if (implied) return MP_OK;
     if (q->qzeros->shape[0] != q->n_groups || q->qzeros->shape[1] * 8 != q->n_rows)
         return MP_REFUSE_LINEAR(q, "qzeros is [%llu, %llu], expected [%llu, %llu]",
-                      (unsigned long long)q->qzeros->shape[0], (unsigned long long)q->qzeros->shape[1],
-                      (unsigned long long)q->n_groups, (unsigned long long)(q->n_rows / 8));
+                                (unsigned long long)q->qzeros->shape[0], (unsigned long long)q->qzeros->shape[1],
+                                (unsigned long long)q->n_groups, (unsigned long long)(q->n_rows / 8));
     q->zero = MP_QZERO_GPTQ;
     return MP_OK;
 }
@@ -50,17 +43,13 @@ const mp_scheme mp_scheme_onednn_int4 = {
     .method = MP_QM_MODELPREP,
     .read_config = mp_scheme_read_native,
     .pack = MP_QPACK_ONEDNN,
-    .codes_name = "qweight",
-    .zeros_name = "qzeros",
-    .scales_name = "scales",
-    .g_idx_name = "g_idx",
+    MP_QWEIGHT_NAMES,
     /* codes: row n, field k; zeros: row g, field n */
     .codes = {.container_bytes = 4, .bits = 4, .along_rows = 1, .string_is_n = 1},
     .zeros = {.container_bytes = 4, .bits = 4, .along_rows = 1, .string_is_n = 0},
     .zenc = MP_ZENC_RAW,
     .scales_nk = 0,
-    .bits_mask = 1u << 4,
-    .bits_text = "4 bits only",
+    MP_4BIT_ONLY,
     .act_order_ok = 0,
     .check_shapes = shape_onednn,
     .zeros_when_sym = 0,
