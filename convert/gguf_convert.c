@@ -22,6 +22,7 @@
 #define _GNU_SOURCE
 #include "pipeline.h"
 #include "dest.h"
+#include "journal.h"
 #include "manifest.h"
 #include "progress.h"
 
@@ -467,6 +468,7 @@ mp_errcode mp_gguf_convert_run(const char *src, const char *dst, const mp_conver
 {
     gjob j;
     memset(&j, 0, sizeof j);
+    j.dest = (mp_dest)MP_DEST_INIT;
     memset(res, 0, sizeof *res);
     j.o = o;
     double t0 = mp_now();
@@ -495,7 +497,7 @@ mp_errcode mp_gguf_convert_run(const char *src, const char *dst, const mp_conver
         if (strcmp(j.outs[i].name, j.outs[i].t->name) == 0)
             fprintf(stderr, "modelprep: note: tensor '%s' has no Hugging Face counterpart in %s and "
                             "keeps its GGUF name\n", j.outs[i].name, j.arch->gguf);
-    rc = mp_dest_begin(&j.dest, dst, o->force, err);
+    rc = mp_journal_begin_dest(&j.dest, dst, src, "convert", NULL, g, o->force, err);
     if (rc != MP_OK) goto cleanup;
     uint64_t total = 0;
     for (size_t i = 0; i < j.n_outs; i++) total += j.outs[i].bytes;
