@@ -363,8 +363,8 @@ int mp_journal_same_job(const mp_journal *was, const mp_journal *now, char *why,
         const mp_journal_source *b = i < now->n_sources ? &now->sources[i] : NULL;
         const char *what = !a || !b || strcmp(a->name, b->name) != 0 ? "other source files"
                            : a->size != b->size                      ? "size"
-                           : a->mtime_ns != b->mtime_ns              ? "modification time"
                            : memcmp(a->header, b->header, 16) != 0   ? "header"
+                           : a->mtime_ns != b->mtime_ns              ? "modification time"
                                                                      : NULL;
         if (what && strcmp(what, "other source files") == 0) {
             snprintf(why, cap, "it was made from other source files ('%.200s' where the source has '%.200s')",
