@@ -84,7 +84,8 @@ static int rmtree_at(int dir_fd, const char *name, int depth)
 
 /* ------------------------------------------------------------ what a directory is */
 
-/* 1 when the directory fd holds nothing. */
+/* 1 when the directory fd holds nothing, or nothing but a journal as a regular file (a run
+ * killed while writing its journal leaves it empty or torn). */
 static int dir_is_empty(int fd)
 {
     int dup_fd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -94,8 +95,12 @@ static int dir_is_empty(int fd)
         return 0;
     }
     int empty = 1;
-    for (struct dirent *e; empty && (e = readdir(d));)
-        empty = strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0;
+    for (struct dirent *e; empty && (e = readdir(d));) {
+        struct stat st;
+        empty = strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 ||
+                (strcmp(e->d_name, MP_JOURNAL_NAME) == 0 && fstatat(fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                 S_ISREG(st.st_mode));
+    }
     closedir(d);
     return empty;
 }

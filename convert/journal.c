@@ -317,18 +317,17 @@ mp_errcode mp_journal_begin_dest(mp_dest *d, const char *dst, const char *src, c
 {
     *d = (mp_dest)MP_DEST_INIT;
     size_t nf = g ? mp_gguf_n_files(g) : mp_st_n_files(m);
-    const char **srcs = calloc(nf + 2, sizeof *srcs);
+    const char **srcs = calloc(nf + 1, sizeof *srcs);
     mp_journal id = MP_JOURNAL_INIT;
     mp_buf text = MP_BUF_INIT;
     mp_errcode rc = srcs ? mp_journal_set_command(&id, command, err) : mp_errf(err, MP_E_NOMEM, "out of memory");
     if (rc == MP_OK) rc = g ? mp_journal_add_gguf_sources(&id, g, err) : mp_journal_add_st_sources(&id, m, err);
     if (rc == MP_OK) {
         srcs[0] = src;
-        srcs[1] = g ? mp_gguf_dir(g) : mp_st_dir(m);
-        for (size_t i = 0; i < nf; i++) srcs[2 + i] = (g ? mp_gguf_file(g, i) : mp_st_file(m, i))->path;
+        for (size_t i = 0; i < nf; i++) srcs[1 + i] = (g ? mp_gguf_file(g, i) : mp_st_file(m, i))->path;
         mp_journal_format_id(&id, &text);
         rc = text.oom ? mp_errf(err, MP_E_NOMEM, "out of memory")
-                      : mp_dest_begin(d, dst, srcs, nf + 2, force, text.data, text.len, err);
+                      : mp_dest_begin(d, dst, srcs, nf + 1, force, text.data, text.len, err);
     }
     mp_buf_release(&text);
     mp_journal_release(&id);

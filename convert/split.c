@@ -799,17 +799,17 @@ static mp_errcode write_gguf_split(split_job *j, const char *src, mp_split_resul
     return rc;
 }
 
-/* The paths the job reads, for the overlap check (doc/safety.md §4): SRC as given, its
- * directory, and every source file. Caller frees the array, not the strings. */
+/* The paths the job reads, for the overlap check (doc/safety.md §4): SRC as given and every
+ * source file (resolved there: a Hugging Face snapshot's links lead to its blobs). Caller frees
+ * the array, not the strings. */
 static const char **source_paths(const split_job *j, const char *src, size_t *n)
 {
     size_t nf = j->g ? mp_gguf_n_files(j->g) : mp_st_n_files(j->m);
-    const char **v = calloc(nf + 2, sizeof *v);
+    const char **v = calloc(nf + 1, sizeof *v);
     if (!v) return NULL;
     v[0] = src;
-    v[1] = j->g ? mp_gguf_dir(j->g) : mp_st_dir(j->m);
-    for (size_t i = 0; i < nf; i++) v[2 + i] = (j->g ? mp_gguf_file(j->g, i) : mp_st_file(j->m, i))->path;
-    *n = nf + 2;
+    for (size_t i = 0; i < nf; i++) v[1 + i] = (j->g ? mp_gguf_file(j->g, i) : mp_st_file(j->m, i))->path;
+    *n = nf + 1;
     return v;
 }
 
