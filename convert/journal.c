@@ -154,6 +154,7 @@ static int parse_record(parse_state *ps, const field *f, size_t k, const char **
         *why = "bad source record";
         if (j->n_files || !grow((void **)&j->sources, j->n_sources, &ps->src_cap, sizeof *j->sources)) return 0;
         mp_journal_source *s = &j->sources[j->n_sources];
+        memset(s, 0, sizeof *s);
         if (!unescape(f[1].s, f[1].n, s->name, sizeof s->name) || !parse_dec(f[2].s, f[2].n, 0, &s->size, &neg) ||
             !parse_dec(f[3].s, f[3].n, 1, &v, &neg) || v > (uint64_t)INT64_MAX || !parse_hex128(f[4].s, f[4].n, s->header))
             return 0;
@@ -165,6 +166,7 @@ static int parse_record(parse_state *ps, const field *f, size_t k, const char **
         *why = "bad file record";
         if (!grow((void **)&j->files, j->n_files, &ps->file_cap, sizeof *j->files)) return 0;
         mp_journal_file *o = &j->files[j->n_files];
+        memset(o, 0, sizeof *o);
         if (!unescape(f[1].s, f[1].n, o->name, sizeof o->name) || !mp_name_is_contained(o->name) ||
             strchr(o->name, '/') || !parse_dec(f[2].s, f[2].n, 0, &o->size, &neg) ||
             !parse_hex128(f[3].s, f[3].n, o->xxh128) || !unescape(f[4].s, f[4].n, o->encoding, sizeof o->encoding) ||
