@@ -147,8 +147,13 @@ static int parse_record(parse_state *ps, const field *f, size_t k, const char **
         *why = "bad option record";
         if (j->n_options == MP_JOURNAL_MAX_OPTIONS || j->n_sources || j->n_files) return 0;
         size_t i = j->n_options++;
-        return unescape(f[1].s, f[1].n, j->options[i].key, sizeof j->options[i].key) &&
-               unescape(f[2].s, f[2].n, j->options[i].value, sizeof j->options[i].value);
+        if (!unescape(f[1].s, f[1].n, j->options[i].key, sizeof j->options[i].key) ||
+            !unescape(f[2].s, f[2].n, j->options[i].value, sizeof j->options[i].value))
+            return 0;
+        *why = "option recorded twice";
+        for (size_t k2 = 0; k2 < i; k2++)
+            if (strcmp(j->options[k2].key, j->options[i].key) == 0) return 0;
+        return 1;
     }
     if (is_word(&f[0], "source") && k == 5) {
         *why = "bad source record";
