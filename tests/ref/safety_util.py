@@ -35,7 +35,7 @@ def snapshot(path):
     out = {}
     if os.path.islink(path) or not os.path.isdir(path):
         st = os.lstat(path)
-        return {".": ("link", os.readlink(path)) if os.path.islink(path) else ("file", _digest(path), st.st_ino)}
+        return {".": ("link", os.readlink(path)) if os.path.islink(path) else ("file", _digest(path), st.st_ino, st.st_mtime_ns)}
     for root, dirs, files in os.walk(path):
         for n in dirs + files:
             p = os.path.join(root, n)
@@ -45,7 +45,7 @@ def snapshot(path):
             elif os.path.isdir(p):
                 out[rel] = ("dir",)
             else:
-                out[rel] = ("file", _digest(p), os.lstat(p).st_ino)
+                out[rel] = ("file", _digest(p), os.lstat(p).st_ino, os.lstat(p).st_mtime_ns)
     return out
 
 

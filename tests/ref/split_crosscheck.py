@@ -198,14 +198,19 @@ def main():
         b = bytearray(open(bad, "rb").read())
         b[len(b) // 2] ^= 0xFF
         open(bad, "wb").write(bytes(b))
-        inodes = {f: os.stat(os.path.join(partial, f)).st_ino for f in os.listdir(partial)}
+        # A file kept is the same inode, untouched since; a rewritten one may reuse the number.
+        def ident(path):
+            st = os.stat(path)
+            return st.st_ino, st.st_mtime_ns
+        inodes = {f: ident(os.path.join(partial, f)) for f in os.listdir(partial)}
+        time.sleep(0.02)
         r = subprocess.run([BIN, "split", llama, resumed, "--compress", "zstd:3", "--resume"],
                            capture_output=True, text=True)
         check(r.returncode == 0, f"compressed resume: {r.stderr}")
         check(f"resumed: {len(journaled) - 2} files kept" in r.stdout, f"kept all but two: {r.stdout}")
         for f in layer_files:
             n = f["name"]
-            same = os.stat(os.path.join(resumed, n)).st_ino == inodes.get(n)
+            same = ident(os.path.join(resumed, n)) == inodes.get(n)
             check(same == (n in journaled and n not in ("model.layers.3.safetensors.zst", "model.layers.7.safetensors.zst")),
                   f"{n}: {'kept' if same else 'rewritten'}")
             check(open(os.path.join(resumed, n), "rb").read() == open(os.path.join(packed, n), "rb").read(),
