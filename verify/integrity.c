@@ -263,7 +263,8 @@ static mp_errcode tensor_xxh64(const mp_st_model *m, const mp_tensor *t, uint8_t
     return rc;
 }
 
-mp_errcode mp_check_copies(const cJSON *manifest, const mp_st_model *src, mp_verify_report *r, mp_err *err)
+mp_errcode mp_check_copies(const mp_st_model *out, const cJSON *manifest, const mp_st_model *src, mp_verify_report *r,
+                           mp_err *err)
 {
     const cJSON *tensors = cJSON_GetObjectItemCaseSensitive(manifest, "tensors");
     if (!cJSON_IsArray(tensors)) return MP_OK; /* mp_check_integrity reported it */
@@ -285,7 +286,14 @@ mp_errcode mp_check_copies(const cJSON *manifest, const mp_st_model *src, mp_ver
                           "such tensor", tn->valuestring);
         } else if ((rc = tensor_xxh64(src, t, buf, BLOCK, &h, err)) == MP_OK) {
             mp_hex64(h, hex);
-            if (strcmp(hex, tx->valuestring) != 0)
+            /* On a mismatch, the output's own bytes say which of the two is wrong. */
+            const mp_tensor *o = strcmp(hex, tx->valuestring) != 0 ? mp_st_find(out, tn->valuestring) : NULL;
+            uint64_t oh = 0;
+            if (o) rc = tensor_xxh64(out, o, buf, BLOCK, &oh, err);
+            if (rc == MP_OK && o && oh == h)
+                rc = mp_vfind(r, MP_VS_FAIL, "integrity", "tensor '%s': the manifest's xxh64 %.20s is wrong: the "
+                              "tensor holds the source's bytes (xxh64 %s)", tn->valuestring, tx->valuestring, hex);
+            else if (rc == MP_OK && strcmp(hex, tx->valuestring) != 0)
                 rc = mp_vfind(r, MP_VS_FAIL, "integrity", "tensor '%s': xxh64 %.20s in the manifest, but the source's "
                               "'%s' hashes to %s: the output does not hold the source's bytes", tn->valuestring,
                               tx->valuestring, t->name, hex);

@@ -158,6 +158,20 @@ def mixed_outputs(tmp, a, b, name, culprit):
     check("xxh3-128" not in r.stdout, f"{name}: the files' own hashes match their manifest: {r.stdout[-500:]}")
 
 
+def wrong_manifest_hash(tmp, a):
+    """A manifest whose file hashes hold but whose xxh64 of a copied tensor is wrong: verify
+    says that the manifest, not the tensor, is wrong."""
+    d = os.path.join(tmp, "wrong-hash")
+    check(run("split", a, d, "--quiet").returncode == 0, "split")
+    m = json.load(open(os.path.join(d, "modelprep.json")))
+    t = next(t for t in m["tensors"] if t["name"] == "model.norm.weight")
+    t["xxh64"] = "0123456789abcdef"
+    json.dump(m, open(os.path.join(d, "modelprep.json"), "w"), indent=2)
+    r = run("verify", d, "--device", "cpu")
+    check(r.returncode == 1 and "FAIL integrity: tensor 'model.norm.weight': the manifest's xxh64 0123456789abcdef is "
+          "wrong: the tensor holds the source's bytes" in r.stdout, f"wrong manifest hash: {r.stdout[-600:]}")
+
+
 def main():
     with tempfile.TemporaryDirectory() as tmp:
         a = mkmodel(os.path.join(tmp, "a"), "--layers", "4", "--seed", "1", "--max-shard-size", "600000")
@@ -177,6 +191,7 @@ def main():
         da = mkmodel(os.path.join(tmp, "dense-a"), "--layers", "2", "--seed", "3", "--dense-bf16")
         db = mkmodel(os.path.join(tmp, "dense-b"), "--layers", "2", "--seed", "4", "--dense-bf16")
         mixed_outputs(tmp, da, db, "bf16", "model.layers.1.safetensors")
+        wrong_manifest_hash(tmp, a)
     summary("safety resume")
 
 
