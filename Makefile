@@ -69,7 +69,7 @@ TOOLS      := $(BUILD)/tests/mkmodel $(BUILD)/tests/stcopy $(BUILD)/tests/ggufde
 BENCH_BINS := $(BUILD)/tests/bench_safetensors $(BUILD)/tests/bench_convert $(BUILD)/tests/bench_repack \
               $(BUILD)/tests/bench_peak_rss $(BUILD)/tests/bench_gguf
 VENV       := build/venv
-FUZZ_TARGETS := st_header index config json manifest gguf
+FUZZ_TARGETS := st_header index config json manifest gguf journal
 REPLAY_BINS  := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/replay_%)
 FUZZ_SECONDS ?= 10
 
@@ -157,6 +157,12 @@ $(TEST_BIN): $(TEST_OBJS) $(LIB)
 $(BUILD)/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c tests/fuzz/fuzz_common.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ tests/fuzz/fuzz_$*.c tests/fuzz/replay.c tests/fuzz/fuzz_common.c $(LIB) $(LDLIBS_ALL)
+
+# The journal reader lives in convert/ (the resume path): its harness takes those files along.
+$(BUILD)/fuzz/replay_journal: tests/fuzz/fuzz_journal.c tests/fuzz/replay.c tests/fuzz/fuzz_common.c \
+                              convert/journal.c convert/dest.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $(filter %.c,$^) $(LIB) $(LDLIBS_ALL)
 
 replay: $(REPLAY_BINS) ## replay the fuzz seed corpus through every harness (no libFuzzer)
 	@for t in $(FUZZ_TARGETS); do $(TEST_ENV) $(BUILD)/fuzz/replay_$$t tests/fuzz/corpus/$$t || exit 1; done

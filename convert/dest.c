@@ -1,5 +1,6 @@
 /*
- * dest.c - atomic output directories and side files (DESIGN.md §4).
+ * dest.c - atomic output directories and side files (DESIGN.md §4), and the rules of
+ * doc/safety.md about what a run may create, remove or resume.
  */
 #define _GNU_SOURCE
 #include "dest.h"
@@ -7,25 +8,18 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
+#define JOURNAL_MAGIC "modelprep-journal 1\n"
+#define MAX_DEPTH 64
 
-void mp_rmtree(const char *path)
-{
-    if (path) nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
+/* ------------------------------------------------------------ paths */
 
 static char *parent_of(const char *path)
 {
@@ -52,124 +46,506 @@ static const char *base_of(const char *path, char *buf, size_t cap)
     return slash ? slash + 1 : buf;
 }
 
-static void stale_partials(const char *dst, int force, const mp_reporter *rep)
+/* 1 when a and b are the same path or one lies inside the other (both resolved). */
+static int overlaps(const char *a, const char *b)
 {
-    char *parent = parent_of(dst);
-    char bb[4096];
-    const char *base = base_of(dst, bb, sizeof bb);
-    char prefix[4200];
-    snprintf(prefix, sizeof prefix, "%s.partial-", base);
-    DIR *dir = parent ? opendir(parent) : NULL;
-    if (dir) {
-        for (struct dirent *e; (e = readdir(dir));) {
-            if (strncmp(e->d_name, prefix, strlen(prefix)) != 0) continue;
-            char *p = mp_path_join(parent, e->d_name);
-            if (!p) break;
-            if (force) {
-                mp_rmtree(p);
-                mp_report_note(rep, "removed '%s', left by an interrupted run", p);
-            } else {
-                mp_report_note(rep, "note: '%s' was left by an interrupted run; remove it or use "
-                                    "--force", p);
-            }
-            free(p);
-        }
-        closedir(dir);
-    }
-    free(parent);
+    size_t na = strlen(a), nb = strlen(b), n = na < nb ? na : nb;
+    if (strncmp(a, b, n) != 0) return 0;
+    if (na == nb) return 1;
+    const char *longer = na > nb ? a : b;
+    return longer[n] == '/' || (n == 1 && longer[0] == '/');
 }
 
-mp_errcode mp_dest_begin(mp_dest *d, const char *dst, int force, const mp_reporter *rep,
-                          mp_err *err)
+/* ------------------------------------------------------------ removal without following links */
+
+/* Removes `name` under dir_fd: a file or symlink is unlinked, a directory emptied depth first
+ * through descriptors opened with O_NOFOLLOW, so nothing outside it is reached. */
+static int rmtree_at(int dir_fd, const char *name, int depth)
 {
-    memset(d, 0, sizeof *d);
+    struct stat st;
+    if (fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) return errno == ENOENT ? 0 : -1;
+    if (!S_ISDIR(st.st_mode)) return unlinkat(dir_fd, name, 0);
+    if (depth > MAX_DEPTH) return -1;
+    int fd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return -1;
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        close(fd);
+        return -1;
+    }
+    int rc = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+        if (rmtree_at(dirfd(d), e->d_name, depth + 1) != 0) rc = -1;
+    }
+    closedir(d);
+    return unlinkat(dir_fd, name, AT_REMOVEDIR) == 0 ? rc : -1;
+}
+
+/* ------------------------------------------------------------ what a directory is */
+
+/* 1 when the directory fd holds nothing, or nothing but a journal as a regular file (a run
+ * killed while writing its journal leaves it empty or torn). */
+static int dir_is_empty(int fd)
+{
+    int dup_fd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
+    if (!d) {
+        if (dup_fd >= 0) close(dup_fd);
+        return 0;
+    }
+    int empty = 1;
+    for (struct dirent *e; empty && (e = readdir(d));) {
+        struct stat st;
+        empty = strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 ||
+                (strcmp(e->d_name, MP_JOURNAL_NAME) == 0 && fstatat(fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                 S_ISREG(st.st_mode));
+    }
+    closedir(d);
+    return empty;
+}
+
+/* 1 when `name` in fd is a regular file (not a link) whose first bytes hold `needle`. */
+static int file_starts_with(int fd, const char *name, const char *needle, size_t window)
+{
+    int f = openat(fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (f < 0) return 0;
+    struct stat st;
+    char buf[4097];
+    ssize_t n = 0;
+    if (fstat(f, &st) == 0 && S_ISREG(st.st_mode))
+        n = pread(f, buf, window < sizeof buf - 1 ? window : sizeof buf - 1, 0);
+    close(f);
+    if (n <= 0) return 0;
+    buf[n] = '\0';
+    return window == strlen(needle) ? memcmp(buf, needle, strlen(needle)) == 0 && (size_t)n == window
+                                    : strstr(buf, needle) != NULL;
+}
+
+/* A modelprep output: a real directory holding modelprep.json written by modelprep. */
+static int is_output(int fd)
+{
+    return file_starts_with(fd, "modelprep.json", "\"tool\": \"modelprep\"", 4096);
+}
+
+static int is_marked(int fd)
+{
+    return file_starts_with(fd, MP_JOURNAL_NAME, JOURNAL_MAGIC, strlen(JOURNAL_MAGIC));
+}
+
+/* 1 when the directory holds anything but regular files (a link, a folder, a FIFO). */
+static int holds_odd_entry(int fd, char *odd, size_t cap)
+{
+    int dup_fd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
+    if (!d) {
+        if (dup_fd >= 0) close(dup_fd);
+        snprintf(odd, cap, ".");
+        return 1;
+    }
+    int found = 0;
+    for (struct dirent *e; !found && (e = readdir(d));) {
+        struct stat st;
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+        found = fstatat(fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode);
+        if (found) snprintf(odd, cap, "%s", e->d_name);
+    }
+    closedir(d);
+    return found;
+}
+
+/* ------------------------------------------------------------ partial directories of DST */
+
+typedef enum { PART_OURS, PART_EMPTY, PART_LOCKED, PART_FOREIGN } part_kind;
+
+/* Opens the partial directory `name` under dir_fd and says what it is. An OURS (marked by its
+ * journal) or EMPTY one comes back open and locked in *fd; why receives the reason for the
+ * others. Nothing is followed: a link is reported as one. */
+static part_kind classify(int dir_fd, const char *name, int *fd, time_t *mtime, char *why, size_t cap)
+{
+    *fd = -1;
+    struct stat st, again;
+    if (fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        snprintf(why, cap, "cannot be examined: %s", strerror(errno));
+        return PART_FOREIGN;
+    }
+    *mtime = st.st_mtime;
+    if (S_ISLNK(st.st_mode) || !S_ISDIR(st.st_mode)) {
+        snprintf(why, cap, "is %s, not a directory modelprep made", S_ISLNK(st.st_mode) ? "a symbolic link" : "not a directory");
+        return PART_FOREIGN;
+    }
+    if (st.st_uid != geteuid()) {
+        snprintf(why, cap, "belongs to user %u, not to this user", (unsigned)st.st_uid);
+        return PART_FOREIGN;
+    }
+    int f = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (f < 0 || fstat(f, &again) != 0 || again.st_ino != st.st_ino || again.st_dev != st.st_dev) {
+        if (f >= 0) close(f);
+        snprintf(why, cap, "changed while it was examined");
+        return PART_FOREIGN;
+    }
+    if (flock(f, LOCK_EX | LOCK_NB) != 0) {
+        close(f);
+        snprintf(why, cap, "another run is using it (it holds the directory's lock)");
+        return PART_LOCKED;
+    }
+    if (is_marked(f)) {
+        *fd = f;
+        return PART_OURS;
+    }
+    if (dir_is_empty(f)) {
+        *fd = f;
+        return PART_EMPTY;
+    }
+    close(f);
+    snprintf(why, cap, "has no modelprep journal (%s), so it is not a partial output of modelprep", MP_JOURNAL_NAME);
+    return PART_FOREIGN;
+}
+
+typedef struct partial_entry {
+    char *path;    /* as printed: DST's folder joined with the name */
+    char *name;
+    part_kind kind;
+    int fd;
+    time_t mtime;
+} partial_entry;
+
+typedef struct partial_list {
+    partial_entry *v;
+    size_t n, cap;
+} partial_list;
+
+static void partials_release(partial_list *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        if (l->v[i].fd >= 0) close(l->v[i].fd);
+        free(l->v[i].path);
+        free(l->v[i].name);
+    }
+    free(l->v);
+    memset(l, 0, sizeof *l);
+}
+
+/* Every DST.partial-* beside DST, classified; the first one that another run holds, or (when
+ * strict) that is not modelprep's, is refused with MP_E_INPUT naming it. */
+static mp_errcode partials_scan(int dir_fd, const char *dst, int strict, partial_list *l,
+                                const mp_reporter *rep, mp_err *err)
+{
+    char bb[PATH_MAX], prefix[PATH_MAX + 16];
+    snprintf(prefix, sizeof prefix, "%s.partial-", base_of(dst, bb, sizeof bb));
+    char *parent = parent_of(dst);
+    int dup_fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *dir = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
+    mp_errcode rc = parent ? MP_OK : mp_errf(err, MP_E_NOMEM, "out of memory");
+    if (!dir && dup_fd >= 0) close(dup_fd);
+    for (struct dirent *e; rc == MP_OK && dir && (e = readdir(dir));) {
+        if (strncmp(e->d_name, prefix, strlen(prefix)) != 0) continue;
+        if (l->n == l->cap) {
+            size_t cap = l->cap ? 2 * l->cap : 8;
+            partial_entry *v = realloc(l->v, cap * sizeof *v);
+            if (!v) {
+                rc = mp_errf(err, MP_E_NOMEM, "out of memory");
+                break;
+            }
+            l->v = v, l->cap = cap;
+        }
+        partial_entry *p = &l->v[l->n++];
+        char why[200];
+        p->path = mp_path_join(parent, e->d_name);
+        p->name = mp_strdup(e->d_name);
+        p->kind = classify(dir_fd, e->d_name, &p->fd, &p->mtime, why, sizeof why);
+        if (!p->path || !p->name) rc = mp_errf(err, MP_E_NOMEM, "out of memory");
+        else if (p->kind == PART_LOCKED || (strict && p->kind == PART_FOREIGN))
+            rc = mp_errf_at(err, MP_E_INPUT, p->path, NULL, -1, "%s; nothing was removed%s", why,
+                            p->kind == PART_LOCKED ? ": wait for that run to finish" : ": remove it yourself");
+        else if (p->kind == PART_FOREIGN)
+            mp_report_note(rep, "note: '%s' %s; left alone", p->path, why);
+    }
+    if (dir) closedir(dir);
+    free(parent);
+    return rc;
+}
+
+/* Without --resume: report the partial directories of earlier runs, or remove them under force
+ * (only those classified as modelprep's or empty, each while holding its lock). */
+static mp_errcode stale_partials(int dir_fd, const char *dst, int force, const mp_reporter *rep,
+                                 mp_err *err)
+{
+    partial_list l = {0};
+    mp_errcode rc = partials_scan(dir_fd, dst, force, &l, rep, err);
+    for (size_t i = 0; rc == MP_OK && i < l.n; i++) {
+        partial_entry *p = &l.v[i];
+        if (p->kind != PART_OURS && p->kind != PART_EMPTY) continue;
+        if (!force) {
+            mp_report_note(rep, "note: '%s' was left by an interrupted run; remove it or use --force", p->path);
+        } else if (rmtree_at(dir_fd, p->name, 0) != 0) {
+            rc = mp_errf_at(err, MP_E_IO, p->path, NULL, -1, "cannot remove: %s", strerror(errno));
+        } else {
+            mp_report_note(rep, "removed '%s', left by an interrupted run", p->path);
+        }
+    }
+    partials_release(&l);
+    return rc;
+}
+
+/* ------------------------------------------------------------ DST and the sources */
+
+/* Opens DST's folder; a missing one is named (the first component that does not exist). */
+static mp_errcode open_parent(mp_dest *d, const char *dst, mp_err *err)
+{
+    char *parent = parent_of(dst);
+    if (!parent) return mp_errf(err, MP_E_NOMEM, "out of memory");
+    d->dir_fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int e = errno;
+    mp_errcode rc = MP_OK;
+    if (d->dir_fd < 0 && e == ENOENT) {
+        char *missing = mp_strdup(parent), *up = NULL;
+        struct stat st;
+        while (missing && (up = parent_of(missing)) && strcmp(up, missing) != 0 && stat(up, &st) != 0) {
+            free(missing);
+            missing = up;
+            up = NULL;
+        }
+        rc = missing ? mp_errf_at(err, MP_E_IO, dst, NULL, -1, "cannot create the output directory: folder '%s' does not exist",
+                                  missing)
+                     : mp_errf(err, MP_E_NOMEM, "out of memory");
+        free(missing);
+        free(up);
+    } else if (d->dir_fd < 0) {
+        rc = mp_errf_at(err, MP_E_IO, dst, NULL, -1, "cannot open the folder '%s': %s", parent, strerror(e));
+    }
+    free(parent);
+    return rc;
+}
+
+/* DST (resolved through its folder, and itself when it exists) against every source path
+ * (resolved): the same path, or one inside the other, is refused whatever the options. */
+static mp_errcode check_overlap(const char *dst, const char *const *srcs, size_t n, mp_err *err)
+{
+    char *parent = parent_of(dst), *rp = parent ? realpath(parent, NULL) : NULL;
+    char *full = realpath(dst, NULL), *lex = NULL, bb[PATH_MAX];
+    const char *base = base_of(dst, bb, sizeof bb);
+    if (rp && asprintf(&lex, "%s%s%s", rp, strcmp(rp, "/") == 0 ? "" : "/", base) < 0) lex = NULL;
+    mp_errcode rc = MP_OK;
+    for (size_t i = 0; rc == MP_OK && i < n; i++) {
+        char *rs = srcs[i] ? realpath(srcs[i], NULL) : NULL;
+        const char *hit = !rs ? NULL : lex && overlaps(lex, rs) ? lex : full && overlaps(full, rs) ? full : NULL;
+        if (hit) {
+            const char *how = strcmp(hit, rs) == 0 ? "is" : strlen(hit) < strlen(rs) ? "contains" : "lies inside";
+            rc = mp_errf_at(err, MP_E_USAGE, dst, NULL, -1, "destination %s the source '%s'; choose a destination "
+                            "outside the source (nothing was changed)", how, srcs[i]);
+        }
+        free(rs);
+    }
+    free(lex);
+    free(full);
+    free(rp);
+    free(parent);
+    return rc;
+}
+
+/* An existing DST: under force it must be a directory modelprep wrote (its manifest) or an
+ * empty one; a hint to use --force is given only when --force would replace nothing else. */
+static mp_errcode check_existing(int dir_fd, const char *dst, int force, mp_err *err)
+{
+    char bb[PATH_MAX];
+    const char *base = base_of(dst, bb, sizeof bb);
+    struct stat st;
+    if (fstatat(dir_fd, base, &st, AT_SYMLINK_NOFOLLOW) != 0) return MP_OK;
+    const char *what = "is not a modelprep output (no modelprep.json) and not empty";
+    int ok = 0;
+    if (S_ISLNK(st.st_mode)) {
+        what = "is a symbolic link";
+    } else if (!S_ISDIR(st.st_mode)) {
+        what = "is not a directory";
+    } else {
+        int f = openat(dir_fd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        ok = f >= 0 && (is_output(f) || dir_is_empty(f));
+        if (f >= 0) close(f);
+    }
+    if (ok && force) return MP_OK;
+    if (ok) return mp_errf_at(err, MP_E_USAGE, dst, NULL, -1, "destination exists; use --force to replace it");
+    return mp_errf_at(err, MP_E_USAGE, dst, NULL, -1, "destination exists and %s; modelprep replaces only its own "
+                      "outputs: remove it yourself or choose another destination", what);
+}
+
+static mp_errcode check_target(mp_dest *d, const char *dst, const char *const *srcs, size_t n_srcs, int force,
+                               mp_err *err)
+{
+    MP_FORWARD(open_parent(d, dst, err));
+    MP_FORWARD(check_overlap(dst, srcs, n_srcs, err));
     d->force = force;
-    if (mp_exists(dst) && !force)
-        return mp_errf_at(err, MP_E_USAGE, dst, NULL, -1, "destination exists; use --force to replace it");
-    stale_partials(dst, force, rep);
     d->final = mp_strdup(dst);
-    char *tmpl = NULL;
-    size_t n = strlen(dst);
-    while (n > 1 && dst[n - 1] == '/') n--;
-    if (d->final && asprintf(&tmpl, "%.*s.partial-XXXXXX", (int)n, dst) < 0) tmpl = NULL;
-    if (!d->final || !tmpl) {
-        free(tmpl);
-        free(d->final);
-        d->final = NULL;
-        return mp_errf(err, MP_E_NOMEM, "out of memory");
+    return d->final ? MP_OK : mp_errf(err, MP_E_NOMEM, "out of memory");
+}
+
+static void dest_release(mp_dest *d)
+{
+    if (d->fd >= 0) close(d->fd); /* releases the lock */
+    if (d->dir_fd >= 0) close(d->dir_fd);
+    free(d->partial);
+    free(d->final);
+    *d = (mp_dest)MP_DEST_INIT;
+}
+
+/* Creates DST.partial-XXXXXX, locks it before anything else can, and writes the journal. A
+ * directory another run locked or removed between its creation and the lock is left to it. */
+static mp_errcode make_partial(mp_dest *d, const char *journal, size_t journal_len, mp_err *err)
+{
+    size_t n = strlen(d->final);
+    while (n > 1 && d->final[n - 1] == '/') n--;
+    char bb[PATH_MAX];
+    for (int attempt = 0; attempt < 8 && d->fd < 0; attempt++) {
+        free(d->partial);
+        if (asprintf(&d->partial, "%.*s.partial-XXXXXX", (int)n, d->final) < 0) {
+            d->partial = NULL;
+            return mp_errf(err, MP_E_NOMEM, "out of memory");
+        }
+        if (!mkdtemp(d->partial))
+            return mp_errf_at(err, MP_E_IO, d->final, NULL, -1, "cannot create the output directory: %s",
+                              strerror(errno));
+        int f = openat(d->dir_fd, base_of(d->partial, bb, sizeof bb), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (f >= 0 && flock(f, LOCK_EX | LOCK_NB) == 0) d->fd = f;
+        else if (f >= 0) close(f);
     }
-    if (!mkdtemp(tmpl)) {
-        int e = errno;
-        free(tmpl);
-        free(d->final);
-        d->final = NULL;
-        return mp_errf_at(err, MP_E_IO, dst, NULL, -1, "cannot create the output directory: %s",
-                          strerror(e));
-    }
+    if (d->fd < 0) return mp_errf_at(err, MP_E_IO, d->final, NULL, -1, "cannot create and lock the output directory");
     mode_t mask = umask(0);
     umask(mask);
-    chmod(tmpl, 0777 & ~mask); /* mkdtemp makes 0700; the result is an ordinary directory */
-    d->partial = tmpl;
+    fchmod(d->fd, 0777 & ~mask); /* mkdtemp makes 0700; the result is an ordinary directory */
+    int jf = openat(d->fd, MP_JOURNAL_NAME, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    mp_errcode rc = jf < 0 ? mp_errf_at(err, MP_E_IO, d->partial, NULL, -1, "cannot create the journal: %s", strerror(errno))
+                           : mp_write_all(jf, journal, journal_len, d->partial, err);
+    if (rc == MP_OK && fsync(jf) != 0)
+        rc = mp_errf_at(err, MP_E_IO, d->partial, NULL, -1, "fsync of the journal failed: %s", strerror(errno));
+    if (jf >= 0) close(jf);
+    return rc;
+}
+
+mp_errcode mp_dest_begin(mp_dest *d, const char *dst, const char *const *srcs, size_t n_srcs, int force,
+                         const char *journal, size_t journal_len, const mp_reporter *rep, mp_err *err)
+{
+    *d = (mp_dest)MP_DEST_INIT;
+    mp_errcode rc = check_target(d, dst, srcs, n_srcs, force, err);
+    if (rc == MP_OK) rc = check_existing(d->dir_fd, dst, force, err);
+    if (rc == MP_OK) rc = stale_partials(d->dir_fd, dst, force, rep, err);
+    if (rc == MP_OK) rc = make_partial(d, journal, journal_len, err);
+    if (rc != MP_OK) mp_dest_abort(d);
+    return rc;
+}
+
+/* Reads the journal of a locked partial directory (no link followed, 64 MiB at most). */
+static mp_errcode read_journal(const mp_dest *d, char **text, size_t *len, mp_err *err)
+{
+    int f = openat(d->fd, MP_JOURNAL_NAME, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
+    if (f < 0 || fstat(f, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > (64 << 20)) {
+        if (f >= 0) close(f);
+        return mp_errf_at(err, MP_E_INPUT, d->partial, NULL, -1, "the journal %s cannot be read as a regular file "
+                          "of at most 64 MiB", MP_JOURNAL_NAME);
+    }
+    char *buf = malloc((size_t)st.st_size + 1);
+    size_t got = 0;
+    while (buf && got < (size_t)st.st_size) {
+        ssize_t r = pread(f, buf + got, (size_t)st.st_size - got, (off_t)got);
+        if (r <= 0) break;
+        got += (size_t)r;
+    }
+    close(f);
+    if (!buf) return mp_errf(err, MP_E_NOMEM, "out of memory");
+    buf[got] = '\0';
+    *text = buf;
+    *len = got;
     return MP_OK;
+}
+
+mp_errcode mp_dest_resume(mp_dest *d, const char *dst, const char *const *srcs, size_t n_srcs, int force,
+                          int *found, char **journal, size_t *journal_len, const mp_reporter *rep,
+                          mp_err *err)
+{
+    *d = (mp_dest)MP_DEST_INIT;
+    *found = 0;
+    *journal = NULL;
+    partial_list l = {0};
+    mp_errcode rc = check_target(d, dst, srcs, n_srcs, force, err);
+    if (rc == MP_OK) rc = partials_scan(d->dir_fd, dst, 1, &l, rep, err);
+    partial_entry *best = NULL;
+    for (size_t i = 0; rc == MP_OK && i < l.n; i++)
+        if (l.v[i].kind == PART_OURS && (!best || l.v[i].mtime >= best->mtime)) best = &l.v[i];
+    char odd[256];
+    if (rc == MP_OK && best && holds_odd_entry(best->fd, odd, sizeof odd))
+        rc = mp_errf_at(err, MP_E_INPUT, best->path, NULL, -1, "'%s' in it is not a regular file; a partial output "
+                        "holds only files modelprep wrote: nothing was removed, remove it yourself", odd);
+    if (rc == MP_OK && best) {
+        d->fd = best->fd;
+        best->fd = -1;
+        d->partial = best->path;
+        best->path = NULL;
+        rc = read_journal(d, journal, journal_len, err);
+        *found = rc == MP_OK;
+    }
+    partials_release(&l);
+    if (rc != MP_OK || !*found) dest_release(d);
+    return rc;
+}
+
+mp_errcode mp_dest_journal_append(const mp_dest *d, const char *text, size_t len, mp_err *err)
+{
+    int f = openat(d->fd, MP_JOURNAL_NAME, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
+    if (f < 0) return mp_errf_at(err, MP_E_IO, d->partial, NULL, -1, "cannot open the journal: %s", strerror(errno));
+    mp_errcode rc = mp_write_all(f, text, len, d->partial, err);
+    if (rc == MP_OK && fsync(f) != 0)
+        rc = mp_errf_at(err, MP_E_IO, d->partial, NULL, -1, "fsync of the journal failed: %s", strerror(errno));
+    close(f);
+    return rc;
+}
+
+void mp_dest_remove(const mp_dest *d, const char *name)
+{
+    if (d->fd >= 0) unlinkat(d->fd, name, 0);
 }
 
 char *mp_dest_path(const mp_dest *d, const char *name) { return mp_path_join(d->partial, name); }
 
-static mp_errcode fsync_path(const char *path, mp_err *err)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return mp_errf_at(err, MP_E_IO, path, NULL, -1, "cannot open: %s", strerror(errno));
-    int rc = fsync(fd);
-    int e = errno;
-    close(fd);
-    if (rc != 0) return mp_errf_at(err, MP_E_IO, path, NULL, -1, "fsync failed: %s", strerror(e));
-    return MP_OK;
-}
-
 mp_errcode mp_dest_commit(mp_dest *d, mp_err *err)
 {
-    MP_FORWARD(fsync_path(d->partial, err));
-    char *old = NULL;
-    if (mp_exists(d->final)) {
-        if (!d->force)
-            return mp_errf_at(err, MP_E_USAGE, d->final, NULL, -1,
-                              "destination appeared while converting; use --force to replace it");
-        if (asprintf(&old, "%s.old-%ld", d->final, (long)getpid()) < 0)
-            return mp_errf(err, MP_E_NOMEM, "out of memory");
-        if (rename(d->final, old) != 0) {
-            int e = errno;
-            free(old);
-            return mp_errf_at(err, MP_E_IO, d->final, NULL, -1, "cannot move the old destination "
-                              "aside: %s", strerror(e));
+    char bb[PATH_MAX], pb[PATH_MAX], old[PATH_MAX + 32] = "";
+    const char *base = base_of(d->final, bb, sizeof bb), *pname = base_of(d->partial, pb, sizeof pb);
+    if (fsync(d->fd) != 0) return mp_errf_at(err, MP_E_IO, d->partial, NULL, -1, "fsync failed: %s", strerror(errno));
+    struct stat st;
+    if (fstatat(d->dir_fd, base, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+        MP_FORWARD(check_existing(d->dir_fd, d->final, d->force, err));
+        int moved = 0;
+        for (int k = 0; k < 100 && !moved; k++) {
+            snprintf(old, sizeof old, "%s.old-%ld-%d", base, (long)getpid(), k);
+            moved = renameat2(d->dir_fd, base, d->dir_fd, old, RENAME_NOREPLACE) == 0;
+            if (!moved && errno != EEXIST) break;
         }
+        if (!moved)
+            return mp_errf_at(err, MP_E_IO, d->final, NULL, -1, "cannot move the old destination aside: %s", strerror(errno));
     }
-    if (rename(d->partial, d->final) != 0) {
+    if (renameat2(d->dir_fd, pname, d->dir_fd, base, RENAME_NOREPLACE) != 0) {
         int e = errno;
-        if (old && rename(old, d->final) != 0) { /* best effort: put the old one back */ }
-        free(old);
-        return mp_errf_at(err, MP_E_IO, d->final, NULL, -1, "cannot rename '%s' into place: %s",
-                          d->partial, strerror(e));
+        if (old[0]) renameat2(d->dir_fd, old, d->dir_fd, base, RENAME_NOREPLACE); /* best effort: put it back */
+        return mp_errf_at(err, MP_E_IO, d->final, NULL, -1, "cannot rename '%s' into place: %s", d->partial, strerror(e));
     }
-    if (old) {
-        mp_rmtree(old);
-        free(old);
-    }
-    char *parent = parent_of(d->final);
-    mp_errcode rc = parent ? fsync_path(parent, err) : mp_errf(err, MP_E_NOMEM, "out of memory");
-    free(parent);
-    free(d->partial);
-    free(d->final);
-    d->partial = d->final = NULL;
+    /* d->fd is DST now: the journal goes last, so that no crash leaves a partial unmarked. */
+    unlinkat(d->fd, MP_JOURNAL_NAME, 0);
+    mp_errcode rc = fsync(d->fd) == 0 ? MP_OK : mp_errf_at(err, MP_E_IO, d->final, NULL, -1, "fsync failed: %s", strerror(errno));
+    if (old[0]) rmtree_at(d->dir_fd, old, 0);
+    if (rc == MP_OK && fsync(d->dir_fd) != 0)
+        rc = mp_errf_at(err, MP_E_IO, d->final, NULL, -1, "fsync of its folder failed: %s", strerror(errno));
+    dest_release(d);
     return rc;
 }
 
 void mp_dest_abort(mp_dest *d)
 {
-    if (d->partial) mp_rmtree(d->partial);
-    free(d->partial);
-    free(d->final);
-    d->partial = d->final = NULL;
+    char pb[PATH_MAX];
+    if (d->partial && d->fd >= 0 && d->dir_fd >= 0) rmtree_at(d->dir_fd, base_of(d->partial, pb, sizeof pb), 0);
+    dest_release(d);
 }
+
+void mp_dest_keep(mp_dest *d) { dest_release(d); }
 
 mp_errcode mp_dest_write_file(const mp_dest *d, const char *name, const void *data, size_t len,
                               mp_err *err)
@@ -177,7 +553,7 @@ mp_errcode mp_dest_write_file(const mp_dest *d, const char *name, const void *da
     char *path = mp_dest_path(d, name);
     if (!path) return mp_errf(err, MP_E_NOMEM, "out of memory");
     mp_errcode rc = MP_OK;
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    int fd = openat(d->fd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (fd < 0) {
         rc = mp_errf_at(err, MP_E_IO, path, NULL, -1, "cannot create: %s", strerror(errno));
     } else {

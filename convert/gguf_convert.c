@@ -23,6 +23,7 @@
 #include "pipeline.h"
 #include "dest.h"
 #include "job.h"
+#include "journal.h"
 #include "manifest.h"
 
 #include <math.h>
@@ -440,6 +441,7 @@ mp_errcode mp_gguf_convert_run(const char *src, const char *dst, const mp_conver
 {
     gjob j;
     memset(&j, 0, sizeof j);
+    j.dest = (mp_dest)MP_DEST_INIT;
     memset(res, 0, sizeof *res);
     j.o = o;
     j.progress = (mp_reporter){.fn = o->progress, .user = o->progress_user, .quiet = o->quiet};
@@ -469,7 +471,7 @@ mp_errcode mp_gguf_convert_run(const char *src, const char *dst, const mp_conver
         if (strcmp(j.outs[i].name, j.outs[i].t->name) == 0)
             mp_report_note(&j.progress, "note: tensor '%s' has no Hugging Face counterpart in %s "
                                         "and keeps its GGUF name", j.outs[i].name, j.arch->gguf);
-    rc = mp_dest_begin(&j.dest, dst, o->force, &j.progress, err);
+    rc = mp_journal_begin_dest(&j.dest, dst, src, "convert", NULL, g, o->force, &j.progress, err);
     if (rc != MP_OK) goto cleanup;
     uint64_t total = 0;
     for (size_t i = 0; i < j.n_outs; i++) total += j.outs[i].bytes;

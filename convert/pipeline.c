@@ -10,6 +10,7 @@
 #define _GNU_SOURCE
 #include "pipeline.h"
 #include "dest.h"
+#include "journal.h"
 #include "json_edit.h"
 #include "job.h"
 #include "manifest.h"
@@ -632,6 +633,7 @@ mp_errcode mp_convert_run(const char *src, const char *dst, const mp_convert_opt
 {
     job j;
     memset(&j, 0, sizeof j);
+    j.dest = (mp_dest)MP_DEST_INIT;
     memset(res, 0, sizeof *res);
     mp_convert_opts oc = *o;
     mp_hf_config cfg;
@@ -658,7 +660,7 @@ mp_errcode mp_convert_run(const char *src, const char *dst, const mp_convert_opt
         rc = mp_errf(err, MP_E_NOMEM, "out of memory");
         goto cleanup;
     }
-    rc = mp_dest_begin(&j.dest, dst, o->force, &j.progress, err);
+    rc = mp_journal_begin_dest(&j.dest, dst, src, "convert", m, NULL, o->force, &j.progress, err);
     if (rc != MP_OK) goto cleanup;
     rc = mp_src_hash_start(&j.src_hash, m, err);
     if (rc != MP_OK) {

@@ -18,11 +18,13 @@
 #include "split.h"
 #include "dest.h"
 #include "job.h"
+#include "journal.h"
 #include "manifest.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +36,6 @@
 
 #define CHUNK (4u << 20)
 #define COPY_WINDOW (16u << 20) /* bytes of a plain source mapped at a time */
-#define JOURNAL ".modelprep-split-journal"
 #define GGUF_META "gguf-metadata.gguf"
 
 /* Module rules, in order. '#' matches a run of digits. The module is the matched prefix less
@@ -309,69 +310,119 @@ static void encoding_of(const split_job *j, char *buf, size_t cap)
     else snprintf(buf, cap, "plain");
 }
 
+/* What the journal records of a module's source bytes: the xxh3-128 of each source tensor's
+ * name and xxh64 (little-endian), in the module's order. */
+static void source_digest(const module *m, const uint64_t *xxh64, uint8_t out[16])
+{
+    XXH3_state_t *h = XXH3_createState();
+    memset(out, 0, 16);
+    if (!h) return;
+    XXH3_128bits_reset(h);
+    for (size_t k = 0; k < m->n; k++) {
+        uint8_t le[8];
+        mp_write_le64(le, xxh64[k]);
+        XXH3_128bits_update(h, m->src[k]->name, strlen(m->src[k]->name) + 1);
+        XXH3_128bits_update(h, le, 8);
+    }
+    XXH128_canonical_t c;
+    XXH128_canonicalFromHash(&c, XXH3_128bits_digest(h));
+    memcpy(out, c.digest, 16);
+    XXH3_freeState(h);
+}
+
+/* The journal's `file` record of a finished module: the file on disk, how it was written, and
+ * the source bytes it came from (doc/safety.md §3). */
 static mp_errcode journal_add(const split_job *j, const module *m, mp_err *err)
 {
-    char *path = mp_dest_path(&j->dest, JOURNAL);
-    if (!path) return mp_errf(err, MP_E_NOMEM, "out of memory");
-    char hex[33], line[512], enc[16];
-    mp_hex128(m->disk_xxh128, hex);
-    encoding_of(j, enc, sizeof enc);
-    int len = snprintf(line, sizeof line, "%s.safetensors%s %llu %s %s\n", m->name,
-                       j->o->zstd_level ? ".zst" : "", (unsigned long long)m->disk_size, hex, enc);
-    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    mp_errcode rc = fd < 0 ? mp_errf_at(err, MP_E_IO, path, NULL, -1, "cannot open: %s", strerror(errno))
-                           : mp_write_all(fd, line, (size_t)len, path, err);
-    if (fd >= 0) {
-        if (rc == MP_OK && fsync(fd) != 0)
-            rc = mp_errf_at(err, MP_E_IO, path, NULL, -1, "fsync failed: %s", strerror(errno));
-        close(fd);
-    }
-    free(path);
+    mp_journal_file f;
+    memset(&f, 0, sizeof f);
+    char *name = file_name(j, m);
+    if (!name) return mp_errf(err, MP_E_NOMEM, "out of memory");
+    snprintf(f.name, sizeof f.name, "%s", name);
+    free(name);
+    f.size = m->disk_size;
+    memcpy(f.xxh128, m->disk_xxh128, 16);
+    encoding_of(j, f.encoding, sizeof f.encoding);
+    source_digest(m, m->xxh64, f.source);
+    mp_buf b = MP_BUF_INIT;
+    mp_journal_format_file(&f, &b);
+    mp_errcode rc = b.oom ? mp_errf(err, MP_E_NOMEM, "out of memory") : mp_dest_journal_append(&j->dest, b.data, b.len, err);
+    mp_buf_release(&b);
     return rc;
 }
 
-/* A journaled file is kept only if its size and xxh3-128 on disk still match, and it reads as
- * the file this run would write (decompressed size, every tensor); its per-tensor hashes and,
- * for a compressed file, the uncompressed hash are recomputed from it for the manifest, in one
- * sequential pass. */
-static mp_errcode resume_one(split_job *j, module *m, const char *want_hex, uint64_t want_size,
-                             mp_err *err)
+/* The xxh64 of each of the module's source tensors, read from the source as it is now. */
+static mp_errcode hash_sources_of(split_job *j, const module *m, uint64_t *out, mp_err *err)
+{
+    for (size_t k = 0; k < m->n; k++) {
+        const mp_tensor *t = m->src[k];
+        XXH64_state_t *h = XXH64_createState();
+        if (!h) return mp_errf(err, MP_E_NOMEM, "out of memory");
+        XXH64_reset(h, 0);
+        mp_errcode rc = MP_OK;
+        for (uint64_t at = 0; rc == MP_OK && at < t->n_bytes; at += CHUNK) {
+            size_t len = t->n_bytes - at < CHUNK ? (size_t)(t->n_bytes - at) : CHUNK;
+            rc = mp_st_read(j->m, t, at, j->chunk, len, err);
+            if (rc == MP_OK) XXH64_update(h, j->chunk, len);
+        }
+        out[k] = XXH64_digest(h);
+        XXH64_freeState(h);
+        MP_FORWARD(rc);
+    }
+    return MP_OK;
+}
+
+/* A journaled file is kept only if its size and xxh3-128 on disk still match, it reads as
+ * the file this run would write (decompressed size, every tensor), and every tensor in it
+ * equals the source tensor it came from as the source is now, whose digest must also be the
+ * one the journal recorded; its per-tensor hashes and, for a compressed file, the uncompressed
+ * hash are recomputed from it for the manifest, in one sequential pass. */
+static mp_errcode resume_one(split_job *j, module *m, const mp_journal_file *rec, mp_err *err)
 {
     char *name = file_name(j, m);
     char *path = name ? mp_dest_path(&j->dest, name) : NULL;
     mp_st_model *f = NULL;
     mp_file *raw = NULL;
-    uint64_t *in_file = NULL;
+    uint64_t *in_file = NULL, *in_src = NULL;
     mp_errcode rc = MP_OK;
+    char enc[32];
+    encoding_of(j, enc, sizeof enc);
     if (!path) {
         rc = mp_errf(err, MP_E_NOMEM, "out of memory");
         goto done;
     }
     mp_err ignore = MP_ERR_INIT;
-    if (mp_file_open(&raw, path, &ignore) != MP_OK || raw->size != want_size ||
-        (!j->o->zstd_level && want_size != m->file_size))
+    if (strcmp(rec->encoding, enc) != 0 || mp_file_open(&raw, path, &ignore) != MP_OK || raw->size != rec->size ||
+        (!j->o->zstd_level && rec->size != m->file_size))
         goto done;
-    uint8_t h[16], rh[16];
-    char hex[33];
+    uint8_t h[16], rh[16], digest[16];
     if (mp_file_xxh128(raw, h, &ignore) != MP_OK) goto done;
-    mp_hex128(h, hex);
-    if (strcmp(hex, want_hex) != 0 || mp_st_open(&f, path, &ignore) != MP_OK) goto done;
+    if (memcmp(h, rec->xxh128, 16) != 0 || mp_st_open(&f, path, &ignore) != MP_OK) goto done;
     if (mp_st_file_compression(f, 0) != (j->o->zstd_level ? MP_COMPRESS_ZSTD : MP_COMPRESS_NONE) ||
         mp_st_file_raw_size(f, 0) != m->file_size || mp_st_file_n_tensors(f, 0) != m->n)
         goto done;
     in_file = calloc(m->n + 1, sizeof *in_file);
-    if (!in_file) {
+    in_src = calloc(m->n + 1, sizeof *in_src);
+    if (!in_file || !in_src) {
         rc = mp_errf(err, MP_E_NOMEM, "out of memory");
         goto done;
     }
     /* A corrupt stream behind a matching hash cannot happen short of a hash collision; still,
      * a file that does not read back is redone, not fatal. */
     if (mp_st_file_digest(f, 0, in_file, rh, j->chunk, CHUNK, &ignore) != MP_OK) goto done;
+    rc = hash_sources_of(j, m, in_src, err);
+    if (rc != MP_OK) goto done;
+    source_digest(m, in_src, digest);
+    if (memcmp(digest, rec->source, 16) != 0) {
+        mp_report_note(&j->progress, "note: '%s' was made from source bytes that have changed since; "
+                                     "writing it again", name);
+        goto done;
+    }
     for (size_t k = 0; k < m->n; k++) {
         size_t at = SIZE_MAX;
         for (size_t q = 0; q < m->n && at == SIZE_MAX; q++)
             if (strcmp(mp_st_file_tensor(f, 0, q)->name, m->out_names[k]) == 0) at = q;
-        if (at == SIZE_MAX) goto done;
+        if (at == SIZE_MAX || in_file[at] != in_src[k]) goto done;
         m->xxh64[k] = in_file[at];
     }
     memcpy(m->xxh128, rh, 16);
@@ -380,6 +431,7 @@ static mp_errcode resume_one(split_job *j, module *m, const char *want_hex, uint
     m->done = 1;
 done:
     free(in_file);
+    free(in_src);
     mp_st_close(f);
     mp_file_close(raw);
     free(path);
@@ -387,45 +439,44 @@ done:
     return rc;
 }
 
-static mp_errcode load_journal(split_job *j, mp_err *err)
+/* The job's identity (doc/safety.md §3): the command, every option that changes the output,
+ * and each source file with its size, modification time and header hash (config.json too,
+ * whose tie_word_embeddings changes the split). */
+static mp_errcode job_identity(const split_job *j, mp_journal *id, mp_err *err)
 {
-    char *path = mp_dest_path(&j->dest, JOURNAL);
-    char *text = NULL;
-    size_t len = 0;
-    mp_err ignore = MP_ERR_INIT;
-    if (!path) return mp_errf(err, MP_E_NOMEM, "out of memory");
-    if (!mp_exists(path) || mp_read_small_file(path, 16u << 20, &text, &len, &ignore) != MP_OK) {
-        free(path);
-        return MP_OK;
-    }
+    char level[16];
+    snprintf(level, sizeof level, "zstd:%d", j->o->zstd_level);
+    char gs[16];
+    snprintf(gs, sizeof gs, "%u", j->o->gguf_split);
+    MP_FORWARD(mp_journal_set_command(id, "split", err));
+    MP_FORWARD(mp_journal_add_option(id, "compress", j->o->zstd_level ? level : "none", err));
+    MP_FORWARD(mp_journal_add_option(id, "materialize-tied", j->o->materialize_tied ? "yes" : "no", err));
+    MP_FORWARD(mp_journal_add_option(id, "gguf-split", gs, err));
+    MP_FORWARD(j->g ? mp_journal_add_gguf_sources(id, j->g, err) : mp_journal_add_st_sources(id, j->m, err));
+    char *cfg = j->g ? NULL : mp_path_join(mp_st_dir(j->m), "config.json");
+    struct stat st;
+    mp_file *f = NULL;
     mp_errcode rc = MP_OK;
-    for (char *line = strtok(text, "\n"); line && rc == MP_OK; line = strtok(NULL, "\n")) {
-        char fname[200], hex[40], enc[24] = "plain", mine[16];
-        unsigned long long size;
-        if (sscanf(line, "%199s %llu %39s %23s", fname, &size, hex, enc) < 3) continue;
-        encoding_of(j, mine, sizeof mine);
-        if (strcmp(enc, mine) != 0) continue;
-        for (size_t i = 0; i < j->n_mods; i++) {
-            char *want = file_name(j, &j->mods[i]);
-            int same = want && strcmp(want, fname) == 0;
-            free(want);
-            if (same) rc = resume_one(j, &j->mods[i], hex, size, err);
-        }
-    }
-    free(text);
-    free(path);
+    if (cfg && lstat(cfg, &st) == 0 && S_ISREG(st.st_mode) && (rc = mp_file_open(&f, cfg, err)) == MP_OK)
+        rc = mp_journal_add_source(id, "config.json", f, UINT64_MAX, err);
+    mp_file_close(f);
+    free(cfg);
     return rc;
 }
 
 /* After the journal is read, only the journal and the files that verified stay: the index,
- * side files and manifest of a run killed just before its commit are written anew. */
-static void clean_unverified(split_job *j)
+ * side files and manifest of a run killed just before its commit are written anew. Every entry
+ * is a regular file (mp_dest_resume checked), removed by name inside the locked directory. */
+static mp_errcode clean_unverified(split_job *j, mp_err *err)
 {
-    DIR *d = opendir(j->dest.partial);
-    if (!d) return;
+    int fd = openat(j->dest.fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) {
+        if (fd >= 0) close(fd);
+        return mp_errf_at(err, MP_E_IO, j->dest.partial, NULL, -1, "cannot list: %s", strerror(errno));
+    }
     for (struct dirent *e; (e = readdir(d));) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 ||
-            strcmp(e->d_name, JOURNAL) == 0)
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 || strcmp(e->d_name, MP_JOURNAL_NAME) == 0)
             continue;
         int keep = 0;
         for (size_t i = 0; i < j->n_mods && !keep; i++) {
@@ -433,43 +484,41 @@ static void clean_unverified(split_job *j)
             keep = j->mods[i].done && want && strcmp(want, e->d_name) == 0;
             free(want);
         }
-        if (!keep) {
-            char *p = mp_path_join(j->dest.partial, e->d_name);
-            if (p) unlink(p);
-            free(p);
-        }
+        if (!keep) mp_dest_remove(&j->dest, e->d_name);
     }
     closedir(d);
+    return MP_OK;
 }
 
-/* Finds the newest DST.partial-* left by an earlier run, to resume into. */
-static char *find_partial(const char *dst)
+/* --resume: the newest partial directory of DST, if it belongs to this very job, with every
+ * journaled file that still verifies kept and everything else in it removed. *found is 0 when
+ * there is none to resume. */
+static mp_errcode resume_partial(split_job *j, const mp_journal *id, const char *dst, const char *const *srcs,
+                                 size_t n_srcs, int *found, mp_err *err)
 {
-    char *dir = mp_strdup(dst), *best = NULL;
-    if (!dir) return NULL;
-    char *slash = strrchr(dir, '/');
-    const char *base = slash ? slash + 1 : dst;
-    if (!slash) strcpy(dir, ".");
-    else *slash = '\0';
-    char prefix[600];
-    snprintf(prefix, sizeof prefix, "%s.partial-", base);
-    DIR *d = opendir(dir);
-    time_t newest = 0;
-    for (struct dirent *e; d && (e = readdir(d));) {
-        if (strncmp(e->d_name, prefix, strlen(prefix)) != 0) continue;
-        char *p = mp_path_join(dir, e->d_name);
-        struct stat st;
-        if (p && stat(p, &st) == 0 && S_ISDIR(st.st_mode) && (!best || st.st_mtime >= newest)) {
-            free(best);
-            best = p;
-            newest = st.st_mtime;
-        } else {
-            free(p);
-        }
+    char *text = NULL;
+    size_t len = 0;
+    mp_journal was = MP_JOURNAL_INIT;
+    MP_FORWARD(mp_dest_resume(&j->dest, dst, srcs, n_srcs, j->o->force, found, &text, &len, &j->progress, err));
+    if (!*found) return MP_OK;
+    char journal_path[PATH_MAX], why[700];
+    snprintf(journal_path, sizeof journal_path, "%s/%s", j->dest.partial, MP_JOURNAL_NAME);
+    mp_errcode rc = mp_journal_parse(text, len, journal_path, &was, err);
+    free(text);
+    if (rc == MP_OK && !mp_journal_same_job(&was, id, why, sizeof why))
+        rc = mp_errf_at(err, MP_E_INPUT, j->dest.partial, NULL, -1, "not resumed: it belongs to another job: %s; "
+                        "nothing was removed (run without --resume, with --force, to start over)", why);
+    if (rc == MP_OK) mp_report_note(&j->progress, "resuming into '%s'", j->dest.partial);
+    for (size_t i = 0; rc == MP_OK && i < j->n_mods; i++) {
+        char *name = file_name(j, &j->mods[i]);
+        const mp_journal_file *rec = name ? mp_journal_find_file(&was, name) : NULL;
+        if (!name) rc = mp_errf(err, MP_E_NOMEM, "out of memory");
+        else if (rec) rc = resume_one(j, &j->mods[i], rec, err);
+        free(name);
     }
-    if (d) closedir(d);
-    free(dir);
-    return best;
+    mp_journal_release(&was);
+    if (rc == MP_OK) rc = clean_unverified(j, err);
+    return rc;
 }
 
 /* ------------------------------------------------------------ writing */
@@ -485,7 +534,7 @@ static mp_errcode write_module(split_job *j, module *m, mp_err *err)
         rc = mp_errf(err, MP_E_NOMEM, "out of memory");
         goto done;
     }
-    unlink(tmp); /* a leftover of a killed run */
+    mp_dest_remove(&j->dest, tmp + strlen(j->dest.partial) + 1); /* a leftover of a killed run */
     specs_of(m, specs);
     char **meta = NULL;
     size_t n_meta = 0;
@@ -518,7 +567,7 @@ static mp_errcode write_module(split_job *j, module *m, mp_err *err)
         m->disk_size = st.size;
         memcpy(m->disk_xxh128, st.xxh128, 16);
     }
-    if (rc == MP_OK && rename(tmp, path) != 0)
+    if (rc == MP_OK && renameat(j->dest.fd, tmp + strlen(j->dest.partial) + 1, j->dest.fd, name) != 0)
         rc = mp_errf_at(err, MP_E_IO, path, NULL, -1, "cannot rename into place: %s", strerror(errno));
     if (rc == MP_OK) rc = journal_add(j, m, err);
 done:
@@ -732,12 +781,64 @@ static mp_errcode write_gguf_split(split_job *j, const char *src, mp_split_resul
     return rc;
 }
 
+/* The paths the job reads, for the overlap check (doc/safety.md §4): SRC as given and every
+ * source file (resolved there: a Hugging Face snapshot's links lead to its blobs). Caller frees
+ * the array, not the strings. */
+static const char **source_paths(const split_job *j, const char *src, size_t *n)
+{
+    size_t nf = j->g ? mp_gguf_n_files(j->g) : mp_st_n_files(j->m);
+    const char **v = calloc(nf + 1, sizeof *v);
+    if (!v) return NULL;
+    v[0] = src;
+    for (size_t i = 0; i < nf; i++) v[1 + i] = (j->g ? mp_gguf_file(j->g, i) : mp_st_file(j->m, i))->path;
+    *n = nf + 1;
+    return v;
+}
+
+/* Resumes the partial directory of this job (--resume), or begins a new one. */
+static mp_errcode open_dest(split_job *j, const char *src, const char *dst, uint64_t total, mp_err *err)
+{
+    const mp_split_opts *o = j->o;
+    mp_journal id = MP_JOURNAL_INIT;
+    mp_buf text = MP_BUF_INIT;
+    size_t n_srcs = 0;
+    const char **srcs = source_paths(j, src, &n_srcs);
+    mp_errcode rc = srcs ? job_identity(j, &id, err) : mp_errf(err, MP_E_NOMEM, "out of memory");
+    int found = 0;
+    if (rc == MP_OK && o->resume) {
+        rc = resume_partial(j, &id, dst, srcs, n_srcs, &found, err);
+        if (rc != MP_OK) mp_dest_keep(&j->dest);
+    }
+    if (rc == MP_OK && !found) {
+        struct stat st;
+        if (o->resume && lstat(dst, &st) == 0 && !o->force)
+            rc = mp_errf_at(err, MP_E_USAGE, dst, NULL, -1,
+                            "destination is complete and there is no partial split to resume; "
+                            "use --force to redo it");
+        /* Compressed files may, for incompressible data, exceed their input by zstd's bound. */
+        uint64_t need = total;
+        if (o->zstd_level) {
+            need = 0;
+            for (size_t i = 0; i < j->n_mods; i++) need += ZSTD_compressBound(j->mods[i].file_size);
+        }
+        if (rc == MP_OK) rc = check_space(dst, need, err);
+        mp_journal_format_id(&id, &text);
+        if (rc == MP_OK && text.oom) rc = mp_errf(err, MP_E_NOMEM, "out of memory");
+        if (rc == MP_OK) rc = mp_dest_begin(&j->dest, dst, srcs, n_srcs, o->force, text.data, text.len, &j->progress, err);
+    }
+    mp_buf_release(&text);
+    mp_journal_release(&id);
+    free(srcs);
+    return rc;
+}
+
 mp_errcode mp_split_run(const char *src, const char *dst, const mp_split_opts *o,
                         mp_split_result *res, mp_err *err)
 {
     split_job j;
     memset(&j, 0, sizeof j);
     memset(res, 0, sizeof *res);
+    j.dest = (mp_dest)MP_DEST_INIT;
     j.o = o;
     j.progress = (mp_reporter){.fn = o->progress, .user = o->progress_user, .quiet = o->quiet};
     double t0 = mp_now();
@@ -756,32 +857,11 @@ mp_errcode mp_split_run(const char *src, const char *dst, const mp_split_opts *o
     if (rc == MP_OK) rc = plan_sizes(&j, &total, err);
     j.chunk = malloc(CHUNK);
     if (rc == MP_OK && !j.chunk) rc = mp_errf(err, MP_E_NOMEM, "out of memory");
-    char *partial = rc == MP_OK && o->resume ? find_partial(dst) : NULL;
-    if (rc == MP_OK && partial) {
-        j.dest.final = mp_strdup(dst);
-        j.dest.partial = partial;
-        j.dest.force = o->force;
-        mp_report_note(&j.progress, "resuming into '%s'", partial);
-        rc = load_journal(&j, err);
-        if (rc == MP_OK) clean_unverified(&j);
-    } else if (rc == MP_OK) {
-        if (o->resume && mp_exists(dst) && !o->force)
-            rc = mp_errf_at(err, MP_E_USAGE, dst, NULL, -1,
-                            "destination is complete and there is no partial split to resume; "
-                            "use --force to redo it");
-        /* Compressed files may, for incompressible data, exceed their input by zstd's bound. */
-        uint64_t need = total;
-        if (o->zstd_level) {
-            need = 0;
-            for (size_t i = 0; i < j.n_mods; i++) need += ZSTD_compressBound(j.mods[i].file_size);
-        }
-        if (rc == MP_OK) rc = check_space(dst, need, err);
-        if (rc == MP_OK) rc = mp_dest_begin(&j.dest, dst, o->force, &j.progress, err);
-    }
     if (rc == MP_OK && o->gguf_split && !j.g)
         rc = mp_errf(err, MP_E_USAGE, "--gguf-split needs a GGUF source; '%s' is safetensors", src);
     if (rc == MP_OK && o->gguf_split && (o->resume || o->zstd_level))
         rc = mp_errf(err, MP_E_USAGE, "--gguf-split writes a GGUF set: --resume and --compress do not apply");
+    if (rc == MP_OK) rc = open_dest(&j, src, dst, total, err);
     if (rc == MP_OK) rc = mp_src_hash_start(&j.src_hash, j.m, err);
     if (rc == MP_OK && o->gguf_split) {
         double g0 = mp_now();
@@ -809,19 +889,13 @@ mp_errcode mp_split_run(const char *src, const char *dst, const mp_split_opts *o
     res->write_seconds = mp_now() - w0;
     mp_report_end(&j.progress);
     if (rc == MP_OK) rc = write_index_and_manifest(&j, src, err);
-    if (rc == MP_OK) {
-        char *jp = mp_dest_path(&j.dest, JOURNAL);
-        if (jp) unlink(jp);
-        free(jp);
-        rc = mp_dest_commit(&j.dest, err);
-    }
+    if (rc == MP_OK) rc = mp_dest_commit(&j.dest, err);
     if (rc != MP_OK && rc != MP_E_INTERRUPTED && j.dest.partial && !o->resume) {
         mp_dest_abort(&j.dest);
     } else if (rc != MP_OK) {
         /* Keep the partial directory for --resume; say where it is. */
         if (j.dest.partial) mp_report_note(&j.progress, "partial split kept in '%s' for --resume", j.dest.partial);
-        free(j.dest.partial);
-        free(j.dest.final);
+        mp_dest_keep(&j.dest);
     }
     if (rc == MP_OK) {
         res->n_files = j.n_mods;

@@ -28,7 +28,7 @@ static const mp_opt convert_opts[] = {
     {"threads", "N", "worker threads (default: all cores)"},
     {"max-shard-size", "SIZE", "tensor bytes per output file, e.g. 5GB or 2GiB (default 5GB)"},
     {"cast-dense", NULL, "also cast unquantized float tensors to FORMAT (default: copy as is)"},
-    {"force", NULL, "replace DST if it exists, and remove partial outputs of earlier runs"},
+    {"force", NULL, "replace DST if it is a modelprep output or empty; remove earlier runs' partial outputs"},
     {"json", NULL, "print a JSON summary on stdout"},
     {"quiet", NULL, "no progress bar and no summary"},
     {NULL, NULL, NULL},
@@ -36,11 +36,11 @@ static const mp_opt convert_opts[] = {
 
 static const mp_opt split_opts[] = {
     {"materialize-tied", NULL, "write lm_head.safetensors from the embedding when it is tied"},
-    {"resume", NULL, "finish an interrupted split, keeping the files that verify"},
+    {"resume", NULL, "finish an interrupted split of the same job, keeping the files that verify"},
     {"compress", "zstd[:LEVEL]", "write NAME.safetensors.zst files, zstd level 1-19 (default 3)"},
     {"threads", "N", "zstd worker threads (default: all cores)"},
     {"gguf-split", "N", "GGUF source: a gguf-split set of N files cut at layer boundaries"},
-    {"force", NULL, "replace DST if it exists, and remove partial outputs of earlier runs"},
+    {"force", NULL, "replace DST if it is a modelprep output or empty; remove earlier runs' partial outputs"},
     {"json", NULL, "print a JSON summary on stdout"},
     {"quiet", NULL, "no progress bar and no summary"},
     {NULL, NULL, NULL},

@@ -18,6 +18,12 @@ mp_errcode mp_vfind(mp_verify_report *r, mp_vstatus st, const char *stage, const
 mp_errcode mp_check_integrity(const mp_st_model *m, const cJSON *manifest, mp_verify_report *r,
                               mp_err *err);
 
+/* Every tensor the manifest records as copied ("origin": "copy": embeddings, norms, lm_head,
+ * every tensor of a split) against the source's bytes: its xxh64 must be the source tensor's.
+ * A failure names the tensor, and whether the output's bytes or the manifest's hash differ. */
+mp_errcode mp_check_copies(const mp_st_model *out, const cJSON *manifest, const mp_st_model *src,
+                           mp_verify_report *r, mp_err *err);
+
 /* Structure: the manifest's tensors against the checkpoint's, shapes against config.json,
  * NaN/Inf in float tensors and scales, zero scales. */
 mp_errcode mp_check_structure(const mp_st_model *m, const mp_qmodel *q, const cJSON *manifest,

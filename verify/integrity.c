@@ -234,3 +234,72 @@ mp_errcode mp_check_integrity(const mp_st_model *m, const cJSON *manifest, mp_ve
     free(listed);
     return rc;
 }
+
+/* The source tensor an output tensor was copied from: the same name, or for a tied head the
+ * embedding the manifest's layout names (layout.tied {"lm_head.weight": "model.embed..."}). */
+static const mp_tensor *copied_from(const mp_st_model *src, const cJSON *manifest, const char *name)
+{
+    const mp_tensor *t = mp_st_find(src, name);
+    if (t) return t;
+    const cJSON *tied = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(manifest, "layout"), "tied");
+    const cJSON *to = cJSON_IsObject(tied) ? cJSON_GetObjectItemCaseSensitive(tied, name) : NULL;
+    return cJSON_IsString(to) ? mp_st_find(src, to->valuestring) : NULL;
+}
+
+static mp_errcode tensor_xxh64(const mp_st_model *m, const mp_tensor *t, uint8_t *buf, size_t cap, uint64_t *out,
+                               mp_err *err)
+{
+    XXH64_state_t *st = XXH64_createState();
+    if (!st) return mp_errf(err, MP_E_NOMEM, "out of memory");
+    XXH64_reset(st, 0);
+    mp_errcode rc = MP_OK;
+    for (uint64_t at = 0; at < t->n_bytes && rc == MP_OK; at += cap) {
+        size_t len = (size_t)(t->n_bytes - at < cap ? t->n_bytes - at : cap);
+        rc = mp_st_read(m, t, at, buf, len, err);
+        if (rc == MP_OK) XXH64_update(st, buf, len);
+    }
+    *out = XXH64_digest(st);
+    XXH64_freeState(st);
+    return rc;
+}
+
+mp_errcode mp_check_copies(const mp_st_model *out, const cJSON *manifest, const mp_st_model *src, mp_verify_report *r,
+                           mp_err *err)
+{
+    const cJSON *tensors = cJSON_GetObjectItemCaseSensitive(manifest, "tensors");
+    if (!cJSON_IsArray(tensors)) return MP_OK; /* mp_check_integrity reported it */
+    uint8_t *buf = malloc(BLOCK);
+    if (!buf) return mp_errf(err, MP_E_NOMEM, "out of memory");
+    mp_errcode rc = MP_OK;
+    const cJSON *te;
+    cJSON_ArrayForEach(te, tensors) {
+        const cJSON *tn = cJSON_GetObjectItemCaseSensitive(te, "name");
+        const cJSON *tx = cJSON_GetObjectItemCaseSensitive(te, "xxh64");
+        const cJSON *to = cJSON_GetObjectItemCaseSensitive(te, "origin");
+        if (!cJSON_IsString(tn) || !cJSON_IsString(tx) || !cJSON_IsString(to) || strcmp(to->valuestring, "copy") != 0)
+            continue;
+        const mp_tensor *t = copied_from(src, manifest, tn->valuestring);
+        uint64_t h = 0;
+        char hex[17];
+        if (!t) {
+            rc = mp_vfind(r, MP_VS_FAIL, "integrity", "tensor '%s': recorded as copied from the source, which has no "
+                          "such tensor", tn->valuestring);
+        } else if ((rc = tensor_xxh64(src, t, buf, BLOCK, &h, err)) == MP_OK) {
+            mp_hex64(h, hex);
+            /* On a mismatch, the output's own bytes say which of the two is wrong. */
+            const mp_tensor *o = strcmp(hex, tx->valuestring) != 0 ? mp_st_find(out, tn->valuestring) : NULL;
+            uint64_t oh = 0;
+            if (o) rc = tensor_xxh64(out, o, buf, BLOCK, &oh, err);
+            if (rc == MP_OK && o && oh == h)
+                rc = mp_vfind(r, MP_VS_FAIL, "integrity", "tensor '%s': the manifest's xxh64 %.20s is wrong: the "
+                              "tensor holds the source's bytes (xxh64 %s)", tn->valuestring, tx->valuestring, hex);
+            else if (rc == MP_OK && strcmp(hex, tx->valuestring) != 0)
+                rc = mp_vfind(r, MP_VS_FAIL, "integrity", "tensor '%s': xxh64 %.20s in the manifest, but the source's "
+                              "'%s' hashes to %s: the output does not hold the source's bytes", tn->valuestring,
+                              tx->valuestring, t->name, hex);
+        }
+        if (rc != MP_OK) break;
+    }
+    free(buf);
+    return rc;
+}

@@ -175,6 +175,9 @@ mp_errcode mp_verify_run(const mp_verify_opts *o, mp_verify_report *r, mp_err *e
     }
     if (rc == MP_OK && src_path) {
         rc = mp_st_open(&src, src_path, err);
+        /* Every copied tensor against the source, quantized or not (doc/safety.md §3). */
+        if (rc == MP_OK && manifest) rc = damaged(mp_check_copies(out, manifest, src, r, err), "integrity", r, err);
+        if (rc == MP_OK && r->stopped) goto done;
         if (rc == MP_OK) rc = mp_qmodel_open(&srcq, src, err);
         if (rc == MP_OK && !mp_qmodel_quantized(srcq)) {
             why_own = o->against ? "--against names a checkpoint that is not quantized" : "the source is not quantized";

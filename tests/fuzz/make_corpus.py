@@ -68,4 +68,17 @@ for cfg in ({"quantization_config": {"quant_method": "gptq", "bits": 4, "group_s
             {"quantization_config": {"quant_method": "auto-round", "packing_format": "auto_round", "bits": 4,
                                      "group_size": 8, "extra_config": {"l": {"bits": 4}}}}):
     add("config", json.dumps(cfg).encode())
+# Journals of partial splits (convert/journal.h): a real one, and the edge cases of each record.
+H = "0123456789abcdef0123456789abcdef"
+journal = ("modelprep-journal 1\ncommand split\noption compress none\noption materialize-tied no\n"
+           "option gguf-split 0\nsource model-00001-of-00002.safetensors 601144 1796195616507920069 " + H + "\n"
+           "source config.json 661 1796195616495716323 " + H + "\n"
+           "file model.embed_tokens.safetensors 524456 " + H + " plain " + H + "\n"
+           "file model.layers.0.safetensors.zst 330296 " + H + " zstd:3 " + H + "\n")
+for text in (journal, journal[:-7], journal.replace("601144", "-1"), journal.replace("601144", "18446744073709551616"),
+             journal + "file ../escape 1 " + H + " plain " + H + "\n", journal + "file a%20b%25 0 " + H + " %00 " + H + "\n",
+             journal.replace("1796195616507920069", "-1796195616507920069"), "modelprep-journal 1\n",
+             "modelprep-journal 1\ncommand %00\n", journal.replace(" plain ", "  plain "), journal.upper(),
+             "modelprep-journal 1\n" + "option k v\n" * 17 + "command split\n"):
+    add("journal", text.encode())
 print("corpus:", {t: len(os.listdir(os.path.join(OUT, t))) for t in sorted(os.listdir(OUT))})

@@ -16,8 +16,10 @@ libs="$(pkg-config --libs libxxhash libcjson libzstd) -lm"
 srcs="$(ls common/*.c formats/*.c repack/*.c) verify/dequant_ref.c verify/integrity.c verify/structure.c"
 status=0
 rev=$(git rev-parse --short HEAD 2>/dev/null || echo -) # the commit the harnesses are built from
-for t in ${FUZZ_TARGETS:-st_header index config json manifest gguf}; do
-    "$cc" $flags -o "$out/fuzz_$t" tests/fuzz/fuzz_$t.c tests/fuzz/fuzz_common.c $srcs $libs
+for t in ${FUZZ_TARGETS:-st_header index config json manifest gguf journal}; do
+    extra= # the journal reader is convert/'s (the resume path)
+    [ "$t" = journal ] && extra="convert/journal.c convert/dest.c"
+    "$cc" $flags -o "$out/fuzz_$t" tests/fuzz/fuzz_$t.c tests/fuzz/fuzz_common.c $srcs $extra $libs
     rm -rf "$out/corpus/$t" && mkdir -p "$out/corpus/$t" "$out/crashes/$t"
     cp tests/fuzz/corpus/$t/* "$out/corpus/$t/"
     if "$out/fuzz_$t" -max_total_time="$seconds" -print_final_stats=1 -artifact_prefix="$out/crashes/$t/" \

@@ -175,12 +175,21 @@ def main():
                   f"{f['name']}: uncompressed size and hash")
         check({t["name"]: t["xxh64"] for t in zm["tensors"]} == {t["name"]: t["xxh64"] for t in pm["tensors"]},
               "per-tensor xxh64 as for the plain split")
-        partial = os.path.join(tmp, "llama-resumed.partial-zst001")
-        shutil.copytree(packed, partial)
-        with open(os.path.join(partial, ".modelprep-split-journal"), "w") as j:
-            for f in layer_files:
-                if f["name"] != "model.layers.7.safetensors.zst":
-                    j.write(f"{f['name']} {f['size']} {f['xxh3_128']} zstd:3\n")
+        # The partial split of a run that ran out of disk space before its last two files
+        # (--resume keeps it); then one journaled file corrupted (same size) and one half-written.
+        shim = os.path.join(TOOLS, "libenospc.so")
+        budget = sum(f["size"] for f in layer_files[:-2]) + 20000
+        env = dict(os.environ, LD_PRELOAD=shim, ASAN_OPTIONS="verify_asan_link_order=0", MP_ENOSPC_AFTER=str(budget))
+        resumed = os.path.join(tmp, "llama-resumed")
+        r = subprocess.run([BIN, "split", llama, resumed, "--compress", "zstd:3", "--resume", "--quiet"],
+                           capture_output=True, text=True, env=env)
+        check(r.returncode == 5 and "kept in" in r.stderr, f"disk full with --resume keeps the partial: {r.stderr}")
+        parts = [f for f in os.listdir(tmp) if f.startswith("llama-resumed.partial-")]
+        check(len(parts) == 1, f"one partial split: {parts}")
+        partial = os.path.join(tmp, parts[0])
+        journaled = [ln.split()[1] for ln in open(os.path.join(partial, ".modelprep-journal")) if ln.startswith("file ")]
+        check({"model.layers.3.safetensors.zst", "model.layers.7.safetensors.zst"} <= set(journaled),
+              f"layers 3 and 7 were finished: {journaled}")
         os.rename(os.path.join(partial, "model.layers.7.safetensors.zst"),
                   os.path.join(partial, "model.layers.7.safetensors.zst.tmp"))
         with open(os.path.join(partial, "model.layers.7.safetensors.zst.tmp"), "r+b") as t:
@@ -189,18 +198,20 @@ def main():
         b = bytearray(open(bad, "rb").read())
         b[len(b) // 2] ^= 0xFF
         open(bad, "wb").write(bytes(b))
-        # (inode, ctime): a rewritten file may be given the inode its predecessor freed.
-        ident = lambda p: (os.stat(p).st_ino, os.stat(p).st_ctime_ns)
+        # A file kept is the same inode, untouched since; a rewritten one may reuse the number.
+        def ident(path):
+            st = os.stat(path)
+            return st.st_ino, st.st_mtime_ns
         inodes = {f: ident(os.path.join(partial, f)) for f in os.listdir(partial)}
-        resumed = os.path.join(tmp, "llama-resumed")
+        time.sleep(0.02)
         r = subprocess.run([BIN, "split", llama, resumed, "--compress", "zstd:3", "--resume"],
                            capture_output=True, text=True)
         check(r.returncode == 0, f"compressed resume: {r.stderr}")
-        check(f"resumed: {len(layer_files) - 2} files kept" in r.stdout, f"kept all but two: {r.stdout}")
+        check(f"resumed: {len(journaled) - 2} files kept" in r.stdout, f"kept all but two: {r.stdout}")
         for f in layer_files:
             n = f["name"]
             same = ident(os.path.join(resumed, n)) == inodes.get(n)
-            check(same == (n not in ("model.layers.3.safetensors.zst", "model.layers.7.safetensors.zst")),
+            check(same == (n in journaled and n not in ("model.layers.3.safetensors.zst", "model.layers.7.safetensors.zst")),
                   f"{n}: {'kept' if same else 'rewritten'}")
             check(open(os.path.join(resumed, n), "rb").read() == open(os.path.join(packed, n), "rb").read(),
                   f"{n}: byte-identical after resume")
