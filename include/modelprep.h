@@ -142,7 +142,7 @@ typedef struct mp_linear_info {
     uint64_t n_rows;         /* N */
     uint64_t k_cols;         /* K */
     uint64_t group_size;     /* K for per-channel; the block size for GGUF */
-    int symmetric;           /* 1: no stored zero points */
+    int symmetric;           /* 1 or 0 as the quantization config says; -1 for GGUF block types */
     int act_order;           /* 1: a non-trivial g_idx reorders the groups */
 } mp_linear_info;
 
