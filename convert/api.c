@@ -119,12 +119,12 @@ mp_errcode mp_model_linear(const mp_model *m, size_t i, mp_linear_info *out, mp_
         const mp_gguf_tensor *t = mp_gguf_tensor_at(m->g, m->glin[i]);
         *out = (mp_linear_info){.name = t->name, .method = "gguf", .format = mp_gguf_type_name(t->type),
                                 .n_rows = t->ne[1], .k_cols = t->ne[0],
-                                .group_size = mp_gguf_type_block(t->type), .symmetric = 1};
+                                .group_size = mp_gguf_type_block(t->type), .symmetric = -1};
     } else {
         const mp_qlinear *q = mp_qmodel_linear(m->qm, i);
         *out = (mp_linear_info){.name = q->prefix, .method = mp_qmethod_name(q->method), .format = q->format,
                                 .bits = q->bits, .n_rows = q->n_rows, .k_cols = q->k_cols,
-                                .group_size = q->group_size, .symmetric = q->zero == MP_QZERO_IMPLIED,
+                                .group_size = q->group_size, .symmetric = q->sym,
                                 .act_order = q->act_order};
     }
     return MP_OK;

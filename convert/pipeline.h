@@ -1,6 +1,6 @@
 /*
- * pipeline.h - internal to convert/: plan and run a conversion, tensor by tensor and tile by
- * tile, streaming into an atomic destination.
+ * pipeline.h - the engine's convert job, for programs/ and api.c: plan and run a conversion,
+ * tensor by tensor and tile by tile, streaming into an atomic destination.
  */
 #ifndef MP_PIPELINE_H
 #define MP_PIPELINE_H

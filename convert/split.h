@@ -1,5 +1,5 @@
 /*
- * split.h - internal to convert/: the per-layer split (split.c).
+ * split.h - the engine's per-layer split job (split.c), for programs/ and api.c.
  */
 #ifndef MP_SPLIT_H
 #define MP_SPLIT_H

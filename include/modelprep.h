@@ -142,7 +142,7 @@ typedef struct mp_linear_info {
     uint64_t n_rows;         /* N */
     uint64_t k_cols;         /* K */
     uint64_t group_size;     /* K for per-channel; the block size for GGUF */
-    int symmetric;           /* 1: no stored zero points */
+    int symmetric;           /* 1 or 0 as the quantization config says; -1 for GGUF block types */
     int act_order;           /* 1: a non-trivial g_idx reorders the groups */
 } mp_linear_info;
 
@@ -176,7 +176,8 @@ typedef struct mp_convert_options {
     const char *scale_dtype; /* packed targets: "f16", "bf16", "f32"; NULL: the model's dtype */
     int cast_dense;          /* dense targets: cast unquantized floats too */
     uint64_t max_shard_size; /* bytes of tensor data per shard; 0: one file */
-    int threads;             /* 0: OpenMP's default */
+    int threads;             /* 0: OpenMP's default; else set with omp_set_num_threads, which
+                                stays in effect for the calling thread after the call */
     int force;               /* replace an existing DST */
     mp_progress_fn progress; /* may be NULL */
     void *progress_user;

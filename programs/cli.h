@@ -1,5 +1,5 @@
 /*
- * cli.h - internal to convert/: the subcommand table and the option parser every command uses.
+ * cli.h - internal to programs/: the subcommand table and the option parser every command uses.
  *
  * Each command declares its options once, in an mp_opt table; the same table drives parsing
  * (getopt_long) and --help, as git's parse-options does.

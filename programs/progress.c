@@ -2,13 +2,14 @@
  * progress.c - see progress.h.
  */
 #include "progress.h"
+#include "../common/mp_common.h"
 
 #include <stdio.h>
 #include <unistd.h>
 
-static void start(mp_progress *p, const char *label, uint64_t total)
+void mp_progress_start(mp_progress *p, const char *label, uint64_t total, int quiet)
 {
-    p->enabled = isatty(2);
+    p->enabled = !quiet && isatty(2);
     p->label = label;
     p->total = total;
     p->done = 0;
@@ -34,9 +35,9 @@ static void draw(mp_progress *p, double t)
     fflush(stderr);
 }
 
-static void advance(mp_progress *p, uint64_t done)
+void mp_progress_add(mp_progress *p, uint64_t bytes)
 {
-    p->done = done;
+    p->done += bytes;
     if (!p->enabled) return;
     double t = mp_now();
     if (t - p->last_draw < 0.1 && p->done < p->total) return;
@@ -44,19 +45,18 @@ static void advance(mp_progress *p, uint64_t done)
     draw(p, t);
 }
 
-static void end(mp_progress *p)
+void mp_progress_end(mp_progress *p)
 {
     if (p->enabled) fprintf(stderr, "\r\033[K");
-    p->enabled = 0;
 }
 
 void mp_progress_event(void *user, const mp_event *ev)
 {
     mp_progress *p = user;
     switch (ev->kind) {
-    case MP_EVENT_START: start(p, ev->label, ev->total); break;
-    case MP_EVENT_ADVANCE: advance(p, ev->done); break;
-    case MP_EVENT_END: end(p); break;
+    case MP_EVENT_START: mp_progress_start(p, ev->label, ev->total, 0); break;
+    case MP_EVENT_ADVANCE: mp_progress_add(p, ev->done - p->done); break;
+    case MP_EVENT_END: mp_progress_end(p); break;
     case MP_EVENT_NOTE: fprintf(stderr, "modelprep: %s\n", ev->note); break;
     case MP_EVENT_COUNT: break;
     }

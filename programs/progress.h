@@ -1,13 +1,15 @@
 /*
- * progress.h - internal to programs/: the progress bar on stderr, drawn from a job's progress
- * events (mp_progress_fn, common/mp_common.h) only when stderr is a terminal (the job sends none
- * under --quiet): bytes done, rate and ETA, at most ten times a second. The job's notes are
- * printed as "modelprep: <note>" lines.
+ * progress.h - internal to programs/: a progress bar on stderr, drawn only when stderr is a
+ * terminal and --quiet is not given: bytes done, rate and ETA, at most ten times a second.
+ * The library's jobs report through mp_progress_event (the job sends no progress under
+ * --quiet); their notes are printed as "modelprep: <note>" lines.
  */
 #ifndef MP_PROGRESS_H
 #define MP_PROGRESS_H
 
-#include "../common/mp_common.h"
+#include "../include/modelprep.h"
+
+#include <stdint.h>
 
 typedef struct mp_progress {
     int enabled;
@@ -16,7 +18,11 @@ typedef struct mp_progress {
     double start, last_draw;
 } mp_progress;
 
-/* An mp_progress_fn; user is a zero-initialised mp_progress. */
+void mp_progress_start(mp_progress *p, const char *label, uint64_t total, int quiet);
+void mp_progress_add(mp_progress *p, uint64_t bytes);
+void mp_progress_end(mp_progress *p);   /* clears the line */
+/* An mp_progress_fn drawing on the mp_progress `user`: START, ADVANCE and END drive the bar
+ * above, NOTE prints a line. */
 void mp_progress_event(void *user, const mp_event *ev);
 
 #endif

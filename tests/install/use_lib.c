@@ -87,7 +87,7 @@ static void check_dequant(const mp_model *m, size_t lin)
         }
     printf("linear %s: %llux%llu, %u bits, group %llu, %s %s, %s\n", li.name, (unsigned long long)N,
            (unsigned long long)K, li.bits, (unsigned long long)gs, li.method, li.format,
-           li.symmetric ? "symmetric" : "asymmetric");
+           li.symmetric == 1 ? "symmetric" : "asymmetric");
     printf("dequantized rows equal the independent decode: %s (%llu of %llu differ); w[3][5] = %.9g\n",
            differ ? "no" : "yes", (unsigned long long)differ, (unsigned long long)(N * K), (double)w[3 * K + 5]);
     if (differ) failed = 1;

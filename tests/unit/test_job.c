@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include "testutil.h"
 #include "../../include/modelprep.h"
+#include "../../formats/formats.h"
 
 #include <criterion/criterion.h>
 #include <stdarg.h>
@@ -165,4 +166,97 @@ Test(unit_job, an_interrupted_split_keeps_its_partial_directory_and_says_where)
     cr_expect(strstr(e.notes[0], "layers.partial-") && strstr(e.notes[0], "' for --resume"), "%s", e.notes[0]);
     cr_expect_eq(e.n_end, 1, "END follows START even when the job stops");
     release(dir, dst, model, NULL);
+}
+
+/* A GGUF file written here: "norm" F32 [4], and "w" Q8_0 with ne = {64, 3} (3 rows of two blocks),
+ * block b of row r holding d = 0.5 * (r + 1) (f16) and codes q[i] = i - 16 + b, so that
+ * w[r][32 b + i] = d * q[i], a known answer independent of the dequantizer. */
+static char *write_q8_gguf(const char *dir)
+{
+    char *path = tu_path(dir, "m.gguf");
+    mp_err err = MP_ERR_INIT;
+    mp_gguf_writer *w = NULL;
+    cr_assert_eq(mp_gguf_writer_open(&w, path, &err), MP_OK, "%s", err.msg);
+    cr_assert_eq(mp_gguf_writer_add_str(w, "general.architecture", "llama", &err), MP_OK);
+    const uint64_t ne_norm[] = {4}, ne_w[] = {64, 3};
+    cr_assert_eq(mp_gguf_writer_add_tensor(w, "norm", MP_GGUF_F32, 1, ne_norm, &err), MP_OK);
+    cr_assert_eq(mp_gguf_writer_add_tensor(w, "w", MP_GGUF_Q8_0, 2, ne_w, &err), MP_OK);
+    cr_assert_eq(mp_gguf_writer_begin(w, &err), MP_OK, "%s", err.msg);
+    const float norm[4] = {1, 2, 3, 4};
+    cr_assert_eq(mp_gguf_writer_write(w, norm, sizeof norm, &err), MP_OK);
+    static const uint16_t d_f16[3] = {0x3800, 0x3C00, 0x3E00}; /* 0.5, 1.0, 1.5 */
+    for (int r = 0; r < 3; r++)
+        for (int b = 0; b < 2; b++) {
+            uint8_t block[34] = {(uint8_t)(d_f16[r] & 0xff), (uint8_t)(d_f16[r] >> 8)};
+            for (int i = 0; i < 32; i++) block[2 + i] = (uint8_t)(int8_t)(i - 16 + b);
+            cr_assert_eq(mp_gguf_writer_write(w, block, sizeof block, &err), MP_OK);
+        }
+    cr_assert_eq(mp_gguf_writer_finish(w, &err), MP_OK, "%s", err.msg);
+    return path;
+}
+
+Test(unit_job, a_gguf_model_lists_its_tensors_and_dequantizes_block_rows)
+{
+    char *dir = tu_tempdir(), *path = write_q8_gguf(dir);
+    mp_model *m = NULL;
+    mp_err err = MP_ERR_INIT;
+    cr_assert_eq(mp_model_open(&m, path, &err), MP_OK, "%s", err.msg);
+    cr_assert_eq(mp_model_n_tensors(m), 2);
+    mp_tensor_info ti;
+    cr_assert_eq(mp_model_tensor(m, 1, &ti, &err), MP_OK);
+    cr_expect_str_eq(ti.name, "w");
+    cr_expect_str_eq(ti.dtype, "Q8_0");
+    cr_expect_eq(ti.n_dims, 2);
+    cr_expect(ti.shape[0] == 3 && ti.shape[1] == 64, "shape [%llu, %llu], not [3, 64]",
+              (unsigned long long)ti.shape[0], (unsigned long long)ti.shape[1]);
+    cr_expect_eq(ti.n_bytes, 3 * 2 * 34);
+    cr_expect_str_eq(ti.file, "m.gguf");
+    cr_expect_eq(mp_model_tensor(m, 2, &ti, &err), MP_E_USAGE);
+
+    cr_assert_eq(mp_model_n_linears(m), 1, "the F32 vector is no linear");
+    mp_linear_info li;
+    cr_assert_eq(mp_model_linear(m, 0, &li, &err), MP_OK);
+    cr_expect_str_eq(li.name, "w");
+    cr_expect_str_eq(li.method, "gguf");
+    cr_expect_str_eq(li.format, "Q8_0");
+    cr_expect(li.n_rows == 3 && li.k_cols == 64 && li.group_size == 32 && li.symmetric == -1);
+
+    float rows[2][64];
+    cr_assert_eq(mp_model_dequantize_rows(m, 0, 1, 3, &rows[0][0], &err), MP_OK, "%s", err.msg);
+    size_t differ = 0;
+    for (int r = 1; r < 3; r++)
+        for (int k = 0; k < 64; k++)
+            differ += rows[r - 1][k] != 0.5f * (float)(r + 1) * (float)(k % 32 - 16 + k / 32);
+    cr_expect_eq(differ, 0, "%zu of 128 values differ from d * q", differ);
+    cr_expect_eq(mp_model_dequantize_rows(m, 0, 2, 4, &rows[0][0], &err), MP_E_USAGE);
+
+    int8_t q[2];
+    cr_assert_eq(mp_model_read(m, 1, 34 + 2, q, sizeof q, &err), MP_OK, "%s", err.msg);
+    cr_expect(q[0] == -15 && q[1] == -14, "row 0 block 1 codes %d %d", q[0], q[1]);
+    cr_expect_eq(mp_model_read(m, 1, 3 * 2 * 34 - 1, q, 2, &err), MP_E_USAGE, "a read past the tensor");
+    mp_model_close(m);
+    release(dir, path, NULL);
+}
+
+Test(unit_job, safetensors_linears_dequantize_and_bad_rows_are_usage_errors)
+{
+    char *model, *dir = make_model(&model, "--sym");
+    mp_model *m = NULL;
+    mp_err err = MP_ERR_INIT;
+    cr_assert_eq(mp_model_open(&m, model, &err), MP_OK, "%s", err.msg);
+    cr_assert_eq(mp_model_n_linears(m), 14, "7 linears a layer");
+    mp_linear_info li;
+    cr_assert_eq(mp_model_linear(m, 0, &li, &err), MP_OK);
+    cr_expect_str_eq(li.name, "model.layers.0.mlp.down_proj");
+    cr_expect_str_eq(li.method, "gptq");
+    cr_expect(li.symmetric && li.bits == 4 && li.n_rows == 64 && li.k_cols == 128);
+    float *all = malloc(64 * 128 * sizeof *all), part[2 * 128];
+    cr_assert_eq(mp_model_dequantize_rows(m, 0, 0, 64, all, &err), MP_OK, "%s", err.msg);
+    cr_assert_eq(mp_model_dequantize_rows(m, 0, 10, 12, part, &err), MP_OK, "%s", err.msg);
+    cr_expect_eq(memcmp(part, all + 10 * 128, sizeof part), 0, "rows 10-11 alone differ from the same rows of all");
+    cr_expect_eq(mp_model_dequantize_rows(m, 0, 12, 10, part, &err), MP_E_USAGE);
+    cr_expect_eq(mp_model_linear(m, 14, &li, &err), MP_E_USAGE);
+    free(all);
+    mp_model_close(m);
+    release(dir, model, NULL);
 }
