@@ -159,11 +159,6 @@ $(BUILD)/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c tests/fuzz/fuzz_
 	$(CC) $(ALL_CFLAGS) -o $@ tests/fuzz/fuzz_$*.c tests/fuzz/replay.c tests/fuzz/fuzz_common.c $(LIB) $(LDLIBS_ALL)
 
 # The journal reader lives in convert/ (the resume path): its harness takes those files along.
-$(BUILD)/fuzz/replay_journal: tests/fuzz/fuzz_journal.c tests/fuzz/replay.c tests/fuzz/fuzz_common.c \
-                              convert/journal.c convert/dest.c $(LIB)
-	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ $(filter %.c,$^) $(LIB) $(LDLIBS_ALL)
-
 replay: $(REPLAY_BINS) ## replay the fuzz seed corpus through every harness (no libFuzzer)
 	@for t in $(FUZZ_TARGETS); do $(TEST_ENV) $(BUILD)/fuzz/replay_$$t tests/fuzz/corpus/$$t || exit 1; done
 

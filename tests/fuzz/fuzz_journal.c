@@ -76,7 +76,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *text = NULL;
     size_t len = 0;
     int found = 0;
-    if (mp_dest_resume(&d, dst, NULL, 0, 0, &found, &text, &len, &err) == MP_OK && found) {
+    if (mp_dest_resume(&d, dst, NULL, 0, 0, &found, &text, &len, NULL, &err) == MP_OK && found) {
         check_text(text, len);
         free(text);
         mp_dest_keep(&d);
