@@ -1,9 +1,10 @@
 /*
  * cmd_convert.c - `modelprep convert SRC DST --to FORMAT`.
  *
- * Today FORMAT is f32, f16 or bf16: a dense Hugging Face checkpoint dequantized by the CPU
- * reference. The packed layouts (cutlass-int4, onednn-int4, gptq, gptq-v2, awq,
- * compressed-tensors) come with the layout transformer and are refused until then.
+ * FORMAT is a dense dtype (f32, f16, bf16: every quantized linear dequantized by the CPU
+ * reference) or a packed layout (cutlass-int4, onednn-int4, gptq, gptq-v2, awq,
+ * compressed-tensors: codes, scales and zero points moved exactly by repack/). A GGUF source
+ * converts to the dense dtypes only. This file parses the options and prints the summary.
  */
 #include "cli.h"
 #include "pipeline.h"
@@ -19,6 +20,28 @@ static const struct {
 } dense_targets[] = {{"f32", MP_TARGET_F32}, {"f16", MP_TARGET_F16}, {"bf16", MP_TARGET_BF16}};
 
 static const char *const later_targets[] = {"gguf"};
+
+/* "--int4 wants u4 or s4, not 'x4'; did you mean 'u4'?" */
+static int bad_choice(const mp_cmd *cmd, const char *what, const char *given, const char *const *choices, size_t n)
+{
+    const char *hint = mp_cli_suggest(given, choices, n);
+    if (hint) return mp_cli_usage_error(cmd, "%s, not '%s'; did you mean '%s'?", what, given, hint);
+    return mp_cli_usage_error(cmd, "%s, not '%s'", what, given);
+}
+
+static int unknown_format(const mp_cmd *cmd, const char *to)
+{
+    const char *names[sizeof dense_targets / sizeof *dense_targets + MP_FMT_COUNT];
+    char list[256] = "";
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof dense_targets / sizeof *dense_targets; i++) names[n++] = dense_targets[i].name;
+    for (int f = 0; f < MP_FMT_COUNT; f++) names[n++] = mp_layout_get((mp_fmt)f)->name;
+    for (size_t i = 0; i < n; i++)
+        snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", names[i]);
+    const char *hint = mp_cli_suggest(to, names, n);
+    if (hint) return mp_cli_usage_error(cmd, "unknown format '%s'; did you mean '%s'? (%s)", to, hint, list);
+    return mp_cli_usage_error(cmd, "unknown format '%s' (%s)", to, list);
+}
 
 int cmd_convert(const mp_args *a)
 {
@@ -36,8 +59,7 @@ int cmd_convert(const mp_args *a)
         for (size_t i = 0; i < sizeof later_targets / sizeof *later_targets; i++)
             if (strcmp(later_targets[i], to) == 0)
                 return mp_cli_usage_error(a->cmd, "--to %s is not available in this version", to);
-        return mp_cli_usage_error(a->cmd, "unknown format '%s' (f32, f16, bf16, cutlass-int4, "
-                                          "onednn-int4, gptq, gptq-v2, awq, compressed-tensors)", to);
+        return unknown_format(a->cmd, to);
     }
     const char *int4 = mp_args_get(a, "int4");
     if (int4) {
@@ -45,7 +67,7 @@ int cmd_convert(const mp_args *a)
             return mp_cli_usage_error(a->cmd, "--int4 applies to --to cutlass-int4 only");
         if (strcmp(int4, "s4") == 0) o.pack.s4 = 1;
         else if (strcmp(int4, "u4") != 0)
-            return mp_cli_usage_error(a->cmd, "--int4 wants u4 or s4, not '%s'", int4);
+            return bad_choice(a->cmd, "--int4 wants u4 or s4", int4, (const char *const[]){"u4", "s4"}, 2);
     }
     if (mp_args_has(a, "stack-experts")) {
         if (!o.packed || o.pack.fmt != MP_FMT_CUTLASS_INT4)
@@ -59,7 +81,8 @@ int cmd_convert(const mp_args *a)
         if (strcmp(sd, "f16") == 0) o.pack.scale_dtype = MP_DTYPE_F16;
         else if (strcmp(sd, "bf16") == 0) o.pack.scale_dtype = MP_DTYPE_BF16;
         else if (strcmp(sd, "f32") == 0) o.pack.scale_dtype = MP_DTYPE_F32;
-        else return mp_cli_usage_error(a->cmd, "--scale-dtype wants f16, bf16 or f32, not '%s'", sd);
+        else return bad_choice(a->cmd, "--scale-dtype wants f16, bf16 or f32", sd,
+                               (const char *const[]){"f16", "bf16", "f32"}, 3);
     }
 
     const char *threads = mp_args_get(a, "threads");
