@@ -21,7 +21,7 @@
 /* ---------------------------------------------------------------- errors */
 
 /* Stable values: scripts and the manifest may record them. Each maps to one exit code
- * (DESIGN.md §2) through mp_err_exit_code(). */
+ * (doc/reference.md §5) through mp_err_exit_code(). */
 typedef enum {
     MP_OK = 0,
     MP_E_MISMATCH = 1,    /* verification found a mismatch or corruption  -> exit 1 */
@@ -65,7 +65,7 @@ void mp_err_set_file(mp_err *err, const char *file);
 void mp_err_clear(mp_err *err);
 
 const char *mp_err_name(mp_errcode code);  /* "input", "io", ... */
-int mp_err_exit_code(mp_errcode code);      /* DESIGN.md §2 exit code */
+int mp_err_exit_code(mp_errcode code);      /* doc/reference.md §5 exit code */
 
 /* Formats "FILE: byte N: tensor 'T': reason" (parts present only when set) into buf. */
 void mp_err_format(const mp_err *err, char *buf, size_t cap);

@@ -1,5 +1,5 @@
 /*
- * dest.c - atomic output directories and side files (DESIGN.md §4).
+ * dest.c - atomic output directories and side files (doc/reference.md §4).
  */
 #define _GNU_SOURCE
 #include "dest.h"

@@ -1,7 +1,8 @@
 /*
  * scheme_config.c - what a checkpoint's quantization config says, per linear.
  *
- * The four config dialects (research/quant-formats.md §2.6, §3.4, §4.2, §5.2, §9) become one
+ * The four config dialects (doc/formats/gptq.md §5, awq.md §4, autoround.md §2,
+ * compressed-tensors.md §3, and doc/formats/README.md §4) become one
  * base parameter set plus an ordered list of rules; the first rule whose pattern matches a
  * module decides whether it is quantized and with which bits, group size and symmetry:
  *   GPTQ        `dynamic`: "+:re" (or bare "re") overrides, "-:re" leaves the module dense;
@@ -372,7 +373,7 @@ static mp_errcode load_ct(qconfig *c, const cJSON *q, mp_err *err)
 }
 
 /* modelprep's device layouts, written by `convert --to cutlass-int4|onednn-int4`, so that every
- * layout modelprep writes can be read back as a source (DESIGN.md §3). */
+ * layout modelprep writes can be read back as a source (doc/reference.md §3.1). */
 static mp_errcode load_modelprep(qconfig *c, const cJSON *q, mp_err *err)
 {
     const char *fmt = get_str(q, "format");

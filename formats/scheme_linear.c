@@ -4,7 +4,7 @@
  * A linear is found by its packed weight (`qweight`, or `weight_packed` for compressed-tensors);
  * its siblings (`qzeros`, `scales`, `g_idx`, `bias`; `weight_scale`, `weight_zero_point`,
  * `weight_g_idx`, `weight_shape`) complete it. The scheme is never guessed from whether `g_idx`
- * exists (AutoRound files have none, research/quant-formats.md §8.2 pitfall 6): the config names
+ * exists (AutoRound files have none, doc/formats/autoround.md §3): the config names
  * it and the shapes must agree, or the linear is refused with the reason.
  */
 #include "scheme_internal.h"

@@ -1,6 +1,6 @@
 /*
- * layout.c - the packed layouts as one table of descriptors (DESIGN.md §3,
- * research/quant-formats.md §1.1, research/device-layouts.md §1a, §1b, §6).
+ * layout.c - the packed layouts as one table of descriptors (doc/reference.md §3.1,
+ * doc/formats/README.md §2, cutlass-int4.md §2, onednn-int4.md §2).
  */
 #include "repack.h"
 

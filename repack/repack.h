@@ -1,7 +1,7 @@
 /*
  * repack.h - the public header of repack/: the layout transformer.
  *
- * A packed-integer layout is data, not code (DESIGN.md §1): an mp_packing says how b-bit fields
+ * A packed-integer layout is data, not code (doc/reference.md §3.2): an mp_packing says how b-bit fields
  * sit in a 2-D tensor of containers, and an mp_layout adds the zero-point and scale conventions
  * and the tensor names. GPTQ v1/v2, AWQ GEMM, compressed-tensors pack-quantized, cutlass-int4
  * and onednn-int4 are rows of one table (layout.c). Every conversion runs one path: a tile of the

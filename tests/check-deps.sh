@@ -1,5 +1,5 @@
 #!/bin/sh
-# The stages and what each may include (README "Layout"):
+# The stages and what each may include (doc/reference.md §6):
 #   common  <- formats <- repack <- convert;  verify uses formats and kernels, never repack.
 # Fails naming every include that crosses a line the wrong way.
 cd "$(dirname "$0")/.." || exit 2

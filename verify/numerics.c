@@ -10,7 +10,7 @@
  *      more than 90 % exact zeros, on any |y - yref| above gamma_(K+1) * sum|x w| (the
  *      worst case of any summation order), and on NMSE = sum (y - yref)^2 / sum yref^2 above
  *      sum (4 sqrt(K) u * sum|x w|)^2 / sum yref^2, the probabilistic bound of Higham and Mary
- *      (2019) that rounding errors of a real f32 sum stay inside (research/device-verify.md §4).
+ *      (2019) that rounding errors of a real f32 sum stay inside (doc/devices.md §5).
  * The reference is the source's linear of the same name when a source is given, else the
  * output's own linear, decoded by dequant_ref.c, which shares no code with kernels/.
  */

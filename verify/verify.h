@@ -2,7 +2,7 @@
  * verify.h - the public header of verify/: the CPU dequantization reference, the device
  * backends that run kernels/ (Level Zero, OpenCL, cpu), and `modelprep verify`'s checks.
  *
- * The reference reads the *source* scheme's bits directly (research/quant-formats.md §7), with
+ * The reference reads the *source* scheme's bits directly (doc/formats/README.md §3), with
  * no code shared with repack/, so that it can judge the layout transformer: a repack bug cannot
  * hide by being repeated here.
  */
