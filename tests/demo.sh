@@ -30,7 +30,8 @@ step "5. the repack is exact: both checkpoints dequantize to the same bytes"
 "$MP" convert "$out/sample-gptq" "$out/check-a" --to f32 --quiet
 "$MP" convert "$out/sample-onednn" "$out/check-b" --to f32 --quiet
 for f in "$out"/check-a/*.safetensors; do cmp "$f" "$out/check-b/$(basename "$f")"; done
-echo "identical f32 weights: $(ls "$out"/check-a/*.safetensors | wc -l) files compared"
+n=$(ls "$out"/check-a/*.safetensors | wc -l)
+echo "identical f32 weights ($n weight file$([ "$n" = 1 ] || echo s) compared)"
 rm -rf "$out/check-a" "$out/check-b"
 
 step "6. a symmetric MoE checkpoint to cutlass-int4 with experts stacked, for the XPU fused MoE"

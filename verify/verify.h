@@ -128,8 +128,8 @@ typedef struct mp_verify_opts {
     uint32_t m;              /* activation rows (8) */
     uint64_t seed;
     /* Called from the calling thread as the numeric checks advance: `done` of `total` steps (a
-     * step is one quantized linear, dense weight, stacked tensor or file of GGUF blocks). NULL:
-     * no calls. The library never draws anything itself. */
+     * step is one quantized linear, dense weight, stacked tensor or file of GGUF blocks; for a
+     * GGUF file, one tensor). NULL: no calls. The library never draws anything itself. */
     void (*progress)(void *user, uint64_t done, uint64_t total);
     void *progress_user;
 } mp_verify_opts;

@@ -70,9 +70,11 @@ def main():
         b = json.load(open(bench_json))
     except (OSError, ValueError) as e:
         sys.exit(f"report.py: {bench_json}: {e}")
-    when = datetime.datetime.fromtimestamp(os.path.getmtime(bench_json), datetime.timezone.utc)
+    when = datetime.datetime.now(datetime.timezone.utc)
     lines = [BEGIN,
-             f"Measured {when:%Y-%m-%d %H:%M} UTC by `make bench` on: {machine()}.",
+             f"`make bench` run ending {when:%Y-%m-%d %H:%M} UTC, on: {machine()}. A load average "
+             "above the core count means other work shared the machine: such figures are not "
+             "comparable with an idle run's.",
              "Written by `tests/bench/report.py` from `build/bench.json` and the run's output; "
              "do not edit by hand.", ""]
     lines += table(b)
@@ -88,7 +90,7 @@ def main():
     head, rest = text.split(BEGIN, 1)
     tail = rest.split(END, 1)[1]
     open(doc, "w").write(head + "\n".join(lines) + tail)
-    print(f"report.py: {doc} updated from {bench_json} ({when:%Y-%m-%d %H:%M} UTC)")
+    print(f"report.py: {doc} updated from {bench_json} and {bench_log}")
 
 
 if __name__ == "__main__":
