@@ -203,6 +203,19 @@ static void device_hint(void)
           stderr);
 }
 
+/* A --device spec the library refused: "did you mean" the closest backend name, when the name
+ * (before any ":I") is a likely typo of one. */
+static int usage_with_device_hint(const mp_cmd *cmd, const char *spec, const char *msg)
+{
+    static const char *const names[] = {"auto", "gpu", "cpu", "opencl", "level-zero"};
+    char base[64];
+    snprintf(base, sizeof base, "%.*s", (int)strcspn(spec, ":"), spec);
+    const char *hint = mp_cli_suggest(base, names, sizeof names / sizeof *names);
+    if (hint && strcmp(hint, base) != 0 && strncmp(msg, "--device", 8) == 0)
+        return mp_cli_usage_error(cmd, "%s; did you mean '%s%s'?", msg, hint, spec + strlen(base));
+    return mp_cli_usage_error(cmd, "%s", msg);
+}
+
 int cmd_verify(const mp_args *a)
 {
     mp_verify_opts o = {.path = a->pos[0], .against = mp_args_get(a, "against"), .device = "auto", .rows = 64,
@@ -228,7 +241,7 @@ int cmd_verify(const mp_args *a)
     mp_progress_end(&bar);
     if (rc == MP_E_USAGE) {
         mp_verify_report_free(&r);
-        return mp_cli_usage_error(a->cmd, "%s", err.msg);
+        return usage_with_device_hint(a->cmd, o.device, err.msg);
     }
     if (rc != MP_OK) {
         mp_verify_report_free(&r);
