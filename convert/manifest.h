@@ -1,6 +1,6 @@
 /*
  * manifest.h - internal to convert/: modelprep.json, the record of what a run read and wrote
- * (DESIGN.md §4): tool and version, the command line, the source files with sizes and xxh3-128,
+ * (doc/reference.md §4): tool and version, the command line, the source files with sizes and xxh3-128,
  * the layout written, every output file with size and xxh3-128, and every tensor with file,
  * dtype, shape, xxh64 and where it came from.
  */

@@ -2,7 +2,7 @@
  * pack_target.c - quantized linears into a packed target layout, one descriptor-driven path:
  * source tile -> canonical codes (repack/tile.c) -> target tile, for any pair of layouts.
  *
- * Refusals (DESIGN.md §3) are decided up front, from every linear's zero points and g_idx,
+ * Refusals (doc/reference.md §3.1) are decided up front, from every linear's zero points and g_idx,
  * before a byte is written: asymmetric zeros into cutlass-int4, act-order into layouts without
  * g_idx, z = 0 into GPTQ v1, bit widths a layout cannot hold.
  */
@@ -51,6 +51,7 @@ static mp_dtype default_scale_dtype(const mp_pack_opts *o, const mp_qlinear *q)
     case MP_SCALES_F16: return MP_DTYPE_F16;
     case MP_SCALES_SOURCE: return q->scales->dtype;
     case MP_SCALES_ACTIVATION:
+        /* The XPU kernels read scales as the activation dtype (doc/formats/cutlass-int4.md §2). */
         if (o->torch_dtype && strcmp(o->torch_dtype, "bfloat16") == 0) return MP_DTYPE_BF16;
         if (o->torch_dtype && strcmp(o->torch_dtype, "float16") == 0) return MP_DTYPE_F16;
         return q->scales->dtype;

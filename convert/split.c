@@ -1,6 +1,6 @@
 /*
  * split.c - `modelprep split`: one safetensors file per module for layer-streaming runtimes
- * (research/split-safetensors.md §3-§5, §8).
+ * (doc/split.md).
  *
  * Tensors are assigned by exact prefix from a rule table, never by substring; every tensor lands
  * in some file (unmatched ones in extra.safetensors). Bytes are streamed from the source by
@@ -170,7 +170,7 @@ static mp_errcode assign(split_job *j, const mp_hf_config *cfg, mp_err *err)
         m->src[m->n] = t;
         m->out_names[m->n++] = t->name;
     }
-    /* Tied embeddings: the head reuses the embedding (research/split-safetensors.md §8 rule 10). */
+    /* Tied embeddings: the head reuses the embedding (doc/split.md §3). */
     static const char *const embeds[] = {"model.embed_tokens.weight",
                                          "model.language_model.embed_tokens.weight",
                                          "transformer.wte.weight"};

@@ -1,6 +1,6 @@
 /*
  * dtype.c - the safetensors element types: names and sizes in one table
- * (research/split-safetensors.md §1.3).
+ * (doc/formats/safetensors.md §3).
  */
 #include "formats.h"
 

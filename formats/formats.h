@@ -12,7 +12,7 @@
  *   - mp_hf_config: the facts modelprep reads from config.json.
  *
  * Untrusted input: every byte of every file is treated as hostile. Opening validates the whole
- * header of every file (research/split-safetensors.md §1.6 and §8 rules 1-6) before any tensor
+ * header of every file (doc/formats/safetensors.md §6) before any tensor
  * is handed out; a violation is MP_E_INPUT with the file and tensor named. Nothing here prints,
  * exits or aborts on bad input.
  *
@@ -30,7 +30,7 @@
 /* ---------------------------------------------------------------- element types */
 
 /* Order is the safetensors crate's `enum Dtype` (increasing alignment): the writer sorts by
- * descending value, as the reference writer does (research/split-safetensors.md §1.5). */
+ * descending value, as the reference writer does (doc/formats/safetensors.md §5). */
 typedef enum {
     MP_DTYPE_BOOL,
     MP_DTYPE_F4,
@@ -353,7 +353,7 @@ mp_errcode mp_json_load_file(const char *path, size_t max_bytes, const char *wha
  * A quantized linear W [N out, K in] is stored as packed integer codes q, scales s and zero
  * points z, with w[n][k] = s[n][g] * (q[n][k] - z[n][g]) and g = g_idx[k] (default k / group).
  * The scheme readers group a checkpoint's raw tensors into such linears and say exactly where
- * each part lives and how it is packed (research/quant-formats.md §1.1). They do not decode
+ * each part lives and how it is packed (doc/formats/README.md §2). They do not decode
  * anything: the CPU reference in verify/ and the layout transformer in repack/ do, each on its
  * own, so that one can judge the other.
  */
@@ -554,7 +554,7 @@ const mp_scheme *mp_scheme_nearest(const char *name, unsigned role);
 /* ---------------------------------------------------------------- GGUF */
 
 /*
- * GGUF, llama.cpp's container (research/gguf.md §1): v2 and v3, little-endian. A model is one
+ * GGUF, llama.cpp's container (doc/formats/gguf.md §1): v2 and v3, little-endian. A model is one
  * file or a split set "<prefix>-0000i-of-0000N.gguf" (split.no u16, split.count u16,
  * split.tensors.count i32). Opening validates every rule gguf.cpp's gguf_init_from_reader
  * enforces (§1.8) plus the model loader's split and bounds checks (§1.9): a violation is
@@ -572,7 +572,7 @@ const mp_scheme *mp_scheme_nearest(const char *name, unsigned role);
 #define MP_GGUF_MAX_STRING (1ull << 30)      /* bytes of one string */
 #define MP_GGUF_MAX_ARRAY (1ull << 30)       /* elements of one array */
 
-/* ggml_type ids (research/gguf.md §2.1). Ids 4, 5, 31-33 and 36-38 were removed from ggml. */
+/* ggml_type ids (doc/formats/gguf.md §4). Ids 4, 5, 31-33 and 36-38 were removed from ggml. */
 typedef enum {
     MP_GGUF_F32 = 0, MP_GGUF_F16 = 1, MP_GGUF_Q4_0 = 2, MP_GGUF_Q4_1 = 3, MP_GGUF_Q5_0 = 6,
     MP_GGUF_Q5_1 = 7, MP_GGUF_Q8_0 = 8, MP_GGUF_Q8_1 = 9, MP_GGUF_Q2_K = 10, MP_GGUF_Q3_K = 11,
@@ -593,7 +593,7 @@ uint32_t mp_gguf_type_size(uint32_t type);
 /* 1 when mp_gguf_dequantize() handles the type. */
 int mp_gguf_type_dequantizable(uint32_t type);
 
-/* Metadata value types (research/gguf.md §1.2), stored as int32 in the file. */
+/* Metadata value types (doc/formats/gguf.md §1.2), stored as int32 in the file. */
 typedef enum {
     MP_GGUF_V_U8, MP_GGUF_V_I8, MP_GGUF_V_U16, MP_GGUF_V_I16, MP_GGUF_V_U32, MP_GGUF_V_I32,
     MP_GGUF_V_F32, MP_GGUF_V_BOOL, MP_GGUF_V_STR, MP_GGUF_V_ARR, MP_GGUF_V_U64, MP_GGUF_V_I64,
@@ -683,7 +683,7 @@ mp_errcode mp_gguf_read(const mp_gguf *g, const mp_gguf_tensor *t, uint64_t at, 
                         size_t len, mp_err *err);
 
 /* Dequantizes n_elems elements (a whole number of blocks) of `type` from src to f32, exactly as
- * ggml's dequantize_row_* (research/gguf.md §2.4). Integer types convert to the nearest float.
+ * ggml's dequantize_row_* (doc/formats/gguf.md §6). Integer types convert to the nearest float.
  * Runs on OpenMP threads when the span is large. A type without a dequantizer is
  * MP_E_UNSUPPORTED; n_elems not a multiple of the block is MP_E_INPUT. */
 mp_errcode mp_gguf_dequantize(uint32_t type, const void *src, float *dst, uint64_t n_elems,
@@ -693,7 +693,7 @@ mp_errcode mp_gguf_dequantize(uint32_t type, const void *src, float *dst, uint64
 
 /*
  * Writes GGUF v3: header, metadata, tensor infos, zero padding to the alignment, then each
- * tensor's bytes padded to the alignment, the last one included (research/gguf.md §1.5).
+ * tensor's bytes padded to the alignment, the last one included (doc/formats/gguf.md §1.3).
  * A "general.alignment" key (u32, power of two) sets the alignment the offsets and padding use,
  * unlike upstream's writer that ignores it. Usage: add metadata and tensors, begin, then write
  * the tensors' bytes in the order added, then finish (or abort).

@@ -23,10 +23,10 @@ typedef struct st_shard {
     size_t n_meta;
 } st_shard;
 
-/* The safetensors header limit (research/split-safetensors.md §1.4). */
+/* The safetensors header limit (doc/formats/safetensors.md §4). */
 #define MP_ST_MAX_HEADER 100000000ull
 
-/* Reads and validates sf->f's header (checks 1-12 of research/split-safetensors.md §1.6) and
+/* Reads and validates sf->f's header (checks 1-12 of doc/formats/safetensors.md §6) and
  * fills the tensors, tagging each with file index `file`. */
 mp_errcode mp_st_file_parse(st_shard *sf, uint32_t file, mp_err *err);
 void mp_st_file_release(st_shard *sf);

@@ -1,5 +1,5 @@
 /*
- * gguf.c - GGUF files and split sets: parsing and validation (research/gguf.md §1).
+ * gguf.c - GGUF files and split sets: parsing and validation (doc/formats/gguf.md §1-§3).
  *
  * Byte layout (little-endian; v2 and v3 share it):
  *

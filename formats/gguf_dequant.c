@@ -1,6 +1,6 @@
 /*
  * gguf_dequant.c - ggml block types to f32, bit for bit as ggml's dequantize_row_* and gguf-py's
- * gguf.quants.dequantize (research/gguf.md §2.2-§2.5).
+ * gguf.quants.dequantize (doc/formats/gguf.md §5, §6).
  *
  * Why the results are exact whatever the compiler does: in every formula each product of an
  * fp16 scale (11 significant bits) with a sub-scale and a code is exact in f32 until the last
@@ -261,7 +261,7 @@ DEQ_FN deq_q2_k(const uint8_t *x, float *y, size_t nb)
 }
 
 /* Q3_K (110): hmask[32] @0, qs[64] @32, scales[12] @96, d @108. 16 signed 6-bit scales; the
- * high bit set means no -4 (research/gguf.md §2.4, portable scale unpacking). */
+ * high bit set means no -4 (doc/formats/gguf.md §6, portable scale unpacking). */
 DEQ_FN deq_q3_k(const uint8_t *x, float *y, size_t nb)
 {
     for (size_t i = 0; i < nb; i++, x += 110) {

@@ -1,5 +1,5 @@
 /*
- * gguf_writer.c - GGUF v3 output (research/gguf.md §1.5, §3.1).
+ * gguf_writer.c - GGUF v3 output (doc/formats/gguf.md §1.3, §3).
  *
  * The file is the reader's layout (gguf.c): header, key/values, tensor infos, zeros up to the
  * alignment, then every tensor followed by zeros up to the alignment, the last one included,

@@ -1,7 +1,7 @@
 /*
  * hfconfig.c - the facts modelprep needs from a Hugging Face config.json, and a summary of the
  * quantization config wherever it lives (config.json quantization_config, quantize_config.json,
- * quant_config.json; research/quant-formats.md §2.6, §3.4, §4.2, §5.2).
+ * quant_config.json; doc/formats/gptq.md §5, awq.md §4, autoround.md §2, compressed-tensors.md §3).
  *
  * The scheme readers interpret the quantization config in full; this file only reports it.
  */

@@ -1,7 +1,7 @@
 /*
  * safetensors.c - one safetensors file: header parsing and validation.
  *
- * Byte layout (research/split-safetensors.md §1.1):
+ * Byte layout (doc/formats/safetensors.md §1):
  *
  *   offset 0      u64 LE  N, the header length
  *   offset 8      N bytes of UTF-8 JSON:

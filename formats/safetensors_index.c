@@ -1,7 +1,7 @@
 /*
  * safetensors_index.c - a safetensors checkpoint as a whole: one file, or a directory of shards
  * named by model.safetensors.index.json, or a lone model.safetensors
- * (research/split-safetensors.md §2).
+ * (doc/formats/safetensors.md §7).
  *
  * Shard names are taken from the index's weight_map, never rebuilt from a count (real repos
  * deviate from the model-0000i-of-0000n pattern), and each must stay inside the directory.

@@ -4,7 +4,7 @@
  * The header carries every offset, so the writer needs the full list of tensors up front; after
  * that the data streams through in the order the header fixes, in chunks of any size, and at no
  * point is more than one staging buffer held. The layout is the reference writer's
- * (research/split-safetensors.md §1.5): descending element size then name, compact JSON with
+ * (doc/formats/safetensors.md §5): descending element size then name, compact JSON with
  * __metadata__ first, padded with spaces so 8 + N is a multiple of 8. With the same tensors and
  * metadata the bytes equal those of Python's safetensors.save_file.
  *

@@ -32,7 +32,7 @@ static mp_errcode read_gptq(qconfig *c, const cJSON *q, mp_err *err)
         return MP_UNSUPPORTED_CONFIG(err, c,
                                      "pack_dtype '%.20s' is not supported (int32 is)", pack_dtype);
     if (c->base.group_size == 0) c->base.group_size = 128;
-    if (c->base.sym < 0) c->base.sym = 1; /* the loaders' default, §2.6 */
+    if (c->base.sym < 0) c->base.sym = 1; /* the loaders' default (doc/formats/gptq.md §5) */
     const cJSON *dyn = cJSON_GetObjectItemCaseSensitive(q, "dynamic");
     if (dyn && !cJSON_IsNull(dyn)) {
         if (!cJSON_IsObject(dyn)) return MP_BAD_CONFIG(err, c, "'%s' is not an object", "dynamic");

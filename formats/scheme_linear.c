@@ -4,7 +4,7 @@
  * A linear is found by its packed weight (`qweight`, or `weight_packed` for compressed-tensors);
  * its siblings (`qzeros`, `scales`, `g_idx`, `bias`; `weight_scale`, `weight_zero_point`,
  * `weight_g_idx`, `weight_shape`) complete it. The scheme is never guessed from whether `g_idx`
- * exists (AutoRound files have none, research/quant-formats.md §8.2 pitfall 6): the config names
+ * exists (AutoRound files have none, doc/formats/autoround.md §3): the config names
  * it and the shapes must agree, or the linear is refused with the reason.
  */
 #include "scheme_internal.h"
@@ -203,6 +203,18 @@ static mp_errcode build_linear(mp_qmodel *qm, const mp_st_model *m, const char *
     return MP_OK;
 }
 
+/* Why a packed weight has no scheme: the config names another, or there is no quantization
+ * config, or (the likeliest slip) no config.json at all beside the weights. */
+static const char *no_scheme_reason(const mp_qmodel *qm, const mp_st_model *m)
+{
+    if (qm->cfg.present) return "the config names another scheme";
+    char *path = mp_path_join(mp_st_dir(m), "config.json");
+    int has_config = path && mp_exists(path);
+    free(path);
+    return has_config ? "the checkpoint has no quantization config"
+                      : "config.json is missing beside the weights, so the quantization scheme is unknown";
+}
+
 /* Parts that cannot stand alone: finding one without its packed weight is a missing part. */
 static mp_errcode check_orphans(const mp_qmodel *qm, const mp_st_model *m, mp_err *err)
 {
@@ -210,13 +222,12 @@ static mp_errcode check_orphans(const mp_qmodel *qm, const mp_st_model *m, mp_er
                                         "weight_packed", "qweight"};
     /* Packed weights first: without a config, "no quantization config" is the reason, not a
      * missing part. */
+    const char *why = no_scheme_reason(qm, m);
     for (size_t i = 0; i < mp_st_n_tensors(m); i++) {
         const mp_tensor *t = mp_st_tensor(m, i);
         if (!mp_qmodel_owner(qm, t) && (ends_with(t->name, "qweight") || ends_with(t->name, "weight_packed")))
             return mp_errf_at(err, MP_E_INPUT, qm->cfg.present ? qm->cfg.source : NULL, t->name, -1,
-                              "packed weight found but %s",
-                              qm->cfg.present ? "the config names another scheme"
-                                              : "the checkpoint has no quantization config");
+                              "packed weight found but %s", why);
     }
     for (size_t i = 0; i < mp_st_n_tensors(m); i++) {
         const mp_tensor *t = mp_st_tensor(m, i);
@@ -226,9 +237,7 @@ static mp_errcode check_orphans(const mp_qmodel *qm, const mp_st_model *m, mp_er
             size_t plen = strlen(t->name) - strlen(parts[j]) - 1;
             if (j >= 4)
                 return mp_errf_at(err, MP_E_INPUT, qm->cfg.present ? qm->cfg.source : NULL, t->name, -1,
-                                  "packed weight found but %s",
-                                  qm->cfg.present ? "the config names another scheme"
-                                                  : "the checkpoint has no quantization config");
+                                  "packed weight found but %s", why);
             return mp_errf_at(err, MP_E_INPUT, NULL, t->name, -1,
                               "missing part: no '%.*s.%s' beside it", (int)plen, t->name,
                               qm->cfg.layout->codes_name);

@@ -1,7 +1,7 @@
 /*
  * awq.cl - AWQ GEMM: int32 qweight [K, N/8], nibble i of word (k, c) holding column
  * 8c + [0,2,4,6,1,3,5,7][i], so column n sits in nibble [0,4,1,5,2,6,3,7][n%8]; qzeros int32
- * [G, N/8] interleaved the same way, storing z; scales [G, N] (research/quant-formats.md §3).
+ * [G, N/8] interleaved the same way, storing z; scales [G, N] (doc/formats/awq.md §1).
  */
 #include "mp_kernel.h"
 

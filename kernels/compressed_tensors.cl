@@ -2,7 +2,7 @@
  * compressed_tensors.cl - compressed-tensors pack-quantized: int32 weight_packed [N, K*b/32],
  * row n a bit string over k (or, in older files, P_PER codes per word, high bits unused);
  * weight_scale [N, G]; weight_zero_point int32 [N*b/32, G], column g a bit string over n;
- * codes are q_signed + 2^(b-1) (research/quant-formats.md §5).
+ * codes are q_signed + 2^(b-1) (doc/formats/compressed-tensors.md §2).
  */
 #include "mp_kernel.h"
 

@@ -1,7 +1,7 @@
 /*
  * cutlass_int4.cl - CUTLASS-style int4 (Intel XPU grouped GEMM): uint8 qweight [N, K/2], element
  * k in byte k/2 at shift 4*(k%2); scales [N, G]; zero implied 8. For s4 the nibble is two's
- * complement (u4 XOR 8), which P_XOR undoes (research/device-layouts.md §1).
+ * complement (u4 XOR 8), which P_XOR undoes (doc/formats/cutlass-int4.md §3).
  */
 #include "mp_kernel.h"
 

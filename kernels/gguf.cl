@@ -1,6 +1,6 @@
 /*
  * gguf.cl - ggml block formats of a 2-D GGUF tensor stored row after row (ne0 = K innermost,
- * P_QSTRIDE bytes a row), P_BITS holding the ggml type id (research/gguf.md §2.4):
+ * P_QSTRIDE bytes a row), P_BITS holding the ggml type id (doc/formats/gguf.md §6):
  *   Q4_0 (2): 18-byte blocks of 32: f16 d, 16 bytes; element j in the low nibble of byte j,
  *             j + 16 in the high nibble; w = (q - 8) * d;
  *   Q4_1 (3): 20-byte blocks: f16 d, f16 m, 16 bytes as Q4_0; w = q * d + m;

@@ -2,7 +2,7 @@
  * gptq.cl - GPTQ (AutoGPTQ, GPTQModel, AutoRound's GPTQ exports): int32 qweight [K*b/32, N],
  * column n an LSB-first bit string over k, so 3-bit codes straddle words; qzeros int32
  * [G, N*b/32], row g a bit string over n, storing z-1 (v1, P_ZOFF = 1) or z (v2); scales
- * [G, N]; g_idx for act-order (research/quant-formats.md §2).
+ * [G, N]; g_idx for act-order (doc/formats/gptq.md).
  */
 #include "mp_kernel.h"
 

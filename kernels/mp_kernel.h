@@ -16,7 +16,7 @@
  * The text is OpenCL C 1.2: the OpenCL backend builds it at run time, clang-14 builds it to
  * SPIR-V for Level Zero, and kernels/cl_as_c.h makes it C11 for the cpu backend. Scales are
  * read with vload_half (core, no cl_khr_fp16 needed), bf16 by its bits, or as f32; no double
- * and no half arithmetic anywhere (research/device-verify.md §2-3).
+ * and no half arithmetic anywhere (doc/devices.md §3, §4).
  */
 #ifndef MP_KERNEL_H
 #define MP_KERNEL_H

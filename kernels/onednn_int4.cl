@@ -1,7 +1,7 @@
 /*
  * onednn_int4.cl - oneDNN int4 (K-contiguous): int32 qweight [N, K/8], element k at shift
  * 4*(k%8) of word k/8; scales [G, N]; asymmetric zeros int32 [G, N/8], element n at shift
- * 4*(n%8) of word n/8, storing z (research/device-layouts.md §2).
+ * 4*(n%8) of word n/8, storing z (doc/formats/onednn-int4.md §1).
  */
 #include "mp_kernel.h"
 

@@ -34,7 +34,8 @@ struct mp_cmd {
     const char *name;
     int (*run)(const mp_args *args);
     const char *synopsis;  /* "PATH [--json]" */
-    const char *summary;   /* one line for `modelprep --help` */
+    const char *brief;     /* one whole sentence of at most 66 columns, for `modelprep --help` */
+    const char *summary;   /* the paragraph of `modelprep COMMAND --help` */
     int min_pos, max_pos;  /* positional argument counts */
     const mp_opt *opts;    /* terminated by {NULL} */
 };
@@ -53,6 +54,11 @@ int mp_cli_fail(const mp_err *err);
 
 /* One-line usage error plus the command's synopsis on stderr; returns 2. */
 int mp_cli_usage_error(const mp_cmd *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The choice closest to `word` by edit distance (case-insensitive, swaps count once; a word that
+ * begins a choice counts as one step), or NULL when none is close enough to be a likely typo:
+ * what "did you mean" offers. */
+const char *mp_cli_suggest(const char *word, const char *const *choices, size_t n);
 
 /* SIGINT and SIGTERM set the returned flag (the signal number) instead of killing the process:
  * long jobs check it between tiles, remove their partial output and stop. */

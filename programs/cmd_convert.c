@@ -3,7 +3,8 @@
  *
  * FORMAT is f32, f16 or bf16 (every quantized linear dequantized by the CPU reference), or any
  * registry entry with the target role (formats.h): the codes, scales and zero points repacked
- * exactly into that layout. A GGUF source converts to the dense types.
+ * exactly into that layout. A GGUF source converts to the dense types. This file parses the
+ * options and prints the summary.
  */
 #include "cli.h"
 #include "progress.h"
@@ -21,6 +22,29 @@ static const struct {
 
 static const char *const later_targets[] = {"gguf"};
 
+/* "--int4 wants u4 or s4, not 'x4'; did you mean 'u4'?" */
+static int bad_choice(const mp_cmd *cmd, const char *what, const char *given, const char *const *choices, size_t n)
+{
+    const char *hint = mp_cli_suggest(given, choices, n);
+    if (hint) return mp_cli_usage_error(cmd, "%s, not '%s'; did you mean '%s'?", what, given, hint);
+    return mp_cli_usage_error(cmd, "%s, not '%s'", what, given);
+}
+
+static int unknown_format(const mp_cmd *cmd, const char *to)
+{
+    const char *names[sizeof dense_targets / sizeof *dense_targets + 64];
+    char list[512] = "";
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof dense_targets / sizeof *dense_targets; i++) names[n++] = dense_targets[i].name;
+    for (size_t i = 0; i < mp_scheme_count() && n < sizeof names / sizeof *names; i++)
+        if (mp_scheme_at(i)->roles & MP_SCHEME_TARGET) names[n++] = mp_scheme_at(i)->name;
+    for (size_t i = 0; i < n; i++)
+        snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", names[i]);
+    const char *hint = mp_cli_suggest(to, names, n);
+    if (hint) return mp_cli_usage_error(cmd, "unknown format '%s'; did you mean '%s'? (%s)", to, hint, list);
+    return mp_cli_usage_error(cmd, "unknown format '%s' (%s)", to, list);
+}
+
 int cmd_convert(const mp_args *a)
 {
     const char *to = mp_args_get(a, "to");
@@ -37,9 +61,7 @@ int cmd_convert(const mp_args *a)
         for (size_t i = 0; i < sizeof later_targets / sizeof *later_targets; i++)
             if (strcmp(later_targets[i], to) == 0)
                 return mp_cli_usage_error(a->cmd, "--to %s is not available in this version", to);
-        char names[192];
-        mp_scheme_names(MP_SCHEME_TARGET, names, sizeof names);
-        return mp_cli_usage_error(a->cmd, "unknown format '%s' (f32, f16, bf16, %s)", to, names);
+        return unknown_format(a->cmd, to);
     }
     const char *int4 = mp_args_get(a, "int4");
     if (int4) {
@@ -47,7 +69,7 @@ int cmd_convert(const mp_args *a)
             return mp_cli_usage_error(a->cmd, "--int4 applies to --to cutlass-int4 only");
         if (strcmp(int4, "s4") == 0) o.pack.s4 = 1;
         else if (strcmp(int4, "u4") != 0)
-            return mp_cli_usage_error(a->cmd, "--int4 wants u4 or s4, not '%s'", int4);
+            return bad_choice(a->cmd, "--int4 wants u4 or s4", int4, (const char *const[]){"u4", "s4"}, 2);
     }
     if (mp_args_has(a, "stack-experts")) {
         if (!o.packed || !o.pack.target->signed_int4)
@@ -61,7 +83,8 @@ int cmd_convert(const mp_args *a)
         if (strcmp(sd, "f16") == 0) o.pack.scale_dtype = MP_DTYPE_F16;
         else if (strcmp(sd, "bf16") == 0) o.pack.scale_dtype = MP_DTYPE_BF16;
         else if (strcmp(sd, "f32") == 0) o.pack.scale_dtype = MP_DTYPE_F32;
-        else return mp_cli_usage_error(a->cmd, "--scale-dtype wants f16, bf16 or f32, not '%s'", sd);
+        else return bad_choice(a->cmd, "--scale-dtype wants f16, bf16 or f32", sd,
+                               (const char *const[]){"f16", "bf16", "f32"}, 3);
     }
 
     const char *threads = mp_args_get(a, "threads");

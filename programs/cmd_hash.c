@@ -1,6 +1,6 @@
 /*
  * cmd_hash.c - `modelprep hash PATH [--json]`: per-tensor and whole-model xxh64 in the line
- * format of llama.cpp's llama-gguf-hash (research/gguf.md §3.2):
+ * format of llama.cpp's llama-gguf-hash (doc/formats/gguf.md §7):
  *
  *   xxh64     <16 hex digits>  <file>:<tensor>     one per tensor, in file order
  *   xxh64     <16 hex digits>  <PATH>              all tensor bytes concatenated in that order

@@ -2,6 +2,7 @@
  * cmd_verify.c - `modelprep verify PATH` and `modelprep devices`: the report, device line first.
  */
 #include "cli.h"
+#include "progress.h"
 #include "../verify/verify.h"
 
 #include <math.h>
@@ -140,6 +141,32 @@ static void report_json(const mp_verify_report *r, const mp_verify_opts *o)
     finish_json(&b);
 }
 
+/* A name cut from the left to `width` columns, "..." in front: the layer and part stay visible. */
+static const char *fit_left(const char *name, char *buf, size_t cap, size_t width)
+{
+    size_t len = strlen(name);
+    if (len <= width) return name;
+    snprintf(buf, cap, "...%s", name + len - (width - 3));
+    return buf;
+}
+
+/* One line per numeric check, the verdict first, within 100 columns; --json has every metric. */
+static void report_table(const mp_verify_report *r)
+{
+    printf("\n%-4s  %-37s %-18s %6s %6s %5s %8s %8s\n", "", "TENSOR", "LAYOUT", "N", "K", "BAD_W", "NMSE", "BOUND");
+    for (size_t i = 0; i < r->n_numeric; i++) {
+        const mp_vtensor *t = &r->numeric[i];
+        char cut[48], nmse[16] = "-", bound[16] = "-";
+        if (t->m) { /* a dense weight has values only, no product */
+            snprintf(nmse, sizeof nmse, "%8.2e", t->nmse);
+            snprintf(bound, sizeof bound, "%8.2e", t->nmse_bound);
+        }
+        printf("%-4s  %-37s %-18s %6llu %6llu %5llu %8s %8s\n", status_name(t->status),
+               fit_left(t->name, cut, sizeof cut, 37), t->layout, (unsigned long long)t->n, (unsigned long long)t->k,
+               (unsigned long long)t->bad_values, nmse, bound);
+    }
+}
+
 static void report_text(const mp_verify_report *r)
 {
     char line[700];
@@ -152,30 +179,41 @@ static void report_text(const mp_verify_report *r)
         mp_fmt_bytes(r->bytes_hashed, human, sizeof human);
         printf("integrity: %zu files, %s hashed in %.2f s\n", r->files_hashed, human, r->hash_seconds);
     }
-    if (r->n_numeric) {
-        printf("\n%-58s %-18s %6s %6s %5s %8s %10s %10s %10s %9s  %-21s %-21s %s\n", "TENSOR", "LAYOUT", "N", "K", "ROWS",
-               "BAD_W", "MAX_ERR", "NMSE", "BOUND", "COSINE", "Y RANGE", "REF RANGE", "");
-        for (size_t i = 0; i < r->n_numeric; i++) {
-            const mp_vtensor *t = &r->numeric[i];
-            if (t->m == 0) { /* a dense weight: values only, no product */
-                printf("%-58s %-18s %6llu %6llu %5u %8llu %10s %10s %10s %9s  %-21s %-21s %s\n", t->name, t->layout,
-                       (unsigned long long)t->n, (unsigned long long)t->k, t->rows, (unsigned long long)t->bad_values,
-                       "-", "-", "-", "-", "-", "-", status_name(t->status));
-                continue;
-            }
-            char yr[48], rr[48];
-            snprintf(yr, sizeof yr, "[%.3g, %.3g]", t->y_min, t->y_max);
-            snprintf(rr, sizeof rr, "[%.3g, %.3g]", t->ref_min, t->ref_max);
-            printf("%-58s %-18s %6llu %6llu %5u %8llu %10.3g %10.3g %10.3g %9.6f  %-21s %-21s %s\n", t->name, t->layout,
-                   (unsigned long long)t->n, (unsigned long long)t->k, t->rows, (unsigned long long)t->bad_values,
-                   t->max_abs_err, t->nmse, t->nmse_bound, t->cosine, yr, rr, status_name(t->status));
-        }
-    }
+    if (r->n_numeric) report_table(r);
     if (r->n_findings) printf("\n");
     for (size_t i = 0; i < r->n_findings; i++)
         printf("%s %s: %s\n", status_name(r->findings[i].status), r->findings[i].stage, r->findings[i].text);
     printf("\n%s: %zu tensors, %zu numeric checks, %zu failures, %zu warnings (%.2f s)\n", r->n_fail ? "FAIL" : "PASS",
            r->n_tensors_checked, r->n_numeric, r->n_fail, r->n_warn, r->seconds);
+}
+
+static void on_progress(void *user, uint64_t done, uint64_t total)
+{
+    mp_progress *p = user;
+    p->total = total;
+    if (done >= p->done) mp_progress_add(p, done - p->done);
+}
+
+/* Printed under the error when the requested device is missing: what makes one appear. */
+static void device_hint(void)
+{
+    fputs("hint: for an Intel GPU, install its compute runtime (Debian: intel-opencl-icd for OpenCL,\n"
+          "hint: libze-intel-gpu1 for Level Zero) and join the 'render' group (sudo usermod -aG render\n"
+          "hint: $USER, then log in again); 'modelprep devices' shows what is found. Or use --device cpu\n",
+          stderr);
+}
+
+/* A --device spec the library refused: "did you mean" the closest backend name, when the name
+ * (before any ":I") is a likely typo of one. */
+static int usage_with_device_hint(const mp_cmd *cmd, const char *spec, const char *msg)
+{
+    static const char *const names[] = {"auto", "gpu", "cpu", "opencl", "level-zero"};
+    char base[64];
+    snprintf(base, sizeof base, "%.*s", (int)strcspn(spec, ":"), spec);
+    const char *hint = mp_cli_suggest(base, names, sizeof names / sizeof *names);
+    if (hint && strcmp(hint, base) != 0 && strncmp(msg, "--device", 8) == 0)
+        return mp_cli_usage_error(cmd, "%s; did you mean '%s%s'?", msg, hint, spec + strlen(base));
+    return mp_cli_usage_error(cmd, "%s", msg);
 }
 
 int cmd_verify(const mp_args *a)
@@ -193,16 +231,23 @@ int cmd_verify(const mp_args *a)
             return mp_cli_usage_error(a->cmd, "--rows '%s': expected a count from 1 to 1000000", mp_args_get(a, "rows"));
         o.rows = (uint32_t)v;
     }
+    mp_progress bar;
+    mp_progress_start_count(&bar, "verify", "steps", 0, mp_args_has(a, "quiet"));
+    o.progress = on_progress;
+    o.progress_user = &bar;
     mp_err err = MP_ERR_INIT;
     mp_verify_report r;
     mp_errcode rc = mp_verify_run(&o, &r, &err);
+    mp_progress_end(&bar);
     if (rc == MP_E_USAGE) {
         mp_verify_report_free(&r);
-        return mp_cli_usage_error(a->cmd, "%s", err.msg);
+        return usage_with_device_hint(a->cmd, o.device, err.msg);
     }
     if (rc != MP_OK) {
         mp_verify_report_free(&r);
-        return mp_cli_fail(&err);
+        int code = mp_cli_fail(&err);
+        if (rc == MP_E_DEVICE) device_hint();
+        return code;
     }
     if (mp_args_has(a, "json")) report_json(&r, &o);
     else report_text(&r);

@@ -57,6 +57,7 @@ static const mp_opt verify_opts[] = {
     {"rows", "N", "rows checked per tensor, spread over N, first and last included (default 64)"},
     {"full", NULL, "check every row"},
     {"json", NULL, "print one JSON document instead of the report"},
+    {"quiet", NULL, "no progress bar"},
     {NULL, NULL, NULL},
 };
 
@@ -67,11 +68,13 @@ static const mp_opt devices_opts[] = {
 
 static const mp_cmd commands[] = {
     {"inspect", cmd_inspect, "PATH [--json]",
+     "List the tensors, files and quantization scheme of a checkpoint.",
      "List the tensors, files, totals, architecture and quantization scheme of a checkpoint.\n"
      "PATH is a .safetensors or .gguf file, or a directory with model.safetensors.index.json,\n"
      "model.safetensors, a GGUF file or a GGUF split set.",
      1, 1, inspect_opts},
     {"convert", cmd_convert, "SRC DST --to FORMAT [options]",
+     "Dequantize or repack a checkpoint into another format.",
      "Convert a checkpoint. With --to f32|f16|bf16, every quantized linear (GPTQ, AWQ,\n"
      "AutoRound, compressed-tensors) is dequantized to '<prefix>.weight' by the CPU reference.\n"
      "With a packed format, the codes, scales and zero points are repacked exactly into that\n"
@@ -81,6 +84,7 @@ static const mp_cmd commands[] = {
      "llama/mistral/qwen2/qwen3/gemma3 names mapped to Hugging Face's, config.json built.",
      2, 2, convert_opts},
     {"split", cmd_split, "SRC DST [options]",
+     "Write one file per layer, for layer-streaming runtimes.",
      "Split a checkpoint into one safetensors file per module for layer-streaming runtimes\n"
      "(model.embed_tokens, model.layers.N, model.norm, lm_head; others by rule, the rest in\n"
      "extra.safetensors), with an index over them and modelprep.json. Streaming, atomic,\n"
@@ -88,17 +92,20 @@ static const mp_cmd commands[] = {
      "model.safetensors.zst.index.json (modelprep reads them; standard loaders do not).",
      2, 2, split_opts},
     {"hash", cmd_hash, "PATH [--json]",
+     "Print every tensor's xxh64, as llama-gguf-hash does.",
      "Print the xxh64 of every tensor's bytes and of all of them in order, in the line format\n"
      "of llama.cpp's llama-gguf-hash ('xxh64  <hex>  file:tensor', then 'xxh64  <hex>  PATH').\n"
      "PATH is a GGUF file or split set, or a safetensors file or directory.",
      1, 1, hash_opts},
-    {"verify", cmd_verify, "PATH [--against SRC] [--device DEV] [--rows N | --full] [--json]",
+    {"verify", cmd_verify, "PATH [--against SRC] [--device DEV] [--rows N | --full] [--json] [--quiet]",
+     "Check hashes, structure and every quantized tensor on a device.",
      "Verify a checkpoint before it ships: the hashes of modelprep.json, the structure against\n"
      "config.json, and every quantized tensor on a device: kernels/ dequantize sampled rows, which\n"
      "must equal the CPU reference bit for bit, and compute y = x w^T within the f32 rounding bound.\n"
      "The report's first line names the device that ran; exit 1 on any failure.",
      1, 1, verify_opts},
     {"devices", cmd_devices, "[--json]",
+     "List the backends and devices verify can run on, and why not.",
      "List every backend (level-zero, opencl, cpu) and device, and why an unusable one is unusable.",
      0, 0, devices_opts},
 };
@@ -108,11 +115,8 @@ static void print_main_help(FILE *out)
     fputs("usage: modelprep COMMAND [ARGS]\n\n"
           "Convert, repack, split and verify LLM weight checkpoints.\n\ncommands:\n",
           out);
-    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++) {
-        const char *nl = strchr(commands[i].summary, '\n');
-        int len = nl ? (int)(nl - commands[i].summary) : (int)strlen(commands[i].summary);
-        fprintf(out, "  %-10s %.*s\n", commands[i].name, len, commands[i].summary);
-    }
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].brief);
     fputs("\n'modelprep COMMAND --help' describes a command.\n"
           "exit codes: 0 ok, 1 verification failed, 2 usage, 3 device unavailable,\n"
           "            4 bad or unsupported input, 5 I/O error\n",
@@ -172,6 +176,11 @@ int main(int argc, char **argv)
         if (rc < 0) rc = commands[i].run(&args);
         return finish_stdout(rc);
     }
-    fprintf(stderr, "modelprep: unknown command '%s'\nusage: modelprep COMMAND [ARGS] (see 'modelprep --help')\n", name);
+    const char *names[sizeof commands / sizeof *commands];
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++) names[i] = commands[i].name;
+    const char *hint = mp_cli_suggest(name, names, sizeof names / sizeof *names);
+    if (hint) fprintf(stderr, "modelprep: unknown command '%s'; did you mean '%s'?\n", name, hint);
+    else fprintf(stderr, "modelprep: unknown command '%s'\n", name);
+    fputs("usage: modelprep COMMAND [ARGS] (see 'modelprep --help')\n", stderr);
     return 2;
 }

@@ -5,14 +5,75 @@
 #include "cli.h"
 
 #include <assert.h>
+#include <ctype.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define MAX_OPTS 31
 #define OPT_HELP 1000
+
+/* Optimal string alignment distance (Levenshtein plus swapped neighbours), case-insensitive,
+ * stopping early once it exceeds `limit`: the measure behind "did you mean". */
+static size_t edit_distance(const char *a, const char *b, size_t limit)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 64 || lb > 64) return limit + 1;
+    size_t d[66][66];
+    for (size_t i = 0; i <= la; i++) d[i][0] = i;
+    for (size_t j = 0; j <= lb; j++) d[0][j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t row_min = SIZE_MAX;
+        for (size_t j = 1; j <= lb; j++) {
+            int ca = tolower((unsigned char)a[i - 1]), cb = tolower((unsigned char)b[j - 1]);
+            size_t v = d[i - 1][j - 1] + (ca != cb);
+            if (d[i - 1][j] + 1 < v) v = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < v) v = d[i][j - 1] + 1;
+            if (i > 1 && j > 1 && ca == tolower((unsigned char)b[j - 2]) &&
+                cb == tolower((unsigned char)a[i - 2]) && d[i - 2][j - 2] + 1 < v)
+                v = d[i - 2][j - 2] + 1;
+            d[i][j] = v;
+            if (v < row_min) row_min = v;
+        }
+        if (row_min > limit) return limit + 1;
+    }
+    return d[la][lb];
+}
+
+const char *mp_cli_suggest(const char *word, const char *const *choices, size_t n)
+{
+    size_t wl = strlen(word);
+    size_t limit = wl < 4 ? 1 : wl < 9 ? 2 : 3;
+    const char *best = NULL;
+    size_t best_d = limit + 1;
+    for (size_t i = 0; i < n; i++) {
+        size_t d = edit_distance(word, choices[i], limit);
+        /* A word that starts a longer choice ("onednn" for "onednn-int4") is one step away. */
+        if (d > 1 && wl >= 3 && strncasecmp(choices[i], word, wl) == 0) d = 1;
+        if (d < best_d) best_d = d, best = choices[i];
+    }
+    return best;
+}
+
+/* The names of the positional arguments, read from the synopsis ("SRC DST --to FORMAT ..."):
+ * the leading words before the first option or bracket. */
+static void positional_name(const mp_cmd *cmd, int index, char *buf, size_t cap)
+{
+    const char *s = cmd->synopsis;
+    snprintf(buf, cap, "argument");
+    for (int i = 0; *s && *s != '-' && *s != '['; i++) {
+        size_t len = strcspn(s, " ");
+        if (i == index) {
+            snprintf(buf, cap, "%.*s", (int)len, s);
+            return;
+        }
+        s += len;
+        s += strspn(s, " ");
+    }
+}
 
 static void print_help(const mp_cmd *cmd, FILE *out)
 {
@@ -24,7 +85,7 @@ static void print_help(const mp_cmd *cmd, FILE *out)
         snprintf(left, sizeof left, "--%s%s%s", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
         fprintf(out, "  %-28s %s\n", left, o->help);
     }
-    fprintf(out, "  %-28s %s\n", "--help", "show this help and exit");
+    fprintf(out, "  %-28s %s\n", "-h, --help", "show this help and exit");
 }
 
 int mp_cli_usage_error(const mp_cmd *cmd, const char *fmt, ...)
@@ -36,6 +97,19 @@ int mp_cli_usage_error(const mp_cmd *cmd, const char *fmt, ...)
     va_end(ap);
     fprintf(stderr, "\nusage: modelprep %s %s\n", cmd->name, cmd->synopsis);
     return 2;
+}
+
+static int unknown_option(const mp_cmd *cmd, const char *arg)
+{
+    const char *names[MAX_OPTS + 1];
+    size_t n = 0;
+    for (const mp_opt *o = cmd->opts; o->name && n < MAX_OPTS; o++) names[n++] = o->name;
+    names[n++] = "help";
+    char word[80];
+    snprintf(word, sizeof word, "%.*s", (int)strcspn(arg + strspn(arg, "-"), "="), arg + strspn(arg, "-"));
+    const char *hint = arg[0] == '-' && arg[1] == '-' ? mp_cli_suggest(word, names, n) : NULL;
+    if (hint) return mp_cli_usage_error(cmd, "unknown option '%s'; did you mean '--%s'?", arg, hint);
+    return mp_cli_usage_error(cmd, "unknown option '%s'", arg);
 }
 
 int mp_args_parse(mp_args *a, const mp_cmd *cmd, int argc, char **argv)
@@ -54,14 +128,13 @@ int mp_args_parse(mp_args *a, const mp_cmd *cmd, int argc, char **argv)
     optind = 1;
     opterr = 0;
     for (;;) {
-        int c = getopt_long(argc, argv, ":", longopts, NULL);
+        int c = getopt_long(argc, argv, ":h", longopts, NULL);
         if (c == -1) break;
-        if (c == OPT_HELP) {
+        if (c == OPT_HELP || c == 'h') {
             print_help(cmd, stdout);
             return 0;
         }
-        if (c == '?')
-            return mp_cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
+        if (c == '?') return unknown_option(cmd, argv[optind - 1]);
         if (c == ':')
             return mp_cli_usage_error(cmd, "option '%s' needs a value", argv[optind - 1]);
         a->value[c] = optarg ? optarg : "";
@@ -70,8 +143,11 @@ int mp_args_parse(mp_args *a, const mp_cmd *cmd, int argc, char **argv)
     a->argv = argv;
     a->pos = argv + optind;
     a->n_pos = argc - optind;
-    if (a->n_pos < cmd->min_pos)
-        return mp_cli_usage_error(cmd, "missing argument");
+    if (a->n_pos < cmd->min_pos) {
+        char what[32];
+        positional_name(cmd, a->n_pos, what, sizeof what);
+        return mp_cli_usage_error(cmd, "missing argument %s", what);
+    }
     if (a->n_pos > cmd->max_pos)
         return mp_cli_usage_error(cmd, "unexpected argument '%s'", a->pos[cmd->max_pos]);
     return -1;

@@ -11,10 +11,17 @@ void mp_progress_start(mp_progress *p, const char *label, uint64_t total, int qu
 {
     p->enabled = !quiet && isatty(2);
     p->label = label;
+    p->unit = NULL;
     p->total = total;
     p->done = 0;
     p->start = mp_now();
     p->last_draw = 0;
+}
+
+void mp_progress_start_count(mp_progress *p, const char *label, const char *unit, uint64_t total, int quiet)
+{
+    mp_progress_start(p, label, total, quiet);
+    p->unit = unit;
 }
 
 static void draw(mp_progress *p, double t)
@@ -28,9 +35,15 @@ static void draw(mp_progress *p, double t)
     double el = t - p->start, rate = el > 0 ? (double)p->done / el : 0;
     double eta = rate > 0 ? (double)(p->total - p->done) / rate : 0;
     char d[32], tot[32], r[32];
-    mp_fmt_bytes(p->done, d, sizeof d);
-    mp_fmt_bytes(p->total, tot, sizeof tot);
-    mp_fmt_bytes((uint64_t)rate, r, sizeof r);
+    if (p->unit) {
+        snprintf(d, sizeof d, "%llu", (unsigned long long)p->done);
+        snprintf(tot, sizeof tot, "%llu %s", (unsigned long long)p->total, p->unit);
+        snprintf(r, sizeof r, "%.1f", rate);
+    } else {
+        mp_fmt_bytes(p->done, d, sizeof d);
+        mp_fmt_bytes(p->total, tot, sizeof tot);
+        mp_fmt_bytes((uint64_t)rate, r, sizeof r);
+    }
     fprintf(stderr, "\r%s [%s] %s / %s  %s/s  ETA %.0fs   ", p->label, bar, d, tot, r, eta);
     fflush(stderr);
 }

@@ -1,7 +1,7 @@
 /*
  * repack.h - the public header of repack/: the layout transformer.
  *
- * A packed-integer layout is data, not code (DESIGN.md §1): an mp_packing says how b-bit fields
+ * A packed-integer layout is data, not code (doc/reference.md §3.2): an mp_packing says how b-bit fields
  * sit in a 2-D tensor of containers, and the layout's registry entry (formats.h) adds the
  * zero-point and scale conventions and the tensor names. Every conversion runs one path: a tile
  * of the source is unpacked to canonical codes q[n][k], then packed into the target. There are

@@ -1,5 +1,5 @@
 #!/bin/sh
-# The stages and what each may include (README "Layout"):
+# The stages and what each may include (doc/reference.md §6):
 #   common  <- formats <- repack <- convert;  verify uses formats and kernels, never repack.
 #   include/ (the public header, modelprep.h) stands alone, and every stage may use it;
 #   programs (the command line) may use every stage; no library stage includes programs/.

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Library stages never print or exit (STYLE.md "Errors"): only programs/ talks to the user.
+# Library stages never print or exit (doc/reference.md §6): only programs/ talks to the user.
 # Usage: check-nm.sh OBJDIR
 objdir=${1:-build/obj}
 bad=0

@@ -1,6 +1,6 @@
 #!/bin/sh
-# make demo: generate a sample checkpoint and run modelprep on it end to end.
-# The steps grow as capabilities land; each prints what it did and where the output is.
+# make demo: generate sample checkpoints and run modelprep on them end to end, printing each
+# step's command and summary (not the full tables) and, at the end, where every output is.
 set -e
 BUILD=${1:-build}
 MP="$BUILD/modelprep"
@@ -10,56 +10,55 @@ mkdir -p "$out"
 
 step() { printf '\n== %s\n' "$*"; }
 
-step "1. generate a small Llama-like GPTQ checkpoint (4-bit, asymmetric groups of 64, sharded at 4 MB)"
+step "1. a small Llama-like GPTQ checkpoint: 4-bit, asymmetric groups of 64, 4 shards"
 "$BUILD/tests/mkmodel" "$out/sample-gptq" --layers 4 --hidden 512 --intermediate 1408 \
-    --vocab 4096 --group-size 64 --max-shard-size 4000000
+    --vocab 4096 --group-size 64 --max-shard-size 4000000 >/dev/null
+echo "written $out/sample-gptq ($(du -sh "$out/sample-gptq" | cut -f1))"
 
-step "2. modelprep inspect $out/sample-gptq"
-"$MP" inspect "$out/sample-gptq"
+step "2. modelprep inspect $out/sample-gptq (header; the tensor table is in $out/inspect.txt)"
+"$MP" inspect "$out/sample-gptq" >"$out/inspect.txt"
+sed -n '2,6p' "$out/inspect.txt"
+grep -E '^(totals|quantized linears):' "$out/inspect.txt"
 
-step "3. modelprep inspect --json (first 400 bytes)"
-"$MP" inspect "$out/sample-gptq" --json | head -c 400
-echo
-
-step "4. modelprep convert $out/sample-gptq $out/sample-f16 --to f16 (CPU dequantization reference)"
+step "3. modelprep convert $out/sample-gptq $out/sample-f16 --to f16 (dequantized by the CPU reference)"
 "$MP" convert "$out/sample-gptq" "$out/sample-f16" --to f16 --max-shard-size 8MB
 
-step "5. modelprep inspect $out/sample-f16 (summary)"
-"$MP" inspect "$out/sample-f16" | sed -n '1,6p;/^files:/,$p'
-
-step "6. the manifest: $out/sample-f16/modelprep.json (first lines)"
-head -n 12 "$out/sample-f16/modelprep.json"
-
-step "7. modelprep convert $out/sample-gptq $out/sample-onednn --to onednn-int4 (exact repack)"
+step "4. modelprep convert $out/sample-gptq $out/sample-onednn --to onednn-int4 (an exact repack)"
 "$MP" convert "$out/sample-gptq" "$out/sample-onednn" --to onednn-int4
 
-step "8. the repack is exact: both checkpoints dequantize to the same bytes"
+step "5. the repack is exact: both checkpoints dequantize to the same bytes"
 "$MP" convert "$out/sample-gptq" "$out/check-a" --to f32 --quiet
 "$MP" convert "$out/sample-onednn" "$out/check-b" --to f32 --quiet
 for f in "$out"/check-a/*.safetensors; do cmp "$f" "$out/check-b/$(basename "$f")"; done
-echo "identical f32 weights: $(ls "$out"/check-a/*.safetensors | wc -l) files compared"
+n=$(ls "$out"/check-a/*.safetensors | wc -l)
+echo "identical f32 weights ($n weight file$([ "$n" = 1 ] || echo s) compared)"
 rm -rf "$out/check-a" "$out/check-b"
 
-step "9. a symmetric MoE sample for the XPU grouped GEMM: cutlass-int4, s4, experts stacked"
+step "6. a symmetric MoE checkpoint to cutlass-int4 with experts stacked, for the XPU fused MoE"
 "$BUILD/tests/mkmodel" "$out/sample-moe" --layers 2 --experts 8 --sym --hidden 512 \
-    --intermediate 256 --vocab 4096 --group-size 64
-"$MP" convert "$out/sample-moe" "$out/sample-moe-xpu" --to cutlass-int4 --int4 s4 --stack-experts
+    --intermediate 256 --vocab 4096 --group-size 64 >/dev/null
+"$MP" convert "$out/sample-moe" "$out/sample-moe-xpu" --to cutlass-int4 --stack-experts
 "$MP" inspect "$out/sample-moe-xpu" | grep -E 'layers\.0\.mlp\.experts\.w'
 
-step "10. modelprep verify $out/sample-onednn: hashes, structure, and every quantized tensor on the best device"
-"$MP" verify "$out/sample-onednn" --rows 32
+step "7. modelprep verify $out/sample-onednn --rows 32 (the report is in $out/verify-onednn.txt)"
+"$MP" verify "$out/sample-onednn" --rows 32 >"$out/verify-onednn.txt" || { cat "$out/verify-onednn.txt"; exit 1; }
+grep -E '^(reference|integrity):|^(PASS|FAIL):' "$out/verify-onednn.txt"
 
-step "11. modelprep split $out/sample-moe-xpu $out/sample-moe-layers (one file per layer)"
+step "8. modelprep split $out/sample-moe-xpu $out/sample-moe-layers (one file per layer)"
 "$MP" split "$out/sample-moe-xpu" "$out/sample-moe-layers"
-ls "$out/sample-moe-layers"
+ls "$out/sample-moe-layers" | grep safetensors | tr '\n' ' '
+echo
 
-step "12. modelprep verify $out/sample-moe-layers --rows 16 (stacked experts slice by slice; table abridged)"
+step "9. modelprep verify $out/sample-moe-layers --rows 16 (stacked experts slice by slice)"
 "$MP" verify "$out/sample-moe-layers" --rows 16 >"$out/verify-moe.txt" || { cat "$out/verify-moe.txt"; exit 1; }
-awk 'NR <= 8 || /experts\.w2_qweight\[7\]/ || !/^model\./' "$out/verify-moe.txt"
+grep -E '^(PASS|FAIL):' "$out/verify-moe.txt"
 
-printf '\ndemo: done.\n'
-printf '  sample GPTQ checkpoint:      %s/sample-gptq\n' "$out"
-printf '  dense f16 checkpoint:        %s/sample-f16\n' "$out"
-printf '  onednn-int4 checkpoint:      %s/sample-onednn\n' "$out"
-printf '  MoE cutlass-int4 (stacked):  %s/sample-moe-xpu\n' "$out"
-printf '  its per-layer split:         %s/sample-moe-layers\n' "$out"
+printf '\ndemo: done. Outputs:\n'
+printf '  %-34s %s\n' "$out/sample-gptq" "the GPTQ sample (source of 3-5)" \
+    "$out/sample-f16" "dense f16 checkpoint" \
+    "$out/sample-onednn" "onednn-int4 checkpoint" \
+    "$out/sample-moe-xpu" "MoE in cutlass-int4, experts stacked" \
+    "$out/sample-moe-layers" "its per-layer split" \
+    "$out/inspect.txt" "inspect's full table of the sample" \
+    "$out/verify-onednn.txt" "verify's full report (step 7)" \
+    "$out/verify-moe.txt" "verify's full report (step 9)"

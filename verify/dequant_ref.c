@@ -1,11 +1,11 @@
 /*
  * dequant_ref.c - the CPU dequantization reference: any quantized linear, any row range, to f32.
  *
- * Every layout is decoded with its own scalar formula from research/quant-formats.md §2.2
- * (GPTQ bitstream down a column), §3.1 (AWQ GEMM interleave, reverse order [0,4,1,5,2,6,3,7]),
- * §3.3 (AWQ GEMV, sequential along k), §5.1 (compressed-tensors, bitstream along k; zero points
- * packed along n) and §7. Clarity over speed: this is the ground truth the fast paths are held
- * to, so each code is extracted independently from its word(s).
+ * Every layout is decoded with its own scalar formula from doc/formats/gptq.md §2 (GPTQ
+ * bitstream down a column), awq.md §1 (AWQ GEMM interleave, reverse order [0,4,1,5,2,6,3,7]),
+ * awq.md §2 (AWQ GEMV, sequential along k), compressed-tensors.md §2 (bitstream along k; zero
+ * points packed along n) and doc/formats/README.md §3. Clarity over speed: this is the ground
+ * truth the fast paths are held to, so each code is extracted independently from its word(s).
  */
 #include "verify.h"
 

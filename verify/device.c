@@ -1,7 +1,7 @@
 /*
  * device.c - device listing and selection, and the launch harness every backend runs under.
  *
- * Honesty rules (research/device-verify.md §5): a requested backend or device type that is
+ * Honesty rules (doc/devices.md §6): a requested backend or device type that is
  * missing is MP_E_DEVICE with the reason, never a substitute; `auto` may settle for a CPU
  * device but says so; every output goes to the device filled with NaN and followed by a guard
  * zone, so a device that runs nothing (the Level Zero null driver) or writes out of bounds

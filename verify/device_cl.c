@@ -1,7 +1,7 @@
 /*
  * device_cl.c - the OpenCL backend: every platform and device the ICD loader knows, the kernel
  * sources built at run time with clCreateProgramWithSource (-cl-std=CL1.2), as PoCL needs
- * (research/device-verify.md §3: Debian's PoCL cannot take SPIR-V).
+ * (doc/devices.md §4: Debian's PoCL cannot take SPIR-V).
  */
 #define CL_TARGET_OPENCL_VERSION 120
 #define CL_USE_DEPRECATED_OPENCL_1_2_APIS

@@ -1,6 +1,6 @@
 /*
  * device_ze.c - the Level Zero backend (loader 1.8 = API 1.4), the host flow of
- * research/device-verify.md §1: zeInit(GPU_ONLY), drivers and devices, a context, a module from
+ * doc/devices.md §1: zeInit(GPU_ONLY), drivers and devices, a context, a module from
  * the embedded SPIR-V (build log on failure), device allocations, an immediate synchronous
  * command list, copies, launch, barrier, copy back.
  *

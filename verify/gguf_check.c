@@ -161,6 +161,7 @@ mp_errcode mp_check_gguf(const char *path, mp_device *d, const mp_verify_opts *o
     free(mpath);
     uint64_t no_kernel[MP_GGUF_TYPE_COUNT] = {0}, no_dequant[MP_GGUF_TYPE_COUNT] = {0};
     for (size_t i = 0; i < mp_gguf_n_tensors(g) && rc == MP_OK; i++) {
+        if (o->progress) o->progress(o->progress_user, i, mp_gguf_n_tensors(g));
         const mp_gguf_tensor *t = mp_gguf_tensor_at(g, i);
         uint32_t block = mp_gguf_type_block(t->type), size = mp_gguf_type_size(t->type);
         if (!mp_gguf_type_dequantizable(t->type) || !block || t->ne[0] == 0) {
@@ -178,6 +179,7 @@ mp_errcode mp_check_gguf(const char *path, mp_device *d, const mp_verify_opts *o
         else if (rc == MP_OK && block > 1) no_kernel[t->type]++;
         free(q.buf);
     }
+    if (rc == MP_OK && o->progress) o->progress(o->progress_user, mp_gguf_n_tensors(g), mp_gguf_n_tensors(g));
     char list[400] = "";
     uint64_t total = 0;
     for (uint32_t ty = 0; ty < MP_GGUF_TYPE_COUNT; ty++)

@@ -10,7 +10,7 @@
  *      more than 90 % exact zeros, on any |y - yref| above gamma_(K+1) * sum|x w| (the
  *      worst case of any summation order), and on NMSE = sum (y - yref)^2 / sum yref^2 above
  *      sum (4 sqrt(K) u * sum|x w|)^2 / sum yref^2, the probabilistic bound of Higham and Mary
- *      (2019) that rounding errors of a real f32 sum stay inside (research/device-verify.md §4).
+ *      (2019) that rounding errors of a real f32 sum stay inside (doc/devices.md §5).
  * The reference is the source's linear of the same name when a source is given, else the
  * output's own linear, decoded by dequant_ref.c, which shares no code with kernels/.
  */
@@ -595,26 +595,68 @@ static mp_errcode check_gguf_blocks(const mp_numeric_ctx *c, size_t fi, uint64_t
     return MP_OK;
 }
 
+/* The output's dense weight of source linear i, when the output holds it dequantized. */
+static const mp_tensor *dense_weight(const mp_numeric_ctx *c, size_t i)
+{
+    const mp_qlinear *sl = mp_qmodel_linear(c->srcq, i);
+    char name[300];
+    snprintf(name, sizeof name, "%s.weight", sl->prefix);
+    const mp_tensor *w = mp_st_find(c->out, name);
+    if (!w || find_linear(c->outq, sl->prefix) != SIZE_MAX || mp_qmodel_owner(c->outq, w)) return NULL;
+    if (w->dtype != MP_DTYPE_F16 && w->dtype != MP_DTYPE_BF16 && w->dtype != MP_DTYPE_F32) return NULL;
+    return w;
+}
+
+/* 1 for a stacked w13 codes tensor, 2 for w2, 0 for anything else. */
+static int stacked_kind(const mp_tensor *t)
+{
+    size_t n = strlen(t->name);
+    if (n > 12 && strcmp(t->name + n - 12, ".w13_qweight") == 0) return 1;
+    if (n > 11 && strcmp(t->name + n - 11, ".w2_qweight") == 0) return 2;
+    return 0;
+}
+
+/* Progress through o->progress: one step per file of GGUF blocks, dense weight, quantized linear
+ * and stacked tensor, in the order mp_check_numerics takes them. */
+typedef struct steps {
+    const mp_verify_opts *o;
+    uint64_t done, total;
+} steps;
+
+static steps steps_count(const mp_numeric_ctx *c)
+{
+    steps s = {c->o, 0, mp_st_n_files(c->out) + mp_qmodel_n_linears(c->outq)};
+    for (size_t i = 0; c->src && i < mp_qmodel_n_linears(c->srcq); i++) s.total += dense_weight(c, i) != NULL;
+    for (size_t i = 0; i < mp_st_n_tensors(c->out); i++) s.total += stacked_kind(mp_st_tensor(c->out, i)) != 0;
+    if (s.o->progress) s.o->progress(s.o->progress_user, 0, s.total);
+    return s;
+}
+
+static void step(steps *s)
+{
+    s->done++;
+    if (s->o->progress) s->o->progress(s->o->progress_user, s->done, s->total);
+}
+
 mp_errcode mp_check_numerics(const mp_numeric_ctx *c, mp_verify_report *r, mp_err *err)
 {
     uint64_t no_kernel = 0;
-    for (size_t fi = 0; fi < mp_st_n_files(c->out); fi++) MP_FORWARD(check_gguf_blocks(c, fi, &no_kernel, r, err));
+    steps st = steps_count(c);
+    for (size_t fi = 0; fi < mp_st_n_files(c->out); fi++, step(&st))
+        MP_FORWARD(check_gguf_blocks(c, fi, &no_kernel, r, err));
     if (no_kernel && mp_vfind(r, MP_VS_WARN, "numerics",
                               "%llu tensors of ggml block types have no device kernel: only their bytes were checked",
                               (unsigned long long)no_kernel) != MP_OK)
         return mp_errf(err, MP_E_NOMEM, "out of memory");
     /* Dense outputs of quantized source linears. */
     for (size_t i = 0; c->src && i < mp_qmodel_n_linears(c->srcq); i++) {
-        const mp_qlinear *sl = mp_qmodel_linear(c->srcq, i);
-        char name[300];
-        snprintf(name, sizeof name, "%s.weight", sl->prefix);
-        const mp_tensor *w = mp_st_find(c->out, name);
-        if (!w || find_linear(c->outq, sl->prefix) != SIZE_MAX || mp_qmodel_owner(c->outq, w)) continue;
-        if (w->dtype != MP_DTYPE_F16 && w->dtype != MP_DTYPE_BF16 && w->dtype != MP_DTYPE_F32) continue;
+        const mp_tensor *w = dense_weight(c, i);
+        if (!w) continue;
         if (c->src_seen) c->src_seen[i] = 1;
-        MP_FORWARD(check_dense(c, w, sl, r, err));
+        MP_FORWARD(check_dense(c, w, mp_qmodel_linear(c->srcq, i), r, err));
+        step(&st);
     }
-    for (size_t i = 0; i < mp_qmodel_n_linears(c->outq); i++) {
+    for (size_t i = 0; i < mp_qmodel_n_linears(c->outq); i++, step(&st)) {
         const mp_qlinear *l = mp_qmodel_linear(c->outq, i);
         MP_FORWARD(check_with_reference(c, c->out, l, l->prefix, l->prefix, r, err));
     }
@@ -622,10 +664,9 @@ mp_errcode mp_check_numerics(const mp_numeric_ctx *c, mp_verify_report *r, mp_er
     int have_xor = 0;
     for (size_t i = 0; i < mp_st_n_tensors(c->out); i++) {
         const mp_tensor *t = mp_st_tensor(c->out, i);
-        size_t n = strlen(t->name);
-        int w13 = n > 12 && strcmp(t->name + n - 12, ".w13_qweight") == 0;
-        int w2 = n > 11 && strcmp(t->name + n - 11, ".w2_qweight") == 0;
-        if (!w13 && !w2) continue;
+        int kind = stacked_kind(t);
+        if (!kind) continue;
+        step(&st);
         if (t->n_dims != 3 || t->dtype != MP_DTYPE_U8) {
             char sh[160];
             mp_shape_format(t, sh, sizeof sh);
@@ -634,12 +675,13 @@ mp_errcode mp_check_numerics(const mp_numeric_ctx *c, mp_verify_report *r, mp_er
                 return mp_errf(err, MP_E_NOMEM, "out of memory");
             continue;
         }
+        size_t n = strlen(t->name);
         char sname[300];
         snprintf(sname, sizeof sname, "%.*s_scales", (int)(n - 8), t->name);
         const mp_tensor *s = mp_st_find(c->out, sname);
         if (!s) return mp_errf_at(err, MP_E_INPUT, NULL, t->name, -1, "stacked codes without '%s'", sname);
         if (!have_xor) code_xor = stacked_code_xor(c->out), src_xor = stacked_code_xor(c->src), have_xor = 1;
-        MP_FORWARD(check_stacked(c, t, s, w13, code_xor, src_xor, r, err));
+        MP_FORWARD(check_stacked(c, t, s, kind == 1, code_xor, src_xor, r, err));
     }
     /* Every quantized linear of the source must have been met in the output. */
     for (size_t i = 0; c->src_seen && i < mp_qmodel_n_linears(c->srcq); i++)

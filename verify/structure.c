@@ -153,7 +153,7 @@ static mp_errcode check_config(const mp_st_model *m, const mp_qmodel *q, mp_veri
     const cJSON *cfg = cJSON_IsObject(text) ? text : c;
     dims d = {cfg_int(cfg, "hidden_size"), cfg_int(cfg, "intermediate_size"), cfg_int(cfg, "num_hidden_layers"),
               cfg_int(cfg, "num_experts"), cfg_int(cfg, "moe_intermediate_size"), cfg_int(cfg, "vocab_size")};
-    /* The XPU grouped GEMM reads cutlass-int4 scales as the activation dtype (DESIGN.md §3). */
+    /* The XPU grouped GEMM reads cutlass-int4 scales as the activation dtype (doc/formats/cutlass-int4.md §2). */
     const cJSON *qc = cJSON_GetObjectItemCaseSensitive(c, "quantization_config");
     const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(qc, "format");
     const cJSON *sdt = cJSON_GetObjectItemCaseSensitive(qc, "scale_dtype");

@@ -2,7 +2,7 @@
  * verify.h - the public header of verify/: the CPU dequantization reference, the device
  * backends that run kernels/ (Level Zero, OpenCL, cpu), and `modelprep verify`'s checks.
  *
- * The reference reads the *source* scheme's bits directly (research/quant-formats.md §7), with
+ * The reference reads the *source* scheme's bits directly (doc/formats/README.md §3), with
  * no code shared with repack/, so that it can judge the layout transformer: a repack bug cannot
  * hide by being repeated here.
  */
@@ -127,6 +127,11 @@ typedef struct mp_verify_opts {
     uint32_t rows;           /* rows per tensor (spread over N, first and last); 0 = every row */
     uint32_t m;              /* activation rows (8) */
     uint64_t seed;
+    /* Called from the calling thread as the numeric checks advance: `done` of `total` steps (a
+     * step is one quantized linear, dense weight, stacked tensor or file of GGUF blocks; for a
+     * GGUF file, one tensor). NULL: no calls. The library never draws anything itself. */
+    void (*progress)(void *user, uint64_t done, uint64_t total);
+    void *progress_user;
 } mp_verify_opts;
 
 typedef struct mp_verify_report {

@@ -23,7 +23,7 @@ static double now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* Offsets of the fp16 scale fields per block (research/gguf.md §2.2): kept finite. */
+/* Offsets of the fp16 scale fields per block (doc/formats/gguf.md §5): kept finite. */
 static const struct {
     uint32_t type;
     int off[2];

@@ -1,6 +1,7 @@
 #!/bin/sh
 # make bench: generates a ~0.7 GB sample checkpoint once (build/bench/model), then measures.
-# Figures are machine-specific; the closing note of each issue records them.
+# Figures are machine-specific: make bench writes them, with the date and machine, into
+# doc/benchmarks.md (tests/bench/report.py).
 set -e
 BUILD=${1:-build}
 make --no-print-directory pyref >/dev/null 2>&1 || echo "bench: no Python reference environment; numpy baseline skipped"

@@ -1,6 +1,6 @@
 #!/bin/sh
 # build_ze_null.sh DIR: builds the Level Zero loader's null driver (libze_null.so.1), which Debian
-# does not ship (research/device-verify.md §1.5), from Debian's own source tarball of the loader
+# does not ship (doc/devices.md §2), from Debian's own source tarball of the loader
 # it installs, into DIR/lib. It reports a "GPU" and runs nothing: verify's negative control.
 # Prints why and exits 1 when it cannot (no network, no cmake); the test then says it skipped.
 set -eu

@@ -1,11 +1,11 @@
 """Hand-made GGUF fixtures, byte for byte: the hostile files `modelprep inspect` must refuse
-(one per rule of research/gguf.md §1.8 and §1.9) and the valid edge files it must read.
+(one per rule of doc/formats/gguf.md §2 and §3) and the valid edge files it must read.
 Imported by make_cases.py, which writes them as NAME.gguf (or a directory NAME/) beside the
 safetensors cases. Standard library only; deterministic.
 """
 import struct
 
-# Value type ids (research/gguf.md §1.2).
+# Value type ids (doc/formats/gguf.md §1.2).
 U8, I8, U16, I16, U32, I32, F32, BOOL, STR, ARR, U64, I64, F64 = range(13)
 # Tensor type ids used here.
 T_F32, T_F16, T_Q4_0, T_F64, T_Q8_0 = 0, 1, 2, 28, 8
@@ -158,7 +158,7 @@ def hostile():
         "starts past the end of the file")
     add("tensor_name_with_nul", gguf([arch], [f32("a\0b", 8)]), "tensor name holds a NUL byte")
 
-    # Split sets (research/gguf.md §1.9): the directory names the set.
+    # Split sets (doc/formats/gguf.md §3): the directory names the set.
     def part(no, count, tensors, total, **kw):
         kvs = ([arch] if no == 0 else []) + split_kvs(no, count, total, **kw)
         return gguf(kvs, tensors)

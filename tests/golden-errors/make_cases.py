@@ -15,8 +15,8 @@ for bad input, 5 for I/O errors) or in the stdout of `inspect --json` (valid cas
 A hostile case with only NAME.expect names a path that does not exist.
 
 The rules the hostile cases exercise are the reference crate's, in its order
-(shared/research/split-safetensors.md §1.6), plus the directory-level ones of §2. The GGUF
-cases (gguf_*, from gguf_cases.py) follow gguf.cpp's checks (shared/research/gguf.md §1.8, §1.9). Every
+(doc/formats/safetensors.md §6), plus the directory-level ones of §7. The GGUF
+cases (gguf_*, from gguf_cases.py) follow gguf.cpp's checks (doc/formats/gguf.md §2, §3). Every
 single-file hostile case is also refused by upstream safetensors, and every valid case is
 read by it (tests/ref/st_crosscheck.py), except those whose name says "duplicate" or that
 st_crosscheck.py's STRICTER names (escaped_nul_in_tensor_name: serde keeps the NUL).

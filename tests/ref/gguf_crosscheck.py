@@ -40,7 +40,7 @@ from mp_check import BIN, TOOLS, check, summary  # noqa: E402
 
 QUANTIZABLE = [T.F32, T.F16, T.BF16, T.Q4_0, T.Q4_1, T.Q5_0, T.Q5_1, T.Q8_0, T.TQ1_0,
                T.TQ2_0, T.MXFP4]
-# Byte offsets of the fp16 scale fields of each block type (research/gguf.md §2.2): random
+# Byte offsets of the fp16 scale fields of each block type (doc/formats/gguf.md §5): random
 # blocks keep those finite, as a real file has them.
 SCALES = {
     T.Q4_0: [0], T.Q4_1: [0, 2], T.Q5_0: [0], T.Q5_1: [0, 2], T.Q8_0: [0],

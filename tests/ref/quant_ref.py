@@ -1,9 +1,9 @@
 """Reference packers and dequantizers for the quantized-checkpoint cross-check.
 
-The packers follow the upstream packing loops (research/quant-formats.md §2.2, §2.4, §3.1, §3.3,
-§5.1): AutoGPTQ's `QuantLinear.pack` (including its 3-bit branch), AutoAWQ's
+The packers follow the upstream packing loops (doc/formats/gptq.md §2, §3, awq.md §1,
+§2, compressed-tensors.md §2): AutoGPTQ's `QuantLinear.pack` (including its 3-bit branch), AutoAWQ's
 `WQLinear_GEMM.from_linear` and `WQLinear_GEMV`, and compressed-tensors' `pack_to_int32`.
-The dequantizers are written separately, from the formulas of §7, with numpy bit unpacking, so
+The dequantizers are written separately, from the formulas of doc/formats/README.md §3, with numpy bit unpacking, so
 a packer bug and a dequantizer bug cannot cancel out.
 """
 import numpy as np

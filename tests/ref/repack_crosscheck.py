@@ -5,7 +5,7 @@ For each source checkpoint of quant_crosscheck.py (GPTQ v1/v2 2/3/4/8-bit, AWQ G
 AutoRound, compressed-tensors, ...) and each target (gptq, gptq-v2, awq, compressed-tensors,
 cutlass-int4 u4 and s4, onednn-int4):
   - if the target can express the source, convert; read the output back with an independent
-    numpy reader written from the layout definitions of DESIGN.md §3 (below); its codes, zero
+    numpy reader written from the layout definitions of doc/reference.md §3.1 (below); its codes, zero
     points and scales must equal the source's exactly; and `convert --to f32` of the output
     must equal the source's numpy dequantization bit for bit;
   - if it cannot (bits, act-order, asymmetric zeros into cutlass-int4, z = 0 into GPTQ v1,
@@ -40,7 +40,7 @@ def scales_f32(arr, dtype):
     return arr.astype(np.float32)
 
 
-# ---------------------------------------------------------------- readers, from DESIGN.md §3
+# ---------------------------------------------------------------- readers, from doc/reference.md §3.1
 
 def read_layout(fmt, t, hdr, prefix, N, K, G, b, s4):
     """Returns q [N,K], z [N,G] (true zeros) and s [N,G] float32 of one linear."""

@@ -28,7 +28,7 @@ from mp_check import BIN, TOOLS, check, summary  # noqa: E402
 SRC = os.environ["MP_SRC"]
 
 # modelprep is deliberately stricter than the crate in these cases (the crate's behaviour from
-# research/split-safetensors.md §1.2, §1.6).
+# doc/formats/safetensors.md §2, §6).
 STRICTER = {
     "duplicate": "serde keeps the last duplicate key; modelprep refuses duplicate names",
     "index": "directory-level checks: upstream safe_open reads single files only",

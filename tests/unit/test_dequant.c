@@ -1,6 +1,6 @@
 /*
  * test_dequant.c - the CPU reference against hand-computed values: the worked examples of
- * research/quant-formats.md §2.7 (GPTQ v1/v2), §3.5 (AWQ GEMM) and §5.4 (compressed-tensors),
+ * doc/formats/gptq.md §6 (GPTQ v1/v2), awq.md §5 (AWQ GEMM) and compressed-tensors.md §4,
  * whose packed words are written here literally, not computed.
  */
 #include "../../verify/verify.h"

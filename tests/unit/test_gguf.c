@@ -1,6 +1,6 @@
 /*
  * test_gguf.c - GGUF dequantization against hand-built blocks whose values are worked out by
- * hand from the block layouts of research/gguf.md §2.2 and the formulas of §2.4: every field is
+ * hand from the block layouts of doc/formats/gguf.md §5 and the formulas of §6: every field is
  * written literally, and the expected floats are literals, not recomputed by the code under test.
  * Also: the fp16 conversion on all 65536 inputs, the parallel path against the serial one, the
  * writer's layout and its read-back, and the refusal of types without a dequantizer.

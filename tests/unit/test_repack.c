@@ -83,7 +83,7 @@ Test(unit_repack, padded_and_straddling_packings_round_trip)
 
 Test(unit_repack, descriptors_match_the_layout_table)
 {
-    /* DESIGN.md §3 shapes for N = 64, K = 128, 4-bit. */
+    /* doc/reference.md §3.1 shapes for N = 64, K = 128, 4-bit. */
     uint64_t s[2];
     mp_packing p;
     p = mp_scheme_find("gptq")->codes;
@@ -115,7 +115,7 @@ Test(unit_repack, descriptors_match_the_layout_table)
 
 Test(unit_repack, cutlass_s4_is_u4_xor_8)
 {
-    /* implement_zp(b) == b ^ 0x88 for every byte (research/device-layouts.md §1a). */
+    /* implement_zp(b) == b ^ 0x88 for every byte (doc/formats/cutlass-int4.md §3). */
     mp_packing p = mp_scheme_find("cutlass-int4")->codes;
     uint8_t q[2] = {3, 12};
     uint8_t u4 = 0, s4 = 0;

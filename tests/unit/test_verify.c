@@ -106,7 +106,7 @@ Test(unit_verify, cpu_kernels_compute_the_layout_by_hand)
 }
 
 /* GGUF Q4_0, Q4_1 and Q8_0 rows built by hand: every backend the machine has (cpu, and OpenCL
- * when present) must produce the formulas of research/gguf.md §2.4 exactly. */
+ * when present) must produce the formulas of doc/formats/gguf.md §6 exactly. */
 static void gguf_case(const char *device, uint32_t type, size_t block)
 {
     enum { N = 2, K = 64 };
