@@ -1,6 +1,6 @@
 /*
- * device_internal.h - internal to verify/: what a backend provides. device.c selects a device
- * and runs every launch through the same NaN-and-guard harness, so no backend can pass by
+ * device_internal.h - internal to verify/: what a backend provides. device.c lists the backends
+ * in one table, selects a device and runs every launch through the same NaN-and-guard harness, so no backend can pass by
  * doing nothing.
  */
 #ifndef MP_DEVICE_INTERNAL_H
@@ -29,16 +29,23 @@ struct mp_device {
     void *impl;
 };
 
-/* The kernel entry names: "<prefix>_dequant" / "<prefix>_gemm". */
+/* One backend, as device.c's table lists it. A backend file defines one of these and nothing
+ * else public; it never calls device.c. */
+typedef struct mp_backend_def {
+    const char *name;  /* as --device and `devices` spell it: "cuda" */
+    /* Fills r->status ("ok" or why not), r->devices and r->n_devices (r->backend is set). */
+    void (*probe)(mp_backend_report *r);
+    /* Opens device `index` of the probe's list into d (d->info is filled): sets d->ops, d->impl. */
+    mp_errcode (*open)(mp_device *d, unsigned index, mp_err *err);
+} mp_backend_def;
+
+extern const mp_backend_def mp_backend_level_zero, mp_backend_opencl, mp_backend_cuda, mp_backend_cpu;
+
+/* kfamily.c: the kernel entry names "<prefix>_dequant" / "<prefix>_gemm", the embedded OpenCL C
+ * source (NUL-terminated) and SPIR-V module of a family, and kernels/cl_as_cuda.h. */
 const char *mp_kfamily_prefix(mp_kfamily f);
-/* The embedded OpenCL C source (NUL-terminated) and SPIR-V module of a family. */
 const char *mp_kfamily_source(mp_kfamily f, size_t *len);
 const unsigned char *mp_kfamily_spirv(mp_kfamily f, size_t *len);
-
-void mp_ze_probe(mp_backend_report *r);
-mp_errcode mp_ze_open(mp_device *d, unsigned index, mp_err *err);
-void mp_cl_probe(mp_backend_report *r);
-mp_errcode mp_cl_open(mp_device *d, unsigned index, mp_err *err);
-mp_errcode mp_cpu_open(mp_device *d, mp_err *err);
+const char *mp_kernel_cuda_prelude(size_t *len);
 
 #endif /* MP_DEVICE_INTERNAL_H */

@@ -5,7 +5,10 @@
  */
 #include "device_internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "../kernels/cl_as_c.h"
 
@@ -72,9 +75,39 @@ static void cpu_close(mp_device *d) { (void)d; }
 
 static const mp_backend_ops cpu_ops = {cpu_upload, cpu_launch, cpu_job_free, cpu_close};
 
-mp_errcode mp_cpu_open(mp_device *d, mp_err *err)
+static mp_errcode cpu_open(mp_device *d, unsigned index, mp_err *err)
 {
-    (void)err;
+    (void)index, (void)err;
     d->ops = &cpu_ops;
     return MP_OK;
 }
+
+/* The host CPU's model name, for the cpu backend's line. */
+static void cpu_probe(mp_backend_report *r)
+{
+    mp_device_info *d = &r->devices[0];
+    memset(d, 0, sizeof *d);
+    d->backend = MP_BACKEND_CPU;
+    d->usable = 1;
+    snprintf(d->type, sizeof d->type, "CPU");
+    snprintf(d->name, sizeof d->name, "host CPU");
+    snprintf(d->vendor, sizeof d->vendor, "kernels/ compiled as C");
+    snprintf(d->driver, sizeof d->driver, "OpenMP");
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    char line[256];
+    while (f && fgets(line, sizeof line, f)) {
+        char *colon = strchr(line, ':');
+        if (strncmp(line, "model name", 10) != 0 || !colon) continue;
+        colon += 1 + (ptrdiff_t)strspn(colon + 1, " \t");
+        colon[strcspn(colon, "\n")] = 0;
+        snprintf(d->name, sizeof d->name, "%.100s", colon);
+        break;
+    }
+    if (f) fclose(f);
+    snprintf(d->version, sizeof d->version, "%ld cores", n);
+    snprintf(r->status, sizeof r->status, "ok");
+    r->n_devices = 1;
+}
+
+const mp_backend_def mp_backend_cpu = {"cpu", cpu_probe, cpu_open};
