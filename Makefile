@@ -66,7 +66,7 @@ FUZZ_TARGETS := st_header index config json manifest gguf
 REPLAY_BINS  := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/replay_%)
 FUZZ_SECONDS ?= 10
 
-.PHONY: all test check demo bench install uninstall clean deps help check-deps check-nm check-spirv check-nvrtc pyref ze-null realmodel fuzz replay
+.PHONY: all test check demo bench install uninstall clean deps help check-deps check-nm check-spirv check-nvrtc device-bundle pyref ze-null realmodel fuzz replay
 
 all: $(BIN) ## build build/modelprep
 
@@ -217,6 +217,10 @@ all-tests: $(BIN) $(TEST_BIN) $(TOOLS) $(REPLAY_BINS)
 
 demo: deps $(BIN) $(TOOLS) ## generate a sample GPTQ model and run modelprep on it
 	@sh tests/demo.sh $(BUILD)
+
+# tests/device/run.sh on a GPU machine needs build/device: carry it (doc/cuda.md).
+device-bundle: $(BIN) $(BUILD)/tests/mkmodel $(PYSTAMP) ## build/device: what tests/device/run.sh carries to a GPU machine
+	@sh tests/device/bundle.sh $(BUILD) build/device $(VENV)/bin/python
 
 bench: $(BIN) $(TOOLS) $(BENCH_BINS) ## measure throughput and peak memory (figures go in notes)
 	@sh tests/bench/run.sh $(BUILD)
