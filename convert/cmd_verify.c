@@ -105,6 +105,7 @@ static void report_json(const mp_verify_report *r, const mp_verify_opts *o)
     put_str(&b, "reference", r->reference, 1);
     mp_buf_printf(&b, ", \"integrity\": {\"manifest\": %s, \"files\": %zu, \"bytes\": %llu, \"seconds\": %.3f}",
                   r->manifest ? "true" : "false", r->files_hashed, (unsigned long long)r->bytes_hashed, r->hash_seconds);
+    mp_buf_printf(&b, ", \"numerics\": {\"seconds\": %.3f}", r->numeric_seconds);
     mp_buf_printf(&b, ", \"rows\": %u, \"m\": %u, \"seed\": %llu, \"failures\": %zu, \"warnings\": %zu", o->rows,
                   o->m, (unsigned long long)o->seed, r->n_fail, r->n_warn);
     mp_buf_puts(&b, ", \"findings\": [");

@@ -10,7 +10,8 @@
  * and then says MP_KERNELS(F), which defines (a block format that is not (q - z) * s defines
  * F_weight itself and says MP_KERNEL_ENTRIES(F))
  *     F_dequant: global size (K, P_NROWS): out[r][k] = w[rows[r]][k];
- *     F_gemm:    global size (P_NROWS, P_M): out[m][r] = sum_k x[m][k] * w[rows[r]][k],
+ *     F_gemm:    global size (P_NROWS, 1): out[m][r] = sum_k x[m][k] * w[rows[r]][k] for every
+ *                m < P_M, each weight read once per MP_GEMM_MB rows of x,
  * with w = (float)(q - z) * s, one f32 rounding, and f32 accumulation in k order.
  *
  * The text is OpenCL C 1.2: the OpenCL backend builds it at run time, clang-14 builds it to
@@ -39,6 +40,8 @@
 #define P_NROWS 14   /* rows asked for (length of rows[]) */
 #define P_M 15       /* activation rows (gemm) */
 #define MP_P_COUNT 16
+
+#define MP_GEMM_MB 8 /* rows of x a gemm work item carries at once (registers) */
 
 static inline float mp_scale(__global const uchar *sc, ulong i, uint dt)
 {
@@ -87,13 +90,23 @@ static inline uint mp_bits(__global const uint *w, ulong stride, ulong bit, uint
                            __global const uint *P, __global const uint *rows,                     \
                            __global const float *x, __global float *out)                          \
     {                                                                                             \
-        uint r = (uint)get_global_id(0), m = (uint)get_global_id(1);                              \
-        if (r >= P[P_NROWS] || m >= P[P_M]) return;                                              \
-        uint n = rows[r], K = P[P_K];                                                             \
-        __global const float *xm = x + (ulong)m * K;                                              \
-        float acc = 0.0f;                                                                         \
-        for (uint k = 0; k < K; k++) acc += xm[k] * F##_weight(qw, sc, zp, gidx, P, n, k);        \
-        out[(ulong)m * P[P_NROWS] + r] = acc;                                                     \
+        uint r = (uint)get_global_id(0);                                                          \
+        if (r >= P[P_NROWS] || get_global_id(1) != 0) return;                                    \
+        uint n = rows[r], K = P[P_K], M = P[P_M];                                                 \
+        for (uint m0 = 0; m0 < M; m0 += MP_GEMM_MB) {                                             \
+            float acc[MP_GEMM_MB];                                                                \
+            ulong xo[MP_GEMM_MB];                                                                 \
+            for (uint j = 0; j < MP_GEMM_MB; j++) {                                               \
+                acc[j] = 0.0f;                                                                    \
+                xo[j] = (ulong)(m0 + j < M ? m0 + j : M - 1) * K; /* past M: repeat, unstored */  \
+            }                                                                                     \
+            for (uint k = 0; k < K; k++) {                                                        \
+                float w = F##_weight(qw, sc, zp, gidx, P, n, k);                                  \
+                for (uint j = 0; j < MP_GEMM_MB; j++) acc[j] += x[xo[j] + k] * w;                 \
+            }                                                                                     \
+            for (uint j = 0; j < MP_GEMM_MB && m0 + j < M; j++)                                   \
+                out[(ulong)(m0 + j) * P[P_NROWS] + r] = acc[j];                                   \
+        }                                                                                         \
     }
 
 #define MP_KERNELS(F) MP_KERNEL_WEIGHT(F) MP_KERNEL_ENTRIES(F)

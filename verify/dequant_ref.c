@@ -204,7 +204,7 @@ mp_errcode mp_dequant_ref(const mp_st_model *m, const mp_qlinear *q, uint64_t n0
     for (uint64_t k = 0; k < K; k++) gk[k] = (uint32_t)(gidx ? (uint64_t)gidx[k] : k / q->group_size);
     long long rows = (long long)(n1 - n0);
     int nomem = 0;
-#pragma omp parallel if ((uint64_t)rows * K >= (1u << 20)) reduction(| : nomem)
+#pragma omp parallel if (rows >= 2 && (uint64_t)rows * K >= (1u << 16)) reduction(| : nomem)
     {
         int32_t *codes = malloc((size_t)K * sizeof *codes);
         int32_t *zrow = malloc((size_t)G * sizeof *zrow);

@@ -198,7 +198,7 @@ static mp_errcode launch(mp_kernel_job *j, int gemm, const uint32_t *rows, uint3
     memcpy(&guard, &guard_bits, sizeof guard);
     for (size_t i = 0; i < count; i++) buf[i] = nan;
     for (size_t i = 0; i < MP_GUARD; i++) buf[count + i] = guard;
-    size_t global[2] = {gemm ? nrows : P[MP_P_K], gemm ? m : nrows};
+    size_t global[2] = {gemm ? nrows : P[MP_P_K], gemm ? 1 : nrows};
     mp_errcode rc = j->d->ops->launch(j->d, j->impl, gemm, P, rows, x, gemm ? (size_t)m * P[MP_P_K] : 0,
                                       buf, count + MP_GUARD, global, err);
     for (size_t i = 0; rc == MP_OK && i < MP_GUARD; i++)

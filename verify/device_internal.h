@@ -14,7 +14,7 @@
 typedef struct mp_backend_ops {
     mp_errcode (*upload)(mp_device *d, const mp_kernel_data *kd, void **job, mp_err *err);
     /* Runs <family>_dequant (gemm = 0, global size {K, nrows}) or <family>_gemm (global size
-     * {nrows, M}) with parameter block P. `out` holds out_floats values (the guard included):
+     * {nrows, 1}) with parameter block P. `out` holds out_floats values (the guard included):
      * all of it goes to the device and comes back. */
     mp_errcode (*launch)(mp_device *d, void *job, int gemm, const uint32_t *P, const uint32_t *rows,
                          const float *x, size_t x_floats, float *out, size_t out_floats,

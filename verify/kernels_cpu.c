@@ -21,16 +21,48 @@
 
 _Thread_local size_t mp_cl_gid[2];
 
-typedef void kernel_fn(const uchar *, const uchar *, const uchar *, const int *, const uint *,
-                       const uint *, const float *, float *);
+/* One launch: the kernel arguments and the global size. */
+typedef struct cpu_args {
+    const uchar *qw, *sc, *zp;
+    const int *gidx;
+    const uint *P, *rows;
+    const float *x;
+    float *out;
+    long long n0, n1;
+    int parallel;
+} cpu_args;
 
-static kernel_fn *const entries[MP_KF_COUNT][2] = {
-    [MP_KF_CUTLASS] = {cutlass_dequant, cutlass_gemm},
-    [MP_KF_ONEDNN] = {onednn_dequant, onednn_gemm},
-    [MP_KF_GPTQ] = {gptq_dequant, gptq_gemm},
-    [MP_KF_AWQ] = {awq_dequant, awq_gemm},
-    [MP_KF_CT] = {ct_dequant, ct_gemm},
-    [MP_KF_GGUF] = {gguf_dequant, gguf_gemm},
+/* F_E_run: every work item of a launch of F_E, the kernel inlined into the loop (a call
+ * through a pointer per work item cost more than the work). */
+#define CPU_RUN(F, E)                                                                             \
+    static void F##_##E##_run(const cpu_args *a)                                                  \
+    {                                                                                             \
+        long long n0 = a->n0, n1 = a->n1;                                                         \
+        _Pragma("omp parallel for collapse(2) schedule(static) if (a->parallel)")                 \
+        for (long long b = 0; b < n1; b++)                                                        \
+            for (long long i = 0; i < n0; i++) {                                                  \
+                mp_cl_gid[0] = (size_t)i;                                                         \
+                mp_cl_gid[1] = (size_t)b;                                                         \
+                F##_##E(a->qw, a->sc, a->zp, a->gidx, a->P, a->rows, a->x, a->out);               \
+            }                                                                                     \
+    }
+#define CPU_RUNS(F) CPU_RUN(F, dequant) CPU_RUN(F, gemm)
+CPU_RUNS(cutlass)
+CPU_RUNS(onednn)
+CPU_RUNS(gptq)
+CPU_RUNS(awq)
+CPU_RUNS(ct)
+CPU_RUNS(gguf)
+
+typedef void run_fn(const cpu_args *);
+
+static run_fn *const entries[MP_KF_COUNT][2] = {
+    [MP_KF_CUTLASS] = {cutlass_dequant_run, cutlass_gemm_run},
+    [MP_KF_ONEDNN] = {onednn_dequant_run, onednn_gemm_run},
+    [MP_KF_GPTQ] = {gptq_dequant_run, gptq_gemm_run},
+    [MP_KF_AWQ] = {awq_dequant_run, awq_gemm_run},
+    [MP_KF_CT] = {ct_dequant_run, ct_gemm_run},
+    [MP_KF_GGUF] = {gguf_dequant_run, gguf_gemm_run},
 };
 
 typedef struct cpu_job {
@@ -56,17 +88,11 @@ static mp_errcode cpu_launch(mp_device *d, void *job, int gemm, const uint32_t *
 {
     (void)d, (void)x_floats, (void)out_floats, (void)err;
     const cpu_job *j = job;
-    kernel_fn *fn = entries[j->kd.family][gemm];
-    const uchar *zp = j->kd.zp ? j->kd.zp : no_zeros;
-    const int *gidx = j->kd.gidx ? j->kd.gidx : no_gidx;
-    long long n0 = (long long)global[0], n1 = (long long)global[1];
-#pragma omp parallel for collapse(2) schedule(static) if (n0 * n1 >= 4096)
-    for (long long b = 0; b < n1; b++)
-        for (long long a = 0; a < n0; a++) {
-            mp_cl_gid[0] = (size_t)a;
-            mp_cl_gid[1] = (size_t)b;
-            fn(j->kd.qw, j->kd.sc, zp, gidx, P, rows, x, out);
-        }
+    cpu_args a = {j->kd.qw, j->kd.sc, j->kd.zp ? j->kd.zp : no_zeros, j->kd.gidx ? j->kd.gidx : no_gidx,
+                  P, rows, x, out, (long long)global[0], (long long)global[1], 0};
+    /* Threads pay off from a few thousand weights on: a gemm item reads a whole row. */
+    a.parallel = (double)a.n0 * (double)a.n1 * (gemm ? (double)P[MP_P_K] : 1.0) >= 4096.0;
+    entries[j->kd.family][gemm](&a);
     return MP_OK;
 }
 

@@ -154,6 +154,7 @@ typedef struct mp_verify_report {
     size_t files_hashed;
     uint64_t bytes_hashed;
     double hash_seconds;
+    double numeric_seconds;   /* the numeric stage alone: reading, reference, device, comparison */
     size_t n_tensors_checked; /* tensors of the checkpoint */
     size_t n_findings;
     mp_vfinding *findings;
