@@ -18,7 +18,7 @@ static const unsigned awq_reverse[8] = {0, 4, 1, 5, 2, 6, 3, 7};
 /* The b bits at position `bit` of a little-endian bit string of 32-bit words, LSB first;
  * `stride` is the distance in words between consecutive words of the string (a column of a
  * row-major block). */
-static uint32_t bits_at(const uint32_t *w, size_t stride, uint64_t bit, uint32_t b)
+static inline uint32_t bits_at(const uint32_t *w, size_t stride, uint64_t bit, uint32_t b)
 {
     uint64_t word = bit / 32;
     uint32_t shift = (uint32_t)(bit % 32);
@@ -28,7 +28,7 @@ static uint32_t bits_at(const uint32_t *w, size_t stride, uint64_t bit, uint32_t
 }
 
 /* Code i where each word holds `per` codes at shifts b * (i % per) (the padded layout). */
-static uint32_t padded_get(const uint32_t *w, size_t stride, uint64_t i, uint32_t b, uint32_t per)
+static inline uint32_t padded_get(const uint32_t *w, size_t stride, uint64_t i, uint32_t b, uint32_t per)
 {
     return (w[(i / per) * stride] >> (b * (i % per))) & ((1u << b) - 1u);
 }
@@ -140,7 +140,15 @@ static void decode_row(const mp_qlinear *q, const uint32_t *w, block cb, uint64_
     uint32_t b = q->bits;
     switch (q->pack) {
     case MP_QPACK_GPTQ:
-        for (uint64_t k = 0; k < K; k++) codes[k] = (int32_t)bits_at(w + (n - cb.c0), cols, k * b, b);
+        if (32 % b == 0) { /* no code straddles two words: the same bits, a word at a time */
+            const uint32_t *col = w + (n - cb.c0), per = 32 / b, mask = (1u << b) - 1u;
+            for (uint64_t k = 0; k < K; k += per) {
+                uint32_t v = col[(k / per) * cols];
+                for (uint32_t f = 0; f < per && k + f < K; f++) codes[k + f] = (int32_t)((v >> (f * b)) & mask);
+            }
+        } else {
+            for (uint64_t k = 0; k < K; k++) codes[k] = (int32_t)bits_at(w + (n - cb.c0), cols, k * b, b);
+        }
         break;
     case MP_QPACK_AWQ_GEMM: {
         const uint32_t *col = w + (n / 8 - cb.c0);

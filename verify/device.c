@@ -157,7 +157,19 @@ struct mp_kernel_job {
     mp_device *d;
     mp_kernel_data kd;
     void *impl;
+    float *buf, *xb;          /* launch scratch, kept between launches (no page faults each time) */
+    size_t buf_cap, xb_cap;   /* floats */
 };
+
+/* *p holds at least n floats. */
+static int reserve(float **p, size_t *cap, size_t n)
+{
+    if (*cap >= n) return 1;
+    float *q = realloc(*p, n * sizeof *q);
+    if (!q) return 0;
+    *p = q, *cap = n;
+    return 1;
+}
 
 mp_errcode mp_kernel_upload(mp_device *d, const mp_kernel_data *kd, mp_kernel_job **out, mp_err *err)
 {
@@ -179,6 +191,8 @@ void mp_kernel_job_free(mp_kernel_job *j)
 {
     if (!j) return;
     j->d->ops->job_free(j->impl);
+    free(j->buf);
+    free(j->xb);
     free(j);
 }
 
@@ -191,22 +205,26 @@ static mp_errcode launch(mp_kernel_job *j, int gemm, const uint32_t *rows, uint3
     memcpy(P, j->kd.P, sizeof P);
     P[MP_P_NROWS] = nrows;
     P[MP_P_M] = m;
-    float *buf = malloc((count + MP_GUARD) * sizeof *buf);
-    if (!buf) return mp_errf(err, MP_E_NOMEM, "out of memory");
+    size_t K = P[MP_P_K], xb_floats = gemm ? (size_t)(m + MP_KMB - 1) / MP_KMB * MP_KMB * K : 0;
+    if (!reserve(&j->buf, &j->buf_cap, count + MP_GUARD) || !reserve(&j->xb, &j->xb_cap, xb_floats + 1))
+        return mp_errf(err, MP_E_NOMEM, "out of memory");
+    float *buf = j->buf, *xb = gemm ? j->xb : NULL;
+    if (gemm) memset(xb, 0, xb_floats * sizeof *xb);
+    for (size_t i = 0; gemm && i < m; i++) /* the kernels' blocked x (kernels/mp_kernel.h) */
+        for (size_t k = 0; k < K; k++) xb[(i / MP_KMB * K + k) * MP_KMB + i % MP_KMB] = x[i * K + k];
     float nan = nanf("");
     float guard;
     memcpy(&guard, &guard_bits, sizeof guard);
     for (size_t i = 0; i < count; i++) buf[i] = nan;
     for (size_t i = 0; i < MP_GUARD; i++) buf[count + i] = guard;
-    size_t global[2] = {gemm ? nrows : P[MP_P_K], gemm ? 1 : nrows};
-    mp_errcode rc = j->d->ops->launch(j->d, j->impl, gemm, P, rows, x, gemm ? (size_t)m * P[MP_P_K] : 0,
-                                      buf, count + MP_GUARD, global, err);
+    size_t global[2] = {gemm ? nrows : (K + MP_KSPAN - 1) / MP_KSPAN, gemm ? 1 : nrows};
+    mp_errcode rc =
+        j->d->ops->launch(j->d, j->impl, gemm, P, rows, xb, xb_floats, buf, count + MP_GUARD, global, err);
     for (size_t i = 0; rc == MP_OK && i < MP_GUARD; i++)
         if (memcmp(&buf[count + i], &guard_bits, sizeof guard_bits) != 0)
             rc = mp_errf(err, MP_E_MISMATCH, "%s kernel wrote past the end of its output (guard word %zu)",
                          mp_kfamily_name(j->kd.family), i);
     if (rc == MP_OK) memcpy(out, buf, count * sizeof *out);
-    free(buf);
     return rc;
 }
 

@@ -11,10 +11,15 @@
 /* Floats after each output that no kernel may touch. */
 #define MP_GUARD 64
 
+/* kernels/mp_kernel.h's MP_SPAN (k per dequant work item) and MP_GEMM_MB (rows of x per block of
+ * the gemm's x), which launches size and lay out by (kernels_cpu.c asserts they agree). */
+#define MP_KSPAN 8
+#define MP_KMB 8
+
 typedef struct mp_backend_ops {
     mp_errcode (*upload)(mp_device *d, const mp_kernel_data *kd, void **job, mp_err *err);
-    /* Runs <family>_dequant (gemm = 0, global size {K, nrows}) or <family>_gemm (global size
-     * {nrows, 1}) with parameter block P. `out` holds out_floats values (the guard included):
+    /* Runs <family>_dequant (gemm = 0, global size {ceil(K / MP_KSPAN), nrows}) or <family>_gemm
+     * (global size {nrows, 1}; x blocked as kernels/mp_kernel.h says) with parameter block P. `out` holds out_floats values (the guard included):
      * all of it goes to the device and comes back. */
     mp_errcode (*launch)(mp_device *d, void *job, int gemm, const uint32_t *P, const uint32_t *rows,
                          const float *x, size_t x_floats, float *out, size_t out_floats,

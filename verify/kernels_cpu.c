@@ -10,6 +10,16 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <omp.h>
+
+/* The kernels are the hot loop of verify --full on this backend (doc/verify-speed.md). */
+#pragma GCC optimize("O3")
+#ifdef MP_NO_TARGET_CLONES
+#define KERNEL_LOOP static void
+#else
+#define KERNEL_LOOP static __attribute__((target_clones("arch=skylake-avx512", "avx2", "default"))) void
+#endif
+
 #include "../kernels/cl_as_c.h"
 
 #include "../kernels/cutlass_int4.cl"
@@ -20,6 +30,8 @@
 #include "../kernels/gguf.cl"
 
 _Thread_local size_t mp_cl_gid[2];
+
+_Static_assert(MP_SPAN == MP_KSPAN && MP_GEMM_MB == MP_KMB, "kernels/mp_kernel.h and device_internal.h disagree");
 
 /* One launch: the kernel arguments and the global size. */
 typedef struct cpu_args {
@@ -32,19 +44,26 @@ typedef struct cpu_args {
     int parallel;
 } cpu_args;
 
-/* F_E_run: every work item of a launch of F_E, the kernel inlined into the loop (a call
- * through a pointer per work item cost more than the work). */
+/* F_E_items: work items [i0, i1) of a launch of F_E (row-major over the global size), the
+ * kernel inlined into the loop, built for AVX-512 and AVX2 as well as the baseline and picked
+ * at load time. F_E_run spreads them over the threads in one contiguous range each. */
 #define CPU_RUN(F, E)                                                                             \
+    KERNEL_LOOP F##_##E##_items(const cpu_args *a, long long i0, long long i1)                    \
+    {                                                                                             \
+        for (long long i = i0; i < i1; i++) {                                                     \
+            mp_cl_gid[0] = (size_t)(i % a->n0);                                                   \
+            mp_cl_gid[1] = (size_t)(i / a->n0);                                                   \
+            F##_##E(a->qw, a->sc, a->zp, a->gidx, a->P, a->rows, a->x, a->out);                   \
+        }                                                                                         \
+    }                                                                                             \
     static void F##_##E##_run(const cpu_args *a)                                                  \
     {                                                                                             \
-        long long n0 = a->n0, n1 = a->n1;                                                         \
-        _Pragma("omp parallel for collapse(2) schedule(static) if (a->parallel)")                 \
-        for (long long b = 0; b < n1; b++)                                                        \
-            for (long long i = 0; i < n0; i++) {                                                  \
-                mp_cl_gid[0] = (size_t)i;                                                         \
-                mp_cl_gid[1] = (size_t)b;                                                         \
-                F##_##E(a->qw, a->sc, a->zp, a->gidx, a->P, a->rows, a->x, a->out);               \
-            }                                                                                     \
+        long long n = a->n0 * a->n1;                                                              \
+        _Pragma("omp parallel if (a->parallel)")                                                  \
+        {                                                                                         \
+            long long t = omp_get_thread_num(), nt = omp_get_num_threads();                       \
+            F##_##E##_items(a, n * t / nt, n * (t + 1) / nt);                                     \
+        }                                                                                         \
     }
 #define CPU_RUNS(F) CPU_RUN(F, dequant) CPU_RUN(F, gemm)
 CPU_RUNS(cutlass)

@@ -135,30 +135,38 @@ typedef struct acc {
     int all_nan;                  /* every dequantized value is still the NaN it was filled with */
 } acc;
 
-/* The dequantized values of one chunk against the reference, bit for bit. */
+/* The dequantized values of one chunk against the reference, bit for bit: a counting pass the
+ * compiler vectorizes, then, only when something differs, a pass for the first difference and
+ * for whether the device left its NaN filling untouched. */
 static void compare_values(const float *dev, const float *ref, uint64_t n, uint64_t K, const uint32_t *rows,
                            mp_vtensor *vt, acc *a)
 {
-    uint64_t bad = 0, first = UINT64_MAX;
-    int all_nan = a->all_nan;
+    uint64_t bad = 0;
     for (uint64_t i = 0; i < n; i++) {
         uint32_t d, r;
         memcpy(&d, &dev[i], sizeof d);
         memcpy(&r, &ref[i], sizeof r);
-        all_nan &= (d & 0x7fffffffu) > 0x7f800000u;
-        if (d != r) {
-            bad++;
-            if (first == UINT64_MAX) first = i;
-        }
+        bad += d != r;
     }
-    a->all_nan = all_nan;
-    if (bad && a->first_row < 0) {
+    vt->bad_values += bad;
+    if (!bad) {
+        a->all_nan = 0;
+        return;
+    }
+    uint64_t first = UINT64_MAX;
+    for (uint64_t i = 0; i < n && (first == UINT64_MAX || a->all_nan); i++) {
+        uint32_t d, r;
+        memcpy(&d, &dev[i], sizeof d);
+        memcpy(&r, &ref[i], sizeof r);
+        a->all_nan &= (d & 0x7fffffffu) > 0x7f800000u;
+        if (d != r && first == UINT64_MAX) first = i;
+    }
+    if (a->first_row < 0) {
         a->first_row = rows[first / K];
         a->first_k = (int64_t)(first % K);
         a->first_got = dev[first];
         a->first_want = ref[first];
     }
-    vt->bad_values += bad;
 }
 
 /* The chunk's outputs y [M][cn] against yr and the bounds gamma * s, in the same order as ever. */
