@@ -50,10 +50,12 @@ typedef struct cpu_args {
 #define CPU_RUN(F, E)                                                                             \
     KERNEL_LOOP F##_##E##_items(const cpu_args *a, long long i0, long long i1)                    \
     {                                                                                             \
+        long long g0 = i0 % a->n0, g1 = i0 / a->n0;                                               \
         for (long long i = i0; i < i1; i++) {                                                     \
-            mp_cl_gid[0] = (size_t)(i % a->n0);                                                   \
-            mp_cl_gid[1] = (size_t)(i / a->n0);                                                   \
+            mp_cl_gid[0] = (size_t)g0;                                                            \
+            mp_cl_gid[1] = (size_t)g1;                                                            \
             F##_##E(a->qw, a->sc, a->zp, a->gidx, a->P, a->rows, a->x, a->out);                   \
+            if (++g0 == a->n0) g0 = 0, g1++;                                                      \
         }                                                                                         \
     }                                                                                             \
     static void F##_##E##_run(const cpu_args *a)                                                  \
