@@ -7,6 +7,9 @@
  *     int  F_code(qw, P, n, k)   the b-bit code of element (n, k), after any two's complement
  *     int  F_zero(zp, P, n, g)   the stored zero point of (n, g), before the scheme's offset
  *     uint F_scale_index(P, n, g)
+ *     int  F_word8(qw, P, n, k0, &v)  for 4-bit codes and k0 % 8 == 0: 1 when one 32-bit word
+ *                                holds codes k0..k0+7 of row n, code k0+j at bits 4j (as stored,
+ *                                before P_XOR), into v; 0 when the layout has no such word
  * and then says MP_KERNELS(F), which defines (a block format that is not (q - z) * s defines
  * F_weight itself and says MP_KERNEL_WEIGHTS_EACH(F) MP_KERNEL_ENTRIES(F))
  *     F_dequant: global size (ceil(K / MP_SPAN), P_NROWS): out[r][k] = w[rows[r]][k], MP_SPAN
@@ -86,13 +89,18 @@ static inline uint mp_bits(__global const uint *w, ulong stride, ulong bit, uint
                                    __global const uchar *zp, __global const int *gidx,           \
                                    __global const uint *P, uint n, uint k0, uint cnt, float *w)  \
     {                                                                                             \
-        uint gs = P[P_GSIZE], g = k0 / gs;                                                        \
+        uint gs = P[P_GSIZE], g = k0 / gs, v8 = 0;                                                \
         if (P[P_GIDX] || k0 - g * gs + cnt > gs) {                                                \
             for (uint j = 0; j < cnt; j++) w[j] = F##_weight(qw, sc, zp, gidx, P, n, k0 + j);     \
             return;                                                                               \
         }                                                                                         \
         int z = P[P_ZMODE] ? F##_zero(zp, P, n, g) + (int)P[P_ZOFF] : (int)(1u << (P[P_BITS] - 1)); \
         float s = mp_scale(sc, F##_scale_index(P, n, g), P[P_SDT]);                               \
+        if (cnt == 8 && P[P_BITS] == 4 && k0 % 8 == 0 && F##_word8(qw, P, n, k0, &v8)) {          \
+            v8 ^= P[P_XOR] * 0x11111111u;                                                         \
+            for (uint j = 0; j < 8; j++) w[j] = (float)((int)((v8 >> (4 * j)) & 15u) - z) * s;    \
+            return;                                                                               \
+        }                                                                                         \
         for (uint j = 0; j < cnt; j++) w[j] = (float)(F##_code(qw, P, n, k0 + j) - z) * s;        \
     }
 
