@@ -198,17 +198,19 @@ void mp_kernel_job_free(mp_kernel_job *j)
 
 static const uint32_t guard_bits = 0x7fc0dead; /* a NaN no arithmetic produces */
 
+/* out: count floats; when in_place, count + MP_KERNEL_GUARD floats that the launch runs in
+ * directly (no copy), else the launch runs in the job's scratch and copies the result out. */
 static mp_errcode launch(mp_kernel_job *j, int gemm, const uint32_t *rows, uint32_t nrows,
-                         const float *x, uint32_t m, float *out, size_t count, mp_err *err)
+                         const float *x, uint32_t m, float *out, size_t count, int in_place, mp_err *err)
 {
     uint32_t P[MP_P_COUNT];
     memcpy(P, j->kd.P, sizeof P);
     P[MP_P_NROWS] = nrows;
     P[MP_P_M] = m;
     size_t K = P[MP_P_K], xb_floats = gemm ? (size_t)(m + MP_KMB - 1) / MP_KMB * MP_KMB * K : 0;
-    if (!reserve(&j->buf, &j->buf_cap, count + MP_GUARD) || !reserve(&j->xb, &j->xb_cap, xb_floats + 1))
+    if ((!in_place && !reserve(&j->buf, &j->buf_cap, count + MP_GUARD)) || !reserve(&j->xb, &j->xb_cap, xb_floats + 1))
         return mp_errf(err, MP_E_NOMEM, "out of memory");
-    float *buf = j->buf, *xb = gemm ? j->xb : NULL;
+    float *buf = in_place ? out : j->buf, *xb = gemm ? j->xb : NULL;
     if (gemm) memset(xb, 0, xb_floats * sizeof *xb);
     for (size_t i = 0; gemm && i < m; i++) /* the kernels' blocked x (kernels/mp_kernel.h) */
         for (size_t k = 0; k < K; k++) xb[(i / MP_KMB * K + k) * MP_KMB + i % MP_KMB] = x[i * K + k];
@@ -226,18 +228,24 @@ static mp_errcode launch(mp_kernel_job *j, int gemm, const uint32_t *rows, uint3
         if (memcmp(&buf[count + i], &guard_bits, sizeof guard_bits) != 0)
             rc = mp_errf(err, MP_E_MISMATCH, "%s kernel wrote past the end of its output (guard word %zu)",
                          mp_kfamily_name(j->kd.family), i);
-    if (rc == MP_OK) memcpy(out, buf, count * sizeof *out);
+    if (rc == MP_OK && !in_place) memcpy(out, buf, count * sizeof *out);
     return rc;
 }
 
 mp_errcode mp_kernel_dequant(mp_kernel_job *j, const uint32_t *rows, uint32_t nrows, float *out,
                              mp_err *err)
 {
-    return launch(j, 0, rows, nrows, NULL, 0, out, (size_t)nrows * j->kd.P[MP_P_K], err);
+    return launch(j, 0, rows, nrows, NULL, 0, out, (size_t)nrows * j->kd.P[MP_P_K], 0, err);
+}
+
+mp_errcode mp_kernel_dequant_in_place(mp_kernel_job *j, const uint32_t *rows, uint32_t nrows, float *out,
+                                      mp_err *err)
+{
+    return launch(j, 0, rows, nrows, NULL, 0, out, (size_t)nrows * j->kd.P[MP_P_K], 1, err);
 }
 
 mp_errcode mp_kernel_gemm(mp_kernel_job *j, const uint32_t *rows, uint32_t nrows, const float *x,
                           uint32_t m, float *out, mp_err *err)
 {
-    return launch(j, 1, rows, nrows, x, m, out, (size_t)m * nrows, err);
+    return launch(j, 1, rows, nrows, x, m, out, (size_t)m * nrows, 0, err);
 }

@@ -9,7 +9,7 @@
 #include "verify.h"
 
 /* Floats after each output that no kernel may touch. */
-#define MP_GUARD 64
+#define MP_GUARD MP_KERNEL_GUARD
 
 /* kernels/mp_kernel.h's MP_SPAN (k per dequant work item) and MP_GEMM_MB (rows of x per block of
  * the gemm's x), which launches size and lay out by (kernels_cpu.c asserts they agree). */

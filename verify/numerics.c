@@ -100,8 +100,12 @@ static mp_errcode ref_rows(const mp_st_model *m, const mp_qlinear *q, const uint
         while (j < nrows && rows[j] == rows[j - 1] + 1 && j - i < CHUNK_ROWS) j++;
         uint64_t a = rows[i], b = (uint64_t)rows[j - 1] + 1;
         uint64_t a0 = q->pack == MP_QPACK_AWQ_GEMM ? a & ~(uint64_t)7 : a;
-        MP_FORWARD(mp_dequant_ref(m, q, a0, b, tmp, err));
-        memcpy(out + (uint64_t)i * K, tmp + (a - a0) * K, (size_t)((b - a) * K) * sizeof *out);
+        if (a0 == a) { /* straight into place */
+            MP_FORWARD(mp_dequant_ref(m, q, a, b, out + (uint64_t)i * K, err));
+        } else {
+            MP_FORWARD(mp_dequant_ref(m, q, a0, b, tmp, err));
+            memcpy(out + (uint64_t)i * K, tmp + (a - a0) * K, (size_t)((b - a) * K) * sizeof *out);
+        }
         i = j;
     }
     return MP_OK;
@@ -255,7 +259,7 @@ static int bufs_alloc(bufs *b, uint64_t n_want, uint64_t chunk, uint64_t M, uint
     uint64_t xb = (uint64_t)mp_ref_gemm_blocks((uint32_t)M) * 8 * K;
     b->rows = malloc((size_t)(n_want ? n_want : 1) * sizeof *b->rows);
     b->x = malloc((size_t)(M * K + 1) * sizeof *b->x);
-    b->dev = malloc((size_t)(chunk * K + 1) * sizeof *b->dev);
+    b->dev = malloc((size_t)(chunk * K + MP_KERNEL_GUARD) * sizeof *b->dev);
     b->refv = malloc((size_t)(chunk * K + 1) * sizeof *b->refv);
     b->y = malloc((size_t)(chunk * M + 1) * sizeof *b->y);
     b->xt = malloc((size_t)(xb + 1) * sizeof *b->xt);
@@ -302,7 +306,7 @@ mp_errcode mp_numeric_compare(mp_device *dv, const mp_verify_opts *o, const mp_k
         uint32_t cn = nrows - c0 < CHUNK_ROWS ? nrows - c0 : CHUNK_ROWS;
         const uint32_t *cr = b.rows + c0;
         rc = ref(ctx, cr, cn, b.refv, err);
-        if (rc == MP_OK) rc = mp_kernel_dequant(job, cr, cn, b.dev, err);
+        if (rc == MP_OK) rc = mp_kernel_dequant_in_place(job, cr, cn, b.dev, err);
         if (rc == MP_OK) rc = mp_kernel_gemm(job, cr, cn, b.x, (uint32_t)M, b.y, err);
         if (rc != MP_OK) {
             if (!err->tensor[0]) snprintf(err->tensor, sizeof err->tensor, "%s", name);

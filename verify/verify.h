@@ -111,6 +111,11 @@ mp_errcode mp_kernel_dequant(mp_kernel_job *j, const uint32_t *rows, uint32_t nr
                              mp_err *err);
 mp_errcode mp_kernel_gemm(mp_kernel_job *j, const uint32_t *rows, uint32_t nrows, const float *x,
                           uint32_t m, float *out, mp_err *err);
+/* mp_kernel_dequant run in the caller's buffer, with no copy: out holds nrows * K +
+ * MP_KERNEL_GUARD floats, the last MP_KERNEL_GUARD of them the guard zone (overwritten). */
+#define MP_KERNEL_GUARD 64
+mp_errcode mp_kernel_dequant_in_place(mp_kernel_job *j, const uint32_t *rows, uint32_t nrows, float *out,
+                                      mp_err *err);
 void mp_kernel_job_free(mp_kernel_job *j);
 
 /* ---------------------------------------------------------------- modelprep verify */
