@@ -190,8 +190,8 @@ Test(unit_verify, in_place_dequant_equals_the_copying_one_and_keeps_its_guard)
     cr_assert(memcmp(copy, place, sizeof copy) == 0);
     for (int r = 0; r < 3; r++)
         for (int k = 0; k < 32; k++) {
-            int byte = qw[rows[r] * 16 + k / 2], q = k % 2 ? byte >> 4 : byte & 15;
-            float s = mp_f16_to_f32(sc[rows[r] * 2 + k / 16]);
+            int byte = qw[rows[r] * 16 + (uint32_t)k / 2], q = k % 2 ? byte >> 4 : byte & 15;
+            float s = mp_f16_to_f32(sc[rows[r] * 2 + (uint32_t)k / 16]);
             cr_assert_eq(place[r * 32 + k], (float)(q - 8) * s, "row %u k %d", rows[r], k);
         }
     mp_kernel_job_free(j);
