@@ -149,8 +149,8 @@ static inline uint mp_bits(__global const uint *w, ulong stride, ulong bit, uint
                         acc[i] += xb[(ulong)(k0 + j) * MP_GEMM_MB + i] * w[j];                    \
                 }                                                                                 \
             }                                                                                     \
-            for (uint i = 0; i < MP_GEMM_MB && m0 + i < M; i++)                                   \
-                out[(ulong)(m0 + i) * P[P_NROWS] + r] = acc[i];                                   \
+            for (uint i = 0; i < MP_GEMM_MB; i++)                                                 \
+                if (m0 + i < M) out[(ulong)(m0 + i) * P[P_NROWS] + r] = acc[i];                   \
         }                                                                                         \
     }
 
