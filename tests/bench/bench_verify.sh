@@ -5,7 +5,9 @@
 #   - numerics, per layout: verify --full (every row dequantized on the device and compared bit for
 #     bit with the CPU reference, plus y = x w^T for 8 rows against its double-precision
 #     reference) on the cpu backend, in GB/s of packed codes over the numeric stage's own time
-#     (best of 2); and once on PoCL. doc/verify-speed.md has the bound these are measured against.
+#     (best of 2), and in GB/s per CPU-second of the whole process (user + sys, which a loaded
+#     machine does not inflate as it does wall time); and once on PoCL. doc/verify-speed.md has
+#     the bound these are measured against.
 set -e
 BUILD=$1 dir=$2
 m="$dir/verify-model-sym" out="$dir/scratch/verify-out"
@@ -40,19 +42,26 @@ PY
 for layout in onednn-int4 cutlass-int4 gptq-v2 awq compressed-tensors; do
     rm -rf "$out"
     "$BUILD/modelprep" convert "$m" "$out" --to $layout --quiet
-    for i in 1 2; do "$BUILD/modelprep" verify "$out" --device cpu --full --json >"$dir/scratch/v-$layout-$i.json"; done
+    for i in 1 2; do
+        /usr/bin/time -f '%U %S' -o "$dir/scratch/t-$layout-$i" \
+            "$BUILD/modelprep" verify "$out" --device cpu --full --json >"$dir/scratch/v-$layout-$i.json"
+    done
 done
 python3 - "$dir/scratch" <<'PY'
-import json, sys
+import json, os, sys
 d = sys.argv[1]
-def line(v, what):
+print(f"  load average {open('/proc/loadavg').read().split()[0]} on {os.cpu_count()} cores while measuring")
+def line(v, what, cpu=None):
     codes = sum(t["n"] * t["k"] for t in v["tensors"]) / 2 / 1e9  # 4-bit codes
     num = v["numerics"]["seconds"]
+    c = f"; {cpu:.2f} CPU-s = {codes / cpu:.3f} GB/s per CPU-second" if cpu else ""
     return (f"  verify --full {what}: {len(v['tensors'])} tensors, {codes:.3f} GB of codes, numerics {num:.2f} s ="
-            f" {codes / num:.3f} GB/s of codes (target >= 0.5); whole run {v['seconds']:.2f} s; {v['status']}")
+            f" {codes / num:.3f} GB/s of codes (target >= 0.5); whole run {v['seconds']:.2f} s{c}; {v['status']}")
 for layout in ("onednn-int4", "cutlass-int4", "gptq-v2", "awq", "compressed-tensors"):
-    v = min((json.load(open(f"{d}/v-{layout}-{i}.json")) for i in (1, 2)), key=lambda r: r["numerics"]["seconds"])
-    print(line(v, f"{layout:18s} on cpu"))
+    runs = [(json.load(open(f"{d}/v-{layout}-{i}.json")), sum(map(float, open(f"{d}/t-{layout}-{i}").read().split())))
+            for i in (1, 2)]
+    v = min(runs, key=lambda r: r[0]["numerics"]["seconds"])[0]
+    print(line(v, f"{layout:18s} on cpu", min(r[1] for r in runs)))
 try:
     v = json.load(open(f"{d}/v-opencl.json"))
     print(line(v, f"{'onednn-int4':18s} on opencl ({v['device']['name'][:30]})"))
