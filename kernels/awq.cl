@@ -28,4 +28,10 @@ static inline ulong awq_scale_index(__global const uint *P, uint n, uint g)
     return (ulong)g * P[P_SSTRIDE] + n;
 }
 
+static inline int awq_word8(__global const uchar *qw, __global const uint *P, uint n, uint k0, uint *v)
+{
+    (void)qw; (void)P; (void)n; (void)k0; (void)v;
+    return 0; /* a word holds 8 columns n of one k */
+}
+
 MP_KERNELS(awq)

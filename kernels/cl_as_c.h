@@ -13,8 +13,9 @@
 #include <stdint.h>
 #include <string.h>
 
-#define __kernel static
+#define __kernel static inline __attribute__((always_inline))
 #define __global
+#define MP_SIMD _Pragma("omp simd")
 
 typedef uint8_t uchar;
 typedef uint16_t ushort;

@@ -34,4 +34,12 @@ static inline ulong ct_scale_index(__global const uint *P, uint n, uint g)
     return (ulong)n * P[P_SSTRIDE] + g;
 }
 
+static inline int ct_word8(__global const uchar *qw, __global const uint *P, uint n, uint k0, uint *v)
+{
+    /* 4 bits: dense, or padded with 8 codes a word: the same word either way */
+    if (P[P_PER] && P[P_PER] != 8) return 0;
+    *v = ((__global const uint *)qw)[(ulong)n * P[P_QSTRIDE] + k0 / 8];
+    return 1;
+}
+
 MP_KERNELS(ct)

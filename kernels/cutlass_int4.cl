@@ -22,4 +22,12 @@ static inline ulong cutlass_scale_index(__global const uint *P, uint n, uint g)
     return (ulong)n * P[P_SSTRIDE] + g;
 }
 
+static inline int cutlass_word8(__global const uchar *qw, __global const uint *P, uint n, uint k0, uint *v)
+{
+    /* bytes k0/2 .. k0/2 + 3, little-endian: code k0 + j at bits 4j; 4-byte aligned (K % 8 == 0) */
+    if (P[P_QSTRIDE] % 4) return 0;
+    *v = ((__global const uint *)qw)[((ulong)n * P[P_QSTRIDE] + k0 / 2) / 4];
+    return 1;
+}
+
 MP_KERNELS(cutlass)

@@ -1,6 +1,7 @@
 #!/bin/sh
-# embed.sh OUT.c SPVDIR - writes the kernel sources (mp_kernel.h folded in) and their SPIR-V
-# modules as C arrays, for verify/kernels_blob.h. Each array ends in a NUL that _len excludes.
+# embed.sh OUT.c SPVDIR - writes the kernel sources (mp_kernel.h folded in), their SPIR-V
+# modules and the CUDA prelude cl_as_cuda.h as C arrays, for verify/kernels_blob.h. Each array
+# ends in a NUL that _len excludes.
 set -eu
 out=$1 spv=$2
 cd "$(dirname "$0")"
@@ -17,5 +18,6 @@ emit() {
         { cat mp_kernel.h; grep -v '^#include "mp_kernel.h"' "$f.cl"; } | emit "mp_kernel_src_$f" "$src"
         emit "mp_kernel_spv_$f" "$(wc -c < "$spv/$f.spv")" < "$spv/$f.spv"
     done
+    emit mp_kernel_cuda_prelude_src "$(wc -c < cl_as_cuda.h)" < cl_as_cuda.h
 } > "$out.tmp"
 mv "$out.tmp" "$out"

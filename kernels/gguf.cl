@@ -29,4 +29,5 @@ static inline float gguf_weight(__global const uchar *qw, __global const uchar *
     return (float)(q - 8) * d;
 }
 
+MP_KERNEL_WEIGHTS_EACH(gguf)
 MP_KERNEL_ENTRIES(gguf)

@@ -23,4 +23,10 @@ static inline ulong gptq_scale_index(__global const uint *P, uint n, uint g)
     return (ulong)g * P[P_SSTRIDE] + n;
 }
 
+static inline int gptq_word8(__global const uchar *qw, __global const uint *P, uint n, uint k0, uint *v)
+{
+    *v = ((__global const uint *)qw)[(ulong)(k0 / 8) * P[P_QSTRIDE] + n]; /* 4 bits: no straddling */
+    return 1;
+}
+
 MP_KERNELS(gptq)

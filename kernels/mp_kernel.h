@@ -7,10 +7,15 @@
  *     int  F_code(qw, P, n, k)   the b-bit code of element (n, k), after any two's complement
  *     int  F_zero(zp, P, n, g)   the stored zero point of (n, g), before the scheme's offset
  *     uint F_scale_index(P, n, g)
+ *     int  F_word8(qw, P, n, k0, &v)  for 4-bit codes and k0 % 8 == 0: 1 when one 32-bit word
+ *                                holds codes k0..k0+7 of row n, code k0+j at bits 4j (as stored,
+ *                                before P_XOR), into v; 0 when the layout has no such word
  * and then says MP_KERNELS(F), which defines (a block format that is not (q - z) * s defines
- * F_weight itself and says MP_KERNEL_ENTRIES(F))
- *     F_dequant: global size (K, P_NROWS): out[r][k] = w[rows[r]][k];
- *     F_gemm:    global size (P_NROWS, P_M): out[m][r] = sum_k x[m][k] * w[rows[r]][k],
+ * F_weight itself and says MP_KERNEL_WEIGHTS_EACH(F) MP_KERNEL_ENTRIES(F))
+ *     F_dequant: global size (ceil(K / MP_SPAN), P_NROWS): out[r][k] = w[rows[r]][k], MP_SPAN
+ *                consecutive k per work item;
+ *     F_gemm:    global size (P_NROWS, 1): out[m][r] = sum_k x[m][k] * w[rows[r]][k] for every
+ *                m < P_M, each weight read once per MP_GEMM_MB rows of x (x blocked, below),
  * with w = (float)(q - z) * s, one f32 rounding, and f32 accumulation in k order.
  *
  * The text is OpenCL C 1.2: the OpenCL backend builds it at run time, clang-14 builds it to
@@ -40,6 +45,15 @@
 #define P_M 15       /* activation rows (gemm) */
 #define MP_P_COUNT 16
 
+/* A loop the compiler should vectorize: `omp simd` in the C build (cl_as_c.h), nothing for the
+ * device compilers, which vectorize across work items instead. */
+#ifndef MP_SIMD
+#define MP_SIMD
+#endif
+
+#define MP_GEMM_MB 8 /* rows of x a gemm work item carries at once (registers) */
+#define MP_SPAN 8    /* consecutive k a dequant work item writes; the gemm's step */
+
 static inline float mp_scale(__global const uchar *sc, ulong i, uint dt)
 {
     if (dt == 0) return vload_half(i, (__global const half *)sc);
@@ -58,7 +72,9 @@ static inline uint mp_bits(__global const uint *w, ulong stride, ulong bit, uint
     return (uint)(v & ((1u << b) - 1u));
 }
 
-/* w = (float)(q - z) * s from a family's code, zero and scale readers. */
+/* w = (float)(q - z) * s from a family's code, zero and scale readers; F_weights fills w[j] =
+ * F_weight(n, k0 + j) for j < cnt, the group's zero and scale read once when the span lies in
+ * one group (no g_idx): the same value, bit for bit, with one division per span. */
 #define MP_KERNEL_WEIGHT(F)                                                                       \
     static inline float F##_weight(__global const uchar *qw, __global const uchar *sc,           \
                                    __global const uchar *zp, __global const int *gidx,           \
@@ -68,32 +84,74 @@ static inline uint mp_bits(__global const uint *w, ulong stride, ulong bit, uint
         int q = F##_code(qw, P, n, k);                                                            \
         int z = P[P_ZMODE] ? F##_zero(zp, P, n, g) + (int)P[P_ZOFF] : (int)(1u << (P[P_BITS] - 1)); \
         return (float)(q - z) * mp_scale(sc, F##_scale_index(P, n, g), P[P_SDT]);                 \
+    }                                                                                             \
+    static inline void F##_weights(__global const uchar *qw, __global const uchar *sc,           \
+                                   __global const uchar *zp, __global const int *gidx,           \
+                                   __global const uint *P, uint n, uint k0, uint cnt, float *w)  \
+    {                                                                                             \
+        uint gs = P[P_GSIZE], g = k0 / gs, v8 = 0;                                                \
+        if (P[P_GIDX] || k0 - g * gs + cnt > gs) {                                                \
+            for (uint j = 0; j < cnt; j++) w[j] = F##_weight(qw, sc, zp, gidx, P, n, k0 + j);     \
+            return;                                                                               \
+        }                                                                                         \
+        int z = P[P_ZMODE] ? F##_zero(zp, P, n, g) + (int)P[P_ZOFF] : (int)(1u << (P[P_BITS] - 1)); \
+        float s = mp_scale(sc, F##_scale_index(P, n, g), P[P_SDT]);                               \
+        if (cnt == 8 && P[P_BITS] == 4 && k0 % 8 == 0 && F##_word8(qw, P, n, k0, &v8)) {          \
+            v8 ^= P[P_XOR] * 0x11111111u;                                                         \
+            for (uint j = 0; j < 8; j++) w[j] = (float)((int)((v8 >> (4 * j)) & 15u) - z) * s;    \
+            return;                                                                               \
+        }                                                                                         \
+        for (uint j = 0; j < cnt; j++) w[j] = (float)(F##_code(qw, P, n, k0 + j) - z) * s;        \
     }
 
-/* The two entry points, from F_weight. */
+/* F_weights for a family that defines F_weight alone (a block format). */
+#define MP_KERNEL_WEIGHTS_EACH(F)                                                                 \
+    static inline void F##_weights(__global const uchar *qw, __global const uchar *sc,           \
+                                   __global const uchar *zp, __global const int *gidx,           \
+                                   __global const uint *P, uint n, uint k0, uint cnt, float *w)  \
+    {                                                                                             \
+        for (uint j = 0; j < cnt; j++) w[j] = F##_weight(qw, sc, zp, gidx, P, n, k0 + j);         \
+    }
+
+/* The two entry points, from F_weights. x comes in blocks of MP_GEMM_MB rows, transposed:
+ * x[(m / MB) * K * MB + k * MB + m % MB], rows past P_M zero. */
 #define MP_KERNEL_ENTRIES(F)                                                                      \
     __kernel void F##_dequant(__global const uchar *qw, __global const uchar *sc,                 \
                               __global const uchar *zp, __global const int *gidx,                 \
                               __global const uint *P, __global const uint *rows,                  \
                               __global const float *x, __global float *out)                       \
     {                                                                                             \
-        uint k = (uint)get_global_id(0), r = (uint)get_global_id(1);                              \
+        uint k0 = (uint)get_global_id(0) * MP_SPAN, r = (uint)get_global_id(1), K = P[P_K];       \
         (void)x;                                                                                  \
-        if (k >= P[P_K] || r >= P[P_NROWS]) return;                                              \
-        out[(ulong)r * P[P_K] + k] = F##_weight(qw, sc, zp, gidx, P, rows[r], k);                 \
+        if (k0 >= K || r >= P[P_NROWS]) return;                                                   \
+        uint cnt = K - k0 < MP_SPAN ? K - k0 : MP_SPAN;                                           \
+        float w[MP_SPAN];                                                                         \
+        F##_weights(qw, sc, zp, gidx, P, rows[r], k0, cnt, w);                                    \
+        for (uint j = 0; j < cnt; j++) out[(ulong)r * K + k0 + j] = w[j];                         \
     }                                                                                             \
     __kernel void F##_gemm(__global const uchar *qw, __global const uchar *sc,                    \
                            __global const uchar *zp, __global const int *gidx,                    \
                            __global const uint *P, __global const uint *rows,                     \
                            __global const float *x, __global float *out)                          \
     {                                                                                             \
-        uint r = (uint)get_global_id(0), m = (uint)get_global_id(1);                              \
-        if (r >= P[P_NROWS] || m >= P[P_M]) return;                                              \
-        uint n = rows[r], K = P[P_K];                                                             \
-        __global const float *xm = x + (ulong)m * K;                                              \
-        float acc = 0.0f;                                                                         \
-        for (uint k = 0; k < K; k++) acc += xm[k] * F##_weight(qw, sc, zp, gidx, P, n, k);        \
-        out[(ulong)m * P[P_NROWS] + r] = acc;                                                     \
+        uint r = (uint)get_global_id(0);                                                          \
+        if (r >= P[P_NROWS] || get_global_id(1) != 0) return;                                    \
+        uint n = rows[r], K = P[P_K], M = P[P_M];                                                 \
+        for (uint m0 = 0; m0 < M; m0 += MP_GEMM_MB) {                                             \
+            __global const float *xb = x + (ulong)m0 * K;                                         \
+            float acc[MP_GEMM_MB], w[MP_SPAN];                                                    \
+            for (uint i = 0; i < MP_GEMM_MB; i++) acc[i] = 0.0f;                                  \
+            for (uint k0 = 0; k0 < K; k0 += MP_SPAN) {                                            \
+                uint cnt = K - k0 < MP_SPAN ? K - k0 : MP_SPAN;                                   \
+                F##_weights(qw, sc, zp, gidx, P, n, k0, cnt, w);                                  \
+                for (uint j = 0; j < cnt; j++) {                                                  \
+                    MP_SIMD for (uint i = 0; i < MP_GEMM_MB; i++)                                 \
+                        acc[i] += xb[(ulong)(k0 + j) * MP_GEMM_MB + i] * w[j];                    \
+                }                                                                                 \
+            }                                                                                     \
+            for (uint i = 0; i < MP_GEMM_MB; i++)                                                 \
+                if (m0 + i < M) out[(ulong)(m0 + i) * P[P_NROWS] + r] = acc[i];                   \
+        }                                                                                         \
     }
 
 #define MP_KERNELS(F) MP_KERNEL_WEIGHT(F) MP_KERNEL_ENTRIES(F)

@@ -22,4 +22,10 @@ static inline ulong onednn_scale_index(__global const uint *P, uint n, uint g)
     return (ulong)g * P[P_SSTRIDE] + n;
 }
 
+static inline int onednn_word8(__global const uchar *qw, __global const uint *P, uint n, uint k0, uint *v)
+{
+    *v = ((__global const uint *)qw)[(ulong)n * P[P_QSTRIDE] + k0 / 8];
+    return 1;
+}
+
 MP_KERNELS(onednn)

@@ -106,6 +106,7 @@ static void report_json(const mp_verify_report *r, const mp_verify_opts *o)
     put_str(&b, "reference", r->reference, 1);
     mp_buf_printf(&b, ", \"integrity\": {\"manifest\": %s, \"files\": %zu, \"bytes\": %llu, \"seconds\": %.3f}",
                   r->manifest ? "true" : "false", r->files_hashed, (unsigned long long)r->bytes_hashed, r->hash_seconds);
+    mp_buf_printf(&b, ", \"numerics\": {\"seconds\": %.3f}", r->numeric_seconds);
     mp_buf_printf(&b, ", \"rows\": %u, \"m\": %u, \"seed\": %llu, \"failures\": %zu, \"warnings\": %zu", o->rows,
                   o->m, (unsigned long long)o->seed, r->n_fail, r->n_warn);
     mp_buf_puts(&b, ", \"findings\": [");
@@ -197,9 +198,11 @@ static void on_progress(void *user, uint64_t done, uint64_t total)
 /* Printed under the error when the requested device is missing: what makes one appear. */
 static void device_hint(void)
 {
-    fputs("hint: for an Intel GPU, install its compute runtime (Debian: intel-opencl-icd for OpenCL,\n"
-          "hint: libze-intel-gpu1 for Level Zero) and join the 'render' group (sudo usermod -aG render\n"
-          "hint: $USER, then log in again); 'modelprep devices' shows what is found. Or use --device cpu\n",
+    fputs("hint: for an NVIDIA GPU, install its driver (libcuda.so.1) and the CUDA toolkit's NVRTC\n"
+          "hint: (doc/cuda.md); for an Intel GPU, install its compute runtime (Debian: intel-opencl-icd\n"
+          "hint: for OpenCL, libze-intel-gpu1 for Level Zero) and join the 'render' group (sudo usermod\n"
+          "hint: -aG render $USER, then log in again); 'modelprep devices' shows what is found. Or use\n"
+          "hint: --device cpu\n",
           stderr);
 }
 
@@ -207,7 +210,7 @@ static void device_hint(void)
  * (before any ":I") is a likely typo of one. */
 static int usage_with_device_hint(const mp_cmd *cmd, const char *spec, const char *msg)
 {
-    static const char *const names[] = {"auto", "gpu", "cpu", "opencl", "level-zero"};
+    static const char *const names[] = {"auto", "gpu", "cpu", "opencl", "level-zero", "cuda"};
     char base[64];
     snprintf(base, sizeof base, "%.*s", (int)strcspn(spec, ":"), spec);
     const char *hint = mp_cli_suggest(base, names, sizeof names / sizeof *names);

@@ -53,7 +53,7 @@ static const mp_opt hash_opts[] = {
 
 static const mp_opt verify_opts[] = {
     {"against", "SRC", "the source to compare with (default: the manifest's, if it still exists)"},
-    {"device", "DEV", "auto (default), gpu, cpu, opencl[:I] or level-zero[:I]"},
+    {"device", "DEV", "auto (default), gpu, cpu, opencl[:I], level-zero[:I] or cuda[:I]"},
     {"rows", "N", "rows checked per tensor, spread over N, first and last included (default 64)"},
     {"full", NULL, "check every row"},
     {"json", NULL, "print one JSON document instead of the report"},
@@ -106,7 +106,7 @@ static const mp_cmd commands[] = {
      1, 1, verify_opts},
     {"devices", cmd_devices, "[--json]",
      "List the backends and devices verify can run on, and why not.",
-     "List every backend (level-zero, opencl, cpu) and device, and why an unusable one is unusable.",
+     "List every backend (level-zero, opencl, cuda, cpu) and device, and why an unusable one is unusable.",
      0, 0, devices_opts},
 };
 

@@ -54,6 +54,16 @@ mp_errcode mp_numeric_compare(mp_device *d, const mp_verify_opts *o, const mp_ke
                               uint64_t K, const char *name, mp_ref_rows_fn ref, void *ctx, mp_vtensor *vt,
                               mp_verify_report *r, mp_err *err);
 
+/* ref_gemm.c: the reference of y = x w^T in double. mp_ref_gemm_x transposes x [m][k] into
+ * mp_ref_gemm_blocks(m) blocks of [k][8] doubles (xt, and |x| in axt; rows past m are 0).
+ * mp_ref_gemm then gives, for each of the nrows rows j of w (f32 [nrows][k]) and i < m,
+ * yr[i * nrows + j] = sum_c x[i][c] w[j][c] and s[i * nrows + j] = sum_c |x[i][c] w[j][c]|, each
+ * summed in c order in double (the products are exact), threaded over rows. */
+uint32_t mp_ref_gemm_blocks(uint32_t m);
+void mp_ref_gemm_x(const float *x, uint32_t m, uint64_t k, double *xt, double *axt);
+void mp_ref_gemm(const float *w, uint32_t nrows, uint64_t k, const double *xt, const double *axt, uint32_t m,
+                 double *yr, double *s);
+
 /* A new row of the numeric table. NULL when out of memory. */
 mp_vtensor *mp_vtensor_add(mp_verify_report *r, const char *name, const char *layout, uint64_t n, uint64_t k,
                            uint32_t m);

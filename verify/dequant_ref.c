@@ -9,6 +9,8 @@
  */
 #include "verify.h"
 
+#pragma GCC optimize("O3") /* a hot loop of verify --full (doc/verify-speed.md) */
+
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +20,7 @@ static const unsigned awq_reverse[8] = {0, 4, 1, 5, 2, 6, 3, 7};
 /* The b bits at position `bit` of a little-endian bit string of 32-bit words, LSB first;
  * `stride` is the distance in words between consecutive words of the string (a column of a
  * row-major block). */
-static uint32_t bits_at(const uint32_t *w, size_t stride, uint64_t bit, uint32_t b)
+static inline uint32_t bits_at(const uint32_t *w, size_t stride, uint64_t bit, uint32_t b)
 {
     uint64_t word = bit / 32;
     uint32_t shift = (uint32_t)(bit % 32);
@@ -28,7 +30,7 @@ static uint32_t bits_at(const uint32_t *w, size_t stride, uint64_t bit, uint32_t
 }
 
 /* Code i where each word holds `per` codes at shifts b * (i % per) (the padded layout). */
-static uint32_t padded_get(const uint32_t *w, size_t stride, uint64_t i, uint32_t b, uint32_t per)
+static inline uint32_t padded_get(const uint32_t *w, size_t stride, uint64_t i, uint32_t b, uint32_t per)
 {
     return (w[(i / per) * stride] >> (b * (i % per))) & ((1u << b) - 1u);
 }
@@ -140,7 +142,21 @@ static void decode_row(const mp_qlinear *q, const uint32_t *w, block cb, uint64_
     uint32_t b = q->bits;
     switch (q->pack) {
     case MP_QPACK_GPTQ:
-        for (uint64_t k = 0; k < K; k++) codes[k] = (int32_t)bits_at(w + (n - cb.c0), cols, k * b, b);
+        if (32 % b == 0) { /* no code straddles two words: the same bits, a word at a time */
+            const uint32_t *col = w + (n - cb.c0), per = 32 / b, mask = (1u << b) - 1u;
+            uint64_t whole = K / per * per;
+            for (uint64_t k = 0; b == 4 && k < whole; k += 8) { /* the common width, unrolled */
+                uint32_t v = col[(k / 8) * cols];
+                for (uint32_t f = 0; f < 8; f++) codes[k + f] = (int32_t)((v >> (f * 4)) & 15u);
+            }
+            for (uint64_t k = 0; b != 4 && k < whole; k += per) {
+                uint32_t v = col[(k / per) * cols];
+                for (uint32_t f = 0; f < per; f++) codes[k + f] = (int32_t)((v >> (f * b)) & mask);
+            }
+            for (uint64_t k = whole; k < K; k++) codes[k] = (int32_t)bits_at(col, cols, k * b, b);
+        } else {
+            for (uint64_t k = 0; k < K; k++) codes[k] = (int32_t)bits_at(w + (n - cb.c0), cols, k * b, b);
+        }
         break;
     case MP_QPACK_AWQ_GEMM: {
         const uint32_t *col = w + (n / 8 - cb.c0);
@@ -204,7 +220,7 @@ mp_errcode mp_dequant_ref(const mp_st_model *m, const mp_qlinear *q, uint64_t n0
     for (uint64_t k = 0; k < K; k++) gk[k] = (uint32_t)(gidx ? (uint64_t)gidx[k] : k / q->group_size);
     long long rows = (long long)(n1 - n0);
     int nomem = 0;
-#pragma omp parallel if ((uint64_t)rows * K >= (1u << 20)) reduction(| : nomem)
+#pragma omp parallel if (rows >= 2 && (uint64_t)rows * K >= (1u << 16)) reduction(| : nomem)
     {
         int32_t *codes = malloc((size_t)K * sizeof *codes);
         int32_t *zrow = malloc((size_t)G * sizeof *zrow);

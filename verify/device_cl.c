@@ -112,7 +112,7 @@ static int probe_one(void *arg, cl_platform_id p, cl_device_id d)
     return 0;
 }
 
-void mp_cl_probe(mp_backend_report *r)
+static void cl_probe(mp_backend_report *r)
 {
     probe_ctx c = {r};
     cl_int e = each_device(probe_one, &c);
@@ -148,7 +148,7 @@ static void cl_close(mp_device *d);
 
 static const mp_backend_ops cl_ops = {cl_upload, cl_launch, cl_job_free, cl_close};
 
-mp_errcode mp_cl_open(mp_device *d, unsigned index, mp_err *err)
+static mp_errcode cl_open(mp_device *d, unsigned index, mp_err *err)
 {
     find_ctx c = {index, 0, {0, 0}, 0};
     cl_int e = each_device(find_one, &c);
@@ -297,3 +297,5 @@ static void cl_close(mp_device *d)
     clReleaseContext(im->ctx);
     free(im);
 }
+
+const mp_backend_def mp_backend_opencl = {"opencl", cl_probe, cl_open};

@@ -114,7 +114,7 @@ static ze_result_t enumerate(mp_device_info *info, ze_found *found, size_t *n)
     return ZE_RESULT_SUCCESS;
 }
 
-void mp_ze_probe(mp_backend_report *r)
+static void ze_probe(mp_backend_report *r)
 {
     char ver[32];
     loader_version(ver, sizeof ver);
@@ -166,7 +166,7 @@ static uint32_t compute_ordinal(ze_device_handle_t dev)
     return 0;
 }
 
-mp_errcode mp_ze_open(mp_device *d, unsigned index, mp_err *err)
+static mp_errcode ze_open(mp_device *d, unsigned index, mp_err *err)
 {
     ze_found found[16];
     size_t n = 0;
@@ -355,3 +355,5 @@ static void ze_close(mp_device *d)
     zeContextDestroy(im->ctx);
     free(im);
 }
+
+const mp_backend_def mp_backend_level_zero = {"level-zero", ze_probe, ze_open};

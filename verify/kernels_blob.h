@@ -1,6 +1,6 @@
 /*
- * kernels_blob.h - internal to verify/: the kernel sources and SPIR-V modules built into the
- * binary (kernels/embed.sh writes the definitions at build time).
+ * kernels_blob.h - internal to verify/: the kernel sources, their SPIR-V modules and the CUDA
+ * prelude built into the binary (kernels/embed.sh writes the definitions at build time).
  */
 #ifndef MP_KERNELS_BLOB_H
 #define MP_KERNELS_BLOB_H
@@ -19,5 +19,9 @@ MP_BLOB(awq)
 MP_BLOB(compressed_tensors)
 MP_BLOB(gguf)
 #undef MP_BLOB
+
+/* kernels/cl_as_cuda.h, which NVRTC reads before a source (the cuda backend). */
+extern const unsigned char mp_kernel_cuda_prelude_src[];
+extern const size_t mp_kernel_cuda_prelude_src_len;
 
 #endif /* MP_KERNELS_BLOB_H */

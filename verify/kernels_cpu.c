@@ -5,7 +5,20 @@
  */
 #include "device_internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <omp.h>
+
+/* The kernels are the hot loop of verify --full on this backend (doc/verify-speed.md). */
+#pragma GCC optimize("O3")
+#ifdef MP_NO_TARGET_CLONES
+#define KERNEL_LOOP static void
+#else
+#define KERNEL_LOOP static __attribute__((target_clones("arch=skylake-avx512", "avx2", "default"))) void
+#endif
 
 #include "../kernels/cl_as_c.h"
 
@@ -18,16 +31,59 @@
 
 _Thread_local size_t mp_cl_gid[2];
 
-typedef void kernel_fn(const uchar *, const uchar *, const uchar *, const int *, const uint *,
-                       const uint *, const float *, float *);
+_Static_assert(MP_SPAN == MP_KSPAN && MP_GEMM_MB == MP_KMB, "kernels/mp_kernel.h and device_internal.h disagree");
 
-static kernel_fn *const entries[MP_KF_COUNT][2] = {
-    [MP_KF_CUTLASS] = {cutlass_dequant, cutlass_gemm},
-    [MP_KF_ONEDNN] = {onednn_dequant, onednn_gemm},
-    [MP_KF_GPTQ] = {gptq_dequant, gptq_gemm},
-    [MP_KF_AWQ] = {awq_dequant, awq_gemm},
-    [MP_KF_CT] = {ct_dequant, ct_gemm},
-    [MP_KF_GGUF] = {gguf_dequant, gguf_gemm},
+/* One launch: the kernel arguments and the global size. */
+typedef struct cpu_args {
+    const uchar *qw, *sc, *zp;
+    const int *gidx;
+    const uint *P, *rows;
+    const float *x;
+    float *out;
+    long long n0, n1;
+    int parallel;
+} cpu_args;
+
+/* F_E_items: work items [i0, i1) of a launch of F_E (row-major over the global size), the
+ * kernel inlined into the loop, built for AVX-512 and AVX2 as well as the baseline and picked
+ * at load time. F_E_run spreads them over the threads in one contiguous range each. */
+#define CPU_RUN(F, E)                                                                             \
+    KERNEL_LOOP F##_##E##_items(const cpu_args *a, long long i0, long long i1)                    \
+    {                                                                                             \
+        long long g0 = i0 % a->n0, g1 = i0 / a->n0;                                               \
+        for (long long i = i0; i < i1; i++) {                                                     \
+            mp_cl_gid[0] = (size_t)g0;                                                            \
+            mp_cl_gid[1] = (size_t)g1;                                                            \
+            F##_##E(a->qw, a->sc, a->zp, a->gidx, a->P, a->rows, a->x, a->out);                   \
+            if (++g0 == a->n0) g0 = 0, g1++;                                                      \
+        }                                                                                         \
+    }                                                                                             \
+    static void F##_##E##_run(const cpu_args *a)                                                  \
+    {                                                                                             \
+        long long n = a->n0 * a->n1;                                                              \
+        _Pragma("omp parallel if (a->parallel)")                                                  \
+        {                                                                                         \
+            long long t = omp_get_thread_num(), nt = omp_get_num_threads();                       \
+            F##_##E##_items(a, n * t / nt, n * (t + 1) / nt);                                     \
+        }                                                                                         \
+    }
+#define CPU_RUNS(F) CPU_RUN(F, dequant) CPU_RUN(F, gemm)
+CPU_RUNS(cutlass)
+CPU_RUNS(onednn)
+CPU_RUNS(gptq)
+CPU_RUNS(awq)
+CPU_RUNS(ct)
+CPU_RUNS(gguf)
+
+typedef void run_fn(const cpu_args *);
+
+static run_fn *const entries[MP_KF_COUNT][2] = {
+    [MP_KF_CUTLASS] = {cutlass_dequant_run, cutlass_gemm_run},
+    [MP_KF_ONEDNN] = {onednn_dequant_run, onednn_gemm_run},
+    [MP_KF_GPTQ] = {gptq_dequant_run, gptq_gemm_run},
+    [MP_KF_AWQ] = {awq_dequant_run, awq_gemm_run},
+    [MP_KF_CT] = {ct_dequant_run, ct_gemm_run},
+    [MP_KF_GGUF] = {gguf_dequant_run, gguf_gemm_run},
 };
 
 typedef struct cpu_job {
@@ -53,17 +109,11 @@ static mp_errcode cpu_launch(mp_device *d, void *job, int gemm, const uint32_t *
 {
     (void)d, (void)x_floats, (void)out_floats, (void)err;
     const cpu_job *j = job;
-    kernel_fn *fn = entries[j->kd.family][gemm];
-    const uchar *zp = j->kd.zp ? j->kd.zp : no_zeros;
-    const int *gidx = j->kd.gidx ? j->kd.gidx : no_gidx;
-    long long n0 = (long long)global[0], n1 = (long long)global[1];
-#pragma omp parallel for collapse(2) schedule(static) if (n0 * n1 >= 4096)
-    for (long long b = 0; b < n1; b++)
-        for (long long a = 0; a < n0; a++) {
-            mp_cl_gid[0] = (size_t)a;
-            mp_cl_gid[1] = (size_t)b;
-            fn(j->kd.qw, j->kd.sc, zp, gidx, P, rows, x, out);
-        }
+    cpu_args a = {j->kd.qw, j->kd.sc, j->kd.zp ? j->kd.zp : no_zeros, j->kd.gidx ? j->kd.gidx : no_gidx,
+                  P, rows, x, out, (long long)global[0], (long long)global[1], 0};
+    /* Threads pay off from a few thousand weights on: a gemm item reads a whole row. */
+    a.parallel = (double)a.n0 * (double)a.n1 * (gemm ? (double)P[MP_P_K] : 1.0) >= 4096.0;
+    entries[j->kd.family][gemm](&a);
     return MP_OK;
 }
 
@@ -72,9 +122,39 @@ static void cpu_close(mp_device *d) { (void)d; }
 
 static const mp_backend_ops cpu_ops = {cpu_upload, cpu_launch, cpu_job_free, cpu_close};
 
-mp_errcode mp_cpu_open(mp_device *d, mp_err *err)
+static mp_errcode cpu_open(mp_device *d, unsigned index, mp_err *err)
 {
-    (void)err;
+    (void)index, (void)err;
     d->ops = &cpu_ops;
     return MP_OK;
 }
+
+/* The host CPU's model name, for the cpu backend's line. */
+static void cpu_probe(mp_backend_report *r)
+{
+    mp_device_info *d = &r->devices[0];
+    memset(d, 0, sizeof *d);
+    d->backend = MP_BACKEND_CPU;
+    d->usable = 1;
+    snprintf(d->type, sizeof d->type, "CPU");
+    snprintf(d->name, sizeof d->name, "host CPU");
+    snprintf(d->vendor, sizeof d->vendor, "kernels/ compiled as C");
+    snprintf(d->driver, sizeof d->driver, "OpenMP");
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    char line[256];
+    while (f && fgets(line, sizeof line, f)) {
+        char *colon = strchr(line, ':');
+        if (strncmp(line, "model name", 10) != 0 || !colon) continue;
+        colon += 1 + (ptrdiff_t)strspn(colon + 1, " \t");
+        colon[strcspn(colon, "\n")] = 0;
+        snprintf(d->name, sizeof d->name, "%.100s", colon);
+        break;
+    }
+    if (f) fclose(f);
+    snprintf(d->version, sizeof d->version, "%ld cores", n);
+    snprintf(r->status, sizeof r->status, "ok");
+    r->n_devices = 1;
+}
+
+const mp_backend_def mp_backend_cpu = {"cpu", cpu_probe, cpu_open};

@@ -16,6 +16,8 @@
  */
 #include "check.h"
 
+#pragma GCC optimize("O3") /* a hot loop of verify --full (doc/verify-speed.md) */
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,8 +100,12 @@ static mp_errcode ref_rows(const mp_st_model *m, const mp_qlinear *q, const uint
         while (j < nrows && rows[j] == rows[j - 1] + 1 && j - i < CHUNK_ROWS) j++;
         uint64_t a = rows[i], b = (uint64_t)rows[j - 1] + 1;
         uint64_t a0 = q->pack == MP_QPACK_AWQ_GEMM ? a & ~(uint64_t)7 : a;
-        MP_FORWARD(mp_dequant_ref(m, q, a0, b, tmp, err));
-        memcpy(out + (uint64_t)i * K, tmp + (a - a0) * K, (size_t)((b - a) * K) * sizeof *out);
+        if (a0 == a) { /* straight into place */
+            MP_FORWARD(mp_dequant_ref(m, q, a, b, out + (uint64_t)i * K, err));
+        } else {
+            MP_FORWARD(mp_dequant_ref(m, q, a0, b, tmp, err));
+            memcpy(out + (uint64_t)i * K, tmp + (a - a0) * K, (size_t)((b - a) * K) * sizeof *out);
+        }
         i = j;
     }
     return MP_OK;
@@ -130,7 +136,138 @@ mp_vtensor *mp_vtensor_add(mp_verify_report *r, const char *name, const char *la
 typedef struct acc {
     double err2, ref2, bound2, dot, y2, max_abs;
     uint64_t zeros, outputs, bad;
+    int64_t first_row, first_k;   /* the first differing value */
+    float first_got, first_want;
+    int all_nan;                  /* every dequantized value is still the NaN it was filled with */
 } acc;
+
+/* The dequantized values of one chunk against the reference, bit for bit: a counting pass the
+ * compiler vectorizes, then, only when something differs, a pass for the first difference and
+ * for whether the device left its NaN filling untouched. */
+static void compare_values(const float *dev, const float *ref, uint64_t n, uint64_t K, const uint32_t *rows,
+                           mp_vtensor *vt, acc *a)
+{
+    uint64_t bad = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        uint32_t d, r;
+        memcpy(&d, &dev[i], sizeof d);
+        memcpy(&r, &ref[i], sizeof r);
+        bad += d != r;
+    }
+    vt->bad_values += bad;
+    if (!bad) {
+        a->all_nan = 0;
+        return;
+    }
+    uint64_t first = UINT64_MAX;
+    for (uint64_t i = 0; i < n && (first == UINT64_MAX || a->all_nan); i++) {
+        uint32_t d, r;
+        memcpy(&d, &dev[i], sizeof d);
+        memcpy(&r, &ref[i], sizeof r);
+        a->all_nan &= (d & 0x7fffffffu) > 0x7f800000u;
+        if (d != r && first == UINT64_MAX) first = i;
+    }
+    if (a->first_row < 0) {
+        a->first_row = rows[first / K];
+        a->first_k = (int64_t)(first % K);
+        a->first_got = dev[first];
+        a->first_want = ref[first];
+    }
+}
+
+/* The chunk's outputs y [M][cn] against yr and the bounds gamma * s, in the same order as ever. */
+static void compare_outputs(const float *y, const double *yr, const double *s, uint64_t M, uint32_t cn,
+                            double gamma, double gamma_p, mp_vtensor *vt, acc *a)
+{
+    for (uint64_t i = 0; i < M * cn; i++) {
+        double yd = y[i], ref = yr[i], d = yd - ref, lim = gamma * s[i];
+        a->outputs++;
+        if (!isfinite(yd) || fabs(d) > lim) a->bad++;
+        if (yd == 0) a->zeros++;
+        if (isfinite(yd)) {
+            a->err2 += d * d;
+            a->dot += yd * ref;
+            a->y2 += yd * yd;
+            if (fabs(d) > a->max_abs) a->max_abs = fabs(d);
+            if (yd < vt->y_min) vt->y_min = yd;
+            if (yd > vt->y_max) vt->y_max = yd;
+        } else {
+            a->max_abs = INFINITY;
+        }
+        a->ref2 += ref * ref;
+        a->bound2 += gamma_p * s[i] * gamma_p * s[i];
+        if (ref < vt->ref_min) vt->ref_min = ref;
+        if (ref > vt->ref_max) vt->ref_max = ref;
+    }
+}
+
+/* The metrics of vt from a, and the findings they call for. */
+static mp_errcode judge(const acc *a, uint32_t nrows, uint64_t K, const char *name, mp_vtensor *vt,
+                        mp_verify_report *r, mp_err *err)
+{
+    vt->bad_outputs = a->bad;
+    vt->max_abs_err = a->max_abs;
+    vt->nmse = a->max_abs == INFINITY ? INFINITY : a->ref2 > 0 ? a->err2 / a->ref2 : (a->err2 > 0 ? INFINITY : 0);
+    vt->nmse_bound = a->ref2 > 0 ? a->bound2 / a->ref2 : 0;
+    vt->cosine = a->y2 > 0 && a->ref2 > 0 ? a->dot / sqrt(a->y2 * a->ref2) : 0;
+    vt->zero_frac = a->outputs ? (double)a->zeros / (double)a->outputs : 0;
+    vt->status = MP_VS_PASS;
+    mp_errcode fr = MP_OK;
+    if (vt->bad_values && a->all_nan) {
+        vt->status = MP_VS_FAIL;
+        fr = mp_vfind(r, MP_VS_FAIL, "numerics",
+                      "%s: the device left all %llu outputs as the NaN they were filled with: it ran nothing", name,
+                      (unsigned long long)nrows * K);
+    } else if (vt->bad_values) {
+        vt->status = MP_VS_FAIL;
+        fr = mp_vfind(r, MP_VS_FAIL, "numerics",
+                      "%s: %llu of %llu dequantized values differ from the reference; first at row %lld, "
+                      "column %lld: device %.9g, reference %.9g",
+                      name, (unsigned long long)vt->bad_values, (unsigned long long)nrows * K, (long long)a->first_row,
+                      (long long)a->first_k, (double)a->first_got, (double)a->first_want);
+    }
+    if (fr == MP_OK && (a->bad || !(vt->nmse <= vt->nmse_bound))) {
+        vt->status = MP_VS_FAIL;
+        fr = mp_vfind(r, MP_VS_FAIL, "numerics",
+                      "%s: y = x w^T: %llu of %llu outputs NaN/Inf or beyond the f32 rounding bound; "
+                      "NMSE %.3g (bound %.3g)",
+                      name, (unsigned long long)a->bad, (unsigned long long)a->outputs, vt->nmse, vt->nmse_bound);
+    }
+    if (fr == MP_OK && vt->zero_frac > 0.9) {
+        vt->status = MP_VS_FAIL;
+        fr = mp_vfind(r, MP_VS_FAIL, "numerics", "%s: %.1f %% of the outputs are exactly zero", name,
+                      100.0 * vt->zero_frac);
+    }
+    return fr == MP_OK ? MP_OK : mp_errf(err, MP_E_NOMEM, "out of memory");
+}
+
+/* The buffers of one compare, sized for chunks of `chunk` rows. */
+typedef struct bufs {
+    uint32_t *rows;
+    float *x, *dev, *refv, *y;
+    double *xt, *axt, *yr, *s;
+} bufs;
+
+static void bufs_free(bufs *b)
+{
+    free(b->rows), free(b->x), free(b->dev), free(b->refv), free(b->y);
+    free(b->xt), free(b->axt), free(b->yr), free(b->s);
+}
+
+static int bufs_alloc(bufs *b, uint64_t n_want, uint64_t chunk, uint64_t M, uint64_t K)
+{
+    uint64_t xb = (uint64_t)mp_ref_gemm_blocks((uint32_t)M) * 8 * K;
+    b->rows = malloc((size_t)(n_want ? n_want : 1) * sizeof *b->rows);
+    b->x = malloc((size_t)(M * K + 1) * sizeof *b->x);
+    b->dev = malloc((size_t)(chunk * K + MP_KERNEL_GUARD) * sizeof *b->dev);
+    b->refv = malloc((size_t)(chunk * K + 1) * sizeof *b->refv);
+    b->y = malloc((size_t)(chunk * M + 1) * sizeof *b->y);
+    b->xt = malloc((size_t)(xb + 1) * sizeof *b->xt);
+    b->axt = malloc((size_t)(xb + 1) * sizeof *b->axt);
+    b->yr = malloc((size_t)(chunk * M + 1) * sizeof *b->yr);
+    b->s = malloc((size_t)(chunk * M + 1) * sizeof *b->s);
+    return b->rows && b->x && b->dev && b->refv && b->y && b->xt && b->axt && b->yr && b->s;
+}
 
 mp_errcode mp_numeric_compare(mp_device *dv, const mp_verify_opts *o, const mp_kernel_data *kd, uint64_t N,
                               uint64_t K, const char *name, mp_ref_rows_fn ref, void *ctx, mp_vtensor *vt,
@@ -138,8 +275,7 @@ mp_errcode mp_numeric_compare(mp_device *dv, const mp_verify_opts *o, const mp_k
 {
     uint64_t M = o->m;
     uint32_t want = o->rows;
-    uint32_t *rows = NULL;
-    float *x = NULL, *dev = NULL, *refv = NULL, *y = NULL;
+    bufs b = {0};
     mp_kernel_job *job = NULL;
     mp_errcode rc = mp_kernel_upload(dv, kd, &job, err);
     if (rc != MP_OK) {
@@ -147,18 +283,14 @@ mp_errcode mp_numeric_compare(mp_device *dv, const mp_verify_opts *o, const mp_k
         return rc;
     }
     uint64_t n_want = want && want < N ? want : N, chunk = n_want < CHUNK_ROWS ? n_want : CHUNK_ROWS;
-    rows = malloc((size_t)(n_want ? n_want : 1) * sizeof *rows);
-    x = malloc((size_t)(M * K) * sizeof *x);
-    dev = malloc((size_t)(chunk * K + 1) * sizeof *dev);
-    refv = malloc((size_t)(chunk * K + 1) * sizeof *refv);
-    y = malloc((size_t)(chunk * M + 1) * sizeof *y);
-    if (!rows || !x || !dev || !refv || !y) {
+    if (!bufs_alloc(&b, n_want, chunk, M, K)) {
         rc = mp_errf(err, MP_E_NOMEM, "out of memory");
         goto done;
     }
     uint64_t seed = o->seed;
-    for (uint64_t i = 0; i < M * K; i++) x[i] = (float)(splitmix(&seed) >> 40) * 0x1p-23f - 1.0f;
-    uint32_t nrows = mp_verify_sample_rows(N, want, rows);
+    for (uint64_t i = 0; i < M * K; i++) b.x[i] = (float)(splitmix(&seed) >> 40) * 0x1p-23f - 1.0f;
+    mp_ref_gemm_x(b.x, (uint32_t)M, K, b.xt, b.axt);
+    uint32_t nrows = mp_verify_sample_rows(N, want, b.rows);
     vt->rows = nrows;
     if (nrows == 0) {
         vt->status = MP_VS_FAIL;
@@ -169,99 +301,25 @@ mp_errcode mp_numeric_compare(mp_device *dv, const mp_verify_opts *o, const mp_k
     vt->y_min = vt->ref_min = INFINITY;
     vt->y_max = vt->ref_max = -INFINITY;
     double gamma = mp_verify_gamma(K + 1), gamma_p = mp_verify_gamma_prob(K + 1);
-    acc a = {0};
-    int64_t first_bad_row = -1, first_bad_k = 0;
-    int all_nan = 1;
-    float first_got = 0, first_want = 0;
+    acc a = {.first_row = -1, .all_nan = 1};
     for (uint32_t c0 = 0; c0 < nrows && rc == MP_OK; c0 += CHUNK_ROWS) {
         uint32_t cn = nrows - c0 < CHUNK_ROWS ? nrows - c0 : CHUNK_ROWS;
-        const uint32_t *cr = rows + c0;
-        rc = ref(ctx, cr, cn, refv, err);
-        if (rc == MP_OK) rc = mp_kernel_dequant(job, cr, cn, dev, err);
-        if (rc == MP_OK) rc = mp_kernel_gemm(job, cr, cn, x, (uint32_t)M, y, err);
+        const uint32_t *cr = b.rows + c0;
+        rc = ref(ctx, cr, cn, b.refv, err);
+        if (rc == MP_OK) rc = mp_kernel_dequant_in_place(job, cr, cn, b.dev, err);
+        if (rc == MP_OK) rc = mp_kernel_gemm(job, cr, cn, b.x, (uint32_t)M, b.y, err);
         if (rc != MP_OK) {
             if (!err->tensor[0]) snprintf(err->tensor, sizeof err->tensor, "%s", name);
             break;
         }
-        for (uint64_t i = 0; i < (uint64_t)cn * K; i++) {
-            all_nan &= isnan(dev[i]) != 0;
-            if (memcmp(&dev[i], &refv[i], sizeof *dev) != 0) {
-                if (first_bad_row < 0) {
-                    first_bad_row = cr[i / K];
-                    first_bad_k = (int64_t)(i % K);
-                    first_got = dev[i];
-                    first_want = refv[i];
-                }
-                vt->bad_values++;
-            }
-        }
-        for (uint64_t m = 0; m < M; m++)
-            for (uint32_t j = 0; j < cn; j++) {
-                const float *w = refv + (uint64_t)j * K, *xm = x + m * K;
-                double yr = 0, s = 0;
-                for (uint64_t k = 0; k < K; k++) {
-                    double p = (double)xm[k] * (double)w[k];
-                    yr += p;
-                    s += fabs(p);
-                }
-                double yd = y[m * cn + j], d = yd - yr, lim = gamma * s;
-                a.outputs++;
-                if (!isfinite(yd) || fabs(d) > lim) a.bad++;
-                if (yd == 0) a.zeros++;
-                if (isfinite(yd)) {
-                    a.err2 += d * d;
-                    a.dot += yd * yr;
-                    a.y2 += yd * yd;
-                    if (fabs(d) > a.max_abs) a.max_abs = fabs(d);
-                    if (yd < vt->y_min) vt->y_min = yd;
-                    if (yd > vt->y_max) vt->y_max = yd;
-                } else {
-                    a.max_abs = INFINITY;
-                }
-                a.ref2 += yr * yr;
-                a.bound2 += gamma_p * s * gamma_p * s;
-                if (yr < vt->ref_min) vt->ref_min = yr;
-                if (yr > vt->ref_max) vt->ref_max = yr;
-            }
+        compare_values(b.dev, b.refv, (uint64_t)cn * K, K, cr, vt, &a);
+        mp_ref_gemm(b.refv, cn, K, b.xt, b.axt, (uint32_t)M, b.yr, b.s);
+        compare_outputs(b.y, b.yr, b.s, M, cn, gamma, gamma_p, vt, &a);
     }
-    if (rc != MP_OK) goto done;
-    vt->bad_outputs = a.bad;
-    vt->max_abs_err = a.max_abs;
-    vt->nmse = a.max_abs == INFINITY ? INFINITY : a.ref2 > 0 ? a.err2 / a.ref2 : (a.err2 > 0 ? INFINITY : 0);
-    vt->nmse_bound = a.ref2 > 0 ? a.bound2 / a.ref2 : 0;
-    vt->cosine = a.y2 > 0 && a.ref2 > 0 ? a.dot / sqrt(a.y2 * a.ref2) : 0;
-    vt->zero_frac = a.outputs ? (double)a.zeros / (double)a.outputs : 0;
-    vt->status = MP_VS_PASS;
-    mp_errcode fr = MP_OK;
-    if (vt->bad_values && all_nan) {
-        vt->status = MP_VS_FAIL;
-        fr = mp_vfind(r, MP_VS_FAIL, "numerics",
-                      "%s: the device left all %llu outputs as the NaN they were filled with: it ran nothing", name,
-                      (unsigned long long)nrows * K);
-    } else if (vt->bad_values) {
-        vt->status = MP_VS_FAIL;
-        fr = mp_vfind(r, MP_VS_FAIL, "numerics",
-                      "%s: %llu of %llu dequantized values differ from the reference; first at row %lld, "
-                      "column %lld: device %.9g, reference %.9g",
-                      name, (unsigned long long)vt->bad_values, (unsigned long long)nrows * K, (long long)first_bad_row,
-                      (long long)first_bad_k, (double)first_got, (double)first_want);
-    }
-    if (fr == MP_OK && (a.bad || !(vt->nmse <= vt->nmse_bound))) {
-        vt->status = MP_VS_FAIL;
-        fr = mp_vfind(r, MP_VS_FAIL, "numerics",
-                      "%s: y = x w^T: %llu of %llu outputs NaN/Inf or beyond the f32 rounding bound; "
-                      "NMSE %.3g (bound %.3g)",
-                      name, (unsigned long long)a.bad, (unsigned long long)a.outputs, vt->nmse, vt->nmse_bound);
-    }
-    if (fr == MP_OK && vt->zero_frac > 0.9) {
-        vt->status = MP_VS_FAIL;
-        fr = mp_vfind(r, MP_VS_FAIL, "numerics", "%s: %.1f %% of the outputs are exactly zero", name,
-                      100.0 * vt->zero_frac);
-    }
-    if (fr != MP_OK) rc = mp_errf(err, MP_E_NOMEM, "out of memory");
+    if (rc == MP_OK) rc = judge(&a, nrows, K, name, vt, r, err);
 done:
     mp_kernel_job_free(job);
-    free(rows), free(x), free(dev), free(refv), free(y);
+    bufs_free(&b);
     return rc;
 }
 

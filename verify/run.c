@@ -206,7 +206,9 @@ mp_errcode mp_verify_run(const mp_verify_opts *o, mp_verify_report *r, mp_err *e
     }
     size_t out_held = SIZE_MAX, src_held = SIZE_MAX;
     mp_numeric_ctx c = {out, outq, manifest, src, srcq, dev, o, seen, &out_held, &src_held};
+    double tn = now();
     rc = damaged(mp_check_numerics(&c, r, err), "numerics", r, err);
+    r->numeric_seconds = now() - tn;
     if (out_held != SIZE_MAX) mp_st_file_unload(out, out_held);
     if (src_held != SIZE_MAX) mp_st_file_unload(src, src_held);
     free(seen);

@@ -23,9 +23,15 @@ uint64_t mp_dequant_ref_scratch(const mp_qlinear *q, uint64_t rows);
 
 /* ---------------------------------------------------------------- devices */
 
-typedef enum { MP_BACKEND_LEVEL_ZERO, MP_BACKEND_OPENCL, MP_BACKEND_CPU, MP_BACKEND_COUNT } mp_backend;
+typedef enum {
+    MP_BACKEND_LEVEL_ZERO,
+    MP_BACKEND_OPENCL,
+    MP_BACKEND_CUDA,
+    MP_BACKEND_CPU,
+    MP_BACKEND_COUNT
+} mp_backend;
 
-const char *mp_backend_name(mp_backend b); /* "level-zero", "opencl", "cpu" */
+const char *mp_backend_name(mp_backend b); /* "level-zero", "opencl", "cuda", "cpu" */
 
 typedef struct mp_device_info {
     mp_backend backend;
@@ -36,9 +42,11 @@ typedef struct mp_device_info {
     char name[128];
     char vendor[96];
     uint32_t vendor_id;
-    char version[96];        /* OpenCL: device version; Level Zero: API version */
+    char version[96];        /* OpenCL: device version; Level Zero: API version;
+                                CUDA: "sm_90, 139.8 GiB" (compute capability, memory) */
     char driver[96];         /* driver version */
-    char platform[96];       /* OpenCL: platform; Level Zero: "SPIR-V x.y" supported */
+    char platform[96];       /* OpenCL: platform; Level Zero: "SPIR-V x.y" supported;
+                                CUDA: "NVRTC 13.0" */
     char note[160];
 } mp_device_info;
 
@@ -55,10 +63,11 @@ void mp_devices_list(mp_backend_report out[MP_BACKEND_COUNT]);
 
 typedef struct mp_device mp_device;
 
-/* Opens a device by spec: "auto", "gpu", "cpu", "opencl[:I]", "level-zero[:I]".
- * - auto: the first usable GPU (Level Zero, then OpenCL); else an OpenCL CPU device; else the cpu
- *   backend. When it is not a GPU, `why` says why (no silent fallback).
- * - gpu, opencl, level-zero: that or MP_E_DEVICE, naming the reason. Never a substitute. */
+/* Opens a device by spec: "auto", "gpu", "cpu", "opencl[:I]", "level-zero[:I]", "cuda[:I]".
+ * - auto: the first usable GPU of any backend (CUDA, then Level Zero, then OpenCL); else an
+ *   OpenCL CPU device; else the cpu backend. When it is not a GPU, `why` says why (no silent
+ *   fallback).
+ * - gpu, opencl, level-zero, cuda: that or MP_E_DEVICE, naming the reason. Never a substitute. */
 mp_errcode mp_device_open(mp_device **out, const char *spec, char *why, size_t why_cap, mp_err *err);
 const mp_device_info *mp_device_get_info(const mp_device *d);
 void mp_device_close(mp_device *d);
@@ -67,6 +76,14 @@ void mp_device_close(mp_device *d);
 typedef enum { MP_KF_CUTLASS, MP_KF_ONEDNN, MP_KF_GPTQ, MP_KF_AWQ, MP_KF_CT, MP_KF_GGUF, MP_KF_COUNT } mp_kfamily;
 
 const char *mp_kfamily_name(mp_kfamily f); /* "cutlass-int4", ... */
+
+/* Compiles family f's kernels with NVRTC for arch ("sm_90") exactly as the cuda backend does,
+ * and needs no driver or GPU: the build-time check of kernels/ (doc/cuda.md). `nvrtc` gets
+ * "NVRTC 13.0 (libnvrtc.so.13)"; `log` gets NVRTC's log, empty when it had nothing to say (a
+ * warning is a failure for the caller to report). MP_E_DEVICE: no NVRTC (the reason in err), an
+ * arch NVRTC does not know, or a compile error (the log in err). */
+mp_errcode mp_cuda_compile_check(mp_kfamily f, const char *arch, char *nvrtc, size_t nvrtc_cap, char *log,
+                                 size_t log_cap, mp_err *err);
 
 /* Parameter block indices, as kernels/mp_kernel.h numbers them. */
 enum {
@@ -94,6 +111,11 @@ mp_errcode mp_kernel_dequant(mp_kernel_job *j, const uint32_t *rows, uint32_t nr
                              mp_err *err);
 mp_errcode mp_kernel_gemm(mp_kernel_job *j, const uint32_t *rows, uint32_t nrows, const float *x,
                           uint32_t m, float *out, mp_err *err);
+/* mp_kernel_dequant run in the caller's buffer, with no copy: out holds nrows * K +
+ * MP_KERNEL_GUARD floats, the last MP_KERNEL_GUARD of them the guard zone (overwritten). */
+#define MP_KERNEL_GUARD 64
+mp_errcode mp_kernel_dequant_in_place(mp_kernel_job *j, const uint32_t *rows, uint32_t nrows, float *out,
+                                      mp_err *err);
 void mp_kernel_job_free(mp_kernel_job *j);
 
 /* ---------------------------------------------------------------- modelprep verify */
@@ -142,6 +164,7 @@ typedef struct mp_verify_report {
     size_t files_hashed;
     uint64_t bytes_hashed;
     double hash_seconds;
+    double numeric_seconds;   /* the numeric stage alone: reading, reference, device, comparison */
     size_t n_tensors_checked; /* tensors of the checkpoint */
     size_t n_findings;
     mp_vfinding *findings;

@@ -372,7 +372,7 @@ def main():
         check(p.returncode == 3 and "no driver (ZE_RESULT_ERROR_UNINITIALIZED)" in p.stderr,
               f"level-zero without a driver: {p.returncode} {p.stderr}")
         p = run("verify", "asym-gptq", "--device", "gpu")
-        check(p.returncode == 3 and p.stderr.startswith("modelprep: --device gpu: no GPU (level-zero: "),
+        check(p.returncode == 3 and p.stderr.startswith("modelprep: --device gpu: no GPU (cuda: ") and "; level-zero: " in p.stderr,
               f"gpu without a GPU: {p.returncode} {p.stderr}")
         p = run("verify", "asym-gptq", "--device", "opencl:7")
         check(p.returncode == 3 and "opencl has 1 device(s)" in p.stderr, f"opencl:7: {p.stderr}")
@@ -386,7 +386,7 @@ def main():
 
         p = run("devices", "--json")
         doc = json.loads(p.stdout)
-        check(p.returncode == 0 and [b["name"] for b in doc["backends"]] == ["level-zero", "opencl", "cpu"],
+        check(p.returncode == 0 and [b["name"] for b in doc["backends"]] == ["level-zero", "opencl", "cuda", "cpu"],
               "devices --json backends")
         keys = {"backend", "index", "gpu", "usable", "type", "name", "vendor", "vendor_id", "version", "driver",
                 "platform", "note"}
@@ -398,7 +398,7 @@ def main():
         ze = doc["backends"][0]
         check(not ze["usable"] and ze["status"].endswith("present, no driver (ZE_RESULT_ERROR_UNINITIALIZED)"),
               f"level-zero status {ze['status']}")
-        check(doc["backends"][2]["devices"][0]["type"] == "CPU", "cpu backend is a CPU")
+        check(doc["backends"][3]["devices"][0]["type"] == "CPU", "cpu backend is a CPU")
     finally:
         os.chdir("/")
         shutil.rmtree(tmp, ignore_errors=True)

@@ -166,3 +166,34 @@ Test(unit_verify, gguf_blocks_by_hand_on_every_backend)
         gguf_case(devices[i], 8, 34);
     }
 }
+
+/* The in-place dequantization runs in the caller's buffer and its guard zone, and gives the very
+ * values of the copying one. */
+Test(unit_verify, in_place_dequant_equals_the_copying_one_and_keeps_its_guard)
+{
+    mp_device *d = NULL;
+    char why[64];
+    mp_err err = MP_ERR_INIT;
+    cr_assert_eq(mp_device_open(&d, "cpu", why, sizeof why, &err), MP_OK);
+    uint8_t qw[4 * 16];
+    for (int i = 0; i < 64; i++) qw[i] = (uint8_t)(i * 37 + 11);
+    uint16_t sc[4 * 2] = {0x3800, 0xc000, 0x3c00, 0x4000, 0xb800, 0x3400, 0x4200, 0xbc00};
+    mp_kernel_data kd = {.family = MP_KF_CUTLASS, .qw = qw, .sc = sc, .qw_bytes = sizeof qw, .sc_bytes = sizeof sc};
+    kd.P[MP_P_N] = 4, kd.P[MP_P_K] = 32, kd.P[MP_P_G] = 2, kd.P[MP_P_GSIZE] = 16, kd.P[MP_P_BITS] = 4;
+    kd.P[MP_P_SSTRIDE] = 2, kd.P[MP_P_QSTRIDE] = 16;
+    mp_kernel_job *j = NULL;
+    cr_assert_eq(mp_kernel_upload(d, &kd, &j, &err), MP_OK);
+    uint32_t rows[3] = {3, 0, 2};
+    float copy[3 * 32], place[3 * 32 + MP_KERNEL_GUARD];
+    cr_assert_eq(mp_kernel_dequant(j, rows, 3, copy, &err), MP_OK);
+    cr_assert_eq(mp_kernel_dequant_in_place(j, rows, 3, place, &err), MP_OK, "%s", err.msg);
+    cr_assert(memcmp(copy, place, sizeof copy) == 0);
+    for (int r = 0; r < 3; r++)
+        for (int k = 0; k < 32; k++) {
+            int byte = qw[rows[r] * 16 + (uint32_t)k / 2], q = k % 2 ? byte >> 4 : byte & 15;
+            float s = mp_f16_to_f32(sc[rows[r] * 2 + (uint32_t)k / 16]);
+            cr_assert_eq(place[r * 32 + k], (float)(q - 8) * s, "row %u k %d", rows[r], k);
+        }
+    mp_kernel_job_free(j);
+    mp_device_close(d);
+}
