@@ -31,6 +31,11 @@ static const mp_opt convert_opts[] = {
 };
 
 static const mp_opt split_opts[] = {
+    {"for", "RUNTIME", "airllm, rabbitllm or plain: the files, .done markers and empty layers that\n"
+     "                               runtime's loader expects (default rabbitllm, which AirLLM\n"
+     "                               loads too; plain with --compress or a GGUF source)"},
+    {"into-checkpoint", NULL, "write the split as SRC/splitted_model, where AirLLM and RabbitLLM\n"
+     "                               look for it (no DST; the only write inside SRC)"},
     {"materialize-tied", NULL, "write lm_head.safetensors from the embedding when it is tied"},
     {"resume", NULL, "finish an interrupted split, keeping the files that verify"},
     {"compress", "zstd[:LEVEL]", "write NAME.safetensors.zst files, zstd level 1-19 (default 3)"},
@@ -76,13 +81,15 @@ static const mp_cmd commands[] = {
      "A GGUF source (file or split set) converts to f32, f16 or bf16: every tensor dequantized,\n"
      "llama/mistral/qwen2/qwen3/gemma3 names mapped to Hugging Face's, config.json built.",
      2, 2, convert_opts},
-    {"split", cmd_split, "SRC DST [options]",
+    {"split", cmd_split, "SRC DST [options] | SRC --into-checkpoint [options]",
      "Split a checkpoint into one safetensors file per module for layer-streaming runtimes\n"
      "(model.embed_tokens, model.layers.N, model.norm, lm_head; others by rule, the rest in\n"
      "extra.safetensors), with an index over them and modelprep.json. Streaming, atomic,\n"
      "resumable. With --compress, the files are zstd frames and the index is\n"
-     "model.safetensors.zst.index.json (modelprep reads them; standard loaders do not).",
-     2, 2, split_opts},
+     "model.safetensors.zst.index.json (modelprep reads them; standard loaders do not).\n"
+     "Each layer file gets the NAME.safetensors.done marker AirLLM and RabbitLLM require,\n"
+     "written after the file is on disk (doc/split-runtimes.md).",
+     1, 2, split_opts},
     {"hash", cmd_hash, "PATH [--json]",
      "Print the xxh64 of every tensor's bytes and of all of them in order, in the line format\n"
      "of llama.cpp's llama-gguf-hash ('xxh64  <hex>  file:tensor', then 'xxh64  <hex>  PATH').\n"
