@@ -123,8 +123,9 @@ mp_errcode mp_verify_run(const mp_verify_opts *o, mp_verify_report *r, mp_err *e
     if (rc != MP_OK) return rc;
     r->device = *mp_device_get_info(dev);
     if (mp_gguf_probe(o->path)) {
-        if (o->against) {
-            rc = mp_errf(err, MP_E_USAGE, "--against applies to safetensors checkpoints; a GGUF file is checked "
+        if (o->against || o->runtime > MP_RUNTIME_PLAIN) {
+            rc = mp_errf(err, MP_E_USAGE, o->runtime > MP_RUNTIME_PLAIN ? "--for checks a per-layer split of a "
+                         "safetensors checkpoint; neither runtime loads a GGUF file" : "--against applies to safetensors checkpoints; a GGUF file is checked "
                                           "against its own blocks");
             goto done;
         }
@@ -134,8 +135,15 @@ mp_errcode mp_verify_run(const mp_verify_opts *o, mp_verify_report *r, mp_err *e
             rc = mp_errf(err, MP_E_NOMEM, "out of memory");
         goto done;
     }
+    if (o->runtime > MP_RUNTIME_PLAIN && !mp_is_dir(o->path)) {
+        rc = mp_errf(err, MP_E_USAGE, "--for checks a split directory; %.300s is not one", o->path);
+        goto done;
+    }
+    if (mp_is_dir(o->path) && (rc = mp_check_runtime(o->path, o->runtime, r, err)) != MP_OK) goto done;
     rc = mp_st_open(&out, o->path, err);
-    if (rc != MP_OK) goto done;
+    /* A split the runtime stage already failed (a layer file gone) is reported, not an error. */
+    if (rc != MP_OK && r->n_fail) rc = damaged(rc == MP_E_IO ? MP_E_INPUT : rc, "runtime", r, err);
+    if (rc != MP_OK || r->stopped) goto done;
     r->n_tensors_checked = mp_st_n_tensors(out);
 
     char *mpath = mp_path_join(mp_st_dir(out), "modelprep.json");
