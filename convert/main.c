@@ -83,7 +83,7 @@ static const mp_cmd commands[] = {
      "A GGUF source (file or split set) converts to f32, f16 or bf16: every tensor dequantized,\n"
      "llama/mistral/qwen2/qwen3/gemma3 names mapped to Hugging Face's, config.json built.",
      2, 2, convert_opts},
-    {"split", cmd_split, "SRC DST [options] | SRC --into-checkpoint [options]",
+    {"split", cmd_split, "SRC DST [options]",
      "Split a checkpoint into one safetensors file per module for layer-streaming runtimes\n"
      "(model.embed_tokens, model.layers.N, model.norm, lm_head; others by rule, the rest in\n"
      "extra.safetensors), with an index over them and modelprep.json. Streaming, atomic,\n"
@@ -97,7 +97,7 @@ static const mp_cmd commands[] = {
      "of llama.cpp's llama-gguf-hash ('xxh64  <hex>  file:tensor', then 'xxh64  <hex>  PATH').\n"
      "PATH is a GGUF file or split set, or a safetensors file or directory.",
      1, 1, hash_opts},
-    {"verify", cmd_verify, "PATH [--against SRC] [--for RUNTIME] [--device DEV] [--rows N | --full] [--json]",
+    {"verify", cmd_verify, "PATH [--against SRC] [--device DEV] [--rows N | --full] [--json]",
      "Verify a checkpoint before it ships: the hashes of modelprep.json, the structure against\n"
      "config.json, and every quantized tensor on a device: kernels/ dequantize sampled rows, which\n"
      "must equal the CPU reference bit for bit, and compute y = x w^T within the f32 rounding bound.\n"
