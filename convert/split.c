@@ -679,6 +679,16 @@ static mp_errcode write_index_and_manifest(split_job *j, const char *src, mp_err
     return rc;
 }
 
+/* The markers of the files a resumed run keeps. A run killed between a file's rename and its
+ * marker left the file without one: the file verified, so the marker follows it now, in the
+ * same order as in a run that is not interrupted. */
+static mp_errcode restore_markers(const split_job *j, mp_err *err)
+{
+    for (size_t i = 0; i < j->n_mods; i++)
+        if (j->mods[i].done) MP_FORWARD(write_marker(j, &j->mods[i], err));
+    return MP_OK;
+}
+
 /* ------------------------------------------------------------ GGUF: gguf-split sets */
 
 /* The module stem of a tensor name, by the rule table ("extra" for none). */
@@ -870,10 +880,7 @@ mp_errcode mp_split_run(const char *src, const char *dst, const mp_split_opts *o
         fprintf(stderr, "modelprep: resuming into '%s'\n", partial);
         rc = load_journal(&j, err);
         if (rc == MP_OK) clean_unverified(&j);
-        /* A run killed between a file's rename and its marker: the file verified, so the
-         * marker follows it now, in the same order as in a run that is not interrupted. */
-        for (size_t i = 0; rc == MP_OK && i < j.n_mods; i++)
-            if (j.mods[i].done) rc = write_marker(&j, &j.mods[i], err);
+        if (rc == MP_OK) rc = restore_markers(&j, err);
     } else if (rc == MP_OK) {
         if (o->resume && mp_exists(dst) && !o->force)
             rc = mp_errf_at(err, MP_E_USAGE, dst, NULL, -1,

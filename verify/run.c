@@ -103,6 +103,18 @@ static mp_errcode damaged(mp_errcode rc, const char *stage, mp_verify_report *r,
                ? MP_OK : mp_errf(err, MP_E_NOMEM, "out of memory");
 }
 
+/* The runtime stage of a split directory, which needs no readable model, then the model. A split
+ * the runtime stage already failed (a layer file gone) is reported, not an error. */
+static mp_errcode runtime_then_open(const mp_verify_opts *o, mp_st_model **out, mp_verify_report *r, mp_err *err)
+{
+    if (o->runtime > MP_RUNTIME_PLAIN && !mp_is_dir(o->path))
+        return mp_errf(err, MP_E_USAGE, "--for checks a split directory; %.300s is not one", o->path);
+    if (mp_is_dir(o->path)) MP_FORWARD(mp_check_runtime(o->path, o->runtime, r, err));
+    mp_errcode rc = mp_st_open(out, o->path, err);
+    if (rc != MP_OK && r->n_fail) rc = damaged(rc == MP_E_IO ? MP_E_INPUT : rc, "runtime", r, err);
+    return rc;
+}
+
 void mp_verify_report_free(mp_verify_report *r)
 {
     free(r->findings);
@@ -135,14 +147,7 @@ mp_errcode mp_verify_run(const mp_verify_opts *o, mp_verify_report *r, mp_err *e
             rc = mp_errf(err, MP_E_NOMEM, "out of memory");
         goto done;
     }
-    if (o->runtime > MP_RUNTIME_PLAIN && !mp_is_dir(o->path)) {
-        rc = mp_errf(err, MP_E_USAGE, "--for checks a split directory; %.300s is not one", o->path);
-        goto done;
-    }
-    if (mp_is_dir(o->path) && (rc = mp_check_runtime(o->path, o->runtime, r, err)) != MP_OK) goto done;
-    rc = mp_st_open(&out, o->path, err);
-    /* A split the runtime stage already failed (a layer file gone) is reported, not an error. */
-    if (rc != MP_OK && r->n_fail) rc = damaged(rc == MP_E_IO ? MP_E_INPUT : rc, "runtime", r, err);
+    rc = runtime_then_open(o, &out, r, err);
     if (rc != MP_OK || r->stopped) goto done;
     r->n_tensors_checked = mp_st_n_tensors(out);
 
