@@ -191,12 +191,13 @@ RT_NODEPS := torch==2.5.1 nvidia-cuda-runtime-cu12==12.4.127 nvidia-cublas-cu12=
              nvidia-cusparse-cu12==12.3.1.170 nvidia-nvjitlink-cu12==12.4.127 nvidia-nccl-cu12==2.21.5 \
              nvidia-cuda-cupti-cu12==12.4.127 accelerate==1.15.0 bitsandbytes==0.50.2 airllm==4.0.0 \
              rabbitllm==1.1.0
-RTSTAMP   := $(RTVENV)/.ok-$(subst $(space),-,$(subst ==,-,$(RT_NODEPS)))
+# The stamp names a hash of the package lists, so a change of pins installs again.
+RTSTAMP   := $(RTVENV)/.ok-$(shell echo '$(RT_PKGS) $(RT_NODEPS)' | cksum | cut -d' ' -f1)
 $(RTSTAMP):
 	@rm -f build/rtvenv.skip; mkdir -p build; t0=$$(date +%s); pip="$(RTVENV)/bin/pip --quiet --disable-pip-version-check"; \
 	if $(PYTHON) -m venv $(RTVENV) && timeout 1200 $$pip install $(RT_PKGS) && \
 	   timeout 1800 $$pip install --no-deps $(RT_NODEPS); then \
-	  touch $@; echo "runtimes: build/rtvenv installed in $$(( $$(date +%s) - t0 )) s, $$(du -sh $(RTVENV) | cut -f1)"; \
+	  touch $@ && echo "runtimes: build/rtvenv installed in $$(( $$(date +%s) - t0 )) s, $$(du -sh $(RTVENV) | cut -f1)"; \
 	else \
 	  echo "pip could not install airllm, rabbitllm and a CPU-usable torch from PyPI into build/rtvenv" > build/rtvenv.skip; \
 	  echo "runtimes: $$(cat build/rtvenv.skip); tests/ref/split_runtimes.py will be skipped" >&2; \
