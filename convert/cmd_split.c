@@ -66,54 +66,6 @@ static void layout_line(const mp_split_opts *o, const mp_split_result *r)
                r->empty_head ? "; lm_head.safetensors holds no tensors (the runtime takes the tied embedding)" : "");
 }
 
-static void report(const mp_args *a, const mp_split_opts *o, const mp_split_result *r, const char *dst)
-{
-    const mp_runtime_traits *t = mp_runtime_get(r->runtime);
-    char human[32];
-    mp_fmt_bytes(r->bytes, human, sizeof human);
-    /* Compression ratio over the layer files; speed over the bytes this run wrote. */
-    double ratio = r->disk_bytes ? (double)r->layer_bytes / (double)r->disk_bytes : 0.0;
-    double mbs = r->write_seconds > 0 ? (double)r->written / r->write_seconds / 1e6 : 0.0;
-    if (mp_args_has(a, "json")) {
-        printf("{\"status\": \"ok\", \"destination\": ");
-        mp_buf b = MP_BUF_INIT;
-        mp_buf_json_str(&b, dst);
-        fwrite(b.data, 1, b.len, stdout);
-        mp_buf_release(&b);
-        printf(", \"files\": %zu, \"tensors\": %zu, \"extra_tensors\": %zu, \"resumed_files\": %zu, "
-               "\"tied_alias\": %s, \"bytes\": %llu, \"seconds\": %.3f",
-               r->n_files, r->n_tensors, r->n_extra, r->n_resumed, r->tied ? "true" : "false",
-               (unsigned long long)r->bytes, r->seconds);
-        printf(", \"for\": \"%s\", \"done_markers\": %s, \"empty_head\": %s", t->name,
-               t->done_markers ? "true" : "false", r->empty_head ? "true" : "false");
-        if (o->zstd_level)
-            printf(", \"compression\": {\"format\": \"zstd\", \"level\": %d, \"uncompressed_bytes\": %llu, "
-                   "\"compressed_bytes\": %llu, \"ratio\": %.3f, \"mb_per_s\": %.1f}",
-                   o->zstd_level, (unsigned long long)r->layer_bytes, (unsigned long long)r->disk_bytes,
-                   ratio, mbs);
-        else
-            printf(", \"compression\": null, \"mb_per_s\": %.1f", mbs);
-        printf("}\n");
-    } else if (!o->quiet) {
-        printf("split %s into %s: %zu files, %zu tensors (%s)%s%s%s%s\n", a->pos[0], dst,
-               r->n_files, r->n_tensors, human,
-               r->tied ? "; " : "", r->tied ? r->tied_name : "",
-               r->tied ? (o->materialize_tied ? " written from the tied embedding"
-                                            : " recorded as an alias of the embedding")
-                      : "",
-               r->n_extra ? "; tensors that match no layer rule are in extra.safetensors" : "");
-        if (o->zstd_level) {
-            char packed[32];
-            mp_fmt_bytes(r->disk_bytes, packed, sizeof packed);
-            mp_fmt_bytes(r->layer_bytes, human, sizeof human);
-            printf("zstd level %d: %s -> %s (ratio %.2f), %.1f MB/s\n", o->zstd_level, human, packed,
-                   ratio, mbs);
-        }
-        if (!o->gguf_split) layout_line(o, r);
-        if (r->n_resumed) printf("resumed: %zu files kept from the interrupted run\n", r->n_resumed);
-    }
-}
-
 int cmd_split(const mp_args *a)
 {
     mp_split_opts o;
@@ -160,7 +112,49 @@ int cmd_split(const mp_args *a)
         free(dst);
         return mp_cli_fail_job(&err);
     }
-    report(a, &o, &r, dst);
+    char human[32];
+    mp_fmt_bytes(r.bytes, human, sizeof human);
+    /* Compression ratio over the layer files; speed over the bytes this run wrote. */
+    double ratio = r.disk_bytes ? (double)r.layer_bytes / (double)r.disk_bytes : 0.0;
+    double mbs = r.write_seconds > 0 ? (double)r.written / r.write_seconds / 1e6 : 0.0;
+    if (mp_args_has(a, "json")) {
+        printf("{\"status\": \"ok\", \"destination\": ");
+        mp_buf b = MP_BUF_INIT;
+        mp_buf_json_str(&b, dst);
+        fwrite(b.data, 1, b.len, stdout);
+        mp_buf_release(&b);
+        printf(", \"files\": %zu, \"tensors\": %zu, \"extra_tensors\": %zu, \"resumed_files\": %zu, "
+               "\"tied_alias\": %s, \"bytes\": %llu, \"seconds\": %.3f",
+               r.n_files, r.n_tensors, r.n_extra, r.n_resumed, r.tied ? "true" : "false",
+               (unsigned long long)r.bytes, r.seconds);
+        printf(", \"for\": \"%s\", \"done_markers\": %s, \"empty_head\": %s", mp_runtime_get(r.runtime)->name,
+               mp_runtime_get(r.runtime)->done_markers ? "true" : "false", r.empty_head ? "true" : "false");
+        if (o.zstd_level)
+            printf(", \"compression\": {\"format\": \"zstd\", \"level\": %d, \"uncompressed_bytes\": %llu, "
+                   "\"compressed_bytes\": %llu, \"ratio\": %.3f, \"mb_per_s\": %.1f}",
+                   o.zstd_level, (unsigned long long)r.layer_bytes, (unsigned long long)r.disk_bytes,
+                   ratio, mbs);
+        else
+            printf(", \"compression\": null, \"mb_per_s\": %.1f", mbs);
+        printf("}\n");
+    } else if (!o.quiet) {
+        printf("split %s into %s: %zu files, %zu tensors (%s)%s%s%s%s\n", a->pos[0], dst,
+               r.n_files, r.n_tensors, human,
+               r.tied ? "; " : "", r.tied ? r.tied_name : "",
+               r.tied ? (o.materialize_tied ? " written from the tied embedding"
+                                            : " recorded as an alias of the embedding")
+                      : "",
+               r.n_extra ? "; tensors that match no layer rule are in extra.safetensors" : "");
+        if (o.zstd_level) {
+            char packed[32];
+            mp_fmt_bytes(r.disk_bytes, packed, sizeof packed);
+            mp_fmt_bytes(r.layer_bytes, human, sizeof human);
+            printf("zstd level %d: %s -> %s (ratio %.2f), %.1f MB/s\n", o.zstd_level, human, packed,
+                   ratio, mbs);
+        }
+        if (!o.gguf_split) layout_line(&o, &r);
+        if (r.n_resumed) printf("resumed: %zu files kept from the interrupted run\n", r.n_resumed);
+    }
     free(dst);
     return 0;
 }
