@@ -11,9 +11,10 @@ that layers straddle), `modelprep split SRC --into-checkpoint` (default layout, 
      pass that loads each layer with that loader just before it runs (and wipes it after) gives
      logits equal to the full model's, bit for bit;
   3. its own split of the same checkpoint has the same files and markers, with equal tensors;
-  4. its whole model class runs on the CPU on the split in place, with logits equal to the full
-     model's; where the class does not run on the CPU with the installed versions, the error is
-     printed, and it must be the same error its own split gives.
+  4. its whole model class (AutoModel.from_pretrained(checkpoint, device="cpu")) runs on the
+     split in place: forward logits and 3 greedy generated tokens equal the full model's; where
+     the class does not run on the CPU with the installed versions, the error is printed, and it
+     must be the same error on the runtime's own split of the same weights.
 Run by `make test` with the interpreter of build/rtvenv (Makefile target `runtimes`).
 """
 import contextlib
@@ -187,13 +188,46 @@ def layer_by_layer(runtime, tag, cfg, names, split_dir, ref):
           f"{(logits - ref).abs().max().item()}")
 
 
-def whole_model(runtime, ck):
+def whole_model(runtime, ck, generate=False):
+    """The runtime's AutoModel on the checkpoint, on the CPU: forward logits, or greedy tokens.
+    RabbitLLM's forward takes use_cache=True, as its generate() passes it: with use_cache left
+    None, RabbitLLM 1.1.0 indexes a decoder layer's output tensor with [0] and fails."""
     cls = airllm.AutoModel if runtime == "airllm" else rabbitllm.AutoModel
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         m = cls.from_pretrained(ck, device="cpu")
         with torch.no_grad():
-            out = m(IDS)
+            if generate:
+                out = m.generate(IDS, max_new_tokens=3, do_sample=False)
+                return out.sequences if hasattr(out, "sequences") else out
+            out = m(IDS, use_cache=True) if runtime == "rabbitllm" else m(IDS)
     return out.logits if hasattr(out, "logits") else out[0]
+
+
+def whole_model_check(runtime, tag, what, ck, src, want, tmp, generate):
+    """The whole model class on the split in place gives `want`; where the class does not run on
+    the CPU, it must fail the same way on the runtime's own split of the same weights."""
+    try:
+        got = whole_model(runtime, ck, generate)
+    except Exception as e:  # noqa: BLE001 - reported below, and compared with a control
+        ours = f"{type(e).__name__}: {e}"
+        # The control: the runtime's own split of the same weights in one file (its own split of
+        # shards can drop tensors, above), run by the same class.
+        ctl = os.path.join(tmp, f"{tag}-control")
+        if not os.path.exists(ctl):
+            single_file_copy(src, ctl)
+        try:
+            whole_model(runtime, ctl, generate)
+            theirs = "runs"
+        except Exception as e2:  # noqa: BLE001
+            theirs = f"{type(e2).__name__}: {e2}"
+        check(theirs == ours, f"{tag}: {runtime} {what} fails on modelprep's split ({ours}) but on its own "
+              f"split of the same weights: {theirs}")
+        print(f"{tag}: NOT RUN: {runtime} {what} does not run on the CPU with {VERSIONS}: "
+              f"{ours.splitlines()[0][:300]} (the same error on its own split)")
+        return 0
+    check(torch.equal(got, want), f"{tag}: {runtime} {what} on modelprep's split differs from the full model's: "
+          f"{got.flatten()[:8].tolist()} against {want.flatten()[:8].tolist()}")
+    return 1
 
 
 def same_files_as_own(tag, ours, own):
@@ -244,7 +278,7 @@ def check_runtime(runtime, tag, src, cfg, ref, tmp):
     for name in streamed(runtime, cfg, names):
         check(persister(runtime).model_persist_exist(name + ".", __import__("pathlib").Path(split_dir)),
               f"{tag}: model_persist_exist({name}) is false")
-    layer_by_layer(runtime, tag, cfg, names, split_dir, ref)
+    layer_by_layer(runtime, tag, cfg, names, split_dir, ref[0])
 
     own = os.path.join(tmp, f"{tag}-own")
     shutil.copytree(src, own)
@@ -252,28 +286,10 @@ def check_runtime(runtime, tag, src, cfg, ref, tmp):
     same_files_as_own(tag, split_dir, os.path.join(own, "splitted_model"))
     check(snapshot(split_dir) == before, f"{tag}: the split changed")
 
-    try:
-        logits = whole_model(runtime, ck)
-    except Exception as e:  # noqa: BLE001 - reported below, and compared with a control
-        ours = f"{type(e).__name__}: {e}"
-        # The control: the runtime's own split of the same weights in one file (its own split of
-        # shards can drop tensors, above), run by the same class.
-        ctl = os.path.join(tmp, f"{tag}-control")
-        single_file_copy(src, ctl)
-        try:
-            whole_model(runtime, ctl)
-            theirs = "runs"
-        except Exception as e2:  # noqa: BLE001
-            theirs = f"{type(e2).__name__}: {e2}"
-        check(theirs == ours, f"{tag}: the whole {runtime} model fails on modelprep's split ({ours}) but "
-              f"on its own split of the same weights: {theirs}")
-        print(f"{tag}: NOT RUN: {runtime}'s whole model class does not run on the CPU with {VERSIONS}: "
-              f"{ours.splitlines()[0][:300]} (the same error on its own split)")
-        return 0
+    ran = whole_model_check(runtime, tag, "model.forward", ck, src, ref[0], tmp, False)
+    ran += whole_model_check(runtime, tag, "model.generate", ck, src, ref[1], tmp, True)
     check(snapshot(split_dir) == before, f"{tag}: the whole {runtime} model changed the split")
-    check(torch.equal(logits, ref), f"{tag}: the whole {runtime} model's logits differ from the full model's by "
-          f"{(logits - ref).abs().max().item()}")
-    return 1
+    return ran
 
 
 def main():
@@ -286,11 +302,13 @@ def main():
                 src = os.path.join(tmp, name)
                 cfg = make_model(src, cfg_cls, tied, sharded, seed=len(name))
                 with torch.no_grad():
-                    ref = AutoModelForCausalLM.from_pretrained(src, dtype=torch.float32).eval()(IDS).logits
+                    full = AutoModelForCausalLM.from_pretrained(src, dtype=torch.float32).eval()
+                    with contextlib.redirect_stderr(io.StringIO()):
+                        ref = (full(IDS).logits, full.generate(IDS, max_new_tokens=3, do_sample=False))
                 for runtime in ("airllm", "rabbitllm"):
                     ran[runtime] += check_runtime(runtime, f"{name}-{runtime}", src, cfg, ref, tmp)
-    print(f"whole model class on the CPU: airllm ran on {ran['airllm']} of 6 splits, "
-          f"rabbitllm on {ran['rabbitllm']} of 6")
+    print(f"whole model class on the CPU (forward and generate, 12 runs each): airllm ran {ran['airllm']}, "
+          f"rabbitllm {ran['rabbitllm']}")
     print(f"split runtimes ok: {count()} checks passed")
 
 
