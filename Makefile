@@ -179,7 +179,7 @@ realmodel: $(VENV)/.realmodel ## install the real GGUF model the tests check aga
 # what their loaders and model classes import, in build/rtvenv apart from the reference venv.
 # PyPI's torch for Linux is the CUDA build; on the CPU it needs only the CUDA libraries it links
 # against, so it is installed without its dependencies and with those (no triton, nvrtc,
-# cusolver, nvtx, networkx): 4.5 GB instead of 5.3 GB. The packages that would pull torch's full
+# cusolver, nvtx, networkx): 0.8 GB less. The packages that would pull torch's full
 # dependency set (accelerate, the runtimes, bitsandbytes, which RabbitLLM's loader imports) come
 # last, without theirs. Pins: RabbitLLM 1.1.0 wants torch <2.6 and transformers <5.3. Tried once
 # by `make test`; when it fails, build/rtvenv.skip says why and the check is skipped.
@@ -203,7 +203,7 @@ $(RTSTAMP):
 	  echo "runtimes: $$(cat build/rtvenv.skip); tests/ref/split_runtimes.py will be skipped" >&2; \
 	fi
 
-runtimes: $(RTSTAMP) ## install AirLLM and RabbitLLM with a CPU torch into build/rtvenv (PyPI, ~4.5 GB)
+runtimes: $(RTSTAMP) ## install AirLLM and RabbitLLM with a CPU torch into build/rtvenv (PyPI, ~4.7 GB)
 
 # The Level Zero null driver, built from Debian's loader source when the network allows: the
 # negative control of verify (a "GPU" that runs nothing). Optional; the test says when it skips.
