@@ -147,7 +147,7 @@ def main():
         check(kills >= 8 and resumed >= 3, f"a third of the runs killed mid-way ({kills}), some resumed ({resumed})")
 
         # A kept file without its marker, and a marker whose file is not kept: --resume repairs both.
-        for delay in (0.5, 0.7, 0.9):
+        for delay in (0.5, 0.7, 0.9, 0.4, 0.6, 0.8, 0.3, 0.95, 0.55, 0.65):
             p = subprocess.Popen([BIN, "split", src, dst, "--quiet"], stdout=subprocess.DEVNULL,
                                  stderr=subprocess.DEVNULL)
             time.sleep(full * delay)
