@@ -31,9 +31,10 @@ static const mp_opt convert_opts[] = {
 };
 
 static const mp_opt split_opts[] = {
-    {"for", "RUNTIME", "airllm, rabbitllm or plain: the files, .done markers and empty layers that\n"
-     "                               runtime's loader expects (default rabbitllm, which AirLLM\n"
-     "                               loads too; plain with --compress or a GGUF source)"},
+    {"for", "RUNTIME", "airllm, rabbitllm or plain: what that runtime's loader expects (.done\n"
+     "                               markers; RabbitLLM's empty lm_head for a tied head). Default\n"
+     "                               rabbitllm, which AirLLM loads too; plain with --compress or\n"
+     "                               a GGUF source, which neither reads"},
     {"into-checkpoint", NULL, "write the split as SRC/splitted_model, where AirLLM and RabbitLLM\n"
      "                               look for it (no DST; the only write inside SRC)"},
     {"materialize-tied", NULL, "write lm_head.safetensors from the embedding when it is tied"},
@@ -89,8 +90,8 @@ static const mp_cmd commands[] = {
      "extra.safetensors), with an index over them and modelprep.json. Streaming, atomic,\n"
      "resumable. With --compress, the files are zstd frames and the index is\n"
      "model.safetensors.zst.index.json (modelprep reads them; standard loaders do not).\n"
-     "Each layer file gets the NAME.safetensors.done marker AirLLM and RabbitLLM require,\n"
-     "written after the file is on disk (doc/split-runtimes.md).",
+     "For AirLLM and RabbitLLM (--for), each layer file gets the NAME.safetensors.done marker\n"
+     "they require, written after the file is on disk (doc/split-runtimes.md).",
      1, 2, split_opts},
     {"hash", cmd_hash, "PATH [--json]",
      "Print the xxh64 of every tensor's bytes and of all of them in order, in the line format\n"
