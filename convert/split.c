@@ -121,6 +121,9 @@ typedef struct split_job {
     module *mods;
     size_t n_mods;
     const char *alias_from, *alias_to;   /* tied: lm_head.weight -> embedding */
+    mp_runtime runtime;                  /* whose loader the layout is for */
+    const mp_runtime_traits *rt;         /* its traits */
+    int empty_head;                      /* tied: lm_head.safetensors with no tensors */
     mp_dest dest;
     mp_reporter progress;
     uint8_t *chunk;
@@ -196,6 +199,11 @@ static mp_errcode assign(split_job *j, const mp_hf_config *cfg, mp_err *err)
                 if (!m) return MP_E_NOMEM;
                 m->src[m->n] = emb;
                 m->out_names[m->n++] = "lm_head.weight";
+            } else if (j->rt->tied_head_file) {
+                /* RabbitLLM loads lm_head.safetensors even when tied, and then takes the
+                 * embedding: its own splitter writes the file with no tensors. */
+                if (!module_for(j, "lm_head", 3, -1, n, err)) return MP_E_NOMEM;
+                j->empty_head = 1;
             }
         }
     }
@@ -464,35 +472,58 @@ static mp_errcode job_identity(const split_job *j, mp_journal *id, mp_err *err)
     return rc;
 }
 
-/* After the journal is read, only the journal and the files that verified stay: the index,
- * side files and manifest of a run killed just before its commit are written anew. Every entry
- * is a regular file (mp_dest_resume checked), removed by name inside the locked directory. */
+/* 1 when `name` is the file of a module the journal verified, or that file's marker. */
+static int is_kept(const split_job *j, const char *name)
+{
+    int hit = 0;
+    for (size_t i = 0; i < j->n_mods && !hit; i++) {
+        if (!j->mods[i].done) continue;
+        char *want = file_name(j, &j->mods[i]);
+        size_t wl = want ? strlen(want) : 0;
+        hit = want && strncmp(want, name, wl) == 0 &&
+              (name[wl] == '\0' || (j->rt->done_markers && strcmp(name + wl, MP_RUNTIME_MARKER_SUFFIX) == 0));
+        free(want);
+    }
+    return hit;
+}
+
+static int is_marker(const char *name)
+{
+    size_t n = strlen(name), s = strlen(".safetensors" MP_RUNTIME_MARKER_SUFFIX);
+    return n > s && strcmp(name + n - s, ".safetensors" MP_RUNTIME_MARKER_SUFFIX) == 0;
+}
+
+/* After the journal is read, only the journal and the files that verified (with their markers)
+ * stay: the index, side files and manifest of a run killed just before its commit are written
+ * anew. Markers go first, so that a run killed during this loop leaves no marker whose file is
+ * gone. Every entry is a regular file (mp_dest_resume checked), removed by name inside the
+ * locked directory. */
 static mp_errcode clean_unverified(split_job *j, mp_err *err)
 {
-    int fd = openat(j->dest.fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-    if (!d) {
-        if (fd >= 0) close(fd);
-        return mp_errf_at(err, MP_E_IO, j->dest.partial, NULL, -1, "cannot list: %s", strerror(errno));
-    }
-    for (struct dirent *e; (e = readdir(d));) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 || strcmp(e->d_name, MP_JOURNAL_NAME) == 0)
-            continue;
-        int keep = 0;
-        for (size_t i = 0; i < j->n_mods && !keep; i++) {
-            char *want = file_name(j, &j->mods[i]);
-            keep = j->mods[i].done && want && strcmp(want, e->d_name) == 0;
-            free(want);
+    for (int pass = 0; pass < 2; pass++) {
+        int fd = openat(j->dest.fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+        if (!d) {
+            if (fd >= 0) close(fd);
+            return mp_errf_at(err, MP_E_IO, j->dest.partial, NULL, -1, "cannot list: %s", strerror(errno));
         }
-        if (!keep) mp_dest_remove(&j->dest, e->d_name);
+        for (struct dirent *e; (e = readdir(d));) {
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 ||
+                strcmp(e->d_name, MP_JOURNAL_NAME) == 0 || (pass == 0 && !is_marker(e->d_name)) ||
+                is_kept(j, e->d_name))
+                continue;
+            mp_dest_remove(&j->dest, e->d_name);
+        }
+        closedir(d);
     }
-    closedir(d);
     return MP_OK;
 }
 
 /* --resume: the newest partial directory of DST, if it belongs to this very job, with every
  * journaled file that still verifies kept and everything else in it removed. *found is 0 when
  * there is none to resume. */
+static mp_errcode restore_markers(const split_job *j, mp_err *err);
+
 static mp_errcode resume_partial(split_job *j, const mp_journal *id, const char *dst, const char *const *srcs,
                                  size_t n_srcs, int *found, mp_err *err)
 {
@@ -518,10 +549,36 @@ static mp_errcode resume_partial(split_job *j, const mp_journal *id, const char 
     }
     mp_journal_release(&was);
     if (rc == MP_OK) rc = clean_unverified(j, err);
+    if (rc == MP_OK) rc = restore_markers(j, err); /* a kept file whose marker was not yet written */
     return rc;
 }
 
 /* ------------------------------------------------------------ writing */
+
+/* NAME.safetensors.done, which the runtimes take as "this layer is complete". Called only once
+ * the layer file is fsynced and renamed into place; the directory is fsynced first, so that not
+ * even a power cut can leave a marker whose file is missing or partial. */
+static mp_errcode write_marker(const split_job *j, const module *m, mp_err *err)
+{
+    if (!j->rt->done_markers) return MP_OK;
+    char *name = NULL;
+    mp_errcode rc = MP_OK;
+    int fd = -1;
+    if (asprintf(&name, "%s.safetensors" MP_RUNTIME_MARKER_SUFFIX, m->name) < 0) name = NULL;
+    if (!name) return mp_errf(err, MP_E_NOMEM, "out of memory");
+    /* The layer file's rename is on disk before its marker exists. */
+    if (fsync(j->dest.fd) != 0) {
+        rc = mp_errf_at(err, MP_E_IO, j->dest.partial, NULL, -1, "fsync failed: %s", strerror(errno));
+        goto cleanup;
+    }
+    fd = openat(j->dest.fd, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0 || fsync(fd) != 0)
+        rc = mp_errf_at(err, MP_E_IO, j->dest.partial, name, -1, "cannot write the marker: %s", strerror(errno));
+cleanup:
+    if (fd >= 0) close(fd);
+    free(name);
+    return rc;
+}
 
 static mp_errcode write_module(split_job *j, module *m, mp_err *err)
 {
@@ -570,6 +627,7 @@ static mp_errcode write_module(split_job *j, module *m, mp_err *err)
     if (rc == MP_OK && renameat(j->dest.fd, tmp + strlen(j->dest.partial) + 1, j->dest.fd, name) != 0)
         rc = mp_errf_at(err, MP_E_IO, path, NULL, -1, "cannot rename into place: %s", strerror(errno));
     if (rc == MP_OK) rc = journal_add(j, m, err);
+    if (rc == MP_OK) rc = write_marker(j, m, err);
 done:
     mp_st_writer_abort(w);
     free(specs);
@@ -631,6 +689,9 @@ static mp_errcode write_index_and_manifest(split_job *j, const char *src, mp_err
     } else {
         mp_buf_puts(&layout, "{}, \"tied_materialized\": false");
     }
+    mp_buf_printf(&layout, ", \"runtime\": \"%s\", \"done_markers\": %s", j->rt->name,
+                  j->rt->done_markers ? "true" : "false");
+    if (j->empty_head) mp_buf_puts(&layout, ", \"empty_modules\": [\"lm_head\"]");
     if (j->o->zstd_level)
         mp_buf_printf(&layout, ", \"compression\": {\"format\": \"zstd\", \"level\": %d}",
                       j->o->zstd_level);
@@ -652,6 +713,16 @@ static mp_errcode write_index_and_manifest(split_job *j, const char *src, mp_err
     free(mf);
     mp_buf_release(&layout);
     return rc;
+}
+
+/* The markers of the files a resumed run keeps. A run killed between a file's rename and its
+ * marker left the file without one: the file verified, so the marker follows it now, in the
+ * same order as in a run that is not interrupted. */
+static mp_errcode restore_markers(const split_job *j, mp_err *err)
+{
+    for (size_t i = 0; i < j->n_mods; i++)
+        if (j->mods[i].done) MP_FORWARD(write_marker(j, &j->mods[i], err));
+    return MP_OK;
 }
 
 /* ------------------------------------------------------------ GGUF: gguf-split sets */
@@ -832,6 +903,34 @@ static mp_errcode open_dest(split_job *j, const char *src, const char *dst, uint
     return rc;
 }
 
+/* The layout: the runtime asked for, if it can read this split; else RabbitLLM's, which AirLLM
+ * loads too (doc/split-runtimes.md), unless the split is of a kind neither reads. */
+static mp_errcode choose_runtime(split_job *j, const char *src, mp_err *err)
+{
+    const mp_split_opts *o = j->o;
+    j->runtime = o->runtime;
+    if (!o->runtime_given) j->runtime = j->g || o->zstd_level ? MP_RUNTIME_PLAIN : MP_RUNTIME_RABBITLLM;
+    const mp_runtime_traits *rt = j->rt = mp_runtime_get(j->runtime);
+    if (j->g && !rt->reads_gguf_source && o->runtime != MP_RUNTIME_PLAIN)
+        return mp_errf_at(err, MP_E_USAGE, src, NULL, -1,
+                          "--for %s: a split of a GGUF source holds raw ggml blocks, which %s does not "
+                          "load (it reads safetensors checkpoints); convert it first (--to f16) or split "
+                          "with --for plain",
+                          rt->name, rt->title);
+    if (o->zstd_level && !rt->reads_zstd && o->runtime != MP_RUNTIME_PLAIN)
+        return mp_errf(err, MP_E_USAGE,
+                       "--for %s with --compress zstd: %s reads plain .safetensors layer files only, "
+                       "not .safetensors.zst; drop --compress, or use --for plain",
+                       rt->name, rt->title);
+    if (o->into_checkpoint && !rt->done_markers)
+        return mp_errf(err, MP_E_USAGE,
+                       "--into-checkpoint puts the split where AirLLM and RabbitLLM look for it, but a "
+                       "%s split is one they would split again: use --for airllm or --for rabbitllm%s",
+                       j->g ? "GGUF-source" : o->zstd_level ? "compressed" : "plain",
+                       j->g || o->zstd_level ? " with a plain safetensors split" : "");
+    return MP_OK;
+}
+
 mp_errcode mp_split_run(const char *src, const char *dst, const mp_split_opts *o,
                         mp_split_result *res, mp_err *err)
 {
@@ -852,6 +951,7 @@ mp_errcode mp_split_run(const char *src, const char *dst, const mp_split_opts *o
         rc = mp_st_open(&j.m, src, err);
         if (rc == MP_OK) rc = mp_hf_config_load(&cfg, mp_st_dir(j.m), err);
     }
+    if (rc == MP_OK) rc = choose_runtime(&j, src, err);
     if (rc == MP_OK) rc = assign(&j, &cfg, err);
     uint64_t total = 0;
     if (rc == MP_OK) rc = plan_sizes(&j, &total, err);
@@ -907,6 +1007,9 @@ mp_errcode mp_split_run(const char *src, const char *dst, const mp_split_opts *o
         }
         res->bytes = total;
         res->tied = j.alias_to != NULL;
+        res->runtime = j.runtime;
+        res->empty_head = j.empty_head;
+        res->gguf_source = j.g != NULL;
         res->seconds = mp_now() - t0;
     }
     mp_src_hash_finish(j.src_hash, NULL, NULL);

@@ -8,6 +8,9 @@
 
 typedef struct mp_split_opts {
     int materialize_tied;   /* write lm_head.safetensors from the embedding when tied */
+    int runtime_given;      /* runtime was chosen (--for); else the default, see mp_split_run */
+    mp_runtime runtime;     /* whose loader the layout is for (doc/split-runtimes.md) */
+    int into_checkpoint;    /* dst is <SRC>/splitted_model, where the runtimes look for it */
     int resume;             /* continue the newest DST.partial-* of an interrupted run */
     int force, quiet;
     int zstd_level;         /* 0: plain .safetensors files; 1..19: .safetensors.zst */
@@ -23,6 +26,9 @@ typedef struct mp_split_opts {
 typedef struct mp_split_result {
     size_t n_files, n_tensors, n_extra, n_resumed;
     int tied;               /* lm_head was an alias of the embedding */
+    mp_runtime runtime;     /* the layout written */
+    int empty_head;         /* lm_head.safetensors was written with no tensors (tied) */
+    int gguf_source;        /* the source was GGUF */
     const char *tied_name;  /* the head's name: "lm_head.weight", or "output.weight" in GGUF */
     uint64_t bytes;         /* output bytes (uncompressed) */
     uint64_t disk_bytes;    /* bytes of the layer files on disk (compressed, or = bytes) */
@@ -32,6 +38,10 @@ typedef struct mp_split_result {
     double seconds;
 } mp_split_result;
 
+/* Splits src into dst. Without runtime_given, the layout is RabbitLLM's (which AirLLM loads as
+ * well) for a safetensors source written plain, and plain for a GGUF source or --compress, which
+ * neither runtime reads; with it, a runtime that cannot read the source or the compression is
+ * MP_E_USAGE. */
 mp_errcode mp_split_run(const char *src, const char *dst, const mp_split_opts *o,
                         mp_split_result *res, mp_err *err);
 

@@ -747,4 +747,32 @@ void mp_gguf_split_name(const char *prefix, size_t shard, size_t n_shards, char 
  * output's metadata). g must outlive nothing: the view opens the files itself. */
 mp_errcode mp_st_open_gguf_view(mp_st_model **out, const mp_gguf *g, mp_err *err);
 
+/* ------------------------------------------------------------ layer-streaming runtimes */
+
+/* The runtimes a per-layer split is written for, and what each one's loader expects of it
+ * (doc/split-runtimes.md: AirLLM 4.0.0 and RabbitLLM 1.1.0 as read from PyPI). */
+typedef enum {
+    MP_RUNTIME_PLAIN,      /* standard loaders only: no markers, a tied head is an alias */
+    MP_RUNTIME_AIRLLM,
+    MP_RUNTIME_RABBITLLM,
+    MP_RUNTIME_COUNT
+} mp_runtime;
+
+typedef struct mp_runtime_traits {
+    const char *name;       /* "airllm" */
+    const char *title;      /* "AirLLM" */
+    int done_markers;       /* counts a layer present only with NAME.safetensors.done beside it */
+    int tied_head_file;     /* asks for lm_head.safetensors even when the head is tied: an empty
+                               file ({} of tensors) unless --materialize-tied */
+    int reads_zstd;         /* loads NAME.safetensors.zst */
+    int reads_gguf_source;  /* loads a split of a GGUF source (U8 rows of raw ggml blocks) */
+} mp_runtime_traits;
+
+/* The traits of rt (rt < MP_RUNTIME_COUNT). */
+const mp_runtime_traits *mp_runtime_get(mp_runtime rt);
+/* "airllm", "rabbitllm" or "plain" to its enum; returns 0 on success, -1 for another name. */
+int mp_runtime_parse(const char *name, mp_runtime *out);
+/* The suffix of a layer file's completion marker: "NAME.safetensors" + ".done". */
+#define MP_RUNTIME_MARKER_SUFFIX ".done"
+
 #endif /* MP_FORMATS_H */

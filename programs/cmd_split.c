@@ -29,10 +29,53 @@ static int parse_compress(const mp_args *a, const char *v)
     return (int)level;
 }
 
+/* DST from the command line: the second argument, or <SRC>/splitted_model with
+ * --into-checkpoint (SRC a directory: the checkpoint folder the runtimes are given). NULL after a
+ * usage error (reported); the caller frees it. */
+static char *destination(const mp_args *a, int into)
+{
+    if (!into && a->n_pos < 2) {
+        mp_cli_usage_error(a->cmd, "missing argument");
+        return NULL;
+    }
+    if (!into) return mp_strdup(a->pos[1]);
+    if (a->n_pos > 1) {
+        mp_cli_usage_error(a->cmd, "--into-checkpoint writes SRC/splitted_model; give no DST ('%s')", a->pos[1]);
+        return NULL;
+    }
+    if (!mp_is_dir(a->pos[0])) {
+        mp_cli_usage_error(a->cmd, "--into-checkpoint needs SRC to be the checkpoint directory, not '%s'",
+                           a->pos[0]);
+        return NULL;
+    }
+    return mp_path_join(a->pos[0], "splitted_model");
+}
+
+/* What the layout is for, on stdout after the summary (doc/split-runtimes.md). */
+static void layout_line(const mp_split_opts *o, const mp_split_result *r)
+{
+    const mp_runtime_traits *t = mp_runtime_get(r->runtime);
+    if (r->runtime == MP_RUNTIME_PLAIN)
+        printf("layout: plain, without .done markers%s\n",
+               o->zstd_level ? "; AirLLM and RabbitLLM read no .safetensors.zst"
+               : r->gguf_source ? "; AirLLM and RabbitLLM do not load a GGUF-source split (raw ggml blocks): "
+                                  "convert it first (--to f16)"
+                                : "; AirLLM and RabbitLLM would split the checkpoint again");
+    else
+        printf("layout: %s's%s: a .done marker beside each layer file%s\n", t->title,
+               r->runtime == MP_RUNTIME_RABBITLLM ? " (AirLLM loads it too)" : "",
+               r->empty_head ? "; lm_head.safetensors holds no tensors (the runtime takes the tied embedding)" : "");
+}
+
 int cmd_split(const mp_args *a)
 {
     mp_split_opts o;
     memset(&o, 0, sizeof o);
+    const char *rt = mp_args_get(a, "for");
+    if (rt && mp_runtime_parse(rt, &o.runtime) != 0)
+        return mp_cli_usage_error(a->cmd, "--for wants airllm, rabbitllm or plain, not '%s'", rt);
+    o.runtime_given = rt != NULL;
+    o.into_checkpoint = mp_args_has(a, "into-checkpoint");
     o.materialize_tied = mp_args_has(a, "materialize-tied");
     o.resume = mp_args_has(a, "resume");
     o.force = mp_args_has(a, "force");
@@ -59,6 +102,8 @@ int cmd_split(const mp_args *a)
             return mp_cli_usage_error(a->cmd, "--threads wants a number from 1 to 1024, not '%s'", threads);
         o.threads = (int)v;
     }
+    char *dst = destination(a, o.into_checkpoint);
+    if (!dst) return 2;
     o.interrupted = mp_cli_catch_signals();
     mp_progress bar = {0};
     o.progress = mp_progress_event;
@@ -66,8 +111,11 @@ int cmd_split(const mp_args *a)
 
     mp_err err = MP_ERR_INIT;
     mp_split_result r;
-    mp_errcode rc = mp_split_run(a->pos[0], a->pos[1], &o, &r, &err);
-    if (rc != MP_OK) return mp_cli_fail_job(&err);
+    mp_errcode rc = mp_split_run(a->pos[0], dst, &o, &r, &err);
+    if (rc != MP_OK) {
+        free(dst);
+        return mp_cli_fail_job(&err);
+    }
     char human[32];
     mp_fmt_bytes(r.bytes, human, sizeof human);
     /* Compression ratio over the layer files; speed over the bytes this run wrote. */
@@ -76,13 +124,15 @@ int cmd_split(const mp_args *a)
     if (mp_args_has(a, "json")) {
         printf("{\"status\": \"ok\", \"destination\": ");
         mp_buf b = MP_BUF_INIT;
-        mp_buf_json_str(&b, a->pos[1]);
+        mp_buf_json_str(&b, dst);
         fwrite(b.data, 1, b.len, stdout);
         mp_buf_release(&b);
         printf(", \"files\": %zu, \"tensors\": %zu, \"extra_tensors\": %zu, \"resumed_files\": %zu, "
                "\"tied_alias\": %s, \"bytes\": %llu, \"seconds\": %.3f",
                r.n_files, r.n_tensors, r.n_extra, r.n_resumed, r.tied ? "true" : "false",
                (unsigned long long)r.bytes, r.seconds);
+        printf(", \"for\": \"%s\", \"done_markers\": %s, \"empty_head\": %s", mp_runtime_get(r.runtime)->name,
+               mp_runtime_get(r.runtime)->done_markers ? "true" : "false", r.empty_head ? "true" : "false");
         if (o.zstd_level)
             printf(", \"compression\": {\"format\": \"zstd\", \"level\": %d, \"uncompressed_bytes\": %llu, "
                    "\"compressed_bytes\": %llu, \"ratio\": %.3f, \"mb_per_s\": %.1f}",
@@ -92,7 +142,7 @@ int cmd_split(const mp_args *a)
             printf(", \"compression\": null, \"mb_per_s\": %.1f", mbs);
         printf("}\n");
     } else if (!o.quiet) {
-        printf("split %s into %s: %zu files, %zu tensors (%s)%s%s%s%s\n", a->pos[0], a->pos[1],
+        printf("split %s into %s: %zu files, %zu tensors (%s)%s%s%s%s\n", a->pos[0], dst,
                r.n_files, r.n_tensors, human,
                r.tied ? "; " : "", r.tied ? r.tied_name : "",
                r.tied ? (o.materialize_tied ? " written from the tied embedding"
@@ -106,7 +156,9 @@ int cmd_split(const mp_args *a)
             printf("zstd level %d: %s -> %s (ratio %.2f), %.1f MB/s\n", o.zstd_level, human, packed,
                    ratio, mbs);
         }
+        if (!o.gguf_split) layout_line(&o, &r);
         if (r.n_resumed) printf("resumed: %zu files kept from the interrupted run\n", r.n_resumed);
     }
+    free(dst);
     return 0;
 }

@@ -104,6 +104,7 @@ static void report_json(const mp_verify_report *r, const mp_verify_opts *o)
     put_str(&b, "device_note", r->device_note, 1);
     put_str(&b, "path", o->path, 1);
     put_str(&b, "reference", r->reference, 1);
+    put_str(&b, "runtime", r->runtime, 1);
     mp_buf_printf(&b, ", \"integrity\": {\"manifest\": %s, \"files\": %zu, \"bytes\": %llu, \"seconds\": %.3f}",
                   r->manifest ? "true" : "false", r->files_hashed, (unsigned long long)r->bytes_hashed, r->hash_seconds);
     mp_buf_printf(&b, ", \"numerics\": {\"seconds\": %.3f}", r->numeric_seconds);
@@ -180,6 +181,8 @@ static void report_text(const mp_verify_report *r)
         mp_fmt_bytes(r->bytes_hashed, human, sizeof human);
         printf("integrity: %zu files, %s hashed in %.2f s\n", r->files_hashed, human, r->hash_seconds);
     }
+    if (r->runtime[0])
+        printf("runtime:   checked for %s: the layer files it streams and their .done markers\n", r->runtime);
     if (r->n_numeric) report_table(r);
     if (r->n_findings) printf("\n");
     for (size_t i = 0; i < r->n_findings; i++)
@@ -222,7 +225,12 @@ static int usage_with_device_hint(const mp_cmd *cmd, const char *spec, const cha
 int cmd_verify(const mp_args *a)
 {
     mp_verify_opts o = {.path = a->pos[0], .against = mp_args_get(a, "against"), .device = "auto", .rows = 64,
-                        .m = 8, .seed = 0x6d6f64656c707265ull};
+                        .m = 8, .seed = 0x6d6f64656c707265ull, .runtime = -1};
+    const char *rt = mp_args_get(a, "for");
+    mp_runtime parsed;
+    if (rt && mp_runtime_parse(rt, &parsed) != 0)
+        return mp_cli_usage_error(a->cmd, "--for wants airllm, rabbitllm or plain, not '%s'", rt);
+    if (rt) o.runtime = (int)parsed;
     if (mp_args_has(a, "device")) o.device = mp_args_get(a, "device");
     if (mp_args_has(a, "rows") && mp_args_has(a, "full"))
         return mp_cli_usage_error(a->cmd, "--rows and --full exclude each other");

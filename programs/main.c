@@ -35,6 +35,12 @@ static const mp_opt convert_opts[] = {
 };
 
 static const mp_opt split_opts[] = {
+    {"for", "RUNTIME", "airllm, rabbitllm or plain: what that runtime's loader expects (.done\n"
+     "                               markers; RabbitLLM's empty lm_head for a tied head). Default\n"
+     "                               rabbitllm, which AirLLM loads too; plain with --compress or\n"
+     "                               a GGUF source, which neither reads"},
+    {"into-checkpoint", NULL, "write the split as SRC/splitted_model, where AirLLM and RabbitLLM\n"
+     "                               look for it (no DST; the only write inside SRC)"},
     {"materialize-tied", NULL, "write lm_head.safetensors from the embedding when it is tied"},
     {"resume", NULL, "finish an interrupted split of the same job, keeping the files that verify"},
     {"compress", "zstd[:LEVEL]", "write NAME.safetensors.zst files, zstd level 1-19 (default 3)"},
@@ -52,6 +58,8 @@ static const mp_opt hash_opts[] = {
 };
 
 static const mp_opt verify_opts[] = {
+    {"for", "RUNTIME", "airllm or rabbitllm: a split holds every layer file that runtime streams,\n"
+     "                               each with its .done marker (default: as modelprep.json says)"},
     {"against", "SRC", "the source to compare with (default: the manifest's, if it still exists)"},
     {"device", "DEV", "auto (default), gpu, cpu, opencl[:I], level-zero[:I] or cuda[:I]"},
     {"rows", "N", "rows checked per tensor, spread over N, first and last included (default 64)"},
@@ -89,8 +97,10 @@ static const mp_cmd commands[] = {
      "(model.embed_tokens, model.layers.N, model.norm, lm_head; others by rule, the rest in\n"
      "extra.safetensors), with an index over them and modelprep.json. Streaming, atomic,\n"
      "resumable. With --compress, the files are zstd frames and the index is\n"
-     "model.safetensors.zst.index.json (modelprep reads them; standard loaders do not).",
-     2, 2, split_opts},
+     "model.safetensors.zst.index.json (modelprep reads them; standard loaders do not).\n"
+     "For AirLLM and RabbitLLM (--for), each layer file gets the NAME.safetensors.done marker\n"
+     "they require, written after the file is on disk (doc/split-runtimes.md).",
+     1, 2, split_opts},
     {"hash", cmd_hash, "PATH [--json]",
      "Print every tensor's xxh64, as llama-gguf-hash does.",
      "Print the xxh64 of every tensor's bytes and of all of them in order, in the line format\n"

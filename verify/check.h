@@ -68,6 +68,11 @@ void mp_ref_gemm(const float *w, uint32_t nrows, uint64_t k, const double *xt, c
 mp_vtensor *mp_vtensor_add(mp_verify_report *r, const char *name, const char *layout, uint64_t n, uint64_t k,
                            uint32_t m);
 
+/* Runtime: in the split directory `dir`, the layer files and .done markers the runtime asks for,
+ * and no marker without its file (doc/split-runtimes.md). runtime is an mp_runtime, or -1 for
+ * the one modelprep.json's layout names; nothing is checked for MP_RUNTIME_PLAIN. */
+mp_errcode mp_check_runtime(const char *dir, int runtime, mp_verify_report *r, mp_err *err);
+
 /* The GGUF path of `modelprep verify`: structure and numerics of a GGUF file or split set. */
 mp_errcode mp_check_gguf(const char *path, mp_device *d, const mp_verify_opts *o, mp_verify_report *r, mp_err *err);
 

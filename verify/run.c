@@ -103,6 +103,18 @@ static mp_errcode damaged(mp_errcode rc, const char *stage, mp_verify_report *r,
                ? MP_OK : mp_errf(err, MP_E_NOMEM, "out of memory");
 }
 
+/* The runtime stage of a split directory, which needs no readable model, then the model. A split
+ * the runtime stage already failed (a layer file gone) is reported, not an error. */
+static mp_errcode runtime_then_open(const mp_verify_opts *o, mp_st_model **out, mp_verify_report *r, mp_err *err)
+{
+    if (o->runtime > MP_RUNTIME_PLAIN && !mp_is_dir(o->path))
+        return mp_errf(err, MP_E_USAGE, "--for checks a split directory; %.300s is not one", o->path);
+    if (mp_is_dir(o->path)) MP_FORWARD(mp_check_runtime(o->path, o->runtime, r, err));
+    mp_errcode rc = mp_st_open(out, o->path, err);
+    if (rc != MP_OK && r->n_fail) rc = damaged(rc == MP_E_IO ? MP_E_INPUT : rc, "runtime", r, err);
+    return rc;
+}
+
 void mp_verify_report_free(mp_verify_report *r)
 {
     free(r->findings);
@@ -123,8 +135,9 @@ mp_errcode mp_verify_run(const mp_verify_opts *o, mp_verify_report *r, mp_err *e
     if (rc != MP_OK) return rc;
     r->device = *mp_device_get_info(dev);
     if (mp_gguf_probe(o->path)) {
-        if (o->against) {
-            rc = mp_errf(err, MP_E_USAGE, "--against applies to safetensors checkpoints; a GGUF file is checked "
+        if (o->against || o->runtime > MP_RUNTIME_PLAIN) {
+            rc = mp_errf(err, MP_E_USAGE, o->runtime > MP_RUNTIME_PLAIN ? "--for checks a per-layer split of a "
+                         "safetensors checkpoint; neither runtime loads a GGUF file" : "--against applies to safetensors checkpoints; a GGUF file is checked "
                                           "against its own blocks");
             goto done;
         }
@@ -134,8 +147,8 @@ mp_errcode mp_verify_run(const mp_verify_opts *o, mp_verify_report *r, mp_err *e
             rc = mp_errf(err, MP_E_NOMEM, "out of memory");
         goto done;
     }
-    rc = mp_st_open(&out, o->path, err);
-    if (rc != MP_OK) goto done;
+    rc = runtime_then_open(o, &out, r, err);
+    if (rc != MP_OK || r->stopped) goto done;
     r->n_tensors_checked = mp_st_n_tensors(out);
 
     char *mpath = mp_path_join(mp_st_dir(out), "modelprep.json");

@@ -125,7 +125,7 @@ typedef enum { MP_VS_PASS, MP_VS_WARN, MP_VS_FAIL } mp_vstatus;
 /* One line of the report: what failed or deserves a warning, where. */
 typedef struct mp_vfinding {
     mp_vstatus status;
-    char stage[12];          /* "integrity", "structure", "numerics" */
+    char stage[12];          /* "integrity", "runtime", "structure", "numerics" */
     char text[400];          /* "model.safetensors: tensor 'x': xxh64 ... differs from the manifest" */
 } mp_vfinding;
 
@@ -154,6 +154,7 @@ typedef struct mp_verify_opts {
      * GGUF file, one tensor). NULL: no calls. The library never draws anything itself. */
     void (*progress)(void *user, uint64_t done, uint64_t total);
     void *progress_user;
+    int runtime;             /* an mp_runtime to check the split for; -1: the one its manifest names */
 } mp_verify_opts;
 
 typedef struct mp_verify_report {
@@ -161,6 +162,7 @@ typedef struct mp_verify_report {
     char device_note[700];   /* why auto did not pick a GPU; empty when it did */
     char reference[600];     /* what the numerics were compared with */
     int manifest;            /* 1: modelprep.json was found and checked */
+    char runtime[24];        /* the runtime the split was checked for ("AirLLM"), or "" */
     size_t files_hashed;
     uint64_t bytes_hashed;
     double hash_seconds;

@@ -1,4 +1,5 @@
-# One file per module, an index over them, the manifest; the tied head is an alias.
+# One file per module, an index over them, the manifest; by default the layout is RabbitLLM's:
+# a .done marker beside each file, and an lm_head.safetensors without tensors for the tied head.
 $MKMODEL tied --layers 2 --tied --max-shard-size 300000 >/dev/null
 $MODELPREP split tied layers
 ls layers

@@ -282,6 +282,11 @@ Test(robustness, killed_or_disk_full_jobs_leave_nothing_half_done, .timeout = 90
     run_python_check("tests/ref/crash_safety.py");
 }
 
+Test(robustness, no_done_marker_stands_beside_an_incomplete_layer_file, .timeout = 600)
+{
+    run_python_check("tests/ref/split_markers_crash.py");
+}
+
 Test(python_crosscheck, gguf_reads_dequantizes_and_converts_as_gguf_py_does, .timeout = 600)
 {
     run_python_check("tests/ref/gguf_crosscheck.py");
@@ -305,6 +310,34 @@ Test(python_crosscheck, verify_passes_good_outputs_and_fails_broken_ones, .timeo
 Test(python_crosscheck, every_repack_pair_is_exact_or_refused, .timeout = 600)
 {
     run_python_check("tests/ref/repack_crosscheck.py");
+}
+
+/* tests/ref/split_runtimes.py runs in build/rtvenv, where `make runtimes` installs AirLLM and
+ * RabbitLLM from PyPI; when that install failed, or the runtimes do not import, the test is
+ * skipped with the reason, never passed. */
+Test(runtimes, airllm_and_rabbitllm_use_the_split_as_it_is, .timeout = 1800)
+{
+    const char *stamp = getenv("MP_RT_STAMP");
+    if (!stamp || access(stamp, F_OK) != 0) {
+        char *why = getenv("MP_RT_SKIP") ? tu_read(getenv("MP_RT_SKIP"), NULL) : NULL;
+        cr_log_warn("SKIP: %s", why ? why : "build/rtvenv is not installed (make runtimes)");
+        cr_skip_test("SKIP: %s", why ? why : "build/rtvenv is not installed (make runtimes)");
+    }
+    char *script = src_path("tests/ref/split_runtimes.py");
+    char *cwd = tu_tempdir();
+    char *argv[] = {(char *)tu_env("MP_RT_PYTHON"), script, NULL};
+    run_result r = tu_run(cwd, argv, NULL);
+    char *skip = strstr(r.out, "SKIP: ");
+    if (skip && r.status == 0) {
+        cr_log_warn("%s", skip);
+        cr_skip_test("%s", skip);
+    }
+    cr_expect_eq(r.status, 0, "split_runtimes.py failed (exit %d):\n%s\n%s", r.status, r.out, r.err);
+    cr_expect(strstr(r.out, " ok: ") && strstr(r.out, " checks passed"), "no summary line:\n%s\n%s", r.out, r.err);
+    tu_run_free(&r);
+    tu_rmtree(cwd);
+    free(cwd);
+    free(script);
 }
 
 ParameterizedTestParameters(golden_quant, dequantizes_to_the_checked_in_f32)
