@@ -322,6 +322,7 @@ typedef struct mp_hf_config {
     char model_type[64];
     char torch_dtype[16];
     int64_t num_hidden_layers;   /* -1 when absent */
+    int64_t num_nextn_predict_layers; /* DeepSeek's MTP layers, numbered after the others; 0 when absent */
     int tie_word_embeddings;     /* 1, 0, or -1 when absent */
     mp_quant_summary quant;
 } mp_hf_config;

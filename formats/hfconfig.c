@@ -144,6 +144,8 @@ mp_errcode mp_hf_config_load(mp_hf_config *cfg, const char *dir, mp_err *err)
         if (rc == MP_OK)
             rc = get_int(root, "num_hidden_layers", 0, 1 << 20, &cfg->num_hidden_layers, path, err);
         if (rc == MP_OK)
+            rc = get_int(root, "num_nextn_predict_layers", 0, 1 << 20, &cfg->num_nextn_predict_layers, path, err);
+        if (rc == MP_OK)
             rc = get_bool(root, "tie_word_embeddings", &cfg->tie_word_embeddings, path, err);
         const cJSON *q = cJSON_GetObjectItemCaseSensitive(root, "quantization_config");
         if (rc == MP_OK && q && !cJSON_IsNull(q)) {
