@@ -95,15 +95,20 @@ static size_t linear_index(const job *j, const mp_qlinear *lin)
     return (size_t)(lin - mp_qmodel_linear(j->qm, 0));
 }
 
-/* "<block>.experts.<e>.<proj>" with proj gate_proj/w1 (0), up_proj/w3 (1), down_proj/w2 (2). */
-static int parse_expert(const char *prefix, char *block, size_t cap, unsigned long *e, int *proj)
+/* "<block>.experts.<e>.<proj>" with proj gate_proj/w1 (0), up_proj/w3 (1), down_proj/w2 (2):
+ * 1; 0 when the prefix is no expert's projection; -1 when the expert number is not a bounded
+ * decimal (doc/limits.md), *why then saying how. */
+static int parse_expert(const char *prefix, char *block, size_t cap, unsigned long *e, int *proj, const char **why)
 {
     const char *x = strstr(prefix, ".experts.");
     if (!x) return 0;
     const char *num = x + strlen(".experts.");
-    char *end = NULL;
-    *e = strtoul(num, &end, 10);
-    if (end == num || *end != '.') return 0;
+    uint64_t v;
+    size_t nd = mp_parse_name_index(num, UINT32_MAX, &v, why);
+    if (nd == 0) return *num == '-' || *num == '+' || (*num >= '0' && *num <= '9') ? -1 : 0;
+    const char *end = num + nd;
+    if (*end != '.') return 0;
+    *e = (unsigned long)v;
     static const char *const names[3][2] = {{"gate_proj", "w1"}, {"up_proj", "w3"}, {"down_proj", "w2"}};
     *proj = -1;
     for (int p = 0; p < 3; p++)
@@ -123,7 +128,10 @@ static mp_errcode plan_stacks(job *j, mp_err *err)
         char block[512];
         unsigned long e;
         int proj;
-        if (!parse_expert(mp_qmodel_linear(j->qm, i)->prefix, block, sizeof block, &e, &proj)) continue;
+        const char *why = NULL, *prefix = mp_qmodel_linear(j->qm, i)->prefix;
+        int is = parse_expert(prefix, block, sizeof block, &e, &proj, &why);
+        if (is < 0) return mp_errf_at(err, MP_E_INPUT, NULL, prefix, -1, "the expert number after '.experts.' %s", why);
+        if (!is) continue;
         expert_stack *st = NULL;
         for (size_t s = 0; s < j->n_stacks && !st; s++)
             if (strcmp(j->stacks[s].prefix, block) == 0) st = &j->stacks[s];
