@@ -33,9 +33,13 @@ mp_errcode mp_file_open(mp_file **out, const char *path, mp_err *err)
     /* O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever
      * (doc/limits.md, "inputs"); the mode is checked on the descriptor, then cleared. */
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-    if (fd < 0)
-        return mp_errf_at(err, MP_E_IO, path, NULL, -1, "cannot open: %s", strerror(errno));
     struct stat st;
+    if (fd < 0) {
+        int e = errno; /* a socket cannot be opened at all (ENXIO): still say what it is */
+        if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+            return mp_errf_at(err, MP_E_INPUT, path, NULL, -1, "not a regular file (%s)", mp_file_kind(st.st_mode));
+        return mp_errf_at(err, MP_E_IO, path, NULL, -1, "cannot open: %s", strerror(e));
+    }
     if (fstat(fd, &st) != 0) {
         int e = errno;
         close(fd);
