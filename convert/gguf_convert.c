@@ -287,6 +287,13 @@ static mp_errcode load(gjob *j, const mp_gguf_tensor *t, uint64_t e, uint64_t cn
         snprintf(why, sizeof why, "%s", err->msg);
         return mp_errf_at(err, rc, mp_gguf_file(j->g, t->file)->path, t->name, -1, "%s", why);
     }
+    /* A block's scale (d, dmin) that is Inf or NaN: refused, naming the block (doc/limits.md). */
+    size_t bad = blk > 1 ? mp_first_nonfinite(j->tile, (size_t)cnt) : (size_t)cnt;
+    if (bad < cnt)
+        return mp_errf_at(err, MP_E_INPUT, mp_gguf_file(j->g, t->file)->path, t->name, -1,
+                          "block %llu (%s): the scale is not finite (element %llu would be %g)",
+                          (unsigned long long)((e + bad) / blk), mp_gguf_type_name(t->type),
+                          (unsigned long long)(e + bad), (double)j->tile[bad]);
     return MP_OK;
 }
 

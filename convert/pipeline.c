@@ -18,6 +18,7 @@
 #include <omp.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -384,6 +385,28 @@ mp_errcode mp_convert_store(const float *v, size_t n, mp_target target, uint8_t 
     return MP_OK;
 }
 
+size_t mp_first_nonfinite(const float *v, size_t n)
+{
+    long long cnt = (long long)n, bad = cnt;
+#pragma omp parallel for schedule(static) reduction(min : bad) if (cnt >= (1 << 20))
+    for (long long i = 0; i < cnt; i++)
+        if (!isfinite(v[i]) && i < bad) bad = i;
+    return (size_t)bad;
+}
+
+/* Codes and zero points are integers: a weight that dequantizes to Inf or NaN comes from its
+ * scale. Refused, naming the scale tensor and the group, as an f16 overflow is (doc/limits.md). */
+static mp_errcode check_finite(const mp_qlinear *q, const float *tile, size_t cnt, uint64_t n0, mp_err *err)
+{
+    size_t bad = mp_first_nonfinite(tile, cnt);
+    if (bad == cnt) return MP_OK;
+    uint64_t n = n0 + bad / q->k_cols, k = bad % q->k_cols;
+    return mp_errf_at(err, MP_E_INPUT, NULL, q->scales ? q->scales->name : q->prefix, -1,
+                      "row %llu, group %llu: the scale is not finite (weight [%llu, %llu] would be %g)",
+                      (unsigned long long)n, (unsigned long long)(k / q->group_size), (unsigned long long)n,
+                      (unsigned long long)k, (double)tile[bad]);
+}
+
 static mp_errcode produce_cast(job *j, mp_st_writer *w, const out_tensor *o, mp_err *err)
 {
     const mp_tensor *t = o->src;
@@ -429,6 +452,7 @@ static mp_errcode produce_dequant(job *j, mp_st_writer *w, const out_tensor *o, 
         size_t cnt = (size_t)((n1 - n0) * K);
         rc = check_interrupt(j, err);
         if (rc == MP_OK) rc = mp_dequant_ref(j->m, q, n0, n1, tile, err);
+        if (rc == MP_OK) rc = check_finite(q, tile, cnt, n0, err);
         if (rc == MP_OK) rc = mp_convert_store(tile, cnt, j->o->target, bytes, o->spec.name, n0 * K, K, err);
         if (rc == MP_OK) rc = mp_st_writer_write(w, bytes, cnt * oes, err);
         mp_progress_add(&j->progress, cnt * oes);

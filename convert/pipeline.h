@@ -46,6 +46,9 @@ mp_errcode mp_convert_run(const char *src, const char *dst, const mp_convert_opt
 mp_errcode mp_convert_store(const float *v, size_t n, mp_target target, uint8_t *out,
                             const char *name, uint64_t first, uint64_t cols, mp_err *err);
 
+/* Index of the first Inf or NaN among v[0..n), or n when all are finite. */
+size_t mp_first_nonfinite(const float *v, size_t n);
+
 /* A GGUF file or split set to a Hugging Face checkpoint of f32, f16 or bf16 (gguf_convert.c):
  * tensors renamed for the mapped architectures, llama's q/k rows un-permuted, config.json built
  * from the metadata. Notes about unmapped names go to stderr. */
