@@ -15,6 +15,7 @@
 #include "progress.h"
 #include "../verify/verify.h"
 
+#include <cJSON.h>
 #include <omp.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -690,6 +691,44 @@ static mp_errcode finish_dest(job *j, const char *src, size_t *n_side, mp_err *e
     return rc;
 }
 
+/* 1 when the index text's weight_map lists `base` and some other file too. */
+static int lists_as_one_of_several(const char *text, size_t len, const char *base)
+{
+    cJSON *root = cJSON_ParseWithLength(text, len);
+    const cJSON *map = cJSON_GetObjectItemCaseSensitive(root, "weight_map"), *e;
+    int listed = 0, other = 0;
+    cJSON_ArrayForEach(e, map)
+    {
+        if (!cJSON_IsString(e)) continue;
+        const char *f = e->valuestring, *slash = strrchr(f, '/');
+        if (strcmp(slash ? slash + 1 : f, base) == 0) listed = 1;
+        else other = 1;
+    }
+    cJSON_Delete(root);
+    return listed && other;
+}
+
+mp_errcode mp_refuse_one_shard(const char *src, const mp_st_model *m, mp_err *err)
+{
+    if (mp_is_dir(src) || mp_st_is_sharded(m)) return MP_OK;
+    const char *slash = strrchr(src, '/'), *base = slash ? slash + 1 : src;
+    static const char *const names[] = {"model.safetensors.index.json", "model.safetensors.zst.index.json"};
+    for (size_t i = 0; i < 2; i++) {
+        char *path = mp_path_join(mp_st_dir(m), names[i]), *text = NULL;
+        size_t len = 0;
+        mp_err ignored = MP_ERR_INIT; /* an unreadable index beside a file says nothing of it */
+        int one = path && mp_read_small_file(path, 64u << 20, &text, &len, &ignored) == MP_OK &&
+                  lists_as_one_of_several(text, len, base);
+        free(text);
+        free(path);
+        if (one)
+            return mp_errf_at(err, MP_E_INPUT, src, NULL, -1,
+                              "is one shard of a sharded model (%s beside it lists other files); pass "
+                              "the directory '%s' to read the whole model", names[i], mp_st_dir(m));
+    }
+    return MP_OK;
+}
+
 mp_errcode mp_convert_run(const char *src, const char *dst, const mp_convert_opts *o,
                             mp_convert_result *res, mp_err *err)
 {
@@ -704,6 +743,7 @@ mp_errcode mp_convert_run(const char *src, const char *dst, const mp_convert_opt
     mp_st_model *m = NULL;
     mp_qmodel *qm = NULL;
     mp_errcode rc = mp_st_open(&m, src, err);
+    if (rc == MP_OK) rc = mp_refuse_one_shard(src, m, err);
     if (rc == MP_OK) rc = mp_qmodel_open(&qm, m, err);
     if (rc == MP_OK) rc = mp_hf_config_load(&cfg, mp_st_dir(m), err);
     if (rc != MP_OK) goto cleanup;

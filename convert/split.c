@@ -18,6 +18,7 @@
 #include "split.h"
 #include "dest.h"
 #include "manifest.h"
+#include "pipeline.h"
 #include "progress.h"
 
 #include <dirent.h>
@@ -827,6 +828,7 @@ mp_errcode mp_split_run(const char *src, const char *dst, const mp_split_opts *o
         if (rc == MP_OK) rc = mp_st_open_gguf_view(&j.m, j.g, err);
     } else {
         rc = mp_st_open(&j.m, src, err);
+        if (rc == MP_OK) rc = mp_refuse_one_shard(src, j.m, err);
         if (rc == MP_OK) rc = mp_hf_config_load(&cfg, mp_st_dir(j.m), err);
     }
     if (rc == MP_OK) rc = assign(&j, &cfg, err);
