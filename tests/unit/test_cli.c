@@ -305,6 +305,11 @@ Test(python_crosscheck, verify_passes_good_outputs_and_fails_broken_ones, .timeo
     run_python_check("tests/ref/verify_check.py");
 }
 
+Test(robustness, peak_memory_is_bounded_on_pathological_headers, .timeout = 900)
+{
+    run_python_check("tests/ref/limits_memory.py");
+}
+
 Test(python_crosscheck, verify_refuses_the_level_zero_null_driver, .timeout = 300)
 {
     run_python_check_arg("tests/ref/verify_check.py", "--null-driver");
