@@ -314,6 +314,8 @@ typedef struct mp_quant_summary {
     int group_size;              /* -1 means per-channel (one group over K); 0 when absent */
     int sym;                     /* 1, 0, or -1 when absent */
     int desc_act;                /* 1, 0, or -1 when absent */
+    int config_groups;           /* compressed-tensors: config groups read (0: none) */
+    int mixed;                   /* 1 when they disagree: bits, group, sym, desc_act unset */
 } mp_quant_summary;
 
 typedef struct mp_hf_config {
