@@ -226,7 +226,7 @@ def main():
             m = json.load(open(mp))
             fn(m)
             json.dump(m, open(mp, "w"))
-        gone = lambda m: m["source"].__setitem__("path", "gone")
+        gone = lambda m: m["source"].update(path="gone", absolute_path="/nonexistent/gone")
         shutil.copytree("dense-f16", "dense-gone")
         edit_manifest("dense-gone", gone)
         p, doc = verify("dense-gone", "cpu")
@@ -234,22 +234,25 @@ def main():
                                         for f in doc["findings"]), f"dense without source warns: {doc['findings']}")
         shutil.copytree("asym-gptq", "gptq-gone")
         edit_manifest("gptq-gone", gone)
-        p, doc = verify("gptq-gone", "cpu")
-        check(p.returncode == 0 and any(f["status"] == "WARN" and "no source to compare with (the manifest's source "
-                                        "gone is not there)" in f["text"] for f in doc["findings"]),
-              f"own-layout fallback warns: {doc['findings']}")
+        p = run("verify", "gptq-gone", "--device", "cpu")
+        check(p.returncode == 5 and p.stderr == "modelprep: gptq-gone: the manifest's source gone is not there, nor at "
+              "/nonexistent/gone; pass --against SRC to compare with the source, or --no-source to compare the output "
+              "with its own layout\n", f"a lost source is an error, not a silent self-check: {p.returncode} {p.stderr}")
+        p, doc = verify("gptq-gone", "cpu", "--no-source")
+        check(p.returncode == 0 and any(f["status"] == "WARN" and "no source to compare with (--no-source)" in f["text"]
+                                        for f in doc["findings"]), f"own-layout check asked for warns: {doc['findings']}")
         shutil.copytree("asym-gptq", "no-files")
         edit_manifest("no-files", lambda m: m.__setitem__("files", []))
         expect_fail("no-files", "model.safetensors: not in the manifest's files", "empty files list")
         shutil.copytree("asym-gptq", "self-source")
-        edit_manifest("self-source", lambda m: m["source"].__setitem__("path", "self-source"))
+        edit_manifest("self-source", lambda m: m["source"].update(path="self-source", absolute_path=None))
         p, doc = verify("self-source", "cpu")
         check(p.returncode == 0 and "is the checkpoint itself" in doc["reference"], f"self source: {doc['reference']}")
         p = run("verify", "self-source", "--against", "self-source")
         check(p.returncode == 2 and "is the checkpoint being verified" in p.stderr, f"--against itself: {p.stderr}")
         shutil.copytree("asym", "asym-changed")
         shutil.copytree("asym-gptq", "changed-out")
-        edit_manifest("changed-out", lambda m: m["source"].__setitem__("path", "asym-changed"))
+        edit_manifest("changed-out", lambda m: m["source"].update(path="asym-changed", absolute_path=None))
         with open(os.path.join("asym-changed", "model.safetensors"), "r+b") as f:
             f.seek(-1, 2)
             f.write(b"\x01")
