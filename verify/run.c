@@ -62,7 +62,7 @@ static int source_matches(const char *path, const cJSON *files, char *why, size_
     return ok;
 }
 
-/* The manifest's source: its absolute_path, else its path from the working directory, else from
+/* The manifest's source: its path from the working directory, else its absolute_path, else from
  * beside the output; only if it is still the checkpoint the manifest hashed, and not the output
  * itself. *found says whether any of these exists at all (why says which were tried). */
 static char *recorded_source(const cJSON *manifest, const char *out_dir, char *why, size_t cap, int *found)
@@ -78,7 +78,7 @@ static char *recorded_source(const cJSON *manifest, const char *out_dir, char *w
     snprintf(why, cap, "the manifest's source %.300s is not there%s%.200s", p->valuestring, abs ? ", nor at " : "",
              abs ? abs : "");
     char *parent = mp_path_join(out_dir, "..");
-    char *cand[3] = {abs ? strdup(abs) : NULL, strdup(p->valuestring),
+    char *cand[3] = {strdup(p->valuestring), abs ? strdup(abs) : NULL,
                      p->valuestring[0] != '/' && parent ? mp_path_join(parent, p->valuestring) : NULL};
     free(parent);
     char *pick = NULL;
