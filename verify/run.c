@@ -95,6 +95,39 @@ static char *recorded_source(const cJSON *manifest, const char *out_dir, char *w
     return pick;
 }
 
+/* The source the numerics compare with: --against, else the manifest's; *src_path NULL with
+ * *why_own saying why when there is none. Never a silent self-check: a recorded source that
+ * would be used and cannot be found is MP_E_IO, unless --no-source asks for the self-check. */
+static mp_errcode pick_source(const mp_verify_opts *o, const cJSON *manifest, const mp_st_model *out,
+                              const mp_qmodel *outq, char **src_path, const char **why_own, char *why, size_t cap,
+                              mp_err *err)
+{
+    *src_path = NULL;
+    if (o->against) {
+        if (same_path(o->against, o->path))
+            return mp_errf(err, MP_E_USAGE, "--against %.300s is the checkpoint being verified", o->against);
+        *src_path = strdup(o->against);
+        return *src_path ? MP_OK : mp_errf(err, MP_E_NOMEM, "out of memory");
+    }
+    if (!manifest) {
+        *why_own = "no --against and no manifest";
+        return MP_OK;
+    }
+    if (o->no_source) {
+        *why_own = "--no-source";
+        return MP_OK;
+    }
+    int found = 0;
+    *src_path = recorded_source(manifest, mp_st_dir(out), why, cap, &found);
+    if (*src_path) return MP_OK;
+    *why_own = why;
+    if (!found && mp_qmodel_n_linears(outq) > 0 && strncmp(why, "the manifest names no", 21) != 0)
+        return mp_errf_at(err, MP_E_IO, o->path, NULL, -1,
+                          "%s; pass --against SRC to compare with the source, or --no-source to compare the "
+                          "output with its own layout", why);
+    return MP_OK;
+}
+
 /* Data that cannot be read in a checkpoint that opened (a damaged zstd frame, a truncated file)
  * is what verify is for: a failure in the report, which then stops, not a bare error. */
 static mp_errcode damaged(mp_errcode rc, const char *stage, mp_verify_report *r, mp_err *err)
@@ -165,29 +198,8 @@ mp_errcode mp_verify_run(const mp_verify_opts *o, mp_verify_report *r, mp_err *e
 
     const char *why_own = NULL;
     char why_buf[600] = "";
-    if (o->against) {
-        if (same_path(o->against, o->path)) {
-            rc = mp_errf(err, MP_E_USAGE, "--against %.300s is the checkpoint being verified", o->against);
-            goto done;
-        }
-        src_path = strdup(o->against);
-        if (!src_path) rc = mp_errf(err, MP_E_NOMEM, "out of memory");
-    } else if (manifest && o->no_source) {
-        why_own = "--no-source";
-    } else if (manifest) {
-        int found = 0;
-        src_path = recorded_source(manifest, mp_st_dir(out), why_buf, sizeof why_buf, &found);
-        if (!src_path) why_own = why_buf;
-        /* Never a silent self-check: a source that would be used and cannot be found is an error. */
-        if (!src_path && !found && mp_qmodel_n_linears(outq) > 0 && strncmp(why_buf, "the manifest names no", 21) != 0) {
-            rc = mp_errf_at(err, MP_E_IO, o->path, NULL, -1,
-                            "%s; pass --against SRC to compare with the source, or --no-source to compare the "
-                            "output with its own layout", why_buf);
-            goto done;
-        }
-    } else {
-        why_own = "no --against and no manifest";
-    }
+    rc = pick_source(o, manifest, out, outq, &src_path, &why_own, why_buf, sizeof why_buf, err);
+    if (rc != MP_OK) goto done;
     if (rc == MP_OK && src_path) {
         rc = mp_st_open(&src, src_path, err);
         if (rc == MP_OK) rc = mp_qmodel_open(&srcq, src, err);
