@@ -12,7 +12,7 @@ mkfifo w.safetensors w.gguf
 try "inspect fifo .safetensors" $MODELPREP inspect w.safetensors
 try "inspect fifo .gguf" $MODELPREP inspect w.gguf
 try "hash fifo" $MODELPREP hash w.safetensors
-try "verify fifo" $MODELPREP verify w.safetensors
+try "verify fifo" $MODELPREP verify w.safetensors --device cpu
 try "convert fifo" $MODELPREP convert w.gguf dst --to f16
 try "split fifo" $MODELPREP split w.safetensors dst
 try "inspect char device" $MODELPREP inspect /dev/null
@@ -42,10 +42,10 @@ rm -r sharded/config.json && mv config.real sharded/config.json
 # a file the manifest lists, and the manifest itself
 $MODELPREP split sharded layers >/dev/null
 mv layers/model.layers.1.safetensors layer1 && mkfifo layers/model.layers.1.safetensors
-try "verify, a split file a fifo" $MODELPREP verify layers
+try "verify, a split file a fifo" $MODELPREP verify layers --device cpu
 try "hash, a split file a fifo" $MODELPREP hash layers
 rm layers/model.layers.1.safetensors && mv layer1 layers/model.layers.1.safetensors
 mv layers/modelprep.json manifest && mkfifo layers/modelprep.json
-try "verify, the manifest a fifo" $MODELPREP verify layers
+try "verify, the manifest a fifo" $MODELPREP verify layers --device cpu
 rm layers/modelprep.json && mv manifest layers/modelprep.json
-try "verify, restored" $MODELPREP verify layers
+try "verify, restored" $MODELPREP verify layers --device cpu
