@@ -131,7 +131,7 @@ typedef struct split_job {
     mp_src_hash *src_hash;  /* hashing the sources in the background */
 } split_job;
 
-/* One tensor on its way into a module: grouping sorts these, O(T log T) in time and 40 bytes
+/* One tensor on its way into a module: grouping sorts these, O(T log T) in time and 48 bytes
  * a tensor in memory (doc/limits.md, "memory"). */
 typedef struct slot {
     const mp_tensor *t;
