@@ -9,8 +9,8 @@ command's peak RSS alone.
   - GGUF convert of one attention head of 256 MiB (a sparse file): the rope un-permutation on
     bounded runs of rows (before: 916 MiB; the runs' order is tests/cli/
     gguf_convert_rope_runs_keep_hugging_face_order.sh);
-  - inspect, split and convert of a header of 10^6 zero-size tensors: the costs per entry
-    (inspect before: 907 MiB).
+  - inspect, split and convert of a header of 10^6 zero-size tensors, and inspect and hash of
+    a GGUF of as many: the costs per entry (safetensors inspect before: 907 MiB).
 Under AddressSanitizer (make test SAN=1) peak RSS measures the sanitizer's shadow memory and
 quarantine, not modelprep: the script says SKIP with that reason and counts nothing.
 Stdlib only. Run by `make test` (tests/unit/test_cli.c) with MP_BIN set.
@@ -67,6 +67,18 @@ def gguf_llama(path, cols, rows, n_head):
         f.truncate(len(head) + cols * rows * 4)
 
 
+def gguf_zero(path, n):
+    """A GGUF of n tensors of zero elements (F32, one dimension of 0)."""
+    def s(x):
+        b = x.encode()
+        return struct.pack("<Q", len(b)) + b
+    kvs = s("general.architecture") + struct.pack("<I", 8) + s("llama")
+    infos = b"".join(s(f"t{i}") + struct.pack("<IQIQ", 1, 0, 0, 0) for i in range(n))
+    head = b"GGUF" + struct.pack("<IQQ", 3, n, 1) + kvs + infos
+    with open(path, "wb") as f:
+        f.write(head + b"\0" * (-len(head) % 32))
+
+
 def main():
     with open(BIN, "rb") as f:
         if b"__asan_init" in f.read():
@@ -107,6 +119,11 @@ def main():
             check(rss < bound, f"{cmd} of {n} entries: peak {rss // MIB} MiB, bound {bound // MIB} MiB")
             if len(args) > 1:
                 shutil.rmtree(args[1], ignore_errors=True)
+        gguf_zero("zero.gguf", n)
+        for cmd in ["inspect", "hash"]:
+            rc, rss, err = peak(cmd, "zero.gguf")
+            check(rc == 0, f"{cmd} of a GGUF of {n} tensors: exit {rc}: {err}")
+            check(rss < n * ENTRY["inspect"], f"{cmd} of a GGUF of {n} tensors: peak {rss // MIB} MiB")
     finally:
         os.chdir("/")
         shutil.rmtree(tmp, ignore_errors=True)
