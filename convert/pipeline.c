@@ -528,6 +528,8 @@ mp_errcode mp_write_shard(const mp_dest *d, const char *name, const mp_out_table
     }
     const char *meta[] = {"producer", "modelprep " MP_VERSION};
     rc = mp_st_writer_open(&w, path, specs, n, meta, 1, err);
+    free(specs); /* the writer keeps its own copy: not held twice while the shard is written */
+    specs = NULL;
     for (size_t next; rc == MP_OK && (next = mp_st_writer_next(w)) != SIZE_MAX;) rc = produce(ctx, w, map[next], err);
     if (rc == MP_OK) {
         uint8_t h[16];
