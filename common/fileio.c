@@ -14,13 +14,32 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+const char *mp_file_kind(unsigned mode)
+{
+    mode_t m = (mode_t)mode;
+    return S_ISREG(m)    ? "a regular file"
+           : S_ISDIR(m)  ? "a directory"
+           : S_ISFIFO(m) ? "a FIFO"
+           : S_ISSOCK(m) ? "a socket"
+           : S_ISCHR(m)  ? "a character device"
+           : S_ISBLK(m)  ? "a block device"
+           : S_ISLNK(m)  ? "a symbolic link"
+                         : "of unknown type";
+}
+
 mp_errcode mp_file_open(mp_file **out, const char *path, mp_err *err)
 {
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return mp_errf_at(err, MP_E_IO, path, NULL, -1, "cannot open: %s", strerror(errno));
+    /* O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever
+     * (doc/limits.md, "inputs"); the mode is checked on the descriptor, then cleared. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     struct stat st;
+    if (fd < 0) {
+        int e = errno; /* a socket cannot be opened at all (ENXIO): still say what it is */
+        if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+            return mp_errf_at(err, MP_E_INPUT, path, NULL, -1, "not a regular file (%s)", mp_file_kind(st.st_mode));
+        return mp_errf_at(err, MP_E_IO, path, NULL, -1, "cannot open: %s", strerror(e));
+    }
     if (fstat(fd, &st) != 0) {
         int e = errno;
         close(fd);
@@ -28,7 +47,14 @@ mp_errcode mp_file_open(mp_file **out, const char *path, mp_err *err)
     }
     if (!S_ISREG(st.st_mode)) {
         close(fd);
-        return mp_errf_at(err, MP_E_INPUT, path, NULL, -1, "not a regular file");
+        return mp_errf_at(err, MP_E_INPUT, path, NULL, -1, "not a regular file (%s)",
+                          mp_file_kind(st.st_mode));
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0) {
+        int e = errno;
+        close(fd);
+        return mp_errf_at(err, MP_E_IO, path, NULL, -1, "cannot clear O_NONBLOCK: %s", strerror(e));
     }
     mp_file *f = malloc(sizeof *f);
     char *p = mp_strdup(path);

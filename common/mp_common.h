@@ -95,10 +95,13 @@ typedef struct mp_file {
     char *path;   /* owned copy, as given (used in messages) */
 } mp_file;
 
-/* Opens `path` for reading. A directory or a special file is MP_E_INPUT; ENOENT/EACCES are
- * MP_E_IO. On failure *out is NULL. */
+/* Opens `path` for reading, without blocking: a directory, FIFO, socket or device is
+ * MP_E_INPUT "not a regular file (a FIFO)", checked on the descriptor opened with O_NONBLOCK, so
+ * a FIFO never hangs the open; ENOENT/EACCES are MP_E_IO. On failure *out is NULL. */
 mp_errcode mp_file_open(mp_file **out, const char *path, mp_err *err);
 void mp_file_close(mp_file *f);
+/* "a FIFO", "a directory", "a socket", ... for a st_mode: what a refused input is. */
+const char *mp_file_kind(unsigned mode);
 
 /* Reads exactly len bytes at offset. A short file is MP_E_INPUT ("unexpected end of file"),
  * a read error MP_E_IO. */
@@ -143,6 +146,14 @@ int mp_path_within(const char *dir, const char *path, char **resolved);
 
 /* Natural order: "layers.2" < "layers.10". For display and for the split's layer order. */
 int mp_natcmp(const char *a, const char *b);
+
+/* The one parser of numbers taken from names: a layer ("model.layers.7."), an expert, a shard,
+ * GGUF's "blk.N.". Reads the run of ASCII digits at s: no sign, no '+', no space, no leading
+ * zero (but "0" itself), value <= max, no overflow whatever the length. Returns the characters
+ * consumed (> 0) with *out set; 0 when s does not start with such a number, *why then saying
+ * how ("is signed", "is not a decimal number", "has a leading zero", "is too large").
+ * doc/limits.md, "numbers in names". */
+size_t mp_parse_name_index(const char *s, uint64_t max, uint64_t *out, const char **why);
 
 /* 1 if the n bytes are valid UTF-8 (no overlongs, no surrogates, <= U+10FFFF). */
 int mp_utf8_valid(const void *s, size_t n);

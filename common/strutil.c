@@ -33,6 +33,32 @@ int mp_natcmp(const char *a, const char *b)
     return *a ? 1 : -1;
 }
 
+size_t mp_parse_name_index(const char *s, uint64_t max, uint64_t *out, const char **why)
+{
+    *out = 0;
+    if (!is_digit(*s)) {
+        *why = *s == '-' || *s == '+' ? "is signed" : "is not a decimal number";
+        return 0;
+    }
+    if (s[0] == '0' && is_digit(s[1])) {
+        *why = "has a leading zero";
+        return 0;
+    }
+    uint64_t v = 0;
+    size_t n = 0;
+    for (; is_digit(s[n]); n++) {
+        uint64_t d = (uint64_t)(s[n] - '0');
+        if (d > max || v > (max - d) / 10) {
+            *why = "is too large";
+            return 0;
+        }
+        v = v * 10 + d;
+    }
+    *out = v;
+    *why = NULL;
+    return n;
+}
+
 int mp_utf8_valid(const void *s, size_t n) { return mp_utf8_invalid_at(s, n) == SIZE_MAX; }
 
 size_t mp_utf8_invalid_at(const void *s, size_t n)

@@ -585,7 +585,9 @@ static int known_side_file(const char *name)
     static const char *const names[] = {
         "tokenizer.json", "tokenizer_config.json", "tokenizer.model", "special_tokens_map.json",
         "generation_config.json", "chat_template.jinja", "chat_template.json", "vocab.json",
-        "merges.txt", "added_tokens.json", "preprocessor_config.json", "processor_config.json"};
+        "merges.txt", "added_tokens.json", "preprocessor_config.json", "processor_config.json",
+        /* a file SRC carries its model's config as a directory does (issue 14) */
+        "config.json", "quantize_config.json", "quant_config.json"};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++)
         if (strcmp(name, names[i]) == 0) return 1;
     return 0;

@@ -16,8 +16,9 @@
  * - config.json comes from the metadata (architecture, sizes, heads, rope theta, rms eps,
  *   vocabulary, context length, tie_word_embeddings when there is no output tensor).
  *
- * Memory: tensors are processed in tiles of TILE_ELEMS elements (whole heads for permuted
- * projections), read by pread, so the peak does not grow with the model.
+ * Memory: tensors are processed in tiles of TILE_ELEMS elements, permuted projections included
+ * (in runs of rows, produce_rope), read by pread, so the peak does not grow with the model nor
+ * with the size of a head (doc/limits.md).
  */
 #define _GNU_SOURCE
 #include "pipeline.h"
@@ -83,28 +84,40 @@ static const struct {
     {"output", "lm_head"},
 };
 
-/* The Hugging Face name of a GGUF tensor, or NULL when it has none. Owned by the caller. */
-static char *hf_name(const arch_desc *a, const char *name)
+/* The Hugging Face name of GGUF tensor t into *out (owned by the caller), or NULL when it has
+ * none. The N of "blk.N." is a bounded decimal below n_layers ('<arch>.block_count'; 0: not
+ * given), else MP_E_INPUT naming the tensor (doc/limits.md, "numbers in names"). */
+static mp_errcode hf_name(const arch_desc *a, const mp_gguf_tensor *t, const char *path, uint64_t n_layers,
+                          char **out, mp_err *err)
 {
-    const char *dot = strrchr(name, '.');
-    if (!dot || (strcmp(dot, ".weight") != 0 && strcmp(dot, ".bias") != 0)) return NULL;
+    const char *name = t->name, *dot = strrchr(name, '.');
+    *out = NULL;
+    if (!dot || (strcmp(dot, ".weight") != 0 && strcmp(dot, ".bias") != 0)) return MP_OK;
     size_t stem = (size_t)(dot - name);
-    char *out = NULL;
     for (size_t i = 0; i < sizeof top_names / sizeof *top_names; i++)
         if (strlen(top_names[i].gguf) == stem && strncmp(name, top_names[i].gguf, stem) == 0)
-            return asprintf(&out, "%s%s", top_names[i].hf, dot) < 0 ? NULL : out;
-    if (strncmp(name, "blk.", 4) != 0) return NULL;
-    char *end = NULL;
-    unsigned long layer = strtoul(name + 4, &end, 10);
-    if (end == name + 4 || *end != '.' || (end - name > 5 && name[4] == '0')) return NULL;
-    const char *part = end + 1;
-    size_t plen = (size_t)(dot - part);
+            return asprintf(out, "%s%s", top_names[i].hf, dot) < 0 ? mp_errf(err, MP_E_NOMEM, "out of memory")
+                                                                    : MP_OK;
+    if (strncmp(name, "blk.", 4) != 0) return MP_OK;
+    uint64_t layer;
+    const char *why;
+    size_t nd = mp_parse_name_index(name + 4, UINT32_MAX, &layer, &why);
+    if (nd == 0 || name[4 + nd] != '.')
+        return mp_errf_at(err, MP_E_INPUT, path, name, -1, "the layer number after 'blk.' %s",
+                          nd == 0 ? why : "is not followed by '.'");
+    if (n_layers > 0 && layer >= n_layers)
+        return mp_errf_at(err, MP_E_INPUT, path, name, -1, "layer %llu is beyond the %llu layers of '%s.block_count'",
+                          (unsigned long long)layer, (unsigned long long)n_layers, a->gguf);
+    const char *part = name + 4 + nd + 1;
+    size_t plen = dot > part ? (size_t)(dot - part) : 0;
     for (size_t i = 0; i < sizeof layer_names / sizeof *layer_names; i++) {
         if (layer_names[i].gemma >= 0 && layer_names[i].gemma != a->gemma_norms) continue;
         if (strlen(layer_names[i].gguf) == plen && strncmp(part, layer_names[i].gguf, plen) == 0)
-            return asprintf(&out, "model.layers.%lu.%s%s", layer, layer_names[i].hf, dot) < 0 ? NULL : out;
+            return asprintf(out, "model.layers.%llu.%s%s", (unsigned long long)layer, layer_names[i].hf, dot) < 0
+                       ? mp_errf(err, MP_E_NOMEM, "out of memory")
+                       : MP_OK;
     }
-    return NULL;
+    return MP_OK;
 }
 
 /* ------------------------------------------------------------ the plan */
@@ -170,12 +183,15 @@ static mp_errcode plan(gjob *j, size_t *n_unmapped, mp_err *err)
     mp_dtype dt = target_dtype[j->o->target];
     int64_t n_head = j->arch ? meta_int(g, j->arch->gguf, "attention.head_count", 0) : 0;
     int64_t n_head_kv = j->arch ? meta_int(g, j->arch->gguf, "attention.head_count_kv", n_head) : 0;
-    size_t need = TILE_ELEMS;
+    int64_t block_count = j->arch ? meta_int(g, j->arch->gguf, "block_count", 0) : 0;
+    uint64_t n_layers = block_count > 0 ? (uint64_t)block_count : 0;
+    const size_t need = TILE_ELEMS;
     for (size_t i = 0; i < n; i++) {
         const mp_gguf_tensor *t = mp_gguf_tensor_at(g, i);
         gout *o = &j->outs[j->n_outs++];
         o->t = t;
-        o->name = j->arch ? hf_name(j->arch, t->name) : NULL;
+        o->name = NULL;
+        if (j->arch) MP_FORWARD(hf_name(j->arch, t, mp_gguf_file(g, t->file)->path, n_layers, &o->name, err));
         if (!o->name) {
             if (j->arch) (*n_unmapped)++;
             o->name = mp_strdup(t->name);
@@ -205,9 +221,6 @@ static mp_errcode plan(gjob *j, size_t *n_unmapped, mp_err *err)
                                   "('%s.attention.head_count%s')", (unsigned long long)rows,
                                   (long long)heads, j->arch->gguf, is_q ? "" : "_kv");
             o->head_dim = rows / (uint64_t)heads;
-            /* A tile holds whole heads; a 1-D bias is taken whole. */
-            uint64_t unit = t->n_dims >= 2 ? o->head_dim * t->ne[0] : t->n_elems;
-            if (unit > need) need = (size_t)unit;
         }
         o->minus_one = j->arch && j->arch->norm_shift && ends_with(o->name, "norm.weight");
         o->origin = mp_gguf_type_block(t->type) > 1 ? "dequantize"
@@ -247,54 +260,85 @@ static mp_errcode plan(gjob *j, size_t *n_unmapped, mp_err *err)
 
 /* ------------------------------------------------------------ one tensor */
 
-/* GGUF row (head h, pair i, half s) is Hugging Face row (h, s, i): LlamaModel.permute undone
- * for `units` rows of `len` floats, head by head. */
-static void unpermute(const float *src, float *dst, uint64_t units, uint64_t len, uint64_t head_dim)
+/* The tile's values, once dequantized (and unpermuted): Gemma's norm shift, the cast to the
+ * target, the write. `at` is the element of the output tensor the values start at. */
+static mp_errcode emit(gjob *j, mp_st_writer *w, const gout *o, float *v, uint64_t cnt, uint64_t at,
+                       mp_err *err)
 {
-    uint64_t half = head_dim / 2;
-    for (uint64_t r = 0; r < units; r++) {
-        uint64_t h = r / head_dim, w = r % head_dim, s = w / half, i = w % half;
-        memcpy(dst + r * len, src + (h * head_dim + 2 * i + s) * len, len * sizeof *dst);
+    const size_t oes = mp_dtype_bits(o->spec.dtype) / 8;
+    const uint64_t cols = o->t->ne[0] ? o->t->ne[0] : 1;
+    if (o->minus_one)
+        for (uint64_t i = 0; i < cnt; i++) v[i] -= 1.0f;
+    MP_FORWARD(mp_convert_store(v, (size_t)cnt, j->o->target, j->out, o->name, at, cols, err));
+    MP_FORWARD(mp_st_writer_write(w, j->out, (size_t)cnt * oes, err));
+    mp_report_add(&j->progress, cnt * oes);
+    return MP_OK;
+}
+
+/* Dequantizes elements [e, e + cnt) of t (whole blocks) into j->tile. */
+static mp_errcode load(gjob *j, const mp_gguf_tensor *t, uint64_t e, uint64_t cnt, mp_err *err)
+{
+    const uint64_t blk = mp_gguf_type_block(t->type), bsz = mp_gguf_type_size(t->type);
+    if (j->o->interrupted && *j->o->interrupted)
+        return mp_errf(err, MP_E_INTERRUPTED, "interrupted; the partial output was removed");
+    MP_FORWARD(mp_gguf_read(j->g, t, e / blk * bsz, j->raw, (size_t)(cnt / blk * bsz), err));
+    mp_errcode rc = mp_gguf_dequantize(t->type, j->raw, j->tile, cnt, err);
+    if (rc != MP_OK) {
+        char why[MP_ERR_MSG_MAX];
+        snprintf(why, sizeof why, "%s", err->msg);
+        return mp_errf_at(err, rc, mp_gguf_file(j->g, t->file)->path, t->name, -1, "%s", why);
     }
+    /* A block's scale (d, dmin) that is Inf or NaN: refused, naming the block (doc/limits.md). */
+    size_t bad = blk > 1 ? mp_first_nonfinite(j->tile, (size_t)cnt) : (size_t)cnt;
+    if (bad < cnt)
+        return mp_errf_at(err, MP_E_INPUT, mp_gguf_file(j->g, t->file)->path, t->name, -1,
+                          "block %llu (%s): the scale is not finite (element %llu would be %g)",
+                          (unsigned long long)((e + bad) / blk), mp_gguf_type_name(t->type),
+                          (unsigned long long)(e + bad), (double)j->tile[bad]);
+    return MP_OK;
+}
+
+/* LlamaModel.permute undone: Hugging Face row (head h, half s, pair i) is GGUF row
+ * h * head_dim + 2i + s. Output rows are taken in runs of one (h, s), so a run of nb rows reads
+ * the 2nb - 1 source rows it picks from: the tile bounds the memory whatever the head's size
+ * (doc/limits.md). A row longer than half the tile is taken alone, in column pieces. */
+static mp_errcode produce_rope(gjob *j, mp_st_writer *w, const gout *o, mp_err *err)
+{
+    const mp_gguf_tensor *t = o->t;
+    const uint64_t len = t->n_dims >= 2 ? t->ne[0] : 1, rows = t->n_elems / len;
+    const uint64_t hd = o->head_dim, half = hd / 2, blk = mp_gguf_type_block(t->type);
+    const uint64_t per = j->tile_cap / (2 * len); /* rows of a run; 0: rows in pieces */
+    for (uint64_t r = 0; r < rows;) {
+        uint64_t h = r / hd, s = (r % hd) / half, i = (r % hd) % half;
+        uint64_t src = h * hd + 2 * i + s;
+        if (per == 0) {
+            uint64_t piece = j->tile_cap / blk * blk;
+            for (uint64_t c = 0; c < len; c += piece) {
+                uint64_t cnt = len - c < piece ? len - c : piece;
+                MP_FORWARD(load(j, t, src * len + c, cnt, err));
+                MP_FORWARD(emit(j, w, o, j->tile, cnt, r * len + c, err));
+            }
+            r++;
+            continue;
+        }
+        uint64_t nb = per < half - i ? per : half - i;
+        MP_FORWARD(load(j, t, src * len, (2 * nb - 1) * len, err));
+        for (uint64_t k = 0; k < nb; k++) memcpy(j->perm + k * len, j->tile + 2 * k * len, len * sizeof(float));
+        MP_FORWARD(emit(j, w, o, j->perm, nb * len, r * len, err));
+        r += nb;
+    }
+    return MP_OK;
 }
 
 static mp_errcode produce(gjob *j, mp_st_writer *w, const gout *o, mp_err *err)
 {
     const mp_gguf_tensor *t = o->t;
-    const uint64_t blk = mp_gguf_type_block(t->type), bsz = mp_gguf_type_size(t->type);
-    const size_t oes = mp_dtype_bits(o->spec.dtype) / 8;
-    const uint64_t cols = t->ne[0] ? t->ne[0] : 1;
-    uint64_t step, len = 1;
-    if (o->head_dim) {
-        /* Whole heads: rows of ne[0] elements (a 1-D bias: single elements). */
-        len = t->n_dims >= 2 ? t->ne[0] : 1;
-        uint64_t group = o->head_dim * len;
-        step = j->tile_cap / group * group;
-        if (t->n_dims < 2) step = t->n_elems; /* a bias fits: checked by plan's `need` */
-    } else {
-        step = j->tile_cap / blk * blk;
-    }
+    if (o->head_dim) return produce_rope(j, w, o, err);
+    const uint64_t step = j->tile_cap / mp_gguf_type_block(t->type) * mp_gguf_type_block(t->type);
     for (uint64_t e = 0; e < t->n_elems; e += step) {
-        if (j->o->interrupted && *j->o->interrupted)
-            return mp_errf(err, MP_E_INTERRUPTED, "interrupted; the partial output was removed");
         uint64_t cnt = t->n_elems - e < step ? t->n_elems - e : step;
-        MP_FORWARD(mp_gguf_read(j->g, t, e / blk * bsz, j->raw, (size_t)(cnt / blk * bsz), err));
-        mp_errcode rc = mp_gguf_dequantize(t->type, j->raw, j->tile, cnt, err);
-        if (rc != MP_OK) {
-            char why[MP_ERR_MSG_MAX];
-            snprintf(why, sizeof why, "%s", err->msg);
-            return mp_errf_at(err, rc, mp_gguf_file(j->g, t->file)->path, t->name, -1, "%s", why);
-        }
-        float *v = j->tile;
-        if (o->head_dim) {
-            unpermute(j->tile, j->perm, cnt / len, len, o->head_dim);
-            v = j->perm;
-        }
-        if (o->minus_one)
-            for (uint64_t i = 0; i < cnt; i++) v[i] -= 1.0f;
-        MP_FORWARD(mp_convert_store(v, (size_t)cnt, j->o->target, j->out, o->name, e, cols, err));
-        MP_FORWARD(mp_st_writer_write(w, j->out, (size_t)cnt * oes, err));
-        mp_report_add(&j->progress, cnt * oes);
+        MP_FORWARD(load(j, t, e, cnt, err));
+        MP_FORWARD(emit(j, w, o, j->tile, cnt, e, err));
     }
     return MP_OK;
 }

@@ -1,6 +1,7 @@
 /*
  * manifest.c - see manifest.h.
  */
+#define _GNU_SOURCE /* realpath */
 #include "manifest.h"
 
 #include <pthread.h>
@@ -40,6 +41,12 @@ mp_errcode mp_manifest_write(const mp_dest *d, const mp_manifest *m, mp_err *err
     }
     mp_buf_puts(&b, "],\n  \"source\": {\"path\": ");
     mp_buf_json_str(&b, m->source_path);
+    /* As given (portable when DST and SRC move together) and absolute (found from anywhere). */
+    char *abs = realpath(m->source_path, NULL);
+    mp_buf_puts(&b, ", \"absolute_path\": ");
+    if (abs) mp_buf_json_str(&b, abs);
+    else mp_buf_puts(&b, "null");
+    free(abs);
     mp_buf_puts(&b, ", \"quantization\": ");
     if (m->source_quant) mp_buf_json_str(&b, m->source_quant);
     else mp_buf_puts(&b, "null");

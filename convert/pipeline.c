@@ -16,9 +16,11 @@
 #include "manifest.h"
 #include "../verify/verify.h"
 
+#include <cJSON.h>
 #include <omp.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -96,15 +98,20 @@ static size_t linear_index(const job *j, const mp_qlinear *lin)
     return (size_t)(lin - mp_qmodel_linear(j->qm, 0));
 }
 
-/* "<block>.experts.<e>.<proj>" with proj gate_proj/w1 (0), up_proj/w3 (1), down_proj/w2 (2). */
-static int parse_expert(const char *prefix, char *block, size_t cap, unsigned long *e, int *proj)
+/* "<block>.experts.<e>.<proj>" with proj gate_proj/w1 (0), up_proj/w3 (1), down_proj/w2 (2):
+ * 1; 0 when the prefix is no expert's projection; -1 when the expert number is not a bounded
+ * decimal (doc/limits.md), *why then saying how. */
+static int parse_expert(const char *prefix, char *block, size_t cap, unsigned long *e, int *proj, const char **why)
 {
     const char *x = strstr(prefix, ".experts.");
     if (!x) return 0;
     const char *num = x + strlen(".experts.");
-    char *end = NULL;
-    *e = strtoul(num, &end, 10);
-    if (end == num || *end != '.') return 0;
+    uint64_t v;
+    size_t nd = mp_parse_name_index(num, UINT32_MAX, &v, why);
+    if (nd == 0) return *num == '-' || *num == '+' || (*num >= '0' && *num <= '9') ? -1 : 0;
+    const char *end = num + nd;
+    if (*end != '.') return 0;
+    *e = (unsigned long)v;
     static const char *const names[3][2] = {{"gate_proj", "w1"}, {"up_proj", "w3"}, {"down_proj", "w2"}};
     *proj = -1;
     for (int p = 0; p < 3; p++)
@@ -124,7 +131,10 @@ static mp_errcode plan_stacks(job *j, mp_err *err)
         char block[512];
         unsigned long e;
         int proj;
-        if (!parse_expert(mp_qmodel_linear(j->qm, i)->prefix, block, sizeof block, &e, &proj)) continue;
+        const char *why = NULL, *prefix = mp_qmodel_linear(j->qm, i)->prefix;
+        int is = parse_expert(prefix, block, sizeof block, &e, &proj, &why);
+        if (is < 0) return mp_errf_at(err, MP_E_INPUT, NULL, prefix, -1, "the expert number after '.experts.' %s", why);
+        if (!is) continue;
         expert_stack *st = NULL;
         for (size_t s = 0; s < j->n_stacks && !st; s++)
             if (strcmp(j->stacks[s].prefix, block) == 0) st = &j->stacks[s];
@@ -377,6 +387,28 @@ mp_errcode mp_convert_store(const float *v, size_t n, mp_target target, uint8_t 
     return MP_OK;
 }
 
+size_t mp_first_nonfinite(const float *v, size_t n)
+{
+    long long cnt = (long long)n, bad = cnt;
+#pragma omp parallel for schedule(static) reduction(min : bad) if (cnt >= (1 << 20))
+    for (long long i = 0; i < cnt; i++)
+        if (!isfinite(v[i]) && i < bad) bad = i;
+    return (size_t)bad;
+}
+
+/* Codes and zero points are integers: a weight that dequantizes to Inf or NaN comes from its
+ * scale. Refused, naming the scale tensor and the group, as an f16 overflow is (doc/limits.md). */
+static mp_errcode check_finite(const mp_qlinear *q, const float *tile, size_t cnt, uint64_t n0, mp_err *err)
+{
+    size_t bad = mp_first_nonfinite(tile, cnt);
+    if (bad == cnt) return MP_OK;
+    uint64_t n = n0 + bad / q->k_cols, k = bad % q->k_cols;
+    return mp_errf_at(err, MP_E_INPUT, NULL, q->scales ? q->scales->name : q->prefix, -1,
+                      "row %llu, group %llu: the scale is not finite (weight [%llu, %llu] would be %g)",
+                      (unsigned long long)n, (unsigned long long)(k / q->group_size), (unsigned long long)n,
+                      (unsigned long long)k, (double)tile[bad]);
+}
+
 static mp_errcode produce_cast(job *j, mp_st_writer *w, const out_tensor *o, mp_err *err)
 {
     const mp_tensor *t = o->src;
@@ -422,6 +454,7 @@ static mp_errcode produce_dequant(job *j, mp_st_writer *w, const out_tensor *o, 
         size_t cnt = (size_t)((n1 - n0) * K);
         rc = check_interrupt(j, err);
         if (rc == MP_OK) rc = mp_dequant_ref(j->m, q, n0, n1, tile, err);
+        if (rc == MP_OK) rc = check_finite(q, tile, cnt, n0, err);
         if (rc == MP_OK) rc = mp_convert_store(tile, cnt, j->o->target, bytes, o->spec.name, n0 * K, K, err);
         if (rc == MP_OK) rc = mp_st_writer_write(w, bytes, cnt * oes, err);
         mp_report_add(&j->progress, cnt * oes);
@@ -496,6 +529,8 @@ mp_errcode mp_write_shard(const mp_dest *d, const char *name, const mp_out_table
     }
     const char *meta[] = {"producer", "modelprep " MP_VERSION};
     rc = mp_st_writer_open(&w, path, specs, n, meta, 1, err);
+    free(specs); /* the writer keeps its own copy: not held twice while the shard is written */
+    specs = NULL;
     for (size_t next; rc == MP_OK && (next = mp_st_writer_next(w)) != SIZE_MAX;) rc = produce(ctx, w, map[next], err);
     if (rc == MP_OK) {
         uint8_t h[16];
@@ -628,6 +663,44 @@ static mp_errcode finish_dest(job *j, const char *src, size_t *n_side, mp_err *e
     return rc;
 }
 
+/* 1 when the index text's weight_map lists `base` and some other file too. */
+static int lists_as_one_of_several(const char *text, size_t len, const char *base)
+{
+    cJSON *root = cJSON_ParseWithLength(text, len);
+    const cJSON *map = cJSON_GetObjectItemCaseSensitive(root, "weight_map"), *e;
+    int listed = 0, other = 0;
+    cJSON_ArrayForEach(e, map)
+    {
+        if (!cJSON_IsString(e)) continue;
+        const char *f = e->valuestring, *slash = strrchr(f, '/');
+        if (strcmp(slash ? slash + 1 : f, base) == 0) listed = 1;
+        else other = 1;
+    }
+    cJSON_Delete(root);
+    return listed && other;
+}
+
+mp_errcode mp_refuse_one_shard(const char *src, const mp_st_model *m, mp_err *err)
+{
+    if (mp_is_dir(src) || mp_st_is_sharded(m)) return MP_OK;
+    const char *slash = strrchr(src, '/'), *base = slash ? slash + 1 : src;
+    static const char *const names[] = {"model.safetensors.index.json", "model.safetensors.zst.index.json"};
+    for (size_t i = 0; i < 2; i++) {
+        char *path = mp_path_join(mp_st_dir(m), names[i]), *text = NULL;
+        size_t len = 0;
+        mp_err ignored = MP_ERR_INIT; /* an unreadable index beside a file says nothing of it */
+        int one = path && mp_read_small_file(path, 64u << 20, &text, &len, &ignored) == MP_OK &&
+                  lists_as_one_of_several(text, len, base);
+        free(text);
+        free(path);
+        if (one)
+            return mp_errf_at(err, MP_E_INPUT, src, NULL, -1,
+                              "is one shard of a sharded model (%s beside it lists other files); pass "
+                              "the directory '%s' to read the whole model", names[i], mp_st_dir(m));
+    }
+    return MP_OK;
+}
+
 mp_errcode mp_convert_run(const char *src, const char *dst, const mp_convert_opts *o,
                             mp_convert_result *res, mp_err *err)
 {
@@ -644,6 +717,7 @@ mp_errcode mp_convert_run(const char *src, const char *dst, const mp_convert_opt
     mp_st_model *m = NULL;
     mp_qmodel *qm = NULL;
     mp_errcode rc = mp_st_open(&m, src, err);
+    if (rc == MP_OK) rc = mp_refuse_one_shard(src, m, err);
     if (rc == MP_OK) rc = mp_qmodel_open(&qm, m, err);
     if (rc == MP_OK) rc = mp_hf_config_load(&cfg, mp_st_dir(m), err);
     if (rc != MP_OK) goto cleanup;

@@ -49,6 +49,14 @@ mp_errcode mp_convert_run(const char *src, const char *dst, const mp_convert_opt
 mp_errcode mp_convert_store(const float *v, size_t n, mp_target target, uint8_t *out,
                             const char *name, uint64_t first, uint64_t cols, mp_err *err);
 
+/* A safetensors file SRC that an index beside it lists as one shard of several is MP_E_INPUT,
+ * saying to pass the directory: converting or splitting it alone would make a partial model.
+ * A directory, or a file no index lists, is MP_OK. */
+mp_errcode mp_refuse_one_shard(const char *src, const mp_st_model *m, mp_err *err);
+
+/* Index of the first Inf or NaN among v[0..n), or n when all are finite. */
+size_t mp_first_nonfinite(const float *v, size_t n);
+
 /* A GGUF file or split set to a Hugging Face checkpoint of f32, f16 or bf16 (gguf_convert.c):
  * tensors renamed for the mapped architectures, llama's q/k rows un-permuted, config.json built
  * from the metadata. Notes about unmapped names go to o->progress. */

@@ -19,6 +19,7 @@
 #include "dest.h"
 #include "job.h"
 #include "journal.h"
+#include "pipeline.h"
 #include "manifest.h"
 
 #include <dirent.h>
@@ -70,17 +71,21 @@ static const struct {
     {"output.", 3},
 };
 
-/* Length of the matched prefix (dot included), or 0; *num receives the layer number. */
-static size_t match_rule(const char *pat, const char *name, long *num)
+/* Length of the matched prefix (dot included), or 0; *num receives the layer number. When the
+ * text before '#' matched but what stands at '#' is not a bounded decimal (doc/limits.md), 0
+ * with *bad saying why. */
+static size_t match_rule(const char *pat, const char *name, long *num, const char **bad)
 {
     const char *p = pat, *n = name;
     *num = -1;
+    *bad = NULL;
     while (*p) {
         if (*p == '#') {
-            if (*n < '0' || *n > '9') return 0;
-            char *end;
-            *num = strtol(n, &end, 10);
-            n = end;
+            uint64_t v;
+            size_t nd = mp_parse_name_index(n, INT32_MAX, &v, bad);
+            if (nd == 0) return 0;
+            *num = (long)v;
+            n += nd;
             p++;
             continue;
         }
@@ -130,50 +135,69 @@ typedef struct split_job {
     mp_src_hash *src_hash;  /* hashing the sources in the background */
 } split_job;
 
-static module *module_for(split_job *j, const char *stem, int rank, long layer, size_t cap,
-                          mp_err *err)
+/* One tensor on its way into a module: grouping sorts these, O(T log T) in time and 48 bytes
+ * a tensor in memory (doc/limits.md, "memory"). */
+typedef struct slot {
+    const mp_tensor *t;
+    const char *out_name;
+    const char *stem;       /* the module's name: stem_len bytes of this */
+    uint32_t stem_len;
+    int rank;
+    long layer;
+    size_t seq;             /* source order, kept within a module */
+} slot;
+
+static int slot_cmp(const void *pa, const void *pb)
 {
-    for (size_t i = 0; i < j->n_mods; i++)
-        if (strcmp(j->mods[i].name, stem) == 0) return &j->mods[i];
-    module *m = &j->mods[j->n_mods++];
-    snprintf(m->name, sizeof m->name, "%s", stem);
-    m->rank = rank;
-    m->layer = layer;
-    m->src = calloc(cap, sizeof *m->src);
-    m->out_names = calloc(cap, sizeof *m->out_names);
-    if (!m->src || !m->out_names) {
-        mp_errf(err, MP_E_NOMEM, "out of memory");
-        return NULL;
-    }
-    return m;
+    const slot *a = pa, *b = pb;
+    if (a->rank != b->rank) return a->rank < b->rank ? -1 : 1;
+    if (a->layer != b->layer) return a->layer < b->layer ? -1 : 1;
+    uint32_t l = a->stem_len < b->stem_len ? a->stem_len : b->stem_len;
+    int c = memcmp(a->stem, b->stem, l);
+    if (c || a->stem_len != b->stem_len) return c ? c : a->stem_len < b->stem_len ? -1 : 1;
+    return a->seq < b->seq ? -1 : a->seq > b->seq;
 }
 
-static mp_errcode assign(split_job *j, const mp_hf_config *cfg, mp_err *err)
+/* The layers a name may number: config.json's num_hidden_layers (plus DeepSeek's
+ * num_nextn_predict_layers, stored after them), or a GGUF's '<arch>.block_count'; 0 unknown. */
+static uint64_t layer_bound(const split_job *j, const mp_hf_config *cfg)
 {
-    size_t n = mp_st_n_tensors(j->m);
-    j->mods = calloc(n + 3, sizeof *j->mods);
-    if (!j->mods) return mp_errf(err, MP_E_NOMEM, "out of memory");
-    for (size_t i = 0; i < n; i++) {
-        const mp_tensor *t = mp_st_tensor(j->m, i);
-        char stem[160] = "extra";
-        int rank = 5;
-        long layer = -1;
-        for (size_t r = 0; r < sizeof rules / sizeof *rules; r++) {
-            long num;
-            size_t len = match_rule(rules[r].prefix, t->name, &num);
-            if (!len || len - 1 >= sizeof stem) continue;
-            memcpy(stem, t->name, len - 1);
-            stem[len - 1] = '\0';
-            rank = rules[r].rank;
-            layer = num;
-            break;
-        }
-        module *m = module_for(j, stem, rank, layer, n, err);
-        if (!m) return MP_E_NOMEM;
-        m->src[m->n] = t;
-        m->out_names[m->n++] = t->name;
+    if (j->g) {
+        const char *arch = mp_gguf_get_str(j->g, "general.architecture");
+        char key[160];
+        int64_t v;
+        snprintf(key, sizeof key, "%s.block_count", arch ? arch : "");
+        return arch && mp_gguf_get_int(j->g, key, &v) && v > 0 ? (uint64_t)v : 0;
     }
-    /* Tied embeddings: the head reuses the embedding (doc/split.md §3). */
+    if (cfg->num_hidden_layers <= 0) return 0;
+    return (uint64_t)cfg->num_hidden_layers + (uint64_t)(cfg->num_nextn_predict_layers > 0 ? cfg->num_nextn_predict_layers : 0);
+}
+
+static mp_errcode classify(const split_job *j, const mp_tensor *t, uint64_t bound, slot *sl, mp_err *err)
+{
+    *sl = (slot){t, t->name, "extra", 5, 5, -1, 0};
+    for (size_t r = 0; r < sizeof rules / sizeof *rules; r++) {
+        long num;
+        const char *bad;
+        size_t len = match_rule(rules[r].prefix, t->name, &num, &bad);
+        const char *path = mp_st_file(j->m, t->file)->path;
+        if (bad)
+            return mp_errf_at(err, MP_E_INPUT, path, t->name, -1, "the layer number after '%.*s' %s",
+                              (int)(strchr(rules[r].prefix, '#') - rules[r].prefix), rules[r].prefix, bad);
+        if (!len || len - 1 >= sizeof ((module *)0)->name) continue;
+        if (num >= 0 && bound > 0 && (uint64_t)num >= bound)
+            return mp_errf_at(err, MP_E_INPUT, path, t->name, -1, "layer %ld is beyond the %llu layers of %s", num,
+                              (unsigned long long)bound, j->g ? "the GGUF's block_count" : "config.json");
+        *sl = (slot){t, t->name, t->name, (uint32_t)(len - 1), rules[r].rank, num, 0};
+        break;
+    }
+    return MP_OK;
+}
+
+/* Tied embeddings: the head reuses the embedding (doc/split.md §3);
+ * with --materialize-tied it becomes a slot of its own in *extra. */
+static void plan_tied(split_job *j, const mp_hf_config *cfg, slot *extra, size_t *n_extra)
+{
     static const char *const embeds[] = {"model.embed_tokens.weight",
                                          "model.language_model.embed_tokens.weight",
                                          "transformer.wte.weight"};
@@ -181,12 +205,8 @@ static mp_errcode assign(split_job *j, const mp_hf_config *cfg, mp_err *err)
     if (j->g && !mp_st_find(j->m, "output.weight") && mp_st_find(j->m, "token_embd.weight")) {
         j->alias_from = "output.weight";
         j->alias_to = "token_embd.weight";
-        if (j->o->materialize_tied) {
-            module *m = module_for(j, "output", 3, -1, n, err);
-            if (!m) return MP_E_NOMEM;
-            m->src[m->n] = mp_st_find(j->m, "token_embd.weight");
-            m->out_names[m->n++] = "output.weight";
-        }
+        if (j->o->materialize_tied)
+            extra[(*n_extra)++] = (slot){mp_st_find(j->m, "token_embd.weight"), "output.weight", "output", 6, 3, -1, 0};
     }
     if (!j->g && cfg->tie_word_embeddings == 1 && !mp_st_find(j->m, "lm_head.weight")) {
         for (size_t e = 0; e < 3 && !j->alias_to; e++) {
@@ -194,26 +214,71 @@ static mp_errcode assign(split_job *j, const mp_hf_config *cfg, mp_err *err)
             if (!emb) continue;
             j->alias_from = "lm_head.weight";
             j->alias_to = embeds[e];
-            if (j->o->materialize_tied) {
-                module *m = module_for(j, "lm_head", 3, -1, n, err);
-                if (!m) return MP_E_NOMEM;
-                m->src[m->n] = emb;
-                m->out_names[m->n++] = "lm_head.weight";
-            } else if (j->rt->tied_head_file) {
-                /* RabbitLLM loads lm_head.safetensors even when tied, and then takes the
-                 * embedding: its own splitter writes the file with no tensors. */
-                if (!module_for(j, "lm_head", 3, -1, n, err)) return MP_E_NOMEM;
-                j->empty_head = 1;
-            }
+            if (j->o->materialize_tied) extra[(*n_extra)++] = (slot){emb, "lm_head.weight", "lm_head", 7, 3, -1, 0};
+            /* RabbitLLM loads lm_head.safetensors even when tied, and then takes the embedding:
+             * its own splitter writes the file with no tensors (a module without slots). */
+            else if (j->rt->tied_head_file) j->empty_head = 1;
         }
     }
-    qsort(j->mods, j->n_mods, sizeof *j->mods, module_cmp);
-    for (size_t i = 0; i < j->n_mods; i++) {
-        module *m = &j->mods[i];
-        m->xxh64 = calloc(m->n, sizeof *m->xxh64);
-        if (!m->xxh64) return mp_errf(err, MP_E_NOMEM, "out of memory");
+}
+
+static int same_module(const slot *a, const slot *b)
+{
+    return a->rank == b->rank && a->layer == b->layer && a->stem_len == b->stem_len &&
+           memcmp(a->stem, b->stem, a->stem_len) == 0;
+}
+
+/* Modules from the sorted slots: one per run of equal (rank, layer, stem). */
+static mp_errcode build_modules(split_job *j, const slot *v, size_t n, int empty_head, mp_err *err)
+{
+    size_t n_mods = 0;
+    for (size_t i = 0; i < n; i++) n_mods += i == 0 || !same_module(&v[i - 1], &v[i]);
+    j->mods = calloc(n_mods + 1, sizeof *j->mods);
+    if (!j->mods) return mp_errf(err, MP_E_NOMEM, "out of memory");
+    if (empty_head) { /* lm_head with no tensors: sorted into place with the others */
+        module *m = &j->mods[j->n_mods++];
+        snprintf(m->name, sizeof m->name, "lm_head");
+        m->rank = 3;
+        m->layer = -1;
+    }
+    for (size_t i = 0, end; i < n; i = end) {
+        for (end = i + 1; end < n && same_module(&v[i], &v[end]);) end++;
+        module *m = &j->mods[j->n_mods++];
+        snprintf(m->name, sizeof m->name, "%.*s", (int)v[i].stem_len, v[i].stem);
+        m->rank = v[i].rank;
+        m->layer = v[i].layer;
+        m->src = calloc(end - i, sizeof *m->src);
+        m->out_names = calloc(end - i, sizeof *m->out_names);
+        m->xxh64 = calloc(end - i, sizeof *m->xxh64);
+        if (!m->src || !m->out_names || !m->xxh64) return mp_errf(err, MP_E_NOMEM, "out of memory");
+        for (size_t k = i; k < end; k++) {
+            m->src[m->n] = v[k].t;
+            m->out_names[m->n++] = v[k].out_name;
+        }
     }
     return MP_OK;
+}
+
+/* Every tensor to its module by the rule table, grouped by sorting (O(T log T)), then the
+ * modules in file order. A layer number that is not a bounded decimal, or beyond the model's
+ * layers, is MP_E_INPUT naming the tensor. */
+static mp_errcode assign(split_job *j, const mp_hf_config *cfg, mp_err *err)
+{
+    size_t n = mp_st_n_tensors(j->m), n_slots = 0;
+    uint64_t bound = layer_bound(j, cfg);
+    slot *v = malloc((n + 2) * sizeof *v);
+    if (!v) return mp_errf(err, MP_E_NOMEM, "out of memory");
+    mp_errcode rc = MP_OK;
+    for (size_t i = 0; rc == MP_OK && i < n; i++) rc = classify(j, mp_st_tensor(j->m, i), bound, &v[n_slots++], err);
+    if (rc == MP_OK) {
+        plan_tied(j, cfg, v, &n_slots);
+        for (size_t i = 0; i < n_slots; i++) v[i].seq = i;
+        qsort(v, n_slots, sizeof *v, slot_cmp);
+        rc = build_modules(j, v, n_slots, j->empty_head, err);
+    }
+    free(v);
+    if (rc == MP_OK) qsort(j->mods, j->n_mods, sizeof *j->mods, module_cmp);
+    return rc;
 }
 
 static void specs_of(const module *m, mp_tensor_spec *specs)
@@ -733,7 +798,8 @@ static void stem_of(const char *name, char *stem, size_t cap)
     snprintf(stem, cap, "extra");
     for (size_t r = 0; r < sizeof rules / sizeof *rules; r++) {
         long num;
-        size_t len = match_rule(rules[r].prefix, name, &num);
+        const char *bad; /* refused earlier, by assign */
+        size_t len = match_rule(rules[r].prefix, name, &num, &bad);
         if (!len || len - 1 >= cap) continue;
         memcpy(stem, name, len - 1);
         stem[len - 1] = '\0';
@@ -949,6 +1015,7 @@ mp_errcode mp_split_run(const char *src, const char *dst, const mp_split_opts *o
         if (rc == MP_OK) rc = mp_st_open_gguf_view(&j.m, j.g, err);
     } else {
         rc = mp_st_open(&j.m, src, err);
+        if (rc == MP_OK) rc = mp_refuse_one_shard(src, j.m, err);
         if (rc == MP_OK) rc = mp_hf_config_load(&cfg, mp_st_dir(j.m), err);
     }
     if (rc == MP_OK) rc = choose_runtime(&j, src, err);

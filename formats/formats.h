@@ -314,6 +314,8 @@ typedef struct mp_quant_summary {
     int group_size;              /* -1 means per-channel (one group over K); 0 when absent */
     int sym;                     /* 1, 0, or -1 when absent */
     int desc_act;                /* 1, 0, or -1 when absent */
+    int config_groups;           /* compressed-tensors: config groups read (0: none) */
+    int mixed;                   /* 1 when they disagree: bits, group, sym, desc_act unset */
 } mp_quant_summary;
 
 typedef struct mp_hf_config {
@@ -322,6 +324,7 @@ typedef struct mp_hf_config {
     char model_type[64];
     char torch_dtype[16];
     int64_t num_hidden_layers;   /* -1 when absent */
+    int64_t num_nextn_predict_layers; /* DeepSeek's MTP layers, numbered after the others; 0 when absent */
     int tie_word_embeddings;     /* 1, 0, or -1 when absent */
     mp_quant_summary quant;
 } mp_hf_config;

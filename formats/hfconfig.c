@@ -54,6 +54,45 @@ static mp_errcode get_int(const cJSON *o, const char *key, int64_t lo, int64_t h
     return MP_OK;
 }
 
+/* One compressed-tensors config group's "weights": bits, group size (-1 for the "channel"
+ * strategy), symmetric, actorder. */
+static mp_errcode read_ct_weights(const cJSON *w, const char *path, int64_t *bits, int64_t *group, int *sym,
+                                  int *act, mp_err *err)
+{
+    MP_FORWARD(get_int(w, "num_bits", 1, 64, bits, path, err));
+    MP_FORWARD(get_int(w, "group_size", 1, 1 << 30, group, path, err));
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(w, "strategy");
+    if (cJSON_IsString(st) && strcmp(st->valuestring, "channel") == 0) *group = -1;
+    MP_FORWARD(get_bool(w, "symmetric", sym, path, err));
+    const cJSON *ao = cJSON_GetObjectItemCaseSensitive(w, "actorder");
+    *act = !ao || cJSON_IsNull(ao) || cJSON_IsFalse(ao) ? 0 : 1; /* "group", "weight", true */
+    return MP_OK;
+}
+
+/* compressed-tensors keeps bits, group and symmetry per config group ("config_groups":
+ * {"group_0": {"weights": {...}, "targets": [...]}}): the summary takes them when every group
+ * agrees, and says "mixed" (fields unset) when they do not. */
+static mp_errcode read_ct_groups(const cJSON *q, const char *path, mp_quant_summary *s, mp_err *err)
+{
+    const cJSON *groups = cJSON_GetObjectItemCaseSensitive(q, "config_groups"), *g;
+    if (!cJSON_IsObject(groups)) return MP_OK;
+    cJSON_ArrayForEach(g, groups)
+    {
+        const cJSON *w = cJSON_GetObjectItemCaseSensitive(g, "weights");
+        if (!cJSON_IsObject(w)) continue;
+        int64_t bits = -1, group = 0;
+        int sym = -1, act = 0;
+        MP_FORWARD(read_ct_weights(w, path, &bits, &group, &sym, &act, err));
+        if (s->config_groups++ == 0) {
+            s->bits = (int)bits, s->group_size = (int)group, s->sym = sym, s->desc_act = act;
+        } else if (s->bits != (int)bits || s->group_size != (int)group || s->sym != sym || s->desc_act != act) {
+            s->mixed = 1;
+        }
+    }
+    if (s->mixed) s->bits = -1, s->group_size = 0, s->sym = -1, s->desc_act = -1;
+    return MP_OK;
+}
+
 static mp_errcode read_quant(const cJSON *q, const char *path, mp_quant_summary *s, mp_err *err)
 {
     if (!cJSON_IsObject(q))
@@ -76,6 +115,7 @@ static mp_errcode read_quant(const cJSON *q, const char *path, mp_quant_summary 
     MP_FORWARD(get_bool(q, "zero_point", &zero_point, path, err));  /* AWQ: asym when true */
     if (s->sym < 0 && zero_point >= 0) s->sym = !zero_point;
     MP_FORWARD(get_bool(q, "desc_act", &s->desc_act, path, err));
+    if (s->bits < 0) MP_FORWARD(read_ct_groups(q, path, s, err));
     return MP_OK;
 }
 
@@ -143,6 +183,8 @@ mp_errcode mp_hf_config_load(mp_hf_config *cfg, const char *dir, mp_err *err)
             rc = get_str(root, "torch_dtype", cfg->torch_dtype, sizeof cfg->torch_dtype, path, err);
         if (rc == MP_OK)
             rc = get_int(root, "num_hidden_layers", 0, 1 << 20, &cfg->num_hidden_layers, path, err);
+        if (rc == MP_OK)
+            rc = get_int(root, "num_nextn_predict_layers", 0, 1 << 20, &cfg->num_nextn_predict_layers, path, err);
         if (rc == MP_OK)
             rc = get_bool(root, "tie_word_embeddings", &cfg->tie_word_embeddings, path, err);
         const cJSON *q = cJSON_GetObjectItemCaseSensitive(root, "quantization_config");

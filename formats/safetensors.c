@@ -220,12 +220,110 @@ static mp_errcode parse_metadata(st_shard *sf, const cJSON *md, mp_err *err)
     return MP_OK;
 }
 
+/* ------------------------------------------------------------ the header, one member at a time
+ *
+ * The header text is checked by mp_json_check first (strict grammar, integers only); then its
+ * top-level object is walked member by member and only each member's value is parsed by cJSON,
+ * then freed: the JSON tree never holds more than one entry, so memory is the text plus the
+ * tensor records (doc/limits.md, "memory"), not a tree of the whole header. */
+
+static const char *skip_ws(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) p++;
+    return p;
+}
+
+/* Past the end of the (valid) JSON value starting at p. */
+static const char *value_end(const char *p, const char *end)
+{
+    int depth = 0;
+    do {
+        if (*p == '"') {
+            for (p++; p < end && *p != '"'; p++)
+                if (*p == '\\') p++;
+            p++;
+        } else if (*p == '{' || *p == '[') {
+            depth++, p++;
+        } else if (*p == '}' || *p == ']') {
+            depth--, p++;
+        } else if (depth > 0) {
+            p++;
+        } else {
+            while (p < end && !strchr(",}] \t\n\r", *p)) p++;
+        }
+        if (depth > 0) p = skip_ws(p, end);
+    } while (depth > 0 && p < end);
+    return p;
+}
+
+/* One member: its key into e->string (the tensor name, unescaped) and its value. */
+static cJSON *parse_member(const char **pp, const char *end)
+{
+    const char *k = *pp, *kend = value_end(k, end);
+    const char *v = skip_ws(kend, end);
+    v = skip_ws(v + 1, end); /* ':' */
+    const char *vend = value_end(v, end);
+    cJSON *key = cJSON_ParseWithLength(k, (size_t)(kend - k));
+    cJSON *val = cJSON_ParseWithLength(v, (size_t)(vend - v));
+    if (!key || !val || !cJSON_IsString(key)) {
+        cJSON_Delete(key);
+        cJSON_Delete(val);
+        return NULL;
+    }
+    val->string = key->valuestring; /* freed with val */
+    key->valuestring = NULL;
+    cJSON_Delete(key);
+    *pp = skip_ws(vend, end);
+    return val;
+}
+
+static size_t count_members(const char *p, const char *end)
+{
+    size_t n = 0;
+    p = skip_ws(p + 1, end);
+    while (p < end && *p == '"') {
+        n++;
+        p = skip_ws(value_end(p, end), end) + 1;
+        p = skip_ws(value_end(skip_ws(p, end), end), end);
+        if (p < end && *p == ',') p = skip_ws(p + 1, end);
+    }
+    return n;
+}
+
+static mp_errcode parse_members(st_shard *sf, uint32_t file, const char *hdr, size_t n, mp_err *err)
+{
+    const char *path = sf->f->path, *end = hdr + n, *p = skip_ws(hdr, end);
+    if (p == end || *p != '{') return mp_errf_at(err, MP_E_INPUT, path, NULL, -1, "header is not a JSON object");
+    size_t cap = count_members(p, end);
+    sf->tensors = calloc(cap ? cap : 1, sizeof *sf->tensors);
+    if (!sf->tensors) return mp_errf_at(err, MP_E_NOMEM, path, NULL, -1, "out of memory");
+    p = skip_ws(p + 1, end);
+    for (size_t i = 0; i < cap; i++) {
+        cJSON *e = parse_member(&p, end);
+        if (!e) return mp_errf_at(err, MP_E_NOMEM, path, NULL, 8 + (int64_t)(p - hdr), "out of memory");
+        mp_errcode rc;
+        if (strcmp(e->string, "__metadata__") == 0) {
+            rc = parse_metadata(sf, e, err);
+        } else {
+            mp_tensor *t = &sf->tensors[sf->n_tensors];
+            rc = parse_tensor(sf, e, t, err);
+            if (rc == MP_OK) {
+                t->file = file;
+                sf->n_tensors++;
+            }
+        }
+        cJSON_Delete(e);
+        MP_FORWARD(rc);
+        if (p < end && *p == ',') p = skip_ws(p + 1, end);
+    }
+    return MP_OK;
+}
+
 mp_errcode mp_st_file_parse(st_shard *sf, uint32_t file, mp_err *err)
 {
     const mp_file *f = sf->f;
     const char *path = f->path;
     char *hdr = NULL;
-    cJSON *root = NULL;
     mp_errcode rc = MP_OK;
 
     sf->size = f->size;
@@ -263,51 +361,14 @@ mp_errcode mp_st_file_parse(st_shard *sf, uint32_t file, mp_err *err)
                         "invalid JSON in header: %s", why);
         goto cleanup;
     }
-    const char *end = NULL;
-    root = cJSON_ParseWithLengthOpts(hdr, (size_t)n, &end, 0);
-    if (!root) {
-        long at = end ? (long)(end - hdr) : 0;
-        rc = mp_errf_at(err, MP_E_INPUT, path, NULL, 8 + at, "invalid JSON in header");
-        goto cleanup;
-    }
-    for (const char *p = end; p && p < hdr + n; p++) {
-        if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r') {
-            rc = mp_errf_at(err, MP_E_INPUT, path, NULL, 8 + (long)(p - hdr),
-                            "invalid JSON in header: trailing characters after the object");
-            goto cleanup;
-        }
-    }
-    if (!cJSON_IsObject(root)) {
-        rc = mp_errf_at(err, MP_E_INPUT, path, NULL, -1, "header is not a JSON object");
-        goto cleanup;
-    }
-
-    size_t cap = (size_t)cJSON_GetArraySize(root);
-    sf->tensors = calloc(cap ? cap : 1, sizeof *sf->tensors);
-    if (!sf->tensors) {
-        rc = mp_errf_at(err, MP_E_NOMEM, path, NULL, -1, "out of memory");
-        goto cleanup;
-    }
-    for (const cJSON *e = root->child; e; e = e->next) {
-        if (strcmp(e->string, "__metadata__") == 0) {
-            rc = parse_metadata(sf, e, err);
-        } else {
-            mp_tensor *t = &sf->tensors[sf->n_tensors];
-            rc = parse_tensor(sf, e, t, err);
-            if (rc == MP_OK) {
-                t->file = file;
-                sf->n_tensors++;
-            }
-        }
-        if (rc != MP_OK) goto cleanup;
-    }
+    rc = parse_members(sf, file, hdr, (size_t)n, err);
+    if (rc != MP_OK) goto cleanup;
     rc = check_duplicates(sf, err);
     if (rc != MP_OK) goto cleanup;
     rc = check_tiling(sf, sf->size - 8 - n, err);
 
 cleanup:
     mp_zst_src_idle(sf->zst); /* the tensors may be read much later, or never */
-    cJSON_Delete(root);
     free(hdr);
     return rc;
 }

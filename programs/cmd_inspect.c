@@ -62,8 +62,12 @@ static void quant_line(const mp_quant_summary *q, char *buf, size_t cap)
     if (q->group_size == -1) snprintf(group, sizeof group, "per-channel");
     else if (q->group_size > 0) snprintf(group, sizeof group, "group %d", q->group_size);
     else snprintf(group, sizeof group, "group unset");
-    snprintf(buf, cap, "%s, %d bits, %s, %s, desc_act %s, format %s (from %s)",
-             q->quant_method[0] ? q->quant_method : "unknown method", q->bits, group,
+    char bits[48];
+    if (q->mixed) snprintf(bits, sizeof bits, "mixed (%d config groups)", q->config_groups);
+    else if (q->bits >= 0) snprintf(bits, sizeof bits, "%d bits", q->bits);
+    else snprintf(bits, sizeof bits, "bits unset");
+    snprintf(buf, cap, "%s, %s, %s, %s, desc_act %s, format %s (from %s)",
+             q->quant_method[0] ? q->quant_method : "unknown method", bits, group,
              tri(q->sym, "symmetric", "asymmetric"), tri(q->desc_act, "on", "off"),
              q->format[0] ? q->format : "unset", q->source);
 }

@@ -232,6 +232,8 @@ int cmd_verify(const mp_args *a)
         return mp_cli_usage_error(a->cmd, "--for wants airllm, rabbitllm or plain, not '%s'", rt);
     if (rt) o.runtime = (int)parsed;
     if (mp_args_has(a, "device")) o.device = mp_args_get(a, "device");
+    o.no_source = mp_args_has(a, "no-source");
+    if (o.no_source && o.against) return mp_cli_usage_error(a->cmd, "--against and --no-source exclude each other");
     if (mp_args_has(a, "rows") && mp_args_has(a, "full"))
         return mp_cli_usage_error(a->cmd, "--rows and --full exclude each other");
     if (mp_args_has(a, "full")) o.rows = 0;

@@ -60,7 +60,8 @@ static const mp_opt hash_opts[] = {
 static const mp_opt verify_opts[] = {
     {"for", "RUNTIME", "airllm or rabbitllm: a split holds every layer file that runtime streams,\n"
      "                               each with its .done marker (default: as modelprep.json says)"},
-    {"against", "SRC", "the source to compare with (default: the manifest's, if it still exists)"},
+    {"against", "SRC", "the source to compare with (default: the manifest's; an error if it is gone)"},
+    {"no-source", NULL, "compare the quantized tensors with the output's own layout, not the source"},
     {"device", "DEV", "auto (default), gpu, cpu, opencl[:I], level-zero[:I] or cuda[:I]"},
     {"rows", "N", "rows checked per tensor, spread over N, first and last included (default 64)"},
     {"full", NULL, "check every row"},
@@ -107,7 +108,7 @@ static const mp_cmd commands[] = {
      "of llama.cpp's llama-gguf-hash ('xxh64  <hex>  file:tensor', then 'xxh64  <hex>  PATH').\n"
      "PATH is a GGUF file or split set, or a safetensors file or directory.",
      1, 1, hash_opts},
-    {"verify", cmd_verify, "PATH [--against SRC] [--device DEV] [--rows N | --full] [--json] [--quiet]",
+    {"verify", cmd_verify, "PATH [--against SRC | --no-source] [--device DEV] [--rows N | --full] [--json] [--quiet]",
      "Check hashes, structure and every quantized tensor on a device.",
      "Verify a checkpoint before it ships: the hashes of modelprep.json, the structure against\n"
      "config.json, and every quantized tensor on a device: kernels/ dequantize sampled rows, which\n"

@@ -62,32 +62,70 @@ static int source_matches(const char *path, const cJSON *files, char *why, size_
     return ok;
 }
 
-/* The manifest's source: as recorded (relative to where convert ran), else beside the output;
- * only if it is still the checkpoint the manifest hashed, and not the output itself. */
-static char *recorded_source(const cJSON *manifest, const char *out_dir, char *why, size_t cap)
+/* The manifest's source: its path from the working directory, else its absolute_path, else from
+ * beside the output; only if it is still the checkpoint the manifest hashed, and not the output
+ * itself. *found says whether any of these exists at all (why says which were tried). */
+static char *recorded_source(const cJSON *manifest, const char *out_dir, char *why, size_t cap, int *found)
 {
     const cJSON *s = cJSON_GetObjectItemCaseSensitive(manifest, "source");
     const cJSON *p = cJSON_GetObjectItemCaseSensitive(s, "path");
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(s, "absolute_path");
     const cJSON *files = cJSON_GetObjectItemCaseSensitive(s, "files");
+    *found = 0;
     snprintf(why, cap, "the manifest names no source");
     if (!cJSON_IsString(p) || !p->valuestring[0]) return NULL;
-    snprintf(why, cap, "the manifest's source %.300s is not there", p->valuestring);
+    const char *abs = cJSON_IsString(a) && a->valuestring[0] == '/' ? a->valuestring : NULL;
+    snprintf(why, cap, "the manifest's source %.300s is not there%s%.200s", p->valuestring, abs ? ", nor at " : "",
+             abs ? abs : "");
     char *parent = mp_path_join(out_dir, "..");
-    char *cand[2] = {strdup(p->valuestring),
+    char *cand[3] = {strdup(p->valuestring), abs ? strdup(abs) : NULL,
                      p->valuestring[0] != '/' && parent ? mp_path_join(parent, p->valuestring) : NULL};
     free(parent);
     char *pick = NULL;
-    for (int i = 0; i < 2 && !pick; i++) {
+    for (int i = 0; i < 3 && !pick; i++) {
         if (!cand[i] || !mp_exists(cand[i])) continue;
+        *found = 1;
         if (same_path(cand[i], out_dir)) {
             snprintf(why, cap, "the manifest's source %.300s is the checkpoint itself", p->valuestring);
             continue;
         }
         if (source_matches(cand[i], files, why, cap)) pick = cand[i], cand[i] = NULL;
     }
-    free(cand[0]);
-    free(cand[1]);
+    for (int i = 0; i < 3; i++) free(cand[i]);
     return pick;
+}
+
+/* The source the numerics compare with: --against, else the manifest's; *src_path NULL with
+ * *why_own saying why when there is none. Never a silent self-check: a recorded source that
+ * would be used and cannot be found is MP_E_IO, unless --no-source asks for the self-check. */
+static mp_errcode pick_source(const mp_verify_opts *o, const cJSON *manifest, const mp_st_model *out,
+                              const mp_qmodel *outq, char **src_path, const char **why_own, char *why, size_t cap,
+                              mp_err *err)
+{
+    *src_path = NULL;
+    if (o->against) {
+        if (same_path(o->against, o->path))
+            return mp_errf(err, MP_E_USAGE, "--against %.300s is the checkpoint being verified", o->against);
+        *src_path = strdup(o->against);
+        return *src_path ? MP_OK : mp_errf(err, MP_E_NOMEM, "out of memory");
+    }
+    if (!manifest) {
+        *why_own = "no --against and no manifest";
+        return MP_OK;
+    }
+    if (o->no_source) {
+        *why_own = "--no-source";
+        return MP_OK;
+    }
+    int found = 0;
+    *src_path = recorded_source(manifest, mp_st_dir(out), why, cap, &found);
+    if (*src_path) return MP_OK;
+    *why_own = why;
+    if (!found && mp_qmodel_n_linears(outq) > 0 && strncmp(why, "the manifest names no", 21) != 0)
+        return mp_errf_at(err, MP_E_IO, o->path, NULL, -1,
+                          "%s; pass --against SRC to compare with the source, or --no-source to compare the "
+                          "output with its own layout", why);
+    return MP_OK;
 }
 
 /* Data that cannot be read in a checkpoint that opened (a damaged zstd frame, a truncated file)
@@ -173,19 +211,8 @@ mp_errcode mp_verify_run(const mp_verify_opts *o, mp_verify_report *r, mp_err *e
 
     const char *why_own = NULL;
     char why_buf[600] = "";
-    if (o->against) {
-        if (same_path(o->against, o->path)) {
-            rc = mp_errf(err, MP_E_USAGE, "--against %.300s is the checkpoint being verified", o->against);
-            goto done;
-        }
-        src_path = strdup(o->against);
-        if (!src_path) rc = mp_errf(err, MP_E_NOMEM, "out of memory");
-    } else if (manifest) {
-        src_path = recorded_source(manifest, mp_st_dir(out), why_buf, sizeof why_buf);
-        if (!src_path) why_own = why_buf;
-    } else {
-        why_own = "no --against and no manifest";
-    }
+    rc = pick_source(o, manifest, out, outq, &src_path, &why_own, why_buf, sizeof why_buf, err);
+    if (rc != MP_OK) goto done;
     if (rc == MP_OK && src_path) {
         rc = mp_st_open(&src, src_path, err);
         /* Every copied tensor against the source, quantized or not (doc/safety.md §3). */

@@ -98,17 +98,25 @@ static int64_t cfg_int(const cJSON *c, const char *key)
     return mp_json_get_i64(cJSON_GetObjectItemCaseSensitive(c, key), 1, (int64_t)1 << 40, &v) ? v : -1;
 }
 
-/* The part of a name after "model.layers.<i>.", with the layer in *layer; NULL when none. */
-static const char *layer_rest(const char *name, int64_t *layer)
+/* The part of a name after "model.layers.<i>.", with the layer in *layer; NULL when none, *bad
+ * then saying why when "layers." is followed by a number that is not a bounded decimal
+ * (doc/limits.md, "numbers in names"). */
+static const char *layer_rest(const char *name, int64_t *layer, const char **bad)
 {
+    *bad = NULL;
     const char *p = strstr(name, "layers.");
     if (!p) return NULL;
     p += 7;
-    char *end;
-    long long v = strtoll(p, &end, 10);
-    if (end == p || *end != '.' || v < 0) return NULL;
-    *layer = v;
-    return end + 1;
+    uint64_t v;
+    const char *why;
+    size_t nd = mp_parse_name_index(p, INT32_MAX, &v, &why);
+    if (nd == 0) {
+        if (*p == '-' || *p == '+' || (*p >= '0' && *p <= '9')) *bad = why;
+        return NULL;
+    }
+    if (p[nd] != '.') return NULL;
+    *layer = (int64_t)v;
+    return p + nd + 1;
 }
 
 static int ends_with(const char *s, const char *suffix)
@@ -121,7 +129,8 @@ static int ends_with(const char *s, const char *suffix)
 static int expected_nk(const dims *d, const char *prefix, int64_t *n, int64_t *k)
 {
     int64_t layer;
-    const char *rest = layer_rest(prefix, &layer);
+    const char *bad;
+    const char *rest = layer_rest(prefix, &layer, &bad);
     if (!rest) return 0;
     int expert = strstr(rest, "experts.") != NULL;
     int64_t inter = expert && d->moe_inter > 0 ? d->moe_inter : d->inter;
@@ -182,7 +191,9 @@ static mp_errcode check_config(const mp_st_model *m, const mp_qmodel *q, mp_veri
     for (size_t i = 0; i < nt; i++) {
         const mp_tensor *t = mp_st_tensor(m, i);
         int64_t layer;
-        const char *rest = layer_rest(t->name, &layer);
+        const char *bad;
+        const char *rest = layer_rest(t->name, &layer, &bad);
+        if (bad) FIND(MP_VS_FAIL, "structure", "tensor '%s': the layer number after 'layers.' %s", t->name, bad);
         if (rest && strncmp(t->name, "model.", 6) == 0) {
             if (layer > max_layer) max_layer = layer;
             if (has && layer < d.layers) has[layer] = 1;
@@ -211,7 +222,12 @@ static mp_errcode check_config(const mp_st_model *m, const mp_qmodel *q, mp_veri
             FIND(MP_VS_FAIL, "structure", "tensor '%s' is %s, config.json has %lld experts", t->name, got,
                  (long long)d.experts);
         const char *e = strstr(t->name, ".experts.");
-        if (e && d.experts > 0 && e[9] >= '0' && e[9] <= '9' && strtoll(e + 9, NULL, 10) >= d.experts)
+        uint64_t ei;
+        const char *why;
+        if (e && (e[9] == '-' || e[9] == '+' || (e[9] >= '0' && e[9] <= '9')) &&
+            mp_parse_name_index(e + 9, UINT32_MAX, &ei, &why) == 0)
+            FIND(MP_VS_FAIL, "structure", "tensor '%s': the expert number after '.experts.' %s", t->name, why);
+        else if (e && d.experts > 0 && e[9] >= '0' && e[9] <= '9' && ei >= (uint64_t)d.experts)
             FIND(MP_VS_FAIL, "structure", "tensor '%s': expert index beyond config.json's %lld experts", t->name,
                  (long long)d.experts);
     }

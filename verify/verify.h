@@ -144,7 +144,11 @@ typedef struct mp_vtensor {
 
 typedef struct mp_verify_opts {
     const char *path;        /* the checkpoint to verify */
-    const char *against;     /* the source to compare with; NULL: the manifest's, if it exists */
+    const char *against;     /* the source to compare with; NULL: the manifest's (path from the
+                                working directory, else absolute_path, else from beside the
+                                output): when the output has quantized tensors and none of these
+                                exists, MP_E_IO naming them, unless no_source */
+    int no_source;           /* compare with the output's own layout, whatever the manifest says */
     const char *device;      /* see mp_device_open */
     uint32_t rows;           /* rows per tensor (spread over N, first and last); 0 = every row */
     uint32_t m;              /* activation rows (8) */

@@ -75,6 +75,10 @@ def random_blocks(rng, qtype, rows, cols):
         d[1::11] = np.float16(6.1e-5)  # around the smallest normal
         d[2::13] = np.float16(3e-7)    # a subnormal scale
         raw[:, off:off + 2] = d.view(np.uint8).reshape(nb, 2)
+    if qtype == T.MXFP4:
+        # The e8m0 scale byte: 255 is an infinite scale and 254 times the largest code (6)
+        # overflows f32; modelprep refuses both (doc/limits.md), so random blocks stay below.
+        raw[:, 0] = rng.integers(0, 254, nb, dtype=np.uint8)
     return raw.reshape(rows, cols // block * size)
 
 

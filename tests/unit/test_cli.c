@@ -46,7 +46,12 @@ static case_param *list_cases(const char *dir, const char *suffix, size_t *n)
     for (struct dirent *e; (e = readdir(d));) {
         size_t l = strlen(e->d_name);
         if (l <= sl || strcmp(e->d_name + l - sl, suffix) != 0 || l - sl >= sizeof v->name) continue;
-        if (*n == cap) break;
+        if (*n == cap) { /* no cap on the cases: every file is a test */
+            case_param *w = cr_realloc(v, 2 * cap * sizeof *v);
+            cr_assert(w, "out of memory listing %s", dir);
+            v = w;
+            cap *= 2;
+        }
         snprintf(v[*n].name, sizeof v[*n].name, "%.*s", (int)(l - sl), e->d_name);
         snprintf(v[*n].dir, sizeof v[*n].dir, "%s", dir);
         (*n)++;
@@ -228,10 +233,11 @@ ParameterizedTest(case_param *p, cli, script_output_matches_expectation)
     for (int i = 0; i < 4; i++) free(env[i]);
 }
 
-/* Runs a cross-check with the reference venv's Python. Without the venv (make test OFFLINE=1, or
- * no network for PyPI), or when the script says "SKIP: reason" and exits 0, the test is reported
- * as skipped with the reason, never as passed. */
-static void run_python_check(const char *rel)
+/* Runs a tests/ref script (with one optional argument). Its summary line "NAME ok: N checks
+ * passed[, M skipped]" decides: a failure fails; a script that passed nothing and skipped
+ * something is a skipped test, with its "SKIP: reason" lines as the reason (cr_skip_test, counted
+ * in the closing line by the report hook below), never a pass. */
+static void run_python_check_arg(const char *rel, const char *arg)
 {
     if (access(tu_env("MP_PYTHON"), X_OK) != 0) {
         fprintf(stderr, "SKIP %s: no Python reference environment at %s (make pyref installs it from PyPI)\n",
@@ -240,27 +246,38 @@ static void run_python_check(const char *rel)
     }
     char *script = src_path(rel);
     char *cwd = tu_tempdir();
-    char *argv[] = {(char *)tu_env("MP_PYTHON"), script, NULL};
+    char *argv[] = {(char *)tu_env("MP_PYTHON"), script, (char *)arg, NULL};
     run_result r = tu_run(cwd, argv, NULL);
-    const char *skip = strncmp(r.out, "SKIP: ", 6) == 0 ? r.out : strstr(r.out, "\nSKIP: ");
-    if (r.status == 0 && skip) {
-        char why[512];
-        snprintf(why, sizeof why, "%s", skip + (skip[0] == '\n'));
-        why[strcspn(why, "\n")] = '\0';
-        tu_run_free(&r);
-        tu_rmtree(cwd);
-        free(cwd);
-        free(script);
-        fprintf(stderr, "SKIP %s: %s\n", rel, why + 6);
-        cr_skip_test("%s", why);
-    }
-    cr_expect_eq(r.status, 0, "cross-check failed (exit %d):\n%s\n%s", r.status, r.out, r.err);
-    cr_expect(strstr(r.out, " ok: ") && strstr(r.out, " checks passed"), "no summary line:\n%s\n%s", r.out, r.err);
-    tu_run_free(&r);
     tu_rmtree(cwd);
     free(cwd);
     free(script);
+    cr_expect_eq(r.status, 0, "cross-check failed (exit %d):\n%s\n%s", r.status, r.out, r.err);
+    const char *ok = strstr(r.out, " ok: ");
+    const char *skip_line = strncmp(r.out, "SKIP: ", 6) == 0 ? r.out : strstr(r.out, "\nSKIP: ");
+    if (r.status == 0 && !ok && skip_line) { /* skipped whole, before any check (make test OFFLINE=1) */
+        char why[512];
+        snprintf(why, sizeof why, "%s", skip_line + (skip_line[0] == '\n') + 6);
+        why[strcspn(why, "\n")] = '\0';
+        tu_run_free(&r);
+        cr_skip_test("%s", why);
+    }
+    unsigned long passed = 0, skipped = 0;
+    int n = ok ? sscanf(ok, " ok: %lu checks passed, %lu skipped", &passed, &skipped) : 0;
+    cr_assert(n >= 1 && strstr(ok, " checks passed"), "no summary line:\n%s\n%s", r.out, r.err);
+    if (r.status == 0 && passed == 0) {
+        cr_assert_gt(skipped, 0, "the script passed no check and skipped none:\n%s", r.out);
+        char why[1024] = "";
+        for (const char *s = strstr(r.out, "SKIP: "); s; s = strstr(s + 1, "SKIP: "))
+            snprintf(why + strlen(why), sizeof why - strlen(why), "%s%.*s", why[0] ? "; " : "",
+                     (int)strcspn(s + 6, "\n"), s + 6);
+        tu_run_free(&r);
+        cr_skip_test("%s", why);
+    }
+    cr_expect_eq(skipped, 0, "checks skipped among passed ones (give them a test of their own):\n%s", r.out);
+    tu_run_free(&r);
 }
+
+static void run_python_check(const char *rel) { run_python_check_arg(rel, NULL); }
 
 Test(python_crosscheck, upstream_safetensors_agrees_both_ways, .timeout = 300)
 {
@@ -305,6 +322,16 @@ Test(python_crosscheck, gguf_sources_split_into_layers_or_gguf_split_sets, .time
 Test(python_crosscheck, verify_passes_good_outputs_and_fails_broken_ones, .timeout = 600)
 {
     run_python_check("tests/ref/verify_check.py");
+}
+
+Test(robustness, peak_memory_is_bounded_on_pathological_headers, .timeout = 900)
+{
+    run_python_check("tests/ref/limits_memory.py");
+}
+
+Test(python_crosscheck, verify_refuses_the_level_zero_null_driver, .timeout = 300)
+{
+    run_python_check_arg("tests/ref/verify_check.py", "--null-driver");
 }
 
 Test(python_crosscheck, every_repack_pair_is_exact_or_refused, .timeout = 600)

@@ -5,6 +5,7 @@
 #include "testutil.h"
 
 #include <criterion/criterion.h>
+#include <criterion/hooks.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <spawn.h>
@@ -132,4 +133,23 @@ void tu_run_free(run_result *r)
     free(r->out);
     free(r->err);
     r->out = r->err = NULL;
+}
+
+/* The closing lines of a run: Criterion's synthesis leaves skipped tests out of "Tested", so each
+ * test that ran and skipped (cr_skip_test, which always gives a reason) is listed with its reason
+ * and counted here, after the synthesis: a skip is never a silent pass. Tests left out by
+ * --filter are skipped without a message and are not listed. */
+static size_t n_skipped;
+
+static void say_skipped(void) { fprintf(stderr, "[====] Skipped: %zu (not counted in Tested above)\n", n_skipped); }
+
+ReportHook(POST_ALL)(struct criterion_global_stats *st)
+{
+    for (struct criterion_suite_stats *s = st->suites; s; s = s->next)
+        for (struct criterion_test_stats *t = s->tests; t; t = t->next)
+            if (t->test_status == CR_STATUS_SKIPPED && t->message && *t->message) {
+                fprintf(stderr, "[SKIP] %s::%s: %s\n", t->test->category, t->test->name, t->message);
+                n_skipped++;
+            }
+    atexit(say_skipped);
 }
