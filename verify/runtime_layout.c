@@ -10,7 +10,7 @@
  * manifest recorded is the integrity stage's check.
  */
 #include "check.h"
-#include "../formats/formats_internal.h"
+#include "../formats/formats.h"
 
 #include <dirent.h>
 #include <stdio.h>
