@@ -158,7 +158,7 @@ deps: ## install every Debian package the project needs (root); otherwise print 
 # The cross-checks against upstream reference implementations need PyPI's safetensors, gguf and
 # numpy; they live in a venv under build/, never at run time.
 # The stamp names the package list, so a venv made before a package was added is completed.
-PYPKGS := safetensors numpy gguf
+PYPKGS := safetensors numpy gguf ml_dtypes
 PYSTAMP := $(VENV)/.ok-$(subst $(space),-,$(PYPKGS))
 $(PYSTAMP):
 	$(PYTHON) -m venv $(VENV)

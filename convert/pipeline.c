@@ -1,7 +1,7 @@
 /*
  * pipeline.c - the dense conversion: every quantized linear becomes `<prefix>.weight` [N, K]
- * through the CPU reference (verify/dequant_ref.c), every other tensor is copied byte for byte
- * (or cast with --cast-dense), in the natural order of names, cut into shards, each written by
+ * through the CPU reference (verify/dequant_ref.c), every other float tensor is cast to the
+ * target dtype (copied byte for byte with --keep-dense-dtype, and always for other dtypes), in the natural order of names, cut into shards, each written by
  * the streaming writer into DST.partial-XXXXXX and committed with the manifest.
  *
  * Memory is bounded by one dequantization tile (TILE_BYTES of f32 plus its packed inputs) and
@@ -261,7 +261,7 @@ static mp_errcode plan(job *j, mp_err *err)
             memcpy(o->spec.shape, t->shape, sizeof t->shape);
             o->src = t;
             o->from = ORIGIN_COPY;
-            if (j->o->cast_dense && is_float_dtype(t->dtype) && t->dtype != target) {
+            if (!j->o->packed && !j->o->keep_dense_dtype && is_float_dtype(t->dtype) && t->dtype != target) {
                 o->spec.dtype = target;
                 o->from = ORIGIN_CAST;
             }
@@ -602,8 +602,10 @@ static mp_errcode finish_dest(job *j, const char *src, size_t *n_side, mp_err *e
 {
     if (j->n_shards > 1) MP_FORWARD(write_index(j, err));
     MP_FORWARD(write_config(j, err));
+    /* The quantization side files describe weights the output no longer has (ModelOpt's
+     * hf_quant_config.json would make loaders expect FP8 again). */
     static const char *const skip[] = {"config.json", "quantize_config.json", "quant_config.json",
-                                       "modelprep.json", NULL};
+                                       "hf_quant_config.json", "modelprep.json", NULL};
     MP_FORWARD(mp_dest_copy_side_files(&j->dest, mp_st_dir(j->m), mp_is_dir(src), skip, n_side, err));
 
     /* Every file but the manifest, hashed as it lies on disk. */
