@@ -251,6 +251,11 @@ Test(python_crosscheck, dequantization_equals_numpy_bit_for_bit, .timeout = 600)
     run_python_check("tests/ref/quant_crosscheck.py");
 }
 
+Test(python_crosscheck, fp8_sources_dequantize_as_their_producers_round, .timeout = 600)
+{
+    run_python_check("tests/ref/float_crosscheck.py");
+}
+
 Test(python_crosscheck, split_is_exact_resumable_and_contained, .timeout = 600)
 {
     run_python_check("tests/ref/split_crosscheck.py");
