@@ -1,6 +1,7 @@
 /*
  * pipeline.c - the dense conversion: every quantized linear becomes `<prefix>.weight` [N, K]
- * through the CPU reference (verify/dequant_ref.c), every other float tensor is cast to the
+ * through the fast dense path (repack/dense.c, held bit for bit to the CPU reference in
+ * verify/dequant_ref.c, which still reports an f16 overflow), every other float tensor is cast to the
  * target dtype (copied byte for byte with --keep-dense-dtype, and always for other dtypes), in the natural order of names, cut into shards, each written by
  * the streaming writer into DST.partial-XXXXXX and committed with the manifest.
  *
@@ -420,8 +421,12 @@ static mp_errcode produce_dequant(job *j, mp_st_writer *w, const out_tensor *o, 
         uint64_t n1 = n0 + rows < q->n_rows ? n0 + rows : q->n_rows;
         size_t cnt = (size_t)((n1 - n0) * K);
         rc = check_interrupt(j, err);
-        if (rc == MP_OK) rc = mp_dequant_ref(j->m, q, n0, n1, tile, err);
-        if (rc == MP_OK) rc = mp_convert_store(tile, cnt, j->o->target, bytes, o->spec.name, n0 * K, K, err);
+        int overflow = 0;
+        if (rc == MP_OK) rc = mp_dense_rows(j->m, q, n0, n1, o->spec.dtype, bytes, &overflow, err);
+        if (rc == MP_OK && overflow) { /* the reference names the element that overflows */
+            rc = mp_dequant_ref(j->m, q, n0, n1, tile, err);
+            if (rc == MP_OK) rc = mp_convert_store(tile, cnt, j->o->target, bytes, o->spec.name, n0 * K, K, err);
+        }
         if (rc == MP_OK) rc = mp_st_writer_write(w, bytes, cnt * oes, err);
         mp_progress_add(&j->progress, cnt * oes);
     }
