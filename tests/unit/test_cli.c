@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 typedef struct case_param {
     char name[128];
@@ -254,6 +255,30 @@ Test(python_crosscheck, dequantization_equals_numpy_bit_for_bit, .timeout = 600)
 Test(python_crosscheck, fp8_sources_dequantize_as_their_producers_round, .timeout = 600)
 {
     run_python_check("tests/ref/float_crosscheck.py");
+}
+
+/* Against torch, transformers and compressed-tensors themselves: skipped, with the reason, where
+ * tests/ref/torch_env.sh could not install them. */
+Test(python_crosscheck, fp8_sources_equal_transformers_compressed_tensors_and_deepseek, .timeout = 900)
+{
+    const char *venv = getenv("MP_TORCH_VENV");
+    if (!venv) cr_skip_test("MP_TORCH_VENV is not set (run through make test)");
+    char *skip = tu_path(venv, ".skip"), *why = tu_read(skip, NULL);
+    char *py = tu_path(venv, "bin/python");
+    if (why) cr_skip_test("%s", why);
+    if (access(py, X_OK) != 0) cr_skip_test("no torch venv at %s (make torchref)", venv);
+    char *script = src_path("tests/ref/float_upstream.py");
+    char *cwd = tu_tempdir();
+    char *argv[] = {py, script, NULL};
+    run_result r = tu_run(cwd, argv, NULL);
+    cr_expect_eq(r.status, 0, "float_upstream failed (exit %d):\n%s\n%s", r.status, r.out, r.err);
+    cr_expect(strstr(r.out, "float_upstream ok: "), "no summary line:\n%s", r.out);
+    tu_run_free(&r);
+    tu_rmtree(cwd);
+    free(cwd);
+    free(script);
+    free(skip);
+    free(py);
 }
 
 Test(python_crosscheck, split_is_exact_resumable_and_contained, .timeout = 600)
