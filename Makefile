@@ -60,13 +60,13 @@ TEST_BIN   := $(BUILD)/tests/unit
 TOOLS      := $(BUILD)/tests/mkmodel $(BUILD)/tests/stcopy $(BUILD)/tests/ggufdeq $(BUILD)/tests/ggufcopy \
               $(BUILD)/tests/ggufdeq-baseline $(BUILD)/tests/libenospc.so
 BENCH_BINS := $(BUILD)/tests/bench_safetensors $(BUILD)/tests/bench_convert $(BUILD)/tests/bench_repack \
-              $(BUILD)/tests/bench_peak_rss $(BUILD)/tests/bench_gguf
+              $(BUILD)/tests/bench_peak_rss $(BUILD)/tests/bench_gguf $(BUILD)/tests/bench_dense
 VENV       := build/venv
 FUZZ_TARGETS := st_header index config json manifest gguf
 REPLAY_BINS  := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/replay_%)
 FUZZ_SECONDS ?= 10
 
-.PHONY: all test check demo bench install uninstall clean deps help check-deps check-nm check-spirv pyref ze-null realmodel torchref fuzz replay
+.PHONY: all test check demo bench bench-float install uninstall clean deps help check-deps check-nm check-spirv pyref ze-null realmodel torchref fuzz replay
 
 all: $(BIN) ## build build/modelprep
 
@@ -221,6 +221,10 @@ demo: deps $(BIN) $(TOOLS) ## generate a sample GPTQ model and run modelprep on 
 
 bench: $(BIN) $(TOOLS) $(BENCH_BINS) ## measure throughput and peak memory (figures go in notes)
 	@sh tests/bench/run.sh $(BUILD)
+	@sh tests/bench/float.sh $(BUILD)
+
+bench-float: $(BIN) $(TOOLS) $(BENCH_BINS) ## the float-source and fast dense path part of make bench alone
+	@sh tests/bench/float.sh $(BUILD)
 
 install: $(BIN) ## install modelprep and its man page under $(DESTDIR)$(PREFIX)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)

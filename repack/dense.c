@@ -23,7 +23,7 @@
 #ifdef MP_NO_TARGET_CLONES
 #define CLONES
 #else
-#define CLONES __attribute__((target_clones("arch=skylake-avx512", "arch=haswell", "default")))
+#define CLONES __attribute__((target_clones("avx512f", "avx2", "default"))) /* feature names: "arch=" clones test the CPU model, and pick default on AMD */
 #endif
 
 static inline uint32_t f2u(float f)
@@ -58,8 +58,10 @@ static inline uint16_t to_f16(float f)
     uint32_t u = f2u(f), a = u & 0x7FFFFFFFu, sign = (u >> 16) & 0x8000u;
     uint32_t normal = (a + 0xC8000FFFu + ((a >> 13) & 1u)) >> 13;
     uint32_t sub = f2u(u2f(a) + 0.5f) - 0x3F000000u;
-    uint32_t big = a > 0x7F800000u ? 0x7E00u | ((a >> 13) & 0x3FFu) : 0x7C00u;
-    uint32_t r = a >= 0x47800000u ? big : a < 0x38800000u ? sub : normal;
+    uint32_t is_big = 0u - (uint32_t)(a >= 0x47800000u), is_sub = 0u - (uint32_t)(a < 0x38800000u);
+    uint32_t is_nan = 0u - (uint32_t)(a > 0x7F800000u);
+    uint32_t big = 0x7C00u | (is_nan & (0x200u | ((a >> 13) & 0x3FFu)));
+    uint32_t r = (big & is_big) | (sub & is_sub) | (normal & ~(is_sub | is_big));
     return (uint16_t)(sign | r);
 }
 
