@@ -92,7 +92,7 @@ static void print_float_linears(const mp_qmodel *qm, size_t w)
 {
     size_t n = mp_qmodel_n_linears(qm);
     printf("\nfloat-quantized linears: %zu\n", n);
-    printf("%-*s  %8s  %8s  %-8s  %-14s  %-11s  %-8s  %-13s  %s\n", (int)w, "LINEAR", "N", "K", "ELEMENT",
+    printf("%-*s  %8s  %8s  %-8s  %-14s  %-11s  %-13s  %-13s  %s\n", (int)w, "LINEAR", "N", "K", "ELEMENT",
            "SCALES", "GRID", "SCALE", "LAYOUT", "FORMAT");
     for (size_t i = 0; i < n; i++) {
         const mp_qlinear *q = mp_qmodel_linear(qm, i);
@@ -101,7 +101,7 @@ static void print_float_linears(const mp_qmodel *qm, size_t w)
         snprintf(cells, sizeof cells, "[%llu, %llu]", (unsigned long long)q->scale_rows,
                  (unsigned long long)q->scale_cols);
         snprintf(kind, sizeof kind, "%s %s", mp_dtype_name(q->scales->dtype), q->scheme->scale_text);
-        printf("%-*s  %8llu  %8llu  %-8s  %-14s  %-11s  %-8s  %-13s  %s %s\n", (int)w, q->prefix,
+        printf("%-*s  %8llu  %8llu  %-8s  %-14s  %-11s  %-13s  %-13s  %s %s\n", (int)w, q->prefix,
                (unsigned long long)q->n_rows, (unsigned long long)q->k_cols, mp_dtype_name(q->elem_dtype),
                grid, cells, kind, pack_desc(q), mp_qmethod_name(q->method), q->format);
     }
