@@ -352,6 +352,6 @@ mp_errcode mp_dense_rows(const mp_st_model *m, const mp_qlinear *q, uint64_t n0,
 {
     *overflow = 0;
     if (n0 == n1) return MP_OK;
-    if (q->scheme->elem == MP_ELEM_FLOAT8) return f8_rows(m, q, n0, n1, dt, out, overflow, err);
+    if (q->scheme && q->scheme->elem == MP_ELEM_FLOAT8) return f8_rows(m, q, n0, n1, dt, out, overflow, err);
     return int_rows(m, q, n0, n1, dt, out, overflow, err);
 }

@@ -326,7 +326,8 @@ ParameterizedTestParameters(golden_quant, dequantizes_to_the_checked_in_f32)
 }
 
 /* A fixture made by tests/ref/quant_crosscheck.py --write-fixtures: the checkpoint NAME/ and
- * NAME.expected.safetensors, numpy's f32 dequantization plus the dense tensors as they are. */
+ * NAME.expected.safetensors, numpy's f32 dequantization plus the dense tensors as they are
+ * (hence --keep-dense-dtype; the cast is checked by quant_crosscheck.py). */
 ParameterizedTest(case_param *p, golden_quant, dequantizes_to_the_checked_in_f32)
 {
     char *src = tu_path(p->dir, p->name);
@@ -334,7 +335,8 @@ ParameterizedTest(case_param *p, golden_quant, dequantizes_to_the_checked_in_f32
     cr_assert(asprintf(&expected, "%s.expected.safetensors", src) > 0);
     char *tmp = tu_tempdir();
     char *out = tu_path(tmp, "out");
-    char *argv[] = {(char *)tu_env("MP_BIN"), "convert", src, out, "--to", "f32", "--quiet", NULL};
+    char *argv[] = {(char *)tu_env("MP_BIN"), "convert", src, out, "--to", "f32", "--quiet",
+                    "--keep-dense-dtype", NULL};
     run_result r = tu_run(NULL, argv, NULL);
     cr_assert_eq(r.status, 0, "%s: exit %d: %s", p->name, r.status, r.err);
     tu_run_free(&r);
