@@ -34,6 +34,12 @@ fi
 rm -rf "$out"
 echo "bench: the fast dense path in memory, FP8 -> bf16"
 "$BUILD/tests/bench_dense" "$dir/fp8" bf16
+if [ ! -f "$dir/model/model.safetensors.index.json" ]; then
+    rm -rf "$dir/model"
+    echo "bench: generating the benchmark model (16 layers, hidden 2048, vocab 32000)..."
+    "$BUILD/tests/mkmodel" "$dir/model" --layers 16 --hidden 2048 --intermediate 5632 \
+        --vocab 32000 --kv-heads 8 --group-size 128 --max-shard-size 200000000 >/dev/null
+fi
 if [ -f "$dir/model/model.safetensors.index.json" ]; then
     echo "bench: the fast dense path in memory, GPTQ 4-bit -> f16 (the 691 MB checkpoint)"
     "$BUILD/tests/bench_dense" "$dir/model" f16
