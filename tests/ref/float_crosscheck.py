@@ -79,8 +79,8 @@ def bits(a):
 
 
 def to_dtype(v32, to):
-    return {"f32": np.float32, "f16": np.float16, "bf16": BF16}[to] and v32.astype(
-        {"f32": np.float32, "f16": np.float16, "bf16": BF16}[to])
+    """The reference's f32 value rounded once to the output dtype (RNE, as numpy/ml_dtypes do)."""
+    return v32.astype({"f32": np.float32, "f16": np.float16, "bf16": BF16}[to])
 
 
 def same_bits(got, want, what):
