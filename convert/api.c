@@ -198,7 +198,7 @@ static mp_errcode convert_opts(const mp_convert_options *o, mp_convert_opts *c, 
         else return mp_errf(err, MP_E_USAGE, "scale_dtype wants f16, bf16 or f32, not '%s'", o->scale_dtype);
     }
     if (o->threads < 0) return mp_errf(err, MP_E_USAGE, "threads must not be negative, not %d", o->threads);
-    c->cast_dense = o->cast_dense;
+    c->keep_dense_dtype = o->keep_dense_dtype;
     c->max_shard = o->max_shard_size;
     c->threads = o->threads;
     c->force = o->force;

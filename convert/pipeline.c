@@ -1,7 +1,8 @@
 /*
  * pipeline.c - the dense conversion: every quantized linear becomes `<prefix>.weight` [N, K]
- * through the CPU reference (verify/dequant_ref.c), every other tensor is copied byte for byte
- * (or cast with --cast-dense), in the natural order of names, cut into shards, each written by
+ * through the fast dense path (repack/dense.c, held bit for bit to the CPU reference in
+ * verify/dequant_ref.c, which still reports an f16 overflow), every other float tensor is cast to the
+ * target dtype (copied byte for byte with --keep-dense-dtype, and always for other dtypes), in the natural order of names, cut into shards, each written by
  * the streaming writer into DST.partial-XXXXXX and committed with the manifest.
  *
  * Memory is bounded by one dequantization tile (TILE_BYTES of f32 plus its packed inputs) and
@@ -272,7 +273,7 @@ static mp_errcode plan(job *j, mp_err *err)
             memcpy(o->spec.shape, t->shape, sizeof t->shape);
             o->src = t;
             o->from = ORIGIN_COPY;
-            if (j->o->cast_dense && is_float_dtype(t->dtype) && t->dtype != target) {
+            if (!j->o->packed && !j->o->keep_dense_dtype && is_float_dtype(t->dtype) && t->dtype != target) {
                 o->spec.dtype = target;
                 o->from = ORIGIN_CAST;
             }
@@ -398,6 +399,20 @@ size_t mp_first_nonfinite(const float *v, size_t n)
 
 /* Codes and zero points are integers: a weight that dequantizes to Inf or NaN comes from its
  * scale. Refused, naming the scale tensor and the group, as an f16 overflow is (doc/limits.md). */
+/* 1 when one of the cnt values of dtype dt (F32, F16 or BF16) at p is Inf or NaN. */
+static int any_nonfinite(const uint8_t *p, size_t cnt, mp_dtype dt)
+{
+    if (dt == MP_DTYPE_F32) {
+        for (size_t i = 0; i < cnt; i++)
+            if ((mp_read_le32(p + 4 * i) & 0x7F800000u) == 0x7F800000u) return 1;
+        return 0;
+    }
+    uint16_t mask = dt == MP_DTYPE_F16 ? 0x7C00u : 0x7F80u;
+    for (size_t i = 0; i < cnt; i++)
+        if (((uint16_t)(p[2 * i] | p[2 * i + 1] << 8) & mask) == mask) return 1;
+    return 0;
+}
+
 static mp_errcode check_finite(const mp_qlinear *q, const float *tile, size_t cnt, uint64_t n0, mp_err *err)
 {
     size_t bad = mp_first_nonfinite(tile, cnt);
@@ -453,9 +468,15 @@ static mp_errcode produce_dequant(job *j, mp_st_writer *w, const out_tensor *o, 
         uint64_t n1 = n0 + rows < q->n_rows ? n0 + rows : q->n_rows;
         size_t cnt = (size_t)((n1 - n0) * K);
         rc = check_interrupt(j, err);
-        if (rc == MP_OK) rc = mp_dequant_ref(j->m, q, n0, n1, tile, err);
-        if (rc == MP_OK) rc = check_finite(q, tile, cnt, n0, err);
-        if (rc == MP_OK) rc = mp_convert_store(tile, cnt, j->o->target, bytes, o->spec.name, n0 * K, K, err);
+        int overflow = 0;
+        if (rc == MP_OK) rc = mp_dense_rows(j->m, q, n0, n1, o->spec.dtype, bytes, &overflow, err);
+        /* The reference names the element that overflows, or the integer scheme's scale that is
+         * not finite (a float format's NaN codes are values, kept as they are). */
+        if (rc == MP_OK && (overflow || (q->scheme->elem == MP_ELEM_INT && any_nonfinite(bytes, cnt, o->spec.dtype)))) {
+            rc = mp_dequant_ref(j->m, q, n0, n1, tile, err);
+            if (rc == MP_OK && q->scheme->elem == MP_ELEM_INT) rc = check_finite(q, tile, cnt, n0, err);
+            if (rc == MP_OK) rc = mp_convert_store(tile, cnt, j->o->target, bytes, o->spec.name, n0 * K, K, err);
+        }
         if (rc == MP_OK) rc = mp_st_writer_write(w, bytes, cnt * oes, err);
         mp_report_add(&j->progress, cnt * oes);
     }
@@ -643,8 +664,10 @@ static mp_errcode finish_dest(job *j, const char *src, size_t *n_side, mp_err *e
                       target_traits[j->o->target].torch, mp_dtype_name(target_traits[j->o->target].dtype));
     }
     if (rc == MP_OK && layout.oom) rc = mp_errf(err, MP_E_NOMEM, "out of memory");
+    /* The quantization side files describe weights the output no longer has (ModelOpt's
+     * hf_quant_config.json would make loaders expect FP8 again). */
     static const char *const skip[] = {"config.json", "quantize_config.json", "quant_config.json",
-                                       "modelprep.json", NULL};
+                                       "hf_quant_config.json", "modelprep.json", NULL};
     static const char *const extra[] = {"config.json", NULL};
     mp_job_tail t = {.src = src, .argc = j->o->argc, .argv = j->o->argv,
                      .source_quant = quant[0] ? quant : NULL, .tensors = mt, .n_tensors = j->n_outs,

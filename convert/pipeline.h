@@ -18,7 +18,8 @@ typedef struct mp_convert_opts {
     mp_pack_opts pack;
     int threads;           /* 0: OpenMP's default */
     uint64_t max_shard;    /* bytes of tensor data per shard; 0: one file */
-    int force, quiet, cast_dense;
+    int force, quiet;
+    int keep_dense_dtype;  /* dense float tensors keep their dtype (default: cast to target) */
     int stack_experts;     /* cutlass-int4: experts as [E, N, K/2], gate and up fused as w13 */
     int argc;              /* the command line, recorded in the manifest */
     char **argv;

@@ -367,6 +367,8 @@ typedef enum {
     MP_QM_AUTOROUND,   /* quant_method "auto-round" / "intel/auto-round" */
     MP_QM_CT,          /* compressed-tensors pack-quantized */
     MP_QM_MODELPREP,   /* modelprep's own device layouts (quant_method "modelprep") */
+    MP_QM_FP8,         /* DeepSeek / transformers fine-grained FP8 (quant_method "fp8") */
+    MP_QM_MODELOPT,    /* NVIDIA ModelOpt (hf_quant_config.json, quant_method "modelopt") */
     MP_QM_COUNT
 } mp_qmethod;
 
@@ -379,6 +381,7 @@ typedef enum {
     MP_QPACK_CT,        /* int32 [N, words]: row n is a bitstream over k (or padded, below) */
     MP_QPACK_CUTLASS,   /* uint8 [N, K/2]: byte j of row n holds k = 2j (low nibble), 2j+1 (high) */
     MP_QPACK_ONEDNN,    /* int32 [N, K/8]: row n holds k sequentially, 8 nibbles a word */
+    MP_QPACK_FLOAT8,    /* one-byte float codes [N, K] (F8_E4M3 or F8_E5M2), row-major */
     MP_QPACK_COUNT
 } mp_qpack;
 
@@ -394,6 +397,30 @@ typedef enum {
 } mp_qzero;
 
 typedef struct mp_scheme mp_scheme;
+
+/* What one scale of a float-quantized linear covers (doc/formats/fp8.md). Every kind is a
+ * block_n x block_k tile of W on a row-major grid [ceil(N/block_n), ceil(K/block_k)]: tensor is
+ * one N x K tile, channel 1 x K, group 1 x group_size, block the config's block (ragged edges:
+ * the last tile row or column covers fewer elements). */
+typedef enum {
+    MP_FSCALE_TENSOR,
+    MP_FSCALE_CHANNEL,
+    MP_FSCALE_GROUP,
+    MP_FSCALE_BLOCK,
+    MP_FSCALE_COUNT
+} mp_fscale;
+
+const char *mp_fscale_name(mp_fscale s);   /* "tensor", "channel", "group", "block" */
+
+/* Where a float format's producer rounds when it dequantizes (doc/formats/fp8.md "rounding"):
+ * the reference reproduces it, and the value it returns in f32 rounds once more, to the
+ * output dtype. */
+typedef enum {
+    MP_FROUND_F32,          /* f32(code) * f32(scale), rounded once to the output (DeepSeek) */
+    MP_FROUND_SCALE_DTYPE,  /* the product rounded to the scale's dtype (compressed-tensors) */
+    MP_FROUND_MODEL_DTYPE,  /* the scale rounded to the model's dtype first (ModelOpt) */
+    MP_FROUND_COUNT
+} mp_fround;
 
 typedef struct mp_qlinear {
     char *prefix;                 /* "model.layers.0.mlp.down_proj" */
@@ -415,6 +442,14 @@ typedef struct mp_qlinear {
     int act_order;                /* g_idx present and not k / group_size */
     int scales_nk;                /* 1: scales [N, >=G] (CT, GEMV); 0: [G, N] */
     const mp_tensor *qweight, *qzeros, *scales, *g_idx, *bias, *shape;
+    /* Float layouts (scheme->elem != MP_ELEM_INT): qweight holds the codes [N, K], scales the
+     * grid of scale_kind; each scale covers block_n rows x block_k columns. */
+    mp_dtype elem_dtype;          /* F8_E4M3 or F8_E5M2, from the file (never from the config) */
+    mp_fscale scale_kind;
+    uint64_t block_n, block_k;
+    uint64_t scale_rows, scale_cols; /* the grid: ceil(N / block_n), ceil(K / block_k) */
+    mp_dtype round_dtype;         /* MP_FROUND_MODEL_DTYPE: the model's dtype; else COUNT */
+    const mp_tensor *input_scale; /* activation scale: recognised, not used by dequantization */
 } mp_qlinear;
 
 typedef struct mp_qmodel mp_qmodel;
@@ -467,6 +502,9 @@ typedef struct mp_packing {
     int awq_order;             /* within each 32-bit word, field i holds element [0,2,4,6,1,3,5,7][i] */
     uint32_t fields_per_word;  /* 0: dense bitstream (fields may straddle); else padded words */
 } mp_packing;
+
+/* What a layout's codes are: packed integers, or float elements decoded by their bits. */
+typedef enum { MP_ELEM_INT, MP_ELEM_FLOAT8, MP_ELEM_COUNT } mp_elem;
 
 /* How stored zero points relate to z. */
 typedef enum { MP_ZENC_IMPLIED, MP_ZENC_RAW, MP_ZENC_MINUS1 } mp_zenc;
@@ -533,6 +571,12 @@ struct mp_scheme {
                                mp_err *err);
     /* Verification: the kernel family, kernels/<kernel>.cl; NULL when there is none. */
     const char *kernel;
+    /* Float layouts (doc/adding-a-format.md "float formats"). */
+    mp_elem elem;                 /* MP_ELEM_INT for the packed-integer layouts */
+    int (*is_codes)(const mp_tensor *t); /* a `codes_name` tensor is this layout's codes */
+    const char *input_scale_name; /* the activation scale a linear may carry, or NULL */
+    mp_fround fround;             /* where its producer's dequantization rounds */
+    const char *scale_text;       /* scale semantics for inspect: "multiply" */
 };
 
 /* The table, in listing order; every entry is complete (tests/unit/test_registry.c walks it). */

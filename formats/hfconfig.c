@@ -100,7 +100,7 @@ static mp_errcode read_quant(const cJSON *q, const char *path, mp_quant_summary 
     s->present = 1;
     MP_FORWARD(get_str(q, "quant_method", s->quant_method, sizeof s->quant_method, path, err));
     static const char *const format_keys[] = {"checkpoint_format", "format", "packing_format",
-                                              "version"};
+                                              "version", "fmt", "quant_algo"};
     for (size_t i = 0; i < sizeof format_keys / sizeof *format_keys && !s->format[0]; i++)
         MP_FORWARD(get_str(q, format_keys[i], s->format, sizeof s->format, path, err));
     int64_t bits = -1, group = 0;

@@ -169,16 +169,41 @@ mp_errcode mp_qc_params(const qconfig *c, const cJSON *o, qparams *p, mp_err *er
     return MP_OK;
 }
 
+/* config.json's torch_dtype, for the readers whose producer rounds to the model's dtype. */
+static void note_torch_dtype(qconfig *c, const cJSON *root)
+{
+    const char *d = mp_qc_str(root, "torch_dtype");
+    if (!d) d = mp_qc_str(root, "dtype");
+    if (d) snprintf(c->torch_dtype, sizeof c->torch_dtype, "%s", d);
+}
+
+/* The quantization object of config file i: config.json's quantization_config, the whole of
+ * quantize_config.json or quant_config.json, or hf_quant_config.json's "quantization" (ModelOpt,
+ * whose method it implies), or NULL. */
+static const cJSON *quant_object(size_t i, const cJSON *root, const char **implied)
+{
+    const cJSON *q = root;
+    *implied = NULL;
+    if (i == 0) q = cJSON_GetObjectItemCaseSensitive(root, "quantization_config");
+    if (i == 3) {
+        q = cJSON_GetObjectItemCaseSensitive(root, "quantization");
+        *implied = "modelopt";
+    }
+    return q && cJSON_IsNull(q) ? NULL : q;
+}
+
 mp_errcode mp_qconfig_load(qconfig *c, const char *dir, mp_err *err)
 {
     memset(c, 0, sizeof *c);
     c->base = (qparams)QPARAMS_UNSET;
     c->base.group_size = 0;
-    static const char *const files[] = {"config.json", "quantize_config.json", "quant_config.json"};
+    static const char *const files[] = {"config.json", "quantize_config.json", "quant_config.json",
+                                        "hf_quant_config.json"};
     cJSON *root = NULL;
     const cJSON *q = NULL;
+    const char *implied = NULL;
     mp_errcode rc = MP_OK;
-    for (size_t i = 0; i < 3 && !q; i++) {
+    for (size_t i = 0; i < sizeof files / sizeof *files && !q; i++) {
         char *path = mp_path_join(dir, files[i]);
         if (!path) return mp_errf(err, MP_E_NOMEM, "out of memory");
         if (mp_exists(path)) {
@@ -187,8 +212,8 @@ mp_errcode mp_qconfig_load(qconfig *c, const char *dir, mp_err *err)
                 free(path);
                 return rc;
             }
-            q = i == 0 ? cJSON_GetObjectItemCaseSensitive(root, "quantization_config") : root;
-            if (q && cJSON_IsNull(q)) q = NULL;
+            if (i == 0) note_torch_dtype(c, root);
+            q = quant_object(i, root, &implied);
             if (q) snprintf(c->source, sizeof c->source, "%s", path);
             else {
                 cJSON_Delete(root);
@@ -207,6 +232,7 @@ mp_errcode mp_qconfig_load(qconfig *c, const char *dir, mp_err *err)
     if (rc != MP_OK) goto done;
     const char *method = mp_qc_str(q, "quant_method");
     if (!method) method = mp_qc_str(q, "method");
+    if (!method) method = implied;
     if (!method) method = mp_qc_str(q, "version") ? "awq" : "gptq";
     const mp_scheme *e = mp_scheme_for_method(method);
     if (e) {
@@ -220,6 +246,35 @@ mp_errcode mp_qconfig_load(qconfig *c, const char *dir, mp_err *err)
     }
 done:
     cJSON_Delete(root);
+    return rc;
+}
+
+mp_errcode mp_qc_glob_rule(qconfig *c, const char *glob, mp_err *err)
+{
+    size_t n = strlen(glob);
+    char *re = malloc(2 * n + 2);
+    if (!re) return mp_errf(err, MP_E_NOMEM, "out of memory");
+    char *o = re;
+    for (const char *g = glob; *g; g++) {
+        if (*g == '*') {
+            *o++ = '.';
+            *o++ = '*';
+        } else if (*g == '?') {
+            *o++ = '.';
+        } else {
+            if (strchr(".^$+()[]{}|\\", *g)) *o++ = '\\';
+            *o++ = *g;
+        }
+    }
+    *o++ = '$';
+    *o = '\0';
+    qrule *r = mp_qc_add_rule(c, err);
+    mp_errcode rc = r ? MP_OK : MP_E_NOMEM;
+    if (r) {
+        r->skip = 1;
+        rc = mp_qc_rule_pattern(c, r, re, 1, err);
+    }
+    free(re);
     return rc;
 }
 
@@ -242,6 +297,11 @@ int mp_qconfig_resolve(const qconfig *c, const char *module, qparams *out)
         if (r->p.group_size != 0) out->group_size = r->p.group_size;
         if (r->p.sym >= 0) out->sym = r->p.sym;
         if (r->p.desc_act >= 0) out->desc_act = r->p.desc_act;
+        if (r->p.fscale >= 0) {
+            out->fscale = r->p.fscale;
+            out->block_n = r->p.block_n;
+            out->block_k = r->p.block_k;
+        }
         return 1;
     }
     return !c->require_rule;

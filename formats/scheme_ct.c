@@ -16,68 +16,95 @@
 
 extern const mp_scheme mp_scheme_ct;
 
+/* The weights of one int config group: pack-quantized, group or channel. */
+static mp_errcode int_group(qconfig *c, const cJSON *g, const cJSON *w, const char *fmt, qparams *p,
+                            mp_err *err)
+{
+    if (strcmp(fmt, "pack-quantized") != 0)
+        return MP_UNSUPPORTED_CONFIG(err, c,
+                          "config group '%.100s': format '%.40s' is not supported "
+                          "(pack-quantized is)", g->string, fmt);
+    const char *strategy = mp_qc_str(w, "strategy");
+    if (!strategy) strategy = p->group_size > 0 ? "group" : "channel";
+    if (strcmp(strategy, "channel") == 0) p->group_size = -1;
+    else if (strcmp(strategy, "group") != 0 || p->group_size <= 0)
+        return MP_UNSUPPORTED_CONFIG(err, c,
+                          "config group '%.100s': strategy '%.20s' is not supported (group "
+                          "with a group_size, or channel)", g->string, strategy);
+    if (p->sym < 0) p->sym = 1;
+    return MP_OK;
+}
+
+static mp_errcode read_ignore(qconfig *c, const cJSON *q, mp_err *err)
+{
+    const cJSON *ign = cJSON_GetObjectItemCaseSensitive(q, "ignore");
+    if (!ign || cJSON_IsNull(ign)) return MP_OK;
+    if (!cJSON_IsArray(ign)) return MP_BAD_CONFIG(err, c, "'%s' is not a list", "ignore");
+    for (const cJSON *e = ign->child; e; e = e->next) {
+        if (!cJSON_IsString(e)) return MP_BAD_CONFIG(err, c, "'%s' holds a non-string", "ignore");
+        qrule *r = mp_qc_add_rule(c, err);
+        if (!r) return MP_E_NOMEM;
+        r->skip = 1;
+        int is_re = strncmp(e->valuestring, "re:", 3) == 0;
+        MP_FORWARD(mp_qc_rule_pattern(c, r, e->valuestring + (is_re ? 3 : 0), is_re, err));
+    }
+    return MP_OK;
+}
+
+static mp_errcode read_targets(qconfig *c, const cJSON *g, const qparams *p, mp_err *err)
+{
+    const cJSON *targets = cJSON_GetObjectItemCaseSensitive(g, "targets");
+    if (!cJSON_IsArray(targets) || !targets->child)
+        return MP_BAD_CONFIG(err, c, "config group '%.100s' has no targets", g->string);
+    for (const cJSON *t = targets->child; t; t = t->next) {
+        if (!cJSON_IsString(t)) return MP_BAD_CONFIG(err, c, "config group '%.100s' has a non-string target", g->string);
+        qrule *r = mp_qc_add_rule(c, err);
+        if (!r) return MP_E_NOMEM;
+        r->p = *p;
+        const char *tv = t->valuestring;
+        if (strncmp(tv, "re:", 3) == 0) {
+            MP_FORWARD(mp_qc_rule_pattern(c, r, tv + 3, 1, err));
+        } else {
+            /* A bare word is a module class ("Linear"); a dotted name is a module. */
+            MP_FORWARD(mp_qc_rule_pattern(c, r, tv, 0, err));
+            r->any_linear = strchr(tv, '.') == NULL;
+        }
+    }
+    return MP_OK;
+}
+
 static mp_errcode read_ct(qconfig *c, const cJSON *q, mp_err *err)
 {
     const char *gfmt = mp_qc_str(q, "format");
     snprintf(c->format, sizeof c->format, "%s", gfmt ? gfmt : "pack-quantized");
     c->layout = &mp_scheme_ct;
-    const cJSON *ign = cJSON_GetObjectItemCaseSensitive(q, "ignore");
-    if (ign && !cJSON_IsNull(ign)) {
-        if (!cJSON_IsArray(ign)) return MP_BAD_CONFIG(err, c, "'%s' is not a list", "ignore");
-        for (const cJSON *e = ign->child; e; e = e->next) {
-            if (!cJSON_IsString(e)) return MP_BAD_CONFIG(err, c, "'%s' holds a non-string", "ignore");
-            qrule *r = mp_qc_add_rule(c, err);
-            if (!r) return MP_E_NOMEM;
-            r->skip = 1;
-            int is_re = strncmp(e->valuestring, "re:", 3) == 0;
-            MP_FORWARD(mp_qc_rule_pattern(c, r, e->valuestring + (is_re ? 3 : 0), is_re, err));
-        }
-    }
+    MP_FORWARD(read_ignore(c, q, err));
     const cJSON *groups = cJSON_GetObjectItemCaseSensitive(q, "config_groups");
     if (!cJSON_IsObject(groups) || !groups->child)
         return MP_BAD_CONFIG(err, c, "'%s' is missing or empty", "config_groups");
+    int kinds = 0; /* 1: int groups, 2: float groups */
     for (const cJSON *g = groups->child; g; g = g->next) {
         if (!cJSON_IsObject(g)) return MP_BAD_CONFIG(err, c, "config group '%.100s' is not an object", g->string);
         const cJSON *w = cJSON_GetObjectItemCaseSensitive(g, "weights");
         if (!cJSON_IsObject(w)) return MP_BAD_CONFIG(err, c, "config group '%.100s' has no 'weights'", g->string);
         const char *type = mp_qc_str(w, "type");
-        if (type && strcmp(type, "int") != 0)
-            return MP_UNSUPPORTED_CONFIG(err, c,
-                                         "config group '%.100s': weight type '%.20s' is not supported (int is)",
-                                         g->string, type);
         const char *fmt = mp_qc_str(g, "format");
         if (!fmt) fmt = c->format;
-        if (strcmp(fmt, "pack-quantized") != 0)
-            return MP_UNSUPPORTED_CONFIG(err, c,
-                                         "config group '%.100s': format '%.40s' is not supported "
-                                         "(pack-quantized is)", g->string, fmt);
         qparams p = QPARAMS_UNSET;
         MP_FORWARD(mp_qc_params(c, w, &p, err));
-        const char *strategy = mp_qc_str(w, "strategy");
-        if (!strategy) strategy = p.group_size > 0 ? "group" : "channel";
-        if (strcmp(strategy, "channel") == 0) p.group_size = -1;
-        else if (strcmp(strategy, "group") != 0 || p.group_size <= 0)
+        int is_float = type && strcmp(type, "float") == 0;
+        if (type && !is_float && strcmp(type, "int") != 0)
             return MP_UNSUPPORTED_CONFIG(err, c,
-                                         "config group '%.100s': strategy '%.20s' is not supported (group "
-                                         "with a group_size, or channel)", g->string, strategy);
-        if (p.sym < 0) p.sym = 1;
-        const cJSON *targets = cJSON_GetObjectItemCaseSensitive(g, "targets");
-        if (!cJSON_IsArray(targets) || !targets->child)
-            return MP_BAD_CONFIG(err, c, "config group '%.100s' has no targets", g->string);
-        for (const cJSON *t = targets->child; t; t = t->next) {
-            if (!cJSON_IsString(t)) return MP_BAD_CONFIG(err, c, "config group '%.100s' has a non-string target", g->string);
-            qrule *r = mp_qc_add_rule(c, err);
-            if (!r) return MP_E_NOMEM;
-            r->p = p;
-            const char *tv = t->valuestring;
-            if (strncmp(tv, "re:", 3) == 0) {
-                MP_FORWARD(mp_qc_rule_pattern(c, r, tv + 3, 1, err));
-            } else {
-                /* A bare word is a module class ("Linear"); a dotted name is a module. */
-                MP_FORWARD(mp_qc_rule_pattern(c, r, tv, 0, err));
-                r->any_linear = strchr(tv, '.') == NULL;
-            }
-        }
+                              "config group '%.100s': weight type '%.20s' is not supported (int "
+                              "and float are)", g->string, type);
+        if (is_float) MP_FORWARD(mp_ct_float_group(c, g, w, fmt, &p, err));
+        else MP_FORWARD(int_group(c, g, w, fmt, &p, err));
+        kinds |= is_float ? 2 : 1;
+        if (kinds == 3)
+            return MP_UNSUPPORTED_CONFIG(err, c,
+                              "config groups mix int and float weights; one kind per checkpoint "
+                              "is supported");
+        MP_FORWARD(read_targets(c, g, &p, err));
     }
     c->require_rule = 1; /* a linear no group targets is dense */
     return MP_OK;

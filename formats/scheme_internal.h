@@ -16,9 +16,11 @@ typedef struct qparams {
     int64_t group_size;  /* 0 unset, -1 per-channel */
     int sym;             /* -1 unset */
     int desc_act;        /* -1 unset */
+    int fscale;          /* float layouts: mp_fscale, -1 unset */
+    int64_t block_n, block_k; /* float layouts: rows x columns one scale covers; 0 unset */
 } qparams;
 
-#define QPARAMS_UNSET {-1, 0, -1, -1}
+#define QPARAMS_UNSET {-1, 0, -1, -1, -1, 0, 0}
 
 typedef struct qrule {
     char *key;           /* module name, substring or pattern source */
@@ -41,6 +43,7 @@ typedef struct mp_qconfig {
     qrule *rules;
     size_t n_rules;
     int require_rule;    /* compressed-tensors: only targeted modules are quantized */
+    char torch_dtype[16]; /* config.json's, for readers whose producer rounds to it */
 } qconfig;
 
 mp_errcode mp_qconfig_load(qconfig *c, const char *dir, mp_err *err);
@@ -63,6 +66,14 @@ qrule *mp_qc_add_rule(qconfig *c, mp_err *err);
 /* The rule matches `key`: exactly, or as a Python regex (re.match) when is_regex. */
 mp_errcode mp_qc_rule_pattern(qconfig *c, qrule *r, const char *key, int is_regex, mp_err *err);
 
+/* Python fnmatch-style module globs ("model.layers.*.mlp", ModelOpt's exclude_modules) become
+ * skip rules: '*' any run of characters, the whole name matched. */
+mp_errcode mp_qc_glob_rule(qconfig *c, const char *glob, mp_err *err);
+/* A compressed-tensors config group whose weights are floats (scheme_ct_float.c): checks
+ * num_bits, format and strategy and fills p; picks the ct-float layout. */
+mp_errcode mp_ct_float_group(qconfig *c, const cJSON *g, const cJSON *w, const char *fmt, qparams *p,
+                             mp_err *err);
+
 /* ---- for the shape checks of the entries (scheme_linear.c) */
 
 #define MP_REFUSE_LINEAR(q, ...) mp_errf_at(err, MP_E_INPUT, NULL, (q)->prefix, -1, __VA_ARGS__)
@@ -70,6 +81,14 @@ mp_errcode mp_qc_rule_pattern(qconfig *c, qrule *r, const char *key, int is_rege
 int mp_t_is_int32(const mp_tensor *t);
 int mp_t_is_byte(const mp_tensor *t);
 int mp_t_is_float(const mp_tensor *t);
+int mp_t_is_float8(const mp_tensor *t);   /* F8_E4M3 or F8_E5M2 */
+/* A float linear's scale tensor against its grid [scale_rows, scale_cols] (set by the caller):
+ * accepts the grid's shape, or [], [1] for one scale and [N] for a channel grid. */
+/* A float linear's codes: a 2-D F8_E4M3 or F8_E5M2 [N, K]; fills N, K, elem_dtype, and the
+ * block and grid of q->scale_kind (tensor, channel, group of group_size, block of block_n x
+ * block_k as the config set them). */
+mp_errcode mp_qc_float_codes(mp_qlinear *q, int64_t group_size, mp_err *err);
+mp_errcode mp_qc_check_scale_grid(const mp_qlinear *q, const mp_tensor *s, const char *part, mp_err *err);
 /* A 2-D tensor of the dtypes `ok` accepts, or a refusal naming the part. */
 mp_errcode mp_qc_want_2d(const mp_qlinear *q, const mp_tensor *t, const char *part,
                          int (*ok)(const mp_tensor *), const char *dtypes, mp_err *err);

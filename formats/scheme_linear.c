@@ -50,7 +50,73 @@ int mp_t_is_float(const mp_tensor *t)
     return t->dtype == MP_DTYPE_F16 || t->dtype == MP_DTYPE_BF16 || t->dtype == MP_DTYPE_F32;
 }
 
+int mp_t_is_float8(const mp_tensor *t)
+{
+    return t->dtype == MP_DTYPE_F8_E4M3 || t->dtype == MP_DTYPE_F8_E5M2;
+}
+
 #define REFUSE MP_REFUSE_LINEAR
+
+mp_errcode mp_qc_check_scale_grid(const mp_qlinear *q, const mp_tensor *s, const char *part, mp_err *err)
+{
+    if (!s) return REFUSE(q, "missing part '%s'", part);
+    if (!mp_t_is_float(s))
+        return REFUSE(q, "'%s' is %s, expected F32, BF16 or F16", part, mp_dtype_name(s->dtype));
+    uint64_t R = q->scale_rows, C = q->scale_cols;
+    int ok = s->n_dims == 2 && s->shape[0] == R && s->shape[1] == C;
+    ok |= R == 1 && C == 1 && s->n_elems == 1 && s->n_dims <= 2;   /* [], [1], [1, 1] */
+    ok |= C == 1 && s->n_dims == 1 && s->shape[0] == R;            /* [N] per channel */
+    if (ok) return MP_OK;
+    char got[96];
+    mp_shape_format(s, got, sizeof got);
+    return REFUSE(q, "'%s' is %s, expected [%llu, %llu]: %s scales of %llu x %llu over [%llu, %llu]", part,
+                  got, (unsigned long long)R, (unsigned long long)C, mp_fscale_name(q->scale_kind),
+                  (unsigned long long)q->block_n, (unsigned long long)q->block_k,
+                  (unsigned long long)q->n_rows, (unsigned long long)q->k_cols);
+}
+
+mp_errcode mp_qc_float_codes(mp_qlinear *q, int64_t group_size, mp_err *err)
+{
+    const mp_tensor *w = q->qweight;
+    MP_FORWARD(mp_qc_want_2d(q, w, "weight", mp_t_is_float8, "F8_E4M3 or F8_E5M2", err));
+    uint64_t N = w->shape[0], K = w->shape[1];
+    q->n_rows = N;
+    q->k_cols = K;
+    q->elem_dtype = w->dtype;
+    q->group_size = K;
+    q->n_groups = 1;
+    switch (q->scale_kind) {
+    case MP_FSCALE_TENSOR: q->block_n = N, q->block_k = K; break;
+    case MP_FSCALE_CHANNEL: q->block_n = 1, q->block_k = K; break;
+    case MP_FSCALE_GROUP:
+        if (group_size <= 0) return REFUSE(q, "group scales without a group size");
+        if (K % (uint64_t)group_size)
+            return REFUSE(q, "group size %lld does not divide K = %llu", (long long)group_size,
+                          (unsigned long long)K);
+        q->block_n = 1, q->block_k = (uint64_t)group_size;
+        q->group_size = (uint64_t)group_size;
+        q->n_groups = K / (uint64_t)group_size;
+        break;
+    case MP_FSCALE_BLOCK:
+        if (!q->block_n || !q->block_k) return REFUSE(q, "block scales without a block size");
+        break;
+    default: return REFUSE(q, "the config gives no scale granularity");
+    }
+    if (N == 0 || K == 0) return REFUSE(q, "'weight' is empty");
+    q->scale_rows = mp_ceil_div(N, q->block_n);
+    q->scale_cols = mp_ceil_div(K, q->block_k);
+    q->zero = MP_QZERO_IMPLIED;
+    q->sym = 1;
+    return MP_OK;
+}
+
+const char *mp_fscale_name(mp_fscale s)
+{
+    static const char *const names[MP_FSCALE_COUNT] = {
+        [MP_FSCALE_TENSOR] = "tensor", [MP_FSCALE_CHANNEL] = "channel",
+        [MP_FSCALE_GROUP] = "group", [MP_FSCALE_BLOCK] = "block"};
+    return s < MP_FSCALE_COUNT ? names[s] : "?";
+}
 
 mp_errcode mp_qc_want_2d(const mp_qlinear *q, const mp_tensor *t, const char *part,
                          int (*ok)(const mp_tensor *), const char *dtypes, mp_err *err)
@@ -154,6 +220,15 @@ static int cmp_owner(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* The dtype a producer that rounds to the model's dtype rounds to: config.json's torch_dtype
+ * (bfloat16 or float16); COUNT (no rounding) for float32 or none. */
+static mp_dtype model_dtype(const qconfig *c)
+{
+    if (strcmp(c->torch_dtype, "bfloat16") == 0) return MP_DTYPE_BF16;
+    if (strcmp(c->torch_dtype, "float16") == 0) return MP_DTYPE_F16;
+    return MP_DTYPE_COUNT;
+}
+
 static mp_errcode build_linear(mp_qmodel *qm, const mp_st_model *m, const char *prefix, mp_err *err)
 {
     const qconfig *c = &qm->cfg;
@@ -187,6 +262,12 @@ static mp_errcode build_linear(mp_qmodel *qm, const mp_st_model *m, const char *
     q->g_idx = L->g_idx_name ? sibling(m, prefix, L->g_idx_name) : NULL;
     q->shape = L->shape_name ? sibling(m, prefix, L->shape_name) : NULL;
     q->bias = sibling(m, prefix, "bias");
+    q->input_scale = L->input_scale_name ? sibling(m, prefix, L->input_scale_name) : NULL;
+    q->scale_kind = p.fscale < 0 ? MP_FSCALE_COUNT : (mp_fscale)p.fscale;
+    q->block_n = p.block_n > 0 ? (uint64_t)p.block_n : 0;
+    q->block_k = p.block_k > 0 ? (uint64_t)p.block_k : 0;
+    q->round_dtype = MP_DTYPE_COUNT;
+    if (L->fround == MP_FROUND_MODEL_DTYPE) q->round_dtype = model_dtype(c);
     MP_FORWARD(check_bits(q, err));
     if (!q->scales) return REFUSE(q, "missing part '%s'", L->scales_name);
     mp_errcode rc = L->check_shapes(m, q, p.group_size, err);
@@ -198,7 +279,7 @@ static mp_errcode build_linear(mp_qmodel *qm, const mp_st_model *m, const char *
         return rc;
     }
     size_t idx = qm->n_linears - 1;
-    const mp_tensor *parts[] = {q->qweight, q->scales, q->qzeros, q->g_idx, q->bias, q->shape};
+    const mp_tensor *parts[] = {q->qweight, q->scales, q->qzeros, q->g_idx, q->bias, q->shape, q->input_scale};
     for (size_t i = 0; i < sizeof parts / sizeof *parts; i++) MP_FORWARD(add_owner(qm, parts[i], idx, err));
     return MP_OK;
 }
@@ -246,6 +327,28 @@ static mp_errcode check_orphans(const mp_qmodel *qm, const mp_st_model *m, mp_er
     return MP_OK;
 }
 
+/* A float layout's scales (and activation scales) beside no float codes: a scale whose weight
+ * is missing, or is not of the layout's element type, cannot stand alone. */
+static mp_errcode check_float_orphans(const mp_qmodel *qm, const mp_st_model *m, mp_err *err)
+{
+    const mp_scheme *L = qm->cfg.layout;
+    const char *parts[] = {L->scales_name, L->input_scale_name};
+    for (size_t i = 0; i < mp_st_n_tensors(m); i++) {
+        const mp_tensor *t = mp_st_tensor(m, i);
+        for (size_t j = 0; j < 2; j++) {
+            if (!parts[j] || !ends_with(t->name, parts[j]) || mp_qmodel_owner(qm, t)) continue;
+            size_t plen = strlen(t->name) - strlen(parts[j]) - 1;
+            char wname[1100];
+            snprintf(wname, sizeof wname, "%.*s.%s", (int)plen, t->name, L->codes_name);
+            const mp_tensor *w = mp_st_find(m, wname);
+            return mp_errf_at(err, MP_E_INPUT, NULL, t->name, -1,
+                              "missing part: no F8_E4M3 or F8_E5M2 '%s' beside it%s%s", wname,
+                              w ? ", it is " : "", w ? mp_dtype_name(w->dtype) : "");
+        }
+    }
+    return MP_OK;
+}
+
 static mp_errcode list_dense(mp_qmodel *qm, const mp_st_model *m, mp_err *err)
 {
     for (size_t i = 0; i < mp_st_n_tensors(m); i++) {
@@ -276,6 +379,7 @@ mp_errcode mp_qmodel_open(mp_qmodel **out, const mp_st_model *m, mp_err *err)
         for (size_t i = 0; i < mp_st_n_tensors(m) && rc == MP_OK; i++) {
             const char *name = mp_st_tensor(m, i)->name;
             if (!ends_with(name, suffix)) continue;
+            if (qm->cfg.layout->is_codes && !qm->cfg.layout->is_codes(mp_st_tensor(m, i))) continue;
             size_t len = strlen(name) - strlen(suffix) - 1;
             char prefix[1024];
             if (len >= sizeof prefix) {
@@ -289,6 +393,8 @@ mp_errcode mp_qmodel_open(mp_qmodel **out, const mp_st_model *m, mp_err *err)
     }
     if (rc == MP_OK && qm->n_owners) qsort(qm->owners, qm->n_owners, sizeof *qm->owners, cmp_owner);
     if (rc == MP_OK) rc = check_orphans(qm, m, err);
+    if (rc == MP_OK && qm->cfg.present && qm->cfg.layout->elem != MP_ELEM_INT)
+        rc = check_float_orphans(qm, m, err);
     if (rc == MP_OK) rc = list_dense(qm, m, err);
     if (rc != MP_OK) {
         mp_qmodel_free(qm);

@@ -174,7 +174,7 @@ typedef struct mp_convert_options {
     int int4_s4;             /* cutlass-int4: two's complement codes instead of zero-8 nibbles */
     int stack_experts;       /* cutlass-int4: MoE experts stacked [E, N, K/2], gate+up as w13 */
     const char *scale_dtype; /* packed targets: "f16", "bf16", "f32"; NULL: the model's dtype */
-    int cast_dense;          /* dense targets: cast unquantized floats too */
+    int keep_dense_dtype;    /* dense targets: unquantized floats keep their dtype (default: cast) */
     uint64_t max_shard_size; /* bytes of tensor data per shard; 0: one file */
     int threads;             /* 0: OpenMP's default; else set with omp_set_num_threads, which
                                 stays in effect for the calling thread after the call */

@@ -18,7 +18,9 @@
 static const struct {
     const char *name;
     mp_target target;
-} dense_targets[] = {{"f32", MP_TARGET_F32}, {"f16", MP_TARGET_F16}, {"bf16", MP_TARGET_BF16}};
+} dense_targets[] = {{"f32", MP_TARGET_F32},     {"f16", MP_TARGET_F16},
+                     {"bf16", MP_TARGET_BF16},    {"float32", MP_TARGET_F32}, /* torch spellings */
+                     {"float16", MP_TARGET_F16},  {"bfloat16", MP_TARGET_BF16}};
 
 static const char *const later_targets[] = {"gguf"};
 
@@ -101,7 +103,9 @@ int cmd_convert(const mp_args *a)
         return mp_cli_usage_error(a->cmd, "--max-shard-size wants a size such as 5GB or 500MiB, not '%s'", shard);
     o.force = mp_args_has(a, "force");
     o.quiet = mp_args_has(a, "quiet");
-    o.cast_dense = mp_args_has(a, "cast-dense");
+    o.keep_dense_dtype = mp_args_has(a, "keep-dense-dtype");
+    if (o.keep_dense_dtype && mp_args_has(a, "cast-dense"))
+        return mp_cli_usage_error(a->cmd, "--cast-dense and --keep-dense-dtype contradict each other");
     o.argc = a->argc;
     o.argv = a->argv;
     o.interrupted = mp_cli_catch_signals();

@@ -80,10 +80,46 @@ static const char *zero_desc(const mp_qlinear *q)
 
 static const char *pack_desc(const mp_qlinear *q) { return q->scheme->name; }
 
+/* "block 128x128", "group 32", "channel", "tensor" */
+static void scale_grid_desc(const mp_qlinear *q, char *buf, size_t cap)
+{
+    if (q->scale_kind == MP_FSCALE_BLOCK)
+        snprintf(buf, cap, "block %llux%llu", (unsigned long long)q->block_n, (unsigned long long)q->block_k);
+    else if (q->scale_kind == MP_FSCALE_GROUP)
+        snprintf(buf, cap, "group %llu", (unsigned long long)q->block_k);
+    else
+        snprintf(buf, cap, "%s", mp_fscale_name(q->scale_kind));
+}
+
+/* Float-quantized linears: element type, scale grid, scale dtype and what the scale does. */
+static void print_float_linears(const mp_qmodel *qm, size_t w)
+{
+    size_t n = mp_qmodel_n_linears(qm);
+    printf("\nfloat-quantized linears: %zu\n", n);
+    printf("%-*s  %8s  %8s  %-8s  %-14s  %-11s  %-13s  %-13s  %s\n", (int)w, "LINEAR", "N", "K", "ELEMENT",
+           "SCALES", "GRID", "SCALE", "LAYOUT", "FORMAT");
+    for (size_t i = 0; i < n; i++) {
+        const mp_qlinear *q = mp_qmodel_linear(qm, i);
+        char grid[40], cells[48], kind[40];
+        scale_grid_desc(q, grid, sizeof grid);
+        snprintf(cells, sizeof cells, "[%llu, %llu]", (unsigned long long)q->scale_rows,
+                 (unsigned long long)q->scale_cols);
+        snprintf(kind, sizeof kind, "%s %s", mp_dtype_name(q->scales->dtype), q->scheme->scale_text);
+        printf("%-*s  %8llu  %8llu  %-8s  %-14s  %-11s  %-13s  %-13s  %s %s\n", (int)w, q->prefix,
+               (unsigned long long)q->n_rows, (unsigned long long)q->k_cols, mp_dtype_name(q->elem_dtype),
+               grid, cells, kind, pack_desc(q), mp_qmethod_name(q->method), q->format);
+    }
+}
+
 static void print_linears(const mp_qmodel *qm)
 {
     size_t n = mp_qmodel_n_linears(qm);
-    if (n) {
+    if (n && mp_qmodel_linear(qm, 0)->scheme->elem != MP_ELEM_INT) {
+        size_t w = 6;
+        for (size_t i = 0; i < n; i++)
+            if (strlen(mp_qmodel_linear(qm, i)->prefix) > w) w = strlen(mp_qmodel_linear(qm, i)->prefix);
+        print_float_linears(qm, w);
+    } else if (n) {
         size_t w = 6;
         for (size_t i = 0; i < n; i++)
             if (strlen(mp_qmodel_linear(qm, i)->prefix) > w) w = strlen(mp_qmodel_linear(qm, i)->prefix);
@@ -244,6 +280,15 @@ static void json_linears(mp_buf *b, const mp_qmodel *qm)
                       (unsigned long long)q->k_cols, q->bits, (unsigned long long)q->group_size,
                       (unsigned long long)q->n_groups, q->sym ? "true" : "false",
                       q->act_order ? "true" : "false");
+        if (q->scheme->elem != MP_ELEM_INT) {
+            b->len--; /* reopen the object */
+            mp_buf_printf(b, ", \"element\": \"%s\", \"scale_kind\": \"%s\", \"block\": [%llu, %llu], "
+                             "\"scale_grid\": [%llu, %llu], \"scale_dtype\": \"%s\", \"scale_op\": \"%s\"}",
+                          mp_dtype_name(q->elem_dtype), mp_fscale_name(q->scale_kind),
+                          (unsigned long long)q->block_n, (unsigned long long)q->block_k,
+                          (unsigned long long)q->scale_rows, (unsigned long long)q->scale_cols,
+                          mp_dtype_name(q->scales->dtype), q->scheme->scale_text);
+        }
     }
     mp_buf_puts(b, "],\n \"unquantized_linears\": [");
     for (size_t i = 0; i < mp_qmodel_n_dense_linears(qm); i++) {

@@ -75,4 +75,19 @@ mp_errcode mp_repack_region(const mp_packing *sp, const mp_pblock *src, uint32_t
                             const mp_packing *dp, mp_pblock *dst, uint32_t dxor, uint64_t n0,
                             uint64_t n1, uint64_t k0, uint64_t k1, int by_n, mp_err *err);
 
+/* ---------------------------------------------------------------- the fast dense path */
+
+/* Rows [n0, n1) of quantized linear q as dtype dt (F32, F16 or BF16) into out, row-major
+ * [n1 - n0][K]: bit for bit what verify's reference (mp_dequant_ref) gives rounded once to dt,
+ * for every scheme, integer or float (repack/dense.c). Rows are split over OpenMP threads. When
+ * a value overflows f16, *overflow is set and out is unusable: the caller lets the reference
+ * path name the element. For AWQ GEMM, n0 must be a multiple of 8. Memory: the packed parts of
+ * the rows plus one byte a code. */
+mp_errcode mp_dense_rows(const mp_st_model *m, const mp_qlinear *q, uint64_t n0, uint64_t n1,
+                         mp_dtype dt, void *out, int *overflow, mp_err *err);
+
+/* n floats as dt (F32, F16, BF16), rounded to nearest even exactly as common/half.c rounds;
+ * returns nonzero when a finite value overflows f16. */
+uint32_t mp_dense_store(const float *v, size_t n, mp_dtype dt, void *out);
+
 #endif /* MP_REPACK_H */

@@ -134,11 +134,14 @@ void mp_unpack(const mp_packing *p, const mp_pblock *b, mp_qtile *t, uint32_t xo
         return;
     }
     case GEO_COLS_N: {
+        /* Word rows outer: the reads are sequential, and the 8-byte writes of one word row land
+         * in as many output rows as the tile has, lines that stay cached for the next 7. */
         const uint8_t *base = b->data + ((t->k0 / 8 - b->r0) * cols + (t->n0 - b->c0)) * 4;
-        for (uint64_t j = 0; j < rows; j++) {
-            uint8_t *dst = t->q + j * ld;
-            for (uint64_t r = 0; r < ld / 8; r++, dst += 8) {
-                uint32_t w = mp_read_le32(base + (r * cols + j) * 4);
+        for (uint64_t r = 0; r < ld / 8; r++) {
+            const uint8_t *src = base + r * cols * 4;
+            for (uint64_t j = 0; j < rows; j++) {
+                uint32_t w = mp_read_le32(src + j * 4);
+                uint8_t *dst = t->q + j * ld + 8 * r;
                 for (int i = 0; i < 8; i++) dst[i] = (uint8_t)(((w >> (4 * i)) & 15u) ^ x8);
             }
         }

@@ -97,6 +97,8 @@ static uint64_t block_bytes(block b, const mp_tensor *t)
 
 uint64_t mp_dequant_ref_scratch(const mp_qlinear *q, uint64_t rows)
 {
+    if (q->scheme && q->scheme->elem != MP_ELEM_INT) /* a linear made by hand may have no entry */
+        return (rows < q->n_rows ? rows : q->n_rows) * q->k_cols + q->scales->n_bytes;
     uint64_t n1 = rows < q->n_rows ? rows + 8 : q->n_rows; /* worst-case alignment slack */
     return block_bytes(code_block(q, 0, n1), q->qweight) +
            (q->zero == MP_QZERO_IMPLIED ? 0 : block_bytes(zero_block(q, 0, n1), q->qzeros)) +
@@ -188,6 +190,7 @@ static void decode_row(const mp_qlinear *q, const uint32_t *w, block cb, uint64_
 mp_errcode mp_dequant_ref(const mp_st_model *m, const mp_qlinear *q, uint64_t n0, uint64_t n1,
                           float *out, mp_err *err)
 {
+    if (q->scheme && q->scheme->elem != MP_ELEM_INT) return mp_dequant_ref_float(m, q, n0, n1, out, err);
     assert(n0 <= n1 && n1 <= q->n_rows);
     assert(q->pack != MP_QPACK_AWQ_GEMM || n0 % 8 == 0);
     if (n0 == n1) return MP_OK;

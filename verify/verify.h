@@ -20,6 +20,12 @@
 mp_errcode mp_dequant_ref(const mp_st_model *m, const mp_qlinear *q, uint64_t n0, uint64_t n1,
                           float *out, mp_err *err);
 uint64_t mp_dequant_ref_scratch(const mp_qlinear *q, uint64_t rows);
+/* The same for a float-quantized linear (q->scheme->elem != MP_ELEM_INT), which
+ * mp_dequant_ref() hands over to: codes decoded exactly, times the scale of their grid cell,
+ * rounded where the format's producer rounds (verify/dequant_float.c, doc/formats/fp8.md);
+ * the caller's one rounding to the output dtype then gives the producer's bits. */
+mp_errcode mp_dequant_ref_float(const mp_st_model *m, const mp_qlinear *q, uint64_t n0, uint64_t n1,
+                                float *out, mp_err *err);
 
 /* ---------------------------------------------------------------- devices */
 

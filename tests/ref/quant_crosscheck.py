@@ -8,7 +8,8 @@ modules_to_not_convert; AutoRound in every packing_format, negative symmetric sc
 with bits 16, the "intel/auto-round" spelling and the provider exports; compressed-tensors
 pack-quantized group/channel, sym/asym, act-order, 3-bit dense and padded, bf16 scales, ignore.
 modelprep's dense output must equal numpy's dequantization exactly, every other tensor must be
-copied byte for byte, and config.json must lose its quantization_config.
+cast to the target dtype (other dtypes copied byte for byte), and config.json must lose its
+quantization_config.
 
 Then each inconsistency rule gets a broken checkpoint that must fail with exit 4 and its reason.
 Run by `make test` (tests/unit/test_cli.c) with MP_BIN set.
@@ -235,6 +236,16 @@ def verify_variant(name, model, tmp, bf16_names=()):
         for t, ref in model.expect.items():
             if ref is None:
                 orig = model.tensors[t]
+                if orig.dtype.kind == "f" or t in bf16_names:
+                    # dense floats take the target dtype (bf16 sources are stored as their bits)
+                    if t in bf16_names:
+                        f = (orig.view(np.uint16).astype(np.uint32) << 16).view(np.float32)
+                    else:
+                        f = orig.astype(np.float32)
+                    want = {"f32": f, "f16": f.astype(np.float16), "bf16": bf16_bits(f)}[to]
+                    check(got[t].tobytes() == want.tobytes() and got[t].shape == orig.shape,
+                          f"{name}: dense {t} not cast to {to} exactly")
+                    continue
                 check(got[t].tobytes() == orig.tobytes() and got[t].shape == orig.shape,
                       f"{name}: dense {t} not copied byte for byte")
                 continue

@@ -289,6 +289,35 @@ Test(python_crosscheck, dequantization_equals_numpy_bit_for_bit, .timeout = 600)
     run_python_check("tests/ref/quant_crosscheck.py");
 }
 
+Test(python_crosscheck, fp8_sources_dequantize_as_their_producers_round, .timeout = 600)
+{
+    run_python_check("tests/ref/float_crosscheck.py");
+}
+
+/* Against torch, transformers and compressed-tensors themselves: skipped, with the reason, where
+ * tests/ref/torch_env.sh could not install them. */
+Test(python_crosscheck, fp8_sources_equal_transformers_compressed_tensors_and_deepseek, .timeout = 900)
+{
+    const char *venv = getenv("MP_TORCH_VENV");
+    if (!venv) cr_skip_test("MP_TORCH_VENV is not set (run through make test)");
+    char *skip = tu_path(venv, ".skip"), *why = tu_read(skip, NULL);
+    char *py = tu_path(venv, "bin/python");
+    if (why) cr_skip_test("%s", why);
+    if (access(py, X_OK) != 0) cr_skip_test("no torch venv at %s (make torchref)", venv);
+    char *script = src_path("tests/ref/float_upstream.py");
+    char *cwd = tu_tempdir();
+    char *argv[] = {py, script, NULL};
+    run_result r = tu_run(cwd, argv, NULL);
+    cr_expect_eq(r.status, 0, "float_upstream failed (exit %d):\n%s\n%s", r.status, r.out, r.err);
+    cr_expect(strstr(r.out, "float_upstream ok: "), "no summary line:\n%s", r.out);
+    tu_run_free(&r);
+    tu_rmtree(cwd);
+    free(cwd);
+    free(script);
+    free(skip);
+    free(py);
+}
+
 Test(python_crosscheck, split_is_exact_resumable_and_contained, .timeout = 600)
 {
     run_python_check("tests/ref/split_crosscheck.py");
@@ -377,7 +406,8 @@ ParameterizedTestParameters(golden_quant, dequantizes_to_the_checked_in_f32)
 }
 
 /* A fixture made by tests/ref/quant_crosscheck.py --write-fixtures: the checkpoint NAME/ and
- * NAME.expected.safetensors, numpy's f32 dequantization plus the dense tensors as they are. */
+ * NAME.expected.safetensors, numpy's f32 dequantization plus the dense tensors as they are
+ * (hence --keep-dense-dtype; the cast is checked by quant_crosscheck.py). */
 ParameterizedTest(case_param *p, golden_quant, dequantizes_to_the_checked_in_f32)
 {
     char *src = tu_path(p->dir, p->name);
@@ -385,7 +415,8 @@ ParameterizedTest(case_param *p, golden_quant, dequantizes_to_the_checked_in_f32
     cr_assert(asprintf(&expected, "%s.expected.safetensors", src) > 0);
     char *tmp = tu_tempdir();
     char *out = tu_path(tmp, "out");
-    char *argv[] = {(char *)tu_env("MP_BIN"), "convert", src, out, "--to", "f32", "--quiet", NULL};
+    char *argv[] = {(char *)tu_env("MP_BIN"), "convert", src, out, "--to", "f32", "--quiet",
+                    "--keep-dense-dtype", NULL};
     run_result r = tu_run(NULL, argv, NULL);
     cr_assert_eq(r.status, 0, "%s: exit %d: %s", p->name, r.status, r.err);
     tu_run_free(&r);

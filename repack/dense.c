@@ -1,0 +1,357 @@
+/*
+ * dense.c - the fast dense path: rows of a quantized linear straight to F32, F16 or BF16 bytes,
+ * for `convert --to f32|f16|bf16`. The CPU reference in verify/ (mp_dequant_ref, then one
+ * rounding) defines every bit; this path computes the same formulas, in the same order, only
+ * faster, and tests/unit/test_dense.c holds it to the reference bit for bit on every scheme.
+ *
+ * - Packed integers: the codes of a tile are unpacked by repack's fast unpackers (tile.c), the
+ *   zero points and scales once per row, then w = (float)(q - z) * s per group segment, a loop
+ *   the vectorizer turns into int->float, sub, mul and the output rounding.
+ * - FP8 with large scale tiles (a DeepSeek 128 x 128 block, a channel of K >= 4096): the 256
+ *   possible outputs of a tile are computed once, with the reference's own formula, and the
+ *   tile is a table lookup. Small tiles (groups) decode through a 256-entry f32 table and
+ *   multiply.
+ * Rows are split over OpenMP threads. The loops are also compiled for AVX2 and AVX-512 and
+ * picked at load time, as formats/gguf_dequant.c does.
+ */
+#include "repack.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#pragma GCC optimize("O3")
+#ifdef MP_NO_TARGET_CLONES
+#define CLONES
+#else
+#define CLONES __attribute__((target_clones("avx512f", "avx2", "default"))) /* feature names: "arch=" clones test the CPU model, and pick default on AMD */
+#endif
+
+static inline uint32_t f2u(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return u;
+}
+
+/* f32 to bf16, round to nearest even, NaN quieted (common/half.c mp_f32_to_bf16, branch-free). */
+static inline uint16_t to_bf16(float f)
+{
+    uint32_t u = f2u(f);
+    uint32_t nan = (u & 0x7FFFFFFFu) > 0x7F800000u;
+    uint32_t r = nan ? (u >> 16) | 0x40u : (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
+    return (uint16_t)r;
+}
+
+static inline float u2f(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+/* f32 to f16, round to nearest even, bit-identical to common/half.c mp_f32_to_f16 but without
+ * branches, so that it vectorizes: normal results by integer rounding, subnormal ones by adding
+ * 0.5 (the FPU's own round to nearest even aligns the bits), overflow to infinity, NaN quieted
+ * with its top payload bits. */
+static inline uint16_t to_f16(float f)
+{
+    uint32_t u = f2u(f), a = u & 0x7FFFFFFFu, sign = (u >> 16) & 0x8000u;
+    uint32_t normal = (a + 0xC8000FFFu + ((a >> 13) & 1u)) >> 13;
+    uint32_t sub = f2u(u2f(a) + 0.5f) - 0x3F000000u;
+    uint32_t is_big = 0u - (uint32_t)(a >= 0x47800000u), is_sub = 0u - (uint32_t)(a < 0x38800000u);
+    uint32_t is_nan = 0u - (uint32_t)(a > 0x7F800000u);
+    uint32_t big = 0x7C00u | (is_nan & (0x200u | ((a >> 13) & 0x3FFu)));
+    uint32_t r = (big & is_big) | (sub & is_sub) | (normal & ~(is_sub | is_big));
+    return (uint16_t)(sign | r);
+}
+
+/* 1 when a finite f rounds past the largest f16 (common/half.c mp_f16_overflows). */
+static inline uint32_t f16_overflow(float f)
+{
+    uint32_t a = f2u(f) & 0x7FFFFFFFu;
+    return a >= 0x477FF000u && a < 0x7F800000u;
+}
+
+CLONES uint32_t mp_dense_store(const float *v, size_t n, mp_dtype dt, void *outv)
+{
+    uint8_t *out = outv;
+    uint32_t over = 0;
+    if (dt == MP_DTYPE_F32) {
+        memcpy(out, v, n * 4);
+    } else if (dt == MP_DTYPE_BF16) {
+        uint16_t *o = (uint16_t *)(void *)out;
+        for (size_t i = 0; i < n; i++) o[i] = to_bf16(v[i]);
+    } else {
+        uint16_t *o = (uint16_t *)(void *)out;
+        for (size_t i = 0; i < n; i++) over |= f16_overflow(v[i]);
+        for (size_t i = 0; i < n; i++) o[i] = to_f16(v[i]);
+    }
+    return over;
+}
+
+/* ------------------------------------------------------------ packed integers */
+
+/* One row: w[k] = (float)(q[k] - z[g]) * s[g], as verify/dequant_ref.c computes it. */
+CLONES static void int_row(const uint8_t *codes, const int32_t *z, const float *s, uint64_t K,
+                           uint64_t gsize, const uint32_t *gk, float *out)
+{
+    if (gk) {
+        for (uint64_t k = 0; k < K; k++) out[k] = (float)((int32_t)codes[k] - z[gk[k]]) * s[gk[k]];
+        return;
+    }
+    for (uint64_t k0 = 0, g = 0; k0 < K; k0 += gsize, g++) {
+        uint64_t k1 = k0 + gsize < K ? k0 + gsize : K;
+        int32_t zg = z[g];
+        float sg = s[g];
+        for (uint64_t k = k0; k < k1; k++) out[k] = (float)((int32_t)codes[k] - zg) * sg;
+    }
+}
+
+static float scale_at(const uint8_t *p, mp_dtype t)
+{
+    if (t == MP_DTYPE_F16) return mp_f16_to_f32((uint16_t)(p[0] | p[1] << 8));
+    if (t == MP_DTYPE_BF16) return mp_bf16_to_f32((uint16_t)(p[0] | p[1] << 8));
+    uint32_t u = mp_read_le32(p);
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+typedef struct int_parts {
+    uint8_t *codes;   /* [rows][K] canonical, code_xor applied */
+    int32_t *z;       /* [rows][G] with the scheme's offset */
+    float *s;         /* [rows][G] */
+    uint32_t *gk;     /* [K] or NULL */
+} int_parts;
+
+static mp_errcode read_block(const mp_st_model *m, const mp_tensor *t, mp_pblock *b, size_t cb,
+                             mp_err *err)
+{
+    size_t bytes = (size_t)((b->r1 - b->r0) * (b->c1 - b->c0) * cb);
+    b->data = malloc(bytes ? bytes : 1);
+    if (!b->data) return mp_errf(err, MP_E_NOMEM, "out of memory");
+    return mp_st_read_block(m, t, b->r0, b->r1, b->c0, b->c1, b->data, err);
+}
+
+static mp_errcode int_zeros(const mp_st_model *m, const mp_qlinear *q, const mp_packing *zp,
+                            uint64_t n0, uint64_t n1, int32_t *z, mp_err *err)
+{
+    uint64_t rows = n1 - n0, G = q->n_groups;
+    if (q->zero == MP_QZERO_IMPLIED) {
+        for (uint64_t i = 0; i < rows * G; i++) z[i] = (int32_t)(1u << (q->bits - 1));
+        return MP_OK;
+    }
+    mp_pblock b = mp_packing_block(zp, q->qzeros->shape, n0, n1, 0, G);
+    uint8_t *t8 = malloc((size_t)(rows * G) + 1);
+    mp_errcode rc = t8 ? read_block(m, q->qzeros, &b, zp->container_bytes, err)
+                       : mp_errf(err, MP_E_NOMEM, "out of memory");
+    if (rc == MP_OK) {
+        mp_qtile t = {n0, n1, 0, G, t8};
+        mp_unpack(zp, &b, &t, 0);
+        for (uint64_t i = 0; i < rows * G; i++) z[i] = (int32_t)(t8[i] + q->zero_offset);
+    }
+    free(b.data);
+    free(t8);
+    return rc;
+}
+
+static mp_errcode int_scales(const mp_st_model *m, const mp_qlinear *q, uint64_t n0, uint64_t n1,
+                             float *s, mp_err *err)
+{
+    uint64_t rows = n1 - n0, G = q->n_groups;
+    const mp_tensor *t = q->scales;
+    size_t es = mp_dtype_bits(t->dtype) / 8;
+    mp_pblock b = q->scales_nk ? (mp_pblock){NULL, n0, n1, 0, t->shape[1]}
+                               : (mp_pblock){NULL, 0, t->shape[0], n0, n1};
+    mp_errcode rc = read_block(m, t, &b, es, err);
+    size_t cols = (size_t)(b.c1 - b.c0);
+    for (uint64_t j = 0; rc == MP_OK && j < rows; j++)
+        for (uint64_t g = 0; g < G; g++)
+            s[j * G + g] = scale_at(b.data + (q->scales_nk ? j * cols + g : g * cols + j) * es, t->dtype);
+    free(b.data);
+    return rc;
+}
+
+static mp_errcode int_gidx(const mp_st_model *m, const mp_qlinear *q, uint32_t **gk, mp_err *err)
+{
+    *gk = NULL;
+    if (!q->act_order) return MP_OK; /* a trivial g_idx is k / group_size */
+    *gk = malloc((size_t)q->k_cols * 4);
+    if (!*gk) return mp_errf(err, MP_E_NOMEM, "out of memory");
+    MP_FORWARD(mp_st_read(m, q->g_idx, 0, *gk, (size_t)q->k_cols * 4, err));
+    for (uint64_t k = 0; k < q->k_cols; k++) (*gk)[k] = mp_read_le32(&(*gk)[k]);
+    return MP_OK;
+}
+
+static mp_errcode int_read(const mp_st_model *m, const mp_qlinear *q, uint64_t n0, uint64_t n1,
+                           int_parts *p, mp_err *err)
+{
+    uint64_t rows = n1 - n0, K = q->k_cols, G = q->n_groups;
+    mp_packing cp, zp;
+    mp_layout_source(q, &cp, &zp);
+    p->codes = malloc((size_t)(rows * K) + 1);
+    p->z = malloc((size_t)(rows * G) * sizeof *p->z + 1);
+    p->s = malloc((size_t)(rows * G) * sizeof *p->s + 1);
+    if (!p->codes || !p->z || !p->s) return mp_errf(err, MP_E_NOMEM, "out of memory");
+    mp_pblock b = mp_packing_block(&cp, q->qweight->shape, n0, n1, 0, K);
+    mp_errcode rc = read_block(m, q->qweight, &b, cp.container_bytes, err);
+    if (rc == MP_OK) {
+        mp_qtile t = {n0, n1, 0, K, p->codes};
+        mp_unpack(&cp, &b, &t, q->code_xor);
+    }
+    free(b.data);
+    if (rc == MP_OK) rc = int_zeros(m, q, &zp, n0, n1, p->z, err);
+    if (rc == MP_OK) rc = int_scales(m, q, n0, n1, p->s, err);
+    if (rc == MP_OK) rc = int_gidx(m, q, &p->gk, err);
+    return rc;
+}
+
+static mp_errcode int_rows(const mp_st_model *m, const mp_qlinear *q, uint64_t n0, uint64_t n1,
+                           mp_dtype dt, uint8_t *out, int *overflow, mp_err *err)
+{
+    int_parts p = {0};
+    mp_errcode rc = int_read(m, q, n0, n1, &p, err);
+    uint64_t K = q->k_cols, G = q->n_groups;
+    size_t oes = mp_dtype_bits(dt) / 8;
+    long long rows = (long long)(n1 - n0);
+    uint32_t over = 0;
+    int nomem = 0;
+#pragma omp parallel if (rc == MP_OK && (uint64_t)rows * K >= (1u << 18)) reduction(| : over, nomem)
+    {
+        float *row = rc == MP_OK ? malloc((size_t)K * sizeof *row) : NULL;
+        nomem = rc == MP_OK && !row;
+#pragma omp for schedule(static)
+        for (long long j = 0; j < rows; j++) {
+            if (!row) continue;
+            int_row(p.codes + (uint64_t)j * K, p.z + (uint64_t)j * G, p.s + (uint64_t)j * G, K,
+                    q->group_size, p.gk, row);
+            over |= mp_dense_store(row, (size_t)K, dt, out + (uint64_t)j * K * oes);
+        }
+        free(row);
+    }
+    if (rc == MP_OK && nomem) rc = mp_errf(err, MP_E_NOMEM, "out of memory");
+    *overflow = over != 0;
+    free(p.codes);
+    free(p.z);
+    free(p.s);
+    free(p.gk);
+    return rc;
+}
+
+/* ------------------------------------------------------------ FP8 */
+
+static float round_to(float v, mp_dtype t)
+{
+    if (t == MP_DTYPE_BF16) return mp_bf16_to_f32(mp_f32_to_bf16(v));
+    if (t == MP_DTYPE_F16) return mp_f16_to_f32(mp_f32_to_f16(v));
+    return v;
+}
+
+typedef struct f8_job {
+    const mp_qlinear *q;
+    float lut[256];          /* the codes, decoded */
+    const float *scales;     /* grid rows [r0, ...), pre-rounded (ModelOpt) */
+    uint64_t r0;
+    mp_dtype post, dt;       /* the producer's product rounding; the output */
+} f8_job;
+
+/* The 256 outputs of one scale, by the reference's formula, as output bits. */
+static uint32_t f8_table(const f8_job *f, float s, uint32_t *tab)
+{
+    uint32_t over = 0;
+    for (unsigned c = 0; c < 256; c++) {
+        float v = round_to(f->lut[c] * s, f->post);
+        if (f->dt == MP_DTYPE_F32) tab[c] = f2u(v);
+        else if (f->dt == MP_DTYPE_BF16) tab[c] = to_bf16(v);
+        else {
+            tab[c] = to_f16(v);
+            over |= f16_overflow(v);
+        }
+    }
+    return over;
+}
+
+CLONES static void lookup(const uint8_t *c, size_t n, const uint32_t *tab, mp_dtype dt, uint8_t *out)
+{
+    if (dt == MP_DTYPE_F32) {
+        uint32_t *o = (uint32_t *)(void *)out;
+        for (size_t i = 0; i < n; i++) o[i] = tab[c[i]];
+    } else {
+        uint16_t *o = (uint16_t *)(void *)out;
+        for (size_t i = 0; i < n; i++) o[i] = (uint16_t)tab[c[i]];
+    }
+}
+
+/* One row of FP8 codes; `tabs` holds scale_cols tables, rebuilt when the grid row changes. */
+static uint32_t f8_row(const f8_job *f, uint64_t n, const uint8_t *c, uint8_t *out, uint32_t *tabs,
+                       uint64_t *tab_row, float *row)
+{
+    const mp_qlinear *q = f->q;
+    uint64_t K = q->k_cols, bk = q->block_k, gr = n / q->block_n;
+    const float *s = f->scales + (gr - f->r0) * q->scale_cols;
+    size_t oes = mp_dtype_bits(f->dt) / 8;
+    uint32_t over = 0;
+    if (tabs) {
+        if (*tab_row != gr)
+            for (uint64_t j = 0; j < q->scale_cols; j++) over |= f8_table(f, s[j], tabs + 256 * j);
+        *tab_row = gr;
+        for (uint64_t k0 = 0, j = 0; k0 < K; k0 += bk, j++)
+            lookup(c + k0, (size_t)((k0 + bk < K ? bk : K - k0)), tabs + 256 * j, f->dt, out + k0 * oes);
+        return over;
+    }
+    for (uint64_t k = 0; k < K; k++) row[k] = round_to(f->lut[c[k]] * s[k / bk], f->post);
+    return mp_dense_store(row, (size_t)K, f->dt, out);
+}
+
+static mp_errcode f8_rows(const mp_st_model *m, const mp_qlinear *q, uint64_t n0, uint64_t n1,
+                          mp_dtype dt, uint8_t *out, int *overflow, mp_err *err)
+{
+    f8_job f = {.q = q, .dt = dt, .r0 = n0 / q->block_n};
+    f.post = q->scheme->fround == MP_FROUND_SCALE_DTYPE ? q->scales->dtype : MP_DTYPE_COUNT;
+    mp_dtype pre = q->scheme->fround == MP_FROUND_MODEL_DTYPE ? q->round_dtype : MP_DTYPE_COUNT;
+    for (unsigned c = 0; c < 256; c++)
+        f.lut[c] = q->elem_dtype == MP_DTYPE_F8_E5M2 ? mp_e5m2_to_f32((uint8_t)c) : mp_e4m3_to_f32((uint8_t)c);
+    uint64_t K = q->k_cols, r1 = (n1 - 1) / q->block_n + 1, ns = (r1 - f.r0) * q->scale_cols;
+    const mp_tensor *st = q->scales;
+    size_t es = mp_dtype_bits(st->dtype) / 8;
+    float *sc = malloc((size_t)ns * sizeof *sc + 1);
+    uint8_t *raw = malloc((size_t)ns * es + 1), *codes = malloc((size_t)((n1 - n0) * K) + 1);
+    mp_errcode rc = sc && raw && codes ? MP_OK : mp_errf(err, MP_E_NOMEM, "out of memory");
+    if (rc == MP_OK) rc = mp_st_read(m, st, f.r0 * q->scale_cols * es, raw, (size_t)ns * es, err);
+    if (rc == MP_OK) rc = mp_st_read(m, q->qweight, n0 * K, codes, (size_t)((n1 - n0) * K), err);
+    for (uint64_t i = 0; rc == MP_OK && i < ns; i++) sc[i] = round_to(scale_at(raw + i * es, st->dtype), pre);
+    f.scales = sc;
+    int use_tab = q->block_n * q->block_k >= 4096;
+    long long rows = (long long)(n1 - n0);
+    uint32_t over = 0;
+    int nomem = 0;
+#pragma omp parallel if (rc == MP_OK && (uint64_t)rows * K >= (1u << 18)) reduction(| : over, nomem)
+    {
+        uint32_t *tabs = rc == MP_OK && use_tab ? malloc((size_t)q->scale_cols * 256 * 4) : NULL;
+        float *row = rc == MP_OK && !use_tab ? malloc((size_t)K * sizeof *row) : NULL;
+        uint64_t tab_row = UINT64_MAX;
+        nomem = rc == MP_OK && !tabs && !row;
+#pragma omp for schedule(static)
+        for (long long j = 0; j < rows; j++)
+            if (tabs || row)
+                over |= f8_row(&f, n0 + (uint64_t)j, codes + (uint64_t)j * K,
+                               out + (uint64_t)j * K * (mp_dtype_bits(dt) / 8), tabs, &tab_row, row);
+        free(tabs);
+        free(row);
+    }
+    if (rc == MP_OK && nomem) rc = mp_errf(err, MP_E_NOMEM, "out of memory");
+    *overflow = over != 0;
+    free(sc);
+    free(raw);
+    free(codes);
+    return rc;
+}
+
+mp_errcode mp_dense_rows(const mp_st_model *m, const mp_qlinear *q, uint64_t n0, uint64_t n1,
+                         mp_dtype dt, void *out, int *overflow, mp_err *err)
+{
+    *overflow = 0;
+    if (n0 == n1) return MP_OK;
+    if (q->scheme && q->scheme->elem == MP_ELEM_FLOAT8) return f8_rows(m, q, n0, n1, dt, out, overflow, err);
+    return int_rows(m, q, n0, n1, dt, out, overflow, err);
+}

@@ -1,0 +1,51 @@
+#!/bin/sh
+# make bench (and make bench-float alone): the float sources and the fast dense path.
+#   - an FP8 block-scaled checkpoint of about 1 GB (mkmodel --fp8-block): convert --to bf16
+#     against cp -r + sync of the output's bytes, with peak memory; then a CPU torch port of
+#     DeepSeek's weight_dequant over the same shards (PyPI torch, when build/venv-torch has it);
+#   - the fast dense path in memory, GPTQ 4-bit -> f16 and FP8 -> bf16, against the reference;
+#   - convert --to f16 of the 691 MB GPTQ checkpoint against cp of its output.
+set -e
+BUILD=${1:-build}
+dir=build/bench
+mkdir -p "$dir/scratch"
+if [ ! -f "$dir/fp8/model.safetensors.index.json" ]; then
+    rm -rf "$dir/fp8"
+    echo "bench: generating a 1 GB FP8 block-scaled checkpoint (5 layers, hidden 4096, intermediate 11008)..."
+    "$BUILD/tests/mkmodel" "$dir/fp8" --fp8-block --layers 5 --hidden 4096 --intermediate 11008 \
+        --vocab 32000 --kv-heads 8 --max-shard-size 500000000 >/dev/null
+fi
+out="$dir/scratch/fp8-bf16" cpd="$dir/scratch/fp8-cp"
+rm -rf "$out" "$cpd"
+echo "bench: FP8 ($(du -sh "$dir/fp8" | cut -f1)) convert --to bf16 against cp -r + sync of the output"
+"$BUILD/tests/bench_peak_rss" fp8-to-bf16 "$BUILD/modelprep" convert "$dir/fp8" "$out" --to bf16 --quiet
+"$BUILD/tests/bench_peak_rss" cp-output sh -c "cp -r '$out' '$cpd' && sync '$cpd'/*"
+echo "  output: $(du -sh "$out" | cut -f1)"
+rm -rf "$cpd"
+if [ -x build/venv-torch/bin/python ] && [ ! -f build/venv-torch/.skip ]; then
+    rm -rf "$dir/scratch/fp8-torch"
+    echo "bench: the same shards through a CPU torch port of DeepSeek's weight_dequant (PyPI torch)"
+    "$BUILD/tests/bench_peak_rss" torch-weight_dequant build/venv-torch/bin/python tests/bench/torch_weight_dequant.py \
+        "$dir/fp8" "$dir/scratch/fp8-torch"
+    rm -rf "$dir/scratch/fp8-torch"
+else
+    echo "bench: SKIP torch weight_dequant: no build/venv-torch (make torchref)"
+fi
+rm -rf "$out"
+echo "bench: the fast dense path in memory, FP8 -> bf16"
+"$BUILD/tests/bench_dense" "$dir/fp8" bf16
+if [ ! -f "$dir/model/model.safetensors.index.json" ]; then
+    rm -rf "$dir/model"
+    echo "bench: generating the benchmark model (16 layers, hidden 2048, vocab 32000)..."
+    "$BUILD/tests/mkmodel" "$dir/model" --layers 16 --hidden 2048 --intermediate 5632 \
+        --vocab 32000 --kv-heads 8 --group-size 128 --max-shard-size 200000000 >/dev/null
+fi
+if [ -f "$dir/model/model.safetensors.index.json" ]; then
+    echo "bench: the fast dense path in memory, GPTQ 4-bit -> f16 (the 691 MB checkpoint)"
+    "$BUILD/tests/bench_dense" "$dir/model" f16
+    rm -rf "$dir/scratch/gptq-f16" "$dir/scratch/gptq-cp"
+    echo "bench: convert --to f16 of the 691 MB GPTQ checkpoint against cp -r + sync of its output"
+    "$BUILD/tests/bench_peak_rss" gptq-to-f16 "$BUILD/modelprep" convert "$dir/model" "$dir/scratch/gptq-f16" --to f16 --quiet
+    "$BUILD/tests/bench_peak_rss" cp-output sh -c "cp -r '$dir/scratch/gptq-f16' '$dir/scratch/gptq-cp' && sync '$dir/scratch/gptq-cp'/*"
+    rm -rf "$dir/scratch/gptq-f16" "$dir/scratch/gptq-cp"
+fi
