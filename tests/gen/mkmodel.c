@@ -299,21 +299,22 @@ static int write_text(const char *dir, const char *name, const char *text)
 
 static int write_config(const gen_cfg *c, const char *dir)
 {
-    char text[2048];
+    char text[2048], head_dim_line[48] = "";
+    if (c->arch == 2) snprintf(head_dim_line, sizeof head_dim_line, "  \"head_dim\": %d,\n", c->hidden / c->heads);
     if (c->bf16) {
         snprintf(text, sizeof text,
                  "{\n  \"architectures\": [\"%s\"],\n  \"model_type\": \"%s\",\n"
                  "  \"hidden_size\": %d,\n  \"intermediate_size\": %d,\n  \"num_hidden_layers\": %d,\n"
                  "  \"num_attention_heads\": %d,\n  \"num_key_value_heads\": %d,\n"
-                 "  \"vocab_size\": %d,\n  \"tie_word_embeddings\": %s,\n  \"torch_dtype\": \"bfloat16\"\n}\n",
+                 "  \"vocab_size\": %d,\n  \"max_position_embeddings\": 2048,\n  \"rms_norm_eps\": 1e-05,\n"
+                 "  \"rope_theta\": 10000.0,\n%s  \"tie_word_embeddings\": %s,\n  \"torch_dtype\": \"bfloat16\"\n}\n",
                  c->experts ? "Qwen3MoeForCausalLM" : arch_class[c->arch], c->experts ? "qwen3_moe" : arch_type[c->arch],
-                 c->hidden, c->intermediate, c->layers, c->heads, c->kv_heads, c->vocab,
+                 c->hidden, c->intermediate, c->layers, c->heads, c->kv_heads, c->vocab, head_dim_line,
                  c->tied ? "true" : "false");
         return write_text(dir, "config.json", text);
     }
-    char group[16], head_dim_line[48] = "";
+    char group[16];
     snprintf(group, sizeof group, "%d", c->group_size);
-    if (c->arch == 2) snprintf(head_dim_line, sizeof head_dim_line, "  \"head_dim\": %d,\n", c->hidden / c->heads);
     snprintf(text, sizeof text,
              "{\n  \"architectures\": [\"%s\"],\n  \"model_type\": \"%s\",\n"
              "  \"hidden_size\": %d,\n  \"intermediate_size\": %d,\n  \"num_hidden_layers\": %d,\n"
