@@ -337,6 +337,23 @@ def refusals(tmp):
     check(convert(d, out, "gguf", "--force").returncode == 0, "again: --force")
 
 
+def other_schemes(tmp, src, cfg, ref, worst):
+    """The same linears repacked (exactly) into AWQ and compressed-tensors give the same GGUF
+    values: Q5_0 blocks equal to the GPTQ source's reference."""
+    for scheme in ("awq", "compressed-tensors"):
+        d = os.path.join(tmp, "via-" + scheme)
+        r = subprocess.run([BIN, "convert", src, d, "--to", scheme, "--quiet"], capture_output=True, text=True)
+        check(r.returncode == 0, f"{scheme}: repack failed: {r.stderr}")
+        out = d + ".gguf"
+        r = convert(d, out)
+        check(r.returncode == 0, f"{scheme}: export failed: {r.stderr}")
+        rd = GGUFReader(out)
+        check_metadata(rd, cfg, 8, scheme)
+        types = check_tensors(rd, expected_tensors(cfg, ref), scheme)
+        if JUDGE:
+            judge(out, d, cfg, ref, types, scheme, worst)
+
+
 def main():
     worst = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -352,6 +369,8 @@ def main():
             check_manifest(out, name)
             if JUDGE:
                 judge(out, src, cfg, ref, types, name, worst)
+            if name == "llama_gptq4_asym_v2":
+                other_schemes(tmp, src, cfg, ref, worst)
         if not JUDGE:
             refusals(tmp)
     what = "gguf export judge (llama.cpp)" if JUDGE else "gguf export"
