@@ -376,6 +376,17 @@ static mp_errcode write_config(gjob *j, mp_err *err)
     int64_t id;
     if (mp_gguf_get_int(g, "tokenizer.ggml.bos_token_id", &id)) cfg_int(&b, "bos_token_id", id);
     if (mp_gguf_get_int(g, "tokenizer.ggml.eos_token_id", &id)) cfg_int(&b, "eos_token_id", id);
+    /* transformers builds biases only when the config says so, and drops the rest as unexpected
+     * keys: every bias the tensors hold must be announced. */
+    int attn_bias = 0, mlp_bias = 0;
+    for (size_t i = 0; i < mp_gguf_n_tensors(g); i++) {
+        const char *tn = mp_gguf_tensor_at(g, i)->name;
+        if (strncmp(tn, "blk.", 4) != 0 || !ends_with(tn, ".bias")) continue;
+        attn_bias |= strstr(tn, ".attn_") != NULL;
+        mlp_bias |= strstr(tn, ".ffn_") != NULL;
+    }
+    if (attn_bias) mp_buf_puts(&b, ",\n  \"attention_bias\": true");
+    if (mlp_bias) mp_buf_puts(&b, ",\n  \"mlp_bias\": true");
     mp_buf_printf(&b, ",\n  \"tie_word_embeddings\": %s",
                   mp_gguf_find(g, "output.weight") ? "false" : "true");
     mp_buf_printf(&b, ",\n  \"torch_dtype\": \"%s\"\n}\n", target_torch[j->o->target]);
