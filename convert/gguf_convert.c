@@ -136,6 +136,7 @@ typedef struct gjob {
     float *tile, *perm;
     uint8_t *out;
     size_t tile_cap;           /* elements the buffers hold */
+    size_t n_tokenizer_files;  /* tokenizer.json and tokenizer_config.json written */
 } gjob;
 
 static const mp_dtype target_dtype[MP_TARGET_COUNT] = {MP_DTYPE_F32, MP_DTYPE_F16, MP_DTYPE_BF16};
@@ -423,6 +424,24 @@ static mp_errcode write_index(gjob *j, mp_err *err)
     return rc;
 }
 
+/* tokenizer.json and tokenizer_config.json from the tokenizer metadata (byte-level BPE only;
+ * a note says why otherwise). */
+static mp_errcode write_tokenizer(gjob *j, mp_err *err)
+{
+    if (!mp_gguf_find_kv(j->g, "tokenizer.ggml.model")) return MP_OK;
+    mp_buf tok = MP_BUF_INIT, cfg = MP_BUF_INIT;
+    const char *why = NULL;
+    mp_errcode rc = mp_gguf_tokenizer_to_hf(j->g, &tok, &cfg, &why, err);
+    if (rc == MP_OK && why)
+        fprintf(stderr, "modelprep: note: no tokenizer.json written: %s\n", why);
+    if (rc == MP_OK && !why) rc = mp_dest_write_file(&j->dest, "tokenizer.json", tok.data, tok.len, err);
+    if (rc == MP_OK && !why) rc = mp_dest_write_file(&j->dest, "tokenizer_config.json", cfg.data, cfg.len, err);
+    if (rc == MP_OK && !why) j->n_tokenizer_files = 2;
+    mp_buf_release(&tok);
+    mp_buf_release(&cfg);
+    return rc;
+}
+
 static mp_errcode finish_dest(gjob *j, const char *src, size_t n_unpermuted, mp_err *err)
 {
     const mp_gguf *g = j->g;
@@ -439,8 +458,10 @@ static mp_errcode finish_dest(gjob *j, const char *src, size_t n_unpermuted, mp_
         src_files[i].size = mp_gguf_file(g, i)->size;
         rc = mp_file_xxh128(mp_gguf_file(g, i), src_files[i].xxh128, err);
     }
-    const char *extra[] = {"model.safetensors.index.json", "config.json"};
-    for (size_t i = 0; i < 2 && rc == MP_OK; i++) {
+    if (rc == MP_OK) rc = write_tokenizer(j, err);
+    const char *extra[] = {"model.safetensors.index.json", "config.json", "tokenizer.json",
+                           "tokenizer_config.json"};
+    for (size_t i = 0; i < 4 && rc == MP_OK; i++) {
         char *p = mp_dest_path(&j->dest, extra[i]);
         if (p && mp_exists(p)) rc = mp_manifest_hash_file(&j->dest, extra[i], &j->files[j->n_files++], err);
         free(p);
@@ -493,7 +514,7 @@ mp_errcode mp_gguf_convert_run(const char *src, const char *dst, const mp_conver
     size_t n_unmapped = 0;
     rc = plan(&j, &n_unmapped, err);
     if (rc != MP_OK) goto cleanup;
-    j.files = calloc(j.n_shards + 3, sizeof *j.files);
+    j.files = calloc(j.n_shards + 5, sizeof *j.files);
     if (!j.files) {
         rc = mp_errf(err, MP_E_NOMEM, "out of memory");
         goto cleanup;
@@ -528,7 +549,7 @@ mp_errcode mp_gguf_convert_run(const char *src, const char *dst, const mp_conver
         res->n_copied += strcmp(org, "copy") == 0;
     }
     res->n_files = j.n_shards;
-    res->n_side_files = j.arch ? 1 : 0;
+    res->n_side_files = (j.arch ? 1 : 0) + j.n_tokenizer_files;
     res->bytes = total;
     res->names_mapped = j.arch != NULL;
     res->n_unpermuted = n_unpermuted;

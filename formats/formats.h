@@ -771,4 +771,12 @@ typedef struct mp_gguf_tok_info {
 mp_errcode mp_gguf_tokenizer_add(mp_gguf_writer *w, const char *dir, uint64_t n_vocab,
                                  const mp_hf_hparams *h, mp_gguf_tok_info *info, mp_err *err);
 
+/* The inverse, for GGUF -> Hugging Face: tokenizer.json and tokenizer_config.json text from a
+ * GGUF's byte-level BPE tokenizer metadata (gpt2 with the llama-bpe or qwen2 pre-tokenizer):
+ * vocabulary, merges, added tokens (CONTROL and USER_DEFINED), the pre-tokenizer's regex, a
+ * TemplateProcessing that adds BOS when add_bos_token, the special tokens and chat template.
+ * Any other tokenizer leaves both buffers empty and *why saying so. */
+mp_errcode mp_gguf_tokenizer_to_hf(const mp_gguf *g, mp_buf *tok, mp_buf *cfg, const char **why,
+                                   mp_err *err);
+
 #endif /* MP_FORMATS_H */

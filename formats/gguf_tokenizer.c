@@ -337,3 +337,198 @@ cleanup:
     free(path);
     return rc;
 }
+
+/* ------------------------------------------------------------ GGUF -> tokenizer.json */
+
+/* The bytes of array key kv (its u64 count first), read from the first file. */
+static mp_errcode read_array(const mp_gguf *g, const mp_gguf_kv *kv, uint8_t **out, mp_err *err)
+{
+    *out = malloc(kv->value_len ? (size_t)kv->value_len : 1);
+    if (!*out) return mp_errf(err, MP_E_NOMEM, "out of memory");
+    return mp_file_pread(mp_gguf_file(g, 0), kv->value_offset, *out, (size_t)kv->value_len, err);
+}
+
+/* Pointers to the n strings of a string array read by read_array (lengths in len[]). */
+static void split_strings(const uint8_t *a, uint64_t n, const char **s, uint64_t *len)
+{
+    const uint8_t *p = a + 8;
+    for (uint64_t i = 0; i < n; i++) {
+        len[i] = mp_read_le64(p);
+        s[i] = (const char *)p + 8;
+        p += 8 + len[i];
+    }
+}
+
+static void json_strn(mp_buf *b, const char *s, uint64_t n)
+{
+    char *t = malloc((size_t)n + 1);
+    if (!t) {
+        b->oom = 1;
+        return;
+    }
+    memcpy(t, s, (size_t)n);
+    t[n] = '\0';
+    mp_buf_json_str(b, t);
+    free(t);
+}
+
+typedef struct hf_tok {
+    const mp_gguf *g;
+    uint64_t n;
+    const char **s;
+    uint64_t *len;
+    const uint8_t *types;      /* the i32 array's bytes after the count, or NULL */
+    const char *pre, *regex;
+    int64_t bos, eos, unk, pad;
+    int add_bos, add_eos;
+} hf_tok;
+
+static int32_t type_at(const hf_tok *t, uint64_t i)
+{
+    return t->types ? (int32_t)mp_read_le32(t->types + 4 * i) : TOK_NORMAL;
+}
+
+static void put_added(mp_buf *b, const hf_tok *t)
+{
+    mp_buf_puts(b, "{\"version\": \"1.0\", \"truncation\": null, \"padding\": null, \"added_tokens\": [");
+    int first = 1;
+    for (uint64_t i = 0; i < t->n; i++) {
+        int32_t ty = type_at(t, i);
+        if (ty != TOK_CONTROL && ty != TOK_USER) continue;
+        mp_buf_printf(b, "%s\n  {\"id\": %llu, \"content\": ", first ? "" : ",", (unsigned long long)i);
+        json_strn(b, t->s[i], t->len[i]);
+        mp_buf_printf(b, ", \"single_word\": false, \"lstrip\": false, \"rstrip\": false, "
+                         "\"normalized\": %s, \"special\": %s}", ty == TOK_USER ? "true" : "false",
+                      ty == TOK_CONTROL ? "true" : "false");
+        first = 0;
+    }
+    mp_buf_puts(b, "],\n \"normalizer\": ");
+    mp_buf_puts(b, strcmp(t->pre, "qwen2") == 0 ? "{\"type\": \"NFC\"}" : "null");
+    mp_buf_puts(b, ",\n \"pre_tokenizer\": {\"type\": \"Sequence\", \"pretokenizers\": [{\"type\": \"Split\", "
+                   "\"pattern\": {\"Regex\": ");
+    mp_buf_json_str(b, t->regex);
+    mp_buf_puts(b, "}, \"behavior\": \"Isolated\", \"invert\": false}, {\"type\": \"ByteLevel\", "
+                   "\"add_prefix_space\": false, \"trim_offsets\": true, \"use_regex\": false}]},\n \"post_processor\": ");
+    if (t->add_bos && t->bos >= 0 && (uint64_t)t->bos < t->n) {
+        mp_buf_puts(b, "{\"type\": \"TemplateProcessing\", \"single\": [{\"SpecialToken\": {\"id\": ");
+        json_strn(b, t->s[t->bos], t->len[t->bos]);
+        mp_buf_puts(b, ", \"type_id\": 0}}, {\"Sequence\": {\"id\": \"A\", \"type_id\": 0}}], \"pair\": "
+                       "[{\"Sequence\": {\"id\": \"A\", \"type_id\": 0}}, {\"Sequence\": {\"id\": \"B\", "
+                       "\"type_id\": 1}}], \"special_tokens\": {");
+        json_strn(b, t->s[t->bos], t->len[t->bos]);
+        mp_buf_puts(b, ": {\"id\": ");
+        json_strn(b, t->s[t->bos], t->len[t->bos]);
+        mp_buf_printf(b, ", \"ids\": [%lld], \"tokens\": [", (long long)t->bos);
+        json_strn(b, t->s[t->bos], t->len[t->bos]);
+        mp_buf_puts(b, "]}}}");
+    } else {
+        mp_buf_puts(b, "null");
+    }
+    mp_buf_puts(b, ",\n \"decoder\": {\"type\": \"ByteLevel\", \"add_prefix_space\": true, "
+                   "\"trim_offsets\": true, \"use_regex\": true},\n");
+}
+
+static void put_model(mp_buf *b, const hf_tok *t, const char **m, const uint64_t *mlen, uint64_t n_merges)
+{
+    mp_buf_printf(b, " \"model\": {\"type\": \"BPE\", \"dropout\": null, \"unk_token\": null, "
+                     "\"continuing_subword_prefix\": null, \"end_of_word_suffix\": null, \"fuse_unk\": "
+                     "false, \"byte_fallback\": false, \"ignore_merges\": %s, \"vocab\": {",
+                  strcmp(t->pre, "llama-bpe") == 0 ? "true" : "false");
+    int first = 1;
+    for (uint64_t i = 0; i < t->n; i++) {
+        int32_t ty = type_at(t, i);
+        if (ty == TOK_CONTROL || ty == TOK_USER || ty == TOK_UNUSED) continue;
+        mp_buf_puts(b, first ? "\n  " : ",\n  ");
+        json_strn(b, t->s[i], t->len[i]);
+        mp_buf_printf(b, ": %llu", (unsigned long long)i);
+        first = 0;
+    }
+    mp_buf_puts(b, "},\n  \"merges\": [");
+    for (uint64_t i = 0; i < n_merges; i++) {
+        mp_buf_puts(b, i ? ",\n  " : "\n  ");
+        json_strn(b, m[i], mlen[i]);
+    }
+    mp_buf_puts(b, "]}}\n");
+}
+
+static void put_config(mp_buf *c, const hf_tok *t, const mp_gguf *g)
+{
+    mp_buf_printf(c, "{\n  \"add_bos_token\": %s,\n  \"add_eos_token\": %s", t->add_bos ? "true" : "false",
+                  t->add_eos ? "true" : "false");
+    const char *names[] = {"bos_token", "eos_token", "unk_token", "pad_token"};
+    const int64_t ids[] = {t->bos, t->eos, t->unk, t->pad};
+    for (size_t i = 0; i < 4; i++) {
+        if (ids[i] < 0 || (uint64_t)ids[i] >= t->n) continue;
+        mp_buf_printf(c, ",\n  \"%s\": ", names[i]);
+        json_strn(c, t->s[ids[i]], t->len[ids[i]]);
+    }
+    const char *tmpl = mp_gguf_get_str(g, "tokenizer.chat_template");
+    if (tmpl) {
+        mp_buf_puts(c, ",\n  \"chat_template\": ");
+        mp_buf_json_str(c, tmpl);
+    }
+    mp_buf_puts(c, ",\n  \"clean_up_tokenization_spaces\": false,\n  \"tokenizer_class\": \"PreTrainedTokenizerFast\"\n}\n");
+}
+
+static int get_flag(const mp_gguf *g, const char *key, int dflt)
+{
+    const mp_gguf_kv *kv = mp_gguf_find_kv(g, key);
+    return kv && kv->type == MP_GGUF_V_BOOL ? kv->v.u != 0 : dflt;
+}
+
+static int64_t get_id(const mp_gguf *g, const char *key)
+{
+    int64_t v;
+    return mp_gguf_get_int(g, key, &v) ? v : -1;
+}
+
+mp_errcode mp_gguf_tokenizer_to_hf(const mp_gguf *g, mp_buf *tok, mp_buf *cfg, const char **why, mp_err *err)
+{
+    *why = NULL;
+    const char *model = mp_gguf_get_str(g, "tokenizer.ggml.model");
+    const char *pre = mp_gguf_get_str(g, "tokenizer.ggml.pre");
+    const mp_gguf_kv *tk = mp_gguf_find_kv(g, "tokenizer.ggml.tokens");
+    const mp_gguf_kv *ty = mp_gguf_find_kv(g, "tokenizer.ggml.token_type");
+    const mp_gguf_kv *mg = mp_gguf_find_kv(g, "tokenizer.ggml.merges");
+    hf_tok t = {g, 0, NULL, NULL, NULL, pre, NULL, -1, -1, -1, -1, 0, 0};
+    for (size_t i = 0; pre && i < sizeof pre_table / sizeof *pre_table; i++)
+        if (strcmp(pre_table[i].name, pre) == 0) t.regex = pre_table[i].regex;
+    if (!model || strcmp(model, "gpt2") != 0 || !t.regex || !tk || tk->type != MP_GGUF_V_ARR ||
+        tk->elem != MP_GGUF_V_STR || !mg || mg->type != MP_GGUF_V_ARR || mg->elem != MP_GGUF_V_STR ||
+        (ty && (ty->type != MP_GGUF_V_ARR || ty->elem != MP_GGUF_V_I32 || ty->n < tk->n))) {
+        *why = "only byte-level BPE tokenizers (gpt2) with the llama-bpe or qwen2 pre-tokenizer are written";
+        return MP_OK;
+    }
+    uint8_t *toks = NULL, *types = NULL, *merges = NULL;
+    t.n = tk->n;
+    t.s = calloc(tk->n + 1, sizeof *t.s);
+    t.len = calloc(tk->n + 1, sizeof *t.len);
+    const char **m = calloc(mg->n + 1, sizeof *m);
+    uint64_t *mlen = calloc(mg->n + 1, sizeof *mlen);
+    mp_errcode rc = t.s && t.len && m && mlen ? read_array(g, tk, &toks, err) : mp_errf(err, MP_E_NOMEM, "out of memory");
+    if (rc == MP_OK) rc = read_array(g, mg, &merges, err);
+    if (rc == MP_OK && ty) rc = read_array(g, ty, &types, err);
+    if (rc == MP_OK) {
+        split_strings(toks, t.n, t.s, t.len);
+        split_strings(merges, mg->n, m, mlen);
+        t.types = types ? types + 8 : NULL;
+        t.bos = get_id(g, "tokenizer.ggml.bos_token_id");
+        t.eos = get_id(g, "tokenizer.ggml.eos_token_id");
+        t.unk = get_id(g, "tokenizer.ggml.unknown_token_id");
+        t.pad = get_id(g, "tokenizer.ggml.padding_token_id");
+        t.add_bos = get_flag(g, "tokenizer.ggml.add_bos_token", strcmp(pre, "llama-bpe") == 0);
+        t.add_eos = get_flag(g, "tokenizer.ggml.add_eos_token", 0);
+        put_added(tok, &t);
+        put_model(tok, &t, m, mlen, mg->n);
+        put_config(cfg, &t, g);
+        if (tok->oom || cfg->oom) rc = mp_errf(err, MP_E_NOMEM, "out of memory");
+    }
+    free(toks);
+    free(types);
+    free(merges);
+    free(t.s);
+    free(t.len);
+    free(m);
+    free(mlen);
+    return rc;
+}

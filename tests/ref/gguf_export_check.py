@@ -354,6 +354,40 @@ def other_schemes(tmp, src, cfg, ref, worst):
             judge(out, d, cfg, ref, types, scheme, worst)
 
 
+def round_trip(tmp, src, out, name, dtype):
+    """GGUF -> Hugging Face (modelprep) -> GGUF: the tokenizer comes back as it was, and a dense
+    file's tensors come back byte for byte."""
+    hf = os.path.join(tmp, name + "-hf")
+    r = subprocess.run([BIN, "convert", out, hf, "--to", dtype, "--quiet"], capture_output=True, text=True)
+    check(r.returncode == 0 and r.stderr == "", f"{name}: back to HF: {r.stderr}")
+    a = json.load(open(os.path.join(src, "tokenizer.json"), encoding="utf-8"))
+    b = json.load(open(os.path.join(hf, "tokenizer.json"), encoding="utf-8"))
+    check(a["model"]["vocab"] == b["model"]["vocab"], f"{name}: vocabulary differs after the round trip")
+    check(a["model"]["merges"] == b["model"]["merges"], f"{name}: merges differ after the round trip")
+    check(a["model"]["ignore_merges"] == b["model"]["ignore_merges"], f"{name}: ignore_merges")
+    check([(t["id"], t["content"], t["special"]) for t in a["added_tokens"]] ==
+          [(t["id"], t["content"], t["special"]) for t in b["added_tokens"]], f"{name}: added tokens")
+    check(a["pre_tokenizer"] == b["pre_tokenizer"], f"{name}: pre_tokenizer {b['pre_tokenizer']}")
+    ca = json.load(open(os.path.join(src, "tokenizer_config.json")))
+    cb = json.load(open(os.path.join(hf, "tokenizer_config.json")))
+    for k in ("bos_token", "eos_token", "add_bos_token", "add_eos_token", "chat_template"):
+        check(ca[k] == cb[k], f"{name}: tokenizer_config {k} {cb.get(k)!r}")
+    if JUDGE:
+        from tokenizers import Tokenizer
+        ids = Tokenizer.from_file(os.path.join(hf, "tokenizer.json")).encode(TEXT).ids
+        want = Tokenizer.from_file(os.path.join(src, "tokenizer.json")).encode(TEXT, add_special_tokens=False).ids
+        check(ids == [318] + want, f"{name}: the written tokenizer.json tokenizes differently: {ids}")
+    back = os.path.join(tmp, name + "-back.gguf")
+    r = convert(hf, back)
+    check(r.returncode == 0, f"{name}: HF -> GGUF again: {r.stderr}")
+    first = {t.name: t for t in GGUFReader(out).tensors}
+    again = {t.name: t for t in GGUFReader(back).tensors}
+    check(set(first) == set(again), f"{name}: round trip names {set(first) ^ set(again)}")
+    for n, t in first.items():
+        check(t.tensor_type == again[n].tensor_type and np.array_equal(t.data, again[n].data),
+              f"{name}: {n} changed in the round trip")
+
+
 def main():
     worst = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -369,6 +403,8 @@ def main():
             check_manifest(out, name)
             if JUDGE:
                 judge(out, src, cfg, ref, types, name, worst)
+            if name in ("llama_bf16", "qwen3_bf16_f16"):
+                round_trip(tmp, src, out, name, "bf16" if name == "llama_bf16" else "f16")
             if name == "llama_gptq4_asym_v2":
                 other_schemes(tmp, src, cfg, ref, worst)
         if not JUDGE:
