@@ -4,7 +4,8 @@
  * are in doc/formats/gguf-export.md).
  *
  * - Architectures: llama and mistral (written as "llama", q/k rows permuted per head for its
- *   rope layout), qwen2, qwen3, gemma3 (norm weights stored as 1 + w). Others are refused.
+ *   rope layout), qwen2, qwen3, qwen3_moe (experts stacked into ffn_*_exps {K, N, E}, the router
+ *   F32), gemma3 (norm weights stored as 1 + w). Others are refused.
  * - Names: transformers' names mapped to llama.cpp's; a tensor with no llama.cpp counterpart is
  *   refused (llama.cpp fails on a tensor it does not expect); a tied lm_head is left out.
  * - Values, per tensor: 1-D tensors F32; quantized linears under `auto` moved into the ggml
@@ -44,7 +45,7 @@ typedef struct xarch {
 
 static const xarch archs[] = {
     {"llama", "llama", 1, 0},   {"mistral", "llama", 1, 0},      {"qwen2", "qwen2", 0, 0},
-    {"qwen3", "qwen3", 0, 0},   {"gemma3_text", "gemma3", 0, 1},
+    {"qwen3", "qwen3", 0, 0},   {"qwen3_moe", "qwen3moe", 0, 0}, {"gemma3_text", "gemma3", 0, 1},
 };
 
 static const struct {
@@ -61,6 +62,7 @@ static const struct {
     {"mlp.gate_proj", "ffn_gate", -1},
     {"mlp.up_proj", "ffn_up", -1},
     {"mlp.down_proj", "ffn_down", -1},
+    {"mlp.gate", "ffn_gate_inp", -1},
     {"post_attention_layernorm", "ffn_norm", 0},
     {"post_attention_layernorm", "post_attention_norm", 1},
     {"pre_feedforward_layernorm", "ffn_norm", 1},
@@ -166,9 +168,15 @@ typedef struct xout {
     xenc enc;
     const mp_gguf_block_rule *rule;
     float *gen;                   /* a generated tensor's values (rope_freqs), owned */
+    const mp_tensor **et;         /* MoE: the experts' dense tensors, or */
+    const mp_qlinear **el;        /* their quantized linears, [n_exp], owned */
+    uint32_t n_exp;               /* > 0: experts stacked as ne {K, N, n_exp} */
+    uint64_t exp_rows;            /* N of one expert */
     uint64_t xxh64;
     const char *origin;           /* copy, cast, repack, dequantize, quantize, generate */
 } xout;
+
+typedef struct xmember xmember;
 
 typedef struct xjob {
     const mp_convert_opts *o;
@@ -179,6 +187,8 @@ typedef struct xjob {
     const xarch *arch;
     xout *outs;
     size_t n_outs;
+    xmember *members;             /* MoE expert tensors, stacked by plan_stacks */
+    size_t n_members;
     uint64_t head_dim;
     size_t tile_cap;              /* elements the buffers hold */
     uint8_t *raw, *codes, *enc;
@@ -346,7 +356,7 @@ static mp_errcode plan_dense(xjob *j, xout *o, mp_err *err)
                           "dtype %s is not a float type, and the tensor is not part of a quantized linear",
                           mp_dtype_name(t->dtype));
     uint32_t src_type = float_type(t->dtype);
-    if (o->n_dims == 1) {
+    if (o->n_dims == 1 || strstr(o->name, ".ffn_gate_inp.")) { /* norms, biases, MoE routers */
         o->type = MP_GGUF_F32;
     } else {
         switch (j->x->to) {
@@ -396,13 +406,121 @@ static mp_errcode plan_one(xjob *j, xout *o, const mp_tensor *t, const mp_qlinea
     return lin ? plan_linear(j, o, err) : plan_dense(j, o, err);
 }
 
+/* ------------------------------------------------------------ MoE experts, stacked */
+
+struct xmember {
+    unsigned long layer, expert;
+    int proj;                     /* 0 gate, 1 up, 2 down */
+    const mp_tensor *t;
+    const mp_qlinear *lin;
+};
+
+static const char *const proj_names[] = {"gate", "up", "down"};
+
+/* 1 when hf is "model.layers.L.mlp.experts.E.{gate,up,down}_proj.weight". */
+static int parse_expert(const char *hf, xmember *m)
+{
+    static const char pfx[] = "model.layers.", mid[] = ".mlp.experts.";
+    if (strncmp(hf, pfx, sizeof pfx - 1) != 0) return 0;
+    char *end = NULL, *end2 = NULL;
+    m->layer = strtoul(hf + sizeof pfx - 1, &end, 10);
+    if (end == hf + sizeof pfx - 1 || strncmp(end, mid, sizeof mid - 1) != 0) return 0;
+    const char *p = end + sizeof mid - 1;
+    m->expert = strtoul(p, &end2, 10);
+    if (end2 == p || *end2 != '.') return 0;
+    for (int i = 0; i < 3; i++) {
+        char want[32];
+        snprintf(want, sizeof want, "%s_proj.weight", proj_names[i]);
+        if (strcmp(end2 + 1, want) == 0) {
+            m->proj = i;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int cmp_member(const void *pa, const void *pb)
+{
+    const xmember *a = pa, *b = pb;
+    if (a->layer != b->layer) return a->layer < b->layer ? -1 : 1;
+    if (a->proj != b->proj) return a->proj < b->proj ? -1 : 1;
+    return a->expert < b->expert ? -1 : a->expert > b->expert;
+}
+
+/* One rule for every expert of a stack: theirs when they agree, else the asymmetric rule of
+ * their bit width (Q5_0 holds symmetric 4-bit codes as well). */
+static mp_errcode stack_rule(xjob *j, xout *o, mp_err *err)
+{
+    for (uint32_t e = 0; e < o->n_exp; e++) {
+        const mp_gguf_block_rule *r = NULL;
+        char why[256];
+        MP_FORWARD(exact_rule(j, o->el[e], &r, why, sizeof why, err));
+        if (!r)
+            return mp_errf_at(err, MP_E_INPUT, NULL, o->el[e]->prefix, -1,
+                              "%s; it cannot go into GGUF unchanged: use --to gguf:f16, gguf:bf16 or "
+                              "gguf:f32 (dequantized) or --to gguf:q8_0 (re-quantized)", why);
+        if (e == 0) o->rule = r;
+        else if (r != o->rule) o->rule = mp_gguf_block_rule_for(o->el[e]->bits, 0);
+        if (!o->rule || o->el[e]->bits != o->el[0]->bits)
+            return mp_errf_at(err, MP_E_INPUT, NULL, o->name, -1, "experts of different bit widths "
+                              "cannot share one ggml tensor; use --to gguf:q8_0 or gguf:bf16");
+    }
+    o->type = o->rule->type;
+    o->enc = ENC_BLOCKS;
+    o->origin = "repack";
+    return MP_OK;
+}
+
+/* The stack of members m[0..n) (one layer and projection, experts in order) as one output. */
+static mp_errcode plan_stack(xjob *j, xout *o, const xmember *m, size_t n, mp_err *err)
+{
+    snprintf(o->name, sizeof o->name, "blk.%lu.ffn_%s_exps.weight", m[0].layer, proj_names[m[0].proj]);
+    o->n_exp = (uint32_t)n;
+    if (m[0].lin) o->el = calloc(n, sizeof *o->el);
+    else o->et = calloc(n, sizeof *o->et);
+    if (!o->el && !o->et) return mp_errf(err, MP_E_NOMEM, "out of memory");
+    uint64_t N = m[0].lin ? m[0].lin->n_rows : m[0].t->shape[0];
+    uint64_t K = m[0].lin ? m[0].lin->k_cols : m[0].t->shape[m[0].t->n_dims - 1];
+    for (size_t e = 0; e < n; e++) {
+        uint64_t Ne = m[e].lin ? m[e].lin->n_rows : m[e].t->shape[0];
+        uint64_t Ke = m[e].lin ? m[e].lin->k_cols : m[e].t->shape[m[e].t->n_dims - 1];
+        if (m[e].expert != e || !m[e].lin != !m[0].lin || Ne != N || Ke != K || (!m[e].lin && m[e].t->n_dims != 2))
+            return mp_errf_at(err, MP_E_INPUT, NULL, o->name, -1, "expert %zu is missing, or differs in "
+                              "shape or kind from expert 0", e);
+        if (o->el) o->el[e] = m[e].lin;
+        else o->et[e] = m[e].t;
+    }
+    o->exp_rows = N;
+    o->rows = N * n;
+    o->cols = K;
+    o->n_dims = 3;
+    o->ne[0] = K;
+    o->ne[1] = N;
+    o->ne[2] = n;
+    o->lin = o->el ? o->el[0] : NULL;
+    o->t = o->et ? o->et[0] : NULL;
+    if (o->el && j->x->to == MP_GGUF_TO_AUTO) return stack_rule(j, o, err);
+    return o->el ? plan_linear(j, o, err) : plan_dense(j, o, err);
+}
+
+static mp_errcode plan_stacks(xjob *j, xmember *m, size_t n, mp_err *err)
+{
+    qsort(m, n, sizeof *m, cmp_member);
+    for (size_t a = 0, b; a < n; a = b) {
+        for (b = a + 1; b < n && m[b].layer == m[a].layer && m[b].proj == m[a].proj; b++) {}
+        MP_FORWARD(plan_stack(j, &j->outs[j->n_outs++], m + a, b - a, err));
+    }
+    return MP_OK;
+}
+
 static mp_errcode add_rope_freqs(xjob *j, mp_err *err);
 
 static mp_errcode plan(xjob *j, mp_err *err)
 {
     size_t n = mp_st_n_tensors(j->m);
     j->outs = calloc(n + 1, sizeof *j->outs); /* + rope_freqs */
-    if (!j->outs) return mp_errf(err, MP_E_NOMEM, "out of memory");
+    j->members = calloc(n + 1, sizeof *j->members);
+    if (!j->outs || !j->members) return mp_errf(err, MP_E_NOMEM, "out of memory");
     for (size_t i = 0; i < n; i++) {
         const mp_tensor *t = mp_st_tensor(j->m, i);
         const mp_qlinear *lin = mp_qmodel_owner(j->qm, t);
@@ -411,6 +529,11 @@ static mp_errcode plan(xjob *j, mp_err *err)
         char hf[512];
         int whole = lin && t == lin->qweight;
         snprintf(hf, sizeof hf, whole ? "%s.weight" : "%s", whole ? lin->prefix : t->name);
+        xmember em = {0, 0, 0, whole ? NULL : t, whole ? lin : NULL};
+        if (parse_expert(hf, &em)) {
+            j->members[j->n_members++] = em;
+            continue;
+        }
         xout *o = &j->outs[j->n_outs];
         if (!gguf_name(j->arch, hf, o->name, sizeof o->name))
             return mp_errf_at(err, MP_E_UNSUPPORTED, mp_st_file_name(j->m, t->file), hf, -1,
@@ -420,6 +543,7 @@ static mp_errcode plan(xjob *j, mp_err *err)
         j->n_outs++;
         MP_FORWARD(plan_one(j, o, t, whole ? lin : NULL, err));
     }
+    MP_FORWARD(plan_stacks(j, j->members, j->n_members, err));
     MP_FORWARD(add_rope_freqs(j, err));
     qsort(j->outs, j->n_outs, sizeof *j->outs, cmp_out);
     for (size_t i = 1; i < j->n_outs; i++)
@@ -552,7 +676,8 @@ static mp_errcode emit(xjob *j, const void *buf, size_t len, mp_err *err)
     return mp_gguf_writer_write(j->w, buf, len, err);
 }
 
-static mp_errcode produce(xjob *j, xout *o, mp_err *err)
+/* Rows [0, rows) of the current source of o (one expert of a stack). */
+static mp_errcode produce_rows(xjob *j, xout *o, uint64_t rows, mp_err *err)
 {
     uint64_t unit = o->head_dim ? o->head_dim * 8 : 8;
     uint64_t step = j->tile_cap / o->cols / unit * unit;
@@ -565,19 +690,34 @@ static mp_errcode produce(xjob *j, xout *o, mp_err *err)
         rc = j->z && j->d ? read_zeros(j->m, o->lin, j->z, err) : mp_errf(err, MP_E_NOMEM, "out of memory");
         if (rc == MP_OK) rc = read_scales(j->m, o->lin, j->d, &bad, err);
     }
-    XXH64_reset(j->xxh, 0);
-    for (uint64_t r0 = 0; r0 < o->rows && rc == MP_OK; r0 += step) {
-        uint64_t r1 = r0 + step < o->rows ? r0 + step : o->rows;
+    for (uint64_t r0 = 0; r0 < rows && rc == MP_OK; r0 += step) {
+        uint64_t r1 = r0 + step < rows ? r0 + step : rows;
         if (j->o->interrupted && *j->o->interrupted)
             rc = mp_errf(err, MP_E_INTERRUPTED, "interrupted; the partial output was removed");
         if (rc == MP_OK) rc = fetch(j, o, r0, r1, err);
         if (rc == MP_OK) rc = encode(j, o, r0, r1, err);
         if (rc == MP_OK) rc = emit(j, j->enc, (r1 - r0) * row_bytes(o), err);
     }
-    o->xxh64 = XXH64_digest(j->xxh);
     free(j->z);
     free(j->d);
     j->z = j->d = NULL;
+    return rc;
+}
+
+static mp_errcode produce(xjob *j, xout *o, mp_err *err)
+{
+    mp_errcode rc = MP_OK;
+    XXH64_reset(j->xxh, 0);
+    if (!o->n_exp) {
+        rc = produce_rows(j, o, o->rows, err);
+    } else {
+        for (uint32_t e = 0; e < o->n_exp && rc == MP_OK; e++) {
+            o->t = o->et ? o->et[e] : NULL;
+            o->lin = o->el ? o->el[e] : NULL;
+            rc = produce_rows(j, o, o->exp_rows, err);
+        }
+    }
+    o->xxh64 = XXH64_digest(j->xxh);
     return rc;
 }
 
@@ -640,6 +780,13 @@ static mp_errcode meta_hparams(xjob *j, mp_err *err)
         MP_FORWARD(mp_gguf_writer_add_u32(w, akey(j, "rope.dimension_count", k, sizeof k), (uint32_t)j->head_dim, err));
         if (h->vocab_size > 0)
             MP_FORWARD(mp_gguf_writer_add_u32(w, akey(j, "vocab_size", k, sizeof k), (uint32_t)h->vocab_size, err));
+    }
+    if (h->n_experts > 0) {
+        MP_FORWARD(need(j, h->n_experts_used, "num_experts_per_tok", err));
+        MP_FORWARD(mp_gguf_writer_add_u32(w, akey(j, "expert_count", k, sizeof k), (uint32_t)h->n_experts, err));
+        MP_FORWARD(mp_gguf_writer_add_u32(w, akey(j, "expert_used_count", k, sizeof k), (uint32_t)h->n_experts_used, err));
+        if (h->expert_ff > 0)
+            MP_FORWARD(mp_gguf_writer_add_u32(w, akey(j, "expert_feed_forward_length", k, sizeof k), (uint32_t)h->expert_ff, err));
     }
     double theta = h->rope_theta > 0 ? h->rope_theta : j->arch->gemma ? 1e6 : 10000.0;
     MP_FORWARD(add_f32(w, akey(j, "rope.freq_base", k, sizeof k), theta, err));
@@ -850,7 +997,7 @@ static mp_errcode open_source(xjob *j, const char *src, mp_st_model **m, mp_qmod
     if (!j->arch)
         return mp_errf_at(err, MP_E_UNSUPPORTED, "config.json", NULL, -1,
                           "model_type '%s' is not exported to GGUF (llama, mistral, qwen2, qwen3, "
-                          "gemma3_text)", j->h.model_type[0] ? j->h.model_type : "(none)");
+                          "qwen3_moe, gemma3_text)", j->h.model_type[0] ? j->h.model_type : "(none)");
     if (j->h.n_heads > 0 && j->h.hidden_size > 0)
         j->head_dim = (uint64_t)(j->h.head_dim > 0 ? j->h.head_dim : j->h.hidden_size / j->h.n_heads);
     return MP_OK;
@@ -943,7 +1090,12 @@ mp_errcode mp_gguf_export_run(const char *src, const char *dst, const mp_convert
         res->bytes = stat(dst, &st) == 0 ? (uint64_t)st.st_size : 0;
         res->seconds = mp_now() - t0;
     }
-    for (size_t i = 0; j.outs && i < j.n_outs; i++) free(j.outs[i].gen);
+    for (size_t i = 0; j.outs && i < j.n_outs; i++) {
+        free(j.outs[i].gen);
+        free(j.outs[i].et);
+        free(j.outs[i].el);
+    }
+    free(j.members);
     free(j.outs);
     free(j.raw);
     free(j.codes);

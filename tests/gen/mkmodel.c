@@ -299,8 +299,14 @@ static int write_text(const char *dir, const char *name, const char *text)
 
 static int write_config(const gen_cfg *c, const char *dir)
 {
-    char text[2048], head_dim_line[48] = "";
+    char text[4096], head_dim_line[256] = "";
     if (c->arch == 2) snprintf(head_dim_line, sizeof head_dim_line, "  \"head_dim\": %d,\n", c->hidden / c->heads);
+    if (c->experts > 0) {
+        size_t at = strlen(head_dim_line);
+        snprintf(head_dim_line + at, sizeof head_dim_line - at,
+                 "  \"num_experts\": %d,\n  \"num_experts_per_tok\": 2,\n  \"moe_intermediate_size\": %d,\n"
+                 "  \"norm_topk_prob\": true,\n", c->experts, c->intermediate);
+    }
     if (c->bf16) {
         snprintf(text, sizeof text,
                  "{\n  \"architectures\": [\"%s\"],\n  \"model_type\": \"%s\",\n"

@@ -121,7 +121,8 @@ def reference(src):
 LAYER = {"input_layernorm": "attn_norm", "self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k",
          "self_attn.v_proj": "attn_v", "self_attn.o_proj": "attn_output", "self_attn.q_norm": "attn_q_norm",
          "self_attn.k_norm": "attn_k_norm", "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up",
-         "mlp.down_proj": "ffn_down", "post_attention_layernorm": "ffn_norm"}
+         "mlp.down_proj": "ffn_down", "post_attention_layernorm": "ffn_norm", "mlp.gate": "ffn_gate_inp"}
+ARCH = {"llama": "llama", "qwen2": "qwen2", "qwen3": "qwen3", "qwen3_moe": "qwen3moe"}
 TOP = {"model.embed_tokens": "token_embd", "model.norm": "output_norm", "lm_head": "output"}
 
 
@@ -135,9 +136,15 @@ def gguf_name(hf):
 
 
 def expected_tensors(cfg, ref):
-    """GGUF name -> the float32 values llama.cpp must see (q/k permuted for llama)."""
-    out = {}
+    """GGUF name -> the float32 values llama.cpp must see (q/k permuted for llama, experts
+    stacked [E, N, K])."""
+    out, experts = {}, {}
     for hf, a in ref.items():
+        if ".mlp.experts." in hf:
+            head, _, rest = hf.partition(".mlp.experts.")
+            e, _, proj = rest.partition(".")
+            experts.setdefault((head.split(".")[2], proj.split("_")[0]), {})[int(e)] = a
+            continue
         if hf == "lm_head.weight" and cfg.get("tie_word_embeddings"):
             continue
         g = gguf_name(hf)
@@ -145,13 +152,19 @@ def expected_tensors(cfg, ref):
             heads = cfg["num_attention_heads"] if ".attn_q." in g else cfg["num_key_value_heads"]
             a = permute(a, heads)
         out[g] = a
+    for (layer, proj), es in experts.items():
+        out[f"blk.{layer}.ffn_{proj}_exps.weight"] = np.stack([es[e] for e in range(len(es))])
     return out
 
 
 def check_metadata(r, cfg, want_ftype, name, tokenizer=True):
     f = r.fields
     arch = f["general.architecture"].contents()
-    check(arch == cfg["model_type"], f"{name}: architecture {arch}")
+    check(arch == ARCH[cfg["model_type"]], f"{name}: architecture {arch}")
+    if "num_experts" in cfg:
+        check(f[f"{arch}.expert_count"].contents() == cfg["num_experts"] and
+              f[f"{arch}.expert_used_count"].contents() == cfg["num_experts_per_tok"] and
+              f[f"{arch}.expert_count"].types == [gguf.GGUFValueType.UINT32], f"{name}: expert counts")
     for k in ARCH_KEYS:
         check(f[f"{arch}.{k}"].types == [gguf.GGUFValueType.UINT32], f"{name}: {arch}.{k} is {f[f'{arch}.{k}'].types}")
     check(f[f"{arch}.attention.layer_norm_rms_epsilon"].types == [gguf.GGUFValueType.FLOAT32], f"{name}: eps type")
@@ -212,6 +225,26 @@ def rope(x, pos, theta):
     return x * cos + rot * sin
 
 
+def mlp(W, p, h):
+    g = h @ W[p + "gate_proj.weight"].T
+    return ((g / (1 + np.exp(-g))) * (h @ W[p + "up_proj.weight"].T)) @ W[p + "down_proj.weight"].T
+
+
+def moe(cfg, W, p, h):
+    """Qwen3-MoE: softmax router, top-k, weights renormalized (norm_topk_prob)."""
+    logits = h @ W[p + "mlp.gate.weight"].T
+    probs = np.exp(logits - logits.max(-1, keepdims=True))
+    probs /= probs.sum(-1, keepdims=True)
+    out = np.zeros_like(h)
+    k = cfg["num_experts_per_tok"]
+    for t in range(h.shape[0]):
+        top = np.argsort(-probs[t])[:k]
+        w = probs[t, top] / probs[t, top].sum()
+        for e, we in zip(top, w):
+            out[t] += we * mlp(W, p + f"mlp.experts.{e}.", h[t:t + 1])[0]
+    return out
+
+
 def forward(cfg, ref, ids):
     """Float64 logits [T, V] of the source model, Hugging Face semantics."""
     W = {k: v.astype(np.float64) for k, v in ref.items()}
@@ -243,8 +276,7 @@ def forward(cfg, ref, ids):
             out[:, hh] = (a / a.sum(-1, keepdims=True)) @ v[:, kv]
         x = x + out.reshape(T_, -1) @ W[p + "self_attn.o_proj.weight"].T
         h = rmsnorm(x, W[p + "post_attention_layernorm.weight"], eps)
-        g = h @ W[p + "mlp.gate_proj.weight"].T
-        x = x + ((g / (1 + np.exp(-g))) * (h @ W[p + "mlp.up_proj.weight"].T)) @ W[p + "mlp.down_proj.weight"].T
+        x = x + (moe(cfg, W, p, h) if p + "mlp.gate.weight" in W else mlp(W, p + "mlp.", h))
     x = rmsnorm(x, W["model.norm.weight"], eps)
     head = W.get("lm_head.weight", W["model.embed_tokens.weight"])
     return x @ head.T
@@ -283,6 +315,8 @@ CASES = [
     ("qwen2_gptq4_f32", "qwen2", ["--bits", "4", "--group-size", "32"], "gguf:f32", 0, True, False),
     ("qwen2_gptq4_q8", "qwen2", ["--bits", "4", "--group-size", "64"], "gguf:q8_0", 7, False, True),
     ("qwen3_gptq8_tied", "qwen3", ["--bits", "8", "--group-size", "32", "--sym", "--tied"], "gguf", 7, True, False),
+    ("qwen3moe_gptq4", "qwen3", ["--bits", "4", "--group-size", "32", "--experts", "4"], "gguf", 8, True, False),
+    ("qwen3moe_bf16_q8", "qwen3", ["--dense-bf16", "--experts", "4"], "gguf:q8_0", 7, False, True),
     ("llama_bf16", "llama", ["--dense-bf16"], "gguf", 32, True, False),
     ("llama_bf16_q8", "llama", ["--dense-bf16"], "gguf:q8_0", 7, False, True),
     ("qwen3_bf16_f16", "qwen3", ["--dense-bf16"], "gguf:f16", 1, False, False),
