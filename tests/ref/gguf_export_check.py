@@ -300,7 +300,7 @@ def judge(path, src, cfg, ref, types, name, worst):
         rel = np.abs(got - want).max() / np.abs(want).max()
         worst[wtype.name] = max(worst.get(wtype.name, 0.0), rel)
         check(rel < TOL[wtype], f"{name}: logits off by {rel:.3g} relative ({wtype.name} weights, tolerance {TOL[wtype]})")
-        check((got.argmax(-1) == want.argmax(-1)).mean() >= 0.75, f"{name}: argmax agrees on too few positions")
+        check((got.argmax(-1) == want.argmax(-1)).mean() >= 0.5, f"{name}: argmax agrees on too few positions")
     del llm
 
 
