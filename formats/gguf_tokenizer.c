@@ -14,7 +14,11 @@
  *   tokens and the vocabulary), then config.json's *_token_id; add_bos_token, add_eos_token and
  *   chat_template from tokenizer_config.json.
  *
- * Memory: tokenizer.json is parsed whole (cJSON); it is at most MAX_TOKENIZER_BYTES.
+ * - A SentencePiece tokenizer.model (Llama 2, Mistral v0.x, Gemma), when present, is taken
+ *   instead, as convert_hf_to_gguf does: tokenizer.ggml.model "llama", pieces, scores and types
+ *   as they are (SentencePiece's types are GGUF's), add_space_prefix from the normalizer.
+ *
+ * Memory: tokenizer.json or tokenizer.model is read whole; at most MAX_TOKENIZER_BYTES.
  */
 #define _GNU_SOURCE
 #include "formats_internal.h"
@@ -292,10 +296,21 @@ static mp_errcode check_model(const cJSON *model, const char *path, mp_err *err)
     return MP_OK;
 }
 
+static mp_errcode add_spm(mp_gguf_writer *w, const char *dir, const char *path, uint64_t n_vocab,
+                          const mp_hf_hparams *h, mp_gguf_tok_info *info, mp_err *err);
+
 mp_errcode mp_gguf_tokenizer_add(mp_gguf_writer *w, const char *dir, uint64_t n_vocab,
                                  const mp_hf_hparams *h, mp_gguf_tok_info *info, mp_err *err)
 {
     memset(info, 0, sizeof *info);
+    char *model_path = mp_path_join(dir, "tokenizer.model");
+    if (!model_path) return mp_errf(err, MP_E_NOMEM, "out of memory");
+    if (mp_exists(model_path)) { /* SentencePiece first, as convert_hf_to_gguf's vocab order */
+        mp_errcode src = add_spm(w, dir, model_path, n_vocab, h, info, err);
+        free(model_path);
+        return src;
+    }
+    free(model_path);
     cJSON *root = NULL, *cfg = NULL;
     tok_ctx c = {NULL, n_vocab, NULL, NULL, NULL, NULL};
     char *path = mp_path_join(dir, "tokenizer.json");
@@ -530,5 +545,208 @@ mp_errcode mp_gguf_tokenizer_to_hf(const mp_gguf *g, mp_buf *tok, mp_buf *cfg, c
     free(t.len);
     free(m);
     free(mlen);
+    return rc;
+}
+
+/* ------------------------------------------------------------ SentencePiece tokenizer.model */
+
+/* A protobuf reader over one message's bytes (doc/formats/gguf-export.md §4.3): varints,
+ * fixed32 and length-delimited fields; groups and anything malformed end it with an error. */
+typedef struct pb {
+    const uint8_t *p, *end;
+} pb;
+
+static int pb_varint(pb *r, uint64_t *v)
+{
+    *v = 0;
+    for (int shift = 0; shift < 64 && r->p < r->end; shift += 7) {
+        uint8_t b = *r->p++;
+        *v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) return 1;
+    }
+    return 0;
+}
+
+/* The next field: its number, wire type, and value (varint/fixed32 in *v, bytes in *sub). */
+static int pb_next(pb *r, uint32_t *field, uint32_t *wire, uint64_t *v, pb *sub)
+{
+    uint64_t key;
+    if (r->p >= r->end || !pb_varint(r, &key)) return 0;
+    *field = (uint32_t)(key >> 3);
+    *wire = (uint32_t)(key & 7);
+    switch (*wire) {
+    case 0: return pb_varint(r, v);
+    case 1:
+        if (r->end - r->p < 8) return 0;
+        *v = mp_read_le64(r->p);
+        r->p += 8;
+        return 1;
+    case 5:
+        if (r->end - r->p < 4) return 0;
+        *v = mp_read_le32(r->p);
+        r->p += 4;
+        return 1;
+    case 2:
+        if (!pb_varint(r, v) || *v > (uint64_t)(r->end - r->p)) return 0;
+        sub->p = r->p;
+        sub->end = r->p + *v;
+        r->p += *v;
+        return 1;
+    default: return 0;
+    }
+}
+
+typedef struct spm {
+    uint64_t n;                   /* pieces */
+    mp_buf toks, scores, types;   /* GGUF array values, counts first */
+    int64_t unk, bos, eos, pad;   /* trainer_spec ids */
+    int add_dummy_prefix, model_type;
+} spm;
+
+static int spm_piece(spm *s, pb m)
+{
+    uint32_t f, w;
+    uint64_t v;
+    pb sub = {NULL, NULL}, text = {(const uint8_t *)"", (const uint8_t *)""};
+    uint32_t score = 0, type = TOK_NORMAL;
+    while (m.p < m.end) {
+        if (!pb_next(&m, &f, &w, &v, &sub)) return 0;
+        if (f == 1 && w == 2) text = sub;
+        else if (f == 2 && w == 5) score = (uint32_t)v;
+        else if (f == 3 && w == 0) type = (uint32_t)v;
+    }
+    put_gstr(&s->toks, (const char *)text.p, (size_t)(text.end - text.p));
+    uint8_t x[4];
+    mp_write_le32(x, score);
+    mp_buf_put(&s->scores, x, 4);
+    mp_write_le32(x, type);
+    mp_buf_put(&s->types, x, 4);
+    s->n++;
+    return 1;
+}
+
+static int spm_specs(spm *s, uint32_t field, pb m)
+{
+    uint32_t f, w;
+    uint64_t v;
+    pb sub;
+    while (m.p < m.end) {
+        if (!pb_next(&m, &f, &w, &v, &sub)) return 0;
+        if (field == 3 && f == 3 && w == 0) s->add_dummy_prefix = v != 0;
+        if (field != 2 || w != 0) continue;
+        int64_t id = (int64_t)(int32_t)(uint32_t)v;
+        if (f == 3) s->model_type = (int)v;
+        else if (f == 40) s->unk = id;
+        else if (f == 41) s->bos = id;
+        else if (f == 42) s->eos = id;
+        else if (f == 43) s->pad = id;
+    }
+    return 1;
+}
+
+static mp_errcode spm_parse(spm *s, const uint8_t *data, size_t len, const char *path, mp_err *err)
+{
+    pb r = {data, data + len}, sub;
+    uint32_t f, w;
+    uint64_t v;
+    put_u64(&s->toks, 0);
+    put_u64(&s->scores, 0);
+    put_u64(&s->types, 0);
+    while (r.p < r.end) {
+        int ok = pb_next(&r, &f, &w, &v, &sub);
+        if (ok && f == 1 && w == 2) ok = spm_piece(s, sub);
+        else if (ok && (f == 2 || f == 3) && w == 2) ok = spm_specs(s, f, sub);
+        if (!ok)
+            return mp_errf_at(err, MP_E_INPUT, path, NULL, (int64_t)(r.p - data),
+                              "not a SentencePiece model (malformed protobuf)");
+    }
+    if (!s->n) return mp_errf_at(err, MP_E_INPUT, path, NULL, -1, "a SentencePiece model without pieces");
+    if (s->model_type != 2)
+        return mp_errf_at(err, MP_E_UNSUPPORTED, path, NULL, -1, "SentencePiece model type %d: only BPE "
+                          "models (type 2) tokenize in llama.cpp as they do in sentencepiece; use --no-tokenizer",
+                          s->model_type);
+    mp_write_le64(s->toks.data, s->n);
+    mp_write_le64(s->scores.data, s->n);
+    mp_write_le64(s->types.data, s->n);
+    return s->toks.oom || s->scores.oom || s->types.oom ? mp_errf(err, MP_E_NOMEM, "out of memory") : MP_OK;
+}
+
+/* Pads the arrays to n_vocab entries with "[PAD<i>]" (score -10000, UNUSED), as
+ * convert_hf_to_gguf's _create_vocab_sentencepiece does. */
+static void spm_pad(spm *s, uint64_t n_vocab)
+{
+    for (uint64_t i = s->n; i < n_vocab; i++) {
+        char pad[32];
+        int len = snprintf(pad, sizeof pad, "[PAD%llu]", (unsigned long long)i);
+        put_gstr(&s->toks, pad, (size_t)len);
+        float sc = -10000.0f;
+        uint32_t u;
+        memcpy(&u, &sc, 4);
+        uint8_t x[4];
+        mp_write_le32(x, u);
+        mp_buf_put(&s->scores, x, 4);
+        mp_write_le32(x, TOK_UNUSED);
+        mp_buf_put(&s->types, x, 4);
+    }
+    if (n_vocab > s->n) s->n = n_vocab;
+    mp_write_le64(s->toks.data, s->n);
+    mp_write_le64(s->scores.data, s->n);
+    mp_write_le64(s->types.data, s->n);
+}
+
+static mp_errcode spm_write(mp_gguf_writer *w, spm *s, const cJSON *cfg, const mp_hf_hparams *h, mp_err *err)
+{
+    MP_FORWARD(mp_gguf_writer_add_str(w, "tokenizer.ggml.model", "llama", err));
+    MP_FORWARD(mp_gguf_writer_add_str(w, "tokenizer.ggml.pre", "default", err));
+    MP_FORWARD(mp_gguf_writer_add_kv(w, "tokenizer.ggml.tokens", MP_GGUF_V_ARR, MP_GGUF_V_STR, s->toks.data, s->toks.len, err));
+    MP_FORWARD(mp_gguf_writer_add_kv(w, "tokenizer.ggml.scores", MP_GGUF_V_ARR, MP_GGUF_V_F32, s->scores.data, s->scores.len, err));
+    MP_FORWARD(mp_gguf_writer_add_kv(w, "tokenizer.ggml.token_type", MP_GGUF_V_ARR, MP_GGUF_V_I32, s->types.data, s->types.len, err));
+    uint8_t x = s->add_dummy_prefix ? 1 : 0;
+    MP_FORWARD(mp_gguf_writer_add_kv(w, "tokenizer.ggml.add_space_prefix", MP_GGUF_V_BOOL, MP_GGUF_V_U8, &x, 1, err));
+    static const char *const gkeys[] = {"tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id",
+                                        "tokenizer.ggml.unknown_token_id", "tokenizer.ggml.padding_token_id"};
+    const int64_t ids[] = {s->bos >= 0 ? s->bos : h->bos_token_id, s->eos >= 0 ? s->eos : h->eos_token_id,
+                           s->unk, s->pad >= 0 ? s->pad : h->pad_token_id};
+    for (size_t i = 0; i < 4; i++)
+        if (ids[i] >= 0 && (uint64_t)ids[i] < s->n) MP_FORWARD(mp_gguf_writer_add_u32(w, gkeys[i], (uint32_t)ids[i], err));
+    static const char *const flags[] = {"add_bos_token", "add_eos_token"};
+    static const char *const gflags[] = {"tokenizer.ggml.add_bos_token", "tokenizer.ggml.add_eos_token"};
+    for (size_t i = 0; cfg && i < 2; i++) {
+        const cJSON *v = item(cfg, flags[i]);
+        if (!cJSON_IsBool(v)) continue;
+        uint8_t b = cJSON_IsTrue(v) ? 1 : 0;
+        MP_FORWARD(mp_gguf_writer_add_kv(w, gflags[i], MP_GGUF_V_BOOL, MP_GGUF_V_U8, &b, 1, err));
+    }
+    const char *tmpl = cfg ? str_of(cfg, "chat_template") : NULL;
+    return tmpl ? mp_gguf_writer_add_str(w, "tokenizer.chat_template", tmpl, err) : MP_OK;
+}
+
+/* tokenizer.model (SentencePiece, BPE type): tokenizer.ggml.model "llama" with pieces, scores and
+ * types, add_space_prefix from the normalizer's add_dummy_prefix. */
+static mp_errcode add_spm(mp_gguf_writer *w, const char *dir, const char *path, uint64_t n_vocab,
+                          const mp_hf_hparams *h, mp_gguf_tok_info *info, mp_err *err)
+{
+    spm s = {0, MP_BUF_INIT, MP_BUF_INIT, MP_BUF_INIT, -1, -1, -1, -1, 1, 1};
+    char *text = NULL;
+    size_t len = 0;
+    cJSON *cfg = NULL;
+    mp_errcode rc = mp_read_small_file(path, MAX_TOKENIZER_BYTES, &text, &len, err);
+    if (rc == MP_OK) rc = spm_parse(&s, (const uint8_t *)text, len, path, err);
+    if (rc == MP_OK && s.n > n_vocab)
+        rc = mp_errf_at(err, MP_E_INPUT, path, NULL, -1, "%llu pieces but the embedding has %llu rows",
+                        (unsigned long long)s.n, (unsigned long long)n_vocab);
+    if (rc == MP_OK) spm_pad(&s, n_vocab);
+    if (rc == MP_OK) rc = load_optional(dir, "tokenizer_config.json", &cfg, err);
+    if (rc == MP_OK) rc = spm_write(w, &s, cfg, h, err);
+    if (rc == MP_OK) {
+        snprintf(info->model, sizeof info->model, "llama");
+        snprintf(info->pre, sizeof info->pre, "default");
+        info->n_tokens = n_vocab;
+    }
+    free(text);
+    cJSON_Delete(cfg);
+    mp_buf_release(&s.toks);
+    mp_buf_release(&s.scores);
+    mp_buf_release(&s.types);
     return rc;
 }

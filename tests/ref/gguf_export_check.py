@@ -15,7 +15,7 @@ converted. Then, with PyPI's gguf (gguf-py):
 
 With --judge (run under build/llama-venv, which also holds llama-cpp-python and tokenizers), each
 file is also loaded by llama.cpp itself: its tokenization of a fixed text must equal the
-`tokenizers` library's on the source tokenizer.json, and its logits on prompts of several tokens
+`tokenizers` library's on the source tokenizer.json (sentencepiece's on a tokenizer.model), and its logits on prompts of several tokens
 must match a float64 numpy forward pass of the source's reference weights (Hugging Face
 semantics: rotate-half rope on unpermuted weights) within TOL (see below). When llama_cpp cannot
 be imported it prints SKIP with the reason and exits 77.
@@ -35,6 +35,7 @@ try:
     if JUDGE:
         import llama_cpp  # noqa: F401
         import tokenizers  # noqa: F401
+        import sentencepiece  # noqa: F401
 except ImportError as e:
     if not JUDGE:
         raise
@@ -176,6 +177,17 @@ def check_metadata(r, cfg, want_ftype, name, tokenizer=True):
         check("tokenizer.ggml.tokens" not in f, f"{name}: tokens without a tokenizer")
         return
     toks = f["tokenizer.ggml.tokens"].contents()
+    if f["tokenizer.ggml.model"].contents() == "llama":  # SentencePiece
+        sys.path.insert(0, os.path.dirname(MKTOK))
+        from mktokenizer import spm_pieces
+        pieces = spm_pieces(cfg["vocab_size"])
+        check(toks == [p for p, _, _ in pieces], f"{name}: SentencePiece pieces")
+        check(list(f["tokenizer.ggml.scores"].contents()) == [sc for _, sc, _ in pieces], f"{name}: scores")
+        check(list(f["tokenizer.ggml.token_type"].contents()) == [t for _, _, t in pieces], f"{name}: types")
+        check(f["tokenizer.ggml.scores"].types == [gguf.GGUFValueType.ARRAY, gguf.GGUFValueType.FLOAT32], f"{name}: scores type")
+        check(f["tokenizer.ggml.add_space_prefix"].contents() is True, f"{name}: add_space_prefix")
+        check([f[f"tokenizer.ggml.{k}_token_id"].contents() for k in ("bos", "eos", "unknown")] == [1, 2, 0], f"{name}: ids")
+        return
     check(len(toks) == cfg["vocab_size"] and toks[318] == "<|begin_of_text|>", f"{name}: {len(toks)} tokens")
     check(f["tokenizer.ggml.token_type"].types == [gguf.GGUFValueType.ARRAY, gguf.GGUFValueType.INT32], f"{name}: token_type type")
     check(f["tokenizer.ggml.token_type"].contents()[318] == 3 and f["tokenizer.ggml.token_type"].contents()[5] == 1,
@@ -286,8 +298,11 @@ def judge(path, src, cfg, ref, types, name, worst):
     from llama_cpp import Llama
     from tokenizers import Tokenizer
     llm = Llama(model_path=path, n_ctx=64, n_batch=64, logits_all=True, n_threads=2, n_gpu_layers=0, verbose=False)
-    tok = Tokenizer.from_file(os.path.join(src, "tokenizer.json"))
-    want = tok.encode(TEXT, add_special_tokens=False).ids
+    if os.path.exists(os.path.join(src, "tokenizer.model")):
+        import sentencepiece
+        want = sentencepiece.SentencePieceProcessor(model_file=os.path.join(src, "tokenizer.model")).encode(TEXT)
+    else:
+        want = Tokenizer.from_file(os.path.join(src, "tokenizer.json")).encode(TEXT, add_special_tokens=False).ids
     got = llm.tokenize(TEXT.encode(), add_bos=False, special=False)
     check(got == want, f"{name}: llama.cpp tokenizes {got} where tokenizers gives {want}")
     wtype = max((t for g, t in types.items() if g.startswith("blk.") and g.endswith(".weight") and "norm" not in g),
@@ -315,6 +330,7 @@ CASES = [
     ("qwen2_gptq4_f32", "qwen2", ["--bits", "4", "--group-size", "32"], "gguf:f32", 0, True, False),
     ("qwen2_gptq4_q8", "qwen2", ["--bits", "4", "--group-size", "64"], "gguf:q8_0", 7, False, True),
     ("qwen3_gptq8_tied", "qwen3", ["--bits", "8", "--group-size", "32", "--sym", "--tied"], "gguf", 7, True, False),
+    ("llama_spm_gptq4", "llama", ["--bits", "4", "--group-size", "32", "--sym"], "gguf", 2, True, False),
     ("qwen3moe_gptq4", "qwen3", ["--bits", "4", "--group-size", "32", "--experts", "4"], "gguf", 8, True, False),
     ("qwen3moe_bf16_q8", "qwen3", ["--dense-bf16", "--experts", "4"], "gguf:q8_0", 7, False, True),
     ("llama_bf16", "llama", ["--dense-bf16"], "gguf", 32, True, False),
@@ -426,7 +442,8 @@ def main():
     worst = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name, arch, args, to, ftype, lossless, q8 in CASES:
-            src = mk(tmp, name, arch, "qwen2" if arch.startswith("qwen") else "llama-bpe", True, *args)
+            pre = "spm" if "spm" in name else "qwen2" if arch.startswith("qwen") else "llama-bpe"
+            src = mk(tmp, name, arch, pre, True, *args)
             out = os.path.join(tmp, name + ".gguf")
             r = convert(src, out, to)
             check(r.returncode == 0, f"{name}: convert failed: {r.stderr}")
