@@ -123,17 +123,19 @@ LAYER = {"input_layernorm": "attn_norm", "self_attn.q_proj": "attn_q", "self_att
          "self_attn.v_proj": "attn_v", "self_attn.o_proj": "attn_output", "self_attn.q_norm": "attn_q_norm",
          "self_attn.k_norm": "attn_k_norm", "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up",
          "mlp.down_proj": "ffn_down", "post_attention_layernorm": "ffn_norm", "mlp.gate": "ffn_gate_inp"}
-ARCH = {"llama": "llama", "qwen2": "qwen2", "qwen3": "qwen3", "qwen3_moe": "qwen3moe"}
+ARCH = {"llama": "llama", "qwen2": "qwen2", "qwen3": "qwen3", "qwen3_moe": "qwen3moe", "gemma3_text": "gemma3"}
+GEMMA = {"post_attention_layernorm": "post_attention_norm", "pre_feedforward_layernorm": "ffn_norm",
+         "post_feedforward_layernorm": "post_ffw_norm"}
 TOP = {"model.embed_tokens": "token_embd", "model.norm": "output_norm", "lm_head": "output"}
 
 
-def gguf_name(hf):
+def gguf_name(hf, gemma=False):
     stem, _, kind = hf.rpartition(".")
     if stem in TOP:
         return f"{TOP[stem]}.{kind}"
     _, _, rest = stem.partition("model.layers.")
     layer, _, part = rest.partition(".")
-    return f"blk.{layer}.{LAYER[part]}.{kind}"
+    return f"blk.{layer}.{(GEMMA if gemma and part in GEMMA else LAYER)[part]}.{kind}"
 
 
 def expected_tensors(cfg, ref):
@@ -148,7 +150,10 @@ def expected_tensors(cfg, ref):
             continue
         if hf == "lm_head.weight" and cfg.get("tie_word_embeddings"):
             continue
-        g = gguf_name(hf)
+        gemma = cfg["model_type"] == "gemma3_text"
+        g = gguf_name(hf, gemma)
+        if gemma and hf.endswith("norm.weight"):  # Gemma3Model.norm_shift
+            a = a + np.float32(1)
         if cfg["model_type"] == "llama" and (".attn_q." in g or ".attn_k." in g):
             heads = cfg["num_attention_heads"] if ".attn_q." in g else cfg["num_key_value_heads"]
             a = permute(a, heads)
@@ -170,6 +175,11 @@ def check_metadata(r, cfg, want_ftype, name, tokenizer=True):
         check(f[f"{arch}.{k}"].types == [gguf.GGUFValueType.UINT32], f"{name}: {arch}.{k} is {f[f'{arch}.{k}'].types}")
     check(f[f"{arch}.attention.layer_norm_rms_epsilon"].types == [gguf.GGUFValueType.FLOAT32], f"{name}: eps type")
     check(f[f"{arch}.rope.freq_base"].contents() == 10000.0, f"{name}: rope.freq_base")
+    if arch == "gemma3":
+        check(f["gemma3.attention.sliding_window"].contents() == 512 and
+              f["gemma3.attention.sliding_window"].types == [gguf.GGUFValueType.UINT32], f"{name}: sliding_window")
+        check(f["gemma3.rope.freq_base_swa"].contents() == 10000.0, f"{name}: rope.freq_base_swa")
+        check(f["gemma3.attention.key_length"].contents() == 16, f"{name}: key_length")
     check(f[f"{arch}.context_length"].contents() == 2048, f"{name}: context_length")
     check(f["general.file_type"].contents() == want_ftype, f"{name}: file_type {f['general.file_type'].contents()} != {want_ftype}")
     check(f["general.quantization_version"].contents() == 2, f"{name}: quantization_version")
@@ -257,9 +267,44 @@ def moe(cfg, W, p, h):
     return out
 
 
+def gemma_forward(cfg, W, ids):
+    """Gemma3ForCausalLM: embeddings times sqrt(hidden), RMSNorm times (1 + w), q/k norms, four
+    norms a layer, GELU (tanh), local layers' rope base rope_local_base_freq (every layer of two
+    is local: the pattern is 6), scale query_pre_attn_scalar^-1/2."""
+    H, KV, D = cfg["num_attention_heads"], cfg["num_key_value_heads"], cfg["head_dim"]
+    eps, T_ = cfg["rms_norm_eps"], len(ids)
+
+    def norm(x, w):
+        return rmsnorm(x, 1.0 + w, eps)
+    x = W["model.embed_tokens.weight"][ids] * np.sqrt(cfg["hidden_size"])
+    mask = np.triu(np.full((T_, T_), -np.inf), 1)
+    for layer in range(cfg["num_hidden_layers"]):
+        p = f"model.layers.{layer}."
+        theta = cfg["rope_theta"] if (layer + 1) % 6 == 0 else cfg["rope_local_base_freq"]
+        h = norm(x, W[p + "input_layernorm.weight"])
+        q, k, v = (((h @ W[p + f"self_attn.{n}_proj.weight"].T).reshape(T_, -1, D)) for n in "qkv")
+        q = rope(norm(q, W[p + "self_attn.q_norm.weight"]), np.arange(T_), theta)
+        k = rope(norm(k, W[p + "self_attn.k_norm.weight"]), np.arange(T_), theta)
+        out = np.zeros((T_, H, D))
+        for hh in range(H):
+            s_ = q[:, hh] @ k[:, hh // (H // KV)].T * cfg["query_pre_attn_scalar"] ** -0.5 + mask
+            a = np.exp(s_ - s_.max(-1, keepdims=True))
+            out[:, hh] = (a / a.sum(-1, keepdims=True)) @ v[:, hh // (H // KV)]
+        x = x + norm(out.reshape(T_, -1) @ W[p + "self_attn.o_proj.weight"].T, W[p + "post_attention_layernorm.weight"])
+        h = norm(x, W[p + "pre_feedforward_layernorm.weight"])
+        g = h @ W[p + "mlp.gate_proj.weight"].T
+        g = 0.5 * g * (1 + np.tanh(np.sqrt(2 / np.pi) * (g + 0.044715 * g ** 3)))
+        y = (g * (h @ W[p + "mlp.up_proj.weight"].T)) @ W[p + "mlp.down_proj.weight"].T
+        x = x + norm(y, W[p + "post_feedforward_layernorm.weight"])
+    x = norm(x, W["model.norm.weight"])
+    return x @ W.get("lm_head.weight", W["model.embed_tokens.weight"]).T
+
+
 def forward(cfg, ref, ids):
     """Float64 logits [T, V] of the source model, Hugging Face semantics."""
     W = {k: v.astype(np.float64) for k, v in ref.items()}
+    if cfg["model_type"] == "gemma3_text":
+        return gemma_forward(cfg, W, ids)
     H, KV = cfg["num_attention_heads"], cfg["num_key_value_heads"]
     D = cfg.get("head_dim", cfg["hidden_size"] // H)
     eps, theta, T_ = cfg["rms_norm_eps"], cfg["rope_theta"], len(ids)
@@ -331,6 +376,7 @@ CASES = [
     ("qwen2_gptq4_q8", "qwen2", ["--bits", "4", "--group-size", "64"], "gguf:q8_0", 7, False, True),
     ("qwen3_gptq8_tied", "qwen3", ["--bits", "8", "--group-size", "32", "--sym", "--tied"], "gguf", 7, True, False),
     ("llama_spm_gptq4", "llama", ["--bits", "4", "--group-size", "32", "--sym"], "gguf", 2, True, False),
+    ("gemma3_spm_gptq4", "gemma3", ["--bits", "4", "--group-size", "32", "--sym"], "gguf", 2, True, False),
     ("qwen3moe_gptq4", "qwen3", ["--bits", "4", "--group-size", "32", "--experts", "4"], "gguf", 8, True, False),
     ("qwen3moe_bf16_q8", "qwen3", ["--dense-bf16", "--experts", "4"], "gguf:q8_0", 7, False, True),
     ("llama_bf16", "llama", ["--dense-bf16"], "gguf", 32, True, False),
