@@ -319,7 +319,8 @@ mp_errcode mp_gguf_tokenizer_add(mp_gguf_writer *w, const char *dir, uint64_t n_
     mp_errcode rc = MP_OK;
     if (!mp_exists(path)) {
         rc = mp_errf_at(err, MP_E_INPUT, path, NULL, -1,
-                        "missing: a GGUF needs the tokenizer; use --no-tokenizer to export the weights alone");
+                        "missing, and so is tokenizer.model: a GGUF needs the tokenizer; use --no-tokenizer "
+                        "to export the weights alone");
         goto cleanup;
     }
     rc = mp_json_load_file(path, MAX_TOKENIZER_BYTES, "tokenizer.json", &root, err);
