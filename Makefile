@@ -62,7 +62,7 @@ TOOLS      := $(BUILD)/tests/mkmodel $(BUILD)/tests/stcopy $(BUILD)/tests/ggufde
 BENCH_BINS := $(BUILD)/tests/bench_safetensors $(BUILD)/tests/bench_convert $(BUILD)/tests/bench_repack \
               $(BUILD)/tests/bench_peak_rss $(BUILD)/tests/bench_gguf
 VENV       := build/venv
-FUZZ_TARGETS := st_header index config json manifest gguf
+FUZZ_TARGETS := st_header index config json manifest gguf tokenizer
 REPLAY_BINS  := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/replay_%)
 FUZZ_SECONDS ?= 10
 

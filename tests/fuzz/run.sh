@@ -16,7 +16,7 @@ libs="$(pkg-config --libs libxxhash libcjson libzstd) -lm"
 srcs="$(ls common/*.c formats/*.c repack/*.c) verify/dequant_ref.c verify/integrity.c verify/structure.c"
 status=0
 rev=$(git rev-parse --short HEAD 2>/dev/null || echo -) # the commit the harnesses are built from
-for t in ${FUZZ_TARGETS:-st_header index config json manifest gguf}; do
+for t in ${FUZZ_TARGETS:-st_header index config json manifest gguf tokenizer}; do
     "$cc" $flags -o "$out/fuzz_$t" tests/fuzz/fuzz_$t.c tests/fuzz/fuzz_common.c $srcs $libs
     rm -rf "$out/corpus/$t" && mkdir -p "$out/corpus/$t" "$out/crashes/$t"
     cp tests/fuzz/corpus/$t/* "$out/corpus/$t/"
