@@ -185,7 +185,7 @@ static mp_errcode plan(gjob *j, size_t *n_unmapped, mp_err *err)
             return mp_errf_at(err, MP_E_UNSUPPORTED, mp_gguf_file(g, t->file)->path, t->name, -1,
                               "type %s (id %u) is not supported for dequantization (supported: "
                               "F32 F16 BF16 F64 I8 I16 I32 I64 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q2_K Q3_K "
-                              "Q4_K Q5_K Q6_K TQ1_0 TQ2_0 MXFP4 IQ4_NL IQ4_XS)",
+                              "Q4_K Q5_K Q6_K TQ1_0 TQ2_0 MXFP4 IQ4_NL IQ4_XS Q1_0 Q2_0)",
                               mp_gguf_type_name(t->type), t->type);
         o->spec.name = o->name;
         o->spec.dtype = dt;

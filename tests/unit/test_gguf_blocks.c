@@ -90,3 +90,21 @@ Test(unit_gguf_blocks, q8_0_quantizer_matches_ggml_on_ties_and_zero_blocks)
     cr_assert_eq(out[34] | out[35] << 8, mp_f32_to_f16(d));
     for (int j = 0; j < 32; j++) cr_assert_eq((int8_t)out[36 + j], (int8_t)roundf(x[32 + j] * id), "element %d", j);
 }
+
+/* ggml's dequantize_row_q1_0 and _q2_0 (doc/formats/gguf-export.md §3): one f16 d, then bits. */
+Test(unit_gguf_blocks, q1_0_and_q2_0_dequantize_as_ggml)
+{
+    uint8_t b1[18], b2[18];
+    uint16_t d = mp_f32_to_f16(0.375f);
+    b1[0] = b2[0] = (uint8_t)d;
+    b1[1] = b2[1] = (uint8_t)(d >> 8);
+    for (int i = 0; i < 16; i++) b1[2 + i] = b2[2 + i] = (uint8_t)(i * 29 + 3);
+    float y1[128], y2[64];
+    mp_err err = MP_ERR_INIT;
+    cr_assert_eq(mp_gguf_dequantize(MP_GGUF_Q1_0, b1, y1, 128, &err), MP_OK, "%s", err.msg);
+    cr_assert_eq(mp_gguf_dequantize(MP_GGUF_Q2_0, b2, y2, 64, &err), MP_OK, "%s", err.msg);
+    for (int j = 0; j < 128; j++)
+        cr_assert_eq(y1[j], (b1[2 + j / 8] >> (j % 8)) & 1 ? 0.375f : -0.375f, "q1_0 element %d", j);
+    for (int j = 0; j < 64; j++)
+        cr_assert_eq(y2[j], (float)((b2[2 + j / 4] >> (2 * (j % 4)) & 3) - 1) * 0.375f, "q2_0 element %d", j);
+}
