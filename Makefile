@@ -186,7 +186,7 @@ JUDGE_PKGS := numpy gguf tokenizers sentencepiece $(LLAMA_CPP_PYTHON)
 $(JUDGE_VENV)/.ok:
 	$(PYTHON) -m venv $(JUDGE_VENV)
 	@if CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_CUDA=OFF -DLLAVA_BUILD=OFF" CMAKE_BUILD_PARALLEL_LEVEL=2 \
-	  timeout 3600 nice -n 19 $(JUDGE_VENV)/bin/pip install --quiet --disable-pip-version-check $(JUDGE_PKGS) \
+	  timeout 1800 nice -n 19 $(JUDGE_VENV)/bin/pip install --quiet --disable-pip-version-check $(JUDGE_PKGS) \
 	  > build/llama-judge.log 2>&1; then touch $@; \
 	else echo "llama-judge: cannot build $(LLAMA_CPP_PYTHON) (build/llama-judge.log); the judge test will be skipped" >&2; exit 1; fi
 

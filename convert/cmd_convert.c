@@ -26,6 +26,9 @@ static int cmd_convert_gguf(const mp_args *a, mp_gguf_to to)
 {
     if (mp_gguf_probe(a->pos[0]))
         return mp_cli_usage_error(a->cmd, "the source is GGUF already; --to gguf takes a Hugging Face checkpoint");
+    size_t dl = strlen(a->pos[1]);
+    if (dl == 0 || a->pos[1][dl - 1] == '/')
+        return mp_cli_usage_error(a->cmd, "--to gguf writes one file: DST must name it, as in OUT.gguf");
     static const char *const packed_only[] = {"int4", "scale-dtype", "stack-experts", "cast-dense"};
     for (size_t i = 0; i < sizeof packed_only / sizeof *packed_only; i++)
         if (mp_args_has(a, packed_only[i]))
