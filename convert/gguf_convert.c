@@ -424,17 +424,23 @@ static mp_errcode write_index(gjob *j, mp_err *err)
     return rc;
 }
 
-/* tokenizer.json and tokenizer_config.json from the tokenizer metadata (byte-level BPE only;
- * a note says why otherwise). */
+/* tokenizer.json (byte-level BPE) or tokenizer.model (SentencePiece), and tokenizer_config.json,
+ * from the tokenizer metadata; a note says when neither can be written. */
 static mp_errcode write_tokenizer(gjob *j, mp_err *err)
 {
     if (!mp_gguf_find_kv(j->g, "tokenizer.ggml.model")) return MP_OK;
     mp_buf tok = MP_BUF_INIT, cfg = MP_BUF_INIT;
-    const char *why = NULL;
+    const char *why = NULL, *why_spm = NULL, *name = "tokenizer.json";
     mp_errcode rc = mp_gguf_tokenizer_to_hf(j->g, &tok, &cfg, &why, err);
+    if (rc == MP_OK && why) {
+        name = "tokenizer.model";
+        rc = mp_gguf_tokenizer_to_spm(j->g, &tok, &cfg, &why_spm, err);
+        why = why_spm;
+    }
     if (rc == MP_OK && why)
-        fprintf(stderr, "modelprep: note: no tokenizer.json written: %s\n", why);
-    if (rc == MP_OK && !why) rc = mp_dest_write_file(&j->dest, "tokenizer.json", tok.data, tok.len, err);
+        fprintf(stderr, "modelprep: note: no tokenizer written: only byte-level BPE (llama-bpe, "
+                        "qwen2) and SentencePiece tokenizers are\n");
+    if (rc == MP_OK && !why) rc = mp_dest_write_file(&j->dest, name, tok.data, tok.len, err);
     if (rc == MP_OK && !why) rc = mp_dest_write_file(&j->dest, "tokenizer_config.json", cfg.data, cfg.len, err);
     if (rc == MP_OK && !why) j->n_tokenizer_files = 2;
     mp_buf_release(&tok);
@@ -460,8 +466,8 @@ static mp_errcode finish_dest(gjob *j, const char *src, size_t n_unpermuted, mp_
     }
     if (rc == MP_OK) rc = write_tokenizer(j, err);
     const char *extra[] = {"model.safetensors.index.json", "config.json", "tokenizer.json",
-                           "tokenizer_config.json"};
-    for (size_t i = 0; i < 4 && rc == MP_OK; i++) {
+                           "tokenizer.model", "tokenizer_config.json"};
+    for (size_t i = 0; i < 5 && rc == MP_OK; i++) {
         char *p = mp_dest_path(&j->dest, extra[i]);
         if (p && mp_exists(p)) rc = mp_manifest_hash_file(&j->dest, extra[i], &j->files[j->n_files++], err);
         free(p);
@@ -514,7 +520,7 @@ mp_errcode mp_gguf_convert_run(const char *src, const char *dst, const mp_conver
     size_t n_unmapped = 0;
     rc = plan(&j, &n_unmapped, err);
     if (rc != MP_OK) goto cleanup;
-    j.files = calloc(j.n_shards + 5, sizeof *j.files);
+    j.files = calloc(j.n_shards + 6, sizeof *j.files);
     if (!j.files) {
         rc = mp_errf(err, MP_E_NOMEM, "out of memory");
         goto cleanup;

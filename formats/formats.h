@@ -779,4 +779,11 @@ mp_errcode mp_gguf_tokenizer_add(mp_gguf_writer *w, const char *dir, uint64_t n_
 mp_errcode mp_gguf_tokenizer_to_hf(const mp_gguf *g, mp_buf *tok, mp_buf *cfg, const char **why,
                                    mp_err *err);
 
+/* The same for a SentencePiece (tokenizer.ggml.model "llama") tokenizer: tokenizer.model bytes
+ * (the pieces, scores and types in id order, a BPE TrainerSpec with the special ids, an identity
+ * NormalizerSpec with add_dummy_prefix = add_space_prefix) and tokenizer_config.json text. Any
+ * other tokenizer leaves both empty and *why saying so. */
+mp_errcode mp_gguf_tokenizer_to_spm(const mp_gguf *g, mp_buf *model, mp_buf *cfg, const char **why,
+                                    mp_err *err);
+
 #endif /* MP_FORMATS_H */

@@ -467,7 +467,7 @@ static void put_model(mp_buf *b, const hf_tok *t, const char **m, const uint64_t
     mp_buf_puts(b, "]}}\n");
 }
 
-static void put_config(mp_buf *c, const hf_tok *t, const mp_gguf *g)
+static void put_config(mp_buf *c, const hf_tok *t, const mp_gguf *g, const char *cls)
 {
     mp_buf_printf(c, "{\n  \"add_bos_token\": %s,\n  \"add_eos_token\": %s", t->add_bos ? "true" : "false",
                   t->add_eos ? "true" : "false");
@@ -483,7 +483,7 @@ static void put_config(mp_buf *c, const hf_tok *t, const mp_gguf *g)
         mp_buf_puts(c, ",\n  \"chat_template\": ");
         mp_buf_json_str(c, tmpl);
     }
-    mp_buf_puts(c, ",\n  \"clean_up_tokenization_spaces\": false,\n  \"tokenizer_class\": \"PreTrainedTokenizerFast\"\n}\n");
+    mp_buf_printf(c, ",\n  \"clean_up_tokenization_spaces\": false,\n  \"tokenizer_class\": \"%s\"\n}\n", cls);
 }
 
 static int get_flag(const mp_gguf *g, const char *key, int dflt)
@@ -536,7 +536,7 @@ mp_errcode mp_gguf_tokenizer_to_hf(const mp_gguf *g, mp_buf *tok, mp_buf *cfg, c
         t.add_eos = get_flag(g, "tokenizer.ggml.add_eos_token", 0);
         put_added(tok, &t);
         put_model(tok, &t, m, mlen, mg->n);
-        put_config(cfg, &t, g);
+        put_config(cfg, &t, g, "PreTrainedTokenizerFast");
         if (tok->oom || cfg->oom) rc = mp_errf(err, MP_E_NOMEM, "out of memory");
     }
     free(toks);
@@ -749,5 +749,111 @@ static mp_errcode add_spm(mp_gguf_writer *w, const char *dir, const char *path, 
     mp_buf_release(&s.toks);
     mp_buf_release(&s.scores);
     mp_buf_release(&s.types);
+    return rc;
+}
+
+/* ------------------------------------------------------------ GGUF -> tokenizer.model */
+
+static void pb_varint_put(mp_buf *b, uint64_t v)
+{
+    uint8_t x[10];
+    size_t n = 0;
+    do {
+        x[n] = (uint8_t)(v & 0x7f);
+        v >>= 7;
+        if (v) x[n] |= 0x80;
+        n++;
+    } while (v);
+    mp_buf_put(b, x, n);
+}
+
+static void pb_uint(mp_buf *b, uint32_t field, uint64_t v)
+{
+    pb_varint_put(b, (uint64_t)field << 3);
+    pb_varint_put(b, v);
+}
+
+static void pb_bytes(mp_buf *b, uint32_t field, const void *p, size_t n)
+{
+    pb_varint_put(b, (uint64_t)field << 3 | 2);
+    pb_varint_put(b, n);
+    mp_buf_put(b, p, n);
+}
+
+/* One SentencePiece {1 piece, 2 score, 3 type} per token, then the TrainerSpec (BPE, byte
+ * fallback when there are byte pieces, the special ids) and the NormalizerSpec (identity,
+ * add_dummy_prefix = add_space_prefix) (doc/formats/gguf-export.md §4.3). */
+static void spm_encode(mp_buf *out, const hf_tok *t, const uint8_t *scores, int add_prefix)
+{
+    int any_byte = 0;
+    mp_buf p = MP_BUF_INIT;
+    for (uint64_t i = 0; i < t->n; i++) {
+        p.len = 0;
+        pb_bytes(&p, 1, t->s[i], (size_t)t->len[i]);
+        uint8_t sc[4] = {0, 0, 0, 0};
+        if (scores) memcpy(sc, scores + 4 * i, 4);
+        pb_varint_put(&p, 2 << 3 | 5);
+        mp_buf_put(&p, sc, 4);
+        int32_t ty = type_at(t, i);
+        pb_uint(&p, 3, (uint64_t)(uint32_t)ty);
+        any_byte |= ty == 6;
+        pb_bytes(out, 1, p.data, p.len);
+    }
+    p.len = 0;
+    pb_uint(&p, 3, 2);
+    if (any_byte) pb_uint(&p, 35, 1);
+    const int64_t ids[] = {t->unk, t->bos, t->eos, t->pad};
+    for (uint32_t i = 0; i < 4; i++) pb_uint(&p, 40 + i, (uint64_t)ids[i]);
+    pb_bytes(out, 2, p.data, p.len);
+    p.len = 0;
+    pb_bytes(&p, 1, "identity", 8);
+    pb_uint(&p, 3, add_prefix ? 1 : 0);
+    pb_uint(&p, 4, 0);
+    pb_uint(&p, 5, 1);
+    pb_bytes(out, 3, p.data, p.len);
+    if (p.oom) out->oom = 1;
+    mp_buf_release(&p);
+}
+
+mp_errcode mp_gguf_tokenizer_to_spm(const mp_gguf *g, mp_buf *model, mp_buf *cfg, const char **why,
+                                    mp_err *err)
+{
+    *why = NULL;
+    const char *tm = mp_gguf_get_str(g, "tokenizer.ggml.model");
+    const mp_gguf_kv *tk = mp_gguf_find_kv(g, "tokenizer.ggml.tokens");
+    const mp_gguf_kv *ty = mp_gguf_find_kv(g, "tokenizer.ggml.token_type");
+    const mp_gguf_kv *sc = mp_gguf_find_kv(g, "tokenizer.ggml.scores");
+    if (!tm || strcmp(tm, "llama") != 0 || !tk || tk->type != MP_GGUF_V_ARR || tk->elem != MP_GGUF_V_STR ||
+        (ty && (ty->type != MP_GGUF_V_ARR || ty->elem != MP_GGUF_V_I32 || ty->n < tk->n)) ||
+        (sc && (sc->type != MP_GGUF_V_ARR || sc->elem != MP_GGUF_V_F32 || sc->n < tk->n))) {
+        *why = "only SentencePiece (llama) tokenizers are written as tokenizer.model";
+        return MP_OK;
+    }
+    hf_tok t = {g, tk->n, NULL, NULL, NULL, "default", NULL, -1, -1, -1, -1, 0, 0};
+    uint8_t *toks = NULL, *types = NULL, *scores = NULL;
+    t.s = calloc(tk->n + 1, sizeof *t.s);
+    t.len = calloc(tk->n + 1, sizeof *t.len);
+    mp_errcode rc = t.s && t.len ? read_array(g, tk, &toks, err) : mp_errf(err, MP_E_NOMEM, "out of memory");
+    if (rc == MP_OK && ty) rc = read_array(g, ty, &types, err);
+    if (rc == MP_OK && sc) rc = read_array(g, sc, &scores, err);
+    if (rc == MP_OK) {
+        split_strings(toks, t.n, t.s, t.len);
+        t.types = types ? types + 8 : NULL;
+        t.bos = get_id(g, "tokenizer.ggml.bos_token_id");
+        t.eos = get_id(g, "tokenizer.ggml.eos_token_id");
+        t.unk = get_id(g, "tokenizer.ggml.unknown_token_id");
+        t.pad = get_id(g, "tokenizer.ggml.padding_token_id");
+        t.add_bos = get_flag(g, "tokenizer.ggml.add_bos_token", 1);
+        t.add_eos = get_flag(g, "tokenizer.ggml.add_eos_token", 0);
+        spm_encode(model, &t, scores ? scores + 8 : NULL, get_flag(g, "tokenizer.ggml.add_space_prefix", 1));
+        const char *arch = mp_gguf_get_str(g, "general.architecture");
+        put_config(cfg, &t, g, arch && !strncmp(arch, "gemma", 5) ? "GemmaTokenizer" : "LlamaTokenizer");
+        if (model->oom || cfg->oom) rc = mp_errf(err, MP_E_NOMEM, "out of memory");
+    }
+    free(toks);
+    free(types);
+    free(scores);
+    free(t.s);
+    free(t.len);
     return rc;
 }

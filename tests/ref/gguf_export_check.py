@@ -450,6 +450,20 @@ def other_schemes(tmp, src, cfg, ref, worst):
             judge(out, d, cfg, ref, types, scheme, worst)
 
 
+def spm_round_trip(tmp, src, out, name):
+    """GGUF -> Hugging Face writes the SentencePiece model back, byte for byte as it was."""
+    hf = os.path.join(tmp, name + "-hf")
+    r = subprocess.run([BIN, "convert", out, hf, "--to", "f32", "--quiet"], capture_output=True, text=True)
+    check(r.returncode == 0 and r.stderr == "", f"{name}: back to HF: {r.stderr}")
+    check(open(os.path.join(hf, "tokenizer.model"), "rb").read() == open(os.path.join(src, "tokenizer.model"), "rb").read(),
+          f"{name}: tokenizer.model differs after the round trip")
+    ca = json.load(open(os.path.join(src, "tokenizer_config.json")))
+    cb = json.load(open(os.path.join(hf, "tokenizer_config.json")))
+    for k in ("bos_token", "eos_token", "unk_token", "add_bos_token", "add_eos_token"):
+        check(ca[k] == cb[k], f"{name}: tokenizer_config {k} {cb.get(k)!r}")
+    check(cb["tokenizer_class"] == ("GemmaTokenizer" if "gemma" in name else "LlamaTokenizer"), f"{name}: class")
+
+
 def round_trip(tmp, src, out, name, dtype):
     """GGUF -> Hugging Face (modelprep) -> GGUF: the tokenizer comes back as it was, and a dense
     file's tensors come back byte for byte."""
@@ -500,6 +514,8 @@ def main():
             check_manifest(out, name)
             if JUDGE:
                 judge(out, src, cfg, ref, types, name, worst)
+            if "spm" in name:
+                spm_round_trip(tmp, src, out, name)
             if name in ("llama_bf16", "qwen3_bf16_f16"):
                 round_trip(tmp, src, out, name, "bf16" if name == "llama_bf16" else "f16")
             if name == "llama_gptq4_asym_v2":
