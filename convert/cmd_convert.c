@@ -49,7 +49,10 @@ static int cmd_convert_gguf(const mp_args *a, mp_gguf_to to)
     o.argc = a->argc;
     o.argv = a->argv;
     o.interrupted = mp_cli_catch_signals();
-    mp_gguf_export_opts x = {to, mp_args_has(a, "no-tokenizer")};
+    mp_gguf_export_opts x = {to, mp_args_has(a, "no-tokenizer"), 0};
+    const char *shard = mp_args_get(a, "max-shard-size");
+    if (shard && (mp_parse_size(shard, &x.split_bytes) || x.split_bytes == 0))
+        return mp_cli_usage_error(a->cmd, "--max-shard-size wants a size such as 5GB or 500MiB, not '%s'", shard);
     mp_gguf_export_result r;
     mp_err err = MP_ERR_INIT;
     if (mp_gguf_export_run(a->pos[0], a->pos[1], &o, &x, &r, &err) != MP_OK) return mp_cli_fail_job(&err);
@@ -61,21 +64,22 @@ static int cmd_convert_gguf(const mp_args *a, mp_gguf_to to)
                           "\"tokenizer_pre\": %s%s%s, \"file_type\": %u, \"lossless\": %s, "
                           "\"tensors\": %zu, \"repacked\": %zu, \"copied\": %zu, \"cast\": %zu, "
                           "\"dequantized\": %zu, \"quantized\": %zu, \"qk_permuted\": %zu, "
-                          "\"bytes\": %llu, \"seconds\": %.3f}\n",
+                          "\"files\": %zu, \"bytes\": %llu, \"seconds\": %.3f}\n",
                       mp_gguf_to_name(to), r.arch, r.pre[0] ? "\"" : "", r.pre[0] ? r.pre : "null",
                       r.pre[0] ? "\"" : "", r.file_type, r.lossless ? "true" : "false", r.n_tensors,
                       r.n_repacked, r.n_copied, r.n_cast, r.n_dequantized, r.n_quantized, r.n_permuted,
-                      (unsigned long long)r.bytes, r.seconds);
+                      r.n_files, (unsigned long long)r.bytes, r.seconds);
         fwrite(b.data, 1, b.len, stdout);
         mp_buf_release(&b);
     } else if (!o.quiet) {
         char human[32];
         mp_fmt_bytes(r.bytes, human, sizeof human);
         printf("converted %s to %s (gguf %s, %s, file type %u%s): %zu tensors: %zu repacked, %zu copied, "
-               "%zu cast, %zu dequantized, %zu quantized, %zu q/k permuted; tokenizer %s; %s, %s.modelprep.json\n",
+               "%zu cast, %zu dequantized, %zu quantized, %zu q/k permuted; tokenizer %s; %zu file%s, %s, "
+               "%s.modelprep.json\n",
                a->pos[0], a->pos[1], r.arch, mp_gguf_to_name(to), r.file_type, r.lossless ? ", lossless" : "",
                r.n_tensors, r.n_repacked, r.n_copied, r.n_cast, r.n_dequantized, r.n_quantized,
-               r.n_permuted, r.pre[0] ? r.pre : "none", human, a->pos[1]);
+               r.n_permuted, r.pre[0] ? r.pre : "none", r.n_files, r.n_files == 1 ? "" : "s", human, a->pos[1]);
     }
     return 0;
 }

@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <xxhash.h>
 
 #define TILE_ELEMS (4u << 20)
@@ -195,6 +196,9 @@ typedef struct xjob {
     float *fl, *perm;
     uint16_t *z, *d;              /* the current linear's zero points and f16 scales, [N][G] */
     mp_gguf_writer *w;
+    char (*files)[512];           /* the files written: the GGUF, or its splits */
+    size_t n_files;
+    size_t *tensor_file;          /* index into files of each output */
     XXH64_state_t *xxh;
     mp_progress progress;
 } xjob;
@@ -913,10 +917,11 @@ static int is_lossless(const xjob *j)
 static mp_errcode write_manifest(xjob *j, mp_dest *d, const char *src, const char *base,
                                  mp_src_hash *sh, const mp_gguf_tok_info *tok, mp_err *err)
 {
-    mp_mfile *src_files = NULL, out_file;
-    memset(&out_file, 0, sizeof out_file);
+    mp_mfile *src_files = NULL, *out_files = calloc(j->n_files, sizeof *out_files);
+    (void)base;
     mp_errcode rc = mp_src_hash_finish(sh, &src_files, err);
-    if (rc == MP_OK) rc = mp_manifest_hash_file(d, base, &out_file, err);
+    if (rc == MP_OK && !out_files) rc = mp_errf(err, MP_E_NOMEM, "out of memory");
+    for (size_t f = 0; rc == MP_OK && f < j->n_files; f++) rc = mp_manifest_hash_file(d, j->files[f], &out_files[f], err);
     mp_mtensor *mt = calloc(j->n_outs + 1, sizeof *mt);
     uint64_t *shapes = calloc(2 * j->n_outs + 2, sizeof *shapes);
     if (rc == MP_OK && (!mt || !shapes)) rc = mp_errf(err, MP_E_NOMEM, "out of memory");
@@ -934,7 +939,7 @@ static mp_errcode write_manifest(xjob *j, mp_dest *d, const char *src, const cha
             shapes[2 * i] = 1;
             shapes[2 * i + 1] = row_bytes(o) * o->rows;
         }
-        mt[i] = (mp_mtensor){o->name, base, MP_DTYPE_U8, 2, &shapes[2 * i], o->xxh64, o->origin};
+        mt[i] = (mp_mtensor){o->name, j->files[j->tensor_file[i]], MP_DTYPE_U8, 2, &shapes[2 * i], o->xxh64, o->origin};
         mp_buf_printf(&layout, "%s\"%s\": \"%s\"", i ? ", " : "", o->name, mp_gguf_type_name(o->type));
     }
     mp_buf_puts(&layout, "}}");
@@ -945,11 +950,12 @@ static mp_errcode write_manifest(xjob *j, mp_dest *d, const char *src, const cha
                  mp_qmodel_linear(j->qm, 0)->format);
     if (rc == MP_OK) {
         mp_manifest man = {j->o->argc, j->o->argv, src, quant[0] ? quant : NULL, src_files,
-                           mp_st_n_files(j->m), layout.data, &out_file, 1, mt, j->n_outs};
+                           mp_st_n_files(j->m), layout.data, out_files, j->n_files, mt, j->n_outs};
         rc = mp_manifest_write(d, &man, err);
     }
     mp_buf_release(&layout);
     free(src_files);
+    free(out_files);
     free(mt);
     free(shapes);
     return rc;
@@ -957,27 +963,50 @@ static mp_errcode write_manifest(xjob *j, mp_dest *d, const char *src, const cha
 
 /* The GGUF file and its manifest leave the partial directory for DST and DST.modelprep.json:
  * the manifest first, so that a GGUF in place always has its record. */
-static mp_errcode commit_file(mp_dest *d, const char *base, const char *dst, mp_err *err)
+/* Where file f of the output goes: DST itself, or a split beside it. */
+static char *final_path(const xjob *j, const char *dst, size_t f)
 {
-    char *gguf = mp_dest_path(d, base), *man = mp_dest_path(d, "modelprep.json"), *man_dst = NULL;
+    char *out = NULL;
+    if (j->n_files == 1) return mp_strdup(dst);
+    const char *slash = strrchr(dst, '/');
+    int dir_len = slash ? (int)(slash - dst + 1) : 0;
+    return asprintf(&out, "%.*s%s", dir_len, dst, j->files[f]) < 0 ? NULL : out;
+}
+
+static mp_errcode rename_in(const char *from, const char *to, mp_err *err)
+{
+    if (rename(from, to) == 0) return MP_OK;
+    return mp_errf_at(err, MP_E_IO, to, NULL, -1, "cannot rename '%s' into place: %s", from, strerror(errno));
+}
+
+static mp_errcode commit_file(const xjob *j, mp_dest *d, const char *dst, mp_err *err)
+{
+    char *man = mp_dest_path(d, "modelprep.json"), *man_dst = NULL;
     mp_errcode rc = MP_OK;
-    if (!gguf || !man || asprintf(&man_dst, "%s.modelprep.json", dst) < 0) {
+    if (!man || asprintf(&man_dst, "%s.modelprep.json", dst) < 0) {
         man_dst = NULL;
         rc = mp_errf(err, MP_E_NOMEM, "out of memory");
     }
-    if (rc == MP_OK && mp_exists(dst) && !d->force)
-        rc = mp_errf_at(err, MP_E_USAGE, dst, NULL, -1, "destination appeared while converting; use --force to replace it");
-    if (rc == MP_OK && rename(man, man_dst) != 0)
-        rc = mp_errf_at(err, MP_E_IO, man_dst, NULL, -1, "cannot rename the manifest into place: %s", strerror(errno));
-    if (rc == MP_OK && rename(gguf, dst) != 0)
-        rc = mp_errf_at(err, MP_E_IO, dst, NULL, -1, "cannot rename '%s' into place: %s", gguf, strerror(errno));
+    for (size_t f = 0; rc == MP_OK && f < j->n_files; f++) {
+        char *fin = final_path(j, dst, f);
+        if (!fin) rc = mp_errf(err, MP_E_NOMEM, "out of memory");
+        else if (mp_exists(fin) && !d->force)
+            rc = mp_errf_at(err, MP_E_USAGE, fin, NULL, -1, "destination exists; use --force to replace it");
+        free(fin);
+    }
+    if (rc == MP_OK) rc = rename_in(man, man_dst, err);
+    for (size_t f = 0; rc == MP_OK && f < j->n_files; f++) {
+        char *from = mp_dest_path(d, j->files[f]), *fin = final_path(j, dst, f);
+        rc = from && fin ? rename_in(from, fin, err) : mp_errf(err, MP_E_NOMEM, "out of memory");
+        free(from);
+        free(fin);
+    }
     if (rc == MP_OK) {
         mp_rmtree(d->partial);
         free(d->partial);
         free(d->final);
         d->partial = d->final = NULL;
     }
-    free(gguf);
     free(man);
     free(man_dst);
     return rc;
@@ -1019,6 +1048,45 @@ static mp_errcode declare(xjob *j, const char *src, mp_gguf_tok_info *tok, mp_er
     return mp_gguf_writer_begin(j->w, err);
 }
 
+/* The output's files: the one GGUF, or (--max-shard-size) the split set mp_gguf_copy makes of
+ * it as llama-gguf-split does ("<stem>-0000i-of-0000N.gguf", split.* keys, metadata in the
+ * first), the single file then removed; and which file holds each tensor. */
+static mp_errcode place_files(xjob *j, mp_dest *d, const char *base, mp_err *err)
+{
+    j->tensor_file = calloc(j->n_outs + 1, sizeof *j->tensor_file);
+    if (!j->tensor_file) return mp_errf(err, MP_E_NOMEM, "out of memory");
+    if (!j->x->split_bytes) {
+        j->files = calloc(1, sizeof *j->files);
+        if (!j->files) return mp_errf(err, MP_E_NOMEM, "out of memory");
+        snprintf(j->files[0], sizeof j->files[0], "%s", base);
+        j->n_files = 1;
+        return MP_OK;
+    }
+    char *path = mp_dest_path(d, base);
+    mp_gguf *whole = NULL, *set = NULL;
+    mp_gguf_copy_opts co;
+    memset(&co, 0, sizeof co);
+    co.split_max_bytes = j->x->split_bytes;
+    mp_errcode rc = path ? mp_gguf_open(&whole, path, err) : mp_errf(err, MP_E_NOMEM, "out of memory");
+    if (rc == MP_OK) rc = mp_gguf_copy(whole, path, &co, err);
+    mp_gguf_close(whole);
+    if (rc == MP_OK && unlink(path) != 0) rc = mp_errf_at(err, MP_E_IO, path, NULL, -1, "cannot remove: %s", strerror(errno));
+    /* The partial directory now holds the split set alone: open it as the loader would. */
+    if (rc == MP_OK) rc = mp_gguf_open(&set, d->partial, err);
+    if (rc == MP_OK) {
+        j->n_files = mp_gguf_n_files(set);
+        j->files = calloc(j->n_files, sizeof *j->files);
+        if (!j->files) rc = mp_errf(err, MP_E_NOMEM, "out of memory");
+        for (size_t f = 0; rc == MP_OK && f < j->n_files; f++)
+            snprintf(j->files[f], sizeof j->files[f], "%s", mp_gguf_file_name(set, f));
+        for (size_t i = 0; rc == MP_OK && i < j->n_outs; i++)
+            j->tensor_file[i] = mp_gguf_find(set, j->outs[i].name)->file;
+    }
+    mp_gguf_close(set);
+    free(path);
+    return rc;
+}
+
 static mp_errcode write_all(xjob *j, mp_dest *d, const char *src, const char *base, mp_src_hash *sh,
                             mp_gguf_tok_info *tok, mp_err *err)
 {
@@ -1034,6 +1102,7 @@ static mp_errcode write_all(xjob *j, mp_dest *d, const char *src, const char *ba
     if (rc == MP_OK) rc = mp_gguf_writer_finish(j->w, err);
     else mp_gguf_writer_abort(j->w);
     j->w = NULL;
+    if (rc == MP_OK) rc = place_files(j, d, base, err);
     if (rc == MP_OK) rc = write_manifest(j, d, src, base, sh, tok, err);
     else mp_src_hash_finish(sh, NULL, NULL);
     return rc;
@@ -1082,12 +1151,17 @@ mp_errcode mp_gguf_export_run(const char *src, const char *dst, const mp_convert
     if (rc == MP_OK) rc = mp_dest_begin(&d, dst, o->force, err);
     if (rc == MP_OK) rc = mp_src_hash_start(&sh, m, err);
     if (rc == MP_OK) rc = write_all(&j, &d, src, bb, sh, &tok, err);
-    if (rc == MP_OK) rc = commit_file(&d, bb, dst, err);
+    if (rc == MP_OK) rc = commit_file(&j, &d, dst, err);
     if (d.partial) mp_dest_abort(&d);
     if (rc == MP_OK) {
         fill_result(&j, &tok, res);
-        struct stat st;
-        res->bytes = stat(dst, &st) == 0 ? (uint64_t)st.st_size : 0;
+        res->n_files = j.n_files;
+        for (size_t f = 0; f < j.n_files; f++) {
+            struct stat st;
+            char *fin = final_path(&j, dst, f);
+            if (fin && stat(fin, &st) == 0) res->bytes += (uint64_t)st.st_size;
+            free(fin);
+        }
         res->seconds = mp_now() - t0;
     }
     for (size_t i = 0; j.outs && i < j.n_outs; i++) {
@@ -1097,6 +1171,8 @@ mp_errcode mp_gguf_export_run(const char *src, const char *dst, const mp_convert
     }
     free(j.members);
     free(j.outs);
+    free(j.files);
+    free(j.tensor_file);
     free(j.raw);
     free(j.codes);
     free(j.enc);

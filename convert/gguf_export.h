@@ -27,6 +27,8 @@ int mp_gguf_to_parse(const char *to, mp_gguf_to *out);
 typedef struct mp_gguf_export_opts {
     mp_gguf_to to;
     int no_tokenizer;
+    uint64_t split_bytes;     /* > 0: a split set as llama-gguf-split writes, cut before a split's
+                                 padded tensor data passes this many bytes */
 } mp_gguf_export_opts;
 
 typedef struct mp_gguf_export_result {
@@ -35,12 +37,14 @@ typedef struct mp_gguf_export_result {
     uint32_t file_type;       /* general.file_type */
     int lossless;             /* every value written equals the source's (reference) value */
     size_t n_tensors, n_repacked, n_copied, n_cast, n_dequantized, n_quantized, n_permuted;
-    uint64_t bytes;           /* size of the GGUF file */
+    size_t n_files;           /* 1, or the splits */
+    uint64_t bytes;           /* size of the GGUF file(s) */
     double seconds;
 } mp_gguf_export_result;
 
-/* SRC (a safetensors checkpoint directory with config.json) to the GGUF file DST, written
- * atomically (built inside DST.partial-XXXXXX, then renamed), with its manifest beside it as
+/* SRC (a safetensors checkpoint directory with config.json) to the GGUF file DST (or, with
+ * split_bytes, the split set "<DST minus .gguf>-0000i-of-0000N.gguf"), written atomically per file
+ * (built inside DST.partial-XXXXXX, then renamed), with its manifest beside it as
  * DST.modelprep.json. Everything that can refuse (architecture, every linear's mapping, the
  * tokenizer) is checked before the file is created. */
 mp_errcode mp_gguf_export_run(const char *src, const char *dst, const mp_convert_opts *o,
