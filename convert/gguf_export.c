@@ -1148,6 +1148,12 @@ mp_errcode mp_gguf_export_run(const char *src, const char *dst, const mp_convert
     mp_errcode rc = open_source(&j, src, &m, &qm, err);
     if (rc == MP_OK) rc = plan(&j, err);
     if (rc == MP_OK && !(j.xxh = XXH64_createState())) rc = mp_errf(err, MP_E_NOMEM, "out of memory");
+    char *man_dst = NULL;
+    if (rc == MP_OK && asprintf(&man_dst, "%s.modelprep.json", dst) < 0) man_dst = NULL;
+    if (rc == MP_OK && !man_dst) rc = mp_errf(err, MP_E_NOMEM, "out of memory");
+    if (rc == MP_OK && !o->force && mp_exists(man_dst)) /* a split set's files are named later */
+        rc = mp_errf_at(err, MP_E_USAGE, man_dst, NULL, -1, "destination exists; use --force to replace it");
+    free(man_dst);
     if (rc == MP_OK) rc = mp_dest_begin(&d, dst, o->force, err);
     if (rc == MP_OK) rc = mp_src_hash_start(&sh, m, err);
     if (rc == MP_OK) rc = write_all(&j, &d, src, bb, sh, &tok, err);
