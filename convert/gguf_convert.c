@@ -367,7 +367,12 @@ static mp_errcode write_config(gjob *j, mp_err *err)
     cfg_int(&b, "max_position_embeddings", meta_int(g, an, "context_length", -1));
     cfg_float(&b, g, an, "rope.freq_base", "rope_theta", 10000.0);
     cfg_float(&b, g, an, "attention.layer_norm_rms_epsilon", "rms_norm_eps", -1.0);
-    if (a->gemma_norms) cfg_int(&b, "sliding_window", meta_int(g, an, "attention.sliding_window", -1));
+    if (a->gemma_norms) {
+        cfg_int(&b, "sliding_window", meta_int(g, an, "attention.sliding_window", -1));
+        cfg_float(&b, g, an, "rope.freq_base_swa", "rope_local_base_freq", 10000.0);
+        /* llama.cpp scales attention by 1/sqrt(head_dim) (the 27B model aside). */
+        cfg_int(&b, "query_pre_attn_scalar", meta_int(g, an, "attention.key_length", -1));
+    }
     const mp_gguf_tensor *emb = mp_gguf_find(g, "token_embd.weight");
     const mp_gguf_kv *tokens = mp_gguf_find_kv(g, "tokenizer.ggml.tokens");
     int64_t vocab = meta_int(g, an, "vocab_size", -1);

