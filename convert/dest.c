@@ -357,7 +357,12 @@ static mp_errcode check_existing(int dir_fd, const char *dst, int force, mp_err 
     if (S_ISLNK(st.st_mode)) {
         what = "is a symbolic link";
     } else if (!S_ISDIR(st.st_mode)) {
-        what = "is not a directory";
+        /* A file modelprep wrote (convert --to gguf) has its manifest beside it. */
+        char man[PATH_MAX + 32];
+        struct stat ms;
+        snprintf(man, sizeof man, "%s.modelprep.json", base);
+        ok = S_ISREG(st.st_mode) && fstatat(dir_fd, man, &ms, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(ms.st_mode);
+        what = S_ISREG(st.st_mode) ? "is a file without NAME.modelprep.json beside it" : "is not a directory";
     } else {
         int f = openat(dir_fd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         ok = f >= 0 && (is_output(f) || dir_is_empty(f));

@@ -150,6 +150,7 @@ typedef struct gjob {
     float *tile, *perm;
     uint8_t *out;
     size_t tile_cap;           /* elements the buffers hold */
+    size_t n_tokenizer_files;  /* tokenizer.json and tokenizer_config.json written */
 } gjob;
 
 static const mp_dtype target_dtype[MP_TARGET_COUNT] = {MP_DTYPE_F32, MP_DTYPE_F16, MP_DTYPE_BF16};
@@ -201,7 +202,7 @@ static mp_errcode plan(gjob *j, size_t *n_unmapped, mp_err *err)
             return mp_errf_at(err, MP_E_UNSUPPORTED, mp_gguf_file(g, t->file)->path, t->name, -1,
                               "type %s (id %u) is not supported for dequantization (supported: "
                               "F32 F16 BF16 F64 I8 I16 I32 I64 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q2_K Q3_K "
-                              "Q4_K Q5_K Q6_K TQ1_0 TQ2_0 MXFP4 IQ4_NL IQ4_XS)",
+                              "Q4_K Q5_K Q6_K TQ1_0 TQ2_0 MXFP4 IQ4_NL IQ4_XS Q1_0 Q2_0)",
                               mp_gguf_type_name(t->type), t->type);
         o->spec.name = o->name;
         o->spec.dtype = dt;
@@ -411,7 +412,12 @@ static mp_errcode write_config(gjob *j, mp_err *err)
     cfg_int(&b, "max_position_embeddings", meta_int(g, an, "context_length", -1));
     cfg_float(&b, g, an, "rope.freq_base", "rope_theta", 10000.0);
     cfg_float(&b, g, an, "attention.layer_norm_rms_epsilon", "rms_norm_eps", -1.0);
-    if (a->gemma_norms) cfg_int(&b, "sliding_window", meta_int(g, an, "attention.sliding_window", -1));
+    if (a->gemma_norms) {
+        cfg_int(&b, "sliding_window", meta_int(g, an, "attention.sliding_window", -1));
+        cfg_float(&b, g, an, "rope.freq_base_swa", "rope_local_base_freq", 10000.0);
+        /* llama.cpp scales attention by 1/sqrt(head_dim) (the 27B model aside). */
+        cfg_int(&b, "query_pre_attn_scalar", meta_int(g, an, "attention.key_length", -1));
+    }
     const mp_gguf_tensor *emb = mp_gguf_find(g, "token_embd.weight");
     const mp_gguf_kv *tokens = mp_gguf_find_kv(g, "tokenizer.ggml.tokens");
     int64_t vocab = meta_int(g, an, "vocab_size", -1);
@@ -421,6 +427,17 @@ static mp_errcode write_config(gjob *j, mp_err *err)
     int64_t id;
     if (mp_gguf_get_int(g, "tokenizer.ggml.bos_token_id", &id)) cfg_int(&b, "bos_token_id", id);
     if (mp_gguf_get_int(g, "tokenizer.ggml.eos_token_id", &id)) cfg_int(&b, "eos_token_id", id);
+    /* transformers builds biases only when the config says so, and drops the rest as unexpected
+     * keys: every bias the tensors hold must be announced. */
+    int attn_bias = 0, mlp_bias = 0;
+    for (size_t i = 0; i < mp_gguf_n_tensors(g); i++) {
+        const char *tn = mp_gguf_tensor_at(g, i)->name;
+        if (strncmp(tn, "blk.", 4) != 0 || !ends_with(tn, ".bias")) continue;
+        attn_bias |= strstr(tn, ".attn_") != NULL;
+        mlp_bias |= strstr(tn, ".ffn_") != NULL;
+    }
+    if (attn_bias) mp_buf_puts(&b, ",\n  \"attention_bias\": true");
+    if (mlp_bias) mp_buf_puts(&b, ",\n  \"mlp_bias\": true");
     mp_buf_printf(&b, ",\n  \"tie_word_embeddings\": %s",
                   mp_gguf_find(g, "output.weight") ? "false" : "true");
     mp_buf_printf(&b, ",\n  \"torch_dtype\": \"%s\"\n}\n", target_torch[j->o->target]);
@@ -431,6 +448,30 @@ static mp_errcode write_config(gjob *j, mp_err *err)
 }
 
 /* ------------------------------------------------------------ index and manifest */
+
+/* tokenizer.json (byte-level BPE) or tokenizer.model (SentencePiece), and tokenizer_config.json,
+ * from the tokenizer metadata; a note says when neither can be written. */
+static mp_errcode write_tokenizer(gjob *j, mp_err *err)
+{
+    if (!mp_gguf_find_kv(j->g, "tokenizer.ggml.model")) return MP_OK;
+    mp_buf tok = MP_BUF_INIT, cfg = MP_BUF_INIT;
+    const char *why = NULL, *why_spm = NULL, *name = "tokenizer.json";
+    mp_errcode rc = mp_gguf_tokenizer_to_hf(j->g, &tok, &cfg, &why, err);
+    if (rc == MP_OK && why) {
+        name = "tokenizer.model";
+        rc = mp_gguf_tokenizer_to_spm(j->g, &tok, &cfg, &why_spm, err);
+        why = why_spm;
+    }
+    if (rc == MP_OK && why)
+        mp_report_note(&j->progress, "note: no tokenizer written: only byte-level BPE (llama-bpe, "
+                                     "qwen2) and SentencePiece tokenizers are");
+    if (rc == MP_OK && !why) rc = mp_dest_write_file(&j->dest, name, tok.data, tok.len, err);
+    if (rc == MP_OK && !why) rc = mp_dest_write_file(&j->dest, "tokenizer_config.json", cfg.data, cfg.len, err);
+    if (rc == MP_OK && !why) j->n_tokenizer_files = 2;
+    mp_buf_release(&tok);
+    mp_buf_release(&cfg);
+    return rc;
+}
 
 static mp_errcode finish_dest(gjob *j, const char *src, size_t n_unpermuted, mp_err *err)
 {
@@ -448,6 +489,7 @@ static mp_errcode finish_dest(gjob *j, const char *src, size_t n_unpermuted, mp_
         rc = mp_file_xxh128(mp_gguf_file(g, i), src_files[i].xxh128, err);
     }
     uint64_t bytes = 0;
+    if (rc == MP_OK) rc = write_tokenizer(j, err);
     for (size_t i = 0; rc == MP_OK && i < j->n_outs; i++) {
         const gout *o = &j->outs[i];
         mt[i] = (mp_mtensor){o->name, j->shard_names[o->shard], o->spec.dtype, o->spec.n_dims,
@@ -464,7 +506,8 @@ static mp_errcode finish_dest(gjob *j, const char *src, size_t n_unpermuted, mp_
                   j->arch ? "true" : "false", n_unpermuted,
                   j->arch && j->arch->norm_shift ? "true" : "false");
     if (rc == MP_OK && layout.oom) rc = mp_errf(err, MP_E_NOMEM, "out of memory");
-    static const char *const extra[] = {"config.json", NULL};
+    static const char *const extra[] = {"config.json", "tokenizer.json", "tokenizer.model",
+                                        "tokenizer_config.json", NULL};
     mp_job_tail t = {.src = src, .argc = j->o->argc, .argv = j->o->argv, .source_quant = "gguf",
                      .tensors = mt, .n_tensors = j->n_outs,
                      .index_name = j->n_shards > 1 ? "model.safetensors.index.json" : NULL,
@@ -502,7 +545,7 @@ mp_errcode mp_gguf_convert_run(const char *src, const char *dst, const mp_conver
     size_t n_unmapped = 0;
     rc = plan(&j, &n_unmapped, err);
     if (rc != MP_OK) goto cleanup;
-    j.files = calloc(j.n_shards + 3, sizeof *j.files);
+    j.files = calloc(j.n_shards + 6, sizeof *j.files);
     if (!j.files) {
         rc = mp_errf(err, MP_E_NOMEM, "out of memory");
         goto cleanup;
@@ -537,8 +580,7 @@ mp_errcode mp_gguf_convert_run(const char *src, const char *dst, const mp_conver
         res->n_copied += strcmp(org, "copy") == 0;
     }
     res->n_files = j.n_shards;
-    res->n_tensors = j.n_outs;
-    res->n_side_files = j.arch ? 1 : 0;
+    res->n_side_files = (j.arch ? 1 : 0) + j.n_tokenizer_files;
     res->bytes = total;
     res->names_mapped = j.arch != NULL;
     res->n_unpermuted = n_unpermuted;

@@ -822,4 +822,58 @@ int mp_runtime_parse(const char *name, mp_runtime *out);
 /* The suffix of a layer file's completion marker: "NAME.safetensors" + ".done". */
 #define MP_RUNTIME_MARKER_SUFFIX ".done"
 
+/* ---------------------------------------------------------------- config.json for GGUF export */
+
+/* The hyperparameters of config.json a GGUF export writes as metadata (hf_hparams.c;
+ * doc/formats/gguf-export.md §1). Integers are -1, floats -1.0 and flags -1 when absent; a
+ * multimodal config's text_config is read in place of the top level. */
+typedef struct mp_hf_hparams {
+    char model_type[64], torch_dtype[64], hidden_act[64];
+    int64_t hidden_size, intermediate_size, n_layers, n_heads, n_kv_heads, head_dim;
+    int64_t context_length, vocab_size, sliding_window, sliding_window_pattern;
+    int64_t n_experts, n_experts_used, expert_ff;
+    int64_t bos_token_id, eos_token_id, pad_token_id;
+    double rms_norm_eps, rope_theta, rope_local_base_freq;
+    double final_logit_softcapping, attn_logit_softcapping;
+    char rope_type[32];        /* rope_scaling.rope_type (or .type); "" when none */
+    double rope_factor, rope_low_freq_factor, rope_high_freq_factor;
+    int64_t rope_orig_context; /* rope_scaling.original_max_position_embeddings */
+    int tie_word_embeddings, attention_bias, mlp_bias;
+} mp_hf_hparams;
+
+/* Reads dir/config.json. A missing file, malformed JSON or a key of the wrong type is
+ * MP_E_INPUT naming the file (and the key). */
+mp_errcode mp_hf_hparams_load(mp_hf_hparams *h, const char *dir, mp_err *err);
+
+/* What mp_gguf_tokenizer_add() wrote. */
+typedef struct mp_gguf_tok_info {
+    char model[16];            /* tokenizer.ggml.model: "gpt2" */
+    char pre[32];              /* tokenizer.ggml.pre: "llama-bpe", "qwen2" */
+    uint64_t n_tokens;
+} mp_gguf_tok_info;
+
+/* Adds the tokenizer.* keys of dir/tokenizer.json (a byte-level BPE), tokenizer_config.json
+ * and config.json (h) to w (gguf_tokenizer.c, doc/formats/gguf-export.md §4): n_vocab tokens
+ * (the embedding's rows; holes become "[PAD<i>]"), token types, merges, the pre-tokenizer llama.cpp
+ * knows by the same regex, bos/eos/unk/pad ids, add_bos/add_eos and the chat template. A missing
+ * tokenizer.json is MP_E_INPUT; a tokenizer llama.cpp would run differently (another model type,
+ * a normalizer, an unknown pre-tokenizer regex, named) is MP_E_UNSUPPORTED. */
+mp_errcode mp_gguf_tokenizer_add(mp_gguf_writer *w, const char *dir, uint64_t n_vocab,
+                                 const mp_hf_hparams *h, mp_gguf_tok_info *info, mp_err *err);
+
+/* The inverse, for GGUF -> Hugging Face: tokenizer.json and tokenizer_config.json text from a
+ * GGUF's byte-level BPE tokenizer metadata (gpt2 with the llama-bpe or qwen2 pre-tokenizer):
+ * vocabulary, merges, added tokens (CONTROL and USER_DEFINED), the pre-tokenizer's regex, a
+ * TemplateProcessing that adds BOS when add_bos_token, the special tokens and chat template.
+ * Any other tokenizer leaves both buffers empty and *why saying so. */
+mp_errcode mp_gguf_tokenizer_to_hf(const mp_gguf *g, mp_buf *tok, mp_buf *cfg, const char **why,
+                                   mp_err *err);
+
+/* The same for a SentencePiece (tokenizer.ggml.model "llama") tokenizer: tokenizer.model bytes
+ * (the pieces, scores and types in id order, a BPE TrainerSpec with the special ids, an identity
+ * NormalizerSpec with add_dummy_prefix = add_space_prefix) and tokenizer_config.json text. Any
+ * other tokenizer leaves both empty and *why saying so. */
+mp_errcode mp_gguf_tokenizer_to_spm(const mp_gguf *g, mp_buf *model, mp_buf *cfg, const char **why,
+                                    mp_err *err);
+
 #endif /* MP_FORMATS_H */

@@ -415,6 +415,26 @@ DEQ_FN deq_tq2_0(const uint8_t *x, float *y, size_t nb)
     }
 }
 
+/* Q1_0 (18): d @0, qs[16] @2; element j is +d when bit j%8 of byte j/8 is set, else -d. */
+DEQ_FN deq_q1_0(const uint8_t *x, float *y, size_t nb)
+{
+    for (size_t i = 0; i < nb; i++, x += 18, y += 128) {
+        const float d = f16at(x);
+        #pragma omp simd
+        for (int j = 0; j < 128; j++) y[j] = (x[2 + j / 8] >> (j % 8)) & 1 ? d : -d;
+    }
+}
+
+/* Q2_0 (18): d @0, qs[16] @2; element j is bits 2(j%4) of byte j/4, value (q - 1) d. */
+DEQ_FN deq_q2_0(const uint8_t *x, float *y, size_t nb)
+{
+    for (size_t i = 0; i < nb; i++, x += 18, y += 64) {
+        const float d = f16at(x);
+        #pragma omp simd
+        for (int j = 0; j < 64; j++) y[j] = (float)(((x[2 + j / 4] >> (2 * (j % 4))) & 3) - 1) * d;
+    }
+}
+
 /* IQ4_XS (136): d @0, scales_h u16 @2, scales_l[4] @4, qs[128] @8; eight 6-bit scales - 32. */
 DEQ_FN deq_iq4_xs(const uint8_t *x, float *y, size_t nb)
 {
@@ -447,7 +467,8 @@ static const deq_fn deq_table[MP_GGUF_TYPE_COUNT] = {
     [MP_GGUF_Q8_0] = deq_q8_0,     [MP_GGUF_Q2_K] = deq_q2_k,     [MP_GGUF_Q3_K] = deq_q3_k,
     [MP_GGUF_Q4_K] = deq_q4_k,     [MP_GGUF_Q5_K] = deq_q5_k,     [MP_GGUF_Q6_K] = deq_q6_k,
     [MP_GGUF_TQ1_0] = deq_tq1_0,   [MP_GGUF_TQ2_0] = deq_tq2_0,   [MP_GGUF_MXFP4] = deq_mxfp4,
-    [MP_GGUF_IQ4_NL] = deq_iq4_nl, [MP_GGUF_IQ4_XS] = deq_iq4_xs,
+    [MP_GGUF_IQ4_NL] = deq_iq4_nl, [MP_GGUF_IQ4_XS] = deq_iq4_xs, [MP_GGUF_Q1_0] = deq_q1_0,
+    [MP_GGUF_Q2_0] = deq_q2_0,
 };
 
 int mp_gguf_type_dequantizable(uint32_t type)

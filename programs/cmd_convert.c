@@ -9,8 +9,10 @@
 #include "cli.h"
 #include "progress.h"
 #include "../convert/pipeline.h"
+#include "../convert/gguf_export.h"
 #include "../repack/repack.h"
 
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,7 +24,69 @@ static const struct {
                      {"bf16", MP_TARGET_BF16},    {"float32", MP_TARGET_F32}, /* torch spellings */
                      {"float16", MP_TARGET_F16},  {"bfloat16", MP_TARGET_BF16}};
 
-static const char *const later_targets[] = {"gguf"};
+
+/* --to gguf[:WEIGHTS]: a Hugging Face checkpoint as one GGUF file (gguf_export.c). */
+static int cmd_convert_gguf(const mp_args *a, mp_gguf_to to)
+{
+    if (mp_gguf_probe(a->pos[0]))
+        return mp_cli_usage_error(a->cmd, "the source is GGUF already; --to gguf takes a Hugging Face checkpoint");
+    size_t dl = strlen(a->pos[1]);
+    if (dl == 0 || a->pos[1][dl - 1] == '/')
+        return mp_cli_usage_error(a->cmd, "--to gguf writes one file: DST must name it, as in OUT.gguf");
+    static const char *const packed_only[] = {"int4", "scale-dtype", "stack-experts", "cast-dense"};
+    for (size_t i = 0; i < sizeof packed_only / sizeof *packed_only; i++)
+        if (mp_args_has(a, packed_only[i]))
+            return mp_cli_usage_error(a->cmd, "--%s does not apply to --to gguf", packed_only[i]);
+    mp_convert_opts o;
+    memset(&o, 0, sizeof o);
+    const char *threads = mp_args_get(a, "threads");
+    if (threads) {
+        char *end = NULL;
+        long v = strtol(threads, &end, 10);
+        if (*threads == '\0' || *end != '\0' || v < 1 || v > 1024)
+            return mp_cli_usage_error(a->cmd, "--threads wants a number from 1 to 1024, not '%s'", threads);
+        o.threads = (int)v;
+    }
+    if (o.threads > 0) omp_set_num_threads(o.threads);
+    o.force = mp_args_has(a, "force");
+    o.quiet = mp_args_has(a, "quiet");
+    o.argc = a->argc;
+    o.argv = a->argv;
+    o.interrupted = mp_cli_catch_signals();
+    mp_gguf_export_opts x = {to, mp_args_has(a, "no-tokenizer"), 0};
+    const char *shard = mp_args_get(a, "max-shard-size");
+    if (shard && (mp_parse_size(shard, &x.split_bytes) || x.split_bytes == 0))
+        return mp_cli_usage_error(a->cmd, "--max-shard-size wants a size such as 5GB or 500MiB, not '%s'", shard);
+    mp_gguf_export_result r;
+    mp_err err = MP_ERR_INIT;
+    if (mp_gguf_export_run(a->pos[0], a->pos[1], &o, &x, &r, &err) != MP_OK) return mp_cli_fail_job(&err);
+    if (mp_args_has(a, "json")) {
+        mp_buf b = MP_BUF_INIT;
+        mp_buf_puts(&b, "{\"status\": \"ok\", \"destination\": ");
+        mp_buf_json_str(&b, a->pos[1]);
+        mp_buf_printf(&b, ", \"format\": \"gguf\", \"weights\": \"%s\", \"architecture\": \"%s\", "
+                          "\"tokenizer_pre\": %s%s%s, \"file_type\": %u, \"lossless\": %s, "
+                          "\"tensors\": %zu, \"repacked\": %zu, \"copied\": %zu, \"cast\": %zu, "
+                          "\"dequantized\": %zu, \"quantized\": %zu, \"qk_permuted\": %zu, "
+                          "\"files\": %zu, \"bytes\": %llu, \"seconds\": %.3f}\n",
+                      mp_gguf_to_name(to), r.arch, r.pre[0] ? "\"" : "", r.pre[0] ? r.pre : "null",
+                      r.pre[0] ? "\"" : "", r.file_type, r.lossless ? "true" : "false", r.n_tensors,
+                      r.n_repacked, r.n_copied, r.n_cast, r.n_dequantized, r.n_quantized, r.n_permuted,
+                      r.n_files, (unsigned long long)r.bytes, r.seconds);
+        fwrite(b.data, 1, b.len, stdout);
+        mp_buf_release(&b);
+    } else if (!o.quiet) {
+        char human[32];
+        mp_fmt_bytes(r.bytes, human, sizeof human);
+        printf("converted %s to %s (gguf %s, %s, file type %u%s): %zu tensors: %zu repacked, %zu copied, "
+               "%zu cast, %zu dequantized, %zu quantized, %zu q/k permuted; tokenizer %s; %zu file%s, %s, "
+               "%s.modelprep.json\n",
+               a->pos[0], a->pos[1], r.arch, mp_gguf_to_name(to), r.file_type, r.lossless ? ", lossless" : "",
+               r.n_tensors, r.n_repacked, r.n_copied, r.n_cast, r.n_dequantized, r.n_quantized,
+               r.n_permuted, r.pre[0] ? r.pre : "none", r.n_files, r.n_files == 1 ? "" : "s", human, a->pos[1]);
+    }
+    return 0;
+}
 
 /* "--int4 wants u4 or s4, not 'x4'; did you mean 'u4'?" */
 static int bad_choice(const mp_cmd *cmd, const char *what, const char *given, const char *const *choices, size_t n)
@@ -53,6 +117,14 @@ int cmd_convert(const mp_args *a)
     if (!to) return mp_cli_usage_error(a->cmd, "--to FORMAT is required");
     mp_convert_opts o;
     memset(&o, 0, sizeof o);
+    mp_gguf_to gguf_to;
+    int is_gguf = mp_gguf_to_parse(to, &gguf_to);
+    if (is_gguf < 0)
+        return mp_cli_usage_error(a->cmd, "unknown GGUF weights '%s' (gguf, gguf:auto, gguf:f32, "
+                                          "gguf:f16, gguf:bf16, gguf:q8_0)", to);
+    if (is_gguf) return cmd_convert_gguf(a, gguf_to);
+    if (mp_args_has(a, "no-tokenizer"))
+        return mp_cli_usage_error(a->cmd, "--no-tokenizer applies to --to gguf only");
     size_t t = 0;
     while (t < sizeof dense_targets / sizeof *dense_targets && strcmp(dense_targets[t].name, to) != 0) t++;
     if (t < sizeof dense_targets / sizeof *dense_targets) {
@@ -60,9 +132,6 @@ int cmd_convert(const mp_args *a)
     } else if ((o.pack.target = mp_scheme_find(to)) && (o.pack.target->roles & MP_SCHEME_TARGET)) {
         o.packed = 1;
     } else {
-        for (size_t i = 0; i < sizeof later_targets / sizeof *later_targets; i++)
-            if (strcmp(later_targets[i], to) == 0)
-                return mp_cli_usage_error(a->cmd, "--to %s is not available in this version", to);
         return unknown_format(a->cmd, to);
     }
     const char *int4 = mp_args_get(a, "int4");

@@ -29,6 +29,7 @@ static const mp_opt convert_opts[] = {
     {"max-shard-size", "SIZE", "tensor bytes per output file, e.g. 5GB or 2GiB (default 5GB)"},
     {"cast-dense", NULL, "cast unquantized float tensors to FORMAT (the default; kept for scripts)"},
     {"keep-dense-dtype", NULL, "copy unquantized float tensors in their own dtype instead"},
+    {"no-tokenizer", NULL, "--to gguf: write the weights without tokenizer metadata"},
     {"force", NULL, "replace DST if it is a modelprep output or empty; remove earlier runs' partial outputs"},
     {"json", NULL, "print a JSON summary on stdout"},
     {"quiet", NULL, "no progress bar and no summary"},
@@ -91,7 +92,10 @@ static const mp_cmd commands[] = {
      "layout. Every other tensor is copied byte for byte. DST is written atomically, with\n"
      "config.json, the tokenizer and other side files, and modelprep.json.\n"
      "A GGUF source (file or split set) converts to f32, f16 or bf16: every tensor dequantized,\n"
-     "llama/mistral/qwen2/qwen3/gemma3 names mapped to Hugging Face's, config.json built.",
+     "llama/mistral/qwen2/qwen3/gemma3 names mapped to Hugging Face's, config.json built.\n"
+     "With --to gguf[:auto|f32|f16|bf16|q8_0], a llama/mistral/qwen2/qwen3/gemma3 checkpoint\n"
+     "becomes the GGUF file DST (manifest: DST.modelprep.json) that llama.cpp loads; auto keeps\n"
+     "quantized codes exactly (Q4_0, Q5_0, Q8_0) and refuses what no block type holds.",
      2, 2, convert_opts},
     {"split", cmd_split, "SRC DST [options]",
      "Write one file per layer, for layer-streaming runtimes.",

@@ -90,4 +90,29 @@ mp_errcode mp_dense_rows(const mp_st_model *m, const mp_qlinear *q, uint64_t n0,
  * returns nonzero when a finite value overflows f16. */
 uint32_t mp_dense_store(const float *v, size_t n, mp_dtype dt, void *out);
 
+/* ---------------------------------------------------------------- GGUF block types */
+
+/* How canonical b-bit codes go into a ggml block type without changing a value
+ * (doc/formats/gguf-export.md §3): bit widths it takes, whether every zero point must be
+ * 2^(b-1) (symmetric), the ggml type, and the offset c = q - z + offset. */
+typedef struct mp_gguf_block_rule {
+    uint32_t bits_mask;    /* bit b set: b-bit codes */
+    int needs_mid_zero;    /* 1: only when every z = 2^(b-1) */
+    uint32_t type;         /* mp_gguf_type */
+    int offset;
+} mp_gguf_block_rule;
+
+/* The first rule that holds b-bit codes (zeros_mid: every zero point is 2^(b-1)), or NULL. */
+const mp_gguf_block_rule *mp_gguf_block_rule_for(uint32_t bits, int zeros_mid);
+
+/* Packs one row of k_cols canonical codes q (k_cols and group_size multiples of 32) into
+ * k_cols/32 blocks of r->type: z and d are the row's zero points and f16 scale bits, one per
+ * group. The caller has checked that every q - z + offset fits the type. */
+void mp_gguf_pack_row(const mp_gguf_block_rule *r, const uint8_t *q, const uint16_t *z,
+                      const uint16_t *d, uint64_t k_cols, uint64_t group_size, uint8_t *out);
+
+/* Quantizes n floats (n a multiple of 32) to Q8_0 exactly as ggml's quantize_row_q8_0_ref and
+ * gguf-py's gguf.quants.quantize: d = amax / 127 in f32, codes roundf(x / d) (x * (1 / d)). */
+void mp_gguf_quantize_q8_0_ref(const float *x, uint64_t n, uint8_t *out);
+
 #endif /* MP_REPACK_H */

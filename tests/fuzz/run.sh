@@ -16,7 +16,7 @@ libs="$(pkg-config --libs libxxhash libcjson libzstd) -lm"
 srcs="$(ls common/*.c formats/*.c repack/*.c) verify/dequant_ref.c verify/integrity.c verify/structure.c"
 status=0
 rev=$(git rev-parse --short HEAD 2>/dev/null || echo -) # the commit the harnesses are built from
-for t in ${FUZZ_TARGETS:-st_header index config json manifest gguf journal}; do
+for t in ${FUZZ_TARGETS:-st_header index config json manifest gguf journal tokenizer}; do
     extra= # the journal reader is convert/'s (the resume path)
     [ "$t" = journal ] && extra="convert/journal.c convert/dest.c"
     "$cc" $flags -o "$out/fuzz_$t" tests/fuzz/fuzz_$t.c tests/fuzz/fuzz_common.c $srcs $extra $libs

@@ -304,6 +304,9 @@ def names_permutation_and_config(tmp):
                     "tie_word_embeddings": tied, "torch_dtype": "float32"}
         for k, v in want_cfg.items():
             check(cfg.get(k) == v, f"{arch}: config.json {k} = {cfg.get(k)!r}, want {v!r}")
+        check(cfg.get("attention_bias", False) == (arch in ("qwen2", "llama")),
+              f"{arch}: attention_bias {cfg.get('attention_bias')!r}: the q/k/v biases need it")
+        check("mlp_bias" not in cfg, f"{arch}: mlp_bias without ffn biases")
         check(cfg["architectures"] == [{"llama": "LlamaForCausalLM", "mistral": "MistralForCausalLM",
                                         "qwen2": "Qwen2ForCausalLM", "qwen3": "Qwen3ForCausalLM",
                                         "gemma3": "Gemma3ForCausalLM"}[arch]], f"{arch}: architectures")
