@@ -926,9 +926,13 @@ static const char **source_paths(const split_job *j, const char *src, size_t *n)
     size_t nf = j->g ? mp_gguf_n_files(j->g) : mp_st_n_files(j->m);
     const char **v = calloc(nf + 1, sizeof *v);
     if (!v) return NULL;
-    v[0] = src;
-    for (size_t i = 0; i < nf; i++) v[1 + i] = (j->g ? mp_gguf_file(j->g, i) : mp_st_file(j->m, i))->path;
-    *n = nf + 1;
+    /* --into-checkpoint writes SRC/splitted_model, the one place inside SRC modelprep writes
+     * (doc/split-runtimes.md): the source's files, not its folder, are then what DST must not
+     * be, contain or lie in. */
+    size_t k = 0;
+    if (!j->o->into_checkpoint) v[k++] = src;
+    for (size_t i = 0; i < nf; i++) v[k++] = (j->g ? mp_gguf_file(j->g, i) : mp_st_file(j->m, i))->path;
+    *n = k;
     return v;
 }
 

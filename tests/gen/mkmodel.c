@@ -399,7 +399,8 @@ static int usage(void)
 
 int main(int argc, char **argv)
 {
-    gen_cfg c = {2, 256, 512, 1024, 8, 4, 4, 64, 0, 0, 0, 0, 0, 0, 0, 0, 42};
+    gen_cfg c = {.layers = 2, .hidden = 256, .intermediate = 512, .vocab = 1024, .heads = 8, .kv_heads = 4,
+                 .bits = 4, .group_size = 64, .seed = 42};
     const char *dir = NULL;
     const char *format = "gptq";
     for (int i = 1; i < argc; i++) {
