@@ -298,6 +298,7 @@ Test(python_crosscheck, fp8_sources_dequantize_as_their_producers_round, .timeou
  * tests/ref/torch_env.sh could not install them. */
 Test(python_crosscheck, fp8_sources_equal_transformers_compressed_tensors_and_deepseek, .timeout = 900)
 {
+    TU_JUDGES_OR_SKIP();
     const char *venv = getenv("MP_TORCH_VENV");
     if (!venv) cr_skip_test("MP_TORCH_VENV is not set (run through make test)");
     char *skip = tu_path(venv, ".skip"), *why = tu_read(skip, NULL);
@@ -373,6 +374,7 @@ Test(python_crosscheck, every_repack_pair_is_exact_or_refused, .timeout = 600)
  * skipped with the reason, never passed. */
 Test(runtimes, airllm_and_rabbitllm_use_the_split_as_it_is, .timeout = 1800)
 {
+    TU_JUDGES_OR_SKIP();
     const char *stamp = getenv("MP_RT_STAMP");
     if (!stamp || access(stamp, F_OK) != 0) {
         char *why = getenv("MP_RT_SKIP") ? tu_read(getenv("MP_RT_SKIP"), NULL) : NULL;

@@ -35,6 +35,7 @@ Test(python_crosscheck, gguf_export_is_exact_per_gguf_py_and_refuses_what_it_can
 
 Test(llama_cpp_judge, llama_cpp_loads_tokenizes_and_runs_every_exported_gguf, .timeout = 1800)
 {
+    TU_JUDGES_OR_SKIP();
     const char *py = getenv("MP_JUDGE_PYTHON");
     if (!py || access(py, X_OK) != 0)
         cr_skip_test("SKIP: the llama.cpp judge is not built (%s missing): `make llama-judge` builds "
