@@ -362,7 +362,7 @@ static mp_errcode check_existing(int dir_fd, const char *dst, int force, mp_err 
         struct stat ms;
         snprintf(man, sizeof man, "%s.modelprep.json", base);
         ok = S_ISREG(st.st_mode) && fstatat(dir_fd, man, &ms, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(ms.st_mode);
-        what = S_ISREG(st.st_mode) ? "is a file without NAME.modelprep.json beside it" : "is not a directory";
+        what = "is not a directory";
     } else {
         int f = openat(dir_fd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         ok = f >= 0 && (is_output(f) || dir_is_empty(f));

@@ -578,26 +578,6 @@ static uint64_t src_row(const xout *o, uint64_t r)
     return h * o->head_dim + (i % 2) * (o->head_dim / 2) + i / 2;
 }
 
-static float load_float(const uint8_t *p, mp_dtype t)
-{
-    switch (t) {
-    case MP_DTYPE_F16: return mp_f16_to_f32((uint16_t)(p[0] | p[1] << 8));
-    case MP_DTYPE_BF16: return mp_bf16_to_f32((uint16_t)(p[0] | p[1] << 8));
-    case MP_DTYPE_F64: {
-        uint64_t u = mp_read_le64(p);
-        double v;
-        memcpy(&v, &u, 8);
-        return (float)v;
-    }
-    default: {
-        uint32_t u = mp_read_le32(p);
-        float v;
-        memcpy(&v, &u, 4);
-        return v;
-    }
-    }
-}
-
 /* Source rows [r0, r1) into j->raw (dense bytes), j->codes (canonical codes) or j->fl (floats),
  * in source order. */
 static mp_errcode fetch(xjob *j, const xout *o, uint64_t r0, uint64_t r1, mp_err *err)
@@ -612,7 +592,7 @@ static mp_errcode fetch(xjob *j, const xout *o, uint64_t r0, uint64_t r1, mp_err
         uint64_t n = (r1 - r0) * o->cols;
         MP_FORWARD(mp_st_read(j->m, t, r0 * o->cols * es, j->raw, (size_t)(n * es), err));
         if (o->enc != ENC_COPY)
-            for (uint64_t i = 0; i < n; i++) j->fl[i] = load_float(j->raw + i * es, t->dtype);
+            for (uint64_t i = 0; i < n; i++) j->fl[i] = mp_dtype_load_f32(j->raw + i * es, t->dtype);
         return MP_OK;
     }
     const mp_qlinear *q = o->lin;

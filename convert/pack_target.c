@@ -299,16 +299,6 @@ static mp_errcode produce_zeros(const mp_st_model *m, const mp_pack_opts *o, con
     return rc;
 }
 
-static float load_scale(const uint8_t *p, mp_dtype t)
-{
-    if (t == MP_DTYPE_F16) return mp_f16_to_f32((uint16_t)(p[0] | p[1] << 8));
-    if (t == MP_DTYPE_BF16) return mp_bf16_to_f32((uint16_t)(p[0] | p[1] << 8));
-    uint32_t u = mp_read_le32(p);
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-
 /* Stores v as dtype t; 0 when that would change its value. */
 static int store_scale(float v, mp_dtype t, uint8_t *out)
 {
@@ -355,7 +345,7 @@ static mp_errcode produce_scales(const mp_st_model *m, const mp_pack_opts *o, co
         for (uint64_t g = 0; g < G; g++) {
             uint64_t si = q->scales_nk ? n * scols + g : g * scols + n;
             uint64_t oi = out_nk ? n * G + g : g * N + n;
-            float v = load_scale(in + si * ies, s->dtype);
+            float v = mp_dtype_load_f32(in + si * ies, s->dtype);
             if (!store_scale(v, p->scale_dtype, out + oi * oes)) {
                 rc = REFUSE(q, "scale %.9g at row %llu, group %llu is not exactly representable "
                                "in %s; pass --scale-dtype %s or convert with --to bf16",

@@ -326,26 +326,6 @@ static mp_errcode produce_copy(job *j, mp_st_writer *w, const out_tensor *o, mp_
     return MP_OK;
 }
 
-static float load_float(const uint8_t *p, mp_dtype t)
-{
-    switch (t) {
-    case MP_DTYPE_F16: return mp_f16_to_f32((uint16_t)(p[0] | p[1] << 8));
-    case MP_DTYPE_BF16: return mp_bf16_to_f32((uint16_t)(p[0] | p[1] << 8));
-    case MP_DTYPE_F64: {
-        uint64_t u = mp_read_le64(p);
-        double d;
-        memcpy(&d, &u, sizeof d);
-        return (float)d;
-    }
-    default: {
-        uint32_t u = mp_read_le32(p);
-        float f;
-        memcpy(&f, &u, sizeof f);
-        return f;
-    }
-    }
-}
-
 /* Stores n floats as the target dtype. An f16 overflow is an error naming the element, never a
  * silent infinity. `first` is the flat index of v[0] in the tensor, `cols` its row length. */
 mp_errcode mp_convert_store(const float *v, size_t n, mp_target target, uint8_t *out, const char *name,
@@ -435,7 +415,7 @@ static mp_errcode produce_cast(job *j, mp_st_writer *w, const out_tensor *o, mp_
         size_t cnt = t->n_elems - e < per ? (size_t)(t->n_elems - e) : per;
         MP_FORWARD(check_interrupt(j, err));
         MP_FORWARD(mp_st_read(j->m, t, e * ies, j->chunk, cnt * ies, err));
-        for (size_t i = 0; i < cnt; i++) j->tile[i] = load_float(j->chunk + i * ies, t->dtype);
+        for (size_t i = 0; i < cnt; i++) j->tile[i] = mp_dtype_load_f32(j->chunk + i * ies, t->dtype);
         MP_FORWARD(mp_convert_store(j->tile, cnt, j->o->target, j->tile_out, t->name, e, cols ? cols : 1, err));
         size_t oes = mp_dtype_bits(o->spec.dtype) / 8;
         MP_FORWARD(mp_st_writer_write(w, j->tile_out, cnt * oes, err));

@@ -26,6 +26,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* ---------------------------------------------------------------- element types */
 
@@ -65,6 +66,24 @@ int mp_dtype_parse(const char *s, mp_dtype *out);
 /* Bytes of `n_elems` elements; 1 on overflow or when sub-byte elements do not fill whole bytes
  * (*why is then "overflow" or "partial byte"). */
 int mp_dtype_nbytes(mp_dtype t, uint64_t n_elems, uint64_t *out, const char **why);
+
+/* One little-endian F16, BF16, F32 or F64 value at p as f32 (F64 rounded to nearest); any other
+ * t is read as F32. Inline: the dequantizers call it per scale or element. */
+static inline float mp_dtype_load_f32(const uint8_t *p, mp_dtype t)
+{
+    if (t == MP_DTYPE_F16) return mp_f16_to_f32((uint16_t)(p[0] | p[1] << 8));
+    if (t == MP_DTYPE_BF16) return mp_bf16_to_f32((uint16_t)(p[0] | p[1] << 8));
+    if (t == MP_DTYPE_F64) {
+        uint64_t u = mp_read_le64(p);
+        double d;
+        memcpy(&d, &u, sizeof d);
+        return (float)d;
+    }
+    uint32_t u = mp_read_le32(p);
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
 
 /* ---------------------------------------------------------------- tensors */
 

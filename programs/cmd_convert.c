@@ -101,7 +101,7 @@ static int unknown_format(const mp_cmd *cmd, const char *to)
     const char *names[sizeof dense_targets / sizeof *dense_targets + 64];
     char list[512] = "";
     size_t n = 0;
-    for (size_t i = 0; i < sizeof dense_targets / sizeof *dense_targets; i++) names[n++] = dense_targets[i].name;
+    for (size_t i = 0; i < 3; i++) names[n++] = dense_targets[i].name; /* not the torch aliases */
     for (size_t i = 0; i < mp_scheme_count() && n < sizeof names / sizeof *names; i++)
         if (mp_scheme_at(i)->roles & MP_SCHEME_TARGET) names[n++] = mp_scheme_at(i)->name;
     for (size_t i = 0; i < n; i++)

@@ -107,16 +107,6 @@ CLONES static void int_row(const uint8_t *codes, const int32_t *z, const float *
     }
 }
 
-static float scale_at(const uint8_t *p, mp_dtype t)
-{
-    if (t == MP_DTYPE_F16) return mp_f16_to_f32((uint16_t)(p[0] | p[1] << 8));
-    if (t == MP_DTYPE_BF16) return mp_bf16_to_f32((uint16_t)(p[0] | p[1] << 8));
-    uint32_t u = mp_read_le32(p);
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-
 typedef struct int_parts {
     uint8_t *codes;   /* [rows][K] canonical, code_xor applied */
     int32_t *z;       /* [rows][G] with the scheme's offset */
@@ -167,7 +157,7 @@ static mp_errcode int_scales(const mp_st_model *m, const mp_qlinear *q, uint64_t
     size_t cols = (size_t)(b.c1 - b.c0);
     for (uint64_t j = 0; rc == MP_OK && j < rows; j++)
         for (uint64_t g = 0; g < G; g++)
-            s[j * G + g] = scale_at(b.data + (q->scales_nk ? j * cols + g : g * cols + j) * es, t->dtype);
+            s[j * G + g] = mp_dtype_load_f32(b.data + (q->scales_nk ? j * cols + g : g * cols + j) * es, t->dtype);
     free(b.data);
     return rc;
 }
@@ -319,7 +309,7 @@ static mp_errcode f8_rows(const mp_st_model *m, const mp_qlinear *q, uint64_t n0
     mp_errcode rc = sc && raw && codes ? MP_OK : mp_errf(err, MP_E_NOMEM, "out of memory");
     if (rc == MP_OK) rc = mp_st_read(m, st, f.r0 * q->scale_cols * es, raw, (size_t)ns * es, err);
     if (rc == MP_OK) rc = mp_st_read(m, q->qweight, n0 * K, codes, (size_t)((n1 - n0) * K), err);
-    for (uint64_t i = 0; rc == MP_OK && i < ns; i++) sc[i] = round_to(scale_at(raw + i * es, st->dtype), pre);
+    for (uint64_t i = 0; rc == MP_OK && i < ns; i++) sc[i] = round_to(mp_dtype_load_f32(raw + i * es, st->dtype), pre);
     f.scales = sc;
     int use_tab = q->block_n * q->block_k >= 4096;
     long long rows = (long long)(n1 - n0);

@@ -16,16 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static float scale_f32(const uint8_t *p, mp_dtype t)
-{
-    if (t == MP_DTYPE_F16) return mp_f16_to_f32((uint16_t)(p[0] | p[1] << 8));
-    if (t == MP_DTYPE_BF16) return mp_bf16_to_f32((uint16_t)(p[0] | p[1] << 8));
-    uint32_t u = mp_read_le32(p);
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
-
 /* v rounded to dtype t (BF16 or F16) and back; v itself for any other t. */
 static float round_to(float v, mp_dtype t)
 {
@@ -45,7 +35,7 @@ static mp_errcode read_scales(const mp_st_model *m, const mp_qlinear *q, uint64_
     if (!raw) return mp_errf(err, MP_E_NOMEM, "out of memory");
     mp_errcode rc = mp_st_read(m, s, r0 * cols * es, raw, n * es, err);
     mp_dtype pre = q->scheme->fround == MP_FROUND_MODEL_DTYPE ? q->round_dtype : MP_DTYPE_COUNT;
-    for (size_t i = 0; rc == MP_OK && i < n; i++) out[i] = round_to(scale_f32(raw + i * es, s->dtype), pre);
+    for (size_t i = 0; rc == MP_OK && i < n; i++) out[i] = round_to(mp_dtype_load_f32(raw + i * es, s->dtype), pre);
     free(raw);
     return rc;
 }

@@ -36,16 +36,6 @@ static inline uint32_t padded_get(const uint32_t *w, size_t stride, uint64_t i, 
 }
 
 
-static float to_f32(const uint8_t *p, mp_dtype t)
-{
-    if (t == MP_DTYPE_F16) return mp_f16_to_f32((uint16_t)(p[0] | p[1] << 8));
-    if (t == MP_DTYPE_BF16) return mp_bf16_to_f32((uint16_t)(p[0] | p[1] << 8));
-    uint32_t u = mp_read_le32(p);
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
-
 /* Words as read are little-endian on disk; make them host words once. */
 static void words_from_le(uint32_t *w, size_t n)
 {
@@ -235,7 +225,7 @@ mp_errcode mp_dequant_ref(const mp_st_model *m, const mp_qlinear *q, uint64_t n0
             uint64_t n = n0 + (uint64_t)j;
             for (uint64_t g = 0; g < G; g++) {
                 uint64_t si = q->scales_nk ? (uint64_t)j * scols + g : g * scols + (uint64_t)j;
-                srow[g] = to_f32(sb8 + si * es, q->scales->dtype);
+                srow[g] = mp_dtype_load_f32(sb8 + si * es, q->scales->dtype);
                 zrow[g] = (int32_t)((int64_t)zero_at(q, zbuf, zb, n, g) + offset);
             }
             decode_row(q, wbuf, cb, n, codes);

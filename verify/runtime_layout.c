@@ -42,11 +42,15 @@ static int owns_tensors(const cJSON *weight_map, const char *module)
 
 /* One module the runtime asks for: its file and its marker. */
 static mp_errcode check_module(const char *dir, const mp_runtime_traits *t, const char *module,
-                               mp_verify_report *r)
+                               mp_verify_report *r, mp_err *err)
 {
-    char file[200], marker[210];
+    char file[200], marker[210], path[4400];
     snprintf(file, sizeof file, "%s.safetensors", module);
     snprintf(marker, sizeof marker, "%s%s", file, MP_RUNTIME_MARKER_SUFFIX);
+    snprintf(path, sizeof path, "%s/%s", dir, file);
+    struct stat st;
+    if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode)) /* there, but no file to read: bad input */
+        return mp_errf_at(err, MP_E_INPUT, path, NULL, -1, "not a regular file (%s)", mp_file_kind(st.st_mode));
     if (!is_regular(dir, file))
         return mp_vfind(r, MP_VS_FAIL, "runtime", "%s: missing: %s streams %s and would split the checkpoint "
                         "again", file, t->title, module);
@@ -107,7 +111,7 @@ static mp_errcode check_modules(const char *dir, const mp_runtime_traits *t, con
     for (size_t i = 0; rc == MP_OK && i < 3; i++) {
         /* AirLLM drops a module without tensors: a tied head it takes from the embedding. */
         if (!t->tied_head_file && i == 2 && !owns_tensors(weight_map, ends[i])) continue;
-        rc = check_module(dir, t, ends[i], r);
+        rc = check_module(dir, t, ends[i], r, err);
     }
     if (rc == MP_OK && t->tied_head_file && !owns_tensors(weight_map, "lm_head") && cfg.tie_word_embeddings != 1)
         rc = mp_vfind(r, MP_VS_FAIL, "runtime", "lm_head.safetensors: holds no tensors, but config.json does not "
@@ -115,7 +119,7 @@ static mp_errcode check_modules(const char *dir, const mp_runtime_traits *t, con
     for (int64_t l = 0; rc == MP_OK && l < cfg.num_hidden_layers; l++) {
         char module[64];
         snprintf(module, sizeof module, "model.layers.%lld", (long long)l);
-        rc = check_module(dir, t, module, r);
+        rc = check_module(dir, t, module, r, err);
     }
     return rc;
 }

@@ -8,7 +8,7 @@ after=$(cd ck && find . -path ./splitted_model -prune -o -type f -print | sort |
 [ "$before" = "$after" ] && echo "the checkpoint's own files are unchanged"
 ls ck
 ls ck/splitted_model | grep -c '\.safetensors\.done$'
-$MODELPREP verify ck/splitted_model --device cpu --rows 4 | grep -E '^(runtime|PASS|FAIL)' | sed 's/ ([0-9.]* s)$//'
+$MODELPREP verify ck/splitted_model --device cpu --rows 4 | grep -E '^(runtime|PASS:|FAIL)' | sed 's/ ([0-9.]* s)$//'
 $MODELPREP split ck --into-checkpoint || echo "again: exit $?"
 $MODELPREP split ck --into-checkpoint --force --quiet && echo "--force: replaced"
 $MODELPREP split ck out --into-checkpoint || echo "with a DST: exit $?"

@@ -11,7 +11,7 @@ cd ../..
 mv m moved
 set +e
 $MODELPREP verify out --device cpu >out.txt 2>err.txt; echo "source moved: exit $?: $(sed "s|$(pwd -P)|ROOT|" err.txt)"
-$MODELPREP verify out --device cpu --no-source | grep -E '^(reference|WARN|PASS)' | sed 's/ (.*s)$//'
+$MODELPREP verify out --device cpu --no-source | grep -E '^(reference|WARN|PASS:)' | sed 's/ (.*s)$//'
 $MODELPREP verify out --against moved --no-source >/dev/null 2>err.txt; echo "both: exit $?: $(cat err.txt | head -1)"
 set -e
 $MODELPREP verify out --device cpu --against moved | sed -n '2p' | sed "s|$(pwd -P)|ROOT|"

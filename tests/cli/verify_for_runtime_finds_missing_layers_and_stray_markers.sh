@@ -3,7 +3,7 @@
 # failure is one line naming the file, exit 1.
 $MKMODEL m --layers 2 --tied >/dev/null
 $MODELPREP split m s --quiet
-v() { $MODELPREP verify "$@" --device cpu --rows 4 | grep -E '^(runtime|PASS|FAIL)' | sed 's/ ([0-9.]* s)$//'; }
+v() { $MODELPREP verify "$@" --device cpu --rows 4 | grep -E '^(runtime|PASS:|FAIL)' | sed 's/ ([0-9.]* s)$//'; }
 v s
 v s --for airllm
 rm s/model.layers.1.safetensors.done

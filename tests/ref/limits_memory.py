@@ -96,7 +96,8 @@ def main():
                     "data_offsets": [i, i + 1]} for i in range(layers)}, layers)
         rc, rss, err = peak("split", "layers", "split-out")
         check(rc == 0, f"split of {layers} layers: exit {rc}: {err}")
-        check(len([f for f in os.listdir("split-out") if f.startswith("model.layers.")]) == layers,
+        check(len([f for f in os.listdir("split-out")
+                   if f.startswith("model.layers.") and f.endswith(".safetensors")]) == layers,
               "one file per layer")
         check(rss < TILE_BOUND, f"split of {layers} layers: peak {rss // MIB} MiB, bound {TILE_BOUND // MIB} MiB")
         shutil.rmtree("split-out")
