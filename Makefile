@@ -295,7 +295,6 @@ TEST_ENV = MP_BIN=$(abspath $(BIN)) MP_TOOLS=$(abspath $(BUILD)/tests) \
            MP_RT_PYTHON=$(abspath $(RTVENV))/bin/python MP_RT_STAMP=$(abspath $(RTSTAMP)) \
            MP_RT_SKIP=$(abspath build/rtvenv.skip) \
            MP_TORCH_VENV=$(abspath $(TORCH_VENV)) \
-
            MP_JUDGE_PYTHON=$(abspath $(JUDGE_VENV))/bin/python \
            MP_JUDGES=$(JUDGES) LSAN_OPTIONS=suppressions=$(abspath tests/lsan.supp):print_suppressions=0
 
