@@ -369,7 +369,7 @@ static void describe(const cu_api *cu, const nvrtc_api *rtc, const char *rtc_why
     version_text(cu->version, o->driver, sizeof o->driver);
     if (!rtc->lib) {
         snprintf(o->platform, sizeof o->platform, "no NVRTC");
-        snprintf(o->note, sizeof o->note, "%s", rtc_why);
+        snprintf(o->note, sizeof o->note, "%.*s", (int)sizeof o->note - 1, rtc_why);
         return;
     }
     snprintf(o->platform, sizeof o->platform, "NVRTC %d.%d", rtc->major, rtc->minor);
