@@ -58,13 +58,15 @@ def held_by_this_script(tmp, m, want):
 
 def start_and_stop(m, dst):
     """Starts a split and stops it (SIGSTOP) once its partial directory holds a journal and a
-    finished file. Returns the process and the partial directory, or (None, None)."""
+    finished file: one with its .done marker, which is written after the file's journal entry
+    (a renamed file without it may not be journaled yet). Returns the process and the partial
+    directory, or (None, None)."""
     folder, base = os.path.split(dst)
     for _ in range(30):
         p = subprocess.Popen([BIN, "split", m, dst, "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         while p.poll() is None:
             left = partials(folder, base)
-            if left and any(f.endswith(".safetensors") for f in os.listdir(os.path.join(folder, left[0]))):
+            if left and any(f.endswith(".safetensors.done") for f in os.listdir(os.path.join(folder, left[0]))):
                 p.send_signal(signal.SIGSTOP)
                 return p, os.path.join(folder, left[0])
             time.sleep(0.0005)
