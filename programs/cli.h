@@ -55,6 +55,10 @@ int mp_cli_fail(const mp_err *err);
 /* One-line usage error plus the command's synopsis on stderr; returns 2. */
 int mp_cli_usage_error(const mp_cmd *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* --threads N (1 to 1024) into *threads, left as it is when the option is absent. Returns -1,
+ * or the usage error's exit code (2, already reported). */
+int mp_cli_threads(const mp_args *a, int *threads);
+
 /* The choice closest to `word` by edit distance (case-insensitive, swaps count once; a word that
  * begins a choice counts as one step), or NULL when none is close enough to be a likely typo:
  * what "did you mean" offers. */

@@ -39,14 +39,8 @@ static int cmd_convert_gguf(const mp_args *a, mp_gguf_to to)
             return mp_cli_usage_error(a->cmd, "--%s does not apply to --to gguf", packed_only[i]);
     mp_convert_opts o;
     memset(&o, 0, sizeof o);
-    const char *threads = mp_args_get(a, "threads");
-    if (threads) {
-        char *end = NULL;
-        long v = strtol(threads, &end, 10);
-        if (*threads == '\0' || *end != '\0' || v < 1 || v > 1024)
-            return mp_cli_usage_error(a->cmd, "--threads wants a number from 1 to 1024, not '%s'", threads);
-        o.threads = (int)v;
-    }
+    int trc = mp_cli_threads(a, &o.threads);
+    if (trc >= 0) return trc;
     if (o.threads > 0) omp_set_num_threads(o.threads);
     o.force = mp_args_has(a, "force");
     o.quiet = mp_args_has(a, "quiet");
@@ -158,14 +152,8 @@ int cmd_convert(const mp_args *a)
                                (const char *const[]){"f16", "bf16", "f32"}, 3);
     }
 
-    const char *threads = mp_args_get(a, "threads");
-    if (threads) {
-        char *end = NULL;
-        long v = strtol(threads, &end, 10);
-        if (*threads == '\0' || *end != '\0' || v < 1 || v > 1024)
-            return mp_cli_usage_error(a->cmd, "--threads wants a number from 1 to 1024, not '%s'", threads);
-        o.threads = (int)v;
-    }
+    int trc = mp_cli_threads(a, &o.threads);
+    if (trc >= 0) return trc;
     o.max_shard = 5000000000ull;
     const char *shard = mp_args_get(a, "max-shard-size");
     if (shard && mp_parse_size(shard, &o.max_shard))

@@ -94,14 +94,8 @@ int cmd_split(const mp_args *a)
             return mp_cli_usage_error(a->cmd, "--gguf-split wants a number of files from 1 to 9999, not '%s'", gs);
         o.gguf_split = (unsigned)v;
     }
-    const char *threads = mp_args_get(a, "threads");
-    if (threads) {
-        char *end = NULL;
-        long v = strtol(threads, &end, 10);
-        if (*threads == '\0' || *end != '\0' || v < 1 || v > 1024)
-            return mp_cli_usage_error(a->cmd, "--threads wants a number from 1 to 1024, not '%s'", threads);
-        o.threads = (int)v;
-    }
+    int trc = mp_cli_threads(a, &o.threads);
+    if (trc >= 0) return trc;
     char *dst = destination(a, o.into_checkpoint);
     if (!dst) return 2;
     o.interrupted = mp_cli_catch_signals();

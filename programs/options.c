@@ -222,3 +222,15 @@ int mp_cli_fail_job(const mp_err *err)
     if (err->code == MP_E_INTERRUPTED) return caught_signal == SIGTERM ? 143 : 130;
     return rc;
 }
+
+int mp_cli_threads(const mp_args *a, int *threads)
+{
+    const char *v = mp_args_get(a, "threads");
+    if (!v) return -1;
+    char *end = NULL;
+    long n = strtol(v, &end, 10);
+    if (*v == '\0' || *end != '\0' || n < 1 || n > 1024)
+        return mp_cli_usage_error(a->cmd, "--threads wants a number from 1 to 1024, not '%s'", v);
+    *threads = (int)n;
+    return -1;
+}
