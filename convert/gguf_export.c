@@ -809,6 +809,38 @@ static mp_errcode meta_extra(xjob *j, mp_err *err)
     return MP_OK;
 }
 
+/* general.source.repo_url from config.json's _name_or_path when it is a Hub id, and the model
+ * card's license and base models as general.license and general.base_model.* (the keys gguf-py's
+ * Metadata writes; doc/formats/gguf-export.md §1.4). */
+static mp_errcode meta_provenance(xjob *j, mp_err *err)
+{
+    mp_gguf_writer *w = j->w;
+    char v[320], k[64];
+    if (mp_hf_is_hub_id(j->h.name_or_path)) {
+        snprintf(v, sizeof v, "https://huggingface.co/%s", j->h.name_or_path);
+        MP_FORWARD(mp_gguf_writer_add_str(w, "general.source.repo_url", v, err));
+    }
+    mp_hf_card c;
+    MP_FORWARD(mp_hf_card_load(&c, mp_st_dir(j->m), err));
+    if (c.license[0]) MP_FORWARD(mp_gguf_writer_add_str(w, "general.license", c.license, err));
+    if (!c.n_base) return MP_OK;
+    MP_FORWARD(mp_gguf_writer_add_u32(w, "general.base_model.count", (uint32_t)c.n_base, err));
+    for (size_t i = 0; i < c.n_base; i++) {
+        const char *id = c.base[i], *slash = strchr(id, '/');
+        int hub = mp_hf_is_hub_id(id);
+        snprintf(k, sizeof k, "general.base_model.%zu.name", i);
+        MP_FORWARD(mp_gguf_writer_add_str(w, k, hub ? slash + 1 : id, err));
+        if (!hub) continue;
+        snprintf(k, sizeof k, "general.base_model.%zu.organization", i);
+        snprintf(v, sizeof v, "%.*s", (int)(slash - id), id);
+        MP_FORWARD(mp_gguf_writer_add_str(w, k, v, err));
+        snprintf(k, sizeof k, "general.base_model.%zu.repo_url", i);
+        snprintf(v, sizeof v, "https://huggingface.co/%s", id);
+        MP_FORWARD(mp_gguf_writer_add_str(w, k, v, err));
+    }
+    return MP_OK;
+}
+
 /* general.*, and modelprep.* provenance: the source's scheme and whether every value was kept. */
 static mp_errcode meta_general(xjob *j, const char *src, uint32_t file_type, int lossless, mp_err *err)
 {
@@ -821,6 +853,7 @@ static mp_errcode meta_general(xjob *j, const char *src, uint32_t file_type, int
     if (name[0] && strcmp(name, ".") != 0) MP_FORWARD(mp_gguf_writer_add_str(w, "general.name", name, err));
     MP_FORWARD(mp_gguf_writer_add_u32(w, "general.file_type", file_type, err));
     MP_FORWARD(mp_gguf_writer_add_u32(w, "general.quantization_version", 2, err));
+    MP_FORWARD(meta_provenance(j, err));
     MP_FORWARD(mp_gguf_writer_add_str(w, "modelprep.source.path", src, err));
     MP_FORWARD(mp_gguf_writer_add_str(w, "modelprep.version", MP_VERSION, err));
     char scheme[160] = "dense";

@@ -858,11 +858,30 @@ typedef struct mp_hf_hparams {
     double rope_factor, rope_low_freq_factor, rope_high_freq_factor;
     int64_t rope_orig_context; /* rope_scaling.original_max_position_embeddings */
     int tie_word_embeddings, attention_bias, mlp_bias;
+    char name_or_path[256];    /* _name_or_path, as transformers saved it; "" when absent */
 } mp_hf_hparams;
 
 /* Reads dir/config.json. A missing file, malformed JSON or a key of the wrong type is
  * MP_E_INPUT naming the file (and the key). */
 mp_errcode mp_hf_hparams_load(mp_hf_hparams *h, const char *dir, mp_err *err);
+
+/* The model card's provenance (hf_card.c; doc/formats/gguf-export.md §1.4): the YAML front
+ * matter of dir/README.md, its `license` and `base_model` (one id or a list). */
+#define MP_HF_CARD_MAX_BASE 8
+typedef struct mp_hf_card {
+    char license[64];
+    size_t n_base;
+    char base[MP_HF_CARD_MAX_BASE][128];
+} mp_hf_card;
+
+/* Reads the front matter at the start of dir/README.md into c. No README, or one without front
+ * matter, is an empty card; a value too long for its field, or more than MP_HF_CARD_MAX_BASE base
+ * models, is MP_E_INPUT naming the file and the key (never a silently shortened id). */
+mp_errcode mp_hf_card_load(mp_hf_card *c, const char *dir, mp_err *err);
+
+/* 1 when s is a Hugging Face Hub model id ("org/name": one slash, [A-Za-z0-9._-], no "..",
+ * neither part starting with '.'), 0 for anything else (a local path, a URL). */
+int mp_hf_is_hub_id(const char *s);
 
 /* What mp_gguf_tokenizer_add() wrote. */
 typedef struct mp_gguf_tok_info {

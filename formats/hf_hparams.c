@@ -111,14 +111,18 @@ static mp_errcode read_flags(const cJSON *root, mp_hf_hparams *h, const char *pa
             return mp_errf_at(err, MP_E_INPUT, path, NULL, -1, "'%s' is not true or false", keys[i]);
         *dst[i] = cJSON_IsTrue(v);
     }
-    static const char *const strs[] = {"model_type", "torch_dtype", "hidden_act"};
-    char *sdst[] = {h->model_type, h->torch_dtype, h->hidden_act};
-    for (size_t i = 0; i < 3; i++) {
+    static const char *const strs[] = {"model_type", "torch_dtype", "hidden_act", "_name_or_path"};
+    char *sdst[] = {h->model_type, h->torch_dtype, h->hidden_act, h->name_or_path};
+    size_t cap[] = {sizeof h->model_type, sizeof h->torch_dtype, sizeof h->hidden_act, sizeof h->name_or_path};
+    for (size_t i = 0; i < 4; i++) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, strs[i]);
         if (!v || cJSON_IsNull(v)) continue;
         if (!cJSON_IsString(v))
             return mp_errf_at(err, MP_E_INPUT, path, NULL, -1, "'%s' is not a string", strs[i]);
-        snprintf(sdst[i], sizeof h->model_type, "%s", v->valuestring);
+        /* A model_type too long is shortened and then refused as unknown; a _name_or_path too
+         * long stays "" (unknown), never a shortened id. */
+        if (sdst[i] == h->name_or_path && strlen(v->valuestring) >= cap[i]) continue;
+        snprintf(sdst[i], cap[i], "%s", v->valuestring);
     }
     return MP_OK;
 }

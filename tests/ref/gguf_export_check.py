@@ -513,6 +513,45 @@ def refusals(tmp):
     check(convert(d, out, "gguf", "--force").returncode == 0, "again: --force")
 
 
+def provenance(tmp):
+    """general.source.repo_url from a Hub _name_or_path, general.license and general.base_model.*
+    from the model card's front matter, in each of its list forms; none of them from a local path
+    or without a card; a card modelprep cannot read exactly is refused, naming the file."""
+    d = mk(tmp, "prov", "llama", "llama-bpe", True, "--bits", "4", "--group-size", "32", "--sym")
+    out = os.path.join(tmp, "prov0.gguf")
+    check(convert(d, out).returncode == 0, "provenance: plain")
+    f = GGUFReader(out).fields
+    check(not any(k.startswith(("general.source.", "general.base_model.", "general.license")) for k in f),
+          "provenance: keys without a card or a Hub id")
+    cfg = json.load(open(os.path.join(d, "config.json")))
+    cards = [("---\nlicense: apache-2.0\nbase_model:\n- Qwen/Qwen3-0.6B\n  - 'meta-llama/Llama-3.2-1B'\n"
+              "tags:\n- gptq\n---\n# card\n", ["Qwen/Qwen3-0.6B", "meta-llama/Llama-3.2-1B"]),
+             ("---\r\nbase_model: [\"a/b\", local-model]\r\nlicense: \"mit\"\r\n---\r\n", ["a/b", "local-model"])]
+    for i, (card, bases) in enumerate(cards):
+        cfg["_name_or_path"] = "/home/user/ckpt" if i else "org/model-GPTQ"
+        json.dump(cfg, open(os.path.join(d, "config.json"), "w"))
+        open(os.path.join(d, "README.md"), "w", newline="").write(card)
+        out = os.path.join(tmp, f"prov{i + 1}.gguf")
+        r = convert(d, out)
+        check(r.returncode == 0, f"provenance {i}: {r.stderr}")
+        f = GGUFReader(out).fields
+        want = {"general.license": "mit" if i else "apache-2.0", "general.base_model.count": len(bases)}
+        if not i:
+            want["general.source.repo_url"] = "https://huggingface.co/org/model-GPTQ"
+        for b, base in enumerate(bases):
+            org, _, name = base.rpartition("/")
+            want[f"general.base_model.{b}.name"] = name
+            if org:
+                want[f"general.base_model.{b}.organization"] = org
+                want[f"general.base_model.{b}.repo_url"] = "https://huggingface.co/" + base
+        got = {k: f[k].contents() for k in f if k.startswith(("general.source.", "general.base_model.", "general.license"))}
+        check(got == want, f"provenance {i}: {got} != {want}")
+    open(os.path.join(d, "README.md"), "w").write("---\nbase_model: [" + ", ".join(f"o/m{i}" for i in range(9)) + "]\n---\n")
+    refused(tmp, d, [os.path.join(d, "README.md"), "front matter 'base_model': more than 8 entries"], "prov9")
+    open(os.path.join(d, "README.md"), "w").write("---\nlicense: mit\n")
+    refused(tmp, d, ["front matter: no closing '---' in the first 64 KiB"], "provopen")
+
+
 def other_schemes(tmp, src, cfg, ref, worst):
     """The same linears repacked (exactly) into AWQ and compressed-tensors give the same GGUF
     values: Q5_0 blocks equal to the GPTQ source's reference."""
@@ -666,6 +705,7 @@ def main():
                 other_schemes(tmp, src, cfg, ref, worst)
         if not JUDGE:
             refusals(tmp)
+            provenance(tmp)
         else:
             real_model(tmp)
     what = "gguf export judge (llama.cpp)" if JUDGE else "gguf export"
