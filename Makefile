@@ -338,10 +338,14 @@ device-bundle: $(BIN) $(BUILD)/tests/mkmodel $(PYSTAMP) ## build/device: what te
 bench-float: $(BIN) $(TOOLS) $(BENCH_BINS) ## the float-source and fast dense path part of make bench alone
 	@sh tests/bench/float.sh $(BUILD)
 
+bench-gguf: $(BIN) $(TOOLS) $(BENCH_BINS) $(PYSTAMP) ## the GGUF export part of make bench alone: against llama.cpp's convert_hf_to_gguf.py
+	@sh tests/bench/gguf_export.sh $(BUILD)
+
 # The run's output goes to build/bench.log too; tests/bench/report.py then writes the figures,
 # the date and the machine into doc/benchmarks.md.
 bench: $(BIN) $(TOOLS) $(BENCH_BINS) ## measure throughput and peak memory; writes doc/benchmarks.md
-	@{ sh tests/bench/run.sh $(BUILD) && sh tests/bench/float.sh $(BUILD); echo $$? > build/bench.rc; } 2>&1 | tee build/bench.log
+	@{ sh tests/bench/run.sh $(BUILD) && sh tests/bench/float.sh $(BUILD) && sh tests/bench/gguf_export.sh $(BUILD); \
+	   echo $$? > build/bench.rc; } 2>&1 | tee build/bench.log
 	@test "$$(cat build/bench.rc)" = 0
 	@$(PYTHON) tests/bench/report.py build/bench.json build/bench.log doc/benchmarks.md
 
