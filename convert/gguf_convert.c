@@ -45,14 +45,21 @@ typedef struct arch_desc {
     int permute_qk;            /* convert_hf_to_gguf permuted q/k rows (LlamaModel) */
     int norm_shift;            /* norms stored as 1 + w (Gemma3Model.norm_shift) */
     int gemma_norms;           /* gemma3's four norms per layer */
+    int attn_bias_all;         /* config "attention_bias" gives q, k, v and o a bias together */
+    int mlp_bias_all;          /* config "mlp_bias" gives gate, up and down a bias together */
 } arch_desc;
 
+/* transformers' classes: Llama, Qwen3 and Gemma3 attention take attention_bias for all four
+ * projections, Llama's MLP mlp_bias for all three; Qwen2 has q/k/v biases always and o none;
+ * Mistral has none (doc/reference.md, "GGUF to Hugging Face"). */
 static const arch_desc archs[] = {
-    {"llama", "LlamaForCausalLM", "llama", 1, 0, 0},
-    {"mistral", "MistralForCausalLM", "mistral", 1, 0, 0},
-    {"qwen2", "Qwen2ForCausalLM", "qwen2", 0, 0, 0},
-    {"qwen3", "Qwen3ForCausalLM", "qwen3", 0, 0, 0},
-    {"gemma3", "Gemma3ForCausalLM", "gemma3_text", 0, 1, 1},
+    {.gguf = "llama", .hf_class = "LlamaForCausalLM", .model_type = "llama", .permute_qk = 1,
+     .attn_bias_all = 1, .mlp_bias_all = 1},
+    {.gguf = "mistral", .hf_class = "MistralForCausalLM", .model_type = "mistral", .permute_qk = 1},
+    {.gguf = "qwen2", .hf_class = "Qwen2ForCausalLM", .model_type = "qwen2"},
+    {.gguf = "qwen3", .hf_class = "Qwen3ForCausalLM", .model_type = "qwen3", .attn_bias_all = 1},
+    {.gguf = "gemma3", .hf_class = "Gemma3ForCausalLM", .model_type = "gemma3_text", .norm_shift = 1,
+     .gemma_norms = 1, .attn_bias_all = 1},
 };
 
 /* Per-layer names after "blk.N." -> after "model.layers.N.". */
@@ -123,7 +130,7 @@ static mp_errcode hf_name(const arch_desc *a, const mp_gguf_tensor *t, const cha
 /* ------------------------------------------------------------ the plan */
 
 typedef struct gout {
-    const mp_gguf_tensor *t;
+    const mp_gguf_tensor *t;   /* NULL: a zero bias that completes a set (complete_biases) */
     char *name;                /* output name, owned */
     mp_tensor_spec spec;
     uint64_t bytes;
@@ -175,17 +182,66 @@ static int64_t meta_int(const mp_gguf *g, const char *arch, const char *key, int
     return mp_gguf_get_int(g, k, &v) ? v : dflt;
 }
 
+/* A bias set that transformers builds whole from one config flag (arch_desc.attn_bias_all,
+ * mlp_bias_all), completed with zeros where the GGUF holds only some of it: a llama whose q, k
+ * and v have biases and o has none gets o_proj.bias = 0, which is what the GGUF computes, and
+ * transformers reports no missing key. The bias length is its weight's row count. */
+static mp_errcode complete_set(gjob *j, uint64_t n_layers, mp_dtype dt, const char *const *parts,
+                               const char *const *hf, size_t n_parts, mp_err *err)
+{
+    const mp_gguf *g = j->g;
+    char gn[96];
+    int any = 0;
+    for (uint64_t l = 0; l < n_layers && !any; l++)
+        for (size_t p = 0; p < n_parts && !any; p++) {
+            snprintf(gn, sizeof gn, "blk.%llu.%s.bias", (unsigned long long)l, parts[p]);
+            any = mp_gguf_find(g, gn) != NULL;
+        }
+    for (uint64_t l = 0; any && l < n_layers; l++)
+        for (size_t p = 0; p < n_parts; p++) {
+            snprintf(gn, sizeof gn, "blk.%llu.%s.bias", (unsigned long long)l, parts[p]);
+            if (mp_gguf_find(g, gn)) continue;
+            snprintf(gn, sizeof gn, "blk.%llu.%s.weight", (unsigned long long)l, parts[p]);
+            const mp_gguf_tensor *w = mp_gguf_find(g, gn);
+            if (!w || w->n_dims != 2) continue;
+            gout *o = &j->outs[j->n_outs++];
+            memset(o, 0, sizeof *o);
+            if (asprintf(&o->name, "model.layers.%llu.%s.bias", (unsigned long long)l, hf[p]) < 0) {
+                o->name = NULL;
+                return mp_errf(err, MP_E_NOMEM, "out of memory");
+            }
+            o->spec = (mp_tensor_spec){.name = o->name, .dtype = dt, .n_dims = 1, .shape = {w->ne[1]}};
+            o->bytes = w->ne[1] * (mp_dtype_bits(dt) / 8);
+            o->origin = "zeros";
+        }
+    return MP_OK;
+}
+
+static mp_errcode complete_biases(gjob *j, uint64_t n_layers, mp_dtype dt, mp_err *err)
+{
+    static const char *const attn[] = {"attn_q", "attn_k", "attn_v", "attn_output"};
+    static const char *const attn_hf[] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
+                                          "self_attn.o_proj"};
+    static const char *const ffn[] = {"ffn_gate", "ffn_up", "ffn_down"};
+    static const char *const ffn_hf[] = {"mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"};
+    if (j->arch->attn_bias_all) MP_FORWARD(complete_set(j, n_layers, dt, attn, attn_hf, 4, err));
+    if (j->arch->mlp_bias_all) MP_FORWARD(complete_set(j, n_layers, dt, ffn, ffn_hf, 3, err));
+    return MP_OK;
+}
+
 static mp_errcode plan(gjob *j, size_t *n_unmapped, mp_err *err)
 {
     const mp_gguf *g = j->g;
     size_t n = mp_gguf_n_tensors(g);
-    j->outs = calloc(n ? n : 1, sizeof *j->outs);
-    if (!j->outs) return mp_errf(err, MP_E_NOMEM, "out of memory");
     mp_dtype dt = target_dtype[j->o->target];
     int64_t n_head = j->arch ? meta_int(g, j->arch->gguf, "attention.head_count", 0) : 0;
     int64_t n_head_kv = j->arch ? meta_int(g, j->arch->gguf, "attention.head_count_kv", n_head) : 0;
     int64_t block_count = j->arch ? meta_int(g, j->arch->gguf, "block_count", 0) : 0;
     uint64_t n_layers = block_count > 0 ? (uint64_t)block_count : 0;
+    /* room for the zero biases: at most 7 a layer, and n_layers is bounded by the tensors */
+    size_t cap = n + (n_layers <= n ? 7 * (size_t)n_layers : 0);
+    j->outs = calloc(cap ? cap : 1, sizeof *j->outs);
+    if (!j->outs) return mp_errf(err, MP_E_NOMEM, "out of memory");
     const size_t need = TILE_ELEMS;
     for (size_t i = 0; i < n; i++) {
         const mp_gguf_tensor *t = mp_gguf_tensor_at(g, i);
@@ -228,12 +284,14 @@ static mp_errcode plan(gjob *j, size_t *n_unmapped, mp_err *err)
                     : (t->type == MP_GGUF_F32 && dt == MP_DTYPE_F32 && !o->head_dim && !o->minus_one) ? "copy"
                                                                                                 : "cast";
     }
+    if (j->arch && n_layers <= n) MP_FORWARD(complete_biases(j, n_layers, dt, err));
     qsort(j->outs, j->n_outs, sizeof *j->outs, cmp_out);
     for (size_t i = 1; i < j->n_outs; i++)
         if (strcmp(j->outs[i - 1].name, j->outs[i].name) == 0)
             return mp_errf_at(err, MP_E_INPUT, NULL, j->outs[i].name, -1,
                               "two GGUF tensors ('%s' and '%s') map to this name",
-                              j->outs[i - 1].t->name, j->outs[i].t->name);
+                              j->outs[i - 1].t ? j->outs[i - 1].t->name : "(zero bias)",
+                              j->outs[i].t ? j->outs[i].t->name : "(zero bias)");
     j->tile_cap = need;
     /* raw holds up to 8 bytes per element (F64, I64); a block never takes more. */
     j->raw = malloc(need * 8);
@@ -334,6 +392,12 @@ static mp_errcode produce_rope(gjob *j, mp_st_writer *w, const gout *o, mp_err *
 static mp_errcode produce(gjob *j, mp_st_writer *w, const gout *o, mp_err *err)
 {
     const mp_gguf_tensor *t = o->t;
+    if (!t) { /* a zero bias: its length is a weight's row count, far below the tile */
+        memset(j->out, 0, (size_t)o->bytes);
+        MP_FORWARD(mp_st_writer_write(w, j->out, (size_t)o->bytes, err));
+        mp_report_add(&j->progress, o->bytes);
+        return MP_OK;
+    }
     if (o->head_dim) return produce_rope(j, w, o, err);
     const uint64_t step = j->tile_cap / mp_gguf_type_block(t->type) * mp_gguf_type_block(t->type);
     for (uint64_t e = 0; e < t->n_elems; e += step) {
@@ -402,13 +466,17 @@ static mp_errcode write_config(gjob *j, mp_err *err)
     mp_buf b = MP_BUF_INIT;
     mp_buf_printf(&b, "{\n  \"architectures\": [\"%s\"],\n  \"model_type\": \"%s\"", a->hf_class,
                   a->model_type);
-    cfg_int(&b, "hidden_size", meta_int(g, an, "embedding_length", -1));
+    int64_t hidden = meta_int(g, an, "embedding_length", -1);
+    cfg_int(&b, "hidden_size", hidden);
     cfg_int(&b, "intermediate_size", meta_int(g, an, "feed_forward_length", -1));
     cfg_int(&b, "num_hidden_layers", meta_int(g, an, "block_count", -1));
     int64_t heads = meta_int(g, an, "attention.head_count", -1);
     cfg_int(&b, "num_attention_heads", heads);
     cfg_int(&b, "num_key_value_heads", meta_int(g, an, "attention.head_count_kv", heads));
-    cfg_int(&b, "head_dim", meta_int(g, an, "attention.key_length", -1));
+    /* llama.cpp's head size is key_length, else embedding_length / head_count; transformers'
+     * defaults differ (qwen3 128, gemma3 256), so it is always written. */
+    int64_t head_dim = meta_int(g, an, "attention.key_length", hidden > 0 && heads > 0 ? hidden / heads : -1);
+    cfg_int(&b, "head_dim", head_dim);
     cfg_int(&b, "max_position_embeddings", meta_int(g, an, "context_length", -1));
     cfg_float(&b, g, an, "rope.freq_base", "rope_theta", 10000.0);
     cfg_float(&b, g, an, "attention.layer_norm_rms_epsilon", "rms_norm_eps", -1.0);
@@ -416,7 +484,7 @@ static mp_errcode write_config(gjob *j, mp_err *err)
         cfg_int(&b, "sliding_window", meta_int(g, an, "attention.sliding_window", -1));
         cfg_float(&b, g, an, "rope.freq_base_swa", "rope_local_base_freq", 10000.0);
         /* llama.cpp scales attention by 1/sqrt(head_dim) (the 27B model aside). */
-        cfg_int(&b, "query_pre_attn_scalar", meta_int(g, an, "attention.key_length", -1));
+        cfg_int(&b, "query_pre_attn_scalar", head_dim);
     }
     const mp_gguf_tensor *emb = mp_gguf_find(g, "token_embd.weight");
     const mp_gguf_kv *tokens = mp_gguf_find_kv(g, "tokenizer.ggml.tokens");
@@ -555,7 +623,7 @@ mp_errcode mp_gguf_convert_run(const char *src, const char *dst, const mp_conver
                                     "mistral, qwen2, qwen3, gemma3): the checkpoint keeps its GGUF "
                                     "tensor names and gets no config.json", arch ? arch : "(unset)");
     for (size_t i = 0; j.arch && i < j.n_outs; i++)
-        if (strcmp(j.outs[i].name, j.outs[i].t->name) == 0)
+        if (j.outs[i].t && strcmp(j.outs[i].name, j.outs[i].t->name) == 0)
             mp_report_note(&j.progress, "note: tensor '%s' has no Hugging Face counterpart in %s "
                                         "and keeps its GGUF name", j.outs[i].name, j.arch->gguf);
     rc = mp_journal_begin_dest(&j.dest, dst, src, "convert", NULL, g, o->force, &j.progress, err);

@@ -845,9 +845,13 @@ mp_errcode mp_gguf_tokenizer_to_spm(const mp_gguf *g, mp_buf *model, mp_buf *cfg
         t.pad = get_id(g, "tokenizer.ggml.padding_token_id");
         t.add_bos = get_flag(g, "tokenizer.ggml.add_bos_token", 1);
         t.add_eos = get_flag(g, "tokenizer.ggml.add_eos_token", 0);
-        spm_encode(model, &t, scores ? scores + 8 : NULL, get_flag(g, "tokenizer.ggml.add_space_prefix", 1));
+        int prefix = get_flag(g, "tokenizer.ggml.add_space_prefix", 1);
+        spm_encode(model, &t, scores ? scores + 8 : NULL, prefix);
+        /* transformers' GemmaTokenizer never adds the dummy prefix, its LlamaTokenizer does:
+         * the class is the one that tokenizes as llama.cpp does with this add_space_prefix. */
         const char *arch = mp_gguf_get_str(g, "general.architecture");
-        put_config(cfg, &t, g, arch && !strncmp(arch, "gemma", 5) ? "GemmaTokenizer" : "LlamaTokenizer");
+        int gemma = arch && !strncmp(arch, "gemma", 5) && !prefix;
+        put_config(cfg, &t, g, gemma ? "GemmaTokenizer" : "LlamaTokenizer");
         if (model->oom || cfg->oom) rc = mp_errf(err, MP_E_NOMEM, "out of memory");
     }
     free(toks);
