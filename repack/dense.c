@@ -11,6 +11,8 @@
  *   possible outputs of a tile are computed once, with the reference's own formula, and the
  *   tile is a table lookup. Small tiles (groups) decode through a 256-entry f32 table and
  *   multiply.
+ * - FP4 (NVFP4, MXFP4): each row's codes through a 16-entry table, then each block of 16 or 32
+ *   times its effective scale (block scale with the per-tensor one applied, once per block).
  * Rows are split over OpenMP threads. The loops are also compiled for AVX2 and AVX-512 and
  * picked at load time, as formats/gguf_dequant.c does.
  */
@@ -337,11 +339,83 @@ static mp_errcode f8_rows(const mp_st_model *m, const mp_qlinear *q, uint64_t n0
     return rc;
 }
 
+/* ------------------------------------------------------------ FP4 (NVFP4, MXFP4) */
+
+/* One row: the codes' values by the 16-entry table (gather), then each block of g times its
+ * effective scale (a loop the vectorizer takes whole), as verify/dequant_fp4.c computes them. */
+CLONES static void fp4_row(const uint8_t *c, const float *lut, const float *eff, uint64_t K, uint64_t g,
+                           float *row)
+{
+    for (uint64_t i = 0; i < K / 2; i++) {
+        row[2 * i] = lut[c[i] & 0xFu];
+        row[2 * i + 1] = lut[c[i] >> 4];
+    }
+    for (uint64_t k0 = 0, j = 0; k0 < K; k0 += g, j++) {
+        float e = eff[j];
+        for (uint64_t k = k0; k < k0 + g; k++) row[k] *= e;
+    }
+}
+
+/* The block scales of rows [n0, n1) with the per-tensor scale applied, in the reference's order. */
+static mp_errcode fp4_eff(const mp_st_model *m, const mp_qlinear *q, uint64_t n0, uint64_t n1, float *eff,
+                          mp_err *err)
+{
+    size_t n = (size_t)((n1 - n0) * q->scale_cols);
+    uint8_t *raw = malloc(n + 1), gb[4];
+    mp_errcode rc = raw ? mp_st_read(m, q->scales, n0 * q->scale_cols, raw, n, err)
+                        : mp_errf(err, MP_E_NOMEM, "out of memory");
+    if (rc == MP_OK && q->global_scale) rc = mp_st_read(m, q->global_scale, 0, gb, 4, err);
+    float gs = rc == MP_OK && q->global_scale ? mp_dtype_load_f32(gb, MP_DTYPE_F32) : 1.0f;
+    int div = q->scheme->global_divides, mul = q->global_scale && !div;
+    div = div && q->global_scale;
+    for (size_t i = 0; rc == MP_OK && i < n; i++) {
+        float s = mp_fp4_scale_to_f32(raw[i], q->scales->dtype);
+        eff[i] = div ? s / gs : mul ? s * gs : s;
+    }
+    free(raw);
+    return rc;
+}
+
+static mp_errcode fp4_rows(const mp_st_model *m, const mp_qlinear *q, uint64_t n0, uint64_t n1,
+                           mp_dtype dt, uint8_t *out, int *overflow, mp_err *err)
+{
+    uint64_t K = q->k_cols, rb = K / 2, cols = q->scale_cols;
+    float lut[16];
+    for (uint8_t c = 0; c < 16; c++) lut[c] = mp_e2m1_to_f32(c);
+    if (q->scheme->fp4_zero_positive) lut[8] = 0.0f;
+    float *eff = malloc((size_t)((n1 - n0) * cols) * sizeof *eff + 1);
+    uint8_t *codes = malloc((size_t)((n1 - n0) * rb) + 1);
+    mp_errcode rc = eff && codes ? fp4_eff(m, q, n0, n1, eff, err) : mp_errf(err, MP_E_NOMEM, "out of memory");
+    if (rc == MP_OK) rc = mp_st_read(m, q->qweight, n0 * rb, codes, (size_t)((n1 - n0) * rb), err);
+    size_t oes = mp_dtype_bits(dt) / 8;
+    long long rows = (long long)(n1 - n0);
+    uint32_t over = 0;
+    int nomem = 0;
+#pragma omp parallel if (rc == MP_OK && (uint64_t)rows * K >= (1u << 18)) reduction(| : over, nomem)
+    {
+        float *row = rc == MP_OK ? malloc((size_t)K * sizeof *row) : NULL;
+        nomem = rc == MP_OK && !row;
+#pragma omp for schedule(static)
+        for (long long j = 0; j < rows; j++) {
+            if (!row) continue;
+            fp4_row(codes + (uint64_t)j * rb, lut, eff + (uint64_t)j * cols, K, q->block_k, row);
+            over |= mp_dense_store(row, (size_t)K, dt, out + (uint64_t)j * K * oes);
+        }
+        free(row);
+    }
+    if (rc == MP_OK && nomem) rc = mp_errf(err, MP_E_NOMEM, "out of memory");
+    *overflow = over != 0;
+    free(eff);
+    free(codes);
+    return rc;
+}
+
 mp_errcode mp_dense_rows(const mp_st_model *m, const mp_qlinear *q, uint64_t n0, uint64_t n1,
                          mp_dtype dt, void *out, int *overflow, mp_err *err)
 {
     *overflow = 0;
     if (n0 == n1) return MP_OK;
     if (q->scheme && q->scheme->elem == MP_ELEM_FLOAT8) return f8_rows(m, q, n0, n1, dt, out, overflow, err);
+    if (q->scheme && q->scheme->elem == MP_ELEM_FP4) return fp4_rows(m, q, n0, n1, dt, out, overflow, err);
     return int_rows(m, q, n0, n1, dt, out, overflow, err);
 }

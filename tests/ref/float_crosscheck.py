@@ -313,9 +313,9 @@ def check_refusals():
            "asymmetric float weights are not supported")
     refuse(one("ct_channel_shape", {p + ".weight": c, p + ".weight_scale": cs}, ct_config("channel")),
            "'weight_scale' is [200, 3], expected [200, 1]")
-    hf = {"quantization": {"quant_algo": "NVFP4", "group_size": 16}}
+    hf = {"quantization": {"quant_algo": "W4A8_NVFP4_FP8", "group_size": 16}}
     refuse(one("modelopt_algo", {p + ".weight": c, p + ".weight_scale": np.array(1.0, np.float32)}, None,
-               side={"hf_quant_config.json": hf}), "ModelOpt quant_algo 'NVFP4' is not supported")
+               side={"hf_quant_config.json": hf}), "ModelOpt quant_algo 'W4A8_NVFP4_FP8' is not supported")
 
 
 check_decoders()
