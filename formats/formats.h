@@ -624,6 +624,9 @@ struct mp_scheme {
     const char *global_scale_name; /* the per-tensor F32 scale, or NULL */
     int global_divides;           /* 1: block scale / global (CT); 0: block scale * global */
     int fp4_zero_positive;        /* code 8 decodes to +0.0 (ModelOpt), not -0.0 */
+    int fp4_ldexp;                /* an E8M0 0xFF scale is an exact ldexp by 128 (transformers:
+                                     0.5 -> 2^127, 0 stays 0), not 2^128 = inf (compressed-tensors):
+                                     applied as * 2^127 * 2 */
     char name_sep;                /* between prefix and part names: '_' (gpt-oss), 0 for '.' */
     int dense_experts_kn;         /* the dense weight is `<prefix>` [E, K, N] (transformers'
                                      GptOssExperts), not `<prefix>.weight` [N, K] */

@@ -4,8 +4,9 @@
  * Bytes (doc/formats/fp4.md §5): per MoE block, `<p>.experts.gate_up_proj_blocks` U8
  * [E, 2I, H/32, 16] and `down_proj_blocks` U8 [E, H, I/32, 16]: W [N, K] per expert, 32 E2M1
  * codes in 16 bytes, element 2i in the low nibble; `*_scales` U8 [E, N, K/32], E8M0 (bias 127).
- * w = f32(code) * 2^(e - 127), exact; code 8 is -0.0 and a 0xFF scale 2^128 = inf, as
- * transformers' _convert_moe_packed_tensors (= gpt-oss's _get_mxfp4_tensor) computes them.
+ * w = ldexp(f32(code), e - 127), exact; code 8 is -0.0, and a 0xFF scale an exact ldexp by 128
+ * (0.5 -> 2^127, 0 -> 0, larger -> inf), as transformers' _convert_moe_packed_tensors computes
+ * them with torch.ldexp (measured, doc/formats/fp4.md §5).
  * Only the `*_blocks` and `*_scales` pairs are quantized: attention, router, embeddings, lm_head and
  * the BF16 `*_bias` stay as they are (modules_to_not_convert lists them, as '*' globs).
  * Dequantized, an expert tensor becomes what GptOssExperts loads: `<p>.experts.gate_up_proj`
@@ -58,6 +59,7 @@ const mp_scheme mp_scheme_mxfp4 = {
     .scale_text = "2^(e-127) multiply",
     .format_name = "mxfp4",
     .fp4_group = 32,
+    .fp4_ldexp = 1,
     .name_sep = '_',
     .dense_experts_kn = 1,
 };

@@ -343,8 +343,8 @@ static mp_errcode f8_rows(const mp_st_model *m, const mp_qlinear *q, uint64_t n0
 
 /* One row: the codes' values by the 16-entry table (gather), then each block of g times its
  * effective scale (a loop the vectorizer takes whole), as verify/dequant_fp4.c computes them. */
-CLONES static void fp4_row(const uint8_t *c, const float *lut, const float *eff, uint64_t K, uint64_t g,
-                           float *row)
+CLONES static void fp4_row(const uint8_t *c, const float *lut, const float *eff, const uint8_t *twice,
+                           uint64_t K, uint64_t g, float *row)
 {
     for (uint64_t i = 0; i < K / 2; i++) {
         row[2 * i] = lut[c[i] & 0xFu];
@@ -353,12 +353,14 @@ CLONES static void fp4_row(const uint8_t *c, const float *lut, const float *eff,
     for (uint64_t k0 = 0, j = 0; k0 < K; k0 += g, j++) {
         float e = eff[j];
         for (uint64_t k = k0; k < k0 + g; k++) row[k] *= e;
+        if (twice[j]) /* an exact ldexp by 128: 2^127, then 2 (rare: an E8M0 NaN byte) */
+            for (uint64_t k = k0; k < k0 + g; k++) row[k] *= 2.0f;
     }
 }
 
 /* The block scales of rows [n0, n1) with the per-tensor scale applied, in the reference's order. */
 static mp_errcode fp4_eff(const mp_st_model *m, const mp_qlinear *q, uint64_t n0, uint64_t n1, float *eff,
-                          mp_err *err)
+                          uint8_t *twice, mp_err *err)
 {
     size_t n = (size_t)((n1 - n0) * q->scale_cols);
     uint8_t *raw = malloc(n + 1), gb[4];
@@ -369,7 +371,8 @@ static mp_errcode fp4_eff(const mp_st_model *m, const mp_qlinear *q, uint64_t n0
     int div = q->scheme->global_divides, mul = q->global_scale && !div;
     div = div && q->global_scale;
     for (size_t i = 0; rc == MP_OK && i < n; i++) {
-        float s = mp_fp4_scale_to_f32(raw[i], q->scales->dtype);
+        twice[i] = q->scheme->fp4_ldexp && raw[i] == 0xFF && q->scales->dtype != MP_DTYPE_F8_E4M3;
+        float s = twice[i] ? mp_e8m0_to_f32(0xFE) : mp_fp4_scale_to_f32(raw[i], q->scales->dtype);
         eff[i] = div ? s / gs : mul ? s * gs : s;
     }
     free(raw);
@@ -384,8 +387,9 @@ static mp_errcode fp4_rows(const mp_st_model *m, const mp_qlinear *q, uint64_t n
     for (uint8_t c = 0; c < 16; c++) lut[c] = mp_e2m1_to_f32(c);
     if (q->scheme->fp4_zero_positive) lut[8] = 0.0f;
     float *eff = malloc((size_t)((n1 - n0) * cols) * sizeof *eff + 1);
-    uint8_t *codes = malloc((size_t)((n1 - n0) * rb) + 1);
-    mp_errcode rc = eff && codes ? fp4_eff(m, q, n0, n1, eff, err) : mp_errf(err, MP_E_NOMEM, "out of memory");
+    uint8_t *codes = malloc((size_t)((n1 - n0) * rb) + 1), *twice = malloc((size_t)((n1 - n0) * cols) + 1);
+    mp_errcode rc = eff && codes && twice ? fp4_eff(m, q, n0, n1, eff, twice, err)
+                                          : mp_errf(err, MP_E_NOMEM, "out of memory");
     if (rc == MP_OK) rc = mp_st_read(m, q->qweight, n0 * rb, codes, (size_t)((n1 - n0) * rb), err);
     size_t oes = mp_dtype_bits(dt) / 8;
     long long rows = (long long)(n1 - n0);
@@ -398,7 +402,8 @@ static mp_errcode fp4_rows(const mp_st_model *m, const mp_qlinear *q, uint64_t n
 #pragma omp for schedule(static)
         for (long long j = 0; j < rows; j++) {
             if (!row) continue;
-            fp4_row(codes + (uint64_t)j * rb, lut, eff + (uint64_t)j * cols, K, q->block_k, row);
+            fp4_row(codes + (uint64_t)j * rb, lut, eff + (uint64_t)j * cols, twice + (uint64_t)j * cols, K,
+                    q->block_k, row);
             over |= mp_dense_store(row, (size_t)K, dt, out + (uint64_t)j * K * oes);
         }
         free(row);
@@ -407,6 +412,7 @@ static mp_errcode fp4_rows(const mp_st_model *m, const mp_qlinear *q, uint64_t n
     *overflow = over != 0;
     free(eff);
     free(codes);
+    free(twice);
     return rc;
 }
 

@@ -10,7 +10,8 @@
   product with the global scale multiplied is checked to differ).
 - ModelOpt NVFP4 (hf_quant_config.json, exclude_modules): f32(code) * (f32(scale) * scale_2).
 - gpt-oss MXFP4: stacked experts [E, N, K/32, 16] become [E, K, N] (transformers' layout),
-  biases, router and attention (modules_to_not_convert) copied; E8M0 0 and 255.
+  biases, router and attention (modules_to_not_convert) copied; E8M0 0 and 255 (an exact
+  ldexp, as transformers' torch.ldexp computes it, where compressed-tensors gives inf).
 - compressed-tensors MXFP4 with an ignore list.
 - A sharded file mixing NVFP4 and BF16 linears: index rebuilt without scales, config without
   quantization_config, inspect's columns.
@@ -241,10 +242,10 @@ def gpt_oss(name, E=3, H=64, I=32, special=True):
         t[x + proj + "_blocks"] = pack(codes).reshape(E, N, K // 32, 16)
         t[x + proj + "_scales"] = sc
         t[x + proj + "_bias"] = rng.standard_normal((E, N)).astype(BF16)
-        with np.errstate(over="ignore", invalid="ignore"):
-            scale = np.ldexp(np.float32(1), sc.astype(np.int32) - 127).astype(np.float32)
-            scale = np.where(sc == 255, np.float32(np.inf), scale)
-            w[x + proj] = (fp4_values(codes) * np.repeat(scale, 32, 2)).transpose(0, 2, 1)
+        # transformers' torch.ldexp is exact: a 0xFF scale makes 0.5 2^127 and keeps 0 (§5)
+        with np.errstate(over="ignore"):
+            v = np.ldexp(fp4_values(codes), np.repeat(sc.astype(np.int32) - 127, 32, 2)).astype(np.float32)
+        w[x + proj] = v.transpose(0, 2, 1)
     t["model.layers.0.mlp.router.weight"] = rng.standard_normal((E, H)).astype(BF16)
     t["model.layers.0.self_attn.q_proj.weight"] = rng.standard_normal((H, H)).astype(BF16)
     qc = {"quant_method": "mxfp4", "modules_to_not_convert": ["model.layers.*.self_attn", "model.layers.*.mlp.router",
@@ -254,11 +255,15 @@ def gpt_oss(name, E=3, H=64, I=32, special=True):
 
 def check_gpt_oss():
     d, src, want = gpt_oss("gpt_oss")
-    for to in ("f32", "bf16", "f16"):
+    for to in ("f32", "bf16"):
         got = out_tensors(convert(d, to))
         for k, v in want.items():
-            with np.errstate(over="ignore", invalid="ignore"):
-                same_bits(got[k], to_dtype(v.astype(np.float32), to), f"mxfp4 {k} --to {to}")
+            same_bits(got[k], to_dtype(v, to), f"mxfp4 {k} --to {to}")
+    refuse(d, "overflows f16", to="f16")  # the 0xFF scale's 2^127
+    plain, _, pw = gpt_oss("gpt_oss_plain", special=False)
+    for k, v in out_tensors(convert(plain, "f16")).items():
+        if k in pw:
+            same_bits(v, to_dtype(pw[k], "f16"), f"mxfp4 {k} --to f16")
     check(not any(k.endswith("_blocks") or k.endswith("_scales") for k in got), f"outputs: {sorted(got)}")
     same_bits(got["model.layers.0.mlp.experts.down_proj_bias"].astype(np.float32).astype(np.float16),
               src["model.layers.0.mlp.experts.down_proj_bias"].astype(np.float32).astype(np.float16), "bias kept")
