@@ -137,6 +137,13 @@ static inline uint64_t mp_ceil_div(uint64_t a, uint64_t b) { return (a + b - 1) 
 #define MP_QWEIGHT_NAMES \
     .codes_name = "qweight", .zeros_name = "qzeros", .scales_name = "scales", .g_idx_name = "g_idx"
 #define MP_4BIT_ONLY .bits_mask = 1u << 4, .bits_text = "4 bits only"
+/* What every FP4 layout entry holds alike (doc/adding-a-format.md "FP4 formats"): E2M1 codes two
+ * a byte along K, no zero points, scales [N, K/g], products rounded once, in f32. */
+#define MP_FP4_LAYOUT                                                                              \
+    .roles = MP_SCHEME_SOURCE, .pack = MP_QPACK_FP4,                                               \
+    .codes = {.container_bytes = 1, .along_rows = 1, .string_is_n = 1}, .zenc = MP_ZENC_IMPLIED,   \
+    .scales_nk = 1, .bits_mask = 1u << 4, .bits_text = "4-bit floats (E2M1)",                     \
+    .elem = MP_ELEM_FP4, .is_codes = mp_t_is_byte, .fround = MP_FROUND_F32
 
 /* ---- the entries: one file each, formats/scheme_<name>.c, each defining one or two
  * `const mp_scheme mp_scheme_<name>` that registry.c lists. A config reader that picks another
