@@ -21,21 +21,20 @@ Run by `make test` (tests/unit/test_cli.c) with MP_BIN set.
 import json
 import os
 import sys
-import tempfile
 
 import ml_dtypes
 import numpy as np
-from safetensors.numpy import load_file, save_file
+from safetensors.numpy import save_file
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mp_check import check, run, summary  # noqa: E402
+from float_util import TMP, bits, convert, out_tensors, refuse, same_bits, save, to_dtype  # noqa: E402
 
 E4M3 = ml_dtypes.float8_e4m3fn
 E2M1 = ml_dtypes.float4_e2m1fn
 E8M0 = ml_dtypes.float8_e8m0fnu
 BF16 = ml_dtypes.bfloat16
 rng = np.random.default_rng(16)
-TMP = tempfile.mkdtemp(prefix="mp-fp4-")
 FP4_TABLE = np.arange(16, dtype=np.uint8).view(E2M1).astype(np.float32)  # code 8 is -0.0
 
 
@@ -45,63 +44,10 @@ def fp4_values(codes, zero_positive=False):
     return np.where(np.asarray(codes) == 8, np.float32(0.0), v) if zero_positive else v
 
 
-def save(name, tensors, qconfig, side=None, arch="LlamaForCausalLM"):
-    d = os.path.join(TMP, name)
-    os.makedirs(d, exist_ok=True)
-    save_file(tensors, os.path.join(d, "model.safetensors"))
-    cfg = {"architectures": [arch], "model_type": "llama", "torch_dtype": "bfloat16"}
-    if qconfig is not None:
-        cfg["quantization_config"] = qconfig
-    json.dump(cfg, open(os.path.join(d, "config.json"), "w"))
-    for fname, obj in (side or {}).items():
-        json.dump(obj, open(os.path.join(d, fname), "w"))
-    return d
-
-
-def convert(src, to, *extra):
-    out = src + ".out-" + to
-    r = run("convert", src, out, "--to", to, "--force", "--quiet", *extra)
-    check(r.returncode == 0, f"convert {src} --to {to}: exit {r.returncode}: {r.stderr}")
-    return out
-
-
-def out_tensors(out):
-    t = {}
-    for f in sorted(os.listdir(out)):
-        if f.endswith(".safetensors"):
-            t.update(load_file(os.path.join(out, f)))
-    return t
-
-
-def bits(a):
-    a = np.ascontiguousarray(a)
-    return a.view({1: np.uint8, 2: np.uint16, 4: np.uint32}[a.dtype.itemsize])
-
-
-def same_bits(got, want, what):
-    g, w = bits(got), bits(want)
-    check(g.shape == w.shape, f"{what}: shape {g.shape}, want {w.shape}")
-    bad = np.argwhere(g != w)
-    first = tuple(bad[0]) if len(bad) else None
-    check(len(bad) == 0, f"{what}: {len(bad)} values differ, first at {first}: "
-          f"{hex(int(g[first])) if first else ''} vs {hex(int(w[first])) if first else ''}")
-
-
-def refuse(src, needle, to="bf16"):
-    r = run("convert", src, src + ".refused", "--to", to)
-    check(r.returncode == 4, f"{src}: exit {r.returncode}, want 4; stderr: {r.stderr}")
-    check(needle in r.stderr, f"{src}: stderr {r.stderr!r} lacks {needle!r}")
-    check(not os.path.exists(src + ".refused"), f"{src}: a refused conversion left output")
-
-
 def pack(codes):
     """[.., K] codes 0..15 -> [.., K/2] bytes, element 2i in the low nibble."""
     c = np.asarray(codes, np.uint8)
     return (c[..., 0::2] | (c[..., 1::2] << 4)).astype(np.uint8)
-
-
-def to_dtype(v32, to):
-    return v32.astype({"f32": np.float32, "f16": np.float16, "bf16": BF16}[to])
 
 
 def ct_config(fmt, group, ignore=None, strategy="tensor_group"):

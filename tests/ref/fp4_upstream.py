@@ -73,36 +73,36 @@ def ct_config(fmt, strategy, group):
             "config_groups": {"group_0": {"targets": ["Linear"], "weights": w}}, "ignore": ["lm_head"]}
 
 
+def ct_case(name, compressor, sd, fmt, strategy, group):
+    """modelprep's convert of a compressed-tensors checkpoint against `compressor.decompress`."""
+    from compressed_tensors.quantization import QuantizationArgs, QuantizationScheme
+    scheme = QuantizationScheme(targets=["Linear"], weights=QuantizationArgs(
+        num_bits=4, type="float", strategy=strategy, group_size=group, symmetric=True, dynamic=False))
+    want = compressor.decompress(dict(sd), scheme)["weight"]
+    d = write(name, {P + "." + k: v for k, v in sd.items()}, ct_config(fmt, strategy, group))
+    got = convert(d, "bf16" if want.dtype == torch.bfloat16 else "f32")[1][P + ".weight"]
+    same_bits(got, want, f"{name} vs {compressor.__name__}.decompress")
+    return got
+
+
 def check_ct_nvfp4():
     from compressed_tensors.compressors.nvfp4.base import NVFP4PackedCompressor
-    from compressed_tensors.quantization import QuantizationArgs, QuantizationScheme
     N, K = 45, 96
     s = torch.randint(0x20, 0x50, (N, K // 16), generator=g, dtype=torch.uint8)
     s[0, 0], s[0, 1], s[1, 0], s[2, 2] = 0x00, 0x05, 0x7F, 0x80  # zero, subnormal, NaN, -0
     sd = {"weight_packed": packed(N, K), "weight_scale": s.view(torch.float8_e4m3fn),
           "weight_global_scale": torch.tensor([448 * 6 / 0.2731], dtype=torch.float32)}
-    scheme = QuantizationScheme(targets=["Linear"], weights=QuantizationArgs(
-        num_bits=4, type="float", strategy="tensor_group", group_size=16, symmetric=True, dynamic=False))
-    want = NVFP4PackedCompressor.decompress(dict(sd), scheme)["weight"]
-    d = write("ct_nvfp4", {P + "." + k: v for k, v in sd.items()}, ct_config("nvfp4-pack-quantized", "tensor_group", 16))
-    got = convert(d, "bf16" if want.dtype == torch.bfloat16 else "f32")[1][P + ".weight"]
-    same_bits(got, want, "ct-nvfp4 vs NVFP4PackedCompressor.decompress")
+    got = ct_case("ct-nvfp4", NVFP4PackedCompressor, sd, "nvfp4-pack-quantized", "tensor_group", 16)
     check(torch.isnan(got[1, :16].float()).all(), "a NaN block scale gives NaN")
 
 
 def check_ct_mxfp4():
     from compressed_tensors.compressors.mxfp4.base import MXFP4PackedCompressor
-    from compressed_tensors.quantization import QuantizationArgs, QuantizationScheme
     N, K = 21, 128
     s = torch.randint(100, 140, (N, K // 32), generator=g, dtype=torch.uint8)
     s[0, 0], s[1, 1] = 0, 254
     sd = {"weight_packed": packed(N, K), "weight_scale": s}
-    scheme = QuantizationScheme(targets=["Linear"], weights=QuantizationArgs(
-        num_bits=4, type="float", strategy="group", group_size=32, symmetric=True, dynamic=False))
-    want = MXFP4PackedCompressor.decompress(dict(sd), scheme)["weight"]
-    d = write("ct_mxfp4", {P + "." + k: v for k, v in sd.items()}, ct_config("mxfp4-pack-quantized", "group", 32))
-    got = convert(d, "bf16" if want.dtype == torch.bfloat16 else "f32")[1][P + ".weight"]
-    same_bits(got, want, "ct-mxfp4 vs MXFP4PackedCompressor.decompress")
+    ct_case("ct-mxfp4", MXFP4PackedCompressor, sd, "mxfp4-pack-quantized", "group", 32)
 
 
 def mxfp4(E, N, K, special=False):
