@@ -207,9 +207,13 @@ def check_gpt_oss():
             same_bits(got[k], to_dtype(v, to), f"mxfp4 {k} --to {to}")
     refuse(d, "overflows f16", to="f16")  # the 0xFF scale's 2^127
     plain, _, pw = gpt_oss("gpt_oss_plain", special=False)
-    for k, v in out_tensors(convert(plain, "f16")).items():
+    out = convert(plain, "f16")
+    for k, v in out_tensors(out).items():
         if k in pw:
             same_bits(v, to_dtype(pw[k], "f16"), f"mxfp4 {k} --to f16")
+    r = run("verify", out, "--against", plain)
+    check(r.returncode == 0 and r.stdout.count("PASS  ") == 2 and "dense F16 (cpu)" in r.stdout,
+          f"verify --against reads the [E, K, N] experts: {r.stdout} {r.stderr}")
     check(not any(k.endswith("_blocks") or k.endswith("_scales") for k in got), f"outputs: {sorted(got)}")
     same_bits(got["model.layers.0.mlp.experts.down_proj_bias"].astype(np.float32).astype(np.float16),
               src["model.layers.0.mlp.experts.down_proj_bias"].astype(np.float32).astype(np.float16), "bias kept")
