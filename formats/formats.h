@@ -477,6 +477,8 @@ typedef struct mp_qlinear {
      * rows are then numbered e * (n_rows / n_experts) + n. 0 when not stacked. */
     const mp_tensor *global_scale;
     uint64_t n_experts;
+    const mp_tensor *kv_scales[2]; /* KV-cache scales beside it (ModelOpt's k_scale, v_scale): not
+                                      weights, dropped with the linear's scales by a dense convert */
 } mp_qlinear;
 
 /* One FP4 block-scale byte as f32 (doc/formats/fp4.md §1): F8_E4M3 decoded (NVFP4); U8 or
@@ -617,6 +619,7 @@ struct mp_scheme {
     const char *input_scale_name; /* the activation scale a linear may carry, or NULL */
     mp_fround fround;             /* where its producer's dequantization rounds */
     const char *scale_text;       /* scale semantics for inspect: "multiply" */
+    const char *kv_scale_names[2]; /* KV-cache scales a linear may carry (ModelOpt), or NULL */
     /* FP4 layouts (MP_ELEM_FP4; doc/adding-a-format.md "FP4 formats"). */
     const char *format_name;      /* the value that picks it inside its method's dialect:
                                      compressed-tensors' "format", ModelOpt's "quant_algo" */

@@ -271,6 +271,7 @@ static mp_errcode build_linear(mp_qmodel *qm, const mp_st_model *m, const char *
     q->qweight = sibling_sep(m, prefix, sep, wname);
     q->scales = sibling_sep(m, prefix, sep, L->scales_name);
     q->global_scale = L->global_scale_name ? sibling_sep(m, prefix, sep, L->global_scale_name) : NULL;
+    for (int i = 0; i < 2; i++) q->kv_scales[i] = L->kv_scale_names[i] ? sibling(m, prefix, L->kv_scale_names[i]) : NULL;
     q->qzeros = L->zeros_name ? sibling(m, prefix, L->zeros_name) : NULL;
     q->g_idx = L->g_idx_name ? sibling(m, prefix, L->g_idx_name) : NULL;
     q->shape = L->shape_name ? sibling(m, prefix, L->shape_name) : NULL;
@@ -293,7 +294,7 @@ static mp_errcode build_linear(mp_qmodel *qm, const mp_st_model *m, const char *
     }
     size_t idx = qm->n_linears - 1;
     const mp_tensor *parts[] = {q->qweight, q->scales, q->qzeros, q->g_idx, q->bias, q->shape, q->input_scale,
-                                q->global_scale};
+                                q->global_scale, q->kv_scales[0], q->kv_scales[1]};
     for (size_t i = 0; i < sizeof parts / sizeof *parts; i++) MP_FORWARD(add_owner(qm, parts[i], idx, err));
     return MP_OK;
 }

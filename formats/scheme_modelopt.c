@@ -80,6 +80,7 @@ const mp_scheme mp_scheme_modelopt_fp8 = {
     .elem = MP_ELEM_FLOAT8,
     .is_codes = mp_t_is_float8,
     .input_scale_name = "input_scale",
+    .kv_scale_names = {"k_scale", "v_scale"},
     .fround = MP_FROUND_MODEL_DTYPE,
     .scale_text = "multiply",
 };

@@ -6,8 +6,8 @@
  * Bytes (doc/formats/fp4.md §4): `weight` U8 [N, K/2], E2M1 codes, element 2i in the low nibble
  * (the same packing as compressed-tensors); `weight_scale` F8_E4M3 [N, K/16]; `weight_scale_2`
  * F32 [] (amax / (6 * 448)), which MULTIPLIES: w = f32(code) * (f32(scale) * scale_2), as
- * NVFP4QTensor.dequantize computes it; its table makes code 8 +0.0. `input_scale` F32 [] is
- * kept. BMM-style experts stored transposed ([E, K/2, N]) are refused by the 2-D rule.
+ * NVFP4QTensor.dequantize computes it; its table makes code 8 +0.0. `input_scale` F32 [] and the
+ * KV-cache `k_scale`/`v_scale` beside k_proj/v_proj belong to the linear and are not weights. BMM-style experts stored transposed ([E, K/2, N]) are refused by the 2-D rule.
  */
 #include "scheme_internal.h"
 
@@ -32,6 +32,7 @@ const mp_scheme mp_scheme_modelopt_nvfp4 = {
     .scales_name = "weight_scale",
     .check_shapes = shape_modelopt_nvfp4,
     .input_scale_name = "input_scale",
+    .kv_scale_names = {"k_scale", "v_scale"},
     .scale_text = "multiply, * scale_2",
     .format_name = "NVFP4",
     .fp4_group = 16,

@@ -161,10 +161,14 @@ def check_modelopt_nvfp4():
     ws2 = np.float32(0.4471 / (6 * 448))
     t = {P + ".weight": pack(codes), P + ".weight_scale": s.view(E4M3), P + ".weight_scale_2": np.array(ws2),
          P + ".input_scale": np.array(0.01, np.float32),
-         "model.layers.0.self_attn.q_proj.weight": rng.standard_normal((K, K)).astype(BF16),
+         "model.layers.0.self_attn.o_proj.weight": rng.standard_normal((K, K)).astype(BF16),
          "lm_head.weight": rng.standard_normal((8, K)).astype(BF16)}
+    k = "model.layers.0.self_attn.k_proj"
+    t.update({k + ".weight": pack(codes), k + ".weight_scale": s.view(E4M3), k + ".weight_scale_2": np.array(ws2),
+              k + ".k_scale": np.array(0.02, np.float32)})
     hf = {"producer": {"name": "modelopt"}, "quantization": {"quant_algo": "NVFP4", "group_size": 16,
-                                                             "exclude_modules": ["lm_head", "*self_attn*"]}}
+                                                             "kv_cache_quant_algo": "FP8",
+                                                             "exclude_modules": ["lm_head", "*o_proj"]}}
     d = save("mo_nvfp4", t, None, side={"hf_quant_config.json": hf})
     eff = s.view(E4M3).astype(np.float32) * ws2
     want = fp4_values(codes, zero_positive=True) * np.repeat(eff, 16, 1)
@@ -173,7 +177,9 @@ def check_modelopt_nvfp4():
         got = out_tensors(out)
         same_bits(got[P + ".weight"], to_dtype(want, to), f"modelopt-nvfp4 --to {to}")
     check(not os.path.exists(os.path.join(out, "hf_quant_config.json")), "hf_quant_config.json is dropped")
-    check(P + ".input_scale" not in got and "model.layers.0.self_attn.q_proj.weight" in got, f"outputs: {sorted(got)}")
+    check(sorted(got) == sorted([P + ".weight", k + ".weight", "model.layers.0.self_attn.o_proj.weight", "lm_head.weight"]),
+          f"outputs (input_scale and the KV-cache k_scale dropped): {sorted(got)}")
+    same_bits(got[k + ".weight"], to_dtype(want, "bf16"), "modelopt-nvfp4 k_proj")
 
 
 def gpt_oss(name, E=3, H=64, I=32, special=True):
