@@ -131,3 +131,13 @@ mp_errcode mp_qc_fp4_global(const mp_qlinear *q, int scalar_ok, mp_err *err)
     mp_shape_format(g, got, sizeof got);
     return REFUSE(q, "'%s' is %s, expected %s (one per tensor)", part, got, scalar_ok ? "[] or [1]" : "[1]");
 }
+
+mp_errcode mp_qc_fp4_weight_shape(const mp_st_model *m, const mp_qlinear *q, mp_err *err)
+{
+    if (!q->shape) return MP_OK;
+    uint64_t nk[2];
+    MP_FORWARD(mp_ct_weight_shape(m, q, nk, err));
+    if (nk[0] == q->n_rows && nk[1] == q->k_cols) return MP_OK;
+    return REFUSE(q, "'weight_shape' says [%llu, %llu] but the codes are [%llu, %llu]", (unsigned long long)nk[0],
+                  (unsigned long long)nk[1], (unsigned long long)q->n_rows, (unsigned long long)q->k_cols);
+}

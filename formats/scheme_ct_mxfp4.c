@@ -13,9 +13,9 @@ static int is_e8m0(const mp_tensor *t) { return t->dtype == MP_DTYPE_U8 || t->dt
 
 static mp_errcode shape_ct_mxfp4(const mp_st_model *m, mp_qlinear *q, int64_t gs, mp_err *err)
 {
-    (void)m;
     if (q->qzeros) return MP_REFUSE_LINEAR(q, "'weight_zero_point' of float weights is not supported");
     MP_FORWARD(mp_qc_fp4_codes(q, gs, err));
+    MP_FORWARD(mp_qc_fp4_weight_shape(m, q, err));
     return mp_qc_fp4_scales(q, is_e8m0, "U8 (E8M0) or F8_E8M0", err);
 }
 
@@ -29,6 +29,7 @@ const mp_scheme mp_scheme_ct_mxfp4 = {
     .codes_name = "weight_packed",
     .zeros_name = "weight_zero_point",
     .scales_name = "weight_scale",
+    .shape_name = "weight_shape", /* not written by 0.20.1; checked when present */
     .check_shapes = shape_ct_mxfp4,
     .input_scale_name = "input_scale",
     .scale_text = "2^(e-127) multiply",

@@ -15,9 +15,9 @@ static int is_e4m3(const mp_tensor *t) { return t->dtype == MP_DTYPE_F8_E4M3; }
 
 static mp_errcode shape_ct_nvfp4(const mp_st_model *m, mp_qlinear *q, int64_t gs, mp_err *err)
 {
-    (void)m;
     if (q->qzeros) return MP_REFUSE_LINEAR(q, "'weight_zero_point' of float weights is not supported");
     MP_FORWARD(mp_qc_fp4_codes(q, gs, err));
+    MP_FORWARD(mp_qc_fp4_weight_shape(m, q, err));
     MP_FORWARD(mp_qc_fp4_scales(q, is_e4m3, "F8_E4M3", err));
     /* A 0-dim global scale would make torch divide in bf16 (§3): only [1] is what CT writes. */
     return mp_qc_fp4_global(q, 0, err);
@@ -33,6 +33,7 @@ const mp_scheme mp_scheme_ct_nvfp4 = {
     .codes_name = "weight_packed",
     .zeros_name = "weight_zero_point",
     .scales_name = "weight_scale",
+    .shape_name = "weight_shape", /* not written by 0.20.1; checked when present */
     .check_shapes = shape_ct_nvfp4,
     .input_scale_name = "input_global_scale",
     .scale_text = "multiply, / global",

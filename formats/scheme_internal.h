@@ -86,6 +86,11 @@ const mp_scheme *mp_scheme_for_format(mp_qmethod method, const char *name);
  * refusals ("" at the top level). */
 mp_errcode mp_qc_fp4_params(qconfig *c, const mp_scheme *L, int64_t group_size, const char *where,
                             qparams *p, mp_err *err);
+/* The two integers of a compressed-tensors linear's `weight_shape` (I64 or I32 [2], each in
+ * [1, 2^40]); its absence or any other form is a refusal (scheme_ct.c). */
+mp_errcode mp_ct_weight_shape(const mp_st_model *m, const mp_qlinear *q, uint64_t nk[2], mp_err *err);
+/* An FP4 linear's optional `weight_shape` (compressed-tensors): absent, or [N, K] as the codes say. */
+mp_errcode mp_qc_fp4_weight_shape(const mp_st_model *m, const mp_qlinear *q, mp_err *err);
 /* A compressed-tensors config group in an FP4 format (nvfp4-/mxfp4-pack-quantized). */
 mp_errcode mp_ct_fp4_group(qconfig *c, const cJSON *g, const cJSON *w, const mp_scheme *L,
                            qparams *p, mp_err *err);

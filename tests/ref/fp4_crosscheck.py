@@ -232,9 +232,10 @@ def check_ct_mxfp4():
     codes = rng.integers(0, 16, (N, K), dtype=np.uint8)
     sc = rng.integers(100, 140, (N, K // 32), dtype=np.uint8)
     sc[0, 0] = 0
-    t = {P + ".weight_packed": pack(codes), P + ".weight_scale": sc,
+    t = {P + ".weight_packed": pack(codes), P + ".weight_scale": sc, P + ".weight_shape": np.array([N, K], np.int64),
          "lm_head.weight": rng.standard_normal((8, K)).astype(BF16)}
     d = save("ct_mxfp4", t, MXFP4)
+    check(sorted(out_tensors(convert(d, "bf16"))) == ["lm_head.weight", P + ".weight"], "weight_shape is consumed")
     want = fp4_values(codes) * np.repeat(np.ldexp(np.float32(1), sc.astype(np.int32) - 127).astype(np.float32), 32, 1)
     for to in ("f32", "bf16"):
         same_bits(out_tensors(convert(d, to))[P + ".weight"], to_dtype(want, to), f"ct-mxfp4 --to {to}")
@@ -289,6 +290,9 @@ def check_refusals():
                             P + ".weight_global_scale": g}), "K = 14 is not a multiple of the block of 16")
     refuse(one("group32", {P + ".weight_packed": codes, P + ".weight_scale": s16, P + ".weight_global_scale": g},
                qc=ct_config("nvfp4-pack-quantized", 32)), "group_size 32 is not ct-nvfp4's (16)")
+    refuse(one("weight_shape", {P + ".weight_packed": codes, P + ".weight_scale": s16, P + ".weight_global_scale": g,
+                                P + ".weight_shape": np.array([32, 60], np.int64)}),
+           "'weight_shape' says [32, 60] but the codes are [32, 64]")
     refuse(one("orphan_scale", {P + ".weight_scale": s16, "model.norm.weight": np.ones(4, np.float32)}),
            "missing part: no U8 'model.layers.0.mlp.up_proj.weight_packed' beside it")
     x = "model.layers.0.mlp.experts.down_proj"
