@@ -485,14 +485,18 @@ static mp_errcode produce_dequant(job *j, mp_st_writer *w, const out_tensor *o, 
     return rc;
 }
 
-/* [N, K] elements of es bytes to [K, N], in 32 x 32 tiles. */
+/* [N, K] elements of ES bytes to [K, N], in 32 x 32 tiles, the strips of K over threads. */
+#define TRANSPOSE(ES)                                                                              \
+    _Pragma("omp parallel for schedule(static) if (N * K >= (1u << 20))")                          \
+    for (long long b = 0; b < (long long)((K + 31) / 32); b++)                                     \
+        for (uint64_t n0 = 0; n0 < N; n0 += 32)                                                    \
+            for (uint64_t k = (uint64_t)b * 32; k < K && k < (uint64_t)b * 32 + 32; k++)           \
+                for (uint64_t n = n0; n < N && n < n0 + 32; n++) memcpy(out + (k * N + n) * ES, in + (n * K + k) * ES, ES)
+
 static void transpose(const uint8_t *in, uint8_t *out, uint64_t N, uint64_t K, size_t es)
 {
-    for (uint64_t n0 = 0; n0 < N; n0 += 32)
-        for (uint64_t k0 = 0; k0 < K; k0 += 32)
-            for (uint64_t n = n0; n < N && n < n0 + 32; n++)
-                for (uint64_t k = k0; k < K && k < k0 + 32; k++)
-                    memcpy(out + (k * N + n) * es, in + (n * K + k) * es, es);
+    if (es == 2) TRANSPOSE(2);
+    else TRANSPOSE(4);
 }
 
 /* Stacked experts to what transformers' GptOssExperts loads: expert by expert, W [N, K]
