@@ -528,14 +528,27 @@ static uint32_t stacked_code_xor(const mp_st_model *m)
     return x;
 }
 
+/* One expert's [K, np] of a stacked dense output, read whole when a row of it is first asked for. */
+typedef struct kn_slab {
+    uint64_t e;
+    uint8_t *bytes;
+} kn_slab;
+
 /* Row n of the source linear's W [N, K] in the dense output w: w itself, or stacked gpt-oss
  * experts [E, K, np] (doc/formats/fp4.md §5), where row n is expert n / np, column n % np. */
 static mp_errcode read_dense_row(const mp_st_model *m, const mp_tensor *w, uint64_t np, uint64_t n, uint64_t K,
-                                 unsigned es, uint8_t *got, mp_err *err)
+                                 unsigned es, kn_slab *slab, uint8_t *got, mp_err *err)
 {
     if (!np) return mp_st_read(m, w, n * K * es, got, (size_t)(K * es), err);
     uint64_t e = n / np, j = n % np;
-    for (uint64_t k = 0; k < K; k++) MP_FORWARD(mp_st_read(m, w, ((e * K + k) * np + j) * es, got + k * es, es, err));
+    size_t bytes = (size_t)(K * np * es);
+    if (!slab->bytes && !(slab->bytes = malloc(bytes))) return mp_errf(err, MP_E_NOMEM, "out of memory");
+    if (slab->e != e) {
+        slab->e = UINT64_MAX;
+        MP_FORWARD(mp_st_read(m, w, e * bytes, slab->bytes, bytes, err));
+        slab->e = e;
+    }
+    for (uint64_t k = 0; k < K; k++) memcpy(got + k * es, slab->bytes + (k * np + j) * es, es);
     return MP_OK;
 }
 
@@ -574,9 +587,10 @@ static mp_errcode check_dense(const mp_numeric_ctx *c, const mp_tensor *w, const
     mp_errcode rc = rows && ref && tmp && got ? MP_OK : mp_errf(err, MP_E_NOMEM, "out of memory");
     uint32_t nrows = rc == MP_OK ? mp_verify_sample_rows(N, c->o->rows, rows) : 0;
     int64_t first = -1, first_k = 0;
+    kn_slab slab = {UINT64_MAX, NULL};
     for (uint32_t i = 0; i < nrows && rc == MP_OK; i++) {
         rc = ref_rows(c->src, sl, rows + i, 1, ref, tmp, err);
-        if (rc == MP_OK) rc = read_dense_row(c->out, w, np, rows[i], K, es, got, err);
+        if (rc == MP_OK) rc = read_dense_row(c->out, w, np, rows[i], K, es, &slab, got, err);
         for (uint64_t k = 0; rc == MP_OK && k < K; k++) {
             uint32_t want, have = es == 2 ? (uint32_t)(got[2 * k] | got[2 * k + 1] << 8) : mp_read_le32(got + 4 * k);
             if (w->dtype == MP_DTYPE_F16) want = mp_f32_to_f16(ref[k]);
@@ -586,7 +600,7 @@ static mp_errcode check_dense(const mp_numeric_ctx *c, const mp_tensor *w, const
         }
     }
     vt->rows = nrows;
-    free(rows), free(ref), free(tmp), free(got);
+    free(rows), free(ref), free(tmp), free(got), free(slab.bytes);
     if (rc != MP_OK) return rc;
     vt->status = vt->bad_values ? MP_VS_FAIL : MP_VS_PASS;
     if (vt->bad_values &&

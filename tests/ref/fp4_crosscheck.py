@@ -220,6 +220,14 @@ def check_gpt_oss():
     r = run("verify", out, "--against", plain)
     check(r.returncode == 0 and r.stdout.count("PASS  ") == 2 and "dense F16 (cpu)" in r.stdout,
           f"verify --against reads the [E, K, N] experts: {r.stdout} {r.stderr}")
+    # The experts written [E, N, K] (not transposed) into the same shape: verify must see it.
+    t = out_tensors(out)
+    g = "model.layers.0.mlp.experts.gate_up_proj"
+    t[g] = np.ascontiguousarray(t[g].transpose(0, 2, 1)).reshape(t[g].shape)
+    save_file(t, os.path.join(out, "model.safetensors"))
+    r = run("verify", out, "--against", plain, "--full")
+    check(r.returncode == 1 and f"{g}: " in r.stdout and "differ from the source's dequantization" in r.stdout,
+          f"verify --against finds experts left untransposed: {r.stdout} {r.stderr}")
     check(not any(k.endswith("_blocks") or k.endswith("_scales") for k in got), f"outputs: {sorted(got)}")
     same_bits(got["model.layers.0.mlp.experts.down_proj_bias"].astype(np.float32).astype(np.float16),
               src["model.layers.0.mlp.experts.down_proj_bias"].astype(np.float32).astype(np.float16), "bias kept")
