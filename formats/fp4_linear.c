@@ -41,6 +41,9 @@ mp_errcode mp_ct_fp4_group(qconfig *c, const cJSON *g, const cJSON *w, const mp_
     if (p->sym == 0)
         return MP_UNSUPPORTED_CONFIG(err, c, "config group '%.100s': asymmetric float weights are "
                                              "not supported", g->string);
+    if (c->layout->elem != MP_ELEM_INT && c->layout != L) /* one layout a checkpoint (mixed-precision) */
+        return MP_UNSUPPORTED_CONFIG(err, c, "config group '%.100s': %s beside %s; one float format per "
+                                             "checkpoint is supported", g->string, L->name, c->layout->name);
     const char *strategy = mp_qc_str(w, "strategy");
     if (strategy && strcmp(strategy, "tensor_group") != 0 && strcmp(strategy, "group") != 0)
         return MP_UNSUPPORTED_CONFIG(err, c, "config group '%.100s': strategy '%.20s' of %s "

@@ -301,6 +301,13 @@ def check_refusals():
     refuse(one("weight_shape", {P + ".weight_packed": codes, P + ".weight_scale": s16, P + ".weight_global_scale": g,
                                 P + ".weight_shape": np.array([32, 60], np.int64)}),
            "'weight_shape' says [32, 60] but the codes are [32, 64]")
+    mixed = ct_config("nvfp4-pack-quantized", 16)
+    mixed["format"] = "mixed-precision"
+    mixed["config_groups"]["group_0"]["format"] = "nvfp4-pack-quantized"
+    mixed["config_groups"]["group_1"] = {"targets": ["re:.*down_proj"], "format": "mxfp4-pack-quantized",
+                                         "weights": {"num_bits": 4, "type": "float", "strategy": "group", "group_size": 32}}
+    refuse(one("mixed_formats", {P + ".weight_packed": codes, P + ".weight_scale": s16, P + ".weight_global_scale": g},
+               qc=mixed), "config group 'group_1': ct-mxfp4 beside ct-nvfp4; one float format per checkpoint")
     refuse(one("orphan_scale", {P + ".weight_scale": s16, "model.norm.weight": np.ones(4, np.float32)}),
            "missing part: no U8 'model.layers.0.mlp.up_proj.weight_packed' beside it")
     x = "model.layers.0.mlp.experts.down_proj"
