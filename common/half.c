@@ -97,3 +97,20 @@ float mp_e5m2_to_f32(uint8_t b)
     if ((b & 0x7Cu) == 0x7Cu && (b & 3u)) return bits_f32((uint32_t)(b & 0x80u) << 24 | 0x7FC00000u);
     return mp_f16_to_f32((uint16_t)(b << 8));
 }
+
+/* E2M1 (doc/formats/fp4.md §1): s ee m, bias 1, code 1 the subnormal 0.5. Code 8 is -0.0. */
+float mp_e2m1_to_f32(uint8_t code)
+{
+    static const float mag[8] = {0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f};
+    float v = mag[code & 7u];
+    return code & 8u ? -v : v;
+}
+
+/* E8M0 (doc/formats/fp4.md §1): a biased exponent alone, 2^(e-127); 0 is 2^-127 (an f32
+ * subnormal), 0xFF the only NaN. */
+float mp_e8m0_to_f32(uint8_t e)
+{
+    if (e == 0xFF) return bits_f32(0x7FC00000u);
+    if (e == 0) return bits_f32(0x00400000u);
+    return bits_f32((uint32_t)e << 23);
+}

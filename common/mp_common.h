@@ -189,6 +189,12 @@ int mp_f16_overflows(float f);
  * infinity; NaN keeps its sign) and E5M2 (IEEE-style). */
 float mp_e4m3_to_f32(uint8_t b);
 float mp_e5m2_to_f32(uint8_t b);
+/* The micro-scaled elements (doc/formats/fp4.md §1): OCP E2M1, the low four bits of `code`
+ * (0, 0.5, 1, 1.5, 2, 3, 4, 6 and their negatives; code 8 is -0.0, as ml_dtypes'
+ * float4_e2m1fn); and the E8M0 scale byte, 2^(e - 127) with 0xFF NaN (ml_dtypes'
+ * float8_e8m0fnu). */
+float mp_e2m1_to_f32(uint8_t code);
+float mp_e8m0_to_f32(uint8_t e);
 
 /* ---------------------------------------------------------------- growable text buffer */
 

@@ -1,5 +1,6 @@
 /*
  * pipeline.c - the dense conversion: every quantized linear becomes `<prefix>.weight` [N, K]
+ * (stacked gpt-oss experts `<prefix>` [E, K, N], as transformers loads them)
  * through the fast dense path (repack/dense.c, held bit for bit to the CPU reference in
  * verify/dequant_ref.c, which still reports an f16 overflow), every other float tensor is cast to the
  * target dtype (copied byte for byte with --keep-dense-dtype, and always for other dtypes), in the natural order of names, cut into shards, each written by
@@ -260,7 +261,15 @@ static mp_errcode plan(job *j, mp_err *err)
             }
             continue;
         }
-        if (lin && t == lin->qweight) {
+        if (lin && t == lin->qweight && lin->scheme->dense_experts_kn) {
+            /* transformers' GptOssExperts: `<prefix>` [E, K, N], each expert transposed */
+            o->owned_name = mp_strdup(lin->prefix);
+            if (!o->owned_name) return mp_errf(err, MP_E_NOMEM, "out of memory");
+            uint64_t E = lin->n_experts;
+            o->spec = (mp_tensor_spec){o->owned_name, target, 3, {E, lin->k_cols, lin->n_rows / E}};
+            o->from = ORIGIN_DEQUANT;
+            o->lin = lin;
+        } else if (lin && t == lin->qweight) {
             if (asprintf(&o->owned_name, "%s.weight", lin->prefix) < 0)
                 return mp_errf(err, MP_E_NOMEM, "out of memory");
             o->spec = (mp_tensor_spec){o->owned_name, target, 2, {lin->n_rows, lin->k_cols}};
@@ -424,6 +433,23 @@ static mp_errcode produce_cast(job *j, mp_st_writer *w, const out_tensor *o, mp_
     return MP_OK;
 }
 
+/* Rows [n0, n1) of the linear to the output dtype in bytes: the fast path, and the reference
+ * where it must name what went wrong (an f16 overflow, an integer scheme's non-finite scale; a
+ * float format's NaN codes are values, kept as they are). tile holds (n1 - n0) * K floats. */
+static mp_errcode dequant_rows(job *j, const out_tensor *o, uint64_t n0, uint64_t n1, float *tile,
+                               uint8_t *bytes, mp_err *err)
+{
+    const mp_qlinear *q = o->lin;
+    uint64_t K = q->k_cols;
+    size_t cnt = (size_t)((n1 - n0) * K);
+    int overflow = 0;
+    MP_FORWARD(mp_dense_rows(j->m, q, n0, n1, o->spec.dtype, bytes, &overflow, err));
+    if (!overflow && (q->scheme->elem != MP_ELEM_INT || !any_nonfinite(bytes, cnt, o->spec.dtype))) return MP_OK;
+    MP_FORWARD(mp_dequant_ref(j->m, q, n0, n1, tile, err));
+    if (q->scheme->elem == MP_ELEM_INT) MP_FORWARD(check_finite(q, tile, cnt, n0, err));
+    return mp_convert_store(tile, cnt, j->o->target, bytes, o->spec.name, n0 * K, K, err);
+}
+
 static mp_errcode produce_dequant(job *j, mp_st_writer *w, const out_tensor *o, mp_err *err)
 {
     const mp_qlinear *q = o->lin;
@@ -448,15 +474,7 @@ static mp_errcode produce_dequant(job *j, mp_st_writer *w, const out_tensor *o, 
         uint64_t n1 = n0 + rows < q->n_rows ? n0 + rows : q->n_rows;
         size_t cnt = (size_t)((n1 - n0) * K);
         rc = check_interrupt(j, err);
-        int overflow = 0;
-        if (rc == MP_OK) rc = mp_dense_rows(j->m, q, n0, n1, o->spec.dtype, bytes, &overflow, err);
-        /* The reference names the element that overflows, or the integer scheme's scale that is
-         * not finite (a float format's NaN codes are values, kept as they are). */
-        if (rc == MP_OK && (overflow || (q->scheme->elem == MP_ELEM_INT && any_nonfinite(bytes, cnt, o->spec.dtype)))) {
-            rc = mp_dequant_ref(j->m, q, n0, n1, tile, err);
-            if (rc == MP_OK && q->scheme->elem == MP_ELEM_INT) rc = check_finite(q, tile, cnt, n0, err);
-            if (rc == MP_OK) rc = mp_convert_store(tile, cnt, j->o->target, bytes, o->spec.name, n0 * K, K, err);
-        }
+        if (rc == MP_OK) rc = dequant_rows(j, o, n0, n1, tile, bytes, err);
         if (rc == MP_OK) rc = mp_st_writer_write(w, bytes, cnt * oes, err);
         mp_report_add(&j->progress, cnt * oes);
     }
@@ -464,6 +482,45 @@ static mp_errcode produce_dequant(job *j, mp_st_writer *w, const out_tensor *o, 
         free(tile);
         free(bytes);
     }
+    return rc;
+}
+
+/* [N, K] elements of ES bytes to [K, N], in 32 x 32 tiles, the strips of K over threads. */
+#define TRANSPOSE(ES)                                                                              \
+    _Pragma("omp parallel for schedule(static) if (N * K >= (1u << 20))")                          \
+    for (long long b = 0; b < (long long)((K + 31) / 32); b++)                                     \
+        for (uint64_t n0 = 0; n0 < N; n0 += 32)                                                    \
+            for (uint64_t k = (uint64_t)b * 32; k < K && k < (uint64_t)b * 32 + 32; k++)           \
+                for (uint64_t n = n0; n < N && n < n0 + 32; n++) memcpy(out + (k * N + n) * ES, in + (n * K + k) * ES, ES)
+
+static void transpose(const uint8_t *in, uint8_t *out, uint64_t N, uint64_t K, size_t es)
+{
+    if (es == 2) TRANSPOSE(2);
+    else TRANSPOSE(4);
+}
+
+/* Stacked experts to what transformers' GptOssExperts loads: expert by expert, W [N, K]
+ * dequantized, then written as [K, N] (doc/formats/fp4.md §5). Memory: one expert's W, twice
+ * in the output dtype and once in f32. */
+static mp_errcode produce_experts_kn(job *j, mp_st_writer *w, const out_tensor *o, mp_err *err)
+{
+    const mp_qlinear *q = o->lin;
+    uint64_t E = q->n_experts, N = q->n_rows / E, K = q->k_cols;
+    size_t oes = mp_dtype_bits(o->spec.dtype) / 8, cnt = (size_t)(N * K);
+    float *tile = malloc(cnt * sizeof *tile);
+    uint8_t *bytes = malloc(cnt * oes), *kn = malloc(cnt * oes);
+    mp_errcode rc = tile && bytes && kn ? MP_OK : mp_errf(err, MP_E_NOMEM, "out of memory");
+    for (uint64_t e = 0; e < E && rc == MP_OK; e++) {
+        rc = check_interrupt(j, err);
+        if (rc == MP_OK) rc = dequant_rows(j, o, e * N, (e + 1) * N, tile, bytes, err);
+        if (rc != MP_OK) break;
+        transpose(bytes, kn, N, K, oes);
+        rc = mp_st_writer_write(w, kn, cnt * oes, err);
+        mp_report_add(&j->progress, cnt * oes);
+    }
+    free(tile);
+    free(bytes);
+    free(kn);
     return rc;
 }
 
@@ -557,6 +614,7 @@ static mp_errcode produce_out(void *ctx, mp_st_writer *w, size_t i, mp_err *err)
 {
     job *j = ctx;
     const out_tensor *o = &j->outs[i];
+    if (o->from == ORIGIN_DEQUANT && o->lin->scheme->dense_experts_kn) return produce_experts_kn(j, w, o, err);
     if (o->from == ORIGIN_DEQUANT) return produce_dequant(j, w, o, err);
     if (o->from == ORIGIN_REPACK) return produce_repack(j, w, o, err);
     if (o->from == ORIGIN_STACK) return produce_stack(j, w, o, err);

@@ -388,6 +388,7 @@ typedef enum {
     MP_QM_MODELPREP,   /* modelprep's own device layouts (quant_method "modelprep") */
     MP_QM_FP8,         /* DeepSeek / transformers fine-grained FP8 (quant_method "fp8") */
     MP_QM_MODELOPT,    /* NVIDIA ModelOpt (hf_quant_config.json, quant_method "modelopt") */
+    MP_QM_MXFP4,       /* gpt-oss MXFP4 experts (quant_method "mxfp4") */
     MP_QM_COUNT
 } mp_qmethod;
 
@@ -401,6 +402,8 @@ typedef enum {
     MP_QPACK_CUTLASS,   /* uint8 [N, K/2]: byte j of row n holds k = 2j (low nibble), 2j+1 (high) */
     MP_QPACK_ONEDNN,    /* int32 [N, K/8]: row n holds k sequentially, 8 nibbles a word */
     MP_QPACK_FLOAT8,    /* one-byte float codes [N, K] (F8_E4M3 or F8_E5M2), row-major */
+    MP_QPACK_FP4,       /* E2M1 codes, two a byte along K, element 2i in the low nibble: uint8
+                           rows of K/2 bytes (NVFP4, MXFP4; doc/formats/fp4.md) */
     MP_QPACK_COUNT
 } mp_qpack;
 
@@ -469,7 +472,27 @@ typedef struct mp_qlinear {
     uint64_t scale_rows, scale_cols; /* the grid: ceil(N / block_n), ceil(K / block_k) */
     mp_dtype round_dtype;         /* MP_FROUND_MODEL_DTYPE: the model's dtype; else COUNT */
     const mp_tensor *input_scale; /* activation scale: recognised, not used by dequantization */
+    /* FP4 layouts (scheme->elem == MP_ELEM_FP4): the per-tensor F32 scale beside the block
+     * scales (NVFP4), or NULL; and the experts of a stacked tensor (gpt-oss [E, N, K/32, 16]):
+     * rows are then numbered e * (n_rows / n_experts) + n. 0 when not stacked. */
+    const mp_tensor *global_scale;
+    uint64_t n_experts;
+    const mp_tensor *kv_scales[2]; /* KV-cache scales beside it (ModelOpt's k_scale, v_scale): not
+                                      weights, dropped with the linear's scales by a dense convert */
 } mp_qlinear;
+
+/* One FP4 block-scale byte as f32 (doc/formats/fp4.md §1): F8_E4M3 decoded (NVFP4); U8 or
+ * F8_E8M0 as 2^(e - 127), computed as the producers' dequantizers compute it (torch's ldexp, CT's
+ * 2.0 ** (e - 127)), so that 0xFF is 2^128 = +inf there, not E8M0's NaN (MXFP4). */
+static inline float mp_fp4_scale_to_f32(uint8_t b, mp_dtype t)
+{
+    if (t == MP_DTYPE_F8_E4M3) return mp_e4m3_to_f32(b);
+    if (b != 0xFF) return mp_e8m0_to_f32(b);
+    uint32_t inf = 0x7F800000u;
+    float f;
+    memcpy(&f, &inf, sizeof f);
+    return f;
+}
 
 typedef struct mp_qmodel mp_qmodel;
 
@@ -523,7 +546,7 @@ typedef struct mp_packing {
 } mp_packing;
 
 /* What a layout's codes are: packed integers, or float elements decoded by their bits. */
-typedef enum { MP_ELEM_INT, MP_ELEM_FLOAT8, MP_ELEM_COUNT } mp_elem;
+typedef enum { MP_ELEM_INT, MP_ELEM_FLOAT8, MP_ELEM_FP4, MP_ELEM_COUNT } mp_elem;
 
 /* How stored zero points relate to z. */
 typedef enum { MP_ZENC_IMPLIED, MP_ZENC_RAW, MP_ZENC_MINUS1 } mp_zenc;
@@ -596,6 +619,20 @@ struct mp_scheme {
     const char *input_scale_name; /* the activation scale a linear may carry, or NULL */
     mp_fround fround;             /* where its producer's dequantization rounds */
     const char *scale_text;       /* scale semantics for inspect: "multiply" */
+    const char *kv_scale_names[2]; /* KV-cache scales a linear may carry (ModelOpt), or NULL */
+    /* FP4 layouts (MP_ELEM_FP4; doc/adding-a-format.md "FP4 formats"). */
+    const char *format_name;      /* the value that picks it inside its method's dialect:
+                                     compressed-tensors' "format", ModelOpt's "quant_algo" */
+    uint32_t fp4_group;           /* K elements per block scale: 16 (NVFP4) or 32 (MXFP4) */
+    const char *global_scale_name; /* the per-tensor F32 scale, or NULL */
+    int global_divides;           /* 1: block scale / global (CT); 0: block scale * global */
+    int fp4_zero_positive;        /* code 8 decodes to +0.0 (ModelOpt), not -0.0 */
+    int fp4_ldexp;                /* an E8M0 0xFF scale is an exact ldexp by 128 (transformers:
+                                     0.5 -> 2^127, 0 stays 0), not 2^128 = inf (compressed-tensors):
+                                     applied as * 2^127 * 2 */
+    char name_sep;                /* between prefix and part names: '_' (gpt-oss), 0 for '.' */
+    int dense_experts_kn;         /* the dense weight is `<prefix>` [E, K, N] (transformers'
+                                     GptOssExperts), not `<prefix>.weight` [N, K] */
 };
 
 /* The table, in listing order; every entry is complete (tests/unit/test_registry.c walks it). */

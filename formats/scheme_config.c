@@ -278,6 +278,18 @@ mp_errcode mp_qc_glob_rule(qconfig *c, const char *glob, mp_err *err)
     return rc;
 }
 
+mp_errcode mp_qc_glob_list(qconfig *c, const cJSON *q, const char *key, mp_err *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(q, key);
+    if (!v || cJSON_IsNull(v)) return MP_OK;
+    if (!cJSON_IsArray(v)) return MP_BAD_CONFIG(err, c, "'%s' is not a list", key);
+    for (const cJSON *e = v->child; e; e = e->next) {
+        if (!cJSON_IsString(e)) return MP_BAD_CONFIG(err, c, "'%s' holds a non-string", key);
+        MP_FORWARD(mp_qc_glob_rule(c, e->valuestring, err));
+    }
+    return MP_OK;
+}
+
 static int rule_matches(const qrule *r, const char *module)
 {
     if (r->any_linear) return 1;

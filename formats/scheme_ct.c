@@ -110,22 +110,29 @@ static mp_errcode read_ct(qconfig *c, const cJSON *q, mp_err *err)
     return MP_OK;
 }
 
-static mp_errcode shape_ct(const mp_st_model *m, mp_qlinear *q, int64_t gs, mp_err *err)
+mp_errcode mp_ct_weight_shape(const mp_st_model *m, const mp_qlinear *q, uint64_t nk[2], mp_err *err)
 {
-    const mp_tensor *w = q->qweight, *s = q->scales, *ws = q->shape;
+    const mp_tensor *ws = q->shape;
     if (!ws) return MP_REFUSE_LINEAR(q, "missing part 'weight_shape'");
     if (ws->n_dims != 1 || ws->shape[0] != 2 ||
         (ws->dtype != MP_DTYPE_I64 && ws->dtype != MP_DTYPE_I32))
         return MP_REFUSE_LINEAR(q, "'weight_shape' must be 2 integers (I64 or I32)");
     uint8_t raw[16];
     MP_FORWARD(mp_st_read(m, ws, 0, raw, (size_t)ws->n_bytes, err));
-    uint64_t nk[2];
     for (int i = 0; i < 2; i++) {
         int64_t v = ws->dtype == MP_DTYPE_I64 ? (int64_t)mp_read_le64(raw + 8 * i)
                                               : (int32_t)mp_read_le32(raw + 4 * i);
         if (v <= 0 || v > (int64_t)1 << 40) return MP_REFUSE_LINEAR(q, "'weight_shape' holds %lld", (long long)v);
         nk[i] = (uint64_t)v;
     }
+    return MP_OK;
+}
+
+static mp_errcode shape_ct(const mp_st_model *m, mp_qlinear *q, int64_t gs, mp_err *err)
+{
+    const mp_tensor *w = q->qweight, *s = q->scales;
+    uint64_t nk[2];
+    MP_FORWARD(mp_ct_weight_shape(m, q, nk, err));
     q->n_rows = nk[0];
     q->k_cols = nk[1];
     MP_FORWARD(mp_qc_want_codes_scales(q, mp_t_is_int32, "I32", err));

@@ -34,10 +34,16 @@ static mp_errcode block_structure(qconfig *c, const cJSON *g, const cJSON *w, qp
 mp_errcode mp_ct_float_group(qconfig *c, const cJSON *g, const cJSON *w, const char *fmt, qparams *p,
                              mp_err *err)
 {
+    const mp_scheme *fp4 = mp_scheme_for_format(MP_QM_CT, fmt);
+    if (fp4) return mp_ct_fp4_group(c, g, w, fp4, p, err); /* nvfp4-, mxfp4-pack-quantized */
+    if (c->layout->elem == MP_ELEM_FP4)
+        return MP_UNSUPPORTED_CONFIG(err, c, "config group '%.100s': ct-float beside %s; one float format "
+                                             "per checkpoint is supported", g->string, c->layout->name);
     if (strcmp(fmt, "float-quantized") != 0 && strcmp(fmt, "naive-quantized") != 0)
         return MP_UNSUPPORTED_CONFIG(err, c,
                           "config group '%.100s': float format '%.40s' is not supported "
-                          "(float-quantized is)", g->string, fmt);
+                          "(float-quantized, nvfp4-pack-quantized and mxfp4-pack-quantized are)",
+                          g->string, fmt);
     if (p->bits != 8)
         return MP_UNSUPPORTED_CONFIG(err, c, "config group '%.100s': %d-bit float weights are not "
                                              "supported (8 is)", g->string, p->bits);

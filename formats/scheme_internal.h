@@ -69,10 +69,40 @@ mp_errcode mp_qc_rule_pattern(qconfig *c, qrule *r, const char *key, int is_rege
 /* Python fnmatch-style module globs ("model.layers.*.mlp", ModelOpt's exclude_modules) become
  * skip rules: '*' any run of characters, the whole name matched. */
 mp_errcode mp_qc_glob_rule(qconfig *c, const char *glob, mp_err *err);
+/* The same for each string of the list q[key] (absent or null: none). */
+mp_errcode mp_qc_glob_list(qconfig *c, const cJSON *q, const char *key, mp_err *err);
 /* A compressed-tensors config group whose weights are floats (scheme_ct_float.c): checks
  * num_bits, format and strategy and fills p; picks the ct-float layout. */
 mp_errcode mp_ct_float_group(qconfig *c, const cJSON *g, const cJSON *w, const char *fmt, qparams *p,
                              mp_err *err);
+
+/* ---- the FP4 layouts' shared pieces (fp4_linear.c; doc/formats/fp4.md) */
+
+/* The entry of `method` whose format_name is `name` (CT's "nvfp4-pack-quantized", ModelOpt's
+ * "NVFP4"), or NULL (registry.c). */
+const mp_scheme *mp_scheme_for_format(mp_qmethod method, const char *name);
+/* An FP4 layout picked by a config: 4-bit float codes, one scale per fp4_group elements of a
+ * row; a group size the config gives must be the entry's. `where` names the config group in
+ * refusals ("" at the top level). */
+mp_errcode mp_qc_fp4_params(qconfig *c, const mp_scheme *L, int64_t group_size, const char *where,
+                            qparams *p, mp_err *err);
+/* The two integers of a compressed-tensors linear's `weight_shape` (I64 or I32 [2], each in
+ * [1, 2^40]); its absence or any other form is a refusal (scheme_ct.c). */
+mp_errcode mp_ct_weight_shape(const mp_st_model *m, const mp_qlinear *q, uint64_t nk[2], mp_err *err);
+/* An FP4 linear's optional `weight_shape` (compressed-tensors): absent, or [N, K] as the codes say. */
+mp_errcode mp_qc_fp4_weight_shape(const mp_st_model *m, const mp_qlinear *q, mp_err *err);
+/* A compressed-tensors config group in an FP4 format (nvfp4-/mxfp4-pack-quantized). */
+mp_errcode mp_ct_fp4_group(qconfig *c, const cJSON *g, const cJSON *w, const mp_scheme *L,
+                           qparams *p, mp_err *err);
+/* The codes: U8 [N, K/2], or stacked experts U8 [E, N, K/g, g/2] for a dense_experts_kn layout;
+ * fills N (E * N when stacked), K, the experts, the group grid [N, K/g] and elem_dtype F4. */
+mp_errcode mp_qc_fp4_codes(mp_qlinear *q, int64_t group_size, mp_err *err);
+/* The block scales: of a dtype `ok` accepts (named in `dtypes`), shaped as the codes with K
+ * counted in groups ([N, K/g], or [E, N, K/g] stacked). */
+mp_errcode mp_qc_fp4_scales(const mp_qlinear *q, int (*ok)(const mp_tensor *), const char *dtypes,
+                            mp_err *err);
+/* The per-tensor scale: F32 [1] (or [] too when `scalar_ok`). */
+mp_errcode mp_qc_fp4_global(const mp_qlinear *q, int scalar_ok, mp_err *err);
 
 /* ---- for the shape checks of the entries (scheme_linear.c) */
 
@@ -112,6 +142,13 @@ static inline uint64_t mp_ceil_div(uint64_t a, uint64_t b) { return (a + b - 1) 
 #define MP_QWEIGHT_NAMES \
     .codes_name = "qweight", .zeros_name = "qzeros", .scales_name = "scales", .g_idx_name = "g_idx"
 #define MP_4BIT_ONLY .bits_mask = 1u << 4, .bits_text = "4 bits only"
+/* What every FP4 layout entry holds alike (doc/adding-a-format.md "FP4 formats"): E2M1 codes two
+ * a byte along K, no zero points, scales [N, K/g], products rounded once, in f32. */
+#define MP_FP4_LAYOUT                                                                              \
+    .roles = MP_SCHEME_SOURCE, .pack = MP_QPACK_FP4,                                               \
+    .codes = {.container_bytes = 1, .along_rows = 1, .string_is_n = 1}, .zenc = MP_ZENC_IMPLIED,   \
+    .scales_nk = 1, .bits_mask = 1u << 4, .bits_text = "4-bit floats (E2M1)",                     \
+    .elem = MP_ELEM_FP4, .is_codes = mp_t_is_byte, .fround = MP_FROUND_F32
 
 /* ---- the entries: one file each, formats/scheme_<name>.c, each defining one or two
  * `const mp_scheme mp_scheme_<name>` that registry.c lists. A config reader that picks another

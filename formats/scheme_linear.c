@@ -30,18 +30,29 @@ struct mp_qmodel {
 
 #define MAX_G_IDX_CHUNK 65536
 
-static int ends_with(const char *s, const char *suffix)
+/* s is "<prefix><sep><suffix>" with a non-empty prefix. */
+static int ends_with_sep(const char *s, const char *suffix, char sep)
 {
     size_t a = strlen(s), b = strlen(suffix);
-    return a > b && strcmp(s + a - b, suffix) == 0 && s[a - b - 1] == '.';
+    return a > b && strcmp(s + a - b, suffix) == 0 && s[a - b - 1] == sep;
+}
+
+static int ends_with(const char *s, const char *suffix) { return ends_with_sep(s, suffix, '.'); }
+
+static const mp_tensor *sibling_sep(const mp_st_model *m, const char *prefix, char sep, const char *suffix)
+{
+    char name[1024];
+    if ((size_t)snprintf(name, sizeof name, "%s%c%s", prefix, sep, suffix) >= sizeof name) return NULL;
+    return mp_st_find(m, name);
 }
 
 static const mp_tensor *sibling(const mp_st_model *m, const char *prefix, const char *suffix)
 {
-    char name[1024];
-    if ((size_t)snprintf(name, sizeof name, "%s.%s", prefix, suffix) >= sizeof name) return NULL;
-    return mp_st_find(m, name);
+    return sibling_sep(m, prefix, '.', suffix);
 }
+
+/* The separator between a layout's prefix and its part names ('.' unless the entry says). */
+static char part_sep(const mp_scheme *L) { return L->name_sep ? L->name_sep : '.'; }
 
 int mp_t_is_int32(const mp_tensor *t) { return t->dtype == MP_DTYPE_I32 || t->dtype == MP_DTYPE_U32; }
 int mp_t_is_byte(const mp_tensor *t) { return t->dtype == MP_DTYPE_U8 || t->dtype == MP_DTYPE_I8; }
@@ -238,7 +249,7 @@ static mp_errcode build_linear(mp_qmodel *qm, const mp_st_model *m, const char *
     if (!mp_qconfig_resolve(c, prefix, &p))
         return mp_errf_at(err, MP_E_INPUT, c->source, prefix, -1,
                           "the config leaves this linear unquantized but the checkpoint has "
-                          "'%s.%s'", prefix, wname);
+                          "'%s%c%s'", prefix, part_sep(L), wname);
     mp_qlinear *v = realloc(qm->linears, (qm->n_linears + 1) * sizeof *v);
     if (!v) return mp_errf(err, MP_E_NOMEM, "out of memory");
     qm->linears = v;
@@ -256,8 +267,11 @@ static mp_errcode build_linear(mp_qmodel *qm, const mp_st_model *m, const char *
     q->sym = p.sym > 0;
     if (p.bits < 0) return REFUSE(q, "the config gives no bit width");
     q->bits = (uint32_t)p.bits;
-    q->qweight = sibling(m, prefix, wname);
-    q->scales = sibling(m, prefix, L->scales_name);
+    char sep = part_sep(L);
+    q->qweight = sibling_sep(m, prefix, sep, wname);
+    q->scales = sibling_sep(m, prefix, sep, L->scales_name);
+    q->global_scale = L->global_scale_name ? sibling_sep(m, prefix, sep, L->global_scale_name) : NULL;
+    for (int i = 0; i < 2; i++) q->kv_scales[i] = L->kv_scale_names[i] ? sibling(m, prefix, L->kv_scale_names[i]) : NULL;
     q->qzeros = L->zeros_name ? sibling(m, prefix, L->zeros_name) : NULL;
     q->g_idx = L->g_idx_name ? sibling(m, prefix, L->g_idx_name) : NULL;
     q->shape = L->shape_name ? sibling(m, prefix, L->shape_name) : NULL;
@@ -279,7 +293,8 @@ static mp_errcode build_linear(mp_qmodel *qm, const mp_st_model *m, const char *
         return rc;
     }
     size_t idx = qm->n_linears - 1;
-    const mp_tensor *parts[] = {q->qweight, q->scales, q->qzeros, q->g_idx, q->bias, q->shape, q->input_scale};
+    const mp_tensor *parts[] = {q->qweight, q->scales, q->qzeros, q->g_idx, q->bias, q->shape, q->input_scale,
+                                q->global_scale, q->kv_scales[0], q->kv_scales[1]};
     for (size_t i = 0; i < sizeof parts / sizeof *parts; i++) MP_FORWARD(add_owner(qm, parts[i], idx, err));
     return MP_OK;
 }
@@ -332,17 +347,19 @@ static mp_errcode check_orphans(const mp_qmodel *qm, const mp_st_model *m, mp_er
 static mp_errcode check_float_orphans(const mp_qmodel *qm, const mp_st_model *m, mp_err *err)
 {
     const mp_scheme *L = qm->cfg.layout;
-    const char *parts[] = {L->scales_name, L->input_scale_name};
+    const char *parts[] = {L->scales_name, L->input_scale_name, L->global_scale_name};
+    const char *codes = L->elem == MP_ELEM_FP4 ? "U8" : "F8_E4M3 or F8_E5M2";
+    char sep = part_sep(L);
     for (size_t i = 0; i < mp_st_n_tensors(m); i++) {
         const mp_tensor *t = mp_st_tensor(m, i);
-        for (size_t j = 0; j < 2; j++) {
-            if (!parts[j] || !ends_with(t->name, parts[j]) || mp_qmodel_owner(qm, t)) continue;
+        for (size_t j = 0; j < 3; j++) {
+            if (!parts[j] || !ends_with_sep(t->name, parts[j], sep) || mp_qmodel_owner(qm, t)) continue;
             size_t plen = strlen(t->name) - strlen(parts[j]) - 1;
             char wname[1100];
-            snprintf(wname, sizeof wname, "%.*s.%s", (int)plen, t->name, L->codes_name);
+            snprintf(wname, sizeof wname, "%.*s%c%s", (int)plen, t->name, sep, L->codes_name);
             const mp_tensor *w = mp_st_find(m, wname);
             return mp_errf_at(err, MP_E_INPUT, NULL, t->name, -1,
-                              "missing part: no F8_E4M3 or F8_E5M2 '%s' beside it%s%s", wname,
+                              "missing part: no %s '%s' beside it%s%s", codes, wname,
                               w ? ", it is " : "", w ? mp_dtype_name(w->dtype) : "");
         }
     }
@@ -376,9 +393,10 @@ mp_errcode mp_qmodel_open(mp_qmodel **out, const mp_st_model *m, mp_err *err)
     mp_errcode rc = mp_qconfig_load(&qm->cfg, mp_st_dir(m), err);
     if (rc == MP_OK && qm->cfg.present) {
         const char *suffix = qm->cfg.layout->codes_name;
+        char sep = part_sep(qm->cfg.layout);
         for (size_t i = 0; i < mp_st_n_tensors(m) && rc == MP_OK; i++) {
             const char *name = mp_st_tensor(m, i)->name;
-            if (!ends_with(name, suffix)) continue;
+            if (!ends_with_sep(name, suffix, sep)) continue;
             if (qm->cfg.layout->is_codes && !qm->cfg.layout->is_codes(mp_st_tensor(m, i))) continue;
             size_t len = strlen(name) - strlen(suffix) - 1;
             char prefix[1024];

@@ -7,7 +7,8 @@
  * (per channel); `input_scale` F32 [], recognised and not used. exclude_modules (or ignore)
  * holds module names with '*' wildcards. The scale multiplies, and ModelOpt's own dequantizer
  * rounds it to the model's dtype first: w = f32(code) * f32(round_model(scale)). Facts:
- * doc/formats/fp8.md.
+ * doc/formats/fp8.md. quant_algo NVFP4 picks the modelopt-nvfp4 entry
+ * (scheme_modelopt_nvfp4.c).
  */
 #include "scheme_internal.h"
 
@@ -16,16 +17,14 @@
 
 extern const mp_scheme mp_scheme_modelopt_fp8;
 
-static mp_errcode read_globs(qconfig *c, const cJSON *q, const char *key, mp_err *err)
+/* An FP4 quant_algo (NVFP4): its own entry, with hf_quant_config.json's group_size checked. */
+static mp_errcode read_fp4_algo(qconfig *c, const cJSON *q, const mp_scheme *L, mp_err *err)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(q, key);
-    if (!v || cJSON_IsNull(v)) return MP_OK;
-    if (!cJSON_IsArray(v)) return MP_BAD_CONFIG(err, c, "'%s' is not a list", key);
-    for (const cJSON *e = v->child; e; e = e->next) {
-        if (!cJSON_IsString(e)) return MP_BAD_CONFIG(err, c, "'%s' holds a non-string", key);
-        MP_FORWARD(mp_qc_glob_rule(c, e->valuestring, err));
-    }
-    return MP_OK;
+    int64_t gs = 0;
+    const cJSON *g = cJSON_GetObjectItemCaseSensitive(q, "group_size");
+    if (g && !cJSON_IsNull(g) && !mp_json_get_i64(g, 1, 1 << 20, &gs))
+        return MP_BAD_CONFIG(err, c, "'group_size' is not an integer in [1, 2^20]");
+    return mp_qc_fp4_params(c, L, gs, "", &c->base, err);
 }
 
 static mp_errcode read_modelopt(qconfig *c, const cJSON *q, mp_err *err)
@@ -36,14 +35,18 @@ static mp_errcode read_modelopt(qconfig *c, const cJSON *q, mp_err *err)
     c->layout = &mp_scheme_modelopt_fp8;
     c->base.bits = 8;
     c->base.group_size = 0;
-    if (strcmp(algo, "FP8") == 0) c->base.fscale = MP_FSCALE_TENSOR;
+    const mp_scheme *fp4 = mp_scheme_for_format(MP_QM_MODELOPT, algo);
+    if (fp4) {
+        c->base.bits = -1;
+        MP_FORWARD(read_fp4_algo(c, q, fp4, err));
+    } else if (strcmp(algo, "FP8") == 0) c->base.fscale = MP_FSCALE_TENSOR;
     else if (strcmp(algo, "FP8_PER_CHANNEL_PER_TOKEN") == 0 || strcmp(algo, "FP8_PC_PT") == 0)
         c->base.fscale = MP_FSCALE_CHANNEL;
     else
-        return MP_UNSUPPORTED_CONFIG(err, c, "ModelOpt quant_algo '%.40s' is not supported (FP8 and "
-                                             "FP8_PER_CHANNEL_PER_TOKEN are)", algo);
-    MP_FORWARD(read_globs(c, q, "exclude_modules", err));
-    return read_globs(c, q, "ignore", err);
+        return MP_UNSUPPORTED_CONFIG(err, c, "ModelOpt quant_algo '%.40s' is not supported (FP8, "
+                                             "FP8_PER_CHANNEL_PER_TOKEN and NVFP4 are)", algo);
+    MP_FORWARD(mp_qc_glob_list(c, q, "exclude_modules", err));
+    return mp_qc_glob_list(c, q, "ignore", err);
 }
 
 static mp_errcode shape_modelopt(const mp_st_model *m, mp_qlinear *q, int64_t gs, mp_err *err)
@@ -77,6 +80,7 @@ const mp_scheme mp_scheme_modelopt_fp8 = {
     .elem = MP_ELEM_FLOAT8,
     .is_codes = mp_t_is_float8,
     .input_scale_name = "input_scale",
+    .kv_scale_names = {"k_scale", "v_scale"},
     .fround = MP_FROUND_MODEL_DTYPE,
     .scale_text = "multiply",
 };

@@ -11,6 +11,8 @@
  *   possible outputs of a tile are computed once, with the reference's own formula, and the
  *   tile is a table lookup. Small tiles (groups) decode through a 256-entry f32 table and
  *   multiply.
+ * - FP4 (NVFP4, MXFP4): each row's codes through a 16-entry table, then each block of 16 or 32
+ *   times its effective scale (block scale with the per-tensor one applied, once per block).
  * Rows are split over OpenMP threads. The loops are also compiled for AVX2 and AVX-512 and
  * picked at load time, as formats/gguf_dequant.c does.
  */
@@ -107,6 +109,33 @@ CLONES static void int_row(const uint8_t *codes, const int32_t *z, const float *
     }
 }
 
+/* Rows [0, rows) of K values: row(ctx, j, buf) computes row j into buf (f32), stored to the output
+ * dtype at out; over OpenMP threads, each with its own row buffer. *overflow: some f16 result
+ * overflowed. */
+typedef void (*row_fn)(const void *ctx, uint64_t j, float *row);
+
+static mp_errcode store_rows(uint64_t rows, uint64_t K, mp_dtype dt, uint8_t *out, row_fn fn, const void *ctx,
+                             int *overflow, mp_err *err)
+{
+    size_t oes = mp_dtype_bits(dt) / 8;
+    uint32_t over = 0;
+    int nomem = 0;
+#pragma omp parallel if (rows * K >= (1u << 18)) reduction(| : over, nomem)
+    {
+        float *row = malloc((size_t)K * sizeof *row);
+        nomem = !row;
+#pragma omp for schedule(static)
+        for (long long j = 0; j < (long long)rows; j++) {
+            if (!row) continue;
+            fn(ctx, (uint64_t)j, row);
+            over |= mp_dense_store(row, (size_t)K, dt, out + (uint64_t)j * K * oes);
+        }
+        free(row);
+    }
+    *overflow = over != 0;
+    return nomem ? mp_errf(err, MP_E_NOMEM, "out of memory") : MP_OK;
+}
+
 typedef struct int_parts {
     uint8_t *codes;   /* [rows][K] canonical, code_xor applied */
     int32_t *z;       /* [rows][G] with the scheme's offset */
@@ -196,31 +225,25 @@ static mp_errcode int_read(const mp_st_model *m, const mp_qlinear *q, uint64_t n
     return rc;
 }
 
+typedef struct int_ctx {
+    const mp_qlinear *q;
+    const int_parts *p;
+} int_ctx;
+
+static void int_row_at(const void *ctx, uint64_t j, float *row)
+{
+    const int_ctx *c = ctx;
+    uint64_t K = c->q->k_cols, G = c->q->n_groups;
+    int_row(c->p->codes + j * K, c->p->z + j * G, c->p->s + j * G, K, c->q->group_size, c->p->gk, row);
+}
+
 static mp_errcode int_rows(const mp_st_model *m, const mp_qlinear *q, uint64_t n0, uint64_t n1,
                            mp_dtype dt, uint8_t *out, int *overflow, mp_err *err)
 {
     int_parts p = {0};
     mp_errcode rc = int_read(m, q, n0, n1, &p, err);
-    uint64_t K = q->k_cols, G = q->n_groups;
-    size_t oes = mp_dtype_bits(dt) / 8;
-    long long rows = (long long)(n1 - n0);
-    uint32_t over = 0;
-    int nomem = 0;
-#pragma omp parallel if (rc == MP_OK && (uint64_t)rows * K >= (1u << 18)) reduction(| : over, nomem)
-    {
-        float *row = rc == MP_OK ? malloc((size_t)K * sizeof *row) : NULL;
-        nomem = rc == MP_OK && !row;
-#pragma omp for schedule(static)
-        for (long long j = 0; j < rows; j++) {
-            if (!row) continue;
-            int_row(p.codes + (uint64_t)j * K, p.z + (uint64_t)j * G, p.s + (uint64_t)j * G, K,
-                    q->group_size, p.gk, row);
-            over |= mp_dense_store(row, (size_t)K, dt, out + (uint64_t)j * K * oes);
-        }
-        free(row);
-    }
-    if (rc == MP_OK && nomem) rc = mp_errf(err, MP_E_NOMEM, "out of memory");
-    *overflow = over != 0;
+    int_ctx c = {q, &p};
+    if (rc == MP_OK) rc = store_rows(n1 - n0, q->k_cols, dt, out, int_row_at, &c, overflow, err);
     free(p.codes);
     free(p.z);
     free(p.s);
@@ -337,11 +360,86 @@ static mp_errcode f8_rows(const mp_st_model *m, const mp_qlinear *q, uint64_t n0
     return rc;
 }
 
+/* ------------------------------------------------------------ FP4 (NVFP4, MXFP4) */
+
+/* One row: the codes' values by the 16-entry table (gather), then each block of g times its
+ * effective scale (a loop the vectorizer takes whole), as verify/dequant_fp4.c computes them. */
+CLONES static void fp4_row(const uint8_t *c, const float *lut, const float *eff, const uint8_t *twice,
+                           uint64_t K, uint64_t g, float *row)
+{
+    for (uint64_t i = 0; i < K / 2; i++) {
+        row[2 * i] = lut[c[i] & 0xFu];
+        row[2 * i + 1] = lut[c[i] >> 4];
+    }
+    for (uint64_t k0 = 0, j = 0; k0 < K; k0 += g, j++) {
+        float e = eff[j];
+        for (uint64_t k = k0; k < k0 + g; k++) row[k] *= e;
+        if (twice[j]) /* an exact ldexp by 128: 2^127, then 2 (rare: an E8M0 NaN byte) */
+            for (uint64_t k = k0; k < k0 + g; k++) row[k] *= 2.0f;
+    }
+}
+
+/* The block scales of rows [n0, n1) with the per-tensor scale applied, in the reference's order. */
+static mp_errcode fp4_eff(const mp_st_model *m, const mp_qlinear *q, uint64_t n0, uint64_t n1, float *eff,
+                          uint8_t *twice, mp_err *err)
+{
+    size_t n = (size_t)((n1 - n0) * q->scale_cols);
+    uint8_t *raw = malloc(n + 1), gb[4];
+    mp_errcode rc = raw ? mp_st_read(m, q->scales, n0 * q->scale_cols, raw, n, err)
+                        : mp_errf(err, MP_E_NOMEM, "out of memory");
+    if (rc == MP_OK && q->global_scale) rc = mp_st_read(m, q->global_scale, 0, gb, 4, err);
+    float gs = rc == MP_OK && q->global_scale ? mp_dtype_load_f32(gb, MP_DTYPE_F32) : 1.0f;
+    int div = q->scheme->global_divides, mul = q->global_scale && !div;
+    div = div && q->global_scale;
+    for (size_t i = 0; rc == MP_OK && i < n; i++) {
+        twice[i] = q->scheme->fp4_ldexp && raw[i] == 0xFF && q->scales->dtype != MP_DTYPE_F8_E4M3;
+        float s = twice[i] ? mp_e8m0_to_f32(0xFE) : mp_fp4_scale_to_f32(raw[i], q->scales->dtype);
+        eff[i] = div ? s / gs : mul ? s * gs : s;
+    }
+    free(raw);
+    return rc;
+}
+
+typedef struct fp4_ctx {
+    const mp_qlinear *q;
+    float lut[16];
+    const uint8_t *codes, *twice;
+    const float *eff;
+} fp4_ctx;
+
+static void fp4_row_at(const void *ctx, uint64_t j, float *row)
+{
+    const fp4_ctx *c = ctx;
+    uint64_t K = c->q->k_cols, cols = c->q->scale_cols;
+    fp4_row(c->codes + j * (K / 2), c->lut, c->eff + j * cols, c->twice + j * cols, K, c->q->block_k, row);
+}
+
+static mp_errcode fp4_rows(const mp_st_model *m, const mp_qlinear *q, uint64_t n0, uint64_t n1,
+                           mp_dtype dt, uint8_t *out, int *overflow, mp_err *err)
+{
+    uint64_t rb = q->k_cols / 2, cols = q->scale_cols;
+    fp4_ctx c = {.q = q};
+    for (uint8_t i = 0; i < 16; i++) c.lut[i] = mp_e2m1_to_f32(i);
+    if (q->scheme->fp4_zero_positive) c.lut[8] = 0.0f;
+    float *eff = malloc((size_t)((n1 - n0) * cols) * sizeof *eff + 1);
+    uint8_t *codes = malloc((size_t)((n1 - n0) * rb) + 1), *twice = malloc((size_t)((n1 - n0) * cols) + 1);
+    mp_errcode rc = eff && codes && twice ? fp4_eff(m, q, n0, n1, eff, twice, err)
+                                          : mp_errf(err, MP_E_NOMEM, "out of memory");
+    if (rc == MP_OK) rc = mp_st_read(m, q->qweight, n0 * rb, codes, (size_t)((n1 - n0) * rb), err);
+    c.codes = codes, c.twice = twice, c.eff = eff;
+    if (rc == MP_OK) rc = store_rows(n1 - n0, q->k_cols, dt, out, fp4_row_at, &c, overflow, err);
+    free(eff);
+    free(codes);
+    free(twice);
+    return rc;
+}
+
 mp_errcode mp_dense_rows(const mp_st_model *m, const mp_qlinear *q, uint64_t n0, uint64_t n1,
                          mp_dtype dt, void *out, int *overflow, mp_err *err)
 {
     *overflow = 0;
     if (n0 == n1) return MP_OK;
     if (q->scheme && q->scheme->elem == MP_ELEM_FLOAT8) return f8_rows(m, q, n0, n1, dt, out, overflow, err);
+    if (q->scheme && q->scheme->elem == MP_ELEM_FP4) return fp4_rows(m, q, n0, n1, dt, out, overflow, err);
     return int_rows(m, q, n0, n1, dt, out, overflow, err);
 }

@@ -528,6 +528,30 @@ static uint32_t stacked_code_xor(const mp_st_model *m)
     return x;
 }
 
+/* One expert's [K, np] of a stacked dense output, read whole when a row of it is first asked for. */
+typedef struct kn_slab {
+    uint64_t e;
+    uint8_t *bytes;
+} kn_slab;
+
+/* Row n of the source linear's W [N, K] in the dense output w: w itself, or stacked gpt-oss
+ * experts [E, K, np] (doc/formats/fp4.md §5), where row n is expert n / np, column n % np. */
+static mp_errcode read_dense_row(const mp_st_model *m, const mp_tensor *w, uint64_t np, uint64_t n, uint64_t K,
+                                 unsigned es, kn_slab *slab, uint8_t *got, mp_err *err)
+{
+    if (!np) return mp_st_read(m, w, n * K * es, got, (size_t)(K * es), err);
+    uint64_t e = n / np, j = n % np;
+    size_t bytes = (size_t)(K * np * es);
+    if (!slab->bytes && !(slab->bytes = malloc(bytes))) return mp_errf(err, MP_E_NOMEM, "out of memory");
+    if (slab->e != e) {
+        slab->e = UINT64_MAX;
+        MP_FORWARD(mp_st_read(m, w, e * bytes, slab->bytes, bytes, err));
+        slab->e = e;
+    }
+    for (uint64_t k = 0; k < K; k++) memcpy(got + k * es, slab->bytes + (k * np + j) * es, es);
+    return MP_OK;
+}
+
 /* A dense output weight that was dequantized from a quantized source linear (`convert --to
  * f32|f16|bf16`): its sampled rows must equal the reference rounded once to the output dtype,
  * bit for bit. There is no kernel to run: the check is the CPU's, and says so. */
@@ -541,10 +565,17 @@ static mp_errcode check_dense(const mp_numeric_ctx *c, const mp_tensor *w, const
     if (!vt) return mp_errf(err, MP_E_NOMEM, "out of memory");
     vt->y_min = vt->y_max = vt->ref_min = vt->ref_max = NAN; /* m = 0: no y = x w^T here */
     vt->max_abs_err = vt->nmse = vt->nmse_bound = vt->cosine = vt->zero_frac = NAN;
-    if (w->n_dims != 2 || w->shape[0] != N || w->shape[1] != K) {
+    uint64_t np = sl->scheme->dense_experts_kn && sl->n_experts ? N / sl->n_experts : 0;
+    int fits = np ? w->n_dims == 3 && w->shape[0] == sl->n_experts && w->shape[1] == K && w->shape[2] == np
+                  : w->n_dims == 2 && w->shape[0] == N && w->shape[1] == K;
+    if (!fits) {
         vt->status = MP_VS_FAIL;
-        return mp_vfind(r, MP_VS_FAIL, "numerics", "%s: not [%llu, %llu] like the source's '%s'", w->name,
-                        (unsigned long long)N, (unsigned long long)K, sl->prefix) == MP_OK
+        char want[96];
+        if (np) snprintf(want, sizeof want, "[%llu, %llu, %llu]", (unsigned long long)sl->n_experts,
+                         (unsigned long long)K, (unsigned long long)np);
+        else snprintf(want, sizeof want, "[%llu, %llu]", (unsigned long long)N, (unsigned long long)K);
+        return mp_vfind(r, MP_VS_FAIL, "numerics", "%s: not %s like the source's '%s'", w->name, want,
+                        sl->prefix) == MP_OK
                    ? MP_OK : mp_errf(err, MP_E_NOMEM, "out of memory");
     }
     unsigned es = mp_dtype_bits(w->dtype) / 8;
@@ -556,9 +587,10 @@ static mp_errcode check_dense(const mp_numeric_ctx *c, const mp_tensor *w, const
     mp_errcode rc = rows && ref && tmp && got ? MP_OK : mp_errf(err, MP_E_NOMEM, "out of memory");
     uint32_t nrows = rc == MP_OK ? mp_verify_sample_rows(N, c->o->rows, rows) : 0;
     int64_t first = -1, first_k = 0;
+    kn_slab slab = {UINT64_MAX, NULL};
     for (uint32_t i = 0; i < nrows && rc == MP_OK; i++) {
         rc = ref_rows(c->src, sl, rows + i, 1, ref, tmp, err);
-        if (rc == MP_OK) rc = mp_st_read(c->out, w, (uint64_t)rows[i] * K * es, got, (size_t)(K * es), err);
+        if (rc == MP_OK) rc = read_dense_row(c->out, w, np, rows[i], K, es, &slab, got, err);
         for (uint64_t k = 0; rc == MP_OK && k < K; k++) {
             uint32_t want, have = es == 2 ? (uint32_t)(got[2 * k] | got[2 * k + 1] << 8) : mp_read_le32(got + 4 * k);
             if (w->dtype == MP_DTYPE_F16) want = mp_f32_to_f16(ref[k]);
@@ -568,7 +600,7 @@ static mp_errcode check_dense(const mp_numeric_ctx *c, const mp_tensor *w, const
         }
     }
     vt->rows = nrows;
-    free(rows), free(ref), free(tmp), free(got);
+    free(rows), free(ref), free(tmp), free(got), free(slab.bytes);
     if (rc != MP_OK) return rc;
     vt->status = vt->bad_values ? MP_VS_FAIL : MP_VS_PASS;
     if (vt->bad_values &&
@@ -658,7 +690,7 @@ static const mp_tensor *dense_weight(const mp_numeric_ctx *c, size_t i)
 {
     const mp_qlinear *sl = mp_qmodel_linear(c->srcq, i);
     char name[300];
-    snprintf(name, sizeof name, "%s.weight", sl->prefix);
+    snprintf(name, sizeof name, "%s%s", sl->prefix, sl->scheme->dense_experts_kn ? "" : ".weight");
     const mp_tensor *w = mp_st_find(c->out, name);
     if (!w || find_linear(c->outq, sl->prefix) != SIZE_MAX || mp_qmodel_owner(c->outq, w)) return NULL;
     if (w->dtype != MP_DTYPE_F16 && w->dtype != MP_DTYPE_BF16 && w->dtype != MP_DTYPE_F32) return NULL;

@@ -26,6 +26,12 @@ uint64_t mp_dequant_ref_scratch(const mp_qlinear *q, uint64_t rows);
  * the caller's one rounding to the output dtype then gives the producer's bits. */
 mp_errcode mp_dequant_ref_float(const mp_st_model *m, const mp_qlinear *q, uint64_t n0, uint64_t n1,
                                 float *out, mp_err *err);
+/* An FP4 linear (MP_ELEM_FP4: NVFP4, MXFP4), which mp_dequant_ref_float() hands over to:
+ * w = e2m1(code) * (block scale [/ or *] per-tensor scale), one f32 product, exactly as each
+ * producer's reference computes it (verify/dequant_fp4.c, doc/formats/fp4.md). Rows are the
+ * linear's (e * N + n for stacked experts). */
+mp_errcode mp_dequant_ref_fp4(const mp_st_model *m, const mp_qlinear *q, uint64_t n0, uint64_t n1,
+                              float *out, mp_err *err);
 
 /* ---------------------------------------------------------------- devices */
 

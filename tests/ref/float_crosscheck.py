@@ -22,20 +22,18 @@ Run by `make test` (tests/unit/test_cli.c) with MP_BIN set.
 import json
 import os
 import sys
-import tempfile
 
 import ml_dtypes
 import numpy as np
-from safetensors.numpy import load_file, save_file
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mp_check import check, run, summary  # noqa: E402
+from float_util import bits, convert, out_tensors, refuse, same_bits, save, to_dtype  # noqa: E402
 
 E4M3 = ml_dtypes.float8_e4m3fn
 E5M2 = ml_dtypes.float8_e5m2
 BF16 = ml_dtypes.bfloat16
 rng = np.random.default_rng(15)
-TMP = tempfile.mkdtemp(prefix="mp-float-")
 
 
 def codes(shape, nan=False):
@@ -43,59 +41,6 @@ def codes(shape, nan=False):
     if not nan:
         c[(c & 0x7F) == 0x7F] = 0x3C
     return c
-
-
-def save(name, tensors, qconfig, torch_dtype="bfloat16", side=None):
-    d = os.path.join(TMP, name)
-    os.makedirs(d, exist_ok=True)
-    save_file(tensors, os.path.join(d, "model.safetensors"))
-    cfg = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "torch_dtype": torch_dtype}
-    if qconfig is not None:
-        cfg["quantization_config"] = qconfig
-    json.dump(cfg, open(os.path.join(d, "config.json"), "w"))
-    for fname, obj in (side or {}).items():
-        json.dump(obj, open(os.path.join(d, fname), "w"))
-    return d
-
-
-def convert(src, to, *extra):
-    out = src + ".out-" + to
-    r = run("convert", src, out, "--to", to, "--force", "--quiet", *extra)
-    check(r.returncode == 0, f"convert {src} --to {to}: exit {r.returncode}: {r.stderr}")
-    return out
-
-
-def out_tensors(out):
-    t = {}
-    for f in sorted(os.listdir(out)):
-        if f.endswith(".safetensors"):
-            t.update(load_file(os.path.join(out, f)))
-    return t
-
-
-def bits(a):
-    a = np.ascontiguousarray(a)
-    return a.view({1: np.uint8, 2: np.uint16, 4: np.uint32}[a.dtype.itemsize])
-
-
-def to_dtype(v32, to):
-    """The reference's f32 value rounded once to the output dtype (RNE, as numpy/ml_dtypes do)."""
-    return v32.astype({"f32": np.float32, "f16": np.float16, "bf16": BF16}[to])
-
-
-def same_bits(got, want, what):
-    g, w = bits(got), bits(want)
-    check(g.shape == w.shape, f"{what}: shape {g.shape}, want {w.shape}")
-    bad = np.argwhere(g != w)
-    check(len(bad) == 0, f"{what}: {len(bad)} values differ, first at {bad[:1].tolist()}: "
-          f"{hex(int(g[tuple(bad[0])])) if len(bad) else ''} vs {hex(int(w[tuple(bad[0])])) if len(bad) else ''}")
-
-
-def refuse(src, needle, to="bf16"):
-    r = run("convert", src, src + ".refused", "--to", to)
-    check(r.returncode == 4, f"{src}: exit {r.returncode}, want 4; stderr: {r.stderr}")
-    check(needle in r.stderr, f"{src}: stderr {r.stderr!r} lacks {needle!r}")
-    check(not os.path.exists(src + ".refused"), f"{src}: a refused conversion left output")
 
 
 def expect_block(c, dt, s, bn, bk):
@@ -313,9 +258,9 @@ def check_refusals():
            "asymmetric float weights are not supported")
     refuse(one("ct_channel_shape", {p + ".weight": c, p + ".weight_scale": cs}, ct_config("channel")),
            "'weight_scale' is [200, 3], expected [200, 1]")
-    hf = {"quantization": {"quant_algo": "NVFP4", "group_size": 16}}
+    hf = {"quantization": {"quant_algo": "W4A8_NVFP4_FP8", "group_size": 16}}
     refuse(one("modelopt_algo", {p + ".weight": c, p + ".weight_scale": np.array(1.0, np.float32)}, None,
-               side={"hf_quant_config.json": hf}), "ModelOpt quant_algo 'NVFP4' is not supported")
+               side={"hf_quant_config.json": hf}), "ModelOpt quant_algo 'W4A8_NVFP4_FP8' is not supported")
 
 
 check_decoders()

@@ -294,9 +294,9 @@ Test(python_crosscheck, fp8_sources_dequantize_as_their_producers_round, .timeou
     run_python_check("tests/ref/float_crosscheck.py");
 }
 
-/* Against torch, transformers and compressed-tensors themselves: skipped, with the reason, where
- * tests/ref/torch_env.sh could not install them. */
-Test(python_crosscheck, fp8_sources_equal_transformers_compressed_tensors_and_deepseek, .timeout = 900)
+/* A judge run with the torch venv's Python (torch, transformers, compressed-tensors): skipped,
+ * with the reason, where tests/ref/torch_env.sh could not install them or JUDGES=0. */
+static void run_torch_check(const char *rel, const char *name)
 {
     TU_JUDGES_OR_SKIP();
     const char *venv = getenv("MP_TORCH_VENV");
@@ -305,18 +305,38 @@ Test(python_crosscheck, fp8_sources_equal_transformers_compressed_tensors_and_de
     char *py = tu_path(venv, "bin/python");
     if (why) cr_skip_test("%s", why);
     if (access(py, X_OK) != 0) cr_skip_test("no torch venv at %s (make torchref)", venv);
-    char *script = src_path("tests/ref/float_upstream.py");
+    char *script = src_path(rel);
     char *cwd = tu_tempdir();
     char *argv[] = {py, script, NULL};
+    char line[64];
+    snprintf(line, sizeof line, "%s ok: ", name);
     run_result r = tu_run(cwd, argv, NULL);
-    cr_expect_eq(r.status, 0, "float_upstream failed (exit %d):\n%s\n%s", r.status, r.out, r.err);
-    cr_expect(strstr(r.out, "float_upstream ok: "), "no summary line:\n%s", r.out);
+    cr_expect_eq(r.status, 0, "%s failed (exit %d):\n%s\n%s", name, r.status, r.out, r.err);
+    cr_expect(strstr(r.out, line), "no summary line:\n%s", r.out);
     tu_run_free(&r);
     tu_rmtree(cwd);
     free(cwd);
     free(script);
     free(skip);
     free(py);
+}
+
+/* Against torch, transformers and compressed-tensors themselves. */
+Test(python_crosscheck, fp8_sources_equal_transformers_compressed_tensors_and_deepseek, .timeout = 900)
+{
+    run_torch_check("tests/ref/float_upstream.py", "float_upstream");
+}
+
+Test(python_crosscheck, fp4_sources_dequantize_as_their_producers_round, .timeout = 600)
+{
+    run_python_check("tests/ref/fp4_crosscheck.py");
+}
+
+/* compressed-tensors' NVFP4/MXFP4 decompressors, transformers' gpt-oss MXFP4 conversion and a
+ * tiny GptOssForCausalLM loaded from the converted output. */
+Test(python_crosscheck, fp4_sources_equal_compressed_tensors_and_transformers_gpt_oss, .timeout = 900)
+{
+    run_torch_check("tests/ref/fp4_upstream.py", "fp4_upstream");
 }
 
 Test(python_crosscheck, split_is_exact_resumable_and_contained, .timeout = 600)

@@ -252,3 +252,80 @@ Test(unit_dense, fp8_schemes_equal_the_reference, .timeout = 120)
                      "\"quant_algo\": \"FP8_PER_CHANNEL_PER_TOKEN\"}}";
     fp8_case("modelopt", mo, MP_DTYPE_F8_E4M3, 64, 300, "weight_scale", MP_DTYPE_F32, 64, 1);
 }
+
+/* ------------------------------------------------------------ FP4 checkpoints */
+
+/* Packed E2M1 codes [rows, K/2] of every byte value, then random. */
+static raw_tensor fp4_codes(const char *name, uint32_t n_dims, const uint64_t *shape)
+{
+    uint64_t n = 1;
+    for (uint32_t d = 0; d < n_dims; d++) n *= shape[d];
+    uint8_t *c = malloc((size_t)n);
+    for (uint64_t i = 0; i < n; i++) c[i] = (uint8_t)(i < 256 ? i : next_u32());
+    raw_tensor t = {{name, MP_DTYPE_U8, n_dims, {0}}, c};
+    memcpy(t.spec.shape, shape, n_dims * sizeof *shape);
+    return t;
+}
+
+/* Block scale bytes: E4M3 in [2^-6, 2^4] with 0, a subnormal, NaN and -0 (NVFP4), or E8M0
+ * exponents around 2^0 with 0, 1, 254 and 255 (MXFP4). */
+static raw_tensor fp4_scales(const char *name, mp_dtype dt, int e8m0, uint32_t n_dims, const uint64_t *shape)
+{
+    raw_tensor t = fp4_codes(name, n_dims, shape);
+    t.spec.dtype = dt;
+    uint8_t *s = t.data, special[4] = {0x00, 0x03, 0x7F, 0x80};
+    uint64_t n = 1;
+    for (uint32_t d = 0; d < n_dims; d++) n *= shape[d];
+    if (e8m0) memcpy(special, (uint8_t[4]){0, 1, 254, 255}, 4);
+    for (uint64_t i = 0; i < n; i++)
+        s[i] = i < 4 ? special[i] : (uint8_t)(e8m0 ? 112 + next_u32() % 32 : 0x18 + next_u32() % 0x40);
+    return t;
+}
+
+static void fp4_case(const char *name, const char *config, raw_tensor *t, size_t n)
+{
+    char *dir = tu_path(tmp, name);
+    write_model(dir, config, t, n);
+    compare_model(dir, 1);
+    for (size_t i = 0; i < n; i++) free(t[i].data);
+    free(dir);
+}
+
+Test(unit_dense, fp4_schemes_equal_the_reference, .timeout = 120)
+{
+    static float gs = 2345.678f, ws2 = 3.2e-4f;
+    const char *p = "model.layers.0.mlp.down_proj.";
+    char nw[96], ns[96], ng[96];
+    snprintf(nw, sizeof nw, "%sweight_packed", p);
+    snprintf(ns, sizeof ns, "%sweight_scale", p);
+    snprintf(ng, sizeof ng, "%sweight_global_scale", p);
+    const char *ct = "{\"quantization_config\": {\"quant_method\": \"compressed-tensors\", \"format\": "
+                     "\"nvfp4-pack-quantized\", \"config_groups\": {\"g\": {\"targets\": [\"Linear\"], "
+                     "\"weights\": {\"num_bits\": 4, \"type\": \"float\", \"strategy\": \"tensor_group\", "
+                     "\"group_size\": 16}}}}}";
+    raw_tensor t[3] = {fp4_codes(nw, 2, (uint64_t[]){67, 88}),
+                       fp4_scales(ns, MP_DTYPE_F8_E4M3, 0, 2, (uint64_t[]){67, 11}),
+                       {{ng, MP_DTYPE_F32, 1, {1}}, malloc(4)}};
+    memcpy(t[2].data, &gs, 4);
+    fp4_case("ct_nvfp4", ct, t, 3);
+    const char *mo = "{\"quantization_config\": {\"quant_method\": \"modelopt\", \"quant_algo\": \"NVFP4\"}}";
+    snprintf(nw, sizeof nw, "%sweight", p);
+    snprintf(ng, sizeof ng, "%sweight_scale_2", p);
+    raw_tensor u[3] = {fp4_codes(nw, 2, (uint64_t[]){40, 128}),
+                       fp4_scales(ns, MP_DTYPE_F8_E4M3, 0, 2, (uint64_t[]){40, 16}),
+                       {{ng, MP_DTYPE_F32, 0, {0}}, malloc(4)}};
+    memcpy(u[2].data, &ws2, 4);
+    fp4_case("modelopt_nvfp4", mo, u, 3);
+    const char *mx = "{\"quantization_config\": {\"quant_method\": \"compressed-tensors\", \"format\": "
+                     "\"mxfp4-pack-quantized\", \"config_groups\": {\"g\": {\"targets\": [\"Linear\"], "
+                     "\"weights\": {\"num_bits\": 4, \"type\": \"float\", \"strategy\": \"group\", "
+                     "\"group_size\": 32}}}}}";
+    snprintf(nw, sizeof nw, "%sweight_packed", p);
+    raw_tensor v[2] = {fp4_codes(nw, 2, (uint64_t[]){33, 96}), fp4_scales(ns, MP_DTYPE_U8, 1, 2, (uint64_t[]){33, 6})};
+    fp4_case("ct_mxfp4", mx, v, 2);
+    const char *oss = "{\"quantization_config\": {\"quant_method\": \"mxfp4\"}}";
+    raw_tensor w[2] = {fp4_codes("model.layers.0.mlp.experts.gate_up_proj_blocks", 4, (uint64_t[]){3, 20, 3, 16}),
+                       fp4_scales("model.layers.0.mlp.experts.gate_up_proj_scales", MP_DTYPE_U8, 1, 3,
+                                  (uint64_t[]){3, 20, 3})};
+    fp4_case("gpt_oss", oss, w, 2);
+}

@@ -162,3 +162,30 @@ Test(unit_dequant, checkpoint_without_quantization_config_has_no_linears)
     mp_qmodel_free(qm);
     mp_st_close(m);
 }
+
+/* doc/formats/fp4.md §1, written literally: E2M1 codes 0..15 (code 8 is -0.0) and E8M0 bytes. */
+Test(unit_dequant, fp4_e2m1_and_e8m0_decode_as_the_tables_say)
+{
+    static const uint32_t e2m1[16] = {0x00000000, 0x3F000000, 0x3F800000, 0x3FC00000, 0x40000000, 0x40400000,
+                                      0x40800000, 0x40C00000, 0x80000000, 0xBF000000, 0xBF800000, 0xBFC00000,
+                                      0xC0000000, 0xC0400000, 0xC0800000, 0xC0C00000};
+    for (uint8_t c = 0; c < 16; c++) {
+        float v = mp_e2m1_to_f32(c);
+        uint32_t u;
+        memcpy(&u, &v, 4);
+        cr_assert_eq(u, e2m1[c], "E2M1 code %u: 0x%08x, want 0x%08x", c, u, e2m1[c]);
+        cr_assert_eq(mp_e2m1_to_f32((uint8_t)(c | 0xF0)), v, "only the low nibble counts");
+    }
+    static const struct { uint8_t b; uint32_t bits; } e8m0[] = {
+        {0x00, 0x00400000}, {0x01, 0x00800000}, {0x7A, 0x3D000000}, {0x7F, 0x3F800000},
+        {0x80, 0x40000000}, {0xFE, 0x7F000000}};
+    for (size_t i = 0; i < sizeof e8m0 / sizeof *e8m0; i++) {
+        float v = mp_e8m0_to_f32(e8m0[i].b);
+        uint32_t u;
+        memcpy(&u, &v, 4);
+        cr_assert_eq(u, e8m0[i].bits, "E8M0 0x%02x: 0x%08x, want 0x%08x", e8m0[i].b, u, e8m0[i].bits);
+    }
+    cr_assert(mp_e8m0_to_f32(0xFF) != mp_e8m0_to_f32(0xFF), "E8M0 0xFF is NaN");
+    cr_assert(mp_fp4_scale_to_f32(0xFF, MP_DTYPE_U8) > 3.0e38f, "a 0xFF MX scale is 2^128 = inf for the producers");
+    cr_assert_eq(mp_fp4_scale_to_f32(0x38, MP_DTYPE_F8_E4M3), 1.0f, "an NVFP4 scale is E4M3");
+}
