@@ -212,7 +212,7 @@ $(VENV)/.realmodel: $(PYSTAMP)
 # own venv (tests/ref/torch_env.sh: the smallest install that imports; 2.3 GB, pip's cache keeps
 # the wheels). Tried once by `make test`; where it cannot be installed the check is skipped.
 TORCH_VENV := build/venv-torch
-$(TORCH_VENV)/.tried:
+$(TORCH_VENV)/.tried: tests/ref/torch_env.sh
 	@sh tests/ref/torch_env.sh $(TORCH_VENV)
 	@touch $@
 

@@ -17,7 +17,7 @@
    GGUF's add_bos_token says llama.cpp does.
 
 Run by `make test` (tests/unit/test_cli.c) with MP_BIN, MP_TOOLS, MP_SRC and MP_TORCH_PYTHON set;
-exit 77 (SKIP) when MP_TORCH_PYTHON is not set.
+a SKIP line when MP_TORCH_PYTHON is not set.
 """
 import json
 import os
@@ -113,7 +113,7 @@ def with_tokenizer(tmp):
 def main():
     if not TORCH:
         print("SKIP: MP_TORCH_PYTHON is not set (build/venv-torch, make torchref)")
-        sys.exit(77)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         from_gguf(tmp)
         with_tokenizer(tmp)

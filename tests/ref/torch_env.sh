@@ -1,7 +1,9 @@
 #!/bin/sh
-# torch_env.sh VENV - makes the Python environment of tests/ref/float_upstream.py: PyPI torch
-# (used on the CPU only), transformers and compressed-tensors, pinned to the versions the
-# upstream functions were read from (doc/formats/fp8.md).
+# torch_env.sh VENV - makes the Python environment of the transformers judges (float_upstream.py,
+# fp4_upstream.py, hf_load.py): PyPI torch (used on the CPU only), transformers and
+# compressed-tensors, pinned to the versions the upstream functions were read from
+# (doc/formats/fp8.md), and sentencepiece with protobuf, which AutoTokenizer needs to read a
+# SentencePiece tokenizer.model.
 #
 # PyPI's Linux torch wheel declares the whole CUDA stack (5.6 GB installed). The smallest install
 # that imports and runs on the CPU is torch without its dependencies, its pure-Python
@@ -21,10 +23,11 @@ mpmath==1.3.0 networkx==3.6.1 numpy==2.4.6 packaging==26.4 psutil==7.2.2 pydanti
 pydantic_core==2.50.5 Pygments==2.21.0 PyYAML==6.0.4 regex==2026.11.19 rich==15.0.0
 safetensors==0.8.0 shellingham==1.5.4 sympy==1.14.0 tokenizers==0.23.3 tqdm==4.70.1
 truststore==0.10.5 typer==0.29.2 typing-inspection==0.4.5 typing_extensions==4.16.0
-setuptools ml_dtypes==0.7.0 transformers==5.24.0 compressed-tensors==0.20.1"
+setuptools ml_dtypes==0.7.0 transformers==5.24.0 compressed-tensors==0.20.1 sentencepiece==0.2.3
+protobuf==7.36.2"
 CUDA_MIN="nvidia-cusparselt-cu13==0.8.1 nvidia-nvshmem-cu13==3.7.2 nvidia-cufile==1.17.1.22
 nvidia-nccl-cu13==2.30.7"
-works() { "$VENV/bin/python" -c 'import torch, transformers, compressed_tensors; torch.ones(2).to(torch.float8_e4m3fn)' 2>"$VENV/.why"; }
+works() { "$VENV/bin/python" -c 'import torch, transformers, compressed_tensors, sentencepiece, google.protobuf; torch.ones(2).to(torch.float8_e4m3fn)' 2>"$VENV/.why"; }
 rm -f "$VENV/.skip"
 start=$(date +%s)
 [ -x "$VENV/bin/python" ] || $PY -m venv "$VENV" || { mkdir -p "$VENV"; echo "cannot create a venv" > "$VENV/.skip"; exit 0; }
@@ -34,7 +37,8 @@ if ! works; then
 fi
 if ! works; then
   echo "torch_env: the minimal install does not import ($(tail -1 "$VENV/.why")); trying the full one" >&2
-  $PIP torch==2.15.0 transformers==5.24.0 compressed-tensors==0.20.1 ml_dtypes==0.7.0 >/dev/null 2>&1
+  $PIP torch==2.15.0 transformers==5.24.0 compressed-tensors==0.20.1 ml_dtypes==0.7.0 sentencepiece==0.2.3 \
+    protobuf==7.36.2 >/dev/null 2>&1
 fi
 if works; then
   echo "torch_env: ready in $(( $(date +%s) - start )) s ($(du -sh "$VENV" | cut -f1))"

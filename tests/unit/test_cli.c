@@ -296,15 +296,24 @@ Test(python_crosscheck, fp8_sources_dequantize_as_their_producers_round, .timeou
 
 /* A judge run with the torch venv's Python (torch, transformers, compressed-tensors): skipped,
  * with the reason, where tests/ref/torch_env.sh could not install them or JUDGES=0. */
-static void run_torch_check(const char *rel, const char *name)
+/* The torch venv's python (owned by the caller), or the test skipped with the reason
+ * tests/ref/torch_env.sh left. */
+static char *torch_python(void)
 {
     TU_JUDGES_OR_SKIP();
     const char *venv = getenv("MP_TORCH_VENV");
     if (!venv) cr_skip_test("MP_TORCH_VENV is not set (run through make test)");
     char *skip = tu_path(venv, ".skip"), *why = tu_read(skip, NULL);
     char *py = tu_path(venv, "bin/python");
+    free(skip);
     if (why) cr_skip_test("%s", why);
     if (access(py, X_OK) != 0) cr_skip_test("no torch venv at %s (make torchref)", venv);
+    return py;
+}
+
+static void run_torch_check(const char *rel, const char *name)
+{
+    char *py = torch_python();
     char *script = src_path(rel);
     char *cwd = tu_tempdir();
     char *argv[] = {py, script, NULL};
@@ -317,7 +326,6 @@ static void run_torch_check(const char *rel, const char *name)
     tu_rmtree(cwd);
     free(cwd);
     free(script);
-    free(skip);
     free(py);
 }
 
@@ -337,6 +345,16 @@ Test(python_crosscheck, fp4_sources_dequantize_as_their_producers_round, .timeou
 Test(python_crosscheck, fp4_sources_equal_compressed_tensors_and_transformers_gpt_oss, .timeout = 900)
 {
     run_torch_check("tests/ref/fp4_upstream.py", "fp4_upstream");
+}
+
+/* GGUF -> Hugging Face judged by transformers: the driver runs in build/venv (gguf-py writes the
+ * GGUFs), transformers in the torch venv (tests/ref/hf_load.py). */
+Test(python_crosscheck, gguf_to_hf_loads_in_transformers_with_the_gguf_logits_and_tokens, .timeout = 900)
+{
+    char *py = torch_python();
+    setenv("MP_TORCH_PYTHON", py, 1);
+    free(py);
+    run_python_check("tests/ref/gguf_hf_transformers.py");
 }
 
 Test(python_crosscheck, split_is_exact_resumable_and_contained, .timeout = 600)
