@@ -42,32 +42,42 @@ typedef struct xarch {
     const char *gguf;         /* general.architecture */
     int permute_qk;           /* LlamaModel.permute (doc/formats/gguf-export.md §2.3) */
     int gemma;                /* norms stored as 1 + w, gemma3's four norms and keys */
+    int oss;                  /* gpt-oss: sinks, router, MXFP4 experts split and stacked, SWA */
 } xarch;
 
 static const xarch archs[] = {
-    {"llama", "llama", 1, 0},   {"mistral", "llama", 1, 0},      {"qwen2", "qwen2", 0, 0},
-    {"qwen3", "qwen3", 0, 0},   {"qwen3_moe", "qwen3moe", 0, 0}, {"gemma3_text", "gemma3", 0, 1},
+    {"llama", "llama", 1, 0, 0},       {"mistral", "llama", 1, 0, 0},
+    {"qwen2", "qwen2", 0, 0, 0},       {"qwen3", "qwen3", 0, 0, 0},
+    {"qwen3_moe", "qwen3moe", 0, 0, 0}, {"gemma3_text", "gemma3", 0, 1, 0},
+    {"gpt_oss", "gpt-oss", 0, 0, 1},
 };
+
+/* The families a layer name belongs to. */
+enum { FAM_PLAIN = 1, FAM_GEMMA = 2, FAM_OSS = 4, FAM_ANY = 7 };
+
+static unsigned family(const xarch *a) { return a->gemma ? FAM_GEMMA : a->oss ? FAM_OSS : FAM_PLAIN; }
 
 static const struct {
     const char *hf, *gguf;
-    int gemma;                /* -1 any, 0 not gemma3, 1 gemma3 only */
+    unsigned fam;
 } layer_names[] = {
-    {"input_layernorm", "attn_norm", -1},
-    {"self_attn.q_proj", "attn_q", -1},
-    {"self_attn.k_proj", "attn_k", -1},
-    {"self_attn.v_proj", "attn_v", -1},
-    {"self_attn.o_proj", "attn_output", -1},
-    {"self_attn.q_norm", "attn_q_norm", -1},
-    {"self_attn.k_norm", "attn_k_norm", -1},
-    {"mlp.gate_proj", "ffn_gate", -1},
-    {"mlp.up_proj", "ffn_up", -1},
-    {"mlp.down_proj", "ffn_down", -1},
-    {"mlp.gate", "ffn_gate_inp", -1},
-    {"post_attention_layernorm", "ffn_norm", 0},
-    {"post_attention_layernorm", "post_attention_norm", 1},
-    {"pre_feedforward_layernorm", "ffn_norm", 1},
-    {"post_feedforward_layernorm", "post_ffw_norm", 1},
+    {"input_layernorm", "attn_norm", FAM_ANY},
+    {"self_attn.q_proj", "attn_q", FAM_ANY},
+    {"self_attn.k_proj", "attn_k", FAM_ANY},
+    {"self_attn.v_proj", "attn_v", FAM_ANY},
+    {"self_attn.o_proj", "attn_output", FAM_ANY},
+    {"self_attn.q_norm", "attn_q_norm", FAM_ANY},
+    {"self_attn.k_norm", "attn_k_norm", FAM_ANY},
+    {"self_attn.sinks", "attn_sinks", FAM_OSS},
+    {"mlp.gate_proj", "ffn_gate", FAM_ANY},
+    {"mlp.up_proj", "ffn_up", FAM_ANY},
+    {"mlp.down_proj", "ffn_down", FAM_ANY},
+    {"mlp.gate", "ffn_gate_inp", FAM_ANY},
+    {"mlp.router", "ffn_gate_inp", FAM_OSS},
+    {"post_attention_layernorm", "ffn_norm", FAM_PLAIN},
+    {"post_attention_layernorm", "post_attention_norm", FAM_GEMMA | FAM_OSS},
+    {"pre_feedforward_layernorm", "ffn_norm", FAM_GEMMA},
+    {"post_feedforward_layernorm", "post_ffw_norm", FAM_GEMMA},
 };
 
 static const struct {
@@ -78,16 +88,21 @@ static const struct {
     {"lm_head", "output"},
 };
 
-/* The GGUF name of Hugging Face tensor `name` (a ".weight" or ".bias"), into out; 0 when it has
- * none. */
+/* The GGUF name of Hugging Face tensor `name` (a ".weight" or ".bias", or gpt-oss's bare
+ * parameter "sinks", which becomes a ".weight"), into out; 0 when it has none. */
 static int gguf_name(const xarch *a, const char *name, char *out, size_t cap)
 {
-    const char *dot = strrchr(name, '.');
-    if (!dot || (strcmp(dot, ".weight") != 0 && strcmp(dot, ".bias") != 0)) return 0;
+    const char *dot = strrchr(name, '.'), *kind = dot;
+    if (dot && strcmp(dot, ".sinks") == 0) {
+        dot = name + strlen(name);
+        kind = ".weight";
+    } else if (!dot || (strcmp(dot, ".weight") != 0 && strcmp(dot, ".bias") != 0)) {
+        return 0;
+    }
     size_t stem = (size_t)(dot - name);
     for (size_t i = 0; i < sizeof top_names / sizeof *top_names; i++)
         if (strlen(top_names[i].hf) == stem && strncmp(name, top_names[i].hf, stem) == 0)
-            return snprintf(out, cap, "%s%s", top_names[i].gguf, dot) < (int)cap;
+            return snprintf(out, cap, "%s%s", top_names[i].gguf, kind) < (int)cap;
     static const char pfx[] = "model.layers.";
     if (strncmp(name, pfx, sizeof pfx - 1) != 0) return 0;
     const char *num = name + sizeof pfx - 1;
@@ -97,9 +112,9 @@ static int gguf_name(const xarch *a, const char *name, char *out, size_t cap)
     const char *part = end + 1;
     size_t plen = (size_t)(dot - part);
     for (size_t i = 0; i < sizeof layer_names / sizeof *layer_names; i++) {
-        if (layer_names[i].gemma >= 0 && layer_names[i].gemma != a->gemma) continue;
+        if (!(layer_names[i].fam & family(a))) continue;
         if (strlen(layer_names[i].hf) == plen && strncmp(part, layer_names[i].hf, plen) == 0)
-            return snprintf(out, cap, "blk.%lu.%s%s", layer, layer_names[i].gguf, dot) < (int)cap;
+            return snprintf(out, cap, "blk.%lu.%s%s", layer, layer_names[i].gguf, kind) < (int)cap;
     }
     return 0;
 }
@@ -154,7 +169,7 @@ static uint32_t float_type(mp_dtype d)
 
 /* ------------------------------------------------------------ the plan */
 
-typedef enum { ENC_COPY, ENC_FLOAT, ENC_BLOCKS, ENC_Q8 } xenc;
+typedef enum { ENC_COPY, ENC_FLOAT, ENC_BLOCKS, ENC_Q8, ENC_MXFP4 } xenc;
 
 typedef struct xout {
     char name[MP_GGUF_MAX_NAME];
@@ -173,9 +188,20 @@ typedef struct xout {
     const mp_qlinear **el;        /* their quantized linears, [n_exp], owned */
     uint32_t n_exp;               /* > 0: experts stacked as ne {K, N, n_exp} */
     uint64_t exp_rows;            /* N of one expert */
+    uint64_t exp_src_rows;        /* > 0: the experts are one stacked source linear (gpt-oss
+                                     MXFP4), this many rows each */
+    uint64_t src_base;            /* the current expert's first row in that linear */
+    uint32_t row_step, row_first; /* > 1: output row r is source row r * step + first (gpt-oss
+                                     gate_up de-interleaved: 0 gate, 1 up) */
+    uint32_t col_step, col_first; /* the same along a row (gate_up's bias) */
     uint64_t xxh64;
     const char *origin;           /* copy, cast, repack, dequantize, quantize, generate */
 } xout;
+
+static uint64_t row_step(const xout *o) { return o->row_step > 1 ? o->row_step : 1; }
+
+/* Elements of a source row: cols, or cols * col_step when a row is de-interleaved. */
+static uint64_t src_cols(const xout *o) { return o->col_step > 1 ? o->cols * o->col_step : o->cols; }
 
 typedef struct xmember xmember;
 
@@ -360,7 +386,7 @@ static mp_errcode plan_dense(xjob *j, xout *o, mp_err *err)
                           "dtype %s is not a float type, and the tensor is not part of a quantized linear",
                           mp_dtype_name(t->dtype));
     uint32_t src_type = float_type(t->dtype);
-    if (o->n_dims == 1 || strstr(o->name, ".ffn_gate_inp.")) { /* norms, biases, MoE routers */
+    if (o->n_dims == 1 || strstr(o->name, ".ffn_gate_inp.") || ends_with(o->name, ".bias")) { /* norms, biases, routers */
         o->type = MP_GGUF_F32;
     } else {
         switch (j->x->to) {
@@ -371,7 +397,7 @@ static mp_errcode plan_dense(xjob *j, xout *o, mp_err *err)
         default: o->type = o->cols % 32 ? MP_GGUF_F16 : MP_GGUF_Q8_0;
         }
     }
-    int same = o->type == src_type && t->dtype != MP_DTYPE_F64 && !o->norm_shift;
+    int same = o->type == src_type && t->dtype != MP_DTYPE_F64 && !o->norm_shift && o->col_step <= 1;
     o->enc = o->type == MP_GGUF_Q8_0 ? ENC_Q8 : same ? ENC_COPY : ENC_FLOAT;
     o->origin = o->enc == ENC_Q8 ? "quantize" : same ? "copy" : "cast";
     return MP_OK;
@@ -421,15 +447,23 @@ struct xmember {
 
 static const char *const proj_names[] = {"gate", "up", "down"};
 
+/* What follows "model.layers.L.mlp.experts." in hf, with *layer = L; NULL when hf is not that. */
+static const char *after_experts(const char *hf, unsigned long *layer)
+{
+    static const char pfx[] = "model.layers.", mid[] = ".mlp.experts.";
+    if (strncmp(hf, pfx, sizeof pfx - 1) != 0) return NULL;
+    char *end = NULL;
+    *layer = strtoul(hf + sizeof pfx - 1, &end, 10);
+    if (end == hf + sizeof pfx - 1 || strncmp(end, mid, sizeof mid - 1) != 0) return NULL;
+    return end + sizeof mid - 1;
+}
+
 /* 1 when hf is "model.layers.L.mlp.experts.E.{gate,up,down}_proj.weight". */
 static int parse_expert(const char *hf, xmember *m)
 {
-    static const char pfx[] = "model.layers.", mid[] = ".mlp.experts.";
-    if (strncmp(hf, pfx, sizeof pfx - 1) != 0) return 0;
-    char *end = NULL, *end2 = NULL;
-    m->layer = strtoul(hf + sizeof pfx - 1, &end, 10);
-    if (end == hf + sizeof pfx - 1 || strncmp(end, mid, sizeof mid - 1) != 0) return 0;
-    const char *p = end + sizeof mid - 1;
+    const char *p = after_experts(hf, &m->layer);
+    char *end2 = NULL;
+    if (!p) return 0;
     m->expert = strtoul(p, &end2, 10);
     if (end2 == p || *end2 != '.') return 0;
     for (int i = 0; i < 3; i++) {
@@ -517,12 +551,113 @@ static mp_errcode plan_stacks(xjob *j, xmember *m, size_t n, mp_err *err)
     return MP_OK;
 }
 
+/* ------------------------------------------------------------ gpt-oss: stacked experts, split */
+
+/* 1 when hf is "model.layers.L.mlp.experts.{gate_up,down}_proj<tail>"; *gate_up says which. */
+static int parse_packed(const char *hf, const char *tail, unsigned long *layer, int *gate_up)
+{
+    const char *p = after_experts(hf, layer);
+    char want[32];
+    for (int g = 0; p && g < 2; g++) {
+        snprintf(want, sizeof want, "%s%s", g ? "gate_up_proj" : "down_proj", tail);
+        if (strcmp(p, want) == 0) return (*gate_up = g), 1;
+    }
+    return 0;
+}
+
+/* An E8M0 scale byte 255 is refused under `auto`: transformers reads it as 2^128 (inf, or NaN
+ * for a zero code), ggml's MXFP4 as 2^127 (doc/formats/gguf-export.md §5). Read in chunks. */
+static mp_errcode refuse_scale_255(const xjob *j, const mp_qlinear *q, mp_err *err)
+{
+    const uint64_t G = q->k_cols / 32, N = q->n_rows / q->n_experts, total = q->n_rows * G, chunk = 1u << 20;
+    uint8_t *buf = malloc((size_t)chunk);
+    mp_errcode rc = buf ? MP_OK : mp_errf(err, MP_E_NOMEM, "out of memory");
+    for (uint64_t off = 0; rc == MP_OK && off < total; off += chunk) {
+        size_t n = (size_t)(total - off < chunk ? total - off : chunk);
+        rc = mp_st_read(j->m, q->scales, off, buf, n, err);
+        const uint8_t *hit = rc == MP_OK ? memchr(buf, 0xFF, n) : NULL;
+        uint64_t at = hit ? off + (uint64_t)(hit - buf) : 0;
+        if (hit)
+            rc = mp_errf_at(err, MP_E_INPUT, NULL, q->prefix, -1, "E8M0 scale 255 at expert %llu, row %llu, "
+                            "block %llu: transformers reads it as 2^128 (inf, NaN for a zero code), ggml's "
+                            "MXFP4 as 2^127, so no MXFP4 block holds the source's values; use --to "
+                            "gguf:f32, gguf:bf16 or gguf:f16 (dequantized) or --to gguf:q8_0 (re-quantized)",
+                            (unsigned long long)(at / G / N), (unsigned long long)(at / G % N),
+                            (unsigned long long)(at % G));
+    }
+    free(buf);
+    return rc;
+}
+
+/* gpt-oss's stacked linear q (MXFP4 [E, N, K/32, 16]) or its bias t ([E, N]) as llama.cpp's
+ * ffn_{gate,up,down}_exps: gate_up's rows (of the bias: its elements) alternate gate, up and are
+ * split; MXFP4 moves into ggml's block_mxfp4 under `auto` (doc/formats/gguf-export.md §5). */
+static mp_errcode plan_packed(xjob *j, const mp_qlinear *q, const mp_tensor *t, unsigned long layer,
+                              int gate_up, mp_err *err)
+{
+    const uint64_t parts = gate_up ? 2 : 1;
+    uint64_t E = q ? q->n_experts : t->shape[0], N = q ? q->n_rows / E : t->shape[t->n_dims - 1];
+    if ((t && t->n_dims != 2) || N % parts)
+        return mp_errf_at(err, MP_E_INPUT, NULL, q ? q->prefix : t->name, -1, "%u dimensions, %llu "
+                          "outputs an expert: expected [experts, outputs] with gate and up alternating",
+                          t ? t->n_dims : 2u, (unsigned long long)N);
+    if (q && j->x->to == MP_GGUF_TO_AUTO) MP_FORWARD(refuse_scale_255(j, q, err));
+    for (uint64_t s = 0; s < parts; s++) {
+        xout *o = &j->outs[j->n_outs++];
+        snprintf(o->name, sizeof o->name, "blk.%lu.ffn_%s_exps.%s", layer, gate_up ? proj_names[s] : "down",
+                 q ? "weight" : "bias");
+        o->lin = q;
+        o->t = t;
+        o->cols = q ? q->k_cols : N / parts;
+        o->rows = q ? N / parts * E : E;
+        o->n_dims = q ? 3 : 2;
+        o->ne[0] = o->cols;
+        o->ne[1] = q ? N / parts : E;
+        o->ne[2] = E;
+        *(q ? &o->row_step : &o->col_step) = (uint32_t)parts;
+        *(q ? &o->row_first : &o->col_first) = (uint32_t)s;
+        if (!q) {
+            MP_FORWARD(plan_dense(j, o, err));
+            continue;
+        }
+        o->n_exp = (uint32_t)E;
+        o->exp_src_rows = N;
+        o->exp_rows = N / parts;
+        if (j->x->to != MP_GGUF_TO_AUTO) {
+            MP_FORWARD(plan_linear(j, o, err));
+            continue;
+        }
+        o->type = MP_GGUF_MXFP4;
+        o->enc = ENC_MXFP4;
+        o->origin = "repack";
+    }
+    return MP_OK;
+}
+
+/* A gpt-oss expert tensor planned (*done), or refused when dense (transformers' [E, K, N]). */
+static mp_errcode plan_oss_experts(xjob *j, const char *hf, const mp_tensor *t, const mp_qlinear *lin,
+                                   int *done, mp_err *err)
+{
+    unsigned long layer;
+    int gu;
+    *done = 0;
+    if (!j->arch->oss) return MP_OK;
+    if (lin && lin->n_experts && parse_packed(lin->prefix, "", &layer, &gu))
+        return (*done = 1), plan_packed(j, lin, NULL, layer, gu, err);
+    if (!lin && parse_packed(hf, "_bias", &layer, &gu)) return (*done = 1), plan_packed(j, NULL, t, layer, gu, err);
+    if (!lin && parse_packed(hf, "", &layer, &gu))
+        return mp_errf_at(err, MP_E_UNSUPPORTED, mp_st_file_name(j->m, t->file), hf, -1, "dense gpt-oss "
+                          "experts (stored transposed, [experts, in, out]) are not exported to GGUF; the "
+                          "MXFP4 checkpoint is");
+    return MP_OK;
+}
+
 static mp_errcode add_rope_freqs(xjob *j, mp_err *err);
 
 static mp_errcode plan(xjob *j, mp_err *err)
 {
     size_t n = mp_st_n_tensors(j->m);
-    j->outs = calloc(n + 1, sizeof *j->outs); /* + rope_freqs */
+    j->outs = calloc(2 * n + 1, sizeof *j->outs); /* gpt-oss's gate_up splits in two; + rope_freqs */
     j->members = calloc(n + 1, sizeof *j->members);
     if (!j->outs || !j->members) return mp_errf(err, MP_E_NOMEM, "out of memory");
     for (size_t i = 0; i < n; i++) {
@@ -534,6 +669,9 @@ static mp_errcode plan(xjob *j, mp_err *err)
         int whole = lin && t == lin->qweight;
         snprintf(hf, sizeof hf, whole ? "%s.weight" : "%s", whole ? lin->prefix : t->name);
         xmember em = {0, 0, 0, whole ? NULL : t, whole ? lin : NULL};
+        int done;
+        MP_FORWARD(plan_oss_experts(j, hf, t, whole ? lin : NULL, &done, err));
+        if (done) continue;
         if (parse_expert(hf, &em)) {
             j->members[j->n_members++] = em;
             continue;
@@ -555,8 +693,9 @@ static mp_errcode plan(xjob *j, mp_err *err)
             return mp_errf_at(err, MP_E_INPUT, NULL, j->outs[i].name, -1, "two source tensors map to this name");
     size_t need = TILE_ELEMS;
     for (size_t i = 0; i < j->n_outs; i++) {
-        uint64_t unit = j->outs[i].head_dim ? j->outs[i].head_dim * 8 : 8;
-        if (unit * j->outs[i].cols > need) need = (size_t)(unit * j->outs[i].cols);
+        const xout *o = &j->outs[i];
+        uint64_t unit = (o->head_dim ? o->head_dim * 8 : 8) * row_step(o);
+        if (unit * src_cols(o) > need) need = (size_t)(unit * src_cols(o));
     }
     j->tile_cap = need;
     j->raw = malloc(need * 8);
@@ -570,39 +709,59 @@ static mp_errcode plan(xjob *j, mp_err *err)
 
 /* ------------------------------------------------------------ producing one tensor */
 
-/* The source row of output row r: LlamaModel.permute's inverse within each head. */
+/* The source row of output row r: LlamaModel.permute's inverse within each head, or gpt-oss's
+ * de-interleave (doc/formats/gguf-export.md §5), in the current expert's rows. */
 static uint64_t src_row(const xout *o, uint64_t r)
 {
-    if (!o->head_dim) return r;
-    uint64_t h = r / o->head_dim, i = r % o->head_dim;
-    return h * o->head_dim + (i % 2) * (o->head_dim / 2) + i / 2;
+    if (o->head_dim) {
+        uint64_t h = r / o->head_dim, i = r % o->head_dim;
+        r = h * o->head_dim + (i % 2) * (o->head_dim / 2) + i / 2;
+    }
+    return o->src_base + r * row_step(o) + o->row_first;
 }
 
-/* Source rows [r0, r1) into j->raw (dense bytes), j->codes (canonical codes) or j->fl (floats),
+/* The source rows [*lo, *hi) that output rows [r0, r1) (whole heads when permuted) come from. */
+static void src_span(const xout *o, uint64_t r0, uint64_t r1, uint64_t *lo, uint64_t *hi)
+{
+    *lo = src_row(o, r0);
+    *hi = *lo + (r1 - r0 - 1) * row_step(o) + 1;
+}
+
+/* gpt-oss MXFP4 rows [lo, hi): their code bytes into j->raw, their E8M0 scale bytes into
+ * j->codes (doc/formats/gguf-export.md §5). */
+static mp_errcode fetch_mxfp4(xjob *j, const mp_qlinear *q, uint64_t lo, uint64_t hi, mp_err *err)
+{
+    uint64_t cb = q->k_cols / 2, sb = q->k_cols / 32;
+    MP_FORWARD(mp_st_read(j->m, q->qweight, lo * cb, j->raw, (size_t)((hi - lo) * cb), err));
+    return mp_st_read(j->m, q->scales, lo * sb, j->codes, (size_t)((hi - lo) * sb), err);
+}
+
+/* Source rows [lo, hi) into j->raw (dense bytes), j->codes (canonical codes) or j->fl (floats),
  * in source order. */
-static mp_errcode fetch(xjob *j, const xout *o, uint64_t r0, uint64_t r1, mp_err *err)
+static mp_errcode fetch(xjob *j, const xout *o, uint64_t lo, uint64_t hi, mp_err *err)
 {
     if (o->gen) {
-        memcpy(j->fl, o->gen + r0 * o->cols, (size_t)((r1 - r0) * o->cols) * sizeof(float));
+        memcpy(j->fl, o->gen + lo * o->cols, (size_t)((hi - lo) * o->cols) * sizeof(float));
         return MP_OK;
     }
     if (o->t) {
         const mp_tensor *t = o->t;
         size_t es = mp_dtype_bits(t->dtype) / 8;
-        uint64_t n = (r1 - r0) * o->cols;
-        MP_FORWARD(mp_st_read(j->m, t, r0 * o->cols * es, j->raw, (size_t)(n * es), err));
+        uint64_t n = (hi - lo) * src_cols(o);
+        MP_FORWARD(mp_st_read(j->m, t, lo * src_cols(o) * es, j->raw, (size_t)(n * es), err));
         if (o->enc != ENC_COPY)
             for (uint64_t i = 0; i < n; i++) j->fl[i] = mp_dtype_load_f32(j->raw + i * es, t->dtype);
         return MP_OK;
     }
     const mp_qlinear *q = o->lin;
-    if (o->enc != ENC_BLOCKS) return mp_dequant_ref(j->m, q, r0, r1, j->fl, err);
+    if (o->enc == ENC_MXFP4) return fetch_mxfp4(j, q, lo, hi, err);
+    if (o->enc != ENC_BLOCKS) return mp_dequant_ref(j->m, q, lo, hi, j->fl, err);
     mp_packing cp, zp;
     mp_layout_source(q, &cp, &zp);
-    mp_pblock b = mp_packing_block(&cp, q->qweight->shape, r0, r1, 0, q->k_cols);
+    mp_pblock b = mp_packing_block(&cp, q->qweight->shape, lo, hi, 0, q->k_cols);
     b.data = j->raw;
     MP_FORWARD(mp_st_read_block(j->m, q->qweight, b.r0, b.r1, b.c0, b.c1, b.data, err));
-    mp_qtile tile = {r0, r1, 0, q->k_cols, j->codes};
+    mp_qtile tile = {lo, hi, 0, q->k_cols, j->codes};
     mp_unpack(&cp, &b, &tile, q->code_xor);
     return MP_OK;
 }
@@ -612,36 +771,63 @@ static size_t row_bytes(const xout *o)
     return (size_t)(o->cols / mp_gguf_type_block(o->type) * mp_gguf_type_size(o->type));
 }
 
+/* Output rows [r0, r1) of a block type (GPTQ-style codes or gpt-oss MXFP4) into j->enc, from
+ * what fetch() left of the source rows from lo. */
+static void encode_blocks(xjob *j, const xout *o, uint64_t r0, uint64_t r1, uint64_t lo)
+{
+    const uint64_t C = o->cols;
+    const size_t rb = row_bytes(o);
+    long long cnt = (long long)(r1 - r0);
+#pragma omp parallel for schedule(static) if (cnt * (long long)C >= (1 << 20))
+    for (long long i = 0; i < cnt; i++) {
+        uint64_t s = src_row(o, r0 + (uint64_t)i), f = s - lo;
+        uint8_t *out = j->enc + (uint64_t)i * rb;
+        if (o->enc == ENC_MXFP4) {
+            mp_gguf_pack_mxfp4_row(j->raw + f * (C / 2), j->codes + f * (C / 32), C, out);
+        } else {
+            const uint64_t G = o->lin->n_groups;
+            mp_gguf_pack_row(o->rule, j->codes + f * C, j->z + s * G, j->d + s * G, C, o->lin->group_size, out);
+        }
+    }
+}
+
+/* Output rows [r0, r1) as floats, from the source rows from lo that fetch() left in j->fl:
+ * permuted or de-interleaved (into j->perm), gemma's 1 + w applied. */
+static float *output_floats(xjob *j, const xout *o, uint64_t r0, uint64_t r1, uint64_t lo)
+{
+    const uint64_t C = o->cols, SC = src_cols(o), n = (r1 - r0) * C;
+    float *v = j->fl;
+    if (o->head_dim || row_step(o) > 1 || SC != C) {
+        for (uint64_t r = r0; r < r1; r++) {
+            const float *from = j->fl + (src_row(o, r) - lo) * SC + o->col_first;
+            float *to = j->perm + (r - r0) * C;
+            for (uint64_t c = 0; c < C; c++) to[c] = from[c * (SC / C)];
+        }
+        v = j->perm;
+    }
+    if (o->norm_shift)
+        for (uint64_t i = 0; i < n; i++) v[i] += 1.0f;
+    return v;
+}
+
 /* Output rows [r0, r1) from what fetch() left, into j->enc. */
 static mp_errcode encode(xjob *j, const xout *o, uint64_t r0, uint64_t r1, mp_err *err)
 {
     const uint64_t C = o->cols, n = (r1 - r0) * C;
     const size_t rb = row_bytes(o);
+    uint64_t lo, hi;
+    src_span(o, r0, r1, &lo, &hi);
     if (o->enc == ENC_COPY) {
         size_t es = mp_dtype_bits(o->t->dtype) / 8;
         for (uint64_t r = r0; r < r1; r++)
-            memcpy(j->enc + (r - r0) * rb, j->raw + (src_row(o, r) - r0) * C * es, rb);
+            memcpy(j->enc + (r - r0) * rb, j->raw + (src_row(o, r) - lo) * C * es, rb);
         return MP_OK;
     }
-    if (o->enc == ENC_BLOCKS) {
-        const uint64_t G = o->lin->n_groups;
-        long long cnt = (long long)(r1 - r0);
-#pragma omp parallel for schedule(static) if (cnt * (long long)C >= (1 << 20))
-        for (long long i = 0; i < cnt; i++) {
-            uint64_t r = r0 + (uint64_t)i, s = src_row(o, r);
-            mp_gguf_pack_row(o->rule, j->codes + (s - r0) * C, j->z + s * G, j->d + s * G, C,
-                             o->lin->group_size, j->enc + (uint64_t)i * rb);
-        }
+    if (o->enc == ENC_BLOCKS || o->enc == ENC_MXFP4) {
+        encode_blocks(j, o, r0, r1, lo);
         return MP_OK;
     }
-    float *v = j->fl;
-    if (o->head_dim) {
-        for (uint64_t r = r0; r < r1; r++)
-            memcpy(j->perm + (r - r0) * C, j->fl + (src_row(o, r) - r0) * C, C * sizeof(float));
-        v = j->perm;
-    }
-    if (o->norm_shift)
-        for (uint64_t i = 0; i < n; i++) v[i] += 1.0f;
+    float *v = output_floats(j, o, r0, r1, lo);
     if (o->enc == ENC_Q8) {
         long long cnt = (long long)(r1 - r0);
 #pragma omp parallel for schedule(static) if (cnt * (long long)C >= (1 << 20))
@@ -664,7 +850,7 @@ static mp_errcode emit(xjob *j, const void *buf, size_t len, mp_err *err)
 static mp_errcode produce_rows(xjob *j, xout *o, uint64_t rows, mp_err *err)
 {
     uint64_t unit = o->head_dim ? o->head_dim * 8 : 8;
-    uint64_t step = j->tile_cap / o->cols / unit * unit;
+    uint64_t step = j->tile_cap / (src_cols(o) * row_step(o)) / unit * unit;
     if (step < unit) step = unit;
     mp_errcode rc = MP_OK;
     if (o->enc == ENC_BLOCKS) {
@@ -678,7 +864,9 @@ static mp_errcode produce_rows(xjob *j, xout *o, uint64_t rows, mp_err *err)
         uint64_t r1 = r0 + step < rows ? r0 + step : rows;
         if (j->o->interrupted && *j->o->interrupted)
             rc = mp_errf(err, MP_E_INTERRUPTED, "interrupted; the partial output was removed");
-        if (rc == MP_OK) rc = fetch(j, o, r0, r1, err);
+        uint64_t lo, hi;
+        src_span(o, r0, r1, &lo, &hi);
+        if (rc == MP_OK) rc = fetch(j, o, lo, hi, err);
         if (rc == MP_OK) rc = encode(j, o, r0, r1, err);
         if (rc == MP_OK) rc = emit(j, j->enc, (r1 - r0) * row_bytes(o), err);
     }
@@ -696,8 +884,12 @@ static mp_errcode produce(xjob *j, xout *o, mp_err *err)
         rc = produce_rows(j, o, o->rows, err);
     } else {
         for (uint32_t e = 0; e < o->n_exp && rc == MP_OK; e++) {
-            o->t = o->et ? o->et[e] : NULL;
-            o->lin = o->el ? o->el[e] : NULL;
+            if (o->exp_src_rows) { /* one stacked linear: the expert's rows in it */
+                o->src_base = e * o->exp_src_rows;
+            } else {
+                o->t = o->et ? o->et[e] : NULL;
+                o->lin = o->el ? o->el[e] : NULL;
+            }
             rc = produce_rows(j, o, o->exp_rows, err);
         }
     }
@@ -789,6 +981,10 @@ static mp_errcode meta_extra(xjob *j, mp_err *err)
     if ((!strcmp(rt, "linear") || !strcmp(rt, "yarn")) && h->rope_factor > 0) {
         MP_FORWARD(mp_gguf_writer_add_str(w, akey(j, "rope.scaling.type", k, sizeof k), rt, err));
         MP_FORWARD(add_f32(w, akey(j, "rope.scaling.factor", k, sizeof k), h->rope_factor, err));
+        if (!strcmp(rt, "yarn") && h->rope_beta_fast > 0)
+            MP_FORWARD(add_f32(w, akey(j, "rope.scaling.yarn_beta_fast", k, sizeof k), h->rope_beta_fast, err));
+        if (!strcmp(rt, "yarn") && h->rope_beta_slow > 0)
+            MP_FORWARD(add_f32(w, akey(j, "rope.scaling.yarn_beta_slow", k, sizeof k), h->rope_beta_slow, err));
         if (h->rope_orig_context > 0)
             MP_FORWARD(mp_gguf_writer_add_u32(w, akey(j, "rope.scaling.original_context_length", k, sizeof k),
                                               (uint32_t)h->rope_orig_context, err));
@@ -807,6 +1003,19 @@ static mp_errcode meta_extra(xjob *j, mp_err *err)
     if (h->final_logit_softcapping > 0)
         MP_FORWARD(add_f32(w, akey(j, "final_logit_softcapping", k, sizeof k), h->final_logit_softcapping, err));
     return MP_OK;
+}
+
+/* gpt-oss's keys: the sliding window (llama.cpp's gpt-oss makes every other layer, the first
+ * included, sliding) and the expert FFN length (doc/formats/gguf-export.md §5). */
+static mp_errcode meta_oss(xjob *j, mp_err *err)
+{
+    char k[128];
+    if (!j->arch->oss) return MP_OK;
+    MP_FORWARD(need(j, j->h.n_experts, "num_local_experts", err));
+    MP_FORWARD(mp_gguf_writer_add_u32(j->w, akey(j, "attention.sliding_window", k, sizeof k),
+                                      (uint32_t)j->h.sliding_window, err));
+    return mp_gguf_writer_add_u32(j->w, akey(j, "expert_feed_forward_length", k, sizeof k),
+                                  (uint32_t)j->h.intermediate_size, err);
 }
 
 /* general.source.repo_url from config.json's _name_or_path when it is a Hub id, and the model
@@ -909,6 +1118,8 @@ static mp_errcode add_rope_freqs(xjob *j, mp_err *err)
 static uint32_t majority_file_type(const xjob *j)
 {
     size_t count[MP_GGUF_TYPE_COUNT] = {0};
+    for (size_t i = 0; i < j->n_outs; i++)
+        if (j->outs[i].type == MP_GGUF_MXFP4) return 38; /* MOSTLY_MXFP4_MOE: llama-quantize's name for it */
     for (size_t i = 0; i < j->n_outs; i++)
         if (j->outs[i].n_dims == 2 && j->outs[i].type < MP_GGUF_TYPE_COUNT) count[j->outs[i].type]++;
     uint32_t best = MP_GGUF_F32;
@@ -1022,6 +1233,22 @@ static mp_errcode commit_file(const xjob *j, mp_dest *d, const char *dst, mp_err
 
 /* ------------------------------------------------------------ the run */
 
+/* What llama.cpp's gpt-oss fixes or requires of config.json, checked before anything is written
+ * (doc/formats/gguf-export.md §5). */
+static mp_errcode check_oss(const mp_hf_hparams *h, mp_err *err)
+{
+    const char *why = NULL;
+    if (h->swiglu_limit > 0 && h->swiglu_limit != 7.0)
+        why = "'swiglu_limit' is not 7.0, the clamp llama.cpp's gpt-oss applies";
+    else if (h->sliding_window <= 0)
+        why = "'sliding_window' is missing, and llama.cpp's gpt-oss requires it";
+    else if (h->tie_word_embeddings == 1)
+        why = "'tie_word_embeddings' is true, but llama.cpp's gpt-oss requires an output.weight of its own";
+    else if (h->n_experts <= 0 || h->n_experts_used <= 0)
+        why = "'num_local_experts' or 'num_experts_per_tok' is missing";
+    return why ? mp_errf_at(err, MP_E_UNSUPPORTED, "config.json", NULL, -1, "%s", why) : MP_OK;
+}
+
 static mp_errcode open_source(xjob *j, const char *src, mp_st_model **m, mp_qmodel **qm, mp_err *err)
 {
     MP_FORWARD(mp_st_open(m, src, err));
@@ -1034,10 +1261,17 @@ static mp_errcode open_source(xjob *j, const char *src, mp_st_model **m, mp_qmod
     if (!j->arch)
         return mp_errf_at(err, MP_E_UNSUPPORTED, "config.json", NULL, -1,
                           "model_type '%s' is not exported to GGUF (llama, mistral, qwen2, qwen3, "
-                          "qwen3_moe, gemma3_text)", j->h.model_type[0] ? j->h.model_type : "(none)");
+                          "qwen3_moe, gemma3_text, gpt_oss)", j->h.model_type[0] ? j->h.model_type : "(none)");
     if (j->h.n_heads > 0 && j->h.hidden_size > 0)
         j->head_dim = (uint64_t)(j->h.head_dim > 0 ? j->h.head_dim : j->h.hidden_size / j->h.n_heads);
-    return MP_OK;
+    return j->arch->oss ? check_oss(&j->h, err) : MP_OK;
+}
+
+static const xout *find_out(const xjob *j, const char *name)
+{
+    for (size_t i = 0; i < j->n_outs; i++)
+        if (strcmp(j->outs[i].name, name) == 0) return &j->outs[i];
+    return NULL;
 }
 
 /* Metadata, tokenizer and tensor infos: everything before the first tensor byte. */
@@ -1046,10 +1280,11 @@ static mp_errcode declare(xjob *j, const char *src, mp_gguf_tok_info *tok, mp_er
     MP_FORWARD(meta_general(j, src, majority_file_type(j), is_lossless(j), err));
     MP_FORWARD(meta_hparams(j, err));
     MP_FORWARD(meta_extra(j, err));
-    const xout *emb = NULL;
-    for (size_t i = 0; i < j->n_outs; i++)
-        if (strcmp(j->outs[i].name, "token_embd.weight") == 0) emb = &j->outs[i];
+    MP_FORWARD(meta_oss(j, err));
+    const xout *emb = find_out(j, "token_embd.weight");
     if (!emb) return mp_errf_at(err, MP_E_INPUT, src, "model.embed_tokens.weight", -1, "missing");
+    if (j->arch->oss && !find_out(j, "output.weight"))
+        return mp_errf_at(err, MP_E_INPUT, src, "lm_head.weight", -1, "missing, and llama.cpp's gpt-oss requires it");
     if (!j->x->no_tokenizer) MP_FORWARD(mp_gguf_tokenizer_add(j->w, mp_st_dir(j->m), emb->rows, &j->h, tok, err));
     for (size_t i = 0; i < j->n_outs; i++)
         MP_FORWARD(mp_gguf_writer_add_tensor(j->w, j->outs[i].name, j->outs[i].type, j->outs[i].n_dims, j->outs[i].ne, err));

@@ -891,8 +891,10 @@ typedef struct mp_hf_hparams {
     int64_t bos_token_id, eos_token_id, pad_token_id;
     double rms_norm_eps, rope_theta, rope_local_base_freq;
     double final_logit_softcapping, attn_logit_softcapping;
+    double swiglu_limit;       /* gpt-oss: the clamp of its SwiGLU */
     char rope_type[32];        /* rope_scaling.rope_type (or .type); "" when none */
     double rope_factor, rope_low_freq_factor, rope_high_freq_factor;
+    double rope_beta_fast, rope_beta_slow; /* rope_scaling.beta_fast, .beta_slow (yarn) */
     int64_t rope_orig_context; /* rope_scaling.original_max_position_embeddings */
     int tie_word_embeddings, attention_bias, mlp_bias;
     char name_or_path[256];    /* _name_or_path, as transformers saved it; "" when absent */

@@ -41,6 +41,10 @@ static const struct {
                   "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"},
     {"qwen2", "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| "
               "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"},
+    {"gpt-4o", "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+"
+               "(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+"
+               "[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+"
+               "[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"},
 };
 
 typedef struct tok_ctx {
@@ -105,7 +109,7 @@ static mp_errcode find_pre(const cJSON *root, const char *path, const char **pre
         }
     return mp_errf_at(err, MP_E_UNSUPPORTED, path, NULL, -1,
                       "pre-tokenizer regex '%s' is not one llama.cpp implements (known: llama-bpe, "
-                      "qwen2); a GGUF with another 'tokenizer.ggml.pre' would not load; use "
+                      "qwen2, gpt-4o); a GGUF with another 'tokenizer.ggml.pre' would not load; use "
                       "--no-tokenizer to export the weights alone", regex);
 }
 

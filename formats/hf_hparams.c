@@ -44,12 +44,15 @@ static const int_key float_keys[] = {
     {"rope_local_base_freq", offsetof(mp_hf_hparams, rope_local_base_freq)},
     {"final_logit_softcapping", offsetof(mp_hf_hparams, final_logit_softcapping)},
     {"attn_logit_softcapping", offsetof(mp_hf_hparams, attn_logit_softcapping)},
+    {"swiglu_limit", offsetof(mp_hf_hparams, swiglu_limit)},
 };
 
 static const int_key scaling_floats[] = {
     {"factor", offsetof(mp_hf_hparams, rope_factor)},
     {"low_freq_factor", offsetof(mp_hf_hparams, rope_low_freq_factor)},
     {"high_freq_factor", offsetof(mp_hf_hparams, rope_high_freq_factor)},
+    {"beta_fast", offsetof(mp_hf_hparams, rope_beta_fast)},
+    {"beta_slow", offsetof(mp_hf_hparams, rope_beta_slow)},
 };
 
 static mp_errcode read_ints(const cJSON *o, const int_key *keys, size_t n, mp_hf_hparams *h,
@@ -138,7 +141,8 @@ static void hparams_init(mp_hf_hparams *h)
     for (size_t i = 0; i < sizeof ints / sizeof *ints; i++) *ints[i] = -1;
     double *fl[] = {&h->rms_norm_eps, &h->rope_theta, &h->rope_local_base_freq,
                     &h->final_logit_softcapping, &h->attn_logit_softcapping, &h->rope_factor,
-                    &h->rope_low_freq_factor, &h->rope_high_freq_factor};
+                    &h->rope_low_freq_factor, &h->rope_high_freq_factor, &h->swiglu_limit,
+                    &h->rope_beta_fast, &h->rope_beta_slow};
     for (size_t i = 0; i < sizeof fl / sizeof *fl; i++) *fl[i] = -1.0;
     h->tie_word_embeddings = h->attention_bias = h->mlp_bias = -1;
 }

@@ -9,6 +9,9 @@
  *   Q8_0 {d; qs[32]}       x = d * c, c an int8
  * A source code q with zero z becomes c = q - z + offset (8, 16, 0), so d * (c - offset) =
  * s * (q - z) with d = s: the same value, bit for bit, when s is an f16 value.
+ *   MXFP4 {e; qs[16]}      x = kvalues_mxfp4[c] * 2^(e - 128): byte j = c[j] | c[j + 16] << 4;
+ *                          from gpt-oss's block (byte i = c[2i] | c[2i + 1] << 4, scale 2^(e - 127)
+ *                          on E2M1) by moving nibbles alone, e copied (doc/formats/gguf-export.md §5)
  */
 #include "repack.h"
 
@@ -74,5 +77,19 @@ void mp_gguf_quantize_q8_0_ref(const float *x, uint64_t n, uint8_t *out)
         const float id = d != 0.0f ? 1.0f / d : 0.0f;
         put_d(o, mp_f32_to_f16(d));
         for (int j = 0; j < 32; j++) o[2 + j] = (uint8_t)(int8_t)roundf(xb[j] * id);
+    }
+}
+
+void mp_gguf_pack_mxfp4_row(const uint8_t *codes, const uint8_t *e8m0, uint64_t k_cols, uint8_t *out)
+{
+    for (uint64_t b = 0; b < k_cols / 32; b++) {
+        const uint8_t *in = codes + b * 16;
+        uint8_t *o = out + b * 17, c[32];
+        for (int i = 0; i < 16; i++) {
+            c[2 * i] = in[i] & 15;
+            c[2 * i + 1] = in[i] >> 4;
+        }
+        o[0] = e8m0[b];
+        for (int j = 0; j < 16; j++) o[1 + j] = (uint8_t)(c[j] | c[j + 16] << 4);
     }
 }

@@ -115,4 +115,10 @@ void mp_gguf_pack_row(const mp_gguf_block_rule *r, const uint8_t *q, const uint1
  * gguf-py's gguf.quants.quantize: d = amax / 127 in f32, codes roundf(x / d) (x * (1 / d)). */
 void mp_gguf_quantize_q8_0_ref(const float *x, uint64_t n, uint8_t *out);
 
+/* One row of K gpt-oss MXFP4 codes (K/2 bytes, element 2i in the low nibble of byte i) and its
+ * K/32 E8M0 scale bytes as K/32 ggml block_mxfp4 (17 bytes: the scale byte, then byte j holding
+ * elements j and j + 16): a pure byte move, the values equal but for code 8's sign of zero
+ * (doc/formats/gguf-export.md §5). */
+void mp_gguf_pack_mxfp4_row(const uint8_t *codes, const uint8_t *e8m0, uint64_t k_cols, uint8_t *out);
+
 #endif /* MP_REPACK_H */

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """mktokenizer.py DIR PRE [VOCAB]: writes a small, valid byte-level BPE tokenizer.json and
-tokenizer_config.json into DIR, with the pre-tokenizer regex of llama.cpp's PRE ("llama-bpe" or
-"qwen2"; anything else is written as given, to test refusals). VOCAB (default 320) tokens: the 256
+tokenizer_config.json into DIR, with the pre-tokenizer regex of llama.cpp's PRE ("llama-bpe",
+"qwen2" or "gpt-4o", the o200k regex of gpt-oss; anything else is written as given, to test refusals). VOCAB (default 320) tokens: the 256
 byte tokens, merges learnt greedily from a fixed text (standard library only), and two special
 tokens at the end. With PRE "spm" it writes a SentencePiece tokenizer.model instead (BPE type,
 byte fallback: <unk> <s> </s>, the 256 byte pieces, the text's characters and merged pieces with
@@ -12,6 +12,9 @@ from collections import Counter
 REGEX = {
     "llama-bpe": r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
     "qwen2": r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+    "gpt-4o": (r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?"
+               r"|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?"
+               r"|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+"),
 }
 TEXT = ("the quick brown fox jumps over the lazy dog. the dog sleeps; the fox runs. "
         "models convert weights, and tokens become ids. there is a theory that the other "
