@@ -565,30 +565,6 @@ static int parse_packed(const char *hf, const char *tail, unsigned long *layer, 
     return 0;
 }
 
-/* An E8M0 scale byte 255 is refused under `auto`: transformers reads it as 2^128 (inf, or NaN
- * for a zero code), ggml's MXFP4 as 2^127 (doc/formats/gguf-export.md §5). Read in chunks. */
-static mp_errcode refuse_scale_255(const xjob *j, const mp_qlinear *q, mp_err *err)
-{
-    const uint64_t G = q->k_cols / 32, N = q->n_rows / q->n_experts, total = q->n_rows * G, chunk = 1u << 20;
-    uint8_t *buf = malloc((size_t)chunk);
-    mp_errcode rc = buf ? MP_OK : mp_errf(err, MP_E_NOMEM, "out of memory");
-    for (uint64_t off = 0; rc == MP_OK && off < total; off += chunk) {
-        size_t n = (size_t)(total - off < chunk ? total - off : chunk);
-        rc = mp_st_read(j->m, q->scales, off, buf, n, err);
-        const uint8_t *hit = rc == MP_OK ? memchr(buf, 0xFF, n) : NULL;
-        uint64_t at = hit ? off + (uint64_t)(hit - buf) : 0;
-        if (hit)
-            rc = mp_errf_at(err, MP_E_INPUT, NULL, q->prefix, -1, "E8M0 scale 255 at expert %llu, row %llu, "
-                            "block %llu: transformers reads it as 2^128 (inf, NaN for a zero code), ggml's "
-                            "MXFP4 as 2^127, so no MXFP4 block holds the source's values; use --to "
-                            "gguf:f32, gguf:bf16 or gguf:f16 (dequantized) or --to gguf:q8_0 (re-quantized)",
-                            (unsigned long long)(at / G / N), (unsigned long long)(at / G % N),
-                            (unsigned long long)(at % G));
-    }
-    free(buf);
-    return rc;
-}
-
 /* gpt-oss's stacked linear q (MXFP4 [E, N, K/32, 16]) or its bias t ([E, N]) as llama.cpp's
  * ffn_{gate,up,down}_exps: gate_up's rows (of the bias: its elements) alternate gate, up and are
  * split; MXFP4 moves into ggml's block_mxfp4 under `auto` (doc/formats/gguf-export.md §5). */
@@ -601,7 +577,6 @@ static mp_errcode plan_packed(xjob *j, const mp_qlinear *q, const mp_tensor *t, 
         return mp_errf_at(err, MP_E_INPUT, NULL, q ? q->prefix : t->name, -1, "%u dimensions, %llu "
                           "outputs an expert: expected [experts, outputs] with gate and up alternating",
                           t ? t->n_dims : 2u, (unsigned long long)N);
-    if (q && j->x->to == MP_GGUF_TO_AUTO) MP_FORWARD(refuse_scale_255(j, q, err));
     for (uint64_t s = 0; s < parts; s++) {
         xout *o = &j->outs[j->n_outs++];
         snprintf(o->name, sizeof o->name, "blk.%lu.ffn_%s_exps.%s", layer, gate_up ? proj_names[s] : "down",
