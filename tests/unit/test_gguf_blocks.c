@@ -108,3 +108,33 @@ Test(unit_gguf_blocks, q1_0_and_q2_0_dequantize_as_ggml)
     for (int j = 0; j < 64; j++)
         cr_assert_eq(y2[j], (float)((b2[2 + j / 4] >> (2 * (j % 4)) & 3) - 1) * 0.375f, "q2_0 element %d", j);
 }
+
+/* gpt-oss's MXFP4 block moves into block_mxfp4 as the worked example of
+ * doc/formats/gguf-export.md §5 says: the scale byte first, then byte j = code j | code j+16 << 4;
+ * and over every code and every E8M0 byte, ggml's dequantizer gives the values
+ * ldexp(E2M1 value, e - 127) of the source, -0 (code 8) read as +0. */
+Test(unit_gguf_blocks, mxfp4_block_is_the_documented_byte_move)
+{
+    static const uint8_t codes[16] = {0x21, 0x43, 0x65, 0x87, 0xA9, 0xCB, 0xED, 0x0F,
+                                      0x10, 0x32, 0x54, 0x76, 0x98, 0xBA, 0xDC, 0xFE};
+    static const uint8_t want[17] = {0x7E, 0x01, 0x12, 0x23, 0x34, 0x45, 0x56, 0x67, 0x78,
+                                     0x89, 0x9A, 0xAB, 0xBC, 0xCD, 0xDE, 0xEF, 0xF0};
+    uint8_t e = 0x7E, out[17];
+    mp_gguf_pack_mxfp4_row(codes, &e, 32, out);
+    cr_assert_arr_eq(out, want, 17);
+    static const float fp4[16] = {0, 0.5f, 1, 1.5f, 2, 3, 4, 6, -0.0f, -0.5f, -1, -1.5f, -2, -3, -4, -6};
+    for (int s = 0; s < 256; s++) {
+        uint8_t in[16], sc = (uint8_t)s, blk[17];
+        for (int i = 0; i < 16; i++) in[i] = (uint8_t)((2 * i) | (2 * i + 1 + s) % 16 << 4);
+        mp_gguf_pack_mxfp4_row(in, &sc, 32, blk);
+        float v[32];
+        mp_err err = MP_ERR_INIT;
+        cr_assert_eq(mp_gguf_dequantize(MP_GGUF_MXFP4, blk, v, 32, &err), MP_OK);
+        for (int k = 0; k < 32; k++) {
+            int c = k % 2 ? in[k / 2] >> 4 : in[k / 2] & 15;
+            float ref = ldexpf(fp4[c], s - 127);
+            cr_assert(v[k] == ref, "e %d k %d code %d: %g != %g", s, k, c,
+                      (double)v[k], (double)ref);
+        }
+    }
+}

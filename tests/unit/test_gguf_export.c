@@ -1,7 +1,8 @@
 /*
- * test_gguf_export.c - `convert --to gguf`, checked by tests/ref/gguf_export_check.py: against
- * gguf-py (always), and against llama.cpp itself (the judge, when `make llama-judge` could build
- * llama-cpp-python into build/llama-venv; skipped with the reason otherwise).
+ * test_gguf_export.c - `convert --to gguf`, checked by tests/ref/gguf_export_check.py (and, for
+ * gpt-oss, tests/ref/gguf_export_oss.py): against gguf-py (always), and against llama.cpp itself
+ * (the judge, when `make llama-judge` could build llama-cpp-python into build/llama-venv; skipped
+ * with the reason otherwise).
  */
 #include "testutil.h"
 
@@ -13,9 +14,9 @@
 
 #define SKIP_STATUS 77
 
-static run_result run_check(const char *python, const char *flag)
+static run_result run_script(const char *name, const char *python, const char *flag)
 {
-    char *script = tu_path(tu_env("MP_SRC"), "tests/ref/gguf_export_check.py");
+    char *script = tu_path(tu_env("MP_SRC"), name);
     char *cwd = tu_tempdir();
     char *argv[] = {(char *)python, script, (char *)flag, NULL};
     run_result r = tu_run(cwd, argv, NULL);
@@ -23,6 +24,32 @@ static run_result run_check(const char *python, const char *flag)
     free(cwd);
     free(script);
     return r;
+}
+
+static run_result run_check(const char *python, const char *flag)
+{
+    return run_script("tests/ref/gguf_export_check.py", python, flag);
+}
+
+/* The judge's run of `script`: skipped with the reason when llama.cpp is not built. */
+static void judge(const char *script, const char *summary)
+{
+    TU_JUDGES_OR_SKIP();
+    const char *py = getenv("MP_JUDGE_PYTHON");
+    if (!py || access(py, X_OK) != 0)
+        cr_skip_test("SKIP: the llama.cpp judge is not built (%s missing): `make llama-judge` builds "
+                     "llama-cpp-python from PyPI into build/llama-venv", py ? py : "MP_JUDGE_PYTHON unset");
+    run_result r = run_script(script, py, "--judge");
+    if (r.status == SKIP_STATUS) {
+        char reason[512];
+        snprintf(reason, sizeof reason, "%s", r.out);
+        tu_run_free(&r);
+        cr_skip_test("%s", reason);
+    }
+    cr_expect_eq(r.status, 0, "llama.cpp judge failed (exit %d):\n%s\n%s", r.status, r.out, r.err);
+    cr_expect(strstr(r.out, summary) != NULL, "no summary:\n%s\n%s", r.out, r.err);
+    cr_log_info("%s", r.out);
+    tu_run_free(&r);
 }
 
 Test(python_crosscheck, gguf_export_is_exact_per_gguf_py_and_refuses_what_it_cannot_keep, .timeout = 900)
@@ -35,20 +62,18 @@ Test(python_crosscheck, gguf_export_is_exact_per_gguf_py_and_refuses_what_it_can
 
 Test(llama_cpp_judge, llama_cpp_loads_tokenizes_and_runs_every_exported_gguf, .timeout = 1800)
 {
-    TU_JUDGES_OR_SKIP();
-    const char *py = getenv("MP_JUDGE_PYTHON");
-    if (!py || access(py, X_OK) != 0)
-        cr_skip_test("SKIP: the llama.cpp judge is not built (%s missing): `make llama-judge` builds "
-                     "llama-cpp-python from PyPI into build/llama-venv", py ? py : "MP_JUDGE_PYTHON unset");
-    run_result r = run_check(py, "--judge");
-    if (r.status == SKIP_STATUS) {
-        char reason[512];
-        snprintf(reason, sizeof reason, "%s", r.out);
-        tu_run_free(&r);
-        cr_skip_test("%s", reason);
-    }
-    cr_expect_eq(r.status, 0, "llama.cpp judge failed (exit %d):\n%s\n%s", r.status, r.out, r.err);
-    cr_expect(strstr(r.out, "gguf export judge (llama.cpp) ok: ") != NULL, "no summary:\n%s\n%s", r.out, r.err);
-    cr_log_info("%s", r.out);
+    judge("tests/ref/gguf_export_check.py", "gguf export judge (llama.cpp) ok: ");
+}
+
+Test(python_crosscheck, gguf_export_of_gpt_oss_moves_mxfp4_experts_byte_for_byte, .timeout = 300)
+{
+    run_result r = run_script("tests/ref/gguf_export_oss.py", tu_env("MP_PYTHON"), NULL);
+    cr_expect_eq(r.status, 0, "gpt-oss gguf export check failed (exit %d):\n%s\n%s", r.status, r.out, r.err);
+    cr_expect(strstr(r.out, "gguf export gpt-oss ok: ") && strstr(r.out, " checks passed"), "no summary:\n%s\n%s", r.out, r.err);
     tu_run_free(&r);
+}
+
+Test(llama_cpp_judge, llama_cpp_runs_exported_gpt_oss_as_its_float64_forward_pass, .timeout = 600)
+{
+    judge("tests/ref/gguf_export_oss.py", "gguf export gpt-oss judge (llama.cpp) ok: ");
 }
