@@ -711,9 +711,16 @@ def main():
             provenance(tmp)
         else:
             real_model(tmp)
-    what = "gguf export judge (llama.cpp)" if JUDGE else "gguf export"
-    extra = ("; relative logit error against the reference (activation conversion's own effect, tolerance): " +
-             ", ".join(f"{k} {v[0]:.1e} ({v[1]:.1e}, {v[2]:.1e})" for k, v in worst.items())) if worst else ""
+    summary("gguf export", worst, "activation conversion's own effect, tolerance")
+
+
+def summary(what, worst, columns):
+    """The line the Criterion tests look for; with the judge's worst errors per file: the
+    relative logit error, then `columns` in parentheses."""
+    what = what + (" judge (llama.cpp)" if JUDGE else "")
+    extra = (f"; relative logit error against the reference ({columns}): " +
+             ", ".join(f"{k} {v[0]:.1e} (" + ", ".join(f"{x:.1e}" for x in v[1:]) + ")" for k, v in worst.items())
+             ) if worst else ""
     print(f"{what} ok: {count()} checks passed{extra}")
 
 

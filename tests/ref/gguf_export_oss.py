@@ -35,7 +35,7 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gguf_export_check as gx  # noqa: E402  (exits 77 itself when --judge lacks llama_cpp)
-from gguf_export_check import GGUFReader, T, check, count, dequantize, gguf, np, quantize  # noqa: E402
+from gguf_export_check import GGUFReader, T, check, dequantize, gguf, np, quantize  # noqa: E402
 
 JUDGE = gx.JUDGE
 E, L, H, I_, NH, KV, D, V = 4, 2, 64, 96, 8, 2, 16, 320
@@ -421,10 +421,8 @@ def main():
         if not JUDGE:
             edge_scales(tmp)
             refusals(tmp)
-    what = "gguf export gpt-oss judge (llama.cpp)" if JUDGE else "gguf export gpt-oss"
-    extra = ("; relative logit error (activation conversion's own effect, tolerance, yarn truncate's effect): " +
-             ", ".join(f"{k} {v[0]:.1e} ({v[1]:.1e}, {v[2]:.1e}, {v[3]:.1e})" for k, v in worst.items())) if worst else ""
-    print(f"{what} ok: {count()} checks passed{extra}")
+    gx.summary("gguf export gpt-oss", worst, "activation conversion's own effect, tolerance, what yarn's "
+               "truncate: false would add")
 
 
 if __name__ == "__main__":
