@@ -5,7 +5,8 @@
  *
  * - Architectures: llama and mistral (written as "llama", q/k rows permuted per head for its
  *   rope layout), qwen2, qwen3, qwen3_moe (experts stacked into ffn_*_exps {K, N, E}, the router
- *   F32), gemma3 (norm weights stored as 1 + w). Others are refused.
+ *   F32), gemma3 (norm weights stored as 1 + w), gpt-oss (MXFP4 experts moved into ggml's MXFP4
+ *   byte for byte, gate_up split by rows; doc/formats/gguf-export.md §5). Others are refused.
  * - Names: transformers' names mapped to llama.cpp's; a tensor with no llama.cpp counterpart is
  *   refused (llama.cpp fails on a tensor it does not expect); a tied lm_head is left out.
  * - Values, per tensor: 1-D tensors F32; quantized linears under `auto` moved into the ggml

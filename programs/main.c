@@ -93,9 +93,10 @@ static const mp_cmd commands[] = {
      "config.json, the tokenizer and other side files, and modelprep.json.\n"
      "A GGUF source (file or split set) converts to f32, f16 or bf16: every tensor dequantized,\n"
      "llama/mistral/qwen2/qwen3/gemma3 names mapped to Hugging Face's, config.json built.\n"
-     "With --to gguf[:auto|f32|f16|bf16|q8_0], a llama/mistral/qwen2/qwen3/gemma3 checkpoint\n"
-     "becomes the GGUF file DST (manifest: DST.modelprep.json) that llama.cpp loads; auto keeps\n"
-     "quantized codes exactly (Q4_0, Q5_0, Q8_0) and refuses what no block type holds.",
+     "With --to gguf[:auto|f32|f16|bf16|q8_0], a llama/mistral/qwen2/qwen3/qwen3-moe/gemma3 or\n"
+     "gpt-oss checkpoint becomes the GGUF file DST (manifest: DST.modelprep.json) that llama.cpp\n"
+     "loads; auto keeps quantized codes exactly (Q4_0, Q5_0, Q8_0, gpt-oss's MXFP4) and refuses\n"
+     "what no block type holds.",
      2, 2, convert_opts},
     {"split", cmd_split, "SRC DST [options]",
      "Write one file per layer, for layer-streaming runtimes.",
