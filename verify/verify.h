@@ -26,6 +26,13 @@ uint64_t mp_dequant_ref_scratch(const mp_qlinear *q, uint64_t rows);
  * the caller's one rounding to the output dtype then gives the producer's bits. */
 mp_errcode mp_dequant_ref_float(const mp_st_model *m, const mp_qlinear *q, uint64_t n0, uint64_t n1,
                                 float *out, mp_err *err);
+/* The same for bitsandbytes linears (verify/dequant_bnb.c, doc/formats/bitsandbytes.md):
+ * 4-bit NF4/FP4 codes through their table times the (nested) absmax of their flat block,
+ * rounded to the quant_state's dtype; LLM.int8 codes times SCB / 127. */
+mp_errcode mp_dequant_ref_lut4(const mp_st_model *m, const mp_qlinear *q, uint64_t n0, uint64_t n1,
+                               float *out, mp_err *err);
+mp_errcode mp_dequant_ref_int8_absmax(const mp_st_model *m, const mp_qlinear *q, uint64_t n0, uint64_t n1,
+                                      float *out, mp_err *err);
 
 /* ---------------------------------------------------------------- devices */
 
