@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 static char *tmp;
 static void setup(void) { tmp = tu_tempdir(); }
@@ -57,64 +56,6 @@ Test(unit_dense, store_rounds_as_common_half_does)
         }
 }
 
-static const mp_dtype dtypes[] = {MP_DTYPE_F32, MP_DTYPE_F16, MP_DTYPE_BF16};
-
-static uint32_t out_bits(float v, mp_dtype dt)
-{
-    if (dt == MP_DTYPE_F16) return mp_f32_to_f16(v);
-    if (dt == MP_DTYPE_BF16) return mp_f32_to_bf16(v);
-    uint32_t u;
-    memcpy(&u, &v, 4);
-    return u;
-}
-
-/* Rows [n0, n1) of q through both paths; returns how many values differ. */
-static uint64_t compare_rows(const mp_st_model *m, const mp_qlinear *q, uint64_t n0, uint64_t n1, mp_dtype dt)
-{
-    uint64_t cnt = (n1 - n0) * q->k_cols;
-    size_t es = mp_dtype_bits(dt) / 8;
-    float *ref = malloc((size_t)cnt * 4 + 4);
-    uint8_t *fast = malloc((size_t)cnt * es + 4);
-    mp_err err = MP_ERR_INIT;
-    cr_assert_eq(mp_dequant_ref(m, q, n0, n1, ref, &err), MP_OK, "%s", err.msg);
-    int over = 0;
-    cr_assert_eq(mp_dense_rows(m, q, n0, n1, dt, fast, &over, &err), MP_OK, "%s", err.msg);
-    uint64_t bad = 0, any_over = 0;
-    for (uint64_t i = 0; i < cnt; i++) {
-        uint32_t want = out_bits(ref[i], dt), got = 0;
-        memcpy(&got, fast + i * es, es);
-        bad += got != want;
-        any_over |= dt == MP_DTYPE_F16 && mp_f16_overflows(ref[i]);
-    }
-    cr_assert_eq((uint64_t)over, any_over, "%s: f16 overflow flag %d, want %llu", q->prefix, over,
-                 (unsigned long long)any_over);
-    free(ref);
-    free(fast);
-    return bad;
-}
-
-static void compare_model(const char *dir, size_t want_linears)
-{
-    mp_err err = MP_ERR_INIT;
-    mp_st_model *m = NULL;
-    mp_qmodel *qm = NULL;
-    cr_assert_eq(mp_st_open(&m, dir, &err), MP_OK, "%s", err.msg);
-    cr_assert_eq(mp_qmodel_open(&qm, m, &err), MP_OK, "%s: %s", err.tensor, err.msg);
-    cr_assert_geq(mp_qmodel_n_linears(qm), want_linears, "%s: %zu linears", dir, mp_qmodel_n_linears(qm));
-    for (size_t i = 0; i < mp_qmodel_n_linears(qm); i++) {
-        const mp_qlinear *q = mp_qmodel_linear(qm, i);
-        for (size_t d = 0; d < 3; d++) {
-            uint64_t bad = compare_rows(m, q, 0, q->n_rows, dtypes[d]);
-            cr_assert_eq(bad, 0, "%s %s: %llu values differ from the reference", dir, q->prefix,
-                         (unsigned long long)bad);
-            if (q->n_rows > 24)
-                cr_assert_eq(compare_rows(m, q, 8, 24, dtypes[d]), 0, "%s %s rows 8..24", dir, q->prefix);
-        }
-    }
-    mp_qmodel_free(qm);
-    mp_st_close(m);
-}
-
 static char *mkmodel(const char *name, char *const *args)
 {
     char *dir = tu_path(tmp, name);
@@ -149,41 +90,18 @@ Test(unit_dense, integer_layouts_equal_the_reference, .timeout = 300)
     char *v2 = mkmodel("v2", a1), *act = mkmodel("act", a2), *b8 = mkmodel("b8", a3);
     char *b2 = mkmodel("b2", a4), *sym = mkmodel("sym", a5);
     const char *dirs[] = {v2, act, b8, b2, sym};
-    for (size_t i = 0; i < 5; i++) compare_model(dirs[i], 7);
+    for (size_t i = 0; i < 5; i++) tu_dense_model_vs_ref(dirs[i], 7);
     char *made[] = {convert_to(v2, "awq", "awq"), convert_to(v2, "ct", "compressed-tensors"),
                     convert_to(v2, "onednn", "onednn-int4"), convert_to(sym, "cutlass", "cutlass-int4"),
                     convert_to(b8, "ct8", "compressed-tensors")};
     for (size_t i = 0; i < 5; i++) {
-        compare_model(made[i], 7);
+        tu_dense_model_vs_ref(made[i], 7);
         free(made[i]);
     }
     for (size_t i = 0; i < 5; i++) free((char *)dirs[i]);
 }
 
 /* ------------------------------------------------------------ FP8 checkpoints */
-
-typedef struct raw_tensor {
-    mp_tensor_spec spec;
-    void *data;
-} raw_tensor;
-
-static void write_model(const char *dir, const char *config, const raw_tensor *ts, size_t n)
-{
-    cr_assert_eq(mkdir(dir, 0755), 0);
-    char *cp = tu_path(dir, "config.json");
-    cr_assert(tu_write(cp, config, strlen(config)));
-    free(cp);
-    mp_tensor_spec specs[16];
-    for (size_t i = 0; i < n; i++) specs[i] = ts[i].spec;
-    char *path = tu_path(dir, "model.safetensors");
-    mp_err err = MP_ERR_INIT;
-    mp_st_writer *w = NULL;
-    cr_assert_eq(mp_st_writer_open(&w, path, specs, n, NULL, 0, &err), MP_OK, "%s", err.msg);
-    for (size_t next; (next = mp_st_writer_next(w)) != SIZE_MAX;)
-        cr_assert_eq(mp_st_writer_write(w, ts[next].data, mp_st_writer_remaining(w), &err), MP_OK);
-    cr_assert_eq(mp_st_writer_finish(w, &err), MP_OK);
-    free(path);
-}
 
 static uint64_t rng = 88172645463325252ull;
 static uint32_t next_u32(void)
@@ -196,14 +114,14 @@ static uint32_t next_u32(void)
 
 /* codes [N, K] with every byte value (NaN codes included), and a scale grid [R, C] of dtype sdt
  * spanning 2^-24 .. 2^3, with one 0 and one f32 subnormal where sdt allows. */
-static raw_tensor fp8_codes(const char *name, mp_dtype dt, uint64_t N, uint64_t K)
+static tu_tensor fp8_codes(const char *name, mp_dtype dt, uint64_t N, uint64_t K)
 {
     uint8_t *c = malloc((size_t)(N * K));
     for (uint64_t i = 0; i < N * K; i++) c[i] = (uint8_t)(i < 256 ? i : next_u32());
-    return (raw_tensor){{name, dt, 2, {N, K}}, c};
+    return (tu_tensor){{name, dt, 2, {N, K}}, c};
 }
 
-static raw_tensor fp8_scales(const char *name, mp_dtype sdt, uint64_t R, uint64_t C)
+static tu_tensor fp8_scales(const char *name, mp_dtype sdt, uint64_t R, uint64_t C)
 {
     size_t es = mp_dtype_bits(sdt) / 8;
     uint8_t *s = malloc((size_t)(R * C) * es);
@@ -215,19 +133,19 @@ static raw_tensor fp8_scales(const char *name, mp_dtype sdt, uint64_t R, uint64_
         if (sdt == MP_DTYPE_F32) memcpy(&u, &v, 4);
         memcpy(s + i * es, &u, es);
     }
-    return (raw_tensor){{name, sdt, 2, {R, C}}, s};
+    return (tu_tensor){{name, sdt, 2, {R, C}}, s};
 }
 
 static void fp8_case(const char *name, const char *config, mp_dtype et, uint64_t N, uint64_t K,
                      const char *sname, mp_dtype sdt, uint64_t R, uint64_t C)
 {
     char *dir = tu_path(tmp, name);
-    raw_tensor t[2] = {fp8_codes("model.layers.0.mlp.down_proj.weight", et, N, K), {{0}, NULL}};
+    tu_tensor t[2] = {fp8_codes("model.layers.0.mlp.down_proj.weight", et, N, K), {{0}, NULL}};
     char sfull[128];
     snprintf(sfull, sizeof sfull, "model.layers.0.mlp.down_proj.%s", sname);
     t[1] = fp8_scales(sfull, sdt, R, C);
-    write_model(dir, config, t, 2);
-    compare_model(dir, 1);
+    tu_write_model(dir, config, t, 2);
+    tu_dense_model_vs_ref(dir, 1);
     free(t[0].data);
     free(t[1].data);
     free(dir);
