@@ -216,7 +216,21 @@ $(TORCH_VENV)/.tried:
 	@sh tests/ref/torch_env.sh $(TORCH_VENV)
 	@touch $@
 
-torchref: $(TORCH_VENV)/.tried ## install the torch reference environment (PyPI, ~2.3 GB)
+# bitsandbytes for tests/ref/bnb_upstream.py, into the same venv (its CPU backend judges the
+# bitsandbytes sources; its own dependencies, torch, numpy and packaging, are there already). The
+# stamp names the version, so a venv made before it completes; where pip cannot install it,
+# VENV/.skip-bnb says why and the check is skipped.
+BNB_PKG   := bitsandbytes==0.50.2
+BNB_STAMP := $(TORCH_VENV)/.ok-$(BNB_PKG)
+$(BNB_STAMP): $(TORCH_VENV)/.tried
+	@rm -f $(TORCH_VENV)/.skip-bnb; \
+	if [ -f $(TORCH_VENV)/.skip ]; then cp $(TORCH_VENV)/.skip $(TORCH_VENV)/.skip-bnb; \
+	elif timeout 900 $(TORCH_VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps $(BNB_PKG) && \
+	  $(TORCH_VENV)/bin/python -c 'import bitsandbytes' 2>/dev/null; then touch $@; \
+	else echo "PyPI $(BNB_PKG) cannot be installed or imported in $(TORCH_VENV)" > $(TORCH_VENV)/.skip-bnb; \
+	  echo "torchref: $$(cat $(TORCH_VENV)/.skip-bnb); tests/ref/bnb_upstream.py will be skipped" >&2; fi
+
+torchref: $(TORCH_VENV)/.tried $(BNB_STAMP) ## install the torch reference environment (PyPI, ~2.3 GB, with bitsandbytes)
 
 realmodel: $(VENV)/.realmodel ## install the real GGUF model the tests check against (PyPI, ~250 MB)
 

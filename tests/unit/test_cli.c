@@ -294,29 +294,45 @@ Test(python_crosscheck, fp8_sources_dequantize_as_their_producers_round, .timeou
     run_python_check("tests/ref/float_crosscheck.py");
 }
 
-/* Against torch, transformers and compressed-tensors themselves: skipped, with the reason, where
- * tests/ref/torch_env.sh could not install them. */
-Test(python_crosscheck, fp8_sources_equal_transformers_compressed_tensors_and_deepseek, .timeout = 900)
+/* A script in the torch venv (tests/ref/torch_env.sh), judged by the consumers' own code:
+ * skipped, with the reason, where the venv or the package in `skip_file` could not be installed. */
+static void run_torch_judge(const char *rel, const char *skip_file, const char *ok_line)
 {
     TU_JUDGES_OR_SKIP();
     const char *venv = getenv("MP_TORCH_VENV");
     if (!venv) cr_skip_test("MP_TORCH_VENV is not set (run through make test)");
     char *skip = tu_path(venv, ".skip"), *why = tu_read(skip, NULL);
+    char *skip2 = tu_path(venv, skip_file), *why2 = tu_read(skip2, NULL);
     char *py = tu_path(venv, "bin/python");
     if (why) cr_skip_test("%s", why);
+    if (why2) cr_skip_test("%s", why2);
     if (access(py, X_OK) != 0) cr_skip_test("no torch venv at %s (make torchref)", venv);
-    char *script = src_path("tests/ref/float_upstream.py");
+    char *script = src_path(rel);
     char *cwd = tu_tempdir();
     char *argv[] = {py, script, NULL};
     run_result r = tu_run(cwd, argv, NULL);
-    cr_expect_eq(r.status, 0, "float_upstream failed (exit %d):\n%s\n%s", r.status, r.out, r.err);
-    cr_expect(strstr(r.out, "float_upstream ok: "), "no summary line:\n%s", r.out);
+    cr_expect_eq(r.status, 0, "%s failed (exit %d):\n%s\n%s", rel, r.status, r.out, r.err);
+    cr_expect(strstr(r.out, ok_line), "no summary line:\n%s", r.out);
     tu_run_free(&r);
     tu_rmtree(cwd);
     free(cwd);
     free(script);
     free(skip);
+    free(skip2);
     free(py);
+}
+
+/* Against torch, transformers and compressed-tensors themselves. */
+Test(python_crosscheck, fp8_sources_equal_transformers_compressed_tensors_and_deepseek, .timeout = 900)
+{
+    run_torch_judge("tests/ref/float_upstream.py", ".skip", "float_upstream ok: ");
+}
+
+/* Against bitsandbytes' own CPU dequantization (PyPI, in the torch venv), and transformers'
+ * loading of the converted checkpoint. */
+Test(python_crosscheck, bitsandbytes_sources_equal_bitsandbytes_and_load_in_transformers, .timeout = 900)
+{
+    run_torch_judge("tests/ref/bnb_upstream.py", ".skip-bnb", "bnb_upstream ok: ");
 }
 
 Test(python_crosscheck, split_is_exact_resumable_and_contained, .timeout = 600)
