@@ -66,7 +66,7 @@ static const char *cfg4 = "{\"torch_dtype\": \"bfloat16\", \"quantization_config
                           "\"bitsandbytes\", \"load_in_4bit\": true, \"bnb_4bit_quant_type\": \"nf4\", "
                           "\"bnb_4bit_use_double_quant\": true, \"llm_int8_skip_modules\": [\"lm_head\"]}}";
 
-static void *random_f32(uint64_t n, uint32_t lo, uint32_t span, uint64_t zero_at)
+static uint32_t *random_f32(uint64_t n, uint32_t lo, uint32_t span, uint64_t zero_at)
 {
     uint32_t *v = malloc((size_t)n * 4 + 4);
     for (uint64_t i = 0; i < n; i++) v[i] = i == zero_at ? 0 : lo + next_u32() % span;
@@ -97,6 +97,7 @@ static char *write_bnb4(const char *name, const bnb4_case *c, const char *config
     uint32_t *map = malloc(64);
     memcpy(map, strcmp(c->type, "nf4") == 0 ? nf4_bits : fp4_bits, 64);
     map[3] += (uint32_t)c->bad_quant_map;
+    uint32_t *nqm = random_f32(256, 0x3C000000, 0x03800000, 0);
     mp_dtype adt = c->absmax_dt ? c->absmax_dt : c->nested ? MP_DTYPE_U8 : MP_DTYPE_F32;
     tu_tensor t[8] = {
         {{LIN ".weight", MP_DTYPE_U8, 2, {(n + 1) / 2, 1}}, random_bytes((n + 1) / 2)},
@@ -107,14 +108,13 @@ static char *write_bnb4(const char *name, const bnb4_case *c, const char *config
         {{LIN ".bias", MP_DTYPE_BF16, 1, {c->N}}, random_bytes(2 * c->N)},
         {{qs, MP_DTYPE_U8, 1, {(uint64_t)len}}, mp_strdup(blob)},
         {{LIN ".weight.nested_absmax", MP_DTYPE_F32, 1, {ng}}, random_f32(ng, 0x3B000000, 0x04000000, 99)},
-        {{LIN ".weight.nested_quant_map", MP_DTYPE_F32, 1, {256}}, random_f32(256, 0x3C000000, 0x03800000, 0)},
+        {{LIN ".weight.nested_quant_map", MP_DTYPE_F32, 1, {256}}, nqm},
     };
-    uint32_t *nqm = t[7].data;
     for (unsigned i = 0; i < 128; i++) nqm[i] |= 0x80000000u; /* a signed code, as bnb's dynamic map */
     size_t nt = c->nested ? 8 : 6;
     if (c->no_blob) t[5] = t[--nt];
     tu_write_model(dir, config ? config : cfg4, t, nt);
-    for (size_t i = 0; i < 8; i++) free(t[i].data);
+    for (size_t i = 0; i < 8; i++) free((void *)t[i].data);
     return dir;
 }
 
@@ -246,7 +246,7 @@ static char *write_bnb8(const char *name, uint64_t N, uint64_t K, mp_dtype scb_d
         {{LIN ".weight_format", MP_DTYPE_U8, 0, {0}}, fmt},
     };
     tu_write_model(dir, cfg8, t, 3);
-    for (size_t i = 0; i < 3; i++) free(t[i].data);
+    for (size_t i = 0; i < 3; i++) free((void *)t[i].data);
     return dir;
 }
 

@@ -146,8 +146,8 @@ static void fp8_case(const char *name, const char *config, mp_dtype et, uint64_t
     t[1] = fp8_scales(sfull, sdt, R, C);
     tu_write_model(dir, config, t, 2);
     tu_dense_model_vs_ref(dir, 1);
-    free(t[0].data);
-    free(t[1].data);
+    free((void *)t[0].data);
+    free((void *)t[1].data);
     free(dir);
 }
 

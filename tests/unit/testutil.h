@@ -42,10 +42,10 @@ size_t tu_count_lines(const char *s);
 /* A tensor for tu_write_model: its spec and bytes. */
 typedef struct tu_tensor {
     mp_tensor_spec spec;
-    void *data;
+    const void *data;
 } tu_tensor;
 
-/* Creates dir with config.json holding `config` and model.safetensors holding the n tensors
+/* Creates dir (or uses it, when it exists) with config.json holding `config` and model.safetensors holding the n tensors
  * (at most 16); asserts on failure. */
 void tu_write_model(const char *dir, const char *config, const tu_tensor *ts, size_t n);
 
