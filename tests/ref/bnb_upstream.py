@@ -5,7 +5,8 @@ them). Run with the Python of build/venv-torch (tests/ref/torch_env.sh, then the
 bitsandbytes stamp); MP_BIN is the binary under test.
 
 1. 4-bit, NF4 and FP4, plain and nested absmax, bf16/f16/f32 quant_state dtypes, blocks that
-   straddle rows, ragged last blocks, odd K, an all-zero block (absmax 0):
+   straddle rows, ragged last blocks, odd K, an all-zero block (absmax 0), a packed weight
+   stored as BF16 (bnb_4bit_quant_storage):
    `convert --to <the state's dtype>` equals bitsandbytes' `dequantize_4bit` bit for bit. The
    judge is bitsandbytes' CPU backend (its C++ kernel) where it handles the shape, and its
    PyTorch reference `_dequantize_4bit_compute` (backends/default/ops.py) everywhere; where
@@ -38,13 +39,13 @@ TO = {"bfloat16": "bf16", "float16": "f16", "float32": "f32"}
 print(f"bitsandbytes {bnb.__version__}, torch {torch.__version__}")
 
 
-def linear4(w, qt, nested, bs):
+def linear4(w, qt, nested, bs, storage=torch.uint8):
     """A Linear4bit holding w, quantized by bitsandbytes on the CPU; its state_dict."""
     n, k = w.shape
     lin = bnb.nn.Linear4bit(k, n, bias=False, compute_dtype=w.dtype, quant_type=qt,
-                            compress_statistics=nested, quant_storage=torch.uint8)
+                            compress_statistics=nested, quant_storage=storage)
     lin.weight = bnb.nn.Params4bit(w, requires_grad=False, quant_type=qt, blocksize=bs,
-                                   compress_statistics=nested)
+                                   compress_statistics=nested, quant_storage=storage)
     lin = lin.to("cpu")
     check(lin.weight.bnb_quantized, "Params4bit quantized on the CPU")
     return lin, lin.state_dict()
@@ -94,18 +95,19 @@ def reference4(w_packed, st, qt, shape):
                                     st.blocksize, shape, st.dtype)
 
 
-def check_4bit_case(qt, nested, n, k, bs, dtype):
+def check_4bit_case(qt, nested, n, k, bs, dtype, storage=torch.uint8):
     g = torch.Generator().manual_seed(n * 1000 + k)
     w = (torch.randn(n, k, generator=g) * 0.05).to(DT[dtype])
     w.view(-1)[bs:2 * bs] = 0  # one all-zero block: absmax 0
-    lin, sd = linear4(w, qt, nested, bs)
+    lin, sd = linear4(w, qt, nested, bs, storage)
+    check(sd["weight"].dtype == storage, f"the packed weight is stored as {storage}")
     p = "model.layers.0.mlp.down_proj"
-    name = f"{qt}_{'nested' if nested else 'plain'}_{n}x{k}_b{bs}_{dtype}"
+    name = f"{qt}_{'nested' if nested else 'plain'}_{n}x{k}_b{bs}_{dtype}_{str(storage)[6:]}"
     d = write(name, {f"{p}.{key}": v for key, v in sd.items()}, qcfg4(qt, nested))
     got = convert(d, TO[dtype])[p + ".weight"]
     st = lin.weight.quant_state
-    cpu = F.dequantize_4bit(lin.weight.data, st)  # the CPU backend (its C++ kernel where it applies)
-    ref = reference4(lin.weight.data, st, qt, (n, k))
+    cpu = F.dequantize_4bit(lin.weight.data.view(torch.uint8), st)  # the CPU backend (its C++ kernel where it applies)
+    ref = reference4(lin.weight.data.view(torch.uint8), st, qt, (n, k))
     check(ndiff(got, ref) == 0, f"{name}: {ndiff(got, ref)} values differ from _dequantize_4bit_compute")
     diff, zeros = ndiff(got, cpu), zero_signs(got, cpu)
     straddle = k % bs != 0 and k % 2 == 0  # odd K: the CPU backend runs the PyTorch reference
@@ -123,6 +125,7 @@ def check_4bit():
             for (n, k, bs, dt) in ((16, 256, 64, "bfloat16"), (7, 130, 64, "float16"), (5, 33, 64, "float32"),
                                    (130, 256, 32, "bfloat16"), (9, 100, 128, "bfloat16"), (5, 96, 64, "float32")):
                 shown |= check_4bit_case(qt, nested, n, k, bs, dt)
+    check_4bit_case("nf4", True, 16, 256, 64, "bfloat16", torch.bfloat16)  # bnb_4bit_quant_storage
     check(shown, "the CPU kernel's disagreement on blocks that straddle rows is shown (else the note is stale)")
 
 
@@ -161,46 +164,18 @@ def check_skip():
 
 
 def check_llama_loads():
-    from transformers import LlamaConfig, LlamaForCausalLM
-    cfg = LlamaConfig(vocab_size=256, hidden_size=96, intermediate_size=200, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64,
-                      torch_dtype="bfloat16", tie_word_embeddings=False)
-    torch.manual_seed(15)
-    model = LlamaForCausalLM(cfg).to(torch.bfloat16)
+    from hf_judge import convert_and_load, tiny_llama
+    cfg, model = tiny_llama()
     q4, ref = {}, {}
     for key, v in model.state_dict().items():
         if key.endswith("proj.weight"):
             lin, sd = linear4(v.contiguous(), "nf4", True, 64)
-            prefix = key[: -len("weight")]
-            q4.update({prefix + k2: t for k2, t in sd.items()})
+            q4.update({key[: -len("weight")] + k2: t for k2, t in sd.items()})
             ref[key] = reference4(lin.weight.data, lin.weight.quant_state, "nf4", tuple(v.shape))
         else:
             q4[key] = v.contiguous()
             ref[key] = v
-    d = os.path.join(TMP, "llama")
-    cfg.save_pretrained(d)
-    c = json.load(open(os.path.join(d, "config.json")))
-    c["quantization_config"] = qcfg4("nf4", True)
-    json.dump(c, open(os.path.join(d, "config.json"), "w"))
-    save_file(q4, os.path.join(d, "model.safetensors"))
-    out = d + ".bf16"
-    r = run("convert", d, out, "--to", "bf16", "--quiet")
-    check(r.returncode == 0, f"convert llama: {r.stderr}")
-    loaded, info = LlamaForCausalLM.from_pretrained(out, output_loading_info=True, dtype=torch.bfloat16)
-    for key in ("missing_keys", "unexpected_keys", "mismatched_keys", "error_msgs"):
-        check(not info.get(key), f"transformers loads the bf16 checkpoint: {key} {info.get(key)}")
-    got_sd = loaded.state_dict()
-    for k2, v in ref.items():
-        check(torch.equal(got_sd[k2].view(torch.int16), v.view(torch.int16)), f"loaded {k2} is bitsandbytes' dequantization")
-    d2 = os.path.join(TMP, "llama-ref")
-    cfg.save_pretrained(d2)
-    save_file(ref, os.path.join(d2, "model.safetensors"))
-    reference = LlamaForCausalLM.from_pretrained(d2, dtype=torch.bfloat16)
-    ids = torch.tensor([[1, 17, 42, 99, 200, 3, 5, 8]])
-    with torch.no_grad():
-        a, b = loaded(ids).logits, reference(ids).logits
-    check(torch.equal(a, b), f"logits differ: max {float((a.float() - b.float()).abs().max())}")
-    check(float(a.float().abs().max()) > 0, "the logits are not all zero")
+    convert_and_load(TMP, cfg, qcfg4("nf4", True), q4, ref)
 
 
 check_4bit()
