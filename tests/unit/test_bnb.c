@@ -307,3 +307,22 @@ Test(unit_bnb, cli_refusal_is_exit_4_naming_file_tensor_and_rule)
     free(out);
     free(dir);
 }
+
+/* No ggml block holds table codes: `--to gguf` refuses (it read the absmax as an integer
+ * layout's scale grid and aborted before), naming the layout and the dequantizing choices. */
+Test(unit_bnb, lossless_gguf_export_is_refused_with_the_alternatives)
+{
+    const bnb4_case c = {.type = "nf4", .N = 16, .K = 256, .bs = 64};
+    char *dir = write_bnb4("gguf", &c, "{\"architectures\": [\"LlamaForCausalLM\"], \"model_type\": \"llama\", "
+                                       "\"quantization_config\": {\"quant_method\": \"bitsandbytes\", "
+                                       "\"load_in_4bit\": true}}");
+    char *out = tu_path(tmp, "out.gguf");
+    char *argv[] = {(char *)tu_env("MP_BIN"), "convert", dir, out, "--to", "gguf", "--no-tokenizer", NULL};
+    run_result r = tu_run(NULL, argv, NULL);
+    cr_expect_eq(r.status, 4, "exit %d: %s", r.status, r.err);
+    cr_expect(strstr(r.err, "its layout (bnb-4bit) has no exact ggml block type"), "%s", r.err);
+    cr_expect(strstr(r.err, "gguf:bf16"), "%s", r.err);
+    tu_run_free(&r);
+    free(out);
+    free(dir);
+}
