@@ -362,22 +362,38 @@ static mp_errcode lut4_absmax(const mp_st_model *m, const mp_qlinear *q, uint64_
     return rc;
 }
 
-/* Elements [t0, t1) of one block, all with absmax a: 16 outputs computed once, then looked up. */
-CLONES static uint32_t lut4_block(const mp_qlinear *q, float a, const uint8_t *bytes, uint64_t y0, uint64_t t0,
-                                  uint64_t t1, mp_dtype dt, uint8_t *out)
+/* The codes of elements [t0, t1) (a block at most, 4096) into codes[], one a byte; element t
+ * lies in bytes[t / 2 - y0], the first of a byte in its high nibble. */
+CLONES static void lut4_unpack(const uint8_t *bytes, uint64_t y0, uint64_t t0, uint64_t t1, uint8_t *codes)
 {
-    uint32_t tab[16], ovf[16], over = 0;
+    uint64_t t = t0;
+    if (t % 2) codes[t++ - t0] = bytes[t0 / 2 - y0] & 15u;
+    const uint8_t *b = bytes + (t / 2 - y0);
+    uint8_t *c = codes + (t - t0);
+    size_t pairs = (size_t)((t1 - t) / 2);
+    for (size_t i = 0; i < pairs; i++) {
+        c[2 * i] = b[i] >> 4;
+        c[2 * i + 1] = b[i] & 15u;
+    }
+    if ((t1 - t) % 2) c[2 * pairs] = b[pairs] >> 4;
+}
+
+/* Elements [t0, t1) of one block, all with absmax a: the 16 outputs computed once, with the
+ * reference's formula, then looked up. Returns 1 when an f16 output overflows. */
+static uint32_t lut4_block(const mp_qlinear *q, float a, const uint8_t *bytes, uint64_t y0, uint64_t t0,
+                           uint64_t t1, mp_dtype dt, uint8_t *out)
+{
+    uint32_t tab[16], ovf = 0, over = 0;
     for (unsigned c = 0; c < 16; c++) {
-        float v = round_to(q->code_table[c] * a, q->round_dtype);
+        float v = q->code_table[c] * a;
+        v = q->round_dtype == MP_DTYPE_BF16 ? u2f((uint32_t)to_bf16(v) << 16) : round_to(v, q->round_dtype);
         tab[c] = dt == MP_DTYPE_F32 ? f2u(v) : dt == MP_DTYPE_BF16 ? to_bf16(v) : to_f16(v);
-        ovf[c] = dt == MP_DTYPE_F16 ? f16_overflow(v) : 0;
+        ovf |= (uint32_t)(dt == MP_DTYPE_F16 && f16_overflow(v)) << c;
     }
-    for (uint64_t t = t0; t < t1; t++) {
-        unsigned code = (bytes[(t >> 1) - y0] >> (4u * (unsigned)(~t & 1u))) & 15u; /* high nibble first */
-        over |= ovf[code];
-        if (dt == MP_DTYPE_F32) ((uint32_t *)(void *)out)[t - t0] = tab[code];
-        else ((uint16_t *)(void *)out)[t - t0] = (uint16_t)tab[code];
-    }
+    uint8_t codes[4096];
+    lut4_unpack(bytes, y0, t0, t1, codes);
+    for (size_t i = 0; ovf && i < t1 - t0; i++) over |= (ovf >> codes[i]) & 1u;
+    lookup(codes, (size_t)(t1 - t0), tab, dt, out);
     return over;
 }
 
