@@ -362,38 +362,53 @@ static mp_errcode lut4_absmax(const mp_st_model *m, const mp_qlinear *q, uint64_
     return rc;
 }
 
-/* The codes of elements [t0, t1) (a block at most, 4096) into codes[], one a byte; element t
- * lies in bytes[t / 2 - y0], the first of a byte in its high nibble. */
-CLONES static void lut4_unpack(const uint8_t *bytes, uint64_t y0, uint64_t t0, uint64_t t1, uint8_t *codes)
+/* Code of element t, whose byte is bytes[t / 2 - y0]. */
+static inline unsigned lut4_code(const uint8_t *bytes, uint64_t y0, uint64_t t)
 {
-    uint64_t t = t0;
-    if (t % 2) codes[t++ - t0] = bytes[t0 / 2 - y0] & 15u;
-    const uint8_t *b = bytes + (t / 2 - y0);
-    uint8_t *c = codes + (t - t0);
-    size_t pairs = (size_t)((t1 - t) / 2);
-    for (size_t i = 0; i < pairs; i++) {
-        c[2 * i] = b[i] >> 4;
-        c[2 * i + 1] = b[i] & 15u;
-    }
-    if ((t1 - t) % 2) c[2 * pairs] = b[pairs] >> 4;
+    return (bytes[t / 2 - y0] >> (4u * (unsigned)(~t & 1u))) & 15u; /* high nibble first */
 }
 
-/* Elements [t0, t1) of one block, all with absmax a: the 16 outputs computed once, with the
- * reference's formula, then looked up. Returns 1 when an f16 output overflows. */
+/* The 16 outputs of one block's absmax a, by the reference's formula, as output bits; bit c of
+ * *ovf set when output c overflows f16. */
+CLONES static void lut4_table(const mp_qlinear *q, float a, mp_dtype dt, uint32_t *tab, uint32_t *ovf)
+{
+    float v[16];
+    *ovf = 0;
+    for (unsigned c = 0; c < 16; c++) v[c] = q->code_table[c] * a;
+    if (q->round_dtype == MP_DTYPE_BF16) /* round_to, branch-free: each loop is a vector or two */
+        for (unsigned c = 0; c < 16; c++) v[c] = u2f((uint32_t)to_bf16(v[c]) << 16);
+    else if (q->round_dtype != MP_DTYPE_COUNT)
+        for (unsigned c = 0; c < 16; c++) v[c] = round_to(v[c], q->round_dtype);
+    if (dt == MP_DTYPE_F32)
+        for (unsigned c = 0; c < 16; c++) tab[c] = f2u(v[c]);
+    else if (dt == MP_DTYPE_BF16)
+        for (unsigned c = 0; c < 16; c++) tab[c] = to_bf16(v[c]);
+    else
+        for (unsigned c = 0; c < 16; c++) {
+            tab[c] = to_f16(v[c]);
+            *ovf |= f16_overflow(v[c]) << c;
+        }
+}
+
+/* Elements [t0, t1) of one block, all with absmax a, looked up in its 16 outputs. Returns 1
+ * when an f16 output overflows. */
 static uint32_t lut4_block(const mp_qlinear *q, float a, const uint8_t *bytes, uint64_t y0, uint64_t t0,
                            uint64_t t1, mp_dtype dt, uint8_t *out)
 {
-    uint32_t tab[16], ovf = 0, over = 0;
-    for (unsigned c = 0; c < 16; c++) {
-        float v = q->code_table[c] * a;
-        v = q->round_dtype == MP_DTYPE_BF16 ? u2f((uint32_t)to_bf16(v) << 16) : round_to(v, q->round_dtype);
-        tab[c] = dt == MP_DTYPE_F32 ? f2u(v) : dt == MP_DTYPE_BF16 ? to_bf16(v) : to_f16(v);
-        ovf |= (uint32_t)(dt == MP_DTYPE_F16 && f16_overflow(v)) << c;
+    uint32_t tab[16], ovf, over = 0;
+    lut4_table(q, a, dt, tab, &ovf);
+    for (uint64_t t = t0; ovf && t < t1; t++) over |= (ovf >> lut4_code(bytes, y0, t)) & 1u;
+    if (dt == MP_DTYPE_F32) {
+        uint32_t *o = (uint32_t *)(void *)out;
+        for (uint64_t t = t0; t < t1; t++) o[t - t0] = tab[lut4_code(bytes, y0, t)];
+        return over;
     }
-    uint8_t codes[4096];
-    lut4_unpack(bytes, y0, t0, t1, codes);
-    for (size_t i = 0; ovf && i < t1 - t0; i++) over |= (ovf >> codes[i]) & 1u;
-    lookup(codes, (size_t)(t1 - t0), tab, dt, out);
+    uint16_t tab16[16], *o = (uint16_t *)(void *)out;
+    for (unsigned c = 0; c < 16; c++) tab16[c] = (uint16_t)tab[c];
+    if (t0 % 2) *o++ = tab16[lut4_code(bytes, y0, t0++)];
+    size_t pairs = (size_t)((t1 - t0) / 2);
+    mp_nibble_lookup16(bytes + (t0 / 2 - y0), pairs, 1, tab16, o);
+    if ((t1 - t0) % 2) o[2 * pairs] = tab16[lut4_code(bytes, y0, t1 - 1)];
     return over;
 }
 
