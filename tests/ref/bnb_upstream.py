@@ -24,10 +24,10 @@ import sys
 import tempfile
 
 import torch
-from safetensors.torch import load_file, save_file
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mp_check import check, run, summary  # noqa: E402
+from mp_check import check, summary  # noqa: E402
+from hf_judge import convert, write_checkpoint  # noqa: E402
 
 import bitsandbytes as bnb  # noqa: E402
 import bitsandbytes.functional as F  # noqa: E402
@@ -52,20 +52,7 @@ def linear4(w, qt, nested, bs, storage=torch.uint8):
 
 
 def write(name, tensors, qconfig, torch_dtype="bfloat16"):
-    d = os.path.join(TMP, name)
-    os.makedirs(d)
-    save_file({k: v.contiguous() for k, v in tensors.items()}, os.path.join(d, "model.safetensors"))
-    cfg = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "torch_dtype": torch_dtype,
-           "quantization_config": qconfig}
-    json.dump(cfg, open(os.path.join(d, "config.json"), "w"))
-    return d
-
-
-def convert(src, to):
-    out = f"{src}.{to}"
-    r = run("convert", src, out, "--to", to, "--quiet")
-    check(r.returncode == 0, f"convert {src}: {r.stderr}")
-    return load_file(os.path.join(out, "model.safetensors"))
+    return write_checkpoint(os.path.join(TMP, name), tensors, qconfig, torch_dtype)
 
 
 def ndiff(a, b):

@@ -17,16 +17,15 @@ on the CPU), on checkpoints generated here. Run with the Python of build/venv-to
    missing, unexpected or mismatched key, and gives the same logits as the model built from the
    reference weights.
 """
-import json
 import os
 import sys
 import tempfile
 
 import torch
-from safetensors.torch import load_file, save_file
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mp_check import check, run, summary  # noqa: E402
+from mp_check import check, summary  # noqa: E402
+from hf_judge import convert, write_checkpoint  # noqa: E402
 
 TMP = tempfile.mkdtemp(prefix="mp-upstream-")
 g = torch.Generator().manual_seed(15)
@@ -45,23 +44,7 @@ def rand_scales(shape, dtype=torch.float32):
 
 
 def write(name, tensors, qconfig, torch_dtype="bfloat16", side=None):
-    d = os.path.join(TMP, name)
-    os.makedirs(d)
-    save_file(tensors, os.path.join(d, "model.safetensors"))
-    cfg = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "torch_dtype": torch_dtype}
-    if qconfig is not None:
-        cfg["quantization_config"] = qconfig
-    json.dump(cfg, open(os.path.join(d, "config.json"), "w"))
-    for f, obj in (side or {}).items():
-        json.dump(obj, open(os.path.join(d, f), "w"))
-    return d
-
-
-def convert(src, to):
-    out = f"{src}.{to}"
-    r = run("convert", src, out, "--to", to, "--quiet")
-    check(r.returncode == 0, f"convert {src}: {r.stderr}")
-    return load_file(os.path.join(out, "model.safetensors"))
+    return write_checkpoint(os.path.join(TMP, name), tensors, qconfig, torch_dtype, side)
 
 
 def same(a, b, what):

@@ -1,5 +1,6 @@
-"""Shared by the torch judges (float_upstream.py, bnb_upstream.py): a tiny Llama written as a
-quantized checkpoint, converted to bf16 by modelprep, loaded by transformers itself.
+"""Shared by the torch judges (float_upstream.py, bnb_upstream.py): writing a checkpoint and
+converting it, and a tiny Llama written as a quantized checkpoint, converted to bf16 by
+modelprep, loaded by transformers itself.
 
 `tiny_llama()` gives the config and bf16 model to quantize; `convert_and_load(...)` writes the
 quantized tensors with the config's quantization_config, converts, loads the result with no
@@ -10,9 +11,30 @@ import json
 import os
 
 import torch
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 
 from mp_check import check, run
+
+
+def write_checkpoint(d, tensors, qconfig, torch_dtype="bfloat16", side=None):
+    """A one-file Llama checkpoint in d: the tensors, config.json with qconfig, side files."""
+    os.makedirs(d)
+    save_file({k: v.contiguous() for k, v in tensors.items()}, os.path.join(d, "model.safetensors"))
+    cfg = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "torch_dtype": torch_dtype}
+    if qconfig is not None:
+        cfg["quantization_config"] = qconfig
+    json.dump(cfg, open(os.path.join(d, "config.json"), "w"))
+    for f, obj in (side or {}).items():
+        json.dump(obj, open(os.path.join(d, f), "w"))
+    return d
+
+
+def convert(src, to):
+    """modelprep convert src -> src.to; the tensors written."""
+    out = f"{src}.{to}"
+    r = run("convert", src, out, "--to", to, "--quiet")
+    check(r.returncode == 0, f"convert {src}: {r.stderr}")
+    return load_file(os.path.join(out, "model.safetensors"))
 
 
 def tiny_llama():
