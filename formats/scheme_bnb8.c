@@ -40,11 +40,13 @@ static mp_errcode shape_bnb8(const mp_st_model *m, mp_qlinear *q, int64_t gs, mp
     q->n_rows = q->qweight->shape[0];
     q->k_cols = q->qweight->shape[1];
     if (!q->n_rows || !q->k_cols) return MP_REFUSE_LINEAR(q, "'weight' is empty");
-    if (q->scales->dtype != MP_DTYPE_F32 || q->scales->n_dims != 1 || q->scales->shape[0] != q->n_rows) {
+    const mp_tensor *s = q->scales;
+    if (s->dtype != MP_DTYPE_F32 || s->n_dims != 1 || s->shape[0] != q->n_rows) {
         char got[96];
-        mp_shape_format(q->scales, got, sizeof got);
-        return MP_REFUSE_LINEAR(q, "'SCB' is %s %s, expected F32 [%llu] (one absmax per row of weight)",
-                                mp_dtype_name(q->scales->dtype), got, (unsigned long long)q->n_rows);
+        mp_shape_format(s, got, sizeof got);
+        return mp_errf_at(err, MP_E_INPUT, mp_st_file_name(m, s->file), s->name, -1,
+                          "'SCB' is %s %s, expected F32 [%llu] (one absmax per row of weight)",
+                          mp_dtype_name(s->dtype), got, (unsigned long long)q->n_rows);
     }
     MP_FORWARD(check_format(m, q, err));
     q->group_size = q->k_cols;

@@ -13,7 +13,8 @@ bitsandbytes stamp); MP_BIN is the binary under test.
    the C++ kernel disagrees with the reference (blocks that straddle rows) that is shown, and
    modelprep follows the reference (doc/formats/bitsandbytes.md §6).
 2. LLM.int8: `convert --to f32` equals `int8_vectorwise_dequant`, and bf16 its cast.
-3. modules_to_not_convert: the skipped module stays dense and is only cast.
+3. modules_to_not_convert: the skipped module stays dense and is only cast; a sharded source
+   converts to a sharded output whose rebuilt index names no quant_state part.
 4. A tiny Llama quantized with Linear4bit (nested NF4) converts to bf16, loads in transformers
    with no missing, unexpected or mismatched key, holds the dequantized weights, and gives the
    same logits as the model built from the reference weights.
@@ -24,9 +25,10 @@ import sys
 import tempfile
 
 import torch
+from safetensors.torch import load_file, save_file
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mp_check import check, summary  # noqa: E402
+from mp_check import check, run, summary  # noqa: E402
 from hf_judge import convert, write_checkpoint  # noqa: E402
 
 import bitsandbytes as bnb  # noqa: E402
@@ -148,6 +150,24 @@ def check_skip():
     check(sorted(got) == ["lm_head.weight", "model.layers.0.mlp.up_proj.weight"], f"keys {sorted(got)}")
     cfg = json.load(open(d + ".bf16/config.json"))
     check("quantization_config" not in cfg and cfg["torch_dtype"] == "bfloat16", f"config {cfg}")
+    # sharded, both ways: the source's index names the quant_state parts, the output's must not
+    idx = {"metadata": {"total_size": 0}, "weight_map": {}}
+    for i, name in enumerate(sorted(t)):
+        idx["weight_map"][name] = f"model-0000{i % 2 + 1}-of-00002.safetensors"
+    d2 = os.path.join(TMP, "skip-sharded")
+    os.makedirs(d2)
+    for f in sorted(set(idx["weight_map"].values())):
+        save_file({k: v.contiguous() for k, v in t.items() if idx["weight_map"][k] == f}, os.path.join(d2, f))
+    json.dump(idx, open(os.path.join(d2, "model.safetensors.index.json"), "w"))
+    json.dump(json.load(open(os.path.join(d, "config.json"))), open(os.path.join(d2, "config.json"), "w"))
+    r = run("convert", d2, d2 + ".bf16", "--to", "bf16", "--max-shard-size", "10000", "--quiet")
+    check(r.returncode == 0, f"convert sharded: {r.stderr}")
+    wm = json.load(open(os.path.join(d2 + ".bf16", "model.safetensors.index.json")))["weight_map"]
+    check(sorted(wm) == ["lm_head.weight", "model.layers.0.mlp.up_proj.weight"], f"rebuilt index {sorted(wm)}")
+    sharded = {}
+    for f in set(wm.values()):
+        sharded.update(load_file(os.path.join(d2 + ".bf16", f)))
+    check(all(torch.equal(sharded[k], got[k]) for k in got), "the sharded conversion holds the same tensors")
 
 
 def check_llama_loads():

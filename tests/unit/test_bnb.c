@@ -274,7 +274,7 @@ Test(unit_bnb, int8_fast_path_equals_the_reference_and_the_worked_example, .time
 
 Test(unit_bnb, malformed_int8_parts_are_refused)
 {
-    const char *cases[][3] = {{"scb", LIN, "'SCB' is F16 [6], expected F32 [6]"},
+    const char *cases[][3] = {{"scb", LIN ".SCB", "'SCB' is F16 [6], expected F32 [6]"},
                               {"fmt", LIN ".weight_format", "'weight_format' is 1"}};
     for (int i = 0; i < 2; i++) {
         char *dir = write_bnb8(cases[i][0], 6, 64, i == 0 ? MP_DTYPE_F16 : MP_DTYPE_F32, (uint8_t)i);
