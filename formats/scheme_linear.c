@@ -382,6 +382,26 @@ static mp_errcode check_marker_orphans(const mp_qmodel *qm, const mp_st_model *m
     return MP_OK;
 }
 
+/* A marker of another layout of the same method (bnb-int8's SCB in a checkpoint whose config
+ * says 4-bit): the config and the tensors disagree. */
+static mp_errcode check_sibling_markers(const mp_qmodel *qm, const mp_st_model *m, mp_err *err)
+{
+    const mp_scheme *L = qm->cfg.layout;
+    for (size_t e = 0; e < mp_scheme_count(); e++) {
+        const mp_scheme *S = mp_scheme_at(e);
+        if (S == L || S->method != L->method || !S->markers) continue;
+        for (size_t i = 0; i < mp_st_n_tensors(m); i++) {
+            const mp_tensor *t = mp_st_tensor(m, i);
+            for (const char *const *k = S->markers; *k; k++)
+                if (ends_with(t->name, *k))
+                    return mp_errf_at(err, MP_E_INPUT, qm->cfg.source, t->name, -1,
+                                      "this tensor makes a %s linear, but the config announces %s", S->name,
+                                      L->name);
+        }
+    }
+    return MP_OK;
+}
+
 static mp_errcode list_dense(mp_qmodel *qm, const mp_st_model *m, mp_err *err)
 {
     for (size_t i = 0; i < mp_st_n_tensors(m); i++) {
@@ -442,6 +462,7 @@ mp_errcode mp_qmodel_open(mp_qmodel **out, const mp_st_model *m, mp_err *err)
     if (rc == MP_OK) rc = check_orphans(qm, m, err);
     if (rc == MP_OK && qm->cfg.present && qm->cfg.layout->elem != MP_ELEM_INT)
         rc = qm->cfg.layout->markers ? check_marker_orphans(qm, m, err) : check_float_orphans(qm, m, err);
+    if (rc == MP_OK && qm->cfg.present && qm->cfg.layout->markers) rc = check_sibling_markers(qm, m, err);
     if (rc == MP_OK) rc = list_dense(qm, m, err);
     if (rc != MP_OK) {
         mp_qmodel_free(qm);

@@ -29,7 +29,7 @@ import numpy as np
 from safetensors.numpy import load_file, save_file
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mp_check import check, run, summary  # noqa: E402
+from mp_check import check, run, summary, write_config  # noqa: E402
 
 E4M3 = ml_dtypes.float8_e4m3fn
 E5M2 = ml_dtypes.float8_e5m2
@@ -49,13 +49,7 @@ def save(name, tensors, qconfig, torch_dtype="bfloat16", side=None):
     d = os.path.join(TMP, name)
     os.makedirs(d, exist_ok=True)
     save_file(tensors, os.path.join(d, "model.safetensors"))
-    cfg = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "torch_dtype": torch_dtype}
-    if qconfig is not None:
-        cfg["quantization_config"] = qconfig
-    json.dump(cfg, open(os.path.join(d, "config.json"), "w"))
-    for fname, obj in (side or {}).items():
-        json.dump(obj, open(os.path.join(d, fname), "w"))
-    return d
+    return write_config(d, qconfig, torch_dtype, side)
 
 
 def convert(src, to, *extra):

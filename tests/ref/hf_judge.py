@@ -13,20 +13,14 @@ import os
 import torch
 from safetensors.torch import load_file, save_file
 
-from mp_check import check, run
+from mp_check import check, run, write_config
 
 
 def write_checkpoint(d, tensors, qconfig, torch_dtype="bfloat16", side=None):
     """A one-file Llama checkpoint in d: the tensors, config.json with qconfig, side files."""
     os.makedirs(d)
     save_file({k: v.contiguous() for k, v in tensors.items()}, os.path.join(d, "model.safetensors"))
-    cfg = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "torch_dtype": torch_dtype}
-    if qconfig is not None:
-        cfg["quantization_config"] = qconfig
-    json.dump(cfg, open(os.path.join(d, "config.json"), "w"))
-    for f, obj in (side or {}).items():
-        json.dump(obj, open(os.path.join(d, f), "w"))
-    return d
+    return write_config(d, qconfig, torch_dtype, side)
 
 
 def convert(src, to):

@@ -272,6 +272,26 @@ Test(unit_bnb, int8_fast_path_equals_the_reference_and_the_worked_example, .time
     free(dir);
 }
 
+/* The tensors decide: LLM.int8 tensors under a config that says 4-bit are refused, not copied. */
+Test(unit_bnb, int8_tensors_under_a_four_bit_config_are_refused)
+{
+    char *dir = write_bnb8("mixed", 4, 64, MP_DTYPE_F32, 0);
+    char *cp = tu_path(dir, "config.json");
+    const char *cfg = "{\"quantization_config\": {\"quant_method\": \"bitsandbytes\", \"load_in_4bit\": true}}";
+    cr_assert(tu_write(cp, cfg, strlen(cfg)));
+    mp_err err = MP_ERR_INIT;
+    mp_st_model *m = NULL;
+    mp_qmodel *qm = NULL;
+    cr_assert_eq(mp_st_open(&m, dir, &err), MP_OK, "%s", err.msg);
+    cr_expect_eq(mp_qmodel_open(&qm, m, &err), MP_E_INPUT);
+    cr_expect_str_eq(err.tensor, LIN ".SCB");
+    cr_expect(strstr(err.msg, "makes a bnb-int8 linear, but the config announces bnb-4bit"), "%s", err.msg);
+    mp_qmodel_free(qm);
+    mp_st_close(m);
+    free(cp);
+    free(dir);
+}
+
 Test(unit_bnb, malformed_int8_parts_are_refused)
 {
     const char *cases[][3] = {{"scb", LIN ".SCB", "'SCB' is F16 [6], expected F32 [6]"},
