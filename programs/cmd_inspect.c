@@ -95,23 +95,34 @@ static void scale_grid_desc(const mp_qlinear *q, char *buf, size_t cap)
 }
 
 /* Float-quantized linears: element type, scale grid, scale dtype and what the scale does. */
+/* "F32 multiply", "U8 nested multiply": the scale's dtype and what it does. */
+static void scale_kind_desc(const mp_qlinear *q, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s%s %s", mp_dtype_name(q->scales->dtype), q->nested ? " nested" : "", q->scheme->scale_text);
+}
+
 static void print_float_linears(const mp_qmodel *qm, size_t w)
 {
     size_t n = mp_qmodel_n_linears(qm);
+    int sw = 13; /* the SCALE column: as wide as its longest entry */
+    char kind[48];
+    for (size_t i = 0; i < n; i++) {
+        scale_kind_desc(mp_qmodel_linear(qm, i), kind, sizeof kind);
+        sw = (int)strlen(kind) > sw ? (int)strlen(kind) : sw;
+    }
     printf("\nfloat-quantized linears: %zu\n", n);
-    printf("%-*s  %8s  %8s  %-8s  %-14s  %-11s  %-13s  %-13s  %s\n", (int)w, "LINEAR", "N", "K", "ELEMENT",
-           "SCALES", "GRID", "SCALE", "LAYOUT", "FORMAT");
+    printf("%-*s  %8s  %8s  %-8s  %-14s  %-11s  %-*s  %-13s  %s\n", (int)w, "LINEAR", "N", "K", "ELEMENT",
+           "SCALES", "GRID", sw, "SCALE", "LAYOUT", "FORMAT");
     for (size_t i = 0; i < n; i++) {
         const mp_qlinear *q = mp_qmodel_linear(qm, i);
-        char grid[40], cells[48], kind[40];
+        char grid[40], cells[48];
         scale_grid_desc(q, grid, sizeof grid);
         snprintf(cells, sizeof cells, "[%llu, %llu]", (unsigned long long)q->scale_rows,
                  (unsigned long long)q->scale_cols);
-        snprintf(kind, sizeof kind, "%s%s %s", mp_dtype_name(q->scales->dtype), q->nested ? " nested" : "",
-                 q->scheme->scale_text);
-        printf("%-*s  %8llu  %8llu  %-8s  %-14s  %-11s  %-13s  %-13s  %s %s\n", (int)w, q->prefix,
+        scale_kind_desc(q, kind, sizeof kind);
+        printf("%-*s  %8llu  %8llu  %-8s  %-14s  %-11s  %-*s  %-13s  %s %s\n", (int)w, q->prefix,
                (unsigned long long)q->n_rows, (unsigned long long)q->k_cols, elem_desc(q),
-               grid, cells, kind, pack_desc(q), mp_qmethod_name(q->method), q->format);
+               grid, cells, sw, kind, pack_desc(q), mp_qmethod_name(q->method), q->format);
     }
 }
 
