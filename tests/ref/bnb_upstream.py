@@ -115,6 +115,7 @@ def check_4bit():
                                    (130, 256, 32, "bfloat16"), (9, 100, 128, "bfloat16"), (5, 96, 64, "float32")):
                 shown |= check_4bit_case(qt, nested, n, k, bs, dt)
     check_4bit_case("nf4", True, 16, 256, 64, "bfloat16", torch.bfloat16)  # bnb_4bit_quant_storage
+    check_4bit_case("fp4", True, 3, 3000, 4096, "float16")  # the largest block: 3 blocks for 9000 elements
     check(shown, "the CPU kernel's disagreement on blocks that straddle rows is shown (else the note is stale)")
 
 

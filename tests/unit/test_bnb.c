@@ -125,6 +125,7 @@ Test(unit_bnb, four_bit_fast_path_equals_the_reference, .timeout = 120)
         {.type = "fp4", .N = 5, .K = 33, .bs = 64, .dtype = "float16"},   /* odd K: rows start mid-byte */
         {.type = "nf4", .nested = 1, .N = 130, .K = 256, .bs = 32},       /* 1040 blocks: 5 nested groups */
         {.type = "fp4", .nested = 1, .N = 9, .K = 100, .bs = 128, .dtype = "float32"},
+        {.type = "nf4", .nested = 1, .N = 3, .K = 3001, .bs = 4096, .dtype = "float16"}, /* the largest block */
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         char name[16];
