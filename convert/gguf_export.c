@@ -281,6 +281,8 @@ static mp_errcode exact_rule(const xjob *j, const mp_qlinear *q, const mp_gguf_b
     static const int cmax[] = {[MP_GGUF_Q4_0] = 15, [MP_GGUF_Q5_0] = 31, [MP_GGUF_Q8_0] = 127};
     *rule = NULL;
     why[0] = '\0';
+    if (q->scheme->elem != MP_ELEM_INT) /* float and table codes: no integer block holds them */
+        return snprintf(why, cap, "its layout (%s) has no exact ggml block type", q->scheme->name), MP_OK;
     if (q->act_order)
         return snprintf(why, cap, "act-order (g_idx is not k / group size), so a 32-element "
                                   "block would mix groups"), MP_OK;

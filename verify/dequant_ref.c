@@ -177,10 +177,19 @@ static void decode_row(const mp_qlinear *q, const uint32_t *w, block cb, uint64_
     }
 }
 
+/* The reference of each element kind but packed integers (below). */
+typedef mp_errcode (*ref_fn)(const mp_st_model *, const mp_qlinear *, uint64_t, uint64_t, float *, mp_err *);
+static const ref_fn ref_of_elem[MP_ELEM_COUNT] = {
+    [MP_ELEM_FLOAT8] = mp_dequant_ref_float,
+    [MP_ELEM_FP4] = mp_dequant_ref_fp4,
+    [MP_ELEM_LUT4] = mp_dequant_ref_lut4,
+    [MP_ELEM_INT8_ABSMAX] = mp_dequant_ref_int8_absmax,
+};
+
 mp_errcode mp_dequant_ref(const mp_st_model *m, const mp_qlinear *q, uint64_t n0, uint64_t n1,
                           float *out, mp_err *err)
 {
-    if (q->scheme && q->scheme->elem != MP_ELEM_INT) return mp_dequant_ref_float(m, q, n0, n1, out, err);
+    if (q->scheme && q->scheme->elem != MP_ELEM_INT) return ref_of_elem[q->scheme->elem](m, q, n0, n1, out, err);
     assert(n0 <= n1 && n1 <= q->n_rows);
     assert(q->pack != MP_QPACK_AWQ_GEMM || n0 % 8 == 0);
     if (n0 == n1) return MP_OK;

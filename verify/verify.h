@@ -26,12 +26,19 @@ uint64_t mp_dequant_ref_scratch(const mp_qlinear *q, uint64_t rows);
  * the caller's one rounding to the output dtype then gives the producer's bits. */
 mp_errcode mp_dequant_ref_float(const mp_st_model *m, const mp_qlinear *q, uint64_t n0, uint64_t n1,
                                 float *out, mp_err *err);
-/* An FP4 linear (MP_ELEM_FP4: NVFP4, MXFP4), which mp_dequant_ref_float() hands over to:
+/* An FP4 linear (MP_ELEM_FP4: NVFP4, MXFP4), by mp_dequant_ref()'s table of element kinds:
  * w = e2m1(code) * (block scale [/ or *] per-tensor scale), one f32 product, exactly as each
  * producer's reference computes it (verify/dequant_fp4.c, doc/formats/fp4.md). Rows are the
  * linear's (e * N + n for stacked experts). */
 mp_errcode mp_dequant_ref_fp4(const mp_st_model *m, const mp_qlinear *q, uint64_t n0, uint64_t n1,
                               float *out, mp_err *err);
+/* The same for bitsandbytes linears (verify/dequant_bnb.c, doc/formats/bitsandbytes.md):
+ * 4-bit NF4/FP4 codes through their table times the (nested) absmax of their flat block,
+ * rounded to the quant_state's dtype; LLM.int8 codes times SCB / 127. */
+mp_errcode mp_dequant_ref_lut4(const mp_st_model *m, const mp_qlinear *q, uint64_t n0, uint64_t n1,
+                               float *out, mp_err *err);
+mp_errcode mp_dequant_ref_int8_absmax(const mp_st_model *m, const mp_qlinear *q, uint64_t n0, uint64_t n1,
+                                      float *out, mp_err *err);
 
 /* ---------------------------------------------------------------- devices */
 

@@ -16,6 +16,8 @@
 #include <string.h>
 #include <stdint.h>
 
+#include "../../formats/formats.h"
+
 typedef struct run_result {
     int status;     /* exit code, or 128 + signal */
     char *out;      /* stdout, NUL-terminated, owned */
@@ -36,6 +38,23 @@ char *tu_read(const char *path, size_t *len);  /* whole file or NULL, owned */
 int tu_write(const char *path, const void *data, size_t len);
 /* Number of lines in s (a final line without '\n' counts). */
 size_t tu_count_lines(const char *s);
+
+/* A tensor for tu_write_model: its spec and bytes. */
+typedef struct tu_tensor {
+    mp_tensor_spec spec;
+    const void *data;
+} tu_tensor;
+
+/* Creates dir (or uses it, when it exists) with config.json holding `config` and model.safetensors holding the n tensors
+ * (at most 16); asserts on failure. */
+void tu_write_model(const char *dir, const char *config, const tu_tensor *ts, size_t n);
+
+/* Rows [n0, n1) of q through the fast dense path (repack/dense.c) and the CPU reference
+ * (verify/) to dt: the number of values whose bits differ (asserts the f16 overflow flags agree). */
+uint64_t tu_dense_vs_ref(const mp_st_model *m, const mp_qlinear *q, uint64_t n0, uint64_t n1, mp_dtype dt);
+/* Every linear of the checkpoint in dir (at least want_linears), whole and rows 8..24, to F32,
+ * F16 and BF16: asserts no value differs. */
+void tu_dense_model_vs_ref(const char *dir, size_t want_linears);
 
 /* make test JUDGES=0 (CI's sanitizer pass): the tests whose judge is a consumer's own code in
  * Python (torch, transformers, AirLLM, RabbitLLM, llama.cpp) skip, saying so; the plain pass of
