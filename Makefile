@@ -90,8 +90,10 @@ $(BUILD)/obj/%.o: %.c
 	$(CC) $(ALL_CFLAGS) $(PICFLAGS) -MMD -MP -c $< -o $@
 
 # kernels/: one OpenCL C source per layout family, built to SPIR-V 1.0 for Level Zero
-# (doc/devices.md §3) and embedded, with the source text, in the library.
-KERNELS    := cutlass_int4 onednn_int4 gptq awq compressed_tensors gguf
+# (doc/devices.md §3) and embedded, with the source text, in the library. The family list is
+# the file list: kernels/embed.sh generates the table verify/ reads and the cpu backend's
+# entries from it, so a new kernels/<stem>.cl needs no edit here.
+KERNELS    := $(sort $(basename $(notdir $(wildcard kernels/*.cl))))
 SPV        := $(KERNELS:%=$(BUILD)/kernels/%.spv)
 CLANG_CL   ?= clang-14
 LLVM_SPIRV ?= llvm-spirv-14
@@ -103,7 +105,16 @@ $(BUILD)/kernels/%.spv: kernels/%.cl kernels/mp_kernel.h
 
 $(BUILD)/gen/kernels_blob.c: kernels/embed.sh kernels/mp_kernel.h kernels/cl_as_cuda.h $(KERNELS:%=kernels/%.cl) $(SPV)
 	@mkdir -p $(dir $@)
-	sh kernels/embed.sh $(abspath $@) $(abspath $(BUILD)/kernels)
+	sh kernels/embed.sh blob $(abspath $@) $(abspath $(BUILD)/kernels) $(KERNELS)
+
+# The cpu backend compiles every source as C; its include list and entry table are generated
+# from the same file list, in the same order as the blob's table.
+$(BUILD)/gen/kernels_cpu.h: kernels/embed.sh $(KERNELS:%=kernels/%.cl) Makefile
+	@mkdir -p $(dir $@)
+	sh kernels/embed.sh cpu $(abspath $@) $(KERNELS)
+
+$(BUILD)/obj/verify/kernels_cpu.o: $(BUILD)/gen/kernels_cpu.h
+$(BUILD)/obj/verify/kernels_cpu.o: CPPFLAGS += -I$(BUILD)
 
 $(BUILD)/obj/gen/kernels_blob.o: $(BUILD)/gen/kernels_blob.c
 	@mkdir -p $(dir $@)

@@ -168,9 +168,9 @@ mp_errcode mp_model_dequantize_rows(const mp_model *m, size_t i, uint64_t row0, 
  */
 
 typedef struct mp_convert_options {
-    const char *to;          /* "f32", "f16", "bf16", "cutlass-int4", "onednn-int4", "gptq",
-                                "gptq-v2", "awq", "compressed-tensors"; a GGUF source converts
-                                to f32, f16 or bf16 only */
+    const char *to;          /* "f32", "f16", "bf16", or a layout the registry can write
+                                ("cutlass-int4", "gptq", ...: `modelprep convert --help` lists
+                                them); a GGUF source converts to f32, f16 or bf16 only */
     int int4_s4;             /* cutlass-int4: two's complement codes instead of zero-8 nibbles */
     int stack_experts;       /* cutlass-int4: MoE experts stacked [E, N, K/2], gate+up as w13 */
     const char *scale_dtype; /* packed targets: "f16", "bf16", "f32"; NULL: the model's dtype */

@@ -81,7 +81,7 @@ static mp_errcode on_device(const mp_gguf *g, const mp_gguf_tensor *t, mp_device
     mp_errcode rc = mp_gguf_read(g, t, 0, bytes, (size_t)t->n_bytes, err);
     if (rc == MP_OK) {
         static const uint16_t no_scales[2];
-        mp_kernel_data kd = {.family = MP_KF_GGUF, .qw = bytes, .qw_bytes = (size_t)t->n_bytes,
+        mp_kernel_data kd = {.family = mp_kfamily_find("gguf"), .qw = bytes, .qw_bytes = (size_t)t->n_bytes,
                              .sc = no_scales, .sc_bytes = sizeof no_scales};
         kd.P[MP_P_N] = (uint32_t)n;
         kd.P[MP_P_K] = (uint32_t)q->k;

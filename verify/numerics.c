@@ -54,16 +54,11 @@ uint32_t mp_verify_sample_rows(uint64_t n, uint32_t want, uint32_t *rows)
     return c;
 }
 
+/* The kernel family that reads q's layout: the one its registry entry names (mp_scheme.kernel). */
 static int family_of(const mp_qlinear *q, mp_kfamily *f)
 {
-    switch (q->pack) {
-    case MP_QPACK_CUTLASS: *f = MP_KF_CUTLASS; return 1;
-    case MP_QPACK_ONEDNN: *f = MP_KF_ONEDNN; return 1;
-    case MP_QPACK_GPTQ: *f = MP_KF_GPTQ; return 1;
-    case MP_QPACK_AWQ_GEMM: *f = MP_KF_AWQ; return 1;
-    case MP_QPACK_CT: *f = MP_KF_CT; return 1;
-    default: return 0;
-    }
+    *f = q->scheme ? mp_kfamily_find(q->scheme->kernel) : MP_KF_NONE;
+    return *f != MP_KF_NONE;
 }
 
 /* A compressed file is decompressed once and held while its tensors are read in any order; one
@@ -99,7 +94,7 @@ static mp_errcode ref_rows(const mp_st_model *m, const mp_qlinear *q, const uint
         uint32_t j = i + 1;
         while (j < nrows && rows[j] == rows[j - 1] + 1 && j - i < CHUNK_ROWS) j++;
         uint64_t a = rows[i], b = (uint64_t)rows[j - 1] + 1;
-        uint64_t a0 = q->pack == MP_QPACK_AWQ_GEMM ? a & ~(uint64_t)7 : a;
+        uint64_t a0 = q->pack == MP_QPACK_N8_INTERLEAVED ? a & ~(uint64_t)7 : a;
         if (a0 == a) { /* straight into place */
             MP_FORWARD(mp_dequant_ref(m, q, a, b, out + (uint64_t)i * K, err));
         } else {
@@ -449,6 +444,9 @@ static void slice(const mp_tensor *t, uint64_t e, uint64_t r0, uint64_t rows, mp
     out->offset += at;
 }
 
+/* Stacked experts ([E, N, K/2], --stack-experts) exist in one layout only. */
+static const mp_scheme *stacked_scheme(void) { return mp_scheme_find("cutlass-int4"); }
+
 /* Expert e's row range [r0, r0 + rows) of a stacked cutlass pair, as a linear of its own. */
 static void stacked_linear(const mp_tensor *qw, const mp_tensor *sc, uint64_t e, uint64_t r0, uint64_t rows,
                            uint32_t code_xor, const char *name, mp_tensor *q, mp_tensor *s, mp_qlinear *l)
@@ -456,7 +454,8 @@ static void stacked_linear(const mp_tensor *qw, const mp_tensor *sc, uint64_t e,
     uint64_t K = qw->shape[2] * 2, G = sc->shape[2];
     slice(qw, e, r0, rows, q);
     slice(sc, e, r0, rows, s);
-    *l = (mp_qlinear){.prefix = (char *)name, .method = MP_QM_MODELPREP, .pack = MP_QPACK_CUTLASS,
+    *l = (mp_qlinear){.prefix = (char *)name, .method = MP_QM_MODELPREP, .scheme = stacked_scheme(),
+                      .pack = MP_QPACK_K2_BYTES,
                       .zero = MP_QZERO_IMPLIED, .format = "cutlass-int4", .bits = 4, .code_xor = code_xor,
                       .n_rows = rows, .k_cols = K, .group_size = K / G, .n_groups = G, .sym = 1,
                       .scales_nk = 1, .qweight = q, .scales = s};
@@ -637,7 +636,7 @@ static mp_errcode check_gguf_blocks(const mp_numeric_ctx *c, size_t fi, uint64_t
         mp_errcode rc = vt && br.buf ? read_whole(m, t, &bytes, &nb, err) : mp_errf(err, MP_E_NOMEM, "out of memory");
         if (rc == MP_OK) {
             static const uint16_t no_scales[2];
-            mp_kernel_data kd = {.family = MP_KF_GGUF, .qw = bytes, .qw_bytes = nb, .sc = no_scales,
+            mp_kernel_data kd = {.family = mp_kfamily_find("gguf"), .qw = bytes, .qw_bytes = nb, .sc = no_scales,
                                  .sc_bytes = sizeof no_scales};
             kd.P[MP_P_N] = (uint32_t)t->shape[0];
             kd.P[MP_P_K] = (uint32_t)k;
