@@ -245,7 +245,8 @@ mp_errcode mp_verify(const char *path, const mp_verify_options *o, mp_verify_sum
 {
     if (summary) memset(summary, 0, sizeof *summary);
     mp_verify_opts v = {.path = path, .against = o->against, .device = o->device ? o->device : "cpu",
-                        .rows = o->rows, .m = 8, .seed = 0x6d6f64656c707265ull};
+                        .rows = o->rows, .m = 8, .seed = 0x6d6f64656c707265ull, .progress = o->progress,
+                        .progress_user = o->progress_user};
     mp_verify_report r;
     memset(&r, 0, sizeof r);
     mp_errcode rc = mp_verify_run(&v, &r, err);

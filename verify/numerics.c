@@ -673,33 +673,23 @@ static int stacked_kind(const mp_tensor *t)
     return 0;
 }
 
-/* Progress through o->progress: one step per file of GGUF blocks, dense weight, quantized linear
- * and stacked tensor, in the order mp_check_numerics takes them. */
-typedef struct steps {
-    const mp_verify_opts *o;
-    uint64_t done, total;
-} steps;
-
-static steps steps_count(const mp_numeric_ctx *c)
+/* Progress: one step per file of GGUF blocks, dense weight, quantized linear and stacked
+ * tensor, in the order mp_check_numerics takes them. */
+static void steps_start(const mp_numeric_ctx *c)
 {
-    steps s = {c->o, 0, mp_st_n_files(c->out) + mp_qmodel_n_linears(c->outq)};
-    for (size_t i = 0; c->src && i < mp_qmodel_n_linears(c->srcq); i++) s.total += dense_weight(c, i) != NULL;
-    for (size_t i = 0; i < mp_st_n_tensors(c->out); i++) s.total += stacked_kind(mp_st_tensor(c->out, i)) != 0;
-    if (s.o->progress) s.o->progress(s.o->progress_user, 0, s.total);
-    return s;
+    uint64_t total = mp_st_n_files(c->out) + mp_qmodel_n_linears(c->outq);
+    for (size_t i = 0; c->src && i < mp_qmodel_n_linears(c->srcq); i++) total += dense_weight(c, i) != NULL;
+    for (size_t i = 0; i < mp_st_n_tensors(c->out); i++) total += stacked_kind(mp_st_tensor(c->out, i)) != 0;
+    mp_report_start(c->progress, "verify", total);
 }
 
-static void step(steps *s)
-{
-    s->done++;
-    if (s->o->progress) s->o->progress(s->o->progress_user, s->done, s->total);
-}
+static void step(const mp_numeric_ctx *c) { mp_report_add(c->progress, 1); }
 
 mp_errcode mp_check_numerics(const mp_numeric_ctx *c, mp_verify_report *r, mp_err *err)
 {
     uint64_t no_kernel = 0;
-    steps st = steps_count(c);
-    for (size_t fi = 0; fi < mp_st_n_files(c->out); fi++, step(&st))
+    steps_start(c);
+    for (size_t fi = 0; fi < mp_st_n_files(c->out); fi++, step(c))
         MP_FORWARD(check_gguf_blocks(c, fi, &no_kernel, r, err));
     if (no_kernel && mp_vfind(r, MP_VS_WARN, "numerics",
                               "%llu tensors of ggml block types have no device kernel: only their bytes were checked",
@@ -711,9 +701,9 @@ mp_errcode mp_check_numerics(const mp_numeric_ctx *c, mp_verify_report *r, mp_er
         if (!w) continue;
         if (c->src_seen) c->src_seen[i] = 1;
         MP_FORWARD(check_dense(c, w, mp_qmodel_linear(c->srcq, i), r, err));
-        step(&st);
+        step(c);
     }
-    for (size_t i = 0; i < mp_qmodel_n_linears(c->outq); i++, step(&st)) {
+    for (size_t i = 0; i < mp_qmodel_n_linears(c->outq); i++, step(c)) {
         const mp_qlinear *l = mp_qmodel_linear(c->outq, i);
         MP_FORWARD(check_with_reference(c, c->out, l, l->prefix, l->prefix, r, err));
     }
@@ -723,7 +713,7 @@ mp_errcode mp_check_numerics(const mp_numeric_ctx *c, mp_verify_report *r, mp_er
         const mp_tensor *t = mp_st_tensor(c->out, i);
         int kind = stacked_kind(t);
         if (!kind) continue;
-        step(&st);
+        step(c);
         if (t->n_dims != 3 || t->dtype != MP_DTYPE_U8) {
             char sh[160];
             mp_shape_format(t, sh, sizeof sh);

@@ -166,10 +166,12 @@ typedef struct mp_verify_opts {
     uint32_t rows;           /* rows per tensor (spread over N, first and last); 0 = every row */
     uint32_t m;              /* activation rows (8) */
     uint64_t seed;
-    /* Called from the calling thread as the numeric checks advance: `done` of `total` steps (a
-     * step is one quantized linear, dense weight, stacked tensor or file of GGUF blocks; for a
-     * GGUF file, one tensor). NULL: no calls. The library never draws anything itself. */
-    void (*progress)(void *user, uint64_t done, uint64_t total);
+    /* The numeric checks report as convert and split do (mp_event, include/modelprep.h), from
+     * the calling thread: START of phase "verify" with the total in "steps" (a step is one
+     * quantized linear, dense weight, stacked tensor or file of GGUF blocks; for a GGUF file,
+     * one tensor), an ADVANCE per step, and END once the run is over, whether it succeeded or
+     * not. NULL: no calls. The library never draws anything itself. */
+    mp_progress_fn progress;
     void *progress_user;
     int runtime;             /* an mp_runtime to check the split for; -1: the one its manifest names */
 } mp_verify_opts;
