@@ -22,7 +22,7 @@ PKGS    := libzstd libxxhash libcjson level-zero OpenCL
 # Every Debian package the project needs to build, test and run its demo.
 DEB_PKGS := build-essential pkg-config libzstd-dev libxxhash-dev libcjson-dev libze-dev \
             ocl-icd-opencl-dev opencl-headers pocl-opencl-icd libcriterion-dev clang-14 \
-            llvm-spirv-14 spirv-tools libclang-rt-14-dev python3 python3-venv cmake zstd
+            llvm-spirv-14 spirv-tools libclang-rt-14-dev python3 python3-venv cmake zstd universal-ctags
 
 ifeq ($(SAN),1)
 BUILD   ?= build/san
@@ -74,7 +74,7 @@ FUZZ_TARGETS := st_header index config json manifest gguf journal tokenizer
 REPLAY_BINS  := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/replay_%)
 FUZZ_SECONDS ?= 10
 
-.PHONY: all lib check-install test check demo bench bench-float install uninstall clean deps help check-deps check-nm check-spirv check-doc-cites check-nvrtc device-bundle pyref ze-null realmodel runtimes torchref llama-judge fuzz replay
+.PHONY: all lib check-install test check demo bench bench-float install uninstall clean deps help check-deps check-nm check-spirv check-doc-cites check-nvrtc check-fnlen device-bundle pyref ze-null realmodel runtimes torchref llama-judge fuzz replay
 
 all: $(BIN) ## build build/modelprep
 
@@ -286,6 +286,9 @@ ze-null: ## build the Level Zero null driver into build/ze-null (verify's negati
 check-deps: ## check that each stage includes only the stages below it (and that the check can fail)
 	@sh tests/check-deps.sh
 	@sh tests/check-deps-planted.sh
+
+check-fnlen: ## no library or CLI function over 80 lines (Universal Ctags; a planted 81-line one must fail)
+	@sh tests/check-fnlen.sh
 
 check-doc-cites: ## comments cite only documents in the repository (doc/), never research notes
 	@sh tests/check-doc-cites.sh
