@@ -244,13 +244,7 @@ static void run_python_check_arg(const char *rel, const char *arg)
                 rel, tu_env("MP_PYTHON"));
         cr_skip_test("no Python reference environment");
     }
-    char *script = src_path(rel);
-    char *cwd = tu_tempdir();
-    char *argv[] = {(char *)tu_env("MP_PYTHON"), script, (char *)arg, NULL};
-    run_result r = tu_run(cwd, argv, NULL);
-    tu_rmtree(cwd);
-    free(cwd);
-    free(script);
+    run_result r = tu_run_script(tu_env("MP_PYTHON"), rel, arg);
     cr_expect_eq(r.status, 0, "cross-check failed (exit %d):\n%s\n%s", r.status, r.out, r.err);
     const char *ok = strstr(r.out, " ok: ");
     const char *skip_line = strncmp(r.out, "SKIP: ", 6) == 0 ? r.out : strstr(r.out, "\nSKIP: ");
@@ -305,16 +299,10 @@ Test(python_crosscheck, fp8_sources_equal_transformers_compressed_tensors_and_de
     char *py = tu_path(venv, "bin/python");
     if (why) cr_skip_test("%s", why);
     if (access(py, X_OK) != 0) cr_skip_test("no torch venv at %s (make torchref)", venv);
-    char *script = src_path("tests/ref/float_upstream.py");
-    char *cwd = tu_tempdir();
-    char *argv[] = {py, script, NULL};
-    run_result r = tu_run(cwd, argv, NULL);
+    run_result r = tu_run_script(py, "tests/ref/float_upstream.py", NULL);
     cr_expect_eq(r.status, 0, "float_upstream failed (exit %d):\n%s\n%s", r.status, r.out, r.err);
     cr_expect(strstr(r.out, "float_upstream ok: "), "no summary line:\n%s", r.out);
     tu_run_free(&r);
-    tu_rmtree(cwd);
-    free(cwd);
-    free(script);
     free(skip);
     free(py);
 }
@@ -381,10 +369,7 @@ Test(runtimes, airllm_and_rabbitllm_use_the_split_as_it_is, .timeout = 1800)
         cr_log_warn("SKIP: %s", why ? why : "build/rtvenv is not installed (make runtimes)");
         cr_skip_test("SKIP: %s", why ? why : "build/rtvenv is not installed (make runtimes)");
     }
-    char *script = src_path("tests/ref/split_runtimes.py");
-    char *cwd = tu_tempdir();
-    char *argv[] = {(char *)tu_env("MP_RT_PYTHON"), script, NULL};
-    run_result r = tu_run(cwd, argv, NULL);
+    run_result r = tu_run_script(tu_env("MP_RT_PYTHON"), "tests/ref/split_runtimes.py", NULL);
     char *skip = strstr(r.out, "SKIP: ");
     if (skip && r.status == 0) {
         cr_log_warn("%s", skip);
@@ -393,9 +378,6 @@ Test(runtimes, airllm_and_rabbitllm_use_the_split_as_it_is, .timeout = 1800)
     cr_expect_eq(r.status, 0, "split_runtimes.py failed (exit %d):\n%s\n%s", r.status, r.out, r.err);
     cr_expect(strstr(r.out, " ok: ") && strstr(r.out, " checks passed"), "no summary line:\n%s\n%s", r.out, r.err);
     tu_run_free(&r);
-    tu_rmtree(cwd);
-    free(cwd);
-    free(script);
 }
 
 ParameterizedTestParameters(golden_quant, dequantizes_to_the_checked_in_f32)

@@ -17,14 +17,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static char *tmp;
-static void setup(void) { tmp = tu_tempdir(); }
-static void teardown(void)
-{
-    tu_rmtree(tmp);
-    free(tmp);
-}
-TestSuite(unit_dense, .init = setup, .fini = teardown);
+TU_SUITE_WITH_TEMPDIR(unit_dense);
 
 static float u2f(uint32_t u)
 {
@@ -162,27 +155,12 @@ Test(unit_dense, integer_layouts_equal_the_reference, .timeout = 300)
 
 /* ------------------------------------------------------------ FP8 checkpoints */
 
-typedef struct raw_tensor {
-    mp_tensor_spec spec;
-    void *data;
-} raw_tensor;
+typedef tu_raw_tensor raw_tensor;
 
 static void write_model(const char *dir, const char *config, const raw_tensor *ts, size_t n)
 {
     cr_assert_eq(mkdir(dir, 0755), 0);
-    char *cp = tu_path(dir, "config.json");
-    cr_assert(tu_write(cp, config, strlen(config)));
-    free(cp);
-    mp_tensor_spec specs[16];
-    for (size_t i = 0; i < n; i++) specs[i] = ts[i].spec;
-    char *path = tu_path(dir, "model.safetensors");
-    mp_err err = MP_ERR_INIT;
-    mp_st_writer *w = NULL;
-    cr_assert_eq(mp_st_writer_open(&w, path, specs, n, NULL, 0, &err), MP_OK, "%s", err.msg);
-    for (size_t next; (next = mp_st_writer_next(w)) != SIZE_MAX;)
-        cr_assert_eq(mp_st_writer_write(w, ts[next].data, mp_st_writer_remaining(w), &err), MP_OK);
-    cr_assert_eq(mp_st_writer_finish(w, &err), MP_OK);
-    free(path);
+    tu_write_model(dir, config, ts, n);
 }
 
 static uint64_t rng = 88172645463325252ull;
@@ -228,8 +206,8 @@ static void fp8_case(const char *name, const char *config, mp_dtype et, uint64_t
     t[1] = fp8_scales(sfull, sdt, R, C);
     write_model(dir, config, t, 2);
     compare_model(dir, 1);
-    free(t[0].data);
-    free(t[1].data);
+    free((void *)t[0].data);
+    free((void *)t[1].data);
     free(dir);
 }
 

@@ -153,3 +153,33 @@ ReportHook(POST_ALL)(struct criterion_global_stats *st)
             }
     atexit(say_skipped);
 }
+
+run_result tu_run_script(const char *python, const char *rel, const char *arg)
+{
+    char *script = tu_path(tu_env("MP_SRC"), rel);
+    char *cwd = tu_tempdir();
+    char *argv[] = {(char *)python, script, (char *)arg, NULL};
+    run_result r = tu_run(cwd, argv, NULL);
+    tu_rmtree(cwd);
+    free(cwd);
+    free(script);
+    return r;
+}
+
+void tu_write_model(const char *dir, const char *config, const tu_raw_tensor *ts, size_t n)
+{
+    char *cp = tu_path(dir, "config.json");
+    cr_assert(tu_write(cp, config, strlen(config)));
+    free(cp);
+    mp_tensor_spec specs[16];
+    cr_assert_leq(n, 16);
+    for (size_t i = 0; i < n; i++) specs[i] = ts[i].spec;
+    char *path = tu_path(dir, "model.safetensors");
+    mp_err err = MP_ERR_INIT;
+    mp_st_writer *w = NULL;
+    cr_assert_eq(mp_st_writer_open(&w, path, specs, n, NULL, 0, &err), MP_OK, "%s", err.msg);
+    for (size_t next; (next = mp_st_writer_next(w)) != SIZE_MAX;)
+        cr_assert_eq(mp_st_writer_write(w, ts[next].data, mp_st_writer_remaining(w), &err), MP_OK);
+    cr_assert_eq(mp_st_writer_finish(w, &err), MP_OK);
+    free(path);
+}
