@@ -244,24 +244,9 @@ static mp_errcode plan_buffers_and_shards(gjob *j, mp_err *err)
     j->tile = malloc(need * sizeof(float));
     j->perm = malloc(need * sizeof(float));
     j->out = malloc(need * sizeof(float));
-    mp_tensor_spec *specs = malloc((j->n_outs ? j->n_outs : 1) * sizeof *specs);
-    uint32_t *shard = malloc((j->n_outs ? j->n_outs : 1) * sizeof *shard);
-    mp_errcode rc = MP_OK;
-    if (!j->raw || !j->tile || !j->perm || !j->out || !specs || !shard) {
-        rc = mp_errf(err, MP_E_NOMEM, "out of memory");
-    } else {
-        for (size_t i = 0; i < j->n_outs; i++) specs[i] = j->outs[i].spec;
-        j->n_shards = mp_st_plan_shards(specs, j->n_outs, j->o->max_shard, shard);
-        for (size_t i = 0; i < j->n_outs; i++) j->outs[i].shard = shard[i];
-    }
-    free(specs);
-    free(shard);
-    MP_FORWARD(rc);
-    j->shard_names = calloc(j->n_shards ? j->n_shards : 1, sizeof *j->shard_names);
-    if (!j->shard_names) return mp_errf(err, MP_E_NOMEM, "out of memory");
-    for (size_t s = 0; s < j->n_shards; s++)
-        mp_st_shard_name(s, j->n_shards, j->shard_names[s], sizeof j->shard_names[s]);
-    return MP_OK;
+    if (!j->raw || !j->tile || !j->perm || !j->out) return mp_errf(err, MP_E_NOMEM, "out of memory");
+    return mp_job_plan_shards(j->outs, j->n_outs, sizeof *j->outs, offsetof(gout, spec), offsetof(gout, shard),
+                              j->o->max_shard, &j->n_shards, &j->shard_names, err);
 }
 
 static mp_errcode plan(gjob *j, size_t *n_unmapped, mp_err *err)

@@ -284,27 +284,6 @@ static mp_errcode plan_dense(job *j, const mp_tensor *t, const mp_qlinear *lin, 
     return MP_OK;
 }
 
-/* The outputs' shards and shard names. */
-static mp_errcode plan_shards(job *j, mp_err *err)
-{
-    mp_tensor_spec *specs = malloc((j->n_outs ? j->n_outs : 1) * sizeof *specs);
-    uint32_t *shard = malloc((j->n_outs ? j->n_outs : 1) * sizeof *shard);
-    mp_errcode rc = specs && shard ? MP_OK : mp_errf(err, MP_E_NOMEM, "out of memory");
-    if (rc == MP_OK) {
-        for (size_t i = 0; i < j->n_outs; i++) specs[i] = j->outs[i].spec;
-        j->n_shards = mp_st_plan_shards(specs, j->n_outs, j->o->max_shard, shard);
-        for (size_t i = 0; i < j->n_outs; i++) j->outs[i].shard = shard[i];
-    }
-    free(specs);
-    free(shard);
-    MP_FORWARD(rc);
-    j->shard_names = calloc(j->n_shards, sizeof *j->shard_names);
-    if (!j->shard_names) return mp_errf(err, MP_E_NOMEM, "out of memory");
-    for (size_t s = 0; s < j->n_shards; s++)
-        mp_st_shard_name(s, j->n_shards, j->shard_names[s], sizeof j->shard_names[s]);
-    return MP_OK;
-}
-
 static mp_errcode plan(job *j, mp_err *err)
 {
     size_t n = mp_st_n_tensors(j->m);
@@ -327,7 +306,8 @@ static mp_errcode plan(job *j, mp_err *err)
             MP_FORWARD(plan_dense(j, t, lin, err));
         }
     }
-    return plan_shards(j, err);
+    return mp_job_plan_shards(j->outs, j->n_outs, sizeof *j->outs, offsetof(out_tensor, spec),
+                              offsetof(out_tensor, shard), j->o->max_shard, &j->n_shards, &j->shard_names, err);
 }
 
 /* ------------------------------------------------------------ producers */
