@@ -115,19 +115,35 @@ Test(unit_verify, cpu_device_is_always_there_and_says_what_it_is)
     cr_assert_str_eq(err.msg, "--device 'opencl:x': the index after ':' must be a number");
 }
 
-/* A 2 x 16 cutlass-int4 linear by hand: the cpu kernels must produce (q - 8) * s. */
-Test(unit_verify, cpu_kernels_compute_the_layout_by_hand)
+static mp_device *open_cpu(void)
 {
     mp_device *d = NULL;
     char why[64];
     mp_err err = MP_ERR_INIT;
-    cr_assert_eq(mp_device_open(&d, "cpu", why, sizeof why, &err), MP_OK);
+    cr_assert_eq(mp_device_open(&d, "cpu", why, sizeof why, &err), MP_OK, "%s", err.msg);
+    return d;
+}
+
+/* An N x K cutlass-int4 linear of 4-bit codes qw [N, K/2] and f16 scales sc [N, G]. */
+static mp_kernel_data cutlass_data(const uint8_t *qw, size_t qw_bytes, const uint16_t *sc, size_t sc_bytes,
+                                   uint32_t N, uint32_t K, uint32_t G)
+{
+    mp_kernel_data kd = {.family = mp_kfamily_find("cutlass_int4"), .qw = qw, .sc = sc, .qw_bytes = qw_bytes,
+                         .sc_bytes = sc_bytes};
+    kd.P[MP_P_N] = N, kd.P[MP_P_K] = K, kd.P[MP_P_G] = G, kd.P[MP_P_GSIZE] = K / G, kd.P[MP_P_BITS] = 4;
+    kd.P[MP_P_SSTRIDE] = G, kd.P[MP_P_QSTRIDE] = K / 2;
+    return kd;
+}
+
+/* A 2 x 16 cutlass-int4 linear by hand: the cpu kernels must produce (q - 8) * s. */
+Test(unit_verify, cpu_kernels_compute_the_layout_by_hand)
+{
+    mp_device *d = open_cpu();
+    mp_err err = MP_ERR_INIT;
     uint8_t qw[2 * 8];
     for (int i = 0; i < 16; i++) qw[i] = (uint8_t)((i % 16) | ((15 - i % 16) << 4)); /* k even: i, odd: 15-i */
     uint16_t sc[2] = {0x3800, 0xc000}; /* 0.5, -2 (one group of 16 per row) */
-    mp_kernel_data kd = {.family = mp_kfamily_find("cutlass_int4"), .qw = qw, .sc = sc, .qw_bytes = sizeof qw, .sc_bytes = sizeof sc};
-    kd.P[MP_P_N] = 2, kd.P[MP_P_K] = 16, kd.P[MP_P_G] = 1, kd.P[MP_P_GSIZE] = 16, kd.P[MP_P_BITS] = 4;
-    kd.P[MP_P_SSTRIDE] = 1, kd.P[MP_P_QSTRIDE] = 8;
+    mp_kernel_data kd = cutlass_data(qw, sizeof qw, sc, sizeof sc, 2, 16, 1);
     mp_kernel_job *j = NULL;
     cr_assert_eq(mp_kernel_upload(d, &kd, &j, &err), MP_OK);
     uint32_t rows[2] = {1, 0};
@@ -223,16 +239,12 @@ Test(unit_verify, gguf_blocks_by_hand_on_the_opencl_backend)
  * values of the copying one. */
 Test(unit_verify, in_place_dequant_equals_the_copying_one_and_keeps_its_guard)
 {
-    mp_device *d = NULL;
-    char why[64];
+    mp_device *d = open_cpu();
     mp_err err = MP_ERR_INIT;
-    cr_assert_eq(mp_device_open(&d, "cpu", why, sizeof why, &err), MP_OK);
     uint8_t qw[4 * 16];
     for (int i = 0; i < 64; i++) qw[i] = (uint8_t)(i * 37 + 11);
     uint16_t sc[4 * 2] = {0x3800, 0xc000, 0x3c00, 0x4000, 0xb800, 0x3400, 0x4200, 0xbc00};
-    mp_kernel_data kd = {.family = mp_kfamily_find("cutlass_int4"), .qw = qw, .sc = sc, .qw_bytes = sizeof qw, .sc_bytes = sizeof sc};
-    kd.P[MP_P_N] = 4, kd.P[MP_P_K] = 32, kd.P[MP_P_G] = 2, kd.P[MP_P_GSIZE] = 16, kd.P[MP_P_BITS] = 4;
-    kd.P[MP_P_SSTRIDE] = 2, kd.P[MP_P_QSTRIDE] = 16;
+    mp_kernel_data kd = cutlass_data(qw, sizeof qw, sc, sizeof sc, 4, 32, 2);
     mp_kernel_job *j = NULL;
     cr_assert_eq(mp_kernel_upload(d, &kd, &j, &err), MP_OK);
     uint32_t rows[3] = {3, 0, 2};
