@@ -103,13 +103,23 @@ $(BUILD)/kernels/%.spv: kernels/%.cl kernels/mp_kernel.h
 	$(CLANG_CL) -cl-std=CL1.2 -target spir64 -O2 -cl-single-precision-constant -emit-llvm -c $< -o $(@:.spv=.bc)
 	$(LLVM_SPIRV) --spirv-max-version=1.2 $(@:.spv=.bc) -o $@
 
-$(BUILD)/gen/kernels_blob.c: kernels/embed.sh kernels/mp_kernel.h kernels/cl_as_cuda.h $(KERNELS:%=kernels/%.cl) $(SPV)
+# The file list itself, rewritten only when a kernel file comes or goes, so that removing one
+# regenerates the tables too.
+$(BUILD)/gen/kernels.list: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(KERNELS)' | cmp -s - $@ || echo '$(KERNELS)' > $@
+
+.PHONY: FORCE
+FORCE:
+
+$(BUILD)/gen/kernels_blob.c: kernels/embed.sh kernels/mp_kernel.h kernels/cl_as_cuda.h $(KERNELS:%=kernels/%.cl) $(SPV) \
+                             $(BUILD)/gen/kernels.list
 	@mkdir -p $(dir $@)
 	sh kernels/embed.sh blob $(abspath $@) $(abspath $(BUILD)/kernels) $(KERNELS)
 
 # The cpu backend compiles every source as C; its include list and entry table are generated
 # from the same file list, in the same order as the blob's table.
-$(BUILD)/gen/kernels_cpu.h: kernels/embed.sh $(KERNELS:%=kernels/%.cl) Makefile
+$(BUILD)/gen/kernels_cpu.h: kernels/embed.sh $(KERNELS:%=kernels/%.cl) $(BUILD)/gen/kernels.list
 	@mkdir -p $(dir $@)
 	sh kernels/embed.sh cpu $(abspath $@) $(KERNELS)
 
