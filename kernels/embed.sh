@@ -64,6 +64,8 @@ cpu() {
 }
 
 for f; do prefix "$f" > /dev/null; done
+dup=$(for f; do prefix "$f"; done | sort | uniq -d)
+[ -z "$dup" ] || { echo "embed.sh: two kernel files share the entry prefix '$dup'" >&2; exit 1; }
 case "$mode" in
 blob) blob "$@" > "$out.tmp" ;;
 cpu) cpu "$@" > "$out.tmp" ;;
