@@ -23,6 +23,7 @@
 #define _GNU_SOURCE
 #include "pipeline.h"
 #include "dest.h"
+#include "gguf_names.h"
 #include "job.h"
 #include "journal.h"
 #include "manifest.h"
@@ -55,35 +56,6 @@ static const arch_desc archs[] = {
     {"gemma3", "Gemma3ForCausalLM", "gemma3_text", 0, 1, 1},
 };
 
-/* Per-layer names after "blk.N." -> after "model.layers.N.". */
-static const struct {
-    const char *gguf, *hf;
-    int gemma;                 /* -1 any, 0 not gemma3, 1 gemma3 only */
-} layer_names[] = {
-    {"attn_norm", "input_layernorm", -1},
-    {"attn_q", "self_attn.q_proj", -1},
-    {"attn_k", "self_attn.k_proj", -1},
-    {"attn_v", "self_attn.v_proj", -1},
-    {"attn_output", "self_attn.o_proj", -1},
-    {"attn_q_norm", "self_attn.q_norm", -1},
-    {"attn_k_norm", "self_attn.k_norm", -1},
-    {"ffn_gate", "mlp.gate_proj", -1},
-    {"ffn_up", "mlp.up_proj", -1},
-    {"ffn_down", "mlp.down_proj", -1},
-    {"ffn_norm", "post_attention_layernorm", 0},
-    {"post_attention_norm", "post_attention_layernorm", 1},
-    {"ffn_norm", "pre_feedforward_layernorm", 1},
-    {"post_ffw_norm", "post_feedforward_layernorm", 1},
-};
-
-static const struct {
-    const char *gguf, *hf;
-} top_names[] = {
-    {"token_embd", "model.embed_tokens"},
-    {"output_norm", "model.norm"},
-    {"output", "lm_head"},
-};
-
 /* The Hugging Face name of GGUF tensor t into *out (owned by the caller), or NULL when it has
  * none. The N of "blk.N." is a bounded decimal below n_layers ('<arch>.block_count'; 0: not
  * given), else MP_E_INPUT naming the tensor (doc/limits.md, "numbers in names"). */
@@ -94,10 +66,10 @@ static mp_errcode hf_name(const arch_desc *a, const mp_gguf_tensor *t, const cha
     *out = NULL;
     if (!dot || (strcmp(dot, ".weight") != 0 && strcmp(dot, ".bias") != 0)) return MP_OK;
     size_t stem = (size_t)(dot - name);
-    for (size_t i = 0; i < sizeof top_names / sizeof *top_names; i++)
-        if (strlen(top_names[i].gguf) == stem && strncmp(name, top_names[i].gguf, stem) == 0)
-            return asprintf(out, "%s%s", top_names[i].hf, dot) < 0 ? mp_errf(err, MP_E_NOMEM, "out of memory")
-                                                                    : MP_OK;
+    for (size_t i = 0; i < mp_gguf_n_top_names; i++)
+        if (strlen(mp_gguf_top_names[i].gguf) == stem && strncmp(name, mp_gguf_top_names[i].gguf, stem) == 0)
+            return asprintf(out, "%s%s", mp_gguf_top_names[i].hf, dot) < 0 ? mp_errf(err, MP_E_NOMEM, "out of memory")
+                                                                            : MP_OK;
     if (strncmp(name, "blk.", 4) != 0) return MP_OK;
     uint64_t layer;
     const char *why;
@@ -110,10 +82,11 @@ static mp_errcode hf_name(const arch_desc *a, const mp_gguf_tensor *t, const cha
                           (unsigned long long)layer, (unsigned long long)n_layers, a->gguf);
     const char *part = name + 4 + nd + 1;
     size_t plen = dot > part ? (size_t)(dot - part) : 0;
-    for (size_t i = 0; i < sizeof layer_names / sizeof *layer_names; i++) {
-        if (layer_names[i].gemma >= 0 && layer_names[i].gemma != a->gemma_norms) continue;
-        if (strlen(layer_names[i].gguf) == plen && strncmp(part, layer_names[i].gguf, plen) == 0)
-            return asprintf(out, "model.layers.%llu.%s%s", (unsigned long long)layer, layer_names[i].hf, dot) < 0
+    for (size_t i = 0; i < mp_gguf_n_layer_names; i++) {
+        const mp_gguf_name *ln = &mp_gguf_layer_names[i];
+        if (ln->export_only || (ln->gemma >= 0 && ln->gemma != a->gemma_norms)) continue;
+        if (strlen(ln->gguf) == plen && strncmp(part, ln->gguf, plen) == 0)
+            return asprintf(out, "model.layers.%llu.%s%s", (unsigned long long)layer, ln->hf, dot) < 0
                        ? mp_errf(err, MP_E_NOMEM, "out of memory")
                        : MP_OK;
     }
