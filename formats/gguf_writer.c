@@ -72,16 +72,16 @@ static void put_u32(mp_buf *b, uint32_t v)
     mp_buf_put(b, x, 4);
 }
 
-static void put_u64(mp_buf *b, uint64_t v)
+void mp_gguf_put_u64(mp_buf *b, uint64_t v)
 {
     uint8_t x[8];
     mp_write_le64(x, v);
     mp_buf_put(b, x, 8);
 }
 
-static void put_str(mp_buf *b, const char *s, size_t n)
+void mp_gguf_put_str(mp_buf *b, const char *s, size_t n)
 {
-    put_u64(b, n);
+    mp_gguf_put_u64(b, n);
     mp_buf_put(b, s, n);
 }
 
@@ -116,7 +116,7 @@ mp_errcode mp_gguf_writer_add_kv(mp_gguf_writer *w, const char *key, mp_gguf_vty
     }
     if (!(w->keys[w->n_kv] = mp_strdup(key))) return mp_errf(err, MP_E_NOMEM, "out of memory");
     w->n_kv++;
-    put_str(&w->kv, key, strlen(key));
+    mp_gguf_put_str(&w->kv, key, strlen(key));
     put_u32(&w->kv, (uint32_t)type);
     if (type == MP_GGUF_V_ARR) put_u32(&w->kv, (uint32_t)elem);
     mp_buf_put(&w->kv, value, len);
@@ -146,7 +146,7 @@ mp_errcode mp_gguf_writer_add_i32(mp_gguf_writer *w, const char *key, int32_t v,
 mp_errcode mp_gguf_writer_add_str(mp_gguf_writer *w, const char *key, const char *s, mp_err *err)
 {
     mp_buf b = MP_BUF_INIT;
-    put_str(&b, s, strlen(s));
+    mp_gguf_put_str(&b, s, strlen(s));
     mp_errcode rc = b.oom ? mp_errf(err, MP_E_NOMEM, "out of memory")
                           : mp_gguf_writer_add_kv(w, key, MP_GGUF_V_STR, MP_GGUF_V_U8, b.data, b.len, err);
     mp_buf_release(&b);
@@ -228,19 +228,19 @@ mp_errcode mp_gguf_writer_begin(mp_gguf_writer *w, mp_err *err)
     mp_buf h = MP_BUF_INIT;
     mp_buf_put(&h, "GGUF", 4);
     put_u32(&h, 3);
-    put_u64(&h, w->n_t);
-    put_u64(&h, w->n_kv);
+    mp_gguf_put_u64(&h, w->n_t);
+    mp_gguf_put_u64(&h, w->n_kv);
     if (w->kv.len) mp_buf_put(&h, w->kv.data, w->kv.len);
     uint64_t off = 0;
     for (size_t i = 0; i < w->n_t; i++) {
         wtensor *t = &w->t[i];
         t->offset = off;
         off += padded(t->n_bytes, w->alignment);
-        put_str(&h, t->name, strlen(t->name));
+        mp_gguf_put_str(&h, t->name, strlen(t->name));
         put_u32(&h, t->n_dims);
-        for (uint32_t d = 0; d < t->n_dims; d++) put_u64(&h, t->ne[d]);
+        for (uint32_t d = 0; d < t->n_dims; d++) mp_gguf_put_u64(&h, t->ne[d]);
         put_u32(&h, t->type);
-        put_u64(&h, t->offset);
+        mp_gguf_put_u64(&h, t->offset);
     }
     for (uint64_t pad = padded(h.len, w->alignment) - h.len; pad > 0 && !h.oom;) {
         size_t k = pad < sizeof zeros ? (size_t)pad : sizeof zeros;
