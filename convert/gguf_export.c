@@ -20,6 +20,7 @@
  */
 #define _GNU_SOURCE
 #include "gguf_export.h"
+#include "gguf_names.h"
 #include "journal.h"
 #include "../repack/repack.h"
 #include "../verify/verify.h"
@@ -49,35 +50,6 @@ static const xarch archs[] = {
     {"qwen3", "qwen3", 0, 0},   {"qwen3_moe", "qwen3moe", 0, 0}, {"gemma3_text", "gemma3", 0, 1},
 };
 
-static const struct {
-    const char *hf, *gguf;
-    int gemma;                /* -1 any, 0 not gemma3, 1 gemma3 only */
-} layer_names[] = {
-    {"input_layernorm", "attn_norm", -1},
-    {"self_attn.q_proj", "attn_q", -1},
-    {"self_attn.k_proj", "attn_k", -1},
-    {"self_attn.v_proj", "attn_v", -1},
-    {"self_attn.o_proj", "attn_output", -1},
-    {"self_attn.q_norm", "attn_q_norm", -1},
-    {"self_attn.k_norm", "attn_k_norm", -1},
-    {"mlp.gate_proj", "ffn_gate", -1},
-    {"mlp.up_proj", "ffn_up", -1},
-    {"mlp.down_proj", "ffn_down", -1},
-    {"mlp.gate", "ffn_gate_inp", -1},
-    {"post_attention_layernorm", "ffn_norm", 0},
-    {"post_attention_layernorm", "post_attention_norm", 1},
-    {"pre_feedforward_layernorm", "ffn_norm", 1},
-    {"post_feedforward_layernorm", "post_ffw_norm", 1},
-};
-
-static const struct {
-    const char *hf, *gguf;
-} top_names[] = {
-    {"model.embed_tokens", "token_embd"},
-    {"model.norm", "output_norm"},
-    {"lm_head", "output"},
-};
-
 /* The GGUF name of Hugging Face tensor `name` (a ".weight" or ".bias"), into out; 0 when it has
  * none. */
 static int gguf_name(const xarch *a, const char *name, char *out, size_t cap)
@@ -85,9 +57,9 @@ static int gguf_name(const xarch *a, const char *name, char *out, size_t cap)
     const char *dot = strrchr(name, '.');
     if (!dot || (strcmp(dot, ".weight") != 0 && strcmp(dot, ".bias") != 0)) return 0;
     size_t stem = (size_t)(dot - name);
-    for (size_t i = 0; i < sizeof top_names / sizeof *top_names; i++)
-        if (strlen(top_names[i].hf) == stem && strncmp(name, top_names[i].hf, stem) == 0)
-            return snprintf(out, cap, "%s%s", top_names[i].gguf, dot) < (int)cap;
+    for (size_t i = 0; i < mp_gguf_n_top_names; i++)
+        if (strlen(mp_gguf_top_names[i].hf) == stem && strncmp(name, mp_gguf_top_names[i].hf, stem) == 0)
+            return snprintf(out, cap, "%s%s", mp_gguf_top_names[i].gguf, dot) < (int)cap;
     static const char pfx[] = "model.layers.";
     if (strncmp(name, pfx, sizeof pfx - 1) != 0) return 0;
     const char *num = name + sizeof pfx - 1;
@@ -96,10 +68,11 @@ static int gguf_name(const xarch *a, const char *name, char *out, size_t cap)
     if (end == num || *end != '.' || (end - num > 1 && num[0] == '0')) return 0;
     const char *part = end + 1;
     size_t plen = (size_t)(dot - part);
-    for (size_t i = 0; i < sizeof layer_names / sizeof *layer_names; i++) {
-        if (layer_names[i].gemma >= 0 && layer_names[i].gemma != a->gemma) continue;
-        if (strlen(layer_names[i].hf) == plen && strncmp(part, layer_names[i].hf, plen) == 0)
-            return snprintf(out, cap, "blk.%lu.%s%s", layer, layer_names[i].gguf, dot) < (int)cap;
+    for (size_t i = 0; i < mp_gguf_n_layer_names; i++) {
+        const mp_gguf_name *n = &mp_gguf_layer_names[i];
+        if (n->gemma >= 0 && n->gemma != a->gemma) continue;
+        if (strlen(n->hf) == plen && strncmp(part, n->hf, plen) == 0)
+            return snprintf(out, cap, "blk.%lu.%s%s", layer, n->gguf, dot) < (int)cap;
     }
     return 0;
 }

@@ -396,18 +396,19 @@ typedef enum {
 /* Where the codes are. "bitstream" means LSB-first: code i at bits [i*b, i*b+b) of the words
  * read as one little-endian bit string, so 3-bit codes straddle words (§2.2). */
 typedef enum {
-    MP_QPACK_GPTQ,      /* int32 [ceil(K*b/32), N]: column n is a bitstream over k */
-    MP_QPACK_AWQ_GEMM,  /* int32 [K, N/8]: nibble i of word c is column 8c + [0,2,4,6,1,3,5,7][i] */
-    MP_QPACK_AWQ_GEMV,  /* int32 [N, K/8]: row n holds k sequentially, 8 nibbles a word */
-    MP_QPACK_CT,        /* int32 [N, words]: row n is a bitstream over k (or padded, below) */
-    MP_QPACK_CUTLASS,   /* uint8 [N, K/2]: byte j of row n holds k = 2j (low nibble), 2j+1 (high) */
-    MP_QPACK_ONEDNN,    /* int32 [N, K/8]: row n holds k sequentially, 8 nibbles a word */
-    MP_QPACK_FLOAT8,    /* one-byte float codes [N, K] (F8_E4M3 or F8_E5M2), row-major */
-    MP_QPACK_FP4,       /* E2M1 codes, two a byte along K, element 2i in the low nibble: uint8
-                           rows of K/2 bytes (NVFP4, MXFP4; doc/formats/fp4.md) */
-    MP_QPACK_NIBBLES_FLAT, /* bytes of two 4-bit codes over the flattened [N * K], element 2i in
-                              the high nibble of byte i (bitsandbytes 4-bit) */
-    MP_QPACK_INT8_ROWS, /* signed bytes [N, K], row-major (bitsandbytes LLM.int8) */
+    MP_QPACK_KSTREAM_COLS,   /* int32 [ceil(K*b/32), N]: column n is a bitstream over k */
+    MP_QPACK_KSTREAM_ROWS,   /* int32 [N, words]: row n is a bitstream over k (or padded, below) */
+    MP_QPACK_K8_WORDS,       /* int32 [N, K/8], K-major: row n holds k sequentially, 8 nibbles a word */
+    MP_QPACK_K2_BYTES,       /* uint8 [N, K/2], K-major: byte j of row n holds k = 2j (low nibble),
+                                2j+1 (high) */
+    MP_QPACK_N8_INTERLEAVED, /* int32 [K, N/8], N-major: nibble i of word c is column
+                                8c + [0,2,4,6,1,3,5,7][i] */
+    MP_QPACK_FLOAT8,         /* one-byte float codes [N, K] (F8_E4M3 or F8_E5M2), row-major */
+    MP_QPACK_FP4,            /* E2M1 codes, two a byte along K, element 2i in the low nibble: uint8
+                                rows of K/2 bytes (NVFP4, MXFP4; doc/formats/fp4.md) */
+    MP_QPACK_NIBBLES_FLAT,   /* bytes of two 4-bit codes over the flattened [N * K], element 2i in
+                                the high nibble of byte i (bitsandbytes 4-bit) */
+    MP_QPACK_INT8_ROWS,      /* signed bytes [N, K], row-major (bitsandbytes LLM.int8) */
     MP_QPACK_COUNT
 } mp_qpack;
 

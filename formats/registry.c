@@ -212,7 +212,7 @@ const char *mp_scheme_torch_dtype(mp_dtype t)
 
 /* ------------------------------------------------------------ modelprep's own layouts */
 
-/* The config `convert --to cutlass-int4|onednn-int4` writes, so that every layout modelprep
+/* The config `convert --to` writes for modelprep's own layouts (MP_QM_MODELPREP), so that every layout modelprep
  * writes can be read back as a source. */
 mp_errcode mp_scheme_write_native(mp_buf *b, const mp_scheme *s, const mp_scheme_job *j,
                                   mp_err *err)

@@ -91,10 +91,17 @@ mp_errcode mp_device_open(mp_device **out, const char *spec, char *why, size_t w
 const mp_device_info *mp_device_get_info(const mp_device *d);
 void mp_device_close(mp_device *d);
 
-/* The layout families of kernels/, one source each. */
-typedef enum { MP_KF_CUTLASS, MP_KF_ONEDNN, MP_KF_GPTQ, MP_KF_AWQ, MP_KF_CT, MP_KF_GGUF, MP_KF_COUNT } mp_kfamily;
+/* The layout families of kernels/: one per kernels/<stem>.cl file, listed by the build from the
+ * files themselves (kernels/embed.sh), so adding a kernel file needs no edit here. A family is
+ * its index in that list, 0 to mp_kfamily_count() - 1; a registry entry names its family by
+ * stem (mp_scheme.kernel), and mp_kfamily_find() turns the stem into the index. */
+typedef int mp_kfamily;
+#define MP_KF_NONE (-1)
+#define MP_KF_MAX 16   /* room the backends keep per family; the generated table checks it */
 
-const char *mp_kfamily_name(mp_kfamily f); /* "cutlass-int4", ... */
+int mp_kfamily_count(void);
+mp_kfamily mp_kfamily_find(const char *stem);   /* "cutlass_int4"; MP_KF_NONE when no such file */
+const char *mp_kfamily_name(mp_kfamily f);      /* "cutlass-int4", ... */
 
 /* Compiles family f's kernels with NVRTC for arch ("sm_90") exactly as the cuda backend does,
  * and needs no driver or GPU: the build-time check of kernels/ (doc/cuda.md). `nvrtc` gets
@@ -172,10 +179,12 @@ typedef struct mp_verify_opts {
     uint32_t rows;           /* rows per tensor (spread over N, first and last); 0 = every row */
     uint32_t m;              /* activation rows (8) */
     uint64_t seed;
-    /* Called from the calling thread as the numeric checks advance: `done` of `total` steps (a
-     * step is one quantized linear, dense weight, stacked tensor or file of GGUF blocks; for a
-     * GGUF file, one tensor). NULL: no calls. The library never draws anything itself. */
-    void (*progress)(void *user, uint64_t done, uint64_t total);
+    /* The numeric checks report as convert and split do (mp_event, include/modelprep.h), from
+     * the calling thread: START of phase "verify" with the total in "steps" (a step is one
+     * quantized linear, dense weight, stacked tensor or file of GGUF blocks; for a GGUF file,
+     * one tensor), an ADVANCE per step, and END once the run is over, whether it succeeded or
+     * not. NULL: no calls. The library never draws anything itself. */
+    mp_progress_fn progress;
     void *progress_user;
     int runtime;             /* an mp_runtime to check the split for; -1: the one its manifest names */
 } mp_verify_opts;

@@ -244,13 +244,7 @@ static void run_python_check_arg(const char *rel, const char *arg)
                 rel, tu_env("MP_PYTHON"));
         cr_skip_test("no Python reference environment");
     }
-    char *script = src_path(rel);
-    char *cwd = tu_tempdir();
-    char *argv[] = {(char *)tu_env("MP_PYTHON"), script, (char *)arg, NULL};
-    run_result r = tu_run(cwd, argv, NULL);
-    tu_rmtree(cwd);
-    free(cwd);
-    free(script);
+    run_result r = tu_run_script(tu_env("MP_PYTHON"), rel, arg);
     cr_expect_eq(r.status, 0, "cross-check failed (exit %d):\n%s\n%s", r.status, r.out, r.err);
     const char *ok = strstr(r.out, " ok: ");
     const char *skip_line = strncmp(r.out, "SKIP: ", 6) == 0 ? r.out : strstr(r.out, "\nSKIP: ");
@@ -317,18 +311,12 @@ static char *torch_python(const char *skip_file)
 static void run_torch_judge(const char *rel, const char *skip_file, const char *name)
 {
     char *py = torch_python(skip_file);
-    char *script = src_path(rel);
-    char *cwd = tu_tempdir();
-    char *argv[] = {py, script, NULL};
     char line[64];
     snprintf(line, sizeof line, "%s ok: ", name);
-    run_result r = tu_run(cwd, argv, NULL);
+    run_result r = tu_run_script(py, rel, NULL);
     cr_expect_eq(r.status, 0, "%s failed (exit %d):\n%s\n%s", rel, r.status, r.out, r.err);
     cr_expect(strstr(r.out, line), "no summary line:\n%s", r.out);
     tu_run_free(&r);
-    tu_rmtree(cwd);
-    free(cwd);
-    free(script);
     free(py);
 }
 
@@ -429,10 +417,7 @@ Test(runtimes, airllm_and_rabbitllm_use_the_split_as_it_is, .timeout = 1800)
         cr_log_warn("SKIP: %s", why ? why : "build/rtvenv is not installed (make runtimes)");
         cr_skip_test("SKIP: %s", why ? why : "build/rtvenv is not installed (make runtimes)");
     }
-    char *script = src_path("tests/ref/split_runtimes.py");
-    char *cwd = tu_tempdir();
-    char *argv[] = {(char *)tu_env("MP_RT_PYTHON"), script, NULL};
-    run_result r = tu_run(cwd, argv, NULL);
+    run_result r = tu_run_script(tu_env("MP_RT_PYTHON"), "tests/ref/split_runtimes.py", NULL);
     char *skip = strstr(r.out, "SKIP: ");
     if (skip && r.status == 0) {
         cr_log_warn("%s", skip);
@@ -441,9 +426,6 @@ Test(runtimes, airllm_and_rabbitllm_use_the_split_as_it_is, .timeout = 1800)
     cr_expect_eq(r.status, 0, "split_runtimes.py failed (exit %d):\n%s\n%s", r.status, r.out, r.err);
     cr_expect(strstr(r.out, " ok: ") && strstr(r.out, " checks passed"), "no summary line:\n%s\n%s", r.out, r.err);
     tu_run_free(&r);
-    tu_rmtree(cwd);
-    free(cwd);
-    free(script);
 }
 
 ParameterizedTestParameters(golden_quant, dequantizes_to_the_checked_in_f32)

@@ -16,14 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static char *tmp;
-static void setup(void) { tmp = tu_tempdir(); }
-static void teardown(void)
-{
-    tu_rmtree(tmp);
-    free(tmp);
-}
-TestSuite(unit_dense, .init = setup, .fini = teardown);
+TU_SUITE_WITH_TEMPDIR(unit_dense);
 
 static float u2f(uint32_t u)
 {

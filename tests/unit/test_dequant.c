@@ -11,14 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static char *tmp;
-static void setup(void) { tmp = tu_tempdir(); }
-static void teardown(void)
-{
-    tu_rmtree(tmp);
-    free(tmp);
-}
-TestSuite(unit_dequant, .init = setup, .fini = teardown);
+TU_SUITE_WITH_TEMPDIR(unit_dequant);
 
 typedef tu_tensor raw_tensor;
 
@@ -57,8 +50,8 @@ static void check_all(const char *prefix)
                          (double)out[n * 8 + k], (double)expected(n, k));
     /* A tile in the middle reads only its rows and agrees. */
     float mid[24];
-    cr_assert_eq(mp_dequant_ref(m, q, q->pack == MP_QPACK_AWQ_GEMM ? 0 : 3, q->pack == MP_QPACK_AWQ_GEMM ? 3 : 6, mid, &err), MP_OK);
-    unsigned first = q->pack == MP_QPACK_AWQ_GEMM ? 0 : 3;
+    cr_assert_eq(mp_dequant_ref(m, q, q->pack == MP_QPACK_N8_INTERLEAVED ? 0 : 3, q->pack == MP_QPACK_N8_INTERLEAVED ? 3 : 6, mid, &err), MP_OK);
+    unsigned first = q->pack == MP_QPACK_N8_INTERLEAVED ? 0 : 3;
     for (unsigned j = 0; j < 3; j++)
         for (unsigned k = 0; k < 8; k++) cr_expect_eq(mid[j * 8 + k], expected(first + j, k));
     mp_qmodel_free(qm);

@@ -15,14 +15,7 @@
 
 static run_result run_check(const char *python, const char *flag)
 {
-    char *script = tu_path(tu_env("MP_SRC"), "tests/ref/gguf_export_check.py");
-    char *cwd = tu_tempdir();
-    char *argv[] = {(char *)python, script, (char *)flag, NULL};
-    run_result r = tu_run(cwd, argv, NULL);
-    tu_rmtree(cwd);
-    free(cwd);
-    free(script);
-    return r;
+    return tu_run_script(python, "tests/ref/gguf_export_check.py", flag);
 }
 
 Test(python_crosscheck, gguf_export_is_exact_per_gguf_py_and_refuses_what_it_cannot_keep, .timeout = 900)

@@ -158,6 +158,18 @@ ReportHook(POST_ALL)(struct criterion_global_stats *st)
     atexit(say_skipped);
 }
 
+run_result tu_run_script(const char *python, const char *rel, const char *arg)
+{
+    char *script = tu_path(tu_env("MP_SRC"), rel);
+    char *cwd = tu_tempdir();
+    char *argv[] = {(char *)python, script, (char *)arg, NULL};
+    run_result r = tu_run(cwd, argv, NULL);
+    tu_rmtree(cwd);
+    free(cwd);
+    free(script);
+    return r;
+}
+
 void tu_write_model(const char *dir, const char *config, const tu_tensor *ts, size_t n)
 {
     cr_assert(mkdir(dir, 0755) == 0 || errno == EEXIST, "mkdir %s", dir);

@@ -29,6 +29,9 @@ typedef struct run_result {
  * "NAME=value" entries added to the environment. */
 run_result tu_run(const char *cwd, char *const argv[], char *const extra_env[]);
 void tu_run_free(run_result *r);
+/* Runs the repository's script MP_SRC/rel with `python` and one optional argument (NULL: none),
+ * in a fresh temporary directory that is removed afterwards. */
+run_result tu_run_script(const char *python, const char *rel, const char *arg);
 
 const char *tu_env(const char *name);        /* asserts the variable is set */
 char *tu_path(const char *a, const char *b); /* a/b, owned */
@@ -36,10 +39,22 @@ char *tu_tempdir(void);                      /* new directory under $TMPDIR or /
 void tu_rmtree(const char *path);
 char *tu_read(const char *path, size_t *len);  /* whole file or NULL, owned */
 int tu_write(const char *path, const void *data, size_t len);
+/* A Criterion suite (criterion.h included first) whose every test gets a fresh temporary
+ * directory in `tmp`, removed after the test. */
+#define TU_SUITE_WITH_TEMPDIR(suite)                                     \
+    static char *tmp;                                                    \
+    static void tu_suite_setup_(void) { tmp = tu_tempdir(); }            \
+    static void tu_suite_teardown_(void)                                 \
+    {                                                                    \
+        tu_rmtree(tmp);                                                  \
+        free(tmp);                                                       \
+    }                                                                    \
+    TestSuite(suite, .init = tu_suite_setup_, .fini = tu_suite_teardown_)
+
 /* Number of lines in s (a final line without '\n' counts). */
 size_t tu_count_lines(const char *s);
 
-/* A tensor for tu_write_model: its spec and bytes. */
+/* One tensor of a checkpoint a test writes (tu_write_model): its spec and little-endian bytes. */
 typedef struct tu_tensor {
     mp_tensor_spec spec;
     const void *data;
