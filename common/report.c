@@ -16,7 +16,7 @@ double mp_now(void)
 static void emit(const mp_reporter *r, mp_event_kind kind, const char *note)
 {
     if (!r->fn || (r->quiet && kind != MP_EVENT_NOTE)) return;
-    mp_event ev = {.kind = kind, .label = r->label, .total = r->total, .done = r->done, .note = note};
+    mp_event ev = {.kind = kind, .label = r->label, .total = r->total, .done = r->done, .note = note, .unit = r->unit};
     r->fn(r->user, &ev);
 }
 

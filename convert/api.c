@@ -158,7 +158,7 @@ mp_errcode mp_model_dequantize_rows(const mp_model *m, size_t i, uint64_t row0, 
                           (unsigned long long)row0, (unsigned long long)row1, (unsigned long long)li.n_rows);
     if (m->g) return gguf_rows(m, mp_gguf_tensor_at(m->g, m->glin[i]), row0, row1, out, err);
     const mp_qlinear *q = mp_qmodel_linear(m->qm, i);
-    if (q->pack == MP_QPACK_AWQ_GEMM && row0 % 8 != 0)
+    if (q->pack == MP_QPACK_N8_INTERLEAVED && row0 % 8 != 0)
         return mp_errf_at(err, MP_E_USAGE, NULL, li.name, -1, "AWQ GEMM rows start at a multiple of 8, not %llu",
                           (unsigned long long)row0);
     return mp_dequant_ref(m->st, q, row0, row1, out, err);
@@ -245,7 +245,8 @@ mp_errcode mp_verify(const char *path, const mp_verify_options *o, mp_verify_sum
 {
     if (summary) memset(summary, 0, sizeof *summary);
     mp_verify_opts v = {.path = path, .against = o->against, .device = o->device ? o->device : "cpu",
-                        .rows = o->rows, .m = 8, .seed = 0x6d6f64656c707265ull};
+                        .rows = o->rows, .m = 8, .seed = 0x6d6f64656c707265ull, .progress = o->progress,
+                        .progress_user = o->progress_user};
     mp_verify_report r;
     memset(&r, 0, sizeof r);
     mp_errcode rc = mp_verify_run(&v, &r, err);

@@ -23,6 +23,7 @@
 #define _GNU_SOURCE
 #include "pipeline.h"
 #include "dest.h"
+#include "gguf_names.h"
 #include "job.h"
 #include "journal.h"
 #include "manifest.h"
@@ -62,35 +63,6 @@ static const arch_desc archs[] = {
      .gemma_norms = 1, .attn_bias_all = 1},
 };
 
-/* Per-layer names after "blk.N." -> after "model.layers.N.". */
-static const struct {
-    const char *gguf, *hf;
-    int gemma;                 /* -1 any, 0 not gemma3, 1 gemma3 only */
-} layer_names[] = {
-    {"attn_norm", "input_layernorm", -1},
-    {"attn_q", "self_attn.q_proj", -1},
-    {"attn_k", "self_attn.k_proj", -1},
-    {"attn_v", "self_attn.v_proj", -1},
-    {"attn_output", "self_attn.o_proj", -1},
-    {"attn_q_norm", "self_attn.q_norm", -1},
-    {"attn_k_norm", "self_attn.k_norm", -1},
-    {"ffn_gate", "mlp.gate_proj", -1},
-    {"ffn_up", "mlp.up_proj", -1},
-    {"ffn_down", "mlp.down_proj", -1},
-    {"ffn_norm", "post_attention_layernorm", 0},
-    {"post_attention_norm", "post_attention_layernorm", 1},
-    {"ffn_norm", "pre_feedforward_layernorm", 1},
-    {"post_ffw_norm", "post_feedforward_layernorm", 1},
-};
-
-static const struct {
-    const char *gguf, *hf;
-} top_names[] = {
-    {"token_embd", "model.embed_tokens"},
-    {"output_norm", "model.norm"},
-    {"output", "lm_head"},
-};
-
 /* The Hugging Face name of GGUF tensor t into *out (owned by the caller), or NULL when it has
  * none. The N of "blk.N." is a bounded decimal below n_layers ('<arch>.block_count'; 0: not
  * given), else MP_E_INPUT naming the tensor (doc/limits.md, "numbers in names"). */
@@ -101,10 +73,10 @@ static mp_errcode hf_name(const arch_desc *a, const mp_gguf_tensor *t, const cha
     *out = NULL;
     if (!dot || (strcmp(dot, ".weight") != 0 && strcmp(dot, ".bias") != 0)) return MP_OK;
     size_t stem = (size_t)(dot - name);
-    for (size_t i = 0; i < sizeof top_names / sizeof *top_names; i++)
-        if (strlen(top_names[i].gguf) == stem && strncmp(name, top_names[i].gguf, stem) == 0)
-            return asprintf(out, "%s%s", top_names[i].hf, dot) < 0 ? mp_errf(err, MP_E_NOMEM, "out of memory")
-                                                                    : MP_OK;
+    for (size_t i = 0; i < mp_gguf_n_top_names; i++)
+        if (strlen(mp_gguf_top_names[i].gguf) == stem && strncmp(name, mp_gguf_top_names[i].gguf, stem) == 0)
+            return asprintf(out, "%s%s", mp_gguf_top_names[i].hf, dot) < 0 ? mp_errf(err, MP_E_NOMEM, "out of memory")
+                                                                            : MP_OK;
     if (strncmp(name, "blk.", 4) != 0) return MP_OK;
     uint64_t layer;
     const char *why;
@@ -117,10 +89,11 @@ static mp_errcode hf_name(const arch_desc *a, const mp_gguf_tensor *t, const cha
                           (unsigned long long)layer, (unsigned long long)n_layers, a->gguf);
     const char *part = name + 4 + nd + 1;
     size_t plen = dot > part ? (size_t)(dot - part) : 0;
-    for (size_t i = 0; i < sizeof layer_names / sizeof *layer_names; i++) {
-        if (layer_names[i].gemma >= 0 && layer_names[i].gemma != a->gemma_norms) continue;
-        if (strlen(layer_names[i].gguf) == plen && strncmp(part, layer_names[i].gguf, plen) == 0)
-            return asprintf(out, "model.layers.%llu.%s%s", (unsigned long long)layer, layer_names[i].hf, dot) < 0
+    for (size_t i = 0; i < mp_gguf_n_layer_names; i++) {
+        const mp_gguf_name *ln = &mp_gguf_layer_names[i];
+        if (ln->export_only || !(ln->fam & (a->gemma_norms ? MP_GGUF_FAM_GEMMA : MP_GGUF_FAM_PLAIN))) continue;
+        if (strlen(ln->gguf) == plen && strncmp(part, ln->gguf, plen) == 0)
+            return asprintf(out, "model.layers.%llu.%s%s", (unsigned long long)layer, ln->hf, dot) < 0
                        ? mp_errf(err, MP_E_NOMEM, "out of memory")
                        : MP_OK;
     }
@@ -229,62 +202,98 @@ static mp_errcode complete_biases(gjob *j, uint64_t n_layers, mp_dtype dt, mp_er
     return MP_OK;
 }
 
+/* The heads the rope permutation of attn_q / attn_k is undone with, and the layer count. */
+typedef struct arch_dims {
+    int64_t n_head, n_head_kv;
+    uint64_t n_layers;
+} arch_dims;
+
+/* o->head_dim for a Q or K projection whose rope permutation the architecture undoes. */
+static mp_errcode plan_unpermute(const gjob *j, const arch_dims *h, gout *o, mp_err *err)
+{
+    const mp_gguf_tensor *t = o->t;
+    int is_q = ends_with(t->name, "attn_q.weight") || ends_with(t->name, "attn_q.bias");
+    int is_k = ends_with(t->name, "attn_k.weight") || ends_with(t->name, "attn_k.bias");
+    if (!j->arch || !j->arch->permute_qk || !(is_q || is_k) || strncmp(t->name, "blk.", 4) != 0) return MP_OK;
+    int64_t n = is_q ? h->n_head : h->n_head_kv;
+    uint64_t rows = t->n_dims >= 2 ? t->ne[1] : t->ne[0];
+    if (n <= 0 || rows % (2 * (uint64_t)n) != 0 || t->n_dims > 2)
+        return mp_errf_at(err, MP_E_INPUT, mp_gguf_file(j->g, t->file)->path, t->name, -1,
+                          "cannot undo the rope permutation: %llu rows and %lld heads "
+                          "('%s.attention.head_count%s')", (unsigned long long)rows,
+                          (long long)n, j->arch->gguf, is_q ? "" : "_kv");
+    o->head_dim = rows / (uint64_t)n;
+    return MP_OK;
+}
+
+/* The output of GGUF tensor t: its Hugging Face name, spec, size and transforms. */
+static mp_errcode plan_output(gjob *j, const arch_dims *h, const mp_gguf_tensor *t, gout *o, size_t *n_unmapped,
+                              mp_err *err)
+{
+    const mp_gguf *g = j->g;
+    mp_dtype dt = target_dtype[j->o->target];
+    o->t = t;
+    o->name = NULL;
+    if (j->arch) MP_FORWARD(hf_name(j->arch, t, mp_gguf_file(g, t->file)->path, h->n_layers, &o->name, err));
+    if (!o->name) {
+        if (j->arch) (*n_unmapped)++;
+        o->name = mp_strdup(t->name);
+        if (!o->name) return mp_errf(err, MP_E_NOMEM, "out of memory");
+    }
+    if (!mp_gguf_type_dequantizable(t->type))
+        return mp_errf_at(err, MP_E_UNSUPPORTED, mp_gguf_file(g, t->file)->path, t->name, -1,
+                          "type %s (id %u) is not supported for dequantization (supported: "
+                          "F32 F16 BF16 F64 I8 I16 I32 I64 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q2_K Q3_K "
+                          "Q4_K Q5_K Q6_K TQ1_0 TQ2_0 MXFP4 IQ4_NL IQ4_XS Q1_0 Q2_0)",
+                          mp_gguf_type_name(t->type), t->type);
+    o->spec.name = o->name;
+    o->spec.dtype = dt;
+    o->spec.n_dims = t->n_dims;
+    for (uint32_t d = 0; d < t->n_dims; d++) o->spec.shape[d] = t->ne[t->n_dims - 1 - d];
+    const char *why;
+    if (mp_dtype_nbytes(dt, t->n_elems, &o->bytes, &why))
+        return mp_errf_at(err, MP_E_INPUT, NULL, t->name, -1, "size overflows");
+    MP_FORWARD(plan_unpermute(j, h, o, err));
+    o->minus_one = j->arch && j->arch->norm_shift && ends_with(o->name, "norm.weight");
+    o->origin = mp_gguf_type_block(t->type) > 1 ? "dequantize"
+                : (t->type == MP_GGUF_F32 && dt == MP_DTYPE_F32 && !o->head_dim && !o->minus_one) ? "copy"
+                                                                                            : "cast";
+    return MP_OK;
+}
+
+/* The tile buffers, and the outputs' shards and shard names. */
+static mp_errcode plan_buffers_and_shards(gjob *j, mp_err *err)
+{
+    const size_t need = TILE_ELEMS;
+    j->tile_cap = need;
+    /* raw holds up to 8 bytes per element (F64, I64); a block never takes more. */
+    j->raw = malloc(need * 8);
+    j->tile = malloc(need * sizeof(float));
+    j->perm = malloc(need * sizeof(float));
+    j->out = malloc(need * sizeof(float));
+    if (!j->raw || !j->tile || !j->perm || !j->out) return mp_errf(err, MP_E_NOMEM, "out of memory");
+    return mp_job_plan_shards(j->outs, j->n_outs, sizeof *j->outs, offsetof(gout, spec), offsetof(gout, shard),
+                              j->o->max_shard, &j->n_shards, &j->shard_names, err);
+}
+
 static mp_errcode plan(gjob *j, size_t *n_unmapped, mp_err *err)
 {
     const mp_gguf *g = j->g;
     size_t n = mp_gguf_n_tensors(g);
-    mp_dtype dt = target_dtype[j->o->target];
-    int64_t n_head = j->arch ? meta_int(g, j->arch->gguf, "attention.head_count", 0) : 0;
-    int64_t n_head_kv = j->arch ? meta_int(g, j->arch->gguf, "attention.head_count_kv", n_head) : 0;
-    int64_t block_count = j->arch ? meta_int(g, j->arch->gguf, "block_count", 0) : 0;
-    uint64_t n_layers = block_count > 0 ? (uint64_t)block_count : 0;
+    arch_dims h = {0, 0, 0};
+    if (j->arch) {
+        h.n_head = meta_int(g, j->arch->gguf, "attention.head_count", 0);
+        h.n_head_kv = meta_int(g, j->arch->gguf, "attention.head_count_kv", h.n_head);
+        int64_t block_count = meta_int(g, j->arch->gguf, "block_count", 0);
+        h.n_layers = block_count > 0 ? (uint64_t)block_count : 0;
+    }
     /* room for the zero biases: at most 7 a layer, and n_layers is bounded by the tensors */
-    size_t cap = n + (n_layers <= n ? 7 * (size_t)n_layers : 0);
+    size_t cap = n + (h.n_layers <= n ? 7 * (size_t)h.n_layers : 0);
     j->outs = calloc(cap ? cap : 1, sizeof *j->outs);
     if (!j->outs) return mp_errf(err, MP_E_NOMEM, "out of memory");
-    const size_t need = TILE_ELEMS;
-    for (size_t i = 0; i < n; i++) {
-        const mp_gguf_tensor *t = mp_gguf_tensor_at(g, i);
-        gout *o = &j->outs[j->n_outs++];
-        o->t = t;
-        o->name = NULL;
-        if (j->arch) MP_FORWARD(hf_name(j->arch, t, mp_gguf_file(g, t->file)->path, n_layers, &o->name, err));
-        if (!o->name) {
-            if (j->arch) (*n_unmapped)++;
-            o->name = mp_strdup(t->name);
-            if (!o->name) return mp_errf(err, MP_E_NOMEM, "out of memory");
-        }
-        if (!mp_gguf_type_dequantizable(t->type))
-            return mp_errf_at(err, MP_E_UNSUPPORTED, mp_gguf_file(g, t->file)->path, t->name, -1,
-                              "type %s (id %u) is not supported for dequantization (supported: "
-                              "F32 F16 BF16 F64 I8 I16 I32 I64 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q2_K Q3_K "
-                              "Q4_K Q5_K Q6_K TQ1_0 TQ2_0 MXFP4 IQ4_NL IQ4_XS Q1_0 Q2_0)",
-                              mp_gguf_type_name(t->type), t->type);
-        o->spec.name = o->name;
-        o->spec.dtype = dt;
-        o->spec.n_dims = t->n_dims;
-        for (uint32_t d = 0; d < t->n_dims; d++) o->spec.shape[d] = t->ne[t->n_dims - 1 - d];
-        const char *why;
-        if (mp_dtype_nbytes(dt, t->n_elems, &o->bytes, &why))
-            return mp_errf_at(err, MP_E_INPUT, NULL, t->name, -1, "size overflows");
-        int is_q = ends_with(t->name, "attn_q.weight") || ends_with(t->name, "attn_q.bias");
-        int is_k = ends_with(t->name, "attn_k.weight") || ends_with(t->name, "attn_k.bias");
-        if (j->arch && j->arch->permute_qk && (is_q || is_k) && strncmp(t->name, "blk.", 4) == 0) {
-            int64_t heads = is_q ? n_head : n_head_kv;
-            uint64_t rows = t->n_dims >= 2 ? t->ne[1] : t->ne[0];
-            if (heads <= 0 || rows % (2 * (uint64_t)heads) != 0 || t->n_dims > 2)
-                return mp_errf_at(err, MP_E_INPUT, mp_gguf_file(g, t->file)->path, t->name, -1,
-                                  "cannot undo the rope permutation: %llu rows and %lld heads "
-                                  "('%s.attention.head_count%s')", (unsigned long long)rows,
-                                  (long long)heads, j->arch->gguf, is_q ? "" : "_kv");
-            o->head_dim = rows / (uint64_t)heads;
-        }
-        o->minus_one = j->arch && j->arch->norm_shift && ends_with(o->name, "norm.weight");
-        o->origin = mp_gguf_type_block(t->type) > 1 ? "dequantize"
-                    : (t->type == MP_GGUF_F32 && dt == MP_DTYPE_F32 && !o->head_dim && !o->minus_one) ? "copy"
-                                                                                                : "cast";
-    }
-    if (j->arch && n_layers <= n) MP_FORWARD(complete_biases(j, n_layers, dt, err));
+    for (size_t i = 0; i < n; i++)
+        MP_FORWARD(plan_output(j, &h, mp_gguf_tensor_at(g, i), &j->outs[j->n_outs++], n_unmapped, err));
+    if (j->arch && h.n_layers <= n) MP_FORWARD(complete_biases(j, h.n_layers, target_dtype[j->o->target], err));
     qsort(j->outs, j->n_outs, sizeof *j->outs, cmp_out);
     for (size_t i = 1; i < j->n_outs; i++)
         if (strcmp(j->outs[i - 1].name, j->outs[i].name) == 0)
@@ -292,29 +301,7 @@ static mp_errcode plan(gjob *j, size_t *n_unmapped, mp_err *err)
                               "two GGUF tensors ('%s' and '%s') map to this name",
                               j->outs[i - 1].t ? j->outs[i - 1].t->name : "(zero bias)",
                               j->outs[i].t ? j->outs[i].t->name : "(zero bias)");
-    j->tile_cap = need;
-    /* raw holds up to 8 bytes per element (F64, I64); a block never takes more. */
-    j->raw = malloc(need * 8);
-    j->tile = malloc(need * sizeof(float));
-    j->perm = malloc(need * sizeof(float));
-    j->out = malloc(need * sizeof(float));
-    mp_tensor_spec *specs = malloc((j->n_outs ? j->n_outs : 1) * sizeof *specs);
-    uint32_t *shard = malloc((j->n_outs ? j->n_outs : 1) * sizeof *shard);
-    if (!j->raw || !j->tile || !j->perm || !j->out || !specs || !shard) {
-        free(specs);
-        free(shard);
-        return mp_errf(err, MP_E_NOMEM, "out of memory");
-    }
-    for (size_t i = 0; i < j->n_outs; i++) specs[i] = j->outs[i].spec;
-    j->n_shards = mp_st_plan_shards(specs, j->n_outs, j->o->max_shard, shard);
-    for (size_t i = 0; i < j->n_outs; i++) j->outs[i].shard = shard[i];
-    free(specs);
-    free(shard);
-    j->shard_names = calloc(j->n_shards ? j->n_shards : 1, sizeof *j->shard_names);
-    if (!j->shard_names) return mp_errf(err, MP_E_NOMEM, "out of memory");
-    for (size_t s = 0; s < j->n_shards; s++)
-        mp_st_shard_name(s, j->n_shards, j->shard_names[s], sizeof j->shard_names[s]);
-    return MP_OK;
+    return plan_buffers_and_shards(j, err);
 }
 
 /* ------------------------------------------------------------ one tensor */

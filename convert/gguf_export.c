@@ -21,6 +21,7 @@
  */
 #define _GNU_SOURCE
 #include "gguf_export.h"
+#include "gguf_names.h"
 #include "journal.h"
 #include "../repack/repack.h"
 #include "../verify/verify.h"
@@ -53,41 +54,10 @@ static const xarch archs[] = {
     {"gpt_oss", "gpt-oss", 0, 0, 1},
 };
 
-/* The families a layer name belongs to. */
-enum { FAM_PLAIN = 1, FAM_GEMMA = 2, FAM_OSS = 4, FAM_ANY = 7 };
-
-static unsigned family(const xarch *a) { return a->gemma ? FAM_GEMMA : a->oss ? FAM_OSS : FAM_PLAIN; }
-
-static const struct {
-    const char *hf, *gguf;
-    unsigned fam;
-} layer_names[] = {
-    {"input_layernorm", "attn_norm", FAM_ANY},
-    {"self_attn.q_proj", "attn_q", FAM_ANY},
-    {"self_attn.k_proj", "attn_k", FAM_ANY},
-    {"self_attn.v_proj", "attn_v", FAM_ANY},
-    {"self_attn.o_proj", "attn_output", FAM_ANY},
-    {"self_attn.q_norm", "attn_q_norm", FAM_ANY},
-    {"self_attn.k_norm", "attn_k_norm", FAM_ANY},
-    {"self_attn.sinks", "attn_sinks", FAM_OSS},
-    {"mlp.gate_proj", "ffn_gate", FAM_ANY},
-    {"mlp.up_proj", "ffn_up", FAM_ANY},
-    {"mlp.down_proj", "ffn_down", FAM_ANY},
-    {"mlp.gate", "ffn_gate_inp", FAM_ANY},
-    {"mlp.router", "ffn_gate_inp", FAM_OSS},
-    {"post_attention_layernorm", "ffn_norm", FAM_PLAIN},
-    {"post_attention_layernorm", "post_attention_norm", FAM_GEMMA | FAM_OSS},
-    {"pre_feedforward_layernorm", "ffn_norm", FAM_GEMMA},
-    {"post_feedforward_layernorm", "post_ffw_norm", FAM_GEMMA},
-};
-
-static const struct {
-    const char *hf, *gguf;
-} top_names[] = {
-    {"model.embed_tokens", "token_embd"},
-    {"model.norm", "output_norm"},
-    {"lm_head", "output"},
-};
+static unsigned family(const xarch *a)
+{
+    return a->gemma ? MP_GGUF_FAM_GEMMA : a->oss ? MP_GGUF_FAM_OSS : MP_GGUF_FAM_PLAIN;
+}
 
 /* The GGUF name of Hugging Face tensor `name` (a ".weight" or ".bias", or gpt-oss's bare
  * parameter "sinks", which becomes a ".weight"), into out; 0 when it has none. */
@@ -101,9 +71,9 @@ static int gguf_name(const xarch *a, const char *name, char *out, size_t cap)
         return 0;
     }
     size_t stem = (size_t)(dot - name);
-    for (size_t i = 0; i < sizeof top_names / sizeof *top_names; i++)
-        if (strlen(top_names[i].hf) == stem && strncmp(name, top_names[i].hf, stem) == 0)
-            return snprintf(out, cap, "%s%s", top_names[i].gguf, kind) < (int)cap;
+    for (size_t i = 0; i < mp_gguf_n_top_names; i++)
+        if (strlen(mp_gguf_top_names[i].hf) == stem && strncmp(name, mp_gguf_top_names[i].hf, stem) == 0)
+            return snprintf(out, cap, "%s%s", mp_gguf_top_names[i].gguf, kind) < (int)cap;
     static const char pfx[] = "model.layers.";
     if (strncmp(name, pfx, sizeof pfx - 1) != 0) return 0;
     const char *num = name + sizeof pfx - 1;
@@ -112,10 +82,11 @@ static int gguf_name(const xarch *a, const char *name, char *out, size_t cap)
     if (end == num || *end != '.' || (end - num > 1 && num[0] == '0')) return 0;
     const char *part = end + 1;
     size_t plen = (size_t)(dot - part);
-    for (size_t i = 0; i < sizeof layer_names / sizeof *layer_names; i++) {
-        if (!(layer_names[i].fam & family(a))) continue;
-        if (strlen(layer_names[i].hf) == plen && strncmp(part, layer_names[i].hf, plen) == 0)
-            return snprintf(out, cap, "blk.%lu.%s%s", layer, layer_names[i].gguf, kind) < (int)cap;
+    for (size_t i = 0; i < mp_gguf_n_layer_names; i++) {
+        const mp_gguf_name *n = &mp_gguf_layer_names[i];
+        if (!(n->fam & family(a))) continue;
+        if (strlen(n->hf) == plen && strncmp(part, n->hf, plen) == 0)
+            return snprintf(out, cap, "blk.%lu.%s%s", layer, n->gguf, kind) < (int)cap;
     }
     return 0;
 }
@@ -308,6 +279,8 @@ static mp_errcode exact_rule(const xjob *j, const mp_qlinear *q, const mp_gguf_b
     static const int cmax[] = {[MP_GGUF_Q4_0] = 15, [MP_GGUF_Q5_0] = 31, [MP_GGUF_Q8_0] = 127};
     *rule = NULL;
     why[0] = '\0';
+    if (q->scheme->elem != MP_ELEM_INT) /* float and table codes: no integer block holds them */
+        return snprintf(why, cap, "its layout (%s) has no exact ggml block type", q->scheme->name), MP_OK;
     if (q->act_order)
         return snprintf(why, cap, "act-order (g_idx is not k / group size), so a 32-element "
                                   "block would mix groups"), MP_OK;

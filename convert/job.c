@@ -5,6 +5,7 @@
 #include "job.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 static mp_errcode write_index(const mp_dest *d, const mp_job_tail *t, mp_err *err)
 {
@@ -58,4 +59,25 @@ mp_errcode mp_job_finish(const mp_dest *d, mp_job_tail *t, mp_err *err)
     }
     free(src_files);
     return rc;
+}
+
+mp_errcode mp_job_plan_shards(void *outs, size_t n, size_t stride, size_t spec_off, size_t shard_off,
+                              uint64_t max_bytes, size_t *n_shards, char (**names)[64], mp_err *err)
+{
+    unsigned char *base = outs;
+    mp_tensor_spec *specs = malloc((n ? n : 1) * sizeof *specs);
+    uint32_t *shard = malloc((n ? n : 1) * sizeof *shard);
+    mp_errcode rc = specs && shard ? MP_OK : mp_errf(err, MP_E_NOMEM, "out of memory");
+    if (rc == MP_OK) {
+        for (size_t i = 0; i < n; i++) memcpy(&specs[i], base + i * stride + spec_off, sizeof *specs);
+        *n_shards = mp_st_plan_shards(specs, n, max_bytes, shard);
+        for (size_t i = 0; i < n; i++) memcpy(base + i * stride + shard_off, &shard[i], sizeof *shard);
+    }
+    free(specs);
+    free(shard);
+    MP_FORWARD(rc);
+    *names = calloc(*n_shards ? *n_shards : 1, sizeof **names);
+    if (!*names) return mp_errf(err, MP_E_NOMEM, "out of memory");
+    for (size_t s = 0; s < *n_shards; s++) mp_st_shard_name(s, *n_shards, (*names)[s], sizeof (*names)[s]);
+    return MP_OK;
 }

@@ -50,4 +50,11 @@ typedef struct mp_job_tail {
  * t->n_files and sets t->src_hash to NULL. */
 mp_errcode mp_job_finish(const mp_dest *d, mp_job_tail *t, mp_err *err);
 
+/* The shards of a job's n planned outputs, as huggingface_hub cuts them (mp_st_plan_shards):
+ * the outputs lie `stride` bytes apart from `outs`, each with its mp_tensor_spec at spec_off and
+ * a uint32_t shard number at shard_off, which this fills. *names receives the n_shards shard
+ * names ("model-00001-of-00002.safetensors"); the caller frees it. */
+mp_errcode mp_job_plan_shards(void *outs, size_t n, size_t stride, size_t spec_off, size_t shard_off,
+                              uint64_t max_bytes, size_t *n_shards, char (**names)[64], mp_err *err);
+
 #endif

@@ -203,114 +203,120 @@ static mp_errcode add_stack_outputs(job *j, const expert_stack *st, mp_err *err)
     return MP_OK;
 }
 
+/* A packed target: each quantized linear's plan, and the expert stacks of --stack-experts. */
+static mp_errcode plan_packed(job *j, mp_err *err)
+{
+    size_t nl = mp_qmodel_n_linears(j->qm);
+    if (!mp_qmodel_quantized(j->qm) || nl == 0)
+        return mp_errf_at(err, MP_E_INPUT, mp_st_dir(j->m), NULL, -1,
+                          "the checkpoint has no quantized linears to repack; use --to "
+                          "f32, f16 or bf16 for a dense copy");
+    j->plans = calloc(nl, sizeof *j->plans);
+    if (!j->plans) return mp_errf(err, MP_E_NOMEM, "out of memory");
+    MP_FORWARD(mp_pack_prepare(j->m, j->qm, &j->o->pack, j->plans, err));
+    if (!j->o->stack_experts) return MP_OK;
+    MP_FORWARD(plan_stacks(j, err));
+    if (j->n_stacks == 0)
+        return mp_errf_at(err, MP_E_INPUT, mp_st_dir(j->m), NULL, -1,
+                          "--stack-experts: no '.experts.<e>.gate_proj|up_proj|down_proj' "
+                          "(or w1|w3|w2) linears in this checkpoint");
+    return MP_OK;
+}
+
+/* o->bytes from o->spec. */
+static mp_errcode size_output(out_tensor *o, mp_err *err)
+{
+    uint64_t elems = 1;
+    for (uint32_t d = 0; d < o->spec.n_dims; d++) elems *= o->spec.shape[d];
+    const char *why;
+    if (mp_dtype_nbytes(o->spec.dtype, elems, &o->bytes, &why))
+        return mp_errf_at(err, MP_E_INPUT, NULL, o->spec.name, -1, "size overflows");
+    return MP_OK;
+}
+
+/* The parts of a repacked linear (codes, scales, zeros, ...) the target writes. */
+static mp_errcode plan_repacked(job *j, const mp_qlinear *lin, mp_err *err)
+{
+    const mp_lin_plan *p = &j->plans[linear_index(j, lin)];
+    for (int part = 0; part < PART_COUNT; part++) {
+        char name[1100];
+        mp_tensor_spec spec;
+        if (!mp_pack_part_spec(&j->o->pack, p, (mp_part)part, name, sizeof name, &spec)) continue;
+        out_tensor *o = &j->outs[j->n_outs++];
+        o->owned_name = mp_strdup(name);
+        if (!o->owned_name) return mp_errf(err, MP_E_NOMEM, "out of memory");
+        o->spec = spec;
+        o->spec.name = o->owned_name;
+        o->from = ORIGIN_REPACK;
+        o->lin = lin;
+        o->plan = p;
+        o->part = (mp_part)part;
+        MP_FORWARD(size_output(o, err));
+    }
+    return MP_OK;
+}
+
+/* Tensor t of the source (owned by lin, or NULL) as an output of a dense target, or copied:
+ * a quantized linear dequantized, a float tensor cast to the target, anything else copied.
+ * The parts a linear consumes (qzeros, scales, g_idx, ...) make no output. */
+static mp_errcode plan_dense(job *j, const mp_tensor *t, const mp_qlinear *lin, mp_err *err)
+{
+    mp_dtype target = target_traits[j->o->target].dtype;
+    out_tensor *o = &j->outs[j->n_outs];
+    if (lin && t == lin->qweight && lin->scheme->dense_experts_kn) {
+        /* transformers' GptOssExperts: `<prefix>` [E, K, N], each expert transposed */
+        o->owned_name = mp_strdup(lin->prefix);
+        if (!o->owned_name) return mp_errf(err, MP_E_NOMEM, "out of memory");
+        uint64_t E = lin->n_experts;
+        o->spec = (mp_tensor_spec){o->owned_name, target, 3, {E, lin->k_cols, lin->n_rows / E}};
+        o->from = ORIGIN_DEQUANT;
+        o->lin = lin;
+    } else if (lin && t == lin->qweight) {
+        if (asprintf(&o->owned_name, "%s.weight", lin->prefix) < 0) return mp_errf(err, MP_E_NOMEM, "out of memory");
+        o->spec = (mp_tensor_spec){o->owned_name, target, 2, {lin->n_rows, lin->k_cols}};
+        o->from = ORIGIN_DEQUANT;
+        o->lin = lin;
+    } else if (lin && t != lin->bias) {
+        return MP_OK;
+    } else {
+        o->spec = (mp_tensor_spec){t->name, t->dtype, t->n_dims, {0}};
+        memcpy(o->spec.shape, t->shape, sizeof t->shape);
+        o->src = t;
+        o->from = ORIGIN_COPY;
+        if (!j->o->packed && !j->o->keep_dense_dtype && is_float_dtype(t->dtype) && t->dtype != target) {
+            o->spec.dtype = target;
+            o->from = ORIGIN_CAST;
+        }
+    }
+    MP_FORWARD(size_output(o, err));
+    j->n_outs++;
+    return MP_OK;
+}
+
 static mp_errcode plan(job *j, mp_err *err)
 {
     size_t n = mp_st_n_tensors(j->m);
     j->outs = calloc(n ? n * PART_COUNT : 1, sizeof *j->outs);
     if (!j->outs) return mp_errf(err, MP_E_NOMEM, "out of memory");
-    mp_dtype target = target_traits[j->o->target].dtype;
-    if (j->o->packed) {
-        size_t nl = mp_qmodel_n_linears(j->qm);
-        if (!mp_qmodel_quantized(j->qm) || nl == 0)
-            return mp_errf_at(err, MP_E_INPUT, mp_st_dir(j->m), NULL, -1,
-                              "the checkpoint has no quantized linears to repack; use --to "
-                              "f32, f16 or bf16 for a dense copy");
-        j->plans = calloc(nl, sizeof *j->plans);
-        if (!j->plans) return mp_errf(err, MP_E_NOMEM, "out of memory");
-        MP_FORWARD(mp_pack_prepare(j->m, j->qm, &j->o->pack, j->plans, err));
-        if (j->o->stack_experts) {
-            MP_FORWARD(plan_stacks(j, err));
-            if (j->n_stacks == 0)
-                return mp_errf_at(err, MP_E_INPUT, mp_st_dir(j->m), NULL, -1,
-                                  "--stack-experts: no '.experts.<e>.gate_proj|up_proj|down_proj' "
-                                  "(or w1|w3|w2) linears in this checkpoint");
-        }
-    }
+    if (j->o->packed) MP_FORWARD(plan_packed(j, err));
     for (size_t i = 0; i < n; i++) {
         const mp_tensor *t = mp_st_tensor(j->m, i);
         const mp_qlinear *lin = mp_qmodel_owner(j->qm, t);
-        out_tensor *o = &j->outs[j->n_outs];
-        if (lin && t == lin->qweight && j->o->packed && j->stacked && j->stacked[linear_index(j, lin)]) {
+        int packed_codes = lin && t == lin->qweight && j->o->packed;
+        if (packed_codes && j->stacked && j->stacked[linear_index(j, lin)]) {
             /* Stacked: its block's four tensors come with the block's first expert linear. */
             for (size_t s2 = 0; s2 < j->n_stacks; s2++) {
                 expert_stack *st = &j->stacks[s2];
-                if (st->n && (st->gate[0]->src == lin) ) MP_FORWARD(add_stack_outputs(j, st, err));
+                if (st->n && (st->gate[0]->src == lin)) MP_FORWARD(add_stack_outputs(j, st, err));
             }
-            continue;
-        }
-        if (lin && t == lin->qweight && j->o->packed) {
-            const mp_lin_plan *p = &j->plans[linear_index(j, lin)];
-            for (int part = 0; part < PART_COUNT; part++) {
-                char name[1100];
-                mp_tensor_spec spec;
-                if (!mp_pack_part_spec(&j->o->pack, p, (mp_part)part, name, sizeof name, &spec)) continue;
-                o = &j->outs[j->n_outs++];
-                o->owned_name = mp_strdup(name);
-                if (!o->owned_name) return mp_errf(err, MP_E_NOMEM, "out of memory");
-                o->spec = spec;
-                o->spec.name = o->owned_name;
-                o->from = ORIGIN_REPACK;
-                o->lin = lin;
-                o->plan = p;
-                o->part = (mp_part)part;
-                uint64_t elems = 1;
-                for (uint32_t d = 0; d < spec.n_dims; d++) elems *= spec.shape[d];
-                const char *why;
-                if (mp_dtype_nbytes(spec.dtype, elems, &o->bytes, &why))
-                    return mp_errf_at(err, MP_E_INPUT, NULL, name, -1, "size overflows");
-            }
-            continue;
-        }
-        if (lin && t == lin->qweight && lin->scheme->dense_experts_kn) {
-            /* transformers' GptOssExperts: `<prefix>` [E, K, N], each expert transposed */
-            o->owned_name = mp_strdup(lin->prefix);
-            if (!o->owned_name) return mp_errf(err, MP_E_NOMEM, "out of memory");
-            uint64_t E = lin->n_experts;
-            o->spec = (mp_tensor_spec){o->owned_name, target, 3, {E, lin->k_cols, lin->n_rows / E}};
-            o->from = ORIGIN_DEQUANT;
-            o->lin = lin;
-        } else if (lin && t == lin->qweight) {
-            if (asprintf(&o->owned_name, "%s.weight", lin->prefix) < 0)
-                return mp_errf(err, MP_E_NOMEM, "out of memory");
-            o->spec = (mp_tensor_spec){o->owned_name, target, 2, {lin->n_rows, lin->k_cols}};
-            o->from = ORIGIN_DEQUANT;
-            o->lin = lin;
-        } else if (lin && t != lin->bias) {
-            continue; /* qzeros, scales, g_idx, weight_shape: consumed by the linear */
+        } else if (packed_codes) {
+            MP_FORWARD(plan_repacked(j, lin, err));
         } else {
-            o->spec = (mp_tensor_spec){t->name, t->dtype, t->n_dims, {0}};
-            memcpy(o->spec.shape, t->shape, sizeof t->shape);
-            o->src = t;
-            o->from = ORIGIN_COPY;
-            if (!j->o->packed && !j->o->keep_dense_dtype && is_float_dtype(t->dtype) && t->dtype != target) {
-                o->spec.dtype = target;
-                o->from = ORIGIN_CAST;
-            }
+            MP_FORWARD(plan_dense(j, t, lin, err));
         }
-        uint64_t elems = 1;
-        for (uint32_t d = 0; d < o->spec.n_dims; d++) elems *= o->spec.shape[d];
-        const char *why;
-        if (mp_dtype_nbytes(o->spec.dtype, elems, &o->bytes, &why))
-            return mp_errf_at(err, MP_E_INPUT, NULL, o->spec.name, -1, "size overflows");
-        j->n_outs++;
     }
-    mp_tensor_spec *specs = malloc((j->n_outs ? j->n_outs : 1) * sizeof *specs);
-    uint32_t *shard = malloc((j->n_outs ? j->n_outs : 1) * sizeof *shard);
-    if (!specs || !shard) {
-        free(specs);
-        free(shard);
-        return mp_errf(err, MP_E_NOMEM, "out of memory");
-    }
-    for (size_t i = 0; i < j->n_outs; i++) specs[i] = j->outs[i].spec;
-    j->n_shards = mp_st_plan_shards(specs, j->n_outs, j->o->max_shard, shard);
-    for (size_t i = 0; i < j->n_outs; i++) j->outs[i].shard = shard[i];
-    free(specs);
-    free(shard);
-    j->shard_names = calloc(j->n_shards, sizeof *j->shard_names);
-    if (!j->shard_names) return mp_errf(err, MP_E_NOMEM, "out of memory");
-    for (size_t s = 0; s < j->n_shards; s++)
-        mp_st_shard_name(s, j->n_shards, j->shard_names[s], sizeof j->shard_names[s]);
-    return MP_OK;
+    return mp_job_plan_shards(j->outs, j->n_outs, sizeof *j->outs, offsetof(out_tensor, spec),
+                              offsetof(out_tensor, shard), j->o->max_shard, &j->n_shards, &j->shard_names, err);
 }
 
 /* ------------------------------------------------------------ producers */
@@ -762,6 +768,86 @@ mp_errcode mp_refuse_one_shard(const char *src, const mp_st_model *m, mp_err *er
     return MP_OK;
 }
 
+/* Opens the source (*m, *qm: the caller closes them), its quantized linears and config.json,
+ * then plans every output and allocates the job's buffers. oc is the job's copy of the options
+ * (it takes torch_dtype). */
+static mp_errcode open_and_plan(job *j, const char *src, mp_convert_opts *oc, mp_st_model **m, mp_qmodel **qm,
+                                mp_err *err)
+{
+    mp_hf_config cfg;
+    MP_FORWARD(mp_st_open(m, src, err));
+    MP_FORWARD(mp_refuse_one_shard(src, *m, err));
+    MP_FORWARD(mp_qmodel_open(qm, *m, err));
+    MP_FORWARD(mp_hf_config_load(&cfg, mp_st_dir(*m), err));
+    j->m = *m;
+    j->qm = *qm;
+    if (cfg.torch_dtype[0]) oc->pack.torch_dtype = cfg.torch_dtype;
+    MP_FORWARD(plan(j, err));
+    j->files = calloc(j->n_shards + 3, sizeof *j->files);
+    j->chunk = malloc(CHUNK_BYTES);
+    j->tile = malloc(TILE_BYTES);
+    j->tile_out = malloc(TILE_BYTES);
+    if (!j->files || !j->chunk || !j->tile || !j->tile_out) return mp_errf(err, MP_E_NOMEM, "out of memory");
+    return MP_OK;
+}
+
+/* Every shard into DST.partial-*, then the side files, index and manifest, then the commit;
+ * the partial directory is removed on failure. *total gets the bytes of the outputs. */
+static mp_errcode produce_and_commit(job *j, const char *src, const char *dst, uint64_t *total, size_t *n_side,
+                                     mp_err *err)
+{
+    MP_FORWARD(mp_journal_begin_dest(&j->dest, dst, src, "convert", j->m, NULL, j->o->force, &j->progress, err));
+    mp_errcode rc = mp_src_hash_start(&j->src_hash, j->m, err);
+    if (rc != MP_OK) {
+        mp_dest_abort(&j->dest);
+        return rc;
+    }
+    *total = 0;
+    for (size_t i = 0; i < j->n_outs; i++) *total += j->outs[i].bytes;
+    mp_report_start(&j->progress, "convert", *total);
+    for (size_t s = 0; s < j->n_shards && rc == MP_OK; s++) rc = write_shard(j, s, err);
+    mp_report_end(&j->progress);
+    if (rc == MP_OK) rc = finish_dest(j, src, n_side, err);
+    if (rc == MP_OK) rc = mp_dest_commit(&j->dest, err);
+    if (rc != MP_OK) mp_dest_abort(&j->dest);
+    return rc;
+}
+
+static void count_outputs(const job *j, mp_convert_result *res)
+{
+    for (size_t i = 0; i < j->n_outs; i++) {
+        const out_tensor *o = &j->outs[i];
+        res->n_dequantized += o->from == ORIGIN_DEQUANT;
+        res->n_repacked += o->from == ORIGIN_REPACK && o->part == PART_CODES;
+        res->n_stacks += o->from == ORIGIN_STACK && o->part == PART_CODES && !o->w2;
+        res->n_cast += o->from == ORIGIN_CAST;
+        res->n_copied += o->from == ORIGIN_COPY;
+    }
+    res->n_files = j->n_shards;
+    res->n_tensors = j->n_outs;
+}
+
+static void job_release(job *j)
+{
+    mp_src_hash_finish(j->src_hash, NULL, NULL); /* joins the thread if still running */
+    for (size_t i = 0; i < j->n_outs; i++) free(j->outs[i].owned_name);
+    free(j->outs);
+    for (size_t s2 = 0; s2 < j->n_stacks; s2++) {
+        free(j->stacks[s2].gate);
+        free(j->stacks[s2].up);
+        free(j->stacks[s2].down);
+    }
+    free(j->stacks);
+    free(j->stacked);
+    free(j->plans);
+    free(j->shard_names);
+    free(j->files);
+    free(j->chunk);
+    free(j->tile);
+    free(j->tile_out);
+    mp_pack_scratch_release(&j->scratch);
+}
+
 mp_errcode mp_convert_run(const char *src, const char *dst, const mp_convert_opts *o,
                             mp_convert_result *res, mp_err *err)
 {
@@ -770,80 +856,23 @@ mp_errcode mp_convert_run(const char *src, const char *dst, const mp_convert_opt
     j.dest = (mp_dest)MP_DEST_INIT;
     memset(res, 0, sizeof *res);
     mp_convert_opts oc = *o;
-    mp_hf_config cfg;
     j.o = &oc;
     j.progress = (mp_reporter){.fn = o->progress, .user = o->progress_user, .quiet = o->quiet};
     double t0 = mp_now();
     if (o->threads > 0) omp_set_num_threads(o->threads);
+    uint64_t total = 0;
+    size_t n_side = 0;
     mp_st_model *m = NULL;
     mp_qmodel *qm = NULL;
-    mp_errcode rc = mp_st_open(&m, src, err);
-    if (rc == MP_OK) rc = mp_refuse_one_shard(src, m, err);
-    if (rc == MP_OK) rc = mp_qmodel_open(&qm, m, err);
-    if (rc == MP_OK) rc = mp_hf_config_load(&cfg, mp_st_dir(m), err);
-    if (rc != MP_OK) goto cleanup;
-    if (cfg.torch_dtype[0]) oc.pack.torch_dtype = cfg.torch_dtype;
-    j.m = m;
-    j.qm = qm;
-    rc = plan(&j, err);
-    if (rc != MP_OK) goto cleanup;
-    j.files = calloc(j.n_shards + 3, sizeof *j.files);
-    j.chunk = malloc(CHUNK_BYTES);
-    j.tile = malloc(TILE_BYTES);
-    j.tile_out = malloc(TILE_BYTES);
-    if (!j.files || !j.chunk || !j.tile || !j.tile_out) {
-        rc = mp_errf(err, MP_E_NOMEM, "out of memory");
-        goto cleanup;
+    mp_errcode rc = open_and_plan(&j, src, &oc, &m, &qm, err);
+    if (rc == MP_OK) rc = produce_and_commit(&j, src, dst, &total, &n_side, err);
+    if (rc == MP_OK) {
+        count_outputs(&j, res);
+        res->n_side_files = n_side;
+        res->bytes = total;
+        res->seconds = mp_now() - t0;
     }
-    rc = mp_journal_begin_dest(&j.dest, dst, src, "convert", m, NULL, o->force, &j.progress, err);
-    if (rc != MP_OK) goto cleanup;
-    rc = mp_src_hash_start(&j.src_hash, m, err);
-    if (rc != MP_OK) {
-        mp_dest_abort(&j.dest);
-        goto cleanup;
-    }
-    uint64_t total = 0;
-    for (size_t i = 0; i < j.n_outs; i++) total += j.outs[i].bytes;
-    mp_report_start(&j.progress, "convert", total);
-    for (size_t s = 0; s < j.n_shards && rc == MP_OK; s++) rc = write_shard(&j, s, err);
-    mp_report_end(&j.progress);
-    size_t n_side = 0;
-    if (rc == MP_OK) rc = finish_dest(&j, src, &n_side, err);
-    if (rc == MP_OK) rc = mp_dest_commit(&j.dest, err);
-    if (rc != MP_OK) {
-        mp_dest_abort(&j.dest);
-        goto cleanup;
-    }
-    for (size_t i = 0; i < j.n_outs; i++) {
-        res->n_dequantized += j.outs[i].from == ORIGIN_DEQUANT;
-        res->n_repacked += j.outs[i].from == ORIGIN_REPACK && j.outs[i].part == PART_CODES;
-        res->n_stacks += j.outs[i].from == ORIGIN_STACK && j.outs[i].part == PART_CODES && !j.outs[i].w2;
-        res->n_cast += j.outs[i].from == ORIGIN_CAST;
-        res->n_copied += j.outs[i].from == ORIGIN_COPY;
-    }
-    res->n_files = j.n_shards;
-    res->n_tensors = j.n_outs;
-    res->n_side_files = n_side;
-    res->bytes = total;
-    res->seconds = mp_now() - t0;
-cleanup:
-    mp_src_hash_finish(j.src_hash, NULL, NULL); /* joins the thread if still running */
-    for (size_t i = 0; i < j.n_outs; i++) free(j.outs[i].owned_name);
-    free(j.outs);
-    for (size_t s2 = 0; s2 < j.n_stacks; s2++) {
-        free(j.stacks[s2].gate);
-        free(j.stacks[s2].up);
-        free(j.stacks[s2].down);
-    }
-    free(j.stacks);
-    free(j.stacked);
-    free(j.plans);
-    free(j.shard_names);
-    free(j.files);
-    free(j.chunk);
-    free(j.tile);
-    free(j.tile_out);
-    mp_pack_scratch_release(&j.scratch);
+    job_release(&j);
     mp_qmodel_free(qm);
     mp_st_close(m);
     return rc;

@@ -807,22 +807,14 @@ static void stem_of(const char *name, char *stem, size_t cap)
     }
 }
 
-/* `--gguf-split N`: the GGUF's tensors, in their order, as N files of a gguf-split set cut only
- * where one module ends and the next begins, each cut at the boundary nearest an equal share of
- * the bytes left; metadata verbatim in the first file, gguf-split's keys in all (mp_gguf_copy). */
-static mp_errcode write_gguf_split(split_job *j, const char *src, mp_split_result *res, mp_err *err)
+/* Where `--gguf-split N` cuts the GGUF's tensors: only where one module ends and the next
+ * begins, each cut at the boundary nearest an equal share of the bytes left, leaving room for
+ * the cuts after it. cuts gets the first tensor of splits 2..N (N - 1 of them). */
+static mp_errcode plan_gguf_cuts(const mp_gguf *g, size_t n_split, const char *src, uint64_t *cuts, mp_err *err)
 {
-    const mp_gguf *g = j->g;
-    size_t n = mp_gguf_n_tensors(g), n_split = j->o->gguf_split;
-    uint64_t *bound = calloc(n + 1, sizeof *bound), *cuts = calloc(n_split + 1, sizeof *cuts);
-    uint64_t *before = calloc(n + 1, sizeof *before); /* bytes before tensor i */
-    mp_mtensor *mt = calloc(n + 1, sizeof *mt);
-    uint64_t *shapes = calloc(2 * n + 2, sizeof *shapes);
-    mp_mfile *mf = calloc(n_split + 2, sizeof *mf);
-    mp_buf layout = MP_BUF_INIT;
-    mp_gguf *outg = NULL;
-    uint8_t *buf = malloc(CHUNK);
-    mp_errcode rc = bound && cuts && before && mt && shapes && mf && buf ? MP_OK : mp_errf(err, MP_E_NOMEM, "out of memory");
+    size_t n = mp_gguf_n_tensors(g);
+    uint64_t *bound = calloc(n + 1, sizeof *bound), *before = calloc(n + 1, sizeof *before); /* bytes before tensor i */
+    mp_errcode rc = bound && before ? MP_OK : mp_errf(err, MP_E_NOMEM, "out of memory");
     size_t nb = 0;
     char prev[160] = "", cur[160];
     for (size_t i = 0; rc == MP_OK && i < n; i++) {
@@ -835,9 +827,7 @@ static mp_errcode write_gguf_split(split_job *j, const char *src, mp_split_resul
     if (rc == MP_OK && nb + 1 < n_split)
         rc = mp_errf(err, MP_E_USAGE, "--gguf-split %zu: '%s' has only %zu modules to cut between", n_split, src,
                      nb + 1);
-    /* Cut k goes to the free boundary nearest an equal share of the bytes still to place, leaving
-     * room for the cuts after it. */
-    size_t n_cuts = 0, from = 0;
+    size_t from = 0;
     uint64_t placed = 0;
     for (size_t k = 1; rc == MP_OK && k < n_split; k++) {
         uint64_t target = placed + (before[n] - placed) / (n_split - k + 1);
@@ -847,38 +837,35 @@ static mp_errcode write_gguf_split(split_job *j, const char *src, mp_split_resul
             uint64_t db = before[bound[best]] > target ? before[bound[best]] - target : target - before[bound[best]];
             if (d < db) best = b;
         }
-        cuts[n_cuts++] = bound[best];
+        cuts[k - 1] = bound[best];
         placed = before[bound[best]];
         from = best + 1;
     }
-    char stem[256];
+    free(bound);
+    free(before);
+    return rc;
+}
+
+/* The name of the output set: the source's first file without ".gguf" and, for a source that is
+ * itself a split set, without its "-0000i-of-0000N". */
+static void gguf_split_stem(const mp_gguf *g, char *stem, size_t cap)
+{
     const char *base = strrchr(mp_gguf_file_name(g, 0), '/');
-    snprintf(stem, sizeof stem, "%s", base ? base + 1 : mp_gguf_file_name(g, 0));
+    snprintf(stem, cap, "%s", base ? base + 1 : mp_gguf_file_name(g, 0));
     size_t sl = strlen(stem);
     if (sl > 5 && strcmp(stem + sl - 5, ".gguf") == 0) stem[sl -= 5] = '\0';
-    /* A source that is itself a split set: drop its "-0000i-of-0000N". */
     if (sl > 15 && strncmp(stem + sl - 15, "-0000", 5) == 0 && strstr(stem + sl - 15, "-of-")) stem[sl - 15] = '\0';
-    char *dst_stem = NULL;
-    if (rc == MP_OK && asprintf(&dst_stem, "%s/%s.gguf", j->dest.partial, stem) < 0)
-        rc = mp_errf(err, MP_E_NOMEM, "out of memory");
-    mp_gguf_copy_opts co = {.cut_before = cuts, .n_cuts = n_cuts};
-    if (rc == MP_OK) rc = mp_gguf_copy(g, dst_stem, &co, err);
-    /* The manifest: every file, and every tensor's xxh64 read back from the written set. */
-    char first_name[300];
-    if (n_split > 1) mp_gguf_split_name(stem, 1, n_split, first_name, sizeof first_name);
-    else snprintf(first_name, sizeof first_name, "%s.gguf", stem);
-    char *first_path = rc == MP_OK ? mp_dest_path(&j->dest, first_name) : NULL;
-    if (rc == MP_OK) rc = first_path ? mp_gguf_open(&outg, first_path, err) : mp_errf(err, MP_E_NOMEM, "out of memory");
-    size_t nf = 0;
-    for (size_t i = 0; rc == MP_OK && i < mp_gguf_n_files(outg); i++)
-        rc = mp_manifest_hash_file(&j->dest, mp_gguf_file_name(outg, i), &mf[nf++], err);
+}
+
+/* The manifest's record of every tensor of the written set: its xxh64 read back, and its shape
+ * as U8 [rows, row bytes]. mt and shapes (2 a tensor) are sized by the caller; buf holds CHUNK. */
+static mp_errcode record_written(const mp_gguf *outg, mp_mtensor *mt, uint64_t *shapes, uint8_t *buf, mp_err *err)
+{
+    XXH64_state_t *h = XXH64_createState();
+    if (!h) return mp_errf(err, MP_E_NOMEM, "out of memory");
+    mp_errcode rc = MP_OK;
     for (size_t i = 0; rc == MP_OK && i < mp_gguf_n_tensors(outg); i++) {
         const mp_gguf_tensor *t = mp_gguf_tensor_at(outg, i);
-        XXH64_state_t *h = XXH64_createState();
-        if (!h) {
-            rc = mp_errf(err, MP_E_NOMEM, "out of memory");
-            break;
-        }
         XXH64_reset(h, 0);
         for (uint64_t at = 0; rc == MP_OK && at < t->n_bytes; at += CHUNK) {
             size_t len = t->n_bytes - at < CHUNK ? (size_t)(t->n_bytes - at) : CHUNK;
@@ -890,10 +877,44 @@ static mp_errcode write_gguf_split(split_job *j, const char *src, mp_split_resul
         shapes[2 * i + 1] = row;
         mt[i] = (mp_mtensor){t->name, mp_gguf_file_name(outg, t->file), MP_DTYPE_U8, 2, &shapes[2 * i],
                              XXH64_digest(h), "copy"};
-        XXH64_freeState(h);
     }
+    XXH64_freeState(h);
+    return rc;
+}
+
+/* `--gguf-split N`: the GGUF's tensors, in their order, as N files of a gguf-split set cut
+ * between modules (plan_gguf_cuts); metadata verbatim in the first file, gguf-split's keys in
+ * all (mp_gguf_copy). */
+static mp_errcode write_gguf_split(split_job *j, const char *src, mp_split_result *res, mp_err *err)
+{
+    const mp_gguf *g = j->g;
+    size_t n = mp_gguf_n_tensors(g), n_split = j->o->gguf_split, n_cuts = n_split - 1;
+    uint64_t *cuts = calloc(n_split + 1, sizeof *cuts);
+    mp_mtensor *mt = calloc(n + 1, sizeof *mt);
+    uint64_t *shapes = calloc(2 * n + 2, sizeof *shapes);
+    mp_mfile *mf = calloc(n_split + 2, sizeof *mf);
+    mp_buf layout = MP_BUF_INIT;
+    mp_gguf *outg = NULL;
+    uint8_t *buf = malloc(CHUNK);
+    char *dst_stem = NULL, *first_path = NULL, stem[256], first_name[300];
+    mp_errcode rc = cuts && mt && shapes && mf && buf ? MP_OK : mp_errf(err, MP_E_NOMEM, "out of memory");
+    if (rc == MP_OK) rc = plan_gguf_cuts(g, n_split, src, cuts, err);
+    gguf_split_stem(g, stem, sizeof stem);
+    if (rc == MP_OK && asprintf(&dst_stem, "%s/%s.gguf", j->dest.partial, stem) < 0)
+        rc = mp_errf(err, MP_E_NOMEM, "out of memory");
+    mp_gguf_copy_opts co = {.cut_before = cuts, .n_cuts = n_cuts};
+    if (rc == MP_OK) rc = mp_gguf_copy(g, dst_stem, &co, err);
+    /* The manifest: every file, and every tensor's xxh64 read back from the written set. */
+    if (n_split > 1) mp_gguf_split_name(stem, 1, n_split, first_name, sizeof first_name);
+    else snprintf(first_name, sizeof first_name, "%s.gguf", stem);
+    if (rc == MP_OK) first_path = mp_dest_path(&j->dest, first_name);
+    if (rc == MP_OK) rc = first_path ? mp_gguf_open(&outg, first_path, err) : mp_errf(err, MP_E_NOMEM, "out of memory");
+    size_t nf = 0;
+    for (size_t i = 0; rc == MP_OK && i < mp_gguf_n_files(outg); i++)
+        rc = mp_manifest_hash_file(&j->dest, mp_gguf_file_name(outg, i), &mf[nf++], err);
+    if (rc == MP_OK) rc = record_written(outg, mt, shapes, buf, err);
     mp_buf_printf(&layout, "{\"name\": \"gguf-split\", \"splits\": %zu, \"first_tensor\": [0", n_split);
-    for (size_t k = 0; k < n_cuts; k++) mp_buf_printf(&layout, ", %llu", (unsigned long long)cuts[k]);
+    for (size_t k = 0; cuts && k < n_cuts; k++) mp_buf_printf(&layout, ", %llu", (unsigned long long)cuts[k]);
     mp_buf_puts(&layout, "]}");
     if (rc == MP_OK && layout.oom) rc = mp_errf(err, MP_E_NOMEM, "out of memory");
     static const char *const skip[] = {"modelprep.json", NULL};
@@ -913,7 +934,7 @@ static mp_errcode write_gguf_split(split_job *j, const char *src, mp_split_resul
     mp_gguf_close(outg);
     free(first_path);
     free(dst_stem);
-    free(bound), free(cuts), free(before), free(mt), free(shapes), free(mf), free(buf);
+    free(cuts), free(mt), free(shapes), free(mf), free(buf);
     mp_buf_release(&layout);
     return rc;
 }
@@ -1001,6 +1022,100 @@ static mp_errcode choose_runtime(split_job *j, const char *src, mp_err *err)
     return MP_OK;
 }
 
+/* Opens the source, chooses the layout, assigns every tensor, sizes the files and opens the
+ * destination; *total gets the bytes of the layer files. */
+static mp_errcode open_and_plan(split_job *j, const char *src, const char *dst, uint64_t *total, mp_err *err)
+{
+    const mp_split_opts *o = j->o;
+    mp_hf_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    if (mp_gguf_probe(src)) {
+        MP_FORWARD(mp_gguf_open(&j->g, src, err));
+        MP_FORWARD(mp_st_open_gguf_view(&j->m, j->g, err));
+    } else {
+        MP_FORWARD(mp_st_open(&j->m, src, err));
+        MP_FORWARD(mp_refuse_one_shard(src, j->m, err));
+        MP_FORWARD(mp_hf_config_load(&cfg, mp_st_dir(j->m), err));
+    }
+    MP_FORWARD(choose_runtime(j, src, err));
+    MP_FORWARD(assign(j, &cfg, err));
+    MP_FORWARD(plan_sizes(j, total, err));
+    j->chunk = malloc(CHUNK);
+    if (!j->chunk) return mp_errf(err, MP_E_NOMEM, "out of memory");
+    if (o->gguf_split && !j->g)
+        return mp_errf(err, MP_E_USAGE, "--gguf-split needs a GGUF source; '%s' is safetensors", src);
+    if (o->gguf_split && (o->resume || o->zstd_level))
+        return mp_errf(err, MP_E_USAGE, "--gguf-split writes a GGUF set: --resume and --compress do not apply");
+    MP_FORWARD(open_dest(j, src, dst, *total, err));
+    return mp_src_hash_start(&j->src_hash, j->m, err);
+}
+
+/* Every layer file not already done by an interrupted run, under one progress phase. */
+static mp_errcode write_modules(split_job *j, mp_split_result *res, mp_err *err)
+{
+    uint64_t pending = 0;
+    for (size_t i = 0; i < j->n_mods; i++)
+        if (!j->mods[i].done) pending += j->mods[i].file_size;
+    mp_report_start(&j->progress, "split", pending);
+    double w0 = mp_now();
+    mp_errcode rc = MP_OK;
+    for (size_t i = 0; rc == MP_OK && i < j->n_mods; i++) {
+        if (j->mods[i].done) {
+            res->n_resumed++;
+            continue;
+        }
+        rc = write_module(j, &j->mods[i], err);
+        if (rc == MP_OK) res->written += j->mods[i].file_size;
+    }
+    res->write_seconds = mp_now() - w0;
+    mp_report_end(&j->progress);
+    return rc;
+}
+
+/* The index and manifest, then the commit; on failure the partial directory is removed, or kept
+ * for --resume (interrupted, or asked to resume), saying where. */
+static mp_errcode finish_layers(split_job *j, const char *src, mp_errcode rc, mp_err *err)
+{
+    if (rc == MP_OK) rc = write_index_and_manifest(j, src, err);
+    if (rc == MP_OK) rc = mp_dest_commit(&j->dest, err);
+    if (rc != MP_OK && rc != MP_E_INTERRUPTED && j->dest.partial && !j->o->resume) {
+        mp_dest_abort(&j->dest);
+    } else if (rc != MP_OK) {
+        if (j->dest.partial) mp_report_note(&j->progress, "partial split kept in '%s' for --resume", j->dest.partial);
+        mp_dest_keep(&j->dest);
+    }
+    return rc;
+}
+
+static void fill_result(const split_job *j, uint64_t total, mp_split_result *res)
+{
+    res->n_files = j->n_mods;
+    for (size_t i = 0; i < j->n_mods; i++) {
+        res->n_tensors += j->mods[i].n;
+        if (strcmp(j->mods[i].name, "extra") == 0) res->n_extra = j->mods[i].n;
+        res->disk_bytes += j->mods[i].disk_size;
+        res->layer_bytes += j->mods[i].file_size;
+    }
+    res->bytes = total;
+    res->tied = j->alias_to != NULL;
+    res->runtime = j->runtime;
+    res->empty_head = j->empty_head;
+    res->gguf_source = j->g != NULL;
+}
+
+static void split_job_release(split_job *j)
+{
+    for (size_t i = 0; i < j->n_mods; i++) {
+        free(j->mods[i].src);
+        free(j->mods[i].out_names);
+        free(j->mods[i].xxh64);
+    }
+    free(j->mods);
+    free(j->chunk);
+    mp_st_close(j->m);
+    mp_gguf_close(j->g);
+}
+
 mp_errcode mp_split_run(const char *src, const char *dst, const mp_split_opts *o,
                         mp_split_result *res, mp_err *err)
 {
@@ -1011,89 +1126,22 @@ mp_errcode mp_split_run(const char *src, const char *dst, const mp_split_opts *o
     j.o = o;
     j.progress = (mp_reporter){.fn = o->progress, .user = o->progress_user, .quiet = o->quiet};
     double t0 = mp_now();
-    mp_hf_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    mp_errcode rc;
-    if (mp_gguf_probe(src)) {
-        rc = mp_gguf_open(&j.g, src, err);
-        if (rc == MP_OK) rc = mp_st_open_gguf_view(&j.m, j.g, err);
-    } else {
-        rc = mp_st_open(&j.m, src, err);
-        if (rc == MP_OK) rc = mp_refuse_one_shard(src, j.m, err);
-        if (rc == MP_OK) rc = mp_hf_config_load(&cfg, mp_st_dir(j.m), err);
-    }
-    if (rc == MP_OK) rc = choose_runtime(&j, src, err);
-    if (rc == MP_OK) rc = assign(&j, &cfg, err);
     uint64_t total = 0;
-    if (rc == MP_OK) rc = plan_sizes(&j, &total, err);
-    j.chunk = malloc(CHUNK);
-    if (rc == MP_OK && !j.chunk) rc = mp_errf(err, MP_E_NOMEM, "out of memory");
-    if (rc == MP_OK && o->gguf_split && !j.g)
-        rc = mp_errf(err, MP_E_USAGE, "--gguf-split needs a GGUF source; '%s' is safetensors", src);
-    if (rc == MP_OK && o->gguf_split && (o->resume || o->zstd_level))
-        rc = mp_errf(err, MP_E_USAGE, "--gguf-split writes a GGUF set: --resume and --compress do not apply");
-    if (rc == MP_OK) rc = open_dest(&j, src, dst, total, err);
-    if (rc == MP_OK) rc = mp_src_hash_start(&j.src_hash, j.m, err);
+    mp_errcode rc = open_and_plan(&j, src, dst, &total, err);
     if (rc == MP_OK && o->gguf_split) {
         double g0 = mp_now();
         rc = write_gguf_split(&j, src, res, err);
         res->write_seconds = mp_now() - g0;
         if (rc == MP_OK) rc = mp_dest_commit(&j.dest, err);
         else mp_dest_abort(&j.dest);
-        if (rc == MP_OK) res->seconds = mp_now() - t0;
-        mp_src_hash_finish(j.src_hash, NULL, NULL);
-        goto cleanup;
+    } else {
+        if (rc == MP_OK) rc = write_modules(&j, res, err);
+        rc = finish_layers(&j, src, rc, err);
+        if (rc == MP_OK) fill_result(&j, total, res);
     }
-    uint64_t pending = 0;
-    for (size_t i = 0; rc == MP_OK && i < j.n_mods; i++)
-        if (!j.mods[i].done) pending += j.mods[i].file_size;
-    mp_report_start(&j.progress, "split", pending);
-    double w0 = mp_now();
-    for (size_t i = 0; rc == MP_OK && i < j.n_mods; i++) {
-        if (j.mods[i].done) {
-            res->n_resumed++;
-            continue;
-        }
-        rc = write_module(&j, &j.mods[i], err);
-        if (rc == MP_OK) res->written += j.mods[i].file_size;
-    }
-    res->write_seconds = mp_now() - w0;
-    mp_report_end(&j.progress);
-    if (rc == MP_OK) rc = write_index_and_manifest(&j, src, err);
-    if (rc == MP_OK) rc = mp_dest_commit(&j.dest, err);
-    if (rc != MP_OK && rc != MP_E_INTERRUPTED && j.dest.partial && !o->resume) {
-        mp_dest_abort(&j.dest);
-    } else if (rc != MP_OK) {
-        /* Keep the partial directory for --resume; say where it is. */
-        if (j.dest.partial) mp_report_note(&j.progress, "partial split kept in '%s' for --resume", j.dest.partial);
-        mp_dest_keep(&j.dest);
-    }
-    if (rc == MP_OK) {
-        res->n_files = j.n_mods;
-        for (size_t i = 0; i < j.n_mods; i++) {
-            res->n_tensors += j.mods[i].n;
-            if (strcmp(j.mods[i].name, "extra") == 0) res->n_extra = j.mods[i].n;
-            res->disk_bytes += j.mods[i].disk_size;
-            res->layer_bytes += j.mods[i].file_size;
-        }
-        res->bytes = total;
-        res->tied = j.alias_to != NULL;
-        res->runtime = j.runtime;
-        res->empty_head = j.empty_head;
-        res->gguf_source = j.g != NULL;
-        res->seconds = mp_now() - t0;
-    }
+    if (rc == MP_OK) res->seconds = mp_now() - t0;
     mp_src_hash_finish(j.src_hash, NULL, NULL);
-cleanup:
     res->tied_name = j.g ? "output.weight" : "lm_head.weight";
-    for (size_t i = 0; i < j.n_mods; i++) {
-        free(j.mods[i].src);
-        free(j.mods[i].out_names);
-        free(j.mods[i].xxh64);
-    }
-    free(j.mods);
-    free(j.chunk);
-    mp_st_close(j.m);
-    mp_gguf_close(j.g);
+    split_job_release(&j);
     return rc;
 }

@@ -389,21 +389,26 @@ typedef enum {
     MP_QM_FP8,         /* DeepSeek / transformers fine-grained FP8 (quant_method "fp8") */
     MP_QM_MODELOPT,    /* NVIDIA ModelOpt (hf_quant_config.json, quant_method "modelopt") */
     MP_QM_MXFP4,       /* gpt-oss MXFP4 experts (quant_method "mxfp4") */
+    MP_QM_BNB,         /* bitsandbytes 4-bit and LLM.int8 (quant_method "bitsandbytes") */
     MP_QM_COUNT
 } mp_qmethod;
 
 /* Where the codes are. "bitstream" means LSB-first: code i at bits [i*b, i*b+b) of the words
  * read as one little-endian bit string, so 3-bit codes straddle words (§2.2). */
 typedef enum {
-    MP_QPACK_GPTQ,      /* int32 [ceil(K*b/32), N]: column n is a bitstream over k */
-    MP_QPACK_AWQ_GEMM,  /* int32 [K, N/8]: nibble i of word c is column 8c + [0,2,4,6,1,3,5,7][i] */
-    MP_QPACK_AWQ_GEMV,  /* int32 [N, K/8]: row n holds k sequentially, 8 nibbles a word */
-    MP_QPACK_CT,        /* int32 [N, words]: row n is a bitstream over k (or padded, below) */
-    MP_QPACK_CUTLASS,   /* uint8 [N, K/2]: byte j of row n holds k = 2j (low nibble), 2j+1 (high) */
-    MP_QPACK_ONEDNN,    /* int32 [N, K/8]: row n holds k sequentially, 8 nibbles a word */
-    MP_QPACK_FLOAT8,    /* one-byte float codes [N, K] (F8_E4M3 or F8_E5M2), row-major */
-    MP_QPACK_FP4,       /* E2M1 codes, two a byte along K, element 2i in the low nibble: uint8
-                           rows of K/2 bytes (NVFP4, MXFP4; doc/formats/fp4.md) */
+    MP_QPACK_KSTREAM_COLS,   /* int32 [ceil(K*b/32), N]: column n is a bitstream over k */
+    MP_QPACK_KSTREAM_ROWS,   /* int32 [N, words]: row n is a bitstream over k (or padded, below) */
+    MP_QPACK_K8_WORDS,       /* int32 [N, K/8], K-major: row n holds k sequentially, 8 nibbles a word */
+    MP_QPACK_K2_BYTES,       /* uint8 [N, K/2], K-major: byte j of row n holds k = 2j (low nibble),
+                                2j+1 (high) */
+    MP_QPACK_N8_INTERLEAVED, /* int32 [K, N/8], N-major: nibble i of word c is column
+                                8c + [0,2,4,6,1,3,5,7][i] */
+    MP_QPACK_FLOAT8,         /* one-byte float codes [N, K] (F8_E4M3 or F8_E5M2), row-major */
+    MP_QPACK_FP4,            /* E2M1 codes, two a byte along K, element 2i in the low nibble: uint8
+                                rows of K/2 bytes (NVFP4, MXFP4; doc/formats/fp4.md) */
+    MP_QPACK_NIBBLES_FLAT,   /* bytes of two 4-bit codes over the flattened [N * K], element 2i in
+                                the high nibble of byte i (bitsandbytes 4-bit) */
+    MP_QPACK_INT8_ROWS,      /* signed bytes [N, K], row-major (bitsandbytes LLM.int8) */
     MP_QPACK_COUNT
 } mp_qpack;
 
@@ -429,6 +434,8 @@ typedef enum {
     MP_FSCALE_CHANNEL,
     MP_FSCALE_GROUP,
     MP_FSCALE_BLOCK,
+    MP_FSCALE_FLAT,     /* runs of block_k elements of the flattened N x K tensor (bitsandbytes
+                           4-bit): the last may be shorter; block_n is 0, the grid [1, runs] */
     MP_FSCALE_COUNT
 } mp_fscale;
 
@@ -441,8 +448,12 @@ typedef enum {
     MP_FROUND_F32,          /* f32(code) * f32(scale), rounded once to the output (DeepSeek) */
     MP_FROUND_SCALE_DTYPE,  /* the product rounded to the scale's dtype (compressed-tensors) */
     MP_FROUND_MODEL_DTYPE,  /* the scale rounded to the model's dtype first (ModelOpt) */
+    MP_FROUND_OUT_DTYPE,    /* the f32 product rounded to round_dtype, the dtype the producer
+                               dequantizes to (bitsandbytes QuantState.dtype) */
     MP_FROUND_COUNT
 } mp_fround;
+
+#define MP_QAUX_MAX 4
 
 typedef struct mp_qlinear {
     char *prefix;                 /* "model.layers.0.mlp.down_proj" */
@@ -470,7 +481,8 @@ typedef struct mp_qlinear {
     mp_fscale scale_kind;
     uint64_t block_n, block_k;
     uint64_t scale_rows, scale_cols; /* the grid: ceil(N / block_n), ceil(K / block_k) */
-    mp_dtype round_dtype;         /* MP_FROUND_MODEL_DTYPE: the model's dtype; else COUNT */
+    mp_dtype round_dtype;         /* MP_FROUND_MODEL_DTYPE: the model's dtype; MP_FROUND_OUT_DTYPE:
+                                     the producer's output dtype (BF16, F16); else COUNT */
     const mp_tensor *input_scale; /* activation scale: recognised, not used by dequantization */
     /* FP4 layouts (scheme->elem == MP_ELEM_FP4): the per-tensor F32 scale beside the block
      * scales (NVFP4), or NULL; and the experts of a stacked tensor (gpt-oss [E, N, K/32, 16]):
@@ -479,6 +491,14 @@ typedef struct mp_qlinear {
     uint64_t n_experts;
     const mp_tensor *kv_scales[2]; /* KV-cache scales beside it (ModelOpt's k_scale, v_scale): not
                                       weights, dropped with the linear's scales by a dense convert */
+    /* Layouts found by a marker tensor (scheme->markers; bitsandbytes). */
+    const mp_tensor *marker;      /* the marker: bnb's quant_state JSON blob, or SCB */
+    const mp_tensor *aux[MP_QAUX_MAX]; /* scheme->aux_names' tensors; NULL where absent */
+    const char *elem_text;        /* inspect's element when it is not a dtype ("NF4"), or NULL */
+    const float *code_table;      /* MP_ELEM_LUT4: the 16 values the codes decode to */
+    int nested;                   /* bnb double quantization: scales are U8 codes into aux[2], */
+    uint64_t nested_block;        /* times aux[1][b / nested_block], */
+    float nested_offset;          /* plus this (f32) */
 } mp_qlinear;
 
 /* One FP4 block-scale byte as f32 (doc/formats/fp4.md §1): F8_E4M3 decoded (NVFP4); U8 or
@@ -546,7 +566,14 @@ typedef struct mp_packing {
 } mp_packing;
 
 /* What a layout's codes are: packed integers, or float elements decoded by their bits. */
-typedef enum { MP_ELEM_INT, MP_ELEM_FLOAT8, MP_ELEM_FP4, MP_ELEM_COUNT } mp_elem;
+typedef enum {
+    MP_ELEM_INT,
+    MP_ELEM_FLOAT8,
+    MP_ELEM_FP4,           /* E2M1 codes times a block scale (NVFP4, MXFP4) */
+    MP_ELEM_LUT4,          /* 4-bit codes decoded through a 16-value f32 table (bnb NF4/FP4) */
+    MP_ELEM_INT8_ABSMAX,   /* int8 codes times a row absmax / 127 (bnb LLM.int8) */
+    MP_ELEM_COUNT
+} mp_elem;
 
 /* How stored zero points relate to z. */
 typedef enum { MP_ZENC_IMPLIED, MP_ZENC_RAW, MP_ZENC_MINUS1 } mp_zenc;
@@ -633,6 +660,10 @@ struct mp_scheme {
     char name_sep;                /* between prefix and part names: '_' (gpt-oss), 0 for '.' */
     int dense_experts_kn;         /* the dense weight is `<prefix>` [E, K, N] (transformers'
                                      GptOssExperts), not `<prefix>.weight` [N, K] */
+    /* Layouts whose linears are found by a marker tensor, `<prefix>.<marker>` (bitsandbytes:
+     * the quant_state blob, SCB), not by the codes' name and dtype; NULL-terminated, or NULL. */
+    const char *const *markers;
+    const char *aux_names[MP_QAUX_MAX]; /* further parts a linear owns (NULL-padded) */
 };
 
 /* The table, in listing order; every entry is complete (tests/unit/test_registry.c walks it). */

@@ -60,4 +60,9 @@ mp_errcode mp_zst_src_load(mp_zst_src *z, const mp_file *f, mp_err *err);
 void mp_zst_src_unload(mp_zst_src *z);
 void mp_zst_src_free(mp_zst_src *z);
 
+/* ---- GGUF encoding (gguf_writer.c): a little-endian u64, and a GGUF string (u64 length, then
+ * the n bytes), appended to b. */
+void mp_gguf_put_u64(mp_buf *b, uint64_t v);
+void mp_gguf_put_str(mp_buf *b, const char *s, size_t n);
+
 #endif /* MP_FORMATS_INTERNAL_H */

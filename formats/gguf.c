@@ -493,19 +493,13 @@ static void release_file(gguf_file *gf)
     memset(gf, 0, sizeof *gf);
 }
 
-/* Parses and validates one file, appending its tensors to g. */
-static mp_errcode parse_file(mp_gguf *g, gguf_file *gf, uint32_t file_index, mp_err *err)
+/* The magic "GGUF" and a supported version (2 or 3); leaves the cursor after the version. */
+static mp_errcode parse_magic_version(cursor *c, gguf_file *gf, mp_err *err)
 {
     const char *path = gf->f->path;
-    cursor c = {gf->f, 0, 0, 0, NULL};
-    mp_errcode rc = MP_OK;
-    c.buf = malloc(CURSOR_BUF);
-    if (!c.buf) return mp_errf(err, MP_E_NOMEM, "out of memory");
-
     uint8_t magic[4] = {0};
     size_t have = gf->f->size < 4 ? (size_t)gf->f->size : 4;
-    rc = mp_file_pread(gf->f, 0, magic, have, err);
-    if (rc != MP_OK) goto cleanup;
+    MP_FORWARD(mp_file_pread(gf->f, 0, magic, have, err));
     if (have < 4 || memcmp(magic, "GGUF", 4) != 0) {
         char shown[20];
         size_t k = 0;
@@ -514,110 +508,109 @@ static mp_errcode parse_file(mp_gguf *g, gguf_file *gf, uint32_t file_index, mp_
             else k += (size_t)snprintf(shown + k, sizeof shown - k, "\\x%02x", magic[i]);
         }
         shown[k] = '\0';
-        rc = mp_errf_at(err, MP_E_INPUT, path, NULL, 0,
-                        "invalid magic characters '%s' (want 'GGUF')", shown);
-        goto cleanup;
+        return mp_errf_at(err, MP_E_INPUT, path, NULL, 0, "invalid magic characters '%s' (want 'GGUF')", shown);
     }
-    c.pos = 4;
-    rc = cur_u32(&c, &gf->version, "the version", err);
-    if (rc != MP_OK) goto cleanup;
-    if (gf->version == 0) {
-        rc = mp_errf_at(err, MP_E_INPUT, path, NULL, 4, "bad GGUF version 0");
-    } else if ((gf->version & 0xFFFFu) == 0) {
-        rc = mp_errf_at(err, MP_E_INPUT, path, NULL, 4,
-                        "GGUF version %u is extremely large: a big-endian file? only "
-                        "little-endian GGUF is supported", gf->version);
-    } else if (gf->version == 1) {
-        rc = mp_errf_at(err, MP_E_INPUT, path, NULL, 4,
-                        "GGUF version 1 is no longer supported (versions 2 and 3 are)");
-    } else if (gf->version > 3) {
-        rc = mp_errf_at(err, MP_E_INPUT, path, NULL, 4,
-                        "GGUF version %u is newer than the supported 3", gf->version);
-    }
-    if (rc != MP_OK) goto cleanup;
+    c->pos = 4;
+    MP_FORWARD(cur_u32(c, &gf->version, "the version", err));
+    if (gf->version == 0) return mp_errf_at(err, MP_E_INPUT, path, NULL, 4, "bad GGUF version 0");
+    if ((gf->version & 0xFFFFu) == 0)
+        return mp_errf_at(err, MP_E_INPUT, path, NULL, 4,
+                          "GGUF version %u is extremely large: a big-endian file? only "
+                          "little-endian GGUF is supported", gf->version);
+    if (gf->version == 1)
+        return mp_errf_at(err, MP_E_INPUT, path, NULL, 4, "GGUF version 1 is no longer supported (versions 2 and 3 are)");
+    if (gf->version > 3)
+        return mp_errf_at(err, MP_E_INPUT, path, NULL, 4, "GGUF version %u is newer than the supported 3", gf->version);
+    return MP_OK;
+}
 
-    uint64_t n_t, n_kv;
-    if ((rc = cur_u64(&c, &n_t, "the tensor count", err)) != MP_OK) goto cleanup;
-    if ((rc = cur_u64(&c, &n_kv, "the key/value count", err)) != MP_OK) goto cleanup;
-    /* A tensor info takes 24 bytes at least and a key/value 13: larger counts cannot be real. */
-    if ((int64_t)n_t < 0 || n_t > cur_left(&c) / 24) {
-        rc = mp_errf_at(err, MP_E_INPUT, path, NULL, 8,
-                        (int64_t)n_t < 0 ? "tensor count %lld is negative"
-                                         : "tensor count %lld cannot fit in the %llu bytes left",
-                        (long long)n_t, (unsigned long long)cur_left(&c));
-        goto cleanup;
-    }
-    if ((int64_t)n_kv < 0 || n_kv > cur_left(&c) / 13) {
-        rc = mp_errf_at(err, MP_E_INPUT, path, NULL, 16,
-                        (int64_t)n_kv < 0 ? "key/value count %lld is negative"
-                                          : "key/value count %lld cannot fit in the %llu bytes left",
-                        (long long)n_kv, (unsigned long long)cur_left(&c));
-        goto cleanup;
-    }
+/* The tensor and key/value counts, bounded by the bytes left: a tensor info takes 24 bytes at
+ * least and a key/value 13, so larger counts cannot be real. */
+static mp_errcode parse_counts(cursor *c, const char *path, uint64_t *n_t, uint64_t *n_kv, mp_err *err)
+{
+    MP_FORWARD(cur_u64(c, n_t, "the tensor count", err));
+    MP_FORWARD(cur_u64(c, n_kv, "the key/value count", err));
+    if ((int64_t)*n_t < 0 || *n_t > cur_left(c) / 24)
+        return mp_errf_at(err, MP_E_INPUT, path, NULL, 8,
+                          (int64_t)*n_t < 0 ? "tensor count %lld is negative"
+                                            : "tensor count %lld cannot fit in the %llu bytes left",
+                          (long long)*n_t, (unsigned long long)cur_left(c));
+    if ((int64_t)*n_kv < 0 || *n_kv > cur_left(c) / 13)
+        return mp_errf_at(err, MP_E_INPUT, path, NULL, 16,
+                          (int64_t)*n_kv < 0 ? "key/value count %lld is negative"
+                                             : "key/value count %lld cannot fit in the %llu bytes left",
+                          (long long)*n_kv, (unsigned long long)cur_left(c));
+    return MP_OK;
+}
+
+/* The n_kv key/value pairs, unique keys, and general.alignment (a power of two) into gf. */
+static mp_errcode parse_kvs(cursor *c, gguf_file *gf, uint64_t n_kv, mp_err *err)
+{
     size_t cap = 0;
     for (uint64_t i = 0; i < n_kv; i++) {
         if (gf->n_kv == cap) {
             cap = cap ? 2 * cap : 16;
             mp_gguf_kv *kv = realloc(gf->kv, cap * sizeof *kv);
-            if (!kv) {
-                rc = mp_errf(err, MP_E_NOMEM, "out of memory");
-                goto cleanup;
-            }
+            if (!kv) return mp_errf(err, MP_E_NOMEM, "out of memory");
             gf->kv = kv;
         }
         mp_gguf_kv *kv = &gf->kv[gf->n_kv];
         memset(kv, 0, sizeof *kv);
         gf->n_kv++;
-        rc = parse_kv(&c, (int64_t)i, kv, err);
-        if (rc != MP_OK) goto cleanup;
+        MP_FORWARD(parse_kv(c, (int64_t)i, kv, err));
     }
-    rc = check_unique_keys(gf, err);
-    if (rc != MP_OK) goto cleanup;
-
+    MP_FORWARD(check_unique_keys(gf, err));
     gf->alignment = MP_GGUF_DEFAULT_ALIGNMENT;
     const mp_gguf_kv *al = file_kv(gf, "general.alignment");
-    if (al) {
-        if (al->type != MP_GGUF_V_U32) {
-            rc = mp_errf_at(err, MP_E_INPUT, path, NULL, (int64_t)al->value_offset,
-                            "key 'general.alignment' must be of type u32 but is %s",
-                            mp_gguf_vtype_name(al->type));
-            goto cleanup;
-        }
-        if (al->v.u == 0 || (al->v.u & (al->v.u - 1)) != 0) {
-            rc = mp_errf_at(err, MP_E_INPUT, path, NULL, (int64_t)al->value_offset,
-                            "alignment %llu is not a power of two",
-                            (unsigned long long)al->v.u);
-            goto cleanup;
-        }
-        gf->alignment = (uint32_t)al->v.u;
-    }
+    if (!al) return MP_OK;
+    if (al->type != MP_GGUF_V_U32)
+        return mp_errf_at(err, MP_E_INPUT, gf->f->path, NULL, (int64_t)al->value_offset,
+                          "key 'general.alignment' must be of type u32 but is %s", mp_gguf_vtype_name(al->type));
+    if (al->v.u == 0 || (al->v.u & (al->v.u - 1)) != 0)
+        return mp_errf_at(err, MP_E_INPUT, gf->f->path, NULL, (int64_t)al->value_offset,
+                          "alignment %llu is not a power of two", (unsigned long long)al->v.u);
+    gf->alignment = (uint32_t)al->v.u;
+    return MP_OK;
+}
 
+/* The n_t tensor infos, appended to g, then the data section and each tensor's offset in it. */
+static mp_errcode parse_tensors(mp_gguf *g, gguf_file *gf, cursor *c, uint32_t file_index, uint64_t n_t, mp_err *err)
+{
     gf->first_tensor = g->n_tensors;
     for (uint64_t i = 0; i < n_t; i++) {
-        if ((rc = grow_tensors(g, err)) != MP_OK) goto cleanup;
+        MP_FORWARD(grow_tensors(g, err));
         mp_gguf_tensor *t = &g->tensors[g->n_tensors];
         memset(t, 0, sizeof *t);
         g->n_tensors++;
         gf->n_tensors++;
         t->file = file_index;
-        rc = parse_tensor_info(&c, (int64_t)i, t, err);
-        if (rc != MP_OK) goto cleanup;
+        MP_FORWARD(parse_tensor_info(c, (int64_t)i, t, err));
     }
-    gf->data_offset = c.pos;
-    if (n_t > 0 && (pad_to(c.pos, gf->alignment, &gf->data_offset) || gf->data_offset > gf->f->size)) {
-        rc = mp_errf_at(err, MP_E_INPUT, path, NULL, (int64_t)c.pos,
-                        "data section at %llu (padded to %u) starts past the end of the file "
-                        "(%llu bytes)", (unsigned long long)c.pos, gf->alignment,
-                        (unsigned long long)gf->f->size);
-        goto cleanup;
-    }
-    rc = check_offsets(g, gf, err);
-    if (rc != MP_OK) goto cleanup;
+    gf->data_offset = c->pos;
+    if (n_t > 0 && (pad_to(c->pos, gf->alignment, &gf->data_offset) || gf->data_offset > gf->f->size))
+        return mp_errf_at(err, MP_E_INPUT, gf->f->path, NULL, (int64_t)c->pos,
+                          "data section at %llu (padded to %u) starts past the end of the file "
+                          "(%llu bytes)", (unsigned long long)c->pos, gf->alignment,
+                          (unsigned long long)gf->f->size);
+    MP_FORWARD(check_offsets(g, gf, err));
     for (size_t i = 0; i < gf->n_tensors; i++) {
         mp_gguf_tensor *t = &g->tensors[gf->first_tensor + i];
         t->offset = gf->data_offset + t->rel_offset;
     }
-cleanup:
+    return MP_OK;
+}
+
+/* Parses and validates one file, appending its tensors to g. */
+static mp_errcode parse_file(mp_gguf *g, gguf_file *gf, uint32_t file_index, mp_err *err)
+{
+    cursor c = {gf->f, 0, 0, 0, NULL};
+    c.buf = malloc(CURSOR_BUF);
+    if (!c.buf) return mp_errf(err, MP_E_NOMEM, "out of memory");
+    uint64_t n_t = 0, n_kv = 0;
+    mp_errcode rc = parse_magic_version(&c, gf, err);
+    if (rc == MP_OK) rc = parse_counts(&c, gf->f->path, &n_t, &n_kv, err);
+    if (rc == MP_OK) rc = parse_kvs(&c, gf, n_kv, err);
+    if (rc == MP_OK) rc = parse_tensors(g, gf, &c, file_index, n_t, err);
     free(c.buf);
     return rc;
 }
@@ -690,6 +683,66 @@ static mp_errcode split_key(const gguf_file *gf, const char *key, mp_gguf_vtype 
     return MP_OK;
 }
 
+/* Split k (from 0) of count, named from prefix: present, inside the directory, opened, and
+ * saying it is split k of count. *total gets split 0's split.tensors.count (-1: absent). */
+static mp_errcode open_split(mp_gguf *g, const char *prefix, int64_t k, int64_t count, int64_t *total, mp_err *err)
+{
+    char name[1024];
+    mp_gguf_split_name(prefix, (size_t)k + 1, (size_t)count, name, sizeof name);
+    char *path = mp_path_join(g->dir, name);
+    if (!path) return mp_errf(err, MP_E_NOMEM, "out of memory");
+    mp_errcode rc = MP_OK;
+    if (!mp_exists(path))
+        rc = mp_errf_at(err, MP_E_INPUT, path, NULL, -1, "split %lld of %lld is missing", (long long)k + 1,
+                        (long long)count);
+    else if (!mp_path_within(g->dir, path, NULL))
+        rc = mp_errf_at(err, MP_E_INPUT, path, NULL, -1, "split %lld of %lld resolves outside '%s'", (long long)k + 1,
+                        (long long)count, g->dir);
+    free(path);
+    MP_FORWARD(rc);
+    MP_FORWARD(open_one(g, name, err));
+    gguf_file *sf = &g->files[k];
+    int64_t sno = -1, scount = -1;
+    rc = split_key(sf, "split.no", MP_GGUF_V_U16, &sno, err);
+    if (rc == MP_OK) rc = split_key(sf, "split.count", MP_GGUF_V_U16, &scount, err);
+    if (rc == MP_E_COUNT || (rc == MP_OK && (sno != k || scount != count)))
+        return mp_errf_at(err, MP_E_INPUT, sf->f->path, NULL, -1, "split.no %lld and split.count %lld, expected %lld and %lld",
+                          (long long)sno, (long long)scount, (long long)k, (long long)count);
+    MP_FORWARD(rc);
+    if (k != 0) return MP_OK;
+    rc = split_key(sf, "split.tensors.count", MP_GGUF_V_I32, total, err);
+    if (rc == MP_E_COUNT) *total = -1, rc = MP_OK;
+    return rc;
+}
+
+/* The first file's split.count and split.no, against its name; *count 0 or 1 for a lone file
+ * (a merged set says 0). *prefix_len: the name's prefix before "-NNNNN-of-MMMMM.gguf". */
+static mp_errcode split_of_first(const gguf_file *gf, const char *first_name, int64_t *count, size_t *prefix_len,
+                                 mp_err *err)
+{
+    int64_t no = 0;
+    *count = 0;
+    mp_errcode rc = split_key(gf, "split.count", MP_GGUF_V_U16, count, err);
+    if (rc == MP_E_COUNT || (rc == MP_OK && *count <= 1)) {
+        *count = 1;
+        return MP_OK;
+    }
+    MP_FORWARD(rc);
+    rc = split_key(gf, "split.no", MP_GGUF_V_U16, &no, err);
+    if (rc == MP_E_COUNT)
+        return mp_errf_at(err, MP_E_INPUT, gf->f->path, NULL, -1, "key 'split.count' is %lld but 'split.no' is missing",
+                          (long long)*count);
+    MP_FORWARD(rc);
+    unsigned name_no, name_count;
+    if (!parse_split_name(first_name, prefix_len, &name_no, &name_count) || name_count != (unsigned)*count ||
+        name_no != (unsigned)no + 1)
+        return mp_errf_at(err, MP_E_INPUT, gf->f->path, NULL, -1,
+                          "split.no %lld and split.count %lld do not match the file name (want "
+                          "'<prefix>-%05lld-of-%05lld.gguf')", (long long)no, (long long)*count,
+                          (long long)no + 1, (long long)*count);
+    return MP_OK;
+}
+
 static mp_errcode open_split_set(mp_gguf *g, const char *first_name, mp_err *err)
 {
     /* The first file given decides; a split set is reopened from its first split. */
@@ -697,24 +750,10 @@ static mp_errcode open_split_set(mp_gguf *g, const char *first_name, mp_err *err
     if (!g->files) return mp_errf(err, MP_E_NOMEM, "out of memory");
     MP_FORWARD(open_one(g, first_name, err));
     gguf_file *gf = &g->files[0];
-    int64_t count = 0, no = 0;
-    mp_errcode rc = split_key(gf, "split.count", MP_GGUF_V_U16, &count, err);
-    if (rc == MP_E_COUNT || (rc == MP_OK && count <= 1)) return MP_OK; /* one file (a merged
-                                                                          set says 0) */
-    if (rc != MP_OK) return rc;
-    rc = split_key(gf, "split.no", MP_GGUF_V_U16, &no, err);
-    if (rc == MP_E_COUNT)
-        return mp_errf_at(err, MP_E_INPUT, gf->f->path, NULL, -1,
-                          "key 'split.count' is %lld but 'split.no' is missing", (long long)count);
-    if (rc != MP_OK) return rc;
-    size_t plen;
-    unsigned name_no, name_count;
-    if (!parse_split_name(first_name, &plen, &name_no, &name_count) ||
-        name_count != (unsigned)count || name_no != (unsigned)no + 1)
-        return mp_errf_at(err, MP_E_INPUT, gf->f->path, NULL, -1,
-                          "split.no %lld and split.count %lld do not match the file name (want "
-                          "'<prefix>-%05lld-of-%05lld.gguf')", (long long)no, (long long)count,
-                          (long long)no + 1, (long long)count);
+    int64_t count;
+    size_t plen = 0;
+    MP_FORWARD(split_of_first(gf, first_name, &count, &plen, err));
+    if (count <= 1) return MP_OK;
     char *prefix = malloc(plen + 1);
     if (!prefix) return mp_errf(err, MP_E_NOMEM, "out of memory");
     memcpy(prefix, first_name, plen);
@@ -727,48 +766,9 @@ static mp_errcode open_split_set(mp_gguf *g, const char *first_name, mp_err *err
     g->n_files = 0;
     free(g->files);
     g->files = calloc((size_t)count, sizeof *g->files);
-    if (!g->files) {
-        free(prefix);
-        return mp_errf(err, MP_E_NOMEM, "out of memory");
-    }
     int64_t total = -1;
-    rc = MP_OK;
-    for (int64_t k = 0; k < count && rc == MP_OK; k++) {
-        char name[1024];
-        mp_gguf_split_name(prefix, (size_t)k + 1, (size_t)count, name, sizeof name);
-        char *path = mp_path_join(g->dir, name);
-        if (!path) {
-            rc = mp_errf(err, MP_E_NOMEM, "out of memory");
-            break;
-        }
-        if (!mp_exists(path)) {
-            rc = mp_errf_at(err, MP_E_INPUT, path, NULL, -1, "split %lld of %lld is missing",
-                            (long long)k + 1, (long long)count);
-        } else if (!mp_path_within(g->dir, path, NULL)) {
-            rc = mp_errf_at(err, MP_E_INPUT, path, NULL, -1,
-                            "split %lld of %lld resolves outside '%s'", (long long)k + 1,
-                            (long long)count, g->dir);
-        }
-        free(path);
-        if (rc != MP_OK) break;
-        rc = open_one(g, name, err);
-        if (rc != MP_OK) break;
-        gguf_file *sf = &g->files[k];
-        int64_t sno = -1, scount = -1;
-        rc = split_key(sf, "split.no", MP_GGUF_V_U16, &sno, err);
-        if (rc == MP_OK) rc = split_key(sf, "split.count", MP_GGUF_V_U16, &scount, err);
-        if (rc == MP_E_COUNT || (rc == MP_OK && (sno != k || scount != count)))
-            rc = mp_errf_at(err, MP_E_INPUT, sf->f->path, NULL, -1,
-                            "split.no %lld and split.count %lld, expected %lld and %lld",
-                            (long long)sno, (long long)scount, (long long)k, (long long)count);
-        if (rc == MP_OK && k == 0) {
-            rc = split_key(sf, "split.tensors.count", MP_GGUF_V_I32, &total, err);
-            if (rc == MP_E_COUNT) {
-                total = -1;
-                rc = MP_OK;
-            }
-        }
-    }
+    mp_errcode rc = g->files ? MP_OK : mp_errf(err, MP_E_NOMEM, "out of memory");
+    for (int64_t k = 0; k < count && rc == MP_OK; k++) rc = open_split(g, prefix, k, count, &total, err);
     free(prefix);
     if (rc != MP_OK) return rc;
     if (total >= 0 && (uint64_t)total != g->n_tensors)

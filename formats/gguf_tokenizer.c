@@ -151,30 +151,17 @@ static mp_errcode fill_tokens(tok_ctx *c, mp_err *err)
     return MP_OK;
 }
 
-/* u64 count, then each string as u64 length + bytes: a GGUF string array's value. */
-static void put_u64(mp_buf *b, uint64_t v)
-{
-    uint8_t x[8];
-    mp_write_le64(x, v);
-    mp_buf_put(b, x, 8);
-}
-
-static void put_gstr(mp_buf *b, const char *s, size_t n)
-{
-    put_u64(b, n);
-    mp_buf_put(b, s, n);
-}
-
+/* A GGUF string array's value: u64 count, then each string (mp_gguf_put_str). */
 static mp_errcode add_tokens(mp_gguf_writer *w, tok_ctx *c, mp_err *err)
 {
     mp_buf toks = MP_BUF_INIT, types = MP_BUF_INIT;
-    put_u64(&toks, c->n);
-    put_u64(&types, c->n);
+    mp_gguf_put_u64(&toks, c->n);
+    mp_gguf_put_u64(&types, c->n);
     for (uint64_t i = 0; i < c->n; i++) {
         char pad[32];
         const char *t = c->text[i];
         if (!t) snprintf(pad, sizeof pad, "[PAD%llu]", (unsigned long long)i);
-        put_gstr(&toks, t ? t : pad, strlen(t ? t : pad));
+        mp_gguf_put_str(&toks, t ? t : pad, strlen(t ? t : pad));
         uint8_t x[4];
         mp_write_le32(x, (uint32_t)(t ? c->type[i] : TOK_UNUSED));
         mp_buf_put(&types, x, 4);
@@ -193,7 +180,7 @@ static mp_errcode add_tokens(mp_gguf_writer *w, tok_ctx *c, mp_err *err)
 static int put_merge(mp_buf *b, const cJSON *m)
 {
     if (cJSON_IsString(m)) {
-        put_gstr(b, m->valuestring, strlen(m->valuestring));
+        mp_gguf_put_str(b, m->valuestring, strlen(m->valuestring));
         return 1;
     }
     if (!cJSON_IsArray(m) || cJSON_GetArraySize(m) != 2 || !cJSON_IsString(m->child) ||
@@ -205,7 +192,7 @@ static int put_merge(mp_buf *b, const cJSON *m)
         for (const char *ch = p->valuestring; *ch; ch++)
             mp_buf_put(&s, *ch == ' ' ? "\xc4\xa0" : ch, *ch == ' ' ? 2 : 1);
     }
-    put_gstr(b, s.data ? s.data : "", s.len);
+    mp_gguf_put_str(b, s.data ? s.data : "", s.len);
     mp_buf_release(&s);
     return 1;
 }
@@ -215,7 +202,7 @@ static mp_errcode add_merges(mp_gguf_writer *w, const cJSON *merges, const char 
     if (!cJSON_IsArray(merges))
         return mp_errf_at(err, MP_E_INPUT, path, NULL, -1, "'model.merges' is not a list");
     mp_buf b = MP_BUF_INIT;
-    put_u64(&b, (uint64_t)cJSON_GetArraySize(merges));
+    mp_gguf_put_u64(&b, (uint64_t)cJSON_GetArraySize(merges));
     mp_errcode rc = MP_OK;
     for (const cJSON *m = merges->child; m && rc == MP_OK; m = m->next)
         if (!put_merge(&b, m))
@@ -620,7 +607,7 @@ static int spm_piece(spm *s, pb m)
         else if (f == 2 && w == 5) score = (uint32_t)v;
         else if (f == 3 && w == 0) type = (uint32_t)v;
     }
-    put_gstr(&s->toks, (const char *)text.p, (size_t)(text.end - text.p));
+    mp_gguf_put_str(&s->toks, (const char *)text.p, (size_t)(text.end - text.p));
     uint8_t x[4];
     mp_write_le32(x, score);
     mp_buf_put(&s->scores, x, 4);
@@ -654,9 +641,9 @@ static mp_errcode spm_parse(spm *s, const uint8_t *data, size_t len, const char 
     pb r = {data, data + len}, sub;
     uint32_t f, w;
     uint64_t v;
-    put_u64(&s->toks, 0);
-    put_u64(&s->scores, 0);
-    put_u64(&s->types, 0);
+    mp_gguf_put_u64(&s->toks, 0);
+    mp_gguf_put_u64(&s->scores, 0);
+    mp_gguf_put_u64(&s->types, 0);
     while (r.p < r.end) {
         int ok = pb_next(&r, &f, &w, &v, &sub);
         if (ok && f == 1 && w == 2) ok = spm_piece(s, sub);
@@ -683,7 +670,7 @@ static void spm_pad(spm *s, uint64_t n_vocab)
     for (uint64_t i = s->n; i < n_vocab; i++) {
         char pad[32];
         int len = snprintf(pad, sizeof pad, "[PAD%llu]", (unsigned long long)i);
-        put_gstr(&s->toks, pad, (size_t)len);
+        mp_gguf_put_str(&s->toks, pad, (size_t)len);
         float sc = -10000.0f;
         uint32_t u;
         memcpy(&u, &sc, 4);

@@ -72,16 +72,16 @@ static void put_u32(mp_buf *b, uint32_t v)
     mp_buf_put(b, x, 4);
 }
 
-static void put_u64(mp_buf *b, uint64_t v)
+void mp_gguf_put_u64(mp_buf *b, uint64_t v)
 {
     uint8_t x[8];
     mp_write_le64(x, v);
     mp_buf_put(b, x, 8);
 }
 
-static void put_str(mp_buf *b, const char *s, size_t n)
+void mp_gguf_put_str(mp_buf *b, const char *s, size_t n)
 {
-    put_u64(b, n);
+    mp_gguf_put_u64(b, n);
     mp_buf_put(b, s, n);
 }
 
@@ -116,7 +116,7 @@ mp_errcode mp_gguf_writer_add_kv(mp_gguf_writer *w, const char *key, mp_gguf_vty
     }
     if (!(w->keys[w->n_kv] = mp_strdup(key))) return mp_errf(err, MP_E_NOMEM, "out of memory");
     w->n_kv++;
-    put_str(&w->kv, key, strlen(key));
+    mp_gguf_put_str(&w->kv, key, strlen(key));
     put_u32(&w->kv, (uint32_t)type);
     if (type == MP_GGUF_V_ARR) put_u32(&w->kv, (uint32_t)elem);
     mp_buf_put(&w->kv, value, len);
@@ -146,7 +146,7 @@ mp_errcode mp_gguf_writer_add_i32(mp_gguf_writer *w, const char *key, int32_t v,
 mp_errcode mp_gguf_writer_add_str(mp_gguf_writer *w, const char *key, const char *s, mp_err *err)
 {
     mp_buf b = MP_BUF_INIT;
-    put_str(&b, s, strlen(s));
+    mp_gguf_put_str(&b, s, strlen(s));
     mp_errcode rc = b.oom ? mp_errf(err, MP_E_NOMEM, "out of memory")
                           : mp_gguf_writer_add_kv(w, key, MP_GGUF_V_STR, MP_GGUF_V_U8, b.data, b.len, err);
     mp_buf_release(&b);
@@ -228,19 +228,19 @@ mp_errcode mp_gguf_writer_begin(mp_gguf_writer *w, mp_err *err)
     mp_buf h = MP_BUF_INIT;
     mp_buf_put(&h, "GGUF", 4);
     put_u32(&h, 3);
-    put_u64(&h, w->n_t);
-    put_u64(&h, w->n_kv);
+    mp_gguf_put_u64(&h, w->n_t);
+    mp_gguf_put_u64(&h, w->n_kv);
     if (w->kv.len) mp_buf_put(&h, w->kv.data, w->kv.len);
     uint64_t off = 0;
     for (size_t i = 0; i < w->n_t; i++) {
         wtensor *t = &w->t[i];
         t->offset = off;
         off += padded(t->n_bytes, w->alignment);
-        put_str(&h, t->name, strlen(t->name));
+        mp_gguf_put_str(&h, t->name, strlen(t->name));
         put_u32(&h, t->n_dims);
-        for (uint32_t d = 0; d < t->n_dims; d++) put_u64(&h, t->ne[d]);
+        for (uint32_t d = 0; d < t->n_dims; d++) mp_gguf_put_u64(&h, t->ne[d]);
         put_u32(&h, t->type);
-        put_u64(&h, t->offset);
+        mp_gguf_put_u64(&h, t->offset);
     }
     for (uint64_t pad = padded(h.len, w->alignment) - h.len; pad > 0 && !h.oom;) {
         size_t k = pad < sizeof zeros ? (size_t)pad : sizeof zeros;
@@ -327,19 +327,13 @@ static mp_errcode copy_kv(mp_gguf_writer *w, const mp_gguf *g, const mp_gguf_kv 
     return rc;
 }
 
-mp_errcode mp_gguf_copy(const mp_gguf *g, const char *dst, const mp_gguf_copy_opts *o, mp_err *err)
+/* Plans the splits as gguf-split does: by tensor count, or before the size would pass the
+ * limit (a split always takes at least one tensor). first[s] is split s's first tensor and
+ * first[n_splits] = n; first has room for n + 2. Returns n_splits. */
+static size_t plan_splits(const mp_gguf *g, size_t n, uint32_t align, const mp_gguf_copy_opts *o, size_t *first)
 {
-    size_t n = o->metadata_only ? 0 : mp_gguf_n_tensors(g);
-    uint32_t align = o->alignment ? o->alignment : mp_gguf_alignment(g);
-    if (align == 0 || (align & (align - 1)))
-        return mp_errf(err, MP_E_USAGE, "alignment %u is not a power of two", align);
-    /* Plan the splits as gguf-split does: by tensor count, or before the size would pass the
-     * limit (a split always takes at least one tensor). */
-    size_t *first = malloc((n + 2) * sizeof *first);
-    if (!first) return mp_errf(err, MP_E_NOMEM, "out of memory");
-    size_t n_splits = 0;
+    size_t n_splits = 0, next_cut = 0;
     uint64_t size = 0;
-    size_t next_cut = 0;
     for (size_t i = 0; i < n; i++) {
         uint64_t b = padded(mp_gguf_tensor_at(g, i)->n_bytes, align);
         int at_cut = next_cut < o->n_cuts && o->cut_before[next_cut] == i;
@@ -355,21 +349,73 @@ mp_errcode mp_gguf_copy(const mp_gguf *g, const char *dst, const mp_gguf_copy_op
     }
     if (n_splits == 0) first[n_splits++] = 0;
     first[n_splits] = n;
+    return n_splits;
+}
+
+/* What mp_gguf_copy writes: n tensors in n_splits files, split s holding [first[s], first[s + 1]). */
+typedef struct copy_plan {
+    size_t n, n_splits;
+    const size_t *first;
+    int split;        /* a split set (split.* keys, numbered names), else one file */
+    uint32_t align;
+} copy_plan;
+
+/* Split s of the plan into the writer: the source's keys in the first, the alignment and split
+ * keys, and its tensors with their bytes (buf: COPY_CHUNK). */
+static mp_errcode write_split(mp_gguf_writer *w, const mp_gguf *g, const copy_plan *p, size_t s, uint8_t *buf,
+                              mp_err *err)
+{
+    uint32_t align = p->align;
+    size_t t0 = p->first[s], t1 = p->first[s + 1];
+    for (size_t i = 0; s == 0 && i < mp_gguf_n_kv(g); i++) {
+        const mp_gguf_kv *kv = mp_gguf_kv_at(g, i);
+        if (is_split_key(kv->key) || strcmp(kv->key, "general.alignment") == 0) continue;
+        MP_FORWARD(copy_kv(w, g, kv, err));
+    }
+    /* The key goes wherever the offsets need it, and stays where the source had it. */
+    if (align != MP_GGUF_DEFAULT_ALIGNMENT || (s == 0 && mp_gguf_find_kv(g, "general.alignment")))
+        MP_FORWARD(mp_gguf_writer_add_u32(w, "general.alignment", align, err));
+    if (p->split) {
+        MP_FORWARD(mp_gguf_writer_add_u16(w, "split.no", (uint16_t)s, err));
+        MP_FORWARD(mp_gguf_writer_add_u16(w, "split.count", (uint16_t)p->n_splits, err));
+        MP_FORWARD(mp_gguf_writer_add_i32(w, "split.tensors.count", (int32_t)p->n, err));
+    }
+    for (size_t i = t0; i < t1; i++) {
+        const mp_gguf_tensor *t = mp_gguf_tensor_at(g, i);
+        MP_FORWARD(mp_gguf_writer_add_tensor(w, t->name, t->type, t->n_dims, t->ne, err));
+    }
+    MP_FORWARD(mp_gguf_writer_begin(w, err));
+    for (size_t i = t0; i < t1; i++) {
+        const mp_gguf_tensor *t = mp_gguf_tensor_at(g, i);
+        for (uint64_t at = 0; at < t->n_bytes; at += COPY_CHUNK) {
+            size_t len = t->n_bytes - at < COPY_CHUNK ? (size_t)(t->n_bytes - at) : COPY_CHUNK;
+            MP_FORWARD(mp_gguf_read(g, t, at, buf, len, err));
+            MP_FORWARD(mp_gguf_writer_write(w, buf, len, err));
+        }
+    }
+    return MP_OK;
+}
+
+mp_errcode mp_gguf_copy(const mp_gguf *g, const char *dst, const mp_gguf_copy_opts *o, mp_err *err)
+{
+    size_t n = o->metadata_only ? 0 : mp_gguf_n_tensors(g);
+    uint32_t align = o->alignment ? o->alignment : mp_gguf_alignment(g);
+    if (align == 0 || (align & (align - 1)))
+        return mp_errf(err, MP_E_USAGE, "alignment %u is not a power of two", align);
+    size_t *first = malloc((n + 2) * sizeof *first);
+    if (!first) return mp_errf(err, MP_E_NOMEM, "out of memory");
+    size_t n_splits = plan_splits(g, n, align, o, first);
     int split = o->split_max_tensors || o->split_max_bytes || o->n_cuts;
-    if (split && n_splits > 65535) {
-        free(first);
-        return mp_errf(err, MP_E_INPUT, "%zu splits exceed split.count's u16", n_splits);
-    }
-    if (split && n > INT32_MAX) {
-        free(first);
-        return mp_errf(err, MP_E_INPUT, "%zu tensors exceed split.tensors.count's i32", n);
-    }
     char prefix[4096];
     snprintf(prefix, sizeof prefix, "%s", dst);
     size_t pl = strlen(prefix);
     if (pl > 5 && strcmp(prefix + pl - 5, ".gguf") == 0) prefix[pl - 5] = '\0';
     uint8_t *buf = malloc(COPY_CHUNK);
     mp_errcode rc = buf ? MP_OK : mp_errf(err, MP_E_NOMEM, "out of memory");
+    if (rc == MP_OK && split && n_splits > 65535)
+        rc = mp_errf(err, MP_E_INPUT, "%zu splits exceed split.count's u16", n_splits);
+    if (rc == MP_OK && split && n > INT32_MAX)
+        rc = mp_errf(err, MP_E_INPUT, "%zu tensors exceed split.tensors.count's i32", n);
     for (size_t s = 0; s < n_splits && rc == MP_OK; s++) {
         char path[4200];
         if (split) mp_gguf_split_name(prefix, s + 1, n_splits, path, sizeof path);
@@ -377,32 +423,8 @@ mp_errcode mp_gguf_copy(const mp_gguf *g, const char *dst, const mp_gguf_copy_op
         mp_gguf_writer *w = NULL;
         rc = mp_gguf_writer_open(&w, path, err);
         if (rc != MP_OK) break;
-        for (size_t i = 0; s == 0 && rc == MP_OK && i < mp_gguf_n_kv(g); i++) {
-            const mp_gguf_kv *kv = mp_gguf_kv_at(g, i);
-            if (is_split_key(kv->key) || strcmp(kv->key, "general.alignment") == 0) continue;
-            rc = copy_kv(w, g, kv, err);
-        }
-        /* The key goes wherever the offsets need it, and stays where the source had it. */
-        if (rc == MP_OK && (align != MP_GGUF_DEFAULT_ALIGNMENT || (s == 0 && mp_gguf_find_kv(g, "general.alignment"))))
-            rc = mp_gguf_writer_add_u32(w, "general.alignment", align, err);
-        if (rc == MP_OK && split) {
-            rc = mp_gguf_writer_add_u16(w, "split.no", (uint16_t)s, err);
-            if (rc == MP_OK) rc = mp_gguf_writer_add_u16(w, "split.count", (uint16_t)n_splits, err);
-            if (rc == MP_OK) rc = mp_gguf_writer_add_i32(w, "split.tensors.count", (int32_t)n, err);
-        }
-        for (size_t i = first[s]; rc == MP_OK && i < first[s + 1]; i++) {
-            const mp_gguf_tensor *t = mp_gguf_tensor_at(g, i);
-            rc = mp_gguf_writer_add_tensor(w, t->name, t->type, t->n_dims, t->ne, err);
-        }
-        if (rc == MP_OK) rc = mp_gguf_writer_begin(w, err);
-        for (size_t i = first[s]; rc == MP_OK && i < first[s + 1]; i++) {
-            const mp_gguf_tensor *t = mp_gguf_tensor_at(g, i);
-            for (uint64_t at = 0; rc == MP_OK && at < t->n_bytes; at += COPY_CHUNK) {
-                size_t len = t->n_bytes - at < COPY_CHUNK ? (size_t)(t->n_bytes - at) : COPY_CHUNK;
-                rc = mp_gguf_read(g, t, at, buf, len, err);
-                if (rc == MP_OK) rc = mp_gguf_writer_write(w, buf, len, err);
-            }
-        }
+        copy_plan plan = {n, n_splits, first, split, align};
+        rc = write_split(w, g, &plan, s, buf, err);
         if (rc == MP_OK) rc = mp_gguf_writer_finish(w, err);
         else mp_gguf_writer_abort(w);
     }

@@ -15,7 +15,7 @@ extern const mp_scheme mp_scheme_cutlass_int4, mp_scheme_onednn_int4, mp_scheme_
     mp_scheme_gptq_v2, mp_scheme_awq, mp_scheme_awq_gemv, mp_scheme_autoround, mp_scheme_ct,
     mp_scheme_fp8_block, mp_scheme_ct_float, mp_scheme_modelopt_fp8;
 extern const mp_scheme mp_scheme_ct_nvfp4, mp_scheme_modelopt_nvfp4, mp_scheme_mxfp4,
-    mp_scheme_ct_mxfp4;
+    mp_scheme_ct_mxfp4, mp_scheme_bnb4, mp_scheme_bnb8;
 
 /* Listing order: --help and the docs show the entries so, the device layouts first. */
 static const mp_scheme *const entries[] = {
@@ -34,9 +34,11 @@ static const mp_scheme *const entries[] = {
     &mp_scheme_modelopt_nvfp4,
     &mp_scheme_mxfp4,
     &mp_scheme_ct_mxfp4,
+    &mp_scheme_bnb4,
+    &mp_scheme_bnb8,
 };
 /* A literal, as ggml checks GGML_TYPE_COUNT: whoever adds an entry comes here and looks. */
-_Static_assert(sizeof entries / sizeof *entries == 15, "a registry entry was added or removed");
+_Static_assert(sizeof entries / sizeof *entries == 17, "a registry entry was added or removed");
 
 size_t mp_scheme_count(void) { return sizeof entries / sizeof *entries; }
 
@@ -146,7 +148,7 @@ static const char *check_layout(const mp_scheme *s)
     if (!s->bits_mask || !s->bits_text) return "a layout without its bit widths";
     if (!s->check_shapes) return "a layout without a shape check";
     if (s->act_order_ok && !s->g_idx_name) return "act-order without a g_idx name";
-    if (s->elem != MP_ELEM_INT && (!s->is_codes || !s->scale_text))
+    if (s->elem != MP_ELEM_INT && (!(s->is_codes || s->markers) || !s->scale_text))
         return "a float layout without its codes test or scale semantics";
     if (s->elem == MP_ELEM_FP4 && (!s->fp4_group || s->fp4_group % 2))
         return "an FP4 layout without an even block size";
@@ -210,7 +212,7 @@ const char *mp_scheme_torch_dtype(mp_dtype t)
 
 /* ------------------------------------------------------------ modelprep's own layouts */
 
-/* The config `convert --to cutlass-int4|onednn-int4` writes, so that every layout modelprep
+/* The config `convert --to` writes for modelprep's own layouts (MP_QM_MODELPREP), so that every layout modelprep
  * writes can be read back as a source. */
 mp_errcode mp_scheme_write_native(mp_buf *b, const mp_scheme *s, const mp_scheme_job *j,
                                   mp_err *err)

@@ -187,16 +187,12 @@ static mp_errcode setup_zstd(mp_st_writer *w, const zstd_params *z, mp_err *err)
     return MP_OK;
 }
 
-static mp_errcode writer_open(mp_st_writer **out, const char *path, const mp_tensor_spec *specs,
-                              size_t n, const char *const *meta, size_t n_meta, int plan_only,
-                              const zstd_params *zp, mp_err *err)
+/* A writer for n tensors with its buffers and hash states, nothing planned yet; NULL when out
+ * of memory. */
+static mp_st_writer *writer_alloc(const char *path, size_t n)
 {
-    *out = NULL;
-    mp_buf h = MP_BUF_INIT;
-    order_key *keys = NULL;
-    mp_errcode rc = MP_OK;
     mp_st_writer *w = calloc(1, sizeof *w);
-    if (!w) return mp_errf_at(err, MP_E_NOMEM, path, NULL, -1, "out of memory");
+    if (!w) return NULL;
     w->fd = -1;
     w->n = n;
     w->path = mp_strdup(path);
@@ -204,117 +200,117 @@ static mp_errcode writer_open(mp_st_writer **out, const char *path, const mp_ten
     w->bytes = calloc(n ? n : 1, sizeof *w->bytes);
     w->order = calloc(n ? n : 1, sizeof *w->order);
     w->stage = malloc(STAGE_BYTES);
-    keys = calloc(n ? n : 1, sizeof *keys);
     w->digests = calloc(n ? n : 1, sizeof *w->digests);
     w->file_hash = XXH3_createState();
     w->tensor_hash = XXH64_createState();
-    if (!w->path || !w->specs || !w->bytes || !w->order || !w->stage || !keys || !w->digests ||
-        !w->file_hash || !w->tensor_hash) {
-        rc = mp_errf_at(err, MP_E_NOMEM, path, NULL, -1, "out of memory");
-        goto fail;
+    if (!w->path || !w->specs || !w->bytes || !w->order || !w->stage || !w->digests || !w->file_hash ||
+        !w->tensor_hash) {
+        free_writer(w);
+        return NULL;
     }
-    for (size_t i = 0; i < n; i++) {
+    return w;
+}
+
+/* The specs, validated and copied into w, with each one's byte size and sort key. */
+static mp_errcode copy_specs(mp_st_writer *w, const mp_tensor_spec *specs, order_key *keys, mp_err *err)
+{
+    for (size_t i = 0; i < w->n; i++) {
         const mp_tensor_spec *s = &specs[i];
-        if (s->n_dims > MP_MAX_DIMS || (unsigned)s->dtype >= MP_DTYPE_COUNT) {
-            rc = mp_errf_at(err, MP_E_INPUT, path, s->name, -1, "invalid tensor spec");
-            goto fail;
-        }
+        if (s->n_dims > MP_MAX_DIMS || (unsigned)s->dtype >= MP_DTYPE_COUNT)
+            return mp_errf_at(err, MP_E_INPUT, w->path, s->name, -1, "invalid tensor spec");
         uint64_t elems = 1;
         const char *why = NULL;
         int bad = 0;
         for (uint32_t d = 0; d < s->n_dims; d++) bad |= mp_mul_overflow(elems, s->shape[d], &elems);
-        if (bad || mp_dtype_nbytes(s->dtype, elems, &w->bytes[i], &why)) {
-            rc = mp_errf_at(err, MP_E_INPUT, path, s->name, -1,
-                            "shape of %s does not give a whole number of bytes",
-                            mp_dtype_name(s->dtype));
-            goto fail;
-        }
+        if (bad || mp_dtype_nbytes(s->dtype, elems, &w->bytes[i], &why))
+            return mp_errf_at(err, MP_E_INPUT, w->path, s->name, -1, "shape of %s does not give a whole number of bytes",
+                              mp_dtype_name(s->dtype));
         w->specs[i] = *s;
         w->specs[i].name = mp_strdup(s->name);
-        if (!w->specs[i].name) {
-            rc = mp_errf_at(err, MP_E_NOMEM, path, NULL, -1, "out of memory");
-            goto fail;
-        }
+        if (!w->specs[i].name) return mp_errf_at(err, MP_E_NOMEM, w->path, NULL, -1, "out of memory");
         keys[i] = (order_key){s->dtype, w->specs[i].name, i};
     }
+    return MP_OK;
+}
+
+/* The write order (by dtype, then name: natural alignment) into w->order, refusing duplicate
+ * names; *data gets the bytes of all tensors. */
+static mp_errcode plan_order(mp_st_writer *w, order_key *keys, uint64_t *data, mp_err *err)
+{
+    size_t n = w->n;
     qsort(keys, n, sizeof *keys, cmp_write_order);
-    uint64_t data = 0;
+    *data = 0;
     for (size_t k = 0; k < n; k++) {
-        if (k > 0 && strcmp(keys[k - 1].name, keys[k].name) == 0 &&
-            keys[k - 1].dtype == keys[k].dtype) {
-            rc = mp_errf_at(err, MP_E_INPUT, path, keys[k].name, -1, "duplicate tensor name");
-            goto fail;
-        }
+        if (k > 0 && strcmp(keys[k - 1].name, keys[k].name) == 0 && keys[k - 1].dtype == keys[k].dtype)
+            return mp_errf_at(err, MP_E_INPUT, w->path, keys[k].name, -1, "duplicate tensor name");
         w->order[k] = keys[k].index;
-        if (mp_add_overflow(data, w->bytes[keys[k].index], &data)) {
-            rc = mp_errf_at(err, MP_E_INPUT, path, NULL, -1, "total size overflows");
-            goto fail;
-        }
+        if (mp_add_overflow(*data, w->bytes[keys[k].index], data))
+            return mp_errf_at(err, MP_E_INPUT, w->path, NULL, -1, "total size overflows");
     }
     /* Same name with different dtypes sorts apart: check names globally too. */
     for (size_t k = 0; k < n; k++) keys[k].dtype = MP_DTYPE_BOOL;
     qsort(keys, n, sizeof *keys, cmp_write_order);
-    for (size_t k = 1; k < n; k++) {
-        if (strcmp(keys[k - 1].name, keys[k].name) == 0) {
-            rc = mp_errf_at(err, MP_E_INPUT, path, keys[k].name, -1, "duplicate tensor name");
-            goto fail;
-        }
-    }
-    rc = build_header(w, meta, n_meta, &h, err);
-    if (rc != MP_OK) goto fail;
-    w->file_size = 8 + h.len + data;
-    if (plan_only) {
-        free(keys);
-        mp_buf_release(&h);
-        *out = w;
-        return MP_OK;
-    }
+    for (size_t k = 1; k < n; k++)
+        if (strcmp(keys[k - 1].name, keys[k].name) == 0)
+            return mp_errf_at(err, MP_E_INPUT, w->path, keys[k].name, -1, "duplicate tensor name");
+    return MP_OK;
+}
 
-    if (zp && zp->level > 0) {
-        rc = setup_zstd(w, zp, err);
-        if (rc != MP_OK) goto fail;
-    }
-    w->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (w->fd < 0) {
-        rc = mp_errf_at(err, MP_E_IO, path, NULL, -1, "cannot create: %s", strerror(errno));
-        goto fail;
-    }
+/* Creates the file and stages its length prefix and header h, hashed as data; the header goes
+ * through the stage like data, so small files take one write. */
+static mp_errcode start_file(mp_st_writer *w, const mp_buf *h, const zstd_params *zp, mp_err *err)
+{
+    if (zp && zp->level > 0) MP_FORWARD(setup_zstd(w, zp, err));
+    w->fd = open(w->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (w->fd < 0) return mp_errf_at(err, MP_E_IO, w->path, NULL, -1, "cannot create: %s", strerror(errno));
     XXH3_128bits_reset(w->file_hash);
     XXH64_reset(w->tensor_hash, 0);
     uint8_t len8[8];
-    mp_write_le64(len8, h.len);
+    mp_write_le64(len8, h->len);
     XXH3_128bits_update(w->file_hash, len8, 8);
-    XXH3_128bits_update(w->file_hash, h.data, h.len);
+    XXH3_128bits_update(w->file_hash, h->data, h->len);
     memcpy(w->stage, len8, 8);
     w->staged = 8;
-    /* The header goes through the stage like data, so small files take one write. */
     w->cur = 0;
-    w->cur_left = n ? w->bytes[w->order[0]] : 0;
-    {
-        size_t done = 0;
-        while (done < h.len) {
-            size_t room = STAGE_BYTES - w->staged, take = h.len - done < room ? h.len - done : room;
-            memcpy(w->stage + w->staged, h.data + done, take);
-            w->staged += take;
-            done += take;
-            if (w->staged == STAGE_BYTES) {
-                rc = writer_put(w, w->stage, w->staged, err);
-                if (rc != MP_OK) goto fail;
-                w->staged = 0;
-            }
+    w->cur_left = w->n ? w->bytes[w->order[0]] : 0;
+    for (size_t done = 0; done < h->len;) {
+        size_t room = STAGE_BYTES - w->staged, take = h->len - done < room ? h->len - done : room;
+        memcpy(w->stage + w->staged, h->data + done, take);
+        w->staged += take;
+        done += take;
+        if (w->staged == STAGE_BYTES) {
+            MP_FORWARD(writer_put(w, w->stage, w->staged, err));
+            w->staged = 0;
         }
     }
     skip_empty(w);
+    return MP_OK;
+}
+
+static mp_errcode writer_open(mp_st_writer **out, const char *path, const mp_tensor_spec *specs,
+                              size_t n, const char *const *meta, size_t n_meta, int plan_only,
+                              const zstd_params *zp, mp_err *err)
+{
+    *out = NULL;
+    mp_buf h = MP_BUF_INIT;
+    uint64_t data = 0;
+    mp_st_writer *w = writer_alloc(path, n);
+    order_key *keys = calloc(n ? n : 1, sizeof *keys);
+    mp_errcode rc = !w || !keys ? mp_errf_at(err, MP_E_NOMEM, path, NULL, -1, "out of memory") : MP_OK;
+    if (rc == MP_OK) rc = copy_specs(w, specs, keys, err);
+    if (rc == MP_OK) rc = plan_order(w, keys, &data, err);
+    if (rc == MP_OK) rc = build_header(w, meta, n_meta, &h, err);
+    if (rc == MP_OK) w->file_size = 8 + h.len + data;
+    if (rc == MP_OK && !plan_only) rc = start_file(w, &h, zp, err);
     free(keys);
     mp_buf_release(&h);
+    if (rc != MP_OK) {
+        if (w && w->fd >= 0) unlink(path);
+        free_writer(w);
+        return rc;
+    }
     *out = w;
     return MP_OK;
-fail:
-    if (w->fd >= 0) unlink(path);
-    free(keys);
-    mp_buf_release(&h);
-    free_writer(w);
-    return rc;
 }
 
 mp_errcode mp_st_writer_open(mp_st_writer **out, const char *path, const mp_tensor_spec *specs,

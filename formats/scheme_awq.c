@@ -115,7 +115,7 @@ const mp_scheme mp_scheme_awq = {
     .methods = methods,
     .method = MP_QM_AWQ,
     .read_config = read_awq,
-    .pack = MP_QPACK_AWQ_GEMM,
+    .pack = MP_QPACK_N8_INTERLEAVED,
     MP_QWEIGHT_NAMES,
     .codes = {.container_bytes = 4, .bits = 4, .along_rows = 1, .string_is_n = 0, .awq_order = 1},
     .zeros = {.container_bytes = 4, .bits = 4, .along_rows = 1, .string_is_n = 0, .awq_order = 1},
@@ -139,7 +139,7 @@ const mp_scheme mp_scheme_awq_gemv = {
     .methods = NULL, /* announced as awq with version gemv */
     .method = MP_QM_AWQ,
     .read_config = read_awq,
-    .pack = MP_QPACK_AWQ_GEMV,
+    .pack = MP_QPACK_K8_WORDS,
     MP_QWEIGHT_NAMES,
     .codes = {.container_bytes = 4, .bits = 4, .along_rows = 1, .string_is_n = 1},
     .zeros = {.container_bytes = 4, .bits = 4, .along_rows = 1, .string_is_n = 1},

@@ -249,6 +249,22 @@ done:
     return rc;
 }
 
+mp_errcode mp_qc_skip_list(qconfig *c, const cJSON *q, const char *key, mp_err *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(q, key);
+    if (!v || cJSON_IsNull(v)) return MP_OK;
+    if (!cJSON_IsArray(v)) return BAD(err, c, "'%s' is not a list", key);
+    for (const cJSON *e = v->child; e; e = e->next) {
+        if (!cJSON_IsString(e)) return BAD(err, c, "'%s' holds a non-string", key);
+        qrule *r = mp_qc_add_rule(c, err);
+        if (!r) return MP_E_NOMEM;
+        r->skip = 1;
+        r->substring = 1; /* transformers matches these names inside module names */
+        MP_FORWARD(mp_qc_rule_pattern(c, r, e->valuestring, 0, err));
+    }
+    return MP_OK;
+}
+
 mp_errcode mp_qc_glob_rule(qconfig *c, const char *glob, mp_err *err)
 {
     size_t n = strlen(glob);

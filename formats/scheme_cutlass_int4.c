@@ -38,7 +38,7 @@ const mp_scheme mp_scheme_cutlass_int4 = {
     .methods = methods,
     .method = MP_QM_MODELPREP,
     .read_config = mp_scheme_read_native,
-    .pack = MP_QPACK_CUTLASS,
+    .pack = MP_QPACK_K2_BYTES,
     MP_QWEIGHT_NAMES,
     .codes = {.container_bytes = 1, .bits = 4, .along_rows = 1, .string_is_n = 1},
     .zenc = MP_ZENC_IMPLIED,

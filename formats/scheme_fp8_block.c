@@ -17,22 +17,6 @@
 
 extern const mp_scheme mp_scheme_fp8_block;
 
-static mp_errcode read_skip_list(qconfig *c, const cJSON *q, const char *key, mp_err *err)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(q, key);
-    if (!v || cJSON_IsNull(v)) return MP_OK;
-    if (!cJSON_IsArray(v)) return MP_BAD_CONFIG(err, c, "'%s' is not a list", key);
-    for (const cJSON *e = v->child; e; e = e->next) {
-        if (!cJSON_IsString(e)) return MP_BAD_CONFIG(err, c, "'%s' holds a non-string", key);
-        qrule *r = mp_qc_add_rule(c, err);
-        if (!r) return MP_E_NOMEM;
-        r->skip = 1;
-        r->substring = 1; /* transformers matches these names inside module names */
-        MP_FORWARD(mp_qc_rule_pattern(c, r, e->valuestring, 0, err));
-    }
-    return MP_OK;
-}
-
 static mp_errcode read_fp8(qconfig *c, const cJSON *q, mp_err *err)
 {
     const char *fmt = mp_qc_str(q, "fmt");
@@ -60,8 +44,8 @@ static mp_errcode read_fp8(qconfig *c, const cJSON *q, mp_err *err)
         c->base.block_n = b[0];
         c->base.block_k = b[1];
     }
-    MP_FORWARD(read_skip_list(c, q, "modules_to_not_convert", err));
-    return read_skip_list(c, q, "ignored_layers", err); /* MiniMax's spelling */
+    MP_FORWARD(mp_qc_skip_list(c, q, "modules_to_not_convert", err));
+    return mp_qc_skip_list(c, q, "ignored_layers", err); /* MiniMax's spelling */
 }
 
 static mp_errcode shape_fp8(const mp_st_model *m, mp_qlinear *q, int64_t gs, mp_err *err)

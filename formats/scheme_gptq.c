@@ -156,7 +156,7 @@ static const char *const methods[] = {"gptq", NULL};
 
 #define GPTQ_COMMON                                                                        \
     .roles = MP_SCHEME_SOURCE | MP_SCHEME_TARGET, .method = MP_QM_GPTQ,                      \
-    .read_config = read_gptq, .pack = MP_QPACK_GPTQ, MP_QWEIGHT_NAMES,                      \
+    .read_config = read_gptq, .pack = MP_QPACK_KSTREAM_COLS, MP_QWEIGHT_NAMES,                      \
     /* codes: column n, field k; zeros: row g, field n */                                     \
     .codes = {.container_bytes = 4, .along_rows = 0, .string_is_n = 1},                      \
     .zeros = {.container_bytes = 4, .along_rows = 1, .string_is_n = 0},                      \

@@ -66,6 +66,9 @@ qrule *mp_qc_add_rule(qconfig *c, mp_err *err);
 /* The rule matches `key`: exactly, or as a Python regex (re.match) when is_regex. */
 mp_errcode mp_qc_rule_pattern(qconfig *c, qrule *r, const char *key, int is_regex, mp_err *err);
 
+/* A list of module names under `key` (absent or null: none) becomes skip rules matching them
+ * inside module names, as transformers' modules_to_not_convert does. */
+mp_errcode mp_qc_skip_list(qconfig *c, const cJSON *q, const char *key, mp_err *err);
 /* Python fnmatch-style module globs ("model.layers.*.mlp", ModelOpt's exclude_modules) become
  * skip rules: '*' any run of characters, the whole name matched. */
 mp_errcode mp_qc_glob_rule(qconfig *c, const char *glob, mp_err *err);

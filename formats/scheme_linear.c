@@ -125,7 +125,7 @@ const char *mp_fscale_name(mp_fscale s)
 {
     static const char *const names[MP_FSCALE_COUNT] = {
         [MP_FSCALE_TENSOR] = "tensor", [MP_FSCALE_CHANNEL] = "channel",
-        [MP_FSCALE_GROUP] = "group", [MP_FSCALE_BLOCK] = "block"};
+        [MP_FSCALE_GROUP] = "group", [MP_FSCALE_BLOCK] = "block", [MP_FSCALE_FLAT] = "flat"};
     return s < MP_FSCALE_COUNT ? names[s] : "?";
 }
 
@@ -240,7 +240,22 @@ static mp_dtype model_dtype(const qconfig *c)
     return MP_DTYPE_COUNT;
 }
 
-static mp_errcode build_linear(mp_qmodel *qm, const mp_st_model *m, const char *prefix, mp_err *err)
+/* The parts beyond codes, scales, zeros and g_idx: bias, activation scale, marker, aux. */
+static void find_parts(const mp_st_model *m, const mp_scheme *L, mp_qlinear *q)
+{
+    q->qzeros = L->zeros_name ? sibling(m, q->prefix, L->zeros_name) : NULL;
+    q->g_idx = L->g_idx_name ? sibling(m, q->prefix, L->g_idx_name) : NULL;
+    q->shape = L->shape_name ? sibling(m, q->prefix, L->shape_name) : NULL;
+    q->bias = sibling(m, q->prefix, "bias");
+    q->input_scale = L->input_scale_name ? sibling(m, q->prefix, L->input_scale_name) : NULL;
+    for (int i = 0; i < 2; i++)
+        q->kv_scales[i] = L->kv_scale_names[i] ? sibling(m, q->prefix, L->kv_scale_names[i]) : NULL;
+    for (size_t i = 0; i < MP_QAUX_MAX; i++)
+        q->aux[i] = L->aux_names[i] ? sibling(m, q->prefix, L->aux_names[i]) : NULL;
+}
+
+static mp_errcode build_linear(mp_qmodel *qm, const mp_st_model *m, const char *prefix,
+                               const mp_tensor *marker, mp_err *err)
 {
     const qconfig *c = &qm->cfg;
     qparams p;
@@ -271,12 +286,8 @@ static mp_errcode build_linear(mp_qmodel *qm, const mp_st_model *m, const char *
     q->qweight = sibling_sep(m, prefix, sep, wname);
     q->scales = sibling_sep(m, prefix, sep, L->scales_name);
     q->global_scale = L->global_scale_name ? sibling_sep(m, prefix, sep, L->global_scale_name) : NULL;
-    for (int i = 0; i < 2; i++) q->kv_scales[i] = L->kv_scale_names[i] ? sibling(m, prefix, L->kv_scale_names[i]) : NULL;
-    q->qzeros = L->zeros_name ? sibling(m, prefix, L->zeros_name) : NULL;
-    q->g_idx = L->g_idx_name ? sibling(m, prefix, L->g_idx_name) : NULL;
-    q->shape = L->shape_name ? sibling(m, prefix, L->shape_name) : NULL;
-    q->bias = sibling(m, prefix, "bias");
-    q->input_scale = L->input_scale_name ? sibling(m, prefix, L->input_scale_name) : NULL;
+    q->marker = marker;
+    find_parts(m, L, q);
     q->scale_kind = p.fscale < 0 ? MP_FSCALE_COUNT : (mp_fscale)p.fscale;
     q->block_n = p.block_n > 0 ? (uint64_t)p.block_n : 0;
     q->block_k = p.block_k > 0 ? (uint64_t)p.block_k : 0;
@@ -293,8 +304,10 @@ static mp_errcode build_linear(mp_qmodel *qm, const mp_st_model *m, const char *
         return rc;
     }
     size_t idx = qm->n_linears - 1;
-    const mp_tensor *parts[] = {q->qweight, q->scales, q->qzeros, q->g_idx, q->bias, q->shape, q->input_scale,
-                                q->global_scale, q->kv_scales[0], q->kv_scales[1]};
+    const mp_tensor *parts[] = {q->qweight, q->scales, q->qzeros, q->g_idx, q->bias, q->shape,
+                                q->input_scale, q->global_scale, q->kv_scales[0], q->kv_scales[1],
+                                q->marker, q->aux[0], q->aux[1], q->aux[2], q->aux[3]};
+    _Static_assert(MP_QAUX_MAX == 4, "list every aux part above");
     for (size_t i = 0; i < sizeof parts / sizeof *parts; i++) MP_FORWARD(add_owner(qm, parts[i], idx, err));
     return MP_OK;
 }
@@ -366,6 +379,47 @@ static mp_errcode check_float_orphans(const mp_qmodel *qm, const mp_st_model *m,
     return MP_OK;
 }
 
+/* A marker layout's parts (scales, aux) beside no marker: "missing part", naming the markers. */
+static mp_errcode check_marker_orphans(const mp_qmodel *qm, const mp_st_model *m, mp_err *err)
+{
+    const mp_scheme *L = qm->cfg.layout;
+    const char *parts[1 + MP_QAUX_MAX] = {L->scales_name};
+    memcpy(parts + 1, L->aux_names, sizeof L->aux_names);
+    for (size_t i = 0; i < mp_st_n_tensors(m); i++) {
+        const mp_tensor *t = mp_st_tensor(m, i);
+        for (size_t j = 0; j < 1 + MP_QAUX_MAX; j++) {
+            if (!parts[j] || !ends_with(t->name, parts[j]) || mp_qmodel_owner(qm, t)) continue;
+            int plen = (int)(strlen(t->name) - strlen(parts[j]) - 1);
+            char want[2048] = "";
+            for (const char *const *k = L->markers; *k; k++)
+                snprintf(want + strlen(want), sizeof want - strlen(want), "%s'%.*s.%s'",
+                         k == L->markers ? "" : " or ", plen, t->name, *k);
+            return mp_errf_at(err, MP_E_INPUT, NULL, t->name, -1, "missing part: no %s beside it", want);
+        }
+    }
+    return MP_OK;
+}
+
+/* A marker of another layout of the same method (bnb-int8's SCB in a checkpoint whose config
+ * says 4-bit): the config and the tensors disagree. */
+static mp_errcode check_sibling_markers(const mp_qmodel *qm, const mp_st_model *m, mp_err *err)
+{
+    const mp_scheme *L = qm->cfg.layout;
+    for (size_t e = 0; e < mp_scheme_count(); e++) {
+        const mp_scheme *S = mp_scheme_at(e);
+        if (S == L || S->method != L->method || !S->markers) continue;
+        for (size_t i = 0; i < mp_st_n_tensors(m); i++) {
+            const mp_tensor *t = mp_st_tensor(m, i);
+            for (const char *const *k = S->markers; *k; k++)
+                if (ends_with(t->name, *k))
+                    return mp_errf_at(err, MP_E_INPUT, qm->cfg.source, t->name, -1,
+                                      "this tensor makes a %s linear, but the config announces %s", S->name,
+                                      L->name);
+        }
+    }
+    return MP_OK;
+}
+
 static mp_errcode list_dense(mp_qmodel *qm, const mp_st_model *m, mp_err *err)
 {
     for (size_t i = 0; i < mp_st_n_tensors(m); i++) {
@@ -385,34 +439,48 @@ static mp_errcode list_dense(mp_qmodel *qm, const mp_st_model *m, mp_err *err)
     return MP_OK;
 }
 
+/* The suffix of tensor t that finds a linear of layout L: one of its markers, or its codes'
+ * name when t is its codes; NULL when t finds none. */
+static const char *finding_suffix(const mp_scheme *L, const mp_tensor *t)
+{
+    if (L->markers) {
+        for (const char *const *k = L->markers; *k; k++)
+            if (ends_with(t->name, *k)) return *k;
+        return NULL;
+    }
+    if (!ends_with_sep(t->name, L->codes_name, part_sep(L))) return NULL;
+    return !L->is_codes || L->is_codes(t) ? L->codes_name : NULL;
+}
+
+static mp_errcode find_linears(mp_qmodel *qm, const mp_st_model *m, mp_err *err)
+{
+    const mp_scheme *L = qm->cfg.layout;
+    for (size_t i = 0; i < mp_st_n_tensors(m); i++) {
+        const mp_tensor *t = mp_st_tensor(m, i);
+        const char *suffix = finding_suffix(L, t);
+        if (!suffix) continue;
+        size_t len = strlen(t->name) - strlen(suffix) - 1;
+        char prefix[1024];
+        if (len >= sizeof prefix) return mp_errf_at(err, MP_E_UNSUPPORTED, NULL, t->name, -1, "tensor name too long");
+        memcpy(prefix, t->name, len);
+        prefix[len] = '\0';
+        MP_FORWARD(build_linear(qm, m, prefix, L->markers ? t : NULL, err));
+    }
+    return MP_OK;
+}
+
 mp_errcode mp_qmodel_open(mp_qmodel **out, const mp_st_model *m, mp_err *err)
 {
     *out = NULL;
     mp_qmodel *qm = calloc(1, sizeof *qm);
     if (!qm) return mp_errf(err, MP_E_NOMEM, "out of memory");
     mp_errcode rc = mp_qconfig_load(&qm->cfg, mp_st_dir(m), err);
-    if (rc == MP_OK && qm->cfg.present) {
-        const char *suffix = qm->cfg.layout->codes_name;
-        char sep = part_sep(qm->cfg.layout);
-        for (size_t i = 0; i < mp_st_n_tensors(m) && rc == MP_OK; i++) {
-            const char *name = mp_st_tensor(m, i)->name;
-            if (!ends_with_sep(name, suffix, sep)) continue;
-            if (qm->cfg.layout->is_codes && !qm->cfg.layout->is_codes(mp_st_tensor(m, i))) continue;
-            size_t len = strlen(name) - strlen(suffix) - 1;
-            char prefix[1024];
-            if (len >= sizeof prefix) {
-                rc = mp_errf_at(err, MP_E_UNSUPPORTED, NULL, name, -1, "tensor name too long");
-                break;
-            }
-            memcpy(prefix, name, len);
-            prefix[len] = '\0';
-            rc = build_linear(qm, m, prefix, err);
-        }
-    }
+    if (rc == MP_OK && qm->cfg.present) rc = find_linears(qm, m, err);
     if (rc == MP_OK && qm->n_owners) qsort(qm->owners, qm->n_owners, sizeof *qm->owners, cmp_owner);
     if (rc == MP_OK) rc = check_orphans(qm, m, err);
     if (rc == MP_OK && qm->cfg.present && qm->cfg.layout->elem != MP_ELEM_INT)
-        rc = check_float_orphans(qm, m, err);
+        rc = qm->cfg.layout->markers ? check_marker_orphans(qm, m, err) : check_float_orphans(qm, m, err);
+    if (rc == MP_OK && qm->cfg.present && qm->cfg.layout->markers) rc = check_sibling_markers(qm, m, err);
     if (rc == MP_OK) rc = list_dense(qm, m, err);
     if (rc != MP_OK) {
         mp_qmodel_free(qm);

@@ -42,7 +42,7 @@ const mp_scheme mp_scheme_onednn_int4 = {
     .methods = methods,
     .method = MP_QM_MODELPREP,
     .read_config = mp_scheme_read_native,
-    .pack = MP_QPACK_ONEDNN,
+    .pack = MP_QPACK_K8_WORDS,
     MP_QWEIGHT_NAMES,
     /* codes: row n, field k; zeros: row g, field n */
     .codes = {.container_bytes = 4, .bits = 4, .along_rows = 1, .string_is_n = 1},

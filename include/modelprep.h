@@ -91,10 +91,11 @@ typedef enum {
 
 typedef struct mp_event {
     mp_event_kind kind;
-    const char *label;   /* the phase: "convert", "split" */
-    uint64_t total;      /* bytes the phase writes */
-    uint64_t done;       /* bytes written so far, at most total */
+    const char *label;   /* the phase: "convert", "split", "verify" */
+    uint64_t total;      /* bytes the phase writes, or items of `unit` */
+    uint64_t done;       /* bytes written (items done) so far, at most total */
     const char *note;    /* MP_EVENT_NOTE only; valid during the call */
+    const char *unit;    /* NULL: done and total are bytes; else what they count ("steps") */
 } mp_event;
 
 /* Called on the job's own thread, between tiles (never from its worker threads); it must
@@ -168,9 +169,9 @@ mp_errcode mp_model_dequantize_rows(const mp_model *m, size_t i, uint64_t row0, 
  */
 
 typedef struct mp_convert_options {
-    const char *to;          /* "f32", "f16", "bf16", "cutlass-int4", "onednn-int4", "gptq",
-                                "gptq-v2", "awq", "compressed-tensors"; a GGUF source converts
-                                to f32, f16 or bf16 only */
+    const char *to;          /* "f32", "f16", "bf16", or a layout the registry can write
+                                ("cutlass-int4", "gptq", ...: `modelprep convert --help` lists
+                                them); a GGUF source converts to f32, f16 or bf16 only */
     int int4_s4;             /* cutlass-int4: two's complement codes instead of zero-8 nibbles */
     int stack_experts;       /* cutlass-int4: MoE experts stacked [E, N, K/2], gate+up as w13 */
     const char *scale_dtype; /* packed targets: "f16", "bf16", "f32"; NULL: the model's dtype */
@@ -226,9 +227,13 @@ typedef struct mp_verify_options {
     const char *against;     /* the source to compare with; NULL: the manifest's, if it exists */
     const char *device;      /* "auto", "gpu", "cpu", "opencl[:I]", "level-zero[:I]"; NULL: "cpu" */
     uint32_t rows;           /* rows checked per tensor; 0: every row */
+    /* The numeric checks as phase "verify" counting "steps" (a quantized linear, a dense
+     * weight, a stacked tensor, a file of GGUF blocks; in a GGUF file, a tensor). */
+    mp_progress_fn progress; /* may be NULL */
+    void *progress_user;
 } mp_verify_options;
 
-#define MP_VERIFY_OPTIONS_INIT {NULL, NULL, 64}
+#define MP_VERIFY_OPTIONS_INIT {NULL, NULL, 64, NULL, NULL}
 
 typedef struct mp_verify_summary {
     size_t n_fail, n_warn;   /* findings */

@@ -105,6 +105,116 @@ static int unknown_format(const mp_cmd *cmd, const char *to)
     return mp_cli_usage_error(cmd, "unknown format '%s' (%s)", to, list);
 }
 
+/* --to into o: a dense target or a registry entry with the target role. -1, or the exit code. */
+static int parse_target(const mp_args *a, const char *to, mp_convert_opts *o)
+{
+    size_t t = 0;
+    while (t < sizeof dense_targets / sizeof *dense_targets && strcmp(dense_targets[t].name, to) != 0) t++;
+    if (t < sizeof dense_targets / sizeof *dense_targets) {
+        o->target = dense_targets[t].target;
+        return -1;
+    }
+    if ((o->pack.target = mp_scheme_find(to)) && (o->pack.target->roles & MP_SCHEME_TARGET)) {
+        o->packed = 1;
+        return -1;
+    }
+    return unknown_format(a->cmd, to);
+}
+
+/* --int4, --stack-experts and --scale-dtype, which apply to packed targets. -1, or the exit code. */
+static int parse_packed_options(const mp_args *a, mp_convert_opts *o)
+{
+    const char *int4 = mp_args_get(a, "int4");
+    if (int4) {
+        if (!o->packed || !o->pack.target->signed_int4)
+            return mp_cli_usage_error(a->cmd, "--int4 applies to --to cutlass-int4 only");
+        if (strcmp(int4, "s4") == 0) o->pack.s4 = 1;
+        else if (strcmp(int4, "u4") != 0)
+            return bad_choice(a->cmd, "--int4 wants u4 or s4", int4, (const char *const[]){"u4", "s4"}, 2);
+    }
+    if (mp_args_has(a, "stack-experts")) {
+        if (!o->packed || !o->pack.target->signed_int4)
+            return mp_cli_usage_error(a->cmd, "--stack-experts applies to --to cutlass-int4 only");
+        o->stack_experts = 1;
+    }
+    const char *sd = mp_args_get(a, "scale-dtype");
+    if (!sd) return -1;
+    if (!o->packed) return mp_cli_usage_error(a->cmd, "--scale-dtype applies to packed formats only");
+    o->pack.scale_dtype_given = 1;
+    if (strcmp(sd, "f16") == 0) o->pack.scale_dtype = MP_DTYPE_F16;
+    else if (strcmp(sd, "bf16") == 0) o->pack.scale_dtype = MP_DTYPE_BF16;
+    else if (strcmp(sd, "f32") == 0) o->pack.scale_dtype = MP_DTYPE_F32;
+    else return bad_choice(a->cmd, "--scale-dtype wants f16, bf16 or f32", sd, (const char *const[]){"f16", "bf16", "f32"}, 3);
+    return -1;
+}
+
+/* --threads, --max-shard-size and the flags of the job itself. -1, or the exit code. */
+static int parse_job_options(const mp_args *a, mp_convert_opts *o)
+{
+    int trc = mp_cli_threads(a, &o->threads);
+    if (trc >= 0) return trc;
+    o->max_shard = 5000000000ull;
+    const char *shard = mp_args_get(a, "max-shard-size");
+    if (shard && mp_parse_size(shard, &o->max_shard))
+        return mp_cli_usage_error(a->cmd, "--max-shard-size wants a size such as 5GB or 500MiB, not '%s'", shard);
+    o->force = mp_args_has(a, "force");
+    o->quiet = mp_args_has(a, "quiet");
+    o->keep_dense_dtype = mp_args_has(a, "keep-dense-dtype");
+    if (o->keep_dense_dtype && mp_args_has(a, "cast-dense"))
+        return mp_cli_usage_error(a->cmd, "--cast-dense and --keep-dense-dtype contradict each other");
+    o->argc = a->argc;
+    o->argv = a->argv;
+    o->interrupted = mp_cli_catch_signals();
+    return -1;
+}
+
+static void print_json(const mp_args *a, const char *to, const mp_convert_result *r, int gguf)
+{
+    mp_buf b = MP_BUF_INIT;
+    mp_buf_puts(&b, "{\"status\": \"ok\", \"destination\": ");
+    mp_buf_json_str(&b, a->pos[1]);
+    mp_buf_printf(&b, ", \"format\": \"%s\", \"dequantized\": %zu, \"repacked\": %zu, "
+                      "\"copied\": %zu, \"cast\": %zu, \"weight_files\": %zu, "
+                      "\"side_files\": %zu, \"bytes\": %llu, \"seconds\": %.3f, "
+                      "\"gb_per_s\": %.3f",
+                  to, r->n_dequantized, r->n_repacked, r->n_copied, r->n_cast, r->n_files,
+                  r->n_side_files, (unsigned long long)r->bytes, r->seconds,
+                  r->seconds > 0 ? (double)r->bytes / r->seconds / 1e9 : 0.0);
+    if (gguf) {
+        mp_buf_puts(&b, ", \"source\": \"gguf\", \"architecture\": ");
+        mp_buf_json_str(&b, r->arch);
+        mp_buf_printf(&b, ", \"names_mapped\": %s, \"qk_unpermuted\": %zu",
+                      r->names_mapped ? "true" : "false", r->n_unpermuted);
+    }
+    mp_buf_puts(&b, "}\n");
+    fwrite(b.data, 1, b.len, stdout);
+    mp_buf_release(&b);
+}
+
+static void print_summary(const mp_args *a, const char *to, const mp_convert_opts *o, const mp_convert_result *r,
+                          int gguf)
+{
+    char human[32];
+    mp_fmt_bytes(r->bytes, human, sizeof human);
+    if (gguf)
+        printf("converted %s (gguf, %s) to %s in %s: %zu tensors dequantized, %zu cast, %zu "
+               "copied%s, %zu q/k un-permuted; %zu weight file%s (%s), %s modelprep.json\n",
+               a->pos[0], r->arch[0] ? r->arch : "no architecture", to, a->pos[1], r->n_dequantized,
+               r->n_cast, r->n_copied, r->names_mapped ? ", names mapped" : ", GGUF names kept",
+               r->n_unpermuted, r->n_files, r->n_files == 1 ? "" : "s", human,
+               r->n_side_files ? "config.json," : "");
+    else if (o->packed)
+        printf("converted %s to %s in %s: %zu linears repacked, %zu expert blocks stacked, %zu "
+               "tensors copied; %zu weight file%s (%s), %zu side files, modelprep.json\n",
+               a->pos[0], to, a->pos[1], r->n_repacked, r->n_stacks, r->n_copied, r->n_files,
+               r->n_files == 1 ? "" : "s", human, r->n_side_files);
+    else
+        printf("converted %s to %s in %s: %zu linears dequantized, %zu tensors copied, %zu cast; "
+               "%zu weight file%s (%s), %zu side files, modelprep.json\n",
+               a->pos[0], to, a->pos[1], r->n_dequantized, r->n_copied, r->n_cast, r->n_files,
+               r->n_files == 1 ? "" : "s", human, r->n_side_files);
+}
+
 int cmd_convert(const mp_args *a)
 {
     const char *to = mp_args_get(a, "to");
@@ -119,57 +229,13 @@ int cmd_convert(const mp_args *a)
     if (is_gguf) return cmd_convert_gguf(a, gguf_to);
     if (mp_args_has(a, "no-tokenizer"))
         return mp_cli_usage_error(a->cmd, "--no-tokenizer applies to --to gguf only");
-    size_t t = 0;
-    while (t < sizeof dense_targets / sizeof *dense_targets && strcmp(dense_targets[t].name, to) != 0) t++;
-    if (t < sizeof dense_targets / sizeof *dense_targets) {
-        o.target = dense_targets[t].target;
-    } else if ((o.pack.target = mp_scheme_find(to)) && (o.pack.target->roles & MP_SCHEME_TARGET)) {
-        o.packed = 1;
-    } else {
-        return unknown_format(a->cmd, to);
-    }
-    const char *int4 = mp_args_get(a, "int4");
-    if (int4) {
-        if (!o.packed || !o.pack.target->signed_int4)
-            return mp_cli_usage_error(a->cmd, "--int4 applies to --to cutlass-int4 only");
-        if (strcmp(int4, "s4") == 0) o.pack.s4 = 1;
-        else if (strcmp(int4, "u4") != 0)
-            return bad_choice(a->cmd, "--int4 wants u4 or s4", int4, (const char *const[]){"u4", "s4"}, 2);
-    }
-    if (mp_args_has(a, "stack-experts")) {
-        if (!o.packed || !o.pack.target->signed_int4)
-            return mp_cli_usage_error(a->cmd, "--stack-experts applies to --to cutlass-int4 only");
-        o.stack_experts = 1;
-    }
-    const char *sd = mp_args_get(a, "scale-dtype");
-    if (sd) {
-        if (!o.packed) return mp_cli_usage_error(a->cmd, "--scale-dtype applies to packed formats only");
-        o.pack.scale_dtype_given = 1;
-        if (strcmp(sd, "f16") == 0) o.pack.scale_dtype = MP_DTYPE_F16;
-        else if (strcmp(sd, "bf16") == 0) o.pack.scale_dtype = MP_DTYPE_BF16;
-        else if (strcmp(sd, "f32") == 0) o.pack.scale_dtype = MP_DTYPE_F32;
-        else return bad_choice(a->cmd, "--scale-dtype wants f16, bf16 or f32", sd,
-                               (const char *const[]){"f16", "bf16", "f32"}, 3);
-    }
-
-    int trc = mp_cli_threads(a, &o.threads);
-    if (trc >= 0) return trc;
-    o.max_shard = 5000000000ull;
-    const char *shard = mp_args_get(a, "max-shard-size");
-    if (shard && mp_parse_size(shard, &o.max_shard))
-        return mp_cli_usage_error(a->cmd, "--max-shard-size wants a size such as 5GB or 500MiB, not '%s'", shard);
-    o.force = mp_args_has(a, "force");
-    o.quiet = mp_args_has(a, "quiet");
-    o.keep_dense_dtype = mp_args_has(a, "keep-dense-dtype");
-    if (o.keep_dense_dtype && mp_args_has(a, "cast-dense"))
-        return mp_cli_usage_error(a->cmd, "--cast-dense and --keep-dense-dtype contradict each other");
-    o.argc = a->argc;
-    o.argv = a->argv;
-    o.interrupted = mp_cli_catch_signals();
+    int prc = parse_target(a, to, &o);
+    if (prc < 0) prc = parse_packed_options(a, &o);
+    if (prc < 0) prc = parse_job_options(a, &o);
+    if (prc >= 0) return prc;
     mp_progress bar = {0};
     o.progress = mp_progress_event;
     o.progress_user = &bar;
-
 
     mp_err err = MP_ERR_INIT;
     mp_convert_result r;
@@ -179,46 +245,7 @@ int cmd_convert(const mp_args *a)
     mp_errcode rc = gguf ? mp_gguf_convert_run(a->pos[0], a->pos[1], &o, &r, &err)
                          : mp_convert_run(a->pos[0], a->pos[1], &o, &r, &err);
     if (rc != MP_OK) return mp_cli_fail_job(&err);
-    char human[32];
-    mp_fmt_bytes(r.bytes, human, sizeof human);
-    if (mp_args_has(a, "json")) {
-        mp_buf b = MP_BUF_INIT;
-        mp_buf_puts(&b, "{\"status\": \"ok\", \"destination\": ");
-        mp_buf_json_str(&b, a->pos[1]);
-        mp_buf_printf(&b, ", \"format\": \"%s\", \"dequantized\": %zu, \"repacked\": %zu, "
-                          "\"copied\": %zu, \"cast\": %zu, \"weight_files\": %zu, "
-                          "\"side_files\": %zu, \"bytes\": %llu, \"seconds\": %.3f, "
-                          "\"gb_per_s\": %.3f",
-                      to, r.n_dequantized, r.n_repacked, r.n_copied, r.n_cast, r.n_files,
-                      r.n_side_files, (unsigned long long)r.bytes, r.seconds,
-                      r.seconds > 0 ? (double)r.bytes / r.seconds / 1e9 : 0.0);
-        if (gguf) {
-            mp_buf_puts(&b, ", \"source\": \"gguf\", \"architecture\": ");
-            mp_buf_json_str(&b, r.arch);
-            mp_buf_printf(&b, ", \"names_mapped\": %s, \"qk_unpermuted\": %zu",
-                          r.names_mapped ? "true" : "false", r.n_unpermuted);
-        }
-        mp_buf_puts(&b, "}\n");
-        fwrite(b.data, 1, b.len, stdout);
-        mp_buf_release(&b);
-    } else if (!o.quiet) {
-        if (gguf)
-            printf("converted %s (gguf, %s) to %s in %s: %zu tensors dequantized, %zu cast, %zu "
-                   "copied%s, %zu q/k un-permuted; %zu weight file%s (%s), %s modelprep.json\n",
-                   a->pos[0], r.arch[0] ? r.arch : "no architecture", to, a->pos[1], r.n_dequantized,
-                   r.n_cast, r.n_copied, r.names_mapped ? ", names mapped" : ", GGUF names kept",
-                   r.n_unpermuted, r.n_files, r.n_files == 1 ? "" : "s", human,
-                   r.n_side_files ? "config.json," : "");
-        else if (o.packed)
-            printf("converted %s to %s in %s: %zu linears repacked, %zu expert blocks stacked, %zu "
-                   "tensors copied; %zu weight file%s (%s), %zu side files, modelprep.json\n",
-                   a->pos[0], to, a->pos[1], r.n_repacked, r.n_stacks, r.n_copied, r.n_files,
-                   r.n_files == 1 ? "" : "s", human, r.n_side_files);
-        else
-            printf("converted %s to %s in %s: %zu linears dequantized, %zu tensors copied, %zu cast; "
-                   "%zu weight file%s (%s), %zu side files, modelprep.json\n",
-                   a->pos[0], to, a->pos[1], r.n_dequantized, r.n_copied, r.n_cast, r.n_files,
-                   r.n_files == 1 ? "" : "s", human, r.n_side_files);
-    }
+    if (mp_args_has(a, "json")) print_json(a, to, &r, gguf);
+    else if (!o.quiet) print_summary(a, to, &o, &r, gguf);
     return 0;
 }

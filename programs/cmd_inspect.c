@@ -80,34 +80,49 @@ static const char *zero_desc(const mp_qlinear *q)
 
 static const char *pack_desc(const mp_qlinear *q) { return q->scheme->name; }
 
-/* "block 128x128", "group 32", "channel", "tensor" */
+/* The element: the codes' dtype, or what they decode through ("NF4"). */
+static const char *elem_desc(const mp_qlinear *q) { return q->elem_text ? q->elem_text : mp_dtype_name(q->elem_dtype); }
+
+/* "block 128x128", "group 32", "flat 64", "channel", "tensor" */
 static void scale_grid_desc(const mp_qlinear *q, char *buf, size_t cap)
 {
     if (q->scale_kind == MP_FSCALE_BLOCK)
         snprintf(buf, cap, "block %llux%llu", (unsigned long long)q->block_n, (unsigned long long)q->block_k);
-    else if (q->scale_kind == MP_FSCALE_GROUP)
-        snprintf(buf, cap, "group %llu", (unsigned long long)q->block_k);
+    else if (q->scale_kind == MP_FSCALE_GROUP || q->scale_kind == MP_FSCALE_FLAT)
+        snprintf(buf, cap, "%s %llu", mp_fscale_name(q->scale_kind), (unsigned long long)q->block_k);
     else
         snprintf(buf, cap, "%s", mp_fscale_name(q->scale_kind));
 }
 
 /* Float-quantized linears: element type, scale grid, scale dtype and what the scale does. */
+/* "F32 multiply", "U8 nested multiply": the scale's dtype and what it does. */
+static void scale_kind_desc(const mp_qlinear *q, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s%s %s", mp_dtype_name(q->scales->dtype), q->nested ? " nested" : "", q->scheme->scale_text);
+}
+
 static void print_float_linears(const mp_qmodel *qm, size_t w)
 {
     size_t n = mp_qmodel_n_linears(qm);
+    int sw = 13; /* the SCALE column: as wide as its longest entry */
+    char kind[48];
+    for (size_t i = 0; i < n; i++) {
+        scale_kind_desc(mp_qmodel_linear(qm, i), kind, sizeof kind);
+        sw = (int)strlen(kind) > sw ? (int)strlen(kind) : sw;
+    }
     printf("\nfloat-quantized linears: %zu\n", n);
-    printf("%-*s  %8s  %8s  %-8s  %-14s  %-11s  %-13s  %-13s  %s\n", (int)w, "LINEAR", "N", "K", "ELEMENT",
-           "SCALES", "GRID", "SCALE", "LAYOUT", "FORMAT");
+    printf("%-*s  %8s  %8s  %-8s  %-14s  %-11s  %-*s  %-13s  %s\n", (int)w, "LINEAR", "N", "K", "ELEMENT",
+           "SCALES", "GRID", sw, "SCALE", "LAYOUT", "FORMAT");
     for (size_t i = 0; i < n; i++) {
         const mp_qlinear *q = mp_qmodel_linear(qm, i);
-        char grid[40], cells[48], kind[40];
+        char grid[40], cells[48];
         scale_grid_desc(q, grid, sizeof grid);
         snprintf(cells, sizeof cells, "[%llu, %llu]", (unsigned long long)q->scale_rows,
                  (unsigned long long)q->scale_cols);
-        snprintf(kind, sizeof kind, "%s %s", mp_dtype_name(q->scales->dtype), q->scheme->scale_text);
-        printf("%-*s  %8llu  %8llu  %-8s  %-14s  %-11s  %-13s  %-13s  %s %s\n", (int)w, q->prefix,
-               (unsigned long long)q->n_rows, (unsigned long long)q->k_cols, mp_dtype_name(q->elem_dtype),
-               grid, cells, kind, pack_desc(q), mp_qmethod_name(q->method), q->format);
+        scale_kind_desc(q, kind, sizeof kind);
+        printf("%-*s  %8llu  %8llu  %-8s  %-14s  %-11s  %-*s  %-13s  %s %s\n", (int)w, q->prefix,
+               (unsigned long long)q->n_rows, (unsigned long long)q->k_cols, elem_desc(q),
+               grid, cells, sw, kind, pack_desc(q), mp_qmethod_name(q->method), q->format);
     }
 }
 
@@ -283,11 +298,12 @@ static void json_linears(mp_buf *b, const mp_qmodel *qm)
         if (q->scheme->elem != MP_ELEM_INT) {
             b->len--; /* reopen the object */
             mp_buf_printf(b, ", \"element\": \"%s\", \"scale_kind\": \"%s\", \"block\": [%llu, %llu], "
-                             "\"scale_grid\": [%llu, %llu], \"scale_dtype\": \"%s\", \"scale_op\": \"%s\"}",
-                          mp_dtype_name(q->elem_dtype), mp_fscale_name(q->scale_kind),
+                             "\"scale_grid\": [%llu, %llu], \"scale_dtype\": \"%s\", \"scale_op\": \"%s\", "
+                             "\"nested\": %s}",
+                          elem_desc(q), mp_fscale_name(q->scale_kind),
                           (unsigned long long)q->block_n, (unsigned long long)q->block_k,
                           (unsigned long long)q->scale_rows, (unsigned long long)q->scale_cols,
-                          mp_dtype_name(q->scales->dtype), q->scheme->scale_text);
+                          mp_dtype_name(q->scales->dtype), q->scheme->scale_text, q->nested ? "true" : "false");
         }
     }
     mp_buf_puts(b, "],\n \"unquantized_linears\": [");

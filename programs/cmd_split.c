@@ -67,35 +67,87 @@ static void layout_line(const mp_split_opts *o, const mp_split_result *r)
                r->empty_head ? "; lm_head.safetensors holds no tensors (the runtime takes the tied embedding)" : "");
 }
 
-int cmd_split(const mp_args *a)
+/* The options into o. -1, or the exit code. */
+static int parse_options(const mp_args *a, mp_split_opts *o)
 {
-    mp_split_opts o;
-    memset(&o, 0, sizeof o);
     const char *rt = mp_args_get(a, "for");
-    if (rt && mp_runtime_parse(rt, &o.runtime) != 0)
+    if (rt && mp_runtime_parse(rt, &o->runtime) != 0)
         return mp_cli_usage_error(a->cmd, "--for wants airllm, rabbitllm or plain, not '%s'", rt);
-    o.runtime_given = rt != NULL;
-    o.into_checkpoint = mp_args_has(a, "into-checkpoint");
-    o.materialize_tied = mp_args_has(a, "materialize-tied");
-    o.resume = mp_args_has(a, "resume");
-    o.force = mp_args_has(a, "force");
-    o.quiet = mp_args_has(a, "quiet");
-    o.argc = a->argc;
-    o.argv = a->argv;
+    o->runtime_given = rt != NULL;
+    o->into_checkpoint = mp_args_has(a, "into-checkpoint");
+    o->materialize_tied = mp_args_has(a, "materialize-tied");
+    o->resume = mp_args_has(a, "resume");
+    o->force = mp_args_has(a, "force");
+    o->quiet = mp_args_has(a, "quiet");
+    o->argc = a->argc;
+    o->argv = a->argv;
     const char *compress = mp_args_get(a, "compress");
-    if (compress && !(o.zstd_level = parse_compress(a, compress))) return 2;
+    if (compress && !(o->zstd_level = parse_compress(a, compress))) return 2;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    o.threads = cores > 0 ? (int)(cores < 1024 ? cores : 1024) : 1;
+    o->threads = cores > 0 ? (int)(cores < 1024 ? cores : 1024) : 1;
     const char *gs = mp_args_get(a, "gguf-split");
     if (gs) {
         char *end;
         long v = strtol(gs, &end, 10);
         if (*gs == '\0' || *end != '\0' || v < 1 || v > 9999)
             return mp_cli_usage_error(a->cmd, "--gguf-split wants a number of files from 1 to 9999, not '%s'", gs);
-        o.gguf_split = (unsigned)v;
+        o->gguf_split = (unsigned)v;
     }
-    int trc = mp_cli_threads(a, &o.threads);
-    if (trc >= 0) return trc;
+    return mp_cli_threads(a, &o->threads);
+}
+
+static void print_json(const char *dst, const mp_split_opts *o, const mp_split_result *r, double ratio, double mbs)
+{
+    printf("{\"status\": \"ok\", \"destination\": ");
+    mp_buf b = MP_BUF_INIT;
+    mp_buf_json_str(&b, dst);
+    fwrite(b.data, 1, b.len, stdout);
+    mp_buf_release(&b);
+    printf(", \"files\": %zu, \"tensors\": %zu, \"extra_tensors\": %zu, \"resumed_files\": %zu, "
+           "\"tied_alias\": %s, \"bytes\": %llu, \"seconds\": %.3f",
+           r->n_files, r->n_tensors, r->n_extra, r->n_resumed, r->tied ? "true" : "false",
+           (unsigned long long)r->bytes, r->seconds);
+    printf(", \"for\": \"%s\", \"done_markers\": %s, \"empty_head\": %s", mp_runtime_get(r->runtime)->name,
+           mp_runtime_get(r->runtime)->done_markers ? "true" : "false", r->empty_head ? "true" : "false");
+    if (o->zstd_level)
+        printf(", \"compression\": {\"format\": \"zstd\", \"level\": %d, \"uncompressed_bytes\": %llu, "
+               "\"compressed_bytes\": %llu, \"ratio\": %.3f, \"mb_per_s\": %.1f}",
+               o->zstd_level, (unsigned long long)r->layer_bytes, (unsigned long long)r->disk_bytes,
+               ratio, mbs);
+    else
+        printf(", \"compression\": null, \"mb_per_s\": %.1f", mbs);
+    printf("}\n");
+}
+
+static void print_summary(const mp_args *a, const char *dst, const mp_split_opts *o, const mp_split_result *r,
+                          double ratio, double mbs)
+{
+    char human[32];
+    mp_fmt_bytes(r->bytes, human, sizeof human);
+    printf("split %s into %s: %zu files, %zu tensors (%s)%s%s%s%s\n", a->pos[0], dst,
+           r->n_files, r->n_tensors, human,
+           r->tied ? "; " : "", r->tied ? r->tied_name : "",
+           r->tied ? (o->materialize_tied ? " written from the tied embedding"
+                                          : " recorded as an alias of the embedding")
+                   : "",
+           r->n_extra ? "; tensors that match no layer rule are in extra.safetensors" : "");
+    if (o->zstd_level) {
+        char packed[32];
+        mp_fmt_bytes(r->disk_bytes, packed, sizeof packed);
+        mp_fmt_bytes(r->layer_bytes, human, sizeof human);
+        printf("zstd level %d: %s -> %s (ratio %.2f), %.1f MB/s\n", o->zstd_level, human, packed,
+               ratio, mbs);
+    }
+    if (!o->gguf_split) layout_line(o, r);
+    if (r->n_resumed) printf("resumed: %zu files kept from the interrupted run\n", r->n_resumed);
+}
+
+int cmd_split(const mp_args *a)
+{
+    mp_split_opts o;
+    memset(&o, 0, sizeof o);
+    int prc = parse_options(a, &o);
+    if (prc >= 0) return prc;
     char *dst = destination(a, o.into_checkpoint);
     if (!dst) return 2;
     o.interrupted = mp_cli_catch_signals();
@@ -110,49 +162,11 @@ int cmd_split(const mp_args *a)
         free(dst);
         return mp_cli_fail_job(&err);
     }
-    char human[32];
-    mp_fmt_bytes(r.bytes, human, sizeof human);
     /* Compression ratio over the layer files; speed over the bytes this run wrote. */
     double ratio = r.disk_bytes ? (double)r.layer_bytes / (double)r.disk_bytes : 0.0;
     double mbs = r.write_seconds > 0 ? (double)r.written / r.write_seconds / 1e6 : 0.0;
-    if (mp_args_has(a, "json")) {
-        printf("{\"status\": \"ok\", \"destination\": ");
-        mp_buf b = MP_BUF_INIT;
-        mp_buf_json_str(&b, dst);
-        fwrite(b.data, 1, b.len, stdout);
-        mp_buf_release(&b);
-        printf(", \"files\": %zu, \"tensors\": %zu, \"extra_tensors\": %zu, \"resumed_files\": %zu, "
-               "\"tied_alias\": %s, \"bytes\": %llu, \"seconds\": %.3f",
-               r.n_files, r.n_tensors, r.n_extra, r.n_resumed, r.tied ? "true" : "false",
-               (unsigned long long)r.bytes, r.seconds);
-        printf(", \"for\": \"%s\", \"done_markers\": %s, \"empty_head\": %s", mp_runtime_get(r.runtime)->name,
-               mp_runtime_get(r.runtime)->done_markers ? "true" : "false", r.empty_head ? "true" : "false");
-        if (o.zstd_level)
-            printf(", \"compression\": {\"format\": \"zstd\", \"level\": %d, \"uncompressed_bytes\": %llu, "
-                   "\"compressed_bytes\": %llu, \"ratio\": %.3f, \"mb_per_s\": %.1f}",
-                   o.zstd_level, (unsigned long long)r.layer_bytes, (unsigned long long)r.disk_bytes,
-                   ratio, mbs);
-        else
-            printf(", \"compression\": null, \"mb_per_s\": %.1f", mbs);
-        printf("}\n");
-    } else if (!o.quiet) {
-        printf("split %s into %s: %zu files, %zu tensors (%s)%s%s%s%s\n", a->pos[0], dst,
-               r.n_files, r.n_tensors, human,
-               r.tied ? "; " : "", r.tied ? r.tied_name : "",
-               r.tied ? (o.materialize_tied ? " written from the tied embedding"
-                                            : " recorded as an alias of the embedding")
-                      : "",
-               r.n_extra ? "; tensors that match no layer rule are in extra.safetensors" : "");
-        if (o.zstd_level) {
-            char packed[32];
-            mp_fmt_bytes(r.disk_bytes, packed, sizeof packed);
-            mp_fmt_bytes(r.layer_bytes, human, sizeof human);
-            printf("zstd level %d: %s -> %s (ratio %.2f), %.1f MB/s\n", o.zstd_level, human, packed,
-                   ratio, mbs);
-        }
-        if (!o.gguf_split) layout_line(&o, &r);
-        if (r.n_resumed) printf("resumed: %zu files kept from the interrupted run\n", r.n_resumed);
-    }
+    if (mp_args_has(a, "json")) print_json(dst, &o, &r, ratio, mbs);
+    else if (!o.quiet) print_summary(a, dst, &o, &r, ratio, mbs);
     free(dst);
     return 0;
 }

@@ -191,13 +191,6 @@ static void report_text(const mp_verify_report *r)
            r->n_tensors_checked, r->n_numeric, r->n_fail, r->n_warn, r->seconds);
 }
 
-static void on_progress(void *user, uint64_t done, uint64_t total)
-{
-    mp_progress *p = user;
-    p->total = total;
-    if (done >= p->done) mp_progress_add(p, done - p->done);
-}
-
 /* Printed under the error when the requested device is missing: what makes one appear. */
 static void device_hint(void)
 {
@@ -244,14 +237,11 @@ int cmd_verify(const mp_args *a)
             return mp_cli_usage_error(a->cmd, "--rows '%s': expected a count from 1 to 1000000", mp_args_get(a, "rows"));
         o.rows = (uint32_t)v;
     }
-    mp_progress bar;
-    mp_progress_start_count(&bar, "verify", "steps", 0, mp_args_has(a, "quiet"));
-    o.progress = on_progress;
-    o.progress_user = &bar;
+    mp_progress bar = {0};
+    if (!mp_args_has(a, "quiet")) o.progress = mp_progress_event, o.progress_user = &bar;
     mp_err err = MP_ERR_INIT;
     mp_verify_report r;
     mp_errcode rc = mp_verify_run(&o, &r, &err);
-    mp_progress_end(&bar);
     if (rc == MP_E_USAGE) {
         mp_verify_report_free(&r);
         return usage_with_device_hint(a->cmd, o.device, err.msg);

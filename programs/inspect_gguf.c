@@ -150,28 +150,38 @@ typedef struct type_total {
     uint64_t tensors, bytes;
 } type_total;
 
-static mp_errcode human(mp_buf *b, const mp_gguf *g, const char *path, mp_err *err)
+/* s made printable, control characters as '?'; NULL when out of memory. */
+static char *printable_line(const char *s)
 {
-    size_t nt = mp_gguf_n_tensors(g), nf = mp_gguf_n_files(g);
+    char *p = printable(s, strlen(s));
+    for (char *c = p; c && *c; c++)
+        if ((unsigned char)*c < 0x20) *c = '?';
+    return p;
+}
+
+/* The checkpoint, architecture and name lines. */
+static mp_errcode human_header(mp_buf *b, const mp_gguf *g, const char *path, mp_err *err)
+{
+    size_t nf = mp_gguf_n_files(g);
     const char *arch = mp_gguf_get_str(g, "general.architecture");
     mp_buf_printf(b, "checkpoint:      %s (gguf v%u, %zu file%s%s, alignment %u)\n", path,
                   mp_gguf_version(g), nf, nf == 1 ? "" : "s", nf > 1 ? ", split set" : "",
                   mp_gguf_alignment(g));
     const char *name = mp_gguf_get_str(g, "general.name");
-    char *pa = arch ? printable(arch, strlen(arch)) : NULL, *pn = name ? printable(name, strlen(name)) : NULL;
-    if ((arch && !pa) || (name && !pn)) {
-        free(pa);
-        free(pn);
-        return mp_errf(err, MP_E_NOMEM, "out of memory");
+    char *pa = arch ? printable_line(arch) : NULL, *pn = name ? printable_line(name) : NULL;
+    mp_errcode rc = (arch && !pa) || (name && !pn) ? mp_errf(err, MP_E_NOMEM, "out of memory") : MP_OK;
+    if (rc == MP_OK) {
+        mp_buf_printf(b, "architecture:    %s", pa ? pa : "unset");
+        if (pn) mp_buf_printf(b, "\nname:            %s", pn);
     }
-    for (char *p = pa; p && *p; p++)
-        if ((unsigned char)*p < 0x20) *p = '?';
-    for (char *p = pn; p && *p; p++)
-        if ((unsigned char)*p < 0x20) *p = '?';
-    mp_buf_printf(b, "architecture:    %s", pa ? pa : "unset");
-    if (pn) mp_buf_printf(b, "\nname:            %s", pn);
     free(pa);
     free(pn);
+    return rc;
+}
+
+/* The metadata table: key, type, value (long arrays by their head). */
+static mp_errcode human_metadata(mp_buf *b, const mp_gguf *g, mp_err *err)
+{
     mp_buf_printf(b, "\n\nmetadata: %zu keys\n", mp_gguf_n_kv(g));
     size_t wk = 3;
     for (size_t i = 0; i < mp_gguf_n_kv(g); i++)
@@ -200,7 +210,13 @@ static mp_errcode human(mp_buf *b, const mp_gguf *g, const char *path, mp_err *e
         }
         mp_buf_puts(b, "\n");
     }
+    return MP_OK;
+}
 
+/* The tensor table, then the files and the totals by type. */
+static mp_errcode human_tensors(mp_buf *b, const mp_gguf *g, mp_err *err)
+{
+    size_t nt = mp_gguf_n_tensors(g), nf = mp_gguf_n_files(g);
     size_t wn = 4, ws = 5, wf = 4;
     char shape[128];
     for (size_t i = 0; i < nt; i++) {
@@ -241,6 +257,13 @@ static mp_errcode human(mp_buf *b, const mp_gguf *g, const char *path, mp_err *e
             mp_buf_printf(b, "  %-11s  %8llu tensors  %14llu bytes\n", mp_gguf_type_name(t),
                           (unsigned long long)by_type[t].tensors, (unsigned long long)by_type[t].bytes);
     return MP_OK;
+}
+
+static mp_errcode human(mp_buf *b, const mp_gguf *g, const char *path, mp_err *err)
+{
+    MP_FORWARD(human_header(b, g, path, err));
+    MP_FORWARD(human_metadata(b, g, err));
+    return human_tensors(b, g, err);
 }
 
 static mp_errcode json(mp_buf *b, const mp_gguf *g, const char *path, mp_err *err)

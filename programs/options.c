@@ -51,7 +51,7 @@ const char *mp_cli_suggest(const char *word, const char *const *choices, size_t 
     size_t best_d = limit + 1;
     for (size_t i = 0; i < n; i++) {
         size_t d = edit_distance(word, choices[i], limit);
-        /* A word that starts a longer choice ("onednn" for "onednn-int4") is one step away. */
+        /* A word that starts a longer choice ("cutlass" for "cutlass-int4") is one step away. */
         if (d > 1 && wl >= 3 && strncasecmp(choices[i], word, wl) == 0) d = 1;
         if (d < best_d) best_d = d, best = choices[i];
     }

@@ -67,7 +67,7 @@ void mp_progress_event(void *user, const mp_event *ev)
 {
     mp_progress *p = user;
     switch (ev->kind) {
-    case MP_EVENT_START: mp_progress_start(p, ev->label, ev->total, 0); break;
+    case MP_EVENT_START: mp_progress_start_count(p, ev->label, ev->unit, ev->total, 0); break;
     case MP_EVENT_ADVANCE: mp_progress_add(p, ev->done - p->done); break;
     case MP_EVENT_END: mp_progress_end(p); break;
     case MP_EVENT_NOTE: fprintf(stderr, "modelprep: %s\n", ev->note); break;

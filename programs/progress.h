@@ -1,8 +1,8 @@
 /*
  * progress.h - internal to programs/: a progress bar on stderr, drawn only when stderr is a
  * terminal and --quiet is not given: bytes done, rate and ETA, at most ten times a second.
- * The library's jobs report through mp_progress_event (the job sends no progress under
- * --quiet); their notes are printed as "modelprep: <note>" lines.
+ * The library's jobs (convert, split, verify) report through mp_progress_event (the job sends
+ * no progress under --quiet); their notes are printed as "modelprep: <note>" lines.
  */
 #ifndef MP_PROGRESS_H
 #define MP_PROGRESS_H

@@ -434,12 +434,160 @@ static mp_errcode fp4_rows(const mp_st_model *m, const mp_qlinear *q, uint64_t n
     return rc;
 }
 
+/* ------------------------------------------------------------ bitsandbytes 4-bit */
+
+/* The blocks' absmax as f32, the nested ones decoded as bitsandbytes does: the product of the
+ * code's value and the group's scale rounded to f32, then the offset added. */
+static mp_errcode lut4_absmax(const mp_st_model *m, const mp_qlinear *q, uint64_t b0, uint64_t b1, float *a,
+                              mp_err *err)
+{
+    size_t n = (size_t)(b1 - b0);
+    if (!q->nested) return mp_st_read(m, q->scales, b0 * 4, a, n * 4, err); /* little-endian host */
+    uint64_t nb = q->nested_block, g0 = b0 / nb, g1 = (b1 - 1) / nb + 1;
+    float map[256], *nabs = malloc((size_t)(g1 - g0) * 4 + 4);
+    uint8_t *c = malloc(n + 1);
+    mp_errcode rc = nabs && c ? MP_OK : mp_errf(err, MP_E_NOMEM, "out of memory");
+    if (rc == MP_OK) rc = mp_st_read(m, q->aux[2], 0, map, sizeof map, err);
+    if (rc == MP_OK) rc = mp_st_read(m, q->aux[1], g0 * 4, nabs, (size_t)(g1 - g0) * 4, err);
+    if (rc == MP_OK) rc = mp_st_read(m, q->scales, b0, c, n, err);
+    for (uint64_t b = b0; rc == MP_OK && b < b1; b++) {
+        float prod = map[c[b - b0]] * nabs[b / nb - g0];
+        a[b - b0] = prod + q->nested_offset;
+    }
+    free(nabs);
+    free(c);
+    return rc;
+}
+
+/* Code of element t, whose byte is bytes[t / 2 - y0]. */
+static inline unsigned lut4_code(const uint8_t *bytes, uint64_t y0, uint64_t t)
+{
+    return (bytes[t / 2 - y0] >> (4u * (unsigned)(~t & 1u))) & 15u; /* high nibble first */
+}
+
+/* The 16 outputs of one block's absmax a, by the reference's formula, as output bits; bit c of
+ * *ovf set when output c overflows f16. */
+CLONES static void lut4_table(const mp_qlinear *q, float a, mp_dtype dt, uint32_t *tab, uint32_t *ovf)
+{
+    float v[16];
+    *ovf = 0;
+    for (unsigned c = 0; c < 16; c++) v[c] = q->code_table[c] * a;
+    if (q->round_dtype == MP_DTYPE_BF16) /* round_to, branch-free: each loop is a vector or two */
+        for (unsigned c = 0; c < 16; c++) v[c] = u2f((uint32_t)to_bf16(v[c]) << 16);
+    else if (q->round_dtype != MP_DTYPE_COUNT)
+        for (unsigned c = 0; c < 16; c++) v[c] = round_to(v[c], q->round_dtype);
+    if (dt == MP_DTYPE_F32)
+        for (unsigned c = 0; c < 16; c++) tab[c] = f2u(v[c]);
+    else if (dt == MP_DTYPE_BF16)
+        for (unsigned c = 0; c < 16; c++) tab[c] = to_bf16(v[c]);
+    else
+        for (unsigned c = 0; c < 16; c++) {
+            tab[c] = to_f16(v[c]);
+            *ovf |= f16_overflow(v[c]) << c;
+        }
+}
+
+/* Elements [t0, t1) of one block, all with absmax a, looked up in its 16 outputs. Returns 1
+ * when an f16 output overflows. */
+static uint32_t lut4_block(const mp_qlinear *q, float a, const uint8_t *bytes, uint64_t y0, uint64_t t0,
+                           uint64_t t1, mp_dtype dt, uint8_t *out)
+{
+    uint32_t tab[16], ovf, over = 0;
+    lut4_table(q, a, dt, tab, &ovf);
+    for (uint64_t t = t0; ovf && t < t1; t++) over |= (ovf >> lut4_code(bytes, y0, t)) & 1u;
+    if (dt == MP_DTYPE_F32) {
+        uint32_t *o = (uint32_t *)(void *)out;
+        for (uint64_t t = t0; t < t1; t++) o[t - t0] = tab[lut4_code(bytes, y0, t)];
+        return over;
+    }
+    uint16_t tab16[16], *o = (uint16_t *)(void *)out;
+    for (unsigned c = 0; c < 16; c++) tab16[c] = (uint16_t)tab[c];
+    if (t0 % 2) *o++ = tab16[lut4_code(bytes, y0, t0++)];
+    size_t pairs = (size_t)((t1 - t0) / 2);
+    mp_nibble_lookup16(bytes + (t0 / 2 - y0), pairs, 1, tab16, o);
+    if ((t1 - t0) % 2) o[2 * pairs] = tab16[lut4_code(bytes, y0, t1 - 1)];
+    return over;
+}
+
+static mp_errcode lut4_rows(const mp_st_model *m, const mp_qlinear *q, uint64_t n0, uint64_t n1, mp_dtype dt,
+                            uint8_t *out, int *overflow, mp_err *err)
+{
+    const uint64_t bs = q->block_k, t0 = n0 * q->k_cols, t1 = n1 * q->k_cols;
+    const uint64_t b0 = t0 / bs, b1 = (t1 - 1) / bs + 1, y0 = t0 / 2, y1 = (t1 - 1) / 2 + 1;
+    float *a = malloc((size_t)(b1 - b0) * 4 + 4);
+    uint8_t *bytes = malloc((size_t)(y1 - y0) + 1);
+    mp_errcode rc = a && bytes ? MP_OK : mp_errf(err, MP_E_NOMEM, "out of memory");
+    if (rc == MP_OK) rc = lut4_absmax(m, q, b0, b1, a, err);
+    if (rc == MP_OK) rc = mp_st_read(m, q->qweight, y0, bytes, (size_t)(y1 - y0), err);
+    size_t oes = mp_dtype_bits(dt) / 8;
+    uint32_t over = 0;
+    long long nblocks = rc == MP_OK ? (long long)(b1 - b0) : 0;
+#pragma omp parallel for schedule(static) reduction(| : over) if (t1 - t0 >= (1u << 18))
+    for (long long i = 0; i < nblocks; i++) {
+        uint64_t b = b0 + (uint64_t)i, s = b * bs > t0 ? b * bs : t0, e = (b + 1) * bs < t1 ? (b + 1) * bs : t1;
+        over |= lut4_block(q, a[i], bytes, y0, s, e, dt, out + (s - t0) * oes);
+    }
+    *overflow = over != 0;
+    free(a);
+    free(bytes);
+    return rc;
+}
+
+/* ------------------------------------------------------------ bitsandbytes LLM.int8 */
+
+CLONES static void int8_row(const int8_t *c, float s, uint64_t K, float *row)
+{
+    const float inv127 = 0x1.020408p-7f; /* f32(1/127), as int8_vectorwise_dequant multiplies */
+    for (uint64_t k = 0; k < K; k++) row[k] = (float)c[k] * s * inv127;
+}
+
+static mp_errcode int8_rows(const mp_st_model *m, const mp_qlinear *q, uint64_t n0, uint64_t n1, mp_dtype dt,
+                            uint8_t *out, int *overflow, mp_err *err)
+{
+    const uint64_t K = q->k_cols, rows = n1 - n0;
+    float *scb = malloc((size_t)rows * 4 + 4);
+    int8_t *codes = malloc((size_t)(rows * K) + 1);
+    mp_errcode rc = scb && codes ? MP_OK : mp_errf(err, MP_E_NOMEM, "out of memory");
+    if (rc == MP_OK) rc = mp_st_read(m, q->scales, n0 * 4, scb, (size_t)rows * 4, err);
+    if (rc == MP_OK) rc = mp_st_read(m, q->qweight, n0 * K, codes, (size_t)(rows * K), err);
+    size_t oes = mp_dtype_bits(dt) / 8;
+    uint32_t over = 0;
+    int nomem = 0;
+    long long nr = rc == MP_OK ? (long long)rows : 0;
+#pragma omp parallel if (rows * K >= (1u << 18)) reduction(| : over, nomem)
+    {
+        float *row = nr ? malloc((size_t)K * sizeof *row) : NULL;
+        nomem = nr && !row;
+#pragma omp for schedule(static)
+        for (long long j = 0; j < nr; j++) {
+            if (!row) continue;
+            int8_row(codes + (uint64_t)j * K, scb[j], K, row);
+            over |= mp_dense_store(row, (size_t)K, dt, out + (uint64_t)j * K * oes);
+        }
+        free(row);
+    }
+    if (rc == MP_OK && nomem) rc = mp_errf(err, MP_E_NOMEM, "out of memory");
+    *overflow = over != 0;
+    free(scb);
+    free(codes);
+    return rc;
+}
+
+/* The fast path of each element kind (mp_elem). */
+typedef mp_errcode (*rows_fn)(const mp_st_model *, const mp_qlinear *, uint64_t, uint64_t, mp_dtype, uint8_t *,
+                              int *, mp_err *);
+static const rows_fn rows_of_elem[MP_ELEM_COUNT] = {
+    [MP_ELEM_INT] = int_rows,
+    [MP_ELEM_FLOAT8] = f8_rows,
+    [MP_ELEM_FP4] = fp4_rows,
+    [MP_ELEM_LUT4] = lut4_rows,
+    [MP_ELEM_INT8_ABSMAX] = int8_rows,
+};
+
 mp_errcode mp_dense_rows(const mp_st_model *m, const mp_qlinear *q, uint64_t n0, uint64_t n1,
                          mp_dtype dt, void *out, int *overflow, mp_err *err)
 {
     *overflow = 0;
     if (n0 == n1) return MP_OK;
-    if (q->scheme && q->scheme->elem == MP_ELEM_FLOAT8) return f8_rows(m, q, n0, n1, dt, out, overflow, err);
-    if (q->scheme && q->scheme->elem == MP_ELEM_FP4) return fp4_rows(m, q, n0, n1, dt, out, overflow, err);
-    return int_rows(m, q, n0, n1, dt, out, overflow, err);
+    return rows_of_elem[q->scheme ? q->scheme->elem : MP_ELEM_INT](m, q, n0, n1, dt, out, overflow, err);
 }

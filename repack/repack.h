@@ -90,6 +90,10 @@ mp_errcode mp_dense_rows(const mp_st_model *m, const mp_qlinear *q, uint64_t n0,
  * returns nonzero when a finite value overflows f16. */
 uint32_t mp_dense_store(const float *v, size_t n, mp_dtype dt, void *out);
 
+/* out[2i], out[2i + 1] = tab[the codes of byte b[i]], i < nbytes: the high nibble first when
+ * high_first (bitsandbytes), else the low nibble first (repack/nibble.c). */
+void mp_nibble_lookup16(const uint8_t *b, size_t nbytes, int high_first, const uint16_t tab[16], uint16_t *out);
+
 /* ---------------------------------------------------------------- GGUF block types */
 
 /* How canonical b-bit codes go into a ggml block type without changing a value

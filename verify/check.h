@@ -40,6 +40,7 @@ typedef struct mp_numeric_ctx {
     const mp_verify_opts *o;
     unsigned char *src_seen;      /* per source linear: 1 once an output tensor was checked against it */
     size_t *out_held, *src_held;  /* the compressed file of each model held in memory, or SIZE_MAX */
+    mp_reporter *progress;        /* started here with the step count, one step added per check */
 } mp_numeric_ctx;
 
 mp_errcode mp_check_numerics(const mp_numeric_ctx *c, mp_verify_report *r, mp_err *err);
@@ -74,6 +75,7 @@ mp_vtensor *mp_vtensor_add(mp_verify_report *r, const char *name, const char *la
 mp_errcode mp_check_runtime(const char *dir, int runtime, mp_verify_report *r, mp_err *err);
 
 /* The GGUF path of `modelprep verify`: structure and numerics of a GGUF file or split set. */
-mp_errcode mp_check_gguf(const char *path, mp_device *d, const mp_verify_opts *o, mp_verify_report *r, mp_err *err);
+mp_errcode mp_check_gguf(const char *path, mp_device *d, const mp_verify_opts *o, mp_reporter *progress,
+                         mp_verify_report *r, mp_err *err);
 
 #endif /* MP_CHECK_H */

@@ -43,7 +43,6 @@ static mp_errcode read_scales(const mp_st_model *m, const mp_qlinear *q, uint64_
 mp_errcode mp_dequant_ref_float(const mp_st_model *m, const mp_qlinear *q, uint64_t n0, uint64_t n1,
                                 float *out, mp_err *err)
 {
-    if (q->scheme->elem == MP_ELEM_FP4) return mp_dequant_ref_fp4(m, q, n0, n1, out, err);
     assert(q->scheme->elem == MP_ELEM_FLOAT8 && n0 <= n1 && n1 <= q->n_rows);
     if (n0 == n1) return MP_OK;
     const uint64_t K = q->k_cols, bn = q->block_n, bk = q->block_k;

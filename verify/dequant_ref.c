@@ -53,8 +53,8 @@ static block code_block(const mp_qlinear *q, uint64_t n0, uint64_t n1)
 {
     const mp_tensor *w = q->qweight;
     switch (q->pack) {
-    case MP_QPACK_GPTQ: return (block){0, w->shape[0], n0, n1};
-    case MP_QPACK_AWQ_GEMM: return (block){0, w->shape[0], n0 / 8, ceil_div(n1, 8)};
+    case MP_QPACK_KSTREAM_COLS: return (block){0, w->shape[0], n0, n1};
+    case MP_QPACK_N8_INTERLEAVED: return (block){0, w->shape[0], n0 / 8, ceil_div(n1, 8)};
     default: return (block){n0, n1, 0, w->shape[1]}; /* row-major [N, ...] layouts */
     }
 }
@@ -133,7 +133,7 @@ static void decode_row(const mp_qlinear *q, const uint32_t *w, block cb, uint64_
     uint64_t K = q->k_cols;
     uint32_t b = q->bits;
     switch (q->pack) {
-    case MP_QPACK_GPTQ:
+    case MP_QPACK_KSTREAM_COLS:
         if (32 % b == 0) { /* no code straddles two words: the same bits, a word at a time */
             const uint32_t *col = w + (n - cb.c0), per = 32 / b, mask = (1u << b) - 1u;
             uint64_t whole = K / per * per;
@@ -150,19 +150,18 @@ static void decode_row(const mp_qlinear *q, const uint32_t *w, block cb, uint64_
             for (uint64_t k = 0; k < K; k++) codes[k] = (int32_t)bits_at(w + (n - cb.c0), cols, k * b, b);
         }
         break;
-    case MP_QPACK_AWQ_GEMM: {
+    case MP_QPACK_N8_INTERLEAVED: {
         const uint32_t *col = w + (n / 8 - cb.c0);
         uint32_t shift = 4 * awq_reverse[n % 8];
         for (uint64_t k = 0; k < K; k++) codes[k] = (int32_t)((col[k * cols] >> shift) & 15u);
         break;
     }
-    case MP_QPACK_AWQ_GEMV:
-    case MP_QPACK_ONEDNN: {
+    case MP_QPACK_K8_WORDS: {
         const uint32_t *row = w + (n - cb.r0) * cols;
         for (uint64_t k = 0; k < K; k++) codes[k] = (int32_t)((row[k / 8] >> (4 * (k % 8))) & 15u);
         break;
     }
-    case MP_QPACK_CUTLASS: {
+    case MP_QPACK_K2_BYTES: {
         const uint8_t *row = (const uint8_t *)w + (n - cb.r0) * cols;
         for (uint64_t k = 0; k < K; k++) codes[k] = (int32_t)(((unsigned)row[k / 2] >> (4u * (unsigned)(k % 2))) & 15u);
         break;
@@ -177,12 +176,21 @@ static void decode_row(const mp_qlinear *q, const uint32_t *w, block cb, uint64_
     }
 }
 
+/* The reference of each element kind but packed integers (below). */
+typedef mp_errcode (*ref_fn)(const mp_st_model *, const mp_qlinear *, uint64_t, uint64_t, float *, mp_err *);
+static const ref_fn ref_of_elem[MP_ELEM_COUNT] = {
+    [MP_ELEM_FLOAT8] = mp_dequant_ref_float,
+    [MP_ELEM_FP4] = mp_dequant_ref_fp4,
+    [MP_ELEM_LUT4] = mp_dequant_ref_lut4,
+    [MP_ELEM_INT8_ABSMAX] = mp_dequant_ref_int8_absmax,
+};
+
 mp_errcode mp_dequant_ref(const mp_st_model *m, const mp_qlinear *q, uint64_t n0, uint64_t n1,
                           float *out, mp_err *err)
 {
-    if (q->scheme && q->scheme->elem != MP_ELEM_INT) return mp_dequant_ref_float(m, q, n0, n1, out, err);
+    if (q->scheme && q->scheme->elem != MP_ELEM_INT) return ref_of_elem[q->scheme->elem](m, q, n0, n1, out, err);
     assert(n0 <= n1 && n1 <= q->n_rows);
-    assert(q->pack != MP_QPACK_AWQ_GEMM || n0 % 8 == 0);
+    assert(q->pack != MP_QPACK_N8_INTERLEAVED || n0 % 8 == 0);
     if (n0 == n1) return MP_OK;
     void *wbuf = NULL, *zbuf = NULL, *sbuf = NULL;
     int32_t *gidx = NULL;
@@ -198,7 +206,7 @@ mp_errcode mp_dequant_ref(const mp_st_model *m, const mp_qlinear *q, uint64_t n0
             gidx[k] = (int32_t)mp_read_le32(&gidx[k]);
     }
     if (rc != MP_OK) goto cleanup;
-    if (q->pack != MP_QPACK_CUTLASS) words_from_le(wbuf, (size_t)((cb.r1 - cb.r0) * (cb.c1 - cb.c0)));
+    if (q->pack != MP_QPACK_K2_BYTES) words_from_le(wbuf, (size_t)((cb.r1 - cb.r0) * (cb.c1 - cb.c0)));
     if (zbuf) words_from_le(zbuf, (size_t)((zb.r1 - zb.r0) * (zb.c1 - zb.c0)));
 
     const uint8_t *sb8 = sbuf;

@@ -174,6 +174,8 @@ static int reserve(float **p, size_t *cap, size_t n)
 mp_errcode mp_kernel_upload(mp_device *d, const mp_kernel_data *kd, mp_kernel_job **out, mp_err *err)
 {
     *out = NULL;
+    if (kd->family < 0 || kd->family >= mp_kfamily_count())
+        return mp_errf(err, MP_E_UNSUPPORTED, "no kernel file of this build reads the layout");
     mp_kernel_job *j = calloc(1, sizeof *j);
     if (!j) return mp_errf(err, MP_E_NOMEM, "out of memory");
     j->d = d;

@@ -22,7 +22,7 @@ typedef struct cl_pick {
 typedef struct cl_impl {
     cl_context ctx;
     cl_command_queue queue;
-    cl_program prog[MP_KF_COUNT];
+    cl_program prog[MP_KF_MAX];
 } cl_impl;
 
 typedef struct cl_job {
@@ -291,7 +291,7 @@ static void cl_close(mp_device *d)
 {
     cl_impl *im = d->impl;
     if (!im) return;
-    for (int f = 0; f < MP_KF_COUNT; f++)
+    for (int f = 0; f < mp_kfamily_count(); f++)
         if (im->prog[f]) clReleaseProgram(im->prog[f]);
     clReleaseCommandQueue(im->queue);
     clReleaseContext(im->ctx);

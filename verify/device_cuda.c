@@ -420,7 +420,7 @@ typedef struct cuda_impl {
     CUdevice dev;
     CUcontext ctx;
     char arch[16];
-    CUmodule module[MP_KF_COUNT];
+    CUmodule module[MP_KF_MAX];
 } cuda_impl;
 
 typedef struct cuda_job {
@@ -433,7 +433,7 @@ static void cuda_close(mp_device *d)
 {
     cuda_impl *im = d->impl;
     if (!im) return;
-    for (int f = 0; f < MP_KF_COUNT; f++)
+    for (int f = 0; f < mp_kfamily_count(); f++)
         if (im->module[f]) im->cu.ModuleUnload(im->module[f]);
     if (im->ctx) im->cu.PrimaryCtxRelease(im->dev);
     rtc_unload(&im->rtc);

@@ -135,7 +135,7 @@ typedef struct ze_impl {
     ze_device_handle_t device;
     ze_context_handle_t ctx;
     ze_command_list_handle_t list;
-    ze_module_handle_t module[MP_KF_COUNT];
+    ze_module_handle_t module[MP_KF_MAX];
 } ze_impl;
 
 typedef struct ze_job {
@@ -349,7 +349,7 @@ static void ze_close(mp_device *d)
 {
     ze_impl *im = d->impl;
     if (!im) return;
-    for (int f = 0; f < MP_KF_COUNT; f++)
+    for (int f = 0; f < mp_kfamily_count(); f++)
         if (im->module[f]) zeModuleDestroy(im->module[f]);
     zeCommandListDestroy(im->list);
     zeContextDestroy(im->ctx);

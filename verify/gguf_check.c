@@ -81,7 +81,7 @@ static mp_errcode on_device(const mp_gguf *g, const mp_gguf_tensor *t, mp_device
     mp_errcode rc = mp_gguf_read(g, t, 0, bytes, (size_t)t->n_bytes, err);
     if (rc == MP_OK) {
         static const uint16_t no_scales[2];
-        mp_kernel_data kd = {.family = MP_KF_GGUF, .qw = bytes, .qw_bytes = (size_t)t->n_bytes,
+        mp_kernel_data kd = {.family = mp_kfamily_find("gguf"), .qw = bytes, .qw_bytes = (size_t)t->n_bytes,
                              .sc = no_scales, .sc_bytes = sizeof no_scales};
         kd.P[MP_P_N] = (uint32_t)n;
         kd.P[MP_P_K] = (uint32_t)q->k;
@@ -145,7 +145,8 @@ static mp_errcode gguf_manifest(const mp_gguf *g, const char *mpath, mp_verify_r
     return rc;
 }
 
-mp_errcode mp_check_gguf(const char *path, mp_device *d, const mp_verify_opts *o, mp_verify_report *r, mp_err *err)
+mp_errcode mp_check_gguf(const char *path, mp_device *d, const mp_verify_opts *o, mp_reporter *progress,
+                         mp_verify_report *r, mp_err *err)
 {
     mp_gguf *g = NULL;
     MP_FORWARD(mp_gguf_open(&g, path, err));
@@ -160,8 +161,8 @@ mp_errcode mp_check_gguf(const char *path, mp_device *d, const mp_verify_opts *o
                                                               "(modelprep hash prints them)");
     free(mpath);
     uint64_t no_kernel[MP_GGUF_TYPE_COUNT] = {0}, no_dequant[MP_GGUF_TYPE_COUNT] = {0};
-    for (size_t i = 0; i < mp_gguf_n_tensors(g) && rc == MP_OK; i++) {
-        if (o->progress) o->progress(o->progress_user, i, mp_gguf_n_tensors(g));
+    mp_report_start(progress, "verify", mp_gguf_n_tensors(g));
+    for (size_t i = 0; i < mp_gguf_n_tensors(g) && rc == MP_OK; i++, mp_report_add(progress, 1)) {
         const mp_gguf_tensor *t = mp_gguf_tensor_at(g, i);
         uint32_t block = mp_gguf_type_block(t->type), size = mp_gguf_type_size(t->type);
         if (!mp_gguf_type_dequantizable(t->type) || !block || t->ne[0] == 0) {
@@ -179,7 +180,6 @@ mp_errcode mp_check_gguf(const char *path, mp_device *d, const mp_verify_opts *o
         else if (rc == MP_OK && block > 1) no_kernel[t->type]++;
         free(q.buf);
     }
-    if (rc == MP_OK && o->progress) o->progress(o->progress_user, mp_gguf_n_tensors(g), mp_gguf_n_tensors(g));
     char list[400] = "";
     uint64_t total = 0;
     for (uint32_t ty = 0; ty < MP_GGUF_TYPE_COUNT; ty++)

@@ -5,6 +5,7 @@
  */
 #include "device_internal.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,13 +22,7 @@
 #endif
 
 #include "../kernels/cl_as_c.h"
-
-#include "../kernels/cutlass_int4.cl"
-#include "../kernels/onednn_int4.cl"
-#include "../kernels/gptq.cl"
-#include "../kernels/awq.cl"
-#include "../kernels/compressed_tensors.cl"
-#include "../kernels/gguf.cl"
+#include "../kernels/mp_kernel.h"
 
 _Thread_local size_t mp_cl_gid[2];
 
@@ -68,23 +63,14 @@ typedef struct cpu_args {
         }                                                                                         \
     }
 #define CPU_RUNS(F) CPU_RUN(F, dequant) CPU_RUN(F, gemm)
-CPU_RUNS(cutlass)
-CPU_RUNS(onednn)
-CPU_RUNS(gptq)
-CPU_RUNS(awq)
-CPU_RUNS(ct)
-CPU_RUNS(gguf)
+
+/* Generated from the list of kernels/<stem>.cl files (kernels/embed.sh cpu): every source included,
+ * CPU_RUNS(prefix) for each, and MP_CPU_ENTRIES in the order of mp_kfamilies[]. */
+#include "gen/kernels_cpu.h"
 
 typedef void run_fn(const cpu_args *);
 
-static run_fn *const entries[MP_KF_COUNT][2] = {
-    [MP_KF_CUTLASS] = {cutlass_dequant_run, cutlass_gemm_run},
-    [MP_KF_ONEDNN] = {onednn_dequant_run, onednn_gemm_run},
-    [MP_KF_GPTQ] = {gptq_dequant_run, gptq_gemm_run},
-    [MP_KF_AWQ] = {awq_dequant_run, awq_gemm_run},
-    [MP_KF_CT] = {ct_dequant_run, ct_gemm_run},
-    [MP_KF_GGUF] = {gguf_dequant_run, gguf_gemm_run},
-};
+static run_fn *const entries[][2] = {MP_CPU_ENTRIES};
 
 typedef struct cpu_job {
     mp_kernel_data kd;
@@ -113,6 +99,7 @@ static mp_errcode cpu_launch(mp_device *d, void *job, int gemm, const uint32_t *
                   P, rows, x, out, (long long)global[0], (long long)global[1], 0};
     /* Threads pay off from a few thousand weights on: a gemm item reads a whole row. */
     a.parallel = (double)a.n0 * (double)a.n1 * (gemm ? (double)P[MP_P_K] : 1.0) >= 4096.0;
+    assert(j->kd.family >= 0 && j->kd.family < (int)(sizeof entries / sizeof *entries));
     entries[j->kd.family][gemm](&a);
     return MP_OK;
 }

@@ -54,16 +54,11 @@ uint32_t mp_verify_sample_rows(uint64_t n, uint32_t want, uint32_t *rows)
     return c;
 }
 
+/* The kernel family that reads q's layout: the one its registry entry names (mp_scheme.kernel). */
 static int family_of(const mp_qlinear *q, mp_kfamily *f)
 {
-    switch (q->pack) {
-    case MP_QPACK_CUTLASS: *f = MP_KF_CUTLASS; return 1;
-    case MP_QPACK_ONEDNN: *f = MP_KF_ONEDNN; return 1;
-    case MP_QPACK_GPTQ: *f = MP_KF_GPTQ; return 1;
-    case MP_QPACK_AWQ_GEMM: *f = MP_KF_AWQ; return 1;
-    case MP_QPACK_CT: *f = MP_KF_CT; return 1;
-    default: return 0;
-    }
+    *f = q->scheme ? mp_kfamily_find(q->scheme->kernel) : MP_KF_NONE;
+    return *f != MP_KF_NONE;
 }
 
 /* A compressed file is decompressed once and held while its tensors are read in any order; one
@@ -99,7 +94,7 @@ static mp_errcode ref_rows(const mp_st_model *m, const mp_qlinear *q, const uint
         uint32_t j = i + 1;
         while (j < nrows && rows[j] == rows[j - 1] + 1 && j - i < CHUNK_ROWS) j++;
         uint64_t a = rows[i], b = (uint64_t)rows[j - 1] + 1;
-        uint64_t a0 = q->pack == MP_QPACK_AWQ_GEMM ? a & ~(uint64_t)7 : a;
+        uint64_t a0 = q->pack == MP_QPACK_N8_INTERLEAVED ? a & ~(uint64_t)7 : a;
         if (a0 == a) { /* straight into place */
             MP_FORWARD(mp_dequant_ref(m, q, a, b, out + (uint64_t)i * K, err));
         } else {
@@ -449,6 +444,9 @@ static void slice(const mp_tensor *t, uint64_t e, uint64_t r0, uint64_t rows, mp
     out->offset += at;
 }
 
+/* Stacked experts ([E, N, K/2], --stack-experts) exist in one layout only. */
+static const mp_scheme *stacked_scheme(void) { return mp_scheme_find("cutlass-int4"); }
+
 /* Expert e's row range [r0, r0 + rows) of a stacked cutlass pair, as a linear of its own. */
 static void stacked_linear(const mp_tensor *qw, const mp_tensor *sc, uint64_t e, uint64_t r0, uint64_t rows,
                            uint32_t code_xor, const char *name, mp_tensor *q, mp_tensor *s, mp_qlinear *l)
@@ -456,7 +454,8 @@ static void stacked_linear(const mp_tensor *qw, const mp_tensor *sc, uint64_t e,
     uint64_t K = qw->shape[2] * 2, G = sc->shape[2];
     slice(qw, e, r0, rows, q);
     slice(sc, e, r0, rows, s);
-    *l = (mp_qlinear){.prefix = (char *)name, .method = MP_QM_MODELPREP, .pack = MP_QPACK_CUTLASS,
+    *l = (mp_qlinear){.prefix = (char *)name, .method = MP_QM_MODELPREP, .scheme = stacked_scheme(),
+                      .pack = MP_QPACK_K2_BYTES,
                       .zero = MP_QZERO_IMPLIED, .format = "cutlass-int4", .bits = 4, .code_xor = code_xor,
                       .n_rows = rows, .k_cols = K, .group_size = K / G, .n_groups = G, .sym = 1,
                       .scales_nk = 1, .qweight = q, .scales = s};
@@ -669,7 +668,7 @@ static mp_errcode check_gguf_blocks(const mp_numeric_ctx *c, size_t fi, uint64_t
         mp_errcode rc = vt && br.buf ? read_whole(m, t, &bytes, &nb, err) : mp_errf(err, MP_E_NOMEM, "out of memory");
         if (rc == MP_OK) {
             static const uint16_t no_scales[2];
-            mp_kernel_data kd = {.family = MP_KF_GGUF, .qw = bytes, .qw_bytes = nb, .sc = no_scales,
+            mp_kernel_data kd = {.family = mp_kfamily_find("gguf"), .qw = bytes, .qw_bytes = nb, .sc = no_scales,
                                  .sc_bytes = sizeof no_scales};
             kd.P[MP_P_N] = (uint32_t)t->shape[0];
             kd.P[MP_P_K] = (uint32_t)k;
@@ -706,33 +705,23 @@ static int stacked_kind(const mp_tensor *t)
     return 0;
 }
 
-/* Progress through o->progress: one step per file of GGUF blocks, dense weight, quantized linear
- * and stacked tensor, in the order mp_check_numerics takes them. */
-typedef struct steps {
-    const mp_verify_opts *o;
-    uint64_t done, total;
-} steps;
-
-static steps steps_count(const mp_numeric_ctx *c)
+/* Progress: one step per file of GGUF blocks, dense weight, quantized linear and stacked
+ * tensor, in the order mp_check_numerics takes them. */
+static void steps_start(const mp_numeric_ctx *c)
 {
-    steps s = {c->o, 0, mp_st_n_files(c->out) + mp_qmodel_n_linears(c->outq)};
-    for (size_t i = 0; c->src && i < mp_qmodel_n_linears(c->srcq); i++) s.total += dense_weight(c, i) != NULL;
-    for (size_t i = 0; i < mp_st_n_tensors(c->out); i++) s.total += stacked_kind(mp_st_tensor(c->out, i)) != 0;
-    if (s.o->progress) s.o->progress(s.o->progress_user, 0, s.total);
-    return s;
+    uint64_t total = mp_st_n_files(c->out) + mp_qmodel_n_linears(c->outq);
+    for (size_t i = 0; c->src && i < mp_qmodel_n_linears(c->srcq); i++) total += dense_weight(c, i) != NULL;
+    for (size_t i = 0; i < mp_st_n_tensors(c->out); i++) total += stacked_kind(mp_st_tensor(c->out, i)) != 0;
+    mp_report_start(c->progress, "verify", total);
 }
 
-static void step(steps *s)
-{
-    s->done++;
-    if (s->o->progress) s->o->progress(s->o->progress_user, s->done, s->total);
-}
+static void step(const mp_numeric_ctx *c) { mp_report_add(c->progress, 1); }
 
 mp_errcode mp_check_numerics(const mp_numeric_ctx *c, mp_verify_report *r, mp_err *err)
 {
     uint64_t no_kernel = 0;
-    steps st = steps_count(c);
-    for (size_t fi = 0; fi < mp_st_n_files(c->out); fi++, step(&st))
+    steps_start(c);
+    for (size_t fi = 0; fi < mp_st_n_files(c->out); fi++, step(c))
         MP_FORWARD(check_gguf_blocks(c, fi, &no_kernel, r, err));
     if (no_kernel && mp_vfind(r, MP_VS_WARN, "numerics",
                               "%llu tensors of ggml block types have no device kernel: only their bytes were checked",
@@ -744,9 +733,9 @@ mp_errcode mp_check_numerics(const mp_numeric_ctx *c, mp_verify_report *r, mp_er
         if (!w) continue;
         if (c->src_seen) c->src_seen[i] = 1;
         MP_FORWARD(check_dense(c, w, mp_qmodel_linear(c->srcq, i), r, err));
-        step(&st);
+        step(c);
     }
-    for (size_t i = 0; i < mp_qmodel_n_linears(c->outq); i++, step(&st)) {
+    for (size_t i = 0; i < mp_qmodel_n_linears(c->outq); i++, step(c)) {
         const mp_qlinear *l = mp_qmodel_linear(c->outq, i);
         MP_FORWARD(check_with_reference(c, c->out, l, l->prefix, l->prefix, r, err));
     }
@@ -756,7 +745,7 @@ mp_errcode mp_check_numerics(const mp_numeric_ctx *c, mp_verify_report *r, mp_er
         const mp_tensor *t = mp_st_tensor(c->out, i);
         int kind = stacked_kind(t);
         if (!kind) continue;
-        step(&st);
+        step(c);
         if (t->n_dims != 3 || t->dtype != MP_DTYPE_U8) {
             char sh[160];
             mp_shape_format(t, sh, sizeof sh);

@@ -160,109 +160,156 @@ void mp_verify_report_free(mp_verify_report *r)
     memset(r, 0, sizeof *r);
 }
 
+/* What one verify of a safetensors checkpoint holds, released by session_release(). */
+typedef struct session {
+    const mp_verify_opts *o;
+    mp_device *dev;
+    mp_reporter *progress;
+    mp_st_model *out, *src;
+    mp_qmodel *outq, *srcq;
+    cJSON *manifest;
+    char *src_path;
+} session;
+
+static void session_release(session *v)
+{
+    mp_qmodel_free(v->srcq);
+    mp_st_close(v->src);
+    mp_qmodel_free(v->outq);
+    mp_st_close(v->out);
+    cJSON_Delete(v->manifest);
+    free(v->src_path);
+}
+
+/* A GGUF file is checked against its own blocks. */
+static mp_errcode verify_gguf(const mp_verify_opts *o, mp_device *dev, mp_reporter *progress, mp_verify_report *r,
+                              mp_err *err)
+{
+    if (o->runtime > MP_RUNTIME_PLAIN)
+        return mp_errf(err, MP_E_USAGE, "--for checks a per-layer split of a safetensors checkpoint; neither "
+                                        "runtime loads a GGUF file");
+    if (o->against)
+        return mp_errf(err, MP_E_USAGE, "--against applies to safetensors checkpoints; a GGUF file is checked "
+                                        "against its own blocks");
+    MP_FORWARD(mp_check_gguf(o->path, dev, o, progress, r, err));
+    if (r->n_numeric == 0 &&
+        mp_vfind(r, MP_VS_WARN, "numerics", "no Q4_0, Q4_1 or Q8_0 matrix: nothing ran on the device") != MP_OK)
+        return mp_errf(err, MP_E_NOMEM, "out of memory");
+    return MP_OK;
+}
+
+/* The output, its manifest (when it has one) and the hashes the manifest records. */
+static mp_errcode open_output(session *v, mp_verify_report *r, mp_err *err)
+{
+    MP_FORWARD(runtime_then_open(v->o, &v->out, r, err));
+    if (r->stopped) return MP_OK;
+    r->n_tensors_checked = mp_st_n_tensors(v->out);
+    char *mpath = mp_path_join(mp_st_dir(v->out), "modelprep.json");
+    if (!mpath) return mp_errf(err, MP_E_NOMEM, "out of memory");
+    mp_errcode rc = MP_OK;
+    if (mp_is_dir(v->o->path) && mp_exists(mpath)) {
+        rc = mp_json_load_file(mpath, 1u << 28, "modelprep.json", &v->manifest, err);
+        r->manifest = rc == MP_OK;
+    }
+    free(mpath);
+    MP_FORWARD(rc);
+    if (v->manifest) return mp_check_integrity(v->out, v->manifest, r, err);
+    return mp_vfind(r, MP_VS_WARN, "integrity", "no modelprep.json: hashes not checked");
+}
+
+/* The source to compare with, opened, with its copies checked; none (v->src NULL) when there is
+ * no source or it is not quantized, *why_own saying why. */
+static mp_errcode open_source(session *v, const char **why_own, char *why, size_t cap, mp_verify_report *r,
+                              mp_err *err)
+{
+    MP_FORWARD(pick_source(v->o, v->manifest, v->out, v->outq, &v->src_path, why_own, why, cap, err));
+    if (!v->src_path) return MP_OK;
+    MP_FORWARD(mp_st_open(&v->src, v->src_path, err));
+    /* Every copied tensor against the source, quantized or not (doc/safety.md §3). */
+    if (v->manifest) MP_FORWARD(damaged(mp_check_copies(v->out, v->manifest, v->src, r, err), "integrity", r, err));
+    if (r->stopped) return MP_OK;
+    MP_FORWARD(mp_qmodel_open(&v->srcq, v->src, err));
+    if (!mp_qmodel_quantized(v->srcq)) {
+        *why_own = v->o->against ? "--against names a checkpoint that is not quantized" : "the source is not quantized";
+        mp_qmodel_free(v->srcq);
+        mp_st_close(v->src);
+        v->srcq = NULL, v->src = NULL;
+    }
+    return MP_OK;
+}
+
+/* The report's reference line, and the warning when the output is judged by its own layout. */
+static mp_errcode describe_reference(const session *v, const char *why_own, mp_verify_report *r)
+{
+    if (v->src) {
+        snprintf(r->reference, sizeof r->reference, "CPU dequantization of the source %.400s (%s)", v->src_path,
+                 mp_qmethod_name(mp_qmodel_method(v->srcq)));
+        return MP_OK;
+    }
+    if (mp_qmodel_n_linears(v->outq) == 0) {
+        snprintf(r->reference, sizeof r->reference, "none: no quantized tensor in the checkpoint, and %.400s", why_own);
+        return MP_OK;
+    }
+    snprintf(r->reference, sizeof r->reference,
+             "CPU dequantization of the output's own layout, independent of the kernels (%.400s)", why_own);
+    return mp_vfind(r, MP_VS_WARN, "numerics", "no source to compare with (%s): the output is compared with its own layout",
+                    why_own);
+}
+
+static mp_errcode run_numerics(const session *v, mp_verify_report *r, mp_err *err)
+{
+    unsigned char *seen = v->srcq ? calloc(mp_qmodel_n_linears(v->srcq) + 1, 1) : NULL;
+    if (v->srcq && !seen) return mp_errf(err, MP_E_NOMEM, "out of memory");
+    size_t out_held = SIZE_MAX, src_held = SIZE_MAX;
+    mp_numeric_ctx c = {v->out, v->outq, v->manifest, v->src, v->srcq, v->dev, v->o, seen, &out_held, &src_held,
+                        v->progress};
+    double tn = now();
+    mp_errcode rc = damaged(mp_check_numerics(&c, r, err), "numerics", r, err);
+    r->numeric_seconds = now() - tn;
+    if (out_held != SIZE_MAX) mp_st_file_unload(v->out, out_held);
+    if (src_held != SIZE_MAX) mp_st_file_unload(v->src, src_held);
+    free(seen);
+    if (rc == MP_OK && r->n_numeric == 0 &&
+        mp_vfind(r, MP_VS_WARN, "numerics", "no quantized tensor was checked: nothing ran on the device") != MP_OK)
+        rc = mp_errf(err, MP_E_NOMEM, "out of memory");
+    return rc;
+}
+
+/* Integrity, structure, the copies against the source, then numerics; a stage that finds the
+ * data unreadable stops the run with what it found (r->stopped). */
+static mp_errcode verify_safetensors(session *v, mp_verify_report *r, mp_err *err)
+{
+    MP_FORWARD(open_output(v, r, err));
+    if (r->stopped) return MP_OK;
+    MP_FORWARD(mp_qmodel_open(&v->outq, v->out, err));
+    MP_FORWARD(damaged(mp_check_structure(v->out, v->outq, v->manifest, r, err), "structure", r, err));
+    if (r->stopped) return MP_OK;
+    const char *why_own = NULL;
+    char why[600] = "";
+    MP_FORWARD(open_source(v, &why_own, why, sizeof why, r, err));
+    if (r->stopped) return MP_OK;
+    if (describe_reference(v, why_own, r) != MP_OK) return mp_errf(err, MP_E_NOMEM, "out of memory");
+    return run_numerics(v, r, err);
+}
+
 mp_errcode mp_verify_run(const mp_verify_opts *o, mp_verify_report *r, mp_err *err)
 {
     memset(r, 0, sizeof *r);
     double t0 = now();
     mp_device *dev = NULL;
-    mp_st_model *out = NULL, *src = NULL;
-    mp_qmodel *outq = NULL, *srcq = NULL;
-    cJSON *manifest = NULL;
-    char *src_path = NULL;
     mp_errcode rc = mp_device_open(&dev, o->device, r->device_note, sizeof r->device_note, err);
     if (rc != MP_OK) return rc;
     r->device = *mp_device_get_info(dev);
+    mp_reporter progress = {.fn = o->progress, .user = o->progress_user, .unit = "steps"};
     if (mp_gguf_probe(o->path)) {
-        if (o->against || o->runtime > MP_RUNTIME_PLAIN) {
-            rc = mp_errf(err, MP_E_USAGE, o->runtime > MP_RUNTIME_PLAIN ? "--for checks a per-layer split of a "
-                         "safetensors checkpoint; neither runtime loads a GGUF file" : "--against applies to safetensors checkpoints; a GGUF file is checked "
-                                          "against its own blocks");
-            goto done;
-        }
-        rc = mp_check_gguf(o->path, dev, o, r, err);
-        if (rc == MP_OK && r->n_numeric == 0 &&
-            mp_vfind(r, MP_VS_WARN, "numerics", "no Q4_0, Q4_1 or Q8_0 matrix: nothing ran on the device") != MP_OK)
-            rc = mp_errf(err, MP_E_NOMEM, "out of memory");
-        goto done;
+        rc = verify_gguf(o, dev, &progress, r, err);
+    } else {
+        session v = {.o = o, .dev = dev, .progress = &progress};
+        rc = verify_safetensors(&v, r, err);
+        session_release(&v);
     }
-    rc = runtime_then_open(o, &out, r, err);
-    if (rc != MP_OK || r->stopped) goto done;
-    r->n_tensors_checked = mp_st_n_tensors(out);
-
-    char *mpath = mp_path_join(mp_st_dir(out), "modelprep.json");
-    if (!mpath) {
-        rc = mp_errf(err, MP_E_NOMEM, "out of memory");
-        goto done;
-    }
-    if (mp_is_dir(o->path) && mp_exists(mpath)) {
-        rc = mp_json_load_file(mpath, 1u << 28, "modelprep.json", &manifest, err);
-        r->manifest = rc == MP_OK;
-    }
-    free(mpath);
-    if (rc != MP_OK) goto done;
-    if (manifest) rc = mp_check_integrity(out, manifest, r, err);
-    else rc = mp_vfind(r, MP_VS_WARN, "integrity", "no modelprep.json: hashes not checked");
-    if (rc != MP_OK) goto done;
-
-    rc = mp_qmodel_open(&outq, out, err);
-    if (rc != MP_OK) goto done;
-    rc = damaged(mp_check_structure(out, outq, manifest, r, err), "structure", r, err);
-    if (rc != MP_OK || r->stopped) goto done;
-
-    const char *why_own = NULL;
-    char why_buf[600] = "";
-    rc = pick_source(o, manifest, out, outq, &src_path, &why_own, why_buf, sizeof why_buf, err);
-    if (rc != MP_OK) goto done;
-    if (rc == MP_OK && src_path) {
-        rc = mp_st_open(&src, src_path, err);
-        /* Every copied tensor against the source, quantized or not (doc/safety.md §3). */
-        if (rc == MP_OK && manifest) rc = damaged(mp_check_copies(out, manifest, src, r, err), "integrity", r, err);
-        if (rc == MP_OK && r->stopped) goto done;
-        if (rc == MP_OK) rc = mp_qmodel_open(&srcq, src, err);
-        if (rc == MP_OK && !mp_qmodel_quantized(srcq)) {
-            why_own = o->against ? "--against names a checkpoint that is not quantized" : "the source is not quantized";
-            mp_qmodel_free(srcq);
-            mp_st_close(src);
-            srcq = NULL, src = NULL;
-        }
-        if (rc != MP_OK) goto done;
-    }
-    if (src)
-        snprintf(r->reference, sizeof r->reference, "CPU dequantization of the source %.400s (%s)", src_path,
-                 mp_qmethod_name(mp_qmodel_method(srcq)));
-    else
-        snprintf(r->reference, sizeof r->reference,
-                 "CPU dequantization of the output's own layout, independent of the kernels (%.400s)", why_own);
-    if (!src && mp_qmodel_n_linears(outq) == 0)
-        snprintf(r->reference, sizeof r->reference, "none: no quantized tensor in the checkpoint, and %.400s", why_own);
-    else if (!src && (rc = mp_vfind(r, MP_VS_WARN, "numerics",
-                                    "no source to compare with (%s): the output is compared with its own layout",
-                                    why_own)) != MP_OK)
-        goto done;
-    unsigned char *seen = srcq ? calloc(mp_qmodel_n_linears(srcq) + 1, 1) : NULL;
-    if (srcq && !seen) {
-        rc = mp_errf(err, MP_E_NOMEM, "out of memory");
-        goto done;
-    }
-    size_t out_held = SIZE_MAX, src_held = SIZE_MAX;
-    mp_numeric_ctx c = {out, outq, manifest, src, srcq, dev, o, seen, &out_held, &src_held};
-    double tn = now();
-    rc = damaged(mp_check_numerics(&c, r, err), "numerics", r, err);
-    r->numeric_seconds = now() - tn;
-    if (out_held != SIZE_MAX) mp_st_file_unload(out, out_held);
-    if (src_held != SIZE_MAX) mp_st_file_unload(src, src_held);
-    free(seen);
-    if (rc == MP_OK && r->n_numeric == 0 &&
-        mp_vfind(r, MP_VS_WARN, "numerics", "no quantized tensor was checked: nothing ran on the device") != MP_OK)
-        rc = mp_errf(err, MP_E_NOMEM, "out of memory");
-done:
+    if (progress.label) mp_report_end(&progress);
     r->seconds = now() - t0;
-    mp_qmodel_free(srcq);
-    mp_st_close(src);
-    mp_qmodel_free(outq);
-    mp_st_close(out);
-    cJSON_Delete(manifest);
-    free(src_path);
     mp_device_close(dev);
     return rc;
 }

@@ -145,8 +145,11 @@ static int expected_nk(const dims *d, const char *prefix, int64_t *n, int64_t *k
     return 1;
 }
 
-static mp_errcode check_config(const mp_st_model *m, const mp_qmodel *q, mp_verify_report *r, mp_err *err)
+/* config.json's dimensions into *d (*found 0 when there is no config.json), with the warning
+ * about cutlass-int4 scales that differ from the model's dtype. */
+static mp_errcode read_dims(const mp_st_model *m, dims *d, int *found, mp_verify_report *r, mp_err *err)
 {
+    *found = 0;
     char *path = mp_path_join(mp_st_dir(m), "config.json");
     if (!path) return mp_errf(err, MP_E_NOMEM, "out of memory");
     if (!mp_exists(path)) {
@@ -158,10 +161,13 @@ static mp_errcode check_config(const mp_st_model *m, const mp_qmodel *q, mp_veri
     mp_errcode rc = mp_json_load_file(path, 1u << 24, "config.json", &c, err);
     free(path);
     if (rc != MP_OK) return rc;
+    *found = 1;
     const cJSON *text = cJSON_GetObjectItemCaseSensitive(c, "text_config");
     const cJSON *cfg = cJSON_IsObject(text) ? text : c;
-    dims d = {cfg_int(cfg, "hidden_size"), cfg_int(cfg, "intermediate_size"), cfg_int(cfg, "num_hidden_layers"),
-              cfg_int(cfg, "num_experts"), cfg_int(cfg, "moe_intermediate_size"), cfg_int(cfg, "vocab_size")};
+    *d = (dims){cfg_int(cfg, "hidden_size"), cfg_int(cfg, "intermediate_size"), cfg_int(cfg, "num_hidden_layers"),
+                cfg_int(cfg, "num_experts"), cfg_int(cfg, "moe_intermediate_size"), cfg_int(cfg, "vocab_size")};
+    if (d->experts < 0) d->experts = cfg_int(cfg, "num_local_experts");
+    if (d->experts < 0) d->experts = cfg_int(cfg, "n_routed_experts");
     /* The XPU grouped GEMM reads cutlass-int4 scales as the activation dtype (doc/formats/cutlass-int4.md §2). */
     const cJSON *qc = cJSON_GetObjectItemCaseSensitive(c, "quantization_config");
     const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(qc, "format");
@@ -173,83 +179,113 @@ static mp_errcode check_config(const mp_st_model *m, const mp_qmodel *q, mp_veri
                       "config.json: cutlass-int4 scales are %.20s but torch_dtype is %.20s; the XPU kernels read "
                       "scales as the activation dtype",
                       sdt->valuestring, tdt->valuestring);
-    if (rc != MP_OK) {
-        cJSON_Delete(c);
-        return mp_errf(err, MP_E_NOMEM, "out of memory");
-    }
-    if (d.experts < 0) d.experts = cfg_int(cfg, "num_local_experts");
-    if (d.experts < 0) d.experts = cfg_int(cfg, "n_routed_experts");
     cJSON_Delete(c);
+    return rc == MP_OK ? MP_OK : mp_errf(err, MP_E_NOMEM, "out of memory");
+}
 
-    size_t nt = mp_st_n_tensors(m);
-    int64_t max_layer = -1;
-    if (d.layers > (1 << 20)) {
-        FIND(MP_VS_FAIL, "structure", "config.json: num_hidden_layers %lld is not plausible", (long long)d.layers);
-        d.layers = -1;
+/* Norms, the embedding and unquantized linears against the dimensions. */
+static mp_errcode check_dense_shape(const dims *d, const mp_qmodel *q, const mp_tensor *t, const char *got,
+                                    mp_verify_report *r, mp_err *err)
+{
+    if (d->hidden > 0 && (ends_with(t->name, "layernorm.weight") || strcmp(t->name, "model.norm.weight") == 0) &&
+        (t->n_dims != 1 || (int64_t)t->shape[0] != d->hidden))
+        FIND(MP_VS_FAIL, "structure", "tensor '%s' is %s, config.json's hidden_size is %lld", t->name, got,
+             (long long)d->hidden);
+    if (strcmp(t->name, "model.embed_tokens.weight") == 0 && t->n_dims == 2 &&
+        ((d->hidden > 0 && (int64_t)t->shape[1] != d->hidden) || (d->vocab > 0 && (int64_t)t->shape[0] != d->vocab)))
+        FIND(MP_VS_FAIL, "structure", "tensor '%s' is %s, config.json says [%lld, %lld] (vocab_size, hidden_size)",
+             t->name, got, (long long)d->vocab, (long long)d->hidden);
+    /* Unquantized linears: "<prefix>.weight" of 2 dims that no quantized linear owns. */
+    int64_t n, k;
+    if (t->n_dims == 2 && ends_with(t->name, ".weight") && !mp_qmodel_owner(q, t)) {
+        char prefix[256];
+        snprintf(prefix, sizeof prefix, "%.*s", (int)(strlen(t->name) - 7), t->name);
+        if (expected_nk(d, prefix, &n, &k) && ((n > 0 && (int64_t)t->shape[0] != n) || (k > 0 && (int64_t)t->shape[1] != k)))
+            FIND(MP_VS_FAIL, "structure", "tensor '%s' is %s, config.json implies [%lld, %lld]", t->name, got,
+                 (long long)n, (long long)k);
     }
-    unsigned char *has = d.layers > 0 ? calloc((size_t)d.layers, 1) : NULL;
-    for (size_t i = 0; i < nt; i++) {
+    return MP_OK;
+}
+
+/* Stacked experts [E, ...] with E from config.json, and expert numbers in names. */
+static mp_errcode check_experts(const dims *d, const mp_tensor *t, const char *got, mp_verify_report *r, mp_err *err)
+{
+    if (d->experts > 0 && t->n_dims == 3 && strstr(t->name, ".experts.w") && (int64_t)t->shape[0] != d->experts)
+        FIND(MP_VS_FAIL, "structure", "tensor '%s' is %s, config.json has %lld experts", t->name, got,
+             (long long)d->experts);
+    const char *e = strstr(t->name, ".experts.");
+    uint64_t ei;
+    const char *why;
+    if (e && (e[9] == '-' || e[9] == '+' || (e[9] >= '0' && e[9] <= '9')) &&
+        mp_parse_name_index(e + 9, UINT32_MAX, &ei, &why) == 0)
+        FIND(MP_VS_FAIL, "structure", "tensor '%s': the expert number after '.experts.' %s", t->name, why);
+    else if (e && d->experts > 0 && e[9] >= '0' && e[9] <= '9' && ei >= (uint64_t)d->experts)
+        FIND(MP_VS_FAIL, "structure", "tensor '%s': expert index beyond config.json's %lld experts", t->name,
+             (long long)d->experts);
+    return MP_OK;
+}
+
+/* Every layer 0 .. num_hidden_layers - 1 has tensors, and none is beyond (has: per layer, seen). */
+static mp_errcode check_layers(const dims *d, int64_t max_layer, const unsigned char *has, mp_verify_report *r,
+                               mp_err *err)
+{
+    if (d->layers <= 0 || max_layer < 0) return MP_OK;
+    if (max_layer >= d->layers)
+        FIND(MP_VS_FAIL, "structure", "tensors of layer %lld, config.json's num_hidden_layers is %lld",
+             (long long)max_layer, (long long)d->layers);
+    for (int64_t l = 0; has && l < d->layers; l++)
+        if (!has[l]) {
+            FIND(MP_VS_FAIL, "structure", "layer %lld of %lld has no tensors", (long long)l, (long long)d->layers);
+            break;
+        }
+    return MP_OK;
+}
+
+/* Each tensor's shape and layer number; has[layer] marks the layers seen. */
+static mp_errcode check_tensors(const mp_st_model *m, const mp_qmodel *q, const dims *d, unsigned char *has,
+                                int64_t *max_layer, mp_verify_report *r, mp_err *err)
+{
+    for (size_t i = 0; i < mp_st_n_tensors(m); i++) {
         const mp_tensor *t = mp_st_tensor(m, i);
         int64_t layer;
         const char *bad;
         const char *rest = layer_rest(t->name, &layer, &bad);
         if (bad) FIND(MP_VS_FAIL, "structure", "tensor '%s': the layer number after 'layers.' %s", t->name, bad);
         if (rest && strncmp(t->name, "model.", 6) == 0) {
-            if (layer > max_layer) max_layer = layer;
-            if (has && layer < d.layers) has[layer] = 1;
+            if (layer > *max_layer) *max_layer = layer;
+            if (has && layer < d->layers) has[layer] = 1;
         }
         char got[160];
         mp_shape_format(t, got, sizeof got);
-        if (d.hidden > 0 && (ends_with(t->name, "layernorm.weight") || strcmp(t->name, "model.norm.weight") == 0) &&
-            (t->n_dims != 1 || (int64_t)t->shape[0] != d.hidden))
-            FIND(MP_VS_FAIL, "structure", "tensor '%s' is %s, config.json's hidden_size is %lld", t->name, got,
-                 (long long)d.hidden);
-        if (strcmp(t->name, "model.embed_tokens.weight") == 0 && t->n_dims == 2 &&
-            ((d.hidden > 0 && (int64_t)t->shape[1] != d.hidden) || (d.vocab > 0 && (int64_t)t->shape[0] != d.vocab)))
-            FIND(MP_VS_FAIL, "structure", "tensor '%s' is %s, config.json says [%lld, %lld] (vocab_size, hidden_size)",
-                 t->name, got, (long long)d.vocab, (long long)d.hidden);
-        /* Unquantized linears: "<prefix>.weight" of 2 dims that no quantized linear owns. */
-        int64_t n, k;
-        if (t->n_dims == 2 && ends_with(t->name, ".weight") && !mp_qmodel_owner(q, t)) {
-            char prefix[256];
-            snprintf(prefix, sizeof prefix, "%.*s", (int)(strlen(t->name) - 7), t->name);
-            if (expected_nk(&d, prefix, &n, &k) && ((n > 0 && (int64_t)t->shape[0] != n) || (k > 0 && (int64_t)t->shape[1] != k)))
-                FIND(MP_VS_FAIL, "structure", "tensor '%s' is %s, config.json implies [%lld, %lld]", t->name, got,
-                     (long long)n, (long long)k);
-        }
-        /* Stacked experts: [E, ...] with E from config.json. */
-        if (d.experts > 0 && t->n_dims == 3 && strstr(t->name, ".experts.w") && (int64_t)t->shape[0] != d.experts)
-            FIND(MP_VS_FAIL, "structure", "tensor '%s' is %s, config.json has %lld experts", t->name, got,
-                 (long long)d.experts);
-        const char *e = strstr(t->name, ".experts.");
-        uint64_t ei;
-        const char *why;
-        if (e && (e[9] == '-' || e[9] == '+' || (e[9] >= '0' && e[9] <= '9')) &&
-            mp_parse_name_index(e + 9, UINT32_MAX, &ei, &why) == 0)
-            FIND(MP_VS_FAIL, "structure", "tensor '%s': the expert number after '.experts.' %s", t->name, why);
-        else if (e && d.experts > 0 && e[9] >= '0' && e[9] <= '9' && ei >= (uint64_t)d.experts)
-            FIND(MP_VS_FAIL, "structure", "tensor '%s': expert index beyond config.json's %lld experts", t->name,
-                 (long long)d.experts);
+        MP_FORWARD(check_dense_shape(d, q, t, got, r, err));
+        MP_FORWARD(check_experts(d, t, got, r, err));
     }
     for (size_t i = 0; i < mp_qmodel_n_linears(q); i++) {
         const mp_qlinear *l = mp_qmodel_linear(q, i);
         int64_t n, k;
-        if (expected_nk(&d, l->prefix, &n, &k) && ((n > 0 && (int64_t)l->n_rows != n) || (k > 0 && (int64_t)l->k_cols != k)))
+        if (expected_nk(d, l->prefix, &n, &k) && ((n > 0 && (int64_t)l->n_rows != n) || (k > 0 && (int64_t)l->k_cols != k)))
             FIND(MP_VS_FAIL, "structure", "quantized linear '%s' is [%llu, %llu], config.json implies [%lld, %lld]",
                  l->prefix, (unsigned long long)l->n_rows, (unsigned long long)l->k_cols, (long long)n, (long long)k);
     }
-    if (d.layers > 0 && max_layer >= 0) {
-        if (max_layer >= d.layers)
-            FIND(MP_VS_FAIL, "structure", "tensors of layer %lld, config.json's num_hidden_layers is %lld",
-                 (long long)max_layer, (long long)d.layers);
-        for (int64_t l = 0; has && l < d.layers; l++)
-            if (!has[l]) {
-                FIND(MP_VS_FAIL, "structure", "layer %lld of %lld has no tensors", (long long)l, (long long)d.layers);
-                break;
-            }
-    }
-    free(has);
     return MP_OK;
+}
+
+static mp_errcode check_config(const mp_st_model *m, const mp_qmodel *q, mp_verify_report *r, mp_err *err)
+{
+    dims d;
+    int found;
+    MP_FORWARD(read_dims(m, &d, &found, r, err));
+    if (!found) return MP_OK;
+    if (d.layers > (1 << 20)) {
+        FIND(MP_VS_FAIL, "structure", "config.json: num_hidden_layers %lld is not plausible", (long long)d.layers);
+        d.layers = -1;
+    }
+    int64_t max_layer = -1;
+    unsigned char *has = d.layers > 0 ? calloc((size_t)d.layers, 1) : NULL;
+    mp_errcode rc = check_tensors(m, q, &d, has, &max_layer, r, err);
+    if (rc == MP_OK) rc = check_layers(&d, max_layer, has, r, err);
+    free(has);
+    return rc;
 }
 
 /* ---------------------------------------------------------------- values */

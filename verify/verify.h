@@ -26,12 +26,19 @@ uint64_t mp_dequant_ref_scratch(const mp_qlinear *q, uint64_t rows);
  * the caller's one rounding to the output dtype then gives the producer's bits. */
 mp_errcode mp_dequant_ref_float(const mp_st_model *m, const mp_qlinear *q, uint64_t n0, uint64_t n1,
                                 float *out, mp_err *err);
-/* An FP4 linear (MP_ELEM_FP4: NVFP4, MXFP4), which mp_dequant_ref_float() hands over to:
+/* An FP4 linear (MP_ELEM_FP4: NVFP4, MXFP4), by mp_dequant_ref()'s table of element kinds:
  * w = e2m1(code) * (block scale [/ or *] per-tensor scale), one f32 product, exactly as each
  * producer's reference computes it (verify/dequant_fp4.c, doc/formats/fp4.md). Rows are the
  * linear's (e * N + n for stacked experts). */
 mp_errcode mp_dequant_ref_fp4(const mp_st_model *m, const mp_qlinear *q, uint64_t n0, uint64_t n1,
                               float *out, mp_err *err);
+/* The same for bitsandbytes linears (verify/dequant_bnb.c, doc/formats/bitsandbytes.md):
+ * 4-bit NF4/FP4 codes through their table times the (nested) absmax of their flat block,
+ * rounded to the quant_state's dtype; LLM.int8 codes times SCB / 127. */
+mp_errcode mp_dequant_ref_lut4(const mp_st_model *m, const mp_qlinear *q, uint64_t n0, uint64_t n1,
+                               float *out, mp_err *err);
+mp_errcode mp_dequant_ref_int8_absmax(const mp_st_model *m, const mp_qlinear *q, uint64_t n0, uint64_t n1,
+                                      float *out, mp_err *err);
 
 /* ---------------------------------------------------------------- devices */
 
@@ -84,10 +91,17 @@ mp_errcode mp_device_open(mp_device **out, const char *spec, char *why, size_t w
 const mp_device_info *mp_device_get_info(const mp_device *d);
 void mp_device_close(mp_device *d);
 
-/* The layout families of kernels/, one source each. */
-typedef enum { MP_KF_CUTLASS, MP_KF_ONEDNN, MP_KF_GPTQ, MP_KF_AWQ, MP_KF_CT, MP_KF_GGUF, MP_KF_COUNT } mp_kfamily;
+/* The layout families of kernels/: one per kernels/<stem>.cl file, listed by the build from the
+ * files themselves (kernels/embed.sh), so adding a kernel file needs no edit here. A family is
+ * its index in that list, 0 to mp_kfamily_count() - 1; a registry entry names its family by
+ * stem (mp_scheme.kernel), and mp_kfamily_find() turns the stem into the index. */
+typedef int mp_kfamily;
+#define MP_KF_NONE (-1)
+#define MP_KF_MAX 16   /* room the backends keep per family; the generated table checks it */
 
-const char *mp_kfamily_name(mp_kfamily f); /* "cutlass-int4", ... */
+int mp_kfamily_count(void);
+mp_kfamily mp_kfamily_find(const char *stem);   /* "cutlass_int4"; MP_KF_NONE when no such file */
+const char *mp_kfamily_name(mp_kfamily f);      /* "cutlass-int4", ... */
 
 /* Compiles family f's kernels with NVRTC for arch ("sm_90") exactly as the cuda backend does,
  * and needs no driver or GPU: the build-time check of kernels/ (doc/cuda.md). `nvrtc` gets
@@ -165,10 +179,12 @@ typedef struct mp_verify_opts {
     uint32_t rows;           /* rows per tensor (spread over N, first and last); 0 = every row */
     uint32_t m;              /* activation rows (8) */
     uint64_t seed;
-    /* Called from the calling thread as the numeric checks advance: `done` of `total` steps (a
-     * step is one quantized linear, dense weight, stacked tensor or file of GGUF blocks; for a
-     * GGUF file, one tensor). NULL: no calls. The library never draws anything itself. */
-    void (*progress)(void *user, uint64_t done, uint64_t total);
+    /* The numeric checks report as convert and split do (mp_event, include/modelprep.h), from
+     * the calling thread: START of phase "verify" with the total in "steps" (a step is one
+     * quantized linear, dense weight, stacked tensor or file of GGUF blocks; for a GGUF file,
+     * one tensor), an ADVANCE per step, and END once the run is over, whether it succeeded or
+     * not. NULL: no calls. The library never draws anything itself. */
+    mp_progress_fn progress;
     void *progress_user;
     int runtime;             /* an mp_runtime to check the split for; -1: the one its manifest names */
 } mp_verify_opts;

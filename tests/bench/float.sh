@@ -4,7 +4,10 @@
 #     against cp -r + sync of the output's bytes, with peak memory; then a CPU torch port of
 #     DeepSeek's weight_dequant over the same shards (PyPI torch, when build/venv-torch has it);
 #   - the fast dense path in memory, GPTQ 4-bit -> f16 and FP8 -> bf16, against the reference;
-#   - convert --to f16 of the 691 MB GPTQ checkpoint against cp of its output.
+#   - convert --to f16 of the 691 MB GPTQ checkpoint against cp of its output;
+#   - a bitsandbytes NF4 checkpoint (nested absmax, 4 x [11008, 4096]) quantized by PyPI
+#     bitsandbytes itself (tests/bench/bnb_model.py, when build/venv-torch has it): the fast dense
+#     path in memory, and convert --to bf16 against cp -r + sync of the output.
 set -e
 BUILD=${1:-build}
 dir=build/bench
@@ -48,4 +51,16 @@ if [ -f "$dir/model/model.safetensors.index.json" ]; then
     "$BUILD/tests/bench_peak_rss" gptq-to-f16 "$BUILD/modelprep" convert "$dir/model" "$dir/scratch/gptq-f16" --to f16 --quiet
     "$BUILD/tests/bench_peak_rss" cp-output sh -c "cp -r '$dir/scratch/gptq-f16' '$dir/scratch/gptq-cp' && sync '$dir/scratch/gptq-cp'/*"
     rm -rf "$dir/scratch/gptq-f16" "$dir/scratch/gptq-cp"
+fi
+if [ -x build/venv-torch/bin/python ] && build/venv-torch/bin/python -c "import bitsandbytes" 2>/dev/null; then
+    [ -f "$dir/bnb/config.json" ] || build/venv-torch/bin/python tests/bench/bnb_model.py "$dir/bnb" 2>/dev/null
+    echo "bench: the fast dense path in memory, bitsandbytes NF4 (nested) -> bf16"
+    "$BUILD/tests/bench_dense" "$dir/bnb" bf16
+    rm -rf "$dir/scratch/bnb-bf16" "$dir/scratch/bnb-cp"
+    echo "bench: bitsandbytes NF4 ($(du -sh "$dir/bnb" | cut -f1)) convert --to bf16 against cp -r + sync of the output"
+    "$BUILD/tests/bench_peak_rss" bnb-to-bf16 "$BUILD/modelprep" convert "$dir/bnb" "$dir/scratch/bnb-bf16" --to bf16 --quiet
+    "$BUILD/tests/bench_peak_rss" cp-output sh -c "cp -r '$dir/scratch/bnb-bf16' '$dir/scratch/bnb-cp' && sync '$dir/scratch/bnb-cp'/*"
+    rm -rf "$dir/scratch/bnb-bf16" "$dir/scratch/bnb-cp"
+else
+    echo "bench: SKIP bitsandbytes: no bitsandbytes in build/venv-torch (make torchref)"
 fi

@@ -19,6 +19,9 @@ import sys
 import numpy as np
 from safetensors.numpy import load_file, save_file
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "ref"))
+from quant_ref import nibbles, pack8  # noqa: E402
+
 MP, MK, OUT = sys.argv[1:4]
 H = 256  # hidden size: q_proj is H x H
 Q = "model.layers.0.self_attn.q_proj"
@@ -26,18 +29,6 @@ Q = "model.layers.0.self_attn.q_proj"
 
 def run(*args):
     subprocess.run(args, check=True, capture_output=True)
-
-
-def nibbles(words, count):
-    u = words.view(np.uint32)
-    return np.stack([(u >> (4 * i)) & 15 for i in range(count)], axis=-1)
-
-
-def pack8(codes):
-    w = np.zeros(codes.shape[:-1], dtype=np.uint32)
-    for i in range(8):
-        w |= (codes[..., i].astype(np.uint32) & 15) << (4 * i)
-    return w.view(np.int32)
 
 
 def no_transpose(t):

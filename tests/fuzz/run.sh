@@ -13,7 +13,7 @@ flags="-g -O1 -std=c11 -D_POSIX_C_SOURCE=200809L -I. $(pkg-config --cflags libcj
        -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Wno-pass-failed"
 libs="$(pkg-config --libs libxxhash libcjson libzstd) -lm"
 # verify/ without the device backends: the harnesses reach the reference and the manifest checks.
-srcs="$(ls common/*.c formats/*.c repack/*.c) verify/dequant_ref.c verify/dequant_float.c verify/dequant_fp4.c verify/integrity.c verify/structure.c"
+srcs="$(ls common/*.c formats/*.c repack/*.c) verify/dequant_ref.c verify/dequant_float.c verify/dequant_fp4.c verify/dequant_bnb.c verify/integrity.c verify/structure.c"
 status=0
 rev=$(git rev-parse --short HEAD 2>/dev/null || echo -) # the commit the harnesses are built from
 for t in ${FUZZ_TARGETS:-st_header index config json manifest gguf journal tokenizer}; do

@@ -52,6 +52,30 @@ def field(num, wire, payload):
     return key + payload
 
 
+def best_pair(words, seqs):
+    """The adjacent pair of symbols most frequent over the words (ties: the greater pair), or
+    None when no word has two symbols left."""
+    pairs = Counter()
+    for w, n in words.items():
+        for a, b in zip(seqs[w], seqs[w][1:]):
+            pairs[(a, b)] += n
+    return max(pairs.items(), key=lambda kv: (kv[1], kv[0]))[0] if pairs else None
+
+
+def merge_pair(seqs, a, b):
+    """Every occurrence of the pair (a, b) in every word's symbols becomes the one symbol a + b."""
+    for w in seqs:
+        s, i, t = seqs[w], 0, []
+        while i < len(s):
+            if i + 1 < len(s) and s[i] == a and s[i + 1] == b:
+                t.append(a + b)
+                i += 2
+            else:
+                t.append(s[i])
+                i += 1
+        seqs[w] = t
+
+
 def spm_pieces(size):
     """[(piece, score, type)]: SentencePiece types NORMAL 1, UNKNOWN 2, CONTROL 3, BYTE 6."""
     pieces = [("<unk>", 0.0, 2), ("<s>", 0.0, 3), ("</s>", 0.0, 3)]
@@ -61,23 +85,10 @@ def spm_pieces(size):
     normal = list(chars)
     seqs = {w: list(w) for w in words}
     while len(pieces) + len(normal) < size:
-        pairs = Counter()
-        for w, n in words.items():
-            for a, b in zip(seqs[w], seqs[w][1:]):
-                pairs[(a, b)] += n
-        (a, b), _ = max(pairs.items(), key=lambda kv: (kv[1], kv[0]))
+        a, b = best_pair(words, seqs)
         if a + b not in normal:
             normal.append(a + b)
-        for w in seqs:
-            s, i, t = seqs[w], 0, []
-            while i < len(s):
-                if i + 1 < len(s) and s[i] == a and s[i + 1] == b:
-                    t.append(a + b)
-                    i += 2
-                else:
-                    t.append(s[i])
-                    i += 1
-            seqs[w] = t
+        merge_pair(seqs, a, b)
     merged = [p for p in normal if len(p) > 1]
     pieces += [(p, -float(i), 1) for i, p in enumerate(merged)]
     pieces += [(c, -float(len(merged) + i), 1) for i, c in enumerate(chars)]
@@ -114,26 +125,13 @@ def main():
     seqs = {w: list(w) for w in words}
     merges = []
     while len(vocab) < size - 2:
-        pairs = Counter()
-        for w, n in words.items():
-            s = seqs[w]
-            for a, b in zip(s, s[1:]):
-                pairs[(a, b)] += n
-        if not pairs:
+        pair = best_pair(words, seqs)
+        if not pair:
             break
-        (a, b), _ = max(pairs.items(), key=lambda kv: (kv[1], kv[0]))
+        a, b = pair
         merges.append(f"{a} {b}")
         vocab[a + b] = len(vocab)
-        for w in seqs:
-            s, i, t = seqs[w], 0, []
-            while i < len(s):
-                if i + 1 < len(s) and s[i] == a and s[i + 1] == b:
-                    t.append(a + b)
-                    i += 2
-                else:
-                    t.append(s[i])
-                    i += 1
-            seqs[w] = t
+        merge_pair(seqs, a, b)
     specials = ["<|begin_of_text|>", "<|end_of_text|>"]
     added = [{"id": len(vocab) + i, "content": s, "single_word": False, "lstrip": False, "rstrip": False,
               "normalized": False, "special": True} for i, s in enumerate(specials)]

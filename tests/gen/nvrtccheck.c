@@ -18,18 +18,18 @@ int main(int argc, char **argv)
     int compiled = 0, failed = 0;
     char nvrtc[96] = "", log[4096];
     for (int a = 1; a < argc; a++)
-        for (int f = 0; f < MP_KF_COUNT; f++) {
+        for (int f = 0; f < mp_kfamily_count(); f++) {
             mp_err err = MP_ERR_INIT;
-            mp_errcode rc = mp_cuda_compile_check((mp_kfamily)f, argv[a], nvrtc, sizeof nvrtc, log, sizeof log, &err);
+            mp_errcode rc = mp_cuda_compile_check(f, argv[a], nvrtc, sizeof nvrtc, log, sizeof log, &err);
             if (rc != MP_OK && !nvrtc[0]) {
                 printf("check-nvrtc: SKIP: %s\n", err.msg);
                 return 77;
             }
             if (rc != MP_OK) {
-                printf("check-nvrtc: %s for %s: %s\n", mp_kfamily_name((mp_kfamily)f), argv[a], err.msg);
+                printf("check-nvrtc: %s for %s: %s\n", mp_kfamily_name(f), argv[a], err.msg);
                 failed++;
             } else if (log[0]) {
-                printf("check-nvrtc: %s for %s: NVRTC warns: %s\n", mp_kfamily_name((mp_kfamily)f), argv[a], log);
+                printf("check-nvrtc: %s for %s: NVRTC warns: %s\n", mp_kfamily_name(f), argv[a], log);
                 failed++;
             } else {
                 compiled++;

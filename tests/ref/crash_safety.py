@@ -10,11 +10,9 @@
   exit 5, one line naming the file, the bytes written and the bytes needed, nothing left behind.
 Run by `make test` with MP_BIN and MP_TOOLS set.
 """
-import json
 import os
 import random
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -22,33 +20,15 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mp_check import BIN, TOOLS, check, count  # noqa: E402
-
-
-def tree(d):
-    """Every file's bytes; the manifest without its argv (a rerun adds --force or --resume)."""
-    out = {}
-    for f in sorted(os.listdir(d)):
-        raw = open(os.path.join(d, f), "rb").read()
-        if f == "modelprep.json":
-            m = json.loads(raw)
-            m.pop("argv")
-            raw = json.dumps(m, sort_keys=True).encode()
-        out[f] = raw
-    return out
-
-
-def partials(tmp, base):
-    return [f for f in os.listdir(tmp) if f.startswith(base + ".partial-")]
+from safety_util import job_tree as tree, kill_after, mkmodel, partials  # noqa: E402
 
 
 def main():
     rng = random.Random(8)
     with tempfile.TemporaryDirectory() as tmp:
         src = os.path.join(tmp, "src")
-        r = subprocess.run([os.path.join(TOOLS, "mkmodel"), src, "--layers", "6", "--hidden", "512",
-                            "--intermediate", "1408", "--vocab", "4096", "--max-shard-size", "3000000"],
-                           capture_output=True, text=True)
-        check(r.returncode == 0, f"mkmodel: {r.stderr}")
+        mkmodel(src, "--layers", "6", "--hidden", "512", "--intermediate", "1408", "--vocab", "4096",
+                "--max-shard-size", "3000000")
         jobs = [("onednn", ["convert", src, None, "--to", "onednn-int4"]),
                 ("f16", ["convert", src, None, "--to", "f16"]),
                 ("split", ["split", src, None]),
@@ -64,11 +44,7 @@ def main():
             for i in range({"split": 32, "split-zst": 16}.get(name, 34)):
                 dst = os.path.join(tmp, f"out-{name}")
                 a = [x if x is not None else dst for x in argv]
-                p = subprocess.Popen([BIN, *a, "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                time.sleep(rng.uniform(0, full * 1.1))
-                p.send_signal(signal.SIGKILL)
-                p.wait()
-                kills[name] += p.returncode == -signal.SIGKILL
+                kills[name] += kill_after(a, rng.uniform(0, full * 1.1))
                 if os.path.exists(dst):
                     check(tree(dst) == want, f"{name} kill {i}: DST exists but differs from a complete run")
                 else:

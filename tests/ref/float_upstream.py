@@ -17,16 +17,15 @@ on the CPU), on checkpoints generated here. Run with the Python of build/venv-to
    missing, unexpected or mismatched key, and gives the same logits as the model built from the
    reference weights.
 """
-import json
 import os
 import sys
 import tempfile
 
 import torch
-from safetensors.torch import load_file, save_file
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mp_check import check, run, summary  # noqa: E402
+from mp_check import check, summary  # noqa: E402
+from hf_judge import convert, write_checkpoint  # noqa: E402
 
 TMP = tempfile.mkdtemp(prefix="mp-upstream-")
 g = torch.Generator().manual_seed(15)
@@ -45,23 +44,7 @@ def rand_scales(shape, dtype=torch.float32):
 
 
 def write(name, tensors, qconfig, torch_dtype="bfloat16", side=None):
-    d = os.path.join(TMP, name)
-    os.makedirs(d)
-    save_file(tensors, os.path.join(d, "model.safetensors"))
-    cfg = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "torch_dtype": torch_dtype}
-    if qconfig is not None:
-        cfg["quantization_config"] = qconfig
-    json.dump(cfg, open(os.path.join(d, "config.json"), "w"))
-    for f, obj in (side or {}).items():
-        json.dump(obj, open(os.path.join(d, f), "w"))
-    return d
-
-
-def convert(src, to):
-    out = f"{src}.{to}"
-    r = run("convert", src, out, "--to", to, "--quiet")
-    check(r.returncode == 0, f"convert {src}: {r.stderr}")
-    return load_file(os.path.join(out, "model.safetensors"))
+    return write_checkpoint(os.path.join(TMP, name), tensors, qconfig, torch_dtype, side)
 
 
 def same(a, b, what):
@@ -160,12 +143,8 @@ def quantize_block(wt, bn, bk):
 
 
 def check_llama_loads():
-    from transformers import LlamaConfig, LlamaForCausalLM
-    cfg = LlamaConfig(vocab_size=256, hidden_size=96, intermediate_size=200, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64,
-                      torch_dtype="bfloat16", tie_word_embeddings=False)
-    torch.manual_seed(15)
-    model = LlamaForCausalLM(cfg).to(torch.bfloat16)
+    from hf_judge import convert_and_load, tiny_llama
+    cfg, model = tiny_llama()
     sd = {k: v.contiguous() for k, v in model.state_dict().items()}
     fp8, ref = {}, {}
     for k, v in sd.items():
@@ -176,31 +155,8 @@ def check_llama_loads():
         else:
             fp8[k] = v
             ref[k] = v
-    d = os.path.join(TMP, "llama")
-    cfg.save_pretrained(d)
-    c = json.load(open(os.path.join(d, "config.json")))
-    c["quantization_config"] = {"quant_method": "fp8", "weight_block_size": [64, 64], "activation_scheme": "dynamic"}
-    json.dump(c, open(os.path.join(d, "config.json"), "w"))
-    save_file(fp8, os.path.join(d, "model.safetensors"))
-    out = d + ".bf16"
-    r = run("convert", d, out, "--to", "bf16", "--quiet")
-    check(r.returncode == 0, f"convert llama: {r.stderr}")
-    loaded, info = LlamaForCausalLM.from_pretrained(out, output_loading_info=True, dtype=torch.bfloat16)
-    for key in ("missing_keys", "unexpected_keys", "mismatched_keys", "error_msgs"):
-        check(not info.get(key), f"transformers loads the bf16 checkpoint: {key} {info.get(key)}")
-    got_sd = loaded.state_dict()
-    for k, v in ref.items():
-        check(torch.equal(got_sd[k].view(torch.int16), v.view(torch.int16)), f"loaded {k} is the reference")
-    # the reference weights, loaded the same way
-    d2 = os.path.join(TMP, "llama-ref")
-    cfg.save_pretrained(d2)
-    save_file(ref, os.path.join(d2, "model.safetensors"))
-    reference = LlamaForCausalLM.from_pretrained(d2, dtype=torch.bfloat16)
-    ids = torch.tensor([[1, 17, 42, 99, 200, 3, 5, 8]])
-    with torch.no_grad():
-        a, b = loaded(ids).logits, reference(ids).logits
-    check(torch.equal(a, b), f"logits differ: max {float((a.float() - b.float()).abs().max())}")
-    check(float(a.float().abs().max()) > 0, "the logits are not all zero")
+    convert_and_load(TMP, cfg, {"quant_method": "fp8", "weight_block_size": [64, 64], "activation_scheme": "dynamic"},
+                     fp8, ref)
 
 
 check_ct()

@@ -1,7 +1,6 @@
 """Shared by the float-format checks (tests/ref/float_crosscheck.py, fp4_crosscheck.py): writing a
 checkpoint, converting it with modelprep, reading the output, comparing bits, expecting refusals.
 """
-import json
 import os
 import tempfile
 
@@ -9,7 +8,7 @@ import ml_dtypes
 import numpy as np
 from safetensors.numpy import load_file, save_file
 
-from mp_check import check, run
+from mp_check import check, run, write_config
 
 BF16 = ml_dtypes.bfloat16
 TMP = tempfile.mkdtemp(prefix="mp-float-")
@@ -19,13 +18,7 @@ def save(name, tensors, qconfig, torch_dtype="bfloat16", side=None, arch="LlamaF
     d = os.path.join(TMP, name)
     os.makedirs(d, exist_ok=True)
     save_file(tensors, os.path.join(d, "model.safetensors"))
-    cfg = {"architectures": [arch], "model_type": "llama", "torch_dtype": torch_dtype}
-    if qconfig is not None:
-        cfg["quantization_config"] = qconfig
-    json.dump(cfg, open(os.path.join(d, "config.json"), "w"))
-    for fname, obj in (side or {}).items():
-        json.dump(obj, open(os.path.join(d, fname), "w"))
-    return d
+    return write_config(d, qconfig, torch_dtype, side, arch)
 
 
 def convert(src, to, *extra):

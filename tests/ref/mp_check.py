@@ -6,6 +6,7 @@ when some could not run, ", M skipped", each skipped group having printed "SKIP:
 skip is never counted as passed: test_cli.c reports a script that passed nothing as skipped).
 A script whose summary line says more prints it itself with `count()` and `skipped()`.
 """
+import json
 import os
 import subprocess
 import sys
@@ -49,3 +50,14 @@ def count():
 
 def summary(name):
     print(f"{name} ok: {_checks} checks passed{skipped()}")
+
+
+def write_config(d, qconfig, torch_dtype="bfloat16", side=None, arch="LlamaForCausalLM"):
+    """config.json of a Llama checkpoint in d, with qconfig (None: none), and side JSON files."""
+    cfg = {"architectures": [arch], "model_type": "llama", "torch_dtype": torch_dtype}
+    if qconfig is not None:
+        cfg["quantization_config"] = qconfig
+    json.dump(cfg, open(os.path.join(d, "config.json"), "w"))
+    for fname, obj in (side or {}).items():
+        json.dump(obj, open(os.path.join(d, fname), "w"))
+    return d

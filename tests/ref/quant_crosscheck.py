@@ -428,8 +428,8 @@ def hostile(tmp):
          lambda m: m.tensors.pop(P + ".g_idx"), "shapes are GPTQ's")
     case("unsupported_format", dict(base, checkpoint_format="marlin"), lambda m: None,
          "GPTQ checkpoint_format 'marlin' is not supported")
-    case("unknown_method", {"quant_method": "bitsandbytes"}, lambda m: None,
-         "quant_method 'bitsandbytes' is not supported")
+    case("unknown_method", {"quant_method": "hqq"}, lambda m: None,
+         "quant_method 'hqq' is not supported")
     case("dynamic_skips_a_quantized_linear", dict(base, dynamic={"-:.*up_proj": {}}), lambda m: None,
          "the config leaves this linear unquantized")
     case("scales_wrong_dtype", base, set_t(P + ".scales", np.ones((4, 64), np.int16)),

@@ -167,3 +167,21 @@ def dq_ct(packed, scale, shape, b, group_size, zp=None, g_idx=None, padded=False
         z = codes_from_bits(bits_of(zp, 0), N, b) - off       # [G, N] -> transpose
         z = z.T
     return scale.astype(np.float32)[:, g] * (q - z[:, g]).astype(np.float32)
+
+
+# ---------------------------------------------------------------- nibbles of int32 words
+# For the tests that tamper with a packed layout (swap nibbles, transpose codes) to prove that
+# verify catches it.
+
+def nibbles(words, count):
+    """int32 words -> their `count` nibbles each, LSB first."""
+    u = words.view(np.uint32)
+    return np.stack([(u >> (4 * i)) & 15 for i in range(count)], axis=-1)
+
+
+def pack8(codes):
+    """[..., 8] nibbles -> int32 words."""
+    w = np.zeros(codes.shape[:-1], dtype=np.uint32)
+    for i in range(8):
+        w |= (codes[..., i].astype(np.uint32) & 15) << (4 * i)
+    return w.view(np.int32)

@@ -1,9 +1,12 @@
-"""Shared by the tests/ref/safety_*.py scripts (doc/safety.md): small models, snapshots of
-directory trees to prove nothing changed, interrupted runs that leave a partial split, and the
-SKIP counter (a check that cannot run says why and is counted as skipped, never as passed)."""
+"""Shared by the tests/ref/safety_*.py scripts and the crash tests (doc/safety.md): small models,
+snapshots of directory trees to prove nothing changed, interrupted and killed runs, and the SKIP
+counter (a check that cannot run says why and is counted as skipped, never as passed)."""
 import hashlib
+import json
 import os
+import signal
 import subprocess
+import time
 
 from mp_check import BIN, TOOLS, check, count
 
@@ -92,3 +95,27 @@ def same_files(a, b):
             if open(os.path.join(a, n), "rb").read() != open(os.path.join(b, n), "rb").read():
                 return False
     return True
+
+
+def job_tree(d):
+    """Every file's bytes in a job's output; the manifest without its argv (a rerun adds --force
+    or --resume), so that two runs of one job compare equal."""
+    out = {}
+    for f in sorted(os.listdir(d)):
+        raw = open(os.path.join(d, f), "rb").read()
+        if f == "modelprep.json":
+            m = json.loads(raw)
+            m.pop("argv")
+            raw = json.dumps(m, sort_keys=True).encode()
+        out[f] = raw
+    return out
+
+
+def kill_after(argv, seconds):
+    """Runs modelprep with argv and --quiet, and SIGKILLs it after `seconds`. True when the kill
+    landed while it ran."""
+    p = subprocess.Popen([BIN, *argv, "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(seconds)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    return p.returncode == -signal.SIGKILL

@@ -17,30 +17,17 @@ Run by `make test` with MP_BIN and MP_TOOLS set.
 import os
 import random
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mp_check import BIN, TOOLS, check, count  # noqa: E402
+from mp_check import BIN, check, count  # noqa: E402
+import safety_util  # noqa: E402
+from safety_util import job_tree as tree, kill_after, mkmodel  # noqa: E402
 
 MARK = ".safetensors.done"
-
-
-def tree(d):
-    """Every file's bytes, the manifest without its argv (a rerun adds --resume or --force)."""
-    import json
-    out = {}
-    for f in sorted(os.listdir(d)):
-        raw = open(os.path.join(d, f), "rb").read()
-        if f == "modelprep.json":
-            m = json.loads(raw)
-            m.pop("argv")
-            raw = json.dumps(m, sort_keys=True).encode()
-        out[f] = raw
-    return out
 
 
 def markers_honest(d, want, what):
@@ -58,7 +45,7 @@ def markers_honest(d, want, what):
 
 
 def partials(tmp, base):
-    return [os.path.join(tmp, f) for f in os.listdir(tmp) if f.startswith(base + ".partial-")]
+    return [os.path.join(tmp, f) for f in safety_util.partials(tmp, base)]
 
 
 def watch(tmp, argv, want):
@@ -90,10 +77,8 @@ def main():
     rng = random.Random(19)
     with tempfile.TemporaryDirectory() as tmp:
         src = os.path.join(tmp, "src")
-        r = subprocess.run([os.path.join(TOOLS, "mkmodel"), src, "--layers", "12", "--hidden", "512",
-                            "--intermediate", "1408", "--vocab", "4096", "--tied", "--max-shard-size", "3000000"],
-                           capture_output=True, text=True)
-        check(r.returncode == 0, f"mkmodel: {r.stderr}")
+        mkmodel(src, "--layers", "12", "--hidden", "512", "--intermediate", "1408", "--vocab", "4096", "--tied",
+                "--max-shard-size", "3000000")
         ref = os.path.join(tmp, "ref")
         t0 = time.monotonic()
         check(subprocess.run([BIN, "split", src, ref, "--quiet"]).returncode == 0, "reference split")
@@ -114,23 +99,14 @@ def main():
 
         kills = resumed = 0
         for i in range(24):
-            p = subprocess.Popen([BIN, "split", src, dst, "--quiet"], stdout=subprocess.DEVNULL,
-                                 stderr=subprocess.DEVNULL)
-            time.sleep(rng.uniform(0, full * 1.1))
-            p.send_signal(signal.SIGKILL)
-            p.wait()
-            kills += p.returncode == -signal.SIGKILL
+            kills += kill_after(["split", src, dst], rng.uniform(0, full * 1.1))
             for d in partials(tmp, "out") + ([dst] if os.path.exists(dst) else []):
                 markers_honest(d, want, f"kill {i}")
             if os.path.exists(dst):
                 check(tree(dst) == want, f"kill {i}: DST exists but differs from the reference")
             elif i % 2 == 0 and partials(tmp, "out"):
                 if i % 4 == 0:  # killed again while resuming
-                    q = subprocess.Popen([BIN, "split", src, dst, "--quiet", "--resume"],
-                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                    time.sleep(rng.uniform(0, full * 0.8))
-                    q.send_signal(signal.SIGKILL)
-                    q.wait()
+                    kill_after(["split", src, dst, "--resume"], rng.uniform(0, full * 0.8))
                     for d in partials(tmp, "out") + ([dst] if os.path.exists(dst) else []):
                         markers_honest(d, want, f"kill {i}, then during --resume")
                 if not os.path.exists(dst):
@@ -148,11 +124,7 @@ def main():
 
         # A kept file without its marker, and a marker whose file is not kept: --resume repairs both.
         for delay in (0.5, 0.7, 0.9, 0.4, 0.6, 0.8, 0.3, 0.95, 0.55, 0.65):
-            p = subprocess.Popen([BIN, "split", src, dst, "--quiet"], stdout=subprocess.DEVNULL,
-                                 stderr=subprocess.DEVNULL)
-            time.sleep(full * delay)
-            p.send_signal(signal.SIGKILL)
-            p.wait()
+            kill_after(["split", src, dst], full * delay)
             if os.path.exists(dst):
                 shutil.rmtree(dst)
                 continue

@@ -25,6 +25,7 @@ from safetensors.numpy import load_file, save_file
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mp_check import BIN, TOOLS, check, run, skip, summary  # noqa: E402
+from quant_ref import nibbles, pack8  # noqa: E402
 
 
 
@@ -67,20 +68,6 @@ def rewrite(path, fn):
     t = load_file(path)
     fn(t)
     save_file(t, path, metadata={"format": "pt"})
-
-
-def nibbles(words, count):
-    """int32 words -> their `count` nibbles each, LSB first."""
-    u = words.view(np.uint32)
-    return np.stack([(u >> (4 * i)) & 15 for i in range(count)], axis=-1)
-
-
-def pack8(codes):
-    """[..., 8] nibbles -> int32 words."""
-    w = np.zeros(codes.shape[:-1], dtype=np.uint32)
-    for i in range(8):
-        w |= (codes[..., i].astype(np.uint32) & 15) << (4 * i)
-    return w.view(np.int32)
 
 
 def gguf_checks():

@@ -244,13 +244,7 @@ static void run_python_check_arg(const char *rel, const char *arg)
                 rel, tu_env("MP_PYTHON"));
         cr_skip_test("no Python reference environment");
     }
-    char *script = src_path(rel);
-    char *cwd = tu_tempdir();
-    char *argv[] = {(char *)tu_env("MP_PYTHON"), script, (char *)arg, NULL};
-    run_result r = tu_run(cwd, argv, NULL);
-    tu_rmtree(cwd);
-    free(cwd);
-    free(script);
+    run_result r = tu_run_script(tu_env("MP_PYTHON"), rel, arg);
     cr_expect_eq(r.status, 0, "cross-check failed (exit %d):\n%s\n%s", r.status, r.out, r.err);
     const char *ok = strstr(r.out, " ok: ");
     const char *skip_line = strncmp(r.out, "SKIP: ", 6) == 0 ? r.out : strstr(r.out, "\nSKIP: ");
@@ -294,45 +288,42 @@ Test(python_crosscheck, fp8_sources_dequantize_as_their_producers_round, .timeou
     run_python_check("tests/ref/float_crosscheck.py");
 }
 
-/* A judge run with the torch venv's Python (torch, transformers, compressed-tensors): skipped,
- * with the reason, where tests/ref/torch_env.sh could not install them or JUDGES=0. */
 /* The torch venv's python (owned by the caller), or the test skipped with the reason
- * tests/ref/torch_env.sh left. */
-static char *torch_python(void)
+ * tests/ref/torch_env.sh left in `skip_file` (".skip": torch itself; ".skip-bnb": bitsandbytes). */
+static char *torch_python(const char *skip_file)
 {
     TU_JUDGES_OR_SKIP();
     const char *venv = getenv("MP_TORCH_VENV");
     if (!venv) cr_skip_test("MP_TORCH_VENV is not set (run through make test)");
-    char *skip = tu_path(venv, ".skip"), *why = tu_read(skip, NULL);
+    const char *files[] = {".skip", skip_file};
+    for (size_t i = 0; i < 2; i++) {
+        char *skip = tu_path(venv, files[i]), *why = tu_read(skip, NULL);
+        free(skip);
+        if (why) cr_skip_test("%s", why);
+    }
     char *py = tu_path(venv, "bin/python");
-    free(skip);
-    if (why) cr_skip_test("%s", why);
     if (access(py, X_OK) != 0) cr_skip_test("no torch venv at %s (make torchref)", venv);
     return py;
 }
 
-static void run_torch_check(const char *rel, const char *name)
+/* A script in the torch venv, judged by the consumers' own code (torch, transformers,
+ * compressed-tensors, bitsandbytes); its summary line starts with `name ok: `. */
+static void run_torch_judge(const char *rel, const char *skip_file, const char *name)
 {
-    char *py = torch_python();
-    char *script = src_path(rel);
-    char *cwd = tu_tempdir();
-    char *argv[] = {py, script, NULL};
+    char *py = torch_python(skip_file);
     char line[64];
     snprintf(line, sizeof line, "%s ok: ", name);
-    run_result r = tu_run(cwd, argv, NULL);
-    cr_expect_eq(r.status, 0, "%s failed (exit %d):\n%s\n%s", name, r.status, r.out, r.err);
+    run_result r = tu_run_script(py, rel, NULL);
+    cr_expect_eq(r.status, 0, "%s failed (exit %d):\n%s\n%s", rel, r.status, r.out, r.err);
     cr_expect(strstr(r.out, line), "no summary line:\n%s", r.out);
     tu_run_free(&r);
-    tu_rmtree(cwd);
-    free(cwd);
-    free(script);
     free(py);
 }
 
 /* Against torch, transformers and compressed-tensors themselves. */
 Test(python_crosscheck, fp8_sources_equal_transformers_compressed_tensors_and_deepseek, .timeout = 900)
 {
-    run_torch_check("tests/ref/float_upstream.py", "float_upstream");
+    run_torch_judge("tests/ref/float_upstream.py", ".skip", "float_upstream");
 }
 
 Test(python_crosscheck, fp4_sources_dequantize_as_their_producers_round, .timeout = 600)
@@ -344,14 +335,21 @@ Test(python_crosscheck, fp4_sources_dequantize_as_their_producers_round, .timeou
  * tiny GptOssForCausalLM loaded from the converted output. */
 Test(python_crosscheck, fp4_sources_equal_compressed_tensors_and_transformers_gpt_oss, .timeout = 900)
 {
-    run_torch_check("tests/ref/fp4_upstream.py", "fp4_upstream");
+    run_torch_judge("tests/ref/fp4_upstream.py", ".skip", "fp4_upstream");
+}
+
+/* Against bitsandbytes' own CPU dequantization (PyPI, in the torch venv), and transformers'
+ * loading of the converted checkpoint. */
+Test(python_crosscheck, bitsandbytes_sources_equal_bitsandbytes_and_load_in_transformers, .timeout = 900)
+{
+    run_torch_judge("tests/ref/bnb_upstream.py", ".skip-bnb", "bnb_upstream");
 }
 
 /* GGUF -> Hugging Face judged by transformers: the driver runs in build/venv (gguf-py writes the
  * GGUFs), transformers in the torch venv (tests/ref/hf_load.py). */
 Test(python_crosscheck, gguf_to_hf_loads_in_transformers_with_the_gguf_logits_and_tokens, .timeout = 900)
 {
-    char *py = torch_python();
+    char *py = torch_python(".skip");
     setenv("MP_TORCH_PYTHON", py, 1);
     free(py);
     run_python_check("tests/ref/gguf_hf_transformers.py");
@@ -419,10 +417,7 @@ Test(runtimes, airllm_and_rabbitllm_use_the_split_as_it_is, .timeout = 1800)
         cr_log_warn("SKIP: %s", why ? why : "build/rtvenv is not installed (make runtimes)");
         cr_skip_test("SKIP: %s", why ? why : "build/rtvenv is not installed (make runtimes)");
     }
-    char *script = src_path("tests/ref/split_runtimes.py");
-    char *cwd = tu_tempdir();
-    char *argv[] = {(char *)tu_env("MP_RT_PYTHON"), script, NULL};
-    run_result r = tu_run(cwd, argv, NULL);
+    run_result r = tu_run_script(tu_env("MP_RT_PYTHON"), "tests/ref/split_runtimes.py", NULL);
     char *skip = strstr(r.out, "SKIP: ");
     if (skip && r.status == 0) {
         cr_log_warn("%s", skip);
@@ -431,9 +426,6 @@ Test(runtimes, airllm_and_rabbitllm_use_the_split_as_it_is, .timeout = 1800)
     cr_expect_eq(r.status, 0, "split_runtimes.py failed (exit %d):\n%s\n%s", r.status, r.out, r.err);
     cr_expect(strstr(r.out, " ok: ") && strstr(r.out, " checks passed"), "no summary line:\n%s\n%s", r.out, r.err);
     tu_run_free(&r);
-    tu_rmtree(cwd);
-    free(cwd);
-    free(script);
 }
 
 ParameterizedTestParameters(golden_quant, dequantizes_to_the_checked_in_f32)

@@ -37,7 +37,7 @@ static const char *nvrtc_or_skip(char *nvrtc, size_t cap)
 {
     char log[64];
     mp_err err = MP_ERR_INIT;
-    if (mp_cuda_compile_check(MP_KF_CUTLASS, "sm_90", nvrtc, cap, log, sizeof log, &err) != MP_OK && !nvrtc[0])
+    if (mp_cuda_compile_check(mp_kfamily_find("cutlass_int4"), "sm_90", nvrtc, cap, log, sizeof log, &err) != MP_OK && !nvrtc[0])
         cr_skip_test("SKIP: %s", err.msg);
     return nvrtc;
 }
@@ -48,12 +48,12 @@ Test(unit_cuda, every_kernel_compiles_with_nvrtc_for_sm80_and_sm90_without_warni
     nvrtc_or_skip(nvrtc, sizeof nvrtc);
     static const char *const archs[2] = {"sm_80", "sm_90"};
     for (int a = 0; a < 2; a++)
-        for (int f = 0; f < MP_KF_COUNT; f++) {
+        for (int f = 0; f < mp_kfamily_count(); f++) {
             char log[2048];
             mp_err err = MP_ERR_INIT;
-            mp_errcode rc = mp_cuda_compile_check((mp_kfamily)f, archs[a], nvrtc, sizeof nvrtc, log, sizeof log, &err);
-            cr_assert_eq(rc, MP_OK, "%s for %s: %s", mp_kfamily_name((mp_kfamily)f), archs[a], err.msg);
-            cr_assert_str_eq(log, "", "%s for %s: NVRTC warns: %s", mp_kfamily_name((mp_kfamily)f), archs[a], log);
+            mp_errcode rc = mp_cuda_compile_check(f, archs[a], nvrtc, sizeof nvrtc, log, sizeof log, &err);
+            cr_assert_eq(rc, MP_OK, "%s for %s: %s", mp_kfamily_name(f), archs[a], err.msg);
+            cr_assert_str_eq(log, "", "%s for %s: NVRTC warns: %s", mp_kfamily_name(f), archs[a], log);
         }
 }
 
@@ -62,7 +62,7 @@ Test(unit_cuda, an_architecture_nvrtc_cannot_target_is_a_device_error)
     char nvrtc[96] = "", log[256];
     nvrtc_or_skip(nvrtc, sizeof nvrtc);
     mp_err err = MP_ERR_INIT;
-    cr_assert_eq(mp_cuda_compile_check(MP_KF_GPTQ, "sm_30", nvrtc, sizeof nvrtc, log, sizeof log, &err), MP_E_DEVICE);
+    cr_assert_eq(mp_cuda_compile_check(mp_kfamily_find("gptq"), "sm_30", nvrtc, sizeof nvrtc, log, sizeof log, &err), MP_E_DEVICE);
     cr_assert(strstr(err.msg, "cannot target sm_30: it knows sm_"), "%s", err.msg);
 }
 
@@ -71,7 +71,7 @@ Test(unit_cuda, missing_nvrtc_library_is_a_device_error_naming_it)
     char nvrtc[96] = "", log[64];
     mp_err err = MP_ERR_INIT;
     setenv("MODELPREP_NVRTC", "/nonexistent/libnvrtc.so.13", 1);
-    cr_assert_eq(mp_cuda_compile_check(MP_KF_GPTQ, "sm_90", nvrtc, sizeof nvrtc, log, sizeof log, &err), MP_E_DEVICE);
+    cr_assert_eq(mp_cuda_compile_check(mp_kfamily_find("gptq"), "sm_90", nvrtc, sizeof nvrtc, log, sizeof log, &err), MP_E_DEVICE);
     unsetenv("MODELPREP_NVRTC");
     cr_assert_str_eq(err.msg, "no NVRTC: MODELPREP_NVRTC='/nonexistent/libnvrtc.so.13' does not load "
                               "(/nonexistent/libnvrtc.so.13: cannot open shared object file: No such file or directory)");

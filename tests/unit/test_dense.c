@@ -15,16 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
-static char *tmp;
-static void setup(void) { tmp = tu_tempdir(); }
-static void teardown(void)
-{
-    tu_rmtree(tmp);
-    free(tmp);
-}
-TestSuite(unit_dense, .init = setup, .fini = teardown);
+TU_SUITE_WITH_TEMPDIR(unit_dense);
 
 static float u2f(uint32_t u)
 {
@@ -55,64 +47,6 @@ Test(unit_dense, store_rounds_as_common_half_does)
             check_store(edges[i] - 32 + d);
             check_store((edges[i] - 32 + d) | 0x80000000u);
         }
-}
-
-static const mp_dtype dtypes[] = {MP_DTYPE_F32, MP_DTYPE_F16, MP_DTYPE_BF16};
-
-static uint32_t out_bits(float v, mp_dtype dt)
-{
-    if (dt == MP_DTYPE_F16) return mp_f32_to_f16(v);
-    if (dt == MP_DTYPE_BF16) return mp_f32_to_bf16(v);
-    uint32_t u;
-    memcpy(&u, &v, 4);
-    return u;
-}
-
-/* Rows [n0, n1) of q through both paths; returns how many values differ. */
-static uint64_t compare_rows(const mp_st_model *m, const mp_qlinear *q, uint64_t n0, uint64_t n1, mp_dtype dt)
-{
-    uint64_t cnt = (n1 - n0) * q->k_cols;
-    size_t es = mp_dtype_bits(dt) / 8;
-    float *ref = malloc((size_t)cnt * 4 + 4);
-    uint8_t *fast = malloc((size_t)cnt * es + 4);
-    mp_err err = MP_ERR_INIT;
-    cr_assert_eq(mp_dequant_ref(m, q, n0, n1, ref, &err), MP_OK, "%s", err.msg);
-    int over = 0;
-    cr_assert_eq(mp_dense_rows(m, q, n0, n1, dt, fast, &over, &err), MP_OK, "%s", err.msg);
-    uint64_t bad = 0, any_over = 0;
-    for (uint64_t i = 0; i < cnt; i++) {
-        uint32_t want = out_bits(ref[i], dt), got = 0;
-        memcpy(&got, fast + i * es, es);
-        bad += got != want;
-        any_over |= dt == MP_DTYPE_F16 && mp_f16_overflows(ref[i]);
-    }
-    cr_assert_eq((uint64_t)over, any_over, "%s: f16 overflow flag %d, want %llu", q->prefix, over,
-                 (unsigned long long)any_over);
-    free(ref);
-    free(fast);
-    return bad;
-}
-
-static void compare_model(const char *dir, size_t want_linears)
-{
-    mp_err err = MP_ERR_INIT;
-    mp_st_model *m = NULL;
-    mp_qmodel *qm = NULL;
-    cr_assert_eq(mp_st_open(&m, dir, &err), MP_OK, "%s", err.msg);
-    cr_assert_eq(mp_qmodel_open(&qm, m, &err), MP_OK, "%s: %s", err.tensor, err.msg);
-    cr_assert_geq(mp_qmodel_n_linears(qm), want_linears, "%s: %zu linears", dir, mp_qmodel_n_linears(qm));
-    for (size_t i = 0; i < mp_qmodel_n_linears(qm); i++) {
-        const mp_qlinear *q = mp_qmodel_linear(qm, i);
-        for (size_t d = 0; d < 3; d++) {
-            uint64_t bad = compare_rows(m, q, 0, q->n_rows, dtypes[d]);
-            cr_assert_eq(bad, 0, "%s %s: %llu values differ from the reference", dir, q->prefix,
-                         (unsigned long long)bad);
-            if (q->n_rows > 24)
-                cr_assert_eq(compare_rows(m, q, 8, 24, dtypes[d]), 0, "%s %s rows 8..24", dir, q->prefix);
-        }
-    }
-    mp_qmodel_free(qm);
-    mp_st_close(m);
 }
 
 static char *mkmodel(const char *name, char *const *args)
@@ -149,41 +83,18 @@ Test(unit_dense, integer_layouts_equal_the_reference, .timeout = 300)
     char *v2 = mkmodel("v2", a1), *act = mkmodel("act", a2), *b8 = mkmodel("b8", a3);
     char *b2 = mkmodel("b2", a4), *sym = mkmodel("sym", a5);
     const char *dirs[] = {v2, act, b8, b2, sym};
-    for (size_t i = 0; i < 5; i++) compare_model(dirs[i], 7);
+    for (size_t i = 0; i < 5; i++) tu_dense_model_vs_ref(dirs[i], 7);
     char *made[] = {convert_to(v2, "awq", "awq"), convert_to(v2, "ct", "compressed-tensors"),
                     convert_to(v2, "onednn", "onednn-int4"), convert_to(sym, "cutlass", "cutlass-int4"),
                     convert_to(b8, "ct8", "compressed-tensors")};
     for (size_t i = 0; i < 5; i++) {
-        compare_model(made[i], 7);
+        tu_dense_model_vs_ref(made[i], 7);
         free(made[i]);
     }
     for (size_t i = 0; i < 5; i++) free((char *)dirs[i]);
 }
 
 /* ------------------------------------------------------------ FP8 checkpoints */
-
-typedef struct raw_tensor {
-    mp_tensor_spec spec;
-    void *data;
-} raw_tensor;
-
-static void write_model(const char *dir, const char *config, const raw_tensor *ts, size_t n)
-{
-    cr_assert_eq(mkdir(dir, 0755), 0);
-    char *cp = tu_path(dir, "config.json");
-    cr_assert(tu_write(cp, config, strlen(config)));
-    free(cp);
-    mp_tensor_spec specs[16];
-    for (size_t i = 0; i < n; i++) specs[i] = ts[i].spec;
-    char *path = tu_path(dir, "model.safetensors");
-    mp_err err = MP_ERR_INIT;
-    mp_st_writer *w = NULL;
-    cr_assert_eq(mp_st_writer_open(&w, path, specs, n, NULL, 0, &err), MP_OK, "%s", err.msg);
-    for (size_t next; (next = mp_st_writer_next(w)) != SIZE_MAX;)
-        cr_assert_eq(mp_st_writer_write(w, ts[next].data, mp_st_writer_remaining(w), &err), MP_OK);
-    cr_assert_eq(mp_st_writer_finish(w, &err), MP_OK);
-    free(path);
-}
 
 static uint64_t rng = 88172645463325252ull;
 static uint32_t next_u32(void)
@@ -196,14 +107,14 @@ static uint32_t next_u32(void)
 
 /* codes [N, K] with every byte value (NaN codes included), and a scale grid [R, C] of dtype sdt
  * spanning 2^-24 .. 2^3, with one 0 and one f32 subnormal where sdt allows. */
-static raw_tensor fp8_codes(const char *name, mp_dtype dt, uint64_t N, uint64_t K)
+static tu_tensor fp8_codes(const char *name, mp_dtype dt, uint64_t N, uint64_t K)
 {
     uint8_t *c = malloc((size_t)(N * K));
     for (uint64_t i = 0; i < N * K; i++) c[i] = (uint8_t)(i < 256 ? i : next_u32());
-    return (raw_tensor){{name, dt, 2, {N, K}}, c};
+    return (tu_tensor){{name, dt, 2, {N, K}}, c};
 }
 
-static raw_tensor fp8_scales(const char *name, mp_dtype sdt, uint64_t R, uint64_t C)
+static tu_tensor fp8_scales(const char *name, mp_dtype sdt, uint64_t R, uint64_t C)
 {
     size_t es = mp_dtype_bits(sdt) / 8;
     uint8_t *s = malloc((size_t)(R * C) * es);
@@ -215,21 +126,21 @@ static raw_tensor fp8_scales(const char *name, mp_dtype sdt, uint64_t R, uint64_
         if (sdt == MP_DTYPE_F32) memcpy(&u, &v, 4);
         memcpy(s + i * es, &u, es);
     }
-    return (raw_tensor){{name, sdt, 2, {R, C}}, s};
+    return (tu_tensor){{name, sdt, 2, {R, C}}, s};
 }
 
 static void fp8_case(const char *name, const char *config, mp_dtype et, uint64_t N, uint64_t K,
                      const char *sname, mp_dtype sdt, uint64_t R, uint64_t C)
 {
     char *dir = tu_path(tmp, name);
-    raw_tensor t[2] = {fp8_codes("model.layers.0.mlp.down_proj.weight", et, N, K), {{0}, NULL}};
+    tu_tensor t[2] = {fp8_codes("model.layers.0.mlp.down_proj.weight", et, N, K), {{0}, NULL}};
     char sfull[128];
     snprintf(sfull, sizeof sfull, "model.layers.0.mlp.down_proj.%s", sname);
     t[1] = fp8_scales(sfull, sdt, R, C);
-    write_model(dir, config, t, 2);
-    compare_model(dir, 1);
-    free(t[0].data);
-    free(t[1].data);
+    tu_write_model(dir, config, t, 2);
+    tu_dense_model_vs_ref(dir, 1);
+    free((void *)t[0].data);
+    free((void *)t[1].data);
     free(dir);
 }
 
@@ -255,39 +166,55 @@ Test(unit_dense, fp8_schemes_equal_the_reference, .timeout = 120)
 
 /* ------------------------------------------------------------ FP4 checkpoints */
 
-/* Packed E2M1 codes [rows, K/2] of every byte value, then random. */
-static raw_tensor fp4_codes(const char *name, uint32_t n_dims, const uint64_t *shape)
+static uint64_t n_elems(uint32_t n_dims, const uint64_t *shape)
 {
     uint64_t n = 1;
     for (uint32_t d = 0; d < n_dims; d++) n *= shape[d];
-    uint8_t *c = malloc((size_t)n);
-    for (uint64_t i = 0; i < n; i++) c[i] = (uint8_t)(i < 256 ? i : next_u32());
-    raw_tensor t = {{name, MP_DTYPE_U8, n_dims, {0}}, c};
+    return n;
+}
+
+static tu_tensor u8_tensor(const char *name, mp_dtype dt, uint32_t n_dims, const uint64_t *shape, uint8_t *bytes)
+{
+    tu_tensor t = {{name, dt, n_dims, {0}}, bytes};
     memcpy(t.spec.shape, shape, n_dims * sizeof *shape);
     return t;
 }
 
+/* Packed E2M1 codes [rows, K/2] of every byte value, then random. */
+static tu_tensor fp4_codes(const char *name, uint32_t n_dims, const uint64_t *shape)
+{
+    uint64_t n = n_elems(n_dims, shape);
+    uint8_t *c = malloc((size_t)n);
+    for (uint64_t i = 0; i < n; i++) c[i] = (uint8_t)(i < 256 ? i : next_u32());
+    return u8_tensor(name, MP_DTYPE_U8, n_dims, shape, c);
+}
+
 /* Block scale bytes: E4M3 in [2^-6, 2^4] with 0, a subnormal, NaN and -0 (NVFP4), or E8M0
  * exponents around 2^0 with 0, 1, 254 and 255 (MXFP4). */
-static raw_tensor fp4_scales(const char *name, mp_dtype dt, int e8m0, uint32_t n_dims, const uint64_t *shape)
+static tu_tensor fp4_scales(const char *name, mp_dtype dt, int e8m0, uint32_t n_dims, const uint64_t *shape)
 {
-    raw_tensor t = fp4_codes(name, n_dims, shape);
-    t.spec.dtype = dt;
-    uint8_t *s = t.data, special[4] = {0x00, 0x03, 0x7F, 0x80};
-    uint64_t n = 1;
-    for (uint32_t d = 0; d < n_dims; d++) n *= shape[d];
+    uint64_t n = n_elems(n_dims, shape);
+    uint8_t *s = malloc((size_t)n), special[4] = {0x00, 0x03, 0x7F, 0x80};
     if (e8m0) memcpy(special, (uint8_t[4]){0, 1, 254, 255}, 4);
     for (uint64_t i = 0; i < n; i++)
         s[i] = i < 4 ? special[i] : (uint8_t)(e8m0 ? 112 + next_u32() % 32 : 0x18 + next_u32() % 0x40);
-    return t;
+    return u8_tensor(name, dt, n_dims, shape, s);
 }
 
-static void fp4_case(const char *name, const char *config, raw_tensor *t, size_t n)
+/* A per-tensor F32 scale's bytes, owned as the other tensors' are. */
+static void *f32_copy(float v)
+{
+    void *p = malloc(4);
+    memcpy(p, &v, 4);
+    return p;
+}
+
+static void fp4_case(const char *name, const char *config, tu_tensor *t, size_t n)
 {
     char *dir = tu_path(tmp, name);
-    write_model(dir, config, t, n);
-    compare_model(dir, 1);
-    for (size_t i = 0; i < n; i++) free(t[i].data);
+    tu_write_model(dir, config, t, n);
+    tu_dense_model_vs_ref(dir, 1);
+    for (size_t i = 0; i < n; i++) free((void *)t[i].data);
     free(dir);
 }
 
@@ -303,28 +230,26 @@ Test(unit_dense, fp4_schemes_equal_the_reference, .timeout = 120)
                      "\"nvfp4-pack-quantized\", \"config_groups\": {\"g\": {\"targets\": [\"Linear\"], "
                      "\"weights\": {\"num_bits\": 4, \"type\": \"float\", \"strategy\": \"tensor_group\", "
                      "\"group_size\": 16}}}}}";
-    raw_tensor t[3] = {fp4_codes(nw, 2, (uint64_t[]){67, 88}),
+    tu_tensor t[3] = {fp4_codes(nw, 2, (uint64_t[]){67, 88}),
                        fp4_scales(ns, MP_DTYPE_F8_E4M3, 0, 2, (uint64_t[]){67, 11}),
-                       {{ng, MP_DTYPE_F32, 1, {1}}, malloc(4)}};
-    memcpy(t[2].data, &gs, 4);
+                       {{ng, MP_DTYPE_F32, 1, {1}}, f32_copy(gs)}};
     fp4_case("ct_nvfp4", ct, t, 3);
     const char *mo = "{\"quantization_config\": {\"quant_method\": \"modelopt\", \"quant_algo\": \"NVFP4\"}}";
     snprintf(nw, sizeof nw, "%sweight", p);
     snprintf(ng, sizeof ng, "%sweight_scale_2", p);
-    raw_tensor u[3] = {fp4_codes(nw, 2, (uint64_t[]){40, 128}),
+    tu_tensor u[3] = {fp4_codes(nw, 2, (uint64_t[]){40, 128}),
                        fp4_scales(ns, MP_DTYPE_F8_E4M3, 0, 2, (uint64_t[]){40, 16}),
-                       {{ng, MP_DTYPE_F32, 0, {0}}, malloc(4)}};
-    memcpy(u[2].data, &ws2, 4);
+                       {{ng, MP_DTYPE_F32, 0, {0}}, f32_copy(ws2)}};
     fp4_case("modelopt_nvfp4", mo, u, 3);
     const char *mx = "{\"quantization_config\": {\"quant_method\": \"compressed-tensors\", \"format\": "
                      "\"mxfp4-pack-quantized\", \"config_groups\": {\"g\": {\"targets\": [\"Linear\"], "
                      "\"weights\": {\"num_bits\": 4, \"type\": \"float\", \"strategy\": \"group\", "
                      "\"group_size\": 32}}}}}";
     snprintf(nw, sizeof nw, "%sweight_packed", p);
-    raw_tensor v[2] = {fp4_codes(nw, 2, (uint64_t[]){33, 96}), fp4_scales(ns, MP_DTYPE_U8, 1, 2, (uint64_t[]){33, 6})};
+    tu_tensor v[2] = {fp4_codes(nw, 2, (uint64_t[]){33, 96}), fp4_scales(ns, MP_DTYPE_U8, 1, 2, (uint64_t[]){33, 6})};
     fp4_case("ct_mxfp4", mx, v, 2);
     const char *oss = "{\"quantization_config\": {\"quant_method\": \"mxfp4\"}}";
-    raw_tensor w[2] = {fp4_codes("model.layers.0.mlp.experts.gate_up_proj_blocks", 4, (uint64_t[]){3, 20, 3, 16}),
+    tu_tensor w[2] = {fp4_codes("model.layers.0.mlp.experts.gate_up_proj_blocks", 4, (uint64_t[]){3, 20, 3, 16}),
                        fp4_scales("model.layers.0.mlp.experts.gate_up_proj_scales", MP_DTYPE_U8, 1, 3,
                                   (uint64_t[]){3, 20, 3})};
     fp4_case("gpt_oss", oss, w, 2);

@@ -11,36 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-static char *tmp;
-static void setup(void) { tmp = tu_tempdir(); }
-static void teardown(void)
-{
-    tu_rmtree(tmp);
-    free(tmp);
-}
-TestSuite(unit_dequant, .init = setup, .fini = teardown);
+TU_SUITE_WITH_TEMPDIR(unit_dequant);
 
-typedef struct raw_tensor {
-    mp_tensor_spec spec;
-    const void *data;
-} raw_tensor;
+typedef tu_tensor raw_tensor;
 
-static void write_model(const char *config, const raw_tensor *ts, size_t n)
-{
-    char *cp = tu_path(tmp, "config.json");
-    cr_assert(tu_write(cp, config, strlen(config)));
-    free(cp);
-    mp_tensor_spec specs[16];
-    for (size_t i = 0; i < n; i++) specs[i] = ts[i].spec;
-    char *path = tu_path(tmp, "model.safetensors");
-    mp_err err = MP_ERR_INIT;
-    mp_st_writer *w = NULL;
-    cr_assert_eq(mp_st_writer_open(&w, path, specs, n, NULL, 0, &err), MP_OK, "%s", err.msg);
-    for (size_t next; (next = mp_st_writer_next(w)) != SIZE_MAX;)
-        cr_assert_eq(mp_st_writer_write(w, ts[next].data, mp_st_writer_remaining(w), &err), MP_OK);
-    cr_assert_eq(mp_st_writer_finish(w, &err), MP_OK);
-    free(path);
-}
+static void write_model(const char *config, const raw_tensor *ts, size_t n) { tu_write_model(tmp, config, ts, n); }
 
 /* q[n][k] = (n + k) mod 16, z[n] = n + 1, s[n] = 0.25 * (n + 1): every product exact. */
 static float expected(unsigned n, unsigned k) { return 0.25f * (float)(n + 1) * (float)((int)((n + k) % 16) - (int)(n + 1)); }
@@ -75,8 +50,8 @@ static void check_all(const char *prefix)
                          (double)out[n * 8 + k], (double)expected(n, k));
     /* A tile in the middle reads only its rows and agrees. */
     float mid[24];
-    cr_assert_eq(mp_dequant_ref(m, q, q->pack == MP_QPACK_AWQ_GEMM ? 0 : 3, q->pack == MP_QPACK_AWQ_GEMM ? 3 : 6, mid, &err), MP_OK);
-    unsigned first = q->pack == MP_QPACK_AWQ_GEMM ? 0 : 3;
+    cr_assert_eq(mp_dequant_ref(m, q, q->pack == MP_QPACK_N8_INTERLEAVED ? 0 : 3, q->pack == MP_QPACK_N8_INTERLEAVED ? 3 : 6, mid, &err), MP_OK);
+    unsigned first = q->pack == MP_QPACK_N8_INTERLEAVED ? 0 : 3;
     for (unsigned j = 0; j < 3; j++)
         for (unsigned k = 0; k < 8; k++) cr_expect_eq(mid[j * 8 + k], expected(first + j, k));
     mp_qmodel_free(qm);

@@ -13,14 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static char *tmp;
-static void setup(void) { tmp = tu_tempdir(); }
-static void teardown(void)
-{
-    tu_rmtree(tmp);
-    free(tmp);
-}
-TestSuite(unit_gguf, .init = setup, .fini = teardown);
+TU_SUITE_WITH_TEMPDIR(unit_gguf);
 
 #define F16_ONE 0x00, 0x3C    /* 1.0 little-endian */
 #define F16_HALF 0x00, 0x38   /* 0.5 */

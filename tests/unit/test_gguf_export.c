@@ -14,21 +14,9 @@
 
 #define SKIP_STATUS 77
 
-static run_result run_script(const char *name, const char *python, const char *flag)
-{
-    char *script = tu_path(tu_env("MP_SRC"), name);
-    char *cwd = tu_tempdir();
-    char *argv[] = {(char *)python, script, (char *)flag, NULL};
-    run_result r = tu_run(cwd, argv, NULL);
-    tu_rmtree(cwd);
-    free(cwd);
-    free(script);
-    return r;
-}
-
 static run_result run_check(const char *python, const char *flag)
 {
-    return run_script("tests/ref/gguf_export_check.py", python, flag);
+    return tu_run_script(python, "tests/ref/gguf_export_check.py", flag);
 }
 
 /* The judge's run of `script`: skipped with the reason when llama.cpp is not built. */
@@ -39,7 +27,7 @@ static void judge(const char *script, const char *summary)
     if (!py || access(py, X_OK) != 0)
         cr_skip_test("SKIP: the llama.cpp judge is not built (%s missing): `make llama-judge` builds "
                      "llama-cpp-python from PyPI into build/llama-venv", py ? py : "MP_JUDGE_PYTHON unset");
-    run_result r = run_script(script, py, "--judge");
+    run_result r = tu_run_script(py, script, "--judge");
     if (r.status == SKIP_STATUS) {
         char reason[512];
         snprintf(reason, sizeof reason, "%s", r.out);
@@ -67,7 +55,7 @@ Test(llama_cpp_judge, llama_cpp_loads_tokenizes_and_runs_every_exported_gguf, .t
 
 Test(python_crosscheck, gguf_export_of_gpt_oss_moves_mxfp4_experts_byte_for_byte, .timeout = 300)
 {
-    run_result r = run_script("tests/ref/gguf_export_oss.py", tu_env("MP_PYTHON"), NULL);
+    run_result r = tu_run_script(tu_env("MP_PYTHON"), "tests/ref/gguf_export_oss.py", NULL);
     cr_expect_eq(r.status, 0, "gpt-oss gguf export check failed (exit %d):\n%s\n%s", r.status, r.out, r.err);
     cr_expect(strstr(r.out, "gguf export gpt-oss ok: ") && strstr(r.out, " checks passed"), "no summary:\n%s\n%s", r.out, r.err);
     tu_run_free(&r);

@@ -53,7 +53,9 @@ Test(unit_registry, quant_methods_pick_their_entry)
     cr_expect_str_eq(mp_scheme_for_method("awq")->name, "awq");
     cr_expect_str_eq(mp_scheme_for_method("intel/auto-round")->name, "auto-round");
     cr_expect_str_eq(mp_scheme_for_method("compressed-tensors")->name, "compressed-tensors");
-    cr_expect_null(mp_scheme_for_method("bitsandbytes"));
+    cr_expect_str_eq(mp_scheme_for_method("bitsandbytes")->name, "bnb-4bit");
+    cr_expect_null(mp_scheme_for_method("hqq"));
+    cr_expect_str_eq(mp_qmethod_name(MP_QM_BNB), "bitsandbytes");
     cr_expect_str_eq(mp_qmethod_name(MP_QM_AUTOROUND), "auto-round");
     cr_expect_str_eq(mp_qmethod_name(MP_QM_MODELPREP), "modelprep");
 }

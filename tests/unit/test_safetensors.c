@@ -11,16 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static char *tmp;
-
-static void setup(void) { tmp = tu_tempdir(); }
-static void teardown(void)
-{
-    tu_rmtree(tmp);
-    free(tmp);
-}
-
-TestSuite(unit_safetensors, .init = setup, .fini = teardown);
+TU_SUITE_WITH_TEMPDIR(unit_safetensors);
 
 static void fill_pattern(uint8_t *p, size_t n, uint32_t seed)
 {

@@ -16,10 +16,7 @@
 
 static void run_safety_script(const char *rel)
 {
-    char *script = tu_path(tu_env("MP_SRC"), rel);
-    char *cwd = tu_tempdir();
-    char *argv[] = {(char *)tu_env("MP_PYTHON"), script, NULL};
-    run_result r = tu_run(cwd, argv, NULL);
+    run_result r = tu_run_script(tu_env("MP_PYTHON"), rel, NULL);
     cr_expect_eq(r.status, 0, "%s failed (exit %d):\n%s\n%s", rel, r.status, r.out, r.err);
     const char *line = strstr(r.out, " ok: ");
     unsigned long passed = 0, skipped = 0;
@@ -27,9 +24,6 @@ static void run_safety_script(const char *rel)
     cr_expect(n == 2 && passed > 0, "%s: no summary line:\n%s\n%s", rel, r.out, r.err);
     if (n == 2 && skipped > 0) cr_log_warn("%s: %lu checks skipped:\n%s", rel, skipped, r.out);
     tu_run_free(&r);
-    tu_rmtree(cwd);
-    free(cwd);
-    free(script);
 }
 
 Test(safety, symlinks_are_never_followed_to_create_remove_or_resume, .timeout = 600)

@@ -1,12 +1,16 @@
 /*
  * test_verify.c - verify/'s pure parts: row sampling, the rounding bound, the cpu backend's
- * half-float load, device selection without a GPU.
+ * half-float load, device selection without a GPU, the kernel families the build generates from
+ * the kernels/ file list and the registry's use of them.
  */
+#include "testutil.h"
 #include "../../kernels/cl_as_c.h"
 #include "../../verify/verify.h"
 
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 Test(unit_verify, sampled_rows_are_spread_with_first_and_last)
@@ -23,6 +27,49 @@ Test(unit_verify, sampled_rows_are_spread_with_first_and_last)
     cr_assert_eq(rows[0], 0);
     cr_assert_eq(mp_verify_sample_rows(64, 64, rows), 64);
     cr_assert_eq(rows[63], 63);
+}
+
+/* The family table is the file list: one family per kernels/ .cl, found by its stem, named
+ * with '-' for '_'. */
+Test(unit_verify, every_kernel_file_is_a_family)
+{
+    char *dir = tu_path(tu_env("MP_SRC"), "kernels");
+    DIR *d = opendir(dir);
+    cr_assert_not_null(d, "%s", dir);
+    int files = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        size_t l = strlen(e->d_name);
+        if (l < 4 || strcmp(e->d_name + l - 3, ".cl") != 0) continue;
+        char stem[256], name[256];
+        snprintf(stem, sizeof stem, "%.*s", (int)(l - 3), e->d_name);
+        snprintf(name, sizeof name, "%s", stem);
+        for (char *c = name; *c; c++) *c = *c == '_' ? '-' : *c;
+        mp_kfamily f = mp_kfamily_find(stem);
+        cr_assert_neq(f, MP_KF_NONE, "kernels/%s is not a family of this build", e->d_name);
+        cr_assert_str_eq(mp_kfamily_name(f), name);
+        files++;
+    }
+    closedir(d);
+    free(dir);
+    cr_assert_eq(mp_kfamily_count(), files);
+    cr_assert_leq(files, MP_KF_MAX);
+    cr_assert_eq(mp_kfamily_find("no_such_kernel"), MP_KF_NONE);
+    cr_assert_eq(mp_kfamily_find(NULL), MP_KF_NONE);
+}
+
+/* A registry entry's kernel (mp_scheme.kernel) names a kernel file: verify maps a linear to
+ * its family through it, and a misspelt one would leave the layout unchecked. */
+Test(unit_verify, every_registry_kernel_is_a_kernel_file)
+{
+    int named = 0;
+    for (size_t i = 0; i < mp_scheme_count(); i++) {
+        const mp_scheme *s = mp_scheme_at(i);
+        if (!s->kernel) continue;
+        cr_expect_neq(mp_kfamily_find(s->kernel), MP_KF_NONE, "'%s' names kernels/%s.cl, which is not there",
+                      s->name, s->kernel);
+        named++;
+    }
+    cr_assert_gt(named, 0);
 }
 
 Test(unit_verify, gamma_is_the_f32_dot_product_bound)
@@ -68,19 +115,35 @@ Test(unit_verify, cpu_device_is_always_there_and_says_what_it_is)
     cr_assert_str_eq(err.msg, "--device 'opencl:x': the index after ':' must be a number");
 }
 
-/* A 2 x 16 cutlass-int4 linear by hand: the cpu kernels must produce (q - 8) * s. */
-Test(unit_verify, cpu_kernels_compute_the_layout_by_hand)
+static mp_device *open_cpu(void)
 {
     mp_device *d = NULL;
     char why[64];
     mp_err err = MP_ERR_INIT;
-    cr_assert_eq(mp_device_open(&d, "cpu", why, sizeof why, &err), MP_OK);
+    cr_assert_eq(mp_device_open(&d, "cpu", why, sizeof why, &err), MP_OK, "%s", err.msg);
+    return d;
+}
+
+/* An N x K cutlass-int4 linear of 4-bit codes qw [N, K/2] and f16 scales sc [N, G]. */
+static mp_kernel_data cutlass_data(const uint8_t *qw, size_t qw_bytes, const uint16_t *sc, size_t sc_bytes,
+                                   uint32_t N, uint32_t K, uint32_t G)
+{
+    mp_kernel_data kd = {.family = mp_kfamily_find("cutlass_int4"), .qw = qw, .sc = sc, .qw_bytes = qw_bytes,
+                         .sc_bytes = sc_bytes};
+    kd.P[MP_P_N] = N, kd.P[MP_P_K] = K, kd.P[MP_P_G] = G, kd.P[MP_P_GSIZE] = K / G, kd.P[MP_P_BITS] = 4;
+    kd.P[MP_P_SSTRIDE] = G, kd.P[MP_P_QSTRIDE] = K / 2;
+    return kd;
+}
+
+/* A 2 x 16 cutlass-int4 linear by hand: the cpu kernels must produce (q - 8) * s. */
+Test(unit_verify, cpu_kernels_compute_the_layout_by_hand)
+{
+    mp_device *d = open_cpu();
+    mp_err err = MP_ERR_INIT;
     uint8_t qw[2 * 8];
     for (int i = 0; i < 16; i++) qw[i] = (uint8_t)((i % 16) | ((15 - i % 16) << 4)); /* k even: i, odd: 15-i */
     uint16_t sc[2] = {0x3800, 0xc000}; /* 0.5, -2 (one group of 16 per row) */
-    mp_kernel_data kd = {.family = MP_KF_CUTLASS, .qw = qw, .sc = sc, .qw_bytes = sizeof qw, .sc_bytes = sizeof sc};
-    kd.P[MP_P_N] = 2, kd.P[MP_P_K] = 16, kd.P[MP_P_G] = 1, kd.P[MP_P_GSIZE] = 16, kd.P[MP_P_BITS] = 4;
-    kd.P[MP_P_SSTRIDE] = 1, kd.P[MP_P_QSTRIDE] = 8;
+    mp_kernel_data kd = cutlass_data(qw, sizeof qw, sc, sizeof sc, 2, 16, 1);
     mp_kernel_job *j = NULL;
     cr_assert_eq(mp_kernel_upload(d, &kd, &j, &err), MP_OK);
     uint32_t rows[2] = {1, 0};
@@ -142,7 +205,7 @@ static void gguf_case(const char *device, uint32_t type, size_t block)
         cr_assert_eq(err.code, MP_E_DEVICE, "%s: %s", device, err.msg);
         cr_skip_test("no %s device here: %s", device, err.msg); /* counted as skipped, not passed */
     }
-    mp_kernel_data kd = {.family = MP_KF_GGUF, .qw = qw, .qw_bytes = sizeof qw, .sc = qw, .sc_bytes = 4};
+    mp_kernel_data kd = {.family = mp_kfamily_find("gguf"), .qw = qw, .qw_bytes = sizeof qw, .sc = qw, .sc_bytes = 4};
     kd.P[MP_P_N] = N, kd.P[MP_P_K] = K, kd.P[MP_P_BITS] = type, kd.P[MP_P_QSTRIDE] = (uint32_t)row;
     kd.P[MP_P_GSIZE] = 32;
     mp_kernel_job *j = NULL;
@@ -176,16 +239,12 @@ Test(unit_verify, gguf_blocks_by_hand_on_the_opencl_backend)
  * values of the copying one. */
 Test(unit_verify, in_place_dequant_equals_the_copying_one_and_keeps_its_guard)
 {
-    mp_device *d = NULL;
-    char why[64];
+    mp_device *d = open_cpu();
     mp_err err = MP_ERR_INIT;
-    cr_assert_eq(mp_device_open(&d, "cpu", why, sizeof why, &err), MP_OK);
     uint8_t qw[4 * 16];
     for (int i = 0; i < 64; i++) qw[i] = (uint8_t)(i * 37 + 11);
     uint16_t sc[4 * 2] = {0x3800, 0xc000, 0x3c00, 0x4000, 0xb800, 0x3400, 0x4200, 0xbc00};
-    mp_kernel_data kd = {.family = MP_KF_CUTLASS, .qw = qw, .sc = sc, .qw_bytes = sizeof qw, .sc_bytes = sizeof sc};
-    kd.P[MP_P_N] = 4, kd.P[MP_P_K] = 32, kd.P[MP_P_G] = 2, kd.P[MP_P_GSIZE] = 16, kd.P[MP_P_BITS] = 4;
-    kd.P[MP_P_SSTRIDE] = 2, kd.P[MP_P_QSTRIDE] = 16;
+    mp_kernel_data kd = cutlass_data(qw, sizeof qw, sc, sizeof sc, 4, 32, 2);
     mp_kernel_job *j = NULL;
     cr_assert_eq(mp_kernel_upload(d, &kd, &j, &err), MP_OK);
     uint32_t rows[3] = {3, 0, 2};

@@ -12,16 +12,7 @@
 #include <xxhash.h>
 #include <zstd.h>
 
-static char *tmp;
-
-static void setup(void) { tmp = tu_tempdir(); }
-static void teardown(void)
-{
-    tu_rmtree(tmp);
-    free(tmp);
-}
-
-TestSuite(unit_zst, .init = setup, .fini = teardown);
+TU_SUITE_WITH_TEMPDIR(unit_zst);
 
 /* Half random bytes, half a repeating ramp: some blocks compress, some are stored raw. */
 static void fill(uint8_t *p, size_t n, uint32_t seed)

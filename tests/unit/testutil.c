@@ -4,8 +4,12 @@
 #define _GNU_SOURCE
 #include "testutil.h"
 
+#include "../../repack/repack.h"
+#include "../../verify/verify.h"
+
 #include <criterion/criterion.h>
 #include <criterion/hooks.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <spawn.h>
@@ -153,3 +157,93 @@ ReportHook(POST_ALL)(struct criterion_global_stats *st)
             }
     atexit(say_skipped);
 }
+
+run_result tu_run_script(const char *python, const char *rel, const char *arg)
+{
+    char *script = tu_path(tu_env("MP_SRC"), rel);
+    char *cwd = tu_tempdir();
+    char *argv[] = {(char *)python, script, (char *)arg, NULL};
+    run_result r = tu_run(cwd, argv, NULL);
+    tu_rmtree(cwd);
+    free(cwd);
+    free(script);
+    return r;
+}
+
+void tu_write_model(const char *dir, const char *config, const tu_tensor *ts, size_t n)
+{
+    cr_assert(mkdir(dir, 0755) == 0 || errno == EEXIST, "mkdir %s", dir);
+    char *cp = tu_path(dir, "config.json");
+    cr_assert(tu_write(cp, config, strlen(config)));
+    free(cp);
+    mp_tensor_spec specs[16];
+    cr_assert_leq(n, 16);
+    for (size_t i = 0; i < n; i++) specs[i] = ts[i].spec;
+    char *path = tu_path(dir, "model.safetensors");
+    mp_err err = MP_ERR_INIT;
+    mp_st_writer *w = NULL;
+    cr_assert_eq(mp_st_writer_open(&w, path, specs, n, NULL, 0, &err), MP_OK, "%s", err.msg);
+    for (size_t next; (next = mp_st_writer_next(w)) != SIZE_MAX;)
+        cr_assert_eq(mp_st_writer_write(w, ts[next].data, mp_st_writer_remaining(w), &err), MP_OK);
+    cr_assert_eq(mp_st_writer_finish(w, &err), MP_OK);
+    free(path);
+}
+
+static const mp_dtype dtypes[] = {MP_DTYPE_F32, MP_DTYPE_F16, MP_DTYPE_BF16};
+
+static uint32_t out_bits(float v, mp_dtype dt)
+{
+    if (dt == MP_DTYPE_F16) return mp_f32_to_f16(v);
+    if (dt == MP_DTYPE_BF16) return mp_f32_to_bf16(v);
+    uint32_t u;
+    memcpy(&u, &v, 4);
+    return u;
+}
+
+/* Rows [n0, n1) of q through both paths; returns how many values differ. */
+uint64_t tu_dense_vs_ref(const mp_st_model *m, const mp_qlinear *q, uint64_t n0, uint64_t n1, mp_dtype dt)
+{
+    uint64_t cnt = (n1 - n0) * q->k_cols;
+    size_t es = mp_dtype_bits(dt) / 8;
+    float *ref = malloc((size_t)cnt * 4 + 4);
+    uint8_t *fast = malloc((size_t)cnt * es + 4);
+    mp_err err = MP_ERR_INIT;
+    cr_assert_eq(mp_dequant_ref(m, q, n0, n1, ref, &err), MP_OK, "%s", err.msg);
+    int over = 0;
+    cr_assert_eq(mp_dense_rows(m, q, n0, n1, dt, fast, &over, &err), MP_OK, "%s", err.msg);
+    uint64_t bad = 0, any_over = 0;
+    for (uint64_t i = 0; i < cnt; i++) {
+        uint32_t want = out_bits(ref[i], dt), got = 0;
+        memcpy(&got, fast + i * es, es);
+        bad += got != want;
+        any_over |= dt == MP_DTYPE_F16 && mp_f16_overflows(ref[i]);
+    }
+    cr_assert_eq((uint64_t)over, any_over, "%s: f16 overflow flag %d, want %llu", q->prefix, over,
+                 (unsigned long long)any_over);
+    free(ref);
+    free(fast);
+    return bad;
+}
+
+void tu_dense_model_vs_ref(const char *dir, size_t want_linears)
+{
+    mp_err err = MP_ERR_INIT;
+    mp_st_model *m = NULL;
+    mp_qmodel *qm = NULL;
+    cr_assert_eq(mp_st_open(&m, dir, &err), MP_OK, "%s", err.msg);
+    cr_assert_eq(mp_qmodel_open(&qm, m, &err), MP_OK, "%s: %s", err.tensor, err.msg);
+    cr_assert_geq(mp_qmodel_n_linears(qm), want_linears, "%s: %zu linears", dir, mp_qmodel_n_linears(qm));
+    for (size_t i = 0; i < mp_qmodel_n_linears(qm); i++) {
+        const mp_qlinear *q = mp_qmodel_linear(qm, i);
+        for (size_t d = 0; d < 3; d++) {
+            uint64_t bad = tu_dense_vs_ref(m, q, 0, q->n_rows, dtypes[d]);
+            cr_assert_eq(bad, 0, "%s %s: %llu values differ from the reference", dir, q->prefix,
+                         (unsigned long long)bad);
+            if (q->n_rows > 24)
+                cr_assert_eq(tu_dense_vs_ref(m, q, 8, 24, dtypes[d]), 0, "%s %s rows 8..24", dir, q->prefix);
+        }
+    }
+    mp_qmodel_free(qm);
+    mp_st_close(m);
+}
+
