@@ -1195,6 +1195,9 @@ static mp_errcode check_oss(const mp_hf_hparams *h, mp_err *err)
         why = "'tie_word_embeddings' is true, but llama.cpp's gpt-oss requires an output.weight of its own";
     else if (h->n_experts <= 0 || h->n_experts_used <= 0)
         why = "'num_local_experts' or 'num_experts_per_tok' is missing";
+    else if (h->layer_types_alternate == 0)
+        why = "'layer_types' does not alternate sliding_attention and full_attention from layer 0, "
+              "the pattern llama.cpp's gpt-oss applies";
     return why ? mp_errf_at(err, MP_E_UNSUPPORTED, "config.json", NULL, -1, "%s", why) : MP_OK;
 }
 

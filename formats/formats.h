@@ -928,6 +928,8 @@ typedef struct mp_hf_hparams {
     double rope_beta_fast, rope_beta_slow; /* rope_scaling.beta_fast, .beta_slow (yarn) */
     int64_t rope_orig_context; /* rope_scaling.original_max_position_embeddings */
     int tie_word_embeddings, attention_bias, mlp_bias;
+    int layer_types_alternate; /* layer_types: 1 when it alternates sliding_attention and
+                                  full_attention from layer 0 over every layer, else 0 */
     char name_or_path[256];    /* _name_or_path, as transformers saved it; "" when absent */
 } mp_hf_hparams;
 

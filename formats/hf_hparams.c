@@ -130,6 +130,23 @@ static mp_errcode read_flags(const cJSON *root, mp_hf_hparams *h, const char *pa
     return MP_OK;
 }
 
+/* layer_types (gpt-oss): whether it alternates sliding_attention and full_attention from layer
+ * 0 over all num_hidden_layers. */
+static mp_errcode read_layer_types(const cJSON *o, mp_hf_hparams *h, const char *path, mp_err *err)
+{
+    const cJSON *lt = cJSON_GetObjectItemCaseSensitive(o, "layer_types"), *v;
+    if (!lt || cJSON_IsNull(lt)) return MP_OK;
+    if (!cJSON_IsArray(lt)) return mp_errf_at(err, MP_E_INPUT, path, NULL, -1, "'layer_types' is not an array");
+    int i = 0, alternate = cJSON_GetArraySize(lt) == h->n_layers;
+    cJSON_ArrayForEach(v, lt) {
+        if (!cJSON_IsString(v))
+            return mp_errf_at(err, MP_E_INPUT, path, NULL, -1, "'layer_types' holds something not a string");
+        alternate &= strcmp(v->valuestring, i++ % 2 ? "full_attention" : "sliding_attention") == 0;
+    }
+    h->layer_types_alternate = alternate;
+    return MP_OK;
+}
+
 static void hparams_init(mp_hf_hparams *h)
 {
     memset(h, 0, sizeof *h);
@@ -144,7 +161,7 @@ static void hparams_init(mp_hf_hparams *h)
                     &h->rope_low_freq_factor, &h->rope_high_freq_factor, &h->swiglu_limit,
                     &h->rope_beta_fast, &h->rope_beta_slow};
     for (size_t i = 0; i < sizeof fl / sizeof *fl; i++) *fl[i] = -1.0;
-    h->tie_word_embeddings = h->attention_bias = h->mlp_bias = -1;
+    h->tie_word_embeddings = h->attention_bias = h->mlp_bias = h->layer_types_alternate = -1;
 }
 
 mp_errcode mp_hf_hparams_load(mp_hf_hparams *h, const char *dir, mp_err *err)
@@ -167,6 +184,7 @@ mp_errcode mp_hf_hparams_load(mp_hf_hparams *h, const char *dir, mp_err *err)
     if (rc == MP_OK) rc = read_ints(o, int_keys, sizeof int_keys / sizeof *int_keys, h, path, err);
     if (rc == MP_OK) rc = read_floats(o, float_keys, sizeof float_keys / sizeof *float_keys, h, path, err);
     if (rc == MP_OK) rc = read_scaling(o, h, path, err);
+    if (rc == MP_OK) rc = read_layer_types(o, h, path, err);
 cleanup:
     cJSON_Delete(root);
     free(path);

@@ -19,7 +19,8 @@ tests/gen/mktokenizer.py). Then, with PyPI's gguf (gguf-py):
   4. E8M0 scales 0, 254 and 255 move across with equal values (ggml's 2^(e-128) on doubled codes
      is transformers' ldexp there too);
   5. refusals, exit 4, one line: gate_up with an odd number of rows, a swiglu_limit llama.cpp does
-     not apply, dense (un-quantized) experts, tied embeddings.
+     not apply, dense (un-quantized) experts, tied embeddings, layer_types other than llama.cpp's
+     sliding/full alternation.
 With --judge (run under build/llama-venv), llama.cpp loads the file, tokenizes a fixed text as the
 `tokenizers` library does, and its logits on prompts of 8 tokens match a float64 numpy forward
 pass of gpt-oss (Hugging Face semantics: sinks, sliding window, yarn, top-k softmax routing,
@@ -395,6 +396,8 @@ def refusals(tmp):
     gx.refused(tmp, d, ["config.json", "'swiglu_limit' is not 7.0"], "limit")
     d, _, _ = make(tmp, "tied", cfg_edit=lambda c: c.update(tie_word_embeddings=True))
     gx.refused(tmp, d, ["'tie_word_embeddings' is true"], "tied")
+    d, _, _ = make(tmp, "full_first", cfg_edit=lambda c: c.update(layer_types=["full_attention", "sliding_attention"]))
+    gx.refused(tmp, d, ["'layer_types' does not alternate"], "full_first")
 
     def densify(st):
         st["model.layers.0.mlp.experts.down_proj"] = ("BF16", np.zeros((E, I_, H), np.uint16))
