@@ -546,11 +546,12 @@ static mp_errcode plan_packed(xjob *j, const mp_qlinear *q, const mp_tensor *t, 
                               int gate_up, mp_err *err)
 {
     const uint64_t parts = gate_up ? 2 : 1;
-    uint64_t E = q ? q->n_experts : t->shape[0], N = q ? q->n_rows / E : t->shape[t->n_dims - 1];
-    if ((t && t->n_dims != 2) || N % parts)
-        return mp_errf_at(err, MP_E_INPUT, NULL, q ? q->prefix : t->name, -1, "%u dimensions, %llu "
-                          "outputs an expert: expected [experts, outputs] with gate and up alternating",
-                          t ? t->n_dims : 2u, (unsigned long long)N);
+    if (t && t->n_dims != 2)
+        return mp_errf_at(err, MP_E_INPUT, NULL, t->name, -1, "%u dimensions, expected [experts, outputs]", t->n_dims);
+    uint64_t E = q ? q->n_experts : t->shape[0], N = q ? q->n_rows / E : t->shape[1];
+    if (N % parts)
+        return mp_errf_at(err, MP_E_INPUT, NULL, q ? q->prefix : t->name, -1, "%llu outputs an expert: gate "
+                          "and up alternate, so gate_up needs an even count", (unsigned long long)N);
     for (uint64_t s = 0; s < parts; s++) {
         xout *o = &j->outs[j->n_outs++];
         snprintf(o->name, sizeof o->name, "blk.%lu.ffn_%s_exps.%s", layer, gate_up ? proj_names[s] : "down",
@@ -591,9 +592,11 @@ static mp_errcode plan_oss_experts(xjob *j, const char *hf, const mp_tensor *t, 
     int gu;
     *done = 0;
     if (!j->arch->oss) return MP_OK;
-    if (lin && lin->n_experts && parse_packed(lin->prefix, "", &layer, &gu))
-        return (*done = 1), plan_packed(j, lin, NULL, layer, gu, err);
-    if (!lin && parse_packed(hf, "_bias", &layer, &gu)) return (*done = 1), plan_packed(j, NULL, t, layer, gu, err);
+    if ((lin && lin->n_experts && parse_packed(lin->prefix, "", &layer, &gu)) ||
+        (!lin && parse_packed(hf, "_bias", &layer, &gu))) {
+        *done = 1;
+        return plan_packed(j, lin, lin ? NULL : t, layer, gu, err);
+    }
     if (!lin && parse_packed(hf, "", &layer, &gu))
         return mp_errf_at(err, MP_E_UNSUPPORTED, mp_st_file_name(j->m, t->file), hf, -1, "dense gpt-oss "
                           "experts (stored transposed, [experts, in, out]) are not exported to GGUF; the "
