@@ -12,7 +12,7 @@
  *   tokenize differently, so an unknown one is refused here, naming it.
  * - bos/eos/unk/pad ids from tokenizer_config.json's token strings (looked up among the added
  *   tokens and the vocabulary), then config.json's *_token_id; add_bos_token, add_eos_token and
- *   chat_template from tokenizer_config.json.
+ *   chat_template from tokenizer_config.json (or chat_template.jinja beside it).
  *
  * - A SentencePiece tokenizer.model (Llama 2, Mistral v0.x, Gemma), when present, is taken
  *   instead, as convert_hf_to_gguf does: tokenizer.ggml.model "llama", pieces, scores and types
@@ -271,6 +271,25 @@ static mp_errcode load_optional(const char *dir, const char *name, cJSON **out, 
     return rc;
 }
 
+/* tokenizer_config.json, with its chat template from chat_template.jinja beside it when it has
+ * none (transformers now saves the template there, gpt-oss among others; gguf-py's SpecialVocab
+ * reads it the same way, doc/formats/gguf-export.md §4.1). *out stays NULL when neither exists. */
+static mp_errcode load_tok_config(const char *dir, cJSON **out, mp_err *err)
+{
+    MP_FORWARD(load_optional(dir, "tokenizer_config.json", out, err));
+    if (*out && str_of(*out, "chat_template")) return MP_OK;
+    char *p = mp_path_join(dir, "chat_template.jinja"), *text = NULL;
+    size_t len;
+    mp_errcode rc = p ? MP_OK : mp_errf(err, MP_E_NOMEM, "out of memory");
+    if (rc == MP_OK && mp_exists(p)) rc = mp_read_small_file(p, MAX_TOKENIZER_BYTES, &text, &len, err);
+    if (rc == MP_OK && text && !*out && !(*out = cJSON_CreateObject())) rc = mp_errf(err, MP_E_NOMEM, "out of memory");
+    if (rc == MP_OK && text && !cJSON_AddStringToObject(*out, "chat_template", text))
+        rc = mp_errf(err, MP_E_NOMEM, "out of memory");
+    free(text);
+    free(p);
+    return rc;
+}
+
 static mp_errcode check_model(const cJSON *model, const char *path, mp_err *err)
 {
     const char *type = str_of(model, "type");
@@ -319,7 +338,7 @@ mp_errcode mp_gguf_tokenizer_add(mp_gguf_writer *w, const char *dir, uint64_t n_
     if (rc == MP_OK) rc = check_model(model, path, err);
     const char *pre = NULL;
     if (rc == MP_OK) rc = find_pre(root, path, &pre, err);
-    if (rc == MP_OK) rc = load_optional(dir, "tokenizer_config.json", &cfg, err);
+    if (rc == MP_OK) rc = load_tok_config(dir, &cfg, err);
     c.vocab = model ? item(model, "vocab") : NULL;
     c.added = root ? item(root, "added_tokens") : NULL;
     c.text = calloc(n_vocab ? n_vocab : 1, sizeof *c.text);
@@ -728,7 +747,7 @@ static mp_errcode add_spm(mp_gguf_writer *w, const char *dir, const char *path, 
         rc = mp_errf_at(err, MP_E_INPUT, path, NULL, -1, "%llu pieces but the embedding has %llu rows",
                         (unsigned long long)s.n, (unsigned long long)n_vocab);
     if (rc == MP_OK) spm_pad(&s, n_vocab);
-    if (rc == MP_OK) rc = load_optional(dir, "tokenizer_config.json", &cfg, err);
+    if (rc == MP_OK) rc = load_tok_config(dir, &cfg, err);
     if (rc == MP_OK) rc = spm_write(w, &s, cfg, h, err);
     if (rc == MP_OK) {
         snprintf(info->model, sizeof info->model, "llama");

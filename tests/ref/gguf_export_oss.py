@@ -7,9 +7,11 @@ with Mxfp4Config (2 layers, 4 experts, 2 used, head_dim 16 with 8 heads over a h
 q/k/v/o biases, attention sinks, a router with its bias, experts `*_blocks` [E, N, K/32, 16] /
 `*_scales` [E, N, K/32] / `*_bias` [E, N], yarn rope as gpt-oss ships it, a sliding window of 4 on
 every other layer), with a byte-level BPE tokenizer.json using the o200k regex (pre "gpt-4o",
-tests/gen/mktokenizer.py). Then, with PyPI's gguf (gguf-py):
+tests/gen/mktokenizer.py) and its chat template in chat_template.jinja. Then, with PyPI's gguf
+(gguf-py):
   1. the metadata llama.cpp's gpt-oss loader reads, with its types (counts UINT32, floats
-     FLOAT32), general.file_type 38 (MOSTLY_MXFP4_MOE), tokenizer.ggml.pre "gpt-4o";
+     FLOAT32), general.file_type 38 (MOSTLY_MXFP4_MOE), tokenizer.ggml.pre "gpt-4o", the chat
+     template from chat_template.jinja;
   2. every tensor's name, shape (ne) and type; the experts MXFP4 (39), their bytes equal to the
      source's blocks moved as the repack says (E8M0 byte first, byte j = code j | code j+16 << 4,
      gate rows ::2, up rows 1::2), gguf-py's dequantization equal to transformers' (ldexp of the
@@ -41,6 +43,7 @@ from gguf_export_check import GGUFReader, T, check, dequantize, gguf, np, quanti
 JUDGE = gx.JUDGE
 E, L, H, I_, NH, KV, D, V = 4, 2, 64, 96, 8, 2, 16, 320
 WINDOW = 4
+TEMPLATE = "{% for m in messages %}<|start|>{{ m['role'] }}<|message|>{{ m['content'] }}<|end|>{% endfor %}\n"
 rng = np.random.default_rng(21)
 FP4 = np.array([0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, -0.0, -0.5, -1.0, -1.5, -2.0, -3.0, -4.0, -6.0], np.float32)
 QCONF = {"quant_method": "mxfp4", "modules_to_not_convert": ["model.layers.*.self_attn", "model.layers.*.mlp.router",
@@ -140,6 +143,10 @@ def make(tmp, name, edit=None, cfg_edit=None):
     json.dump(cfg, open(os.path.join(d, "config.json"), "w"))
     r = subprocess.run([sys.executable, gx.MKTOK, d, "gpt-4o"], capture_output=True, text=True)
     check(r.returncode == 0, f"mktokenizer {name}: {r.stderr}")
+    tc = json.load(open(os.path.join(d, "tokenizer_config.json")))  # the template beside it, as gpt-oss has it
+    del tc["chat_template"]
+    json.dump(tc, open(os.path.join(d, "tokenizer_config.json"), "w"))
+    open(os.path.join(d, "chat_template.jinja"), "w").write(TEMPLATE)
     return d, st, ref
 
 
@@ -168,6 +175,7 @@ def check_metadata(r, ftype, name):
     check(f["tokenizer.ggml.pre"].contents() == "gpt-4o" and f["tokenizer.ggml.model"].contents() == "gpt2",
           f"{name}: tokenizer pre {f['tokenizer.ggml.pre'].contents()}")
     check(len(f["tokenizer.ggml.tokens"].contents()) == V, f"{name}: tokens")
+    check(f["tokenizer.chat_template"].contents() == TEMPLATE, f"{name}: chat template from chat_template.jinja")
 
 
 LAYER = {"input_layernorm.weight": "attn_norm.weight", "post_attention_layernorm.weight": "post_attention_norm.weight",
