@@ -336,7 +336,18 @@ def seen(ref, types):
     return out
 
 
+def gguf_of(hf):
+    """The GGUF tensor a weight of forward() went into (layer 0's: the layers share their types)."""
+    if hf == "lm_head.weight":
+        return "output.weight"
+    if ".experts." in hf:
+        return "blk.0.ffn_down_exps.weight" if ".down_proj" in hf else "blk.0.ffn_gate_exps.weight"
+    return "blk.0." + LAYER[hf.split(".", 3)[-1]]
+
+
 def judge(path, src, cfg, ref, types, name, worst):
+    """llama.cpp loads the file, tokenizes as `tokenizers` does, and its logits match forward()
+    within TOL_GAP x the activation conversion's effect + TOL_FLOOR; the negative controls."""
     from llama_cpp import Llama
     from tokenizers import Tokenizer
     llm = Llama(model_path=path, n_ctx=64, n_batch=64, logits_all=True, n_threads=2, n_gpu_layers=0, verbose=False)
@@ -344,12 +355,10 @@ def judge(path, src, cfg, ref, types, name, worst):
     got = llm.tokenize(gx.TEXT.encode(), add_bos=False, special=False)
     check(got == want, f"{name}: llama.cpp tokenizes {got} where the source tokenizer gives {want}")
     w = seen(ref, types)
-    kinds = {T.MXFP4: "q8", T.Q8_0: "q8", T.BF16: "bf16"}
+    kinds = {T.MXFP4: "q8", T.Q8_0: "q8", T.BF16: "bf16"}  # ggml's CPU vec_dot types (gx.mm)
 
     def kind(hf):
-        g = "ffn_down_exps.weight" if ".experts.down_proj" in hf else "ffn_gate_exps.weight" if ".experts." in hf \
-            else "output.weight" if hf == "lm_head.weight" else LAYER.get(hf.split(".", 3)[-1], "")
-        return kinds.get(types.get(g if g.startswith("output") else f"blk.0.{g}"))
+        return kinds.get(types[gguf_of(hf)])
     for prompt in ([5, 100, 200, 31, 7, 250, 64, 9], [318, 40, 41, 42, 43, 300, 12, 77]):
         llm.reset()
         llm.eval(prompt)
