@@ -528,7 +528,7 @@ mp_errcode mp_dest_share(mp_dest *d, const char *dst, const char *job_id, const 
         rc = mp_errf_at(err, MP_E_INPUT, d->partial, NULL, -1, "has no modelprep journal (%s), so it is not a "
                         "partial output of modelprep; nothing was removed: remove it yourself", MP_JOURNAL_NAME);
     if (rc == MP_OK) rc = read_journal(d, &text, &len, err);
-    if (rc == MP_OK && (len != journal_len || memcmp(text, journal, len) != 0))
+    if (rc == MP_OK && (len < journal_len || memcmp(text, journal, journal_len) != 0))
         rc = mp_errf_at(err, MP_E_INPUT, d->partial, NULL, -1, "belongs to another job (its journal records other "
                         "sources or options); nothing was removed: give another --job-id or remove it");
     free(text);

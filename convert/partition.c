@@ -246,6 +246,17 @@ static mp_errcode count_from_records(mp_part_job *p, const mp_dest *d, mp_err *e
     return rc;
 }
 
+/* A planned file, with its .done marker and the temporary it is written as (split). */
+static void remove_file(const mp_dest *d, const char *name)
+{
+    static const char *const ext[] = {"", MP_RUNTIME_MARKER_SUFFIX, ".tmp"};
+    char buf[600];
+    for (size_t i = 0; i < sizeof ext / sizeof *ext; i++) {
+        snprintf(buf, sizeof buf, "%s%s", name, ext[i]);
+        unlinkat(d->fd, buf, 0);
+    }
+}
+
 /* A part run again: done when its record verifies; otherwise the record and its own planned
  * files from the earlier attempt go (never another part's). */
 static void reuse_or_clear(mp_part_job *p, const mp_dest *d)
@@ -261,7 +272,7 @@ static void reuse_or_clear(mp_part_job *p, const mp_dest *d)
         record_name(name, sizeof name, i, p->count, "json");
         unlinkat(d->fd, name, 0);
         for (size_t k = 0; k < p->n; k++)
-            if (p->owner[k] == i) unlinkat(d->fd, p->names[k], 0);
+            if (p->owner[k] == i) remove_file(d, p->names[k]);
     }
     cJSON_Delete(r);
 }
@@ -351,7 +362,13 @@ static void put_record(const mp_part_job *p, mp_buf *b, const mp_mfile *files, c
         mp_buf_puts(b, first ? "\n  {\"name\": " : ",\n  {\"name\": ");
         first = 0;
         mp_buf_json_str(b, p->names[k]);
-        mp_buf_printf(b, ", \"size\": %llu, \"xxh3_128\": \"%s\", \"tensors\": {", (unsigned long long)files[k].size, hex);
+        mp_buf_printf(b, ", \"size\": %llu, \"xxh3_128\": \"%s\"", (unsigned long long)files[k].size, hex);
+        if (files[k].compression) {
+            mp_hex128(files[k].raw_xxh128, hex);
+            mp_buf_printf(b, ", \"compression\": \"zstd\", \"raw_size\": %llu, \"raw_xxh3_128\": \"%s\"",
+                          (unsigned long long)files[k].raw_size, hex);
+        }
+        mp_buf_puts(b, ", \"tensors\": {");
         int tf = 1;
         for (size_t i = 0; i < n_t; i++) {
             if (strcmp(t[i].file, p->names[k]) != 0) continue;
@@ -370,7 +387,7 @@ static void put_record(const mp_part_job *p, mp_buf *b, const mp_mfile *files, c
 mp_errcode mp_part_write_record(mp_part_job *p, const mp_dest *d, const mp_mfile *files, const mp_mtensor *t,
                                 size_t n_t, int argc, char *const *argv, mp_err *err)
 {
-    if (p->done) return MP_OK;
+    if (p->done || p->spec.merge) return MP_OK;
     char name[96], tmp[104];
     record_name(name, sizeof name, p->spec.index, p->count, "json");
     snprintf(tmp, sizeof tmp, "%s.tmp", name);
@@ -407,6 +424,8 @@ static mp_errcode load_records(mp_part_job *p, const mp_dest *d, mp_err *err)
 {
     p->records = calloc(p->count, sizeof *p->records);
     if (!p->records) return mp_errf(err, MP_E_NOMEM, "out of memory");
+    for (unsigned i = 0; i < p->count; i++) /* the missing parts first, then the mismatched */
+        if (!record_exists(p, d, i)) return read_record(p, d, i, &p->records[i], err);
     for (unsigned i = 0; i < p->count; i++) {
         MP_FORWARD(read_record(p, d, i, &p->records[i], err));
         MP_FORWARD(check_record(p, d, i, p->records[i], 0, err));
@@ -450,7 +469,12 @@ mp_errcode mp_part_file(const mp_part_job *p, size_t k, mp_mfile *f, mp_err *err
     memset(f, 0, sizeof *f);
     snprintf(f->name, sizeof f->name, "%s", p->names[k]);
     f->size = e ? (uint64_t)json_num(e, "size") : 0;
-    if (e && hex_bytes(json_str(e, "xxh3_128"), f->xxh128, 16)) return MP_OK;
+    f->raw_size = f->size;
+    const char *raw = e ? json_str(e, "raw_xxh3_128") : NULL;
+    if (raw) f->raw_size = (uint64_t)json_num(e, "raw_size");
+    if (e && hex_bytes(json_str(e, "xxh3_128"), f->xxh128, 16) &&
+        hex_bytes(raw ? raw : json_str(e, "xxh3_128"), f->raw_xxh128, 16))
+        return MP_OK;
     return mp_errf(err, MP_E_INPUT, "part %u/%u's record has no hash of '%s'", p->owner[k], p->count, p->names[k]);
 }
 
@@ -476,8 +500,12 @@ char **mp_part_argv(const mp_part_job *p, int *argc)
 static int is_bookkeeping(const mp_part_job *p, const char *name)
 {
     if (strcmp(name, MP_JOURNAL_NAME) == 0 || strcmp(name, ".modelprep-merge.lock") == 0) return 1;
+    size_t len = strlen(name), sl = strlen(MP_RUNTIME_MARKER_SUFFIX);
     for (size_t k = 0; k < p->n; k++)
-        if (strcmp(name, p->names[k]) == 0) return 1;
+        if (strcmp(name, p->names[k]) == 0 ||
+            (len > sl && strcmp(name + len - sl, MP_RUNTIME_MARKER_SUFFIX) == 0 && strlen(p->names[k]) == len - sl &&
+             strncmp(name, p->names[k], len - sl) == 0))
+            return 1;
     unsigned i, n;
     int end = 0;
     return sscanf(name, ".modelprep-part-%u-of-%u.%*[jsonlck]%n", &i, &n, &end) == 2 && end > 0 && !name[end];

@@ -80,8 +80,6 @@ int cmd_split(const mp_args *a)
     o.resume = mp_args_has(a, "resume");
     o.force = mp_args_has(a, "force");
     o.quiet = mp_args_has(a, "quiet");
-    o.argc = a->argc;
-    o.argv = a->argv;
     const char *compress = mp_args_get(a, "compress");
     if (compress && !(o.zstd_level = parse_compress(a, compress))) return 2;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
@@ -103,12 +101,32 @@ int cmd_split(const mp_args *a)
     o.progress = mp_progress_event;
     o.progress_user = &bar;
 
+    mp_buf opts = MP_BUF_INIT;
+    int prc = mp_cli_part(a, &o.part, &opts, &o.argv, &o.argc);
+    if (prc >= 0) {
+        mp_buf_release(&opts);
+        free(o.argv);
+        free(dst);
+        return prc;
+    }
     mp_err err = MP_ERR_INIT;
     mp_split_result r;
     mp_errcode rc = mp_split_run(a->pos[0], dst, &o, &r, &err);
+    mp_buf_release(&opts);
+    free(o.argv);
     if (rc != MP_OK) {
         free(dst);
         return mp_cli_fail_job(&err);
+    }
+    if (o.part.count || o.part.merge) {
+        int json = mp_args_has(a, "json");
+        if (json) printf("{\"status\": \"ok\"");
+        if (json || !o.quiet)
+            mp_cli_part_summary(&o.part, r.job_id, r.part_count, r.part_files, r.n_files, r.part_done, r.merged, dst,
+                                json);
+        if (json) printf("}\n");
+        free(dst);
+        return 0;
     }
     char human[32];
     mp_fmt_bytes(r.bytes, human, sizeof human);
