@@ -37,6 +37,8 @@ struct mp_part_job {
     cJSON **records;     /* merging: every part's record */
     char **argv;         /* the canonical command line, from record 0 */
     int argc;
+    const mp_st_model *m;
+    mp_mfile *sources;   /* merging: every source file's entry, from the records */
 };
 
 /* ------------------------------------------------------------ the plan */
@@ -297,7 +299,7 @@ mp_errcode mp_part_open(mp_part_job **out, mp_dest *d, const mp_part_spec *spec,
     *out = NULL;
     if (!p) return mp_errf(err, MP_E_NOMEM, "out of memory");
     *p = (mp_part_job){.spec = *spec, .count = spec->count, .names = names, .bytes = bytes, .n = n,
-                       .own_fd = -1, .merge_fd = -1};
+                       .own_fd = -1, .merge_fd = -1, .m = m};
     p->owner = malloc((n ? n : 1) * sizeof *p->owner);
     mp_errcode rc = p->owner ? job_identity(p, d, dst, src, command, m, err) : mp_errf(err, MP_E_NOMEM, "out of memory");
     if (rc == MP_OK && spec->merge) rc = count_from_records(p, d, err);
@@ -328,6 +330,7 @@ void mp_part_close(mp_part_job *p)
     if (p->own_fd >= 0) close(p->own_fd);
     if (p->merge_fd >= 0) close(p->merge_fd);
     mp_part_argv_free(p->argv, p->argc);
+    free(p->sources);
     free(p->records);
     free(p->locks);
     free(p->owner);
@@ -342,7 +345,7 @@ const char *mp_part_id(const mp_part_job *p) { return p->id; }
 /* ------------------------------------------------------------ writing the record */
 
 static void put_record(const mp_part_job *p, mp_buf *b, const mp_mfile *files, const mp_mtensor *t, size_t n_t,
-                       int argc, char *const *argv)
+                       int argc, char *const *argv, const mp_mfile *src)
 {
     mp_buf_printf(b, "{\"modelprep_part\": 1, \"job\": \"%s\", \"part\": %u, \"parts\": %u, \"argv\": [", p->id,
                   p->spec.index, p->count);
@@ -381,7 +384,29 @@ static void put_record(const mp_part_job *p, mp_buf *b, const mp_mfile *files, c
         }
         mp_buf_puts(b, "}}");
     }
+    mp_buf_puts(b, "],\n \"sources\": [");
+    first = 1;
+    for (size_t k = p->spec.index; k < mp_st_n_files(p->m); k += p->count) {
+        char hex[33];
+        mp_hex128(src[k].xxh128, hex);
+        mp_buf_puts(b, first ? "\n  {\"name\": " : ",\n  {\"name\": ");
+        first = 0;
+        mp_buf_json_str(b, src[k].name);
+        mp_buf_printf(b, ", \"size\": %llu, \"xxh3_128\": \"%s\"}", (unsigned long long)src[k].size, hex);
+    }
     mp_buf_puts(b, "]}\n");
+}
+
+/* The source files this part hashes for the manifest: k = I, I + N, ... (each part reads a
+ * share, so no task reads the whole source twice). */
+static mp_errcode hash_sources(const mp_part_job *p, mp_mfile *src, mp_err *err)
+{
+    for (size_t k = p->spec.index; k < mp_st_n_files(p->m); k += p->count) {
+        snprintf(src[k].name, sizeof src[k].name, "%s", mp_st_file_name(p->m, k));
+        src[k].size = mp_st_file(p->m, k)->size;
+        MP_FORWARD(mp_file_xxh128(mp_st_file(p->m, k), src[k].xxh128, err));
+    }
+    return MP_OK;
 }
 
 mp_errcode mp_part_write_record(mp_part_job *p, const mp_dest *d, const mp_mfile *files, const mp_mtensor *t,
@@ -392,9 +417,12 @@ mp_errcode mp_part_write_record(mp_part_job *p, const mp_dest *d, const mp_mfile
     record_name(name, sizeof name, p->spec.index, p->count, "json");
     snprintf(tmp, sizeof tmp, "%s.tmp", name);
     mp_buf b = MP_BUF_INIT;
-    put_record(p, &b, files, t, n_t, argc, argv);
+    mp_mfile *src = calloc(mp_st_n_files(p->m) + 1, sizeof *src);
+    mp_errcode rc = src ? hash_sources(p, src, err) : mp_errf(err, MP_E_NOMEM, "out of memory");
+    if (rc == MP_OK) put_record(p, &b, files, t, n_t, argc, argv, src);
+    free(src);
     unlinkat(d->fd, tmp, 0);
-    mp_errcode rc = b.oom ? mp_errf(err, MP_E_NOMEM, "out of memory") : mp_dest_write_file(d, tmp, b.data, b.len, err);
+    if (rc == MP_OK) rc = b.oom ? mp_errf(err, MP_E_NOMEM, "out of memory") : mp_dest_write_file(d, tmp, b.data, b.len, err);
     if (rc == MP_OK && renameat(d->fd, tmp, d->fd, name) != 0)
         rc = mp_errf_at(err, MP_E_IO, d->partial, NULL, -1, "cannot rename the record %s: %s", tmp, strerror(errno));
     if (rc == MP_OK && fsync(d->fd) != 0)
@@ -420,6 +448,29 @@ static mp_errcode take_argv(mp_part_job *p, const cJSON *r, mp_err *err)
     return MP_OK;
 }
 
+/* Source file k's entry from record k mod N, which must name it with its size. */
+static mp_errcode gather_sources(mp_part_job *p, mp_err *err)
+{
+    size_t n = mp_st_n_files(p->m);
+    p->sources = calloc(n + 1, sizeof *p->sources);
+    if (!p->sources) return mp_errf(err, MP_E_NOMEM, "out of memory");
+    for (size_t k = 0; k < n; k++) {
+        unsigned i = (unsigned)(k % p->count);
+        const cJSON *e = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(p->records[i], "sources"), (int)(k / p->count));
+        const char *name = json_str(e, "name");
+        mp_mfile *f = &p->sources[k];
+        snprintf(f->name, sizeof f->name, "%s", mp_st_file_name(p->m, k));
+        f->size = mp_st_file(p->m, k)->size;
+        if (!name || strcmp(name, f->name) != 0 || (uint64_t)json_num(e, "size") != f->size ||
+            !hex_bytes(json_str(e, "xxh3_128"), f->xxh128, 16))
+            return mp_errf(err, MP_E_INPUT, "part %u/%u's record does not hash source file '%s' as the plan "
+                           "gives it: run that part again", i, p->count, f->name);
+    }
+    return MP_OK;
+}
+
+const mp_mfile *mp_part_sources(const mp_part_job *p) { return p->sources; }
+
 static mp_errcode load_records(mp_part_job *p, const mp_dest *d, mp_err *err)
 {
     p->records = calloc(p->count, sizeof *p->records);
@@ -430,6 +481,7 @@ static mp_errcode load_records(mp_part_job *p, const mp_dest *d, mp_err *err)
         MP_FORWARD(read_record(p, d, i, &p->records[i], err));
         MP_FORWARD(check_record(p, d, i, p->records[i], 0, err));
     }
+    MP_FORWARD(gather_sources(p, err));
     return take_argv(p, p->records[0], err);
 }
 

@@ -59,7 +59,8 @@ unsigned mp_part_count(const mp_part_job *p);
 const char *mp_part_id(const mp_part_job *p);
 
 /* Writes this part's record from files[k] (one per planned file; only the part's own are read)
- * and the tensors whose file is one of them (xxh64 each), with the canonical command line. */
+ * and the tensors whose file is one of them (xxh64 each), with the canonical command line and
+ * the hashes of its share of the source files (mp_part_sources). */
 mp_errcode mp_part_write_record(mp_part_job *p, const mp_dest *d, const mp_mfile *files, const mp_mtensor *t,
                                 size_t n_t, int argc, char *const *argv, mp_err *err);
 
@@ -72,6 +73,11 @@ mp_errcode mp_part_try_merge(mp_part_job *p, const mp_dest *d, int *merging, mp_
 /* After mp_part_try_merge: file k's entry, and the xxh64 of its tensor `name`, from the records. */
 mp_errcode mp_part_file(const mp_part_job *p, size_t k, mp_mfile *f, mp_err *err);
 mp_errcode mp_part_tensor_xxh64(const mp_part_job *p, size_t k, const char *name, uint64_t *xxh64, mp_err *err);
+
+/* After mp_part_try_merge: the source files' entries (names, sizes, xxh3-128), in the source's
+ * order, for the manifest. Each part hashes source files I, I + N, I + 2N, ... into its record,
+ * so no task reads the whole source a second time. Owned by p. */
+const mp_mfile *mp_part_sources(const mp_part_job *p);
 
 /* The canonical command line recorded by the parts (owned by p), for the merged manifest. */
 char **mp_part_argv(const mp_part_job *p, int *argc);

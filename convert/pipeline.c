@@ -665,6 +665,7 @@ static mp_errcode finish_dest(job *j, const char *src, size_t *n_side, mp_err *e
                      .tensor_bytes = bytes, .side_dir = mp_st_dir(j->m), .src_is_dir = mp_is_dir(src),
                      .side_skip = skip, .files = j->files, .n_files = j->n_files, .extra = extra,
                      .src_hash = j->src_hash, .n_src_files = mp_st_n_files(j->m),
+                     .src_files = j->part ? mp_part_sources(j->part) : NULL,
                      .layout_json = layout.data};
     j->src_hash = NULL;
     if (rc == MP_OK) rc = mp_job_finish(&j->dest, &t, err);
@@ -768,7 +769,6 @@ static mp_errcode part_tail(job *j, mp_convert_opts *oc, const char *src, size_t
     oc->argv = mp_part_argv(j->part, &oc->argc); /* the same manifest whichever task merges */
     MP_FORWARD(take_records(j, err));
     mp_part_sweep(j->part, &j->dest);
-    MP_FORWARD(mp_src_hash_start(&j->src_hash, j->m, err));
     MP_FORWARD(finish_dest(j, src, n_side, err));
     mp_part_unmark(j->part, &j->dest);
     return mp_dest_commit(&j->dest, err);

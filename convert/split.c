@@ -798,6 +798,7 @@ static mp_errcode write_index_and_manifest(split_job *j, const char *src, mp_err
                      .index_name = index_name, .tensor_bytes = tb.bytes, .side_dir = mp_st_dir(j->m),
                      .src_is_dir = mp_is_dir(src), .side_skip = skip, .files = tb.mf, .n_files = j->n_mods,
                      .extra = extra, .src_hash = j->src_hash, .n_src_files = mp_st_n_files(j->m),
+                     .src_files = j->part ? mp_part_sources(j->part) : NULL,
                      .layout_json = layout.data};
     j->src_hash = NULL;
     if (rc == MP_OK) rc = mp_job_finish(&j->dest, &t, err);
@@ -1079,7 +1080,6 @@ static mp_errcode part_tail(split_job *j, const char *src, int *merged, mp_err *
     j->argv = mp_part_argv(j->part, &j->argc); /* the same manifest whichever task merges */
     MP_FORWARD(take_records(j, err));
     mp_part_sweep(j->part, &j->dest);
-    MP_FORWARD(mp_src_hash_start(&j->src_hash, j->m, err));
     MP_FORWARD(write_index_and_manifest(j, src, err));
     mp_part_unmark(j->part, &j->dest);
     return mp_dest_commit(&j->dest, err);
