@@ -473,6 +473,9 @@ static mp_errcode open_shared(mp_dest *d, const char *name, mp_err *err)
         return mp_errf_at(err, MP_E_IO, d->partial, NULL, -1, "cannot create the output directory: %s",
                           strerror(errno));
     struct stat st;
+    if (fstatat(d->dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(st.st_mode))
+        return mp_errf_at(err, MP_E_INPUT, d->partial, NULL, -1, "is %s, not a directory modelprep made; nothing was "
+                          "removed: remove it yourself", S_ISLNK(st.st_mode) ? "a symbolic link" : "not a directory");
     d->fd = openat(d->dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (d->fd < 0 || fstat(d->fd, &st) != 0)
         return mp_errf_at(err, MP_E_INPUT, d->partial, NULL, -1, "is not a directory modelprep made (%s); nothing "
@@ -512,8 +515,11 @@ mp_errcode mp_dest_share(mp_dest *d, const char *dst, const char *job_id, const 
 {
     *d = (mp_dest)MP_DEST_INIT;
     char bb[PATH_MAX];
+    struct stat st;
     mp_errcode rc = check_target(d, dst, srcs, n_srcs, 0, err);
-    if (rc == MP_OK) rc = check_existing(d->dir_fd, dst, 0, err);
+    if (rc == MP_OK && fstatat(d->dir_fd, base_of(dst, bb, sizeof bb), &st, AT_SYMLINK_NOFOLLOW) == 0)
+        rc = mp_errf_at(err, MP_E_USAGE, dst, NULL, -1, "destination exists; the parts of a job write a new DST "
+                        "(when their merge made this one, the job is done)");
     size_t n = strlen(dst);
     while (n > 1 && dst[n - 1] == '/') n--;
     if (rc == MP_OK && asprintf(&d->partial, "%.*s.partial-%s", (int)n, dst, job_id) < 0) {

@@ -657,7 +657,11 @@ mp_errcode mp_part_find_job(const char *dst, const char *job_id, char ***argv, i
         snprintf(id_out, MP_JOB_ID_MAX + 1, "%s", id);
     }
     if (dir) closedir(dir);
-    if (rc == MP_OK && !*argv)
+    char man[4200];
+    snprintf(man, sizeof man, "%s/modelprep.json", dst);
+    struct stat st;
+    int complete = lstat(dst, &st) == 0 && S_ISDIR(st.st_mode) && lstat(man, &st) == 0 && S_ISREG(st.st_mode);
+    if (rc == MP_OK && !*argv && !complete)
         rc = mp_errf_at(err, MP_E_INPUT, dst, NULL, -1, "no part of a partitioned job has finished here (no %s%s "
                         "with a part record); run the parts first", prefix, job_id ? job_id : "*");
     if (rc != MP_OK) mp_part_argv_free(*argv, *argc), *argv = NULL, *argc = 0;

@@ -90,7 +90,9 @@ void mp_part_unmark(const mp_part_job *p, const mp_dest *d);
 /* `modelprep merge DST`: the command line (caller frees with mp_part_argv_free) and working
  * directory (cwd, cap bytes) the parts of DST's job recorded, read from the job's records in
  * DST.partial-<job_id> (job_id NULL: the only partitioned job of DST; several are MP_E_USAGE,
- * naming two). id_out (MP_JOB_ID_MAX + 1 bytes) receives the job id. */
+ * naming two). id_out (MP_JOB_ID_MAX + 1 bytes) receives the job id. MP_OK with *argv NULL
+ * when there is no such partial output but DST is complete (holds modelprep.json): a part
+ * merged it already. */
 mp_errcode mp_part_find_job(const char *dst, const char *job_id, char ***argv, int *argc, char *id_out,
                             char *cwd, size_t cap, mp_err *err);
 void mp_part_argv_free(char **argv, int argc);

@@ -109,6 +109,11 @@ int cmd_merge(const mp_args *a)
         return mp_cli_usage_error(a->cmd, "--job-id wants 1 to %d of the characters A-Z a-z 0-9 . _ -, not "
                                   "starting with '.' or '-', not '%s'", MP_JOB_ID_MAX, want);
     if (mp_part_find_job(a->pos[0], want, &argv, &argc, id, cwd, sizeof cwd, &err) != MP_OK) return mp_cli_fail(&err);
+    if (!argv) { /* the last part merged already: what a scheduler's merge job then finds */
+        if (mp_args_has(a, "json")) printf("{\"status\": \"ok\", \"merged\": false, \"already_complete\": true}\n");
+        else if (!mp_args_has(a, "quiet")) printf("%s is complete (a part merged it); nothing to merge\n", a->pos[0]);
+        return 0;
+    }
     const mp_cmd *cmd = argc > 0 ? mp_cli_command(argv[0]) : NULL;
     int rc = 4;
     mp_args job;
