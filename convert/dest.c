@@ -85,7 +85,8 @@ static int rmtree_at(int dir_fd, const char *name, int depth)
 /* ------------------------------------------------------------ what a directory is */
 
 /* 1 when the directory fd holds nothing, or nothing but a journal as a regular file (a run
- * killed while writing its journal leaves it empty or torn). */
+ * killed while writing its journal leaves it empty or torn), or the journal's temporaries that
+ * parts of a partitioned job install it from (mp_dest_share). */
 static int dir_is_empty(int fd)
 {
     int dup_fd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -98,7 +99,8 @@ static int dir_is_empty(int fd)
     for (struct dirent *e; empty && (e = readdir(d));) {
         struct stat st;
         empty = strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 ||
-                (strcmp(e->d_name, MP_JOURNAL_NAME) == 0 && fstatat(fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                (strncmp(e->d_name, MP_JOURNAL_NAME, strlen(MP_JOURNAL_NAME)) == 0 &&
+                 fstatat(fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
                  S_ISREG(st.st_mode));
     }
     closedir(d);
@@ -492,8 +494,10 @@ static mp_errcode open_shared(mp_dest *d, const char *name, mp_err *err)
 /* Installs the journal under its name without replacing one a racing part installed first. */
 static mp_errcode install_journal(const mp_dest *d, const char *journal, size_t len, mp_err *err)
 {
-    char tmp[64];
-    snprintf(tmp, sizeof tmp, "%s.tmp-%ld", MP_JOURNAL_NAME, (long)getpid());
+    char tmp[160], host[64] = "";
+    gethostname(host, sizeof host - 1);
+    host[strspn(host, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-")] = '\0';
+    snprintf(tmp, sizeof tmp, "%s.tmp-%s-%ld", MP_JOURNAL_NAME, host, (long)getpid());
     unlinkat(d->fd, tmp, 0);
     int jf = openat(d->fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     mp_errcode rc = jf < 0 ? mp_errf_at(err, MP_E_IO, d->partial, NULL, -1, "cannot create the journal: %s",
