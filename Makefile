@@ -22,7 +22,8 @@ PKGS    := libzstd libxxhash libcjson level-zero OpenCL
 # Every Debian package the project needs to build, test and run its demo.
 DEB_PKGS := build-essential pkg-config libzstd-dev libxxhash-dev libcjson-dev libze-dev \
             ocl-icd-opencl-dev opencl-headers pocl-opencl-icd libcriterion-dev clang-14 \
-            llvm-spirv-14 spirv-tools libclang-rt-14-dev python3 python3-venv cmake zstd
+            llvm-spirv-14 spirv-tools libclang-rt-14-dev python3 python3-venv cmake zstd \
+            parallel munge slurmctld slurmd slurm-client python3-yaml
 
 ifeq ($(SAN),1)
 BUILD   ?= build/san
@@ -66,7 +67,8 @@ TEST_SRCS  := $(wildcard tests/unit/*.c)
 TEST_OBJS  := $(TEST_SRCS:%.c=$(BUILD)/obj/%.o)
 TEST_BIN   := $(BUILD)/tests/unit
 TOOLS      := $(BUILD)/tests/mkmodel $(BUILD)/tests/stcopy $(BUILD)/tests/ggufdeq $(BUILD)/tests/ggufcopy \
-              $(BUILD)/tests/ggufdeq-baseline $(BUILD)/tests/libenospc.so $(BUILD)/tests/nvrtccheck
+              $(BUILD)/tests/ggufdeq-baseline $(BUILD)/tests/libenospc.so $(BUILD)/tests/nvrtccheck \
+              $(BUILD)/tests/libstopat.so
 BENCH_BINS := $(BUILD)/tests/bench_safetensors $(BUILD)/tests/bench_convert $(BUILD)/tests/bench_repack \
               $(BUILD)/tests/bench_peak_rss $(BUILD)/tests/bench_gguf $(BUILD)/tests/bench_dense
 VENV       := build/venv
@@ -155,6 +157,10 @@ $(BUILD)/tests/ggufdeq-baseline: tests/gen/ggufdeq.c formats/gguf_dequant.c $(LI
 	$(CC) $(ALL_CFLAGS) -DMP_NO_TARGET_CLONES -o $@ tests/gen/ggufdeq.c formats/gguf_dequant.c $(LIB) $(LDLIBS_ALL)
 
 $(BUILD)/tests/libenospc.so: tests/gen/enospc.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -O2 -Wall -Wextra -shared -fPIC -o $@ $< -ldl
+
+$(BUILD)/tests/libstopat.so: tests/gen/stopat.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -O2 -Wall -Wextra -shared -fPIC -o $@ $< -ldl
 
