@@ -50,21 +50,37 @@ int mp_part_id_valid(const char *id)
     return strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") == n;
 }
 
+typedef struct sized {
+    uint64_t bytes;
+    size_t index;
+} sized;
+
+/* Largest first; equal sizes in index order. */
+static int larger_first(const void *pa, const void *pb)
+{
+    const sized *a = pa, *b = pb;
+    if (a->bytes != b->bytes) return a->bytes > b->bytes ? -1 : 1;
+    return a->index < b->index ? -1 : a->index > b->index;
+}
+
 void mp_part_plan(const uint64_t *bytes, size_t n, unsigned count, unsigned *owner)
 {
     uint64_t load[MP_PART_MAX] = {0};
-    for (size_t k = 0; k < n; k++) owner[k] = UINT32_MAX;
-    /* O(n^2) selection keeps the order rule explicit; a plan has thousands of files at most */
-    for (size_t done = 0; done < n; done++) {
-        size_t big = SIZE_MAX;
-        for (size_t k = 0; k < n; k++)
-            if (owner[k] == UINT32_MAX && (big == SIZE_MAX || bytes[k] > bytes[big])) big = k;
+    sized *order = malloc((n ? n : 1) * sizeof *order);
+    for (size_t k = 0; k < n; k++) {
+        owner[k] = (unsigned)(k % count); /* only when out of memory: still the same plan in every task */
+        if (order) order[k] = (sized){bytes[k], k};
+    }
+    if (!order) return;
+    qsort(order, n, sizeof *order, larger_first);
+    for (size_t r = 0; r < n; r++) {
         unsigned light = 0;
         for (unsigned i = 1; i < count; i++)
             if (load[i] < load[light]) light = i;
-        owner[big] = light;
-        load[light] += bytes[big];
+        owner[order[r].index] = light;
+        load[light] += order[r].bytes;
     }
+    free(order);
 }
 
 /* ------------------------------------------------------------ names and locks */
