@@ -76,7 +76,7 @@ FUZZ_TARGETS := st_header index config json manifest gguf journal tokenizer
 REPLAY_BINS  := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/replay_%)
 FUZZ_SECONDS ?= 10
 
-.PHONY: all lib check-install test check demo bench bench-float install uninstall clean deps help check-deps check-nm check-spirv check-doc-cites check-nvrtc device-bundle pyref ze-null realmodel runtimes torchref llama-judge fuzz replay
+.PHONY: all lib check-install test check demo bench bench-float bench-partitioned install uninstall clean deps help check-deps check-nm check-spirv check-doc-cites check-nvrtc device-bundle pyref ze-null realmodel runtimes torchref llama-judge fuzz replay
 
 all: $(BIN) ## build build/modelprep
 
@@ -344,10 +344,14 @@ device-bundle: $(BIN) $(BUILD)/tests/mkmodel $(PYSTAMP) ## build/device: what te
 bench-float: $(BIN) $(TOOLS) $(BENCH_BINS) ## the float-source and fast dense path part of make bench alone
 	@sh tests/bench/float.sh $(BUILD)
 
+bench-partitioned: $(BIN) $(TOOLS) $(BENCH_BINS) ## the partitioned-job part of make bench alone; writes doc/benchmarks-partitioned.md
+	@sh tests/bench/partitioned.sh $(BUILD)
+
 # The run's output goes to build/bench.log too; tests/bench/report.py then writes the figures,
 # the date and the machine into doc/benchmarks.md.
 bench: $(BIN) $(TOOLS) $(BENCH_BINS) ## measure throughput and peak memory; writes doc/benchmarks.md
-	@{ sh tests/bench/run.sh $(BUILD) && sh tests/bench/float.sh $(BUILD); echo $$? > build/bench.rc; } 2>&1 | tee build/bench.log
+	@{ sh tests/bench/run.sh $(BUILD) && sh tests/bench/float.sh $(BUILD) && sh tests/bench/partitioned.sh $(BUILD); \
+	   echo $$? > build/bench.rc; } 2>&1 | tee build/bench.log
 	@test "$$(cat build/bench.rc)" = 0
 	@$(PYTHON) tests/bench/report.py build/bench.json build/bench.log doc/benchmarks.md
 
