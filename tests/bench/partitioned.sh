@@ -11,12 +11,8 @@ BUILD=${1:-build}
 dir=build/bench
 doc=doc/benchmarks-partitioned.md
 mkdir -p "$dir/scratch"
-if [ ! -f "$dir/model/model.safetensors.index.json" ]; then
-    rm -rf "$dir/model"
-    echo "bench: generating the benchmark model (16 layers, hidden 2048, vocab 32000)..."
-    "$BUILD/tests/mkmodel" "$dir/model" --layers 16 --hidden 2048 --intermediate 5632 \
-        --vocab 32000 --kv-heads 8 --group-size 128 --max-shard-size 200000000 >/dev/null
-fi
+. "$(dirname "$0")/model.sh"
+bench_model "$BUILD" "$dir"
 args="--to f16 --max-shard-size 100MB --quiet"
 work=$(cd "$dir/scratch" && pwd)/partitioned
 rm -rf "$work" && mkdir -p "$work/one" "$work/parts"
