@@ -1100,6 +1100,23 @@ static void settle_dest(split_job *j, mp_errcode rc, int merged)
     }
 }
 
+static void fill_result(const split_job *j, uint64_t total, double seconds, mp_split_result *res)
+{
+    res->n_files = j->n_mods;
+    for (size_t i = 0; i < j->n_mods; i++) {
+        res->n_tensors += j->mods[i].n;
+        if (strcmp(j->mods[i].name, "extra") == 0) res->n_extra = j->mods[i].n;
+        res->disk_bytes += j->mods[i].disk_size;
+        res->layer_bytes += j->mods[i].file_size;
+    }
+    res->bytes = total;
+    res->tied = j->alias_to != NULL;
+    res->runtime = j->runtime;
+    res->empty_head = j->empty_head;
+    res->gguf_source = j->g != NULL;
+    res->seconds = seconds;
+}
+
 mp_errcode mp_split_run(const char *src, const char *dst, const mp_split_opts *o,
                         mp_split_result *res, mp_err *err)
 {
@@ -1169,21 +1186,7 @@ mp_errcode mp_split_run(const char *src, const char *dst, const mp_split_opts *o
     if (rc == MP_OK && !j.part) rc = write_index_and_manifest(&j, src, err);
     if (rc == MP_OK && !j.part) rc = mp_dest_commit(&j.dest, err);
     settle_dest(&j, rc, res->merged);
-    if (rc == MP_OK) {
-        res->n_files = j.n_mods;
-        for (size_t i = 0; i < j.n_mods; i++) {
-            res->n_tensors += j.mods[i].n;
-            if (strcmp(j.mods[i].name, "extra") == 0) res->n_extra = j.mods[i].n;
-            res->disk_bytes += j.mods[i].disk_size;
-            res->layer_bytes += j.mods[i].file_size;
-        }
-        res->bytes = total;
-        res->tied = j.alias_to != NULL;
-        res->runtime = j.runtime;
-        res->empty_head = j.empty_head;
-        res->gguf_source = j.g != NULL;
-        res->seconds = mp_now() - t0;
-    }
+    if (rc == MP_OK) fill_result(&j, total, mp_now() - t0, res);
     mp_src_hash_finish(j.src_hash, NULL, NULL);
 cleanup:
     res->tied_name = j.g ? "output.weight" : "lm_head.weight";
