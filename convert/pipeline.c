@@ -312,7 +312,8 @@ static mp_errcode plan(job *j, mp_err *err)
 static mp_errcode check_interrupt(const job *j, mp_err *err)
 {
     if (j->o->interrupted && *j->o->interrupted)
-        return mp_errf(err, MP_E_INTERRUPTED, "interrupted; the partial output was removed");
+        return mp_errf(err, MP_E_INTERRUPTED, j->part ? "interrupted; run this part again to finish it"
+                                                      : "interrupted; the partial output was removed");
     return MP_OK;
 }
 

@@ -678,7 +678,8 @@ static mp_errcode write_module(split_job *j, module *m, mp_err *err)
         for (uint64_t at = 0, len; at < t->n_bytes && rc == MP_OK; at += len) {
             len = t->n_bytes - at < COPY_WINDOW ? t->n_bytes - at : COPY_WINDOW;
             if (j->o->interrupted && *j->o->interrupted) {
-                rc = mp_errf(err, MP_E_INTERRUPTED, "interrupted; resume with --resume");
+                rc = mp_errf(err, MP_E_INTERRUPTED, j->part ? "interrupted; run this part again to finish it"
+                                                            : "interrupted; resume with --resume");
                 break;
             }
             /* A plain source goes kernel to kernel (copy_file_range) while the hashes read a
