@@ -465,16 +465,31 @@ static mp_errcode read_journal(const mp_dest *d, char **text, size_t *len, mp_er
     return MP_OK;
 }
 
+/* A part never replaces DST: the job's merge made it, or another run did. */
+static mp_errcode dst_exists(const char *dst, mp_err *err)
+{
+    return mp_errf_at(err, MP_E_USAGE, dst, NULL, -1, "destination exists; the parts of a job write a new DST "
+                      "(when their merge made this one, the job is done)");
+}
+
 /* Opens (creating it when absent) the shared partial directory `name` under d->dir_fd and holds
  * it with a shared lock; refuses anything but a real directory of this user. */
 static mp_errcode open_shared(mp_dest *d, const char *name, mp_err *err)
 {
     mode_t mask = umask(0);
     umask(mask);
-    if (mkdirat(d->dir_fd, name, 0777 & ~mask) != 0 && errno != EEXIST)
+    int made = mkdirat(d->dir_fd, name, 0777 & ~mask) == 0;
+    if (!made && errno != EEXIST)
         return mp_errf_at(err, MP_E_IO, d->partial, NULL, -1, "cannot create the output directory: %s",
                           strerror(errno));
+    char bb[PATH_MAX];
     struct stat st;
+    /* A merge that committed DST between the caller's check and this mkdir renamed the shared
+     * directory away first: the new one would be a stray. */
+    if (made && fstatat(d->dir_fd, base_of(d->final, bb, sizeof bb), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+        unlinkat(d->dir_fd, name, AT_REMOVEDIR);
+        return dst_exists(d->final, err);
+    }
     if (fstatat(d->dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(st.st_mode))
         return mp_errf_at(err, MP_E_INPUT, d->partial, NULL, -1, "is %s, not a directory modelprep made; nothing was "
                           "removed: remove it yourself", S_ISLNK(st.st_mode) ? "a symbolic link" : "not a directory");
@@ -522,8 +537,7 @@ mp_errcode mp_dest_share(mp_dest *d, const char *dst, const char *job_id, const 
     struct stat st;
     mp_errcode rc = check_target(d, dst, srcs, n_srcs, 0, err);
     if (rc == MP_OK && fstatat(d->dir_fd, base_of(dst, bb, sizeof bb), &st, AT_SYMLINK_NOFOLLOW) == 0)
-        rc = mp_errf_at(err, MP_E_USAGE, dst, NULL, -1, "destination exists; the parts of a job write a new DST "
-                        "(when their merge made this one, the job is done)");
+        rc = dst_exists(dst, err);
     size_t n = strlen(dst);
     while (n > 1 && dst[n - 1] == '/') n--;
     if (rc == MP_OK && asprintf(&d->partial, "%.*s.partial-%s", (int)n, dst, job_id) < 0) {
