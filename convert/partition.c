@@ -205,12 +205,17 @@ static mp_errcode check_record(const mp_part_job *p, const mp_dest *d, unsigned 
     if (!job || strcmp(job, p->id) != 0) snprintf(what, sizeof what, "it belongs to job '%.64s'", job ? job : "?");
     else if (json_num(r, "part") != i || json_num(r, "parts") != p->count) snprintf(what, sizeof what, "it names another part");
     size_t seen = 0, want = 0;
+    unsigned char *hit = calloc(p->n + 1, 1);
+    if (!hit) return mp_errf(err, MP_E_NOMEM, "out of memory");
     for (size_t k = 0; k < p->n; k++) want += p->owner[k] == i;
     cJSON_ArrayForEach(f, cJSON_GetObjectItemCaseSensitive(r, "files"))
     {
+        size_t k = planned(p, json_str(f, "name"), i);
         if (!what[0]) check_file(p, d, i, f, rehash, what, sizeof what);
+        if (!what[0] && hit[k]++) snprintf(what, sizeof what, "it lists '%.100s' twice", json_str(f, "name"));
         seen++;
     }
+    free(hit);
     if (!what[0] && seen != want) snprintf(what, sizeof what, "it lists %zu files where the plan gives it %zu", seen, want);
     if (!what[0]) return MP_OK;
     char name[96];
@@ -239,7 +244,9 @@ static mp_errcode job_identity(mp_part_job *p, mp_dest *d, const char *dst, cons
     return rc;
 }
 
-/* N for a merge: from the records in the directory, which must agree. */
+/* N from the records and lock files in the directory, which must agree with each other and
+ * with a part's N (p->count when not 0): a part of another N would remove or write files its
+ * plan gives it, which belong to other parts under theirs. */
 static mp_errcode count_from_records(mp_part_job *p, const mp_dest *d, mp_err *err)
 {
     int dup_fd = openat(d->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -252,14 +259,18 @@ static mp_errcode count_from_records(mp_part_job *p, const mp_dest *d, mp_err *e
     for (struct dirent *e; rc == MP_OK && (e = readdir(dir));) {
         unsigned i, n;
         int end = 0;
-        if (sscanf(e->d_name, ".modelprep-part-%u-of-%u.json%n", &i, &n, &end) != 2 || e->d_name[end]) continue;
+        char ext[8] = "";
+        if (sscanf(e->d_name, ".modelprep-part-%u-of-%u.%7[a-z]%n", &i, &n, ext, &end) != 3 || e->d_name[end] ||
+            (strcmp(ext, "json") != 0 && strcmp(ext, "lock") != 0))
+            continue;
         if (p->count && n != p->count)
-            rc = mp_errf_at(err, MP_E_INPUT, d->partial, NULL, -1, "holds records of %u and of %u parts; run the "
-                            "job again with one --part count", p->count, n);
+            rc = mp_errf_at(err, MP_E_INPUT, d->partial, NULL, -1, "holds parts of a %u-part run of this job, and "
+                            "of a %u-part one: every part takes the same N in --part I/N; nothing was removed", n,
+                            p->count);
         p->count = n;
     }
     closedir(dir);
-    if (rc == MP_OK && (p->count == 0 || p->count > MP_PART_MAX))
+    if (rc == MP_OK && (p->count == 0 || p->count > MP_PART_MAX) && p->spec.merge)
         rc = mp_errf_at(err, MP_E_INPUT, d->partial, NULL, -1, "holds no part record; run the parts first");
     return rc;
 }
@@ -318,7 +329,7 @@ mp_errcode mp_part_open(mp_part_job **out, mp_dest *d, const mp_part_spec *spec,
                        .own_fd = -1, .merge_fd = -1, .m = m};
     p->owner = malloc((n ? n : 1) * sizeof *p->owner);
     mp_errcode rc = p->owner ? job_identity(p, d, dst, src, command, m, err) : mp_errf(err, MP_E_NOMEM, "out of memory");
-    if (rc == MP_OK && spec->merge) rc = count_from_records(p, d, err);
+    if (rc == MP_OK) rc = count_from_records(p, d, err);
     if (rc == MP_OK) mp_part_plan(bytes, n, p->count, p->owner);
     if (rc == MP_OK && spec->merge) {
         p->merge_fd = lock_at(d, ".modelprep-merge.lock", 0);

@@ -1,9 +1,11 @@
 # The shared partial directory belongs to one job: a part of another job given the same
-# --job-id, a second task on a part another task holds, and a partial directory that is a
-# symbolic link are refused (exit 4) with nothing removed.
+# --job-id, a part of the same job with another N, a second task on a part another task holds,
+# a partial directory that is a symbolic link or not modelprep's are refused (exit 4) with
+# nothing removed.
 $MKMODEL src --layers 2 --max-shard-size 400000 >/dev/null
 $MODELPREP convert src out --to f16 --max-shard-size 300KB --part 0/2 --job-id j2 --quiet
 $MODELPREP convert src out --to bf16 --part 1/2 --job-id j2 || echo "exit $?"
+$MODELPREP convert src out --to f16 --max-shard-size 300KB --part 1/3 --job-id j2 || echo "exit $?"
 flock out.partial-j2/.modelprep-part-1-of-2.lock sh -c 'touch held; sleep 3' &
 while [ ! -e held ]; do sleep 0.1; done
 $MODELPREP convert src out --to f16 --max-shard-size 300KB --part 1/2 --job-id j2 || echo "exit $?"
