@@ -4,7 +4,7 @@
 # process's 2 threads), against one process; the parts' total wall time (merge included) must be
 # within 10 % of the process's, and every part's peak RSS at most 256 MiB. Writes the figures,
 # the date and the machine, with the on-paper figure for N machines on a 690 GB checkpoint, into
-# doc/benchmarks-partitioned.md. Best of 3 rounds of each, alternating, against a shared machine's
+# doc/benchmarks-partitioned.md. Best of 5 rounds of each, alternating, against a shared machine's
 # noise.
 set -e
 BUILD=${1:-build}
@@ -19,9 +19,9 @@ rm -rf "$work" && mkdir -p "$work/one" "$work/parts"
 model=$(cd "$dir/model" && pwd)
 mp=$(cd "$(dirname "$BUILD/modelprep")" && pwd)/modelprep
 rss=$(cd "$BUILD/tests" && pwd)/bench_peak_rss
-rounds=3
+rounds=5
 echo "bench: partitioned convert of $(du -sh "$model" | cut -f1) GPTQ to f16: 4 parts 2 at a time against one process, best of $rounds rounds"
-best_one="" best_parts=""
+best_one="" best_parts="" all_rounds=""
 for r in $(seq "$rounds"); do
     rm -rf "$work/one/out" "$work/parts/out"
     sync
@@ -35,6 +35,8 @@ for r in $(seq "$rounds"); do
     end=$(date +%s.%N)
     t=$(echo "$start $end" | awk '{printf "%.2f", $2 - $1}')
     echo "  round $r: $one; 4 parts: $t s"
+    all_rounds="$all_rounds| $r | $(echo "$one" | sed -n 's/^one *\([0-9.]*\) s,.*/\1/p') s | $t s |
+"
     echo "$parts" | sed 's/^/    /'
     t1=$(echo "$one" | sed -n 's/^one *\([0-9.]*\) s,.*/\1/p')
     if [ -z "$best_one" ] || awk "BEGIN {exit !($t1 < $best_one)}"; then best_one=$t1 one_line=$one; fi
@@ -77,6 +79,14 @@ rm -rf "$work"
     echo "| one process | ${t_one} s | ${one_rss} MiB | |"
     echo "$parts" | sed -n 's/^\(part-[0-9]\) *\([0-9.]*\) s, peak RSS \([0-9.]*\) MiB.*/| \1 | \2 s | \3 MiB | ≤ 256 MiB |/p'
     echo "| 4 parts, 2 at a time, merge included | ${t_parts} s (× ${ratio}) | ${max_rss} MiB at most | within 10 %: $time_ok; ≤ 256 MiB: $rss_ok |"
+    echo
+    echo "Every round (the spread is the shared machine's disk, not the job: one round may find the"
+    echo "parts faster than the process, the next slower):"
+    echo
+    echo "| round | one process | 4 parts, 2 at a time |"
+    echo "|---|---|---|"
+    printf '%s' "$all_rounds"
+    printf '%s' "$all_rounds" | awk -F'|' '{o += $3; p += $4} END {printf "| all | %.2f s | %.2f s (× %.3f) |\n", o, p, p / o}'
     echo
     echo "The merged output is byte for byte the one process's: $same."
     echo
