@@ -10,6 +10,8 @@
  * present) checks each record against the plan, and the job's ordinary tail (job.h) writes the
  * index, config and manifest before DST is committed, so the bytes equal a whole run's.
  *
+ * convert/partition.c holds the plan, the locks and the merge; convert/part_record.c the records.
+ *
  * Locks (flock): .modelprep-part-I-of-N.lock is held by the task running part I (a second task
  * given the same part is refused, exit 4); .modelprep-merge.lock by the one merging, which also
  * holds every part lock. A part removes only the files the plan gives it.
