@@ -59,7 +59,8 @@ stopat=$(cd "$(dirname "$MKMODEL")" && pwd)/libstopat.so
 cat > "$T/hold-part-2" <<HOLD
 #!/bin/sh
 if [ "\${SLURM_ARRAY_TASK_ID:-}" = 2 ] && [ -e "$T/hold" ]; then
-    export LD_PRELOAD="$stopat" MP_STOP_AT=.safetensors MP_STOP_FLAG="$T/stopped"
+    export LD_PRELOAD="$stopat" MP_STOP_AT=.safetensors MP_STOP_FLAG="$T/stopped" \
+        ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
 fi
 exec "$MODELPREP" "\$@"
 HOLD
