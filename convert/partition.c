@@ -64,12 +64,21 @@ void mp_part_plan(const uint64_t *bytes, size_t n, unsigned count, unsigned *own
 
 /* ------------------------------------------------------------ locks */
 
-/* Opens (creating) lock file `name` in the partial directory and locks it. */
+/* Opens (creating) lock file `name` in the partial directory and locks it; -1 with errno
+ * EWOULDBLOCK when another task holds it, another errno when it is a link or not a file. */
 static int lock_at(const mp_dest *d, const char *name, int wait)
 {
-    int fd = openat(d->fd, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
-    if (fd >= 0 && flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB)) != 0) {
+    int fd = openat(d->fd, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644);
+    struct stat st;
+    if (fd >= 0 && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))) {
         close(fd);
+        errno = EINVAL;
+        return -1;
+    }
+    if (fd >= 0 && flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB)) != 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
         fd = -1;
     }
     return fd;
@@ -81,6 +90,9 @@ static mp_errcode lock_part(mp_part_job *p, const mp_dest *d, unsigned i, int wa
     mp_part_record_name(name, sizeof name, i, p->count, "lock");
     *fd = lock_at(d, name, wait);
     if (*fd >= 0) return MP_OK;
+    if (errno != EWOULDBLOCK)
+        return mp_errf_at(err, MP_E_INPUT, d->partial, NULL, -1, "cannot lock part %u/%u: %s is not a regular file "
+                          "modelprep made (%s); nothing was removed", i, p->count, name, strerror(errno));
     return mp_errf_at(err, MP_E_INPUT, d->partial, NULL, -1, "part %u/%u is being run by another task (it holds "
                       "%s); wait for it or stop it", i, p->count, name);
 }
