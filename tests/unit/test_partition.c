@@ -8,7 +8,7 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-Test(partition, largest_first_onto_the_lightest_part_ties_by_index)
+Test(unit_partition, largest_first_onto_the_lightest_part_ties_by_index)
 {
     /* 9 to part 0, 7 to part 1, the first 5 (file 0, the lower index) to part 2; the second 5
      * to part 2 again (5 is the lightest load); the 1 to part 1 (7 against 9 and 10). */
@@ -22,7 +22,7 @@ Test(partition, largest_first_onto_the_lightest_part_ties_by_index)
     cr_expect_eq(owner[3], 1);  /* 1: part 1 holds 7 < 9 and < 10 */
 }
 
-Test(partition, equal_loads_go_to_the_lower_part_and_every_file_has_one_owner)
+Test(unit_partition, equal_loads_go_to_the_lower_part_and_every_file_has_one_owner)
 {
     uint64_t bytes[40];
     unsigned owner[40], again[40];
@@ -42,7 +42,7 @@ Test(partition, equal_loads_go_to_the_lower_part_and_every_file_has_one_owner)
                           (unsigned long long)load[i], j, (unsigned long long)load[j]);
 }
 
-Test(partition, more_parts_than_files_leaves_parts_empty)
+Test(unit_partition, more_parts_than_files_leaves_parts_empty)
 {
     const uint64_t bytes[] = {3, 3};
     unsigned owner[2];
@@ -51,7 +51,7 @@ Test(partition, more_parts_than_files_leaves_parts_empty)
     cr_expect_eq(owner[1], 1);
 }
 
-Test(partition, job_ids_are_safe_file_name_parts)
+Test(unit_partition, job_ids_are_safe_file_name_parts)
 {
     cr_expect(mp_part_id_valid("deepseek-v3_bf16.2"));
     cr_expect(mp_part_id_valid("0123456789abcdef"));
