@@ -117,6 +117,18 @@ static mp_errcode job_identity(mp_part_job *p, mp_dest *d, const char *dst, cons
     return rc;
 }
 
+/* N of a part's record or lock file name (.modelprep-part-I-of-N.json or .lock), else 0. */
+static unsigned part_file_count(const char *name)
+{
+    unsigned i, n;
+    int end = 0;
+    char ext[8] = "";
+    if (sscanf(name, ".modelprep-part-%u-of-%u.%7[a-z]%n", &i, &n, ext, &end) != 3 || name[end] ||
+        (strcmp(ext, "json") != 0 && strcmp(ext, "lock") != 0))
+        return 0;
+    return n;
+}
+
 /* N from the records and lock files in the directory, which must agree with each other and
  * with a part's N (p->count when not 0): a part of another N would remove or write files its
  * plan gives it, which belong to other parts under theirs. */
@@ -130,12 +142,8 @@ mp_errcode mp_part_count_parts(mp_part_job *p, const mp_dest *d, mp_err *err)
     }
     mp_errcode rc = MP_OK;
     for (struct dirent *e; rc == MP_OK && (e = readdir(dir));) {
-        unsigned i, n;
-        int end = 0;
-        char ext[8] = "";
-        if (sscanf(e->d_name, ".modelprep-part-%u-of-%u.%7[a-z]%n", &i, &n, ext, &end) != 3 || e->d_name[end] ||
-            (strcmp(ext, "json") != 0 && strcmp(ext, "lock") != 0))
-            continue;
+        unsigned n = part_file_count(e->d_name);
+        if (!n) continue;
         if (p->count && n != p->count)
             rc = mp_errf_at(err, MP_E_INPUT, d->partial, NULL, -1, "holds parts of a %u-part run of this job, and "
                             "of a %u-part one: every part takes the same N in --part I/N; nothing was removed", n,
@@ -272,9 +280,7 @@ static int is_bookkeeping(const mp_part_job *p, const char *name)
             (len > sl && strcmp(name + len - sl, MP_RUNTIME_MARKER_SUFFIX) == 0 && strlen(p->names[k]) == len - sl &&
              strncmp(name, p->names[k], len - sl) == 0))
             return 1;
-    unsigned i, n;
-    int end = 0;
-    return sscanf(name, ".modelprep-part-%u-of-%u.%*[jsonlck]%n", &i, &n, &end) == 2 && end > 0 && !name[end];
+    return part_file_count(name) != 0;
 }
 
 void mp_part_sweep(const mp_part_job *p, const mp_dest *d)
