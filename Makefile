@@ -22,7 +22,8 @@ PKGS    := libzstd libxxhash libcjson level-zero OpenCL
 # Every Debian package the project needs to build, test and run its demo.
 DEB_PKGS := build-essential pkg-config libzstd-dev libxxhash-dev libcjson-dev libze-dev \
             ocl-icd-opencl-dev opencl-headers pocl-opencl-icd libcriterion-dev clang-14 \
-            llvm-spirv-14 spirv-tools libclang-rt-14-dev python3 python3-venv cmake zstd universal-ctags
+            llvm-spirv-14 spirv-tools libclang-rt-14-dev python3 python3-venv cmake zstd universal-ctags \
+            parallel munge slurmctld slurmd slurm-client python3-yaml
 
 ifeq ($(SAN),1)
 BUILD   ?= build/san
@@ -66,7 +67,8 @@ TEST_SRCS  := $(wildcard tests/unit/*.c)
 TEST_OBJS  := $(TEST_SRCS:%.c=$(BUILD)/obj/%.o)
 TEST_BIN   := $(BUILD)/tests/unit
 TOOLS      := $(BUILD)/tests/mkmodel $(BUILD)/tests/stcopy $(BUILD)/tests/ggufdeq $(BUILD)/tests/ggufcopy \
-              $(BUILD)/tests/ggufdeq-baseline $(BUILD)/tests/libenospc.so $(BUILD)/tests/nvrtccheck
+              $(BUILD)/tests/ggufdeq-baseline $(BUILD)/tests/libenospc.so $(BUILD)/tests/nvrtccheck \
+              $(BUILD)/tests/libstopat.so
 BENCH_BINS := $(BUILD)/tests/bench_safetensors $(BUILD)/tests/bench_convert $(BUILD)/tests/bench_repack \
               $(BUILD)/tests/bench_peak_rss $(BUILD)/tests/bench_gguf $(BUILD)/tests/bench_dense
 VENV       := build/venv
@@ -74,7 +76,7 @@ FUZZ_TARGETS := st_header index config json manifest gguf journal tokenizer
 REPLAY_BINS  := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/replay_%)
 FUZZ_SECONDS ?= 10
 
-.PHONY: all lib check-install test check demo bench bench-float install uninstall clean deps help check-deps check-nm check-spirv check-doc-cites check-nvrtc check-fnlen device-bundle pyref ze-null realmodel runtimes torchref llama-judge fuzz replay
+.PHONY: all lib check-install test check demo bench bench-float install uninstall clean deps help check-deps check-nm check-spirv check-doc-cites check-nvrtc check-fnlen device-bundle pyref ze-null realmodel runtimes torchref llama-judge fuzz replay bench-partitioned bench-gguf
 
 all: $(BIN) ## build build/modelprep
 
@@ -176,6 +178,10 @@ $(BUILD)/tests/ggufdeq-baseline: tests/gen/ggufdeq.c formats/gguf_dequant.c $(LI
 	$(CC) $(ALL_CFLAGS) -DMP_NO_TARGET_CLONES -o $@ tests/gen/ggufdeq.c formats/gguf_dequant.c $(LIB) $(LDLIBS_ALL)
 
 $(BUILD)/tests/libenospc.so: tests/gen/enospc.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -O2 -Wall -Wextra -shared -fPIC -o $@ $< -ldl
+
+$(BUILD)/tests/libstopat.so: tests/gen/stopat.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -O2 -Wall -Wextra -shared -fPIC -o $@ $< -ldl
 
@@ -379,10 +385,14 @@ bench-float: $(BIN) $(TOOLS) $(BENCH_BINS) ## the float-source and fast dense pa
 bench-gguf: $(BIN) $(TOOLS) $(BENCH_BINS) $(PYSTAMP) ## the GGUF export part of make bench alone: against llama.cpp's convert_hf_to_gguf.py
 	@sh tests/bench/gguf_export.sh $(BUILD)
 
+bench-partitioned: $(BIN) $(TOOLS) $(BENCH_BINS) ## the partitioned-job part of make bench alone; writes doc/benchmarks-partitioned.md
+	@sh tests/bench/partitioned.sh $(BUILD)
+
 # The run's output goes to build/bench.log too; tests/bench/report.py then writes the figures,
 # the date and the machine into doc/benchmarks.md.
 bench: $(BIN) $(TOOLS) $(BENCH_BINS) ## measure throughput and peak memory; writes doc/benchmarks.md
-	@{ sh tests/bench/run.sh $(BUILD) && sh tests/bench/float.sh $(BUILD) && sh tests/bench/gguf_export.sh $(BUILD); \
+	@{ sh tests/bench/run.sh $(BUILD) && sh tests/bench/float.sh $(BUILD) && sh tests/bench/gguf_export.sh $(BUILD) && \
+	   sh tests/bench/partitioned.sh $(BUILD); \
 	   echo $$? > build/bench.rc; } 2>&1 | tee build/bench.log
 	@test "$$(cat build/bench.rc)" = 0
 	@$(PYTHON) tests/bench/report.py build/bench.json build/bench.log doc/benchmarks.md

@@ -208,14 +208,38 @@ static mp_errcode convert_opts(const mp_convert_options *o, mp_convert_opts *c, 
     return MP_OK;
 }
 
+/* The public part options into the engine's; `options` (the job's identity, kept by the caller
+ * for the run) names what changes the output. */
+static mp_errcode part_spec(const mp_part_options *in, int force, const char *options, mp_part_spec *out,
+                            mp_err *err)
+{
+    memset(out, 0, sizeof *out);
+    if (!in->count && !in->merge) return in->job_id ? mp_errf(err, MP_E_USAGE, "job_id applies to parts only") : MP_OK;
+    if (!in->merge && (in->count > MP_PART_MAX || in->index >= in->count))
+        return mp_errf(err, MP_E_USAGE, "part %u of %u: want 0 <= index < count <= %d", in->index, in->count, MP_PART_MAX);
+    if (in->job_id && !mp_part_id_valid(in->job_id))
+        return mp_errf(err, MP_E_USAGE, "job_id wants 1 to %d of A-Z a-z 0-9 . _ -, not first '.' or '-', not '%s'",
+                       MP_JOB_ID_MAX, in->job_id);
+    if (force) return mp_errf(err, MP_E_USAGE, "force does not apply to parts: remove DST first");
+    *out = (mp_part_spec){in->merge ? 0 : in->index, in->merge ? 0 : in->count, in->merge, in->job_id, options};
+    return MP_OK;
+}
+
 mp_errcode mp_convert(const char *src, const char *dst, const mp_convert_options *o,
                       mp_job_summary *summary, mp_err *err)
 {
     mp_convert_opts c;
     mp_convert_result r;
+    char identity[320];
     if (summary) memset(summary, 0, sizeof *summary);
     MP_FORWARD(convert_opts(o, &c, err));
+    snprintf(identity, sizeof identity, "to=%s\nint4_s4=%d\nstack_experts=%d\nscale_dtype=%s\nkeep_dense_dtype=%d\n"
+             "max_shard_size=%llu\n", o->to, o->int4_s4, o->stack_experts, o->scale_dtype ? o->scale_dtype : "",
+             o->keep_dense_dtype, (unsigned long long)o->max_shard_size);
+    MP_FORWARD(part_spec(&o->part, o->force, identity, &c.part, err));
     int gguf = mp_gguf_probe(src);
+    if (gguf && (c.part.count || c.part.merge))
+        return mp_errf(err, MP_E_USAGE, "parts take a safetensors source; a GGUF source converts in one process");
     if (gguf && c.packed)
         return mp_errf(err, MP_E_USAGE, "a GGUF source converts to f32, f16 or bf16 only, not '%s'", o->to);
     MP_FORWARD(gguf ? mp_gguf_convert_run(src, dst, &c, &r, err) : mp_convert_run(src, dst, &c, &r, err));
@@ -234,6 +258,10 @@ mp_errcode mp_split(const char *src, const char *dst, const mp_split_options *o,
                        .zstd_level = o->zstd_level, .threads = o->threads, .gguf_split = o->gguf_split,
                        .interrupted = o->interrupted, .progress = o->progress,
                        .progress_user = o->progress_user};
+    char identity[96];
+    snprintf(identity, sizeof identity, "zstd_level=%d\nmaterialize_tied=%d\ngguf_split=%u\n", o->zstd_level,
+             o->materialize_tied, o->gguf_split);
+    MP_FORWARD(part_spec(&o->part, o->force, identity, &s.part, err));
     mp_split_result r;
     MP_FORWARD(mp_split_run(src, dst, &s, &r, err));
     if (summary) *summary = (mp_job_summary){r.n_files, r.n_tensors, r.bytes, r.seconds};

@@ -85,7 +85,8 @@ static int rmtree_at(int dir_fd, const char *name, int depth)
 /* ------------------------------------------------------------ what a directory is */
 
 /* 1 when the directory fd holds nothing, or nothing but a journal as a regular file (a run
- * killed while writing its journal leaves it empty or torn). */
+ * killed while writing its journal leaves it empty or torn), or the journal's temporaries that
+ * parts of a partitioned job install it from (mp_dest_share). */
 static int dir_is_empty(int fd)
 {
     int dup_fd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -98,7 +99,8 @@ static int dir_is_empty(int fd)
     for (struct dirent *e; empty && (e = readdir(d));) {
         struct stat st;
         empty = strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 ||
-                (strcmp(e->d_name, MP_JOURNAL_NAME) == 0 && fstatat(fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                (strncmp(e->d_name, MP_JOURNAL_NAME, strlen(MP_JOURNAL_NAME)) == 0 &&
+                 fstatat(fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
                  S_ISREG(st.st_mode));
     }
     closedir(d);
@@ -461,6 +463,101 @@ static mp_errcode read_journal(const mp_dest *d, char **text, size_t *len, mp_er
     *text = buf;
     *len = got;
     return MP_OK;
+}
+
+/* A part never replaces DST: the job's merge made it, or another run did. */
+static mp_errcode dst_exists(const char *dst, mp_err *err)
+{
+    return mp_errf_at(err, MP_E_USAGE, dst, NULL, -1, "destination exists; the parts of a job write a new DST "
+                      "(when their merge made this one, the job is done)");
+}
+
+/* Opens (creating it when absent) the shared partial directory `name` under d->dir_fd and holds
+ * it with a shared lock; refuses anything but a real directory of this user. */
+static mp_errcode open_shared(mp_dest *d, const char *name, mp_err *err)
+{
+    mode_t mask = umask(0);
+    umask(mask);
+    int made = mkdirat(d->dir_fd, name, 0777 & ~mask) == 0;
+    if (!made && errno != EEXIST)
+        return mp_errf_at(err, MP_E_IO, d->partial, NULL, -1, "cannot create the output directory: %s",
+                          strerror(errno));
+    char bb[PATH_MAX];
+    struct stat st;
+    /* A merge that committed DST between the caller's check and this mkdir renamed the shared
+     * directory away first: the new one would be a stray. */
+    if (made && fstatat(d->dir_fd, base_of(d->final, bb, sizeof bb), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+        unlinkat(d->dir_fd, name, AT_REMOVEDIR);
+        return dst_exists(d->final, err);
+    }
+    if (fstatat(d->dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(st.st_mode))
+        return mp_errf_at(err, MP_E_INPUT, d->partial, NULL, -1, "is %s, not a directory modelprep made; nothing was "
+                          "removed: remove it yourself", S_ISLNK(st.st_mode) ? "a symbolic link" : "not a directory");
+    d->fd = openat(d->dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (d->fd < 0 || fstat(d->fd, &st) != 0)
+        return mp_errf_at(err, MP_E_INPUT, d->partial, NULL, -1, "is not a directory modelprep made (%s); nothing "
+                          "was removed: remove it yourself", strerror(errno));
+    if (st.st_uid != geteuid())
+        return mp_errf_at(err, MP_E_INPUT, d->partial, NULL, -1, "belongs to user %u, not to this user; nothing "
+                          "was removed", (unsigned)st.st_uid);
+    if (flock(d->fd, LOCK_SH | LOCK_NB) != 0)
+        return mp_errf_at(err, MP_E_INPUT, d->partial, NULL, -1, "a whole run holds it; nothing was removed: wait "
+                          "for that run to finish");
+    return MP_OK;
+}
+
+/* Installs the journal under its name without replacing one a racing part installed first. */
+static mp_errcode install_journal(const mp_dest *d, const char *journal, size_t len, mp_err *err)
+{
+    char tmp[160], host[64] = "";
+    gethostname(host, sizeof host - 1);
+    host[strspn(host, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-")] = '\0';
+    snprintf(tmp, sizeof tmp, "%s.tmp-%s-%ld", MP_JOURNAL_NAME, host, (long)getpid());
+    unlinkat(d->fd, tmp, 0);
+    int jf = openat(d->fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    mp_errcode rc = jf < 0 ? mp_errf_at(err, MP_E_IO, d->partial, NULL, -1, "cannot create the journal: %s",
+                                        strerror(errno))
+                           : mp_write_all(jf, journal, len, d->partial, err);
+    if (rc == MP_OK && fsync(jf) != 0)
+        rc = mp_errf_at(err, MP_E_IO, d->partial, NULL, -1, "fsync of the journal failed: %s", strerror(errno));
+    if (jf >= 0) close(jf);
+    if (rc == MP_OK && renameat2(d->fd, tmp, d->fd, MP_JOURNAL_NAME, RENAME_NOREPLACE) != 0 && errno != EEXIST)
+        rc = mp_errf_at(err, MP_E_IO, d->partial, NULL, -1, "cannot install the journal: %s", strerror(errno));
+    unlinkat(d->fd, tmp, 0);
+    if (rc == MP_OK && fsync(d->fd) != 0)
+        rc = mp_errf_at(err, MP_E_IO, d->partial, NULL, -1, "fsync failed: %s", strerror(errno));
+    return rc;
+}
+
+mp_errcode mp_dest_share(mp_dest *d, const char *dst, const char *job_id, const char *const *srcs,
+                         size_t n_srcs, const char *journal, size_t journal_len, mp_err *err)
+{
+    *d = (mp_dest)MP_DEST_INIT;
+    char bb[PATH_MAX];
+    struct stat st;
+    mp_errcode rc = check_target(d, dst, srcs, n_srcs, 0, err);
+    if (rc == MP_OK && fstatat(d->dir_fd, base_of(dst, bb, sizeof bb), &st, AT_SYMLINK_NOFOLLOW) == 0)
+        rc = dst_exists(dst, err);
+    size_t n = strlen(dst);
+    while (n > 1 && dst[n - 1] == '/') n--;
+    if (rc == MP_OK && asprintf(&d->partial, "%.*s.partial-%s", (int)n, dst, job_id) < 0) {
+        d->partial = NULL;
+        rc = mp_errf(err, MP_E_NOMEM, "out of memory");
+    }
+    if (rc == MP_OK) rc = open_shared(d, base_of(d->partial, bb, sizeof bb), err);
+    if (rc == MP_OK && !is_marked(d->fd) && dir_is_empty(d->fd)) rc = install_journal(d, journal, journal_len, err);
+    char *text = NULL;
+    size_t len = 0;
+    if (rc == MP_OK && !is_marked(d->fd))
+        rc = mp_errf_at(err, MP_E_INPUT, d->partial, NULL, -1, "has no modelprep journal (%s), so it is not a "
+                        "partial output of modelprep; nothing was removed: remove it yourself", MP_JOURNAL_NAME);
+    if (rc == MP_OK) rc = read_journal(d, &text, &len, err);
+    if (rc == MP_OK && (len < journal_len || memcmp(text, journal, journal_len) != 0))
+        rc = mp_errf_at(err, MP_E_INPUT, d->partial, NULL, -1, "belongs to another job (its journal records other "
+                        "sources or options); nothing was removed: give another --job-id or remove it");
+    free(text);
+    if (rc != MP_OK) dest_release(d);
+    return rc;
 }
 
 mp_errcode mp_dest_resume(mp_dest *d, const char *dst, const char *const *srcs, size_t n_srcs, int force,

@@ -49,6 +49,17 @@ mp_errcode mp_dest_resume(mp_dest *d, const char *dst, const char *const *srcs, 
                           int force, int *found, char **journal, size_t *journal_len,
                           const mp_reporter *rep, mp_err *err);
 
+/* A partitioned job (doc/partitioned.md): opens DST.partial-<job_id>, shared by every part of
+ * the job, creating it when absent (mkdir racing another part's is fine). DST and the sources
+ * are checked as mp_dest_begin does (no --force: an existing DST is refused). The directory must
+ * be real (no link followed), the user's, and either hold `journal` (journal_len bytes) exactly
+ * or be empty, when the journal is installed atomically (temporary name, fsync, rename without
+ * replacing, fsync of the directory); a journal of another job is MP_E_INPUT naming the
+ * directory, nothing removed. The directory is held with a shared lock (flock), so a whole run's
+ * --force treats it as in use. */
+mp_errcode mp_dest_share(mp_dest *d, const char *dst, const char *job_id, const char *const *srcs,
+                         size_t n_srcs, const char *journal, size_t journal_len, mp_err *err);
+
 /* Appends to the journal and fsyncs it. */
 mp_errcode mp_dest_journal_append(const mp_dest *d, const char *text, size_t len, mp_err *err);
 

@@ -319,26 +319,38 @@ void mp_journal_format_file(const mp_journal_file *f, mp_buf *b)
     mp_buf_printf(b, " %s\n", src);
 }
 
+mp_errcode mp_journal_identity(const char *src, const char *command, const mp_st_model *m, const mp_gguf *g,
+                               const char *options, mp_buf *text, const char ***srcs, size_t *n_srcs,
+                               mp_err *err)
+{
+    size_t nf = g ? mp_gguf_n_files(g) : mp_st_n_files(m);
+    mp_journal id = MP_JOURNAL_INIT;
+    *srcs = calloc(nf + 1, sizeof **srcs);
+    *n_srcs = nf + 1;
+    mp_errcode rc = *srcs ? mp_journal_set_command(&id, command, err) : mp_errf(err, MP_E_NOMEM, "out of memory");
+    if (rc == MP_OK && options) rc = mp_journal_add_option(&id, "options", options, err);
+    if (rc == MP_OK) rc = g ? mp_journal_add_gguf_sources(&id, g, err) : mp_journal_add_st_sources(&id, m, err);
+    if (rc == MP_OK) {
+        (*srcs)[0] = src;
+        for (size_t i = 0; i < nf; i++) (*srcs)[1 + i] = (g ? mp_gguf_file(g, i) : mp_st_file(m, i))->path;
+        mp_journal_format_id(&id, text);
+        if (text->oom) rc = mp_errf(err, MP_E_NOMEM, "out of memory");
+    }
+    mp_journal_release(&id);
+    return rc;
+}
+
 mp_errcode mp_journal_begin_dest(mp_dest *d, const char *dst, const char *src, const char *command,
                                  const mp_st_model *m, const mp_gguf *g, int force,
                                  const mp_reporter *rep, mp_err *err)
 {
     *d = (mp_dest)MP_DEST_INIT;
-    size_t nf = g ? mp_gguf_n_files(g) : mp_st_n_files(m);
-    const char **srcs = calloc(nf + 1, sizeof *srcs);
-    mp_journal id = MP_JOURNAL_INIT;
+    const char **srcs = NULL;
+    size_t n = 0;
     mp_buf text = MP_BUF_INIT;
-    mp_errcode rc = srcs ? mp_journal_set_command(&id, command, err) : mp_errf(err, MP_E_NOMEM, "out of memory");
-    if (rc == MP_OK) rc = g ? mp_journal_add_gguf_sources(&id, g, err) : mp_journal_add_st_sources(&id, m, err);
-    if (rc == MP_OK) {
-        srcs[0] = src;
-        for (size_t i = 0; i < nf; i++) srcs[1 + i] = (g ? mp_gguf_file(g, i) : mp_st_file(m, i))->path;
-        mp_journal_format_id(&id, &text);
-        rc = text.oom ? mp_errf(err, MP_E_NOMEM, "out of memory")
-                      : mp_dest_begin(d, dst, srcs, nf + 1, force, text.data, text.len, rep, err);
-    }
+    mp_errcode rc = mp_journal_identity(src, command, m, g, NULL, &text, &srcs, &n, err);
+    if (rc == MP_OK) rc = mp_dest_begin(d, dst, srcs, n, force, text.data, text.len, rep, err);
     mp_buf_release(&text);
-    mp_journal_release(&id);
     free(srcs);
     return rc;
 }

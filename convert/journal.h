@@ -79,6 +79,13 @@ mp_errcode mp_journal_add_source(mp_journal *j, const char *name, const mp_file 
 mp_errcode mp_journal_add_st_sources(mp_journal *j, const mp_st_model *m, mp_err *err);
 mp_errcode mp_journal_add_gguf_sources(mp_journal *j, const mp_gguf *g, mp_err *err);
 
+/* The identity lines of a job that reads m (safetensors) or g (GGUF) from src into text, with
+ * `options` (NULL: none) recorded as the option `options`; *srcs (caller frees, *n_srcs
+ * entries) receives the source paths DST is checked against: src, then every source file. */
+mp_errcode mp_journal_identity(const char *src, const char *command, const mp_st_model *m, const mp_gguf *g,
+                               const char *options, mp_buf *text, const char ***srcs, size_t *n_srcs,
+                               mp_err *err);
+
 /* Begins the destination of a job that reads m (safetensors) or g (GGUF) from src: DST is
  * checked against every source path (mp_dest_begin) and the journal holds the job's identity
  * (command and sources). For the jobs that do not resume (convert). */

@@ -86,6 +86,9 @@ typedef struct job {
     uint8_t *tile_out;  /* TILE_BYTES */
     mp_pack_scratch scratch;
     mp_src_hash *src_hash;  /* hashing the sources in the background */
+    mp_part_job *part;      /* --part I/N or a merge; NULL: a whole run */
+    const char **part_names;
+    uint64_t *part_bytes;   /* per shard: its tensor bytes, what the plan balances */
 } job;
 
 static int is_float_dtype(mp_dtype t)
@@ -324,7 +327,8 @@ static mp_errcode plan(job *j, mp_err *err)
 static mp_errcode check_interrupt(const job *j, mp_err *err)
 {
     if (j->o->interrupted && *j->o->interrupted)
-        return mp_errf(err, MP_E_INTERRUPTED, "interrupted; the partial output was removed");
+        return mp_errf(err, MP_E_INTERRUPTED, j->part ? "interrupted; run this part again to finish it"
+                                                      : "interrupted; the partial output was removed");
     return MP_OK;
 }
 
@@ -632,7 +636,7 @@ static mp_errcode write_shard(job *j, size_t s, mp_err *err)
 {
     mp_out_table t = {j->outs, j->n_outs, sizeof *j->outs, offsetof(out_tensor, spec), offsetof(out_tensor, shard),
                       offsetof(out_tensor, xxh64)};
-    return mp_write_shard(&j->dest, j->shard_names[s], &t, (uint32_t)s, produce_out, j, &j->files[j->n_files++], err);
+    return mp_write_shard(&j->dest, j->shard_names[s], &t, (uint32_t)s, produce_out, j, &j->files[s], err);
 }
 
 /* ------------------------------------------------------------ side files, index, manifest */
@@ -673,18 +677,25 @@ static mp_errcode write_config(job *j, mp_err *err)
     return rc;
 }
 
-static mp_errcode finish_dest(job *j, const char *src, size_t *n_side, mp_err *err)
+/* The manifest's view of the outputs (caller frees); *bytes receives their total. */
+static mp_mtensor *tensor_table(const job *j, uint64_t *bytes)
 {
-    MP_FORWARD(write_config(j, err));
     mp_mtensor *mt = calloc(j->n_outs ? j->n_outs : 1, sizeof *mt);
-    mp_errcode rc = mt ? MP_OK : mp_errf(err, MP_E_NOMEM, "out of memory");
-    uint64_t bytes = 0;
-    for (size_t i = 0; rc == MP_OK && i < j->n_outs; i++) {
+    for (size_t i = 0; mt && i < j->n_outs; i++) {
         const out_tensor *o = &j->outs[i];
         mt[i] = (mp_mtensor){o->spec.name, j->shard_names[o->shard], o->spec.dtype, o->spec.n_dims,
                              o->spec.shape, o->xxh64, origin_names[o->from]};
-        bytes += o->bytes;
+        *bytes += o->bytes;
     }
+    return mt;
+}
+
+static mp_errcode finish_dest(job *j, const char *src, size_t *n_side, mp_err *err)
+{
+    MP_FORWARD(write_config(j, err));
+    uint64_t bytes = 0;
+    mp_mtensor *mt = tensor_table(j, &bytes);
+    mp_errcode rc = mt ? MP_OK : mp_errf(err, MP_E_NOMEM, "out of memory");
     char quant[160] = "";
     if (mp_qmodel_quantized(j->qm) && mp_qmodel_n_linears(j->qm))
         snprintf(quant, sizeof quant, "%s %s", mp_qmethod_name(mp_qmodel_method(j->qm)),
@@ -719,6 +730,7 @@ static mp_errcode finish_dest(job *j, const char *src, size_t *n_side, mp_err *e
                      .tensor_bytes = bytes, .side_dir = mp_st_dir(j->m), .src_is_dir = mp_is_dir(src),
                      .side_skip = skip, .files = j->files, .n_files = j->n_files, .extra = extra,
                      .src_hash = j->src_hash, .n_src_files = mp_st_n_files(j->m),
+                     .src_files = j->part ? mp_part_sources(j->part) : NULL,
                      .layout_json = layout.data};
     j->src_hash = NULL;
     if (rc == MP_OK) rc = mp_job_finish(&j->dest, &t, err);
@@ -791,22 +803,28 @@ static mp_errcode open_and_plan(job *j, const char *src, mp_convert_opts *oc, mp
     return MP_OK;
 }
 
-/* Every shard into DST.partial-*, then the side files, index and manifest, then the commit;
- * the partial directory is removed on failure. *total gets the bytes of the outputs. */
-static mp_errcode produce_and_commit(job *j, const char *src, const char *dst, uint64_t *total, size_t *n_side,
-                                     mp_err *err)
+/* ------------------------------------------------------------ running the job */
+
+static mp_errcode write_shards(job *j, mp_err *err)
+{
+    uint64_t total = 0;
+    for (size_t i = 0; i < j->n_outs; i++)
+        if (!j->part || mp_part_owns(j->part, j->outs[i].shard)) total += j->outs[i].bytes;
+    mp_report_start(&j->progress, "convert", total);
+    mp_errcode rc = MP_OK;
+    for (size_t s = 0; s < j->n_shards && rc == MP_OK; s++)
+        if (!j->part || mp_part_owns(j->part, s)) rc = write_shard(j, s, err);
+    mp_report_end(&j->progress);
+    j->n_files = j->n_shards;
+    return rc;
+}
+
+/* A whole run: a fresh partial directory, every shard, the tail, the commit. */
+static mp_errcode run_whole(job *j, const char *dst, const char *src, size_t *n_side, mp_err *err)
 {
     MP_FORWARD(mp_journal_begin_dest(&j->dest, dst, src, "convert", j->m, NULL, j->o->force, &j->progress, err));
     mp_errcode rc = mp_src_hash_start(&j->src_hash, j->m, err);
-    if (rc != MP_OK) {
-        mp_dest_abort(&j->dest);
-        return rc;
-    }
-    *total = 0;
-    for (size_t i = 0; i < j->n_outs; i++) *total += j->outs[i].bytes;
-    mp_report_start(&j->progress, "convert", *total);
-    for (size_t s = 0; s < j->n_shards && rc == MP_OK; s++) rc = write_shard(j, s, err);
-    mp_report_end(&j->progress);
+    if (rc == MP_OK) rc = write_shards(j, err);
     if (rc == MP_OK) rc = finish_dest(j, src, n_side, err);
     if (rc == MP_OK) rc = mp_dest_commit(&j->dest, err);
     if (rc != MP_OK) mp_dest_abort(&j->dest);
@@ -845,7 +863,62 @@ static void job_release(job *j)
     free(j->chunk);
     free(j->tile);
     free(j->tile_out);
+    mp_part_close(j->part);
+    free(j->part_names);
+    free(j->part_bytes);
     mp_pack_scratch_release(&j->scratch);
+}
+
+/* The shards the records hold and this run did not write: their entries and tensor hashes. */
+static mp_errcode take_records(job *j, mp_err *err)
+{
+    for (size_t s = 0; s < j->n_shards; s++)
+        if (!mp_part_owns(j->part, s)) MP_FORWARD(mp_part_file(j->part, s, &j->files[s], err));
+    for (size_t i = 0; i < j->n_outs; i++) {
+        out_tensor *o = &j->outs[i];
+        if (!mp_part_owns(j->part, o->shard))
+            MP_FORWARD(mp_part_tensor_xxh64(j->part, o->shard, o->spec.name, &o->xxh64, err));
+    }
+    return MP_OK;
+}
+
+/* This part's record, then, when this run merges, the tail from every record and the commit. */
+static mp_errcode part_tail(job *j, mp_convert_opts *oc, const char *src, size_t *n_side, int *merged, mp_err *err)
+{
+    uint64_t bytes = 0;
+    mp_mtensor *mt = tensor_table(j, &bytes);
+    mp_errcode rc = mt ? mp_part_write_record(j->part, &j->dest, j->files, mt, j->n_outs, oc->argc, oc->argv, err)
+                       : mp_errf(err, MP_E_NOMEM, "out of memory");
+    free(mt);
+    if (rc == MP_OK) rc = mp_part_try_merge(j->part, &j->dest, merged, err);
+    if (rc != MP_OK || !*merged) return rc;
+    oc->argv = mp_part_argv(j->part, &oc->argc); /* the same manifest whichever task merges */
+    MP_FORWARD(take_records(j, err));
+    mp_part_sweep(j->part, &j->dest);
+    MP_FORWARD(finish_dest(j, src, n_side, err));
+    mp_part_unmark(j->part, &j->dest);
+    return mp_dest_commit(&j->dest, err);
+}
+
+/* --part I/N, or a merge: the shared partial directory is kept, never removed, on failure. */
+static mp_errcode run_part(job *j, mp_convert_opts *oc, const char *dst, const char *src, size_t *n_side,
+                           mp_convert_result *res, mp_err *err)
+{
+    j->part_names = calloc(j->n_shards ? j->n_shards : 1, sizeof *j->part_names);
+    j->part_bytes = calloc(j->n_shards ? j->n_shards : 1, sizeof *j->part_bytes);
+    if (!j->part_names || !j->part_bytes) return mp_errf(err, MP_E_NOMEM, "out of memory");
+    for (size_t s = 0; s < j->n_shards; s++) j->part_names[s] = j->shard_names[s];
+    for (size_t i = 0; i < j->n_outs; i++) j->part_bytes[j->outs[i].shard] += j->outs[i].bytes;
+    MP_FORWARD(mp_part_open(&j->part, &j->dest, &oc->part, dst, src, "convert", j->m, j->part_names, j->part_bytes,
+                            j->n_shards, err));
+    for (size_t s = 0; s < j->n_shards; s++) res->part_files += (size_t)mp_part_owns(j->part, s);
+    snprintf(res->job_id, sizeof res->job_id, "%s", mp_part_id(j->part));
+    res->part_count = mp_part_count(j->part);
+    res->part_done = mp_part_done(j->part);
+    mp_errcode rc = write_shards(j, err);
+    if (rc == MP_OK) rc = part_tail(j, oc, src, n_side, &res->merged, err);
+    if (rc != MP_OK || !res->merged) mp_dest_keep(&j->dest);
+    return rc;
 }
 
 mp_errcode mp_convert_run(const char *src, const char *dst, const mp_convert_opts *o,
@@ -860,16 +933,17 @@ mp_errcode mp_convert_run(const char *src, const char *dst, const mp_convert_opt
     j.progress = (mp_reporter){.fn = o->progress, .user = o->progress_user, .quiet = o->quiet};
     double t0 = mp_now();
     if (o->threads > 0) omp_set_num_threads(o->threads);
-    uint64_t total = 0;
     size_t n_side = 0;
     mp_st_model *m = NULL;
     mp_qmodel *qm = NULL;
     mp_errcode rc = open_and_plan(&j, src, &oc, &m, &qm, err);
-    if (rc == MP_OK) rc = produce_and_commit(&j, src, dst, &total, &n_side, err);
+    if (rc == MP_OK)
+        rc = j.o->part.count || j.o->part.merge ? run_part(&j, &oc, dst, src, &n_side, res, err)
+                                                : run_whole(&j, dst, src, &n_side, err);
     if (rc == MP_OK) {
         count_outputs(&j, res);
         res->n_side_files = n_side;
-        res->bytes = total;
+        for (size_t i = 0; i < j.n_outs; i++) res->bytes += j.outs[i].bytes;
         res->seconds = mp_now() - t0;
     }
     job_release(&j);

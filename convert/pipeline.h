@@ -9,6 +9,7 @@
 #include "dest.h"
 #include "manifest.h"
 #include "pack_target.h"
+#include "partition.h"
 
 typedef enum { MP_TARGET_F32, MP_TARGET_F16, MP_TARGET_BF16, MP_TARGET_COUNT } mp_target;
 
@@ -26,6 +27,7 @@ typedef struct mp_convert_opts {
     volatile int *interrupted;  /* set by a signal handler; checked between tiles */
     mp_progress_fn progress;    /* progress events and notes; NULL: none (mp_common.h) */
     void *progress_user;        /* passed to progress */
+    mp_part_spec part;          /* --part I/N or a merge (partition.h); zero: a whole run */
 } mp_convert_opts;
 
 typedef struct mp_convert_result {
@@ -37,6 +39,12 @@ typedef struct mp_convert_result {
     char arch[64];         /* general.architecture */
     int names_mapped;      /* 1 when the architecture has a Hugging Face name mapping */
     size_t n_unpermuted;   /* q/k tensors whose rope row permutation was undone */
+    /* --part I/N and merges */
+    char job_id[MP_JOB_ID_MAX + 1];
+    unsigned part_count;   /* N */
+    size_t part_files;     /* files this part wrote */
+    int part_done;         /* 1: the part had finished before; nothing written */
+    int merged;            /* 1: this run merged the parts and committed DST */
 } mp_convert_result;
 
 /* SRC (file or directory) to DST: a dense checkpoint of f32, f16 or bf16, or (o->packed) the

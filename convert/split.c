@@ -19,6 +19,7 @@
 #include "dest.h"
 #include "job.h"
 #include "journal.h"
+#include "partition.h"
 #include "pipeline.h"
 #include "manifest.h"
 
@@ -133,6 +134,11 @@ typedef struct split_job {
     mp_reporter progress;
     uint8_t *chunk;
     mp_src_hash *src_hash;  /* hashing the sources in the background */
+    int argc;               /* the command line the manifest records */
+    char **argv;
+    mp_part_job *part;      /* --part I/N or a merge (partition.h); NULL: a whole run */
+    char **part_names;      /* per module: its file */
+    uint64_t *part_bytes;   /* per module: its bytes, what the plan balances */
 } split_job;
 
 /* One tensor on its way into a module: grouping sorts these, O(T log T) in time and 48 bytes
@@ -672,7 +678,8 @@ static mp_errcode write_module(split_job *j, module *m, mp_err *err)
         for (uint64_t at = 0, len; at < t->n_bytes && rc == MP_OK; at += len) {
             len = t->n_bytes - at < COPY_WINDOW ? t->n_bytes - at : COPY_WINDOW;
             if (j->o->interrupted && *j->o->interrupted) {
-                rc = mp_errf(err, MP_E_INTERRUPTED, "interrupted; resume with --resume");
+                rc = mp_errf(err, MP_E_INTERRUPTED, j->part ? "interrupted; run this part again to finish it"
+                                                            : "interrupted; resume with --resume");
                 break;
             }
             /* A plain source goes kernel to kernel (copy_file_range) while the hashes read a
@@ -691,7 +698,7 @@ static mp_errcode write_module(split_job *j, module *m, mp_err *err)
     }
     if (rc == MP_OK && renameat(j->dest.fd, tmp + strlen(j->dest.partial) + 1, j->dest.fd, name) != 0)
         rc = mp_errf_at(err, MP_E_IO, path, NULL, -1, "cannot rename into place: %s", strerror(errno));
-    if (rc == MP_OK) rc = journal_add(j, m, err);
+    if (rc == MP_OK && !j->part) rc = journal_add(j, m, err); /* a part has its record instead */
     if (rc == MP_OK) rc = write_marker(j, m, err);
 done:
     mp_st_writer_abort(w);
@@ -702,33 +709,57 @@ done:
     return rc;
 }
 
-static mp_errcode write_index_and_manifest(split_job *j, const char *src, mp_err *err)
+/* What the manifest (and a part's record) says of the modules: one file each, with its
+ * tensors. The arrays are the caller's (free_tables). */
+typedef struct split_tables {
+    char **fnames;      /* per module */
+    mp_mtensor *mt;
+    size_t n_mt;
+    mp_mfile *mf;       /* per module, then room for 4 more (job.h) */
+    uint64_t bytes;
+} split_tables;
+
+static void free_tables(const split_job *j, split_tables *t)
+{
+    for (size_t i = 0; t->fnames && i < j->n_mods; i++) free(t->fnames[i]);
+    free(t->fnames);
+    free(t->mt);
+    free(t->mf);
+}
+
+static mp_errcode tables(const split_job *j, split_tables *tb, mp_err *err)
 {
     size_t total = 0;
     for (size_t i = 0; i < j->n_mods; i++) total += j->mods[i].n;
-    char **fnames = calloc(j->n_mods + 1, sizeof *fnames);
-    mp_mtensor *mt = calloc(total + 1, sizeof *mt);
-    mp_mfile *mf = calloc(j->n_mods + 5, sizeof *mf);
-    mp_buf layout = MP_BUF_INIT;
-    mp_errcode rc = fnames && mt && mf ? MP_OK : mp_errf(err, MP_E_NOMEM, "out of memory");
-    uint64_t bytes = 0;
-    size_t k = 0, nf = 0;
+    memset(tb, 0, sizeof *tb);
+    tb->fnames = calloc(j->n_mods + 1, sizeof *tb->fnames);
+    tb->mt = calloc(total + 1, sizeof *tb->mt);
+    tb->mf = calloc(j->n_mods + 5, sizeof *tb->mf);
+    mp_errcode rc = tb->fnames && tb->mt && tb->mf ? MP_OK : mp_errf(err, MP_E_NOMEM, "out of memory");
     for (size_t i = 0; rc == MP_OK && i < j->n_mods; i++) {
-        module *m = &j->mods[i];
-        fnames[i] = file_name(j, m);
-        if (!fnames[i]) rc = mp_errf(err, MP_E_NOMEM, "out of memory");
-        snprintf(mf[nf].name, sizeof mf[nf].name, "%s", fnames[i] ? fnames[i] : "");
-        mf[nf].size = m->disk_size;
-        memcpy(mf[nf].xxh128, m->disk_xxh128, 16);
-        mf[nf].compression = j->o->zstd_level ? "zstd" : NULL;
-        mf[nf].raw_size = m->file_size;
-        memcpy(mf[nf++].raw_xxh128, m->xxh128, 16);
-        for (size_t t = 0; rc == MP_OK && t < m->n; t++, k++) {
-            bytes += m->src[t]->n_bytes;
-            mt[k] = (mp_mtensor){m->out_names[t], fnames[i], m->src[t]->dtype, m->src[t]->n_dims,
-                                 m->src[t]->shape, m->xxh64[t], "copy"};
+        const module *m = &j->mods[i];
+        mp_mfile *f = &tb->mf[i];
+        if (!(tb->fnames[i] = file_name(j, m))) rc = mp_errf(err, MP_E_NOMEM, "out of memory");
+        snprintf(f->name, sizeof f->name, "%s", tb->fnames[i] ? tb->fnames[i] : "");
+        f->size = m->disk_size;
+        memcpy(f->xxh128, m->disk_xxh128, 16);
+        f->compression = j->o->zstd_level ? "zstd" : NULL;
+        f->raw_size = m->file_size;
+        memcpy(f->raw_xxh128, m->xxh128, 16);
+        for (size_t t = 0; rc == MP_OK && t < m->n; t++) {
+            tb->bytes += m->src[t]->n_bytes;
+            tb->mt[tb->n_mt++] = (mp_mtensor){m->out_names[t], tb->fnames[i], m->src[t]->dtype, m->src[t]->n_dims,
+                                              m->src[t]->shape, m->xxh64[t], "copy"};
         }
     }
+    return rc;
+}
+
+static mp_errcode write_index_and_manifest(split_job *j, const char *src, mp_err *err)
+{
+    split_tables tb;
+    mp_buf layout = MP_BUF_INIT;
+    mp_errcode rc = tables(j, &tb, err);
     const char *index_name = j->o->zstd_level ? "model.safetensors.zst.index.json"
                                               : "model.safetensors.index.json";
     /* A GGUF source's metadata (vocabulary, hyperparameters, chat template) travels as a GGUF
@@ -764,18 +795,16 @@ static mp_errcode write_index_and_manifest(split_job *j, const char *src, mp_err
     if (rc == MP_OK && layout.oom) rc = mp_errf(err, MP_E_NOMEM, "out of memory");
     static const char *const skip[] = {"modelprep.json", NULL};
     static const char *const extra[] = {GGUF_META, NULL};
-    mp_job_tail t = {.src = src, .argc = j->o->argc, .argv = j->o->argv, .tensors = mt, .n_tensors = k,
-                     .index_name = index_name, .tensor_bytes = bytes, .side_dir = mp_st_dir(j->m),
-                     .src_is_dir = mp_is_dir(src), .side_skip = skip, .files = mf, .n_files = nf,
+    mp_job_tail t = {.src = src, .argc = j->argc, .argv = j->argv, .tensors = tb.mt, .n_tensors = tb.n_mt,
+                     .index_name = index_name, .tensor_bytes = tb.bytes, .side_dir = mp_st_dir(j->m),
+                     .src_is_dir = mp_is_dir(src), .side_skip = skip, .files = tb.mf, .n_files = j->n_mods,
                      .extra = extra, .src_hash = j->src_hash, .n_src_files = mp_st_n_files(j->m),
+                     .src_files = j->part ? mp_part_sources(j->part) : NULL,
                      .layout_json = layout.data};
     j->src_hash = NULL;
     if (rc == MP_OK) rc = mp_job_finish(&j->dest, &t, err);
     else mp_src_hash_finish(t.src_hash, NULL, NULL);
-    for (size_t i = 0; fnames && i < j->n_mods; i++) free(fnames[i]);
-    free(fnames);
-    free(mt);
-    free(mf);
+    free_tables(j, &tb);
     mp_buf_release(&layout);
     return rc;
 }
@@ -1022,9 +1051,81 @@ static mp_errcode choose_runtime(split_job *j, const char *src, mp_err *err)
     return MP_OK;
 }
 
+/* ------------------------------------------------------------ parts (partition.h) */
+
+/* This part's share of DST, or the merge: the plan gives each module's file to a part by its
+ * bytes. */
+static mp_errcode open_part(split_job *j, const char *src, const char *dst, mp_split_result *res, mp_err *err)
+{
+    j->part_names = calloc(j->n_mods + 1, sizeof *j->part_names);
+    j->part_bytes = calloc(j->n_mods + 1, sizeof *j->part_bytes);
+    if (!j->part_names || !j->part_bytes) return mp_errf(err, MP_E_NOMEM, "out of memory");
+    for (size_t i = 0; i < j->n_mods; i++) {
+        if (!(j->part_names[i] = file_name(j, &j->mods[i]))) return mp_errf(err, MP_E_NOMEM, "out of memory");
+        j->part_bytes[i] = j->mods[i].file_size;
+    }
+    MP_FORWARD(mp_part_open(&j->part, &j->dest, &j->o->part, dst, src, "split", j->m,
+                            (const char *const *)j->part_names, j->part_bytes, j->n_mods, err));
+    for (size_t i = 0; i < j->n_mods; i++) res->part_files += (size_t)mp_part_owns(j->part, i);
+    snprintf(res->job_id, sizeof res->job_id, "%s", mp_part_id(j->part));
+    res->part_count = mp_part_count(j->part);
+    res->part_done = mp_part_done(j->part);
+    return MP_OK;
+}
+
+/* The modules the records hold and this run did not write. */
+static mp_errcode take_records(split_job *j, mp_err *err)
+{
+    for (size_t i = 0; i < j->n_mods; i++) {
+        module *m = &j->mods[i];
+        mp_mfile f;
+        if (mp_part_owns(j->part, i)) continue;
+        MP_FORWARD(mp_part_file(j->part, i, &f, err));
+        m->disk_size = f.size;
+        memcpy(m->disk_xxh128, f.xxh128, 16);
+        m->file_size = f.raw_size;
+        memcpy(m->xxh128, f.raw_xxh128, 16);
+        for (size_t t = 0; t < m->n; t++) MP_FORWARD(mp_part_tensor_xxh64(j->part, i, m->out_names[t], &m->xxh64[t], err));
+    }
+    return MP_OK;
+}
+
+/* This part's record, then, when this run merges, the tail from every record and the commit. */
+static mp_errcode part_tail(split_job *j, const char *src, int *merged, mp_err *err)
+{
+    split_tables tb;
+    mp_errcode rc = tables(j, &tb, err);
+    if (rc == MP_OK) rc = mp_part_write_record(j->part, &j->dest, tb.mf, tb.mt, tb.n_mt, j->argc, j->argv, err);
+    free_tables(j, &tb);
+    if (rc == MP_OK) rc = mp_part_try_merge(j->part, &j->dest, merged, err);
+    if (rc != MP_OK || !*merged) return rc;
+    j->argv = mp_part_argv(j->part, &j->argc); /* the same manifest whichever task merges */
+    MP_FORWARD(take_records(j, err));
+    mp_part_sweep(j->part, &j->dest);
+    MP_FORWARD(write_index_and_manifest(j, src, err));
+    mp_part_unmark(j->part, &j->dest);
+    return mp_dest_commit(&j->dest, err);
+}
+
+/* The end of a run that failed or was a part: a part's directory is shared and always kept;
+ * a whole run's is removed, or kept for --resume when interrupted or resuming. */
+static void settle_dest(split_job *j, mp_errcode rc, int merged)
+{
+    if (j->part) {
+        if (rc != MP_OK || !merged) mp_dest_keep(&j->dest);
+    } else if (rc != MP_OK && rc != MP_E_INTERRUPTED && j->dest.partial && !j->o->resume) {
+        mp_dest_abort(&j->dest);
+    } else if (rc != MP_OK) {
+        /* Keep the partial directory for --resume; say where it is. */
+        if (j->dest.partial) mp_report_note(&j->progress, "partial split kept in '%s' for --resume", j->dest.partial);
+        mp_dest_keep(&j->dest);
+    }
+}
+
 /* Opens the source, chooses the layout, assigns every tensor, sizes the files and opens the
- * destination; *total gets the bytes of the layer files. */
-static mp_errcode open_and_plan(split_job *j, const char *src, const char *dst, uint64_t *total, mp_err *err)
+ * destination (a part's share of it, partition.h); *total gets the bytes of the layer files. */
+static mp_errcode open_and_plan(split_job *j, const char *src, const char *dst, uint64_t *total,
+                                mp_split_result *res, mp_err *err)
 {
     const mp_split_opts *o = j->o;
     mp_hf_config cfg;
@@ -1046,16 +1147,24 @@ static mp_errcode open_and_plan(split_job *j, const char *src, const char *dst, 
         return mp_errf(err, MP_E_USAGE, "--gguf-split needs a GGUF source; '%s' is safetensors", src);
     if (o->gguf_split && (o->resume || o->zstd_level))
         return mp_errf(err, MP_E_USAGE, "--gguf-split writes a GGUF set: --resume and --compress do not apply");
+    if (o->part.count || o->part.merge) {
+        if (j->g || o->resume || o->into_checkpoint)
+            return mp_errf(err, MP_E_USAGE, "--part takes a safetensors source and a DST: %s does not apply",
+                           j->g ? "a GGUF source"
+                           : o->resume ? "--resume (running a part again resumes it)" : "--into-checkpoint");
+        return open_part(j, src, dst, res, err);
+    }
     MP_FORWARD(open_dest(j, src, dst, *total, err));
     return mp_src_hash_start(&j->src_hash, j->m, err);
 }
 
-/* Every layer file not already done by an interrupted run, under one progress phase. */
+/* Every layer file not already done by an interrupted run (and, for a part, its own), under one
+ * progress phase. */
 static mp_errcode write_modules(split_job *j, mp_split_result *res, mp_err *err)
 {
     uint64_t pending = 0;
     for (size_t i = 0; i < j->n_mods; i++)
-        if (!j->mods[i].done) pending += j->mods[i].file_size;
+        if (!j->mods[i].done && (!j->part || mp_part_owns(j->part, i))) pending += j->mods[i].file_size;
     mp_report_start(&j->progress, "split", pending);
     double w0 = mp_now();
     mp_errcode rc = MP_OK;
@@ -1064,6 +1173,7 @@ static mp_errcode write_modules(split_job *j, mp_split_result *res, mp_err *err)
             res->n_resumed++;
             continue;
         }
+        if (j->part && !mp_part_owns(j->part, i)) continue;
         rc = write_module(j, &j->mods[i], err);
         if (rc == MP_OK) res->written += j->mods[i].file_size;
     }
@@ -1072,22 +1182,18 @@ static mp_errcode write_modules(split_job *j, mp_split_result *res, mp_err *err)
     return rc;
 }
 
-/* The index and manifest, then the commit; on failure the partial directory is removed, or kept
- * for --resume (interrupted, or asked to resume), saying where. */
-static mp_errcode finish_layers(split_job *j, const char *src, mp_errcode rc, mp_err *err)
+/* The index and manifest, then the commit (a part: its record, and the merge when it is the
+ * last); then settle_dest() on the partial directory. */
+static mp_errcode finish_layers(split_job *j, const char *src, mp_errcode rc, int *merged, mp_err *err)
 {
-    if (rc == MP_OK) rc = write_index_and_manifest(j, src, err);
-    if (rc == MP_OK) rc = mp_dest_commit(&j->dest, err);
-    if (rc != MP_OK && rc != MP_E_INTERRUPTED && j->dest.partial && !j->o->resume) {
-        mp_dest_abort(&j->dest);
-    } else if (rc != MP_OK) {
-        if (j->dest.partial) mp_report_note(&j->progress, "partial split kept in '%s' for --resume", j->dest.partial);
-        mp_dest_keep(&j->dest);
-    }
+    if (rc == MP_OK && j->part) rc = part_tail(j, src, merged, err);
+    if (rc == MP_OK && !j->part) rc = write_index_and_manifest(j, src, err);
+    if (rc == MP_OK && !j->part) rc = mp_dest_commit(&j->dest, err);
+    settle_dest(j, rc, *merged);
     return rc;
 }
 
-static void fill_result(const split_job *j, uint64_t total, mp_split_result *res)
+static void fill_result(const split_job *j, uint64_t total, double seconds, mp_split_result *res)
 {
     res->n_files = j->n_mods;
     for (size_t i = 0; i < j->n_mods; i++) {
@@ -1101,6 +1207,7 @@ static void fill_result(const split_job *j, uint64_t total, mp_split_result *res
     res->runtime = j->runtime;
     res->empty_head = j->empty_head;
     res->gguf_source = j->g != NULL;
+    res->seconds = seconds;
 }
 
 static void split_job_release(split_job *j)
@@ -1112,6 +1219,10 @@ static void split_job_release(split_job *j)
     }
     free(j->mods);
     free(j->chunk);
+    mp_part_close(j->part);
+    for (size_t i = 0; j->part_names && i < j->n_mods; i++) free(j->part_names[i]);
+    free(j->part_names);
+    free(j->part_bytes);
     mp_st_close(j->m);
     mp_gguf_close(j->g);
 }
@@ -1124,22 +1235,24 @@ mp_errcode mp_split_run(const char *src, const char *dst, const mp_split_opts *o
     memset(res, 0, sizeof *res);
     j.dest = (mp_dest)MP_DEST_INIT;
     j.o = o;
+    j.argc = o->argc;
+    j.argv = o->argv;
     j.progress = (mp_reporter){.fn = o->progress, .user = o->progress_user, .quiet = o->quiet};
     double t0 = mp_now();
     uint64_t total = 0;
-    mp_errcode rc = open_and_plan(&j, src, dst, &total, err);
+    mp_errcode rc = open_and_plan(&j, src, dst, &total, res, err);
     if (rc == MP_OK && o->gguf_split) {
         double g0 = mp_now();
         rc = write_gguf_split(&j, src, res, err);
         res->write_seconds = mp_now() - g0;
         if (rc == MP_OK) rc = mp_dest_commit(&j.dest, err);
         else mp_dest_abort(&j.dest);
+        if (rc == MP_OK) res->seconds = mp_now() - t0;
     } else {
         if (rc == MP_OK) rc = write_modules(&j, res, err);
-        rc = finish_layers(&j, src, rc, err);
-        if (rc == MP_OK) fill_result(&j, total, res);
+        rc = finish_layers(&j, src, rc, &res->merged, err);
+        if (rc == MP_OK) fill_result(&j, total, mp_now() - t0, res);
     }
-    if (rc == MP_OK) res->seconds = mp_now() - t0;
     mp_src_hash_finish(j.src_hash, NULL, NULL);
     res->tied_name = j.g ? "output.weight" : "lm_head.weight";
     split_job_release(&j);

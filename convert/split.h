@@ -6,6 +6,8 @@
 
 #include "../formats/formats.h"
 
+#include "partition.h"
+
 typedef struct mp_split_opts {
     int materialize_tied;   /* write lm_head.safetensors from the embedding when tied */
     int runtime_given;      /* runtime was chosen (--for); else the default, see mp_split_run */
@@ -21,6 +23,7 @@ typedef struct mp_split_opts {
     volatile int *interrupted;
     mp_progress_fn progress;    /* progress events and notes; NULL: none (mp_common.h) */
     void *progress_user;        /* passed to progress */
+    mp_part_spec part;          /* --part I/N or a merge (partition.h); zero: a whole run */
 } mp_split_opts;
 
 typedef struct mp_split_result {
@@ -36,6 +39,12 @@ typedef struct mp_split_result {
     uint64_t written;       /* uncompressed bytes written by this run (resumed files excluded) */
     double write_seconds;   /* time spent writing them */
     double seconds;
+    /* --part I/N and merges */
+    char job_id[MP_JOB_ID_MAX + 1];
+    unsigned part_count;    /* N */
+    size_t part_files;      /* files this part wrote */
+    int part_done;          /* 1: the part had finished before; nothing written */
+    int merged;             /* 1: this run merged the parts and committed DST */
 } mp_split_result;
 
 /* Splits src into dst. Without runtime_given, the layout is RabbitLLM's (which AirLLM loads as

@@ -168,6 +168,22 @@ mp_errcode mp_model_dequantize_rows(const mp_model *m, size_t i, uint64_t row0, 
  * tiles with MP_E_INTERRUPTED.
  */
 
+/* A job run as `count` parts (doc/partitioned.md): part `index` writes only the output files
+ * the plan gives it (largest first onto the lightest part, by bytes) into the shared
+ * DST.partial-<job id>, with a record of them; the part that finds every record present, or a
+ * call with `merge` set and the same options, checks the records, writes the index, config and
+ * manifest and commits DST, byte for byte what the whole job writes. Not for GGUF sources,
+ * `force`, `resume` or `gguf_split` (MP_E_USAGE). The job id defaults to a hash of the source
+ * files and the options, as the library sees them: the command line's `--part` derives another
+ * one for the same job, so give `job_id` to mix the two. */
+typedef struct mp_part_options {
+    unsigned index, count;   /* 0 <= index < count <= 4096; count 0: the whole job */
+    int merge;               /* 1: merge the parts (count is read from their records) */
+    const char *job_id;      /* NULL: derived; else 1-64 of A-Z a-z 0-9 . _ -, not first . or - */
+} mp_part_options;
+
+#define MP_PART_OPTIONS_INIT {0, 0, 0, NULL}
+
 typedef struct mp_convert_options {
     const char *to;          /* "f32", "f16", "bf16", or a layout the registry can write
                                 ("cutlass-int4", "gptq", ...: `modelprep convert --help` lists
@@ -183,9 +199,10 @@ typedef struct mp_convert_options {
     mp_progress_fn progress; /* may be NULL */
     void *progress_user;
     volatile int *interrupted; /* may be NULL */
+    mp_part_options part;    /* one part of a job run as several (below); zero: the whole job */
 } mp_convert_options;
 
-#define MP_CONVERT_OPTIONS_INIT {NULL, 0, 0, NULL, 0, 0, 0, 0, NULL, NULL, NULL}
+#define MP_CONVERT_OPTIONS_INIT {NULL, 0, 0, NULL, 0, 0, 0, 0, NULL, NULL, NULL, MP_PART_OPTIONS_INIT}
 
 typedef struct mp_split_options {
     int zstd_level;          /* 0: plain .safetensors files; 1..19: .safetensors.zst */
@@ -197,9 +214,10 @@ typedef struct mp_split_options {
     mp_progress_fn progress;
     void *progress_user;
     volatile int *interrupted;
+    mp_part_options part;    /* one part of a job run as several (below); zero: the whole job */
 } mp_split_options;
 
-#define MP_SPLIT_OPTIONS_INIT {0, 0, 0, 0, 0, 0, NULL, NULL, NULL}
+#define MP_SPLIT_OPTIONS_INIT {0, 0, 0, 0, 0, 0, NULL, NULL, NULL, MP_PART_OPTIONS_INIT}
 
 /* What a convert or split wrote. */
 typedef struct mp_job_summary {

@@ -28,6 +28,7 @@ typedef struct mp_args {
     int n_pos;
     int argc;          /* the whole command line, for the manifest */
     char **argv;
+    const char *merge_id;  /* set by `merge`: run as the merge of that partitioned job */
 } mp_args;
 
 struct mp_cmd {
@@ -74,6 +75,22 @@ int mp_cli_fail_job(const mp_err *err);
 /* Parses "5GB" (10^9), "5GiB" (2^30), "500M", "4096"; returns 0 on success. */
 int mp_parse_size(const char *s, uint64_t *out);
 
+/* The subcommand called `name`, or NULL (main.c's table). */
+const mp_cmd *mp_cli_command(const char *name);
+
+/* --part I/N, --job-id ID (or a merge, a->merge_id) into *spec, with *options (caller releases)
+ * the options that change the output as text and *argv / *argc (caller frees *argv) the
+ * command line without --part and --job-id: what a whole run of the job records. Returns -1,
+ * or the usage error's exit code (2, already reported). */
+struct mp_part_spec;
+int mp_cli_part(const mp_args *a, struct mp_part_spec *spec, mp_buf *options, char ***argv, int *argc);
+
+/* The summary of a part (stdout; JSON members with json): which part of which job, the files
+ * it wrote, and whether it merged. */
+void mp_cli_part_summary(const struct mp_part_spec *spec, const char *job_id, unsigned count, size_t files,
+                         size_t total, int done, int merged, const char *dst, int json);
+
+int cmd_merge(const mp_args *args);
 int cmd_inspect(const mp_args *args);
 int cmd_convert(const mp_args *args);
 int cmd_split(const mp_args *args);

@@ -33,7 +33,7 @@ static int cmd_convert_gguf(const mp_args *a, mp_gguf_to to)
     size_t dl = strlen(a->pos[1]);
     if (dl == 0 || a->pos[1][dl - 1] == '/')
         return mp_cli_usage_error(a->cmd, "--to gguf writes one file: DST must name it, as in OUT.gguf");
-    static const char *const packed_only[] = {"int4", "scale-dtype", "stack-experts", "cast-dense"};
+    static const char *const packed_only[] = {"int4", "scale-dtype", "stack-experts", "cast-dense", "part", "job-id"};
     for (size_t i = 0; i < sizeof packed_only / sizeof *packed_only; i++)
         if (mp_args_has(a, packed_only[i]))
             return mp_cli_usage_error(a->cmd, "--%s does not apply to --to gguf", packed_only[i]);
@@ -162,9 +162,7 @@ static int parse_job_options(const mp_args *a, mp_convert_opts *o)
     o->keep_dense_dtype = mp_args_has(a, "keep-dense-dtype");
     if (o->keep_dense_dtype && mp_args_has(a, "cast-dense"))
         return mp_cli_usage_error(a->cmd, "--cast-dense and --keep-dense-dtype contradict each other");
-    o->argc = a->argc;
-    o->argv = a->argv;
-    o->interrupted = mp_cli_catch_signals();
+    o->interrupted = mp_cli_catch_signals(); /* argc/argv: mp_cli_part's canonical copy */
     return -1;
 }
 
@@ -215,6 +213,18 @@ static void print_summary(const mp_args *a, const char *to, const mp_convert_opt
                r->n_files == 1 ? "" : "s", human, r->n_side_files);
 }
 
+/* A part's or a merge's summary; a merge that committed DST adds the whole run's. */
+static int part_summary(const mp_args *a, const mp_convert_opts *o, const mp_convert_result *r)
+{
+    int json = mp_args_has(a, "json");
+    if (json) printf("{\"status\": \"ok\"");
+    if (json || !o->quiet)
+        mp_cli_part_summary(&o->part, r->job_id, r->part_count, r->part_files, r->n_files, r->part_done, r->merged,
+                            a->pos[1], json);
+    if (json) printf("}\n");
+    return 0;
+}
+
 int cmd_convert(const mp_args *a)
 {
     const char *to = mp_args_get(a, "to");
@@ -236,15 +246,26 @@ int cmd_convert(const mp_args *a)
     mp_progress bar = {0};
     o.progress = mp_progress_event;
     o.progress_user = &bar;
-
-    mp_err err = MP_ERR_INIT;
-    mp_convert_result r;
     int gguf = mp_gguf_probe(a->pos[0]);
     if (gguf && o.packed)
         return mp_cli_usage_error(a->cmd, "a GGUF source converts to f32, f16 or bf16 only, not '%s'", to);
+    mp_buf opts = MP_BUF_INIT;
+    prc = mp_cli_part(a, &o.part, &opts, &o.argv, &o.argc);
+    if (prc < 0 && gguf && (o.part.count || o.part.merge))
+        prc = mp_cli_usage_error(a->cmd, "--part takes a safetensors source; a GGUF source converts in one process");
+    if (prc >= 0) {
+        mp_buf_release(&opts);
+        free(o.argv);
+        return prc;
+    }
+    mp_err err = MP_ERR_INIT;
+    mp_convert_result r;
     mp_errcode rc = gguf ? mp_gguf_convert_run(a->pos[0], a->pos[1], &o, &r, &err)
                          : mp_convert_run(a->pos[0], a->pos[1], &o, &r, &err);
+    mp_buf_release(&opts);
+    free(o.argv);
     if (rc != MP_OK) return mp_cli_fail_job(&err);
+    if (o.part.count || o.part.merge) return part_summary(a, &o, &r);
     if (mp_args_has(a, "json")) print_json(a, to, &r, gguf);
     else if (!o.quiet) print_summary(a, to, &o, &r, gguf);
     return 0;

@@ -78,9 +78,7 @@ static int parse_options(const mp_args *a, mp_split_opts *o)
     o->materialize_tied = mp_args_has(a, "materialize-tied");
     o->resume = mp_args_has(a, "resume");
     o->force = mp_args_has(a, "force");
-    o->quiet = mp_args_has(a, "quiet");
-    o->argc = a->argc;
-    o->argv = a->argv;
+    o->quiet = mp_args_has(a, "quiet"); /* argc/argv: mp_cli_part's canonical copy */
     const char *compress = mp_args_get(a, "compress");
     if (compress && !(o->zstd_level = parse_compress(a, compress))) return 2;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
@@ -155,12 +153,32 @@ int cmd_split(const mp_args *a)
     o.progress = mp_progress_event;
     o.progress_user = &bar;
 
+    mp_buf opts = MP_BUF_INIT;
+    prc = mp_cli_part(a, &o.part, &opts, &o.argv, &o.argc);
+    if (prc >= 0) {
+        mp_buf_release(&opts);
+        free(o.argv);
+        free(dst);
+        return prc;
+    }
     mp_err err = MP_ERR_INIT;
     mp_split_result r;
     mp_errcode rc = mp_split_run(a->pos[0], dst, &o, &r, &err);
+    mp_buf_release(&opts);
+    free(o.argv);
     if (rc != MP_OK) {
         free(dst);
         return mp_cli_fail_job(&err);
+    }
+    if (o.part.count || o.part.merge) {
+        int json = mp_args_has(a, "json");
+        if (json) printf("{\"status\": \"ok\"");
+        if (json || !o.quiet)
+            mp_cli_part_summary(&o.part, r.job_id, r.part_count, r.part_files, r.n_files, r.part_done, r.merged, dst,
+                                json);
+        if (json) printf("}\n");
+        free(dst);
+        return 0;
     }
     /* Compression ratio over the layer files; speed over the bytes this run wrote. */
     double ratio = r.disk_bytes ? (double)r.layer_bytes / (double)r.disk_bytes : 0.0;

@@ -31,6 +31,9 @@ static const mp_opt convert_opts[] = {
     {"keep-dense-dtype", NULL, "copy unquantized float tensors in their own dtype instead"},
     {"no-tokenizer", NULL, "--to gguf: write the weights without tokenizer metadata"},
     {"force", NULL, "replace DST if it is a modelprep output or empty; remove earlier runs' partial outputs"},
+    {"part", "I/N", "write only part I of N of the output files (0 <= I < N), for a scheduler's\n"
+     "                               tasks; the last part or 'modelprep merge DST' completes DST"},
+    {"job-id", "ID", "with --part: the shared job's name (default: derived from the sources and options)"},
     {"json", NULL, "print a JSON summary on stdout"},
     {"quiet", NULL, "no progress bar and no summary"},
     {NULL, NULL, NULL},
@@ -49,6 +52,9 @@ static const mp_opt split_opts[] = {
     {"threads", "N", "zstd worker threads (default: all cores)"},
     {"gguf-split", "N", "GGUF source: a gguf-split set of N files cut at layer boundaries"},
     {"force", NULL, "replace DST if it is a modelprep output or empty; remove earlier runs' partial outputs"},
+    {"part", "I/N", "write only part I of N of the output files (0 <= I < N), for a scheduler's\n"
+     "                               tasks; the last part or 'modelprep merge DST' completes DST"},
+    {"job-id", "ID", "with --part: the shared job's name (default: derived from the sources and options)"},
     {"json", NULL, "print a JSON summary on stdout"},
     {"quiet", NULL, "no progress bar and no summary"},
     {NULL, NULL, NULL},
@@ -69,6 +75,13 @@ static const mp_opt verify_opts[] = {
     {"full", NULL, "check every row"},
     {"json", NULL, "print one JSON document instead of the report"},
     {"quiet", NULL, "no progress bar"},
+    {NULL, NULL, NULL},
+};
+
+static const mp_opt merge_opts[] = {
+    {"job-id", "ID", "the job to merge when DST has partial outputs of several"},
+    {"json", NULL, "print a JSON summary on stdout"},
+    {"quiet", NULL, "no summary"},
     {NULL, NULL, NULL},
 };
 
@@ -108,6 +121,14 @@ static const mp_cmd commands[] = {
      "For AirLLM and RabbitLLM (--for), each layer file gets the NAME.safetensors.done marker\n"
      "they require, written after the file is on disk (doc/split-runtimes.md).",
      1, 2, split_opts},
+    {"merge", cmd_merge, "DST [--job-id ID] [--json] [--quiet]",
+     "Complete a convert or split run as --part I/N tasks.",
+     "Merge the parts of a job run with --part I/N (doc/partitioned.md): check every part's\n"
+     "record in DST.partial-<job id> against the plan, write the index, config and\n"
+     "modelprep.json, and commit DST, byte for byte what one process would have written.\n"
+     "The part that finds every record present merges by itself; merge is for the rest.\n"
+     "A missing or mismatched part is named (exit 4): run that part again, then merge.",
+     1, 1, merge_opts},
     {"hash", cmd_hash, "PATH [--json]",
      "Print every tensor's xxh64, as llama-gguf-hash does.",
      "Print the xxh64 of every tensor's bytes and of all of them in order, in the line format\n"
@@ -126,6 +147,13 @@ static const mp_cmd commands[] = {
      "List every backend (level-zero, opencl, cuda, cpu) and device, and why an unusable one is unusable.",
      0, 0, devices_opts},
 };
+
+const mp_cmd *mp_cli_command(const char *name)
+{
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        if (strcmp(commands[i].name, name) == 0) return &commands[i];
+    return NULL;
+}
 
 static void print_main_help(FILE *out)
 {

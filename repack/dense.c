@@ -462,7 +462,7 @@ static mp_errcode lut4_absmax(const mp_st_model *m, const mp_qlinear *q, uint64_
 /* Code of element t, whose byte is bytes[t / 2 - y0]. */
 static inline unsigned lut4_code(const uint8_t *bytes, uint64_t y0, uint64_t t)
 {
-    return (bytes[t / 2 - y0] >> (4u * (unsigned)(~t & 1u))) & 15u; /* high nibble first */
+    return ((unsigned)bytes[t / 2 - y0] >> (4u * (unsigned)(~t & 1u))) & 15u; /* high nibble first */
 }
 
 /* The 16 outputs of one block's absmax a, by the reference's formula, as output bits; bit c of

@@ -7,12 +7,8 @@ BUILD=${1:-build}
 make --no-print-directory pyref >/dev/null 2>&1 || echo "bench: no Python reference environment; numpy baseline skipped"
 dir=build/bench
 mkdir -p "$dir"
-if [ ! -f "$dir/model/model.safetensors.index.json" ]; then
-    rm -rf "$dir/model"
-    echo "bench: generating the benchmark model (16 layers, hidden 2048, vocab 32000)..."
-    "$BUILD/tests/mkmodel" "$dir/model" --layers 16 --hidden 2048 --intermediate 5632 \
-        --vocab 32000 --kv-heads 8 --group-size 128 --max-shard-size 200000000 >/dev/null
-fi
+. "$(dirname "$0")/model.sh"
+bench_model "$BUILD" "$dir"
 mkdir -p "$dir/scratch"
 echo "bench: safetensors reader and writer"
 "$BUILD/tests/bench_safetensors" "$dir/model" "$dir/scratch" "$BUILD/tests/stcopy"

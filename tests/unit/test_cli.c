@@ -233,6 +233,8 @@ ParameterizedTest(case_param *p, cli, script_output_matches_expectation)
     for (int i = 0; i < 4; i++) free(env[i]);
 }
 
+static void judge_summary(run_result *r);
+
 /* Runs a tests/ref script (with one optional argument). Its summary line "NAME ok: N checks
  * passed[, M skipped]" decides: a failure fails; a script that passed nothing and skipped
  * something is a skipped test, with its "SKIP: reason" lines as the reason (cr_skip_test, counted
@@ -245,7 +247,55 @@ static void run_python_check_arg(const char *rel, const char *arg)
         cr_skip_test("no Python reference environment");
     }
     run_result r = tu_run_script(tu_env("MP_PYTHON"), rel, arg);
-    cr_expect_eq(r.status, 0, "cross-check failed (exit %d):\n%s\n%s", r.status, r.out, r.err);
+    judge_summary(&r);
+}
+
+static void run_python_check(const char *rel) { run_python_check_arg(rel, NULL); }
+
+/* tests/sched: the partitioned jobs under GNU parallel, a one-node Slurm cluster and the
+ * Kubernetes manifest's schema check, judged by the same summary line; each prints SKIP with its
+ * reason where its scheduler cannot run here (counted as skipped, never passed). */
+static void run_sched_check(const char *interpreter /* found on PATH */, const char *rel)
+{
+    char *script = src_path(rel);
+    char *cwd = tu_tempdir();
+    char *argv[] = {"/usr/bin/env", (char *)interpreter, script, NULL};
+    char *env[3];
+    cr_assert(asprintf(&env[0], "MODELPREP=%s", tu_env("MP_BIN")) > 0);
+    cr_assert(asprintf(&env[1], "MKMODEL=%s/mkmodel", tu_env("MP_TOOLS")) > 0);
+    env[2] = NULL;
+    run_result r = tu_run(cwd, argv, env);
+    tu_rmtree(cwd);
+    free(cwd);
+    free(script);
+    free(env[0]);
+    free(env[1]);
+    judge_summary(&r);
+}
+
+Test(schedulers, gnu_parallel_parts_equal_one_process, .timeout = 600)
+{
+    run_sched_check("sh", "tests/sched/parallel.sh");
+}
+
+Test(schedulers, slurm_array_parts_and_merge_equal_one_process_and_recover, .timeout = 900)
+{
+    run_sched_check("sh", "tests/sched/slurm.sh");
+}
+
+Test(schedulers, kubernetes_indexed_job_matches_the_job_schema, .timeout = 120)
+{
+    run_sched_check("python3", "tests/sched/k8s_check.py");
+}
+
+/* A check script's verdict from its exit status and its summary line "NAME ok: N checks passed[,
+ * M skipped]": a failure fails; a script that passed nothing and skipped something is a skipped
+ * test, with its "SKIP: reason" lines as the reason (cr_skip_test, counted in the closing line by
+ * the report hook below), never a pass. Frees r. */
+static void judge_summary(run_result *rr)
+{
+    run_result r = *rr;
+    cr_expect_eq(r.status, 0, "check failed (exit %d):\n%s\n%s", r.status, r.out, r.err);
     const char *ok = strstr(r.out, " ok: ");
     const char *skip_line = strncmp(r.out, "SKIP: ", 6) == 0 ? r.out : strstr(r.out, "\nSKIP: ");
     if (r.status == 0 && !ok && skip_line) { /* skipped whole, before any check (make test OFFLINE=1) */
@@ -270,8 +320,6 @@ static void run_python_check_arg(const char *rel, const char *arg)
     cr_expect_eq(skipped, 0, "checks skipped among passed ones (give them a test of their own):\n%s", r.out);
     tu_run_free(&r);
 }
-
-static void run_python_check(const char *rel) { run_python_check_arg(rel, NULL); }
 
 Test(python_crosscheck, upstream_safetensors_agrees_both_ways, .timeout = 300)
 {

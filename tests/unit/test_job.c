@@ -260,3 +260,32 @@ Test(unit_job, safetensors_linears_dequantize_and_bad_rows_are_usage_errors)
     mp_model_close(m);
     release(dir, model, NULL);
 }
+
+/* mp_part_options: the parts of a job, run through the library in any order, write byte for
+ * byte what the whole job writes, manifest included (the last part merges); a part outside
+ * 0 <= index < count is a usage error. */
+Test(unit_job, parts_through_the_library_equal_the_whole_job)
+{
+    char *model, *dir = make_model(&model, NULL);
+    char *one = tu_path(dir, "one"), *parts = tu_path(dir, "parts");
+    cr_assert(mkdir(one, 0755) == 0 && mkdir(parts, 0755) == 0);
+    char *a = tu_path(one, "out"), *b = tu_path(parts, "out");
+    mp_convert_options o = MP_CONVERT_OPTIONS_INIT;
+    o.to = "f16";
+    o.max_shard_size = 20000;
+    mp_err err = MP_ERR_INIT;
+    cr_assert_eq(mp_convert(model, a, &o, NULL, &err), MP_OK, "%s", err.msg);
+    o.part.count = 3;
+    for (unsigned i = 3; i-- > 0;) {
+        o.part.index = i;
+        cr_assert_eq(mp_convert(model, b, &o, NULL, &err), MP_OK, "part %u: %s", i, err.msg);
+    }
+    char *argv[] = {"/usr/bin/diff", "-r", a, b, NULL};
+    run_result r = tu_run(NULL, argv, NULL);
+    cr_expect_eq(r.status, 0, "the parts' output differs from the whole job's:\n%s", r.out);
+    tu_run_free(&r);
+    o.part.index = 3;
+    cr_expect_eq(mp_convert(model, b, &o, NULL, &err), MP_E_USAGE);
+    cr_expect(strstr(err.msg, "part 3 of 3") != NULL, "%s", err.msg);
+    release(dir, model, one, parts, a, b, NULL);
+}
