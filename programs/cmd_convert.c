@@ -26,6 +26,15 @@ static const struct {
 
 
 /* --to gguf[:WEIGHTS]: a Hugging Face checkpoint as one GGUF file (gguf_export.c). */
+/* `{"status": "ok", "destination": DST` of a --json summary; the caller adds the rest. */
+static mp_buf json_head(const mp_args *a)
+{
+    mp_buf b = MP_BUF_INIT;
+    mp_buf_puts(&b, "{\"status\": \"ok\", \"destination\": ");
+    mp_buf_json_str(&b, a->pos[1]);
+    return b;
+}
+
 static int cmd_convert_gguf(const mp_args *a, mp_gguf_to to)
 {
     if (mp_gguf_probe(a->pos[0]))
@@ -55,9 +64,7 @@ static int cmd_convert_gguf(const mp_args *a, mp_gguf_to to)
     mp_err err = MP_ERR_INIT;
     if (mp_gguf_export_run(a->pos[0], a->pos[1], &o, &x, &r, &err) != MP_OK) return mp_cli_fail_job(&err);
     if (mp_args_has(a, "json")) {
-        mp_buf b = MP_BUF_INIT;
-        mp_buf_puts(&b, "{\"status\": \"ok\", \"destination\": ");
-        mp_buf_json_str(&b, a->pos[1]);
+        mp_buf b = json_head(a);
         mp_buf_printf(&b, ", \"format\": \"gguf\", \"weights\": \"%s\", \"architecture\": \"%s\", "
                           "\"tokenizer_pre\": %s%s%s, \"file_type\": %u, \"lossless\": %s, "
                           "\"tensors\": %zu, \"repacked\": %zu, \"copied\": %zu, \"cast\": %zu, "
@@ -168,9 +175,7 @@ static int parse_job_options(const mp_args *a, mp_convert_opts *o)
 
 static void print_json(const mp_args *a, const char *to, const mp_convert_result *r, int gguf)
 {
-    mp_buf b = MP_BUF_INIT;
-    mp_buf_puts(&b, "{\"status\": \"ok\", \"destination\": ");
-    mp_buf_json_str(&b, a->pos[1]);
+    mp_buf b = json_head(a);
     mp_buf_printf(&b, ", \"format\": \"%s\", \"dequantized\": %zu, \"repacked\": %zu, "
                       "\"copied\": %zu, \"cast\": %zu, \"weight_files\": %zu, "
                       "\"side_files\": %zu, \"bytes\": %llu, \"seconds\": %.3f, "

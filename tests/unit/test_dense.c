@@ -97,13 +97,7 @@ Test(unit_dense, integer_layouts_equal_the_reference, .timeout = 300)
 /* ------------------------------------------------------------ FP8 checkpoints */
 
 static uint64_t rng = 88172645463325252ull;
-static uint32_t next_u32(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (uint32_t)(rng >> 16);
-}
+static uint32_t next_u32(void) { return tu_xorshift(&rng); }
 
 /* codes [N, K] with every byte value (NaN codes included), and a scale grid [R, C] of dtype sdt
  * spanning 2^-24 .. 2^3, with one 0 and one f32 subnormal where sdt allows. */

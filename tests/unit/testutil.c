@@ -83,6 +83,14 @@ int tu_write(const char *path, const void *data, size_t len)
     return fclose(f) == 0 && ok;
 }
 
+uint32_t tu_xorshift(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return (uint32_t)(*s >> 16);
+}
+
 size_t tu_count_lines(const char *s)
 {
     size_t n = 0;

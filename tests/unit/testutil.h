@@ -51,6 +51,9 @@ int tu_write(const char *path, const void *data, size_t len);
     }                                                                    \
     TestSuite(suite, .init = tu_suite_setup_, .fini = tu_suite_teardown_)
 
+/* The next value of a xorshift64 generator with state *s (test data, reproducible by seed). */
+uint32_t tu_xorshift(uint64_t *s);
+
 /* Number of lines in s (a final line without '\n' counts). */
 size_t tu_count_lines(const char *s);
 
