@@ -74,7 +74,7 @@ static mp_errcode hold(const mp_st_model *m, const mp_tensor *t, size_t *held, m
     return MP_OK;
 }
 
-static mp_errcode read_whole(const mp_st_model *m, const mp_tensor *t, void **out, size_t *bytes, mp_err *err)
+mp_errcode mp_verify_read_whole(const mp_st_model *m, const mp_tensor *t, void **out, size_t *bytes, mp_err *err)
 {
     *out = NULL;
     *bytes = 0;
@@ -332,6 +332,37 @@ static mp_errcode qref_rows(void *ctx, const uint32_t *rows, uint32_t nrows, flo
     return ref_rows(q->m, q->q, rows, nrows, out, q->tmp, err);
 }
 
+/* The kernel data of a packed-integer linear: codes, scales, zero points and g_idx as stored,
+ * into own[0..3] (the caller frees them). */
+static mp_errcode int_kernel_data(const mp_st_model *om, const mp_qlinear *ol, mp_kernel_data *kd, void *own[4],
+                                  mp_err *err)
+{
+    mp_dtype sdt = ol->scales->dtype;
+    if (sdt != MP_DTYPE_F16 && sdt != MP_DTYPE_BF16 && sdt != MP_DTYPE_F32)
+        return mp_errf_at(err, MP_E_UNSUPPORTED, NULL, ol->scales->name, -1, "scales of dtype %s", mp_dtype_name(sdt));
+    MP_FORWARD(mp_verify_read_whole(om, ol->qweight, &own[0], &kd->qw_bytes, err));
+    MP_FORWARD(mp_verify_read_whole(om, ol->scales, &own[1], &kd->sc_bytes, err));
+    if (ol->zero != MP_QZERO_IMPLIED) MP_FORWARD(mp_verify_read_whole(om, ol->qzeros, &own[2], &kd->zp_bytes, err));
+    MP_FORWARD(mp_verify_read_whole(om, ol->g_idx, &own[3], &kd->gidx_bytes, err));
+    kd->qw = own[0], kd->sc = own[1], kd->zp = own[2], kd->gidx = own[3];
+    uint32_t *P = kd->P;
+    P[MP_P_N] = (uint32_t)ol->n_rows;
+    P[MP_P_K] = (uint32_t)ol->k_cols;
+    P[MP_P_G] = (uint32_t)ol->n_groups;
+    P[MP_P_GSIZE] = (uint32_t)ol->group_size;
+    P[MP_P_BITS] = ol->bits;
+    P[MP_P_ZOFF] = ol->zero_offset;
+    P[MP_P_XOR] = ol->code_xor;
+    P[MP_P_ZMODE] = ol->zero != MP_QZERO_IMPLIED;
+    P[MP_P_PER] = ol->fields_per_word;
+    P[MP_P_SDT] = sdt == MP_DTYPE_F16 ? 0 : sdt == MP_DTYPE_BF16 ? 1 : 2;
+    P[MP_P_SSTRIDE] = (uint32_t)ol->scales->shape[1];
+    P[MP_P_QSTRIDE] = (uint32_t)ol->qweight->shape[1];
+    P[MP_P_ZSTRIDE] = ol->qzeros && P[MP_P_ZMODE] ? (uint32_t)ol->qzeros->shape[1] : 0;
+    P[MP_P_GIDX] = ol->g_idx != NULL;
+    return MP_OK;
+}
+
 static mp_errcode check_linear(const mp_numeric_ctx *c, const mp_st_model *om, const mp_qlinear *ol,
                                const mp_st_model *rm, const mp_qlinear *rl, const char *name,
                                mp_verify_report *r, mp_err *err)
@@ -350,47 +381,25 @@ static mp_errcode check_linear(const mp_numeric_ctx *c, const mp_st_model *om, c
                         (unsigned long long)rl->n_rows, (unsigned long long)rl->k_cols) == MP_OK
                    ? MP_OK : mp_errf(err, MP_E_NOMEM, "out of memory");
     }
-    mp_dtype sdt = ol->scales->dtype;
-    if (sdt != MP_DTYPE_F16 && sdt != MP_DTYPE_BF16 && sdt != MP_DTYPE_F32)
-        return mp_errf_at(err, MP_E_UNSUPPORTED, NULL, ol->scales->name, -1, "scales of dtype %s", mp_dtype_name(sdt));
-
     uint64_t big = ol->n_rows | ol->k_cols | ol->qweight->shape[1] | ol->scales->shape[1] |
                    (ol->qzeros ? ol->qzeros->shape[1] : 0);
     if (big > INT32_MAX)
         return mp_errf_at(err, MP_E_UNSUPPORTED, NULL, ol->prefix, -1,
                           "dimensions beyond 2^31 (N %llu, K %llu): the kernels index with 32 bits",
                           (unsigned long long)ol->n_rows, (unsigned long long)ol->k_cols);
-    mp_kernel_data kd = {.family = fam};
-    void *qw = NULL, *sc = NULL, *zp = NULL, *gi = NULL;
     MP_FORWARD(hold(om, ol->qweight, om == c->out ? c->out_held : c->src_held, err));
     MP_FORWARD(hold(rm, rl->qweight, rm == c->out ? c->out_held : c->src_held, err));
-    mp_errcode rc = read_whole(om, ol->qweight, &qw, &kd.qw_bytes, err);
-    if (rc == MP_OK) rc = read_whole(om, ol->scales, &sc, &kd.sc_bytes, err);
-    if (rc == MP_OK && ol->zero != MP_QZERO_IMPLIED) rc = read_whole(om, ol->qzeros, &zp, &kd.zp_bytes, err);
-    if (rc == MP_OK) rc = read_whole(om, ol->g_idx, &gi, &kd.gidx_bytes, err);
-    if (rc != MP_OK) goto done;
-    kd.qw = qw, kd.sc = sc, kd.zp = zp, kd.gidx = gi;
-    uint32_t *P = kd.P;
-    P[MP_P_N] = (uint32_t)ol->n_rows;
-    P[MP_P_K] = (uint32_t)ol->k_cols;
-    P[MP_P_G] = (uint32_t)ol->n_groups;
-    P[MP_P_GSIZE] = (uint32_t)ol->group_size;
-    P[MP_P_BITS] = ol->bits;
-    P[MP_P_ZOFF] = ol->zero_offset;
-    P[MP_P_XOR] = ol->code_xor;
-    P[MP_P_ZMODE] = ol->zero != MP_QZERO_IMPLIED;
-    P[MP_P_PER] = ol->fields_per_word;
-    P[MP_P_SDT] = sdt == MP_DTYPE_F16 ? 0 : sdt == MP_DTYPE_BF16 ? 1 : 2;
-    P[MP_P_SSTRIDE] = (uint32_t)ol->scales->shape[1];
-    P[MP_P_QSTRIDE] = (uint32_t)ol->qweight->shape[1];
-    P[MP_P_ZSTRIDE] = ol->qzeros && P[MP_P_ZMODE] ? (uint32_t)ol->qzeros->shape[1] : 0;
-    P[MP_P_GIDX] = ol->g_idx != NULL;
-    qref qr = {rm, rl, malloc((size_t)((CHUNK_ROWS + 8) * ol->k_cols) * sizeof(float))};
-    rc = qr.tmp ? mp_numeric_compare(c->dev, c->o, &kd, ol->n_rows, ol->k_cols, name, qref_rows, &qr, vt, r, err)
-                : mp_errf(err, MP_E_NOMEM, "out of memory");
-    free(qr.tmp);
-done:
-    free(qw), free(sc), free(zp), free(gi);
+    mp_kernel_data kd = {.family = fam};
+    void *own[4] = {NULL, NULL, NULL, NULL};
+    mp_errcode rc = ol->scheme && ol->scheme->elem != MP_ELEM_INT ? mp_float_kernel_data(om, ol, &kd, own, err)
+                                                                  : int_kernel_data(om, ol, &kd, own, err);
+    if (rc == MP_OK) {
+        qref qr = {rm, rl, malloc((size_t)((CHUNK_ROWS + 8) * ol->k_cols) * sizeof(float))};
+        rc = qr.tmp ? mp_numeric_compare(c->dev, c->o, &kd, ol->n_rows, ol->k_cols, name, qref_rows, &qr, vt, r, err)
+                    : mp_errf(err, MP_E_NOMEM, "out of memory");
+        free(qr.tmp);
+    }
+    for (int i = 0; i < 4; i++) free(own[i]);
     return rc;
 }
 
@@ -665,7 +674,7 @@ static mp_errcode check_gguf_blocks(const mp_numeric_ctx *c, size_t fi, uint64_t
         void *bytes = NULL;
         size_t nb = 0;
         blockref br = {m, t, type, k, malloc((size_t)t->shape[1] + 1)};
-        mp_errcode rc = vt && br.buf ? read_whole(m, t, &bytes, &nb, err) : mp_errf(err, MP_E_NOMEM, "out of memory");
+        mp_errcode rc = vt && br.buf ? mp_verify_read_whole(m, t, &bytes, &nb, err) : mp_errf(err, MP_E_NOMEM, "out of memory");
         if (rc == MP_OK) {
             static const uint16_t no_scales[2];
             mp_kernel_data kd = {.family = mp_kfamily_find("gguf"), .qw = bytes, .qw_bytes = nb, .sc = no_scales,
