@@ -28,7 +28,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mp_check import check, run, skip, summary  # noqa: E402
-from float_util import TMP, save  # noqa: E402
+import float_util  # noqa: E402
+from float_util import save  # noqa: E402
 
 E4M3 = ml_dtypes.float8_e4m3fn
 E5M2 = ml_dtypes.float8_e5m2
@@ -127,7 +128,7 @@ def gpt_oss():
 
 
 def bnb(name, *args):
-    d = os.path.join(TMP, name)
+    d = os.path.join(float_util.TMP, name)
     subprocess.run([sys.executable, os.path.join(HERE, "..", "gen", "bnbgen.py"), d, *args], check=True)
     return d
 
@@ -192,16 +193,24 @@ def flip_scale(src, dst, tensor, index):
         f.write(bytes([b ^ 0x10]))
 
 
+def corruptions():
+    """Flipped copies of three checkpoints: (what, source, copy, linear, row, column of the first
+    value that differs)."""
+    out = []
+    for what, d, tensor, byte, linear, row, col in [
+            ("fp8", fp8_block("fp8_c", E4M3, 128, 128), "model.layers.1.mlp.down_proj.weight_scale_inv", 2,
+             "model.layers.1.mlp.down_proj", 0, 0),
+            ("nvfp4", modelopt_nvfp4(), "model.layers.0.mlp.up_proj.weight_scale", 4 * 3 + 1,
+             "model.layers.0.mlp.up_proj", 3, 16),
+            ("nf4", bnb("bnb_c", "nf4"), "model.layers.0.mlp.down_proj.weight.absmax", 4 * 5 + 2,
+             "model.layers.0.mlp.down_proj", 8, 0)]:
+        flip_scale(d, d + ".flipped", tensor, byte)
+        out.append((what, d, d + ".flipped", linear, row, col))
+    return out
+
+
 def check_corruption(devs):
-    cases_ = [("fp8", fp8_block("fp8_c", E4M3, 128, 128), "model.layers.1.mlp.down_proj.weight_scale_inv", 2,
-               "model.layers.1.mlp.down_proj", 0, 0),
-              ("nvfp4", modelopt_nvfp4(), "model.layers.0.mlp.up_proj.weight_scale", 4 * 3 + 1,
-               "model.layers.0.mlp.up_proj", 3, 16),
-              ("nf4", bnb("bnb_c", "nf4"), "model.layers.0.mlp.down_proj.weight.absmax", 4 * 5 + 2,
-               "model.layers.0.mlp.down_proj", 8, 0)]
-    for what, d, tensor, byte, linear, row, col in cases_:
-        bad = d + ".flipped"
-        flip_scale(d, bad, tensor, byte)
+    for what, d, bad, linear, row, col in corruptions():
         for dev in devs:
             r = run("verify", bad, "--against", d, "--device", dev, "--full", "--quiet")
             check(r.returncode == 1, f"{what} with a flipped scale byte on {dev}: exit {r.returncode}\n{r.stdout}")
@@ -211,7 +220,8 @@ def check_corruption(devs):
                   f"{what} on {dev}: the failure names {linear}, row {row}, column {col} and both values:\n{r.stdout}")
 
 
-devs = devices()
-check_all(devs)
-check_corruption(devs)
-summary("float_verify")
+if __name__ == "__main__":
+    devs = devices()
+    check_all(devs)
+    check_corruption(devs)
+    summary("float_verify")
