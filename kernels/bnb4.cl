@@ -8,10 +8,6 @@
  */
 #include "mp_kernel.h"
 
-#ifdef __OPENCL_C_VERSION__
-#pragma OPENCL FP_CONTRACT OFF
-#endif
-
 /* bitsandbytes' code tables, as f32 bits (formats/scheme_bnb4.c has the same values). */
 static inline float bnb4_table(uint c, uint fp4)
 {
@@ -32,9 +28,9 @@ static inline float bnb4_absmax(__global const uchar *sc, __global const uchar *
     return v + as_float(P[P_GLOBAL]); /* two roundings, as `absmax += offset` */
 }
 
-static inline float bnb4_weight(__global const uchar *qw, __global const uchar *sc, __global const uchar *zp,
-                                __global const int *gidx, __global const uint *P, uint n, uint k)
+MP_WEIGHT_FN(bnb4)
 {
+    MP_NO_CONTRACT
     (void)gidx;
     ulong t = (ulong)n * P[P_K] + k;
     uint byte = qw[t / 2u];

@@ -5,13 +5,9 @@
  */
 #include "mp_kernel.h"
 
-#ifdef __OPENCL_C_VERSION__
-#pragma OPENCL FP_CONTRACT OFF
-#endif
-
-static inline float bnb8_weight(__global const uchar *qw, __global const uchar *sc, __global const uchar *zp,
-                                __global const int *gidx, __global const uint *P, uint n, uint k)
+MP_WEIGHT_FN(bnb8)
 {
+    MP_NO_CONTRACT
     (void)zp, (void)gidx;
     uint b = qw[(ulong)n * P[P_QSTRIDE] + k];
     int q = (int)b - (int)((b & 0x80u) << 1);

@@ -8,10 +8,6 @@
  */
 #include "mp_kernel.h"
 
-#ifdef __OPENCL_C_VERSION__
-#pragma OPENCL FP_CONTRACT OFF
-#endif
-
 static inline float fp4_e2m1(uint c, uint flags)
 {
     uint e = (c >> 1) & 3u, m = c & 1u;
@@ -34,9 +30,9 @@ static inline float fp4_scale(uint b, __global const uint *P)
     return s;
 }
 
-static inline float fp4_weight(__global const uchar *qw, __global const uchar *sc, __global const uchar *zp,
-                               __global const int *gidx, __global const uint *P, uint n, uint k)
+MP_WEIGHT_FN(fp4)
 {
+    MP_NO_CONTRACT
     (void)zp, (void)gidx;
     uint byte = qw[(ulong)n * P[P_QSTRIDE] + k / 2u];
     uint b = sc[(ulong)n * P[P_SSTRIDE] + k / P[P_GSIZE]];

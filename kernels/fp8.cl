@@ -8,13 +8,9 @@
  */
 #include "mp_kernel.h"
 
-#ifdef __OPENCL_C_VERSION__
-#pragma OPENCL FP_CONTRACT OFF
-#endif
-
-static inline float fp8_weight(__global const uchar *qw, __global const uchar *sc, __global const uchar *zp,
-                               __global const int *gidx, __global const uint *P, uint n, uint k)
+MP_WEIGHT_FN(fp8)
 {
+    MP_NO_CONTRACT
     (void)zp, (void)gidx;
     ulong si = (ulong)(n / P[P_BN]) * P[P_SSTRIDE] + k / P[P_GSIZE];
     float s = mp_round_to(mp_scale(sc, si, P[P_SDT]), P[P_PRE]);

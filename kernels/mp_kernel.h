@@ -172,6 +172,20 @@ static inline uint mp_bits(__global const uint *w, ulong stride, ulong bit, uint
         for (uint j = 0; j < cnt; j++) w[j] = (float)(F##_code(qw, P, n, k0 + j) - z) * s;        \
     }
 
+/* The head of F_weight for a family that defines it itself (a block or float format), and what
+ * its body starts with: f32 expressions are not contracted to fused multiply-adds, so that each
+ * product and sum rounds as the CPU reference's do (clang contracts within an expression by
+ * default in OpenCL C; NVRTC runs with --fmad=false; C11 never contracts). */
+#define MP_WEIGHT_FN(F)                                                                           \
+    static inline float F##_weight(__global const uchar *qw, __global const uchar *sc,           \
+                                   __global const uchar *zp, __global const int *gidx,           \
+                                   __global const uint *P, uint n, uint k)
+#ifdef __OPENCL_C_VERSION__
+#define MP_NO_CONTRACT _Pragma("OPENCL FP_CONTRACT OFF")
+#else
+#define MP_NO_CONTRACT
+#endif
+
 /* F_weights for a family that defines F_weight alone (a block format). */
 #define MP_KERNEL_WEIGHTS_EACH(F)                                                                 \
     static inline void F##_weights(__global const uchar *qw, __global const uchar *sc,           \
