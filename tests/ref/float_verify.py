@@ -23,19 +23,15 @@ import struct
 import subprocess
 import sys
 
-import ml_dtypes
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mp_check import check, run, skip, summary  # noqa: E402
-import float_util  # noqa: E402
-from float_util import save  # noqa: E402
-
-E4M3 = ml_dtypes.float8_e4m3fn
-E5M2 = ml_dtypes.float8_e5m2
-BF16 = ml_dtypes.bfloat16
-rng = np.random.default_rng(22)
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import float_util  # noqa: E402
+from float_util import BF16, E4M3, E5M2, save  # noqa: E402
+from mp_check import check, run, skip, summary  # noqa: E402
+
+rng = np.random.default_rng(22)
 
 
 def codes(shape):
