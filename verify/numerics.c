@@ -707,6 +707,19 @@ static const mp_tensor *dense_weight(const mp_numeric_ctx *c, size_t i)
     return w;
 }
 
+/* A dense output of a float-format source (FP8, FP4, bitsandbytes) was made on the CPU, so the
+ * source linear's own kernel runs on the device too, against the same reference, bit for bit:
+ * the device's dequantization, rounded once, is then the output's (doc/reference.md). */
+static mp_errcode check_float_source(const mp_numeric_ctx *c, const mp_qlinear *sl, mp_verify_report *r,
+                                     mp_err *err)
+{
+    mp_kfamily fam;
+    if (!sl->scheme || sl->scheme->elem == MP_ELEM_INT || !family_of(sl, &fam)) return MP_OK;
+    char name[240];
+    snprintf(name, sizeof name, "%s (source)", sl->prefix);
+    return check_linear(c, c->src, sl, c->src, sl, name, r, err);
+}
+
 /* 1 for a stacked w13 codes tensor, 2 for w2, 0 for anything else. */
 static int stacked_kind(const mp_tensor *t)
 {
@@ -744,6 +757,7 @@ mp_errcode mp_check_numerics(const mp_numeric_ctx *c, mp_verify_report *r, mp_er
         if (!w) continue;
         if (c->src_seen) c->src_seen[i] = 1;
         MP_FORWARD(check_dense(c, w, mp_qmodel_linear(c->srcq, i), r, err));
+        MP_FORWARD(check_float_source(c, mp_qmodel_linear(c->srcq, i), r, err));
         step(c);
     }
     for (size_t i = 0; i < mp_qmodel_n_linears(c->outq); i++, step(c)) {

@@ -13,6 +13,8 @@ and must equal the CPU reference bit for bit (doc/reference.md "verify").
 - bitsandbytes: NF4 and FP4, plain and double-quantized absmax, LLM.int8 (tests/gen/bnbgen.py).
 - A planted corruption: one byte of one scale flipped in a copy; `verify COPY --against ORIG`
   exits 1 naming the linear, the row, the column and both values.
+- `convert --to bf16` of FP8, NVFP4 and nested NF4: verify (against the manifest's source) checks
+  the dense rows on the CPU and runs the source's kernel on the device, both bit for bit.
 Run by `make test` (tests/unit/test_cli.c) with MP_BIN set.
 """
 import json
@@ -216,8 +218,25 @@ def check_corruption(devs):
                   f"{what} on {dev}: the failure names {linear}, row {row}, column {col} and both values:\n{r.stdout}")
 
 
+def check_converted(devs):
+    """A dense output of a float source: its rows against the reference rounded (cpu), and the
+    source's kernel on the device, both bit for bit."""
+    for what, d, family in (("fp8", fp8_block("fp8_d", E4M3, 128, 128), "fp8"), ("nvfp4", modelopt_nvfp4(), "fp4"),
+                            ("nf4", bnb("bnb_d", "nf4", "--nested"), "bnb4")):
+        out = d + ".bf16"
+        r = run("convert", d, out, "--to", "bf16", "--quiet")
+        check(r.returncode == 0, f"convert {what}: {r.stderr}")
+        for dev in devs:
+            r = run("verify", out, "--device", dev, "--full", "--quiet")
+            n = r.stdout.count(" (source) ")
+            check(r.returncode == 0 and n >= 1 and len(re.findall(rf" \(source\) +{family} ", r.stdout)) == n
+                  and r.stdout.count("dense BF16 (cpu)") == n and r.stdout.startswith(f"device:    {dev}"),
+                  f"{what} --to bf16 on {dev}: the dense rows and the source's kernel:\n{r.stdout}\n{r.stderr}")
+
+
 if __name__ == "__main__":
     devs = devices()
     check_all(devs)
     check_corruption(devs)
+    check_converted(devs)
     summary("float_verify")
