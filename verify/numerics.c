@@ -4,14 +4,16 @@
  *
  * For each linear (and each expert slice of a stacked MoE tensor):
  *   1. the device dequantizes the sampled rows; each value must equal the reference bit for bit
- *      (both compute (float)(q - z) * s once, so any difference is a layout bug);
+ *      (both compute (float)(q - z) * s once, or a float format's decoding with its producer's
+ *      roundings (float_kernel.c), so any difference is a layout bug);
  *   2. the device computes y = x w^T for M seeded activation rows with f32 accumulation; the
  *      reference yref is computed in double from the reference rows. It fails on NaN/Inf, on
  *      more than 90 % exact zeros, on any |y - yref| above gamma_(K+1) * sum|x w| + (K+1) 2^-149
  *      (the worst case of any summation order; the second term is what products that fall
- *      below f32's normal range may lose, as float formats' tiny scales make them), and on NMSE = sum (y - yref)^2 / sum yref^2 above
- *      sum (4 sqrt(K) u * sum|x w|)^2 / sum yref^2, the probabilistic bound of Higham and Mary
- *      (2019) that rounding errors of a real f32 sum stay inside (doc/devices.md §5).
+ *      below f32's normal range may lose, as float formats' tiny scales make them), and on
+ *      NMSE = sum (y - yref)^2 / sum yref^2 above sum (4 sqrt(K) u * sum|x w|)^2 / sum yref^2,
+ *      the probabilistic bound of Higham and Mary (2019) that rounding errors of a real f32 sum
+ *      stay inside (doc/devices.md §5).
  * The reference is the source's linear of the same name when a source is given, else the
  * output's own linear, decoded by dequant_ref.c, which shares no code with kernels/.
  */
