@@ -3,11 +3,12 @@
  * kernels/fp4.cl, kernels/bnb4.cl), compiled as C exactly as the cpu backend compiles them
  * (kernels/cl_as_c.h), against common/half.c and the registry's bitsandbytes tables, bit for bit:
  * every E4M3 and E5M2 code (NaN payloads included), every E2M1 code with and without ModelOpt's
- * +0.0, both bnb tables, and f32 -> BF16/F16 -> f32 over a sweep of 2^20 bit patterns spread
+ * +0.0, every FP4 block-scale byte (E4M3, E8M0 with 0xFF as inf or ldexp, global / or *), both
+ * bnb tables, and f32 -> BF16/F16 -> f32 over a sweep of 2^20 bit patterns spread
  * over all 2^32 plus the rounding edges (ties, subnormal halves, overflow, NaN, inf).
  * tests/ref/float_verify.py runs the same sources on the devices.
  */
-#include "../../common/mp_common.h"
+#include "../../formats/formats.h"
 #include "../../kernels/cl_as_c.h"
 #include "../../kernels/fp4.cl"
 #include "../../kernels/bnb4.cl"
@@ -36,6 +37,35 @@ Test(unit_kernel_float, e2m1_codes_decode_as_the_reference)
         cr_expect_eq(bits_of(fp4_e2m1(c, 0)), bits_of(mp_e2m1_to_f32((uint8_t)c)), "E2M1 %u", c);
         float zpos = c == 8 ? 0.0f : mp_e2m1_to_f32((uint8_t)c);
         cr_expect_eq(bits_of(fp4_e2m1(c, MP_FL_ZPOS)), bits_of(zpos), "E2M1 %u, +0.0 for code 8", c);
+    }
+}
+
+/* dequant_fp4.c's effective scale: the byte decoded (mp_fp4_scale_to_f32), 2^127 for an E8M0
+ * 0xFF under fp4_ldexp, then / or * the global scale. */
+static float ref_eff(uint8_t b, int e8m0, int ldexp, int global, int divides, float g)
+{
+    float s = mp_fp4_scale_to_f32(b, e8m0 ? MP_DTYPE_U8 : MP_DTYPE_F8_E4M3);
+    if (ldexp && b == 0xFF && e8m0) s = mp_e8m0_to_f32(0xFE);
+    if (global) s = divides ? s / g : s * g;
+    return s;
+}
+
+Test(unit_kernel_float, fp4_block_scales_decode_as_the_reference)
+{
+    const float g = 448.0f * 6.0f / 0.3172f;
+    for (uint32_t flags = 0; flags < 16; flags++) {
+        uint32_t P[MP_P_COUNT] = {0};
+        P[P_FLAGS] = flags;
+        P[P_GLOBAL] = bits_of(g);
+        for (uint32_t e8m0 = 0; e8m0 < 2; e8m0++) {
+            P[P_ELEM] = e8m0;
+            for (uint32_t b = 0; b < 256; b++) {
+                float want = ref_eff((uint8_t)b, (int)e8m0, !!(flags & MP_FL_LDEXP), !!(flags & MP_FL_GLOBAL),
+                                     !!(flags & MP_FL_GDIV), g);
+                cr_expect_eq(bits_of(fp4_scale(b, P)), bits_of(want), "scale 0x%02x, E8M0 %u, flags %u", b, e8m0,
+                             flags);
+            }
+        }
     }
 }
 
