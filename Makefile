@@ -102,7 +102,7 @@ LLVM_SPIRV ?= llvm-spirv-14
 
 $(BUILD)/kernels/%.spv: kernels/%.cl kernels/mp_kernel.h
 	@mkdir -p $(dir $@)
-	$(CLANG_CL) -cl-std=CL1.2 -target spir64 -O2 -cl-single-precision-constant -emit-llvm -c $< -o $(@:.spv=.bc)
+	$(CLANG_CL) -cl-std=CL1.2 -target spir64 -O2 -cl-single-precision-constant -cl-fp32-correctly-rounded-divide-sqrt -emit-llvm -c $< -o $(@:.spv=.bc)
 	$(LLVM_SPIRV) --spirv-max-version=1.2 $(@:.spv=.bc) -o $@
 
 # The file list itself, rewritten only when a kernel file comes or goes, so that removing one

@@ -273,4 +273,5 @@ const mp_scheme mp_scheme_bnb4 = {
     .scale_text = "multiply",
     .markers = markers,
     .aux_names = {"weight.quant_map", "weight.nested_absmax", "weight.nested_quant_map"},
+    .kernel = "bnb4",
 };

@@ -85,4 +85,5 @@ const mp_scheme mp_scheme_bnb8 = {
     .scale_text = "multiply /127",
     .markers = markers,
     .aux_names = {"weight_format"},
+    .kernel = "bnb8",
 };

@@ -99,4 +99,5 @@ const mp_scheme mp_scheme_ct_float = {
     .input_scale_name = "input_scale",
     .fround = MP_FROUND_SCALE_DTYPE,
     .scale_text = "multiply",
+    .kernel = "fp8",
 };

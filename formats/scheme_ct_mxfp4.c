@@ -35,4 +35,5 @@ const mp_scheme mp_scheme_ct_mxfp4 = {
     .scale_text = "2^(e-127) multiply",
     .format_name = "mxfp4-pack-quantized",
     .fp4_group = 32,
+    .kernel = "fp4",
 };

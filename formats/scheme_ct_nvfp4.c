@@ -41,4 +41,5 @@ const mp_scheme mp_scheme_ct_nvfp4 = {
     .fp4_group = 16,
     .global_scale_name = "weight_global_scale",
     .global_divides = 1,
+    .kernel = "fp4",
 };

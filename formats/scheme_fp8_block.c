@@ -85,4 +85,5 @@ const mp_scheme mp_scheme_fp8_block = {
     .input_scale_name = "input_scale",
     .fround = MP_FROUND_F32,
     .scale_text = "multiply",
+    .kernel = "fp8",
 };

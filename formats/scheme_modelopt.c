@@ -83,4 +83,5 @@ const mp_scheme mp_scheme_modelopt_fp8 = {
     .kv_scale_names = {"k_scale", "v_scale"},
     .fround = MP_FROUND_MODEL_DTYPE,
     .scale_text = "multiply",
+    .kernel = "fp8",
 };

@@ -38,4 +38,5 @@ const mp_scheme mp_scheme_modelopt_nvfp4 = {
     .fp4_group = 16,
     .global_scale_name = "weight_scale_2",
     .fp4_zero_positive = 1,
+    .kernel = "fp4",
 };

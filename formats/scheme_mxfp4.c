@@ -53,4 +53,5 @@ const mp_scheme mp_scheme_mxfp4 = {
     .fp4_ldexp = 1,
     .name_sep = '_',
     .dense_experts_kn = 1,
+    .kernel = "fp4",
 };

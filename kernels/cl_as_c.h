@@ -34,6 +34,13 @@ static inline float as_float(uint u)
     return f;
 }
 
+static inline uint as_uint(float f)
+{
+    uint u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
 static inline float vload_half(size_t i, const half *p)
 {
     half bits;

@@ -33,6 +33,7 @@ static __device__ __forceinline__ size_t get_global_id(uint d)
 }
 
 static __device__ __forceinline__ float as_float(uint u) { return __uint_as_float(u); }
+static __device__ __forceinline__ uint as_uint(float f) { return __float_as_uint(f); }
 
 static __device__ __forceinline__ float vload_half(size_t i, const half *p)
 {

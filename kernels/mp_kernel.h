@@ -45,6 +45,20 @@
 #define P_M 15       /* activation rows (gemm) */
 #define MP_P_COUNT 16
 
+/* The float families (fp8.cl, fp4.cl, bnb4.cl, bnb8.cl) have no zero points, code XOR or g_idx
+ * and read some of those words under these names instead (verify/float_kernel.c fills them). */
+#define P_ELEM P_BITS    /* fp8: 0 E4M3, 1 E5M2; fp4: block scale 0 E4M3, 1 E8M0; bnb4: 0 NF4, 1 FP4 */
+#define P_BN P_ZOFF      /* fp8: rows per scale row; bnb4: absmax per nested absmax */
+#define P_PRE P_XOR      /* fp8: the scale rounded to 1 BF16 / 2 F16 first (0: as stored) */
+#define P_POST P_ZMODE   /* the product rounded to 1 BF16 / 2 F16 (0: f32) */
+#define P_FLAGS P_PER    /* MP_FL_* */
+#define P_GLOBAL P_ZSTRIDE /* f32 bits: fp4's global scale; bnb4's nested offset */
+#define MP_FL_GLOBAL 1u  /* fp4: a global scale is applied to each block scale, */
+#define MP_FL_GDIV 2u    /*      by division (compressed-tensors), else by product (ModelOpt) */
+#define MP_FL_ZPOS 4u    /* fp4: code 8 is +0.0, not -0.0 */
+#define MP_FL_LDEXP 8u   /* fp4: an E8M0 0xFF scale is 2^127, then the product doubled */
+#define MP_FL_NESTED 16u /* bnb4: absmax are U8 codes into zp[0..255] times zp[256 + b / P_BN], + offset */
+
 /* A loop the compiler should vectorize: `omp simd` in the C build (cl_as_c.h), nothing for the
  * device compilers, which vectorize across work items instead. */
 #ifndef MP_SIMD
@@ -59,6 +73,60 @@ static inline float mp_scale(__global const uchar *sc, ulong i, uint dt)
     if (dt == 0) return vload_half(i, (__global const half *)sc);
     if (dt == 1) return as_float((uint)((__global const ushort *)sc)[i] << 16);
     return ((__global const float *)sc)[i];
+}
+
+/* Float element decoders and roundings, bit for bit as common/half.c computes them (the CPU
+ * reference), written again here so that the kernels share no code with it. */
+/* Codes are decoded as (implicit bit + mantissa) * 2^(max(e, 1) - bias - mbits), exact, with no
+ * two equality tests on one exponent field: clang makes those a switch on an odd-width integer
+ * (i5, i15), which llvm-spirv-14 cannot translate. */
+static inline float mp_e4m3(uint b)
+{
+    uint sign = (b & 0x80u) << 24, e = (b >> 3) & 15u, m = b & 7u;
+    if ((b & 0x7Fu) == 0x7Fu) return as_float(sign | 0x7FC00000u); /* S.1111.111, the only NaN */
+    float v = (float)(e ? m + 8u : m) * as_float((e ? e + 117u : 118u) << 23);
+    return sign ? -v : v;
+}
+
+static inline float mp_e5m2(uint b)
+{
+    uint sign = (b & 0x80u) << 24, e = (b >> 2) & 31u, m = b & 3u;
+    if (e == 31u) return as_float(sign | (m ? 0x7FC00000u : 0x7F800000u));
+    float v = (float)(e ? m + 4u : m) * as_float((e ? e + 110u : 111u) << 23);
+    return sign ? -v : v;
+}
+
+/* v rounded to nearest even binary16 and back (NaN quieted, overflow to inf), as
+ * mp_f32_to_f16 then mp_f16_to_f32 compute it. */
+static inline float mp_round_f16(float v)
+{
+    uint u = as_uint(v), sign = u & 0x80000000u, a = u & 0x7FFFFFFFu;
+    if (a > 0x7F800000u) return as_float(sign | 0x7FC00000u | ((a >> 13) & 0x3FFu) << 13);
+    if (a >= 0x477FF000u) return as_float(sign | 0x7F800000u);
+    if (a < 0x38800000u) { /* a subnormal binary16 or zero: q units of 2^-24 */
+        uint q = 0;
+        if (a >= 0x33000000u) {
+            uint shift = 126u - (a >> 23), m = (a & 0x7FFFFFu) | 0x800000u, half_ = 1u << (shift - 1u);
+            uint rem = m & ((1u << shift) - 1u);
+            q = m >> shift;
+            q += rem > half_ || (rem == half_ && (q & 1u));
+        }
+        float f = (float)q * as_float(0x33800000u);
+        return sign ? -f : f;
+    }
+    uint r = a - 0x38000000u, q = r >> 13, rem = r & 0x1FFFu;
+    q += rem > 0x1000u || (rem == 0x1000u && (q & 1u));
+    return as_float(sign | ((q << 13) + 0x38000000u));
+}
+
+/* v rounded to 1 BF16 or 2 F16 and back (0: v itself). */
+static inline float mp_round_to(float v, uint to)
+{
+    if (to == 2u) return mp_round_f16(v);
+    if (to != 1u) return v;
+    uint u = as_uint(v);
+    if ((u & 0x7FFFFFFFu) > 0x7F800000u) return as_float((u | 0x400000u) & 0xFFFF0000u);
+    return as_float((u + 0x7FFFu + ((u >> 16) & 1u)) & 0xFFFF0000u);
 }
 
 /* b bits at bit position `bit` of a little-endian bit string whose consecutive 32-bit words are
@@ -103,6 +171,20 @@ static inline uint mp_bits(__global const uint *w, ulong stride, ulong bit, uint
         }                                                                                         \
         for (uint j = 0; j < cnt; j++) w[j] = (float)(F##_code(qw, P, n, k0 + j) - z) * s;        \
     }
+
+/* The head of F_weight for a family that defines it itself (a block or float format), and what
+ * its body starts with: f32 expressions are not contracted to fused multiply-adds, so that each
+ * product and sum rounds as the CPU reference's do (clang contracts within an expression by
+ * default in OpenCL C; NVRTC runs with --fmad=false; C11 never contracts). */
+#define MP_WEIGHT_FN(F)                                                                           \
+    static inline float F##_weight(__global const uchar *qw, __global const uchar *sc,           \
+                                   __global const uchar *zp, __global const int *gidx,           \
+                                   __global const uint *P, uint n, uint k)
+#ifdef __OPENCL_C_VERSION__
+#define MP_NO_CONTRACT _Pragma("OPENCL FP_CONTRACT OFF")
+#else
+#define MP_NO_CONTRACT
+#endif
 
 /* F_weights for a family that defines F_weight alone (a block format). */
 #define MP_KERNEL_WEIGHTS_EACH(F)                                                                 \

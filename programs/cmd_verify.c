@@ -155,6 +155,7 @@ static const char *fit_left(const char *name, char *buf, size_t cap, size_t widt
 /* One line per numeric check, the verdict first, within 100 columns; --json has every metric. */
 static void report_table(const mp_verify_report *r)
 {
+    unsigned long long values = 0;
     printf("\n%-4s  %-37s %-18s %6s %6s %5s %8s %8s\n", "", "TENSOR", "LAYOUT", "N", "K", "BAD_W", "NMSE", "BOUND");
     for (size_t i = 0; i < r->n_numeric; i++) {
         const mp_vtensor *t = &r->numeric[i];
@@ -166,7 +167,9 @@ static void report_table(const mp_verify_report *r)
         printf("%-4s  %-37s %-18s %6llu %6llu %5llu %8s %8s\n", status_name(t->status),
                fit_left(t->name, cut, sizeof cut, 37), t->layout, (unsigned long long)t->n, (unsigned long long)t->k,
                (unsigned long long)t->bad_values, nmse, bound);
+        values += (unsigned long long)t->rows * t->k;
     }
+    printf("%-4s  %llu dequantized values compared bit for bit with the reference\n", "", values);
 }
 
 static void report_text(const mp_verify_report *r)

@@ -43,6 +43,15 @@ typedef struct mp_numeric_ctx {
     mp_reporter *progress;        /* started here with the step count, one step added per check */
 } mp_numeric_ctx;
 
+/* Tensor t (NULL: nothing) read whole into a new buffer *out of *bytes bytes. */
+mp_errcode mp_verify_read_whole(const mp_st_model *m, const mp_tensor *t, void **out, size_t *bytes, mp_err *err);
+
+/* float_kernel.c: the kernel data of a float-quantized linear q (q->scheme->elem != MP_ELEM_INT)
+ * of model m for kernels/fp8.cl, fp4.cl, bnb4.cl or bnb8.cl: kd's buffers and parameter words;
+ * the buffers it allocates go to own[0..3], for the caller to free (also on failure). */
+mp_errcode mp_float_kernel_data(const mp_st_model *m, const mp_qlinear *q, mp_kernel_data *kd, void *own[4],
+                                mp_err *err);
+
 mp_errcode mp_check_numerics(const mp_numeric_ctx *c, mp_verify_report *r, mp_err *err);
 
 /* The reference: rows[0 .. nrows) of the weight to f32, row after row. */

@@ -190,7 +190,13 @@ static mp_errcode build(mp_device *d, mp_kfamily f, mp_err *err)
     cl_program p = clCreateProgramWithSource(im->ctx, 1, &src, &len, &e);
     if (e != CL_SUCCESS) return CL_FAIL(err, "clCreateProgramWithSource", e);
     cl_device_id dev = queue_device(im);
-    e = clBuildProgram(p, 1, &dev, "-cl-std=CL1.2", NULL, NULL);
+    /* f32 division correctly rounded where the device offers it (kernels/fp4.cl divides by
+     * the global scale as the CPU does); a device without it may differ there, and verify says so. */
+    cl_device_fp_config fp = 0;
+    clGetDeviceInfo(dev, CL_DEVICE_SINGLE_FP_CONFIG, sizeof fp, &fp, NULL);
+    const char *opts = fp & CL_FP_CORRECTLY_ROUNDED_DIVIDE_SQRT ? "-cl-std=CL1.2 -cl-fp32-correctly-rounded-divide-sqrt"
+                                                               : "-cl-std=CL1.2";
+    e = clBuildProgram(p, 1, &dev, opts, NULL, NULL);
     if (e != CL_SUCCESS) {
         char log[512] = "";
         clGetProgramBuildInfo(p, dev, CL_PROGRAM_BUILD_LOG, sizeof log - 1, log, NULL);

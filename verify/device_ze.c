@@ -202,10 +202,19 @@ static mp_errcode build(ze_impl *im, mp_kfamily f, mp_err *err)
     const unsigned char *spv = mp_kfamily_spirv(f, &len);
     if (len < 20 || spv[0] != 0x03 || spv[1] != 0x02 || spv[2] != 0x23 || spv[3] != 0x07)
         return mp_errf(err, MP_E_DEVICE, "level-zero: the embedded %s SPIR-V module is damaged", mp_kfamily_name(f));
+    /* f32 division correctly rounded (kernels/fp4.cl divides as the CPU does); a driver that
+     * refuses the option builds without it, and a float family may then differ, loudly. */
     ze_module_desc_t md = {.stype = ZE_STRUCTURE_TYPE_MODULE_DESC, .format = ZE_MODULE_FORMAT_IL_SPIRV,
-                           .inputSize = len, .pInputModule = spv, .pBuildFlags = ""};
+                           .inputSize = len, .pInputModule = spv,
+                           .pBuildFlags = "-cl-fp32-correctly-rounded-divide-sqrt"};
     ze_module_build_log_handle_t log = NULL;
     ze_result_t r = zeModuleCreate(im->ctx, im->device, &md, &im->module[f], &log);
+    if (r != ZE_RESULT_SUCCESS) {
+        if (log) zeModuleBuildLogDestroy(log);
+        log = NULL;
+        md.pBuildFlags = "";
+        r = zeModuleCreate(im->ctx, im->device, &md, &im->module[f], &log);
+    }
     if (r != ZE_RESULT_SUCCESS) {
         char text[400] = "";
         size_t n = 0;

@@ -4,13 +4,16 @@
  *
  * For each linear (and each expert slice of a stacked MoE tensor):
  *   1. the device dequantizes the sampled rows; each value must equal the reference bit for bit
- *      (both compute (float)(q - z) * s once, so any difference is a layout bug);
+ *      (both compute (float)(q - z) * s once, or a float format's decoding with its producer's
+ *      roundings (float_kernel.c), so any difference is a layout bug);
  *   2. the device computes y = x w^T for M seeded activation rows with f32 accumulation; the
  *      reference yref is computed in double from the reference rows. It fails on NaN/Inf, on
- *      more than 90 % exact zeros, on any |y - yref| above gamma_(K+1) * sum|x w| (the
- *      worst case of any summation order), and on NMSE = sum (y - yref)^2 / sum yref^2 above
- *      sum (4 sqrt(K) u * sum|x w|)^2 / sum yref^2, the probabilistic bound of Higham and Mary
- *      (2019) that rounding errors of a real f32 sum stay inside (doc/devices.md §5).
+ *      more than 90 % exact zeros, on any |y - yref| above gamma_(K+1) * sum|x w| + (K+1) 2^-149
+ *      (the worst case of any summation order; the second term is what products that fall
+ *      below f32's normal range may lose, as float formats' tiny scales make them), and on
+ *      NMSE = sum (y - yref)^2 / sum yref^2 above sum (4 sqrt(K) u * sum|x w|)^2 / sum yref^2,
+ *      the probabilistic bound of Higham and Mary (2019) that rounding errors of a real f32 sum
+ *      stay inside (doc/devices.md §5).
  * The reference is the source's linear of the same name when a source is given, else the
  * output's own linear, decoded by dequant_ref.c, which shares no code with kernels/.
  */
@@ -74,7 +77,7 @@ static mp_errcode hold(const mp_st_model *m, const mp_tensor *t, size_t *held, m
     return MP_OK;
 }
 
-static mp_errcode read_whole(const mp_st_model *m, const mp_tensor *t, void **out, size_t *bytes, mp_err *err)
+mp_errcode mp_verify_read_whole(const mp_st_model *m, const mp_tensor *t, void **out, size_t *bytes, mp_err *err)
 {
     *out = NULL;
     *bytes = 0;
@@ -172,10 +175,10 @@ static void compare_values(const float *dev, const float *ref, uint64_t n, uint6
 
 /* The chunk's outputs y [M][cn] against yr and the bounds gamma * s, in the same order as ever. */
 static void compare_outputs(const float *y, const double *yr, const double *s, uint64_t M, uint32_t cn,
-                            double gamma, double gamma_p, mp_vtensor *vt, acc *a)
+                            double gamma, double eta, double gamma_p, mp_vtensor *vt, acc *a)
 {
     for (uint64_t i = 0; i < M * cn; i++) {
-        double yd = y[i], ref = yr[i], d = yd - ref, lim = gamma * s[i];
+        double yd = y[i], ref = yr[i], d = yd - ref, lim = gamma * s[i] + eta;
         a->outputs++;
         if (!isfinite(yd) || fabs(d) > lim) a->bad++;
         if (yd == 0) a->zeros++;
@@ -296,6 +299,7 @@ mp_errcode mp_numeric_compare(mp_device *dv, const mp_verify_opts *o, const mp_k
     vt->y_min = vt->ref_min = INFINITY;
     vt->y_max = vt->ref_max = -INFINITY;
     double gamma = mp_verify_gamma(K + 1), gamma_p = mp_verify_gamma_prob(K + 1);
+    double eta = (double)(K + 1) * 0x1p-149; /* underflow: each f32 product may lose up to 2^-150 */
     acc a = {.first_row = -1, .all_nan = 1};
     for (uint32_t c0 = 0; c0 < nrows && rc == MP_OK; c0 += CHUNK_ROWS) {
         uint32_t cn = nrows - c0 < CHUNK_ROWS ? nrows - c0 : CHUNK_ROWS;
@@ -309,7 +313,7 @@ mp_errcode mp_numeric_compare(mp_device *dv, const mp_verify_opts *o, const mp_k
         }
         compare_values(b.dev, b.refv, (uint64_t)cn * K, K, cr, vt, &a);
         mp_ref_gemm(b.refv, cn, K, b.xt, b.axt, (uint32_t)M, b.yr, b.s);
-        compare_outputs(b.y, b.yr, b.s, M, cn, gamma, gamma_p, vt, &a);
+        compare_outputs(b.y, b.yr, b.s, M, cn, gamma, eta, gamma_p, vt, &a);
     }
     if (rc == MP_OK) rc = judge(&a, nrows, K, name, vt, r, err);
 done:
@@ -332,6 +336,37 @@ static mp_errcode qref_rows(void *ctx, const uint32_t *rows, uint32_t nrows, flo
     return ref_rows(q->m, q->q, rows, nrows, out, q->tmp, err);
 }
 
+/* The kernel data of a packed-integer linear: codes, scales, zero points and g_idx as stored,
+ * into own[0..3] (the caller frees them). */
+static mp_errcode int_kernel_data(const mp_st_model *om, const mp_qlinear *ol, mp_kernel_data *kd, void *own[4],
+                                  mp_err *err)
+{
+    mp_dtype sdt = ol->scales->dtype;
+    if (sdt != MP_DTYPE_F16 && sdt != MP_DTYPE_BF16 && sdt != MP_DTYPE_F32)
+        return mp_errf_at(err, MP_E_UNSUPPORTED, NULL, ol->scales->name, -1, "scales of dtype %s", mp_dtype_name(sdt));
+    MP_FORWARD(mp_verify_read_whole(om, ol->qweight, &own[0], &kd->qw_bytes, err));
+    MP_FORWARD(mp_verify_read_whole(om, ol->scales, &own[1], &kd->sc_bytes, err));
+    if (ol->zero != MP_QZERO_IMPLIED) MP_FORWARD(mp_verify_read_whole(om, ol->qzeros, &own[2], &kd->zp_bytes, err));
+    MP_FORWARD(mp_verify_read_whole(om, ol->g_idx, &own[3], &kd->gidx_bytes, err));
+    kd->qw = own[0], kd->sc = own[1], kd->zp = own[2], kd->gidx = own[3];
+    uint32_t *P = kd->P;
+    P[MP_P_N] = (uint32_t)ol->n_rows;
+    P[MP_P_K] = (uint32_t)ol->k_cols;
+    P[MP_P_G] = (uint32_t)ol->n_groups;
+    P[MP_P_GSIZE] = (uint32_t)ol->group_size;
+    P[MP_P_BITS] = ol->bits;
+    P[MP_P_ZOFF] = ol->zero_offset;
+    P[MP_P_XOR] = ol->code_xor;
+    P[MP_P_ZMODE] = ol->zero != MP_QZERO_IMPLIED;
+    P[MP_P_PER] = ol->fields_per_word;
+    P[MP_P_SDT] = sdt == MP_DTYPE_F16 ? 0 : sdt == MP_DTYPE_BF16 ? 1 : 2;
+    P[MP_P_SSTRIDE] = (uint32_t)ol->scales->shape[1];
+    P[MP_P_QSTRIDE] = (uint32_t)ol->qweight->shape[1];
+    P[MP_P_ZSTRIDE] = ol->qzeros && P[MP_P_ZMODE] ? (uint32_t)ol->qzeros->shape[1] : 0;
+    P[MP_P_GIDX] = ol->g_idx != NULL;
+    return MP_OK;
+}
+
 static mp_errcode check_linear(const mp_numeric_ctx *c, const mp_st_model *om, const mp_qlinear *ol,
                                const mp_st_model *rm, const mp_qlinear *rl, const char *name,
                                mp_verify_report *r, mp_err *err)
@@ -350,47 +385,25 @@ static mp_errcode check_linear(const mp_numeric_ctx *c, const mp_st_model *om, c
                         (unsigned long long)rl->n_rows, (unsigned long long)rl->k_cols) == MP_OK
                    ? MP_OK : mp_errf(err, MP_E_NOMEM, "out of memory");
     }
-    mp_dtype sdt = ol->scales->dtype;
-    if (sdt != MP_DTYPE_F16 && sdt != MP_DTYPE_BF16 && sdt != MP_DTYPE_F32)
-        return mp_errf_at(err, MP_E_UNSUPPORTED, NULL, ol->scales->name, -1, "scales of dtype %s", mp_dtype_name(sdt));
-
     uint64_t big = ol->n_rows | ol->k_cols | ol->qweight->shape[1] | ol->scales->shape[1] |
                    (ol->qzeros ? ol->qzeros->shape[1] : 0);
     if (big > INT32_MAX)
         return mp_errf_at(err, MP_E_UNSUPPORTED, NULL, ol->prefix, -1,
                           "dimensions beyond 2^31 (N %llu, K %llu): the kernels index with 32 bits",
                           (unsigned long long)ol->n_rows, (unsigned long long)ol->k_cols);
-    mp_kernel_data kd = {.family = fam};
-    void *qw = NULL, *sc = NULL, *zp = NULL, *gi = NULL;
     MP_FORWARD(hold(om, ol->qweight, om == c->out ? c->out_held : c->src_held, err));
     MP_FORWARD(hold(rm, rl->qweight, rm == c->out ? c->out_held : c->src_held, err));
-    mp_errcode rc = read_whole(om, ol->qweight, &qw, &kd.qw_bytes, err);
-    if (rc == MP_OK) rc = read_whole(om, ol->scales, &sc, &kd.sc_bytes, err);
-    if (rc == MP_OK && ol->zero != MP_QZERO_IMPLIED) rc = read_whole(om, ol->qzeros, &zp, &kd.zp_bytes, err);
-    if (rc == MP_OK) rc = read_whole(om, ol->g_idx, &gi, &kd.gidx_bytes, err);
-    if (rc != MP_OK) goto done;
-    kd.qw = qw, kd.sc = sc, kd.zp = zp, kd.gidx = gi;
-    uint32_t *P = kd.P;
-    P[MP_P_N] = (uint32_t)ol->n_rows;
-    P[MP_P_K] = (uint32_t)ol->k_cols;
-    P[MP_P_G] = (uint32_t)ol->n_groups;
-    P[MP_P_GSIZE] = (uint32_t)ol->group_size;
-    P[MP_P_BITS] = ol->bits;
-    P[MP_P_ZOFF] = ol->zero_offset;
-    P[MP_P_XOR] = ol->code_xor;
-    P[MP_P_ZMODE] = ol->zero != MP_QZERO_IMPLIED;
-    P[MP_P_PER] = ol->fields_per_word;
-    P[MP_P_SDT] = sdt == MP_DTYPE_F16 ? 0 : sdt == MP_DTYPE_BF16 ? 1 : 2;
-    P[MP_P_SSTRIDE] = (uint32_t)ol->scales->shape[1];
-    P[MP_P_QSTRIDE] = (uint32_t)ol->qweight->shape[1];
-    P[MP_P_ZSTRIDE] = ol->qzeros && P[MP_P_ZMODE] ? (uint32_t)ol->qzeros->shape[1] : 0;
-    P[MP_P_GIDX] = ol->g_idx != NULL;
-    qref qr = {rm, rl, malloc((size_t)((CHUNK_ROWS + 8) * ol->k_cols) * sizeof(float))};
-    rc = qr.tmp ? mp_numeric_compare(c->dev, c->o, &kd, ol->n_rows, ol->k_cols, name, qref_rows, &qr, vt, r, err)
-                : mp_errf(err, MP_E_NOMEM, "out of memory");
-    free(qr.tmp);
-done:
-    free(qw), free(sc), free(zp), free(gi);
+    mp_kernel_data kd = {.family = fam};
+    void *own[4] = {NULL, NULL, NULL, NULL};
+    mp_errcode rc = ol->scheme && ol->scheme->elem != MP_ELEM_INT ? mp_float_kernel_data(om, ol, &kd, own, err)
+                                                                  : int_kernel_data(om, ol, &kd, own, err);
+    if (rc == MP_OK) {
+        qref qr = {rm, rl, malloc((size_t)((CHUNK_ROWS + 8) * ol->k_cols) * sizeof(float))};
+        rc = qr.tmp ? mp_numeric_compare(c->dev, c->o, &kd, ol->n_rows, ol->k_cols, name, qref_rows, &qr, vt, r, err)
+                    : mp_errf(err, MP_E_NOMEM, "out of memory");
+        free(qr.tmp);
+    }
+    for (int i = 0; i < 4; i++) free(own[i]);
     return rc;
 }
 
@@ -665,7 +678,7 @@ static mp_errcode check_gguf_blocks(const mp_numeric_ctx *c, size_t fi, uint64_t
         void *bytes = NULL;
         size_t nb = 0;
         blockref br = {m, t, type, k, malloc((size_t)t->shape[1] + 1)};
-        mp_errcode rc = vt && br.buf ? read_whole(m, t, &bytes, &nb, err) : mp_errf(err, MP_E_NOMEM, "out of memory");
+        mp_errcode rc = vt && br.buf ? mp_verify_read_whole(m, t, &bytes, &nb, err) : mp_errf(err, MP_E_NOMEM, "out of memory");
         if (rc == MP_OK) {
             static const uint16_t no_scales[2];
             mp_kernel_data kd = {.family = mp_kfamily_find("gguf"), .qw = bytes, .qw_bytes = nb, .sc = no_scales,
@@ -694,6 +707,19 @@ static const mp_tensor *dense_weight(const mp_numeric_ctx *c, size_t i)
     if (!w || find_linear(c->outq, sl->prefix) != SIZE_MAX || mp_qmodel_owner(c->outq, w)) return NULL;
     if (w->dtype != MP_DTYPE_F16 && w->dtype != MP_DTYPE_BF16 && w->dtype != MP_DTYPE_F32) return NULL;
     return w;
+}
+
+/* A dense output of a float-format source (FP8, FP4, bitsandbytes) was made on the CPU, so the
+ * source linear's own kernel runs on the device too, against the same reference, bit for bit:
+ * the device's dequantization, rounded once, is then the output's (doc/reference.md). */
+static mp_errcode check_float_source(const mp_numeric_ctx *c, const mp_qlinear *sl, mp_verify_report *r,
+                                     mp_err *err)
+{
+    mp_kfamily fam;
+    if (!sl->scheme || sl->scheme->elem == MP_ELEM_INT || !family_of(sl, &fam)) return MP_OK;
+    char name[240];
+    snprintf(name, sizeof name, "%s (source)", sl->prefix);
+    return check_linear(c, c->src, sl, c->src, sl, name, r, err);
 }
 
 /* 1 for a stacked w13 codes tensor, 2 for w2, 0 for anything else. */
@@ -733,6 +759,7 @@ mp_errcode mp_check_numerics(const mp_numeric_ctx *c, mp_verify_report *r, mp_er
         if (!w) continue;
         if (c->src_seen) c->src_seen[i] = 1;
         MP_FORWARD(check_dense(c, w, mp_qmodel_linear(c->srcq, i), r, err));
+        MP_FORWARD(check_float_source(c, mp_qmodel_linear(c->srcq, i), r, err));
         step(c);
     }
     for (size_t i = 0; i < mp_qmodel_n_linears(c->outq); i++, step(c)) {

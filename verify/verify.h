@@ -116,6 +116,12 @@ enum {
     MP_P_N, MP_P_K, MP_P_G, MP_P_GSIZE, MP_P_BITS, MP_P_ZOFF, MP_P_XOR, MP_P_ZMODE, MP_P_PER,
     MP_P_SDT, MP_P_SSTRIDE, MP_P_QSTRIDE, MP_P_ZSTRIDE, MP_P_GIDX, MP_P_NROWS, MP_P_M, MP_P_COUNT
 };
+/* The words the float families read under other names (kernels/mp_kernel.h, "float families"). */
+enum {
+    MP_P_ELEM = MP_P_BITS, MP_P_BN = MP_P_ZOFF, MP_P_PRE = MP_P_XOR, MP_P_POST = MP_P_ZMODE, MP_P_FLAGS = MP_P_PER,
+    MP_P_GLOBAL = MP_P_ZSTRIDE
+};
+enum { MP_FL_GLOBAL = 1, MP_FL_GDIV = 2, MP_FL_ZPOS = 4, MP_FL_LDEXP = 8, MP_FL_NESTED = 16 };
 
 /* One packed linear, in host memory, as its files hold it (little-endian). */
 typedef struct mp_kernel_data {

@@ -6,6 +6,8 @@ needs nothing but the bundle:
 - the sources asym (asymmetric GPTQ, groups of 32), sym (symmetric) and moe (8 experts);
 - one conversion to every packed layout: onednn-int4, gptq, gptq-v2, awq, compressed-tensors
   (from asym), cutlass-int4 u4 and s4 (from sym), stacked MoE experts (from moe);
+- the float-format sources of tests/ref/float_verify.py (FP8, NVFP4, MXFP4, bitsandbytes), checked
+  against their own layout ("-" in good.txt), and its copies with one scale byte flipped;
 - broken outputs with their manifest removed, so that only the numeric check can catch them:
   the K<->N transpose left out, nibbles swapped, the AWQ order lost, v1 zeros read as v2, scales
   transposed. OUT/cases.txt lists each as `name against needle`: run.sh requires exit 1 and a
@@ -96,7 +98,29 @@ def main():
             fn(t)
             save_file(t, path, metadata={"format": "pt"})
             f.write(f"{name} {'asym' if src.startswith('asym') else 'sym'} {needle}\n")
-    print(f"make_cases: {len(good)} good outputs, {len(cases)} broken ones in {OUT}")
+        n = float_cases(f)
+    print(f"make_cases: {len(good)} good outputs, {len(cases)} broken ones, {n} float checkpoints in {OUT}")
+
+
+def float_cases(cases_txt):
+    """The float formats (tests/ref/float_verify.py's checkpoints, each verified with --no-source:
+    kernels/fp8.cl, fp4.cl, bnb4.cl, bnb8.cl against the CPU reference) into good.txt, and its
+    flipped scale bytes into cases.txt."""
+    os.environ.setdefault("MP_BIN", MP)
+    import float_util
+    import float_verify
+    float_util.TMP = os.path.join(OUT, "float")
+    os.makedirs(float_util.TMP, exist_ok=True)
+    n = 0
+    with open("good.txt", "a") as f:
+        for _, d, _, _ in float_verify.cases():
+            rel = os.path.relpath(d, OUT)
+            f.write(f"{rel} -\n")
+            n += 1
+    for _, d, bad, linear, row, col in float_verify.corruptions():
+        cases_txt.write(f"{os.path.relpath(bad, OUT)} {os.path.relpath(d, OUT)} "
+                        f"{linear}: .* differ from the reference; first at row {row}, column {col}:\n")
+    return n
 
 
 main()

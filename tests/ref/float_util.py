@@ -11,6 +11,8 @@ from safetensors.numpy import load_file, save_file
 from mp_check import check, run, write_config
 
 BF16 = ml_dtypes.bfloat16
+E4M3 = ml_dtypes.float8_e4m3fn
+E5M2 = ml_dtypes.float8_e5m2
 TMP = tempfile.mkdtemp(prefix="mp-float-")
 
 

@@ -20,6 +20,7 @@ Run by `make test` (tests/unit/test_cli.c) with MP_BIN set.
 """
 import json
 import os
+import re
 import sys
 
 import ml_dtypes
@@ -218,7 +219,8 @@ def check_gpt_oss():
         if k in pw:
             same_bits(v, to_dtype(pw[k], "f16"), f"mxfp4 {k} --to f16")
     r = run("verify", out, "--against", plain)
-    check(r.returncode == 0 and r.stdout.count("PASS  ") == 2 and "dense F16 (cpu)" in r.stdout,
+    check(r.returncode == 0 and r.stdout.count("PASS  ") == 4 and "dense F16 (cpu)" in r.stdout
+          and len(re.findall(r" \(source\) +fp4 ", r.stdout)) == 2,
           f"verify --against reads the [E, K, N] experts: {r.stdout} {r.stderr}")
     # The experts written [E, N, K] (not transposed) into the same shape: verify must see it.
     t = out_tensors(out)

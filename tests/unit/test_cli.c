@@ -336,6 +336,11 @@ Test(python_crosscheck, fp8_sources_dequantize_as_their_producers_round, .timeou
     run_python_check("tests/ref/float_crosscheck.py");
 }
 
+Test(python_crosscheck, float_formats_verify_bit_for_bit_on_the_device, .timeout = 600)
+{
+    run_python_check("tests/ref/float_verify.py");
+}
+
 /* The torch venv's python (owned by the caller), or the test skipped with the reason
  * tests/ref/torch_env.sh left in `skip_file` (".skip": torch itself; ".skip-bnb": bitsandbytes). */
 static char *torch_python(const char *skip_file)
