@@ -175,6 +175,9 @@ static void note_torch_dtype(qconfig *c, const cJSON *root)
     const char *d = mp_qc_str(root, "torch_dtype");
     if (!d) d = mp_qc_str(root, "dtype");
     if (d) snprintf(c->torch_dtype, sizeof c->torch_dtype, "%s", d);
+    /* DeepSeek-V4 states it at the top level, V4.1 inside quantization_config (doc/formats/fp8.md). */
+    const char *e = mp_qc_str(root, "expert_dtype");
+    if (e) snprintf(c->expert_dtype, sizeof c->expert_dtype, "%s", e);
 }
 
 /* The quantization object of config file i: config.json's quantization_config, the whole of

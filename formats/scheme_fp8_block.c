@@ -26,6 +26,7 @@ static mp_errcode read_fp8(qconfig *c, const cJSON *q, mp_err *err)
     if (act && strcmp(act, "dynamic") != 0 && strcmp(act, "static") != 0)
         return MP_BAD_CONFIG(err, c, "'activation_scheme' is '%.20s', expected dynamic or static", act);
     const char *experts = mp_qc_str(q, "expert_dtype");
+    if (!experts && c->expert_dtype[0]) experts = c->expert_dtype;
     if (experts && strcmp(experts, "fp8") != 0)
         return MP_UNSUPPORTED_CONFIG(err, c,
                           "expert_dtype '%.20s' (DeepSeek-V4 FP4 experts) is not supported (fp8 is)",

@@ -44,6 +44,7 @@ typedef struct mp_qconfig {
     size_t n_rules;
     int require_rule;    /* compressed-tensors: only targeted modules are quantized */
     char torch_dtype[16]; /* config.json's, for readers whose producer rounds to it */
+    char expert_dtype[16]; /* config.json's top-level expert_dtype (DeepSeek-V4), or "" */
 } qconfig;
 
 mp_errcode mp_qconfig_load(qconfig *c, const char *dir, mp_err *err);

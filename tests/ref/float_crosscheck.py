@@ -251,6 +251,10 @@ def check_refusals():
                dict(FP8_BLOCK, weight_block_size=[128])), "'weight_block_size' is not two integers")
     refuse(one("v4", {p + ".weight": c, p + ".weight_scale_inv": ok_s}, dict(FP8_BLOCK, expert_dtype="fp4")),
            "expert_dtype 'fp4'")
+    v4 = one("v4_top", {p + ".weight": c, p + ".weight_scale_inv": ok_s})  # V4: expert_dtype at the top level
+    cfg = json.load(open(os.path.join(v4, "config.json")))
+    json.dump(dict(cfg, expert_dtype="fp4"), open(os.path.join(v4, "config.json"), "w"))
+    refuse(v4, "config.json: expert_dtype 'fp4' (DeepSeek-V4 FP4 experts) is not supported (fp8 is)")
     cs = np.ones((200, 3), np.float32).astype(BF16)
     refuse(one("ct_group", {p + ".weight": c, p + ".weight_scale": cs}, ct_config("group", group_size=128)),
            "group size 128 does not divide K = 300")
