@@ -828,10 +828,46 @@ static mp_errcode produce_rows(xjob *j, xout *o, uint64_t rows, mp_err *err)
     return rc;
 }
 
+/* A tensor written as it is stored (ENC_COPY, rows in order, one source tensor): mapped a
+ * window at a time, hashed from the mapping, and copied by the kernel, so its bytes never pass
+ * through a user-space write. 0 when it cannot be mapped (a compressed source): *done stays 0. */
+static mp_errcode produce_copy(xjob *j, const xout *o, int *done, mp_err *err)
+{
+    const size_t window = 16u << 20; /* mapped, so resident: bounded as a tile is */
+    const mp_tensor *t = o->t;
+    mp_st_span sp;
+    *done = 0;
+    if (!mp_st_map(j->m, t, 0, (size_t)(t->n_bytes < window ? t->n_bytes : window), &sp)) return MP_OK;
+    for (uint64_t at = 0; at < t->n_bytes;) {
+        size_t n = (size_t)(t->n_bytes - at < window ? t->n_bytes - at : window);
+        if (at && !mp_st_map(j->m, t, at, n, &sp))
+            return mp_errf_at(err, MP_E_IO, mp_st_file_name(j->m, t->file), t->name, -1,
+                              "cannot map bytes %llu to %llu", (unsigned long long)at,
+                              (unsigned long long)(at + n));
+        XXH64_update(j->xxh, sp.bytes, n);
+        mp_errcode rc = mp_gguf_writer_copy(j->w, &sp, n, err);
+        mp_st_unmap(&sp);
+        MP_FORWARD(rc);
+        mp_report_add(&j->progress, n);
+        at += n;
+    }
+    *done = 1;
+    return MP_OK;
+}
+
 static mp_errcode produce(xjob *j, xout *o, mp_err *err)
 {
     mp_errcode rc = MP_OK;
     XXH64_reset(j->xxh, 0);
+    int copied = 0;
+    if (o->enc == ENC_COPY && !o->n_exp && !o->head_dim && row_step(o) == 1 && !o->row_first && !o->src_base &&
+        o->t && o->t->n_bytes == o->rows * row_bytes(o)) {
+        rc = produce_copy(j, o, &copied, err);
+        if (rc != MP_OK || copied) {
+            o->xxh64 = XXH64_digest(j->xxh);
+            return rc;
+        }
+    }
     if (!o->n_exp) {
         rc = produce_rows(j, o, o->rows, err);
     } else {

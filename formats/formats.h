@@ -852,6 +852,10 @@ mp_errcode mp_gguf_writer_add_tensor(mp_gguf_writer *w, const char *name, uint32
 mp_errcode mp_gguf_writer_begin(mp_gguf_writer *w, mp_err *err);
 /* Appends bytes to the current tensor (padding is inserted between tensors). */
 mp_errcode mp_gguf_writer_write(mp_gguf_writer *w, const void *buf, size_t len, mp_err *err);
+/* Like mp_gguf_writer_write() for the len bytes of a mapped span (mp_st_map) that lie within the
+ * current tensor: the kernel copies them from the span's file (copy_file_range), write() of the
+ * mapping where the file systems refuse. */
+mp_errcode mp_gguf_writer_copy(mp_gguf_writer *w, const mp_st_span *src, size_t len, mp_err *err);
 /* Checks every byte was written, pads, fsyncs, closes; frees w either way. */
 mp_errcode mp_gguf_writer_finish(mp_gguf_writer *w, mp_err *err);
 /* Closes and unlinks a partial file; accepts NULL. */

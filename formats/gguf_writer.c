@@ -41,6 +41,7 @@ struct mp_gguf_writer {
     int begun;
     size_t cur;              /* tensor receiving bytes */
     uint64_t cur_done;
+    int no_copy_range;       /* copy_file_range() refused once: write() from then on */
 };
 
 static const uint8_t zeros[256];
@@ -270,6 +271,42 @@ mp_errcode mp_gguf_writer_write(mp_gguf_writer *w, const void *buf, size_t len, 
         MP_FORWARD(advance(w, err));
     }
     return MP_OK;
+}
+
+/* The kernel copies what it can of src's first len bytes (copy_file_range: no byte through user
+ * space); *done says how many. Refused by the file systems (EXDEV, EINVAL, ...): 0 bytes, and
+ * write() from then on. */
+static mp_errcode copy_range(mp_gguf_writer *w, const mp_st_span *src, size_t len, size_t *done, mp_err *err)
+{
+    off64_t in = (off64_t)src->offset;
+    *done = 0;
+    while (*done < len && !w->no_copy_range) {
+        ssize_t n = copy_file_range(src->fd, &in, w->fd, NULL, len - *done, 0);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP)) {
+            w->no_copy_range = 1;
+            break;
+        }
+        if (n == 0) /* the source is shorter than when it was mapped */
+            return mp_errf_at(err, MP_E_INPUT, src->path, NULL, (int64_t)in,
+                              "ended at byte %llu while being copied to '%s': changed since it was opened",
+                              (unsigned long long)in, w->path);
+        if (n < 0)
+            return mp_errf_at(err, MP_E_IO, w->path, NULL, -1, "cannot write: %s", strerror(errno));
+        *done += (size_t)n;
+    }
+    return MP_OK;
+}
+
+mp_errcode mp_gguf_writer_copy(mp_gguf_writer *w, const mp_st_span *src, size_t len, mp_err *err)
+{
+    if (w->cur >= w->n_t || len > w->t[w->cur].n_bytes - w->cur_done)
+        return mp_gguf_writer_write(w, src->bytes, len, err); /* reports the overrun */
+    size_t done;
+    MP_FORWARD(copy_range(w, src, len, &done, err));
+    if (done < len) MP_FORWARD(mp_write_all(w->fd, src->bytes + done, len - done, w->path, err));
+    w->cur_done += len;
+    return advance(w, err);
 }
 
 mp_errcode mp_gguf_writer_finish(mp_gguf_writer *w, mp_err *err)
