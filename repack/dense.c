@@ -93,7 +93,8 @@ CLONES uint32_t mp_dense_store(const float *v, size_t n, mp_dtype dt, void *outv
 
 /* ------------------------------------------------------------ packed integers */
 
-/* One row: w[k] = (float)(q[k] - z[g]) * s[g], as verify/dequant_ref.c computes it. */
+/* One row: w[k] = (float)(q[k] - z[g]) * s[g], as verify/dequant_ref.c computes it (the f32 output
+ * and codes wider than 4 bits). */
 CLONES static void int_row(const uint8_t *codes, const int32_t *z, const float *s, uint64_t K,
                            uint64_t gsize, const uint32_t *gk, float *out)
 {
@@ -109,40 +110,54 @@ CLONES static void int_row(const uint8_t *codes, const int32_t *z, const float *
     }
 }
 
-/* Rows [0, rows) of K values: row(ctx, j, buf) computes row j into buf (f32), stored to the output
- * dtype at out; over OpenMP threads, each with its own row buffer. *overflow: some f16 result
- * overflowed. */
-typedef void (*row_fn)(const void *ctx, uint64_t j, float *row);
+/* Rows [0, rows) of K values: row(ctx, j, scratch, dt, out) writes row j as dt at out and returns
+ * nonzero when an f16 value overflowed; over OpenMP threads, each with its own scratch of
+ * scratch_bytes. */
+typedef uint32_t (*row_fn)(const void *ctx, uint64_t j, void *scratch, mp_dtype dt, uint8_t *out);
 
-static mp_errcode store_rows(uint64_t rows, uint64_t K, mp_dtype dt, uint8_t *out, row_fn fn, const void *ctx,
-                             int *overflow, mp_err *err)
+static mp_errcode store_rows(uint64_t rows, uint64_t K, size_t scratch_bytes, mp_dtype dt, uint8_t *out,
+                             row_fn fn, const void *ctx, int *overflow, mp_err *err)
 {
     size_t oes = mp_dtype_bits(dt) / 8;
     uint32_t over = 0;
     int nomem = 0;
 #pragma omp parallel if (rows * K >= (1u << 18)) reduction(| : over, nomem)
     {
-        float *row = malloc((size_t)K * sizeof *row);
-        nomem = !row;
+        void *scratch = malloc(scratch_bytes);
+        nomem = !scratch;
 #pragma omp for schedule(static)
-        for (long long j = 0; j < (long long)rows; j++) {
-            if (!row) continue;
-            fn(ctx, (uint64_t)j, row);
-            over |= mp_dense_store(row, (size_t)K, dt, out + (uint64_t)j * K * oes);
-        }
-        free(row);
+        for (long long j = 0; j < (long long)rows; j++)
+            if (scratch) over |= fn(ctx, (uint64_t)j, scratch, dt, out + (uint64_t)j * K * oes);
+        free(scratch);
     }
     *overflow = over != 0;
     return nomem ? mp_errf(err, MP_E_NOMEM, "out of memory") : MP_OK;
 }
 
+/* How a row's codes are found: as bytes unpacked up front, or (4-bit, 16-bit output) as a
+ * stream of nibbles, element k in byte k / 2, the low nibble first, read from the packed block. */
+typedef enum { INT_BYTES, INT_NIB_BYTES, INT_NIB_GPTQ, INT_NIB_ROWS } int_kind;
+
 typedef struct int_parts {
-    uint8_t *codes;   /* [rows][K] canonical, code_xor applied */
+    int_kind kind;
+    mp_pblock raw;    /* the packed codes (INT_NIB_GPTQ, INT_NIB_ROWS) */
+    uint32_t cb;      /* their container bytes */
+    uint8_t *codes;   /* [rows][K] canonical (INT_BYTES: code_xor applied; INT_NIB_BYTES: not) */
     int32_t *z;       /* [rows][G] with the scheme's offset */
     float *s;         /* [rows][G] */
     uint32_t *gk;     /* [K] or NULL */
 } int_parts;
 
+/* Which way suits q's rows as dt: nibble streams need at most 4 bits, a 16-bit output and byte
+ * aligned groups; GPTQ's [K/8, N] word columns and rows of n along k are read as they lie. */
+static int_kind int_kind_of(const mp_qlinear *q, const mp_packing *cp, mp_dtype dt)
+{
+    if (dt == MP_DTYPE_F32 || q->bits > 4 || (!q->act_order && q->group_size % 2)) return INT_BYTES;
+    int plain = q->bits == 4 && !cp->awq_order && cp->string_is_n && (!cp->fields_per_word || cp->fields_per_word == 8);
+    if (plain && cp->along_rows) return INT_NIB_ROWS;
+    if (plain && cp->container_bytes == 4) return INT_NIB_GPTQ;
+    return INT_NIB_BYTES;
+}
 static mp_errcode read_block(const mp_st_model *m, const mp_tensor *t, mp_pblock *b, size_t cb,
                              mp_err *err)
 {
@@ -202,23 +217,27 @@ static mp_errcode int_gidx(const mp_st_model *m, const mp_qlinear *q, uint32_t *
     return MP_OK;
 }
 
-static mp_errcode int_read(const mp_st_model *m, const mp_qlinear *q, uint64_t n0, uint64_t n1,
+static mp_errcode int_read(const mp_st_model *m, const mp_qlinear *q, uint64_t n0, uint64_t n1, mp_dtype dt,
                            int_parts *p, mp_err *err)
 {
     uint64_t rows = n1 - n0, K = q->k_cols, G = q->n_groups;
     mp_packing cp, zp;
     mp_layout_source(q, &cp, &zp);
-    p->codes = malloc((size_t)(rows * K) + 1);
+    p->kind = int_kind_of(q, &cp, dt);
+    int keep = p->kind == INT_NIB_GPTQ || p->kind == INT_NIB_ROWS;
+    p->codes = keep ? NULL : malloc((size_t)(rows * K) + 1);
     p->z = malloc((size_t)(rows * G) * sizeof *p->z + 1);
     p->s = malloc((size_t)(rows * G) * sizeof *p->s + 1);
-    if (!p->codes || !p->z || !p->s) return mp_errf(err, MP_E_NOMEM, "out of memory");
-    mp_pblock b = mp_packing_block(&cp, q->qweight->shape, n0, n1, 0, K);
-    mp_errcode rc = read_block(m, q->qweight, &b, cp.container_bytes, err);
-    if (rc == MP_OK) {
+    if ((!keep && !p->codes) || !p->z || !p->s) return mp_errf(err, MP_E_NOMEM, "out of memory");
+    p->cb = cp.container_bytes;
+    p->raw = mp_packing_block(&cp, q->qweight->shape, n0, n1, 0, K);
+    mp_errcode rc = read_block(m, q->qweight, &p->raw, cp.container_bytes, err);
+    if (rc == MP_OK && !keep) {
         mp_qtile t = {n0, n1, 0, K, p->codes};
-        mp_unpack(&cp, &b, &t, q->code_xor);
+        mp_unpack(&cp, &p->raw, &t, p->kind == INT_BYTES ? q->code_xor : 0);
+        free(p->raw.data);
+        p->raw.data = NULL;
     }
-    free(b.data);
     if (rc == MP_OK) rc = int_zeros(m, q, &zp, n0, n1, p->z, err);
     if (rc == MP_OK) rc = int_scales(m, q, n0, n1, p->s, err);
     if (rc == MP_OK) rc = int_gidx(m, q, &p->gk, err);
@@ -230,20 +249,118 @@ typedef struct int_ctx {
     const int_parts *p;
 } int_ctx;
 
-static void int_row_at(const void *ctx, uint64_t j, float *row)
+static uint32_t int_row_at(const void *ctx, uint64_t j, void *scratch, mp_dtype dt, uint8_t *out)
 {
     const int_ctx *c = ctx;
     uint64_t K = c->q->k_cols, G = c->q->n_groups;
-    int_row(c->p->codes + j * K, c->p->z + j * G, c->p->s + j * G, K, c->q->group_size, c->p->gk, row);
+    int_row(c->p->codes + j * K, c->p->z + j * G, c->p->s + j * G, K, c->q->group_size, c->p->gk, scratch);
+    return mp_dense_store(scratch, (size_t)K, dt, out);
+}
+
+/* The 16 outputs of each of a row's G groups, indexed by the stored code (code_xor folded in):
+ * tab[16g + c] is dt's bits of (float)((c ^ xor) - z[g]) * s[g], the reference's product, rounded
+ * once. ovf[16g + c]: that f16 output overflows. Returns nonzero when any does. */
+CLONES static uint32_t int_tables(const int32_t *z, const float *s, uint64_t G, uint32_t xor_, mp_dtype dt,
+                                  float *v, uint16_t *tab, uint8_t *ovf)
+{
+    uint32_t any = 0;
+    for (uint64_t g = 0; g < G; g++)
+        for (uint32_t c = 0; c < 16; c++) v[16 * g + c] = (float)((int32_t)(c ^ xor_) - z[g]) * s[g];
+    if (dt == MP_DTYPE_BF16) {
+        for (uint64_t i = 0; i < 16 * G; i++) tab[i] = to_bf16(v[i]);
+        return 0;
+    }
+    for (uint64_t i = 0; i < 16 * G; i++) tab[i] = to_f16(v[i]);
+    for (uint64_t i = 0; i < 16 * G; i++) {
+        ovf[i] = (uint8_t)f16_overflow(v[i]);
+        any |= ovf[i];
+    }
+    return any;
+}
+
+static inline unsigned nib_at(const uint8_t *nib, uint64_t k)
+{
+    return (nib[k / 2] >> (4u * (unsigned)(k & 1u))) & 15u;
+}
+
+/* Act-order: each element through its own group's table. */
+CLONES static void int_gather(const uint8_t *nib, const uint32_t *gk, const uint16_t *tab, uint64_t K, uint16_t *o)
+{
+    for (uint64_t k = 0; k < K; k++) o[k] = tab[16 * gk[k] + nib_at(nib, k)];
+}
+
+/* Row j's codes as a nibble stream: in the block as it lies (rows of n), its words gathered from
+ * GPTQ's columns, or its byte codes packed two a byte; buf holds K / 2 + 4 bytes. */
+static const uint8_t *int_nibbles(const int_ctx *c, uint64_t j, uint8_t *buf)
+{
+    const int_parts *p = c->p;
+    uint64_t K = c->q->k_cols, cols = p->raw.c1 - p->raw.c0;
+    if (p->kind == INT_NIB_ROWS) return p->raw.data + j * cols * p->cb;
+    if (p->kind == INT_NIB_GPTQ) {
+        const uint32_t *w = (const uint32_t *)(const void *)p->raw.data + j; /* little-endian host */
+        uint32_t *d = (uint32_t *)(void *)buf;
+        for (uint64_t r = 0; r < p->raw.r1 - p->raw.r0; r++) d[r] = w[r * cols];
+        return buf;
+    }
+    const uint8_t *q = p->codes + j * K;
+    for (uint64_t i = 0; i < K / 2; i++) buf[i] = (uint8_t)(q[2 * i] | (q[2 * i + 1] << 4));
+    if (K % 2) buf[K / 2] = q[K - 1];
+    return buf;
+}
+
+/* The scratch of one thread's nibble rows: the stream, and the row's tables. */
+typedef struct int_lut_scratch {
+    uint8_t *nib, *ovf;
+    float *v;
+    uint16_t *tab;
+} int_lut_scratch;
+
+static size_t int_lut_split(uint64_t K, uint64_t G, void *scratch, int_lut_scratch *s)
+{
+    size_t nb = (size_t)(K / 2 + 64) & ~(size_t)63, t = (size_t)(16 * G);
+    if (s) {
+        s->v = scratch;
+        s->tab = (uint16_t *)(void *)((uint8_t *)scratch + t * 4);
+        s->nib = (uint8_t *)scratch + t * 6;
+        s->ovf = s->nib + nb;
+    }
+    return t * 4 + t * 2 + nb + t;
+}
+
+/* Row j through its groups' tables: the nibble shuffles a group at a time (byte-aligned groups),
+ * or one table look-up an element (act-order). */
+static uint32_t int_lut_row_at(const void *ctx, uint64_t j, void *scratch, mp_dtype dt, uint8_t *out)
+{
+    const int_ctx *c = ctx;
+    const mp_qlinear *q = c->q;
+    const uint64_t K = q->k_cols, G = q->n_groups, gs = q->group_size;
+    int_lut_scratch s;
+    int_lut_split(K, G, scratch, &s);
+    const uint8_t *nib = int_nibbles(c, j, s.nib);
+    uint32_t any = int_tables(c->p->z + j * G, c->p->s + j * G, G, q->code_xor, dt, s.v, s.tab, s.ovf), over = 0;
+    uint16_t *o = (uint16_t *)(void *)out;
+    if (c->p->gk) int_gather(nib, c->p->gk, s.tab, K, o);
+    for (uint64_t k0 = 0, g = 0; !c->p->gk && k0 < K; k0 += gs, g++) {
+        uint64_t k1 = k0 + gs < K ? k0 + gs : K;
+        mp_nibble_lookup16(nib + k0 / 2, (size_t)((k1 - k0) / 2), 0, s.tab + 16 * g, o + k0);
+        if ((k1 - k0) % 2) o[k1 - 1] = s.tab[16 * g + nib_at(nib, k1 - 1)];
+    }
+    for (uint64_t k = 0; any && k < K; k++) over |= s.ovf[16 * (c->p->gk ? c->p->gk[k] : k / gs) + nib_at(nib, k)];
+    return over;
 }
 
 static mp_errcode int_rows(const mp_st_model *m, const mp_qlinear *q, uint64_t n0, uint64_t n1,
                            mp_dtype dt, uint8_t *out, int *overflow, mp_err *err)
 {
     int_parts p = {0};
-    mp_errcode rc = int_read(m, q, n0, n1, &p, err);
+    mp_errcode rc = int_read(m, q, n0, n1, dt, &p, err);
     int_ctx c = {q, &p};
-    if (rc == MP_OK) rc = store_rows(n1 - n0, q->k_cols, dt, out, int_row_at, &c, overflow, err);
+    size_t lut = int_lut_split(q->k_cols, q->n_groups, NULL, NULL);
+    if (rc == MP_OK && p.kind == INT_BYTES)
+        rc = store_rows(n1 - n0, q->k_cols, (size_t)q->k_cols * 4, dt, out, int_row_at, &c, overflow, err);
+    else if (rc == MP_OK)
+        rc = store_rows(n1 - n0, q->k_cols, lut, dt, out, int_lut_row_at, &c, overflow, err);
+    free(p.raw.data);
     free(p.codes);
     free(p.z);
     free(p.s);
@@ -407,11 +524,12 @@ typedef struct fp4_ctx {
     const float *eff;
 } fp4_ctx;
 
-static void fp4_row_at(const void *ctx, uint64_t j, float *row)
+static uint32_t fp4_row_at(const void *ctx, uint64_t j, void *row, mp_dtype dt, uint8_t *out)
 {
     const fp4_ctx *c = ctx;
     uint64_t K = c->q->k_cols, cols = c->q->scale_cols;
     fp4_row(c->codes + j * (K / 2), c->lut, c->eff + j * cols, c->twice + j * cols, K, c->q->block_k, row);
+    return mp_dense_store(row, (size_t)K, dt, out);
 }
 
 static mp_errcode fp4_rows(const mp_st_model *m, const mp_qlinear *q, uint64_t n0, uint64_t n1,
@@ -427,7 +545,7 @@ static mp_errcode fp4_rows(const mp_st_model *m, const mp_qlinear *q, uint64_t n
                                           : mp_errf(err, MP_E_NOMEM, "out of memory");
     if (rc == MP_OK) rc = mp_st_read(m, q->qweight, n0 * rb, codes, (size_t)((n1 - n0) * rb), err);
     c.codes = codes, c.twice = twice, c.eff = eff;
-    if (rc == MP_OK) rc = store_rows(n1 - n0, q->k_cols, dt, out, fp4_row_at, &c, overflow, err);
+    if (rc == MP_OK) rc = store_rows(n1 - n0, q->k_cols, (size_t)q->k_cols * 4, dt, out, fp4_row_at, &c, overflow, err);
     free(eff);
     free(codes);
     free(twice);
