@@ -140,8 +140,8 @@ typedef enum { INT_BYTES, INT_NIB_BYTES, INT_NIB_GPTQ, INT_NIB_ROWS } int_kind;
 
 typedef struct int_parts {
     int_kind kind;
-    mp_pblock raw;    /* the packed codes (INT_NIB_GPTQ, INT_NIB_ROWS) */
-    uint32_t cb;      /* their container bytes */
+    mp_pblock raw;    /* the packed codes (INT_NIB_ROWS; INT_NIB_GPTQ: transposed to rows of n) */
+    size_t row_bytes; /* a row's stride in raw.data */
     uint8_t *codes;   /* [rows][K] canonical (INT_BYTES: code_xor applied; INT_NIB_BYTES: not) */
     int32_t *z;       /* [rows][G] with the scheme's offset */
     float *s;         /* [rows][G] */
@@ -217,6 +217,27 @@ static mp_errcode int_gidx(const mp_st_model *m, const mp_qlinear *q, uint32_t *
     return MP_OK;
 }
 
+/* GPTQ's word columns [nw, N] (the block's rows x columns) as rows of n, [N][nw], a cache line
+ * of 16 columns at a time over OpenMP threads: each row is then its K codes' nibble stream. */
+static mp_errcode gptq_rows(mp_pblock *b, size_t *row_bytes, mp_err *err)
+{
+    const uint64_t nw = b->r1 - b->r0, cols = b->c1 - b->c0;
+    const uint32_t *src = (const uint32_t *)(const void *)b->data; /* little-endian host */
+    uint32_t *dst = malloc((size_t)(nw * cols) * 4 + 4);
+    if (!dst) return mp_errf(err, MP_E_NOMEM, "out of memory");
+    long long tiles = (long long)((cols + 15) / 16);
+#pragma omp parallel for schedule(static) if (nw * cols >= (1u << 16))
+    for (long long t = 0; t < tiles; t++) {
+        uint64_t j0 = (uint64_t)t * 16, j1 = j0 + 16 < cols ? j0 + 16 : cols;
+        for (uint64_t r = 0; r < nw; r++)
+            for (uint64_t j = j0; j < j1; j++) dst[j * nw + r] = src[r * cols + j];
+    }
+    free(b->data);
+    b->data = (uint8_t *)dst;
+    *row_bytes = (size_t)nw * 4;
+    return MP_OK;
+}
+
 static mp_errcode int_read(const mp_st_model *m, const mp_qlinear *q, uint64_t n0, uint64_t n1, mp_dtype dt,
                            int_parts *p, mp_err *err)
 {
@@ -229,9 +250,10 @@ static mp_errcode int_read(const mp_st_model *m, const mp_qlinear *q, uint64_t n
     p->z = malloc((size_t)(rows * G) * sizeof *p->z + 1);
     p->s = malloc((size_t)(rows * G) * sizeof *p->s + 1);
     if ((!keep && !p->codes) || !p->z || !p->s) return mp_errf(err, MP_E_NOMEM, "out of memory");
-    p->cb = cp.container_bytes;
     p->raw = mp_packing_block(&cp, q->qweight->shape, n0, n1, 0, K);
+    p->row_bytes = (size_t)(p->raw.c1 - p->raw.c0) * cp.container_bytes;
     mp_errcode rc = read_block(m, q->qweight, &p->raw, cp.container_bytes, err);
+    if (rc == MP_OK && p->kind == INT_NIB_GPTQ) rc = gptq_rows(&p->raw, &p->row_bytes, err);
     if (rc == MP_OK && !keep) {
         mp_qtile t = {n0, n1, 0, K, p->codes};
         mp_unpack(&cp, &p->raw, &t, p->kind == INT_BYTES ? q->code_xor : 0);
@@ -294,19 +316,13 @@ CLONES static void int_gather(const uint8_t *nib, const uint32_t *gk, const uint
     if (K % 2) o[K - 1] = tab[16 * gk[K - 1] + nib_at(nib, K - 1)];
 }
 
-/* Row j's codes as a nibble stream: in the block as it lies (rows of n), its words gathered from
- * GPTQ's columns, or its byte codes packed two a byte; buf holds K / 2 + 4 bytes. */
+/* Row j's codes as a nibble stream: in the block as it lies (rows of n, GPTQ's columns once
+ * transposed), or its byte codes packed two a byte into buf (K / 2 + 1 bytes). */
 static const uint8_t *int_nibbles(const int_ctx *c, uint64_t j, uint8_t *buf)
 {
     const int_parts *p = c->p;
-    uint64_t K = c->q->k_cols, cols = p->raw.c1 - p->raw.c0;
-    if (p->kind == INT_NIB_ROWS) return p->raw.data + j * cols * p->cb;
-    if (p->kind == INT_NIB_GPTQ) {
-        const uint32_t *w = (const uint32_t *)(const void *)p->raw.data + j; /* little-endian host */
-        uint32_t *d = (uint32_t *)(void *)buf;
-        for (uint64_t r = 0; r < p->raw.r1 - p->raw.r0; r++) d[r] = w[r * cols];
-        return buf;
-    }
+    uint64_t K = c->q->k_cols;
+    if (p->kind == INT_NIB_ROWS || p->kind == INT_NIB_GPTQ) return p->raw.data + j * p->row_bytes;
     const uint8_t *q = p->codes + j * K;
     for (uint64_t i = 0; i < K / 2; i++) buf[i] = (uint8_t)(q[2 * i] | (q[2 * i + 1] << 4));
     if (K % 2) buf[K / 2] = q[K - 1];
