@@ -38,9 +38,29 @@ static void check_store(uint32_t u)
     cr_assert_eq(over != 0, mp_f16_overflows(v) != 0, "overflow flag of 0x%08x", u);
 }
 
+/* The same values 40 at a time: the vector runs (F16C where the CPU has it), not only the tail. */
+static void check_store_runs(const float *v, size_t n)
+{
+    uint16_t h[40], b[40];
+    uint32_t over = mp_dense_store(v, n, MP_DTYPE_F16, h), want_over = 0;
+    mp_dense_store(v, n, MP_DTYPE_BF16, b);
+    for (size_t i = 0; i < n; i++) {
+        cr_assert_eq(h[i], mp_f32_to_f16(v[i]), "f16 of %a in a run: 0x%04x", (double)v[i], h[i]);
+        cr_assert_eq(b[i], mp_f32_to_bf16(v[i]), "bf16 of %a in a run: 0x%04x", (double)v[i], b[i]);
+        want_over |= mp_f16_overflows(v[i]) != 0;
+    }
+    cr_assert_eq(over != 0, want_over, "overflow flag of a run");
+}
+
 Test(unit_dense, store_rounds_as_common_half_does)
 {
-    for (uint64_t u = 0; u <= 0xFFFFFFFFull; u += 0x1003) check_store((uint32_t)u);
+    float run[40];
+    size_t n = 0;
+    for (uint64_t u = 0; u <= 0xFFFFFFFFull; u += 0x1003) {
+        check_store((uint32_t)u);
+        run[n++] = u2f((uint32_t)u);
+        if (n == 40) check_store_runs(run, n), n = 0;
+    }
     static const uint32_t edges[] = {0x477FEFFF, 0x477FF000, 0x477FF001, 0x47800000, 0x387FFFFF,
                                      0x38800000, 0x33000000, 0x33000001, 0x32FFFFFF, 0x7F800000,
                                      0x7F800001, 0x7FC00000, 0x7FFFFFFF, 0x00000001, 0x3F800000};
