@@ -428,6 +428,7 @@ typedef struct f8_job {
     const float *scales;     /* grid rows [r0, ...), pre-rounded (ModelOpt) */
     uint64_t r0;
     mp_dtype post, dt;       /* the producer's product rounding; the output */
+    int dec;                 /* f8_decoder's answer */
 } f8_job;
 
 /* The 256 outputs of one scale, by the reference's formula, as output bits. */
@@ -457,6 +458,51 @@ CLONES static void lookup(const uint8_t *c, size_t n, const uint32_t *tab, mp_dt
     }
 }
 
+/* An FP8 code's f32 by its bits, a loop the vectorizer takes where the table is a gather, with
+ * no subnormal f32 operand (each costs a microcode assist): normal codes by moving the bits and
+ * rebiasing the exponent, subnormal ones m * 2^-9 (E4M3) or m * 2^-16 (E5M2), infinity and NaN as
+ * common/half.c gives them (f8_decoder checks all 256 codes). */
+static inline float f8_decode(uint32_t c, int e5m2)
+{
+    uint32_t a = c & 0x7Fu, sign = (c & 0x80u) << 24, top = e5m2 ? 0x7Cu : 0x7Fu;
+    uint32_t normal = (a << (e5m2 ? 21 : 20)) + ((e5m2 ? 112u : 120u) << 23);
+    uint32_t sub = f2u((float)(int32_t)a * (e5m2 ? 0x1p-16f : 0x1p-9f));
+    uint32_t inf = 0u - ((uint32_t)(a == top) & (uint32_t)e5m2), special = 0x7FC00000u ^ (inf & 0x00400000u);
+    uint32_t is_sub = 0u - (uint32_t)(a < (e5m2 ? 4u : 8u)), is_special = 0u - (uint32_t)(a >= top);
+    uint32_t bits = (sub & is_sub) | (special & is_special) | (normal & ~(is_sub | is_special)); /* branch-free */
+    return u2f(bits | sign);
+}
+
+/* 1 (E4M3) or 2 (E5M2) when f8_decode gives the table's bits for every code, else 0: the table. */
+static int f8_decoder(const float *lut, mp_dtype elem)
+{
+    int e5m2 = elem == MP_DTYPE_F8_E5M2;
+    for (uint32_t c = 0; c < 256; c++)
+        if (f2u(f8_decode(c, e5m2)) != f2u(lut[c])) return 0;
+    return 1 + e5m2;
+}
+
+/* One row of FP8 codes with small scale tiles: decoded (by bits, or by the table when dec is 0),
+ * times each tile's scale, rounded to the producer's product dtype (BF16 branch-free). */
+CLONES static void f8_small(const float *lut, int dec, const uint8_t *c, const float *s, uint64_t K, uint64_t bk,
+                            mp_dtype post, float *row)
+{
+    for (uint64_t k0 = 0, j = 0; k0 < K; k0 += bk, j++) {
+        uint64_t k1 = k0 + bk < K ? k0 + bk : K;
+        float sj = s[j];
+        if (dec == 1)
+            for (uint64_t k = k0; k < k1; k++) row[k] = f8_decode(c[k], 0) * sj;
+        else if (dec == 2)
+            for (uint64_t k = k0; k < k1; k++) row[k] = f8_decode(c[k], 1) * sj;
+        else
+            for (uint64_t k = k0; k < k1; k++) row[k] = lut[c[k]] * sj;
+    }
+    if (post == MP_DTYPE_BF16)
+        for (uint64_t k = 0; k < K; k++) row[k] = u2f((uint32_t)to_bf16(row[k]) << 16);
+    else if (post != MP_DTYPE_COUNT)
+        for (uint64_t k = 0; k < K; k++) row[k] = round_to(row[k], post);
+}
+
 /* One row of FP8 codes; `tabs` holds scale_cols tables, rebuilt when the grid row changes. */
 static uint32_t f8_row(const f8_job *f, uint64_t n, const uint8_t *c, uint8_t *out, uint32_t *tabs,
                        uint64_t *tab_row, float *row)
@@ -474,7 +520,7 @@ static uint32_t f8_row(const f8_job *f, uint64_t n, const uint8_t *c, uint8_t *o
             lookup(c + k0, (size_t)((k0 + bk < K ? bk : K - k0)), tabs + 256 * j, f->dt, out + k0 * oes);
         return over;
     }
-    for (uint64_t k = 0; k < K; k++) row[k] = round_to(f->lut[c[k]] * s[k / bk], f->post);
+    f8_small(f->lut, f->dec, c, s, K, bk, f->post, row);
     return mp_dense_store(row, (size_t)K, f->dt, out);
 }
 
@@ -486,6 +532,7 @@ static mp_errcode f8_rows(const mp_st_model *m, const mp_qlinear *q, uint64_t n0
     mp_dtype pre = q->scheme->fround == MP_FROUND_MODEL_DTYPE ? q->round_dtype : MP_DTYPE_COUNT;
     for (unsigned c = 0; c < 256; c++)
         f.lut[c] = q->elem_dtype == MP_DTYPE_F8_E5M2 ? mp_e5m2_to_f32((uint8_t)c) : mp_e4m3_to_f32((uint8_t)c);
+    f.dec = f8_decoder(f.lut, q->elem_dtype);
     uint64_t K = q->k_cols, r1 = (n1 - 1) / q->block_n + 1, ns = (r1 - f.r0) * q->scale_cols;
     const mp_tensor *st = q->scales;
     size_t es = mp_dtype_bits(st->dtype) / 8;
