@@ -4,17 +4,26 @@
  * rounding) defines every bit; this path computes the same formulas, in the same order, only
  * faster, and tests/unit/test_dense.c holds it to the reference bit for bit on every scheme.
  *
- * - Packed integers: the codes of a tile are unpacked by repack's fast unpackers (tile.c), the
- *   zero points and scales once per row, then w = (float)(q - z) * s per group segment, a loop
- *   the vectorizer turns into int->float, sub, mul and the output rounding.
+ * - Packed integers of at most 4 bits to F16 or BF16: a group has at most 16 outputs, so each
+ *   row's groups get a 16-entry table of the reference's own product (float)(q - z) * s rounded
+ *   once to the output (code_xor folded into the index), and the row is a table look-up of its
+ *   nibble stream by byte shuffles (repack/nibble.c). The stream is the packed row itself for
+ *   rows of n along k (compressed-tensors), GPTQ's [K/8, N] word columns once transposed, and
+ *   otherwise (AWQ, 2 and 3 bits) the unpacked codes packed two a byte. Act-order rows look each
+ *   element up in its own group's table. An f16 overflow is flagged only for a table entry that
+ *   a code of the group uses.
+ * - Wider codes, and F32 output: the codes unpacked by repack's fast unpackers (tile.c), then
+ *   w = (float)(q - z) * s per group segment, a loop the vectorizer turns into int->float, sub,
+ *   mul and the output rounding.
  * - FP8 with large scale tiles (a DeepSeek 128 x 128 block, a channel of K >= 4096): the 256
  *   possible outputs of a tile are computed once, with the reference's own formula, and the
- *   tile is a table lookup. Small tiles (groups) decode through a 256-entry f32 table and
- *   multiply.
+ *   tile is a table lookup. Small tiles (groups) decode the codes by their bits in a vectorized
+ *   loop (checked against the 256-entry table, which it falls back to) and multiply.
  * - FP4 (NVFP4, MXFP4): each row's codes through a 16-entry table, then each block of 16 or 32
  *   times its effective scale (block scale with the per-tensor one applied, once per block).
  * Rows are split over OpenMP threads. The loops are also compiled for AVX2 and AVX-512 and
- * picked at load time, as formats/gguf_dequant.c does.
+ * picked at load time, as formats/gguf_dequant.c does; f16 rounding uses F16C where the CPU has
+ * it (bit for bit the branch-free code, which the baseline build keeps).
  */
 #include "repack.h"
 
