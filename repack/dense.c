@@ -77,7 +77,23 @@ static inline uint16_t to_f16(float f)
 }
 
 #if !defined(MP_NO_TARGET_CLONES) && (defined(__x86_64__) || defined(__i386__))
+#include <cpuid.h>
 #include <immintrin.h>
+
+/* The CPU has F16C and the OS keeps the AVX registers: CPUID leaf 1 once (clang's
+ * __builtin_cpu_supports knows no "f16c"), the answer kept; 1 yes, 2 no. */
+static int have_f16c(void)
+{
+    static int state;
+    int s = __atomic_load_n(&state, __ATOMIC_RELAXED);
+    if (!s) {
+        unsigned a, b, c = 0, d;
+        s = __builtin_cpu_supports("avx") && __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C) ? 1 : 2;
+        __atomic_store_n(&state, s, __ATOMIC_RELAXED);
+    }
+    return s == 1;
+}
+
 /* Whole runs of 8 floats to f16 by the F16C instruction, round to nearest even: bit for bit what
  * to_f16 gives for every one of the 2^32 inputs (NaN quieted with its top payload bits, the
  * subnormals rounded; checked exhaustively when this was written, and test_dense's sweep checks
@@ -89,7 +105,7 @@ __attribute__((target("avx,f16c"))) static size_t f16c_run(const float *v, size_
         _mm_storeu_si128((__m128i *)(void *)(o + i), _mm256_cvtps_ph(_mm256_loadu_ps(v + i), _MM_FROUND_TO_NEAREST_INT));
     return i;
 }
-#define F16C_RUN(v, n, o) (__builtin_cpu_supports("f16c") ? f16c_run(v, n, o) : 0)
+#define F16C_RUN(v, n, o) (have_f16c() ? f16c_run(v, n, o) : 0)
 #else
 #define F16C_RUN(v, n, o) 0
 #endif
