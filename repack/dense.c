@@ -207,6 +207,7 @@ static int_kind int_kind_of(const mp_qlinear *q, const mp_packing *cp, mp_dtype 
     if (plain && cp->container_bytes == 4) return INT_NIB_GPTQ;
     return INT_NIB_BYTES;
 }
+
 static mp_errcode read_block(const mp_st_model *m, const mp_tensor *t, mp_pblock *b, size_t cb,
                              mp_err *err)
 {
