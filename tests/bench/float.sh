@@ -68,7 +68,7 @@ echo "bench: the fast dense path in memory, GPTQ 4-bit act-order (shuffled g_idx
 if [ -x build/venv-torch/bin/python ] && build/venv-torch/bin/python -c "import bitsandbytes" 2>/dev/null; then
     [ -f "$dir/bnb/config.json" ] || build/venv-torch/bin/python tests/bench/bnb_model.py "$dir/bnb" 2>/dev/null
     echo "bench: the fast dense path in memory, bitsandbytes NF4 (nested) -> bf16"
-    "$BUILD/tests/bench_dense" "$dir/bnb" bf16
+    "$BUILD/tests/bench_dense" "$dir/bnb" bf16 3
     rm -rf "$dir/scratch/bnb-bf16" "$dir/scratch/bnb-cp"
     echo "bench: bitsandbytes NF4 ($(du -sh "$dir/bnb" | cut -f1)) convert --to bf16 against cp -r + sync of the output"
     "$BUILD/tests/bench_peak_rss" bnb-to-bf16 "$BUILD/modelprep" convert "$dir/bnb" "$dir/scratch/bnb-bf16" --to bf16 --quiet
