@@ -4,17 +4,26 @@
  * rounding) defines every bit; this path computes the same formulas, in the same order, only
  * faster, and tests/unit/test_dense.c holds it to the reference bit for bit on every scheme.
  *
- * - Packed integers: the codes of a tile are unpacked by repack's fast unpackers (tile.c), the
- *   zero points and scales once per row, then w = (float)(q - z) * s per group segment, a loop
- *   the vectorizer turns into int->float, sub, mul and the output rounding.
+ * - Packed integers of at most 4 bits to F16 or BF16: a group has at most 16 outputs, so each
+ *   row's groups get a 16-entry table of the reference's own product (float)(q - z) * s rounded
+ *   once to the output (code_xor folded into the index), and the row is a table look-up of its
+ *   nibble stream by byte shuffles (repack/nibble.c). The stream is the packed row itself for
+ *   rows of n along k (compressed-tensors), GPTQ's [K/8, N] word columns once transposed, and
+ *   otherwise (AWQ, 2 and 3 bits) the unpacked codes packed two a byte. Act-order rows look each
+ *   element up in its own group's table. An f16 overflow is flagged only for a table entry that
+ *   a code of the group uses.
+ * - Wider codes, and F32 output: the codes unpacked by repack's fast unpackers (tile.c), then
+ *   w = (float)(q - z) * s per group segment, a loop the vectorizer turns into int->float, sub,
+ *   mul and the output rounding.
  * - FP8 with large scale tiles (a DeepSeek 128 x 128 block, a channel of K >= 4096): the 256
  *   possible outputs of a tile are computed once, with the reference's own formula, and the
- *   tile is a table lookup. Small tiles (groups) decode through a 256-entry f32 table and
- *   multiply.
+ *   tile is a table lookup. Small tiles (groups) decode the codes by their bits in a vectorized
+ *   loop (checked against the 256-entry table, which it falls back to) and multiply.
  * - FP4 (NVFP4, MXFP4): each row's codes through a 16-entry table, then each block of 16 or 32
  *   times its effective scale (block scale with the per-tensor one applied, once per block).
  * Rows are split over OpenMP threads. The loops are also compiled for AVX2 and AVX-512 and
- * picked at load time, as formats/gguf_dequant.c does.
+ * picked at load time, as formats/gguf_dequant.c does; f16 rounding uses F16C where the CPU has
+ * it (bit for bit the branch-free code, which the baseline build keeps).
  */
 #include "repack.h"
 
@@ -67,6 +76,46 @@ static inline uint16_t to_f16(float f)
     return (uint16_t)(sign | r);
 }
 
+#if !defined(MP_NO_TARGET_CLONES) && (defined(__x86_64__) || defined(__i386__))
+#include <cpuid.h>
+#include <immintrin.h>
+
+/* The CPU has F16C and the OS keeps the AVX registers: CPUID leaf 1 once (clang's
+ * __builtin_cpu_supports knows no "f16c"), the answer kept; 1 yes, 2 no. */
+static int have_f16c(void)
+{
+    static int state;
+    int s = __atomic_load_n(&state, __ATOMIC_RELAXED);
+    if (!s) {
+        unsigned a, b, c = 0, d;
+        s = __builtin_cpu_supports("avx") && __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C) ? 1 : 2;
+        __atomic_store_n(&state, s, __ATOMIC_RELAXED);
+    }
+    return s == 1;
+}
+
+/* Whole runs of 8 floats to f16 by the F16C instruction, round to nearest even: bit for bit what
+ * to_f16 gives for every one of the 2^32 inputs (NaN quieted with its top payload bits, the
+ * subnormals rounded; checked exhaustively when this was written, and test_dense's sweep checks
+ * mp_dense_store). Returns how many it did. */
+__attribute__((target("avx,f16c"))) static size_t f16c_run(const float *v, size_t n, uint16_t *o)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(void *)(o + i), _mm256_cvtps_ph(_mm256_loadu_ps(v + i), _MM_FROUND_TO_NEAREST_INT));
+    return i;
+}
+#define F16C_RUN(v, n, o) (have_f16c() ? f16c_run(v, n, o) : 0)
+#else
+#define F16C_RUN(v, n, o) 0
+#endif
+
+/* n floats to f16 bits: by F16C where the CPU has it, else (and for the tail) to_f16. */
+CLONES static void to_f16_n(const float *v, size_t n, uint16_t *o)
+{
+    for (size_t i = F16C_RUN(v, n, o); i < n; i++) o[i] = to_f16(v[i]);
+}
+
 /* 1 when a finite f rounds past the largest f16 (common/half.c mp_f16_overflows). */
 static inline uint32_t f16_overflow(float f)
 {
@@ -86,14 +135,15 @@ CLONES uint32_t mp_dense_store(const float *v, size_t n, mp_dtype dt, void *outv
     } else {
         uint16_t *o = (uint16_t *)(void *)out;
         for (size_t i = 0; i < n; i++) over |= f16_overflow(v[i]);
-        for (size_t i = 0; i < n; i++) o[i] = to_f16(v[i]);
+        to_f16_n(v, n, o);
     }
     return over;
 }
 
 /* ------------------------------------------------------------ packed integers */
 
-/* One row: w[k] = (float)(q[k] - z[g]) * s[g], as verify/dequant_ref.c computes it. */
+/* One row: w[k] = (float)(q[k] - z[g]) * s[g], as verify/dequant_ref.c computes it (the f32 output
+ * and codes wider than 4 bits). */
 CLONES static void int_row(const uint8_t *codes, const int32_t *z, const float *s, uint64_t K,
                            uint64_t gsize, const uint32_t *gk, float *out)
 {
@@ -109,39 +159,54 @@ CLONES static void int_row(const uint8_t *codes, const int32_t *z, const float *
     }
 }
 
-/* Rows [0, rows) of K values: row(ctx, j, buf) computes row j into buf (f32), stored to the output
- * dtype at out; over OpenMP threads, each with its own row buffer. *overflow: some f16 result
- * overflowed. */
-typedef void (*row_fn)(const void *ctx, uint64_t j, float *row);
+/* Rows [0, rows) of K values: row(ctx, j, scratch, dt, out) writes row j as dt at out and returns
+ * nonzero when an f16 value overflowed; over OpenMP threads, each with its own scratch of
+ * scratch_bytes. */
+typedef uint32_t (*row_fn)(const void *ctx, uint64_t j, void *scratch, mp_dtype dt, uint8_t *out);
 
-static mp_errcode store_rows(uint64_t rows, uint64_t K, mp_dtype dt, uint8_t *out, row_fn fn, const void *ctx,
-                             int *overflow, mp_err *err)
+static mp_errcode store_rows(uint64_t rows, uint64_t K, size_t scratch_bytes, mp_dtype dt, uint8_t *out,
+                             row_fn fn, const void *ctx, int *overflow, mp_err *err)
 {
     size_t oes = mp_dtype_bits(dt) / 8;
     uint32_t over = 0;
     int nomem = 0;
 #pragma omp parallel if (rows * K >= (1u << 18)) reduction(| : over, nomem)
     {
-        float *row = malloc((size_t)K * sizeof *row);
-        nomem = !row;
+        void *scratch = malloc(scratch_bytes);
+        nomem = !scratch;
 #pragma omp for schedule(static)
-        for (long long j = 0; j < (long long)rows; j++) {
-            if (!row) continue;
-            fn(ctx, (uint64_t)j, row);
-            over |= mp_dense_store(row, (size_t)K, dt, out + (uint64_t)j * K * oes);
-        }
-        free(row);
+        for (long long j = 0; j < (long long)rows; j++)
+            if (scratch) over |= fn(ctx, (uint64_t)j, scratch, dt, out + (uint64_t)j * K * oes);
+        free(scratch);
     }
     *overflow = over != 0;
     return nomem ? mp_errf(err, MP_E_NOMEM, "out of memory") : MP_OK;
 }
 
+/* How a row's codes are found: as bytes unpacked up front, or (4-bit, 16-bit output) as a
+ * stream of nibbles, element k in byte k / 2, the low nibble first, read from the packed block. */
+typedef enum { INT_BYTES, INT_NIB_BYTES, INT_NIB_GPTQ, INT_NIB_ROWS } int_kind;
+
 typedef struct int_parts {
-    uint8_t *codes;   /* [rows][K] canonical, code_xor applied */
+    int_kind kind;
+    mp_pblock raw;    /* the packed codes (INT_NIB_ROWS; INT_NIB_GPTQ: transposed to rows of n) */
+    size_t row_bytes; /* a row's stride in raw.data */
+    uint8_t *codes;   /* [rows][K] canonical (INT_BYTES: code_xor applied; INT_NIB_BYTES: not) */
     int32_t *z;       /* [rows][G] with the scheme's offset */
     float *s;         /* [rows][G] */
     uint32_t *gk;     /* [K] or NULL */
 } int_parts;
+
+/* Which way suits q's rows as dt: nibble streams need at most 4 bits, a 16-bit output and byte
+ * aligned groups; GPTQ's [K/8, N] word columns and rows of n along k are read as they lie. */
+static int_kind int_kind_of(const mp_qlinear *q, const mp_packing *cp, mp_dtype dt)
+{
+    if (dt == MP_DTYPE_F32 || q->bits > 4 || (!q->act_order && q->group_size % 2)) return INT_BYTES;
+    int plain = q->bits == 4 && !cp->awq_order && cp->string_is_n && (!cp->fields_per_word || cp->fields_per_word == 8);
+    if (plain && cp->along_rows) return INT_NIB_ROWS;
+    if (plain && cp->container_bytes == 4) return INT_NIB_GPTQ;
+    return INT_NIB_BYTES;
+}
 
 static mp_errcode read_block(const mp_st_model *m, const mp_tensor *t, mp_pblock *b, size_t cb,
                              mp_err *err)
@@ -202,23 +267,49 @@ static mp_errcode int_gidx(const mp_st_model *m, const mp_qlinear *q, uint32_t *
     return MP_OK;
 }
 
-static mp_errcode int_read(const mp_st_model *m, const mp_qlinear *q, uint64_t n0, uint64_t n1,
+/* GPTQ's word columns [nw, N] (the block's rows x columns) as rows of n, [N][nw], a cache line
+ * of 16 columns at a time over OpenMP threads: each row is then its K codes' nibble stream. */
+static mp_errcode gptq_rows(mp_pblock *b, size_t *row_bytes, mp_err *err)
+{
+    const uint64_t nw = b->r1 - b->r0, cols = b->c1 - b->c0;
+    const uint32_t *src = (const uint32_t *)(const void *)b->data; /* little-endian host */
+    uint32_t *dst = malloc((size_t)(nw * cols) * 4 + 4);
+    if (!dst) return mp_errf(err, MP_E_NOMEM, "out of memory");
+    long long tiles = (long long)((cols + 15) / 16);
+#pragma omp parallel for schedule(static) if (nw * cols >= (1u << 16))
+    for (long long t = 0; t < tiles; t++) {
+        uint64_t j0 = (uint64_t)t * 16, j1 = j0 + 16 < cols ? j0 + 16 : cols;
+        for (uint64_t r = 0; r < nw; r++)
+            for (uint64_t j = j0; j < j1; j++) dst[j * nw + r] = src[r * cols + j];
+    }
+    free(b->data);
+    b->data = (uint8_t *)dst;
+    *row_bytes = (size_t)nw * 4;
+    return MP_OK;
+}
+
+static mp_errcode int_read(const mp_st_model *m, const mp_qlinear *q, uint64_t n0, uint64_t n1, mp_dtype dt,
                            int_parts *p, mp_err *err)
 {
     uint64_t rows = n1 - n0, K = q->k_cols, G = q->n_groups;
     mp_packing cp, zp;
     mp_layout_source(q, &cp, &zp);
-    p->codes = malloc((size_t)(rows * K) + 1);
+    p->kind = int_kind_of(q, &cp, dt);
+    int keep = p->kind == INT_NIB_GPTQ || p->kind == INT_NIB_ROWS;
+    p->codes = keep ? NULL : malloc((size_t)(rows * K) + 1);
     p->z = malloc((size_t)(rows * G) * sizeof *p->z + 1);
     p->s = malloc((size_t)(rows * G) * sizeof *p->s + 1);
-    if (!p->codes || !p->z || !p->s) return mp_errf(err, MP_E_NOMEM, "out of memory");
-    mp_pblock b = mp_packing_block(&cp, q->qweight->shape, n0, n1, 0, K);
-    mp_errcode rc = read_block(m, q->qweight, &b, cp.container_bytes, err);
-    if (rc == MP_OK) {
+    if ((!keep && !p->codes) || !p->z || !p->s) return mp_errf(err, MP_E_NOMEM, "out of memory");
+    p->raw = mp_packing_block(&cp, q->qweight->shape, n0, n1, 0, K);
+    p->row_bytes = (size_t)(p->raw.c1 - p->raw.c0) * cp.container_bytes;
+    mp_errcode rc = read_block(m, q->qweight, &p->raw, cp.container_bytes, err);
+    if (rc == MP_OK && p->kind == INT_NIB_GPTQ) rc = gptq_rows(&p->raw, &p->row_bytes, err);
+    if (rc == MP_OK && !keep) {
         mp_qtile t = {n0, n1, 0, K, p->codes};
-        mp_unpack(&cp, &b, &t, q->code_xor);
+        mp_unpack(&cp, &p->raw, &t, p->kind == INT_BYTES ? q->code_xor : 0);
+        free(p->raw.data);
+        p->raw.data = NULL;
     }
-    free(b.data);
     if (rc == MP_OK) rc = int_zeros(m, q, &zp, n0, n1, p->z, err);
     if (rc == MP_OK) rc = int_scales(m, q, n0, n1, p->s, err);
     if (rc == MP_OK) rc = int_gidx(m, q, &p->gk, err);
@@ -230,20 +321,117 @@ typedef struct int_ctx {
     const int_parts *p;
 } int_ctx;
 
-static void int_row_at(const void *ctx, uint64_t j, float *row)
+static uint32_t int_row_at(const void *ctx, uint64_t j, void *scratch, mp_dtype dt, uint8_t *out)
 {
     const int_ctx *c = ctx;
     uint64_t K = c->q->k_cols, G = c->q->n_groups;
-    int_row(c->p->codes + j * K, c->p->z + j * G, c->p->s + j * G, K, c->q->group_size, c->p->gk, row);
+    int_row(c->p->codes + j * K, c->p->z + j * G, c->p->s + j * G, K, c->q->group_size, c->p->gk, scratch);
+    return mp_dense_store(scratch, (size_t)K, dt, out);
+}
+
+/* The 16 outputs of each of a row's G groups, indexed by the stored code (code_xor folded in):
+ * tab[16g + c] is dt's bits of (float)((c ^ xor) - z[g]) * s[g], the reference's product, rounded
+ * once. ovf[16g + c]: that f16 output overflows. Returns nonzero when any does. */
+CLONES static uint32_t int_tables(const int32_t *z, const float *s, uint64_t G, uint32_t xor_, mp_dtype dt,
+                                  float *v, uint16_t *tab, uint8_t *ovf)
+{
+    uint32_t any = 0;
+    for (uint64_t g = 0; g < G; g++)
+        for (uint32_t c = 0; c < 16; c++) v[16 * g + c] = (float)((int32_t)(c ^ xor_) - z[g]) * s[g];
+    if (dt == MP_DTYPE_BF16) {
+        for (uint64_t i = 0; i < 16 * G; i++) tab[i] = to_bf16(v[i]);
+        return 0;
+    }
+    to_f16_n(v, (size_t)(16 * G), tab);
+    for (uint64_t i = 0; i < 16 * G; i++) {
+        ovf[i] = (uint8_t)f16_overflow(v[i]);
+        any |= ovf[i];
+    }
+    return any;
+}
+
+static inline unsigned nib_at(const uint8_t *nib, uint64_t k)
+{
+    return (nib[k / 2] >> (4u * (unsigned)(k & 1u))) & 15u;
+}
+
+/* Act-order: each element through its own group's table. */
+CLONES static void int_gather(const uint8_t *nib, const uint32_t *gk, const uint16_t *tab, uint64_t K, uint16_t *o)
+{
+    for (uint64_t i = 0; i < K / 2; i++) {
+        uint32_t b = nib[i];
+        o[2 * i] = tab[16 * gk[2 * i] + (b & 15u)];
+        o[2 * i + 1] = tab[16 * gk[2 * i + 1] + (b >> 4)];
+    }
+    if (K % 2) o[K - 1] = tab[16 * gk[K - 1] + nib_at(nib, K - 1)];
+}
+
+/* Row j's codes as a nibble stream: in the block as it lies (rows of n, GPTQ's columns once
+ * transposed), or its byte codes packed two a byte into buf (K / 2 + 1 bytes). */
+static const uint8_t *int_nibbles(const int_ctx *c, uint64_t j, uint8_t *buf)
+{
+    const int_parts *p = c->p;
+    uint64_t K = c->q->k_cols;
+    if (p->kind == INT_NIB_ROWS || p->kind == INT_NIB_GPTQ) return p->raw.data + j * p->row_bytes;
+    const uint8_t *q = p->codes + j * K;
+    for (uint64_t i = 0; i < K / 2; i++) buf[i] = (uint8_t)(q[2 * i] | (q[2 * i + 1] << 4));
+    if (K % 2) buf[K / 2] = q[K - 1];
+    return buf;
+}
+
+/* The scratch of one thread's nibble rows: the stream, and the row's tables. */
+typedef struct int_lut_scratch {
+    uint8_t *nib, *ovf;
+    float *v;
+    uint16_t *tab;
+} int_lut_scratch;
+
+static size_t int_lut_split(uint64_t K, uint64_t G, void *scratch, int_lut_scratch *s)
+{
+    size_t nb = (size_t)(K / 2 + 64) & ~(size_t)63, t = (size_t)(16 * G);
+    if (s) {
+        s->v = scratch;
+        s->tab = (uint16_t *)(void *)((uint8_t *)scratch + t * 4);
+        s->nib = (uint8_t *)scratch + t * 6;
+        s->ovf = s->nib + nb;
+    }
+    return t * 4 + t * 2 + nb + t;
+}
+
+/* Row j through its groups' tables: the nibble shuffles a group at a time (byte-aligned groups),
+ * or one table look-up an element (act-order). */
+static uint32_t int_lut_row_at(const void *ctx, uint64_t j, void *scratch, mp_dtype dt, uint8_t *out)
+{
+    const int_ctx *c = ctx;
+    const mp_qlinear *q = c->q;
+    const uint64_t K = q->k_cols, G = q->n_groups, gs = q->group_size;
+    int_lut_scratch s;
+    int_lut_split(K, G, scratch, &s);
+    const uint8_t *nib = int_nibbles(c, j, s.nib);
+    uint32_t any = int_tables(c->p->z + j * G, c->p->s + j * G, G, q->code_xor, dt, s.v, s.tab, s.ovf), over = 0;
+    uint16_t *o = (uint16_t *)(void *)out;
+    if (c->p->gk) int_gather(nib, c->p->gk, s.tab, K, o);
+    for (uint64_t k0 = 0, g = 0; !c->p->gk && k0 < K; k0 += gs, g++) {
+        uint64_t k1 = k0 + gs < K ? k0 + gs : K;
+        mp_nibble_lookup16(nib + k0 / 2, (size_t)((k1 - k0) / 2), 0, s.tab + 16 * g, o + k0);
+        if ((k1 - k0) % 2) o[k1 - 1] = s.tab[16 * g + nib_at(nib, k1 - 1)];
+    }
+    for (uint64_t k = 0; any && k < K; k++) over |= s.ovf[16 * (c->p->gk ? c->p->gk[k] : k / gs) + nib_at(nib, k)];
+    return over;
 }
 
 static mp_errcode int_rows(const mp_st_model *m, const mp_qlinear *q, uint64_t n0, uint64_t n1,
                            mp_dtype dt, uint8_t *out, int *overflow, mp_err *err)
 {
     int_parts p = {0};
-    mp_errcode rc = int_read(m, q, n0, n1, &p, err);
+    mp_errcode rc = int_read(m, q, n0, n1, dt, &p, err);
     int_ctx c = {q, &p};
-    if (rc == MP_OK) rc = store_rows(n1 - n0, q->k_cols, dt, out, int_row_at, &c, overflow, err);
+    size_t lut = int_lut_split(q->k_cols, q->n_groups, NULL, NULL);
+    if (rc == MP_OK && p.kind == INT_BYTES)
+        rc = store_rows(n1 - n0, q->k_cols, (size_t)q->k_cols * 4, dt, out, int_row_at, &c, overflow, err);
+    else if (rc == MP_OK)
+        rc = store_rows(n1 - n0, q->k_cols, lut, dt, out, int_lut_row_at, &c, overflow, err);
+    free(p.raw.data);
     free(p.codes);
     free(p.z);
     free(p.s);
@@ -266,6 +454,7 @@ typedef struct f8_job {
     const float *scales;     /* grid rows [r0, ...), pre-rounded (ModelOpt) */
     uint64_t r0;
     mp_dtype post, dt;       /* the producer's product rounding; the output */
+    int dec;                 /* f8_decoder's answer */
 } f8_job;
 
 /* The 256 outputs of one scale, by the reference's formula, as output bits. */
@@ -295,6 +484,51 @@ CLONES static void lookup(const uint8_t *c, size_t n, const uint32_t *tab, mp_dt
     }
 }
 
+/* An FP8 code's f32 by its bits, a loop the vectorizer takes where the table is a gather, with
+ * no subnormal f32 operand (each costs a microcode assist): normal codes by moving the bits and
+ * rebiasing the exponent, subnormal ones m * 2^-9 (E4M3) or m * 2^-16 (E5M2), infinity and NaN as
+ * common/half.c gives them (f8_decoder checks all 256 codes). */
+static inline float f8_decode(uint32_t c, int e5m2)
+{
+    uint32_t a = c & 0x7Fu, sign = (c & 0x80u) << 24, top = e5m2 ? 0x7Cu : 0x7Fu;
+    uint32_t normal = (a << (e5m2 ? 21 : 20)) + ((e5m2 ? 112u : 120u) << 23);
+    uint32_t sub = f2u((float)(int32_t)a * (e5m2 ? 0x1p-16f : 0x1p-9f));
+    uint32_t inf = 0u - ((uint32_t)(a == top) & (uint32_t)e5m2), special = 0x7FC00000u ^ (inf & 0x00400000u);
+    uint32_t is_sub = 0u - (uint32_t)(a < (e5m2 ? 4u : 8u)), is_special = 0u - (uint32_t)(a >= top);
+    uint32_t bits = (sub & is_sub) | (special & is_special) | (normal & ~(is_sub | is_special)); /* branch-free */
+    return u2f(bits | sign);
+}
+
+/* 1 (E4M3) or 2 (E5M2) when f8_decode gives the table's bits for every code, else 0: the table. */
+static int f8_decoder(const float *lut, mp_dtype elem)
+{
+    int e5m2 = elem == MP_DTYPE_F8_E5M2;
+    for (uint32_t c = 0; c < 256; c++)
+        if (f2u(f8_decode(c, e5m2)) != f2u(lut[c])) return 0;
+    return 1 + e5m2;
+}
+
+/* One row of FP8 codes with small scale tiles: decoded (by bits, or by the table when dec is 0),
+ * times each tile's scale, rounded to the producer's product dtype (BF16 branch-free). */
+CLONES static void f8_small(const float *lut, int dec, const uint8_t *c, const float *s, uint64_t K, uint64_t bk,
+                            mp_dtype post, float *row)
+{
+    for (uint64_t k0 = 0, j = 0; k0 < K; k0 += bk, j++) {
+        uint64_t k1 = k0 + bk < K ? k0 + bk : K;
+        float sj = s[j];
+        if (dec == 1)
+            for (uint64_t k = k0; k < k1; k++) row[k] = f8_decode(c[k], 0) * sj;
+        else if (dec == 2)
+            for (uint64_t k = k0; k < k1; k++) row[k] = f8_decode(c[k], 1) * sj;
+        else
+            for (uint64_t k = k0; k < k1; k++) row[k] = lut[c[k]] * sj;
+    }
+    if (post == MP_DTYPE_BF16)
+        for (uint64_t k = 0; k < K; k++) row[k] = u2f((uint32_t)to_bf16(row[k]) << 16);
+    else if (post != MP_DTYPE_COUNT)
+        for (uint64_t k = 0; k < K; k++) row[k] = round_to(row[k], post);
+}
+
 /* One row of FP8 codes; `tabs` holds scale_cols tables, rebuilt when the grid row changes. */
 static uint32_t f8_row(const f8_job *f, uint64_t n, const uint8_t *c, uint8_t *out, uint32_t *tabs,
                        uint64_t *tab_row, float *row)
@@ -312,7 +546,7 @@ static uint32_t f8_row(const f8_job *f, uint64_t n, const uint8_t *c, uint8_t *o
             lookup(c + k0, (size_t)((k0 + bk < K ? bk : K - k0)), tabs + 256 * j, f->dt, out + k0 * oes);
         return over;
     }
-    for (uint64_t k = 0; k < K; k++) row[k] = round_to(f->lut[c[k]] * s[k / bk], f->post);
+    f8_small(f->lut, f->dec, c, s, K, bk, f->post, row);
     return mp_dense_store(row, (size_t)K, f->dt, out);
 }
 
@@ -324,6 +558,7 @@ static mp_errcode f8_rows(const mp_st_model *m, const mp_qlinear *q, uint64_t n0
     mp_dtype pre = q->scheme->fround == MP_FROUND_MODEL_DTYPE ? q->round_dtype : MP_DTYPE_COUNT;
     for (unsigned c = 0; c < 256; c++)
         f.lut[c] = q->elem_dtype == MP_DTYPE_F8_E5M2 ? mp_e5m2_to_f32((uint8_t)c) : mp_e4m3_to_f32((uint8_t)c);
+    f.dec = f8_decoder(f.lut, q->elem_dtype);
     uint64_t K = q->k_cols, r1 = (n1 - 1) / q->block_n + 1, ns = (r1 - f.r0) * q->scale_cols;
     const mp_tensor *st = q->scales;
     size_t es = mp_dtype_bits(st->dtype) / 8;
@@ -407,11 +642,12 @@ typedef struct fp4_ctx {
     const float *eff;
 } fp4_ctx;
 
-static void fp4_row_at(const void *ctx, uint64_t j, float *row)
+static uint32_t fp4_row_at(const void *ctx, uint64_t j, void *row, mp_dtype dt, uint8_t *out)
 {
     const fp4_ctx *c = ctx;
     uint64_t K = c->q->k_cols, cols = c->q->scale_cols;
     fp4_row(c->codes + j * (K / 2), c->lut, c->eff + j * cols, c->twice + j * cols, K, c->q->block_k, row);
+    return mp_dense_store(row, (size_t)K, dt, out);
 }
 
 static mp_errcode fp4_rows(const mp_st_model *m, const mp_qlinear *q, uint64_t n0, uint64_t n1,
@@ -427,7 +663,7 @@ static mp_errcode fp4_rows(const mp_st_model *m, const mp_qlinear *q, uint64_t n
                                           : mp_errf(err, MP_E_NOMEM, "out of memory");
     if (rc == MP_OK) rc = mp_st_read(m, q->qweight, n0 * rb, codes, (size_t)((n1 - n0) * rb), err);
     c.codes = codes, c.twice = twice, c.eff = eff;
-    if (rc == MP_OK) rc = store_rows(n1 - n0, q->k_cols, dt, out, fp4_row_at, &c, overflow, err);
+    if (rc == MP_OK) rc = store_rows(n1 - n0, q->k_cols, (size_t)q->k_cols * 4, dt, out, fp4_row_at, &c, overflow, err);
     free(eff);
     free(codes);
     free(twice);

@@ -82,7 +82,8 @@ mp_errcode mp_repack_region(const mp_packing *sp, const mp_pblock *src, uint32_t
  * for every scheme, integer or float (repack/dense.c). Rows are split over OpenMP threads. When
  * a value overflows f16, *overflow is set and out is unusable: the caller lets the reference
  * path name the element. For AWQ GEMM, n0 must be a multiple of 8. Memory: the packed parts of
- * the rows plus one byte a code. */
+ * the rows plus at most one byte a code (4-bit codes to F16/BF16: none for rows of n along k, a
+ * transposed copy of the words for GPTQ's columns, half a byte a code). */
 mp_errcode mp_dense_rows(const mp_st_model *m, const mp_qlinear *q, uint64_t n0, uint64_t n1,
                          mp_dtype dt, void *out, int *overflow, mp_err *err);
 

@@ -1,7 +1,9 @@
 /*
  * test_dense.c - the fast dense path (repack/dense.c) against the CPU reference (verify/), bit
  * for bit: every integer layout modelprep reads (GPTQ v1/v2 at 2/3/4/8 bits, sym and asym,
- * act-order; AWQ, compressed-tensors, cutlass-int4 and oneDNN made from them by `convert`) and
+ * act-order; AWQ, compressed-tensors, cutlass-int4 (u4 and s4) and oneDNN made from them by
+ * `convert`; hand-written GPTQ, AWQ and compressed-tensors linears whose zero points, scales and
+ * shapes would show a wrong 16-entry table, see integer_tables_equal_the_reference) and
  * the FP8 schemes (DeepSeek blocks on a ragged grid, e5m2, compressed-tensors groups with BF16
  * and F16 scales, ModelOpt's pre-rounded scale, NaN and subnormal codes), to F32, F16 and BF16,
  * whole linears and row ranges. The branch-free f16/bf16 rounding is checked against
@@ -36,9 +38,29 @@ static void check_store(uint32_t u)
     cr_assert_eq(over != 0, mp_f16_overflows(v) != 0, "overflow flag of 0x%08x", u);
 }
 
+/* The same values 40 at a time: the vector runs (F16C where the CPU has it), not only the tail. */
+static void check_store_runs(const float *v, size_t n)
+{
+    uint16_t h[40], b[40];
+    uint32_t over = mp_dense_store(v, n, MP_DTYPE_F16, h), want_over = 0;
+    mp_dense_store(v, n, MP_DTYPE_BF16, b);
+    for (size_t i = 0; i < n; i++) {
+        cr_assert_eq(h[i], mp_f32_to_f16(v[i]), "f16 of %a in a run: 0x%04x", (double)v[i], h[i]);
+        cr_assert_eq(b[i], mp_f32_to_bf16(v[i]), "bf16 of %a in a run: 0x%04x", (double)v[i], b[i]);
+        want_over |= mp_f16_overflows(v[i]) != 0;
+    }
+    cr_assert_eq(over != 0, want_over, "overflow flag of a run");
+}
+
 Test(unit_dense, store_rounds_as_common_half_does)
 {
-    for (uint64_t u = 0; u <= 0xFFFFFFFFull; u += 0x1003) check_store((uint32_t)u);
+    float run[40];
+    size_t n = 0;
+    for (uint64_t u = 0; u <= 0xFFFFFFFFull; u += 0x1003) {
+        check_store((uint32_t)u);
+        run[n++] = u2f((uint32_t)u);
+        if (n == 40) check_store_runs(run, n), n = 0;
+    }
     static const uint32_t edges[] = {0x477FEFFF, 0x477FF000, 0x477FF001, 0x47800000, 0x387FFFFF,
                                      0x38800000, 0x33000000, 0x33000001, 0x32FFFFFF, 0x7F800000,
                                      0x7F800001, 0x7FC00000, 0x7FFFFFFF, 0x00000001, 0x3F800000};
@@ -63,14 +85,21 @@ static char *mkmodel(const char *name, char *const *args)
     return dir;
 }
 
-static char *convert_to(const char *src, const char *name, const char *fmt)
+/* convert src --to fmt [opt val] into tmp/name. */
+static char *convert_with(const char *src, const char *name, const char *fmt, const char *opt, const char *val)
 {
     char *dir = tu_path(tmp, name);
-    char *argv[] = {(char *)tu_env("MP_BIN"), "convert", (char *)src, dir, "--to", (char *)fmt, "--quiet", NULL};
+    char *argv[] = {(char *)tu_env("MP_BIN"), "convert", (char *)src, dir, "--to", (char *)fmt, "--quiet",
+                    (char *)opt, (char *)val, NULL};
     run_result r = tu_run(NULL, argv, NULL);
     cr_assert_eq(r.status, 0, "convert %s --to %s: %s", src, fmt, r.err);
     tu_run_free(&r);
     return dir;
+}
+
+static char *convert_to(const char *src, const char *name, const char *fmt)
+{
+    return convert_with(src, name, fmt, NULL, NULL);
 }
 
 Test(unit_dense, integer_layouts_equal_the_reference, .timeout = 300)
@@ -86,18 +115,125 @@ Test(unit_dense, integer_layouts_equal_the_reference, .timeout = 300)
     for (size_t i = 0; i < 5; i++) tu_dense_model_vs_ref(dirs[i], 7);
     char *made[] = {convert_to(v2, "awq", "awq"), convert_to(v2, "ct", "compressed-tensors"),
                     convert_to(v2, "onednn", "onednn-int4"), convert_to(sym, "cutlass", "cutlass-int4"),
-                    convert_to(b8, "ct8", "compressed-tensors")};
-    for (size_t i = 0; i < 5; i++) {
+                    convert_to(b8, "ct8", "compressed-tensors"),
+                    convert_with(sym, "cutlass_s4", "cutlass-int4", "--int4", "s4")}; /* code_xor 8 */
+    for (size_t i = 0; i < 6; i++) {
         tu_dense_model_vs_ref(made[i], 7);
         free(made[i]);
     }
     for (size_t i = 0; i < 5; i++) free((char *)dirs[i]);
 }
 
-/* ------------------------------------------------------------ FP8 checkpoints */
-
+/* A fixed xorshift stream: the random codes, zero points and scales of the cases below. */
 static uint64_t rng = 88172645463325252ull;
 static uint32_t next_u32(void) { return tu_xorshift(&rng); }
+
+/* ------------------------------------------------------------ integer tables, written by hand */
+
+/* The 16-entry tables of the int path (a group's (q - z) * s, rounded once) against the reference
+ * where a wrong table shows: zero points 0 and 15, f16 scales of +-0, subnormals, +-inf and NaNs,
+ * 2, 3, 4 and 8 bits, act-order with a shuffled g_idx, ragged and odd K, odd group sizes, a group
+ * whose unused table entries overflow f16 (the flag must stay clear) and one whose used ones do. */
+typedef struct int_case {
+    const char *name, *layout; /* gptq, gptq_v2, awq or ct */
+    uint32_t bits;
+    uint64_t N, K, gs;
+    int act;
+    uint16_t scale;            /* nonzero: every scale has these f16 bits, and every zero point is 0 */
+} int_case;
+
+static const uint16_t special_scales[] = {0x0000, 0x8000, 0x0001, 0x03FF, 0x7C00, 0xFC00, 0x7E00, 0xFE01, 0x7C01};
+
+/* Random words, n of them; zero points (zeros) begin with nibbles 0 and 15 (0 throughout: flat). */
+static uint32_t *int_words(uint64_t n, int zeros, int flat)
+{
+    uint32_t *w = malloc((size_t)n * 4 + 4);
+    for (uint64_t i = 0; i < n; i++) w[i] = flat ? 0 : next_u32() ^ (next_u32() << 16);
+    if (zeros && !flat) w[0] = 0xF00FF00Fu;
+    return w;
+}
+
+static uint16_t *int_scales_f16(uint64_t n, uint16_t flat)
+{
+    uint16_t *s = malloc((size_t)n * 2 + 2);
+    for (uint64_t i = 0; i < n; i++) {
+        uint16_t r = (uint16_t)(0x1800 + next_u32() % 0x3000 + (next_u32() % 2 ? 0x8000 : 0)); /* 2^-9 .. 2^3 */
+        s[i] = flat ? flat : i < sizeof special_scales / 2 ? special_scales[i] : r;
+    }
+    return s;
+}
+
+/* A shuffled g_idx (act) or k / gs. */
+static int32_t *int_gidx(uint64_t K, uint64_t gs, int act)
+{
+    int32_t *g = malloc((size_t)K * 4);
+    for (uint64_t k = 0; k < K; k++) g[k] = (int32_t)(k / gs);
+    for (uint64_t k = K - 1; act && k > 0; k--) {
+        uint64_t j = next_u32() % (k + 1);
+        int32_t t = g[k];
+        g[k] = g[j];
+        g[j] = t;
+    }
+    return g;
+}
+
+static void int_table_case(const int_case *c)
+{
+    uint64_t N = c->N, K = c->K, G = (K + c->gs - 1) / c->gs, b = c->bits, zc = (N * b + 31) / 32;
+    int awq = !strcmp(c->layout, "awq"), ct = !strcmp(c->layout, "ct");
+    char config[512], nw[96], nz[96], ns[96], ng[96];
+    const char *p = "model.layers.0.mlp.down_proj.";
+    snprintf(nw, sizeof nw, "%s%s", p, ct ? "weight_packed" : "qweight");
+    snprintf(nz, sizeof nz, "%s%s", p, ct ? "weight_zero_point" : "qzeros");
+    snprintf(ns, sizeof ns, "%s%s", p, ct ? "weight_scale" : "scales");
+    snprintf(ng, sizeof ng, "%s%s", p, ct ? "weight_shape" : "g_idx");
+    tu_tensor t[4] = {
+        {{nw, MP_DTYPE_I32, 2, {awq ? K : ct ? N : (K * b + 31) / 32, awq ? N / 8 : ct ? (K * b + 31) / 32 : N}},
+         int_words(N * ((K * b + 31) / 32 + 1), 0, 0)},
+        {{nz, MP_DTYPE_I32, 2, {ct ? zc : G, ct ? G : zc}}, int_words(G * zc, 1, c->scale != 0)},
+        {{ns, MP_DTYPE_F16, 2, {ct ? N : G, ct ? G : N}}, int_scales_f16(N * G, c->scale)},
+        {{ng, ct ? MP_DTYPE_I64 : MP_DTYPE_I32, 1, {ct ? 2 : K}}, int_gidx(K, c->gs, c->act)}};
+    if (ct) memcpy((void *)t[3].data, (int64_t[]){(int64_t)N, (int64_t)K}, 16);
+    if (ct)
+        snprintf(config, sizeof config, "{\"quantization_config\": {\"quant_method\": \"compressed-tensors\", "
+                 "\"format\": \"pack-quantized\", \"config_groups\": {\"g\": {\"targets\": [\"Linear\"], \"weights\": "
+                 "{\"num_bits\": %u, \"type\": \"int\", \"symmetric\": false, \"strategy\": \"group\", "
+                 "\"group_size\": %llu}}}}}", c->bits, (unsigned long long)c->gs);
+    else if (awq)
+        snprintf(config, sizeof config, "{\"quantization_config\": {\"quant_method\": \"awq\", \"bits\": 4, "
+                 "\"group_size\": %llu, \"zero_point\": true, \"version\": \"gemm\"}}", (unsigned long long)c->gs);
+    else
+        snprintf(config, sizeof config, "{\"quantization_config\": {\"quant_method\": \"gptq\", \"bits\": %u, "
+                 "\"group_size\": %llu, \"desc_act\": %s, \"sym\": false, \"checkpoint_format\": \"%s\"}}", c->bits,
+                 (unsigned long long)c->gs, c->act ? "true" : "false", c->layout);
+    char *dir = tu_path(tmp, c->name);
+    tu_write_model(dir, config, t, awq ? 3 : 4);
+    tu_dense_model_vs_ref(dir, 1);
+    for (size_t i = 0; i < 4; i++) free((void *)t[i].data);
+    free(dir);
+}
+
+Test(unit_dense, integer_tables_equal_the_reference, .timeout = 120)
+{
+    static const int_case cases[] = {
+        {"v2_4bit", "gptq_v2", 4, 64, 256, 32, 0, 0},
+        {"v1_4bit_act", "gptq", 4, 64, 320, 64, 1, 0},
+        {"v2_4bit_ragged_k", "gptq_v2", 4, 64, 204, 68, 0, 0},
+        {"v2_4bit_odd_k_odd_group", "gptq_v2", 4, 64, 205, 41, 0, 0},
+        {"v2_4bit_act_odd_k", "gptq_v2", 4, 40, 203, 29, 1, 0},
+        {"v2_3bit_act", "gptq_v2", 3, 64, 160, 32, 1, 0},
+        {"v1_2bit", "gptq", 2, 64, 96, 32, 0, 0},
+        {"v2_8bit", "gptq_v2", 8, 64, 96, 32, 0, 0},
+        {"v2_2bit_unused_entries_overflow", "gptq_v2", 2, 64, 128, 32, 0, 0x74E2}, /* 20000: 3 x fits, 4 x not */
+        {"v2_4bit_overflow", "gptq_v2", 4, 64, 128, 32, 0, 0x7BFF},
+        {"awq", "awq", 4, 64, 256, 64, 0, 0},
+        {"ct_4bit", "ct", 4, 64, 256, 32, 0, 0},
+        {"ct_4bit_ragged_k", "ct", 4, 40, 204, 68, 0, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) int_table_case(&cases[i]);
+}
+
+/* ------------------------------------------------------------ FP8 checkpoints */
 
 /* codes [N, K] with every byte value (NaN codes included), and a scale grid [R, C] of dtype sdt
  * spanning 2^-24 .. 2^3, with one 0 and one f32 subnormal where sdt allows. */
