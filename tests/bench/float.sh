@@ -28,9 +28,10 @@ echo "  output: $(du -sh "$out" | cut -f1)"
 rm -rf "$cpd"
 if [ -x build/venv-torch/bin/python ] && [ ! -f build/venv-torch/.skip ]; then
     rm -rf "$dir/scratch/fp8-torch"
-    echo "bench: the same shards through a CPU torch port of DeepSeek's weight_dequant (PyPI torch)"
-    "$BUILD/tests/bench_peak_rss" torch-weight_dequant build/venv-torch/bin/python tests/bench/torch_weight_dequant.py \
-        "$dir/fp8" "$dir/scratch/fp8-torch"
+    # modelprep fsyncs what it writes, so the port's output is synced inside the timed command too.
+    echo "bench: the same shards through a CPU torch port of DeepSeek's weight_dequant (PyPI torch), + sync"
+    "$BUILD/tests/bench_peak_rss" torch-weight_dequant sh -c "build/venv-torch/bin/python \
+        tests/bench/torch_weight_dequant.py '$dir/fp8' '$dir/scratch/fp8-torch' && sync '$dir/scratch/fp8-torch'/*"
     rm -rf "$dir/scratch/fp8-torch"
 else
     echo "bench: SKIP torch weight_dequant: no build/venv-torch (make torchref)"
