@@ -292,7 +292,8 @@ static mp_errcode copy_range(mp_gguf_writer *w, const mp_st_span *src, size_t le
                               "ended at byte %llu while being copied to '%s': changed since it was opened",
                               (unsigned long long)in, w->path);
         if (n < 0)
-            return mp_errf_at(err, MP_E_IO, w->path, NULL, -1, "cannot write: %s", strerror(errno));
+            return mp_errf_at(err, MP_E_IO, w->path, NULL, -1, "write failed after %zu of %zu bytes: %s", *done, len,
+                              strerror(errno)); /* as mp_write_all() says it */
         *done += (size_t)n;
     }
     return MP_OK;

@@ -552,6 +552,25 @@ def provenance(tmp):
     refused(tmp, d, ["front matter: no closing '---' in the first 64 KiB"], "provopen")
 
 
+def disk_full(tmp):
+    """The disk filling up anywhere (the header, the tokenizer, a tensor the kernel copies as it is
+    stored) is exit 5, one line naming the file and the bytes, nothing left behind."""
+    d = mk(tmp, "full", "llama", "llama-bpe", True, "--dense-bf16")
+    out = os.path.join(tmp, "full.gguf")
+    check(convert(d, out).returncode == 0, "disk full: the unconstrained run")
+    size = os.path.getsize(out)
+    os.remove(out)
+    os.remove(out + ".modelprep.json")
+    env = dict(os.environ, LD_PRELOAD=os.path.join(TOOLS, "libenospc.so"), ASAN_OPTIONS="verify_asan_link_order=0")
+    for budget in (0, size // 3, size - 4096):
+        r = subprocess.run([BIN, "convert", d, out, "--to", "gguf", "--quiet"], capture_output=True, text=True,
+                           env=dict(env, MP_ENOSPC_AFTER=str(budget)))
+        check(r.returncode == 5 and r.stderr.count("\n") == 1 and "write failed after" in r.stderr and
+              "No space left on device" in r.stderr, f"disk full at {budget}: exit {r.returncode}: {r.stderr}")
+        left = [f for f in os.listdir(tmp) if f.startswith("full.gguf")]
+        check(not left, f"disk full at {budget}: left behind {left}")
+
+
 def other_schemes(tmp, src, cfg, ref, worst):
     """The same linears repacked (exactly) into AWQ and compressed-tensors give the same GGUF
     values: Q5_0 blocks equal to the GPTQ source's reference."""
@@ -709,6 +728,7 @@ def main():
         if not JUDGE:
             refusals(tmp)
             provenance(tmp)
+            disk_full(tmp)
         else:
             real_model(tmp)
     summary("gguf export", worst, "activation conversion's own effect, tolerance")
