@@ -352,7 +352,7 @@ CLONES static uint32_t int_tables(const int32_t *z, const float *s, uint64_t G, 
 
 static inline unsigned nib_at(const uint8_t *nib, uint64_t k)
 {
-    return (nib[k / 2] >> (4u * (unsigned)(k & 1u))) & 15u;
+    return ((unsigned)nib[k / 2] >> (4u * (unsigned)(k & 1u))) & 15u;
 }
 
 /* Act-order: each element through its own group's table. */
