@@ -154,6 +154,13 @@ static inline uint64_t mp_ceil_div(uint64_t a, uint64_t b) { return (a + b - 1) 
     .scales_nk = 1, .bits_mask = 1u << 4, .bits_text = "4-bit floats (E2M1)",                     \
     .elem = MP_ELEM_FP4, .is_codes = mp_t_is_byte, .fround = MP_FROUND_F32
 
+/* The fields every one-byte-float (FP8) entry shares: codes F8_E4M3/F8_E5M2 [N, K] row-major,
+ * scales [N-ish, K-ish] beside them, no zero points. */
+#define MP_FP8_LAYOUT                                                                              \
+    .pack = MP_QPACK_FLOAT8, .codes = {.container_bytes = 1, .along_rows = 1, .string_is_n = 1},    \
+    .zenc = MP_ZENC_IMPLIED, .scales_nk = 1, .bits_mask = 1u << 8, .bits_text = "8-bit floats",    \
+    .elem = MP_ELEM_FLOAT8, .is_codes = mp_t_is_float8, .input_scale_name = "input_scale"
+
 /* ---- the entries: one file each, formats/scheme_<name>.c, each defining one or two
  * `const mp_scheme mp_scheme_<name>` that registry.c lists. A config reader that picks another
  * entry's layout finds it by name (mp_scheme_find). */
