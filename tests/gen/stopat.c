@@ -1,13 +1,14 @@
 /*
  * stopat.c - LD_PRELOAD shim that stops a process mid-way at a known point: the first fsync(2)
- * of a file whose path contains MP_STOP_AT creates the file MP_STOP_FLAG and sends the process
- * SIGSTOP. tests/sched/slurm.sh stops one part of a split this way, once it has written a layer
- * file and before its record, and cancels that task there (scancel).
+ * of a file whose path contains MP_STOP_AT creates the file MP_STOP_FLAG and never returns: the
+ * process waits in pause(2) until a signal kills it. tests/sched/slurm.sh stops one part of a split
+ * this way, once it has written a layer file and before its record, and cancels that task there
+ * (scancel). A SIGSTOP would not do: Slurm sends SIGCONT before the kill, and a small part could
+ * then finish (and merge the job) before the SIGKILL lands.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +31,7 @@ int fsync(int fd)
         if (strstr(path, at)) {
             stopped = 1;
             close(open(flag, O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
-            raise(SIGSTOP);
+            for (;;) pause();
         }
     }
     return rc;

@@ -75,8 +75,8 @@ scancel --full --signal=KILL "${parts_id}_2"  # as a node failure or OOM kill wo
 wait_jobs 60 "$parts_id" || fail "the split array did not end after scancel"
 [ "$(job_reason "$merge_id")" = DependencyNeverSatisfied ] || fail "merge job $merge_id: $(job_reason "$merge_id"), want DependencyNeverSatisfied"
 scancel "$merge_id"
-# Slurm continues a stopped task before killing it, so part 2 may write a little more first; what
-# matters is that it never finished: no record, nothing committed, its files left for the re-run.
+# Part 2 never got past its first layer file: no record, nothing committed, its files left for the
+# re-run.
 [ ! -e sp ] && [ ! -e sp.partial-*/.modelprep-part-2-of-4.json ] || fail "the cancelled part left a record, or sp was committed: $(ls -A . sp.partial-* 2>&1 | tr "\n" " ")"
 err=$("$MODELPREP" merge sp 2>&1) && fail "merge with part 2 cancelled exited 0"
 echo "$err" | grep -q "part 2/4 has not finished" || fail "merge does not name part 2: $err"
