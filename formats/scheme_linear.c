@@ -310,7 +310,10 @@ static mp_errcode build_linear(mp_qmodel *qm, const mp_st_model *m, const char *
     q->round_dtype = MP_DTYPE_COUNT;
     if (L->fround == MP_FROUND_MODEL_DTYPE) q->round_dtype = model_dtype(c);
     MP_FORWARD(check_bits(q, err));
-    if (!q->scales) return REFUSE(q, "missing part '%s'", L->scales_name);
+    const mp_tensor *found = q->qweight ? q->qweight : marker;
+    if (!q->scales) /* named in the file of the tensor that found it: the tensors lack it, not the config */
+        return mp_errf_at(err, MP_E_INPUT, found ? mp_st_file_name(m, found->file) : NULL, q->prefix, -1,
+                          "missing part '%s'", L->scales_name);
     mp_errcode rc = L->check_shapes(m, q, p.group_size, err);
     if (rc == MP_OK && q->g_idx && !L->act_order_ok)
         rc = REFUSE(q, "this layout has no g_idx, but the checkpoint has one");
