@@ -13,7 +13,8 @@ the binary under test.
    - FP4 experts, I8 [N, K/2] with F8_E8M0 [N, K/32] (code 8 = -0.0, scales 0x00 and 0xFF);
    - the worked examples of doc/formats/deepseek-v4.md.
 2. A tiny DeepseekV4ForCausalLM (2 layers, FP8 attention and shared experts, FP4 routed experts,
-   BF16 router, indexer weights_proj, embeddings and head, F32 hc_* tensors) written as a V4
+   BF16 router, indexer weights_proj, embeddings, head and hc_* tensors; and a -Base copy with FP8
+   routed experts and F32 scales everywhere) written as a V4
    checkpoint under DeepSeek's bare names: `convert --to bf16` gives a config without
    quantization_config and expert_dtype and a checkpoint that transformers loads with no
    missing, unexpected or mismatched key, whose weights are transformers' own dequantization of
@@ -230,19 +231,22 @@ def bare_names(sd):
     return out
 
 
-def quant_fp8(w):
-    """E4M3 codes and E8M0 block scales: the scale the power of two over amax / 448."""
+def quant_fp8(w, f32_scales=False):
+    """E4M3 codes and block scales: E8M0, the power of two over amax / 448 (Flash/Pro), or F32
+    amax / 448 (-Base)."""
     n, k = w.shape
     gn, gk = (n + 127) // 128, (k + 127) // 128
     e = torch.empty(gn, gk, dtype=torch.uint8)
+    f = torch.empty(gn, gk, dtype=torch.float32)
     q = torch.empty(n, k, dtype=E4M3)
     for i in range(gn):
         for j in range(gk):
             blk = w[i * 128:(i + 1) * 128, j * 128:(j + 1) * 128].float()
-            x = int(torch.ceil(torch.log2(blk.abs().max().clamp(min=1e-30) / 448.0)).item())
-            e[i, j] = x + 127
-            q[i * 128:(i + 1) * 128, j * 128:(j + 1) * 128] = (blk / 2.0 ** x).to(E4M3)
-    return q, e.view(E8M0)
+            amax = blk.abs().max().clamp(min=1e-30) / 448.0
+            x = int(torch.ceil(torch.log2(amax)).item())
+            e[i, j], f[i, j] = x + 127, amax
+            q[i * 128:(i + 1) * 128, j * 128:(j + 1) * 128] = (blk / (amax if f32_scales else 2.0 ** x)).to(E4M3)
+    return q, f if f32_scales else e.view(E8M0)
 
 
 LUT = torch.tensor([0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, -0.0, -0.5, -1.0, -1.5, -2.0, -3.0, -4.0, -6.0])
@@ -258,26 +262,28 @@ def quant_fp4(w):
     return packed.view(torch.int8), (x + 127).to(torch.uint8).view(E8M0)
 
 
-def v4_checkpoint(cfg, model, nested):
-    """The model as a V4 source (FP8 linears, FP4 experts) and transformers' dequantization of it."""
+def v4_checkpoint(cfg, model, nested, base=False):
+    """The model as a V4 source (FP8 linears, FP4 experts; -Base: FP8 everywhere with F32 scales)
+    and transformers' dequantization of it."""
     src, ref = {}, {}
     for k, v in bare_names(model.state_dict()).items():
-        if EXPERT.search(k):
+        if EXPERT.search(k) and not base:
             q, s = quant_fp4(v)
-        elif FP8_LINEAR.search(k):
-            q, s = quant_fp8(v)
+        elif FP8_LINEAR.search(k) or EXPERT.search(k):
+            q, s = quant_fp8(v, base)
         else:
             src[k] = ref[k] = v
             continue
         src[k], src[k[:-len("weight")] + "scale"] = q, s
         ref[k] = deq()._dequantize_one(q, s, torch.bfloat16)
-    name = "v41" if nested else "v4"
+    name = ("v41" if nested else "v4") + ("-base" if base else "")
     d = os.path.join(TMP, name)
     cfg.save_pretrained(d)
     c = json.load(open(os.path.join(d, "config.json")))
-    c["quantization_config"] = dict(QC, expert_dtype="fp4") if nested else dict(QC)
+    experts = "fp8" if base else "fp4"
+    c["quantization_config"] = dict(QC, expert_dtype=experts) if nested else dict(QC)
     if not nested:
-        c["expert_dtype"] = "fp4"
+        c["expert_dtype"] = experts
     json.dump(c, open(os.path.join(d, "config.json"), "w"), indent=1)
     save_file(src, os.path.join(d, "model.safetensors"))
     return d, ref
@@ -294,9 +300,23 @@ def transformers_fp8_load(d):
 
 
 def check_model():
-    from transformers import DeepseekV4ForCausalLM
     cfg, model = tiny_model()
-    d, ref = v4_checkpoint(cfg, model, nested=False)
+    d, out, got = check_loads(cfg, model, base=False)
+    check_loads(cfg, model, base=True)
+    d41, _ = v4_checkpoint(cfg, model, nested=True)
+    out41, got41 = convert(d41, "bf16")
+    check(set(got41) == set(got) and all(torch.equal(got41[k], got[k]) for k in got),
+          "V4.1 (expert_dtype in quantization_config) converts to the same tensors")
+    c41 = json.load(open(os.path.join(out41, "config.json")))
+    check("quantization_config" not in c41 and "expert_dtype" not in c41, "the V4.1 config is dense")
+    return d, out
+
+
+def check_loads(cfg, model, base):
+    """The V4 source (Flash, or -Base) converted, loaded, and compared with transformers' own
+    dequantization."""
+    from transformers import DeepseekV4ForCausalLM
+    d, ref = v4_checkpoint(cfg, model, nested=False, base=base)
     out, got = convert(d, "bf16")
     c = json.load(open(os.path.join(out, "config.json")))
     check("quantization_config" not in c and "expert_dtype" not in c,
@@ -308,7 +328,7 @@ def check_model():
     for key in ("missing_keys", "unexpected_keys", "mismatched_keys", "error_msgs"):
         check(not info.get(key), f"transformers loads the bf16 checkpoint: {key} {info.get(key)}")
     # the reference: transformers' dequantization of every pair, loaded the same way
-    d2 = os.path.join(TMP, "v4-ref")
+    d2 = d + "-ref"
     cfg.save_pretrained(d2)
     save_file(ref, os.path.join(d2, "model.safetensors"))
     reference = DeepseekV4ForCausalLM.from_pretrained(d2, dtype=torch.bfloat16)
@@ -325,13 +345,7 @@ def check_model():
             skip(f"{why}; the logits are compared with the model built from transformers' Fp8Dequantize instead")
         else:
             check(torch.equal(hf(ids).logits, a), "logits equal transformers' own load of the FP8 source")
-    d41, _ = v4_checkpoint(cfg, model, nested=True)
-    out41, got41 = convert(d41, "bf16")
-    check(set(got41) == set(got) and all(torch.equal(got41[k], got[k]) for k in got),
-          "V4.1 (expert_dtype in quantization_config) converts to the same tensors")
-    c41 = json.load(open(os.path.join(out41, "config.json")))
-    check("quantization_config" not in c41 and "expert_dtype" not in c41, "the V4.1 config is dense")
-    return d, out
+    return d, out, got
 
 
 def check_verify(src, out):
