@@ -614,7 +614,9 @@ static mp_errcode fp4_eff(const mp_st_model *m, const mp_qlinear *q, uint64_t n0
     div = div && q->global_scale;
     for (size_t i = 0; rc == MP_OK && i < n; i++) {
         twice[i] = q->scheme->fp4_ldexp && raw[i] == 0xFF && q->scales->dtype != MP_DTYPE_F8_E4M3;
-        float s = twice[i] ? mp_e8m0_to_f32(0xFE) : mp_fp4_scale_to_f32(raw[i], q->scales->dtype);
+        float s = twice[i]               ? mp_e8m0_to_f32(0xFE)
+                  : q->scheme->e8m0_nan ? mp_e8m0_to_f32(raw[i]) /* 0xFF NaN (DeepSeek-V4) */
+                                        : mp_fp4_scale_to_f32(raw[i], q->scales->dtype);
         eff[i] = div ? s / gs : mul ? s * gs : s;
     }
     free(raw);
