@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""dsv4gen.py DIR [--variant flash|base|v41] [--nan] [--break RULE] - a tiny DeepSeek-V4 FP4/FP8 hybrid
+"""dsv4gen.py DIR [--variant flash|base|base-implied|v41] [--nan] [--break RULE] - a tiny DeepSeek-V4 FP4/FP8 hybrid
 checkpoint (doc/formats/deepseek-v4.md), with the Python standard library only (the CLI tests
 have no numpy).
 
@@ -12,7 +12,8 @@ One layer under DeepSeek's bare names, H = 160 (a ragged 128-block grid: [.., 2]
     `layers.0.ffn.gate.weight`, the indexer's `layers.0.attn.indexer.weights_proj.weight`; F32
     `hc_head_fn`, `layers.0.hc_attn_fn` (copied as they are).
 flash states expert_dtype "fp4" at the top level of config.json (V4), v41 inside
-quantization_config (V4.1), base "fp8". The E8M0 scales include 0x00 (2^-127); --nan makes one
+quantization_config (V4.1), base "fp8"; base-implied is base with no expert_dtype at all (the
+model_type alone makes it V4, with transformers' default fp8). The E8M0 scales include 0x00 (2^-127); --nan makes one
 block scale of each FP4 expert 0xFF (NaN: the block dequantizes to NaN, and verify's gemm fails).
 
 --break makes one rule fail, for the refusal tests:
@@ -101,7 +102,7 @@ def fp4_linear(t, name, n, k):
 
 
 def tensors(variant):
-    base = variant == "base"
+    base = variant in ("base", "base-implied")
     t = {"embed.weight": ("BF16", [V, H], bf16(small(V * H, 0.5))),
          "head.weight": ("BF16", [V, H], bf16(small(V * H, 0.5))),
          "norm.weight": ("BF16", [H], bf16([1.0] * H)),
@@ -132,6 +133,8 @@ def config(variant):
          "hidden_size": H, "vocab_size": V, "num_hidden_layers": 1, "quantization_config": qc}
     if variant == "base":
         c["expert_dtype"] = "fp8"
+    elif variant == "base-implied":
+        pass
     else:
         qc["scale_fmt"] = "ue8m0"
         if variant == "v41":
