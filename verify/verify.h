@@ -148,6 +148,16 @@ mp_errcode mp_kernel_gemm(mp_kernel_job *j, const uint32_t *rows, uint32_t nrows
 #define MP_KERNEL_GUARD 64
 mp_errcode mp_kernel_dequant_in_place(mp_kernel_job *j, const uint32_t *rows, uint32_t nrows, float *out,
                                       mp_err *err);
+/* Blocks x [m][K] into the job for the mp_kernel_gemm_in_place launches that follow. */
+mp_errcode mp_kernel_set_x(mp_kernel_job *j, const float *x, uint32_t m, mp_err *err);
+/* mp_kernel_gemm with the x of mp_kernel_set_x, run in the caller's buffer: out holds
+ * m * nrows + MP_KERNEL_GUARD floats. The in-place launches of one job touch nothing of the
+ * job's but read: on the cpu backend (mp_kernel_threadsafe), several threads may run them at
+ * once, each with its own out. */
+mp_errcode mp_kernel_gemm_in_place(mp_kernel_job *j, const uint32_t *rows, uint32_t nrows, float *out,
+                                   mp_err *err);
+/* 1 when the job's in-place launches may run in several host threads at once (the cpu backend). */
+int mp_kernel_threadsafe(const mp_kernel_job *j);
 void mp_kernel_job_free(mp_kernel_job *j);
 
 /* ---------------------------------------------------------------- modelprep verify */
