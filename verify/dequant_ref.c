@@ -158,12 +158,18 @@ static void decode_row(const mp_qlinear *q, const uint32_t *w, block cb, uint64_
     }
     case MP_QPACK_K8_WORDS: {
         const uint32_t *row = w + (n - cb.r0) * cols;
-        for (uint64_t k = 0; k < K; k++) codes[k] = (int32_t)((row[k / 8] >> (4 * (k % 8))) & 15u);
+        uint64_t k = 0;
+        for (; k + 8 <= K; k += 8) /* a word at a time: code k + f at bits 4f */
+            for (uint32_t f = 0; f < 8; f++) codes[k + f] = (int32_t)((row[k / 8] >> (4 * f)) & 15u);
+        for (; k < K; k++) codes[k] = (int32_t)((row[k / 8] >> (4 * (k % 8))) & 15u);
         break;
     }
     case MP_QPACK_K2_BYTES: {
         const uint8_t *row = (const uint8_t *)w + (n - cb.r0) * cols;
-        for (uint64_t k = 0; k < K; k++) codes[k] = (int32_t)(((unsigned)row[k / 2] >> (4u * (unsigned)(k % 2))) & 15u);
+        uint64_t k = 0;
+        for (; k + 2 <= K; k += 2) /* a byte at a time: the low nibble first */
+            codes[k] = (int32_t)((unsigned)row[k / 2] & 15u), codes[k + 1] = (int32_t)((unsigned)row[k / 2] >> 4);
+        if (k < K) codes[k] = (int32_t)((unsigned)row[k / 2] & 15u);
         break;
     }
     default: {
@@ -173,6 +179,20 @@ static void decode_row(const mp_qlinear *q, const uint32_t *w, block cb, uint64_
         else
             for (uint64_t k = 0; k < K; k++) codes[k] = (int32_t)bits_at(row, 1, k * b, b);
     }
+    }
+}
+
+/* row[k] = (float)((codes[k] ^ x) - z) * s with the zero and scale of column k's group gk[k],
+ * one run of columns of one group at a time (runs[i] .. runs[i + 1] - 1, nruns of them): a loop
+ * the compiler vectorizes. */
+static void scale_row(const int32_t *codes, int32_t x, const int32_t *zrow, const float *srow, const uint32_t *gk,
+                      const uint32_t *runs, uint64_t nruns, float *row)
+{
+    for (uint64_t i = 0; i < nruns; i++) {
+        uint64_t k0 = runs[i], k1 = runs[i + 1];
+        int32_t z = zrow[gk[k0]];
+        float s = srow[gk[k0]];
+        for (uint64_t k = k0; k < k1; k++) row[k] = (float)((codes[k] ^ x) - z) * s;
     }
 }
 
@@ -213,12 +233,18 @@ mp_errcode mp_dequant_ref(const mp_st_model *m, const mp_qlinear *q, uint64_t n0
     size_t es = mp_dtype_bits(q->scales->dtype) / 8, scols = (size_t)(sb.c1 - sb.c0);
     const uint64_t K = q->k_cols, G = q->n_groups;
     const int64_t offset = q->zero == MP_QZERO_IMPLIED ? 0 : (int64_t)q->zero_offset;
-    uint32_t *gk = malloc((size_t)K * sizeof *gk);
-    if (!gk) {
+    uint32_t *gk = malloc((size_t)K * sizeof *gk), *runs = malloc((size_t)(K + 1) * sizeof *runs);
+    if (!gk || !runs) {
+        free(gk), free(runs);
         rc = mp_errf(err, MP_E_NOMEM, "out of memory");
         goto cleanup;
     }
-    for (uint64_t k = 0; k < K; k++) gk[k] = (uint32_t)(gidx ? (uint64_t)gidx[k] : k / q->group_size);
+    uint64_t nruns = 0;
+    for (uint64_t k = 0; k < K; k++) {
+        gk[k] = (uint32_t)(gidx ? (uint64_t)gidx[k] : k / q->group_size);
+        if (k == 0 || gk[k] != gk[k - 1]) runs[nruns++] = (uint32_t)k;
+    }
+    runs[nruns] = (uint32_t)K;
     long long rows = (long long)(n1 - n0);
     int nomem = 0;
 #pragma omp parallel if (rows >= 2 && (uint64_t)rows * K >= (1u << 16)) reduction(| : nomem)
@@ -237,19 +263,14 @@ mp_errcode mp_dequant_ref(const mp_st_model *m, const mp_qlinear *q, uint64_t n0
                 zrow[g] = (int32_t)((int64_t)zero_at(q, zbuf, zb, n, g) + offset);
             }
             decode_row(q, wbuf, cb, n, codes);
-            if (q->code_xor)
-                for (uint64_t k = 0; k < K; k++) codes[k] ^= (int32_t)q->code_xor;
-            float *row = out + (uint64_t)j * K;
-            for (uint64_t k = 0; k < K; k++) {
-                uint32_t g = gk[k];
-                row[k] = (float)(codes[k] - zrow[g]) * srow[g];
-            }
+            scale_row(codes, (int32_t)q->code_xor, zrow, srow, gk, runs, nruns, out + (uint64_t)j * K);
         }
         free(codes);
         free(zrow);
         free(srow);
     }
     free(gk);
+    free(runs);
     if (nomem) rc = mp_errf(err, MP_E_NOMEM, "out of memory");
 cleanup:
     free(wbuf);

@@ -22,6 +22,7 @@
 #pragma GCC optimize("O3") /* a hot loop of verify --full (doc/verify-speed.md) */
 
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,37 +140,41 @@ typedef struct acc {
     int all_nan;                  /* every dequantized value is still the NaN it was filled with */
 } acc;
 
-/* The dequantized values of one chunk against the reference, bit for bit: a counting pass the
+/* One tile of rows, checked by one thread: its values against the reference (bad, and when
+ * any differ, the first difference and whether the device left its NaN filling untouched), its
+ * launches' error, and its outputs, put into the chunk's [M][cn] arrays. */
+typedef struct tile_res {
+    mp_errcode rc;
+    mp_err err;
+    uint64_t bad, first;
+    float got, want;
+    int all_nan;
+} tile_res;
+
+/* The dequantized values of one tile against the reference, bit for bit: a counting pass the
  * compiler vectorizes, then, only when something differs, a pass for the first difference and
- * for whether the device left its NaN filling untouched. */
-static void compare_values(const float *dev, const float *ref, uint64_t n, uint64_t K, const uint32_t *rows,
-                           mp_vtensor *vt, acc *a)
+ * for whether every value is still NaN. */
+static void compare_values(const float *dev, const float *ref, uint64_t n, tile_res *t)
 {
     uint64_t bad = 0;
-    for (uint64_t i = 0; i < n; i++) {
+    for (uint64_t i0 = 0; i0 < n; i0 += 4096) { /* 32-bit counts, the vector lanes' width */
+        uint32_t b = 0;
+        uint64_t i1 = n - i0 < 4096 ? n : i0 + 4096;
+        for (uint64_t i = i0; i < i1; i++) {
+            uint32_t d, r;
+            memcpy(&d, &dev[i], sizeof d);
+            memcpy(&r, &ref[i], sizeof r);
+            b += d != r;
+        }
+        bad += b;
+    }
+    t->bad = bad, t->first = UINT64_MAX, t->all_nan = bad != 0;
+    for (uint64_t i = 0; bad && i < n && (t->first == UINT64_MAX || t->all_nan); i++) {
         uint32_t d, r;
         memcpy(&d, &dev[i], sizeof d);
         memcpy(&r, &ref[i], sizeof r);
-        bad += d != r;
-    }
-    vt->bad_values += bad;
-    if (!bad) {
-        a->all_nan = 0;
-        return;
-    }
-    uint64_t first = UINT64_MAX;
-    for (uint64_t i = 0; i < n && (first == UINT64_MAX || a->all_nan); i++) {
-        uint32_t d, r;
-        memcpy(&d, &dev[i], sizeof d);
-        memcpy(&r, &ref[i], sizeof r);
-        a->all_nan &= (d & 0x7fffffffu) > 0x7f800000u;
-        if (d != r && first == UINT64_MAX) first = i;
-    }
-    if (a->first_row < 0) {
-        a->first_row = rows[first / K];
-        a->first_k = (int64_t)(first % K);
-        a->first_got = dev[first];
-        a->first_want = ref[first];
+        t->all_nan &= (d & 0x7fffffffu) > 0x7f800000u;
+        if (d != r && t->first == UINT64_MAX) t->first = i, t->got = dev[i], t->want = ref[i];
     }
 }
 
@@ -239,32 +244,101 @@ static mp_errcode judge(const acc *a, uint32_t nrows, uint64_t K, const char *na
     return fr == MP_OK ? MP_OK : mp_errf(err, MP_E_NOMEM, "out of memory");
 }
 
-/* The buffers of one compare, sized for chunks of `chunk` rows. */
+#define TILE_ROWS 16u /* rows a thread checks at once: their values stay in its L2 */
+
+/* The buffers of one compare, sized for chunks of `chunk` rows: the chunk's reference values and
+ * outputs, and per thread a tile's device values and products. Where the device's launches may
+ * run in several threads (the cpu backend), each tile launches its own; else the chunk is
+ * launched whole into dev and y, and the tiles only compare. */
 typedef struct bufs {
     uint32_t *rows;
-    float *x, *dev, *refv, *y;
-    double *xt, *axt, *yr, *s;
+    float *x, *dev, *refv, *y, *tdev, *ty;
+    double *xt, *axt, *yr, *s, *tyr, *ts;
+    int nthreads, per_tile; /* per_tile: launches per tile */
 } bufs;
 
 static void bufs_free(bufs *b)
 {
-    free(b->rows), free(b->x), free(b->dev), free(b->refv), free(b->y);
-    free(b->xt), free(b->axt), free(b->yr), free(b->s);
+    free(b->rows), free(b->x), free(b->dev), free(b->refv), free(b->y), free(b->tdev), free(b->ty);
+    free(b->xt), free(b->axt), free(b->yr), free(b->s), free(b->tyr), free(b->ts);
 }
 
 static int bufs_alloc(bufs *b, uint64_t n_want, uint64_t chunk, uint64_t M, uint64_t K)
 {
-    uint64_t xb = (uint64_t)mp_ref_gemm_blocks((uint32_t)M) * 8 * K;
+    uint64_t xb = (uint64_t)mp_ref_gemm_blocks((uint32_t)M) * 8 * K, T = (uint64_t)b->nthreads;
+    uint64_t dev = b->per_tile ? T * (TILE_ROWS * K + MP_KERNEL_GUARD) : chunk * K + MP_KERNEL_GUARD;
     b->rows = malloc((size_t)(n_want ? n_want : 1) * sizeof *b->rows);
     b->x = malloc((size_t)(M * K + 1) * sizeof *b->x);
-    b->dev = malloc((size_t)(chunk * K + MP_KERNEL_GUARD) * sizeof *b->dev);
+    b->dev = malloc((size_t)dev * sizeof *b->dev);
     b->refv = malloc((size_t)(chunk * K + 1) * sizeof *b->refv);
-    b->y = malloc((size_t)(chunk * M + 1) * sizeof *b->y);
+    b->y = malloc((size_t)(chunk * M + MP_KERNEL_GUARD) * sizeof *b->y);
+    b->ty = malloc((size_t)(T * (TILE_ROWS * M + MP_KERNEL_GUARD)) * sizeof *b->ty);
     b->xt = malloc((size_t)(xb + 1) * sizeof *b->xt);
     b->axt = malloc((size_t)(xb + 1) * sizeof *b->axt);
     b->yr = malloc((size_t)(chunk * M + 1) * sizeof *b->yr);
     b->s = malloc((size_t)(chunk * M + 1) * sizeof *b->s);
-    return b->rows && b->x && b->dev && b->refv && b->y && b->xt && b->axt && b->yr && b->s;
+    b->tyr = malloc((size_t)(T * TILE_ROWS * M + 1) * sizeof *b->tyr);
+    b->ts = malloc((size_t)(T * TILE_ROWS * M + 1) * sizeof *b->ts);
+    return b->rows && b->x && b->dev && b->refv && b->y && b->ty && b->xt && b->axt && b->yr && b->s && b->tyr &&
+           b->ts;
+}
+
+/* Tile i of a chunk of cn rows (its rows cr) by thread t: the device's values and products (its
+ * own launches, or the chunk's), compared with the reference; yr and s into the chunk's arrays. */
+static void run_tile(mp_kernel_job *job, bufs *b, const uint32_t *cr, uint32_t cn, uint32_t i, int t, uint64_t K,
+                     uint32_t M, tile_res *res)
+{
+    uint32_t t0 = i * TILE_ROWS, tn = cn - t0 < TILE_ROWS ? cn - t0 : TILE_ROWS;
+    float *dev = b->dev + (uint64_t)t0 * K, *y = b->ty + (uint64_t)t * (TILE_ROWS * M + MP_KERNEL_GUARD);
+    double *yr = b->tyr + (uint64_t)t * TILE_ROWS * M, *s = b->ts + (uint64_t)t * TILE_ROWS * M;
+    res->rc = MP_OK;
+    if (b->per_tile) {
+        dev = b->dev + (uint64_t)t * (TILE_ROWS * K + MP_KERNEL_GUARD);
+        res->rc = mp_kernel_dequant_in_place(job, cr + t0, tn, dev, &res->err);
+        if (res->rc == MP_OK) res->rc = mp_kernel_gemm_in_place(job, cr + t0, tn, y, &res->err);
+        if (res->rc != MP_OK) return;
+    }
+    compare_values(dev, b->refv + (uint64_t)t0 * K, (uint64_t)tn * K, res);
+    if (res->first != UINT64_MAX) res->first += (uint64_t)t0 * K;
+    mp_ref_gemm(b->refv + (uint64_t)t0 * K, tn, K, b->xt, b->axt, M, yr, s);
+    for (uint64_t m = 0; m < M; m++)
+        for (uint32_t j = 0; j < tn; j++) {
+            if (b->per_tile) b->y[m * cn + t0 + j] = y[m * tn + j];
+            b->yr[m * cn + t0 + j] = yr[m * tn + j], b->s[m * cn + t0 + j] = s[m * tn + j];
+        }
+}
+
+/* The tiles of one chunk, over the threads; then their results in row order, as one pass over
+ * the chunk would have found them. */
+static mp_errcode run_chunk(mp_kernel_job *job, bufs *b, const uint32_t *cr, uint32_t cn, uint64_t K, uint32_t M,
+                            mp_vtensor *vt, acc *a, mp_err *err)
+{
+    tile_res res[CHUNK_ROWS / TILE_ROWS];
+    long long nt = (cn + TILE_ROWS - 1) / TILE_ROWS;
+#pragma omp parallel num_threads(b->nthreads) if (nt > 1 && (uint64_t)cn * K >= 65536)
+    {
+        int t = omp_get_thread_num();
+#pragma omp for schedule(dynamic, 1)
+        for (long long i = 0; i < nt; i++) run_tile(job, b, cr, cn, (uint32_t)i, t, K, M, &res[i]);
+    }
+    uint64_t bad = 0;
+    int all_nan = 1;
+    for (long long i = 0; i < nt; i++) {
+        if (res[i].rc != MP_OK) {
+            *err = res[i].err;
+            return res[i].rc;
+        }
+        bad += res[i].bad;
+        all_nan &= res[i].all_nan;
+        if (res[i].first != UINT64_MAX && a->first_row < 0) {
+            a->first_row = cr[res[i].first / K];
+            a->first_k = (int64_t)(res[i].first % K);
+            a->first_got = res[i].got, a->first_want = res[i].want;
+        }
+    }
+    vt->bad_values += bad;
+    a->all_nan &= bad != 0 && all_nan;
+    return MP_OK;
 }
 
 mp_errcode mp_numeric_compare(mp_device *dv, const mp_verify_opts *o, const mp_kernel_data *kd, uint64_t N,
@@ -281,6 +355,8 @@ mp_errcode mp_numeric_compare(mp_device *dv, const mp_verify_opts *o, const mp_k
         return rc;
     }
     uint64_t n_want = want && want < N ? want : N, chunk = n_want < CHUNK_ROWS ? n_want : CHUNK_ROWS;
+    b.nthreads = omp_get_max_threads();
+    b.per_tile = mp_kernel_threadsafe(job);
     if (!bufs_alloc(&b, n_want, chunk, M, K)) {
         rc = mp_errf(err, MP_E_NOMEM, "out of memory");
         goto done;
@@ -288,6 +364,7 @@ mp_errcode mp_numeric_compare(mp_device *dv, const mp_verify_opts *o, const mp_k
     uint64_t seed = o->seed;
     for (uint64_t i = 0; i < M * K; i++) b.x[i] = (float)(splitmix(&seed) >> 40) * 0x1p-23f - 1.0f;
     mp_ref_gemm_x(b.x, (uint32_t)M, K, b.xt, b.axt);
+    if ((rc = mp_kernel_set_x(job, b.x, (uint32_t)M, err)) != MP_OK) goto done;
     uint32_t nrows = mp_verify_sample_rows(N, want, b.rows);
     vt->rows = nrows;
     if (nrows == 0) {
@@ -305,14 +382,13 @@ mp_errcode mp_numeric_compare(mp_device *dv, const mp_verify_opts *o, const mp_k
         uint32_t cn = nrows - c0 < CHUNK_ROWS ? nrows - c0 : CHUNK_ROWS;
         const uint32_t *cr = b.rows + c0;
         rc = ref(ctx, cr, cn, b.refv, err);
-        if (rc == MP_OK) rc = mp_kernel_dequant_in_place(job, cr, cn, b.dev, err);
-        if (rc == MP_OK) rc = mp_kernel_gemm(job, cr, cn, b.x, (uint32_t)M, b.y, err);
+        if (rc == MP_OK && !b.per_tile) rc = mp_kernel_dequant_in_place(job, cr, cn, b.dev, err);
+        if (rc == MP_OK && !b.per_tile) rc = mp_kernel_gemm_in_place(job, cr, cn, b.y, err);
+        if (rc == MP_OK) rc = run_chunk(job, &b, cr, cn, K, (uint32_t)M, vt, &a, err);
         if (rc != MP_OK) {
             if (!err->tensor[0]) snprintf(err->tensor, sizeof err->tensor, "%s", name);
             break;
         }
-        compare_values(b.dev, b.refv, (uint64_t)cn * K, K, cr, vt, &a);
-        mp_ref_gemm(b.refv, cn, K, b.xt, b.axt, (uint32_t)M, b.yr, b.s);
         compare_outputs(b.y, b.yr, b.s, M, cn, gamma, eta, gamma_p, vt, &a);
     }
     if (rc == MP_OK) rc = judge(&a, nrows, K, name, vt, r, err);
