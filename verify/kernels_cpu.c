@@ -18,7 +18,7 @@
 #ifdef MP_NO_TARGET_CLONES
 #define KERNEL_LOOP static void
 #else
-#define KERNEL_LOOP static __attribute__((target_clones("arch=skylake-avx512", "avx2", "default"))) void
+#define KERNEL_LOOP static __attribute__((target_clones("arch=skylake-avx512", "avx512f", "avx2", "default"))) void
 #endif
 
 #include "../kernels/cl_as_c.h"
