@@ -253,10 +253,13 @@ static inline uint mp_bits(__global const uint *w, ulong stride, ulong bit, uint
  * loop per row instead of one call per item: F_dequant_rows writes each row's spans of one
  * group straight into out, and F_gemm_rows carries MP_CPU_RB rows of w at a time, so that the
  * row's f32 sums, each still taken in k order exactly as F_gemm takes it, run side by side
- * instead of one dependent add after another. The same F_weights computes every value. */
+ * instead of one dependent add after another. Both take a few k of every row before the next
+ * few k, so that sampled rows of a column-major layout ([K/8, N] words) read each page once,
+ * not once per row. The same F_weights computes every value. */
 #ifdef MP_CL_AS_C_H
 #define MP_CPU_RB 4  /* rows of w a cpu gemm loop carries at once */
 #define MP_CPU_KCH 64 /* consecutive k decoded at once per row */
+#define MP_CPU_SB 64  /* rows whose sums a cpu gemm loop carries through k together (on the stack) */
 MP_INLINE uint mp_cpu_span(uint K, uint gs, uint k0)
 {
     uint cnt = K - k0 < MP_CPU_KCH ? K - k0 : MP_CPU_KCH, left = gs ? gs - k0 % gs : cnt;
@@ -268,36 +271,52 @@ MP_INLINE uint mp_cpu_span(uint K, uint gs, uint k0)
                                         float *out, uint r0, uint r1)                             \
     {                                                                                             \
         uint K = P[P_K], gs = P[P_GSIZE];                                                         \
-        for (uint r = r0; r < r1; r++)                                                            \
-            for (uint k0 = 0, cnt = 0; k0 < K; k0 += cnt) {                                       \
-                cnt = mp_cpu_span(K, gs, k0);                                                     \
+        for (uint k0 = 0, cnt = 0; k0 < K; k0 += cnt) { /* the rows' codes of a few k together */ \
+            cnt = mp_cpu_span(K, gs, k0);                                                         \
+            for (uint r = r0; r < r1; r++)                                                        \
                 F##_weights(qw, sc, zp, gidx, P, rows[r], k0, cnt, out + (ulong)r * K + k0);     \
-            }                                                                                     \
+        }                                                                                         \
     }                                                                                             \
-    MP_INLINE void F##_gemm_rows(const uchar *qw, const uchar *sc, const uchar *zp,          \
-                                     const int *gidx, const uint *P, const uint *rows,           \
-                                     const float *x, float *out, uint r0, uint r1)               \
+    MP_INLINE void F##_gemm_block(const uchar *qw, const uchar *sc, const uchar *zp,             \
+                                  const int *gidx, const uint *P, const uint *rows, uint nr,     \
+                                  const float *xb, uint k0, uint cnt,                            \
+                                  float acc[][MP_GEMM_MB], float w[MP_CPU_RB][MP_CPU_KCH])       \
+    {                                                                                             \
+        float a[MP_CPU_RB][MP_GEMM_MB];                                                           \
+        for (uint q = 0; q < MP_CPU_RB; q++) { /* a short block repeats its last row */          \
+            F##_weights(qw, sc, zp, gidx, P, rows[q < nr ? q : nr - 1], k0, cnt, w[q]);           \
+            for (uint i = 0; i < MP_GEMM_MB; i++) a[q][i] = acc[q < nr ? q : nr - 1][i];           \
+        }                                                                                         \
+        for (uint j = 0; j < cnt; j++) {                                                          \
+            const float *xk = xb + (ulong)(k0 + j) * MP_GEMM_MB;                                  \
+            for (uint q = 0; q < MP_CPU_RB; q++) {                                                \
+                MP_SIMD for (uint i = 0; i < MP_GEMM_MB; i++) a[q][i] += xk[i] * w[q][j];         \
+            }                                                                                     \
+        }                                                                                         \
+        for (uint q = 0; q < MP_CPU_RB && q < nr; q++)                                            \
+            for (uint i = 0; i < MP_GEMM_MB; i++) acc[q][i] = a[q][i];                            \
+    }                                                                                             \
+    MP_INLINE void F##_gemm_rows(const uchar *qw, const uchar *sc, const uchar *zp,              \
+                                 const int *gidx, const uint *P, const uint *rows,               \
+                                 const float *x, float *out, uint r0, uint r1)                   \
     {                                                                                             \
         uint K = P[P_K], M = P[P_M], NR = P[P_NROWS], gs = P[P_GSIZE];                            \
-        for (uint ra = r0; ra < r1; ra += MP_CPU_RB) {                                            \
-            uint nr = r1 - ra < MP_CPU_RB ? r1 - ra : MP_CPU_RB;                                  \
+        float acc[MP_CPU_SB][MP_GEMM_MB], w[MP_CPU_RB][MP_CPU_KCH];                               \
+        for (uint s0 = r0; s0 < r1; s0 += MP_CPU_SB) {                                            \
+            uint ns = r1 - s0 < MP_CPU_SB ? r1 - s0 : MP_CPU_SB;                                  \
             for (uint m0 = 0; m0 < M; m0 += MP_GEMM_MB) {                                         \
                 const float *xb = x + (ulong)m0 * K;                                              \
-                float acc[MP_CPU_RB][MP_GEMM_MB] = {{0}}, w[MP_CPU_RB][MP_CPU_KCH];               \
+                for (uint q = 0; q < MP_CPU_SB; q++)                                              \
+                    for (uint i = 0; i < MP_GEMM_MB; i++) acc[q][i] = 0.0f;                       \
                 for (uint k0 = 0, cnt = 0; k0 < K; k0 += cnt) {                                   \
                     cnt = mp_cpu_span(K, gs, k0);                                                 \
-                    for (uint q = 0; q < MP_CPU_RB; q++) /* a short block repeats its last row */ \
-                        F##_weights(qw, sc, zp, gidx, P, rows[ra + (q < nr ? q : nr - 1)], k0, cnt, w[q]); \
-                    for (uint j = 0; j < cnt; j++) {                                              \
-                        const float *xk = xb + (ulong)(k0 + j) * MP_GEMM_MB;                      \
-                        for (uint q = 0; q < MP_CPU_RB; q++) {                                    \
-                            MP_SIMD for (uint i = 0; i < MP_GEMM_MB; i++) acc[q][i] += xk[i] * w[q][j]; \
-                        }                                                                         \
-                    }                                                                             \
+                    for (uint ra = 0; ra < ns; ra += MP_CPU_RB)                                   \
+                        F##_gemm_block(qw, sc, zp, gidx, P, rows + s0 + ra, ns - ra, xb, k0, cnt, \
+                                       acc + ra, w);                                              \
                 }                                                                                 \
-                for (uint q = 0; q < nr; q++)                                                     \
+                for (uint q = 0; q < ns; q++)                                                     \
                     for (uint i = 0; i < MP_GEMM_MB && m0 + i < M; i++)                           \
-                        out[(ulong)(m0 + i) * NR + ra + q] = acc[q][i];                           \
+                        out[(ulong)(m0 + i) * NR + s0 + q] = acc[q][i];                           \
             }                                                                                     \
         }                                                                                         \
     }

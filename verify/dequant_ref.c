@@ -101,7 +101,7 @@ static mp_errcode read_block(const mp_st_model *m, const mp_tensor *t, block b, 
     uint64_t bytes = block_bytes(b, t);
     *out = malloc(bytes ? (size_t)bytes : 1);
     if (!*out) return mp_errf(err, MP_E_NOMEM, "out of memory reading '%s'", t->name);
-    return mp_st_read_block(m, t, b.r0, b.r1, b.c0, b.c1, *out, err);
+    return mp_st_gather_block(m, t, b.r0, b.r1, b.c0, b.c1, *out, err); /* a sampled row's column: no read per word */
 }
 
 /* The stored zero of (row n, group g), before the scheme's offset. */

@@ -92,8 +92,9 @@ static mp_errcode cpu_launch(mp_device *d, void *job, int gemm, const uint32_t *
     const cpu_job *j = job;
     cpu_args a = {j->kd.qw, j->kd.sc, j->kd.zp ? j->kd.zp : no_zeros, j->kd.gidx ? j->kd.gidx : no_gidx,
                   P, rows, x, out, (long long)global[0], (long long)global[1], 0};
-    /* Threads pay off from a few thousand weights on: a gemm item reads a whole row. */
-    a.parallel = !omp_in_parallel() && (double)P[MP_P_NROWS] * (double)P[MP_P_K] >= 4096.0;
+    /* Threads pay off from a few hundred thousand weights on (waking a team costs tens of
+     * microseconds, more on a loaded machine). */
+    a.parallel = !omp_in_parallel() && (double)P[MP_P_NROWS] * (double)P[MP_P_K] >= 262144.0;
     assert(j->kd.family >= 0 && j->kd.family < (int)(sizeof entries / sizeof *entries));
     entries[j->kd.family][gemm](&a);
     return MP_OK;

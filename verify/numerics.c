@@ -245,6 +245,8 @@ static mp_errcode judge(const acc *a, uint32_t nrows, uint64_t K, const char *na
 }
 
 #define TILE_ROWS 16u /* rows a thread checks at once: their values stay in its L2 */
+#define TILE_SPREAD 64u /* the same for rows far apart (sampled): their columns of a [K/8, N] layout
+                         * share pages, which one tile then reads once, not once per 16 rows */
 
 /* The buffers of one compare, sized for chunks of `chunk` rows: the chunk's reference values and
  * outputs, and per thread a tile's device values and products. Where the device's launches may
@@ -255,6 +257,7 @@ typedef struct bufs {
     float *x, *dev, *refv, *y, *tdev, *ty;
     double *xt, *axt, *yr, *s, *tyr, *ts;
     int nthreads, per_tile; /* per_tile: launches per tile */
+    uint32_t tile;          /* rows per tile, TILE_ROWS or TILE_SPREAD */
 } bufs;
 
 static void bufs_free(bufs *b)
@@ -266,19 +269,19 @@ static void bufs_free(bufs *b)
 static int bufs_alloc(bufs *b, uint64_t n_want, uint64_t chunk, uint64_t M, uint64_t K)
 {
     uint64_t xb = (uint64_t)mp_ref_gemm_blocks((uint32_t)M) * 8 * K, T = (uint64_t)b->nthreads;
-    uint64_t dev = b->per_tile ? T * (TILE_ROWS * K + MP_KERNEL_GUARD) : chunk * K + MP_KERNEL_GUARD;
+    uint64_t dev = b->per_tile ? T * (TILE_SPREAD * K + MP_KERNEL_GUARD) : chunk * K + MP_KERNEL_GUARD;
     b->rows = malloc((size_t)(n_want ? n_want : 1) * sizeof *b->rows);
     b->x = malloc((size_t)(M * K + 1) * sizeof *b->x);
     b->dev = malloc((size_t)dev * sizeof *b->dev);
     b->refv = malloc((size_t)(chunk * K + 1) * sizeof *b->refv);
     b->y = malloc((size_t)(chunk * M + MP_KERNEL_GUARD) * sizeof *b->y);
-    b->ty = malloc((size_t)(T * (TILE_ROWS * M + MP_KERNEL_GUARD)) * sizeof *b->ty);
+    b->ty = malloc((size_t)(T * (TILE_SPREAD * M + MP_KERNEL_GUARD)) * sizeof *b->ty);
     b->xt = malloc((size_t)(xb + 1) * sizeof *b->xt);
     b->axt = malloc((size_t)(xb + 1) * sizeof *b->axt);
     b->yr = malloc((size_t)(chunk * M + 1) * sizeof *b->yr);
     b->s = malloc((size_t)(chunk * M + 1) * sizeof *b->s);
-    b->tyr = malloc((size_t)(T * TILE_ROWS * M + 1) * sizeof *b->tyr);
-    b->ts = malloc((size_t)(T * TILE_ROWS * M + 1) * sizeof *b->ts);
+    b->tyr = malloc((size_t)(T * TILE_SPREAD * M + 1) * sizeof *b->tyr);
+    b->ts = malloc((size_t)(T * TILE_SPREAD * M + 1) * sizeof *b->ts);
     return b->rows && b->x && b->dev && b->refv && b->y && b->ty && b->xt && b->axt && b->yr && b->s && b->tyr &&
            b->ts;
 }
@@ -288,12 +291,12 @@ static int bufs_alloc(bufs *b, uint64_t n_want, uint64_t chunk, uint64_t M, uint
 static void run_tile(mp_kernel_job *job, bufs *b, const uint32_t *cr, uint32_t cn, uint32_t i, int t, uint64_t K,
                      uint32_t M, tile_res *res)
 {
-    uint32_t t0 = i * TILE_ROWS, tn = cn - t0 < TILE_ROWS ? cn - t0 : TILE_ROWS;
-    float *dev = b->dev + (uint64_t)t0 * K, *y = b->ty + (uint64_t)t * (TILE_ROWS * M + MP_KERNEL_GUARD);
-    double *yr = b->tyr + (uint64_t)t * TILE_ROWS * M, *s = b->ts + (uint64_t)t * TILE_ROWS * M;
+    uint32_t t0 = i * b->tile, tn = cn - t0 < b->tile ? cn - t0 : b->tile;
+    float *dev = b->dev + (uint64_t)t0 * K, *y = b->ty + (uint64_t)t * (TILE_SPREAD * M + MP_KERNEL_GUARD);
+    double *yr = b->tyr + (uint64_t)t * TILE_SPREAD * M, *s = b->ts + (uint64_t)t * TILE_SPREAD * M;
     res->rc = MP_OK;
     if (b->per_tile) {
-        dev = b->dev + (uint64_t)t * (TILE_ROWS * K + MP_KERNEL_GUARD);
+        dev = b->dev + (uint64_t)t * (TILE_SPREAD * K + MP_KERNEL_GUARD);
         res->rc = mp_kernel_dequant_in_place(job, cr + t0, tn, dev, &res->err);
         if (res->rc == MP_OK) res->rc = mp_kernel_gemm_in_place(job, cr + t0, tn, y, &res->err);
         if (res->rc != MP_OK) return;
@@ -314,8 +317,9 @@ static mp_errcode run_chunk(mp_kernel_job *job, bufs *b, const uint32_t *cr, uin
                             mp_vtensor *vt, acc *a, mp_err *err)
 {
     tile_res res[CHUNK_ROWS / TILE_ROWS];
-    long long nt = (cn + TILE_ROWS - 1) / TILE_ROWS;
-#pragma omp parallel num_threads(b->nthreads) if (nt > 1 && (uint64_t)cn * K >= 65536)
+    b->tile = cr[cn - 1] - cr[0] + 1 == cn ? TILE_ROWS : TILE_SPREAD;
+    long long nt = (cn + b->tile - 1) / b->tile;
+#pragma omp parallel num_threads(b->nthreads) if (nt > 1 && (uint64_t)cn * K >= 262144)
     {
         int t = omp_get_thread_num();
 #pragma omp for schedule(dynamic, 1)
@@ -412,19 +416,35 @@ static mp_errcode qref_rows(void *ctx, const uint32_t *rows, uint32_t nrows, flo
     return ref_rows(q->m, q->q, rows, nrows, out, q->tmp, err);
 }
 
+/* Tensor t's bytes for a kernel: in place in its file's mapping (mp_st_file_map) when there is
+ * one and they lie 4-byte aligned, so that a sampled check reads the pages of its rows, not the
+ * tensor; else read into *own (the caller frees it). */
+static mp_errcode kernel_bytes(const mp_st_model *m, const mp_tensor *t, void **own, const void **at, size_t *bytes,
+                               mp_err *err)
+{
+    const uint8_t *map = t ? mp_st_file_map(m, t->file) : NULL;
+    *own = NULL, *at = NULL, *bytes = 0;
+    if (map && (uintptr_t)(map + t->offset) % 4 == 0) {
+        *at = map + t->offset, *bytes = (size_t)t->n_bytes;
+        return MP_OK;
+    }
+    MP_FORWARD(mp_verify_read_whole(m, t, own, bytes, err));
+    *at = *own;
+    return MP_OK;
+}
+
 /* The kernel data of a packed-integer linear: codes, scales, zero points and g_idx as stored,
- * into own[0..3] (the caller frees them). */
+ * in place or read into own[0..3] (the caller frees them). */
 static mp_errcode int_kernel_data(const mp_st_model *om, const mp_qlinear *ol, mp_kernel_data *kd, void *own[4],
                                   mp_err *err)
 {
     mp_dtype sdt = ol->scales->dtype;
     if (sdt != MP_DTYPE_F16 && sdt != MP_DTYPE_BF16 && sdt != MP_DTYPE_F32)
         return mp_errf_at(err, MP_E_UNSUPPORTED, NULL, ol->scales->name, -1, "scales of dtype %s", mp_dtype_name(sdt));
-    MP_FORWARD(mp_verify_read_whole(om, ol->qweight, &own[0], &kd->qw_bytes, err));
-    MP_FORWARD(mp_verify_read_whole(om, ol->scales, &own[1], &kd->sc_bytes, err));
-    if (ol->zero != MP_QZERO_IMPLIED) MP_FORWARD(mp_verify_read_whole(om, ol->qzeros, &own[2], &kd->zp_bytes, err));
-    MP_FORWARD(mp_verify_read_whole(om, ol->g_idx, &own[3], &kd->gidx_bytes, err));
-    kd->qw = own[0], kd->sc = own[1], kd->zp = own[2], kd->gidx = own[3];
+    MP_FORWARD(kernel_bytes(om, ol->qweight, &own[0], &kd->qw, &kd->qw_bytes, err));
+    MP_FORWARD(kernel_bytes(om, ol->scales, &own[1], &kd->sc, &kd->sc_bytes, err));
+    if (ol->zero != MP_QZERO_IMPLIED) MP_FORWARD(kernel_bytes(om, ol->qzeros, &own[2], &kd->zp, &kd->zp_bytes, err));
+    MP_FORWARD(kernel_bytes(om, ol->g_idx, &own[3], &kd->gidx, &kd->gidx_bytes, err));
     uint32_t *P = kd->P;
     P[MP_P_N] = (uint32_t)ol->n_rows;
     P[MP_P_K] = (uint32_t)ol->k_cols;
