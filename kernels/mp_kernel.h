@@ -147,7 +147,8 @@ static inline uint mp_bits(__global const uint *w, ulong stride, ulong bit, uint
 
 /* w = (float)(q - z) * s from a family's code, zero and scale readers; F_weights fills w[j] =
  * F_weight(n, k0 + j) for j < cnt, the group's zero and scale read once when the span lies in
- * one group (no g_idx): the same value, bit for bit, with one division per span. A span may be
+ * one group (by g_idx, when there is one: an act-order g_idx splits spans, a trivial one does
+ * not): the same value, bit for bit, with one division per span. A span may be
  * longer than MP_SPAN (the cpu backend's row loops below ask for up to a group at a time); the
  * device entries ask for MP_SPAN at most. */
 #define MP_KERNEL_WEIGHT(F)                                                                       \
@@ -164,8 +165,12 @@ static inline uint mp_bits(__global const uint *w, ulong stride, ulong bit, uint
                                    __global const uchar *zp, __global const int *gidx,           \
                                    __global const uint *P, uint n, uint k0, uint cnt, float *w)  \
     {                                                                                             \
-        uint gs = P[P_GSIZE], g = k0 / gs, v8 = 0;                                                \
-        if (P[P_GIDX] || k0 - g * gs + cnt > gs) {                                                \
+        uint gs = P[P_GSIZE], g = P[P_GIDX] ? (uint)gidx[k0] : k0 / gs, one = 1, v8 = 0;          \
+        if (P[P_GIDX])                                                                            \
+            for (uint j = 1; j < cnt; j++) one &= (uint)gidx[k0 + j] == g;                        \
+        else                                                                                      \
+            one = k0 - g * gs + cnt <= gs;                                                        \
+        if (!one) {                                                                               \
             for (uint j = 0; j < cnt; j++) w[j] = F##_weight(qw, sc, zp, gidx, P, n, k0 + j);     \
             return;                                                                               \
         }                                                                                         \
