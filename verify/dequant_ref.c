@@ -127,7 +127,7 @@ static uint32_t zero_at(const mp_qlinear *q, const uint32_t *zw, block zb, uint6
 }
 
 /* Row n's codes, k = 0..K-1. One switch per row, not per element. */
-static void decode_row(const mp_qlinear *q, const uint32_t *w, block cb, uint64_t n, int32_t *codes)
+static inline __attribute__((always_inline)) void decode_row(const mp_qlinear *q, const uint32_t *w, block cb, uint64_t n, int32_t *codes)
 {
     size_t cols = (size_t)(cb.c1 - cb.c0);
     uint64_t K = q->k_cols;
@@ -185,7 +185,7 @@ static void decode_row(const mp_qlinear *q, const uint32_t *w, block cb, uint64_
 /* row[k] = (float)((codes[k] ^ x) - z) * s with the zero and scale of column k's group gk[k],
  * one run of columns of one group at a time (runs[i] .. runs[i + 1] - 1, nruns of them): a loop
  * the compiler vectorizes. */
-static void scale_row(const int32_t *codes, int32_t x, const int32_t *zrow, const float *srow, const uint32_t *gk,
+static inline __attribute__((always_inline)) void scale_row(const int32_t *codes, int32_t x, const int32_t *zrow, const float *srow, const uint32_t *gk,
                       const uint32_t *runs, uint64_t nruns, float *row)
 {
     for (uint64_t i = 0; i < nruns; i++) {
@@ -194,6 +194,21 @@ static void scale_row(const int32_t *codes, int32_t x, const int32_t *zrow, cons
         float s = srow[gk[k0]];
         for (uint64_t k = k0; k < k1; k++) row[k] = (float)((codes[k] ^ x) - z) * s;
     }
+}
+
+/* Row n decoded and scaled, built for AVX-512 and AVX2 as well as the baseline: the word
+ * decode's shifts by 4f and the scaling vectorize there. */
+#ifdef MP_NO_TARGET_CLONES
+#define REF_CLONES
+#else
+#define REF_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+static REF_CLONES void ref_row(const mp_qlinear *q, const uint32_t *w, block cb, uint64_t n, int32_t *codes,
+                               const int32_t *zrow, const float *srow, const uint32_t *gk, const uint32_t *runs,
+                               uint64_t nruns, float *row)
+{
+    decode_row(q, w, cb, n, codes);
+    scale_row(codes, (int32_t)q->code_xor, zrow, srow, gk, runs, nruns, row);
 }
 
 /* The reference of each element kind but packed integers (below). */
@@ -262,8 +277,7 @@ mp_errcode mp_dequant_ref(const mp_st_model *m, const mp_qlinear *q, uint64_t n0
                 srow[g] = mp_dtype_load_f32(sb8 + si * es, q->scales->dtype);
                 zrow[g] = (int32_t)((int64_t)zero_at(q, zbuf, zb, n, g) + offset);
             }
-            decode_row(q, wbuf, cb, n, codes);
-            scale_row(codes, (int32_t)q->code_xor, zrow, srow, gk, runs, nruns, out + (uint64_t)j * K);
+            ref_row(q, wbuf, cb, n, codes, zrow, srow, gk, runs, nruns, out + (uint64_t)j * K);
         }
         free(codes);
         free(zrow);
