@@ -254,7 +254,7 @@ static mp_errcode judge(const acc *a, uint32_t nrows, uint64_t K, const char *na
  * launched whole into dev and y, and the tiles only compare. */
 typedef struct bufs {
     uint32_t *rows;
-    float *x, *dev, *refv, *y, *tdev, *ty;
+    float *x, *dev, *refv, *y, *tdev, *ty, *trefv;
     double *xt, *axt, *yr, *s, *tyr, *ts;
     int nthreads, per_tile; /* per_tile: launches per tile */
     uint32_t tile;          /* rows per tile, TILE_ROWS or TILE_SPREAD */
@@ -262,7 +262,7 @@ typedef struct bufs {
 
 static void bufs_free(bufs *b)
 {
-    free(b->rows), free(b->x), free(b->dev), free(b->refv), free(b->y), free(b->tdev), free(b->ty);
+    free(b->rows), free(b->x), free(b->dev), free(b->refv), free(b->y), free(b->tdev), free(b->ty), free(b->trefv);
     free(b->xt), free(b->axt), free(b->yr), free(b->s), free(b->tyr), free(b->ts);
 }
 
@@ -276,34 +276,48 @@ static int bufs_alloc(bufs *b, uint64_t n_want, uint64_t chunk, uint64_t M, uint
     b->refv = malloc((size_t)(chunk * K + 1) * sizeof *b->refv);
     b->y = malloc((size_t)(chunk * M + MP_KERNEL_GUARD) * sizeof *b->y);
     b->ty = malloc((size_t)(T * (TILE_SPREAD * M + MP_KERNEL_GUARD)) * sizeof *b->ty);
+    b->trefv = malloc((size_t)(b->per_tile ? T * TILE_SPREAD * K + 1 : 1) * sizeof *b->trefv);
     b->xt = malloc((size_t)(xb + 1) * sizeof *b->xt);
     b->axt = malloc((size_t)(xb + 1) * sizeof *b->axt);
     b->yr = malloc((size_t)(chunk * M + 1) * sizeof *b->yr);
     b->s = malloc((size_t)(chunk * M + 1) * sizeof *b->s);
     b->tyr = malloc((size_t)(T * TILE_SPREAD * M + 1) * sizeof *b->tyr);
     b->ts = malloc((size_t)(T * TILE_SPREAD * M + 1) * sizeof *b->ts);
-    return b->rows && b->x && b->dev && b->refv && b->y && b->ty && b->xt && b->axt && b->yr && b->s && b->tyr &&
-           b->ts;
+    return b->rows && b->x && b->dev && b->refv && b->y && b->ty && b->trefv && b->xt && b->axt && b->yr && b->s &&
+           b->tyr && b->ts;
 }
+
+/* The reference, when each tile computes its own rows' (mp_numeric_compare's ref_threadsafe). */
+typedef struct tile_ref {
+    mp_ref_rows_fn ref;
+    void *ctx;
+} tile_ref;
 
 /* Tile i of a chunk of cn rows (its rows cr) by thread t: the device's values and products (its
  * own launches, or the chunk's), compared with the reference; yr and s into the chunk's arrays. */
 static void run_tile(mp_kernel_job *job, bufs *b, const uint32_t *cr, uint32_t cn, uint32_t i, int t, uint64_t K,
-                     uint32_t M, tile_res *res)
+                     uint32_t M, const tile_ref *tr, tile_res *res)
 {
     uint32_t t0 = i * b->tile, tn = cn - t0 < b->tile ? cn - t0 : b->tile;
     float *dev = b->dev + (uint64_t)t0 * K, *y = b->ty + (uint64_t)t * (TILE_SPREAD * M + MP_KERNEL_GUARD);
     double *yr = b->tyr + (uint64_t)t * TILE_SPREAD * M, *s = b->ts + (uint64_t)t * TILE_SPREAD * M;
+    const float *refv = b->refv + (uint64_t)t0 * K;
     res->rc = MP_OK;
+    if (tr) {
+        float *own = b->trefv + (uint64_t)t * TILE_SPREAD * K;
+        res->rc = tr->ref(tr->ctx, cr + t0, tn, own, &res->err);
+        if (res->rc != MP_OK) return;
+        refv = own;
+    }
     if (b->per_tile) {
         dev = b->dev + (uint64_t)t * (TILE_SPREAD * K + MP_KERNEL_GUARD);
         res->rc = mp_kernel_dequant_in_place(job, cr + t0, tn, dev, &res->err);
         if (res->rc == MP_OK) res->rc = mp_kernel_gemm_in_place(job, cr + t0, tn, y, &res->err);
         if (res->rc != MP_OK) return;
     }
-    compare_values(dev, b->refv + (uint64_t)t0 * K, (uint64_t)tn * K, res);
+    compare_values(dev, refv, (uint64_t)tn * K, res);
     if (res->first != UINT64_MAX) res->first += (uint64_t)t0 * K;
-    mp_ref_gemm(b->refv + (uint64_t)t0 * K, tn, K, b->xt, b->axt, M, yr, s);
+    mp_ref_gemm(refv, tn, K, b->xt, b->axt, M, yr, s);
     for (uint64_t m = 0; m < M; m++)
         for (uint32_t j = 0; j < tn; j++) {
             if (b->per_tile) b->y[m * cn + t0 + j] = y[m * tn + j];
@@ -314,7 +328,7 @@ static void run_tile(mp_kernel_job *job, bufs *b, const uint32_t *cr, uint32_t c
 /* The tiles of one chunk, over the threads; then their results in row order, as one pass over
  * the chunk would have found them. */
 static mp_errcode run_chunk(mp_kernel_job *job, bufs *b, const uint32_t *cr, uint32_t cn, uint64_t K, uint32_t M,
-                            mp_vtensor *vt, acc *a, mp_err *err)
+                            const tile_ref *tr, mp_vtensor *vt, acc *a, mp_err *err)
 {
     tile_res res[CHUNK_ROWS / TILE_ROWS];
     b->tile = cr[cn - 1] - cr[0] + 1 == cn ? TILE_ROWS : TILE_SPREAD;
@@ -323,7 +337,7 @@ static mp_errcode run_chunk(mp_kernel_job *job, bufs *b, const uint32_t *cr, uin
     {
         int t = omp_get_thread_num();
 #pragma omp for schedule(dynamic, 1)
-        for (long long i = 0; i < nt; i++) run_tile(job, b, cr, cn, (uint32_t)i, t, K, M, &res[i]);
+        for (long long i = 0; i < nt; i++) run_tile(job, b, cr, cn, (uint32_t)i, t, K, M, tr, &res[i]);
     }
     uint64_t bad = 0;
     int all_nan = 1;
@@ -346,8 +360,8 @@ static mp_errcode run_chunk(mp_kernel_job *job, bufs *b, const uint32_t *cr, uin
 }
 
 mp_errcode mp_numeric_compare(mp_device *dv, const mp_verify_opts *o, const mp_kernel_data *kd, uint64_t N,
-                              uint64_t K, const char *name, mp_ref_rows_fn ref, void *ctx, mp_vtensor *vt,
-                              mp_verify_report *r, mp_err *err)
+                              uint64_t K, const char *name, mp_ref_rows_fn ref, void *ctx, int ref_threadsafe,
+                              mp_vtensor *vt, mp_verify_report *r, mp_err *err)
 {
     uint64_t M = o->m;
     uint32_t want = o->rows;
@@ -385,10 +399,12 @@ mp_errcode mp_numeric_compare(mp_device *dv, const mp_verify_opts *o, const mp_k
     for (uint32_t c0 = 0; c0 < nrows && rc == MP_OK; c0 += CHUNK_ROWS) {
         uint32_t cn = nrows - c0 < CHUNK_ROWS ? nrows - c0 : CHUNK_ROWS;
         const uint32_t *cr = b.rows + c0;
-        rc = ref(ctx, cr, cn, b.refv, err);
+        tile_ref tr = {ref, ctx};
+        int own_ref = ref_threadsafe && b.per_tile && cr[cn - 1] - cr[0] + 1 == cn && cr[0] % TILE_ROWS == 0;
+        if (!own_ref) rc = ref(ctx, cr, cn, b.refv, err);
         if (rc == MP_OK && !b.per_tile) rc = mp_kernel_dequant_in_place(job, cr, cn, b.dev, err);
         if (rc == MP_OK && !b.per_tile) rc = mp_kernel_gemm_in_place(job, cr, cn, b.y, err);
-        if (rc == MP_OK) rc = run_chunk(job, &b, cr, cn, K, (uint32_t)M, vt, &a, err);
+        if (rc == MP_OK) rc = run_chunk(job, &b, cr, cn, K, (uint32_t)M, own_ref ? &tr : NULL, vt, &a, err);
         if (rc != MP_OK) {
             if (!err->tensor[0]) snprintf(err->tensor, sizeof err->tensor, "%s", name);
             break;
@@ -431,6 +447,17 @@ static mp_errcode kernel_bytes(const mp_st_model *m, const mp_tensor *t, void **
     MP_FORWARD(mp_verify_read_whole(m, t, own, bytes, err));
     *at = *own;
     return MP_OK;
+}
+
+/* Whether the reference rows of rl may be read by several threads at once: runs from a multiple
+ * of 8 need no shared scratch (qref.tmp), and plain files are read by pread or from a mapping;
+ * a compressed file is a stream. */
+static int qref_threadsafe(const mp_st_model *m, const mp_qlinear *q)
+{
+    const mp_tensor *t[] = {q->qweight, q->scales, q->qzeros, q->g_idx};
+    for (size_t i = 0; i < sizeof t / sizeof *t; i++)
+        if (t[i] && mp_st_file_compression(m, t[i]->file) != MP_COMPRESS_NONE) return 0;
+    return 1;
 }
 
 /* The kernel data of a packed-integer linear: codes, scales, zero points and g_idx as stored,
@@ -495,7 +522,8 @@ static mp_errcode check_linear(const mp_numeric_ctx *c, const mp_st_model *om, c
                                                                   : int_kernel_data(om, ol, &kd, own, err);
     if (rc == MP_OK) {
         qref qr = {rm, rl, malloc((size_t)((CHUNK_ROWS + 8) * ol->k_cols) * sizeof(float))};
-        rc = qr.tmp ? mp_numeric_compare(c->dev, c->o, &kd, ol->n_rows, ol->k_cols, name, qref_rows, &qr, vt, r, err)
+        rc = qr.tmp ? mp_numeric_compare(c->dev, c->o, &kd, ol->n_rows, ol->k_cols, name, qref_rows, &qr,
+                                         qref_threadsafe(rm, rl), vt, r, err)
                     : mp_errf(err, MP_E_NOMEM, "out of memory");
         free(qr.tmp);
     }
@@ -784,7 +812,8 @@ static mp_errcode check_gguf_blocks(const mp_numeric_ctx *c, size_t fi, uint64_t
             kd.P[MP_P_BITS] = type;
             kd.P[MP_P_QSTRIDE] = (uint32_t)t->shape[1];
             kd.P[MP_P_GSIZE] = 32;
-            rc = mp_numeric_compare(c->dev, c->o, &kd, t->shape[0], k, t->name, blockref_rows, &br, vt, r, err);
+            rc = mp_numeric_compare(c->dev, c->o, &kd, t->shape[0], k, t->name, blockref_rows, &br, 0, vt, r,
+                                    err);
         }
         free(bytes);
         free(br.buf);
