@@ -182,16 +182,17 @@ static inline __attribute__((always_inline)) void decode_row(const mp_qlinear *q
     }
 }
 
-/* row[k] = (float)((codes[k] ^ x) - z) * s with the zero and scale of column k's group gk[k],
- * one run of columns of one group at a time (runs[i] .. runs[i + 1] - 1, nruns of them): a loop
- * the compiler vectorizes. */
-static inline __attribute__((always_inline)) void scale_row(const int32_t *codes, int32_t x, const int32_t *zrow, const float *srow, const uint32_t *gk,
-                      const uint32_t *runs, uint64_t nruns, float *row)
+/* row[k] = (float)((codes[k] ^ x) - z) * s with the zero and scale of column k's group, one run
+ * of columns of one group at a time (columns runs[i] .. runs[i + 1] - 1 of group rg[i], nruns
+ * of them): a loop the compiler vectorizes. */
+static inline __attribute__((always_inline)) void scale_row(const int32_t *codes, int32_t x, const int32_t *zrow,
+                                                            const float *srow, const uint32_t *rg,
+                                                            const uint32_t *runs, uint64_t nruns, float *row)
 {
     for (uint64_t i = 0; i < nruns; i++) {
         uint64_t k0 = runs[i], k1 = runs[i + 1];
-        int32_t z = zrow[gk[k0]];
-        float s = srow[gk[k0]];
+        int32_t z = zrow[rg[i]];
+        float s = srow[rg[i]];
         for (uint64_t k = k0; k < k1; k++) row[k] = (float)((codes[k] ^ x) - z) * s;
     }
 }
@@ -204,11 +205,11 @@ static inline __attribute__((always_inline)) void scale_row(const int32_t *codes
 #define REF_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #endif
 static REF_CLONES void ref_row(const mp_qlinear *q, const uint32_t *w, block cb, uint64_t n, int32_t *codes,
-                               const int32_t *zrow, const float *srow, const uint32_t *gk, const uint32_t *runs,
+                               const int32_t *zrow, const float *srow, const uint32_t *rg, const uint32_t *runs,
                                uint64_t nruns, float *row)
 {
     decode_row(q, w, cb, n, codes);
-    scale_row(codes, (int32_t)q->code_xor, zrow, srow, gk, runs, nruns, row);
+    scale_row(codes, (int32_t)q->code_xor, zrow, srow, rg, runs, nruns, row);
 }
 
 /* The reference of each element kind but packed integers (below). */
@@ -248,17 +249,16 @@ mp_errcode mp_dequant_ref(const mp_st_model *m, const mp_qlinear *q, uint64_t n0
     size_t es = mp_dtype_bits(q->scales->dtype) / 8, scols = (size_t)(sb.c1 - sb.c0);
     const uint64_t K = q->k_cols, G = q->n_groups;
     const int64_t offset = q->zero == MP_QZERO_IMPLIED ? 0 : (int64_t)q->zero_offset;
-    uint32_t *gk = malloc((size_t)K * sizeof *gk), *runs = malloc((size_t)(K + 1) * sizeof *runs);
-    if (!gk || !runs) {
-        free(gk), free(runs);
+    uint32_t *rg = malloc((size_t)K * sizeof *rg), *runs = malloc((size_t)(K + 1) * sizeof *runs);
+    if (!rg || !runs) {
+        free(rg), free(runs);
         rc = mp_errf(err, MP_E_NOMEM, "out of memory");
         goto cleanup;
     }
-    uint64_t nruns = 0;
-    for (uint64_t k = 0; k < K; k++) {
-        gk[k] = (uint32_t)(gidx ? (uint64_t)gidx[k] : k / q->group_size);
-        if (k == 0 || gk[k] != gk[k - 1]) runs[nruns++] = (uint32_t)k;
-    }
+    uint64_t nruns = 0; /* the runs of columns of one group: by g_idx, else groups in order */
+    for (uint64_t k = 0; gidx && k < K; k++)
+        if (k == 0 || gidx[k] != gidx[k - 1]) rg[nruns] = (uint32_t)gidx[k], runs[nruns++] = (uint32_t)k;
+    for (uint64_t k = 0; !gidx && k < K; k += q->group_size) rg[nruns] = (uint32_t)nruns, runs[nruns++] = (uint32_t)k;
     runs[nruns] = (uint32_t)K;
     long long rows = (long long)(n1 - n0);
     int nomem = 0;
@@ -277,13 +277,13 @@ mp_errcode mp_dequant_ref(const mp_st_model *m, const mp_qlinear *q, uint64_t n0
                 srow[g] = mp_dtype_load_f32(sb8 + si * es, q->scales->dtype);
                 zrow[g] = (int32_t)((int64_t)zero_at(q, zbuf, zb, n, g) + offset);
             }
-            ref_row(q, wbuf, cb, n, codes, zrow, srow, gk, runs, nruns, out + (uint64_t)j * K);
+            ref_row(q, wbuf, cb, n, codes, zrow, srow, rg, runs, nruns, out + (uint64_t)j * K);
         }
         free(codes);
         free(zrow);
         free(srow);
     }
-    free(gk);
+    free(rg);
     free(runs);
     if (nomem) rc = mp_errf(err, MP_E_NOMEM, "out of memory");
 cleanup:
