@@ -90,7 +90,8 @@ for layout in ("onednn-int4", "cutlass-int4", "gptq-v2", "awq", "compressed-tens
     print(sampled(f"s-{layout}", f"{layout:18s} on cpu"))
 for layout in ("gptq", "cutlass-int4"):
     print(sampled(f"w-{layout}", f"{layout:18s} on cpu, wide layers"))
-print("  bound of verify --full as defined, 2 cores at 2.6 GHz: about 0.84 GB/s of 4-bit codes (doc/verify-speed.md)")
+print("  bound of verify --full as defined (two dequantizations, the f32 product, the double reference): about 1.0-1.2 GB/s of"
+      " 4-bit codes on 2 AVX-512 cores at 2.6 GHz, 0.84 on AVX2 ones (doc/verify-speed.md)")
 try:
     v = json.load(open(f"{d}/v-opencl.json"))
     print(line(v, f"{'onednn-int4':18s} on opencl ({v['device']['name'][:30]})"))
