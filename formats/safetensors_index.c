@@ -557,6 +557,9 @@ mp_errcode mp_st_gather_block(const mp_st_model *m, const mp_tensor *t, uint64_t
     uint64_t es = mp_dtype_bits(t->dtype) / 8, row = t->shape[1] * es, span = (c1 - c0) * es;
     const uint8_t *src = map + t->offset + c0 * es;
     uint8_t *dst = buf;
-    for (uint64_t r = r0; r < r1; r++, dst += span) memcpy(dst, src + r * row, (size_t)span);
+    if (span == 4) /* a column of words (a sampled row of a [K/8, N] tensor): no call per word */
+        for (uint64_t r = r0; r < r1; r++, dst += 4) memcpy(dst, src + r * row, 4);
+    else
+        for (uint64_t r = r0; r < r1; r++, dst += span) memcpy(dst, src + r * row, (size_t)span);
     return MP_OK;
 }

@@ -221,45 +221,62 @@ static const ref_fn ref_of_elem[MP_ELEM_COUNT] = {
     [MP_ELEM_INT8_ABSMAX] = mp_dequant_ref_int8_absmax,
 };
 
-mp_errcode mp_dequant_ref(const mp_st_model *m, const mp_qlinear *q, uint64_t n0, uint64_t n1,
-                          float *out, mp_err *err)
-{
-    if (q->scheme && q->scheme->elem != MP_ELEM_INT) return ref_of_elem[q->scheme->elem](m, q, n0, n1, out, err);
-    assert(n0 <= n1 && n1 <= q->n_rows);
-    assert(q->pack != MP_QPACK_N8_INTERLEAVED || n0 % 8 == 0);
-    if (n0 == n1) return MP_OK;
-    void *wbuf = NULL, *zbuf = NULL, *sbuf = NULL;
-    int32_t *gidx = NULL;
-    block cb = code_block(q, n0, n1), zb = zero_block(q, n0, n1), sb = scale_block(q, n0, n1);
-    mp_errcode rc = read_block(m, q->qweight, cb, &wbuf, err);
-    if (rc == MP_OK && q->zero != MP_QZERO_IMPLIED) rc = read_block(m, q->qzeros, zb, &zbuf, err);
-    if (rc == MP_OK) rc = read_block(m, q->scales, sb, &sbuf, err);
-    if (rc == MP_OK && q->g_idx) {
-        gidx = malloc((size_t)q->k_cols * 4);
-        rc = gidx ? mp_st_read(m, q->g_idx, 0, gidx, (size_t)q->k_cols * 4, err)
-                  : mp_errf(err, MP_E_NOMEM, "out of memory");
-        for (uint64_t k = 0; rc == MP_OK && k < q->k_cols; k++)
-            gidx[k] = (int32_t)mp_read_le32(&gidx[k]);
-    }
-    if (rc != MP_OK) goto cleanup;
-    if (q->pack != MP_QPACK_K2_BYTES) words_from_le(wbuf, (size_t)((cb.r1 - cb.r0) * (cb.c1 - cb.c0)));
-    if (zbuf) words_from_le(zbuf, (size_t)((zb.r1 - zb.r0) * (zb.c1 - zb.c0)));
+struct mp_ref_groups {
+    uint32_t *rg, *runs; /* runs[i] .. runs[i + 1] - 1 are columns of group rg[i] */
+    uint64_t nruns;
+};
 
-    const uint8_t *sb8 = sbuf;
+void mp_ref_groups_free(mp_ref_groups *g)
+{
+    if (!g) return;
+    free(g->rg);
+    free(g->runs);
+    free(g);
+}
+
+mp_errcode mp_ref_groups_read(const mp_st_model *m, const mp_qlinear *q, mp_ref_groups **out, mp_err *err)
+{
+    *out = NULL;
+    if (q->scheme && q->scheme->elem != MP_ELEM_INT) return MP_OK;
+    uint64_t K = q->k_cols;
+    mp_ref_groups *g = calloc(1, sizeof *g);
+    int32_t *gidx = q->g_idx ? malloc((size_t)K * 4) : NULL;
+    mp_errcode rc = g && (gidx || !q->g_idx) ? MP_OK : mp_errf(err, MP_E_NOMEM, "out of memory");
+    if (rc == MP_OK && g && !((g->rg = malloc((size_t)K * sizeof *g->rg)) && (g->runs = malloc((size_t)(K + 1) * 4))))
+        rc = mp_errf(err, MP_E_NOMEM, "out of memory");
+    if (rc == MP_OK && gidx) rc = mp_st_read(m, q->g_idx, 0, gidx, (size_t)K * 4, err);
+    for (uint64_t k = 0; rc == MP_OK && gidx && k < K; k++) {
+        gidx[k] = (int32_t)mp_read_le32(&gidx[k]);
+        if (k == 0 || gidx[k] != gidx[k - 1]) g->rg[g->nruns] = (uint32_t)gidx[k], g->runs[g->nruns++] = (uint32_t)k;
+    }
+    for (uint64_t k = 0; rc == MP_OK && !gidx && k < K; k += q->group_size)
+        g->rg[g->nruns] = (uint32_t)g->nruns, g->runs[g->nruns++] = (uint32_t)k;
+    if (rc == MP_OK) g->runs[g->nruns] = (uint32_t)K;
+    free(gidx);
+    if (rc != MP_OK) mp_ref_groups_free(g);
+    else *out = g;
+    return rc;
+}
+
+mp_errcode mp_dequant_ref(const mp_st_model *m, const mp_qlinear *q, uint64_t n0, uint64_t n1, float *out,
+                          mp_err *err)
+{
+    if ((q->scheme && q->scheme->elem != MP_ELEM_INT) || n0 == n1) return mp_dequant_ref_with(m, q, NULL, n0, n1, out, err);
+    mp_ref_groups *g = NULL;
+    mp_errcode rc = mp_ref_groups_read(m, q, &g, err);
+    if (rc == MP_OK) rc = mp_dequant_ref_with(m, q, g, n0, n1, out, err);
+    mp_ref_groups_free(g);
+    return rc;
+}
+
+/* Rows [n0, n1) of the blocks wbuf, zbuf, sbuf (cb, zb, sb) into out, over the threads. */
+static mp_errcode ref_rows_of(const mp_qlinear *q, const mp_ref_groups *grp, const uint32_t *wbuf, block cb,
+                              const uint32_t *zbuf, block zb, const uint8_t *sb8, block sb, uint64_t n0, uint64_t n1,
+                              float *out, mp_err *err)
+{
     size_t es = mp_dtype_bits(q->scales->dtype) / 8, scols = (size_t)(sb.c1 - sb.c0);
     const uint64_t K = q->k_cols, G = q->n_groups;
     const int64_t offset = q->zero == MP_QZERO_IMPLIED ? 0 : (int64_t)q->zero_offset;
-    uint32_t *rg = malloc((size_t)K * sizeof *rg), *runs = malloc((size_t)(K + 1) * sizeof *runs);
-    if (!rg || !runs) {
-        free(rg), free(runs);
-        rc = mp_errf(err, MP_E_NOMEM, "out of memory");
-        goto cleanup;
-    }
-    uint64_t nruns = 0; /* the runs of columns of one group: by g_idx, else groups in order */
-    for (uint64_t k = 0; gidx && k < K; k++)
-        if (k == 0 || gidx[k] != gidx[k - 1]) rg[nruns] = (uint32_t)gidx[k], runs[nruns++] = (uint32_t)k;
-    for (uint64_t k = 0; !gidx && k < K; k += q->group_size) rg[nruns] = (uint32_t)nruns, runs[nruns++] = (uint32_t)k;
-    runs[nruns] = (uint32_t)K;
     long long rows = (long long)(n1 - n0);
     int nomem = 0;
 #pragma omp parallel if (rows >= 2 && (uint64_t)rows * K >= (1u << 16)) reduction(| : nomem)
@@ -277,19 +294,35 @@ mp_errcode mp_dequant_ref(const mp_st_model *m, const mp_qlinear *q, uint64_t n0
                 srow[g] = mp_dtype_load_f32(sb8 + si * es, q->scales->dtype);
                 zrow[g] = (int32_t)((int64_t)zero_at(q, zbuf, zb, n, g) + offset);
             }
-            ref_row(q, wbuf, cb, n, codes, zrow, srow, rg, runs, nruns, out + (uint64_t)j * K);
+            ref_row(q, wbuf, cb, n, codes, zrow, srow, grp->rg, grp->runs, grp->nruns, out + (uint64_t)j * K);
         }
         free(codes);
         free(zrow);
         free(srow);
     }
-    free(rg);
-    free(runs);
-    if (nomem) rc = mp_errf(err, MP_E_NOMEM, "out of memory");
-cleanup:
+    return nomem ? mp_errf(err, MP_E_NOMEM, "out of memory") : MP_OK;
+}
+
+mp_errcode mp_dequant_ref_with(const mp_st_model *m, const mp_qlinear *q, const mp_ref_groups *g, uint64_t n0,
+                               uint64_t n1, float *out, mp_err *err)
+{
+    if (q->scheme && q->scheme->elem != MP_ELEM_INT) return ref_of_elem[q->scheme->elem](m, q, n0, n1, out, err);
+    assert(n0 <= n1 && n1 <= q->n_rows);
+    assert(q->pack != MP_QPACK_N8_INTERLEAVED || n0 % 8 == 0);
+    if (n0 == n1) return MP_OK;
+    if (!g) return mp_dequant_ref(m, q, n0, n1, out, err);
+    void *wbuf = NULL, *zbuf = NULL, *sbuf = NULL;
+    block cb = code_block(q, n0, n1), zb = zero_block(q, n0, n1), sb = scale_block(q, n0, n1);
+    mp_errcode rc = read_block(m, q->qweight, cb, &wbuf, err);
+    if (rc == MP_OK && q->zero != MP_QZERO_IMPLIED) rc = read_block(m, q->qzeros, zb, &zbuf, err);
+    if (rc == MP_OK) rc = read_block(m, q->scales, sb, &sbuf, err);
+    if (rc == MP_OK) {
+        if (q->pack != MP_QPACK_K2_BYTES) words_from_le(wbuf, (size_t)((cb.r1 - cb.r0) * (cb.c1 - cb.c0)));
+        if (zbuf) words_from_le(zbuf, (size_t)((zb.r1 - zb.r0) * (zb.c1 - zb.c0)));
+        rc = ref_rows_of(q, g, wbuf, cb, zbuf, zb, sbuf, sb, n0, n1, out, err);
+    }
     free(wbuf);
     free(zbuf);
     free(sbuf);
-    free(gidx);
     return rc;
 }

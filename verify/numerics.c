@@ -90,8 +90,8 @@ mp_errcode mp_verify_read_whole(const mp_st_model *m, const mp_tensor *t, void *
 }
 
 /* Reference rows: consecutive runs in one call each (AWQ GEMM needs runs from a multiple of 8). */
-static mp_errcode ref_rows(const mp_st_model *m, const mp_qlinear *q, const uint32_t *rows, uint32_t nrows,
-                           float *out, float *tmp, mp_err *err)
+static mp_errcode ref_rows(const mp_st_model *m, const mp_qlinear *q, const mp_ref_groups *grp, const uint32_t *rows,
+                           uint32_t nrows, float *out, float *tmp, mp_err *err)
 {
     uint64_t K = q->k_cols;
     for (uint32_t i = 0; i < nrows;) {
@@ -100,9 +100,9 @@ static mp_errcode ref_rows(const mp_st_model *m, const mp_qlinear *q, const uint
         uint64_t a = rows[i], b = (uint64_t)rows[j - 1] + 1;
         uint64_t a0 = q->pack == MP_QPACK_N8_INTERLEAVED ? a & ~(uint64_t)7 : a;
         if (a0 == a) { /* straight into place */
-            MP_FORWARD(mp_dequant_ref(m, q, a, b, out + (uint64_t)i * K, err));
+            MP_FORWARD(mp_dequant_ref_with(m, q, grp, a, b, out + (uint64_t)i * K, err));
         } else {
-            MP_FORWARD(mp_dequant_ref(m, q, a0, b, tmp, err));
+            MP_FORWARD(mp_dequant_ref_with(m, q, grp, a0, b, tmp, err));
             memcpy(out + (uint64_t)i * K, tmp + (a - a0) * K, (size_t)((b - a) * K) * sizeof *out);
         }
         i = j;
@@ -423,13 +423,14 @@ done:
 typedef struct qref {
     const mp_st_model *m;
     const mp_qlinear *q;
+    const mp_ref_groups *grp; /* read once per linear */
     float *tmp;
 } qref;
 
 static mp_errcode qref_rows(void *ctx, const uint32_t *rows, uint32_t nrows, float *out, mp_err *err)
 {
     const qref *q = ctx;
-    return ref_rows(q->m, q->q, rows, nrows, out, q->tmp, err);
+    return ref_rows(q->m, q->q, q->grp, rows, nrows, out, q->tmp, err);
 }
 
 /* Tensor t's bytes for a kernel: in place in its file's mapping (mp_st_file_map) when there is
@@ -521,10 +522,14 @@ static mp_errcode check_linear(const mp_numeric_ctx *c, const mp_st_model *om, c
     mp_errcode rc = ol->scheme && ol->scheme->elem != MP_ELEM_INT ? mp_float_kernel_data(om, ol, &kd, own, err)
                                                                   : int_kernel_data(om, ol, &kd, own, err);
     if (rc == MP_OK) {
-        qref qr = {rm, rl, malloc((size_t)((CHUNK_ROWS + 8) * ol->k_cols) * sizeof(float))};
-        rc = qr.tmp ? mp_numeric_compare(c->dev, c->o, &kd, ol->n_rows, ol->k_cols, name, qref_rows, &qr,
-                                         qref_threadsafe(rm, rl), vt, r, err)
-                    : mp_errf(err, MP_E_NOMEM, "out of memory");
+        mp_ref_groups *grp = NULL;
+        qref qr = {rm, rl, NULL, malloc((size_t)((CHUNK_ROWS + 8) * ol->k_cols) * sizeof(float))};
+        rc = qr.tmp ? mp_ref_groups_read(rm, rl, &grp, err) : mp_errf(err, MP_E_NOMEM, "out of memory");
+        qr.grp = grp;
+        if (rc == MP_OK)
+            rc = mp_numeric_compare(c->dev, c->o, &kd, ol->n_rows, ol->k_cols, name, qref_rows, &qr,
+                                    qref_threadsafe(rm, rl), vt, r, err);
+        mp_ref_groups_free(grp);
         free(qr.tmp);
     }
     for (int i = 0; i < 4; i++) free(own[i]);
@@ -725,7 +730,7 @@ static mp_errcode check_dense(const mp_numeric_ctx *c, const mp_tensor *w, const
     int64_t first = -1, first_k = 0;
     kn_slab slab = {UINT64_MAX, NULL};
     for (uint32_t i = 0; i < nrows && rc == MP_OK; i++) {
-        rc = ref_rows(c->src, sl, rows + i, 1, ref, tmp, err);
+        rc = ref_rows(c->src, sl, NULL, rows + i, 1, ref, tmp, err);
         if (rc == MP_OK) rc = read_dense_row(c->out, w, np, rows[i], K, es, &slab, got, err);
         for (uint64_t k = 0; rc == MP_OK && k < K; k++) {
             uint32_t want, have = es == 2 ? (uint32_t)(got[2 * k] | got[2 * k + 1] << 8) : mp_read_le32(got + 4 * k);
