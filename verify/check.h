@@ -59,9 +59,10 @@ typedef mp_errcode (*mp_ref_rows_fn)(void *ctx, const uint32_t *rows, uint32_t n
 
 /* The device check of one weight [N, K] held by kd (already filled): sampled rows dequantized
  * on the device must equal ref's bit for bit, and y = x w^T must stay within the rounding
- * bounds. Fills vt and adds findings to r. ref_threadsafe: ref may run in several threads at
- * once, each on its own run of consecutive rows starting at a multiple of 16 (then each thread
- * computes the reference of the rows it checks, while they are in its cache). */
+ * bounds. Fills vt and adds findings to r. ref_threadsafe: 2 when ref may run in several
+ * threads at once on any rows, 1 when only on runs of consecutive rows from a multiple of 16, 0
+ * never (then each thread computes the reference of the rows it checks, while they are in its
+ * cache). */
 mp_errcode mp_numeric_compare(mp_device *d, const mp_verify_opts *o, const mp_kernel_data *kd, uint64_t N,
                               uint64_t K, const char *name, mp_ref_rows_fn ref, void *ctx, int ref_threadsafe,
                               mp_vtensor *vt, mp_verify_report *r, mp_err *err);

@@ -245,7 +245,7 @@ static mp_errcode judge(const acc *a, uint32_t nrows, uint64_t K, const char *na
 }
 
 #define TILE_ROWS 16u /* rows a thread checks at once: their values stay in its L2 */
-#define TILE_SPREAD 64u /* the same for rows far apart (sampled): their columns of a [K/8, N] layout
+#define TILE_SPREAD 32u /* the same for rows far apart (sampled): their columns of a [K/8, N] layout
                          * share pages, which one tile then reads once, not once per 16 rows */
 
 /* The buffers of one compare, sized for chunks of `chunk` rows: the chunk's reference values and
@@ -400,7 +400,8 @@ mp_errcode mp_numeric_compare(mp_device *dv, const mp_verify_opts *o, const mp_k
         uint32_t cn = nrows - c0 < CHUNK_ROWS ? nrows - c0 : CHUNK_ROWS;
         const uint32_t *cr = b.rows + c0;
         tile_ref tr = {ref, ctx};
-        int own_ref = ref_threadsafe && b.per_tile && cr[cn - 1] - cr[0] + 1 == cn && cr[0] % TILE_ROWS == 0;
+        int own_ref = b.per_tile && (ref_threadsafe == 2 || (ref_threadsafe == 1 && cr[cn - 1] - cr[0] + 1 == cn &&
+                                                             cr[0] % TILE_ROWS == 0));
         if (!own_ref) rc = ref(ctx, cr, cn, b.refv, err);
         if (rc == MP_OK && !b.per_tile) rc = mp_kernel_dequant_in_place(job, cr, cn, b.dev, err);
         if (rc == MP_OK && !b.per_tile) rc = mp_kernel_gemm_in_place(job, cr, cn, b.y, err);
@@ -450,15 +451,16 @@ static mp_errcode kernel_bytes(const mp_st_model *m, const mp_tensor *t, void **
     return MP_OK;
 }
 
-/* Whether the reference rows of rl may be read by several threads at once: runs from a multiple
- * of 8 need no shared scratch (qref.tmp), and plain files are read by pread or from a mapping;
- * a compressed file is a stream. */
+/* Whether the reference rows of rl may be read by several threads at once (mp_numeric_compare's
+ * ref_threadsafe): plain files are read by pread or from a mapping (a compressed file is a
+ * stream); AWQ's runs from a multiple of 8 need no shared scratch (qref.tmp), other layouts'
+ * runs never do. */
 static int qref_threadsafe(const mp_st_model *m, const mp_qlinear *q)
 {
     const mp_tensor *t[] = {q->qweight, q->scales, q->qzeros, q->g_idx};
     for (size_t i = 0; i < sizeof t / sizeof *t; i++)
         if (t[i] && mp_st_file_compression(m, t[i]->file) != MP_COMPRESS_NONE) return 0;
-    return 1;
+    return q->pack == MP_QPACK_N8_INTERLEAVED ? 1 : 2;
 }
 
 /* The kernel data of a packed-integer linear: codes, scales, zero points and g_idx as stored,
