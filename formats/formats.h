@@ -170,6 +170,20 @@ void mp_st_unmap(mp_st_span *s);
 mp_errcode mp_st_read_block(const mp_st_model *m, const mp_tensor *t, uint64_t r0, uint64_t r1,
                             uint64_t c0, uint64_t c1, void *buf, mp_err *err);
 
+/* File i mapped whole and read-only, made on the first call (from any thread) and kept until
+ * mp_st_close: nothing is read ahead, so a sparse reader (verify's sampled rows, a column of a
+ * [K/8, N] code tensor) costs the pages it touches, not the file, and no read call per piece;
+ * those pages count in the resident set while mapped (file pages, which the kernel may drop).
+ * NULL for a compressed file, a file now shorter than it was when opened, or when mapping
+ * fails. A file cut short while mapped would fault (SIGBUS) on the lost pages: use this for
+ * files that are not being written. Tensor t lies at mp_st_file_map(m, t->file) + t->offset. */
+const uint8_t *mp_st_file_map(const mp_st_model *m, size_t i);
+/* mp_st_read_block gathered from the file's mapping (mp_st_file_map) when it has one: a block
+ * of many short rows (the columns of a few rows of W in a [K/8, N] tensor) is one copy per row
+ * from memory, not one read call per row; else exactly mp_st_read_block. */
+mp_errcode mp_st_gather_block(const mp_st_model *m, const mp_tensor *t, uint64_t r0, uint64_t r1,
+                              uint64_t c0, uint64_t c1, void *buf, mp_err *err);
+
 /* ---------------------------------------------------------------- compressed files
  *
  * A checkpoint file may be one zstd frame holding a safetensors file (`X.safetensors.zst`, as

@@ -21,6 +21,8 @@ typedef struct st_shard {
     size_t n_tensors;
     char **meta;             /* __metadata__ as key, value, key, value ...; owned */
     size_t n_meta;
+    void *map;               /* the whole file mapped by mp_st_file_map, once; owned */
+    size_t map_len;
 } st_shard;
 
 /* The safetensors header limit (doc/formats/safetensors.md §4). */

@@ -528,3 +528,38 @@ mp_errcode mp_st_read_block(const mp_st_model *m, const mp_tensor *t, uint64_t r
         MP_FORWARD(mp_st_read(m, t, r * row + c0 * es, dst, (size_t)span, err));
     return MP_OK;
 }
+
+const uint8_t *mp_st_file_map(const mp_st_model *m, size_t i)
+{
+    st_shard *sf = &m->files[i];
+    void *p = __atomic_load_n(&sf->map, __ATOMIC_ACQUIRE);
+    if (p || sf->zst || sf->size == 0) return p;
+    struct stat st;
+    if (fstat(sf->f->fd, &st) != 0 || (uint64_t)st.st_size < sf->size || sf->size > SIZE_MAX) return NULL;
+    p = mmap(NULL, (size_t)sf->size, PROT_READ, MAP_PRIVATE, sf->f->fd, 0);
+    if (p == MAP_FAILED) return NULL;
+    void *none = NULL; /* two threads may map at once: the first to publish wins */
+    if (!__atomic_compare_exchange_n(&sf->map, &none, p, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        munmap(p, (size_t)sf->size);
+        return none;
+    }
+    sf->map_len = (size_t)sf->size;
+    return p;
+}
+
+mp_errcode mp_st_gather_block(const mp_st_model *m, const mp_tensor *t, uint64_t r0, uint64_t r1,
+                              uint64_t c0, uint64_t c1, void *buf, mp_err *err)
+{
+    assert(t->n_dims == 2 && mp_dtype_bits(t->dtype) % 8 == 0);
+    assert(r0 <= r1 && r1 <= t->shape[0] && c0 <= c1 && c1 <= t->shape[1]);
+    const uint8_t *map = r1 - r0 > 1 ? mp_st_file_map(m, t->file) : NULL;
+    if (!map) return mp_st_read_block(m, t, r0, r1, c0, c1, buf, err);
+    uint64_t es = mp_dtype_bits(t->dtype) / 8, row = t->shape[1] * es, span = (c1 - c0) * es;
+    const uint8_t *src = map + t->offset + c0 * es;
+    uint8_t *dst = buf;
+    if (span == 4) /* a column of words (a sampled row of a [K/8, N] tensor): no call per word */
+        for (uint64_t r = r0; r < r1; r++, dst += 4) memcpy(dst, src + r * row, 4);
+    else
+        for (uint64_t r = r0; r < r1; r++, dst += span) memcpy(dst, src + r * row, (size_t)span);
+    return MP_OK;
+}

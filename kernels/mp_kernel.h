@@ -65,11 +65,16 @@
 #ifndef MP_SIMD
 #define MP_SIMD
 #endif
+/* The helpers every entry inlines: forced in the C build, where each entry is built for several
+ * targets (verify/kernels_cpu.c) and a helper left out of line would run the baseline's code. */
+#ifndef MP_INLINE
+#define MP_INLINE static inline
+#endif
 
 #define MP_GEMM_MB 8 /* rows of x a gemm work item carries at once (registers) */
 #define MP_SPAN 8    /* consecutive k a dequant work item writes; the gemm's step */
 
-static inline float mp_scale(__global const uchar *sc, ulong i, uint dt)
+MP_INLINE float mp_scale(__global const uchar *sc, ulong i, uint dt)
 {
     if (dt == 0) return vload_half(i, (__global const half *)sc);
     if (dt == 1) return as_float((uint)((__global const ushort *)sc)[i] << 16);
@@ -143,9 +148,12 @@ static inline uint mp_bits(__global const uint *w, ulong stride, ulong bit, uint
 
 /* w = (float)(q - z) * s from a family's code, zero and scale readers; F_weights fills w[j] =
  * F_weight(n, k0 + j) for j < cnt, the group's zero and scale read once when the span lies in
- * one group (no g_idx): the same value, bit for bit, with one division per span. */
+ * one group (by g_idx, when there is one: an act-order g_idx splits spans, a trivial one does
+ * not): the same value, bit for bit, with one division per span. A span may be
+ * longer than MP_SPAN (the cpu backend's row loops below ask for up to a group at a time); the
+ * device entries ask for MP_SPAN at most. */
 #define MP_KERNEL_WEIGHT(F)                                                                       \
-    static inline float F##_weight(__global const uchar *qw, __global const uchar *sc,           \
+    MP_INLINE float F##_weight(__global const uchar *qw, __global const uchar *sc,           \
                                    __global const uchar *zp, __global const int *gidx,           \
                                    __global const uint *P, uint n, uint k)                       \
     {                                                                                             \
@@ -154,20 +162,29 @@ static inline uint mp_bits(__global const uint *w, ulong stride, ulong bit, uint
         int z = P[P_ZMODE] ? F##_zero(zp, P, n, g) + (int)P[P_ZOFF] : (int)(1u << (P[P_BITS] - 1)); \
         return (float)(q - z) * mp_scale(sc, F##_scale_index(P, n, g), P[P_SDT]);                 \
     }                                                                                             \
-    static inline void F##_weights(__global const uchar *qw, __global const uchar *sc,           \
+    MP_INLINE void F##_weights(__global const uchar *qw, __global const uchar *sc,           \
                                    __global const uchar *zp, __global const int *gidx,           \
                                    __global const uint *P, uint n, uint k0, uint cnt, float *w)  \
     {                                                                                             \
-        uint gs = P[P_GSIZE], g = k0 / gs, v8 = 0;                                                \
-        if (P[P_GIDX] || k0 - g * gs + cnt > gs) {                                                \
+        uint gs = P[P_GSIZE], g = P[P_GIDX] ? (uint)gidx[k0] : k0 / gs, one = 1, v8 = 0;          \
+        if (P[P_GIDX])                                                                            \
+            for (uint j = 1; j < cnt; j++) one &= (uint)gidx[k0 + j] == g;                        \
+        else                                                                                      \
+            one = k0 - g * gs + cnt <= gs;                                                        \
+        if (!one) {                                                                               \
             for (uint j = 0; j < cnt; j++) w[j] = F##_weight(qw, sc, zp, gidx, P, n, k0 + j);     \
             return;                                                                               \
         }                                                                                         \
         int z = P[P_ZMODE] ? F##_zero(zp, P, n, g) + (int)P[P_ZOFF] : (int)(1u << (P[P_BITS] - 1)); \
         float s = mp_scale(sc, F##_scale_index(P, n, g), P[P_SDT]);                               \
-        if (cnt == 8 && P[P_BITS] == 4 && k0 % 8 == 0 && F##_word8(qw, P, n, k0, &v8)) {          \
-            v8 ^= P[P_XOR] * 0x11111111u;                                                         \
-            for (uint j = 0; j < 8; j++) w[j] = (float)((int)((v8 >> (4 * j)) & 15u) - z) * s;    \
+        if (cnt % 8 == 0 && P[P_BITS] == 4 && k0 % 8 == 0 && F##_word8(qw, P, n, k0, &v8)) {      \
+            uint x8 = P[P_XOR] * 0x11111111u;                                                     \
+            for (uint j0 = 0; j0 < cnt; j0 += 8) {                                                \
+                if (j0) F##_word8(qw, P, n, k0 + j0, &v8);                                        \
+                v8 ^= x8;                                                                         \
+                MP_SIMD for (uint j = 0; j < 8; j++)                                              \
+                    w[j0 + j] = (float)((int)((v8 >> (4 * j)) & 15u) - z) * s;                    \
+            }                                                                                     \
             return;                                                                               \
         }                                                                                         \
         for (uint j = 0; j < cnt; j++) w[j] = (float)(F##_code(qw, P, n, k0 + j) - z) * s;        \
@@ -178,7 +195,7 @@ static inline uint mp_bits(__global const uint *w, ulong stride, ulong bit, uint
  * product and sum rounds as the CPU reference's do (clang contracts within an expression by
  * default in OpenCL C; NVRTC runs with --fmad=false; C11 never contracts). */
 #define MP_WEIGHT_FN(F)                                                                           \
-    static inline float F##_weight(__global const uchar *qw, __global const uchar *sc,           \
+    MP_INLINE float F##_weight(__global const uchar *qw, __global const uchar *sc,           \
                                    __global const uchar *zp, __global const int *gidx,           \
                                    __global const uint *P, uint n, uint k)
 #ifdef __OPENCL_C_VERSION__
@@ -189,7 +206,7 @@ static inline uint mp_bits(__global const uint *w, ulong stride, ulong bit, uint
 
 /* F_weights for a family that defines F_weight alone (a block format). */
 #define MP_KERNEL_WEIGHTS_EACH(F)                                                                 \
-    static inline void F##_weights(__global const uchar *qw, __global const uchar *sc,           \
+    MP_INLINE void F##_weights(__global const uchar *qw, __global const uchar *sc,           \
                                    __global const uchar *zp, __global const int *gidx,           \
                                    __global const uint *P, uint n, uint k0, uint cnt, float *w)  \
     {                                                                                             \
@@ -235,7 +252,83 @@ static inline uint mp_bits(__global const uint *w, ulong stride, ulong bit, uint
             for (uint i = 0; i < MP_GEMM_MB; i++)                                                 \
                 if (m0 + i < M) out[(ulong)(m0 + i) * P[P_NROWS] + r] = acc[i];                   \
         }                                                                                         \
+    }                                                                                             \
+    MP_KERNEL_CPU_ROWS(F)
+
+/* The cpu backend (kernels/cl_as_c.h) runs the work items of rows [r0, r1) of a launch as one
+ * loop per row instead of one call per item: F_dequant_rows writes each row's spans of one
+ * group straight into out, and F_gemm_rows carries MP_CPU_RB rows of w at a time, so that the
+ * row's f32 sums, each still taken in k order exactly as F_gemm takes it, run side by side
+ * instead of one dependent add after another. Both take a few k of every row before the next
+ * few k, so that sampled rows of a column-major layout ([K/8, N] words) read each page once,
+ * not once per row. The same F_weights computes every value. */
+#ifdef MP_CL_AS_C_H
+#define MP_CPU_RB 4  /* rows of w a cpu gemm loop carries at once */
+#define MP_CPU_KCH 64 /* consecutive k decoded at once per row */
+#define MP_CPU_SB 64  /* rows whose sums a cpu gemm loop carries through k together (on the stack) */
+MP_INLINE uint mp_cpu_span(uint K, uint gs, uint k0)
+{
+    uint cnt = K - k0 < MP_CPU_KCH ? K - k0 : MP_CPU_KCH, left = gs ? gs - k0 % gs : cnt;
+    return cnt < left ? cnt : left;
+}
+#define MP_KERNEL_CPU_ROWS(F)                                                                     \
+    MP_INLINE void F##_dequant_rows(const uchar *qw, const uchar *sc, const uchar *zp,       \
+                                        const int *gidx, const uint *P, const uint *rows,        \
+                                        float *out, uint r0, uint r1)                             \
+    {                                                                                             \
+        uint K = P[P_K], gs = P[P_GSIZE];                                                         \
+        for (uint k0 = 0, cnt = 0; k0 < K; k0 += cnt) { /* the rows' codes of a few k together */ \
+            cnt = mp_cpu_span(K, gs, k0);                                                         \
+            for (uint r = r0; r < r1; r++)                                                        \
+                F##_weights(qw, sc, zp, gidx, P, rows[r], k0, cnt, out + (ulong)r * K + k0);     \
+        }                                                                                         \
+    }                                                                                             \
+    MP_INLINE void F##_gemm_block(const uchar *qw, const uchar *sc, const uchar *zp,             \
+                                  const int *gidx, const uint *P, const uint *rows, uint nr,     \
+                                  const float *xb, uint k0, uint cnt,                            \
+                                  float acc[][MP_GEMM_MB], float w[MP_CPU_RB][MP_CPU_KCH])       \
+    {                                                                                             \
+        float a[MP_CPU_RB][MP_GEMM_MB];                                                           \
+        for (uint q = 0; q < MP_CPU_RB; q++) { /* a short block repeats its last row */          \
+            F##_weights(qw, sc, zp, gidx, P, rows[q < nr ? q : nr - 1], k0, cnt, w[q]);           \
+            for (uint i = 0; i < MP_GEMM_MB; i++) a[q][i] = acc[q < nr ? q : nr - 1][i];           \
+        }                                                                                         \
+        for (uint j = 0; j < cnt; j++) {                                                          \
+            const float *xk = xb + (ulong)(k0 + j) * MP_GEMM_MB;                                  \
+            for (uint q = 0; q < MP_CPU_RB; q++) {                                                \
+                MP_SIMD for (uint i = 0; i < MP_GEMM_MB; i++) a[q][i] += xk[i] * w[q][j];         \
+            }                                                                                     \
+        }                                                                                         \
+        for (uint q = 0; q < MP_CPU_RB && q < nr; q++)                                            \
+            for (uint i = 0; i < MP_GEMM_MB; i++) acc[q][i] = a[q][i];                            \
+    }                                                                                             \
+    MP_INLINE void F##_gemm_rows(const uchar *qw, const uchar *sc, const uchar *zp,              \
+                                 const int *gidx, const uint *P, const uint *rows,               \
+                                 const float *x, float *out, uint r0, uint r1)                   \
+    {                                                                                             \
+        uint K = P[P_K], M = P[P_M], NR = P[P_NROWS], gs = P[P_GSIZE];                            \
+        float acc[MP_CPU_SB][MP_GEMM_MB], w[MP_CPU_RB][MP_CPU_KCH];                               \
+        for (uint s0 = r0; s0 < r1; s0 += MP_CPU_SB) {                                            \
+            uint ns = r1 - s0 < MP_CPU_SB ? r1 - s0 : MP_CPU_SB;                                  \
+            for (uint m0 = 0; m0 < M; m0 += MP_GEMM_MB) {                                         \
+                const float *xb = x + (ulong)m0 * K;                                              \
+                for (uint q = 0; q < MP_CPU_SB; q++)                                              \
+                    for (uint i = 0; i < MP_GEMM_MB; i++) acc[q][i] = 0.0f;                       \
+                for (uint k0 = 0, cnt = 0; k0 < K; k0 += cnt) {                                   \
+                    cnt = mp_cpu_span(K, gs, k0);                                                 \
+                    for (uint ra = 0; ra < ns; ra += MP_CPU_RB)                                   \
+                        F##_gemm_block(qw, sc, zp, gidx, P, rows + s0 + ra, ns - ra, xb, k0, cnt, \
+                                       acc + ra, w);                                              \
+                }                                                                                 \
+                for (uint q = 0; q < ns; q++)                                                     \
+                    for (uint i = 0; i < MP_GEMM_MB && m0 + i < M; i++)                           \
+                        out[(ulong)(m0 + i) * NR + s0 + q] = acc[q][i];                           \
+            }                                                                                     \
+        }                                                                                         \
     }
+#else
+#define MP_KERNEL_CPU_ROWS(F)
+#endif
 
 #define MP_KERNELS(F) MP_KERNEL_WEIGHT(F) MP_KERNEL_ENTRIES(F)
 

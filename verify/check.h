@@ -59,10 +59,13 @@ typedef mp_errcode (*mp_ref_rows_fn)(void *ctx, const uint32_t *rows, uint32_t n
 
 /* The device check of one weight [N, K] held by kd (already filled): sampled rows dequantized
  * on the device must equal ref's bit for bit, and y = x w^T must stay within the rounding
- * bounds. Fills vt and adds findings to r. */
+ * bounds. Fills vt and adds findings to r. ref_threadsafe: 2 when ref may run in several
+ * threads at once on any rows, 1 when only on runs of consecutive rows from a multiple of 16, 0
+ * never (then each thread computes the reference of the rows it checks, while they are in its
+ * cache). */
 mp_errcode mp_numeric_compare(mp_device *d, const mp_verify_opts *o, const mp_kernel_data *kd, uint64_t N,
-                              uint64_t K, const char *name, mp_ref_rows_fn ref, void *ctx, mp_vtensor *vt,
-                              mp_verify_report *r, mp_err *err);
+                              uint64_t K, const char *name, mp_ref_rows_fn ref, void *ctx, int ref_threadsafe,
+                              mp_vtensor *vt, mp_verify_report *r, mp_err *err);
 
 /* ref_gemm.c: the reference of y = x w^T in double. mp_ref_gemm_x transposes x [m][k] into
  * mp_ref_gemm_blocks(m) blocks of [k][8] doubles (xt, and |x| in axt; rows past m are 0).

@@ -101,7 +101,7 @@ static mp_errcode read_block(const mp_st_model *m, const mp_tensor *t, block b, 
     uint64_t bytes = block_bytes(b, t);
     *out = malloc(bytes ? (size_t)bytes : 1);
     if (!*out) return mp_errf(err, MP_E_NOMEM, "out of memory reading '%s'", t->name);
-    return mp_st_read_block(m, t, b.r0, b.r1, b.c0, b.c1, *out, err);
+    return mp_st_gather_block(m, t, b.r0, b.r1, b.c0, b.c1, *out, err); /* a sampled row's column: no read per word */
 }
 
 /* The stored zero of (row n, group g), before the scheme's offset. */
@@ -127,7 +127,7 @@ static uint32_t zero_at(const mp_qlinear *q, const uint32_t *zw, block zb, uint6
 }
 
 /* Row n's codes, k = 0..K-1. One switch per row, not per element. */
-static void decode_row(const mp_qlinear *q, const uint32_t *w, block cb, uint64_t n, int32_t *codes)
+static inline __attribute__((always_inline)) void decode_row(const mp_qlinear *q, const uint32_t *w, block cb, uint64_t n, int32_t *codes)
 {
     size_t cols = (size_t)(cb.c1 - cb.c0);
     uint64_t K = q->k_cols;
@@ -158,12 +158,18 @@ static void decode_row(const mp_qlinear *q, const uint32_t *w, block cb, uint64_
     }
     case MP_QPACK_K8_WORDS: {
         const uint32_t *row = w + (n - cb.r0) * cols;
-        for (uint64_t k = 0; k < K; k++) codes[k] = (int32_t)((row[k / 8] >> (4 * (k % 8))) & 15u);
+        uint64_t k = 0;
+        for (; k + 8 <= K; k += 8) /* a word at a time: code k + f at bits 4f */
+            for (uint32_t f = 0; f < 8; f++) codes[k + f] = (int32_t)((row[k / 8] >> (4 * f)) & 15u);
+        for (; k < K; k++) codes[k] = (int32_t)((row[k / 8] >> (4 * (k % 8))) & 15u);
         break;
     }
     case MP_QPACK_K2_BYTES: {
         const uint8_t *row = (const uint8_t *)w + (n - cb.r0) * cols;
-        for (uint64_t k = 0; k < K; k++) codes[k] = (int32_t)(((unsigned)row[k / 2] >> (4u * (unsigned)(k % 2))) & 15u);
+        uint64_t k = 0;
+        for (; k + 2 <= K; k += 2) /* a byte at a time: the low nibble first */
+            codes[k] = (int32_t)((unsigned)row[k / 2] & 15u), codes[k + 1] = (int32_t)((unsigned)row[k / 2] >> 4);
+        if (k < K) codes[k] = (int32_t)((unsigned)row[k / 2] & 15u);
         break;
     }
     default: {
@@ -176,6 +182,36 @@ static void decode_row(const mp_qlinear *q, const uint32_t *w, block cb, uint64_
     }
 }
 
+/* row[k] = (float)((codes[k] ^ x) - z) * s with the zero and scale of column k's group, one run
+ * of columns of one group at a time (columns runs[i] .. runs[i + 1] - 1 of group rg[i], nruns
+ * of them): a loop the compiler vectorizes. */
+static inline __attribute__((always_inline)) void scale_row(const int32_t *codes, int32_t x, const int32_t *zrow,
+                                                            const float *srow, const uint32_t *rg,
+                                                            const uint32_t *runs, uint64_t nruns, float *row)
+{
+    for (uint64_t i = 0; i < nruns; i++) {
+        uint64_t k0 = runs[i], k1 = runs[i + 1];
+        int32_t z = zrow[rg[i]];
+        float s = srow[rg[i]];
+        for (uint64_t k = k0; k < k1; k++) row[k] = (float)((codes[k] ^ x) - z) * s;
+    }
+}
+
+/* Row n decoded and scaled, built for AVX-512 and AVX2 as well as the baseline: the word
+ * decode's shifts by 4f and the scaling vectorize there. */
+#ifdef MP_NO_TARGET_CLONES
+#define REF_CLONES
+#else
+#define REF_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+static REF_CLONES void ref_row(const mp_qlinear *q, const uint32_t *w, block cb, uint64_t n, int32_t *codes,
+                               const int32_t *zrow, const float *srow, const uint32_t *rg, const uint32_t *runs,
+                               uint64_t nruns, float *row)
+{
+    decode_row(q, w, cb, n, codes);
+    scale_row(codes, (int32_t)q->code_xor, zrow, srow, rg, runs, nruns, row);
+}
+
 /* The reference of each element kind but packed integers (below). */
 typedef mp_errcode (*ref_fn)(const mp_st_model *, const mp_qlinear *, uint64_t, uint64_t, float *, mp_err *);
 static const ref_fn ref_of_elem[MP_ELEM_COUNT] = {
@@ -185,40 +221,62 @@ static const ref_fn ref_of_elem[MP_ELEM_COUNT] = {
     [MP_ELEM_INT8_ABSMAX] = mp_dequant_ref_int8_absmax,
 };
 
-mp_errcode mp_dequant_ref(const mp_st_model *m, const mp_qlinear *q, uint64_t n0, uint64_t n1,
-                          float *out, mp_err *err)
-{
-    if (q->scheme && q->scheme->elem != MP_ELEM_INT) return ref_of_elem[q->scheme->elem](m, q, n0, n1, out, err);
-    assert(n0 <= n1 && n1 <= q->n_rows);
-    assert(q->pack != MP_QPACK_N8_INTERLEAVED || n0 % 8 == 0);
-    if (n0 == n1) return MP_OK;
-    void *wbuf = NULL, *zbuf = NULL, *sbuf = NULL;
-    int32_t *gidx = NULL;
-    block cb = code_block(q, n0, n1), zb = zero_block(q, n0, n1), sb = scale_block(q, n0, n1);
-    mp_errcode rc = read_block(m, q->qweight, cb, &wbuf, err);
-    if (rc == MP_OK && q->zero != MP_QZERO_IMPLIED) rc = read_block(m, q->qzeros, zb, &zbuf, err);
-    if (rc == MP_OK) rc = read_block(m, q->scales, sb, &sbuf, err);
-    if (rc == MP_OK && q->g_idx) {
-        gidx = malloc((size_t)q->k_cols * 4);
-        rc = gidx ? mp_st_read(m, q->g_idx, 0, gidx, (size_t)q->k_cols * 4, err)
-                  : mp_errf(err, MP_E_NOMEM, "out of memory");
-        for (uint64_t k = 0; rc == MP_OK && k < q->k_cols; k++)
-            gidx[k] = (int32_t)mp_read_le32(&gidx[k]);
-    }
-    if (rc != MP_OK) goto cleanup;
-    if (q->pack != MP_QPACK_K2_BYTES) words_from_le(wbuf, (size_t)((cb.r1 - cb.r0) * (cb.c1 - cb.c0)));
-    if (zbuf) words_from_le(zbuf, (size_t)((zb.r1 - zb.r0) * (zb.c1 - zb.c0)));
+struct mp_ref_groups {
+    uint32_t *rg, *runs; /* runs[i] .. runs[i + 1] - 1 are columns of group rg[i] */
+    uint64_t nruns;
+};
 
-    const uint8_t *sb8 = sbuf;
+void mp_ref_groups_free(mp_ref_groups *g)
+{
+    if (!g) return;
+    free(g->rg);
+    free(g->runs);
+    free(g);
+}
+
+mp_errcode mp_ref_groups_read(const mp_st_model *m, const mp_qlinear *q, mp_ref_groups **out, mp_err *err)
+{
+    *out = NULL;
+    if (q->scheme && q->scheme->elem != MP_ELEM_INT) return MP_OK;
+    uint64_t K = q->k_cols;
+    mp_ref_groups *g = calloc(1, sizeof *g);
+    int32_t *gidx = q->g_idx ? malloc((size_t)K * 4) : NULL;
+    mp_errcode rc = g && (gidx || !q->g_idx) ? MP_OK : mp_errf(err, MP_E_NOMEM, "out of memory");
+    if (rc == MP_OK && g && !((g->rg = malloc((size_t)K * sizeof *g->rg)) && (g->runs = malloc((size_t)(K + 1) * 4))))
+        rc = mp_errf(err, MP_E_NOMEM, "out of memory");
+    if (rc == MP_OK && gidx) rc = mp_st_read(m, q->g_idx, 0, gidx, (size_t)K * 4, err);
+    for (uint64_t k = 0; rc == MP_OK && gidx && k < K; k++) {
+        gidx[k] = (int32_t)mp_read_le32(&gidx[k]);
+        if (k == 0 || gidx[k] != gidx[k - 1]) g->rg[g->nruns] = (uint32_t)gidx[k], g->runs[g->nruns++] = (uint32_t)k;
+    }
+    for (uint64_t k = 0; rc == MP_OK && !gidx && k < K; k += q->group_size)
+        g->rg[g->nruns] = (uint32_t)g->nruns, g->runs[g->nruns++] = (uint32_t)k;
+    if (rc == MP_OK) g->runs[g->nruns] = (uint32_t)K;
+    free(gidx);
+    if (rc != MP_OK) mp_ref_groups_free(g);
+    else *out = g;
+    return rc;
+}
+
+mp_errcode mp_dequant_ref(const mp_st_model *m, const mp_qlinear *q, uint64_t n0, uint64_t n1, float *out,
+                          mp_err *err)
+{
+    if ((q->scheme && q->scheme->elem != MP_ELEM_INT) || n0 == n1) return mp_dequant_ref_with(m, q, NULL, n0, n1, out, err);
+    mp_ref_groups *g = NULL;
+    mp_errcode rc = mp_ref_groups_read(m, q, &g, err);
+    if (rc == MP_OK) rc = mp_dequant_ref_with(m, q, g, n0, n1, out, err);
+    mp_ref_groups_free(g);
+    return rc;
+}
+
+/* Rows [n0, n1) of the blocks wbuf, zbuf, sbuf (cb, zb, sb) into out, over the threads. */
+static mp_errcode ref_rows_of(const mp_qlinear *q, const mp_ref_groups *grp, const uint32_t *wbuf, block cb,
+                              const uint32_t *zbuf, block zb, const uint8_t *sb8, block sb, uint64_t n0, uint64_t n1,
+                              float *out, mp_err *err)
+{
     size_t es = mp_dtype_bits(q->scales->dtype) / 8, scols = (size_t)(sb.c1 - sb.c0);
     const uint64_t K = q->k_cols, G = q->n_groups;
     const int64_t offset = q->zero == MP_QZERO_IMPLIED ? 0 : (int64_t)q->zero_offset;
-    uint32_t *gk = malloc((size_t)K * sizeof *gk);
-    if (!gk) {
-        rc = mp_errf(err, MP_E_NOMEM, "out of memory");
-        goto cleanup;
-    }
-    for (uint64_t k = 0; k < K; k++) gk[k] = (uint32_t)(gidx ? (uint64_t)gidx[k] : k / q->group_size);
     long long rows = (long long)(n1 - n0);
     int nomem = 0;
 #pragma omp parallel if (rows >= 2 && (uint64_t)rows * K >= (1u << 16)) reduction(| : nomem)
@@ -236,25 +294,35 @@ mp_errcode mp_dequant_ref(const mp_st_model *m, const mp_qlinear *q, uint64_t n0
                 srow[g] = mp_dtype_load_f32(sb8 + si * es, q->scales->dtype);
                 zrow[g] = (int32_t)((int64_t)zero_at(q, zbuf, zb, n, g) + offset);
             }
-            decode_row(q, wbuf, cb, n, codes);
-            if (q->code_xor)
-                for (uint64_t k = 0; k < K; k++) codes[k] ^= (int32_t)q->code_xor;
-            float *row = out + (uint64_t)j * K;
-            for (uint64_t k = 0; k < K; k++) {
-                uint32_t g = gk[k];
-                row[k] = (float)(codes[k] - zrow[g]) * srow[g];
-            }
+            ref_row(q, wbuf, cb, n, codes, zrow, srow, grp->rg, grp->runs, grp->nruns, out + (uint64_t)j * K);
         }
         free(codes);
         free(zrow);
         free(srow);
     }
-    free(gk);
-    if (nomem) rc = mp_errf(err, MP_E_NOMEM, "out of memory");
-cleanup:
+    return nomem ? mp_errf(err, MP_E_NOMEM, "out of memory") : MP_OK;
+}
+
+mp_errcode mp_dequant_ref_with(const mp_st_model *m, const mp_qlinear *q, const mp_ref_groups *g, uint64_t n0,
+                               uint64_t n1, float *out, mp_err *err)
+{
+    if (q->scheme && q->scheme->elem != MP_ELEM_INT) return ref_of_elem[q->scheme->elem](m, q, n0, n1, out, err);
+    assert(n0 <= n1 && n1 <= q->n_rows);
+    assert(q->pack != MP_QPACK_N8_INTERLEAVED || n0 % 8 == 0);
+    if (n0 == n1) return MP_OK;
+    if (!g) return mp_dequant_ref(m, q, n0, n1, out, err);
+    void *wbuf = NULL, *zbuf = NULL, *sbuf = NULL;
+    block cb = code_block(q, n0, n1), zb = zero_block(q, n0, n1), sb = scale_block(q, n0, n1);
+    mp_errcode rc = read_block(m, q->qweight, cb, &wbuf, err);
+    if (rc == MP_OK && q->zero != MP_QZERO_IMPLIED) rc = read_block(m, q->qzeros, zb, &zbuf, err);
+    if (rc == MP_OK) rc = read_block(m, q->scales, sb, &sbuf, err);
+    if (rc == MP_OK) {
+        if (q->pack != MP_QPACK_K2_BYTES) words_from_le(wbuf, (size_t)((cb.r1 - cb.r0) * (cb.c1 - cb.c0)));
+        if (zbuf) words_from_le(zbuf, (size_t)((zb.r1 - zb.r0) * (zb.c1 - zb.c0)));
+        rc = ref_rows_of(q, g, wbuf, cb, zbuf, zb, sbuf, sb, n0, n1, out, err);
+    }
     free(wbuf);
     free(zbuf);
     free(sbuf);
-    free(gidx);
     return rc;
 }

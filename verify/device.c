@@ -9,6 +9,7 @@
  */
 #include "device_internal.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -159,6 +160,8 @@ struct mp_kernel_job {
     void *impl;
     float *buf, *xb;          /* launch scratch, kept between launches (no page faults each time) */
     size_t buf_cap, xb_cap;   /* floats */
+    float *xk;                /* x blocked by mp_kernel_set_x */
+    uint32_t xk_m;
 };
 
 /* *p holds at least n floats. */
@@ -195,13 +198,24 @@ void mp_kernel_job_free(mp_kernel_job *j)
     j->d->ops->job_free(j->impl);
     free(j->buf);
     free(j->xb);
+    free(j->xk);
     free(j);
 }
 
 static const uint32_t guard_bits = 0x7fc0dead; /* a NaN no arithmetic produces */
 
+/* x [m][K] in the kernels' blocks of MP_KMB rows (kernels/mp_kernel.h), rows past m zero. */
+static void block_x(const float *x, size_t m, size_t K, float *xb)
+{
+    memset(xb, 0, (m + MP_KMB - 1) / MP_KMB * MP_KMB * K * sizeof *xb);
+    for (size_t i = 0; i < m; i++)
+        for (size_t k = 0; k < K; k++) xb[(i / MP_KMB * K + k) * MP_KMB + i % MP_KMB] = x[i * K + k];
+}
+
 /* out: count floats; when in_place, count + MP_KERNEL_GUARD floats that the launch runs in
- * directly (no copy), else the launch runs in the job's scratch and copies the result out. */
+ * directly (no copy), else the launch runs in the job's scratch and copies the result out. A
+ * gemm with x NULL runs on the job's blocked x (mp_kernel_set_x); an in-place launch with no x
+ * to block writes nothing of the job's. */
 static mp_errcode launch(mp_kernel_job *j, int gemm, const uint32_t *rows, uint32_t nrows,
                          const float *x, uint32_t m, float *out, size_t count, int in_place, mp_err *err)
 {
@@ -210,12 +224,11 @@ static mp_errcode launch(mp_kernel_job *j, int gemm, const uint32_t *rows, uint3
     P[MP_P_NROWS] = nrows;
     P[MP_P_M] = m;
     size_t K = P[MP_P_K], xb_floats = gemm ? (size_t)(m + MP_KMB - 1) / MP_KMB * MP_KMB * K : 0;
-    if ((!in_place && !reserve(&j->buf, &j->buf_cap, count + MP_GUARD)) || !reserve(&j->xb, &j->xb_cap, xb_floats + 1))
+    if ((!in_place && !reserve(&j->buf, &j->buf_cap, count + MP_GUARD)) ||
+        (gemm && x && !reserve(&j->xb, &j->xb_cap, xb_floats + 1)))
         return mp_errf(err, MP_E_NOMEM, "out of memory");
-    float *buf = in_place ? out : j->buf, *xb = gemm ? j->xb : NULL;
-    if (gemm) memset(xb, 0, xb_floats * sizeof *xb);
-    for (size_t i = 0; gemm && i < m; i++) /* the kernels' blocked x (kernels/mp_kernel.h) */
-        for (size_t k = 0; k < K; k++) xb[(i / MP_KMB * K + k) * MP_KMB + i % MP_KMB] = x[i * K + k];
+    float *buf = in_place ? out : j->buf, *xb = !gemm ? NULL : x ? j->xb : j->xk;
+    if (gemm && x) block_x(x, m, K, xb);
     float nan = nanf("");
     float guard;
     memcpy(&guard, &guard_bits, sizeof guard);
@@ -251,3 +264,22 @@ mp_errcode mp_kernel_gemm(mp_kernel_job *j, const uint32_t *rows, uint32_t nrows
 {
     return launch(j, 1, rows, nrows, x, m, out, (size_t)m * nrows, 0, err);
 }
+
+mp_errcode mp_kernel_set_x(mp_kernel_job *j, const float *x, uint32_t m, mp_err *err)
+{
+    size_t K = j->kd.P[MP_P_K], n = (size_t)(m + MP_KMB - 1) / MP_KMB * MP_KMB * K;
+    float *xk = realloc(j->xk, (n + 1) * sizeof *xk);
+    if (!xk) return mp_errf(err, MP_E_NOMEM, "out of memory");
+    j->xk = xk, j->xk_m = m;
+    block_x(x, m, K, xk);
+    return MP_OK;
+}
+
+mp_errcode mp_kernel_gemm_in_place(mp_kernel_job *j, const uint32_t *rows, uint32_t nrows, float *out,
+                                   mp_err *err)
+{
+    assert(j->xk);
+    return launch(j, 1, rows, nrows, NULL, j->xk_m, out, (size_t)j->xk_m * nrows, 1, err);
+}
+
+int mp_kernel_threadsafe(const mp_kernel_job *j) { return j->d->info.backend == MP_BACKEND_CPU; }

@@ -88,7 +88,7 @@ static mp_errcode on_device(const mp_gguf *g, const mp_gguf_tensor *t, mp_device
         kd.P[MP_P_BITS] = t->type;
         kd.P[MP_P_QSTRIDE] = (uint32_t)q->row_bytes;
         kd.P[MP_P_GSIZE] = 32;
-        rc = mp_numeric_compare(d, o, &kd, n, q->k, t->name, gref_rows, q, vt, r, err);
+        rc = mp_numeric_compare(d, o, &kd, n, q->k, t->name, gref_rows, q, 0, vt, r, err);
     }
     free(bytes);
     return rc;

@@ -18,7 +18,7 @@
 #ifdef MP_NO_TARGET_CLONES
 #define KERNEL_LOOP static void
 #else
-#define KERNEL_LOOP static __attribute__((target_clones("arch=skylake-avx512", "avx2", "default"))) void
+#define KERNEL_LOOP static __attribute__((target_clones("arch=skylake-avx512", "avx512f", "avx2", "default"))) void
 #endif
 
 #include "../kernels/cl_as_c.h"
@@ -39,30 +39,25 @@ typedef struct cpu_args {
     int parallel;
 } cpu_args;
 
-/* F_E_items: work items [i0, i1) of a launch of F_E (row-major over the global size), the
- * kernel inlined into the loop, built for AVX-512 and AVX2 as well as the baseline and picked
- * at load time. F_E_run spreads them over the threads in one contiguous range each. */
-#define CPU_RUN(F, E)                                                                             \
-    KERNEL_LOOP F##_##E##_items(const cpu_args *a, long long i0, long long i1)                    \
+/* F_E_items: the work items of rows [r0, r1) of a launch of F_E, as one loop per row
+ * (F_E_rows, kernels/mp_kernel.h), built for AVX-512 and AVX2 as well as the baseline and picked
+ * at load time. F_E_run spreads the rows over the threads in one contiguous range each, or runs
+ * them on the calling thread when the caller is already one of several (numerics.c's tiles). */
+#define CPU_RUN(F, E, ...)                                                                        \
+    KERNEL_LOOP F##_##E##_items(const cpu_args *a, uint r0, uint r1)                              \
     {                                                                                             \
-        long long g0 = i0 % a->n0, g1 = i0 / a->n0;                                               \
-        for (long long i = i0; i < i1; i++) {                                                     \
-            mp_cl_gid[0] = (size_t)g0;                                                            \
-            mp_cl_gid[1] = (size_t)g1;                                                            \
-            F##_##E(a->qw, a->sc, a->zp, a->gidx, a->P, a->rows, a->x, a->out);                   \
-            if (++g0 == a->n0) g0 = 0, g1++;                                                      \
-        }                                                                                         \
+        F##_##E##_rows(a->qw, a->sc, a->zp, a->gidx, a->P, a->rows, __VA_ARGS__, r0, r1);         \
     }                                                                                             \
     static void F##_##E##_run(const cpu_args *a)                                                  \
     {                                                                                             \
-        long long n = a->n0 * a->n1;                                                              \
+        long long n = a->P[P_NROWS];                                                              \
         _Pragma("omp parallel if (a->parallel)")                                                  \
         {                                                                                         \
             long long t = omp_get_thread_num(), nt = omp_get_num_threads();                       \
-            F##_##E##_items(a, n * t / nt, n * (t + 1) / nt);                                     \
+            F##_##E##_items(a, (uint)(n * t / nt), (uint)(n * (t + 1) / nt));                     \
         }                                                                                         \
     }
-#define CPU_RUNS(F) CPU_RUN(F, dequant) CPU_RUN(F, gemm)
+#define CPU_RUNS(F) CPU_RUN(F, dequant, a->out) CPU_RUN(F, gemm, a->x, a->out)
 
 /* Generated from the list of kernels/<stem>.cl files (kernels/embed.sh cpu): every source included,
  * CPU_RUNS(prefix) for each, and MP_CPU_ENTRIES in the order of mp_kfamilies[]. */
@@ -97,8 +92,9 @@ static mp_errcode cpu_launch(mp_device *d, void *job, int gemm, const uint32_t *
     const cpu_job *j = job;
     cpu_args a = {j->kd.qw, j->kd.sc, j->kd.zp ? j->kd.zp : no_zeros, j->kd.gidx ? j->kd.gidx : no_gidx,
                   P, rows, x, out, (long long)global[0], (long long)global[1], 0};
-    /* Threads pay off from a few thousand weights on: a gemm item reads a whole row. */
-    a.parallel = (double)a.n0 * (double)a.n1 * (gemm ? (double)P[MP_P_K] : 1.0) >= 4096.0;
+    /* Threads pay off from a few hundred thousand weights on (waking a team costs tens of
+     * microseconds, more on a loaded machine). */
+    a.parallel = !omp_in_parallel() && (double)P[MP_P_NROWS] * (double)P[MP_P_K] >= 262144.0;
     assert(j->kd.family >= 0 && j->kd.family < (int)(sizeof entries / sizeof *entries));
     entries[j->kd.family][gemm](&a);
     return MP_OK;

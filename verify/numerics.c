@@ -22,6 +22,7 @@
 #pragma GCC optimize("O3") /* a hot loop of verify --full (doc/verify-speed.md) */
 
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,8 +90,8 @@ mp_errcode mp_verify_read_whole(const mp_st_model *m, const mp_tensor *t, void *
 }
 
 /* Reference rows: consecutive runs in one call each (AWQ GEMM needs runs from a multiple of 8). */
-static mp_errcode ref_rows(const mp_st_model *m, const mp_qlinear *q, const uint32_t *rows, uint32_t nrows,
-                           float *out, float *tmp, mp_err *err)
+static mp_errcode ref_rows(const mp_st_model *m, const mp_qlinear *q, const mp_ref_groups *grp, const uint32_t *rows,
+                           uint32_t nrows, float *out, float *tmp, mp_err *err)
 {
     uint64_t K = q->k_cols;
     for (uint32_t i = 0; i < nrows;) {
@@ -99,9 +100,9 @@ static mp_errcode ref_rows(const mp_st_model *m, const mp_qlinear *q, const uint
         uint64_t a = rows[i], b = (uint64_t)rows[j - 1] + 1;
         uint64_t a0 = q->pack == MP_QPACK_N8_INTERLEAVED ? a & ~(uint64_t)7 : a;
         if (a0 == a) { /* straight into place */
-            MP_FORWARD(mp_dequant_ref(m, q, a, b, out + (uint64_t)i * K, err));
+            MP_FORWARD(mp_dequant_ref_with(m, q, grp, a, b, out + (uint64_t)i * K, err));
         } else {
-            MP_FORWARD(mp_dequant_ref(m, q, a0, b, tmp, err));
+            MP_FORWARD(mp_dequant_ref_with(m, q, grp, a0, b, tmp, err));
             memcpy(out + (uint64_t)i * K, tmp + (a - a0) * K, (size_t)((b - a) * K) * sizeof *out);
         }
         i = j;
@@ -139,37 +140,41 @@ typedef struct acc {
     int all_nan;                  /* every dequantized value is still the NaN it was filled with */
 } acc;
 
-/* The dequantized values of one chunk against the reference, bit for bit: a counting pass the
+/* One tile of rows, checked by one thread: its values against the reference (bad, and when
+ * any differ, the first difference and whether the device left its NaN filling untouched), its
+ * launches' error, and its outputs, put into the chunk's [M][cn] arrays. */
+typedef struct tile_res {
+    mp_errcode rc;
+    mp_err err;
+    uint64_t bad, first;
+    float got, want;
+    int all_nan;
+} tile_res;
+
+/* The dequantized values of one tile against the reference, bit for bit: a counting pass the
  * compiler vectorizes, then, only when something differs, a pass for the first difference and
- * for whether the device left its NaN filling untouched. */
-static void compare_values(const float *dev, const float *ref, uint64_t n, uint64_t K, const uint32_t *rows,
-                           mp_vtensor *vt, acc *a)
+ * for whether every value is still NaN. */
+static void compare_values(const float *dev, const float *ref, uint64_t n, tile_res *t)
 {
     uint64_t bad = 0;
-    for (uint64_t i = 0; i < n; i++) {
+    for (uint64_t i0 = 0; i0 < n; i0 += 4096) { /* 32-bit counts, the vector lanes' width */
+        uint32_t b = 0;
+        uint64_t i1 = n - i0 < 4096 ? n : i0 + 4096;
+        for (uint64_t i = i0; i < i1; i++) {
+            uint32_t d, r;
+            memcpy(&d, &dev[i], sizeof d);
+            memcpy(&r, &ref[i], sizeof r);
+            b += d != r;
+        }
+        bad += b;
+    }
+    t->bad = bad, t->first = UINT64_MAX, t->all_nan = bad != 0;
+    for (uint64_t i = 0; bad && i < n && (t->first == UINT64_MAX || t->all_nan); i++) {
         uint32_t d, r;
         memcpy(&d, &dev[i], sizeof d);
         memcpy(&r, &ref[i], sizeof r);
-        bad += d != r;
-    }
-    vt->bad_values += bad;
-    if (!bad) {
-        a->all_nan = 0;
-        return;
-    }
-    uint64_t first = UINT64_MAX;
-    for (uint64_t i = 0; i < n && (first == UINT64_MAX || a->all_nan); i++) {
-        uint32_t d, r;
-        memcpy(&d, &dev[i], sizeof d);
-        memcpy(&r, &ref[i], sizeof r);
-        a->all_nan &= (d & 0x7fffffffu) > 0x7f800000u;
-        if (d != r && first == UINT64_MAX) first = i;
-    }
-    if (a->first_row < 0) {
-        a->first_row = rows[first / K];
-        a->first_k = (int64_t)(first % K);
-        a->first_got = dev[first];
-        a->first_want = ref[first];
+        t->all_nan &= (d & 0x7fffffffu) > 0x7f800000u;
+        if (d != r && t->first == UINT64_MAX) t->first = i, t->got = dev[i], t->want = ref[i];
     }
 }
 
@@ -239,37 +244,124 @@ static mp_errcode judge(const acc *a, uint32_t nrows, uint64_t K, const char *na
     return fr == MP_OK ? MP_OK : mp_errf(err, MP_E_NOMEM, "out of memory");
 }
 
-/* The buffers of one compare, sized for chunks of `chunk` rows. */
+#define TILE_ROWS 16u /* rows a thread checks at once: their values stay in its L2 */
+#define TILE_SPREAD 32u /* the same for rows far apart (sampled): their columns of a [K/8, N] layout
+                         * share pages, which one tile then reads once, not once per 16 rows */
+
+/* The buffers of one compare, sized for chunks of `chunk` rows: the chunk's reference values and
+ * outputs, and per thread a tile's device values and products. Where the device's launches may
+ * run in several threads (the cpu backend), each tile launches its own; else the chunk is
+ * launched whole into dev and y, and the tiles only compare. */
 typedef struct bufs {
     uint32_t *rows;
-    float *x, *dev, *refv, *y;
-    double *xt, *axt, *yr, *s;
+    float *x, *dev, *refv, *y, *tdev, *ty, *trefv;
+    double *xt, *axt, *yr, *s, *tyr, *ts;
+    int nthreads, per_tile; /* per_tile: launches per tile */
+    uint32_t tile;          /* rows per tile, TILE_ROWS or TILE_SPREAD */
 } bufs;
 
 static void bufs_free(bufs *b)
 {
-    free(b->rows), free(b->x), free(b->dev), free(b->refv), free(b->y);
-    free(b->xt), free(b->axt), free(b->yr), free(b->s);
+    free(b->rows), free(b->x), free(b->dev), free(b->refv), free(b->y), free(b->tdev), free(b->ty), free(b->trefv);
+    free(b->xt), free(b->axt), free(b->yr), free(b->s), free(b->tyr), free(b->ts);
 }
 
 static int bufs_alloc(bufs *b, uint64_t n_want, uint64_t chunk, uint64_t M, uint64_t K)
 {
-    uint64_t xb = (uint64_t)mp_ref_gemm_blocks((uint32_t)M) * 8 * K;
+    uint64_t xb = (uint64_t)mp_ref_gemm_blocks((uint32_t)M) * 8 * K, T = (uint64_t)b->nthreads;
+    uint64_t dev = b->per_tile ? T * (TILE_SPREAD * K + MP_KERNEL_GUARD) : chunk * K + MP_KERNEL_GUARD;
     b->rows = malloc((size_t)(n_want ? n_want : 1) * sizeof *b->rows);
     b->x = malloc((size_t)(M * K + 1) * sizeof *b->x);
-    b->dev = malloc((size_t)(chunk * K + MP_KERNEL_GUARD) * sizeof *b->dev);
+    b->dev = malloc((size_t)dev * sizeof *b->dev);
     b->refv = malloc((size_t)(chunk * K + 1) * sizeof *b->refv);
-    b->y = malloc((size_t)(chunk * M + 1) * sizeof *b->y);
+    b->y = malloc((size_t)(chunk * M + MP_KERNEL_GUARD) * sizeof *b->y);
+    b->ty = malloc((size_t)(T * (TILE_SPREAD * M + MP_KERNEL_GUARD)) * sizeof *b->ty);
+    b->trefv = malloc((size_t)(b->per_tile ? T * TILE_SPREAD * K + 1 : 1) * sizeof *b->trefv);
     b->xt = malloc((size_t)(xb + 1) * sizeof *b->xt);
     b->axt = malloc((size_t)(xb + 1) * sizeof *b->axt);
     b->yr = malloc((size_t)(chunk * M + 1) * sizeof *b->yr);
     b->s = malloc((size_t)(chunk * M + 1) * sizeof *b->s);
-    return b->rows && b->x && b->dev && b->refv && b->y && b->xt && b->axt && b->yr && b->s;
+    b->tyr = malloc((size_t)(T * TILE_SPREAD * M + 1) * sizeof *b->tyr);
+    b->ts = malloc((size_t)(T * TILE_SPREAD * M + 1) * sizeof *b->ts);
+    return b->rows && b->x && b->dev && b->refv && b->y && b->ty && b->trefv && b->xt && b->axt && b->yr && b->s &&
+           b->tyr && b->ts;
+}
+
+/* The reference, when each tile computes its own rows' (mp_numeric_compare's ref_threadsafe). */
+typedef struct tile_ref {
+    mp_ref_rows_fn ref;
+    void *ctx;
+} tile_ref;
+
+/* Tile i of a chunk of cn rows (its rows cr) by thread t: the device's values and products (its
+ * own launches, or the chunk's), compared with the reference; yr and s into the chunk's arrays. */
+static void run_tile(mp_kernel_job *job, bufs *b, const uint32_t *cr, uint32_t cn, uint32_t i, int t, uint64_t K,
+                     uint32_t M, const tile_ref *tr, tile_res *res)
+{
+    uint32_t t0 = i * b->tile, tn = cn - t0 < b->tile ? cn - t0 : b->tile;
+    float *dev = b->dev + (uint64_t)t0 * K, *y = b->ty + (uint64_t)t * (TILE_SPREAD * M + MP_KERNEL_GUARD);
+    double *yr = b->tyr + (uint64_t)t * TILE_SPREAD * M, *s = b->ts + (uint64_t)t * TILE_SPREAD * M;
+    const float *refv = b->refv + (uint64_t)t0 * K;
+    res->rc = MP_OK;
+    if (tr) {
+        float *own = b->trefv + (uint64_t)t * TILE_SPREAD * K;
+        res->rc = tr->ref(tr->ctx, cr + t0, tn, own, &res->err);
+        if (res->rc != MP_OK) return;
+        refv = own;
+    }
+    if (b->per_tile) {
+        dev = b->dev + (uint64_t)t * (TILE_SPREAD * K + MP_KERNEL_GUARD);
+        res->rc = mp_kernel_dequant_in_place(job, cr + t0, tn, dev, &res->err);
+        if (res->rc == MP_OK) res->rc = mp_kernel_gemm_in_place(job, cr + t0, tn, y, &res->err);
+        if (res->rc != MP_OK) return;
+    }
+    compare_values(dev, refv, (uint64_t)tn * K, res);
+    if (res->first != UINT64_MAX) res->first += (uint64_t)t0 * K;
+    mp_ref_gemm(refv, tn, K, b->xt, b->axt, M, yr, s);
+    for (uint64_t m = 0; m < M; m++)
+        for (uint32_t j = 0; j < tn; j++) {
+            if (b->per_tile) b->y[m * cn + t0 + j] = y[m * tn + j];
+            b->yr[m * cn + t0 + j] = yr[m * tn + j], b->s[m * cn + t0 + j] = s[m * tn + j];
+        }
+}
+
+/* The tiles of one chunk, over the threads; then their results in row order, as one pass over
+ * the chunk would have found them. */
+static mp_errcode run_chunk(mp_kernel_job *job, bufs *b, const uint32_t *cr, uint32_t cn, uint64_t K, uint32_t M,
+                            const tile_ref *tr, mp_vtensor *vt, acc *a, mp_err *err)
+{
+    tile_res res[CHUNK_ROWS / TILE_ROWS];
+    b->tile = cr[cn - 1] - cr[0] + 1 == cn ? TILE_ROWS : TILE_SPREAD;
+    long long nt = (cn + b->tile - 1) / b->tile;
+#pragma omp parallel num_threads(b->nthreads) if (nt > 1 && (uint64_t)cn * K >= 262144)
+    {
+        int t = omp_get_thread_num();
+#pragma omp for schedule(dynamic, 1)
+        for (long long i = 0; i < nt; i++) run_tile(job, b, cr, cn, (uint32_t)i, t, K, M, tr, &res[i]);
+    }
+    uint64_t bad = 0;
+    int all_nan = 1;
+    for (long long i = 0; i < nt; i++) {
+        if (res[i].rc != MP_OK) {
+            *err = res[i].err;
+            return res[i].rc;
+        }
+        bad += res[i].bad;
+        all_nan &= res[i].all_nan;
+        if (res[i].first != UINT64_MAX && a->first_row < 0) {
+            a->first_row = cr[res[i].first / K];
+            a->first_k = (int64_t)(res[i].first % K);
+            a->first_got = res[i].got, a->first_want = res[i].want;
+        }
+    }
+    vt->bad_values += bad;
+    a->all_nan &= bad != 0 && all_nan;
+    return MP_OK;
 }
 
 mp_errcode mp_numeric_compare(mp_device *dv, const mp_verify_opts *o, const mp_kernel_data *kd, uint64_t N,
-                              uint64_t K, const char *name, mp_ref_rows_fn ref, void *ctx, mp_vtensor *vt,
-                              mp_verify_report *r, mp_err *err)
+                              uint64_t K, const char *name, mp_ref_rows_fn ref, void *ctx, int ref_threadsafe,
+                              mp_vtensor *vt, mp_verify_report *r, mp_err *err)
 {
     uint64_t M = o->m;
     uint32_t want = o->rows;
@@ -281,6 +373,8 @@ mp_errcode mp_numeric_compare(mp_device *dv, const mp_verify_opts *o, const mp_k
         return rc;
     }
     uint64_t n_want = want && want < N ? want : N, chunk = n_want < CHUNK_ROWS ? n_want : CHUNK_ROWS;
+    b.nthreads = omp_get_max_threads();
+    b.per_tile = mp_kernel_threadsafe(job);
     if (!bufs_alloc(&b, n_want, chunk, M, K)) {
         rc = mp_errf(err, MP_E_NOMEM, "out of memory");
         goto done;
@@ -288,6 +382,7 @@ mp_errcode mp_numeric_compare(mp_device *dv, const mp_verify_opts *o, const mp_k
     uint64_t seed = o->seed;
     for (uint64_t i = 0; i < M * K; i++) b.x[i] = (float)(splitmix(&seed) >> 40) * 0x1p-23f - 1.0f;
     mp_ref_gemm_x(b.x, (uint32_t)M, K, b.xt, b.axt);
+    if ((rc = mp_kernel_set_x(job, b.x, (uint32_t)M, err)) != MP_OK) goto done;
     uint32_t nrows = mp_verify_sample_rows(N, want, b.rows);
     vt->rows = nrows;
     if (nrows == 0) {
@@ -304,15 +399,17 @@ mp_errcode mp_numeric_compare(mp_device *dv, const mp_verify_opts *o, const mp_k
     for (uint32_t c0 = 0; c0 < nrows && rc == MP_OK; c0 += CHUNK_ROWS) {
         uint32_t cn = nrows - c0 < CHUNK_ROWS ? nrows - c0 : CHUNK_ROWS;
         const uint32_t *cr = b.rows + c0;
-        rc = ref(ctx, cr, cn, b.refv, err);
-        if (rc == MP_OK) rc = mp_kernel_dequant_in_place(job, cr, cn, b.dev, err);
-        if (rc == MP_OK) rc = mp_kernel_gemm(job, cr, cn, b.x, (uint32_t)M, b.y, err);
+        tile_ref tr = {ref, ctx};
+        int own_ref = b.per_tile && (ref_threadsafe == 2 || (ref_threadsafe == 1 && cr[cn - 1] - cr[0] + 1 == cn &&
+                                                             cr[0] % TILE_ROWS == 0));
+        if (!own_ref) rc = ref(ctx, cr, cn, b.refv, err);
+        if (rc == MP_OK && !b.per_tile) rc = mp_kernel_dequant_in_place(job, cr, cn, b.dev, err);
+        if (rc == MP_OK && !b.per_tile) rc = mp_kernel_gemm_in_place(job, cr, cn, b.y, err);
+        if (rc == MP_OK) rc = run_chunk(job, &b, cr, cn, K, (uint32_t)M, own_ref ? &tr : NULL, vt, &a, err);
         if (rc != MP_OK) {
             if (!err->tensor[0]) snprintf(err->tensor, sizeof err->tensor, "%s", name);
             break;
         }
-        compare_values(b.dev, b.refv, (uint64_t)cn * K, K, cr, vt, &a);
-        mp_ref_gemm(b.refv, cn, K, b.xt, b.axt, (uint32_t)M, b.yr, b.s);
         compare_outputs(b.y, b.yr, b.s, M, cn, gamma, eta, gamma_p, vt, &a);
     }
     if (rc == MP_OK) rc = judge(&a, nrows, K, name, vt, r, err);
@@ -327,28 +424,57 @@ done:
 typedef struct qref {
     const mp_st_model *m;
     const mp_qlinear *q;
+    const mp_ref_groups *grp; /* read once per linear */
     float *tmp;
 } qref;
 
 static mp_errcode qref_rows(void *ctx, const uint32_t *rows, uint32_t nrows, float *out, mp_err *err)
 {
     const qref *q = ctx;
-    return ref_rows(q->m, q->q, rows, nrows, out, q->tmp, err);
+    return ref_rows(q->m, q->q, q->grp, rows, nrows, out, q->tmp, err);
+}
+
+/* Tensor t's bytes for a kernel: in place in its file's mapping (mp_st_file_map) when there is
+ * one and they lie 4-byte aligned, so that a sampled check reads the pages of its rows, not the
+ * tensor; else read into *own (the caller frees it). */
+static mp_errcode kernel_bytes(const mp_st_model *m, const mp_tensor *t, void **own, const void **at, size_t *bytes,
+                               mp_err *err)
+{
+    const uint8_t *map = t ? mp_st_file_map(m, t->file) : NULL;
+    *own = NULL, *at = NULL, *bytes = 0;
+    if (map && (uintptr_t)(map + t->offset) % 4 == 0) {
+        *at = map + t->offset, *bytes = (size_t)t->n_bytes;
+        return MP_OK;
+    }
+    MP_FORWARD(mp_verify_read_whole(m, t, own, bytes, err));
+    *at = *own;
+    return MP_OK;
+}
+
+/* Whether the reference rows of rl may be read by several threads at once (mp_numeric_compare's
+ * ref_threadsafe): plain files are read by pread or from a mapping (a compressed file is a
+ * stream); AWQ's runs from a multiple of 8 need no shared scratch (qref.tmp), other layouts'
+ * runs never do. */
+static int qref_threadsafe(const mp_st_model *m, const mp_qlinear *q)
+{
+    const mp_tensor *t[] = {q->qweight, q->scales, q->qzeros, q->g_idx};
+    for (size_t i = 0; i < sizeof t / sizeof *t; i++)
+        if (t[i] && mp_st_file_compression(m, t[i]->file) != MP_COMPRESS_NONE) return 0;
+    return q->pack == MP_QPACK_N8_INTERLEAVED ? 1 : 2;
 }
 
 /* The kernel data of a packed-integer linear: codes, scales, zero points and g_idx as stored,
- * into own[0..3] (the caller frees them). */
+ * in place or read into own[0..3] (the caller frees them). */
 static mp_errcode int_kernel_data(const mp_st_model *om, const mp_qlinear *ol, mp_kernel_data *kd, void *own[4],
                                   mp_err *err)
 {
     mp_dtype sdt = ol->scales->dtype;
     if (sdt != MP_DTYPE_F16 && sdt != MP_DTYPE_BF16 && sdt != MP_DTYPE_F32)
         return mp_errf_at(err, MP_E_UNSUPPORTED, NULL, ol->scales->name, -1, "scales of dtype %s", mp_dtype_name(sdt));
-    MP_FORWARD(mp_verify_read_whole(om, ol->qweight, &own[0], &kd->qw_bytes, err));
-    MP_FORWARD(mp_verify_read_whole(om, ol->scales, &own[1], &kd->sc_bytes, err));
-    if (ol->zero != MP_QZERO_IMPLIED) MP_FORWARD(mp_verify_read_whole(om, ol->qzeros, &own[2], &kd->zp_bytes, err));
-    MP_FORWARD(mp_verify_read_whole(om, ol->g_idx, &own[3], &kd->gidx_bytes, err));
-    kd->qw = own[0], kd->sc = own[1], kd->zp = own[2], kd->gidx = own[3];
+    MP_FORWARD(kernel_bytes(om, ol->qweight, &own[0], &kd->qw, &kd->qw_bytes, err));
+    MP_FORWARD(kernel_bytes(om, ol->scales, &own[1], &kd->sc, &kd->sc_bytes, err));
+    if (ol->zero != MP_QZERO_IMPLIED) MP_FORWARD(kernel_bytes(om, ol->qzeros, &own[2], &kd->zp, &kd->zp_bytes, err));
+    MP_FORWARD(kernel_bytes(om, ol->g_idx, &own[3], &kd->gidx, &kd->gidx_bytes, err));
     uint32_t *P = kd->P;
     P[MP_P_N] = (uint32_t)ol->n_rows;
     P[MP_P_K] = (uint32_t)ol->k_cols;
@@ -398,9 +524,14 @@ static mp_errcode check_linear(const mp_numeric_ctx *c, const mp_st_model *om, c
     mp_errcode rc = ol->scheme && ol->scheme->elem != MP_ELEM_INT ? mp_float_kernel_data(om, ol, &kd, own, err)
                                                                   : int_kernel_data(om, ol, &kd, own, err);
     if (rc == MP_OK) {
-        qref qr = {rm, rl, malloc((size_t)((CHUNK_ROWS + 8) * ol->k_cols) * sizeof(float))};
-        rc = qr.tmp ? mp_numeric_compare(c->dev, c->o, &kd, ol->n_rows, ol->k_cols, name, qref_rows, &qr, vt, r, err)
-                    : mp_errf(err, MP_E_NOMEM, "out of memory");
+        mp_ref_groups *grp = NULL;
+        qref qr = {rm, rl, NULL, malloc((size_t)((CHUNK_ROWS + 8) * ol->k_cols) * sizeof(float))};
+        rc = qr.tmp ? mp_ref_groups_read(rm, rl, &grp, err) : mp_errf(err, MP_E_NOMEM, "out of memory");
+        qr.grp = grp;
+        if (rc == MP_OK)
+            rc = mp_numeric_compare(c->dev, c->o, &kd, ol->n_rows, ol->k_cols, name, qref_rows, &qr,
+                                    qref_threadsafe(rm, rl), vt, r, err);
+        mp_ref_groups_free(grp);
         free(qr.tmp);
     }
     for (int i = 0; i < 4; i++) free(own[i]);
@@ -601,7 +732,7 @@ static mp_errcode check_dense(const mp_numeric_ctx *c, const mp_tensor *w, const
     int64_t first = -1, first_k = 0;
     kn_slab slab = {UINT64_MAX, NULL};
     for (uint32_t i = 0; i < nrows && rc == MP_OK; i++) {
-        rc = ref_rows(c->src, sl, rows + i, 1, ref, tmp, err);
+        rc = ref_rows(c->src, sl, NULL, rows + i, 1, ref, tmp, err);
         if (rc == MP_OK) rc = read_dense_row(c->out, w, np, rows[i], K, es, &slab, got, err);
         for (uint64_t k = 0; rc == MP_OK && k < K; k++) {
             uint32_t want, have = es == 2 ? (uint32_t)(got[2 * k] | got[2 * k + 1] << 8) : mp_read_le32(got + 4 * k);
@@ -688,7 +819,8 @@ static mp_errcode check_gguf_blocks(const mp_numeric_ctx *c, size_t fi, uint64_t
             kd.P[MP_P_BITS] = type;
             kd.P[MP_P_QSTRIDE] = (uint32_t)t->shape[1];
             kd.P[MP_P_GSIZE] = 32;
-            rc = mp_numeric_compare(c->dev, c->o, &kd, t->shape[0], k, t->name, blockref_rows, &br, vt, r, err);
+            rc = mp_numeric_compare(c->dev, c->o, &kd, t->shape[0], k, t->name, blockref_rows, &br, 0, vt, r,
+                                    err);
         }
         free(bytes);
         free(br.buf);

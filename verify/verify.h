@@ -20,6 +20,16 @@
 mp_errcode mp_dequant_ref(const mp_st_model *m, const mp_qlinear *q, uint64_t n0, uint64_t n1,
                           float *out, mp_err *err);
 uint64_t mp_dequant_ref_scratch(const mp_qlinear *q, uint64_t rows);
+/* What mp_dequant_ref reads once per linear whatever the rows: g_idx and the runs of columns of
+ * one group. Read it once for many calls (a sampled check asks for one row at a time) and pass
+ * it to mp_dequant_ref_with; NULL *out, and MP_OK, for a linear that is not packed integers.
+ * Read-only once made: calls from several threads may share it. */
+typedef struct mp_ref_groups mp_ref_groups;
+mp_errcode mp_ref_groups_read(const mp_st_model *m, const mp_qlinear *q, mp_ref_groups **out, mp_err *err);
+void mp_ref_groups_free(mp_ref_groups *g);
+/* mp_dequant_ref with g from mp_ref_groups_read (of the same linear), or NULL. */
+mp_errcode mp_dequant_ref_with(const mp_st_model *m, const mp_qlinear *q, const mp_ref_groups *g, uint64_t n0,
+                               uint64_t n1, float *out, mp_err *err);
 /* The same for a float-quantized linear (q->scheme->elem != MP_ELEM_INT), which
  * mp_dequant_ref() hands over to: codes decoded exactly, times the scale of their grid cell,
  * rounded where the format's producer rounds (verify/dequant_float.c, doc/formats/fp8.md);
@@ -148,6 +158,16 @@ mp_errcode mp_kernel_gemm(mp_kernel_job *j, const uint32_t *rows, uint32_t nrows
 #define MP_KERNEL_GUARD 64
 mp_errcode mp_kernel_dequant_in_place(mp_kernel_job *j, const uint32_t *rows, uint32_t nrows, float *out,
                                       mp_err *err);
+/* Blocks x [m][K] into the job for the mp_kernel_gemm_in_place launches that follow. */
+mp_errcode mp_kernel_set_x(mp_kernel_job *j, const float *x, uint32_t m, mp_err *err);
+/* mp_kernel_gemm with the x of mp_kernel_set_x, run in the caller's buffer: out holds
+ * m * nrows + MP_KERNEL_GUARD floats. The in-place launches of one job touch nothing of the
+ * job's but read: on the cpu backend (mp_kernel_threadsafe), several threads may run them at
+ * once, each with its own out. */
+mp_errcode mp_kernel_gemm_in_place(mp_kernel_job *j, const uint32_t *rows, uint32_t nrows, float *out,
+                                   mp_err *err);
+/* 1 when the job's in-place launches may run in several host threads at once (the cpu backend). */
+int mp_kernel_threadsafe(const mp_kernel_job *j);
 void mp_kernel_job_free(mp_kernel_job *j);
 
 /* ---------------------------------------------------------------- modelprep verify */

@@ -92,6 +92,49 @@ Test(unit_safetensors, round_trip_gives_identical_tensor_bytes)
     free(path);
 }
 
+/* The strided gather through the file's mapping gives the bytes of one read per element: every
+ * column block (a first, last and middle column alone, edge ranges, the whole width), first
+ * and last rows included, of I32 and odd-width U8 and F16 tensors. */
+Test(unit_safetensors, gather_block_is_the_bytes_of_one_read_per_element)
+{
+    static const mp_tensor_spec g[] = {
+        {"a.qweight", MP_DTYPE_I32, 2, {37, 29}},
+        {"b.bytes", MP_DTYPE_U8, 2, {11, 13}},
+        {"c.scales", MP_DTYPE_F16, 2, {9, 5}},
+    };
+    char *path = tu_path(tmp, "gather.safetensors");
+    write_file(path, g, 3, 7);
+    mp_err err = MP_ERR_INIT;
+    mp_st_model *m = NULL;
+    cr_assert_eq(mp_st_open(&m, path, &err), MP_OK, "%s", err.msg);
+    cr_assert_not_null(mp_st_file_map(m, 0), "a plain file maps");
+    for (size_t i = 0; i < 3; i++) {
+        const mp_tensor *t = mp_st_find(m, g[i].name);
+        uint64_t R = t->shape[0], C = t->shape[1], es = mp_dtype_bits(t->dtype) / 8;
+        uint64_t rr[][2] = {{0, R}, {0, 1}, {R - 1, R}, {1, R - 1}, {2, 2}};
+        uint64_t cc[][2] = {{0, 1}, {C - 1, C}, {C / 2, C / 2 + 1}, {0, C}, {1, C - 1}, {3, 3}};
+        uint8_t *want = malloc(R * C * es + 1), *got = malloc(R * C * es + 1);
+        for (size_t a = 0; a < sizeof rr / sizeof *rr; a++)
+            for (size_t b = 0; b < sizeof cc / sizeof *cc; b++) {
+                uint64_t r0 = rr[a][0], r1 = rr[a][1], c0 = cc[b][0], c1 = cc[b][1];
+                uint8_t *w = want;
+                for (uint64_t r = r0; r < r1; r++)
+                    for (uint64_t c = c0; c < c1; c++, w += es)
+                        cr_assert_eq(mp_st_read(m, t, (r * C + c) * es, w, (size_t)es, &err), MP_OK);
+                memset(got, 0xA5, R * C * es + 1);
+                cr_assert_eq(mp_st_gather_block(m, t, r0, r1, c0, c1, got, &err), MP_OK, "%s", err.msg);
+                cr_expect_arr_eq(got, want, (size_t)(w - want), "%s rows [%llu, %llu) cols [%llu, %llu)", t->name,
+                                 (unsigned long long)r0, (unsigned long long)r1, (unsigned long long)c0,
+                                 (unsigned long long)c1);
+                cr_expect_eq(got[w - want], 0xA5, "%s: a byte written past the block", t->name);
+            }
+        free(want);
+        free(got);
+    }
+    mp_st_close(m);
+    free(path);
+}
+
 Test(unit_safetensors, writer_aligns_every_tensor_and_pads_header_to_8)
 {
     char *path = tu_path(tmp, "al.safetensors");
