@@ -68,7 +68,7 @@ TEST_OBJS  := $(TEST_SRCS:%.c=$(BUILD)/obj/%.o)
 TEST_BIN   := $(BUILD)/tests/unit
 TOOLS      := $(BUILD)/tests/mkmodel $(BUILD)/tests/stcopy $(BUILD)/tests/ggufdeq $(BUILD)/tests/ggufcopy \
               $(BUILD)/tests/ggufdeq-baseline $(BUILD)/tests/libenospc.so $(BUILD)/tests/nvrtccheck \
-              $(BUILD)/tests/libstopat.so
+              $(BUILD)/tests/libstopat.so $(BUILD)/tests/libtruncat.so
 BENCH_BINS := $(BUILD)/tests/bench_safetensors $(BUILD)/tests/bench_convert $(BUILD)/tests/bench_repack \
               $(BUILD)/tests/bench_peak_rss $(BUILD)/tests/bench_gguf $(BUILD)/tests/bench_dense
 VENV       := build/venv
@@ -182,6 +182,10 @@ $(BUILD)/tests/libenospc.so: tests/gen/enospc.c
 	$(CC) -std=c11 -O2 -Wall -Wextra -shared -fPIC -o $@ $< -ldl
 
 $(BUILD)/tests/libstopat.so: tests/gen/stopat.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -O2 -Wall -Wextra -shared -fPIC -o $@ $< -ldl
+
+$(BUILD)/tests/libtruncat.so: tests/gen/truncat.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -O2 -Wall -Wextra -shared -fPIC -o $@ $< -ldl
 

@@ -1,7 +1,7 @@
 /*
  * hash.c - xxHash digests in the canonical form xxhsum and llama-gguf-hash print.
  */
-#define _GNU_SOURCE /* MAP_POPULATE */
+#define _GNU_SOURCE /* madvise */
 #include "mp_common.h"
 
 #include <stdlib.h>
@@ -41,11 +41,11 @@ mp_errcode mp_file_xxh128(const mp_file *f, uint8_t canon[16], mp_err *err)
     if (st) XXH3_128bits_reset(st);
     for (uint64_t at = 0; at < f->size && rc == MP_OK;) {
         size_t len = (size_t)(f->size - at < WINDOW ? f->size - at : WINDOW);
-        void *p = mmap(NULL, len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, f->fd, (off_t)at);
-        if (p != MAP_FAILED) {
+        void *p = mp_map_file(f->fd, at, len, 1, f->path);
+        if (p) {
             madvise(p, len, MADV_SEQUENTIAL);
             XXH3_128bits_update(st, p, len);
-            munmap(p, len);
+            mp_unmap(p, len);
             at += len;
             continue;
         }

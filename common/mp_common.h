@@ -122,6 +122,14 @@ const char *mp_file_kind(unsigned mode);
  * a read error MP_E_IO. */
 mp_errcode mp_file_pread(const mp_file *f, uint64_t offset, void *buf, size_t len, mp_err *err);
 
+/* Maps len bytes at `at` of fd read-only (MAP_POPULATE when asked), noting the range as
+ * `path`'s (kept by reference until mp_unmap), or NULL when mmap fails. A file cut short while
+ * mapped faults (SIGBUS) on the pages it lost: mp_map_owner, which is async-signal-safe, names
+ * the file of a faulting address, so the CLI's handler can report it in one line. */
+void *mp_map_file(int fd, uint64_t at, size_t len, int populate, const char *path);
+void mp_unmap(void *p, size_t len);
+const char *mp_map_owner(const void *addr);
+
 /* Writes all of buf to fd, retrying short writes. ENOSPC/EFBIG/EIO become MP_E_IO naming
  * `path`, the bytes written so far and the bytes asked for. */
 mp_errcode mp_write_all(int fd, const void *buf, size_t len, const char *path, mp_err *err);

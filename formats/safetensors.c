@@ -19,7 +19,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #define JSON_SAFE_INT 9007199254740992.0 /* 2^53 */
 
@@ -390,7 +389,7 @@ void mp_st_file_release(st_shard *sf)
     free(sf->meta);
     free(sf->name);
     mp_zst_src_free(sf->zst);
-    if (sf->map) munmap(sf->map, sf->map_len);
+    if (sf->map) mp_unmap(sf->map, sf->map_len);
     mp_file_close(sf->f);
     memset(sf, 0, sizeof *sf);
 }

@@ -6,7 +6,7 @@
  * Shard names are taken from the index's weight_map, never rebuilt from a count (real repos
  * deviate from the model-0000i-of-0000n pattern), and each must stay inside the directory.
  */
-#define _GNU_SOURCE /* MAP_POPULATE */
+#define _GNU_SOURCE /* madvise */
 #include "formats_internal.h"
 
 #include <assert.h>
@@ -502,8 +502,8 @@ int mp_st_map(const mp_st_model *m, const mp_tensor *t, uint64_t at, size_t len,
      * range goes through mp_st_read(), which reports it. */
     struct stat st;
     if (fstat(sf->f->fd, &st) != 0 || (uint64_t)st.st_size < off + len) return 0;
-    void *p = mmap(NULL, map_len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, sf->f->fd, (off_t)base);
-    if (p == MAP_FAILED) return 0;
+    void *p = mp_map_file(sf->f->fd, base, map_len, 1, sf->f->path);
+    if (!p) return 0;
     madvise(p, map_len, MADV_SEQUENTIAL);
     *s = (mp_st_span){(const uint8_t *)p + (off - base), sf->f->fd, off, sf->f->path, p, map_len};
     return 1;
@@ -511,7 +511,7 @@ int mp_st_map(const mp_st_model *m, const mp_tensor *t, uint64_t at, size_t len,
 
 void mp_st_unmap(mp_st_span *s)
 {
-    if (s->map) munmap(s->map, s->map_len);
+    if (s->map) mp_unmap(s->map, s->map_len);
     memset(s, 0, sizeof *s);
 }
 
@@ -536,11 +536,11 @@ const uint8_t *mp_st_file_map(const mp_st_model *m, size_t i)
     if (p || sf->zst || sf->size == 0) return p;
     struct stat st;
     if (fstat(sf->f->fd, &st) != 0 || (uint64_t)st.st_size < sf->size || sf->size > SIZE_MAX) return NULL;
-    p = mmap(NULL, (size_t)sf->size, PROT_READ, MAP_PRIVATE, sf->f->fd, 0);
-    if (p == MAP_FAILED) return NULL;
+    p = mp_map_file(sf->f->fd, 0, (size_t)sf->size, 0, sf->f->path);
+    if (!p) return NULL;
     void *none = NULL; /* two threads may map at once: the first to publish wins */
     if (!__atomic_compare_exchange_n(&sf->map, &none, p, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-        munmap(p, (size_t)sf->size);
+        mp_unmap(p, (size_t)sf->size);
         return none;
     }
     sf->map_len = (size_t)sf->size;

@@ -68,6 +68,10 @@ const char *mp_cli_suggest(const char *word, const char *const *choices, size_t 
 /* SIGINT and SIGTERM set the returned flag (the signal number) instead of killing the process:
  * long jobs check it between tiles, remove their partial output and stop. */
 volatile int *mp_cli_catch_signals(void);
+/* A fault on a mapped input file's lost page (SIGBUS: it was cut short while read) ends the run
+ * with one line naming the file and exit 4, as any input that changed under the run; a partial
+ * directory stays for --resume, as after a kill. Other faults keep their default action. */
+void mp_cli_catch_faults(void);
 /* The exit code for an error: 130 / 143 when interrupted by SIGINT / SIGTERM, else the code's
  * documented one. Prints the error line. */
 int mp_cli_fail_job(const mp_err *err);

@@ -205,6 +205,7 @@ int main(int argc, char **argv)
         return 2;
     }
     fill_registry_help();
+    mp_cli_catch_faults();
     const char *name = argv[1];
     if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0 || strcmp(name, "help") == 0) {
         print_main_help(stdout);

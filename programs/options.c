@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #define MAX_OPTS 31
 #define OPT_HELP 1000
@@ -214,6 +215,31 @@ volatile int *mp_cli_catch_signals(void)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     return &caught_signal;
+}
+
+static void put(const char *s) { (void)!write(2, s, strlen(s)); }
+
+static void on_fault(int sig, siginfo_t *si, void *ctx)
+{
+    (void)ctx;
+    const char *path = mp_map_owner(si->si_addr);
+    if (!path) { /* not a mapped input: the default action, when the faulting access runs again */
+        signal(sig, SIG_DFL);
+        return;
+    }
+    put("modelprep: ");
+    put(path);
+    put(": cut short while being read (it changed since it was opened); stopped\n");
+    _exit(4);
+}
+
+void mp_cli_catch_faults(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_fault;
+    sa.sa_flags = SA_SIGINFO;
+    sigaction(SIGBUS, &sa, NULL);
 }
 
 int mp_cli_fail_job(const mp_err *err)
