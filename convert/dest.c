@@ -199,8 +199,13 @@ static part_kind classify(int dir_fd, const char *name, int *fd, time_t *mtime, 
         *fd = f;
         return PART_EMPTY;
     }
+    struct stat js;
+    if (fstatat(f, MP_JOURNAL_NAME, &js, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(js.st_mode))
+        snprintf(why, cap, "has no modelprep journal: its %s is not a regular file (%s), so it is not a partial "
+                 "output of modelprep", MP_JOURNAL_NAME, mp_file_kind(js.st_mode));
+    else
+        snprintf(why, cap, "has no modelprep journal (%s), so it is not a partial output of modelprep", MP_JOURNAL_NAME);
     close(f);
-    snprintf(why, cap, "has no modelprep journal (%s), so it is not a partial output of modelprep", MP_JOURNAL_NAME);
     return PART_FOREIGN;
 }
 
@@ -735,8 +740,12 @@ mp_errcode mp_dest_copy_side_files(const mp_dest *d, const char *src_dir, int sr
         if (skipped || (!src_is_dir && !known_side_file(name))) continue;
         char *from = mp_path_join(src_dir, name), *to = mp_dest_path(d, name);
         struct stat st;
+        int seen = from && stat(from, &st) == 0;
         if (!from || !to) rc = mp_errf(err, MP_E_NOMEM, "out of memory");
-        else if (stat(from, &st) == 0 && S_ISREG(st.st_mode)) {
+        else if (seen && !S_ISREG(st.st_mode) && (!S_ISDIR(st.st_mode) || known_side_file(name)))
+            /* a FIFO would block the copy, and a config or tokenizer left out would go unsaid */
+            rc = mp_errf_at(err, MP_E_INPUT, from, NULL, -1, "not a regular file (%s)", mp_file_kind(st.st_mode));
+        else if (seen && S_ISREG(st.st_mode)) {
             char *real = NULL;
             if (!mp_path_within(src_dir, from, &real))
                 rc = mp_errf_at(err, MP_E_INPUT, from, NULL, -1,

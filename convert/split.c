@@ -531,6 +531,8 @@ static mp_errcode job_identity(const split_job *j, mp_journal *id, mp_err *err)
     MP_FORWARD(mp_journal_add_option(id, "compress", j->o->zstd_level ? level : "none", err));
     MP_FORWARD(mp_journal_add_option(id, "materialize-tied", j->o->materialize_tied ? "yes" : "no", err));
     MP_FORWARD(mp_journal_add_option(id, "gguf-split", gs, err));
+    /* --for: the markers and RabbitLLM's empty head differ between layouts */
+    MP_FORWARD(mp_journal_add_option(id, "for", j->rt->name, err));
     MP_FORWARD(j->g ? mp_journal_add_gguf_sources(id, j->g, err) : mp_journal_add_st_sources(id, j->m, err));
     char *cfg = j->g ? NULL : mp_path_join(mp_st_dir(j->m), "config.json");
     struct stat st;
