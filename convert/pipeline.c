@@ -791,6 +791,7 @@ static mp_errcode open_and_plan(job *j, const char *src, mp_convert_opts *oc, mp
     MP_FORWARD(mp_refuse_one_shard(src, *m, err));
     MP_FORWARD(mp_qmodel_open(qm, *m, err));
     MP_FORWARD(mp_hf_config_load(&cfg, mp_st_dir(*m), err));
+    MP_FORWARD(mp_st_check_name_numbers(*m, &cfg, err));
     j->m = *m;
     j->qm = *qm;
     if (cfg.torch_dtype[0]) oc->pack.torch_dtype = cfg.torch_dtype;

@@ -1139,6 +1139,7 @@ static mp_errcode open_and_plan(split_job *j, const char *src, const char *dst, 
         MP_FORWARD(mp_st_open(&j->m, src, err));
         MP_FORWARD(mp_refuse_one_shard(src, j->m, err));
         MP_FORWARD(mp_hf_config_load(&cfg, mp_st_dir(j->m), err));
+        MP_FORWARD(mp_st_check_name_numbers(j->m, &cfg, err));
     }
     MP_FORWARD(choose_runtime(j, src, err));
     MP_FORWARD(assign(j, &cfg, err));

@@ -345,6 +345,8 @@ typedef struct mp_hf_config {
     int64_t num_hidden_layers;   /* -1 when absent */
     int64_t num_nextn_predict_layers; /* DeepSeek's MTP layers, numbered after the others; 0 when absent */
     int tie_word_embeddings;     /* 1, 0, or -1 when absent */
+    int64_t num_experts;         /* routed experts (n_routed_experts, num_local_experts or num_experts);
+                                    0 when absent or not a count */
     mp_quant_summary quant;
 } mp_hf_config;
 
@@ -352,6 +354,15 @@ typedef struct mp_hf_config {
  * quantization_config) from `dir`. A missing config.json is not an error: present stays 0.
  * Malformed JSON or a wrongly typed field is MP_E_INPUT naming the file and the key. */
 mp_errcode mp_hf_config_load(mp_hf_config *cfg, const char *dir, mp_err *err);
+
+/* Every number in a tensor name of m (doc/limits.md, "Numbers in names"): the component after
+ * "layers", "h" or "blk", or after "experts", that starts with a digit, a sign or a space must be
+ * a decimal with no sign and no leading zero, at most 2^31 - 1 (layers) or 2^32 - 1 (experts),
+ * followed by '.' or the end of the name. A layer of the decoder stack ("model.layers.N",
+ * "model.language_model.layers.N", "transformer.h.N") is below cfg's num_hidden_layers (plus
+ * num_nextn_predict_layers), an expert below cfg's num_experts, where config.json gives them.
+ * MP_E_INPUT naming the file and the tensor otherwise. */
+mp_errcode mp_st_check_name_numbers(const mp_st_model *m, const mp_hf_config *cfg, mp_err *err);
 
 /* ---------------------------------------------------------------- JSON values (cJSON) */
 

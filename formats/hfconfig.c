@@ -187,6 +187,10 @@ mp_errcode mp_hf_config_load(mp_hf_config *cfg, const char *dir, mp_err *err)
             rc = get_int(root, "num_nextn_predict_layers", 0, 1 << 20, &cfg->num_nextn_predict_layers, path, err);
         if (rc == MP_OK)
             rc = get_bool(root, "tie_word_embeddings", &cfg->tie_word_embeddings, path, err);
+        static const char *const experts[] = {"n_routed_experts", "num_local_experts", "num_experts"};
+        for (size_t i = 0; i < 3 && cfg->num_experts <= 0; i++)
+            if (!mp_json_get_i64(cJSON_GetObjectItemCaseSensitive(root, experts[i]), 1, 1 << 20, &cfg->num_experts))
+                cfg->num_experts = 0;
         const cJSON *q = cJSON_GetObjectItemCaseSensitive(root, "quantization_config");
         if (rc == MP_OK && q && !cJSON_IsNull(q)) {
             rc = read_quant(q, path, &cfg->quant, err);
