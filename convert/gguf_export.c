@@ -23,6 +23,7 @@
 #include "gguf_export.h"
 #include "gguf_names.h"
 #include "journal.h"
+#include "pipeline.h"
 #include "../repack/repack.h"
 #include "../verify/verify.h"
 
@@ -1251,6 +1252,7 @@ static mp_errcode open_source(xjob *j, const char *src, mp_st_model **m, mp_qmod
     mp_hf_config cfg;
     MP_FORWARD(mp_st_open(m, src, err));
     j->m = *m;
+    MP_FORWARD(mp_refuse_one_shard(src, *m, err));
     MP_FORWARD(mp_hf_config_load(&cfg, mp_st_dir(*m), err));
     MP_FORWARD(mp_st_check_name_numbers(*m, &cfg, err));
     MP_FORWARD(mp_qmodel_open(qm, *m, err));

@@ -3,6 +3,7 @@
  */
 #include "cli.h"
 #include "../formats/formats.h"
+#include "../convert/pipeline.h"
 
 #include <string.h>
 
@@ -390,7 +391,8 @@ int cmd_inspect(const mp_args *args)
     mp_hf_config cfg;
     if (mp_gguf_probe(path)) return mp_inspect_gguf(args, path);
     if (mp_st_open(&m, path, &err) != MP_OK) return mp_cli_fail(&err);
-    if (mp_hf_config_load(&cfg, mp_st_dir(m), &err) != MP_OK || mp_st_check_name_numbers(m, &cfg, &err) != MP_OK ||
+    if (mp_refuse_one_shard(path, m, &err) != MP_OK || mp_hf_config_load(&cfg, mp_st_dir(m), &err) != MP_OK ||
+        mp_st_check_name_numbers(m, &cfg, &err) != MP_OK ||
         mp_qmodel_open(&qm, m, &err) != MP_OK) {
         mp_st_close(m);
         return mp_cli_fail(&err);
