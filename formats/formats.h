@@ -335,7 +335,14 @@ typedef struct mp_quant_summary {
     int desc_act;                /* 1, 0, or -1 when absent */
     int config_groups;           /* compressed-tensors: config groups read (0: none) */
     int mixed;                   /* 1 when they disagree: bits, group, sym, desc_act unset */
+    struct mp_quant_group {      /* the first MP_QUANT_GROUPS_SHOWN config groups, in file order */
+        char name[32];           /* "group_0" */
+        char targets[96];        /* its targets, comma-separated (cut short) */
+        int bits, group_size, sym, desc_act; /* as above, for this group */
+    } groups[8];
 } mp_quant_summary;
+
+#define MP_QUANT_GROUPS_SHOWN 8
 
 typedef struct mp_hf_config {
     int present;                 /* 1 when config.json exists */
