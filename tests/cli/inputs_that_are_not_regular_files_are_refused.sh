@@ -62,3 +62,7 @@ try "verify, restored" $MODELPREP verify layers --device cpu
 mkdir dst.partial-x && mkfifo dst.partial-x/.modelprep-journal
 set +e; timeout 20 $MODELPREP split sharded dst --resume >out.txt 2>err.txt; rc=$?; set -e
 echo "split --resume, the journal a fifo: exit $rc: $(cat err.txt)"
+# the record of a part of a partitioned job
+$MODELPREP split sharded pj --part 0/2 --job-id j >/dev/null
+mkfifo pj.partial-j/.modelprep-part-1-of-2.json
+try "merge, a part's record a fifo" $MODELPREP merge pj --job-id j
