@@ -366,7 +366,7 @@ mp_errcode mp_hf_config_load(mp_hf_config *cfg, const char *dir, mp_err *err);
  * "layers", "h" or "blk", or after "experts", that starts with a digit, a sign or a space must be
  * a decimal with no sign and no leading zero, at most 2^31 - 1 (layers) or 2^32 - 1 (experts),
  * followed by '.' or the end of the name. A layer of the decoder stack ("model.layers.N",
- * "model.language_model.layers.N", "transformer.h.N") is below cfg's num_hidden_layers (plus
+ * "model.language_model.layers.N", "transformer.h.N", DeepSeek-V4's "layers.N") is below cfg's num_hidden_layers (plus
  * num_nextn_predict_layers), an expert below cfg's num_experts, where config.json gives them.
  * MP_E_INPUT naming the file and the tensor otherwise. */
 mp_errcode mp_st_check_name_numbers(const mp_st_model *m, const mp_hf_config *cfg, mp_err *err);

@@ -20,7 +20,7 @@ static const struct {
 };
 
 /* The decoder stack, whose layers config.json counts. */
-static const char *const stacks[] = {"model.layers.", "model.language_model.layers.", "transformer.h."};
+static const char *const stacks[] = {"model.layers.", "model.language_model.layers.", "transformer.h.", "layers."};
 
 static int starts_number(char c)
 {
