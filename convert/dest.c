@@ -4,6 +4,7 @@
  */
 #define _GNU_SOURCE
 #include "dest.h"
+#include "journal.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -557,9 +558,12 @@ mp_errcode mp_dest_share(mp_dest *d, const char *dst, const char *job_id, const 
         rc = mp_errf_at(err, MP_E_INPUT, d->partial, NULL, -1, "has no modelprep journal (%s), so it is not a "
                         "partial output of modelprep; nothing was removed: remove it yourself", MP_JOURNAL_NAME);
     if (rc == MP_OK) rc = read_journal(d, &text, &len, err);
-    if (rc == MP_OK && (len < journal_len || memcmp(text, journal, journal_len) != 0))
-        rc = mp_errf_at(err, MP_E_INPUT, d->partial, NULL, -1, "belongs to another job (its journal records other "
-                        "sources or options); nothing was removed: give another --job-id or remove it");
+    if (rc == MP_OK && (len < journal_len || memcmp(text, journal, journal_len) != 0)) {
+        char why[400];
+        mp_journal_explain(text, len, journal, journal_len, why, sizeof why);
+        rc = mp_errf_at(err, MP_E_INPUT, d->partial, NULL, -1, "belongs to another job (%s); nothing was removed: "
+                        "give another --job-id or remove it", why);
+    }
     free(text);
     if (rc != MP_OK) dest_release(d);
     return rc;
