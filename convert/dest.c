@@ -131,6 +131,14 @@ static int is_output(int fd)
     return file_starts_with(fd, "modelprep.json", "\"tool\": \"modelprep\"", 4096);
 }
 
+int mp_dest_is_output(const char *dst)
+{
+    int fd = open(dst, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int yes = fd >= 0 && is_output(fd);
+    if (fd >= 0) close(fd);
+    return yes;
+}
+
 static int is_marked(int fd)
 {
     return file_starts_with(fd, MP_JOURNAL_NAME, JOURNAL_MAGIC, strlen(JOURNAL_MAGIC));

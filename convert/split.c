@@ -1004,7 +1004,9 @@ static mp_errcode open_dest(split_job *j, const char *src, const char *dst, uint
     }
     if (rc == MP_OK && !found) {
         struct stat st;
-        if (o->resume && lstat(dst, &st) == 0 && !o->force)
+        /* Anything else that stands at DST is described by mp_dest_begin, which offers --force
+         * only where --force would be accepted (doc/safety.md §4). */
+        if (o->resume && lstat(dst, &st) == 0 && !o->force && mp_dest_is_output(dst))
             rc = mp_errf_at(err, MP_E_USAGE, dst, NULL, -1,
                             "destination is complete and there is no partial split to resume; "
                             "use --force to redo it");
