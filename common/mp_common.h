@@ -17,6 +17,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* ---------------------------------------------------------------- errors */
 
@@ -83,6 +84,20 @@ static inline void mp_write_le32(void *p, uint32_t v)
 {
     uint8_t *b = (uint8_t *)p;
     for (int i = 0; i < 4; i++) b[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* The bits of a binary32 and back (memcpy: no aliasing rule broken; compiles to a move). */
+static inline uint32_t mp_f32_bits(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+static inline float mp_bits_f32(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
 }
 
 /* ---------------------------------------------------------------- files */

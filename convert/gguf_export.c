@@ -896,11 +896,8 @@ static mp_errcode produce(xjob *j, xout *o, mp_err *err)
 
 static mp_errcode add_f32(mp_gguf_writer *w, const char *key, double v, mp_err *err)
 {
-    float f = (float)v;
-    uint32_t u;
-    memcpy(&u, &f, 4);
     uint8_t x[4];
-    mp_write_le32(x, u);
+    mp_write_le32(x, mp_f32_bits((float)v));
     return mp_gguf_writer_add_kv(w, key, MP_GGUF_V_F32, MP_GGUF_V_U8, x, 4, err);
 }
 

@@ -731,6 +731,14 @@ static mp_errcode write_config(job *j, mp_err *err)
         if (b.oom) rc = mp_errf(err, MP_E_NOMEM, "out of memory");
     } else if (rc == MP_OK) {
         rc = mp_json_set_member(a.data, a.len, "torch_dtype", dtype, &b, err);
+        const mp_scheme *L = mp_qmodel_layout(j->qm);
+        if (rc == MP_OK && L && L->config_drop) { /* DeepSeek-V4's expert_dtype goes with the quantization */
+            mp_buf_release(&a);
+            rc = mp_json_set_member(b.data, b.len, L->config_drop, NULL, &a, err);
+            mp_buf_release(&b);
+            mp_buf_put(&b, a.data, a.len);
+            if (b.oom) rc = mp_errf(err, MP_E_NOMEM, "out of memory");
+        }
     }
     mp_buf_release(&qc);
     if (rc == MP_OK) rc = mp_dest_write_file(&j->dest, "config.json", b.data, b.len, err);

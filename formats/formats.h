@@ -73,6 +73,7 @@ static inline float mp_dtype_load_f32(const uint8_t *p, mp_dtype t)
 {
     if (t == MP_DTYPE_F16) return mp_f16_to_f32((uint16_t)(p[0] | p[1] << 8));
     if (t == MP_DTYPE_BF16) return mp_bf16_to_f32((uint16_t)(p[0] | p[1] << 8));
+    if (t == MP_DTYPE_F8_E8M0) return mp_e8m0_to_f32(p[0]); /* 0xFF is NaN, as torch reads it */
     if (t == MP_DTYPE_F64) {
         uint64_t u = mp_read_le64(p);
         double d;
@@ -545,6 +546,9 @@ void mp_qmodel_free(mp_qmodel *q);
 
 int mp_qmodel_quantized(const mp_qmodel *q);       /* 1 when a quantization config was found */
 mp_qmethod mp_qmodel_method(const mp_qmodel *q);
+/* The layout entry the quantization config picked (its linears' scheme, or its companion's), or
+ * NULL when the checkpoint has no quantization config. */
+const mp_scheme *mp_qmodel_layout(const mp_qmodel *q);
 size_t mp_qmodel_n_linears(const mp_qmodel *q);
 const mp_qlinear *mp_qmodel_linear(const mp_qmodel *q, size_t i);  /* natural prefix order */
 /* The linear a tensor belongs to, or NULL for a dense tensor (embeddings, norms, biases that
@@ -675,6 +679,9 @@ struct mp_scheme {
     int fp4_ldexp;                /* an E8M0 0xFF scale is an exact ldexp by 128 (transformers:
                                      0.5 -> 2^127, 0 stays 0), not 2^128 = inf (compressed-tensors):
                                      applied as * 2^127 * 2 */
+    int e8m0_nan;                 /* an E8M0 0xFF block scale is NaN, as torch's float8_e8m0fnu
+                                     reads it (transformers' DeepSeek-V4 load), not 2^128 = inf */
+    int fp4_codes_i8;             /* the codes are stored as I8 (DeepSeek-V4), not U8 */
     char name_sep;                /* between prefix and part names: '_' (gpt-oss), 0 for '.' */
     int dense_experts_kn;         /* the dense weight is `<prefix>` [E, K, N] (transformers'
                                      GptOssExperts), not `<prefix>.weight` [N, K] */
@@ -682,6 +689,14 @@ struct mp_scheme {
      * the quant_state blob, SCB), not by the codes' name and dtype; NULL-terminated, or NULL. */
     const char *const *markers;
     const char *aux_names[MP_QAUX_MAX]; /* further parts a linear owns (NULL-padded) */
+    /* A second layout the same checkpoint's linears take (DeepSeek-V4: FP4 routed experts beside
+     * FP8 linears, doc/formats/deepseek-v4.md): a `codes_name` tensor this entry's is_codes
+     * refuses but the companion's accepts makes a linear of the companion, with its own
+     * parameters; NULL for none. */
+    const struct mp_scheme *companion;
+    /* A top-level config.json key that belongs to the quantization (DeepSeek-V4's expert_dtype):
+     * a dense convert removes it with quantization_config; NULL for none. */
+    const char *config_drop;
 };
 
 /* The table, in listing order; every entry is complete (tests/unit/test_registry.c walks it). */

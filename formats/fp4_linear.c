@@ -62,8 +62,10 @@ mp_errcode mp_qc_fp4_codes(mp_qlinear *q, int64_t group_size, mp_err *err)
     uint64_t g = q->scheme->fp4_group, E = 0, N, K;
     if (group_size > 0 && (uint64_t)group_size != g)
         return REFUSE(q, "group size %lld, expected %llu", (long long)group_size, (unsigned long long)g);
-    if (w->dtype != MP_DTYPE_U8)
-        return REFUSE(q, "'%s' is %s, expected U8 (two E2M1 codes a byte)", part, mp_dtype_name(w->dtype));
+    mp_dtype want = q->scheme->fp4_codes_i8 ? MP_DTYPE_I8 : MP_DTYPE_U8;
+    if (w->dtype != want)
+        return REFUSE(q, "'%s' is %s, expected %s (two E2M1 codes a byte)", part, mp_dtype_name(w->dtype),
+                      mp_dtype_name(want));
     char got[96];
     mp_shape_format(w, got, sizeof got);
     if (q->scheme->dense_experts_kn) {

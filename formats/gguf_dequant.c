@@ -27,20 +27,6 @@
 #define DEQ_FN static __attribute__((target_clones("arch=skylake-avx512", "avx2", "default"))) void
 #endif
 
-static inline uint32_t f2u(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    return u;
-}
-
-static inline float u2f(uint32_t u)
-{
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-
 /* binary16 -> binary32, exact for every input, NaN payloads kept. Written with integer selects
  * only, so it vectorizes: normal numbers and Inf/NaN move their exponent by an integer add,
  * subnormals are the integer mantissa times 2^-24 (exact). */
@@ -48,9 +34,9 @@ static inline float h2f(uint32_t h)
 {
     const uint32_t sign = (h & 0x8000u) << 16, em = h & 0x7FFFu;
     const uint32_t norm = (em << 13) + (112u << 23) + (uint32_t)(em >= 0x7C00u) * (112u << 23);
-    const uint32_t sub = f2u((float)(int32_t)em * 0x1p-24f);
+    const uint32_t sub = mp_f32_bits((float)(int32_t)em * 0x1p-24f);
     const uint32_t is_sub = 0u - (uint32_t)(em < 0x400u); /* all ones for zero and subnormals */
-    return u2f(((sub & is_sub) | (norm & ~is_sub)) | sign);
+    return mp_bits_f32(((sub & is_sub) | (norm & ~is_sub)) | sign);
 }
 
 static inline float f16at(const uint8_t *p) { return h2f((uint32_t)p[0] | (uint32_t)p[1] << 8); }
@@ -58,7 +44,7 @@ static inline float f16at(const uint8_t *p) { return h2f((uint32_t)p[0] | (uint3
 /* E8M0 scale, halved (MXFP4's codebook is doubled): 2^(e - 128); e < 2 gives subnormals. */
 static inline float e8m0_half(uint8_t e)
 {
-    return u2f(e < 2 ? 0x00200000u << e : (uint32_t)(e - 1) << 23);
+    return mp_bits_f32(e < 2 ? 0x00200000u << e : (uint32_t)(e - 1) << 23);
 }
 
 /* 1 << i: the bit of element i in Q5's qh, tested with a load instead of a variable shift. */
@@ -76,7 +62,7 @@ static const float kvalues_iq4nl[16] = {-127, -104, -83, -65, -49, -35, -22, -10
 
 DEQ_FN deq_f32(const uint8_t *x, float *y, size_t n)
 {
-    for (size_t i = 0; i < n; i++) y[i] = u2f(mp_read_le32(x + 4 * i));
+    for (size_t i = 0; i < n; i++) y[i] = mp_bits_f32(mp_read_le32(x + 4 * i));
 }
 
 /* Little-endian 16-bit fields: on a little-endian host a plain load, which the vectorizer
@@ -99,7 +85,7 @@ DEQ_FN deq_f16(const uint8_t *x, float *y, size_t n)
 
 DEQ_FN deq_bf16(const uint8_t *x, float *y, size_t n)
 {
-    for (size_t i = 0; i < n; i++) y[i] = u2f(le16at(x + 2 * i) << 16);
+    for (size_t i = 0; i < n; i++) y[i] = mp_bits_f32(le16at(x + 2 * i) << 16);
 }
 
 DEQ_FN deq_f64(const uint8_t *x, float *y, size_t n)

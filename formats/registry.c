@@ -15,7 +15,7 @@ extern const mp_scheme mp_scheme_cutlass_int4, mp_scheme_onednn_int4, mp_scheme_
     mp_scheme_gptq_v2, mp_scheme_awq, mp_scheme_awq_gemv, mp_scheme_autoround, mp_scheme_ct,
     mp_scheme_fp8_block, mp_scheme_ct_float, mp_scheme_modelopt_fp8;
 extern const mp_scheme mp_scheme_ct_nvfp4, mp_scheme_modelopt_nvfp4, mp_scheme_mxfp4,
-    mp_scheme_ct_mxfp4, mp_scheme_bnb4, mp_scheme_bnb8;
+    mp_scheme_ct_mxfp4, mp_scheme_bnb4, mp_scheme_bnb8, mp_scheme_dsv4, mp_scheme_dsv4_fp4;
 
 /* Listing order: --help and the docs show the entries so, the device layouts first. */
 static const mp_scheme *const entries[] = {
@@ -30,6 +30,8 @@ static const mp_scheme *const entries[] = {
     &mp_scheme_fp8_block,
     &mp_scheme_ct_float,
     &mp_scheme_modelopt_fp8,
+    &mp_scheme_dsv4,
+    &mp_scheme_dsv4_fp4,
     &mp_scheme_ct_nvfp4,
     &mp_scheme_modelopt_nvfp4,
     &mp_scheme_mxfp4,
@@ -38,7 +40,7 @@ static const mp_scheme *const entries[] = {
     &mp_scheme_bnb8,
 };
 /* A literal, as ggml checks GGML_TYPE_COUNT: whoever adds an entry comes here and looks. */
-_Static_assert(sizeof entries / sizeof *entries == 17, "a registry entry was added or removed");
+_Static_assert(sizeof entries / sizeof *entries == 19, "a registry entry was added or removed");
 
 size_t mp_scheme_count(void) { return sizeof entries / sizeof *entries; }
 

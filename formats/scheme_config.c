@@ -177,6 +177,9 @@ static void note_torch_dtype(qconfig *c, const cJSON *root)
     if (d) snprintf(c->torch_dtype, sizeof c->torch_dtype, "%s", d);
     /* DeepSeek-V4 states it at the top level, V4.1 inside quantization_config (doc/formats/fp8.md). */
     const char *e = mp_qc_str(root, "expert_dtype");
+    /* A V4 config that names no expert dtype has transformers' default, fp8 (the -Base layout). */
+    const char *type = mp_qc_str(root, "model_type");
+    if (!e && type && strcmp(type, "deepseek_v4") == 0) e = "fp8";
     if (e) snprintf(c->expert_dtype, sizeof c->expert_dtype, "%s", e);
 }
 

@@ -25,12 +25,6 @@ static mp_errcode read_fp8(qconfig *c, const cJSON *q, mp_err *err)
     const char *act = mp_qc_str(q, "activation_scheme");
     if (act && strcmp(act, "dynamic") != 0 && strcmp(act, "static") != 0)
         return MP_BAD_CONFIG(err, c, "'activation_scheme' is '%.20s', expected dynamic or static", act);
-    const char *experts = mp_qc_str(q, "expert_dtype");
-    if (!experts && c->expert_dtype[0]) experts = c->expert_dtype;
-    if (experts && strcmp(experts, "fp8") != 0)
-        return MP_UNSUPPORTED_CONFIG(err, c,
-                          "expert_dtype '%.20s' (DeepSeek-V4 FP4 experts) is not supported (fp8 is)",
-                          experts);
     const cJSON *bs = cJSON_GetObjectItemCaseSensitive(q, "weight_block_size");
     c->base.bits = 8;
     if (!bs || cJSON_IsNull(bs)) {
@@ -46,7 +40,12 @@ static mp_errcode read_fp8(qconfig *c, const cJSON *q, mp_err *err)
         c->base.block_k = b[1];
     }
     MP_FORWARD(mp_qc_skip_list(c, q, "modules_to_not_convert", err));
-    return mp_qc_skip_list(c, q, "ignored_layers", err); /* MiniMax's spelling */
+    MP_FORWARD(mp_qc_skip_list(c, q, "ignored_layers", err)); /* MiniMax's spelling */
+    /* DeepSeek-V4 states expert_dtype at the top level, V4.1 inside quantization_config; either
+     * makes it a V4 checkpoint (scheme_dsv4.c, doc/formats/deepseek-v4.md). */
+    const char *experts = mp_qc_str(q, "expert_dtype");
+    if (!experts && c->expert_dtype[0]) experts = c->expert_dtype;
+    return experts ? mp_dsv4_read_config(c, q, experts, err) : MP_OK;
 }
 
 static mp_errcode shape_fp8(const mp_st_model *m, mp_qlinear *q, int64_t gs, mp_err *err)

@@ -80,6 +80,10 @@ mp_errcode mp_qc_glob_list(qconfig *c, const cJSON *q, const char *key, mp_err *
 mp_errcode mp_ct_float_group(qconfig *c, const cJSON *g, const cJSON *w, const char *fmt, qparams *p,
                              mp_err *err);
 
+/* DeepSeek-V4 (scheme_dsv4.c): the fp8 reader hands over a config that states expert_dtype
+ * (`experts`), after it has read the block size; picks the V4 layout or refuses the value. */
+mp_errcode mp_dsv4_read_config(qconfig *c, const cJSON *q, const char *experts, mp_err *err);
+
 /* ---- the FP4 layouts' shared pieces (fp4_linear.c; doc/formats/fp4.md) */
 
 /* The entry of `method` whose format_name is `name` (CT's "nvfp4-pack-quantized", ModelOpt's
@@ -123,6 +127,8 @@ int mp_t_is_float8(const mp_tensor *t);   /* F8_E4M3 or F8_E5M2 */
  * block_k as the config set them). */
 mp_errcode mp_qc_float_codes(mp_qlinear *q, int64_t group_size, mp_err *err);
 mp_errcode mp_qc_check_scale_grid(const mp_qlinear *q, const mp_tensor *s, const char *part, mp_err *err);
+/* The same for the shape alone, for a layout that checks the scale's dtype itself. */
+mp_errcode mp_qc_check_scale_shape(const mp_qlinear *q, const mp_tensor *s, const char *part, mp_err *err);
 /* A 2-D tensor of the dtypes `ok` accepts, or a refusal naming the part. */
 mp_errcode mp_qc_want_2d(const mp_qlinear *q, const mp_tensor *t, const char *part,
                          int (*ok)(const mp_tensor *), const char *dtypes, mp_err *err);

@@ -73,6 +73,11 @@ mp_errcode mp_qc_check_scale_grid(const mp_qlinear *q, const mp_tensor *s, const
     if (!s) return REFUSE(q, "missing part '%s'", part);
     if (!mp_t_is_float(s))
         return REFUSE(q, "'%s' is %s, expected F32, BF16 or F16", part, mp_dtype_name(s->dtype));
+    return mp_qc_check_scale_shape(q, s, part, err);
+}
+
+mp_errcode mp_qc_check_scale_shape(const mp_qlinear *q, const mp_tensor *s, const char *part, mp_err *err)
+{
     uint64_t R = q->scale_rows, C = q->scale_cols;
     int ok = s->n_dims == 2 && s->shape[0] == R && s->shape[1] == C;
     ok |= R == 1 && C == 1 && s->n_elems == 1 && s->n_dims <= 2;   /* [], [1], [1, 1] */
@@ -254,17 +259,28 @@ static void find_parts(const mp_st_model *m, const mp_scheme *L, mp_qlinear *q)
         q->aux[i] = L->aux_names[i] ? sibling(m, q->prefix, L->aux_names[i]) : NULL;
 }
 
+/* A companion layout's linear takes the companion's parameters, not the config's: its bit width,
+ * and the block its shape check sets. */
+static void companion_params(const mp_scheme *L, qparams *p)
+{
+    int bits = 0;
+    while (bits < 31 && !(L->bits_mask & (1u << bits))) bits++;
+    *p = (qparams)QPARAMS_UNSET;
+    p->bits = bits;
+    p->sym = 1;
+}
+
 static mp_errcode build_linear(mp_qmodel *qm, const mp_st_model *m, const char *prefix,
-                               const mp_tensor *marker, mp_err *err)
+                               const mp_tensor *marker, const mp_scheme *L, mp_err *err)
 {
     const qconfig *c = &qm->cfg;
     qparams p;
-    const mp_scheme *L = c->layout;
     const char *wname = L->codes_name;
     if (!mp_qconfig_resolve(c, prefix, &p))
         return mp_errf_at(err, MP_E_INPUT, c->source, prefix, -1,
                           "the config leaves this linear unquantized but the checkpoint has "
                           "'%s%c%s'", prefix, part_sep(L), wname);
+    if (L != c->layout) companion_params(L, &p);
     mp_qlinear *v = realloc(qm->linears, (qm->n_linears + 1) * sizeof *v);
     if (!v) return mp_errf(err, MP_E_NOMEM, "out of memory");
     qm->linears = v;
@@ -294,7 +310,10 @@ static mp_errcode build_linear(mp_qmodel *qm, const mp_st_model *m, const char *
     q->round_dtype = MP_DTYPE_COUNT;
     if (L->fround == MP_FROUND_MODEL_DTYPE) q->round_dtype = model_dtype(c);
     MP_FORWARD(check_bits(q, err));
-    if (!q->scales) return REFUSE(q, "missing part '%s'", L->scales_name);
+    const mp_tensor *found = q->qweight ? q->qweight : marker;
+    if (!q->scales) /* named in the file of the tensor that found it: the tensors lack it, not the config */
+        return mp_errf_at(err, MP_E_INPUT, found ? mp_st_file_name(m, found->file) : NULL, q->prefix, -1,
+                          "missing part '%s'", L->scales_name);
     mp_errcode rc = L->check_shapes(m, q, p.group_size, err);
     if (rc == MP_OK && q->g_idx && !L->act_order_ok)
         rc = REFUSE(q, "this layout has no g_idx, but the checkpoint has one");
@@ -454,17 +473,18 @@ static const char *finding_suffix(const mp_scheme *L, const mp_tensor *t)
 
 static mp_errcode find_linears(mp_qmodel *qm, const mp_st_model *m, mp_err *err)
 {
-    const mp_scheme *L = qm->cfg.layout;
     for (size_t i = 0; i < mp_st_n_tensors(m); i++) {
         const mp_tensor *t = mp_st_tensor(m, i);
+        const mp_scheme *L = qm->cfg.layout;
         const char *suffix = finding_suffix(L, t);
+        if (!suffix && L->companion) suffix = finding_suffix(L = L->companion, t);
         if (!suffix) continue;
         size_t len = strlen(t->name) - strlen(suffix) - 1;
         char prefix[1024];
         if (len >= sizeof prefix) return mp_errf_at(err, MP_E_UNSUPPORTED, NULL, t->name, -1, "tensor name too long");
         memcpy(prefix, t->name, len);
         prefix[len] = '\0';
-        MP_FORWARD(build_linear(qm, m, prefix, L->markers ? t : NULL, err));
+        MP_FORWARD(build_linear(qm, m, prefix, L->markers ? t : NULL, L, err));
     }
     return MP_OK;
 }
@@ -504,6 +524,7 @@ void mp_qmodel_free(mp_qmodel *qm)
 
 int mp_qmodel_quantized(const mp_qmodel *qm) { return qm->cfg.present; }
 mp_qmethod mp_qmodel_method(const mp_qmodel *qm) { return qm->cfg.method; }
+const mp_scheme *mp_qmodel_layout(const mp_qmodel *qm) { return qm->cfg.present ? qm->cfg.layout : NULL; }
 size_t mp_qmodel_n_linears(const mp_qmodel *qm) { return qm->n_linears; }
 const mp_qlinear *mp_qmodel_linear(const mp_qmodel *qm, size_t i) { return &qm->linears[i]; }
 size_t mp_qmodel_n_dense_linears(const mp_qmodel *qm) { return qm->n_dense; }

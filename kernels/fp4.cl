@@ -2,7 +2,8 @@
  * fp4.cl - NVFP4 (compressed-tensors, ModelOpt) and MXFP4 (gpt-oss, compressed-tensors): E2M1
  * codes two a byte along k, element 2i in the low nibble, rows of P_QSTRIDE bytes; one block
  * scale byte per P_GSIZE elements, rows of P_SSTRIDE: E4M3 (P_ELEM 0) or E8M0 (1, 2^(e - 127),
- * 0xFF = 2^128 = inf, or with MP_FL_LDEXP an exact ldexp by 128: 2^127, the product doubled).
+ * 0xFF = 2^128 = inf, or with MP_FL_LDEXP an exact ldexp by 128: 2^127, the product doubled, or
+ * with MP_FL_E8NAN NaN, DeepSeek-V4's I8 experts as transformers loads them).
  * eff = s / global (MP_FL_GDIV) or s * global, one f32 rounding; w = e2m1 * eff, one more
  * (doc/formats/fp4.md §3-§5). Code 8 is -0.0, or +0.0 with MP_FL_ZPOS (ModelOpt's table).
  */
@@ -21,7 +22,7 @@ static inline float fp4_scale(uint b, __global const uint *P)
     uint f = P[P_FLAGS];
     float s;
     if (P[P_ELEM] == 0u) s = mp_e4m3(b);
-    else if (b == 0xFFu) s = as_float(f & MP_FL_LDEXP ? 0x7F000000u : 0x7F800000u);
+    else if (b == 0xFFu) s = as_float(f & MP_FL_LDEXP ? 0x7F000000u : f & MP_FL_E8NAN ? 0x7FC00000u : 0x7F800000u);
     else s = as_float(b ? b << 23 : 0x00400000u);
     if (f & MP_FL_GLOBAL) {
         float g = as_float(P[P_GLOBAL]);

@@ -36,7 +36,7 @@
 #define P_XOR 6      /* stored code = q ^ xor (8 for two's complement s4) */
 #define P_ZMODE 7    /* 0: zero implied 2^(b-1); 1: read from zp */
 #define P_PER 8      /* compressed-tensors: codes per word (0: dense bitstream) */
-#define P_SDT 9      /* scale element type: 0 f16, 1 bf16, 2 f32 */
+#define P_SDT 9      /* scale element type: 0 f16, 1 bf16, 2 f32; fp8 also 3 E8M0 (one byte) */
 #define P_SSTRIDE 10 /* elements per row of the scale tensor */
 #define P_QSTRIDE 11 /* containers per row of the code tensor */
 #define P_ZSTRIDE 12 /* words per row of the zero-point tensor */
@@ -58,6 +58,7 @@
 #define MP_FL_ZPOS 4u    /* fp4: code 8 is +0.0, not -0.0 */
 #define MP_FL_LDEXP 8u   /* fp4: an E8M0 0xFF scale is 2^127, then the product doubled */
 #define MP_FL_NESTED 16u /* bnb4: absmax are U8 codes into zp[0..255] times zp[256 + b / P_BN], + offset */
+#define MP_FL_E8NAN 32u  /* fp4: an E8M0 0xFF scale is NaN (DeepSeek-V4 as transformers loads it) */
 
 /* A loop the compiler should vectorize: `omp simd` in the C build (cl_as_c.h), nothing for the
  * device compilers, which vectorize across work items instead. */

@@ -37,27 +37,13 @@
 #define CLONES __attribute__((target_clones("avx512f", "avx2", "default"))) /* feature names: "arch=" clones test the CPU model, and pick default on AMD */
 #endif
 
-static inline uint32_t f2u(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    return u;
-}
-
 /* f32 to bf16, round to nearest even, NaN quieted (common/half.c mp_f32_to_bf16, branch-free). */
 static inline uint16_t to_bf16(float f)
 {
-    uint32_t u = f2u(f);
+    uint32_t u = mp_f32_bits(f);
     uint32_t nan = (u & 0x7FFFFFFFu) > 0x7F800000u;
     uint32_t r = nan ? (u >> 16) | 0x40u : (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
     return (uint16_t)r;
-}
-
-static inline float u2f(uint32_t u)
-{
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
 }
 
 /* f32 to f16, round to nearest even, bit-identical to common/half.c mp_f32_to_f16 but without
@@ -66,9 +52,9 @@ static inline float u2f(uint32_t u)
  * with its top payload bits. */
 static inline uint16_t to_f16(float f)
 {
-    uint32_t u = f2u(f), a = u & 0x7FFFFFFFu, sign = (u >> 16) & 0x8000u;
+    uint32_t u = mp_f32_bits(f), a = u & 0x7FFFFFFFu, sign = (u >> 16) & 0x8000u;
     uint32_t normal = (a + 0xC8000FFFu + ((a >> 13) & 1u)) >> 13;
-    uint32_t sub = f2u(u2f(a) + 0.5f) - 0x3F000000u;
+    uint32_t sub = mp_f32_bits(mp_bits_f32(a) + 0.5f) - 0x3F000000u;
     uint32_t is_big = 0u - (uint32_t)(a >= 0x47800000u), is_sub = 0u - (uint32_t)(a < 0x38800000u);
     uint32_t is_nan = 0u - (uint32_t)(a > 0x7F800000u);
     uint32_t big = 0x7C00u | (is_nan & (0x200u | ((a >> 13) & 0x3FFu)));
@@ -119,7 +105,7 @@ CLONES static void to_f16_n(const float *v, size_t n, uint16_t *o)
 /* 1 when a finite f rounds past the largest f16 (common/half.c mp_f16_overflows). */
 static inline uint32_t f16_overflow(float f)
 {
-    uint32_t a = f2u(f) & 0x7FFFFFFFu;
+    uint32_t a = mp_f32_bits(f) & 0x7FFFFFFFu;
     return a >= 0x477FF000u && a < 0x7F800000u;
 }
 
@@ -463,7 +449,7 @@ static uint32_t f8_table(const f8_job *f, float s, uint32_t *tab)
     uint32_t over = 0;
     for (unsigned c = 0; c < 256; c++) {
         float v = round_to(f->lut[c] * s, f->post);
-        if (f->dt == MP_DTYPE_F32) tab[c] = f2u(v);
+        if (f->dt == MP_DTYPE_F32) tab[c] = mp_f32_bits(v);
         else if (f->dt == MP_DTYPE_BF16) tab[c] = to_bf16(v);
         else {
             tab[c] = to_f16(v);
@@ -492,11 +478,11 @@ static inline float f8_decode(uint32_t c, int e5m2)
 {
     uint32_t a = c & 0x7Fu, sign = (c & 0x80u) << 24, top = e5m2 ? 0x7Cu : 0x7Fu;
     uint32_t normal = (a << (e5m2 ? 21 : 20)) + ((e5m2 ? 112u : 120u) << 23);
-    uint32_t sub = f2u((float)(int32_t)a * (e5m2 ? 0x1p-16f : 0x1p-9f));
+    uint32_t sub = mp_f32_bits((float)(int32_t)a * (e5m2 ? 0x1p-16f : 0x1p-9f));
     uint32_t inf = 0u - ((uint32_t)(a == top) & (uint32_t)e5m2), special = 0x7FC00000u ^ (inf & 0x00400000u);
     uint32_t is_sub = 0u - (uint32_t)(a < (e5m2 ? 4u : 8u)), is_special = 0u - (uint32_t)(a >= top);
     uint32_t bits = (sub & is_sub) | (special & is_special) | (normal & ~(is_sub | is_special)); /* branch-free */
-    return u2f(bits | sign);
+    return mp_bits_f32(bits | sign);
 }
 
 /* 1 (E4M3) or 2 (E5M2) when f8_decode gives the table's bits for every code, else 0: the table. */
@@ -504,7 +490,7 @@ static int f8_decoder(const float *lut, mp_dtype elem)
 {
     int e5m2 = elem == MP_DTYPE_F8_E5M2;
     for (uint32_t c = 0; c < 256; c++)
-        if (f2u(f8_decode(c, e5m2)) != f2u(lut[c])) return 0;
+        if (mp_f32_bits(f8_decode(c, e5m2)) != mp_f32_bits(lut[c])) return 0;
     return 1 + e5m2;
 }
 
@@ -524,7 +510,7 @@ CLONES static void f8_small(const float *lut, int dec, const uint8_t *c, const f
             for (uint64_t k = k0; k < k1; k++) row[k] = lut[c[k]] * sj;
     }
     if (post == MP_DTYPE_BF16)
-        for (uint64_t k = 0; k < K; k++) row[k] = u2f((uint32_t)to_bf16(row[k]) << 16);
+        for (uint64_t k = 0; k < K; k++) row[k] = mp_bits_f32((uint32_t)to_bf16(row[k]) << 16);
     else if (post != MP_DTYPE_COUNT)
         for (uint64_t k = 0; k < K; k++) row[k] = round_to(row[k], post);
 }
@@ -628,7 +614,9 @@ static mp_errcode fp4_eff(const mp_st_model *m, const mp_qlinear *q, uint64_t n0
     div = div && q->global_scale;
     for (size_t i = 0; rc == MP_OK && i < n; i++) {
         twice[i] = q->scheme->fp4_ldexp && raw[i] == 0xFF && q->scales->dtype != MP_DTYPE_F8_E4M3;
-        float s = twice[i] ? mp_e8m0_to_f32(0xFE) : mp_fp4_scale_to_f32(raw[i], q->scales->dtype);
+        float s = twice[i]               ? mp_e8m0_to_f32(0xFE)
+                  : q->scheme->e8m0_nan ? mp_e8m0_to_f32(raw[i]) /* 0xFF NaN (DeepSeek-V4) */
+                                        : mp_fp4_scale_to_f32(raw[i], q->scales->dtype);
         eff[i] = div ? s / gs : mul ? s * gs : s;
     }
     free(raw);
@@ -709,11 +697,11 @@ CLONES static void lut4_table(const mp_qlinear *q, float a, mp_dtype dt, uint32_
     *ovf = 0;
     for (unsigned c = 0; c < 16; c++) v[c] = q->code_table[c] * a;
     if (q->round_dtype == MP_DTYPE_BF16) /* round_to, branch-free: each loop is a vector or two */
-        for (unsigned c = 0; c < 16; c++) v[c] = u2f((uint32_t)to_bf16(v[c]) << 16);
+        for (unsigned c = 0; c < 16; c++) v[c] = mp_bits_f32((uint32_t)to_bf16(v[c]) << 16);
     else if (q->round_dtype != MP_DTYPE_COUNT)
         for (unsigned c = 0; c < 16; c++) v[c] = round_to(v[c], q->round_dtype);
     if (dt == MP_DTYPE_F32)
-        for (unsigned c = 0; c < 16; c++) tab[c] = f2u(v[c]);
+        for (unsigned c = 0; c < 16; c++) tab[c] = mp_f32_bits(v[c]);
     else if (dt == MP_DTYPE_BF16)
         for (unsigned c = 0; c < 16; c++) tab[c] = to_bf16(v[c]);
     else

@@ -8,7 +8,8 @@
  * for eff and one f32 product for w, in that association, as every producer's reference does
  * (§3, §4, §5); the caller's one rounding to the output dtype then gives their bits. Code 8 is
  * -0.0 except where the entry says its producer's table has +0.0 (ModelOpt); a 0xFF E8M0 scale is
- * 2^128 = inf (compressed-tensors) or an exact ldexp by 128 (transformers, fp4_ldexp). NaN block scales
+ * 2^128 = inf (compressed-tensors), an exact ldexp by 128 (transformers' gpt-oss, fp4_ldexp) or
+ * NaN (transformers' DeepSeek-V4 load, e8m0_nan; doc/formats/deepseek-v4.md). NaN block scales
  * stay NaN, nothing is clamped. Codes: element 2i in the low nibble of byte i of the row.
  */
 #include "verify.h"
@@ -31,7 +32,7 @@ static mp_errcode read_eff_scales(const mp_st_model *m, const mp_qlinear *q, uin
     if (rc == MP_OK && q->global_scale) rc = mp_st_read(m, q->global_scale, 0, gb, 4, err);
     if (rc == MP_OK && q->global_scale) g = mp_dtype_load_f32(gb, MP_DTYPE_F32);
     for (size_t i = 0; rc == MP_OK && i < n; i++) {
-        float s = mp_fp4_scale_to_f32(raw[i], q->scales->dtype);
+        float s = q->scheme->e8m0_nan ? mp_e8m0_to_f32(raw[i]) : mp_fp4_scale_to_f32(raw[i], q->scales->dtype);
         twice[i] = q->scheme->fp4_ldexp && raw[i] == 0xFF && q->scales->dtype != MP_DTYPE_F8_E4M3;
         if (twice[i]) s = mp_e8m0_to_f32(0xFE);
         if (q->global_scale) s = q->scheme->global_divides ? s / g : s * g;

@@ -23,13 +23,13 @@ static uint32_t f32_bits(float f)
 static mp_errcode fp8_params(const mp_qlinear *q, uint32_t *P, mp_err *err)
 {
     mp_dtype sdt = q->scales->dtype;
-    if (sdt != MP_DTYPE_F16 && sdt != MP_DTYPE_BF16 && sdt != MP_DTYPE_F32)
+    if (sdt != MP_DTYPE_F16 && sdt != MP_DTYPE_BF16 && sdt != MP_DTYPE_F32 && sdt != MP_DTYPE_F8_E8M0)
         return mp_errf_at(err, MP_E_UNSUPPORTED, NULL, q->scales->name, -1, "FP8 scales of dtype %s",
                           mp_dtype_name(sdt));
     P[MP_P_ELEM] = q->elem_dtype == MP_DTYPE_F8_E5M2;
     P[MP_P_BN] = (uint32_t)q->block_n;
     P[MP_P_GSIZE] = (uint32_t)q->block_k;
-    P[MP_P_SDT] = sdt == MP_DTYPE_F16 ? 0 : sdt == MP_DTYPE_BF16 ? 1 : 2;
+    P[MP_P_SDT] = sdt == MP_DTYPE_F16 ? 0 : sdt == MP_DTYPE_BF16 ? 1 : sdt == MP_DTYPE_F32 ? 2 : 3;
     P[MP_P_SSTRIDE] = (uint32_t)q->scale_cols;
     P[MP_P_QSTRIDE] = (uint32_t)q->k_cols;
     P[MP_P_PRE] = q->scheme->fround == MP_FROUND_MODEL_DTYPE ? round_code(q->round_dtype) : 0;
@@ -46,7 +46,7 @@ static mp_errcode fp4_params(const mp_st_model *m, const mp_qlinear *q, uint32_t
     P[MP_P_SSTRIDE] = (uint32_t)q->scale_cols;
     P[MP_P_QSTRIDE] = (uint32_t)(q->k_cols / 2);
     P[MP_P_FLAGS] = (s->global_divides ? MP_FL_GDIV : 0) | (s->fp4_zero_positive ? MP_FL_ZPOS : 0) |
-                    (s->fp4_ldexp ? MP_FL_LDEXP : 0);
+                    (s->fp4_ldexp ? MP_FL_LDEXP : 0) | (s->e8m0_nan ? MP_FL_E8NAN : 0);
     if (!q->global_scale) return MP_OK;
     uint8_t g[4];
     MP_FORWARD(mp_st_read(m, q->global_scale, 0, g, 4, err));

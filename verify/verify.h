@@ -121,7 +121,7 @@ enum {
     MP_P_ELEM = MP_P_BITS, MP_P_BN = MP_P_ZOFF, MP_P_PRE = MP_P_XOR, MP_P_POST = MP_P_ZMODE, MP_P_FLAGS = MP_P_PER,
     MP_P_GLOBAL = MP_P_ZSTRIDE
 };
-enum { MP_FL_GLOBAL = 1, MP_FL_GDIV = 2, MP_FL_ZPOS = 4, MP_FL_LDEXP = 8, MP_FL_NESTED = 16 };
+enum { MP_FL_GLOBAL = 1, MP_FL_GDIV = 2, MP_FL_ZPOS = 4, MP_FL_LDEXP = 8, MP_FL_NESTED = 16, MP_FL_E8NAN = 32 };
 
 /* One packed linear, in host memory, as its files hold it (little-endian). */
 typedef struct mp_kernel_data {

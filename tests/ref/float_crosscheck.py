@@ -249,12 +249,15 @@ def check_refusals():
            "the config leaves this linear unquantized")
     refuse(one("block_size", {p + ".weight": c, p + ".weight_scale_inv": ok_s},
                dict(FP8_BLOCK, weight_block_size=[128])), "'weight_block_size' is not two integers")
+    # expert_dtype makes it DeepSeek-V4 (doc/formats/deepseek-v4.md), whose scales are `<m>.scale`
     refuse(one("v4", {p + ".weight": c, p + ".weight_scale_inv": ok_s}, dict(FP8_BLOCK, expert_dtype="fp4")),
-           "expert_dtype 'fp4'")
+           f"model.safetensors: tensor '{p}': missing part 'scale'")
+    refuse(one("v4_dtype", {p + ".weight": c, p + ".scale": ok_s}, dict(FP8_BLOCK, expert_dtype="fp6")),
+           "expert_dtype 'fp6' is not known (DeepSeek-V4 has fp4 or fp8)")
     v4 = one("v4_top", {p + ".weight": c, p + ".weight_scale_inv": ok_s})  # V4: expert_dtype at the top level
     cfg = json.load(open(os.path.join(v4, "config.json")))
     json.dump(dict(cfg, expert_dtype="fp4"), open(os.path.join(v4, "config.json"), "w"))
-    refuse(v4, "config.json: expert_dtype 'fp4' (DeepSeek-V4 FP4 experts) is not supported (fp8 is)")
+    refuse(v4, "missing part 'scale'")
     cs = np.ones((200, 3), np.float32).astype(BF16)
     refuse(one("ct_group", {p + ".weight": c, p + ".weight_scale": cs}, ct_config("group", group_size=128)),
            "group size 128 does not divide K = 300")

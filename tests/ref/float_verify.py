@@ -9,7 +9,8 @@ and must equal the CPU reference bit for bit (doc/reference.md "verify").
   first).
 - FP4: compressed-tensors NVFP4 (divided by the global scale; zero, subnormal and -0 block
   scales), ModelOpt NVFP4 (multiplied; code 8 is +0.0), compressed-tensors MXFP4 and gpt-oss
-  stacked MXFP4 experts (E8M0 0).
+  stacked MXFP4 experts (E8M0 0); DeepSeek-V4 (tests/gen/dsv4gen.py): FP8 with E8M0 block scales
+  on a ragged grid and I8 FP4 experts, and -Base's F32 scales.
 - bitsandbytes: NF4 and FP4, plain and double-quantized absmax, LLM.int8 (tests/gen/bnbgen.py).
 - A planted corruption: one byte of one scale flipped in a copy; `verify COPY --against ORIG`
   exits 1 naming the linear, the row, the column and both values.
@@ -131,6 +132,14 @@ def bnb(name, *args):
     return d
 
 
+def dsv4(name, variant):
+    """DeepSeek-V4 (tests/gen/dsv4gen.py): E8M0-scaled FP8 linears on a ragged grid and I8 FP4
+    experts (flash), or F32 scales and FP8 experts (base)."""
+    d = os.path.join(float_util.TMP, name)
+    subprocess.run([sys.executable, os.path.join(HERE, "..", "gen", "dsv4gen.py"), d, "--variant", variant], check=True)
+    return d
+
+
 def cases():
     yield "fp8-block e4m3", fp8_block("fp8_e4m3", E4M3, 128, 128), "fp8", 2
     yield "fp8-block e5m2", fp8_block("fp8_e5m2", E5M2, 64, 32), "fp8", 2
@@ -145,6 +154,8 @@ def cases():
     yield "modelopt-nvfp4", modelopt_nvfp4(), "fp4", 1
     yield "ct-mxfp4", fp4_ct("mxfp4-pack-quantized", 32, mxfp4_scales, "group", {}), "fp4", 1
     yield "mxfp4 gpt-oss", gpt_oss(), "fp4", 2
+    yield "deepseek-v4 flash", dsv4("dsv4_flash", "flash"), "fp4", 10
+    yield "deepseek-v4 base", dsv4("dsv4_base", "base"), "fp8", 10
     yield "bnb nf4", bnb("bnb_nf4", "nf4"), "bnb4", 2
     yield "bnb nf4 nested", bnb("bnb_nf4n", "nf4", "--nested"), "bnb4", 2
     yield "bnb fp4 nested", bnb("bnb_fp4n", "fp4", "--nested"), "bnb4", 2
@@ -185,7 +196,7 @@ def flip_scale(src, dst, tensor, index):
 
 
 def corruptions():
-    """Flipped copies of three checkpoints: (what, source, copy, linear, row, column of the first
+    """Flipped copies of four checkpoints: (what, source, copy, linear, row, column of the first
     value that differs)."""
     out = []
     for what, d, tensor, byte, linear, row, col in [
@@ -194,7 +205,9 @@ def corruptions():
             ("nvfp4", modelopt_nvfp4(), "model.layers.0.mlp.up_proj.weight_scale", 4 * 3 + 1,
              "model.layers.0.mlp.up_proj", 3, 16),
             ("nf4", bnb("bnb_c", "nf4"), "model.layers.0.mlp.down_proj.weight.absmax", 4 * 5 + 2,
-             "model.layers.0.mlp.down_proj", 8, 0)]:
+             "model.layers.0.mlp.down_proj", 8, 0),
+            ("deepseek-v4 fp4", dsv4("dsv4_c", "flash"), "layers.0.ffn.experts.0.w2.scale", 2 * 3 + 1,
+             "layers.0.ffn.experts.0.w2", 3, 32)]:
         flip_scale(d, d + ".flipped", tensor, byte)
         out.append((what, d, d + ".flipped", linear, row, col))
     return out

@@ -24,10 +24,10 @@ pydantic_core==2.50.5 Pygments==2.21.0 PyYAML==6.0.4 regex==2026.11.19 rich==15.
 safetensors==0.8.0 shellingham==1.5.4 sympy==1.14.0 tokenizers==0.23.3 tqdm==4.70.1
 truststore==0.10.5 typer==0.29.2 typing-inspection==0.4.5 typing_extensions==4.16.0
 setuptools ml_dtypes==0.7.0 transformers==5.24.0 compressed-tensors==0.20.1 sentencepiece==0.2.3
-protobuf==7.36.2"
+protobuf==7.36.2 accelerate==1.16.0"
 CUDA_MIN="nvidia-cusparselt-cu13==0.8.1 nvidia-nvshmem-cu13==3.7.2 nvidia-cufile==1.17.1.22
 nvidia-nccl-cu13==2.30.7"
-works() { "$VENV/bin/python" -c 'import torch, transformers, compressed_tensors, sentencepiece, google.protobuf; torch.ones(2).to(torch.float8_e4m3fn)' 2>"$VENV/.why"; }
+works() { "$VENV/bin/python" -c 'import torch, transformers, compressed_tensors, sentencepiece, google.protobuf, accelerate; torch.ones(2).to(torch.float8_e4m3fn)' 2>"$VENV/.why"; }
 rm -f "$VENV/.skip"
 start=$(date +%s)
 [ -x "$VENV/bin/python" ] || $PY -m venv "$VENV" || { mkdir -p "$VENV"; echo "cannot create a venv" > "$VENV/.skip"; exit 0; }
@@ -38,7 +38,7 @@ fi
 if ! works; then
   echo "torch_env: the minimal install does not import ($(tail -1 "$VENV/.why")); trying the full one" >&2
   $PIP torch==2.15.0 transformers==5.24.0 compressed-tensors==0.20.1 ml_dtypes==0.7.0 sentencepiece==0.2.3 \
-    protobuf==7.36.2 >/dev/null 2>&1
+    protobuf==7.36.2 accelerate==1.16.0 >/dev/null 2>&1
 fi
 if works; then
   echo "torch_env: ready in $(( $(date +%s) - start )) s ($(du -sh "$VENV" | cut -f1))"

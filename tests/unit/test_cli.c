@@ -391,6 +391,13 @@ Test(python_crosscheck, fp4_sources_equal_compressed_tensors_and_transformers_gp
     run_torch_judge("tests/ref/fp4_upstream.py", ".skip", "fp4_upstream");
 }
 
+/* DeepSeek-V4 FP4/FP8 hybrids: transformers' Fp8Dequantize bit for bit, a tiny DeepseekV4ForCausalLM
+ * loaded from the converted output, and verify on the cpu backend. */
+Test(python_crosscheck, deepseek_v4_sources_equal_transformers_and_load_in_deepseek_v4, .timeout = 900)
+{
+    run_torch_judge("tests/ref/dsv4_upstream.py", ".skip", "dsv4_upstream");
+}
+
 /* Against bitsandbytes' own CPU dequantization (PyPI, in the torch venv), and transformers'
  * loading of the converted checkpoint. */
 Test(python_crosscheck, bitsandbytes_sources_equal_bitsandbytes_and_load_in_transformers, .timeout = 900)

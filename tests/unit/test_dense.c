@@ -384,3 +384,67 @@ Test(unit_dense, fp4_schemes_equal_the_reference, .timeout = 120)
                                   (uint64_t[]){3, 20, 3})};
     fp4_case("gpt_oss", oss, w, 2);
 }
+
+/* ------------------------------------------------------------ DeepSeek-V4 */
+
+#define DSV4_CONFIG                                                                                \
+    "{\"torch_dtype\": \"bfloat16\", \"expert_dtype\": \"fp4\", \"quantization_config\": "        \
+    "{\"quant_method\": \"fp8\", \"fmt\": \"e4m3\", \"scale_fmt\": \"ue8m0\", \"weight_block_size\": [128, 128]}}"
+
+/* FP8 linears with E8M0 block scales on a ragged grid (0, 1, 254 and 255 among them) and I8 FP4
+ * experts with E8M0 [N, K/32] scales: the fast path equals the reference (doc/formats/deepseek-v4.md). */
+Test(unit_dense, deepseek_v4_equals_the_reference, .timeout = 120)
+{
+    tu_tensor t[4] = {fp8_codes("layers.0.attn.wq_b.weight", MP_DTYPE_F8_E4M3, 300, 520),
+                       fp4_scales("layers.0.attn.wq_b.scale", MP_DTYPE_F8_E8M0, 1, 2, (uint64_t[]){3, 5}),
+                       fp4_codes("layers.0.ffn.experts.3.w2.weight", 2, (uint64_t[]){70, 48}),
+                       fp4_scales("layers.0.ffn.experts.3.w2.scale", MP_DTYPE_F8_E8M0, 1, 2, (uint64_t[]){70, 3})};
+    t[2].spec.dtype = MP_DTYPE_I8;
+    fp4_case("dsv4", DSV4_CONFIG, t, 4);
+}
+
+/* The worked examples of doc/formats/deepseek-v4.md, both paths: FP4 byte 0x9A with scale 0x7A is
+ * bf16 0xBD00 (low nibble, -1.0 * 2^-5) then 0xBC80 (high, -0.5 * 2^-5); FP8 0x5A (20.0) times
+ * E8M0 0x76 (2^-9) is 0x3D20; an E8M0 0xFF scale makes its block NaN, a 0 one 2^-127. */
+Test(unit_dense, deepseek_v4_worked_examples)
+{
+    uint8_t c4[16], s4[1] = {0x7A}, c8[2] = {0x5A, 0x5A}, s8[1] = {0x76}, c4n[16], s4n[1] = {0xFF};
+    memset(c4, 0x9A, sizeof c4);
+    memset(c4n, 0x21, sizeof c4n);
+    tu_tensor t[6] = {{{"layers.0.ffn.experts.0.w1.weight", MP_DTYPE_I8, 2, {1, 16}}, c4},
+                       {{"layers.0.ffn.experts.0.w1.scale", MP_DTYPE_F8_E8M0, 2, {1, 1}}, s4},
+                       {{"layers.0.attn.wo_a.weight", MP_DTYPE_F8_E4M3, 2, {1, 2}}, c8},
+                       {{"layers.0.attn.wo_a.scale", MP_DTYPE_F8_E8M0, 2, {1, 1}}, s8},
+                       {{"layers.0.ffn.experts.1.w1.weight", MP_DTYPE_I8, 2, {1, 16}}, c4n},
+                       {{"layers.0.ffn.experts.1.w1.scale", MP_DTYPE_F8_E8M0, 2, {1, 1}}, s4n}};
+    char *dir = tu_path(tmp, "dsv4_worked");
+    tu_write_model(dir, DSV4_CONFIG, t, 6);
+    mp_err err = MP_ERR_INIT;
+    mp_st_model *m = NULL;
+    mp_qmodel *qm = NULL;
+    cr_assert_eq(mp_st_open(&m, dir, &err), MP_OK, "%s", err.msg);
+    cr_assert_eq(mp_qmodel_open(&qm, m, &err), MP_OK, "%s", err.msg);
+    cr_assert_eq(mp_qmodel_n_linears(qm), 3);
+    for (size_t i = 0; i < 3; i++) {
+        const mp_qlinear *q = mp_qmodel_linear(qm, i);
+        uint16_t out[32];
+        float ref[32];
+        int over = 0;
+        cr_assert_eq(mp_dense_rows(m, q, 0, 1, MP_DTYPE_BF16, (uint8_t *)out, &over, &err), MP_OK, "%s", err.msg);
+        cr_assert_eq(mp_dequant_ref(m, q, 0, 1, ref, &err), MP_OK, "%s", err.msg);
+        if (strcmp(q->prefix, "layers.0.ffn.experts.0.w1") == 0) {
+            cr_expect_eq(out[0], 0xBD00, "FP4 0x9A low nibble: %04x", out[0]);
+            cr_expect_eq(out[1], 0xBC80, "FP4 0x9A high nibble: %04x", out[1]);
+            cr_expect_eq(mp_f32_to_bf16(ref[0]), 0xBD00);
+            cr_expect_eq(mp_f32_to_bf16(ref[1]), 0xBC80);
+        } else if (strcmp(q->prefix, "layers.0.attn.wo_a") == 0) {
+            cr_expect_eq(out[0], 0x3D20, "FP8 0x5A x 0x76: %04x", out[0]);
+            cr_expect_eq(mp_f32_to_bf16(ref[0]), 0x3D20);
+        } else {
+            for (size_t k = 0; k < 32; k++) cr_expect((out[k] & 0x7FFF) > 0x7F80, "a 0xFF scale: %04x", out[k]);
+        }
+    }
+    mp_qmodel_free(qm);
+    mp_st_close(m);
+    free(dir);
+}

@@ -3,7 +3,8 @@
  * kernels/fp4.cl, kernels/bnb4.cl), compiled as C exactly as the cpu backend compiles them
  * (kernels/cl_as_c.h), against common/half.c and the registry's bitsandbytes tables, bit for bit:
  * every E4M3 and E5M2 code (NaN payloads included), every E2M1 code with and without ModelOpt's
- * +0.0, every FP4 block-scale byte (E4M3, E8M0 with 0xFF as inf or ldexp, global / or *), both
+ * +0.0, every FP4 block-scale byte (E4M3, E8M0 with 0xFF as inf, ldexp or NaN, global / or *),
+ * every E8M0 FP8 block scale (DeepSeek-V4) times every E4M3 code, both
  * bnb tables, and f32 -> BF16/F16 -> f32 over a sweep of 2^20 bit patterns spread
  * over all 2^32 plus the rounding edges (ties, subnormal halves, overflow, NaN, inf).
  * tests/ref/float_verify.py runs the same sources on the devices.
@@ -11,6 +12,7 @@
 #include "../../formats/formats.h"
 #include "../../kernels/cl_as_c.h"
 #include "../../kernels/fp4.cl"
+#include "../../kernels/fp8.cl"
 #include "../../kernels/bnb4.cl"
 
 #include <criterion/criterion.h>
@@ -42,9 +44,10 @@ Test(unit_kernel_float, e2m1_codes_decode_as_the_reference)
 
 /* dequant_fp4.c's effective scale: the byte decoded (mp_fp4_scale_to_f32), 2^127 for an E8M0
  * 0xFF under fp4_ldexp, then / or * the global scale. */
-static float ref_eff(uint8_t b, int e8m0, int ldexp, int global, int divides, float g)
+static float ref_eff(uint8_t b, int e8m0, int ldexp, int nan, int global, int divides, float g)
 {
     float s = mp_fp4_scale_to_f32(b, e8m0 ? MP_DTYPE_U8 : MP_DTYPE_F8_E4M3);
+    if (nan && e8m0) s = mp_e8m0_to_f32(b); /* e8m0_nan: 0xFF is NaN (DeepSeek-V4) */
     if (ldexp && b == 0xFF && e8m0) s = mp_e8m0_to_f32(0xFE);
     if (global) s = divides ? s / g : s * g;
     return s;
@@ -53,20 +56,38 @@ static float ref_eff(uint8_t b, int e8m0, int ldexp, int global, int divides, fl
 Test(unit_kernel_float, fp4_block_scales_decode_as_the_reference)
 {
     const float g = 448.0f * 6.0f / 0.3172f;
-    for (uint32_t flags = 0; flags < 16; flags++) {
+    for (uint32_t flags = 0; flags < 64; flags++) {
+        if (flags & MP_FL_NESTED) continue; /* bnb4's */
         uint32_t P[MP_P_COUNT] = {0};
         P[P_FLAGS] = flags;
         P[P_GLOBAL] = bits_of(g);
         for (uint32_t e8m0 = 0; e8m0 < 2; e8m0++) {
             P[P_ELEM] = e8m0;
             for (uint32_t b = 0; b < 256; b++) {
-                float want = ref_eff((uint8_t)b, (int)e8m0, !!(flags & MP_FL_LDEXP), !!(flags & MP_FL_GLOBAL),
-                                     !!(flags & MP_FL_GDIV), g);
+                float want = ref_eff((uint8_t)b, (int)e8m0, !!(flags & MP_FL_LDEXP), !!(flags & MP_FL_E8NAN),
+                                     !!(flags & MP_FL_GLOBAL), !!(flags & MP_FL_GDIV), g);
                 cr_expect_eq(bits_of(fp4_scale(b, P)), bits_of(want), "scale 0x%02x, E8M0 %u, flags %u", b, e8m0,
                              flags);
             }
         }
     }
+}
+
+/* fp8.cl with E8M0 block scales (P_SDT 3, DeepSeek-V4): every scale byte times every E4M3 code
+ * is dequant_float.c's f32(code) * 2^(e - 127) (0 is 2^-127, 0xFF NaN). */
+Test(unit_kernel_float, fp8_e8m0_block_scales_decode_as_the_reference)
+{
+    uint8_t qw[256], sc[256];
+    uint32_t P[MP_P_COUNT] = {0};
+    P[P_BN] = 1, P[P_GSIZE] = 256, P[P_SSTRIDE] = 1, P[P_QSTRIDE] = 0, P[P_SDT] = 3; /* row e: scale e, codes 0..255 */
+    for (uint32_t c = 0; c < 256; c++) qw[c] = (uint8_t)c, sc[c] = (uint8_t)c;
+    for (uint32_t e = 0; e < 256; e++)
+        for (uint32_t c = 0; c < 256; c++) {
+            float want = mp_e4m3_to_f32((uint8_t)c) * mp_dtype_load_f32(&sc[e], MP_DTYPE_F8_E8M0);
+            float got = fp8_weight(qw, sc, NULL, NULL, P, e, c);
+            cr_expect(bits_of(got) == bits_of(want) || (got != got && want != want), "E8M0 0x%02x x E4M3 0x%02x", e,
+                      c);
+        }
 }
 
 /* The registry's tables, as bnbgen.py writes them (f32 bits). */
