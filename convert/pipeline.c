@@ -447,6 +447,7 @@ static mp_errcode check_finite(const mp_qlinear *q, const float *tile, size_t cn
 static float scale_value(const uint8_t *p, mp_dtype dt, int fp4)
 {
     if (fp4) return p[0] == 0xFF && dt != MP_DTYPE_F8_E4M3 ? NAN : mp_fp4_scale_to_f32(p[0], dt);
+    if (dt == MP_DTYPE_F8_E8M0) return p[0] == 0xFF ? NAN : 1.0f; /* DeepSeek-V4's ue8m0: only 0xFF is not a power of two */
     return mp_dtype_load_f32(p, dt);
 }
 
@@ -467,7 +468,8 @@ static mp_errcode check_block_scales(job *j, const mp_qlinear *q, mp_err *err)
     }
     const mp_tensor *s = q->scales;
     if (!s || (fp4 ? mp_dtype_bits(s->dtype) != 8
-                   : s->dtype != MP_DTYPE_F32 && s->dtype != MP_DTYPE_BF16 && s->dtype != MP_DTYPE_F16))
+                   : s->dtype != MP_DTYPE_F32 && s->dtype != MP_DTYPE_BF16 && s->dtype != MP_DTYPE_F16 &&
+                         s->dtype != MP_DTYPE_F8_E8M0))
         return MP_OK;
     size_t es = mp_dtype_bits(s->dtype) / 8, per = CHUNK_BYTES / es;
     uint64_t cols = s->n_dims ? s->shape[s->n_dims - 1] : 1;
