@@ -64,3 +64,16 @@ for kind in nf4:weight.absmax int8:SCB; do
     poke4 m/model.safetensors model.layers.0.mlp.down_proj.${kind#*:} 1 0000c07f
     for to in bf16 f32; do try "bnb ${kind%%:*} nan ${kind#*:}, --to $to" $MODELPREP convert m dst --to $to; done
 done
+# DeepSeek-V4: an E8M0 0xFF (NaN) block scale of an FP4 expert (--nan), or of an FP8 linear
+rm -rf m && python3 $SRC/tests/gen/dsv4gen.py m --variant flash --nan >/dev/null
+try "dsv4 fp4 expert 0xFF scale" $MODELPREP convert m dst --to bf16
+rm -rf m && python3 $SRC/tests/gen/dsv4gen.py m --variant flash >/dev/null
+python3 - <<'PY'
+import json, struct
+with open("m/model.safetensors", "r+b") as f:
+    n = struct.unpack("<Q", f.read(8))[0]
+    h = json.loads(f.read(n))
+    f.seek(8 + n + h["layers.0.attn.wq_a.scale"]["data_offsets"][0] + 1)
+    f.write(b"\xff")
+PY
+for to in f16 bf16 f32; do try "dsv4 fp8 0xFF scale, --to $to" $MODELPREP convert m dst --to $to; done
