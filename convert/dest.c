@@ -4,6 +4,7 @@
  */
 #define _GNU_SOURCE
 #include "dest.h"
+#include "journal.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -130,6 +131,14 @@ static int is_output(int fd)
     return file_starts_with(fd, "modelprep.json", "\"tool\": \"modelprep\"", 4096);
 }
 
+int mp_dest_is_output(const char *dst)
+{
+    int fd = open(dst, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int yes = fd >= 0 && is_output(fd);
+    if (fd >= 0) close(fd);
+    return yes;
+}
+
 static int is_marked(int fd)
 {
     return file_starts_with(fd, MP_JOURNAL_NAME, JOURNAL_MAGIC, strlen(JOURNAL_MAGIC));
@@ -199,8 +208,13 @@ static part_kind classify(int dir_fd, const char *name, int *fd, time_t *mtime, 
         *fd = f;
         return PART_EMPTY;
     }
+    struct stat js;
+    if (fstatat(f, MP_JOURNAL_NAME, &js, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(js.st_mode))
+        snprintf(why, cap, "has no modelprep journal: its %s is not a regular file (%s), so it is not a partial "
+                 "output of modelprep", MP_JOURNAL_NAME, mp_file_kind(js.st_mode));
+    else
+        snprintf(why, cap, "has no modelprep journal (%s), so it is not a partial output of modelprep", MP_JOURNAL_NAME);
     close(f);
-    snprintf(why, cap, "has no modelprep journal (%s), so it is not a partial output of modelprep", MP_JOURNAL_NAME);
     return PART_FOREIGN;
 }
 
@@ -552,9 +566,12 @@ mp_errcode mp_dest_share(mp_dest *d, const char *dst, const char *job_id, const 
         rc = mp_errf_at(err, MP_E_INPUT, d->partial, NULL, -1, "has no modelprep journal (%s), so it is not a "
                         "partial output of modelprep; nothing was removed: remove it yourself", MP_JOURNAL_NAME);
     if (rc == MP_OK) rc = read_journal(d, &text, &len, err);
-    if (rc == MP_OK && (len < journal_len || memcmp(text, journal, journal_len) != 0))
-        rc = mp_errf_at(err, MP_E_INPUT, d->partial, NULL, -1, "belongs to another job (its journal records other "
-                        "sources or options); nothing was removed: give another --job-id or remove it");
+    if (rc == MP_OK && (len < journal_len || memcmp(text, journal, journal_len) != 0)) {
+        char why[400];
+        mp_journal_explain(text, len, journal, journal_len, why, sizeof why);
+        rc = mp_errf_at(err, MP_E_INPUT, d->partial, NULL, -1, "belongs to another job (%s); nothing was removed: "
+                        "give another --job-id or remove it", why);
+    }
     free(text);
     if (rc != MP_OK) dest_release(d);
     return rc;
@@ -735,8 +752,12 @@ mp_errcode mp_dest_copy_side_files(const mp_dest *d, const char *src_dir, int sr
         if (skipped || (!src_is_dir && !known_side_file(name))) continue;
         char *from = mp_path_join(src_dir, name), *to = mp_dest_path(d, name);
         struct stat st;
+        int seen = from && stat(from, &st) == 0;
         if (!from || !to) rc = mp_errf(err, MP_E_NOMEM, "out of memory");
-        else if (stat(from, &st) == 0 && S_ISREG(st.st_mode)) {
+        else if (seen && !S_ISREG(st.st_mode) && (!S_ISDIR(st.st_mode) || known_side_file(name)))
+            /* a FIFO would block the copy, and a config or tokenizer left out would go unsaid */
+            rc = mp_errf_at(err, MP_E_INPUT, from, NULL, -1, "not a regular file (%s)", mp_file_kind(st.st_mode));
+        else if (seen && S_ISREG(st.st_mode)) {
             char *real = NULL;
             if (!mp_path_within(src_dir, from, &real))
                 rc = mp_errf_at(err, MP_E_INPUT, from, NULL, -1,

@@ -40,6 +40,10 @@ mp_errcode mp_dest_begin(mp_dest *d, const char *dst, const char *const *srcs, s
                          int force, const char *journal, size_t journal_len, const mp_reporter *rep,
                          mp_err *err);
 
+/* 1 when dst is a modelprep output: a real directory (not a link) holding modelprep's manifest,
+ * which --force may replace. */
+int mp_dest_is_output(const char *dst);
+
 /* --resume: the same checks of DST and the sources, then the newest partial directory of DST
  * that is modelprep's, opened and locked (*found = 1), or none (*found = 0, d untouched). A
  * partial directory that is a symbolic link, not a directory, not the user's, without a journal,

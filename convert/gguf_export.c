@@ -23,6 +23,7 @@
 #include "gguf_export.h"
 #include "gguf_names.h"
 #include "journal.h"
+#include "pipeline.h"
 #include "../repack/repack.h"
 #include "../verify/verify.h"
 
@@ -77,16 +78,17 @@ static int gguf_name(const xarch *a, const char *name, char *out, size_t cap)
     static const char pfx[] = "model.layers.";
     if (strncmp(name, pfx, sizeof pfx - 1) != 0) return 0;
     const char *num = name + sizeof pfx - 1;
-    char *end = NULL;
-    unsigned long layer = strtoul(num, &end, 10);
-    if (end == num || *end != '.' || (end - num > 1 && num[0] == '0')) return 0;
-    const char *part = end + 1;
+    uint64_t layer;
+    const char *why;
+    size_t nd = mp_parse_name_index(num, INT32_MAX, &layer, &why); /* doc/limits.md */
+    if (nd == 0 || num[nd] != '.') return 0;
+    const char *part = num + nd + 1;
     size_t plen = (size_t)(dot - part);
     for (size_t i = 0; i < mp_gguf_n_layer_names; i++) {
         const mp_gguf_name *n = &mp_gguf_layer_names[i];
         if (!(n->fam & family(a))) continue;
         if (strlen(n->hf) == plen && strncmp(part, n->hf, plen) == 0)
-            return snprintf(out, cap, "blk.%lu.%s%s", layer, n->gguf, kind) < (int)cap;
+            return snprintf(out, cap, "blk.%llu.%s%s", (unsigned long long)layer, n->gguf, kind) < (int)cap;
     }
     return 0;
 }
@@ -426,20 +428,25 @@ static const char *after_experts(const char *hf, unsigned long *layer)
 {
     static const char pfx[] = "model.layers.", mid[] = ".mlp.experts.";
     if (strncmp(hf, pfx, sizeof pfx - 1) != 0) return NULL;
-    char *end = NULL;
-    *layer = strtoul(hf + sizeof pfx - 1, &end, 10);
-    if (end == hf + sizeof pfx - 1 || strncmp(end, mid, sizeof mid - 1) != 0) return NULL;
-    return end + sizeof mid - 1;
+    uint64_t v;
+    const char *why, *num = hf + sizeof pfx - 1;
+    size_t nd = mp_parse_name_index(num, INT32_MAX, &v, &why); /* doc/limits.md */
+    if (nd == 0 || strncmp(num + nd, mid, sizeof mid - 1) != 0) return NULL;
+    *layer = (unsigned long)v;
+    return num + nd + sizeof mid - 1;
 }
 
 /* 1 when hf is "model.layers.L.mlp.experts.E.{gate,up,down}_proj.weight". */
 static int parse_expert(const char *hf, xmember *m)
 {
     const char *p = after_experts(hf, &m->layer);
-    char *end2 = NULL;
     if (!p) return 0;
-    m->expert = strtoul(p, &end2, 10);
-    if (end2 == p || *end2 != '.') return 0;
+    uint64_t v;
+    const char *why;
+    size_t nd = mp_parse_name_index(p, UINT32_MAX, &v, &why);
+    const char *end2 = p + nd;
+    if (nd == 0 || *end2 != '.') return 0;
+    m->expert = (unsigned long)v;
     for (int i = 0; i < 3; i++) {
         char want[32];
         snprintf(want, sizeof want, "%s_proj.weight", proj_names[i]);
@@ -1239,8 +1246,12 @@ static mp_errcode check_oss(const mp_hf_hparams *h, mp_err *err)
 
 static mp_errcode open_source(xjob *j, const char *src, mp_st_model **m, mp_qmodel **qm, mp_err *err)
 {
+    mp_hf_config cfg;
     MP_FORWARD(mp_st_open(m, src, err));
     j->m = *m;
+    MP_FORWARD(mp_refuse_one_shard(src, *m, err));
+    MP_FORWARD(mp_hf_config_load(&cfg, mp_st_dir(*m), err));
+    MP_FORWARD(mp_st_check_name_numbers(*m, &cfg, err));
     MP_FORWARD(mp_qmodel_open(qm, *m, err));
     j->qm = *qm;
     MP_FORWARD(mp_hf_hparams_load(&j->h, mp_st_dir(*m), err));

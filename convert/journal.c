@@ -319,6 +319,29 @@ void mp_journal_format_file(const mp_journal_file *f, mp_buf *b)
     mp_buf_printf(b, " %s\n", src);
 }
 
+/* "key=value" lines as options of id; 0 when they do not fit (id is then left with none of them). */
+static int add_option_lines(mp_journal *id, const char *options)
+{
+    size_t first = id->n_options;
+    for (const char *l = options; *l;) {
+        size_t n = strcspn(l, "\n"), kl = strcspn(l, "=\n");
+        char key[sizeof id->options[0].key], value[sizeof id->options[0].value];
+        mp_err ignored = MP_ERR_INIT;
+        int fits = kl < n && kl < sizeof key && n - kl - 1 < sizeof value;
+        if (fits) {
+            snprintf(key, sizeof key, "%.*s", (int)kl, l);
+            snprintf(value, sizeof value, "%.*s", (int)(n - kl - 1), l + kl + 1);
+            for (size_t k = first; k < id->n_options && fits; k++) fits = strcmp(id->options[k].key, key) != 0;
+        }
+        if (!fits || mp_journal_add_option(id, key, value, &ignored) != MP_OK) {
+            id->n_options = first;
+            return 0;
+        }
+        l += n + (l[n] == '\n');
+    }
+    return 1;
+}
+
 mp_errcode mp_journal_identity(const char *src, const char *command, const mp_st_model *m, const mp_gguf *g,
                                const char *options, mp_buf *text, const char ***srcs, size_t *n_srcs,
                                mp_err *err)
@@ -328,7 +351,11 @@ mp_errcode mp_journal_identity(const char *src, const char *command, const mp_st
     *srcs = calloc(nf + 1, sizeof **srcs);
     *n_srcs = nf + 1;
     mp_errcode rc = *srcs ? mp_journal_set_command(&id, command, err) : mp_errf(err, MP_E_NOMEM, "out of memory");
-    if (rc == MP_OK && options) rc = mp_journal_add_option(&id, "options", options, err);
+    if (rc == MP_OK && options && !add_option_lines(&id, options)) {
+        char h[17];
+        mp_hex64(XXH3_64bits(options, strlen(options)), h);
+        rc = mp_journal_add_option(&id, "options", h, err);
+    }
     if (rc == MP_OK) rc = g ? mp_journal_add_gguf_sources(&id, g, err) : mp_journal_add_st_sources(&id, m, err);
     if (rc == MP_OK) {
         (*srcs)[0] = src;
@@ -357,6 +384,20 @@ mp_errcode mp_journal_begin_dest(mp_dest *d, const char *dst, const char *src, c
 
 /* ------------------------------------------------------------ comparing jobs */
 
+void mp_journal_explain(const char *was_text, size_t was_len, const char *now_text, size_t now_len, char *why,
+                        size_t cap)
+{
+    mp_journal was = MP_JOURNAL_INIT, now = MP_JOURNAL_INIT;
+    mp_err ignored = MP_ERR_INIT;
+    snprintf(why, cap, "its journal records other sources or options");
+    if (mp_journal_parse(was_text, was_len, MP_JOURNAL_NAME, &was, &ignored) == MP_OK &&
+        mp_journal_parse(now_text, now_len, MP_JOURNAL_NAME, &now, &ignored) == MP_OK &&
+        mp_journal_same_job(&was, &now, why, cap))
+        snprintf(why, cap, "its journal records other sources or options");
+    mp_journal_release(&was);
+    mp_journal_release(&now);
+}
+
 int mp_journal_same_job(const mp_journal *was, const mp_journal *now, char *why, size_t cap)
 {
     if (strcmp(was->command, now->command) != 0) {
@@ -368,14 +409,22 @@ int mp_journal_same_job(const mp_journal *was, const mp_journal *now, char *why,
         for (size_t k = 0; k < was->n_options && !old; k++)
             if (strcmp(was->options[k].key, now->options[i].key) == 0) old = was->options[k].value;
         if (!old || strcmp(old, now->options[i].value) != 0) {
-            snprintf(why, cap, "option %.30s was '%.90s', now '%.90s'", now->options[i].key, old ? old : "(unset)",
-                     now->options[i].value);
+            const char *v = now->options[i].value;
+            if (!old) snprintf(why, cap, "option %.30s was unset, now %s%.90s%s", now->options[i].key, *v ? "'" : "given",
+                               v, *v ? "'" : "");
+            else snprintf(why, cap, "option %.30s was '%.90s', now '%.90s'", now->options[i].key, old, v);
             return 0;
         }
     }
-    if (was->n_options != now->n_options) {
-        snprintf(why, cap, "it was made with other options");
-        return 0;
+    for (size_t k = 0; k < was->n_options; k++) {
+        int kept = 0;
+        for (size_t i = 0; i < now->n_options && !kept; i++) kept = strcmp(was->options[k].key, now->options[i].key) == 0;
+        if (!kept) {
+            const char *v = was->options[k].value;
+            snprintf(why, cap, "option %.30s was %s%.90s%s, now unset", was->options[k].key, *v ? "'" : "given", v,
+                     *v ? "'" : "");
+            return 0;
+        }
     }
     for (size_t i = 0; i < now->n_sources || i < was->n_sources; i++) {
         const mp_journal_source *a = i < was->n_sources ? &was->sources[i] : NULL;

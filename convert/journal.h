@@ -80,7 +80,9 @@ mp_errcode mp_journal_add_st_sources(mp_journal *j, const mp_st_model *m, mp_err
 mp_errcode mp_journal_add_gguf_sources(mp_journal *j, const mp_gguf *g, mp_err *err);
 
 /* The identity lines of a job that reads m (safetensors) or g (GGUF) from src into text, with
- * `options` (NULL: none) recorded as the option `options`; *srcs (caller frees, *n_srcs
+ * `options` (NULL: none), "key=value" lines, recorded one option each so that a difference can be
+ * named (or, when they do not fit the journal's records, as one option `options` holding their
+ * xxh3-64); *srcs (caller frees, *n_srcs
  * entries) receives the source paths DST is checked against: src, then every source file. */
 mp_errcode mp_journal_identity(const char *src, const char *command, const mp_st_model *m, const mp_gguf *g,
                                const char *options, mp_buf *text, const char ***srcs, size_t *n_srcs,
@@ -100,6 +102,11 @@ void mp_journal_format_file(const mp_journal_file *f, mp_buf *b);
 /* 1 when `was` (read from disk) and `now` are the same job; otherwise 0 and the first
  * difference, in words, in why. */
 int mp_journal_same_job(const mp_journal *was, const mp_journal *now, char *why, size_t cap);
+
+/* The first difference between two journal texts (the one on disk, and this run's identity), in
+ * words, as mp_journal_same_job gives it; a generic phrase when one does not parse. */
+void mp_journal_explain(const char *was_text, size_t was_len, const char *now_text, size_t now_len, char *why,
+                        size_t cap);
 
 /* The last `file` record for name, or NULL. */
 const mp_journal_file *mp_journal_find_file(const mp_journal *j, const char *name);

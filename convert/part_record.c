@@ -38,6 +38,11 @@ mp_errcode mp_part_record_read(const mp_part_job *p, const mp_dest *d, unsigned 
     char name[96];
     mp_part_record_name(name, sizeof name, i, p->count, "json");
     *out = NULL;
+    struct stat st;
+    if (fstatat(d->fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(st.st_mode))
+        return mp_errf_at(err, MP_E_INPUT, d->partial, NULL, -1, "part %u/%u's record %s is not a regular file (%s): "
+                          "remove it, run that part again (--part %u/%u), then merge", i, p->count, name,
+                          mp_file_kind(st.st_mode), i, p->count);
     if (!mp_part_record_exists(p, d, i))
         return mp_errf_at(err, MP_E_INPUT, d->partial, NULL, -1, "part %u/%u has not finished (no record %s): run "
                           "that part again (--part %u/%u), then merge", i, p->count, name, i, p->count);

@@ -102,9 +102,7 @@ static mp_errcode lock_part(mp_part_job *p, const mp_dest *d, unsigned i, int wa
 static mp_errcode job_identity(mp_part_job *p, mp_dest *d, const char *dst, const char *src, const char *command,
                                const mp_st_model *m, mp_err *err)
 {
-    char opt[17];
-    const char *o = p->spec.options ? p->spec.options : "";
-    mp_hex64(XXH3_64bits(o, strlen(o)), opt);
+    const char *opt = p->spec.options ? p->spec.options : "";
     const char **srcs = NULL;
     size_t n_srcs = 0;
     mp_buf text = MP_BUF_INIT;

@@ -412,15 +412,81 @@ static int any_nonfinite(const uint8_t *p, size_t cnt, mp_dtype dt)
     return 0;
 }
 
+/* 1 when a non-finite weight can come only from a non-finite scale: integer codes, bnb's code
+ * table (|v| <= 1) and int8 / 127. FP8 codes hold NaN (and E5M2 Inf) as values, kept as they are,
+ * and a finite FP4 block scale times E2M1 can still overflow f32: their scales are checked one by
+ * one instead (check_block_scales). */
+static int scale_decides_finite(const mp_qlinear *q)
+{
+    return q->scheme->elem == MP_ELEM_INT || q->scheme->elem == MP_ELEM_LUT4 || q->scheme->elem == MP_ELEM_INT8_ABSMAX;
+}
+
+/* The group of element [n, k] under the scale that covers it. */
+static uint64_t group_of(const mp_qlinear *q, uint64_t n, uint64_t k)
+{
+    if (q->scheme->elem == MP_ELEM_INT) return q->group_size ? k / q->group_size : 0;
+    if (q->scale_kind == MP_FSCALE_FLAT) return q->block_k ? (n * q->k_cols + k) / q->block_k : 0;
+    if (q->scale_kind == MP_FSCALE_TENSOR || q->scale_kind == MP_FSCALE_CHANNEL) return 0;
+    return q->block_k ? k / q->block_k : 0;
+}
+
 static mp_errcode check_finite(const mp_qlinear *q, const float *tile, size_t cnt, uint64_t n0, mp_err *err)
 {
     size_t bad = mp_first_nonfinite(tile, cnt);
     if (bad == cnt) return MP_OK;
     uint64_t n = n0 + bad / q->k_cols, k = bad % q->k_cols;
-    return mp_errf_at(err, MP_E_INPUT, NULL, q->scales ? q->scales->name : q->prefix, -1,
+    const mp_tensor *s = q->scales;
+    return mp_errf_at(err, MP_E_INPUT, NULL, s ? s->name : q->prefix, -1,
                       "row %llu, group %llu: the scale is not finite (weight [%llu, %llu] would be %g)",
-                      (unsigned long long)n, (unsigned long long)(k / q->group_size), (unsigned long long)n,
+                      (unsigned long long)n, (unsigned long long)group_of(q, n, k), (unsigned long long)n,
                       (unsigned long long)k, (double)tile[bad]);
+}
+
+/* One scale of a float layout: F32, BF16, F16; an FP4 block scale (E4M3, or E8M0 whose 0xFF is
+ * NaN in the OCP format and 2^128 in the producers' code: not finite either way). */
+static float scale_value(const uint8_t *p, mp_dtype dt, int fp4)
+{
+    if (fp4) return p[0] == 0xFF && dt != MP_DTYPE_F8_E4M3 ? NAN : mp_fp4_scale_to_f32(p[0], dt);
+    if (dt == MP_DTYPE_F8_E8M0) return p[0] == 0xFF ? NAN : 1.0f; /* DeepSeek-V4's ue8m0: only 0xFF is not a power of two */
+    return mp_dtype_load_f32(p, dt);
+}
+
+/* FP8 and FP4: each scale of the grid and the per-tensor scale, read in chunks; a non-finite one
+ * is refused, naming the scale tensor, the first row it covers and its group (doc/limits.md). */
+static mp_errcode check_block_scales(job *j, const mp_qlinear *q, mp_err *err)
+{
+    int fp4 = q->scheme->elem == MP_ELEM_FP4;
+    if (q->scheme->elem != MP_ELEM_FLOAT8 && !fp4) return MP_OK;
+    uint8_t gb[4];
+    if (q->global_scale && q->global_scale->dtype == MP_DTYPE_F32 && q->global_scale->n_elems >= 1) {
+        MP_FORWARD(mp_st_read(j->m, q->global_scale, 0, gb, 4, err));
+        float g = mp_dtype_load_f32(gb, MP_DTYPE_F32);
+        if (!isfinite(g))
+            return mp_errf_at(err, MP_E_INPUT, NULL, q->global_scale->name, -1,
+                              "the per-tensor scale is not finite (%g; every weight of '%s' would be too)", (double)g,
+                              q->prefix);
+    }
+    const mp_tensor *s = q->scales;
+    if (!s || (fp4 ? mp_dtype_bits(s->dtype) != 8
+                   : s->dtype != MP_DTYPE_F32 && s->dtype != MP_DTYPE_BF16 && s->dtype != MP_DTYPE_F16 &&
+                         s->dtype != MP_DTYPE_F8_E8M0))
+        return MP_OK;
+    size_t es = mp_dtype_bits(s->dtype) / 8, per = CHUNK_BYTES / es;
+    uint64_t cols = s->n_dims ? s->shape[s->n_dims - 1] : 1;
+    for (uint64_t e = 0; e < s->n_elems; e += per) {
+        size_t cnt = s->n_elems - e < per ? (size_t)(s->n_elems - e) : per;
+        MP_FORWARD(mp_st_read(j->m, s, e * es, j->chunk, cnt * es, err));
+        for (size_t i = 0; i < cnt; i++) {
+            float v = scale_value(j->chunk + i * es, s->dtype, fp4);
+            if (isfinite(v)) continue;
+            uint64_t at = e + i, r = cols ? at / cols : 0, c = cols ? at % cols : 0;
+            return mp_errf_at(err, MP_E_INPUT, NULL, s->name, -1,
+                              "row %llu, group %llu: the scale is not finite (%g; the weights it covers would be too)",
+                              (unsigned long long)(r * (q->block_n ? q->block_n : 1)), (unsigned long long)c,
+                              (double)v);
+        }
+    }
+    return MP_OK;
 }
 
 static mp_errcode produce_cast(job *j, mp_st_writer *w, const out_tensor *o, mp_err *err)
@@ -454,9 +520,9 @@ static mp_errcode dequant_rows(job *j, const out_tensor *o, uint64_t n0, uint64_
     size_t cnt = (size_t)((n1 - n0) * K);
     int overflow = 0;
     MP_FORWARD(mp_dense_rows(j->m, q, n0, n1, o->spec.dtype, bytes, &overflow, err));
-    if (!overflow && (q->scheme->elem != MP_ELEM_INT || !any_nonfinite(bytes, cnt, o->spec.dtype))) return MP_OK;
+    if (!overflow && (!scale_decides_finite(q) || !any_nonfinite(bytes, cnt, o->spec.dtype))) return MP_OK;
     MP_FORWARD(mp_dequant_ref(j->m, q, n0, n1, tile, err));
-    if (q->scheme->elem == MP_ELEM_INT) MP_FORWARD(check_finite(q, tile, cnt, n0, err));
+    if (scale_decides_finite(q)) MP_FORWARD(check_finite(q, tile, cnt, n0, err));
     return mp_convert_store(tile, cnt, j->o->target, bytes, o->spec.name, n0 * K, K, err);
 }
 
@@ -479,7 +545,7 @@ static mp_errcode produce_dequant(job *j, mp_st_writer *w, const out_tensor *o, 
         }
     }
     size_t oes = mp_dtype_bits(o->spec.dtype) / 8;
-    mp_errcode rc = MP_OK;
+    mp_errcode rc = check_block_scales(j, q, err);
     for (uint64_t n0 = 0; n0 < q->n_rows && rc == MP_OK; n0 += rows) {
         uint64_t n1 = n0 + rows < q->n_rows ? n0 + rows : q->n_rows;
         size_t cnt = (size_t)((n1 - n0) * K);
@@ -520,6 +586,7 @@ static mp_errcode produce_experts_kn(job *j, mp_st_writer *w, const out_tensor *
     float *tile = malloc(cnt * sizeof *tile);
     uint8_t *bytes = malloc(cnt * oes), *kn = malloc(cnt * oes);
     mp_errcode rc = tile && bytes && kn ? MP_OK : mp_errf(err, MP_E_NOMEM, "out of memory");
+    if (rc == MP_OK) rc = check_block_scales(j, q, err);
     for (uint64_t e = 0; e < E && rc == MP_OK; e++) {
         rc = check_interrupt(j, err);
         if (rc == MP_OK) rc = dequant_rows(j, o, e * N, (e + 1) * N, tile, bytes, err);
@@ -799,6 +866,7 @@ static mp_errcode open_and_plan(job *j, const char *src, mp_convert_opts *oc, mp
     MP_FORWARD(mp_refuse_one_shard(src, *m, err));
     MP_FORWARD(mp_qmodel_open(qm, *m, err));
     MP_FORWARD(mp_hf_config_load(&cfg, mp_st_dir(*m), err));
+    MP_FORWARD(mp_st_check_name_numbers(*m, &cfg, err));
     j->m = *m;
     j->qm = *qm;
     if (cfg.torch_dtype[0]) oc->pack.torch_dtype = cfg.torch_dtype;

@@ -531,6 +531,8 @@ static mp_errcode job_identity(const split_job *j, mp_journal *id, mp_err *err)
     MP_FORWARD(mp_journal_add_option(id, "compress", j->o->zstd_level ? level : "none", err));
     MP_FORWARD(mp_journal_add_option(id, "materialize-tied", j->o->materialize_tied ? "yes" : "no", err));
     MP_FORWARD(mp_journal_add_option(id, "gguf-split", gs, err));
+    /* --for: the markers and RabbitLLM's empty head differ between layouts */
+    MP_FORWARD(mp_journal_add_option(id, "for", j->rt->name, err));
     MP_FORWARD(j->g ? mp_journal_add_gguf_sources(id, j->g, err) : mp_journal_add_st_sources(id, j->m, err));
     char *cfg = j->g ? NULL : mp_path_join(mp_st_dir(j->m), "config.json");
     struct stat st;
@@ -1002,7 +1004,9 @@ static mp_errcode open_dest(split_job *j, const char *src, const char *dst, uint
     }
     if (rc == MP_OK && !found) {
         struct stat st;
-        if (o->resume && lstat(dst, &st) == 0 && !o->force)
+        /* Anything else that stands at DST is described by mp_dest_begin, which offers --force
+         * only where --force would be accepted (doc/safety.md §4). */
+        if (o->resume && lstat(dst, &st) == 0 && !o->force && mp_dest_is_output(dst))
             rc = mp_errf_at(err, MP_E_USAGE, dst, NULL, -1,
                             "destination is complete and there is no partial split to resume; "
                             "use --force to redo it");
@@ -1137,6 +1141,7 @@ static mp_errcode open_and_plan(split_job *j, const char *src, const char *dst, 
         MP_FORWARD(mp_st_open(&j->m, src, err));
         MP_FORWARD(mp_refuse_one_shard(src, j->m, err));
         MP_FORWARD(mp_hf_config_load(&cfg, mp_st_dir(j->m), err));
+        MP_FORWARD(mp_st_check_name_numbers(j->m, &cfg, err));
     }
     MP_FORWARD(choose_runtime(j, src, err));
     MP_FORWARD(assign(j, &cfg, err));

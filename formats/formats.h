@@ -350,7 +350,14 @@ typedef struct mp_quant_summary {
     int desc_act;                /* 1, 0, or -1 when absent */
     int config_groups;           /* compressed-tensors: config groups read (0: none) */
     int mixed;                   /* 1 when they disagree: bits, group, sym, desc_act unset */
+    struct mp_quant_group {      /* the first MP_QUANT_GROUPS_SHOWN config groups, in file order */
+        char name[32];           /* "group_0" */
+        char targets[96];        /* its targets, comma-separated (cut short) */
+        int bits, group_size, sym, desc_act; /* as above, for this group */
+    } groups[8];
 } mp_quant_summary;
+
+#define MP_QUANT_GROUPS_SHOWN 8
 
 typedef struct mp_hf_config {
     int present;                 /* 1 when config.json exists */
@@ -360,6 +367,8 @@ typedef struct mp_hf_config {
     int64_t num_hidden_layers;   /* -1 when absent */
     int64_t num_nextn_predict_layers; /* DeepSeek's MTP layers, numbered after the others; 0 when absent */
     int tie_word_embeddings;     /* 1, 0, or -1 when absent */
+    int64_t num_experts;         /* routed experts (n_routed_experts, num_local_experts or num_experts);
+                                    0 when absent or not a count */
     mp_quant_summary quant;
 } mp_hf_config;
 
@@ -367,6 +376,15 @@ typedef struct mp_hf_config {
  * quantization_config) from `dir`. A missing config.json is not an error: present stays 0.
  * Malformed JSON or a wrongly typed field is MP_E_INPUT naming the file and the key. */
 mp_errcode mp_hf_config_load(mp_hf_config *cfg, const char *dir, mp_err *err);
+
+/* Every number in a tensor name of m (doc/limits.md, "Numbers in names"): the component after
+ * "layers", "h" or "blk", or after "experts", that starts with a digit, a sign or a space must be
+ * a decimal with no sign and no leading zero, at most 2^31 - 1 (layers) or 2^32 - 1 (experts),
+ * followed by '.' or the end of the name. A layer of the decoder stack ("model.layers.N",
+ * "model.language_model.layers.N", "transformer.h.N", DeepSeek-V4's "layers.N") is below cfg's num_hidden_layers (plus
+ * num_nextn_predict_layers), an expert below cfg's num_experts, where config.json gives them.
+ * MP_E_INPUT naming the file and the tensor otherwise. */
+mp_errcode mp_st_check_name_numbers(const mp_st_model *m, const mp_hf_config *cfg, mp_err *err);
 
 /* ---------------------------------------------------------------- JSON values (cJSON) */
 

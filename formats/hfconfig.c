@@ -83,6 +83,18 @@ static mp_errcode read_ct_groups(const cJSON *q, const char *path, mp_quant_summ
         int64_t bits = -1, group = 0;
         int sym = -1, act = 0;
         MP_FORWARD(read_ct_weights(w, path, &bits, &group, &sym, &act, err));
+        if (s->config_groups < MP_QUANT_GROUPS_SHOWN) {
+            struct mp_quant_group *d = &s->groups[s->config_groups];
+            *d = (struct mp_quant_group){.bits = (int)bits, .group_size = (int)group, .sym = sym, .desc_act = act};
+            copy_field(d->name, sizeof d->name, g->string ? g->string : "");
+            const cJSON *t;
+            size_t used = 0;
+            cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(g, "targets"))
+                if (cJSON_IsString(t) && used + 1 < sizeof d->targets) {
+                    int n = snprintf(d->targets + used, sizeof d->targets - used, "%s%s", used ? "," : "", t->valuestring);
+                    used = n < 0 ? used : used + (size_t)n < sizeof d->targets ? used + (size_t)n : sizeof d->targets - 1;
+                }
+        }
         if (s->config_groups++ == 0) {
             s->bits = (int)bits, s->group_size = (int)group, s->sym = sym, s->desc_act = act;
         } else if (s->bits != (int)bits || s->group_size != (int)group || s->sym != sym || s->desc_act != act) {
@@ -187,6 +199,10 @@ mp_errcode mp_hf_config_load(mp_hf_config *cfg, const char *dir, mp_err *err)
             rc = get_int(root, "num_nextn_predict_layers", 0, 1 << 20, &cfg->num_nextn_predict_layers, path, err);
         if (rc == MP_OK)
             rc = get_bool(root, "tie_word_embeddings", &cfg->tie_word_embeddings, path, err);
+        static const char *const experts[] = {"n_routed_experts", "num_local_experts", "num_experts"};
+        for (size_t i = 0; i < 3 && cfg->num_experts <= 0; i++)
+            if (!mp_json_get_i64(cJSON_GetObjectItemCaseSensitive(root, experts[i]), 1, 1 << 20, &cfg->num_experts))
+                cfg->num_experts = 0;
         const cJSON *q = cJSON_GetObjectItemCaseSensitive(root, "quantization_config");
         if (rc == MP_OK && q && !cJSON_IsNull(q)) {
             rc = read_quant(q, path, &cfg->quant, err);

@@ -3,6 +3,7 @@
  */
 #include "cli.h"
 #include "../formats/formats.h"
+#include "../convert/pipeline.h"
 
 #include <string.h>
 
@@ -63,8 +64,26 @@ static void quant_line(const mp_quant_summary *q, char *buf, size_t cap)
     else if (q->group_size > 0) snprintf(group, sizeof group, "group %d", q->group_size);
     else snprintf(group, sizeof group, "group unset");
     char bits[48];
-    if (q->mixed) snprintf(bits, sizeof bits, "mixed (%d config groups)", q->config_groups);
-    else if (q->bits >= 0) snprintf(bits, sizeof bits, "%d bits", q->bits);
+    if (q->mixed) {
+        /* compressed-tensors groups that disagree: each one, as config.json gives it */
+        int n = snprintf(buf, cap, "%s, %d config groups:", q->quant_method, q->config_groups);
+        for (int i = 0; i < q->config_groups && i < MP_QUANT_GROUPS_SHOWN && n > 0 && (size_t)n < cap; i++) {
+            const struct mp_quant_group *g = &q->groups[i];
+            char gs[32];
+            if (g->group_size == -1) snprintf(gs, sizeof gs, "per-channel");
+            else if (g->group_size > 0) snprintf(gs, sizeof gs, "group %d", g->group_size);
+            else snprintf(gs, sizeof gs, "group unset");
+            n += snprintf(buf + n, cap - (size_t)n, " %s %d bits, %s, %s, actorder %s (targets %s);", g->name, g->bits, gs,
+                          tri(g->sym, "symmetric", "asymmetric"), tri(g->desc_act, "on", "off"),
+                          g->targets[0] ? g->targets : "none");
+        }
+        if (n > 0 && (size_t)n < cap && q->config_groups > MP_QUANT_GROUPS_SHOWN)
+            n += snprintf(buf + n, cap - (size_t)n, " and %d more;", q->config_groups - MP_QUANT_GROUPS_SHOWN);
+        if (n > 0 && (size_t)n < cap)
+            snprintf(buf + n, cap - (size_t)n, " format %s (from %s)", q->format[0] ? q->format : "unset", q->source);
+        return;
+    }
+    if (q->bits >= 0) snprintf(bits, sizeof bits, "%d bits", q->bits);
     else snprintf(bits, sizeof bits, "bits unset");
     snprintf(buf, cap, "%s, %s, %s, %s, desc_act %s, format %s (from %s)",
              q->quant_method[0] ? q->quant_method : "unknown method", bits, group,
@@ -182,7 +201,7 @@ static void print_human(const mp_st_model *m, const mp_qmodel *qm, const char *p
     } else {
         printf("config.json:     none\n");
     }
-    char q[256];
+    char q[2048];
     quant_line(&cfg->quant, q, sizeof q);
     printf("quantization:    %s\n\n", q);
 
@@ -276,6 +295,25 @@ static void json_config(mp_buf *b, const mp_hf_config *cfg)
     json_tri(b, q->sym);
     mp_buf_puts(b, ", \"desc_act\": ");
     json_tri(b, q->desc_act);
+    if (q->config_groups) {
+        mp_buf_printf(b, ", \"n_config_groups\": %d, \"config_groups\": [", q->config_groups);
+        for (int i = 0; i < q->config_groups && i < MP_QUANT_GROUPS_SHOWN; i++) {
+            const struct mp_quant_group *g = &q->groups[i];
+            mp_buf_puts(b, i ? ", {\"name\": " : "{\"name\": ");
+            mp_buf_json_str(b, g->name);
+            mp_buf_puts(b, ", \"targets\": ");
+            mp_buf_json_str(b, g->targets);
+            mp_buf_printf(b, ", \"bits\": %d, \"group_size\": ", g->bits);
+            if (g->group_size != 0) mp_buf_printf(b, "%d", g->group_size);
+            else mp_buf_puts(b, "null");
+            mp_buf_puts(b, ", \"sym\": ");
+            json_tri(b, g->sym);
+            mp_buf_puts(b, ", \"desc_act\": ");
+            json_tri(b, g->desc_act);
+            mp_buf_puts(b, "}");
+        }
+        mp_buf_puts(b, "]");
+    }
     mp_buf_puts(b, "}}");
 }
 
@@ -390,7 +428,8 @@ int cmd_inspect(const mp_args *args)
     mp_hf_config cfg;
     if (mp_gguf_probe(path)) return mp_inspect_gguf(args, path);
     if (mp_st_open(&m, path, &err) != MP_OK) return mp_cli_fail(&err);
-    if (mp_hf_config_load(&cfg, mp_st_dir(m), &err) != MP_OK ||
+    if (mp_refuse_one_shard(path, m, &err) != MP_OK || mp_hf_config_load(&cfg, mp_st_dir(m), &err) != MP_OK ||
+        mp_st_check_name_numbers(m, &cfg, &err) != MP_OK ||
         mp_qmodel_open(&qm, m, &err) != MP_OK) {
         mp_st_close(m);
         return mp_cli_fail(&err);

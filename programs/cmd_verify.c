@@ -4,6 +4,7 @@
 #include "cli.h"
 #include "progress.h"
 #include "../verify/verify.h"
+#include "../convert/pipeline.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -218,6 +219,22 @@ static int usage_with_device_hint(const mp_cmd *cmd, const char *spec, const cha
     return mp_cli_usage_error(cmd, "%s", msg);
 }
 
+/* PATH or --against: a safetensors file that the index beside it lists as one shard of several
+ * is refused, saying to pass the directory, as convert and split do; checked alone, it would fail
+ * as a model with missing layers. Anything else (and any error opening it) is verify's to judge. */
+static int refuse_one_shard(const char *path, mp_err *err)
+{
+    mp_err ignored = MP_ERR_INIT;
+    mp_st_model *m = NULL;
+    if (!path || mp_is_dir(path) || mp_gguf_probe(path) || mp_st_open(&m, path, &ignored) != MP_OK) {
+        mp_st_close(m);
+        return 0;
+    }
+    int refused = mp_refuse_one_shard(path, m, err) != MP_OK;
+    mp_st_close(m);
+    return refused;
+}
+
 int cmd_verify(const mp_args *a)
 {
     mp_verify_opts o = {.path = a->pos[0], .against = mp_args_get(a, "against"), .device = "auto", .rows = 64,
@@ -243,6 +260,7 @@ int cmd_verify(const mp_args *a)
     mp_progress bar = {0};
     if (!mp_args_has(a, "quiet")) o.progress = mp_progress_event, o.progress_user = &bar;
     mp_err err = MP_ERR_INIT;
+    if (refuse_one_shard(o.path, &err) || refuse_one_shard(o.against, &err)) return mp_cli_fail(&err);
     mp_verify_report r;
     mp_errcode rc = mp_verify_run(&o, &r, &err);
     if (rc == MP_E_USAGE) {

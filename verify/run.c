@@ -219,10 +219,28 @@ static mp_errcode open_output(session *v, mp_verify_report *r, mp_err *err)
 
 /* The source to compare with, opened, with its copies checked; none (v->src NULL) when there is
  * no source or it is not quantized, *why_own saying why. */
+/* Tensors the manifest says came from the source (copied or dequantized), which only the source
+ * can vouch for. */
+static size_t from_source(const cJSON *manifest)
+{
+    size_t n = 0;
+    const cJSON *te;
+    cJSON_ArrayForEach(te, cJSON_GetObjectItemCaseSensitive(manifest, "tensors")) {
+        const cJSON *to = cJSON_GetObjectItemCaseSensitive(te, "origin");
+        n += cJSON_IsString(to) && (strcmp(to->valuestring, "copy") == 0 || strcmp(to->valuestring, "dequantize") == 0);
+    }
+    return n;
+}
+
 static mp_errcode open_source(session *v, const char **why_own, char *why, size_t cap, mp_verify_report *r,
                               mp_err *err)
 {
     MP_FORWARD(pick_source(v->o, v->manifest, v->out, v->outq, &v->src_path, why_own, why, cap, err));
+    size_t n = !v->src_path && v->manifest && !v->o->no_source ? from_source(v->manifest) : 0;
+    /* Said as a warning, never passed over: these tensors were not compared with anything. */
+    if (n && mp_vfind(r, MP_VS_WARN, "integrity", "%zu tensors the manifest records as copied or dequantized from the "
+                      "source were not checked against it: %s; pass --against SRC", n, *why_own) != MP_OK)
+        return mp_errf(err, MP_E_NOMEM, "out of memory");
     if (!v->src_path) return MP_OK;
     MP_FORWARD(mp_st_open(&v->src, v->src_path, err));
     /* Every copied tensor against the source, quantized or not (doc/safety.md §3). */

@@ -41,3 +41,39 @@ tensors = [("blk.0.attn_v.weight", [64, 2], 8, None, len(blocks))]
 open("q8.gguf", "wb").write(g.gguf(kvs, tensors, data=bytes(bad)))
 PY
 try "gguf q8_0 nan d" $MODELPREP convert q8.gguf dst --to f16
+# FP8: a block of weight_scale_inv (F32) that is Inf or NaN; FP8 NaN codes are values and kept.
+poke4() { # FILE TENSOR ELEMENT HEX: overwrite one 4-byte element
+python3 - "$@" <<'PY'
+import json, struct, sys
+path, name, elem, val = sys.argv[1], sys.argv[2], int(sys.argv[3]), bytes.fromhex(sys.argv[4])
+with open(path, "r+b") as f:
+    n = struct.unpack("<Q", f.read(8))[0]
+    h = json.loads(f.read(n))
+    f.seek(8 + n + h[name]["data_offsets"][0] + 4 * elem)
+    f.write(val)
+PY
+}
+for v in 0000807f:inf 0000c07f:nan; do
+    rm -rf m && $MKMODEL m --layers 1 --fp8-block >/dev/null
+    poke4 m/model.safetensors model.layers.0.self_attn.q_proj.weight_scale_inv 3 ${v%%:*}
+    for to in f16 bf16 f32; do try "fp8 ${v#*:} scale, --to $to" $MODELPREP convert m dst --to $to; done
+done
+# bitsandbytes: an absmax (NF4) or SCB (LLM.int8) that is NaN
+for kind in nf4:weight.absmax int8:SCB; do
+    rm -rf m && python3 $SRC/tests/gen/bnbgen.py m ${kind%%:*}
+    poke4 m/model.safetensors model.layers.0.mlp.down_proj.${kind#*:} 1 0000c07f
+    for to in bf16 f32; do try "bnb ${kind%%:*} nan ${kind#*:}, --to $to" $MODELPREP convert m dst --to $to; done
+done
+# DeepSeek-V4: an E8M0 0xFF (NaN) block scale of an FP4 expert (--nan), or of an FP8 linear
+rm -rf m && python3 $SRC/tests/gen/dsv4gen.py m --variant flash --nan >/dev/null
+try "dsv4 fp4 expert 0xFF scale" $MODELPREP convert m dst --to bf16
+rm -rf m && python3 $SRC/tests/gen/dsv4gen.py m --variant flash >/dev/null
+python3 - <<'PY'
+import json, struct
+with open("m/model.safetensors", "r+b") as f:
+    n = struct.unpack("<Q", f.read(8))[0]
+    h = json.loads(f.read(n))
+    f.seek(8 + n + h["layers.0.attn.wq_a.scale"]["data_offsets"][0] + 1)
+    f.write(b"\xff")
+PY
+for to in f16 bf16 f32; do try "dsv4 fp8 0xFF scale, --to $to" $MODELPREP convert m dst --to $to; done

@@ -39,6 +39,15 @@ try "split, config.json a fifo" $MODELPREP split sharded dst
 rm sharded/config.json && mkdir sharded/config.json
 try "inspect, config.json a directory" $MODELPREP inspect sharded
 rm -r sharded/config.json && mv config.real sharded/config.json
+# side files that are copied (tokenizer, chat template): refused, never skipped or blocked on
+mkfifo sharded/tokenizer.json
+try "split, tokenizer.json a fifo" $MODELPREP split sharded dst
+try "convert, tokenizer.json a fifo" $MODELPREP convert sharded dst --to f16
+rm sharded/tokenizer.json && mv sharded/tokenizer_config.json tc && mkdir sharded/tokenizer_config.json
+try "split, tokenizer_config.json a directory" $MODELPREP split sharded dst
+rmdir sharded/tokenizer_config.json && mv tc sharded/tokenizer_config.json && mkfifo sharded/chat_template.jinja
+try "convert, chat_template.jinja a fifo" $MODELPREP convert sharded dst --to f16
+rm sharded/chat_template.jinja
 # a file the manifest lists, and the manifest itself
 $MODELPREP split sharded layers >/dev/null
 mv layers/model.layers.1.safetensors layer1 && mkfifo layers/model.layers.1.safetensors
@@ -49,3 +58,11 @@ mv layers/modelprep.json manifest && mkfifo layers/modelprep.json
 try "verify, the manifest a fifo" $MODELPREP verify layers --device cpu
 rm layers/modelprep.json && mv manifest layers/modelprep.json
 try "verify, restored" $MODELPREP verify layers --device cpu
+# the journal of a partial output
+mkdir dst.partial-x && mkfifo dst.partial-x/.modelprep-journal
+set +e; timeout 20 $MODELPREP split sharded dst --resume >out.txt 2>err.txt; rc=$?; set -e
+echo "split --resume, the journal a fifo: exit $rc: $(cat err.txt)"
+# the record of a part of a partitioned job
+$MODELPREP split sharded pj --part 0/2 --job-id j >/dev/null
+mkfifo pj.partial-j/.modelprep-part-1-of-2.json
+try "merge, a part's record a fifo" $MODELPREP merge pj --job-id j

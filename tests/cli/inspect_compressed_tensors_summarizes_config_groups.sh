@@ -1,6 +1,7 @@
 # Issue 14: compressed-tensors keeps bits, group size and symmetry in its config groups; inspect's
-# summary line (and --json) reads them there, "per-channel" for the channel strategy, and says
-# "mixed" (fields unset, null in --json) when the groups disagree.
+# summary line (and --json) reads them there, "per-channel" for the channel strategy; when the
+# groups disagree it lists each group (name, bits, group, symmetry, actorder, targets), and --json
+# gives them as "config_groups" (the top-level fields null).
 show() {
     $MODELPREP inspect $1 | grep '^quantization'
     $MODELPREP inspect $1 --json | python3 -c 'import json, sys; print(json.load(sys.stdin)["config"]["quantization"])'

@@ -14,6 +14,26 @@ for bad in -1 +1 007 99999999999999999999999 18446744073709551616 4294967296 5; 
     $H config m num_hidden_layers=2
     $H st m/model.safetensors model.embed_tokens.weight model.layers.0.mlp.up_proj.weight "model.layers.$bad.mlp.up_proj.weight"
     try "split layers.$bad" $MODELPREP split m dst
+    # every reader of a safetensors checkpoint checks the same names (formats/name_numbers.c)
+    try "inspect layers.$bad" $MODELPREP inspect m
+    try "convert layers.$bad" $MODELPREP convert m dst --to f16
+    try "convert --to gguf layers.$bad" $MODELPREP convert m dst --to gguf --no-tokenizer
+done
+# a space, or a number that runs into letters, is no decimal either
+for bad in ' 1' 1e0; do
+    $H st m/model.safetensors model.embed_tokens.weight "model.layers.$bad.mlp.up_proj.weight"
+    try "split layers.$bad" $MODELPREP split m dst
+    try "convert layers.$bad" $MODELPREP convert m dst --to bf16
+done
+# expert numbers: bounded, and below config.json's expert count
+rm -rf m && mkdir m
+$H config m num_hidden_layers=1 num_experts=4
+for bad in -1 +1 01 4294967296 4; do
+    $H st m/model.safetensors model.embed_tokens.weight model.layers.0.mlp.experts.0.up_proj.weight \
+        "model.layers.0.mlp.experts.$bad.up_proj.weight"
+    try "inspect experts.$bad" $MODELPREP inspect m
+    try "split experts.$bad" $MODELPREP split m dst
+    try "convert experts.$bad" $MODELPREP convert m dst --to f16
 done
 # DeepSeek's MTP layer is numbered after num_hidden_layers: allowed, one past it is not.
 rm -rf m && mkdir m

@@ -5,12 +5,14 @@ the binary under test.
 
 1. Dequantization, bit for bit, against transformers' `Fp8Dequantize._dequantize_one` (what its
    FP8 quantizer runs with dequantize=True) to bf16, f16 and f32:
-   - FP8 linears, F8_E4M3 with F8_E8M0 scales (Flash/Pro; 0x00 = 2^-127 and 0xFF = NaN among
-     them, NaN codes too) and with F32 scales (-Base), on an aligned grid;
+   - FP8 linears, F8_E4M3 with F8_E8M0 scales (Flash/Pro; 0x00 = 2^-127 among them, NaN codes
+     too) and with F32 scales (-Base), on an aligned grid;
    - a ragged grid (N, K not multiples of 128): transformers derives the block from the grid
      (200 rows over 2 scale rows: 100-row blocks) or raises, so it is run on each 128 x 128 tile,
      and the whole-tensor call is shown to differ; a float64 evaluation of the formula agrees;
-   - FP4 experts, I8 [N, K/2] with F8_E8M0 [N, K/32] (code 8 = -0.0, scales 0x00 and 0xFF);
+   - FP4 experts, I8 [N, K/2] with F8_E8M0 [N, K/32] (code 8 = -0.0, scale 0x00);
+   - a 0xFF (NaN) scale, FP8 or FP4, is refused by convert for every target, named (transformers
+     would give a NaN block);
    - the worked examples of doc/formats/deepseek-v4.md.
 2. A tiny DeepseekV4ForCausalLM (2 layers, FP8 attention and shared experts, FP4 routed experts,
    BF16 router, indexer weights_proj, embeddings, head and hc_* tensors; and a -Base copy with FP8
@@ -95,8 +97,8 @@ def fp8_codes(n, k, nan=False):
 
 def e8m0(shape, lo, hi, specials=True):
     s = torch.randint(lo, hi, shape, generator=g, dtype=torch.uint8)
-    if specials:
-        s.view(-1)[0], s.view(-1)[-1] = 0x00, 0xFF
+    if specials:  # 2^-127; 0xFF (NaN) is a non-finite scale, refused by convert: check_nonfinite
+        s.view(-1)[0] = 0x00
     return s.view(E8M0)
 
 
@@ -154,10 +156,26 @@ def check_fp4():
         got = convert(d, to)[1][p + ".weight"]
         want = deq()._dequantize_one(w, s, dt)
         same(got, want, f"FP4 experts --to {to}")
-        check(torch.isnan(got[-1, -32:].float()).all(), f"FP4 --to {to}: the 0xFF scale's block is NaN")
     got = convert(d, "bf16")[1][p + ".weight"]
     check(got[0, 0].view(torch.int16).item() & 0xFFFF == 0x8000 or torch.isnan(got[0, 0]).item(),
           "FP4 code 8 is -0.0 (transformers' table)")
+
+
+def check_nonfinite():
+    """An E8M0 0xFF scale (NaN; transformers dequantizes its block to NaN) is refused by convert for
+    every target, FP8 linear or FP4 expert, naming the scale tensor, its row and group
+    (doc/limits.md, "Non-finite scales")."""
+    for p, w, grid, where in (("layers.0.attn.wq_b", fp8_codes(256, 384), (2, 3), "row 128, group 2"),
+                              ("layers.0.ffn.experts.3.w2",
+                               torch.randint(0, 256, (96, 128), generator=g, dtype=torch.uint8).view(torch.int8),
+                               (96, 8), "row 95, group 7")):
+        s = e8m0(grid, 118, 124).view(torch.uint8).clone()
+        s.view(-1)[-1] = 0xFF
+        d = write("nonfinite_" + p.split(".")[-1], {p + ".weight": w, p + ".scale": s.view(E8M0)}, v4_config())
+        for to in TO:
+            r = run("convert", d, d + ".out", "--to", to)
+            check(r.returncode == 4 and f"tensor '{p}.scale': {where}: the scale is not finite" in r.stderr
+                  and not os.path.exists(d + ".out"), f"{p} 0xFF scale --to {to}: exit {r.returncode}: {r.stderr}")
 
 
 def check_worked_examples():
@@ -367,6 +385,7 @@ def check_verify(src, out):
 
 check_fp8()
 check_fp4()
+check_nonfinite()
 check_worked_examples()
 src, out = check_model()
 check_verify(src, out)

@@ -84,15 +84,20 @@ def check_decoders():
     want[:, 8] = 0.0
     same_bits(got, want, "all 16 E2M1 codes (ModelOpt: code 8 is +0.0)")
     # E8M0: row i has scale byte i and the codes 2 (1.0) and 0 (0.0).
-    e = np.arange(256, dtype=np.uint8)
-    c = np.zeros((256, 32), np.uint8)
+    e = np.arange(255, dtype=np.uint8)
+    c = np.zeros((255, 32), np.uint8)
     c[:, 0] = 2
     t = {P + ".weight_packed": pack(c), P + ".weight_scale": e[:, None]}
     got = out_tensors(convert(save("codes_e8m0", t, MXFP4), "f32"))[P + ".weight"]
-    want = e[:255].view(E8M0).astype(np.float32)
-    same_bits(got[:255, 0], want, "E8M0 bytes 0..254 against float8_e8m0fnu")
-    check(np.isposinf(got[255, 0]) and np.isnan(got[255, 1]),
-          f"E8M0 0xFF: 1.0 x 2^128 = inf and 0 x inf = NaN, got {got[255, :2]}")
+    want = e.view(E8M0).astype(np.float32)
+    same_bits(got[:, 0], want, "E8M0 bytes 0..254 against float8_e8m0fnu")
+    # 0xFF (E8M0's NaN; 2^128 = inf as the producers compute it) is a non-finite scale: refused
+    # for every target, naming the scale tensor, its row and group (doc/limits.md).
+    t[P + ".weight_scale"] = np.append(e, np.uint8(0xFF))[:, None]
+    t[P + ".weight_packed"] = pack(np.zeros((256, 32), np.uint8))
+    for to in ("f32", "f16", "bf16"):
+        refuse(save("codes_e8m0_ff", t, MXFP4), "tensor '" + P + ".weight_scale': row 255, group 0: the scale is not "
+               "finite", to=to)
 
 
 def check_worked_examples():
@@ -122,7 +127,7 @@ def check_worked_examples():
 
 def nvfp4_scales(N, G):
     s = rng.integers(0x20, 0x50, (N, G), dtype=np.uint8)
-    s[0, 0], s[0, 1], s[1, 0], s[2, 0] = 0x00, 0x03, 0x7F, 0x80  # zero, subnormal, NaN, -0
+    s[0, 0], s[0, 1], s[2, 0] = 0x00, 0x03, 0x80  # zero, subnormal, -0 (a NaN is refused: check_ct_nvfp4)
     return s
 
 
@@ -145,7 +150,17 @@ def check_ct_nvfp4():
     got = out_tensors(convert(d, "bf16"))
     check((bits(got[P + ".weight"]) != bits(trap)).mean() > 0.8, "the global scale divides (multiplying differs)")
     check(P + ".input_global_scale" not in got and "lm_head.weight" in got, f"outputs: {sorted(got)}")
-    check(np.isnan(got[P + ".weight"][1, :16].astype(np.float32)).all(), "a NaN block scale gives NaN")
+    # A NaN block scale (E4M3 0x7F or 0xFF) or a non-finite global scale is refused, naming it.
+    for k, v, needle in ((P + ".weight_scale", None, "row 1, group 2: the scale is not finite"),
+                         (P + ".weight_global_scale", np.array([np.inf], np.float32), "the per-tensor scale is not finite")):
+        bad = dict(t)
+        if v is None:
+            b = s.copy()
+            b[1, 2] = 0xFF
+            v = b.view(E4M3)
+        bad[k] = v
+        for to in ("f32", "bf16"):
+            refuse(save("ct_nvfp4_nonfinite", bad, NVFP4), f"tensor '{k}': {needle}", to=to)
     r = run("inspect", d)
     check("ct-nvfp4" in r.stdout and "F4" in r.stdout and "group 16" in r.stdout and "F8_E4M3" in r.stdout,
           f"inspect: {r.stdout}")
@@ -191,11 +206,11 @@ def gpt_oss(name, E=3, H=64, I=32, special=True):
         codes = rng.integers(0, 16, (E, N, K), dtype=np.uint8)
         sc = rng.integers(110, 135, (E, N, K // 32), dtype=np.uint8)
         if special:
-            sc[0, 0, 0], sc[0, 1, 0], sc[1, 0, 0] = 0, 255, 1
+            sc[0, 0, 0], sc[0, 1, 0], sc[1, 0, 0] = 0, 254, 1  # 255 is refused: check_gpt_oss
         t[x + proj + "_blocks"] = pack(codes).reshape(E, N, K // 32, 16)
         t[x + proj + "_scales"] = sc
         t[x + proj + "_bias"] = rng.standard_normal((E, N)).astype(BF16)
-        # transformers' torch.ldexp is exact: a 0xFF scale makes 0.5 2^127 and keeps 0 (§5)
+        # transformers' torch.ldexp is exact: a 0xFE scale makes 0.5 2^126 and keeps 0 (§5)
         with np.errstate(over="ignore"):
             v = np.ldexp(fp4_values(codes), np.repeat(sc.astype(np.int32) - 127, 32, 2)).astype(np.float32)
         w[x + proj] = v.transpose(0, 2, 1)
@@ -212,7 +227,17 @@ def check_gpt_oss():
         got = out_tensors(convert(d, to))
         for k, v in want.items():
             same_bits(got[k], to_dtype(v, to), f"mxfp4 {k} --to {to}")
-    refuse(d, "overflows f16", to="f16")  # the 0xFF scale's 2^127
+    refuse(d, "overflows f16", to="f16")  # the 0xFE scale's 2^127
+    # 0xFF, E8M0's NaN (2^128 by transformers' ldexp), is a non-finite scale: refused, named.
+    bad = dict(src)
+    sc = src["model.layers.0.mlp.experts.down_proj_scales"].copy()
+    sc[1, 2, 0] = 255
+    bad["model.layers.0.mlp.experts.down_proj_scales"] = sc
+    qc = {"quant_method": "mxfp4", "modules_to_not_convert": ["model.layers.*.self_attn", "model.layers.*.mlp.router",
+                                                             "model.embed_tokens", "lm_head"]}
+    for to in ("f32", "bf16"):
+        refuse(save("gpt_oss_ff", bad, qc, arch="GptOssForCausalLM"),
+               "tensor 'model.layers.0.mlp.experts.down_proj_scales': row 66, group 0: the scale is not finite", to=to)
     plain, _, pw = gpt_oss("gpt_oss_plain", special=False)
     out = convert(plain, "f16")
     for k, v in out_tensors(out).items():

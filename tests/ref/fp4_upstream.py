@@ -3,12 +3,14 @@
 on the CPU), on checkpoints generated here. Run with the Python of build/venv-torch
 (tests/ref/torch_env.sh makes it); MP_BIN is the binary under test.
 
-1. compressed-tensors `NVFP4PackedCompressor.decompress` (zero, subnormal and NaN block scales,
+1. compressed-tensors `NVFP4PackedCompressor.decompress` (zero and subnormal block scales; a NaN
+   one, which decompress keeps as NaN, is refused by modelprep as every non-finite scale is,
    a global scale of 448 * 6 / amax that divides, an odd N): modelprep's `convert --to bf16`
    equals it bit for bit.
-2. compressed-tensors `MXFP4PackedCompressor.decompress` (E8M0 0 and 255 included): equal.
+2. compressed-tensors `MXFP4PackedCompressor.decompress` (E8M0 0 and 254 included): equal.
 3. transformers' `convert_moe_packed_tensors` (the gpt-oss MXFP4 dequantization, which returns
-   the experts transposed to [E, K, N]): equal, E8M0 0 and 255 included.
+   the experts transposed to [E, K, N]): equal, E8M0 0 and 254 included (255, E8M0's NaN, is
+   refused, doc/limits.md).
 4. A tiny gpt-oss (GptOssForCausalLM, 2 layers, 4 experts) with MXFP4 experts converts to bf16 and
    loads in transformers with no missing, unexpected or mismatched key; its expert weights equal
    (3) and its logits equal those of the model built from the reference weights.
@@ -89,11 +91,18 @@ def check_ct_nvfp4():
     from compressed_tensors.compressors.nvfp4.base import NVFP4PackedCompressor
     N, K = 45, 96
     s = torch.randint(0x20, 0x50, (N, K // 16), generator=g, dtype=torch.uint8)
-    s[0, 0], s[0, 1], s[1, 0], s[2, 2] = 0x00, 0x05, 0x7F, 0x80  # zero, subnormal, NaN, -0
+    s[0, 0], s[0, 1], s[2, 2] = 0x00, 0x05, 0x80  # zero, subnormal, -0
     sd = {"weight_packed": packed(N, K), "weight_scale": s.view(torch.float8_e4m3fn),
           "weight_global_scale": torch.tensor([448 * 6 / 0.2731], dtype=torch.float32)}
-    got = ct_case("ct-nvfp4", NVFP4PackedCompressor, sd, "nvfp4-pack-quantized", "tensor_group", 16)
-    check(torch.isnan(got[1, :16].float()).all(), "a NaN block scale gives NaN")
+    ct_case("ct-nvfp4", NVFP4PackedCompressor, sd, "nvfp4-pack-quantized", "tensor_group", 16)
+    # A NaN block scale: decompress gives NaN weights; modelprep refuses it, naming the scale.
+    s[1, 0] = 0x7F
+    sd["weight_scale"] = s.view(torch.float8_e4m3fn)
+    d = write("ct-nvfp4-nan", {P + "." + k: v for k, v in sd.items()},
+              ct_config("nvfp4-pack-quantized", "tensor_group", 16))
+    r = run("convert", d, d + ".out", "--to", "bf16")
+    check(r.returncode == 4 and f"tensor '{P}.weight_scale': row 1, group 0: the scale is not finite" in r.stderr,
+          f"a NaN block scale is refused: exit {r.returncode}: {r.stderr}")
 
 
 def check_ct_mxfp4():
@@ -109,7 +118,7 @@ def mxfp4(E, N, K, special=False):
     blocks = torch.randint(0, 256, (E, N, K // 32, 16), generator=g, dtype=torch.uint8)
     scales = torch.randint(118, 124, (E, N, K // 32), generator=g, dtype=torch.uint8)
     if special:
-        scales[0, 0, 0], scales[0, 1, 0] = 0, 255
+        scales[0, 0, 0], scales[0, 1, 0] = 0, 254
     return blocks, scales
 
 

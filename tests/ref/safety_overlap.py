@@ -83,7 +83,8 @@ def force_rules(tmp):
                              ("a manifest that is a link", make_manifest_link, "is not a modelprep output")):
         make()
         before = snapshot(out)
-        for cmd in (["convert", s, out, "--to", "f16"], ["split", s, out]):
+        # (--resume with nothing to resume: the same description, never "use --force")
+        for cmd in (["convert", s, out, "--to", "f16"], ["split", s, out], ["split", s, out, "--resume"]):
             for flags in ([], ["--force"]):
                 r = run(*cmd, *flags)
                 check(one_line(r, 2, "out: destination exists and " + what, "remove it yourself") and

@@ -55,6 +55,13 @@ def other_jobs(tmp, a, b):
     refused(tmp, a, d, ["--compress", "zstd:1"], "option compress was 'none', now 'zstd:1'")
     interrupted_split(a, d)
     refused(tmp, a, d, ["--materialize-tied"], "option materialize-tied was 'no', now 'yes'")
+    # --for decides the markers and RabbitLLM's empty head: another runtime is another job.
+    interrupted_split(a, d, "--for", "airllm")
+    refused(tmp, a, d, [], "option for was 'airllm', now 'rabbitllm'")
+    interrupted_split(a, d)
+    refused(tmp, a, d, ["--for", "plain"], "option for was 'rabbitllm', now 'plain'")
+    interrupted_split(a, d, "--for", "plain")
+    refused(tmp, a, d, ["--for", "airllm"], "option for was 'plain', now 'airllm'")
     few = mkmodel(os.path.join(tmp, "few"), "--layers", "4", "--seed", "1", "--max-shard-size", "900000")
     interrupted_split(a, d)
     refused(tmp, few, d, [], "other source files")
@@ -115,10 +122,10 @@ def tampered_journal(tmp, a, want):
     for name, edit, why in (("garbage", lambda t: "not a journal\n" + t, "no modelprep journal"),
                             ("torn magic", lambda t: "modelprep-journal 2\n" + t.split("\n", 1)[1], "no modelprep journal"),
                             ("no command", lambda t: t.replace("command split\n", "", 1), "no command record"),
-                            ("bad size", lambda t: t.replace(" 601144 ", " 60114x ", 1), "line 6: bad source record"),
-                            ("negative size", lambda t: t.replace(" 601144 ", " -601144 ", 1), "line 6: bad source record"),
+                            ("bad size", lambda t: t.replace(" 601144 ", " 60114x ", 1), "line 7: bad source record"),
+                            ("negative size", lambda t: t.replace(" 601144 ", " -601144 ", 1), "line 7: bad source record"),
                             ("overflow", lambda t: t.replace(" 601144 ", " 184467440737095516160 ", 1),
-                             "line 6: bad source record"),
+                             "line 7: bad source record"),
                             ("escape", lambda t: t + "file ../x 1 " + "0" * 32 + " plain " + "0" * 32 + "\n",
                              "bad file record"),
                             ("unknown", lambda t: t + "delete /etc\n", "unknown record")):
