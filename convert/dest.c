@@ -165,6 +165,21 @@ static int holds_odd_entry(int fd, char *odd, size_t cap)
     return found;
 }
 
+/* 1 when the directory holds an entry whose name begins with `prefix`. */
+static int holds_prefixed(int fd, const char *prefix)
+{
+    int dup_fd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
+    if (!d) {
+        if (dup_fd >= 0) close(dup_fd);
+        return 0;
+    }
+    int found = 0;
+    for (struct dirent *e; !found && (e = readdir(d));) found = strncmp(e->d_name, prefix, strlen(prefix)) == 0;
+    closedir(d);
+    return found;
+}
+
 /* ------------------------------------------------------------ partial directories of DST */
 
 typedef enum { PART_OURS, PART_EMPTY, PART_LOCKED, PART_FOREIGN } part_kind;
@@ -587,9 +602,18 @@ mp_errcode mp_dest_resume(mp_dest *d, const char *dst, const char *const *srcs, 
     partial_list l = {0};
     mp_errcode rc = check_target(d, dst, srcs, n_srcs, force, err);
     if (rc == MP_OK) rc = partials_scan(d->dir_fd, dst, 1, &l, rep, err);
-    partial_entry *best = NULL;
-    for (size_t i = 0; rc == MP_OK && i < l.n; i++)
-        if (l.v[i].kind == PART_OURS && (!best || l.v[i].mtime >= best->mtime)) best = &l.v[i];
+    /* A partitioned job's shared directory (its parts' records and locks, doc/partitioned.md)
+     * is resumed by running its parts again, never by a whole run's --resume. */
+    partial_entry *best = NULL, *shared = NULL;
+    for (size_t i = 0; rc == MP_OK && i < l.n; i++) {
+        if (l.v[i].kind != PART_OURS) continue;
+        if (holds_prefixed(l.v[i].fd, ".modelprep-part-")) shared = &l.v[i];
+        else if (!best || l.v[i].mtime >= best->mtime) best = &l.v[i];
+    }
+    if (rc == MP_OK && !best && shared)
+        rc = mp_errf_at(err, MP_E_INPUT, shared->path, NULL, -1, "is a partitioned job's shared directory "
+                        "(--part): run its unfinished parts again with the same --part and --job-id, or "
+                        "`modelprep merge`; --resume does not take it, and nothing was removed");
     char odd[256];
     if (rc == MP_OK && best && holds_odd_entry(best->fd, odd, sizeof odd))
         rc = mp_errf_at(err, MP_E_INPUT, best->path, NULL, -1, "'%s' in it is not a regular file; a partial output "
