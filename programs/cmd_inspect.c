@@ -250,6 +250,21 @@ static void json_tri(mp_buf *b, int v)
     mp_buf_puts(b, v < 0 ? "null" : v ? "true" : "false");
 }
 
+/* ", "bits": B, "group_size": G, "sym": S, "desc_act": D' (null where unknown: bits < 0, group 0). */
+static void json_quant_params(mp_buf *b, int bits, int group_size, int sym, int desc_act)
+{
+    mp_buf_puts(b, ", \"bits\": ");
+    if (bits >= 0) mp_buf_printf(b, "%d", bits);
+    else mp_buf_puts(b, "null");
+    mp_buf_puts(b, ", \"group_size\": ");
+    if (group_size != 0) mp_buf_printf(b, "%d", group_size);
+    else mp_buf_puts(b, "null");
+    mp_buf_puts(b, ", \"sym\": ");
+    json_tri(b, sym);
+    mp_buf_puts(b, ", \"desc_act\": ");
+    json_tri(b, desc_act);
+}
+
 static void json_str_or_null(mp_buf *b, const char *s)
 {
     if (s[0]) mp_buf_json_str(b, s);
@@ -285,16 +300,7 @@ static void json_config(mp_buf *b, const mp_hf_config *cfg)
     json_str_or_null(b, q->quant_method);
     mp_buf_puts(b, ", \"format\": ");
     json_str_or_null(b, q->format);
-    mp_buf_puts(b, ", \"bits\": ");
-    if (q->bits >= 0) mp_buf_printf(b, "%d", q->bits);
-    else mp_buf_puts(b, "null");
-    mp_buf_puts(b, ", \"group_size\": ");
-    if (q->group_size != 0) mp_buf_printf(b, "%d", q->group_size);
-    else mp_buf_puts(b, "null");
-    mp_buf_puts(b, ", \"sym\": ");
-    json_tri(b, q->sym);
-    mp_buf_puts(b, ", \"desc_act\": ");
-    json_tri(b, q->desc_act);
+    json_quant_params(b, q->bits, q->group_size, q->sym, q->desc_act);
     if (q->config_groups) {
         mp_buf_printf(b, ", \"n_config_groups\": %d, \"config_groups\": [", q->config_groups);
         for (int i = 0; i < q->config_groups && i < MP_QUANT_GROUPS_SHOWN; i++) {
@@ -303,13 +309,7 @@ static void json_config(mp_buf *b, const mp_hf_config *cfg)
             mp_buf_json_str(b, g->name);
             mp_buf_puts(b, ", \"targets\": ");
             mp_buf_json_str(b, g->targets);
-            mp_buf_printf(b, ", \"bits\": %d, \"group_size\": ", g->bits);
-            if (g->group_size != 0) mp_buf_printf(b, "%d", g->group_size);
-            else mp_buf_puts(b, "null");
-            mp_buf_puts(b, ", \"sym\": ");
-            json_tri(b, g->sym);
-            mp_buf_puts(b, ", \"desc_act\": ");
-            json_tri(b, g->desc_act);
+            json_quant_params(b, g->bits, g->group_size, g->sym, g->desc_act);
             mp_buf_puts(b, "}");
         }
         mp_buf_puts(b, "]");

@@ -8,14 +8,14 @@ try() {
     [ ! -e dst ] || echo "$label: dst was written"
     rm -rf dst dst.partial-*
 }
-poke() { # FILE TENSOR ELEMENT HEX: overwrite one 2-byte element of a safetensors tensor
+poke() { # FILE TENSOR ELEMENT HEX: overwrite element ELEMENT (of HEX's size) of a safetensors tensor
 python3 - "$@" <<'PY'
 import json, struct, sys
 path, name, elem, val = sys.argv[1], sys.argv[2], int(sys.argv[3]), bytes.fromhex(sys.argv[4])
 with open(path, "r+b") as f:
     n = struct.unpack("<Q", f.read(8))[0]
     h = json.loads(f.read(n))
-    f.seek(8 + n + h[name]["data_offsets"][0] + 2 * elem)
+    f.seek(8 + n + h[name]["data_offsets"][0] + len(val) * elem)
     f.write(val)
 PY
 }
@@ -42,26 +42,15 @@ open("q8.gguf", "wb").write(g.gguf(kvs, tensors, data=bytes(bad)))
 PY
 try "gguf q8_0 nan d" $MODELPREP convert q8.gguf dst --to f16
 # FP8: a block of weight_scale_inv (F32) that is Inf or NaN; FP8 NaN codes are values and kept.
-poke4() { # FILE TENSOR ELEMENT HEX: overwrite one 4-byte element
-python3 - "$@" <<'PY'
-import json, struct, sys
-path, name, elem, val = sys.argv[1], sys.argv[2], int(sys.argv[3]), bytes.fromhex(sys.argv[4])
-with open(path, "r+b") as f:
-    n = struct.unpack("<Q", f.read(8))[0]
-    h = json.loads(f.read(n))
-    f.seek(8 + n + h[name]["data_offsets"][0] + 4 * elem)
-    f.write(val)
-PY
-}
 for v in 0000807f:inf 0000c07f:nan; do
     rm -rf m && $MKMODEL m --layers 1 --fp8-block >/dev/null
-    poke4 m/model.safetensors model.layers.0.self_attn.q_proj.weight_scale_inv 3 ${v%%:*}
+    poke m/model.safetensors model.layers.0.self_attn.q_proj.weight_scale_inv 3 ${v%%:*}
     for to in f16 bf16 f32; do try "fp8 ${v#*:} scale, --to $to" $MODELPREP convert m dst --to $to; done
 done
 # bitsandbytes: an absmax (NF4) or SCB (LLM.int8) that is NaN
 for kind in nf4:weight.absmax int8:SCB; do
     rm -rf m && python3 $SRC/tests/gen/bnbgen.py m ${kind%%:*}
-    poke4 m/model.safetensors model.layers.0.mlp.down_proj.${kind#*:} 1 0000c07f
+    poke m/model.safetensors model.layers.0.mlp.down_proj.${kind#*:} 1 0000c07f
     for to in bf16 f32; do try "bnb ${kind%%:*} nan ${kind#*:}, --to $to" $MODELPREP convert m dst --to $to; done
 done
 # DeepSeek-V4: an E8M0 0xFF (NaN) block scale of an FP4 expert (--nan), or of an FP8 linear
