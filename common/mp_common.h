@@ -100,6 +100,12 @@ static inline float mp_bits_f32(uint32_t u)
     return f;
 }
 
+/* c * s, where a NaN c is kept: IEEE 754 leaves open which NaN the product of two NaNs is, x86
+ * gives its first operand's, and a compiler may swap the operands (the -O1 and -O2 builds of one
+ * loop differed in the NaN's sign). So an FP8 NaN code times a NaN scale is the code's NaN on
+ * every path (doc/formats/fp8.md, "NaN"). */
+static inline float mp_mul_nan_first(float c, float s) { return c != c ? c : c * s; }
+
 /* ---------------------------------------------------------------- files */
 
 /* A read-only file read by pread(2): nothing is mapped, so the resident set never grows with

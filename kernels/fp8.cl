@@ -19,7 +19,7 @@ MP_WEIGHT_FN(fp8)
     float s = mp_round_to(P[P_SDT] == 3u ? e8 : mp_scale(sc, si, P[P_SDT]), P[P_PRE]);
     uint b = qw[(ulong)n * P[P_QSTRIDE] + k];
     float c = P[P_ELEM] ? mp_e5m2(b) : mp_e4m3(b);
-    return mp_round_to(c * s, P[P_POST]);
+    return mp_round_to(c != c ? c : c * s, P[P_POST]); /* a NaN code stays itself (doc/formats/fp8.md) */
 }
 
 MP_KERNEL_WEIGHTS_EACH(fp8)

@@ -448,7 +448,7 @@ static uint32_t f8_table(const f8_job *f, float s, uint32_t *tab)
 {
     uint32_t over = 0;
     for (unsigned c = 0; c < 256; c++) {
-        float v = round_to(f->lut[c] * s, f->post);
+        float v = round_to(mp_mul_nan_first(f->lut[c], s), f->post);
         if (f->dt == MP_DTYPE_F32) tab[c] = mp_f32_bits(v);
         else if (f->dt == MP_DTYPE_BF16) tab[c] = to_bf16(v);
         else {
@@ -503,11 +503,11 @@ CLONES static void f8_small(const float *lut, int dec, const uint8_t *c, const f
         uint64_t k1 = k0 + bk < K ? k0 + bk : K;
         float sj = s[j];
         if (dec == 1)
-            for (uint64_t k = k0; k < k1; k++) row[k] = f8_decode(c[k], 0) * sj;
+            for (uint64_t k = k0; k < k1; k++) row[k] = mp_mul_nan_first(f8_decode(c[k], 0), sj);
         else if (dec == 2)
-            for (uint64_t k = k0; k < k1; k++) row[k] = f8_decode(c[k], 1) * sj;
+            for (uint64_t k = k0; k < k1; k++) row[k] = mp_mul_nan_first(f8_decode(c[k], 1), sj);
         else
-            for (uint64_t k = k0; k < k1; k++) row[k] = lut[c[k]] * sj;
+            for (uint64_t k = k0; k < k1; k++) row[k] = mp_mul_nan_first(lut[c[k]], sj);
     }
     if (post == MP_DTYPE_BF16)
         for (uint64_t k = 0; k < K; k++) row[k] = mp_bits_f32((uint32_t)to_bf16(row[k]) << 16);

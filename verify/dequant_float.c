@@ -62,7 +62,7 @@ mp_errcode mp_dequant_ref_float(const mp_st_model *m, const mp_qlinear *q, uint6
         const float *srow = sc + (n / bn - r0) * q->scale_cols;
         const uint8_t *crow = codes + (uint64_t)j * K;
         float *orow = out + (uint64_t)j * K;
-        for (uint64_t k = 0; k < K; k++) orow[k] = round_to(decode(crow[k]) * srow[k / bk], post);
+        for (uint64_t k = 0; k < K; k++) orow[k] = round_to(mp_mul_nan_first(decode(crow[k]), srow[k / bk]), post);
     }
 cleanup:
     free(sc);

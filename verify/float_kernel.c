@@ -13,13 +13,6 @@
 /* 1 for BF16, 2 for F16, 0 for anything else (no rounding): the kernels' P_PRE / P_POST. */
 static uint32_t round_code(mp_dtype t) { return t == MP_DTYPE_BF16 ? 1u : t == MP_DTYPE_F16 ? 2u : 0u; }
 
-static uint32_t f32_bits(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    return u;
-}
-
 static mp_errcode fp8_params(const mp_qlinear *q, uint32_t *P, mp_err *err)
 {
     mp_dtype sdt = q->scales->dtype;
@@ -69,7 +62,7 @@ static mp_errcode bnb4_nested(const mp_st_model *m, const mp_qlinear *q, mp_kern
     kd->zp = zp, kd->zp_bytes = bytes;
     kd->P[MP_P_FLAGS] = MP_FL_NESTED;
     kd->P[MP_P_BN] = (uint32_t)q->nested_block;
-    kd->P[MP_P_GLOBAL] = f32_bits(q->nested_offset);
+    kd->P[MP_P_GLOBAL] = mp_f32_bits(q->nested_offset);
     return MP_OK;
 }
 
