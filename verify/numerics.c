@@ -153,13 +153,22 @@ typedef struct tile_res {
 
 /* The dequantized values of one tile against the reference, bit for bit: a counting pass the
  * compiler vectorizes, then, only when something differs, a pass for the first difference and
- * for whether every value is still NaN. */
-static void compare_values(const float *dev, const float *ref, uint64_t n, tile_res *t)
+ * for whether every value is still NaN. With refill, dev[0, n) is left NaN again for the next
+ * launch (mp_kernel_dequant_prefilled): each block of values refilled as soon as it is counted,
+ * while it is in the L1 cache, instead of a fill pass before the launch. */
+#ifdef MP_NO_TARGET_CLONES
+#define CMP_CLONES
+#else
+#define CMP_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+static CMP_CLONES void compare_values(float *restrict dev, const float *restrict ref, uint64_t n, int refill,
+                                      tile_res *t)
 {
-    uint64_t bad = 0;
-    for (uint64_t i0 = 0; i0 < n; i0 += 4096) { /* 32-bit counts, the vector lanes' width */
+    const float nan = __builtin_nanf("");
+    uint64_t bad = 0, kept = 0; /* dev[0, kept) refilled */
+    for (uint64_t i0 = 0; i0 < n; i0 += 1024) { /* 32-bit counts, the vector lanes' width */
         uint32_t b = 0;
-        uint64_t i1 = n - i0 < 4096 ? n : i0 + 4096;
+        uint64_t i1 = n - i0 < 1024 ? n : i0 + 1024;
         for (uint64_t i = i0; i < i1; i++) {
             uint32_t d, r;
             memcpy(&d, &dev[i], sizeof d);
@@ -167,15 +176,25 @@ static void compare_values(const float *dev, const float *ref, uint64_t n, tile_
             b += d != r;
         }
         bad += b;
+        if (refill && !bad) {
+            for (uint64_t i = i0; i < i1; i++) dev[i] = nan;
+            kept = i1;
+        }
     }
     t->bad = bad, t->first = UINT64_MAX, t->all_nan = bad != 0;
-    for (uint64_t i = 0; bad && i < n && (t->first == UINT64_MAX || t->all_nan); i++) {
+    for (uint64_t i = 0; bad && i < kept && t->all_nan; i++) { /* refilled, but equal to ref[i] bit for bit */
+        uint32_t r;
+        memcpy(&r, &ref[i], sizeof r);
+        t->all_nan &= (r & 0x7fffffffu) > 0x7f800000u;
+    }
+    for (uint64_t i = kept; bad && i < n && (t->first == UINT64_MAX || t->all_nan); i++) {
         uint32_t d, r;
         memcpy(&d, &dev[i], sizeof d);
         memcpy(&r, &ref[i], sizeof r);
         t->all_nan &= (d & 0x7fffffffu) > 0x7f800000u;
         if (d != r && t->first == UINT64_MAX) t->first = i, t->got = dev[i], t->want = ref[i];
     }
+    for (uint64_t i = kept; refill && i < n; i++) dev[i] = nan;
 }
 
 /* The chunk's outputs y [M][cn] against yr and the bounds gamma * s, in the same order as ever. */
@@ -283,8 +302,12 @@ static int bufs_alloc(bufs *b, uint64_t n_want, uint64_t chunk, uint64_t M, uint
     b->s = malloc((size_t)(chunk * M + 1) * sizeof *b->s);
     b->tyr = malloc((size_t)(T * TILE_SPREAD * M + 1) * sizeof *b->tyr);
     b->ts = malloc((size_t)(T * TILE_SPREAD * M + 1) * sizeof *b->ts);
-    return b->rows && b->x && b->dev && b->refv && b->y && b->ty && b->trefv && b->xt && b->axt && b->yr && b->s &&
-           b->tyr && b->ts;
+    if (!(b->rows && b->x && b->dev && b->refv && b->y && b->ty && b->trefv && b->xt && b->axt && b->yr && b->s &&
+          b->tyr && b->ts))
+        return 0;
+    float nan = nanf("");
+    for (uint64_t i = 0; b->per_tile && i < dev; i++) b->dev[i] = nan; /* kept NaN by compare_values */
+    return 1;
 }
 
 /* The reference, when each tile computes its own rows' (mp_numeric_compare's ref_threadsafe). */
@@ -311,11 +334,11 @@ static void run_tile(mp_kernel_job *job, bufs *b, const uint32_t *cr, uint32_t c
     }
     if (b->per_tile) {
         dev = b->dev + (uint64_t)t * (TILE_SPREAD * K + MP_KERNEL_GUARD);
-        res->rc = mp_kernel_dequant_in_place(job, cr + t0, tn, dev, &res->err);
+        res->rc = mp_kernel_dequant_prefilled(job, cr + t0, tn, dev, &res->err); /* NaN: bufs_alloc, compare_values */
         if (res->rc == MP_OK) res->rc = mp_kernel_gemm_in_place(job, cr + t0, tn, y, &res->err);
         if (res->rc != MP_OK) return;
     }
-    compare_values(dev, refv, (uint64_t)tn * K, res);
+    compare_values(dev, refv, (uint64_t)tn * K, b->per_tile, res);
     if (res->first != UINT64_MAX) res->first += (uint64_t)t0 * K;
     mp_ref_gemm(refv, tn, K, b->xt, b->axt, M, yr, s);
     for (uint64_t m = 0; m < M; m++)

@@ -158,6 +158,12 @@ mp_errcode mp_kernel_gemm(mp_kernel_job *j, const uint32_t *rows, uint32_t nrows
 #define MP_KERNEL_GUARD 64
 mp_errcode mp_kernel_dequant_in_place(mp_kernel_job *j, const uint32_t *rows, uint32_t nrows, float *out,
                                       mp_err *err);
+/* The same, when the caller already holds its first nrows * K floats filled with NaN (any NaN
+ * bits: a value the kernel leaves unwritten then still differs from every reference value), so
+ * the launch does not fill them again; the guard zone is written as always. numerics.c refills
+ * each value with NaN as it compares it, while the value is in the L1 cache. */
+mp_errcode mp_kernel_dequant_prefilled(mp_kernel_job *j, const uint32_t *rows, uint32_t nrows, float *out,
+                                       mp_err *err);
 /* Blocks x [m][K] into the job for the mp_kernel_gemm_in_place launches that follow. */
 mp_errcode mp_kernel_set_x(mp_kernel_job *j, const float *x, uint32_t m, mp_err *err);
 /* mp_kernel_gemm with the x of mp_kernel_set_x, run in the caller's buffer: out holds
