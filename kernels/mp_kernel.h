@@ -146,6 +146,19 @@ static inline uint mp_bits(__global const uint *w, ulong stride, ulong bit, uint
     return (uint)(v & ((1u << b) - 1u));
 }
 
+/* The group of every k in [k0, k0 + cnt) when they share one (by g_idx when there is one: an
+ * act-order g_idx splits spans, a trivial one does not), else -1. It depends on the span only,
+ * so the cpu backend's row loops ask it once per span for all their rows. */
+MP_INLINE int mp_span_group(__global const int *gidx, __global const uint *P, uint k0, uint cnt)
+{
+    uint gs = P[P_GSIZE], g = P[P_GIDX] ? (uint)gidx[k0] : k0 / gs, one = 1;
+    if (P[P_GIDX])
+        for (uint j = 1; j < cnt; j++) one &= (uint)gidx[k0 + j] == g;
+    else
+        one = k0 - g * gs + cnt <= gs;
+    return one ? (int)g : -1;
+}
+
 /* w = (float)(q - z) * s from a family's code, zero and scale readers; F_weights fills w[j] =
  * F_weight(n, k0 + j) for j < cnt, the group's zero and scale read once when the span lies in
  * one group (by g_idx, when there is one: an act-order g_idx splits spans, a trivial one does
@@ -162,16 +175,13 @@ static inline uint mp_bits(__global const uint *w, ulong stride, ulong bit, uint
         int z = P[P_ZMODE] ? F##_zero(zp, P, n, g) + (int)P[P_ZOFF] : (int)(1u << (P[P_BITS] - 1)); \
         return (float)(q - z) * mp_scale(sc, F##_scale_index(P, n, g), P[P_SDT]);                 \
     }                                                                                             \
-    MP_INLINE void F##_weights(__global const uchar *qw, __global const uchar *sc,           \
-                                   __global const uchar *zp, __global const int *gidx,           \
-                                   __global const uint *P, uint n, uint k0, uint cnt, float *w)  \
+    MP_INLINE void F##_weights_g(__global const uchar *qw, __global const uchar *sc,         \
+                                 __global const uchar *zp, __global const int *gidx,             \
+                                 __global const uint *P, uint n, uint k0, uint cnt, float *w,    \
+                                 int g1)                                                         \
     {                                                                                             \
-        uint gs = P[P_GSIZE], g = P[P_GIDX] ? (uint)gidx[k0] : k0 / gs, one = 1, v8 = 0;          \
-        if (P[P_GIDX])                                                                            \
-            for (uint j = 1; j < cnt; j++) one &= (uint)gidx[k0 + j] == g;                        \
-        else                                                                                      \
-            one = k0 - g * gs + cnt <= gs;                                                        \
-        if (!one) {                                                                               \
+        uint g = (uint)g1, v8 = 0;                                                                \
+        if (g1 < 0) {                                                                             \
             for (uint j = 0; j < cnt; j++) w[j] = F##_weight(qw, sc, zp, gidx, P, n, k0 + j);     \
             return;                                                                               \
         }                                                                                         \
@@ -188,6 +198,12 @@ static inline uint mp_bits(__global const uint *w, ulong stride, ulong bit, uint
             return;                                                                               \
         }                                                                                         \
         for (uint j = 0; j < cnt; j++) w[j] = (float)(F##_code(qw, P, n, k0 + j) - z) * s;        \
+    }                                                                                             \
+    MP_INLINE void F##_weights(__global const uchar *qw, __global const uchar *sc,           \
+                                   __global const uchar *zp, __global const int *gidx,           \
+                                   __global const uint *P, uint n, uint k0, uint cnt, float *w)  \
+    {                                                                                             \
+        F##_weights_g(qw, sc, zp, gidx, P, n, k0, cnt, w, mp_span_group(gidx, P, k0, cnt));       \
     }
 
 /* The head of F_weight for a family that defines it itself (a block or float format), and what
@@ -211,6 +227,14 @@ static inline uint mp_bits(__global const uint *w, ulong stride, ulong bit, uint
                                    __global const uint *P, uint n, uint k0, uint cnt, float *w)  \
     {                                                                                             \
         for (uint j = 0; j < cnt; j++) w[j] = F##_weight(qw, sc, zp, gidx, P, n, k0 + j);         \
+    }                                                                                             \
+    MP_INLINE void F##_weights_g(__global const uchar *qw, __global const uchar *sc,         \
+                                 __global const uchar *zp, __global const int *gidx,             \
+                                 __global const uint *P, uint n, uint k0, uint cnt, float *w,    \
+                                 int g1)                                                         \
+    {                                                                                             \
+        (void)g1;                                                                                 \
+        F##_weights(qw, sc, zp, gidx, P, n, k0, cnt, w);                                          \
     }
 
 /* The two entry points, from F_weights. x comes in blocks of MP_GEMM_MB rows, transposed:
@@ -279,18 +303,19 @@ MP_INLINE uint mp_cpu_span(uint K, uint gs, uint k0)
         uint K = P[P_K], gs = P[P_GSIZE];                                                         \
         for (uint k0 = 0, cnt = 0; k0 < K; k0 += cnt) { /* the rows' codes of a few k together */ \
             cnt = mp_cpu_span(K, gs, k0);                                                         \
+            int g1 = mp_span_group(gidx, P, k0, cnt);                                             \
             for (uint r = r0; r < r1; r++)                                                        \
-                F##_weights(qw, sc, zp, gidx, P, rows[r], k0, cnt, out + (ulong)r * K + k0);     \
+                F##_weights_g(qw, sc, zp, gidx, P, rows[r], k0, cnt, out + (ulong)r * K + k0, g1); \
         }                                                                                         \
     }                                                                                             \
     MP_INLINE void F##_gemm_block(const uchar *qw, const uchar *sc, const uchar *zp,             \
                                   const int *gidx, const uint *P, const uint *rows, uint nr,     \
-                                  const float *xb, uint k0, uint cnt,                            \
+                                  const float *xb, uint k0, uint cnt, int g1,                    \
                                   float acc[][MP_GEMM_MB], float w[MP_CPU_RB][MP_CPU_KCH])       \
     {                                                                                             \
         float a[MP_CPU_RB][MP_GEMM_MB];                                                           \
         for (uint q = 0; q < MP_CPU_RB; q++) { /* a short block repeats its last row */          \
-            F##_weights(qw, sc, zp, gidx, P, rows[q < nr ? q : nr - 1], k0, cnt, w[q]);           \
+            F##_weights_g(qw, sc, zp, gidx, P, rows[q < nr ? q : nr - 1], k0, cnt, w[q], g1);     \
             for (uint i = 0; i < MP_GEMM_MB; i++) a[q][i] = acc[q < nr ? q : nr - 1][i];           \
         }                                                                                         \
         for (uint j = 0; j < cnt; j++) {                                                          \
@@ -316,9 +341,10 @@ MP_INLINE uint mp_cpu_span(uint K, uint gs, uint k0)
                     for (uint i = 0; i < MP_GEMM_MB; i++) acc[q][i] = 0.0f;                       \
                 for (uint k0 = 0, cnt = 0; k0 < K; k0 += cnt) {                                   \
                     cnt = mp_cpu_span(K, gs, k0);                                                 \
+                    int g1 = mp_span_group(gidx, P, k0, cnt);                                     \
                     for (uint ra = 0; ra < ns; ra += MP_CPU_RB)                                   \
                         F##_gemm_block(qw, sc, zp, gidx, P, rows + s0 + ra, ns - ra, xb, k0, cnt, \
-                                       acc + ra, w);                                              \
+                                       g1, acc + ra, w);                                          \
                 }                                                                                 \
                 for (uint q = 0; q < ns; q++)                                                     \
                     for (uint i = 0; i < MP_GEMM_MB && m0 + i < M; i++)                           \
