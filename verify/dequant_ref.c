@@ -232,10 +232,10 @@ typedef float v8f __attribute__((vector_size(32)));
 #endif
 static REF_CLONES void ref_row(const mp_qlinear *q, const uint32_t *w, block cb, uint64_t n, int32_t *codes,
                                const int32_t *zrow, const float *srow, const uint32_t *rg, const uint32_t *runs,
-                               uint64_t nruns, float *row)
+                               uint64_t nruns, int plain, float *row)
 {
     size_t stride = 0;
-    const uint32_t *base = word8_base(q, w, cb, n, &stride);
+    const uint32_t *base = plain ? NULL : word8_base(q, w, cb, n, &stride);
     for (uint64_t i = 0; base && i < nruns; i++)
         if (runs[i] % 8) base = NULL;
     if (!base) {
@@ -270,7 +270,13 @@ static const ref_fn ref_of_elem[MP_ELEM_COUNT] = {
 struct mp_ref_groups {
     uint32_t *rg, *runs; /* runs[i] .. runs[i + 1] - 1 are columns of group rg[i] */
     uint64_t nruns;
+    int plain; /* mp_ref_groups_plain */
 };
+
+void mp_ref_groups_plain(mp_ref_groups *g)
+{
+    if (g) g->plain = 1;
+}
 
 void mp_ref_groups_free(mp_ref_groups *g)
 {
@@ -340,7 +346,8 @@ static mp_errcode ref_rows_of(const mp_qlinear *q, const mp_ref_groups *grp, con
                 srow[g] = mp_dtype_load_f32(sb8 + si * es, q->scales->dtype);
                 zrow[g] = (int32_t)((int64_t)zero_at(q, zbuf, zb, n, g) + offset);
             }
-            ref_row(q, wbuf, cb, n, codes, zrow, srow, grp->rg, grp->runs, grp->nruns, out + (uint64_t)j * K);
+            ref_row(q, wbuf, cb, n, codes, zrow, srow, grp->rg, grp->runs, grp->nruns, grp->plain,
+                    out + (uint64_t)j * K);
         }
         free(codes);
         free(zrow);

@@ -27,6 +27,10 @@ uint64_t mp_dequant_ref_scratch(const mp_qlinear *q, uint64_t rows);
 typedef struct mp_ref_groups mp_ref_groups;
 mp_errcode mp_ref_groups_read(const mp_st_model *m, const mp_qlinear *q, mp_ref_groups **out, mp_err *err);
 void mp_ref_groups_free(mp_ref_groups *g);
+/* For the tests: the reference through g then decodes every row code by code and scales it in a
+ * second pass (the plain formulas), never by its word-at-a-time path for 4-bit layouts; the
+ * values must be the same, bit for bit (tests/unit/test_dequant.c). */
+void mp_ref_groups_plain(mp_ref_groups *g);
 /* mp_dequant_ref with g from mp_ref_groups_read (of the same linear), or NULL. */
 mp_errcode mp_dequant_ref_with(const mp_st_model *m, const mp_qlinear *q, const mp_ref_groups *g, uint64_t n0,
                                uint64_t n1, float *out, mp_err *err);
