@@ -34,4 +34,12 @@ static inline int awq_word8(__global const uchar *qw, __global const uint *P, ui
     return 0; /* a word holds 8 columns n of one k */
 }
 
+/* Rows n0 .. n0 + 7 (n0 % 8 == 0) of column k: one word, row n0 + j at bits sh[j] = awq_shift(j). */
+static inline int awq_col8(__global const uchar *qw, __global const uint *P, uint n0, uint k, uint *v, uint *sh)
+{
+    for (uint j = 0; j < 8; j++) sh[j] = awq_shift(j);
+    *v = ((__global const uint *)qw)[(ulong)k * P[P_QSTRIDE] + n0 / 8];
+    return 1;
+}
+
 MP_KERNELS(awq)

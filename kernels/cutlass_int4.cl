@@ -30,4 +30,11 @@ static inline int cutlass_word8(__global const uchar *qw, __global const uint *P
     return 1;
 }
 
+static inline int cutlass_col8(__global const uchar *qw, __global const uint *P, uint n0, uint k, uint *v,
+                                uint *sh)
+{
+    (void)qw; (void)P; (void)n0; (void)k; (void)v; (void)sh;
+    return 0; /* no word holds 8 rows of one k */
+}
+
 MP_KERNELS(cutlass)

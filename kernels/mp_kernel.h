@@ -10,6 +10,11 @@
  *     int  F_word8(qw, P, n, k0, &v)  for 4-bit codes and k0 % 8 == 0: 1 when one 32-bit word
  *                                holds codes k0..k0+7 of row n, code k0+j at bits 4j (as stored,
  *                                before P_XOR), into v; 0 when the layout has no such word
+ *     int  F_col8(qw, P, n0, k, &v, sh)  for 4-bit codes and n0 % 8 == 0: 1 when one 32-bit
+ *                                word holds the codes of rows n0..n0+7 at column k (as stored,
+ *                                before P_XOR), row n0+j at bits sh[j], into v and sh[0..7]; 0
+ *                                when the layout has no such word (read by the cpu backend's row
+ *                                loops only)
  * and then says MP_KERNELS(F), which defines (a block format that is not (q - z) * s defines
  * F_weight itself and says MP_KERNEL_WEIGHTS_EACH(F) MP_KERNEL_ENTRIES(F))
  *     F_dequant: global size (ceil(K / MP_SPAN), P_NROWS): out[r][k] = w[rows[r]][k], MP_SPAN
@@ -146,6 +151,19 @@ static inline uint mp_bits(__global const uint *w, ulong stride, ulong bit, uint
     return (uint)(v & ((1u << b) - 1u));
 }
 
+/* The group of every k in [k0, k0 + cnt) when they share one (by g_idx when there is one: an
+ * act-order g_idx splits spans, a trivial one does not), else -1. It depends on the span only,
+ * so the cpu backend's row loops ask it once per span for all their rows. */
+MP_INLINE int mp_span_group(__global const int *gidx, __global const uint *P, uint k0, uint cnt)
+{
+    uint gs = P[P_GSIZE], g = P[P_GIDX] ? (uint)gidx[k0] : k0 / gs, one = 1;
+    if (P[P_GIDX])
+        for (uint j = 1; j < cnt; j++) one &= (uint)gidx[k0 + j] == g;
+    else
+        one = k0 - g * gs + cnt <= gs;
+    return one ? (int)g : -1;
+}
+
 /* w = (float)(q - z) * s from a family's code, zero and scale readers; F_weights fills w[j] =
  * F_weight(n, k0 + j) for j < cnt, the group's zero and scale read once when the span lies in
  * one group (by g_idx, when there is one: an act-order g_idx splits spans, a trivial one does
@@ -162,16 +180,13 @@ static inline uint mp_bits(__global const uint *w, ulong stride, ulong bit, uint
         int z = P[P_ZMODE] ? F##_zero(zp, P, n, g) + (int)P[P_ZOFF] : (int)(1u << (P[P_BITS] - 1)); \
         return (float)(q - z) * mp_scale(sc, F##_scale_index(P, n, g), P[P_SDT]);                 \
     }                                                                                             \
-    MP_INLINE void F##_weights(__global const uchar *qw, __global const uchar *sc,           \
-                                   __global const uchar *zp, __global const int *gidx,           \
-                                   __global const uint *P, uint n, uint k0, uint cnt, float *w)  \
+    MP_INLINE void F##_weights_g(__global const uchar *qw, __global const uchar *sc,         \
+                                 __global const uchar *zp, __global const int *gidx,             \
+                                 __global const uint *P, uint n, uint k0, uint cnt, float *w,    \
+                                 int g1)                                                         \
     {                                                                                             \
-        uint gs = P[P_GSIZE], g = P[P_GIDX] ? (uint)gidx[k0] : k0 / gs, one = 1, v8 = 0;          \
-        if (P[P_GIDX])                                                                            \
-            for (uint j = 1; j < cnt; j++) one &= (uint)gidx[k0 + j] == g;                        \
-        else                                                                                      \
-            one = k0 - g * gs + cnt <= gs;                                                        \
-        if (!one) {                                                                               \
+        uint g = (uint)g1, v8 = 0;                                                                \
+        if (g1 < 0) {                                                                             \
             for (uint j = 0; j < cnt; j++) w[j] = F##_weight(qw, sc, zp, gidx, P, n, k0 + j);     \
             return;                                                                               \
         }                                                                                         \
@@ -188,6 +203,12 @@ static inline uint mp_bits(__global const uint *w, ulong stride, ulong bit, uint
             return;                                                                               \
         }                                                                                         \
         for (uint j = 0; j < cnt; j++) w[j] = (float)(F##_code(qw, P, n, k0 + j) - z) * s;        \
+    }                                                                                             \
+    MP_INLINE void F##_weights(__global const uchar *qw, __global const uchar *sc,           \
+                                   __global const uchar *zp, __global const int *gidx,           \
+                                   __global const uint *P, uint n, uint k0, uint cnt, float *w)  \
+    {                                                                                             \
+        F##_weights_g(qw, sc, zp, gidx, P, n, k0, cnt, w, mp_span_group(gidx, P, k0, cnt));       \
     }
 
 /* The head of F_weight for a family that defines it itself (a block or float format), and what
@@ -211,7 +232,16 @@ static inline uint mp_bits(__global const uint *w, ulong stride, ulong bit, uint
                                    __global const uint *P, uint n, uint k0, uint cnt, float *w)  \
     {                                                                                             \
         for (uint j = 0; j < cnt; j++) w[j] = F##_weight(qw, sc, zp, gidx, P, n, k0 + j);         \
-    }
+    }                                                                                             \
+    MP_INLINE void F##_weights_g(__global const uchar *qw, __global const uchar *sc,         \
+                                 __global const uchar *zp, __global const int *gidx,             \
+                                 __global const uint *P, uint n, uint k0, uint cnt, float *w,    \
+                                 int g1)                                                         \
+    {                                                                                             \
+        (void)g1;                                                                                 \
+        F##_weights(qw, sc, zp, gidx, P, n, k0, cnt, w);                                          \
+    }                                                                                             \
+    MP_KERNEL_WEIGHTS8_NONE(F)
 
 /* The two entry points, from F_weights. x comes in blocks of MP_GEMM_MB rows, transposed:
  * x[(m / MB) * K * MB + k * MB + m % MB], rows past P_M zero. */
@@ -271,6 +301,45 @@ MP_INLINE uint mp_cpu_span(uint K, uint gs, uint k0)
     uint cnt = K - k0 < MP_CPU_KCH ? K - k0 : MP_CPU_KCH, left = gs ? gs - k0 % gs : cnt;
     return cnt < left ? cnt : left;
 }
+/* F_weights8: rows rows[0..7] = n0..n0+7 (n0 % 8 == 0) of a span of one group g1 from the words
+ * F_col8 reads, w[j * ldw + k] = F_weight(n0 + j, k0 + k), the same (float)(q - z) * s; 0 (and
+ * nothing written) when the rows, the span or the layout do not allow it. */
+#define MP_KERNEL_WEIGHTS8(F)                                                                     \
+    MP_INLINE int F##_weights8(const uchar *qw, const uchar *sc, const uchar *zp, const uint *P,   \
+                               const uint *rows, uint nr, uint k0, uint cnt, int g1, float *w,    \
+                               ulong ldw)                                                        \
+    {                                                                                             \
+        uint n0 = rows[0], v = 0, sh[8];                                                          \
+        if (nr < 8 || g1 < 0 || P[P_BITS] != 4 || n0 % 8 || rows[7] != n0 + 7 ||                  \
+            !F##_col8(qw, P, n0, k0, &v, sh))                                                     \
+            return 0;                                                                             \
+        for (uint j = 1; j < 7; j++)                                                              \
+            if (rows[j] != n0 + j) return 0;                                                      \
+        int z[8];                                                                                 \
+        float s[8];                                                                               \
+        for (uint j = 0; j < 8; j++) {                                                            \
+            z[j] = P[P_ZMODE] ? F##_zero(zp, P, n0 + j, (uint)g1) + (int)P[P_ZOFF]               \
+                              : (int)(1u << (P[P_BITS] - 1));                                     \
+            s[j] = mp_scale(sc, F##_scale_index(P, n0 + j, (uint)g1), P[P_SDT]);                  \
+        }                                                                                         \
+        uint x8 = P[P_XOR] * 0x11111111u;                                                         \
+        for (uint k = 0; k < cnt; k++) {                                                          \
+            F##_col8(qw, P, n0, k0 + k, &v, sh);                                                  \
+            v ^= x8;                                                                              \
+            MP_SIMD for (uint j = 0; j < 8; j++)                                                  \
+                w[j * ldw + k] = (float)((int)((v >> sh[j]) & 15u) - z[j]) * s[j];               \
+        }                                                                                         \
+        return 1;                                                                                 \
+    }
+#define MP_KERNEL_WEIGHTS8_NONE(F)                                                                \
+    MP_INLINE int F##_weights8(const uchar *qw, const uchar *sc, const uchar *zp, const uint *P,   \
+                               const uint *rows, uint nr, uint k0, uint cnt, int g1, float *w,    \
+                               ulong ldw)                                                        \
+    {                                                                                             \
+        (void)qw, (void)sc, (void)zp, (void)P, (void)rows, (void)nr, (void)k0, (void)cnt, (void)g1; \
+        (void)w, (void)ldw;                                                                       \
+        return 0;                                                                                 \
+    }
 #define MP_KERNEL_CPU_ROWS(F)                                                                     \
     MP_INLINE void F##_dequant_rows(const uchar *qw, const uchar *sc, const uchar *zp,       \
                                         const int *gidx, const uint *P, const uint *rows,        \
@@ -279,20 +348,23 @@ MP_INLINE uint mp_cpu_span(uint K, uint gs, uint k0)
         uint K = P[P_K], gs = P[P_GSIZE];                                                         \
         for (uint k0 = 0, cnt = 0; k0 < K; k0 += cnt) { /* the rows' codes of a few k together */ \
             cnt = mp_cpu_span(K, gs, k0);                                                         \
-            for (uint r = r0; r < r1; r++)                                                        \
-                F##_weights(qw, sc, zp, gidx, P, rows[r], k0, cnt, out + (ulong)r * K + k0);     \
+            int g1 = mp_span_group(gidx, P, k0, cnt);                                             \
+            for (uint r = r0; r < r1; r++) {                                                      \
+                if (F##_weights8(qw, sc, zp, P, rows + r, r1 - r, k0, cnt, g1,                    \
+                                 out + (ulong)r * K + k0, K)) {                                   \
+                    r += 7; /* 8 rows from one word per k (AWQ) */                                \
+                    continue;                                                                     \
+                }                                                                                 \
+                F##_weights_g(qw, sc, zp, gidx, P, rows[r], k0, cnt, out + (ulong)r * K + k0, g1); \
+            }                                                                                     \
         }                                                                                         \
     }                                                                                             \
-    MP_INLINE void F##_gemm_block(const uchar *qw, const uchar *sc, const uchar *zp,             \
-                                  const int *gidx, const uint *P, const uint *rows, uint nr,     \
-                                  const float *xb, uint k0, uint cnt,                            \
-                                  float acc[][MP_GEMM_MB], float w[MP_CPU_RB][MP_CPU_KCH])       \
+    MP_INLINE void F##_gemm_mul(uint nr, const float *xb, uint k0, uint cnt,                      \
+                                float acc[][MP_GEMM_MB], float w[][MP_CPU_KCH])                  \
     {                                                                                             \
         float a[MP_CPU_RB][MP_GEMM_MB];                                                           \
-        for (uint q = 0; q < MP_CPU_RB; q++) { /* a short block repeats its last row */          \
-            F##_weights(qw, sc, zp, gidx, P, rows[q < nr ? q : nr - 1], k0, cnt, w[q]);           \
+        for (uint q = 0; q < MP_CPU_RB; q++) /* a short block repeats its last row */            \
             for (uint i = 0; i < MP_GEMM_MB; i++) a[q][i] = acc[q < nr ? q : nr - 1][i];           \
-        }                                                                                         \
         for (uint j = 0; j < cnt; j++) {                                                          \
             const float *xk = xb + (ulong)(k0 + j) * MP_GEMM_MB;                                  \
             for (uint q = 0; q < MP_CPU_RB; q++) {                                                \
@@ -307,7 +379,7 @@ MP_INLINE uint mp_cpu_span(uint K, uint gs, uint k0)
                                  const float *x, float *out, uint r0, uint r1)                   \
     {                                                                                             \
         uint K = P[P_K], M = P[P_M], NR = P[P_NROWS], gs = P[P_GSIZE];                            \
-        float acc[MP_CPU_SB][MP_GEMM_MB], w[MP_CPU_RB][MP_CPU_KCH];                               \
+        float acc[MP_CPU_SB][MP_GEMM_MB], w[2 * MP_CPU_RB][MP_CPU_KCH];                           \
         for (uint s0 = r0; s0 < r1; s0 += MP_CPU_SB) {                                            \
             uint ns = r1 - s0 < MP_CPU_SB ? r1 - s0 : MP_CPU_SB;                                  \
             for (uint m0 = 0; m0 < M; m0 += MP_GEMM_MB) {                                         \
@@ -316,9 +388,20 @@ MP_INLINE uint mp_cpu_span(uint K, uint gs, uint k0)
                     for (uint i = 0; i < MP_GEMM_MB; i++) acc[q][i] = 0.0f;                       \
                 for (uint k0 = 0, cnt = 0; k0 < K; k0 += cnt) {                                   \
                     cnt = mp_cpu_span(K, gs, k0);                                                 \
-                    for (uint ra = 0; ra < ns; ra += MP_CPU_RB)                                   \
-                        F##_gemm_block(qw, sc, zp, gidx, P, rows + s0 + ra, ns - ra, xb, k0, cnt, \
-                                       acc + ra, w);                                              \
+                    int g1 = mp_span_group(gidx, P, k0, cnt);                                     \
+                    for (uint ra = 0; ra < ns; ra += MP_CPU_RB) {                                 \
+                        const uint *rr = rows + s0 + ra;                                          \
+                        uint nr = ns - ra;                                                        \
+                        if (F##_weights8(qw, sc, zp, P, rr, nr, k0, cnt, g1, w[0], MP_CPU_KCH)) { \
+                            F##_gemm_mul(4, xb, k0, cnt, acc + ra, w);                            \
+                            F##_gemm_mul(4, xb, k0, cnt, acc + ra + 4, w + 4);                    \
+                            ra += MP_CPU_RB; /* 8 rows from one word per k (AWQ) */               \
+                            continue;                                                             \
+                        }                                                                         \
+                        for (uint q = 0; q < MP_CPU_RB; q++) /* a short block repeats its last row */ \
+                            F##_weights_g(qw, sc, zp, gidx, P, rr[q < nr ? q : nr - 1], k0, cnt, w[q], g1); \
+                        F##_gemm_mul(nr, xb, k0, cnt, acc + ra, w);                               \
+                    }                                                                             \
                 }                                                                                 \
                 for (uint q = 0; q < ns; q++)                                                     \
                     for (uint i = 0; i < MP_GEMM_MB && m0 + i < M; i++)                           \
@@ -328,8 +411,10 @@ MP_INLINE uint mp_cpu_span(uint K, uint gs, uint k0)
     }
 #else
 #define MP_KERNEL_CPU_ROWS(F)
+#define MP_KERNEL_WEIGHTS8(F)
+#define MP_KERNEL_WEIGHTS8_NONE(F)
 #endif
 
-#define MP_KERNELS(F) MP_KERNEL_WEIGHT(F) MP_KERNEL_ENTRIES(F)
+#define MP_KERNELS(F) MP_KERNEL_WEIGHT(F) MP_KERNEL_WEIGHTS8(F) MP_KERNEL_ENTRIES(F)
 
 #endif /* MP_KERNEL_H */

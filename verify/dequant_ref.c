@@ -197,8 +197,34 @@ static inline __attribute__((always_inline)) void scale_row(const int32_t *codes
     }
 }
 
+/* Where the 4-bit codes k .. k + 7 of row n lie in one 32-bit word, code k + f at bits 4f:
+ * word k / 8 of a run `stride` words apart from `base` (bytes: little-endian, read as they lie),
+ * or NULL when the layout has no such word (AWQ GEMM's words hold 8 rows; other widths). */
+static const uint32_t *word8_base(const mp_qlinear *q, const uint32_t *w, block cb, uint64_t n, size_t *stride)
+{
+    size_t cols = (size_t)(cb.c1 - cb.c0);
+    if (q->bits != 4 || q->k_cols % 8) return NULL;
+    switch (q->pack) {
+    case MP_QPACK_KSTREAM_COLS: *stride = cols; return w + (n - cb.c0); /* bitstream down a column */
+    case MP_QPACK_N8_INTERLEAVED: return NULL;
+    case MP_QPACK_K2_BYTES: *stride = 0; return (const uint32_t *)((const uint8_t *)w + (n - cb.r0) * cols);
+    case MP_QPACK_K8_WORDS: *stride = 1; return w + (n - cb.r0) * cols;
+    default: /* a bitstream along k, or 8 fields per word: the same bits for b = 4 */
+        if (q->fields_per_word != 0 && q->fields_per_word != 8) return NULL;
+        *stride = 1;
+        return w + (n - cb.r0) * cols;
+    }
+}
+
+typedef uint32_t v8u __attribute__((vector_size(32)));
+typedef int32_t v8i __attribute__((vector_size(32)));
+typedef float v8f __attribute__((vector_size(32)));
+
 /* Row n decoded and scaled, built for AVX-512 and AVX2 as well as the baseline: the word
- * decode's shifts by 4f and the scaling vectorize there. */
+ * decode's shifts by 4f and the scaling vectorize there. A 4-bit layout whose words hold 8
+ * consecutive k of a row, with runs of one group that start at multiples of 8, is decoded and
+ * scaled in one pass, 8 values at a time: each value is still (float)((q ^ x) - z) * s, one
+ * conversion of a small integer (exact) and one f32 product, the very expression of scale_row. */
 #ifdef MP_NO_TARGET_CLONES
 #define REF_CLONES
 #else
@@ -206,10 +232,30 @@ static inline __attribute__((always_inline)) void scale_row(const int32_t *codes
 #endif
 static REF_CLONES void ref_row(const mp_qlinear *q, const uint32_t *w, block cb, uint64_t n, int32_t *codes,
                                const int32_t *zrow, const float *srow, const uint32_t *rg, const uint32_t *runs,
-                               uint64_t nruns, float *row)
+                               uint64_t nruns, int plain, float *row)
 {
-    decode_row(q, w, cb, n, codes);
-    scale_row(codes, (int32_t)q->code_xor, zrow, srow, rg, runs, nruns, row);
+    size_t stride = 0;
+    const uint32_t *base = plain ? NULL : word8_base(q, w, cb, n, &stride);
+    for (uint64_t i = 0; base && i < nruns; i++)
+        if (runs[i] % 8) base = NULL;
+    if (!base) {
+        decode_row(q, w, cb, n, codes);
+        scale_row(codes, (int32_t)q->code_xor, zrow, srow, rg, runs, nruns, row);
+        return;
+    }
+    const v8u shifts = {0, 4, 8, 12, 16, 20, 24, 28};
+    const uint32_t x = q->code_xor;
+    for (uint64_t i = 0; i < nruns; i++) {
+        uint64_t k0 = runs[i], k1 = runs[i + 1];
+        int32_t z = zrow[rg[i]];
+        float s = srow[rg[i]];
+        for (uint64_t k = k0; k < k1; k += 8) {
+            uint32_t v = stride ? base[(k / 8) * stride] : mp_read_le32((const uint8_t *)base + k / 2);
+            v8u c = (((v8u){0} + v) >> shifts & 15u) ^ x;
+            v8f f = __builtin_convertvector((v8i)c - z, v8f) * s;
+            memcpy(row + k, &f, sizeof f);
+        }
+    }
 }
 
 /* The reference of each element kind but packed integers (below). */
@@ -224,7 +270,13 @@ static const ref_fn ref_of_elem[MP_ELEM_COUNT] = {
 struct mp_ref_groups {
     uint32_t *rg, *runs; /* runs[i] .. runs[i + 1] - 1 are columns of group rg[i] */
     uint64_t nruns;
+    int plain; /* mp_ref_groups_plain */
 };
+
+void mp_ref_groups_plain(mp_ref_groups *g)
+{
+    if (g) g->plain = 1;
+}
 
 void mp_ref_groups_free(mp_ref_groups *g)
 {
@@ -294,7 +346,8 @@ static mp_errcode ref_rows_of(const mp_qlinear *q, const mp_ref_groups *grp, con
                 srow[g] = mp_dtype_load_f32(sb8 + si * es, q->scales->dtype);
                 zrow[g] = (int32_t)((int64_t)zero_at(q, zbuf, zb, n, g) + offset);
             }
-            ref_row(q, wbuf, cb, n, codes, zrow, srow, grp->rg, grp->runs, grp->nruns, out + (uint64_t)j * K);
+            ref_row(q, wbuf, cb, n, codes, zrow, srow, grp->rg, grp->runs, grp->nruns, grp->plain,
+                    out + (uint64_t)j * K);
         }
         free(codes);
         free(zrow);

@@ -213,7 +213,8 @@ static void block_x(const float *x, size_t m, size_t K, float *xb)
 }
 
 /* out: count floats; when in_place, count + MP_KERNEL_GUARD floats that the launch runs in
- * directly (no copy), else the launch runs in the job's scratch and copies the result out. A
+ * directly (no copy; in_place 2: its count floats already NaN, not filled again), else the
+ * launch runs in the job's scratch and copies the result out. A
  * gemm with x NULL runs on the job's blocked x (mp_kernel_set_x); an in-place launch with no x
  * to block writes nothing of the job's. */
 static mp_errcode launch(mp_kernel_job *j, int gemm, const uint32_t *rows, uint32_t nrows,
@@ -232,8 +233,8 @@ static mp_errcode launch(mp_kernel_job *j, int gemm, const uint32_t *rows, uint3
     float nan = nanf("");
     float guard;
     memcpy(&guard, &guard_bits, sizeof guard);
-    buf[0] = nan; /* then doubling copies: the fill runs at memcpy speed */
-    for (size_t have = 1; have < count; have *= 2)
+    if (in_place != 2) buf[0] = nan; /* then doubling copies: the fill runs at memcpy speed */
+    for (size_t have = 1; in_place != 2 && have < count; have *= 2)
         memcpy(buf + have, buf, (count - have < have ? count - have : have) * sizeof *buf);
     for (size_t i = 0; i < MP_GUARD; i++) buf[count + i] = guard;
     size_t global[2] = {gemm ? nrows : (K + MP_KSPAN - 1) / MP_KSPAN, gemm ? 1 : nrows};
@@ -257,6 +258,12 @@ mp_errcode mp_kernel_dequant_in_place(mp_kernel_job *j, const uint32_t *rows, ui
                                       mp_err *err)
 {
     return launch(j, 0, rows, nrows, NULL, 0, out, (size_t)nrows * j->kd.P[MP_P_K], 1, err);
+}
+
+mp_errcode mp_kernel_dequant_prefilled(mp_kernel_job *j, const uint32_t *rows, uint32_t nrows, float *out,
+                                       mp_err *err)
+{
+    return launch(j, 0, rows, nrows, NULL, 0, out, (size_t)nrows * j->kd.P[MP_P_K], 2, err);
 }
 
 mp_errcode mp_kernel_gemm(mp_kernel_job *j, const uint32_t *rows, uint32_t nrows, const float *x,

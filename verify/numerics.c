@@ -28,6 +28,8 @@
 #include <string.h>
 
 #define CHUNK_ROWS 256u
+#define GROUP_CHUNKS 4u /* chunks the cpu backend's threads check in one parallel region (fewer wake-ups
+                         * and barriers); their outputs are still judged chunk by chunk, in order */
 
 double mp_verify_gamma(uint64_t k)
 {
@@ -153,13 +155,22 @@ typedef struct tile_res {
 
 /* The dequantized values of one tile against the reference, bit for bit: a counting pass the
  * compiler vectorizes, then, only when something differs, a pass for the first difference and
- * for whether every value is still NaN. */
-static void compare_values(const float *dev, const float *ref, uint64_t n, tile_res *t)
+ * for whether every value is still NaN. With refill, dev[0, n) is left NaN again for the next
+ * launch (mp_kernel_dequant_prefilled): each block of values refilled as soon as it is counted,
+ * while it is in the L1 cache, instead of a fill pass before the launch. */
+#ifdef MP_NO_TARGET_CLONES
+#define CMP_CLONES
+#else
+#define CMP_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+static CMP_CLONES void compare_values(float *restrict dev, const float *restrict ref, uint64_t n, int refill,
+                                      tile_res *t)
 {
-    uint64_t bad = 0;
-    for (uint64_t i0 = 0; i0 < n; i0 += 4096) { /* 32-bit counts, the vector lanes' width */
+    const float nan = __builtin_nanf("");
+    uint64_t bad = 0, kept = 0; /* dev[0, kept) refilled */
+    for (uint64_t i0 = 0; i0 < n; i0 += 1024) { /* 32-bit counts, the vector lanes' width */
         uint32_t b = 0;
-        uint64_t i1 = n - i0 < 4096 ? n : i0 + 4096;
+        uint64_t i1 = n - i0 < 1024 ? n : i0 + 1024;
         for (uint64_t i = i0; i < i1; i++) {
             uint32_t d, r;
             memcpy(&d, &dev[i], sizeof d);
@@ -167,15 +178,25 @@ static void compare_values(const float *dev, const float *ref, uint64_t n, tile_
             b += d != r;
         }
         bad += b;
+        if (refill && !bad) {
+            for (uint64_t i = i0; i < i1; i++) dev[i] = nan;
+            kept = i1;
+        }
     }
     t->bad = bad, t->first = UINT64_MAX, t->all_nan = bad != 0;
-    for (uint64_t i = 0; bad && i < n && (t->first == UINT64_MAX || t->all_nan); i++) {
+    for (uint64_t i = 0; bad && i < kept && t->all_nan; i++) { /* refilled, but equal to ref[i] bit for bit */
+        uint32_t r;
+        memcpy(&r, &ref[i], sizeof r);
+        t->all_nan &= (r & 0x7fffffffu) > 0x7f800000u;
+    }
+    for (uint64_t i = kept; bad && i < n && (t->first == UINT64_MAX || t->all_nan); i++) {
         uint32_t d, r;
         memcpy(&d, &dev[i], sizeof d);
         memcpy(&r, &ref[i], sizeof r);
         t->all_nan &= (d & 0x7fffffffu) > 0x7f800000u;
         if (d != r && t->first == UINT64_MAX) t->first = i, t->got = dev[i], t->want = ref[i];
     }
+    for (uint64_t i = kept; refill && i < n; i++) dev[i] = nan;
 }
 
 /* The chunk's outputs y [M][cn] against yr and the bounds gamma * s, in the same order as ever. */
@@ -244,7 +265,9 @@ static mp_errcode judge(const acc *a, uint32_t nrows, uint64_t K, const char *na
     return fr == MP_OK ? MP_OK : mp_errf(err, MP_E_NOMEM, "out of memory");
 }
 
-#define TILE_ROWS 16u /* rows a thread checks at once: their values stay in its L2 */
+#define TILE_ROWS 32u /* rows a thread checks at once: their values stay in its L2 (32: a column layout,
+                       * AWQ [K, N/8] or GPTQ [K/8, N], then reads each cache line of codes 4 times, not 8;
+                       * 64 was slower) */
 #define TILE_SPREAD 32u /* the same for rows far apart (sampled): their columns of a [K/8, N] layout
                          * share pages, which one tile then reads once, not once per 16 rows */
 
@@ -266,7 +289,7 @@ static void bufs_free(bufs *b)
     free(b->xt), free(b->axt), free(b->yr), free(b->s), free(b->tyr), free(b->ts);
 }
 
-static int bufs_alloc(bufs *b, uint64_t n_want, uint64_t chunk, uint64_t M, uint64_t K)
+static int bufs_alloc(bufs *b, uint64_t n_want, uint64_t chunk, uint64_t group, uint64_t M, uint64_t K)
 {
     uint64_t xb = (uint64_t)mp_ref_gemm_blocks((uint32_t)M) * 8 * K, T = (uint64_t)b->nthreads;
     uint64_t dev = b->per_tile ? T * (TILE_SPREAD * K + MP_KERNEL_GUARD) : chunk * K + MP_KERNEL_GUARD;
@@ -274,17 +297,21 @@ static int bufs_alloc(bufs *b, uint64_t n_want, uint64_t chunk, uint64_t M, uint
     b->x = malloc((size_t)(M * K + 1) * sizeof *b->x);
     b->dev = malloc((size_t)dev * sizeof *b->dev);
     b->refv = malloc((size_t)(chunk * K + 1) * sizeof *b->refv);
-    b->y = malloc((size_t)(chunk * M + MP_KERNEL_GUARD) * sizeof *b->y);
+    b->y = malloc((size_t)(group * M + MP_KERNEL_GUARD) * sizeof *b->y);
     b->ty = malloc((size_t)(T * (TILE_SPREAD * M + MP_KERNEL_GUARD)) * sizeof *b->ty);
     b->trefv = malloc((size_t)(b->per_tile ? T * TILE_SPREAD * K + 1 : 1) * sizeof *b->trefv);
     b->xt = malloc((size_t)(xb + 1) * sizeof *b->xt);
     b->axt = malloc((size_t)(xb + 1) * sizeof *b->axt);
-    b->yr = malloc((size_t)(chunk * M + 1) * sizeof *b->yr);
-    b->s = malloc((size_t)(chunk * M + 1) * sizeof *b->s);
+    b->yr = malloc((size_t)(group * M + 1) * sizeof *b->yr);
+    b->s = malloc((size_t)(group * M + 1) * sizeof *b->s);
     b->tyr = malloc((size_t)(T * TILE_SPREAD * M + 1) * sizeof *b->tyr);
     b->ts = malloc((size_t)(T * TILE_SPREAD * M + 1) * sizeof *b->ts);
-    return b->rows && b->x && b->dev && b->refv && b->y && b->ty && b->trefv && b->xt && b->axt && b->yr && b->s &&
-           b->tyr && b->ts;
+    if (!(b->rows && b->x && b->dev && b->refv && b->y && b->ty && b->trefv && b->xt && b->axt && b->yr && b->s &&
+          b->tyr && b->ts))
+        return 0;
+    float nan = nanf("");
+    for (uint64_t i = 0; b->per_tile && i < dev; i++) b->dev[i] = nan; /* kept NaN by compare_values */
+    return 1;
 }
 
 /* The reference, when each tile computes its own rows' (mp_numeric_compare's ref_threadsafe). */
@@ -293,8 +320,11 @@ typedef struct tile_ref {
     void *ctx;
 } tile_ref;
 
-/* Tile i of a chunk of cn rows (its rows cr) by thread t: the device's values and products (its
- * own launches, or the chunk's), compared with the reference; yr and s into the chunk's arrays. */
+/* Tile i of a group of cn rows (its rows cr: one chunk, or up to GROUP_CHUNKS of them when each
+ * tile launches its own and computes its own reference) by thread t: the device's values and
+ * products (its own launches, or the chunk's), compared with the reference; y, yr and s into
+ * the arrays [M][rows of the chunk] of its chunk, chunk c's at c * CHUNK_ROWS * M. */
+_Static_assert(CHUNK_ROWS % TILE_ROWS == 0 && CHUNK_ROWS % TILE_SPREAD == 0, "a tile lies in one chunk");
 static void run_tile(mp_kernel_job *job, bufs *b, const uint32_t *cr, uint32_t cn, uint32_t i, int t, uint64_t K,
                      uint32_t M, const tile_ref *tr, tile_res *res)
 {
@@ -311,26 +341,28 @@ static void run_tile(mp_kernel_job *job, bufs *b, const uint32_t *cr, uint32_t c
     }
     if (b->per_tile) {
         dev = b->dev + (uint64_t)t * (TILE_SPREAD * K + MP_KERNEL_GUARD);
-        res->rc = mp_kernel_dequant_in_place(job, cr + t0, tn, dev, &res->err);
+        res->rc = mp_kernel_dequant_prefilled(job, cr + t0, tn, dev, &res->err); /* NaN: bufs_alloc, compare_values */
         if (res->rc == MP_OK) res->rc = mp_kernel_gemm_in_place(job, cr + t0, tn, y, &res->err);
         if (res->rc != MP_OK) return;
     }
-    compare_values(dev, refv, (uint64_t)tn * K, res);
+    compare_values(dev, refv, (uint64_t)tn * K, b->per_tile, res);
     if (res->first != UINT64_MAX) res->first += (uint64_t)t0 * K;
     mp_ref_gemm(refv, tn, K, b->xt, b->axt, M, yr, s);
+    uint32_t c0 = t0 / CHUNK_ROWS * CHUNK_ROWS, ccn = cn - c0 < CHUNK_ROWS ? cn - c0 : CHUNK_ROWS;
+    uint64_t at = (uint64_t)c0 * M + (t0 - c0);
     for (uint64_t m = 0; m < M; m++)
         for (uint32_t j = 0; j < tn; j++) {
-            if (b->per_tile) b->y[m * cn + t0 + j] = y[m * tn + j];
-            b->yr[m * cn + t0 + j] = yr[m * tn + j], b->s[m * cn + t0 + j] = s[m * tn + j];
+            if (b->per_tile) b->y[at + m * ccn + j] = y[m * tn + j];
+            b->yr[at + m * ccn + j] = yr[m * tn + j], b->s[at + m * ccn + j] = s[m * tn + j];
         }
 }
 
-/* The tiles of one chunk, over the threads; then their results in row order, as one pass over
- * the chunk would have found them. */
+/* The tiles of one group of chunks, over the threads; then their results in row order, as one
+ * pass over the chunks would have found them. */
 static mp_errcode run_chunk(mp_kernel_job *job, bufs *b, const uint32_t *cr, uint32_t cn, uint64_t K, uint32_t M,
                             const tile_ref *tr, mp_vtensor *vt, acc *a, mp_err *err)
 {
-    tile_res res[CHUNK_ROWS / TILE_ROWS];
+    tile_res res[GROUP_CHUNKS * CHUNK_ROWS / TILE_ROWS];
     b->tile = cr[cn - 1] - cr[0] + 1 == cn ? TILE_ROWS : TILE_SPREAD;
     long long nt = (cn + b->tile - 1) / b->tile;
 #pragma omp parallel num_threads(b->nthreads) if (nt > 1 && (uint64_t)cn * K >= 262144)
@@ -375,7 +407,8 @@ mp_errcode mp_numeric_compare(mp_device *dv, const mp_verify_opts *o, const mp_k
     uint64_t n_want = want && want < N ? want : N, chunk = n_want < CHUNK_ROWS ? n_want : CHUNK_ROWS;
     b.nthreads = omp_get_max_threads();
     b.per_tile = mp_kernel_threadsafe(job);
-    if (!bufs_alloc(&b, n_want, chunk, M, K)) {
+    uint32_t gmax = b.per_tile ? GROUP_CHUNKS * CHUNK_ROWS : CHUNK_ROWS;
+    if (!bufs_alloc(&b, n_want, chunk, n_want < gmax ? n_want : gmax, M, K)) {
         rc = mp_errf(err, MP_E_NOMEM, "out of memory");
         goto done;
     }
@@ -396,12 +429,16 @@ mp_errcode mp_numeric_compare(mp_device *dv, const mp_verify_opts *o, const mp_k
     double gamma = mp_verify_gamma(K + 1), gamma_p = mp_verify_gamma_prob(K + 1);
     double eta = (double)(K + 1) * 0x1p-149; /* underflow: each f32 product may lose up to 2^-150 */
     acc a = {.first_row = -1, .all_nan = 1};
-    for (uint32_t c0 = 0; c0 < nrows && rc == MP_OK; c0 += CHUNK_ROWS) {
-        uint32_t cn = nrows - c0 < CHUNK_ROWS ? nrows - c0 : CHUNK_ROWS;
+    for (uint32_t c0 = 0, cn = 0; c0 < nrows && rc == MP_OK; c0 += cn) {
         const uint32_t *cr = b.rows + c0;
         tile_ref tr = {ref, ctx};
-        int own_ref = b.per_tile && (ref_threadsafe == 2 || (ref_threadsafe == 1 && cr[cn - 1] - cr[0] + 1 == cn &&
+        int own_ref = 0;
+        for (int pass = 0; pass < 2 && !own_ref; pass++) { /* a group of chunks when each tile has its own reference */
+            uint32_t lim = pass == 0 ? gmax : CHUNK_ROWS;
+            cn = nrows - c0 < lim ? nrows - c0 : lim;
+            own_ref = b.per_tile && (ref_threadsafe == 2 || (ref_threadsafe == 1 && cr[cn - 1] - cr[0] + 1 == cn &&
                                                              cr[0] % TILE_ROWS == 0));
+        }
         if (!own_ref) rc = ref(ctx, cr, cn, b.refv, err);
         if (rc == MP_OK && !b.per_tile) rc = mp_kernel_dequant_in_place(job, cr, cn, b.dev, err);
         if (rc == MP_OK && !b.per_tile) rc = mp_kernel_gemm_in_place(job, cr, cn, b.y, err);
@@ -410,7 +447,9 @@ mp_errcode mp_numeric_compare(mp_device *dv, const mp_verify_opts *o, const mp_k
             if (!err->tensor[0]) snprintf(err->tensor, sizeof err->tensor, "%s", name);
             break;
         }
-        compare_outputs(b.y, b.yr, b.s, M, cn, gamma, eta, gamma_p, vt, &a);
+        for (uint32_t s0 = 0; s0 < cn; s0 += CHUNK_ROWS) /* judged chunk by chunk, as ever */
+            compare_outputs(b.y + (uint64_t)s0 * M, b.yr + (uint64_t)s0 * M, b.s + (uint64_t)s0 * M, M,
+                            cn - s0 < CHUNK_ROWS ? cn - s0 : CHUNK_ROWS, gamma, eta, gamma_p, vt, &a);
     }
     if (rc == MP_OK) rc = judge(&a, nrows, K, name, vt, r, err);
 done:

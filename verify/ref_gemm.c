@@ -65,39 +65,40 @@ ROWS_BLOCK(rows_block_base, )
 
 /* The same sums with the 8 rows of x in one vector of eight doubles (AVX-512F), four rows of w
  * at a time: eight independent sums, enough to keep the fused multiply-adds' pipelines busy
- * (two rows would wait on each sum's latency), each lane's sum still in k order. */
+ * (two rows would wait on each sum's latency), each lane's sum still in k order. Columns
+ * [c0, c0 + n) only, n <= KC, the sums carried in acc[0] (yr) and acc[1] (s) from the columns
+ * before: the caller runs every quad of a tile over one KC-column slice of x (32 KiB, in the L1
+ * cache) before the next slice, instead of streaming the whole of x from L2 once per quad. */
 typedef double v8d __attribute__((vector_size(64)));
 #define KC 256 /* columns of w converted at a time (16 KiB on the stack) */
-__attribute__((target("avx512f"))) static void rows_block_512(const float *const w[4], uint64_t k,
+__attribute__((target("avx512f"))) static void rows_block_512(const float *const w[4], uint64_t c0, uint64_t n,
                                                               const double *restrict xt,
-                                                              const double *restrict axt, double yr[4][MB],
-                                                              double s[4][MB])
+                                                              const double *restrict axt, double acc[2][4][MB])
 {
-    v8d a0 = {0}, b0 = {0}, a1 = {0}, b1 = {0}, a2 = {0}, b2 = {0}, a3 = {0}, b3 = {0};
+    v8d a0, b0, a1, b1, a2, b2, a3, b3;
+    memcpy(&a0, acc[0][0], 64), memcpy(&a1, acc[0][1], 64), memcpy(&a2, acc[0][2], 64), memcpy(&a3, acc[0][3], 64);
+    memcpy(&b0, acc[1][0], 64), memcpy(&b1, acc[1][1], 64), memcpy(&b2, acc[1][2], 64), memcpy(&b3, acc[1][3], 64);
     double d[4][KC], e[4][KC]; /* w and |w| in double: each product's factor read by a broadcast load */
-    for (uint64_t c0 = 0; c0 < k; c0 += KC) {
-        uint64_t n = k - c0 < KC ? k - c0 : KC;
-        for (int i = 0; i < 4; i++)
-            for (uint64_t c = 0; c < n; c++) d[i][c] = (double)w[i][c0 + c], e[i][c] = fabs(d[i][c]);
-        const double *xc = xt + c0 * MB, *ac = axt + c0 * MB;
-        for (uint64_t c = 0; c < n; c++) {
-            v8d x, ax;
-            memcpy(&x, xc + c * MB, 64), memcpy(&ax, ac + c * MB, 64);
-            a0 += x * d[0][c], b0 += ax * e[0][c], a1 += x * d[1][c], b1 += ax * e[1][c];
-            a2 += x * d[2][c], b2 += ax * e[2][c], a3 += x * d[3][c], b3 += ax * e[3][c];
-        }
+    for (int i = 0; i < 4; i++)
+        for (uint64_t c = 0; c < n; c++) d[i][c] = (double)w[i][c0 + c], e[i][c] = fabs(d[i][c]);
+    const double *xc = xt + c0 * MB, *ac = axt + c0 * MB;
+    for (uint64_t c = 0; c < n; c++) {
+        v8d x, ax;
+        memcpy(&x, xc + c * MB, 64), memcpy(&ax, ac + c * MB, 64);
+        a0 += x * d[0][c], b0 += ax * e[0][c], a1 += x * d[1][c], b1 += ax * e[1][c];
+        a2 += x * d[2][c], b2 += ax * e[2][c], a3 += x * d[3][c], b3 += ax * e[3][c];
     }
-    memcpy(yr[0], &a0, 64), memcpy(s[0], &b0, 64), memcpy(yr[1], &a1, 64), memcpy(s[1], &b1, 64);
-    memcpy(yr[2], &a2, 64), memcpy(s[2], &b2, 64), memcpy(yr[3], &a3, 64), memcpy(s[3], &b3, 64);
+    memcpy(acc[0][0], &a0, 64), memcpy(acc[0][1], &a1, 64), memcpy(acc[0][2], &a2, 64), memcpy(acc[0][3], &a3, 64);
+    memcpy(acc[1][0], &b0, 64), memcpy(acc[1][1], &b1, 64), memcpy(acc[1][2], &b2, 64), memcpy(acc[1][3], &b3, 64);
 }
 
-/* Four rows w[0..3] against one block of 8 rows of x. */
+#define QG 8 /* quads of rows that share each slice of x (AVX-512 path) */
+
+/* Four rows w[0..3] against one block of 8 rows of x (AVX2 or the baseline). */
 static void rows_block(const float *const w[4], uint64_t k, const double *xt, const double *axt, double yr[4][MB],
                        double s[4][MB], int fast)
 {
-    if (fast == 2) {
-        rows_block_512(w, k, xt, axt, yr, s);
-    } else if (fast) {
+    if (fast) {
         rows_block_fma(w[0], w[1], k, xt, axt, yr, s);
         rows_block_fma(w[2], w[3], k, xt, axt, yr + 2, s + 2);
     } else {
@@ -106,28 +107,44 @@ static void rows_block(const float *const w[4], uint64_t k, const double *xt, co
     }
 }
 
+/* Rows w[r[i]] of quads p0 .. p1 - 1: their sums into yr and s ([m][nrows]). */
+static void quads(const float *w, uint32_t nrows, uint64_t k, const double *xt, const double *axt, uint32_t m,
+                  double *yr, double *s, long long p0, long long p1, int fast)
+{
+    uint32_t nb = mp_ref_gemm_blocks(m);
+    uint64_t r[QG][4];
+    const float *wr[QG][4];
+    for (long long p = p0; p < p1; p++)
+        for (uint64_t i = 0; i < 4; i++) { /* a short last quad repeats its last row */
+            r[p - p0][i] = (uint64_t)p * 4 + i < nrows ? (uint64_t)p * 4 + i : nrows - 1;
+            wr[p - p0][i] = w + r[p - p0][i] * k;
+        }
+    double acc[QG][2][4][MB];
+    for (uint32_t blk = 0; blk < nb; blk++) {
+        const double *xb = xt + (uint64_t)blk * k * MB, *ab = axt + (uint64_t)blk * k * MB;
+        if (fast == 2) {
+            memset(acc, 0, sizeof acc);
+            for (uint64_t c0 = 0; c0 < k; c0 += KC) /* each slice of x once for all the quads */
+                for (long long p = p0; p < p1; p++)
+                    rows_block_512(wr[p - p0], c0, k - c0 < KC ? k - c0 : KC, xb, ab, acc[p - p0]);
+        } else {
+            for (long long p = p0; p < p1; p++) rows_block(wr[p - p0], k, xb, ab, acc[p - p0][0], acc[p - p0][1], fast);
+        }
+        for (long long p = p0; p < p1; p++)
+            for (uint32_t j = 0; j < MB && blk * MB + j < m; j++)
+                for (uint64_t i = 0; i < 4; i++) {
+                    uint64_t at = (uint64_t)(blk * MB + j) * nrows + r[p - p0][i];
+                    yr[at] = acc[p - p0][0][i][j], s[at] = acc[p - p0][1][i][j];
+                }
+    }
+}
+
 void mp_ref_gemm(const float *w, uint32_t nrows, uint64_t k, const double *xt, const double *axt, uint32_t m,
                  double *yr, double *s)
 {
-    long long quads = (nrows + 3) / 4;
-    uint32_t nb = mp_ref_gemm_blocks(m);
+    long long nq = (nrows + 3) / 4, groups = (nq + QG - 1) / QG;
     int fast = __builtin_cpu_supports("avx512f") ? 2 : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 #pragma omp parallel for schedule(static) if ((double)nrows * (double)k * m >= 1e6)
-    for (long long p = 0; p < quads; p++) {
-        uint64_t r[4];
-        const float *wr[4];
-        for (uint64_t i = 0; i < 4; i++) { /* a short last quad repeats its last row */
-            r[i] = (uint64_t)p * 4 + i < nrows ? (uint64_t)p * 4 + i : nrows - 1;
-            wr[i] = w + r[i] * k;
-        }
-        double a[4][MB], b[4][MB];
-        for (uint32_t blk = 0; blk < nb; blk++) {
-            rows_block(wr, k, xt + (uint64_t)blk * k * MB, axt + (uint64_t)blk * k * MB, a, b, fast);
-            for (uint32_t j = 0; j < MB && blk * MB + j < m; j++)
-                for (uint64_t i = 0; i < 4; i++) {
-                    uint64_t at = (uint64_t)(blk * MB + j) * nrows + r[i];
-                    yr[at] = a[i][j], s[at] = b[i][j];
-                }
-        }
-    }
+    for (long long g = 0; g < groups; g++)
+        quads(w, nrows, k, xt, axt, m, yr, s, g * QG, (g + 1) * QG < nq ? (g + 1) * QG : nq, fast);
 }

@@ -27,6 +27,10 @@ uint64_t mp_dequant_ref_scratch(const mp_qlinear *q, uint64_t rows);
 typedef struct mp_ref_groups mp_ref_groups;
 mp_errcode mp_ref_groups_read(const mp_st_model *m, const mp_qlinear *q, mp_ref_groups **out, mp_err *err);
 void mp_ref_groups_free(mp_ref_groups *g);
+/* For the tests: the reference through g then decodes every row code by code and scales it in a
+ * second pass (the plain formulas), never by its word-at-a-time path for 4-bit layouts; the
+ * values must be the same, bit for bit (tests/unit/test_dequant.c). */
+void mp_ref_groups_plain(mp_ref_groups *g);
 /* mp_dequant_ref with g from mp_ref_groups_read (of the same linear), or NULL. */
 mp_errcode mp_dequant_ref_with(const mp_st_model *m, const mp_qlinear *q, const mp_ref_groups *g, uint64_t n0,
                                uint64_t n1, float *out, mp_err *err);
@@ -158,6 +162,12 @@ mp_errcode mp_kernel_gemm(mp_kernel_job *j, const uint32_t *rows, uint32_t nrows
 #define MP_KERNEL_GUARD 64
 mp_errcode mp_kernel_dequant_in_place(mp_kernel_job *j, const uint32_t *rows, uint32_t nrows, float *out,
                                       mp_err *err);
+/* The same, when the caller already holds its first nrows * K floats filled with NaN (any NaN
+ * bits: a value the kernel leaves unwritten then still differs from every reference value), so
+ * the launch does not fill them again; the guard zone is written as always. numerics.c refills
+ * each value with NaN as it compares it, while the value is in the L1 cache. */
+mp_errcode mp_kernel_dequant_prefilled(mp_kernel_job *j, const uint32_t *rows, uint32_t nrows, float *out,
+                                       mp_err *err);
 /* Blocks x [m][K] into the job for the mp_kernel_gemm_in_place launches that follow. */
 mp_errcode mp_kernel_set_x(mp_kernel_job *j, const float *x, uint32_t m, mp_err *err);
 /* mp_kernel_gemm with the x of mp_kernel_set_x, run in the caller's buffer: out holds

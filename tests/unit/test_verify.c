@@ -6,6 +6,7 @@
 #include "testutil.h"
 #include "../../kernels/cl_as_c.h"
 #include "../../verify/verify.h"
+#include "../../verify/check.h"
 
 #include <criterion/criterion.h>
 #include <dirent.h>
@@ -260,4 +261,34 @@ Test(unit_verify, in_place_dequant_equals_the_copying_one_and_keeps_its_guard)
         }
     mp_kernel_job_free(j);
     mp_device_close(d);
+}
+
+/* The double reference of y = x w^T (ref_gemm.c: blocks of 8 rows of x, four rows of w at a time,
+ * slices of the columns) gives the plain loop's yr = sum x w and s = sum |x w|, each summed in k
+ * order, bit for bit: rows not a multiple of 4, m across two blocks, k across several slices. */
+Test(unit_verify, reference_product_equals_the_plain_loop_bit_for_bit)
+{
+    enum { M = 11, N = 37, K = 700 };
+    uint64_t seed = 7;
+    float *x = malloc(M * K * sizeof *x), *w = malloc(N * K * sizeof *w);
+    uint32_t nb = mp_ref_gemm_blocks(M);
+    double *xt = malloc(nb * 8 * K * sizeof *xt), *axt = malloc(nb * 8 * K * sizeof *axt);
+    double *yr = malloc(M * N * sizeof *yr), *s = malloc(M * N * sizeof *s);
+    cr_assert(x && w && xt && axt && yr && s);
+    for (int i = 0; i < M * K; i++) x[i] = (float)tu_xorshift(&seed) * 0x1p-31f - 1.0f;
+    for (int i = 0; i < N * K; i++) w[i] = ((float)tu_xorshift(&seed) * 0x1p-32f - 0.5f) * 0x1p-6f;
+    mp_ref_gemm_x(x, M, K, xt, axt);
+    mp_ref_gemm(w, N, K, xt, axt, M, yr, s);
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            double a = 0, b = 0;
+            for (int k = 0; k < K; k++) {
+                double p = (double)x[i * K + k] * (double)w[j * K + k];
+                a += p;
+                b += fabs(p);
+            }
+            cr_assert(memcmp(&a, &yr[i * N + j], 8) == 0 && memcmp(&b, &s[i * N + j], 8) == 0,
+                      "y[%d][%d]: %.17g %.17g, plain loop %.17g %.17g", i, j, yr[i * N + j], s[i * N + j], a, b);
+        }
+    free(x), free(w), free(xt), free(axt), free(yr), free(s);
 }
