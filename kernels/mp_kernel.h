@@ -156,7 +156,9 @@ static inline uint mp_bits(__global const uint *w, ulong stride, ulong bit, uint
  * so the cpu backend's row loops ask it once per span for all their rows. */
 MP_INLINE int mp_span_group(__global const int *gidx, __global const uint *P, uint k0, uint cnt)
 {
-    uint gs = P[P_GSIZE], g = P[P_GIDX] ? (uint)gidx[k0] : k0 / gs, one = 1;
+    uint gs = P[P_GSIZE];
+    if (!P[P_GIDX] && gs == 0) return -1; /* no groups (a row or block format): never divide by 0 */
+    uint g = P[P_GIDX] ? (uint)gidx[k0] : k0 / gs, one = 1;
     if (P[P_GIDX])
         for (uint j = 1; j < cnt; j++) one &= (uint)gidx[k0 + j] == g;
     else
