@@ -85,28 +85,55 @@ static int rmtree_at(int dir_fd, const char *name, int depth)
 
 /* ------------------------------------------------------------ what a directory is */
 
-/* 1 when the directory fd holds nothing, or nothing but a journal as a regular file (a run
- * killed while writing its journal leaves it empty or torn), or the journal's temporaries that
- * parts of a partitioned job install it from (mp_dest_share). */
-static int dir_is_empty(int fd)
+/* The first entry of directory fd (not "." or "..") for which hit() says 1, its name into
+ * name[cap] when name is not NULL: 1 when there is one, 0 when none, -1 when fd cannot be read. */
+static int find_entry(int fd, int (*hit)(int fd, const char *name, const void *arg), const void *arg, char *name,
+                      size_t cap)
 {
     int dup_fd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     DIR *d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
     if (!d) {
         if (dup_fd >= 0) close(dup_fd);
-        return 0;
+        return -1;
     }
-    int empty = 1;
-    for (struct dirent *e; empty && (e = readdir(d));) {
-        struct stat st;
-        empty = strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 ||
-                (strncmp(e->d_name, MP_JOURNAL_NAME, strlen(MP_JOURNAL_NAME)) == 0 &&
-                 fstatat(fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-                 S_ISREG(st.st_mode));
+    int found = 0;
+    for (struct dirent *e; !found && (e = readdir(d));) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+        found = hit(fd, e->d_name, arg);
+        if (found && name) snprintf(name, cap, "%s", e->d_name);
     }
     closedir(d);
-    return empty;
+    return found;
 }
+
+static int is_regular(int fd, const char *name)
+{
+    struct stat st;
+    return fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode);
+}
+
+static int not_journal(int fd, const char *name, const void *arg)
+{
+    (void)arg;
+    return strncmp(name, MP_JOURNAL_NAME, strlen(MP_JOURNAL_NAME)) != 0 || !is_regular(fd, name);
+}
+
+static int not_regular(int fd, const char *name, const void *arg)
+{
+    (void)arg;
+    return !is_regular(fd, name);
+}
+
+static int has_prefix(int fd, const char *name, const void *prefix)
+{
+    (void)fd;
+    return strncmp(name, prefix, strlen(prefix)) == 0;
+}
+
+/* 1 when the directory fd holds nothing, or nothing but a journal as a regular file (a run
+ * killed while writing its journal leaves it empty or torn), or the journal's temporaries that
+ * parts of a partitioned job install it from (mp_dest_share). */
+static int dir_is_empty(int fd) { return find_entry(fd, not_journal, NULL, NULL, 0) == 0; }
 
 /* 1 when `name` in fd is a regular file (not a link) whose first bytes hold `needle`. */
 static int file_starts_with(int fd, const char *name, const char *needle, size_t window)
@@ -144,41 +171,17 @@ static int is_marked(int fd)
     return file_starts_with(fd, MP_JOURNAL_NAME, JOURNAL_MAGIC, strlen(JOURNAL_MAGIC));
 }
 
-/* 1 when the directory holds anything but regular files (a link, a folder, a FIFO). */
+/* 1 when the directory holds anything but regular files (a link, a folder, a FIFO), named in odd
+ * ("." when the directory cannot be read). */
 static int holds_odd_entry(int fd, char *odd, size_t cap)
 {
-    int dup_fd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    DIR *d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
-    if (!d) {
-        if (dup_fd >= 0) close(dup_fd);
-        snprintf(odd, cap, ".");
-        return 1;
-    }
-    int found = 0;
-    for (struct dirent *e; !found && (e = readdir(d));) {
-        struct stat st;
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-        found = fstatat(fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode);
-        if (found) snprintf(odd, cap, "%s", e->d_name);
-    }
-    closedir(d);
-    return found;
+    int r = find_entry(fd, not_regular, NULL, odd, cap);
+    if (r < 0) snprintf(odd, cap, ".");
+    return r != 0;
 }
 
 /* 1 when the directory holds an entry whose name begins with `prefix`. */
-static int holds_prefixed(int fd, const char *prefix)
-{
-    int dup_fd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    DIR *d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
-    if (!d) {
-        if (dup_fd >= 0) close(dup_fd);
-        return 0;
-    }
-    int found = 0;
-    for (struct dirent *e; !found && (e = readdir(d));) found = strncmp(e->d_name, prefix, strlen(prefix)) == 0;
-    closedir(d);
-    return found;
-}
+static int holds_prefixed(int fd, const char *prefix) { return find_entry(fd, has_prefix, prefix, NULL, 0) == 1; }
 
 /* ------------------------------------------------------------ partial directories of DST */
 
