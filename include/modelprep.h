@@ -244,14 +244,16 @@ mp_errcode mp_split(const char *src, const char *dst, const mp_split_options *o,
 typedef struct mp_verify_options {
     const char *against;     /* the source to compare with; NULL: the manifest's, if it exists */
     const char *device;      /* "auto", "gpu", "cpu", "opencl[:I]", "level-zero[:I]"; NULL: "cpu" */
-    uint32_t rows;           /* rows checked per tensor; 0: every row */
+    uint32_t rows;           /* rows checked per tensor; 0: every row; MP_VERIFY_ROWS_AUTO: n / 64
+                              * of a tensor's n rows, at least 16, at most 64 (doc/reference.md) */
     /* The numeric checks as phase "verify" counting "steps" (a quantized linear, a dense
      * weight, a stacked tensor, a file of GGUF blocks; in a GGUF file, a tensor). */
     mp_progress_fn progress; /* may be NULL */
     void *progress_user;
 } mp_verify_options;
 
-#define MP_VERIFY_OPTIONS_INIT {NULL, NULL, 64, NULL, NULL}
+#define MP_VERIFY_ROWS_AUTO UINT32_MAX
+#define MP_VERIFY_OPTIONS_INIT {NULL, NULL, MP_VERIFY_ROWS_AUTO, NULL, NULL}
 
 typedef struct mp_verify_summary {
     size_t n_fail, n_warn;   /* findings */

@@ -37,8 +37,10 @@ static inline int awq_word8(__global const uchar *qw, __global const uint *P, ui
 /* Rows n0 .. n0 + 7 (n0 % 8 == 0) of column k: one word, row n0 + j at bits sh[j] = awq_shift(j). */
 static inline int awq_col8(__global const uchar *qw, __global const uint *P, uint n0, uint k, uint *v, uint *sh)
 {
+    __global const uint *w = (__global const uint *)qw + n0 / 8;
     for (uint j = 0; j < 8; j++) sh[j] = awq_shift(j);
-    *v = ((__global const uint *)qw)[(ulong)k * P[P_QSTRIDE] + n0 / 8];
+    *v = w[(ulong)k * P[P_QSTRIDE]];
+    MP_PREFETCH(&w[(ulong)(k + 16 < P[P_K] ? k + 16 : k) * P[P_QSTRIDE]]); /* a row of words apart per k */
     return 1;
 }
 

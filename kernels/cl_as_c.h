@@ -16,6 +16,7 @@
 #define __kernel static inline __attribute__((always_inline))
 #define __global
 #define MP_SIMD _Pragma("omp simd")
+#define MP_PREFETCH(p) __builtin_prefetch(p)
 #define MP_INLINE static inline __attribute__((always_inline))
 
 typedef uint8_t uchar;

@@ -25,7 +25,9 @@ static inline ulong gptq_scale_index(__global const uint *P, uint n, uint g)
 
 static inline int gptq_word8(__global const uchar *qw, __global const uint *P, uint n, uint k0, uint *v)
 {
-    *v = ((__global const uint *)qw)[(ulong)(k0 / 8) * P[P_QSTRIDE] + n]; /* 4 bits: no straddling */
+    __global const uint *col = (__global const uint *)qw + n;
+    *v = col[(ulong)(k0 / 8) * P[P_QSTRIDE]]; /* 4 bits: no straddling */
+    MP_PREFETCH(&col[(ulong)(k0 / 8 + 16 < P[P_K] / 8 ? k0 / 8 + 16 : k0 / 8) * P[P_QSTRIDE]]); /* a row apart */
     return 1;
 }
 

@@ -70,6 +70,11 @@
 #ifndef MP_SIMD
 #define MP_SIMD
 #endif
+/* A hint that a word will be read soon: a prefetch in the C build (cl_as_c.h), nothing for the
+ * device compilers. */
+#ifndef MP_PREFETCH
+#define MP_PREFETCH(p) ((void)0)
+#endif
 /* The helpers every entry inlines: forced in the C build, where each entry is built for several
  * targets (verify/kernels_cpu.c) and a helper left out of line would run the baseline's code. */
 #ifndef MP_INLINE
@@ -297,6 +302,9 @@ MP_INLINE int mp_span_group(__global const int *gidx, __global const uint *P, ui
 #ifdef MP_CL_AS_C_H
 #define MP_CPU_RB 4  /* rows of w a cpu gemm loop carries at once */
 #define MP_CPU_KCH 64 /* consecutive k decoded at once per row */
+typedef uint mp_v8u __attribute__((vector_size(32))); /* GCC vectors: the C build only */
+typedef int mp_v8i __attribute__((vector_size(32)));
+typedef float mp_v8f __attribute__((vector_size(32)));
 #define MP_CPU_SB 64  /* rows whose sums a cpu gemm loop carries through k together (on the stack) */
 MP_INLINE uint mp_cpu_span(uint K, uint gs, uint k0)
 {
@@ -324,12 +332,21 @@ MP_INLINE uint mp_cpu_span(uint K, uint gs, uint k0)
                               : (int)(1u << (P[P_BITS] - 1));                                     \
             s[j] = mp_scale(sc, F##_scale_index(P, n0 + j, (uint)g1), P[P_SDT]);                  \
         }                                                                                         \
-        uint x8 = P[P_XOR] * 0x11111111u;                                                         \
-        for (uint k = 0; k < cnt; k++) {                                                          \
+        uint x8 = P[P_XOR] * 0x11111111u, k = 0;                                                  \
+        for (; k + 8 <= cnt; k += 8) { /* 8 k of 8 rows: each row's 8 values in one store */      \
+            uint c[8];                                                                            \
+            for (uint t = 0; t < 8; t++) F##_col8(qw, P, n0, k0 + k + t, &c[t], sh);              \
+            mp_v8u V = {c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]}; /* in registers */      \
+            V ^= x8;                                                                              \
+            for (uint j = 0; j < 8; j++) {                                                        \
+                mp_v8f f = __builtin_convertvector((mp_v8i)((V >> sh[j]) & 15u) - z[j], mp_v8f) * s[j]; \
+                memcpy(w + j * ldw + k, &f, sizeof f);                                            \
+            }                                                                                     \
+        }                                                                                         \
+        for (; k < cnt; k++) {                                                                    \
             F##_col8(qw, P, n0, k0 + k, &v, sh);                                                  \
             v ^= x8;                                                                              \
-            MP_SIMD for (uint j = 0; j < 8; j++)                                                  \
-                w[j * ldw + k] = (float)((int)((v >> sh[j]) & 15u) - z[j]) * s[j];               \
+            for (uint j = 0; j < 8; j++) w[j * ldw + k] = (float)((int)((v >> sh[j]) & 15u) - z[j]) * s[j]; \
         }                                                                                         \
         return 1;                                                                                 \
     }

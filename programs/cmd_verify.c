@@ -109,7 +109,9 @@ static void report_json(const mp_verify_report *r, const mp_verify_opts *o)
     mp_buf_printf(&b, ", \"integrity\": {\"manifest\": %s, \"files\": %zu, \"bytes\": %llu, \"seconds\": %.3f}",
                   r->manifest ? "true" : "false", r->files_hashed, (unsigned long long)r->bytes_hashed, r->hash_seconds);
     mp_buf_printf(&b, ", \"numerics\": {\"seconds\": %.3f}", r->numeric_seconds);
-    mp_buf_printf(&b, ", \"rows\": %u, \"m\": %u, \"seed\": %llu, \"failures\": %zu, \"warnings\": %zu", o->rows,
+    if (o->rows == MP_VERIFY_ROWS_AUTO) mp_buf_puts(&b, ", \"rows\": \"auto\"");
+    else mp_buf_printf(&b, ", \"rows\": %u", o->rows);
+    mp_buf_printf(&b, ", \"m\": %u, \"seed\": %llu, \"failures\": %zu, \"warnings\": %zu",
                   o->m, (unsigned long long)o->seed, r->n_fail, r->n_warn);
     mp_buf_puts(&b, ", \"findings\": [");
     for (size_t i = 0; i < r->n_findings; i++) {
@@ -237,7 +239,7 @@ static int refuse_one_shard(const char *path, mp_err *err)
 
 int cmd_verify(const mp_args *a)
 {
-    mp_verify_opts o = {.path = a->pos[0], .against = mp_args_get(a, "against"), .device = "auto", .rows = 64,
+    mp_verify_opts o = {.path = a->pos[0], .against = mp_args_get(a, "against"), .device = "auto", .rows = MP_VERIFY_ROWS_AUTO,
                         .m = 8, .seed = 0x6d6f64656c707265ull, .runtime = -1};
     const char *rt = mp_args_get(a, "for");
     mp_runtime parsed;
@@ -250,11 +252,11 @@ int cmd_verify(const mp_args *a)
     if (mp_args_has(a, "rows") && mp_args_has(a, "full"))
         return mp_cli_usage_error(a->cmd, "--rows and --full exclude each other");
     if (mp_args_has(a, "full")) o.rows = 0;
-    if (mp_args_has(a, "rows")) {
+    if (mp_args_has(a, "rows") && strcmp(mp_args_get(a, "rows"), "auto") != 0) {
         char *end;
         unsigned long v = strtoul(mp_args_get(a, "rows"), &end, 10);
         if (*end || v == 0 || v > 1000000 || mp_args_get(a, "rows")[0] == '-')
-            return mp_cli_usage_error(a->cmd, "--rows '%s': expected a count from 1 to 1000000", mp_args_get(a, "rows"));
+            return mp_cli_usage_error(a->cmd, "--rows '%s': expected auto or a count from 1 to 1000000", mp_args_get(a, "rows"));
         o.rows = (uint32_t)v;
     }
     mp_progress bar = {0};

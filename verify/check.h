@@ -30,13 +30,22 @@ mp_errcode mp_check_structure(const mp_st_model *m, const mp_qmodel *q, const cJ
                               mp_verify_report *r, mp_err *err);
 
 /* Numerics: every quantized linear on the device against the CPU reference. */
+/* The numeric stage of one verify run: its device and options, and what its checks reuse from
+ * tensor to tensor: the activations of each K and the buffers (a MoE model has thousands of
+ * small tensors; doc/verify-speed.md), its checks spread over `threads` threads (0: OpenMP's
+ * count). NULL when out of memory. */
+typedef struct mp_numerics mp_numerics;
+mp_numerics *mp_numerics_new(mp_device *d, const mp_verify_opts *o, int threads);
+void mp_numerics_free(mp_numerics *nu);
+mp_device *mp_numerics_device(const mp_numerics *nu);
+
 typedef struct mp_numeric_ctx {
     const mp_st_model *out;
     const mp_qmodel *outq;
     const cJSON *manifest;        /* may be NULL */
     const mp_st_model *src;       /* the reference source; NULL: the output's own scheme */
     const mp_qmodel *srcq;
-    mp_device *dev;
+    mp_numerics *nu;              /* the device, and what the checks reuse from tensor to tensor */
     const mp_verify_opts *o;
     unsigned char *src_seen;      /* per source linear: 1 once an output tensor was checked against it */
     size_t *out_held, *src_held;  /* the compressed file of each model held in memory, or SIZE_MAX */
@@ -60,12 +69,12 @@ typedef mp_errcode (*mp_ref_rows_fn)(void *ctx, const uint32_t *rows, uint32_t n
 /* The device check of one weight [N, K] held by kd (already filled): sampled rows dequantized
  * on the device must equal ref's bit for bit, and y = x w^T must stay within the rounding
  * bounds. Fills vt and adds findings to r. ref_threadsafe: 2 when ref may run in several
- * threads at once on any rows, 1 when only on runs of consecutive rows from a multiple of 16, 0
+ * threads at once on any rows, 1 when only on runs of consecutive rows from a multiple of 8, 0
  * never (then each thread computes the reference of the rows it checks, while they are in its
  * cache). */
-mp_errcode mp_numeric_compare(mp_device *d, const mp_verify_opts *o, const mp_kernel_data *kd, uint64_t N,
-                              uint64_t K, const char *name, mp_ref_rows_fn ref, void *ctx, int ref_threadsafe,
-                              mp_vtensor *vt, mp_verify_report *r, mp_err *err);
+mp_errcode mp_numeric_compare(mp_numerics *nu, const mp_kernel_data *kd, uint64_t N, uint64_t K, const char *name,
+                              mp_ref_rows_fn ref, void *ctx, int ref_threadsafe, mp_vtensor *vt,
+                              mp_verify_report *r, mp_err *err);
 
 /* ref_gemm.c: the reference of y = x w^T in double. mp_ref_gemm_x transposes x [m][k] into
  * mp_ref_gemm_blocks(m) blocks of [k][8] doubles (xt, and |x| in axt; rows past m are 0).

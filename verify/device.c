@@ -160,7 +160,8 @@ struct mp_kernel_job {
     void *impl;
     float *buf, *xb;          /* launch scratch, kept between launches (no page faults each time) */
     size_t buf_cap, xb_cap;   /* floats */
-    float *xk;                /* x blocked by mp_kernel_set_x */
+    const float *xk;          /* x blocked: xk_own (mp_kernel_set_x) or the caller's (mp_kernel_use_x) */
+    float *xk_own;
     uint32_t xk_m;
 };
 
@@ -198,14 +199,15 @@ void mp_kernel_job_free(mp_kernel_job *j)
     j->d->ops->job_free(j->impl);
     free(j->buf);
     free(j->xb);
-    free(j->xk);
+    free(j->xk_own);
     free(j);
 }
 
 static const uint32_t guard_bits = 0x7fc0dead; /* a NaN no arithmetic produces */
 
-/* x [m][K] in the kernels' blocks of MP_KMB rows (kernels/mp_kernel.h), rows past m zero. */
-static void block_x(const float *x, size_t m, size_t K, float *xb)
+size_t mp_kernel_x_floats(uint32_t m, size_t K) { return (size_t)(m + MP_KMB - 1) / MP_KMB * MP_KMB * K; }
+
+void mp_kernel_block_x(const float *x, uint32_t m, size_t K, float *xb)
 {
     memset(xb, 0, (m + MP_KMB - 1) / MP_KMB * MP_KMB * K * sizeof *xb);
     for (size_t i = 0; i < m; i++)
@@ -224,12 +226,13 @@ static mp_errcode launch(mp_kernel_job *j, int gemm, const uint32_t *rows, uint3
     memcpy(P, j->kd.P, sizeof P);
     P[MP_P_NROWS] = nrows;
     P[MP_P_M] = m;
-    size_t K = P[MP_P_K], xb_floats = gemm ? (size_t)(m + MP_KMB - 1) / MP_KMB * MP_KMB * K : 0;
+    size_t K = P[MP_P_K], xb_floats = gemm ? mp_kernel_x_floats(m, K) : 0;
     if ((!in_place && !reserve(&j->buf, &j->buf_cap, count + MP_GUARD)) ||
         (gemm && x && !reserve(&j->xb, &j->xb_cap, xb_floats + 1)))
         return mp_errf(err, MP_E_NOMEM, "out of memory");
-    float *buf = in_place ? out : j->buf, *xb = !gemm ? NULL : x ? j->xb : j->xk;
-    if (gemm && x) block_x(x, m, K, xb);
+    float *buf = in_place ? out : j->buf;
+    const float *xb = !gemm ? NULL : x ? j->xb : j->xk;
+    if (gemm && x) mp_kernel_block_x(x, m, K, j->xb);
     float nan = nanf("");
     float guard;
     memcpy(&guard, &guard_bits, sizeof guard);
@@ -244,6 +247,7 @@ static mp_errcode launch(mp_kernel_job *j, int gemm, const uint32_t *rows, uint3
         if (memcmp(&buf[count + i], &guard_bits, sizeof guard_bits) != 0)
             rc = mp_errf(err, MP_E_MISMATCH, "%s kernel wrote past the end of its output (guard word %zu)",
                          mp_kfamily_name(j->kd.family), i);
+    for (size_t i = 0; in_place == 2 && i < MP_GUARD; i++) buf[count + i] = nan; /* NaN again, as it came */
     if (rc == MP_OK && !in_place) memcpy(out, buf, count * sizeof *out);
     return rc;
 }
@@ -274,13 +278,15 @@ mp_errcode mp_kernel_gemm(mp_kernel_job *j, const uint32_t *rows, uint32_t nrows
 
 mp_errcode mp_kernel_set_x(mp_kernel_job *j, const float *x, uint32_t m, mp_err *err)
 {
-    size_t K = j->kd.P[MP_P_K], n = (size_t)(m + MP_KMB - 1) / MP_KMB * MP_KMB * K;
-    float *xk = realloc(j->xk, (n + 1) * sizeof *xk);
+    size_t K = j->kd.P[MP_P_K];
+    float *xk = realloc(j->xk_own, (mp_kernel_x_floats(m, K) + 1) * sizeof *xk);
     if (!xk) return mp_errf(err, MP_E_NOMEM, "out of memory");
-    j->xk = xk, j->xk_m = m;
-    block_x(x, m, K, xk);
+    j->xk = j->xk_own = xk, j->xk_m = m;
+    mp_kernel_block_x(x, m, K, xk);
     return MP_OK;
 }
+
+void mp_kernel_use_x(mp_kernel_job *j, const float *xk, uint32_t m) { j->xk = xk, j->xk_m = m; }
 
 mp_errcode mp_kernel_gemm_in_place(mp_kernel_job *j, const uint32_t *rows, uint32_t nrows, float *out,
                                    mp_err *err)
@@ -289,4 +295,6 @@ mp_errcode mp_kernel_gemm_in_place(mp_kernel_job *j, const uint32_t *rows, uint3
     return launch(j, 1, rows, nrows, NULL, j->xk_m, out, (size_t)j->xk_m * nrows, 1, err);
 }
 
-int mp_kernel_threadsafe(const mp_kernel_job *j) { return j->d->info.backend == MP_BACKEND_CPU; }
+int mp_device_threadsafe(const mp_device *d) { return d->info.backend == MP_BACKEND_CPU; }
+
+int mp_kernel_threadsafe(const mp_kernel_job *j) { return mp_device_threadsafe(j->d); }

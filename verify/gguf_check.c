@@ -44,11 +44,10 @@ static mp_errcode finite_rows(const mp_gguf *g, const mp_gguf_tensor *t, const m
                               mp_verify_report *r, mp_err *err)
 {
     uint64_t n = t->n_elems / q->k;
-    uint32_t want = o->rows && o->rows < n ? o->rows : (uint32_t)(n < UINT32_MAX ? n : UINT32_MAX);
-    uint32_t *rows = malloc((size_t)(want ? want : 1) * sizeof *rows);
+    uint32_t *rows = malloc(((size_t)mp_verify_sample_count(n, o->rows) + 1) * sizeof *rows);
     float *vals = malloc((size_t)q->k * sizeof *vals);
     mp_errcode rc = rows && vals ? MP_OK : mp_errf(err, MP_E_NOMEM, "out of memory");
-    uint32_t nr = rc == MP_OK ? mp_verify_sample_rows(n, want, rows) : 0;
+    uint32_t nr = rc == MP_OK ? mp_verify_sample_rows(n, o->rows, rows) : 0;
     for (uint32_t i = 0; i < nr && rc == MP_OK; i++) {
         rc = gref_rows(q, rows + i, 1, vals, err);
         uint64_t k = 0;
@@ -67,7 +66,7 @@ static mp_errcode finite_rows(const mp_gguf *g, const mp_gguf_tensor *t, const m
     return rc;
 }
 
-static mp_errcode on_device(const mp_gguf *g, const mp_gguf_tensor *t, mp_device *d, const mp_verify_opts *o,
+static mp_errcode on_device(const mp_gguf *g, const mp_gguf_tensor *t, mp_numerics *nu, const mp_verify_opts *o,
                             gref *q, mp_verify_report *r, mp_err *err)
 {
     uint64_t n = t->n_elems / q->k;
@@ -88,7 +87,7 @@ static mp_errcode on_device(const mp_gguf *g, const mp_gguf_tensor *t, mp_device
         kd.P[MP_P_BITS] = t->type;
         kd.P[MP_P_QSTRIDE] = (uint32_t)q->row_bytes;
         kd.P[MP_P_GSIZE] = 32;
-        rc = mp_numeric_compare(d, o, &kd, n, q->k, t->name, gref_rows, q, 0, vt, r, err);
+        rc = mp_numeric_compare(nu, &kd, n, q->k, t->name, gref_rows, q, 0, vt, r, err);
     }
     free(bytes);
     return rc;
@@ -161,6 +160,8 @@ mp_errcode mp_check_gguf(const char *path, mp_device *d, const mp_verify_opts *o
                                                               "(modelprep hash prints them)");
     free(mpath);
     uint64_t no_kernel[MP_GGUF_TYPE_COUNT] = {0}, no_dequant[MP_GGUF_TYPE_COUNT] = {0};
+    mp_numerics *nu = mp_numerics_new(d, o, 0);
+    if (!nu && rc == MP_OK) rc = mp_errf(err, MP_E_NOMEM, "out of memory");
     mp_report_start(progress, "verify", mp_gguf_n_tensors(g));
     for (size_t i = 0; i < mp_gguf_n_tensors(g) && rc == MP_OK; i++, mp_report_add(progress, 1)) {
         const mp_gguf_tensor *t = mp_gguf_tensor_at(g, i);
@@ -176,7 +177,7 @@ mp_errcode mp_check_gguf(const char *path, mp_device *d, const mp_verify_opts *o
             break;
         }
         rc = finite_rows(g, t, o, &q, r, err);
-        if (rc == MP_OK && has_kernel(t->type) && t->n_dims >= 2) rc = on_device(g, t, d, o, &q, r, err);
+        if (rc == MP_OK && has_kernel(t->type) && t->n_dims >= 2) rc = on_device(g, t, nu, o, &q, r, err);
         else if (rc == MP_OK && block > 1) no_kernel[t->type]++;
         free(q.buf);
     }
@@ -199,6 +200,7 @@ mp_errcode mp_check_gguf(const char *path, mp_device *d, const mp_verify_opts *o
             mp_vfind(r, MP_VS_WARN, "structure", "%llu tensors of type %s cannot be dequantized: not checked",
                      (unsigned long long)no_dequant[ty], mp_gguf_type_name(ty)) != MP_OK)
             rc = mp_errf(err, MP_E_NOMEM, "out of memory");
+    mp_numerics_free(nu);
     mp_gguf_close(g);
     return rc;
 }

@@ -42,20 +42,38 @@ double mp_verify_gamma_prob(uint64_t k)
     return 4.0 * sqrt((double)k) * 0x1p-24;
 }
 
+uint32_t mp_verify_sample_count(uint64_t n, uint32_t want)
+{
+    n = n < UINT32_MAX ? n : UINT32_MAX;
+    if (want == MP_VERIFY_ROWS_AUTO) want = n / 64 < 16 ? 16 : n / 64 > 64 ? 64 : (uint32_t)(n / 64);
+    return want == 0 || want >= n ? (uint32_t)n : want;
+}
+
 uint32_t mp_verify_sample_rows(uint64_t n, uint32_t want, uint32_t *rows)
 {
-    if (want == 0 || want >= n) {
-        for (uint64_t i = 0; i < n; i++) rows[i] = (uint32_t)i;
-        return (uint32_t)n;
+    uint32_t c = mp_verify_sample_count(n, want), k = 0;
+    if (c == n || c == UINT32_MAX) {
+        for (uint32_t i = 0; i < c; i++) rows[i] = i;
+        return c;
     }
-    if (want == 1) {
+    if (c == 1) {
         rows[0] = 0;
         return 1;
     }
-    uint32_t c = 0;
-    for (uint32_t i = 0; i < want; i++) {
-        uint32_t r = (uint32_t)((uint64_t)i * (n - 1) / (want - 1));
-        if (c == 0 || r != rows[c - 1]) rows[c++] = r;
+    /* Runs of up to 8 consecutive rows, at least 2 (the first run starts at row 0, the last ends
+     * at n - 1), the others spread evenly from a multiple of 8: 8 rows of a column layout (GPTQ
+     * [K/8, N]: 32 bytes of one cache line; AWQ [K, N/8]: one word) are read together. Each run
+     * starts after the one before and leaves room for the runs after it, so the rows are distinct
+     * and increasing. */
+    uint32_t R = c < 16 ? 2 : (c + 7) / 8;
+    uint64_t at = 0, left = c;
+    for (uint32_t r = 0; r < R; r++) {
+        uint32_t len = (uint32_t)((uint64_t)c * (r + 1) / R - (uint64_t)c * r / R);
+        uint64_t s = r == R - 1 ? n - len : ((uint64_t)r * (n - 8) / (R - 1)) & ~(uint64_t)7;
+        if (s < at) s = at;
+        if (s > n - left) s = n - left;
+        for (uint32_t j = 0; j < len; j++) rows[k++] = (uint32_t)(s + j);
+        at = s + len, left -= len;
     }
     return c;
 }
@@ -91,9 +109,11 @@ mp_errcode mp_verify_read_whole(const mp_st_model *m, const mp_tensor *t, void *
     return mp_st_read(m, t, 0, *out, (size_t)t->n_bytes, err);
 }
 
-/* Reference rows: consecutive runs in one call each (AWQ GEMM needs runs from a multiple of 8). */
+/* Reference rows: consecutive runs in one call each. AWQ GEMM decodes runs from a multiple of 8:
+ * a run that starts elsewhere goes through *tmp, made on first use ((CHUNK_ROWS + 8) * K floats,
+ * the caller frees it), so the calls that never need it (every aligned run) share nothing. */
 static mp_errcode ref_rows(const mp_st_model *m, const mp_qlinear *q, const mp_ref_groups *grp, const uint32_t *rows,
-                           uint32_t nrows, float *out, float *tmp, mp_err *err)
+                           uint32_t nrows, float *out, float **tmp, mp_err *err)
 {
     uint64_t K = q->k_cols;
     for (uint32_t i = 0; i < nrows;) {
@@ -104,8 +124,10 @@ static mp_errcode ref_rows(const mp_st_model *m, const mp_qlinear *q, const mp_r
         if (a0 == a) { /* straight into place */
             MP_FORWARD(mp_dequant_ref_with(m, q, grp, a, b, out + (uint64_t)i * K, err));
         } else {
-            MP_FORWARD(mp_dequant_ref_with(m, q, grp, a0, b, tmp, err));
-            memcpy(out + (uint64_t)i * K, tmp + (a - a0) * K, (size_t)((b - a) * K) * sizeof *out);
+            if (!*tmp && !(*tmp = malloc((size_t)((CHUNK_ROWS + 8) * K) * sizeof **tmp)))
+                return mp_errf(err, MP_E_NOMEM, "out of memory");
+            MP_FORWARD(mp_dequant_ref_with(m, q, grp, a0, b, *tmp, err));
+            memcpy(out + (uint64_t)i * K, *tmp + (a - a0) * K, (size_t)((b - a) * K) * sizeof *out);
         }
         i = j;
     }
@@ -268,50 +290,146 @@ static mp_errcode judge(const acc *a, uint32_t nrows, uint64_t K, const char *na
 #define TILE_ROWS 32u /* rows a thread checks at once: their values stay in its L2 (32: a column layout,
                        * AWQ [K, N/8] or GPTQ [K/8, N], then reads each cache line of codes 4 times, not 8;
                        * 64 was slower) */
-#define TILE_SPREAD 32u /* the same for rows far apart (sampled): their columns of a [K/8, N] layout
-                         * share pages, which one tile then reads once, not once per 16 rows */
+#define TILE_SPREAD 8u /* the same for runs of sampled rows (mp_verify_sample_rows): one run per tile, so
+                        * that the few rows of a small tensor still spread over the threads */
+#define TILE_MAX 32u   /* the larger of the two: what the per-thread buffers hold */
 
 /* The buffers of one compare, sized for chunks of `chunk` rows: the chunk's reference values and
  * outputs, and per thread a tile's device values and products. Where the device's launches may
  * run in several threads (the cpu backend), each tile launches its own; else the chunk is
- * launched whole into dev and y, and the tiles only compare. */
+ * launched whole into dev and y, and the tiles only compare. Grown as needed and kept from
+ * tensor to tensor (mp_numerics). */
 typedef struct bufs {
     uint32_t *rows;
-    float *x, *dev, *refv, *y, *tdev, *ty, *trefv;
-    double *xt, *axt, *yr, *s, *tyr, *ts;
-    int nthreads, per_tile; /* per_tile: launches per tile */
-    uint32_t tile;          /* rows per tile, TILE_ROWS or TILE_SPREAD */
+    float *dev, *refv, *y, *ty, *trefv;
+    double *yr, *s, *tyr, *ts;
+    uint64_t n_want, chunk, group, K; /* what they hold room for */
+    uint64_t dev_stride;              /* per_tile: floats from one thread's tile values to the next's */
+    int nthreads, per_tile;           /* per_tile: launches per tile */
+    int nan;                          /* per_tile: dev holds NaN everywhere (compare_values keeps it so) */
+    uint32_t tile;                    /* rows per tile, TILE_ROWS or TILE_SPREAD */
 } bufs;
 
 static void bufs_free(bufs *b)
 {
-    free(b->rows), free(b->x), free(b->dev), free(b->refv), free(b->y), free(b->tdev), free(b->ty), free(b->trefv);
-    free(b->xt), free(b->axt), free(b->yr), free(b->s), free(b->tyr), free(b->ts);
+    free(b->rows), free(b->dev), free(b->refv), free(b->y), free(b->ty), free(b->trefv);
+    free(b->yr), free(b->s), free(b->tyr), free(b->ts);
+    memset(b, 0, sizeof *b);
 }
 
-static int bufs_alloc(bufs *b, uint64_t n_want, uint64_t chunk, uint64_t group, uint64_t M, uint64_t K)
+/* Room for n_want rows in chunks of `chunk`, groups of `group` and K columns; what b holds is
+ * kept when it is enough. */
+static int bufs_reserve(bufs *b, uint64_t n_want, uint64_t chunk, uint64_t group, uint64_t M, uint64_t K)
 {
-    uint64_t xb = (uint64_t)mp_ref_gemm_blocks((uint32_t)M) * 8 * K, T = (uint64_t)b->nthreads;
-    uint64_t dev = b->per_tile ? T * (TILE_SPREAD * K + MP_KERNEL_GUARD) : chunk * K + MP_KERNEL_GUARD;
+    if (b->dev && n_want <= b->n_want && chunk <= b->chunk && group <= b->group && K <= b->K) {
+        if (!b->nan) {
+            float nan = nanf("");
+            for (uint64_t i = 0; b->per_tile && i < (uint64_t)b->nthreads * b->dev_stride; i++) b->dev[i] = nan;
+            b->nan = 1;
+        }
+        return 1;
+    }
+    int nthreads = b->nthreads, per_tile = b->per_tile;
+    n_want = n_want > b->n_want ? n_want : b->n_want, chunk = chunk > b->chunk ? chunk : b->chunk;
+    group = group > b->group ? group : b->group, K = K > b->K ? K : b->K;
+    bufs_free(b);
+    b->nthreads = nthreads, b->per_tile = per_tile;
+    b->n_want = n_want, b->chunk = chunk, b->group = group, b->K = K;
+    uint64_t T = (uint64_t)nthreads;
+    b->dev_stride = TILE_MAX * K + MP_KERNEL_GUARD;
+    uint64_t dev = per_tile ? T * b->dev_stride : chunk * K + MP_KERNEL_GUARD;
     b->rows = malloc((size_t)(n_want ? n_want : 1) * sizeof *b->rows);
-    b->x = malloc((size_t)(M * K + 1) * sizeof *b->x);
     b->dev = malloc((size_t)dev * sizeof *b->dev);
     b->refv = malloc((size_t)(chunk * K + 1) * sizeof *b->refv);
     b->y = malloc((size_t)(group * M + MP_KERNEL_GUARD) * sizeof *b->y);
-    b->ty = malloc((size_t)(T * (TILE_SPREAD * M + MP_KERNEL_GUARD)) * sizeof *b->ty);
-    b->trefv = malloc((size_t)(b->per_tile ? T * TILE_SPREAD * K + 1 : 1) * sizeof *b->trefv);
-    b->xt = malloc((size_t)(xb + 1) * sizeof *b->xt);
-    b->axt = malloc((size_t)(xb + 1) * sizeof *b->axt);
+    b->ty = malloc((size_t)(T * (TILE_MAX * M + MP_KERNEL_GUARD)) * sizeof *b->ty);
+    b->trefv = malloc((size_t)(per_tile ? T * TILE_MAX * K + 1 : 1) * sizeof *b->trefv);
     b->yr = malloc((size_t)(group * M + 1) * sizeof *b->yr);
     b->s = malloc((size_t)(group * M + 1) * sizeof *b->s);
-    b->tyr = malloc((size_t)(T * TILE_SPREAD * M + 1) * sizeof *b->tyr);
-    b->ts = malloc((size_t)(T * TILE_SPREAD * M + 1) * sizeof *b->ts);
-    if (!(b->rows && b->x && b->dev && b->refv && b->y && b->ty && b->trefv && b->xt && b->axt && b->yr && b->s &&
-          b->tyr && b->ts))
+    b->tyr = malloc((size_t)(T * TILE_MAX * M + 1) * sizeof *b->tyr);
+    b->ts = malloc((size_t)(T * TILE_MAX * M + 1) * sizeof *b->ts);
+    if (!(b->rows && b->dev && b->refv && b->y && b->ty && b->trefv && b->yr && b->s && b->tyr && b->ts)) {
+        bufs_free(b);
+        b->nthreads = nthreads, b->per_tile = per_tile;
         return 0;
+    }
     float nan = nanf("");
-    for (uint64_t i = 0; b->per_tile && i < dev; i++) b->dev[i] = nan; /* kept NaN by compare_values */
+    for (uint64_t i = 0; per_tile && i < dev; i++) b->dev[i] = nan; /* kept NaN by compare_values */
+    b->nan = 1;
     return 1;
+}
+
+/* The activations for one K: x [M][K] from the seeded generator, blocked for the reference (xt
+ * and |x| in axt) and for the kernels (xk). The same for every tensor of that K. */
+typedef struct xset {
+    uint64_t K, used;
+    float *x, *xk;
+    double *xt, *axt;
+} xset;
+
+#define XSETS 4 /* the K of a model's linears: hidden, intermediate, a MoE's expert width, heads */
+
+struct mp_numerics {
+    mp_device *dev;
+    const mp_verify_opts *o;
+    bufs b;
+    xset xs[XSETS];
+    uint64_t clock;
+};
+
+mp_numerics *mp_numerics_new(mp_device *d, const mp_verify_opts *o, int threads)
+{
+    mp_numerics *nu = calloc(1, sizeof *nu);
+    if (!nu) return NULL;
+    nu->dev = d, nu->o = o;
+    nu->b.nthreads = threads > 0 ? threads : omp_get_max_threads();
+    nu->b.per_tile = mp_device_threadsafe(d);
+    return nu;
+}
+
+static void xset_free(xset *x)
+{
+    free(x->x), free(x->xk), free(x->xt), free(x->axt);
+    memset(x, 0, sizeof *x);
+}
+
+void mp_numerics_free(mp_numerics *nu)
+{
+    if (!nu) return;
+    bufs_free(&nu->b);
+    for (int i = 0; i < XSETS; i++) xset_free(&nu->xs[i]);
+    free(nu);
+}
+
+mp_device *mp_numerics_device(const mp_numerics *nu) { return nu->dev; }
+
+/* The activations of K: made when no set holds them, in place of the least recently used. */
+static const xset *xset_for(mp_numerics *nu, uint64_t K)
+{
+    xset *x = &nu->xs[0];
+    for (int i = 0; i < XSETS; i++) {
+        if (nu->xs[i].x && nu->xs[i].K == K) {
+            nu->xs[i].used = ++nu->clock;
+            return &nu->xs[i];
+        }
+        if (!nu->xs[i].x || nu->xs[i].used < x->used) x = &nu->xs[i];
+    }
+    xset_free(x);
+    uint64_t M = nu->o->m, xb = (uint64_t)mp_ref_gemm_blocks((uint32_t)M) * 8 * K;
+    x->x = malloc((size_t)(M * K + 1) * sizeof *x->x);
+    x->xk = malloc((mp_kernel_x_floats((uint32_t)M, (size_t)K) + 1) * sizeof *x->xk);
+    x->xt = malloc((size_t)(xb + 1) * sizeof *x->xt);
+    x->axt = malloc((size_t)(xb + 1) * sizeof *x->axt);
+    if (!(x->x && x->xk && x->xt && x->axt)) {
+        xset_free(x);
+        return NULL;
+    }
+    uint64_t seed = nu->o->seed;
+    for (uint64_t i = 0; i < M * K; i++) x->x[i] = (float)(splitmix(&seed) >> 40) * 0x1p-23f - 1.0f;
+    mp_ref_gemm_x(x->x, (uint32_t)M, K, x->xt, x->axt);
+    mp_kernel_block_x(x->x, (uint32_t)M, (size_t)K, x->xk);
+    x->K = K, x->used = ++nu->clock;
+    return x;
 }
 
 /* The reference, when each tile computes its own rows' (mp_numeric_compare's ref_threadsafe). */
@@ -325,29 +443,30 @@ typedef struct tile_ref {
  * products (its own launches, or the chunk's), compared with the reference; y, yr and s into
  * the arrays [M][rows of the chunk] of its chunk, chunk c's at c * CHUNK_ROWS * M. */
 _Static_assert(CHUNK_ROWS % TILE_ROWS == 0 && CHUNK_ROWS % TILE_SPREAD == 0, "a tile lies in one chunk");
-static void run_tile(mp_kernel_job *job, bufs *b, const uint32_t *cr, uint32_t cn, uint32_t i, int t, uint64_t K,
-                     uint32_t M, const tile_ref *tr, tile_res *res)
+_Static_assert(TILE_ROWS <= TILE_MAX && TILE_SPREAD <= TILE_MAX, "the per-thread buffers hold a tile");
+static void run_tile(mp_kernel_job *job, bufs *b, const xset *xs, const uint32_t *cr, uint32_t cn, uint32_t i, int t,
+                     uint64_t K, uint32_t M, const tile_ref *tr, tile_res *res)
 {
     uint32_t t0 = i * b->tile, tn = cn - t0 < b->tile ? cn - t0 : b->tile;
-    float *dev = b->dev + (uint64_t)t0 * K, *y = b->ty + (uint64_t)t * (TILE_SPREAD * M + MP_KERNEL_GUARD);
-    double *yr = b->tyr + (uint64_t)t * TILE_SPREAD * M, *s = b->ts + (uint64_t)t * TILE_SPREAD * M;
+    float *dev = b->dev + (uint64_t)t0 * K, *y = b->ty + (uint64_t)t * (TILE_MAX * M + MP_KERNEL_GUARD);
+    double *yr = b->tyr + (uint64_t)t * TILE_MAX * M, *s = b->ts + (uint64_t)t * TILE_MAX * M;
     const float *refv = b->refv + (uint64_t)t0 * K;
     res->rc = MP_OK;
     if (tr) {
-        float *own = b->trefv + (uint64_t)t * TILE_SPREAD * K;
+        float *own = b->trefv + (uint64_t)t * TILE_MAX * K;
         res->rc = tr->ref(tr->ctx, cr + t0, tn, own, &res->err);
         if (res->rc != MP_OK) return;
         refv = own;
     }
     if (b->per_tile) {
-        dev = b->dev + (uint64_t)t * (TILE_SPREAD * K + MP_KERNEL_GUARD);
+        dev = b->dev + (uint64_t)t * b->dev_stride;
         res->rc = mp_kernel_dequant_prefilled(job, cr + t0, tn, dev, &res->err); /* NaN: bufs_alloc, compare_values */
         if (res->rc == MP_OK) res->rc = mp_kernel_gemm_in_place(job, cr + t0, tn, y, &res->err);
         if (res->rc != MP_OK) return;
     }
     compare_values(dev, refv, (uint64_t)tn * K, b->per_tile, res);
     if (res->first != UINT64_MAX) res->first += (uint64_t)t0 * K;
-    mp_ref_gemm(refv, tn, K, b->xt, b->axt, M, yr, s);
+    mp_ref_gemm(refv, tn, K, xs->xt, xs->axt, M, yr, s);
     uint32_t c0 = t0 / CHUNK_ROWS * CHUNK_ROWS, ccn = cn - c0 < CHUNK_ROWS ? cn - c0 : CHUNK_ROWS;
     uint64_t at = (uint64_t)c0 * M + (t0 - c0);
     for (uint64_t m = 0; m < M; m++)
@@ -357,19 +476,38 @@ static void run_tile(mp_kernel_job *job, bufs *b, const uint32_t *cr, uint32_t c
         }
 }
 
+/* The rows of a tile of cr (cn rows of a group of chunks): TILE_ROWS when they are consecutive
+ * (--full), else TILE_SPREAD (runs of sampled rows). */
+static uint32_t tile_of(const uint32_t *cr, uint32_t cn)
+{
+    return cr[cn - 1] - cr[0] + 1 == cn ? TILE_ROWS : TILE_SPREAD;
+}
+
+#define MIN_PARALLEL 32768u /* values a launch of tiles needs to wake the other threads for */
+
+/* Whether each run of consecutive rows that a tile of cr hands the reference starts at a
+ * multiple of 8 (ref_threadsafe 1). */
+static int runs_from_8(const uint32_t *cr, uint32_t cn)
+{
+    uint32_t tile = tile_of(cr, cn);
+    for (uint32_t i = 0; i < cn; i++)
+        if ((i % tile == 0 || cr[i] != cr[i - 1] + 1) && cr[i] % 8 != 0) return 0;
+    return 1;
+}
+
 /* The tiles of one group of chunks, over the threads; then their results in row order, as one
  * pass over the chunks would have found them. */
-static mp_errcode run_chunk(mp_kernel_job *job, bufs *b, const uint32_t *cr, uint32_t cn, uint64_t K, uint32_t M,
-                            const tile_ref *tr, mp_vtensor *vt, acc *a, mp_err *err)
+static mp_errcode run_chunk(mp_kernel_job *job, bufs *b, const xset *xs, const uint32_t *cr, uint32_t cn, uint64_t K,
+                            uint32_t M, const tile_ref *tr, mp_vtensor *vt, acc *a, mp_err *err)
 {
     tile_res res[GROUP_CHUNKS * CHUNK_ROWS / TILE_ROWS];
-    b->tile = cr[cn - 1] - cr[0] + 1 == cn ? TILE_ROWS : TILE_SPREAD;
+    b->tile = tile_of(cr, cn);
     long long nt = (cn + b->tile - 1) / b->tile;
-#pragma omp parallel num_threads(b->nthreads) if (nt > 1 && (uint64_t)cn * K >= 262144)
+#pragma omp parallel num_threads(b->nthreads) if (nt > 1 && (uint64_t)cn * K >= MIN_PARALLEL)
     {
         int t = omp_get_thread_num();
 #pragma omp for schedule(dynamic, 1)
-        for (long long i = 0; i < nt; i++) run_tile(job, b, cr, cn, (uint32_t)i, t, K, M, tr, &res[i]);
+        for (long long i = 0; i < nt; i++) run_tile(job, b, xs, cr, cn, (uint32_t)i, t, K, M, tr, &res[i]);
     }
     uint64_t bad = 0;
     int all_nan = 1;
@@ -391,32 +529,28 @@ static mp_errcode run_chunk(mp_kernel_job *job, bufs *b, const uint32_t *cr, uin
     return MP_OK;
 }
 
-mp_errcode mp_numeric_compare(mp_device *dv, const mp_verify_opts *o, const mp_kernel_data *kd, uint64_t N,
-                              uint64_t K, const char *name, mp_ref_rows_fn ref, void *ctx, int ref_threadsafe,
-                              mp_vtensor *vt, mp_verify_report *r, mp_err *err)
+mp_errcode mp_numeric_compare(mp_numerics *nu, const mp_kernel_data *kd, uint64_t N, uint64_t K, const char *name,
+                              mp_ref_rows_fn ref, void *ctx, int ref_threadsafe, mp_vtensor *vt,
+                              mp_verify_report *r, mp_err *err)
 {
-    uint64_t M = o->m;
-    uint32_t want = o->rows;
-    bufs b = {0};
+    uint64_t M = nu->o->m;
+    uint32_t want = nu->o->rows;
+    bufs *b = &nu->b;
     mp_kernel_job *job = NULL;
-    mp_errcode rc = mp_kernel_upload(dv, kd, &job, err);
+    mp_errcode rc = mp_kernel_upload(nu->dev, kd, &job, err);
     if (rc != MP_OK) {
         if (!err->tensor[0]) snprintf(err->tensor, sizeof err->tensor, "%s", name);
         return rc;
     }
-    uint64_t n_want = want && want < N ? want : N, chunk = n_want < CHUNK_ROWS ? n_want : CHUNK_ROWS;
-    b.nthreads = omp_get_max_threads();
-    b.per_tile = mp_kernel_threadsafe(job);
-    uint32_t gmax = b.per_tile ? GROUP_CHUNKS * CHUNK_ROWS : CHUNK_ROWS;
-    if (!bufs_alloc(&b, n_want, chunk, n_want < gmax ? n_want : gmax, M, K)) {
+    uint64_t n_want = mp_verify_sample_count(N, want), chunk = n_want < CHUNK_ROWS ? n_want : CHUNK_ROWS;
+    uint32_t gmax = b->per_tile ? GROUP_CHUNKS * CHUNK_ROWS : CHUNK_ROWS;
+    const xset *xs = xset_for(nu, K);
+    if (!xs || !bufs_reserve(b, n_want, chunk, n_want < gmax ? n_want : gmax, M, K)) {
         rc = mp_errf(err, MP_E_NOMEM, "out of memory");
         goto done;
     }
-    uint64_t seed = o->seed;
-    for (uint64_t i = 0; i < M * K; i++) b.x[i] = (float)(splitmix(&seed) >> 40) * 0x1p-23f - 1.0f;
-    mp_ref_gemm_x(b.x, (uint32_t)M, K, b.xt, b.axt);
-    if ((rc = mp_kernel_set_x(job, b.x, (uint32_t)M, err)) != MP_OK) goto done;
-    uint32_t nrows = mp_verify_sample_rows(N, want, b.rows);
+    mp_kernel_use_x(job, xs->xk, (uint32_t)M);
+    uint32_t nrows = mp_verify_sample_rows(N, want, b->rows);
     vt->rows = nrows;
     if (nrows == 0) {
         vt->status = MP_VS_FAIL;
@@ -429,32 +563,32 @@ mp_errcode mp_numeric_compare(mp_device *dv, const mp_verify_opts *o, const mp_k
     double gamma = mp_verify_gamma(K + 1), gamma_p = mp_verify_gamma_prob(K + 1);
     double eta = (double)(K + 1) * 0x1p-149; /* underflow: each f32 product may lose up to 2^-150 */
     acc a = {.first_row = -1, .all_nan = 1};
+    b->nan = 0; /* until every tile has compared (and so refilled) its values */
     for (uint32_t c0 = 0, cn = 0; c0 < nrows && rc == MP_OK; c0 += cn) {
-        const uint32_t *cr = b.rows + c0;
+        const uint32_t *cr = b->rows + c0;
         tile_ref tr = {ref, ctx};
         int own_ref = 0;
         for (int pass = 0; pass < 2 && !own_ref; pass++) { /* a group of chunks when each tile has its own reference */
             uint32_t lim = pass == 0 ? gmax : CHUNK_ROWS;
             cn = nrows - c0 < lim ? nrows - c0 : lim;
-            own_ref = b.per_tile && (ref_threadsafe == 2 || (ref_threadsafe == 1 && cr[cn - 1] - cr[0] + 1 == cn &&
-                                                             cr[0] % TILE_ROWS == 0));
+            own_ref = b->per_tile && (ref_threadsafe == 2 || (ref_threadsafe == 1 && runs_from_8(cr, cn)));
         }
-        if (!own_ref) rc = ref(ctx, cr, cn, b.refv, err);
-        if (rc == MP_OK && !b.per_tile) rc = mp_kernel_dequant_in_place(job, cr, cn, b.dev, err);
-        if (rc == MP_OK && !b.per_tile) rc = mp_kernel_gemm_in_place(job, cr, cn, b.y, err);
-        if (rc == MP_OK) rc = run_chunk(job, &b, cr, cn, K, (uint32_t)M, own_ref ? &tr : NULL, vt, &a, err);
+        if (!own_ref) rc = ref(ctx, cr, cn, b->refv, err);
+        if (rc == MP_OK && !b->per_tile) rc = mp_kernel_dequant_in_place(job, cr, cn, b->dev, err);
+        if (rc == MP_OK && !b->per_tile) rc = mp_kernel_gemm_in_place(job, cr, cn, b->y, err);
+        if (rc == MP_OK) rc = run_chunk(job, b, xs, cr, cn, K, (uint32_t)M, own_ref ? &tr : NULL, vt, &a, err);
         if (rc != MP_OK) {
             if (!err->tensor[0]) snprintf(err->tensor, sizeof err->tensor, "%s", name);
             break;
         }
         for (uint32_t s0 = 0; s0 < cn; s0 += CHUNK_ROWS) /* judged chunk by chunk, as ever */
-            compare_outputs(b.y + (uint64_t)s0 * M, b.yr + (uint64_t)s0 * M, b.s + (uint64_t)s0 * M, M,
+            compare_outputs(b->y + (uint64_t)s0 * M, b->yr + (uint64_t)s0 * M, b->s + (uint64_t)s0 * M, M,
                             cn - s0 < CHUNK_ROWS ? cn - s0 : CHUNK_ROWS, gamma, eta, gamma_p, vt, &a);
     }
     if (rc == MP_OK) rc = judge(&a, nrows, K, name, vt, r, err);
+    b->nan = rc == MP_OK;
 done:
     mp_kernel_job_free(job);
-    bufs_free(&b);
     return rc;
 }
 
@@ -464,13 +598,13 @@ typedef struct qref {
     const mp_st_model *m;
     const mp_qlinear *q;
     const mp_ref_groups *grp; /* read once per linear */
-    float *tmp;
+    float *tmp;               /* ref_rows' */
 } qref;
 
 static mp_errcode qref_rows(void *ctx, const uint32_t *rows, uint32_t nrows, float *out, mp_err *err)
 {
-    const qref *q = ctx;
-    return ref_rows(q->m, q->q, q->grp, rows, nrows, out, q->tmp, err);
+    qref *q = ctx;
+    return ref_rows(q->m, q->q, q->grp, rows, nrows, out, &q->tmp, err);
 }
 
 /* Tensor t's bytes for a kernel: in place in its file's mapping (mp_st_file_map) when there is
@@ -564,11 +698,11 @@ static mp_errcode check_linear(const mp_numeric_ctx *c, const mp_st_model *om, c
                                                                   : int_kernel_data(om, ol, &kd, own, err);
     if (rc == MP_OK) {
         mp_ref_groups *grp = NULL;
-        qref qr = {rm, rl, NULL, malloc((size_t)((CHUNK_ROWS + 8) * ol->k_cols) * sizeof(float))};
-        rc = qr.tmp ? mp_ref_groups_read(rm, rl, &grp, err) : mp_errf(err, MP_E_NOMEM, "out of memory");
+        qref qr = {rm, rl, NULL, NULL};
+        rc = mp_ref_groups_read(rm, rl, &grp, err);
         qr.grp = grp;
         if (rc == MP_OK)
-            rc = mp_numeric_compare(c->dev, c->o, &kd, ol->n_rows, ol->k_cols, name, qref_rows, &qr,
+            rc = mp_numeric_compare(c->nu, &kd, ol->n_rows, ol->k_cols, name, qref_rows, &qr,
                                     qref_threadsafe(rm, rl), vt, r, err);
         mp_ref_groups_free(grp);
         free(qr.tmp);
@@ -763,15 +897,15 @@ static mp_errcode check_dense(const mp_numeric_ctx *c, const mp_tensor *w, const
     unsigned es = mp_dtype_bits(w->dtype) / 8;
     MP_FORWARD(hold(c->out, w, c->out_held, err));
     MP_FORWARD(hold(c->src, sl->qweight, c->src_held, err));
-    uint32_t *rows = malloc((size_t)(c->o->rows && c->o->rows < N ? c->o->rows : N) * sizeof *rows);
-    float *ref = malloc((size_t)K * sizeof *ref), *tmp = malloc((size_t)(K * 9) * sizeof *tmp);
+    uint32_t *rows = malloc(((size_t)mp_verify_sample_count(N, c->o->rows) + 1) * sizeof *rows);
+    float *ref = malloc((size_t)K * sizeof *ref), *tmp = NULL;
     uint8_t *got = malloc((size_t)K * es);
-    mp_errcode rc = rows && ref && tmp && got ? MP_OK : mp_errf(err, MP_E_NOMEM, "out of memory");
+    mp_errcode rc = rows && ref && got ? MP_OK : mp_errf(err, MP_E_NOMEM, "out of memory");
     uint32_t nrows = rc == MP_OK ? mp_verify_sample_rows(N, c->o->rows, rows) : 0;
     int64_t first = -1, first_k = 0;
     kn_slab slab = {UINT64_MAX, NULL};
     for (uint32_t i = 0; i < nrows && rc == MP_OK; i++) {
-        rc = ref_rows(c->src, sl, NULL, rows + i, 1, ref, tmp, err);
+        rc = ref_rows(c->src, sl, NULL, rows + i, 1, ref, &tmp, err);
         if (rc == MP_OK) rc = read_dense_row(c->out, w, np, rows[i], K, es, &slab, got, err);
         for (uint64_t k = 0; rc == MP_OK && k < K; k++) {
             uint32_t want, have = es == 2 ? (uint32_t)(got[2 * k] | got[2 * k + 1] << 8) : mp_read_le32(got + 4 * k);
@@ -858,7 +992,7 @@ static mp_errcode check_gguf_blocks(const mp_numeric_ctx *c, size_t fi, uint64_t
             kd.P[MP_P_BITS] = type;
             kd.P[MP_P_QSTRIDE] = (uint32_t)t->shape[1];
             kd.P[MP_P_GSIZE] = 32;
-            rc = mp_numeric_compare(c->dev, c->o, &kd, t->shape[0], k, t->name, blockref_rows, &br, 0, vt, r,
+            rc = mp_numeric_compare(c->nu, &kd, t->shape[0], k, t->name, blockref_rows, &br, 0, vt, r,
                                     err);
         }
         free(bytes);
@@ -914,6 +1048,89 @@ static void steps_start(const mp_numeric_ctx *c)
 
 static void step(const mp_numeric_ctx *c) { mp_report_add(c->progress, 1); }
 
+/* Whether the quantized linears may be checked several at once, one per thread: sampled
+ * checks on the cpu backend (whose launches run in any thread) of checkpoints whose files are
+ * read in place (hold() loads a compressed file for one linear at a time). A sampled check of a
+ * small linear has too few rows to spread over the threads, and a MoE model has thousands. */
+static int linears_in_parallel(const mp_numeric_ctx *c, int threads)
+{
+    if (threads < 2 || c->o->rows == 0 || !mp_device_threadsafe(mp_numerics_device(c->nu))) return 0;
+    const mp_st_model *ms[2] = {c->out, c->src};
+    for (int k = 0; k < 2; k++)
+        for (size_t i = 0; ms[k] && i < mp_st_n_files(ms[k]); i++)
+            if (mp_st_file_compression(ms[k], i) != MP_COMPRESS_NONE) return 0;
+    return 1;
+}
+
+#define LINEAR_BATCH 64u /* linears checked at once, then merged into the report in order */
+
+typedef struct linear_res {
+    mp_verify_report r; /* its findings and table rows */
+    mp_errcode rc;
+    mp_err err;
+} linear_res;
+
+/* r += the findings and table rows of o, in order. */
+static mp_errcode report_append(mp_verify_report *r, const mp_verify_report *o, mp_err *err)
+{
+    mp_vfinding *f = o->n_findings ? realloc(r->findings, (r->n_findings + o->n_findings) * sizeof *f) : r->findings;
+    mp_vtensor *t = o->n_numeric ? realloc(r->numeric, (r->n_numeric + o->n_numeric) * sizeof *t) : r->numeric;
+    if (f) r->findings = f;
+    if (t) r->numeric = t;
+    if ((o->n_findings && !f) || (o->n_numeric && !t)) return mp_errf(err, MP_E_NOMEM, "out of memory");
+    if (o->n_findings) memcpy(r->findings + r->n_findings, o->findings, o->n_findings * sizeof *f);
+    if (o->n_numeric) memcpy(r->numeric + r->n_numeric, o->numeric, o->n_numeric * sizeof *t);
+    r->n_findings += o->n_findings, r->n_numeric += o->n_numeric;
+    r->n_fail += o->n_fail, r->n_warn += o->n_warn;
+    return MP_OK;
+}
+
+/* Every quantized linear of the output against its reference, in order; or, where
+ * linears_in_parallel, LINEAR_BATCH at a time over the threads, each into a report of its own
+ * (one mp_numerics per thread), merged in order: the same report, and the same first error
+ * (with what its linear had found), as one after the other. */
+static mp_errcode check_linears(const mp_numeric_ctx *c, mp_verify_report *r, mp_err *err)
+{
+    size_t n = mp_qmodel_n_linears(c->outq);
+    int T = omp_get_max_threads();
+    if (!linears_in_parallel(c, T) || n < 2) {
+        for (size_t i = 0; i < n; i++, step(c)) {
+            const mp_qlinear *l = mp_qmodel_linear(c->outq, i);
+            MP_FORWARD(check_with_reference(c, c->out, l, l->prefix, l->prefix, r, err));
+        }
+        return MP_OK;
+    }
+    linear_res *res = calloc(LINEAR_BATCH, sizeof *res);
+    mp_numerics **nus = calloc((size_t)T, sizeof *nus);
+    mp_errcode rc = res && nus ? MP_OK : mp_errf(err, MP_E_NOMEM, "out of memory");
+    for (int t = 0; rc == MP_OK && t < T; t++)
+        if (!(nus[t] = mp_numerics_new(mp_numerics_device(c->nu), c->o, 1))) rc = mp_errf(err, MP_E_NOMEM, "out of memory");
+    for (size_t b0 = 0; rc == MP_OK && b0 < n; b0 += LINEAR_BATCH) {
+        long long bn = (long long)(n - b0 < LINEAR_BATCH ? n - b0 : LINEAR_BATCH);
+#pragma omp parallel num_threads(T)
+        {
+            mp_numeric_ctx tc = *c;
+            tc.nu = nus[omp_get_thread_num()];
+#pragma omp for schedule(dynamic, 1)
+            for (long long i = 0; i < bn; i++) {
+                const mp_qlinear *l = mp_qmodel_linear(c->outq, b0 + (size_t)i);
+                res[i].err = (mp_err)MP_ERR_INIT;
+                res[i].rc = check_with_reference(&tc, c->out, l, l->prefix, l->prefix, &res[i].r, &res[i].err);
+            }
+        }
+        for (long long i = 0; i < bn; i++) {
+            if (rc == MP_OK) rc = report_append(r, &res[i].r, err);
+            if (rc == MP_OK && res[i].rc != MP_OK) *err = res[i].err, rc = res[i].rc;
+            if (rc == MP_OK) step(c);
+            mp_verify_report_free(&res[i].r);
+        }
+    }
+    for (int t = 0; nus && t < T; t++) mp_numerics_free(nus[t]);
+    free(nus);
+    free(res);
+    return rc;
+}
+
 mp_errcode mp_check_numerics(const mp_numeric_ctx *c, mp_verify_report *r, mp_err *err)
 {
     uint64_t no_kernel = 0;
@@ -933,10 +1150,7 @@ mp_errcode mp_check_numerics(const mp_numeric_ctx *c, mp_verify_report *r, mp_er
         MP_FORWARD(check_float_source(c, mp_qmodel_linear(c->srcq, i), r, err));
         step(c);
     }
-    for (size_t i = 0; i < mp_qmodel_n_linears(c->outq); i++, step(c)) {
-        const mp_qlinear *l = mp_qmodel_linear(c->outq, i);
-        MP_FORWARD(check_with_reference(c, c->out, l, l->prefix, l->prefix, r, err));
-    }
+    MP_FORWARD(check_linears(c, r, err));
     uint32_t code_xor = 0, src_xor = 0;
     int have_xor = 0;
     for (size_t i = 0; i < mp_st_n_tensors(c->out); i++) {

@@ -279,11 +279,17 @@ static mp_errcode run_numerics(const session *v, mp_verify_report *r, mp_err *er
     unsigned char *seen = v->srcq ? calloc(mp_qmodel_n_linears(v->srcq) + 1, 1) : NULL;
     if (v->srcq && !seen) return mp_errf(err, MP_E_NOMEM, "out of memory");
     size_t out_held = SIZE_MAX, src_held = SIZE_MAX;
-    mp_numeric_ctx c = {v->out, v->outq, v->manifest, v->src, v->srcq, v->dev, v->o, seen, &out_held, &src_held,
+    mp_numerics *nu = mp_numerics_new(v->dev, v->o, 0);
+    if (!nu) {
+        free(seen);
+        return mp_errf(err, MP_E_NOMEM, "out of memory");
+    }
+    mp_numeric_ctx c = {v->out, v->outq, v->manifest, v->src, v->srcq, nu, v->o, seen, &out_held, &src_held,
                         v->progress};
     double tn = now();
     mp_errcode rc = damaged(mp_check_numerics(&c, r, err), "numerics", r, err);
     r->numeric_seconds = now() - tn;
+    mp_numerics_free(nu);
     if (out_held != SIZE_MAX) mp_st_file_unload(v->out, out_held);
     if (src_held != SIZE_MAX) mp_st_file_unload(v->src, src_held);
     free(seen);

@@ -164,19 +164,29 @@ mp_errcode mp_kernel_dequant_in_place(mp_kernel_job *j, const uint32_t *rows, ui
                                       mp_err *err);
 /* The same, when the caller already holds its first nrows * K floats filled with NaN (any NaN
  * bits: a value the kernel leaves unwritten then still differs from every reference value), so
- * the launch does not fill them again; the guard zone is written as always. numerics.c refills
- * each value with NaN as it compares it, while the value is in the L1 cache. */
+ * the launch does not fill them again; the guard zone is written and checked as always, then
+ * left NaN, so the whole buffer is NaN again once the caller has refilled the values it
+ * compared (numerics.c refills each value with NaN as it compares it, while the value is in the
+ * L1 cache, and reuses the buffer for the next tensor, whatever its K). */
 mp_errcode mp_kernel_dequant_prefilled(mp_kernel_job *j, const uint32_t *rows, uint32_t nrows, float *out,
                                        mp_err *err);
 /* Blocks x [m][K] into the job for the mp_kernel_gemm_in_place launches that follow. */
 mp_errcode mp_kernel_set_x(mp_kernel_job *j, const float *x, uint32_t m, mp_err *err);
+/* x [m][K] in the kernels' blocks (mp_kernel_x_floats(m, K) floats in xb), and the same given
+ * to a job already blocked (xk, the caller's, read until the job is freed): the activations of
+ * one K serve every tensor of that K. */
+size_t mp_kernel_x_floats(uint32_t m, size_t K);
+void mp_kernel_block_x(const float *x, uint32_t m, size_t K, float *xb);
+void mp_kernel_use_x(mp_kernel_job *j, const float *xk, uint32_t m);
 /* mp_kernel_gemm with the x of mp_kernel_set_x, run in the caller's buffer: out holds
  * m * nrows + MP_KERNEL_GUARD floats. The in-place launches of one job touch nothing of the
  * job's but read: on the cpu backend (mp_kernel_threadsafe), several threads may run them at
  * once, each with its own out. */
 mp_errcode mp_kernel_gemm_in_place(mp_kernel_job *j, const uint32_t *rows, uint32_t nrows, float *out,
                                    mp_err *err);
-/* 1 when the job's in-place launches may run in several host threads at once (the cpu backend). */
+/* 1 when the job's in-place launches may run in several host threads at once (the cpu backend):
+ * for every job of device d (mp_device_threadsafe), or of the job's device. */
+int mp_device_threadsafe(const mp_device *d);
 int mp_kernel_threadsafe(const mp_kernel_job *j);
 void mp_kernel_job_free(mp_kernel_job *j);
 
@@ -212,7 +222,7 @@ typedef struct mp_verify_opts {
                                 exists, MP_E_IO naming them, unless no_source */
     int no_source;           /* compare with the output's own layout, whatever the manifest says */
     const char *device;      /* see mp_device_open */
-    uint32_t rows;           /* rows per tensor (spread over N, first and last); 0 = every row */
+    uint32_t rows;           /* rows per tensor (mp_verify_sample_count); 0 = every row */
     uint32_t m;              /* activation rows (8) */
     uint64_t seed;
     /* The numeric checks report as convert and split do (mp_event, include/modelprep.h), from
@@ -251,8 +261,14 @@ typedef struct mp_verify_report {
 mp_errcode mp_verify_run(const mp_verify_opts *o, mp_verify_report *r, mp_err *err);
 void mp_verify_report_free(mp_verify_report *r);
 
-/* The rows checked of a tensor of n rows: `want` spread evenly, first and last included (all
- * when want is 0 or >= n). Returns the count written to rows (at most max(want, n)). */
+/* How many rows of a tensor of n rows are checked (n at most 2^32 - 1 counted): every row when
+ * want is 0 or >= n; for MP_VERIFY_ROWS_AUTO (the default) n / 64, at least 16 and at most 64;
+ * else want. doc/reference.md section 1.5. */
+uint32_t mp_verify_sample_count(uint64_t n, uint32_t want);
+/* Those rows, increasing, into rows (mp_verify_sample_count(n, want) of them, returned): all
+ * rows, or row 0 alone for a count of 1, else runs of up to 8 consecutive rows, at least two,
+ * the first starting at row 0, the last ending at row n - 1, the others spread evenly, each
+ * from a multiple of 8 where the runs around it leave room. */
 uint32_t mp_verify_sample_rows(uint64_t n, uint32_t want, uint32_t *rows);
 
 /* The bound on |y - yref| for an f32 dot product of length k, in any order, with or without

@@ -14,20 +14,56 @@
 #include <stdio.h>
 #include <string.h>
 
-Test(unit_verify, sampled_rows_are_spread_with_first_and_last)
+/* Sampled rows come in runs of up to 8 consecutive rows from a multiple of 8 (a column layout's
+ * 8 rows share a cache line), the first run from row 0, the last to row n - 1; the default count
+ * is n / 64 between 16 and 64 (doc/reference.md section 1.5). */
+Test(unit_verify, sampled_rows_come_in_runs_of_8_with_first_and_last)
 {
-    uint32_t rows[64];
+    uint32_t rows[600];
     cr_assert_eq(mp_verify_sample_rows(1000, 5, rows), 5);
-    uint32_t want[5] = {0, 249, 499, 749, 999};
-    cr_assert_arr_eq(rows, want, sizeof want);
+    uint32_t five[5] = {0, 1, 997, 998, 999};
+    cr_assert_arr_eq(rows, five, sizeof five);
+    cr_assert_eq(mp_verify_sample_rows(1000, 24, rows), 24);
+    uint32_t runs3[24] = {0, 1, 2, 3, 4, 5, 6, 7, 496, 497, 498, 499, 500, 501, 502, 503,
+                          992, 993, 994, 995, 996, 997, 998, 999};
+    cr_assert_arr_eq(rows, runs3, sizeof runs3);
+    cr_assert_eq(mp_verify_sample_rows(4096, 64, rows), 64);
+    for (uint32_t r = 0; r < 8; r++)
+        for (uint32_t j = 0; j < 8; j++) cr_assert_eq(rows[r * 8 + j], r * 584 + j, "run %u row %u", r, j);
     cr_assert_eq(mp_verify_sample_rows(3, 64, rows), 3);
     cr_assert(rows[0] == 0 && rows[1] == 1 && rows[2] == 2);
     cr_assert_eq(mp_verify_sample_rows(7, 0, rows), 7); /* --full */
     cr_assert_eq(rows[6], 6);
     cr_assert_eq(mp_verify_sample_rows(100, 1, rows), 1);
     cr_assert_eq(rows[0], 0);
-    cr_assert_eq(mp_verify_sample_rows(64, 64, rows), 64);
-    cr_assert_eq(rows[63], 63);
+    cr_assert_eq(mp_verify_sample_rows(2, 2, rows), 2);
+    cr_assert(rows[0] == 0 && rows[1] == 1);
+    /* the default: n / 64, at least 16, at most 64, never more than n */
+    cr_assert_eq(mp_verify_sample_count(768, MP_VERIFY_ROWS_AUTO), 16);
+    cr_assert_eq(mp_verify_sample_count(2048, MP_VERIFY_ROWS_AUTO), 32);
+    cr_assert_eq(mp_verify_sample_count(4096, MP_VERIFY_ROWS_AUTO), 64);
+    cr_assert_eq(mp_verify_sample_count(151936, MP_VERIFY_ROWS_AUTO), 64);
+    cr_assert_eq(mp_verify_sample_count(10, MP_VERIFY_ROWS_AUTO), 10);
+    cr_assert_eq(mp_verify_sample_count(20, MP_VERIFY_ROWS_AUTO), 16);
+    cr_assert_eq(mp_verify_sample_count(20, 0), 20);
+    cr_assert_eq(mp_verify_sample_count(20, 5), 5);
+    /* every n and count: distinct, increasing, inside [0, n), the first and last rows in, and
+     * runs from a multiple of 8 wherever the runs around them leave room */
+    for (uint32_t n = 1; n <= 300; n++)
+        for (uint32_t want = 1; want <= n + 2 && want <= 64; want++) {
+            uint32_t c = mp_verify_sample_rows(n, want, rows);
+            cr_assert_eq(c, want < n ? want : n, "n %u want %u", n, want);
+            cr_assert_eq(rows[0], 0);
+            if (c > 1) cr_assert_eq(rows[c - 1], n - 1, "n %u want %u", n, want);
+            for (uint32_t i = 1; i < c; i++) cr_assert_gt(rows[i], rows[i - 1], "n %u want %u row %u", n, want, i);
+            for (uint32_t i = 0, j; c > 1 && i < c; i = j) { /* the run rows[i, j) */
+                for (j = i + 1; j < c && rows[j] == rows[j - 1] + 1 && j - i < 8; j++)
+                    ;
+                cr_assert_leq(j - i, 8);
+                if (n >= 8 * want && i > 0 && rows[j - 1] != n - 1) /* a middle run, with room */
+                    cr_assert_eq(rows[i] % 8, 0, "n %u want %u: a run from %u", n, want, rows[i]);
+            }
+        }
 }
 
 /* The family table is the file list: one family per kernels/ .cl, found by its stem, named
