@@ -295,6 +295,38 @@ def main():
         check(all(t["rows"] == t["n"] for t in doc["tensors"]), "--full checks every row")
         p, doc = verify("asym-awq", "cpu", "--rows", "5")
         check(all(t["rows"] == 5 for t in doc["tensors"]), "--rows 5")
+        # The default: n / 64 rows of each tensor, at least 16, at most 64 (never more than n).
+        p, doc = verify("asym-awq", "cpu")
+        check(doc["rows"] == "auto" and all(t["rows"] == min(t["n"], max(16, min(64, t["n"] // 64)))
+                                            for t in doc["tensors"]), f"default rows {doc['rows']}")
+
+        # Sampled linears run several at once on the cpu backend (64 per batch), merged in order:
+        # the report of a 10-layer model (70 linears) with wrong values in two of them, one in
+        # each batch, is the one-thread report, finding for finding and row for row.
+        mkmodel("many", "--layers", "10", "--group-size", "32", "--sym", "--seed", "12")
+        check(run("convert", "many", "many-cutlass", "--to", "cutlass-int4", "--quiet").returncode == 0, "many")
+        os.remove(os.path.join("many-cutlass", "modelprep.json"))
+
+        def two_wrong(t):
+            for layer in (1, 9):
+                k = f"model.layers.{layer}.self_attn.o_proj.qweight"
+                t[k] = t[k].copy()
+                t[k][-1, :] ^= 0x11  # the last row: in every sample
+        rewrite(os.path.join("many-cutlass", "model.safetensors"), two_wrong)
+        docs = []
+        for threads in ("1", "2"):
+            p = subprocess.run([BIN, "verify", "many-cutlass", "--against", "many", "--device", "cpu", "--json"],
+                               capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": threads})
+            doc = json.loads(p.stdout) if p.stdout else {}
+            for k in ("seconds", "integrity", "numerics"):
+                doc.pop(k, None)
+            check(p.returncode == 1 and len(doc.get("tensors", [])) == 70, f"{threads} threads: exit {p.returncode}")
+            docs.append(doc)
+        check(docs[0] == docs[1], "the report of two threads is the report of one")
+        fails = [f["text"] for f in docs[1]["findings"] if f["status"] == "FAIL"]
+        named = [f.split(": ")[0] for f in fails]
+        check(named[0] == "model.layers.1.self_attn.o_proj" and named[-1] == "model.layers.9.self_attn.o_proj" and
+              set(named) == {named[0], named[-1]} and named == sorted(named), f"two wrong linears, in order: {fails}")
 
         # Broken outputs: no manifest, so only numerics can tell.
         def broken(src, name, fn, needle, what):

@@ -328,3 +328,109 @@ Test(unit_verify, reference_product_equals_the_plain_loop_bit_for_bit)
         }
     free(x), free(w), free(xt), free(axt), free(yr), free(s);
 }
+
+/* A prefilled launch checks its guard zone and leaves it NaN again, so that the buffer a run of
+ * checks reuses (numerics.c) is NaN everywhere between tiles, whatever the next tile's K. */
+Test(unit_verify, prefilled_dequant_leaves_its_guard_zone_nan)
+{
+    mp_device *d = open_cpu();
+    mp_err err = MP_ERR_INIT;
+    uint8_t qw[4 * 16];
+    for (int i = 0; i < 64; i++) qw[i] = (uint8_t)(i * 29 + 5);
+    uint16_t sc[4 * 2] = {0x3800, 0xc000, 0x3c00, 0x4000, 0xb800, 0x3400, 0x4200, 0xbc00};
+    mp_kernel_data kd = cutlass_data(qw, sizeof qw, sc, sizeof sc, 4, 32, 2);
+    mp_kernel_job *j = NULL;
+    cr_assert_eq(mp_kernel_upload(d, &kd, &j, &err), MP_OK);
+    uint32_t rows[3] = {2, 3, 1};
+    float copy[3 * 32], place[3 * 32 + MP_KERNEL_GUARD];
+    for (size_t i = 0; i < sizeof place / sizeof *place; i++) place[i] = nanf("");
+    cr_assert_eq(mp_kernel_dequant(j, rows, 3, copy, &err), MP_OK);
+    cr_assert_eq(mp_kernel_dequant_prefilled(j, rows, 3, place, &err), MP_OK, "%s", err.msg);
+    cr_assert(memcmp(copy, place, sizeof copy) == 0);
+    for (int i = 0; i < MP_KERNEL_GUARD; i++) {
+        uint32_t bits;
+        memcpy(&bits, &place[3 * 32 + i], 4);
+        cr_assert_eq(bits & 0x7fffffffu, 0x7fc00000u, "guard word %d: %08x, not the fill's NaN", i, bits);
+    }
+    mp_kernel_job_free(j);
+    mp_device_close(d);
+}
+
+/* The reference of the cutlass linears below: (q - 8) * s, with one value made wrong when asked. */
+typedef struct hand_ref {
+    const uint8_t *qw;
+    const uint16_t *sc;
+    uint32_t K, G;
+    int64_t bad_row, bad_k; /* -1: none */
+} hand_ref;
+
+static mp_errcode hand_rows(void *ctx, const uint32_t *rows, uint32_t nrows, float *out, mp_err *err)
+{
+    (void)err;
+    const hand_ref *h = ctx;
+    for (uint32_t r = 0; r < nrows; r++)
+        for (uint32_t k = 0; k < h->K; k++) {
+            int byte = h->qw[(size_t)rows[r] * h->K / 2 + k / 2], q = k % 2 ? byte >> 4 : byte & 15;
+            float s = mp_f16_to_f32(h->sc[(size_t)rows[r] * h->G + k / (h->K / h->G)]);
+            out[(size_t)r * h->K + k] = (float)(q - 8) * s;
+            if (rows[r] == h->bad_row && k == h->bad_k) out[(size_t)r * h->K + k] += 1.0f;
+        }
+    return MP_OK;
+}
+
+/* One mp_numerics checks tensors of different K one after the other, reusing its activations and
+ * buffers: each result is the one a fresh mp_numerics gives, a wrong reference value is found and
+ * named in every position, and the tensors after it still pass. */
+Test(unit_verify, numeric_checks_reuse_buffers_across_tensors_of_any_k)
+{
+    mp_device *d = open_cpu();
+    static uint8_t qw[96 * 512 / 2];
+    static uint16_t sc[96 * 4];
+    for (size_t i = 0; i < sizeof qw; i++) qw[i] = (uint8_t)(i * 2654435761u >> 13);
+    for (size_t i = 0; i < 96 * 4; i++) sc[i] = (uint16_t)(0x3000 + (i * 97) % 0x0c00 + (i % 3 == 0 ? 0x8000 : 0));
+    const struct { uint32_t N, K; int64_t bad_row, bad_k; } cases[] = {
+        {96, 512, -1, -1}, {40, 64, -1, -1}, {96, 512, 70, 300}, {12, 128, -1, -1}, {40, 64, 39, 63}, {96, 512, -1, -1},
+    };
+    for (uint32_t rows = 0; rows <= 16; rows += 16) { /* --full, then 16 sampled rows */
+        mp_verify_opts o = {.rows = rows, .m = 8, .seed = 7};
+        mp_numerics *nu = mp_numerics_new(d, &o, 2);
+        cr_assert_not_null(nu);
+        for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+            uint32_t N = cases[c].N, K = cases[c].K, G = 4;
+            mp_kernel_data kd = cutlass_data(qw, (size_t)N * K / 2, sc, (size_t)N * G * 2, N, K, G);
+            hand_ref h = {qw, sc, K, G, cases[c].bad_row, cases[c].bad_k};
+            mp_verify_report r[2];
+            memset(r, 0, sizeof r);
+            for (int fresh = 0; fresh < 2; fresh++) {
+                mp_numerics *one = fresh ? mp_numerics_new(d, &o, 2) : nu;
+                mp_vtensor *vt = mp_vtensor_add(&r[fresh], "t", "cutlass-int4", N, K, 8);
+                mp_err err = MP_ERR_INIT;
+                cr_assert_eq(mp_numeric_compare(one, &kd, N, K, "t", hand_rows, &h, 2, vt, &r[fresh], &err), MP_OK,
+                             "%s", err.msg);
+                if (fresh) mp_numerics_free(one);
+            }
+            const mp_vtensor *a = &r[0].numeric[0], *b = &r[1].numeric[0];
+            int sampled_bad = cases[c].bad_row >= 0 && (rows == 0 || cases[c].bad_row == N - 1);
+            cr_assert_eq(a->bad_values, (uint64_t)sampled_bad, "case %zu rows %u: %llu bad: %s", c, rows, (unsigned long long)a->bad_values, r[0].n_findings ? r[0].findings[0].text : "");
+            cr_assert_eq(a->status, sampled_bad ? MP_VS_FAIL : MP_VS_PASS, "case %zu rows %u: %s", c, rows,
+                         r[0].n_findings ? r[0].findings[0].text : "(no finding)");
+            cr_assert_eq(a->rows, b->rows);
+            cr_assert(a->bad_values == b->bad_values && a->bad_outputs == b->bad_outputs && a->nmse == b->nmse &&
+                          a->nmse_bound == b->nmse_bound && a->max_abs_err == b->max_abs_err,
+                      "case %zu rows %u: reused and fresh buffers disagree", c, rows);
+            cr_assert_eq(r[0].n_findings, r[1].n_findings);
+            for (size_t f = 0; f < r[0].n_findings; f++) cr_assert_str_eq(r[0].findings[f].text, r[1].findings[f].text);
+            if (sampled_bad) {
+                char want[120];
+                snprintf(want, sizeof want, "first at row %lld, column %lld", (long long)cases[c].bad_row,
+                         (long long)cases[c].bad_k);
+                cr_assert(r[0].n_findings && strstr(r[0].findings[0].text, want), "case %zu: %s", c,
+                          r[0].n_findings ? r[0].findings[0].text : "(no finding)");
+            }
+            mp_verify_report_free(&r[0]);
+            mp_verify_report_free(&r[1]);
+        }
+        mp_numerics_free(nu);
+    }
+    mp_device_close(d);
+}
