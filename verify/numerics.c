@@ -786,6 +786,123 @@ static int stacked_pair_ok(const mp_tensor *qw, const mp_tensor *sc)
 
 /* Each expert slice of a stacked tensor against the source: the same stacked tensor when the
  * source has it (a split of a converted checkpoint), else the source's per-expert linears. */
+static void step(const mp_numeric_ctx *c) { mp_report_add(c->progress, 1); }
+
+/* Whether the quantized linears may be checked several at once, one per thread: sampled
+ * checks on the cpu backend (whose launches run in any thread) of checkpoints whose files are
+ * read in place (hold() loads a compressed file for one linear at a time). A sampled check of a
+ * small linear has too few rows to spread over the threads, and a MoE model has thousands. */
+static int linears_in_parallel(const mp_numeric_ctx *c, int threads)
+{
+    if (threads < 2 || c->o->rows == 0 || !mp_device_threadsafe(mp_numerics_device(c->nu))) return 0;
+    const mp_st_model *ms[2] = {c->out, c->src};
+    for (int k = 0; k < 2; k++)
+        for (size_t i = 0; ms[k] && i < mp_st_n_files(ms[k]); i++)
+            if (mp_st_file_compression(ms[k], i) != MP_COMPRESS_NONE) return 0;
+    return 1;
+}
+
+#define LINEAR_BATCH 64u /* linears checked at once, then merged into the report in order */
+
+typedef struct linear_res {
+    mp_verify_report r; /* its findings and table rows */
+    mp_errcode rc;
+    mp_err err;
+} linear_res;
+
+/* r += the findings and table rows of o, in order. */
+static mp_errcode report_append(mp_verify_report *r, const mp_verify_report *o, mp_err *err)
+{
+    mp_vfinding *f = o->n_findings ? realloc(r->findings, (r->n_findings + o->n_findings) * sizeof *f) : r->findings;
+    mp_vtensor *t = o->n_numeric ? realloc(r->numeric, (r->n_numeric + o->n_numeric) * sizeof *t) : r->numeric;
+    if (f) r->findings = f;
+    if (t) r->numeric = t;
+    if ((o->n_findings && !f) || (o->n_numeric && !t)) return mp_errf(err, MP_E_NOMEM, "out of memory");
+    if (o->n_findings) memcpy(r->findings + r->n_findings, o->findings, o->n_findings * sizeof *f);
+    if (o->n_numeric) memcpy(r->numeric + r->n_numeric, o->numeric, o->n_numeric * sizeof *t);
+    r->n_findings += o->n_findings, r->n_numeric += o->n_numeric;
+    r->n_fail += o->n_fail, r->n_warn += o->n_warn;
+    return MP_OK;
+}
+
+/* One check of a list (a linear, an expert slice), into r: check_items's work. */
+typedef mp_errcode (*item_fn)(const mp_numeric_ctx *c, const void *arg, size_t i, mp_verify_report *r, mp_err *err);
+
+/* Items 0 .. n-1 of fn, in order (a progress step after each when `steps`); or, where
+ * linears_in_parallel, LINEAR_BATCH at a time over the threads, each into a report of its own
+ * (one mp_numerics per thread), merged in order: the same report, and the same first error
+ * (with what its item had found), as one after the other. */
+static mp_errcode check_items(const mp_numeric_ctx *c, size_t n, item_fn fn, const void *arg, int steps,
+                              mp_verify_report *r, mp_err *err)
+{
+    int T = omp_get_max_threads();
+    if (!linears_in_parallel(c, T) || n < 2) {
+        for (size_t i = 0; i < n; i++) {
+            MP_FORWARD(fn(c, arg, i, r, err));
+            if (steps) step(c);
+        }
+        return MP_OK;
+    }
+    linear_res *res = calloc(LINEAR_BATCH, sizeof *res);
+    mp_numerics **nus = calloc((size_t)T, sizeof *nus);
+    mp_errcode rc = res && nus ? MP_OK : mp_errf(err, MP_E_NOMEM, "out of memory");
+    for (int t = 0; rc == MP_OK && t < T; t++)
+        if (!(nus[t] = mp_numerics_new(mp_numerics_device(c->nu), c->o, 1))) rc = mp_errf(err, MP_E_NOMEM, "out of memory");
+    for (size_t b0 = 0; rc == MP_OK && b0 < n; b0 += LINEAR_BATCH) {
+        long long bn = (long long)(n - b0 < LINEAR_BATCH ? n - b0 : LINEAR_BATCH);
+#pragma omp parallel num_threads(T)
+        {
+            mp_numeric_ctx tc = *c;
+            tc.nu = nus[omp_get_thread_num()];
+#pragma omp for schedule(dynamic, 1)
+            for (long long i = 0; i < bn; i++) {
+                res[i].err = (mp_err)MP_ERR_INIT;
+                res[i].rc = fn(&tc, arg, b0 + (size_t)i, &res[i].r, &res[i].err);
+            }
+        }
+        for (long long i = 0; i < bn; i++) {
+            if (rc == MP_OK) rc = report_append(r, &res[i].r, err);
+            if (rc == MP_OK && res[i].rc != MP_OK) *err = res[i].err, rc = res[i].rc;
+            if (rc == MP_OK && steps) step(c);
+            mp_verify_report_free(&res[i].r);
+        }
+    }
+    for (int t = 0; nus && t < T; t++) mp_numerics_free(nus[t]);
+    free(nus);
+    free(res);
+    return rc;
+}
+
+/* The expert slices of one stacked tensor (check_stacked), for check_items: item i is expert
+ * i / parts, part i % parts (gate and up of w13, or down of w2). */
+typedef struct stacked_job {
+    const mp_tensor *qw, *sc, *sq, *ss; /* the output's codes and scales; the source's, or NULL */
+    int w13;
+    size_t plen;                        /* the block prefix's length in qw->name */
+    uint32_t code_xor, src_xor;
+} stacked_job;
+
+static mp_errcode stacked_item(const mp_numeric_ctx *c, const void *arg, size_t i, mp_verify_report *r, mp_err *err)
+{
+    static const char *const parts13[2] = {"gate_proj", "up_proj"};
+    const stacked_job *j = arg;
+    int nparts = j->w13 ? 2 : 1, p = (int)(i % (size_t)nparts);
+    uint64_t e = i / (size_t)nparts, rows = j->qw->shape[1] / (uint64_t)nparts;
+    const char *part = j->w13 ? parts13[p] : "down_proj";
+    char name[200], src[256];
+    snprintf(name, sizeof name, "%s[%llu].%s", j->qw->name, (unsigned long long)e, part);
+    snprintf(src, sizeof src, "%.*s.%llu.%s", (int)j->plen, j->qw->name, (unsigned long long)e, part);
+    mp_tensor q, s, q2, s2;
+    mp_qlinear l, l2;
+    stacked_linear(j->qw, j->sc, e, (uint64_t)p * rows, rows, j->code_xor, name, &q, &s, &l);
+    if (j->sq && e >= j->sq->shape[0])
+        return mp_errf_at(err, MP_E_INPUT, mp_st_dir(c->src), j->qw->name, -1,
+                          "the source's stacked tensor has another shape");
+    if (!j->sq) return check_with_reference(c, c->out, &l, src, name, r, err);
+    stacked_linear(j->sq, j->ss, e, (uint64_t)p * rows, rows, j->src_xor, name, &q2, &s2, &l2);
+    return check_linear(c, c->out, &l, c->src, &l2, name, r, err);
+}
+
 static mp_errcode check_stacked(const mp_numeric_ctx *c, const mp_tensor *qw, const mp_tensor *sc, int w13,
                                 uint32_t code_xor, uint32_t src_xor, mp_verify_report *r, mp_err *err)
 {
@@ -800,29 +917,10 @@ static mp_errcode check_stacked(const mp_numeric_ctx *c, const mp_tensor *qw, co
     if (sq && (!ss || !stacked_pair_ok(sq, ss) || sq->dtype != MP_DTYPE_U8))
         return mp_errf_at(err, MP_E_INPUT, c->src ? mp_st_dir(c->src) : NULL, qw->name, -1,
                           "the source's stacked tensor does not match the output's");
-    static const char *const parts13[2] = {"gate_proj", "up_proj"};
-    int nparts = w13 ? 2 : 1;
-    uint64_t rows = qw->shape[1] / (uint64_t)nparts;
-    for (uint64_t e = 0; e < qw->shape[0]; e++)
-        for (int p = 0; p < nparts; p++) {
-            char name[200], src[256];
-            snprintf(name, sizeof name, "%s[%llu].%s", qw->name, (unsigned long long)e, w13 ? parts13[p] : "down_proj");
-            snprintf(src, sizeof src, "%.*s.%llu.%s", (int)plen, qw->name, (unsigned long long)e,
-                     w13 ? parts13[p] : "down_proj");
-            mp_tensor q, s, q2, s2;
-            mp_qlinear l, l2;
-            stacked_linear(qw, sc, e, (uint64_t)p * rows, rows, code_xor, name, &q, &s, &l);
-            if (sq && e < sq->shape[0] && sq->shape[1] == qw->shape[1]) {
-                stacked_linear(sq, ss, e, (uint64_t)p * rows, rows, src_xor, name, &q2, &s2, &l2);
-                MP_FORWARD(check_linear(c, c->out, &l, c->src, &l2, name, r, err));
-            } else if (sq) {
-                return mp_errf_at(err, MP_E_INPUT, mp_st_dir(c->src), qw->name, -1,
-                                  "the source's stacked tensor has another shape");
-            } else {
-                MP_FORWARD(check_with_reference(c, c->out, &l, src, name, r, err));
-            }
-        }
-    return MP_OK;
+    if (sq && sq->shape[1] != qw->shape[1])
+        return mp_errf_at(err, MP_E_INPUT, mp_st_dir(c->src), qw->name, -1, "the source's stacked tensor has another shape");
+    stacked_job j = {qw, sc, sq, ss, w13, plen, code_xor, src_xor};
+    return check_items(c, qw->shape[0] * (w13 ? 2u : 1u), stacked_item, &j, 0, r, err);
 }
 
 static uint32_t stacked_code_xor(const mp_st_model *m)
@@ -1046,89 +1144,11 @@ static void steps_start(const mp_numeric_ctx *c)
     mp_report_start(c->progress, "verify", total);
 }
 
-static void step(const mp_numeric_ctx *c) { mp_report_add(c->progress, 1); }
-
-/* Whether the quantized linears may be checked several at once, one per thread: sampled
- * checks on the cpu backend (whose launches run in any thread) of checkpoints whose files are
- * read in place (hold() loads a compressed file for one linear at a time). A sampled check of a
- * small linear has too few rows to spread over the threads, and a MoE model has thousands. */
-static int linears_in_parallel(const mp_numeric_ctx *c, int threads)
+static mp_errcode linear_item(const mp_numeric_ctx *c, const void *arg, size_t i, mp_verify_report *r, mp_err *err)
 {
-    if (threads < 2 || c->o->rows == 0 || !mp_device_threadsafe(mp_numerics_device(c->nu))) return 0;
-    const mp_st_model *ms[2] = {c->out, c->src};
-    for (int k = 0; k < 2; k++)
-        for (size_t i = 0; ms[k] && i < mp_st_n_files(ms[k]); i++)
-            if (mp_st_file_compression(ms[k], i) != MP_COMPRESS_NONE) return 0;
-    return 1;
-}
-
-#define LINEAR_BATCH 64u /* linears checked at once, then merged into the report in order */
-
-typedef struct linear_res {
-    mp_verify_report r; /* its findings and table rows */
-    mp_errcode rc;
-    mp_err err;
-} linear_res;
-
-/* r += the findings and table rows of o, in order. */
-static mp_errcode report_append(mp_verify_report *r, const mp_verify_report *o, mp_err *err)
-{
-    mp_vfinding *f = o->n_findings ? realloc(r->findings, (r->n_findings + o->n_findings) * sizeof *f) : r->findings;
-    mp_vtensor *t = o->n_numeric ? realloc(r->numeric, (r->n_numeric + o->n_numeric) * sizeof *t) : r->numeric;
-    if (f) r->findings = f;
-    if (t) r->numeric = t;
-    if ((o->n_findings && !f) || (o->n_numeric && !t)) return mp_errf(err, MP_E_NOMEM, "out of memory");
-    if (o->n_findings) memcpy(r->findings + r->n_findings, o->findings, o->n_findings * sizeof *f);
-    if (o->n_numeric) memcpy(r->numeric + r->n_numeric, o->numeric, o->n_numeric * sizeof *t);
-    r->n_findings += o->n_findings, r->n_numeric += o->n_numeric;
-    r->n_fail += o->n_fail, r->n_warn += o->n_warn;
-    return MP_OK;
-}
-
-/* Every quantized linear of the output against its reference, in order; or, where
- * linears_in_parallel, LINEAR_BATCH at a time over the threads, each into a report of its own
- * (one mp_numerics per thread), merged in order: the same report, and the same first error
- * (with what its linear had found), as one after the other. */
-static mp_errcode check_linears(const mp_numeric_ctx *c, mp_verify_report *r, mp_err *err)
-{
-    size_t n = mp_qmodel_n_linears(c->outq);
-    int T = omp_get_max_threads();
-    if (!linears_in_parallel(c, T) || n < 2) {
-        for (size_t i = 0; i < n; i++, step(c)) {
-            const mp_qlinear *l = mp_qmodel_linear(c->outq, i);
-            MP_FORWARD(check_with_reference(c, c->out, l, l->prefix, l->prefix, r, err));
-        }
-        return MP_OK;
-    }
-    linear_res *res = calloc(LINEAR_BATCH, sizeof *res);
-    mp_numerics **nus = calloc((size_t)T, sizeof *nus);
-    mp_errcode rc = res && nus ? MP_OK : mp_errf(err, MP_E_NOMEM, "out of memory");
-    for (int t = 0; rc == MP_OK && t < T; t++)
-        if (!(nus[t] = mp_numerics_new(mp_numerics_device(c->nu), c->o, 1))) rc = mp_errf(err, MP_E_NOMEM, "out of memory");
-    for (size_t b0 = 0; rc == MP_OK && b0 < n; b0 += LINEAR_BATCH) {
-        long long bn = (long long)(n - b0 < LINEAR_BATCH ? n - b0 : LINEAR_BATCH);
-#pragma omp parallel num_threads(T)
-        {
-            mp_numeric_ctx tc = *c;
-            tc.nu = nus[omp_get_thread_num()];
-#pragma omp for schedule(dynamic, 1)
-            for (long long i = 0; i < bn; i++) {
-                const mp_qlinear *l = mp_qmodel_linear(c->outq, b0 + (size_t)i);
-                res[i].err = (mp_err)MP_ERR_INIT;
-                res[i].rc = check_with_reference(&tc, c->out, l, l->prefix, l->prefix, &res[i].r, &res[i].err);
-            }
-        }
-        for (long long i = 0; i < bn; i++) {
-            if (rc == MP_OK) rc = report_append(r, &res[i].r, err);
-            if (rc == MP_OK && res[i].rc != MP_OK) *err = res[i].err, rc = res[i].rc;
-            if (rc == MP_OK) step(c);
-            mp_verify_report_free(&res[i].r);
-        }
-    }
-    for (int t = 0; nus && t < T; t++) mp_numerics_free(nus[t]);
-    free(nus);
-    free(res);
-    return rc;
+    (void)arg;
+    const mp_qlinear *l = mp_qmodel_linear(c->outq, i);
+    return check_with_reference(c, c->out, l, l->prefix, l->prefix, r, err);
 }
 
 mp_errcode mp_check_numerics(const mp_numeric_ctx *c, mp_verify_report *r, mp_err *err)
@@ -1150,7 +1170,7 @@ mp_errcode mp_check_numerics(const mp_numeric_ctx *c, mp_verify_report *r, mp_er
         MP_FORWARD(check_float_source(c, mp_qmodel_linear(c->srcq, i), r, err));
         step(c);
     }
-    MP_FORWARD(check_linears(c, r, err));
+    MP_FORWARD(check_items(c, mp_qmodel_n_linears(c->outq), linear_item, NULL, 1, r, err));
     uint32_t code_xor = 0, src_xor = 0;
     int have_xor = 0;
     for (size_t i = 0; i < mp_st_n_tensors(c->out); i++) {

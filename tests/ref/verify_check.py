@@ -263,6 +263,28 @@ def main():
         expect_fail("stacked-i8", "model.layers.0.mlp.experts.w2_qweight: a stacked expert tensor of I8",
                     "stacked I8", "--against", "moe")
 
+        # A stacked source with fewer experts than the output: the slices it has are checked, then
+        # the first it lacks stops the checks naming the tensor, the same with one thread or two.
+        mkmodel("moe2", "--group-size", "32", "--sym", "--experts", "2", "--seed", "9")
+        check(run("convert", "moe2", "moe2-stacked", "--to", "cutlass-int4", "--stack-experts",
+                  "--quiet").returncode == 0, "stacked convert of 2 experts")
+        docs = []
+        for threads in ("1", "2"):
+            p = subprocess.run([BIN, "verify", "moe-stacked", "--against", "moe2-stacked", "--device", "cpu", "--json"],
+                               capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": threads})
+            doc = json.loads(p.stdout) if p.stdout else {}
+            for k in ("seconds", "integrity", "numerics"):
+                doc.pop(k, None)
+            docs.append(doc)
+            stop = [f["text"] for f in doc.get("findings", []) if f["stage"] == "numerics"]
+            check(p.returncode == 1 and len(stop) == 1 and stop[0].endswith(
+                "tensor 'model.layers.0.mlp.experts.w2_qweight': the source's stacked tensor has another shape"),
+                f"fewer experts: {p.returncode} {stop}")
+            check([t["name"] for t in doc["tensors"]][-2:] == ["model.layers.0.mlp.experts.w2_qweight[0].down_proj",
+                                                               "model.layers.0.mlp.experts.w2_qweight[1].down_proj"],
+                  f"the slices the source has are checked: {[t['name'] for t in doc['tensors']]}")
+        check(docs[0] == docs[1], "fewer experts: the report of two threads is the report of one")
+
         gguf_checks()
 
         # Mixed bit widths (GPTQ `dynamic`): 8-bit and 4-bit linears in one gptq-v2 output.
@@ -297,6 +319,12 @@ def main():
         check(all(t["rows"] == 5 for t in doc["tensors"]), "--rows 5")
         # The default: n / 64 rows of each tensor, at least 16, at most 64 (never more than n).
         p, doc = verify("asym-awq", "cpu")
+        p2, doc2 = verify("asym-awq", "cpu", "--rows", "auto")
+        check(doc2["rows"] == "auto" and [t["rows"] for t in doc2["tensors"]] == [t["rows"] for t in doc["tensors"]],
+              "--rows auto is the default")
+        p2 = run("verify", "asym-awq", "--rows", "0")
+        check(p2.returncode == 2 and "--rows '0': expected auto or a count from 1 to 1000000" in p2.stderr,
+              f"--rows 0: {p2.returncode} {p2.stderr}")
         check(doc["rows"] == "auto" and all(t["rows"] == min(t["n"], max(16, min(64, t["n"] // 64)))
                                             for t in doc["tensors"]), f"default rows {doc['rows']}")
 
