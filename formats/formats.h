@@ -859,6 +859,10 @@ const char *mp_gguf_file_name(const mp_gguf *g, size_t i);   /* relative to mp_g
 const mp_file *mp_gguf_file(const mp_gguf *g, size_t i);
 uint64_t mp_gguf_data_offset(const mp_gguf *g, size_t i);    /* start of file i's data */
 
+/* File i mapped whole and read-only, as mp_st_file_map does for safetensors (made on the first
+ * call, from any thread, kept until mp_gguf_close; NULL for an empty file, one now shorter than
+ * when opened, or when mapping fails). Tensor t lies at mp_gguf_file_map(g, t->file) + t->offset. */
+const uint8_t *mp_gguf_file_map(const mp_gguf *g, size_t i);
 /* Reads len bytes of tensor t starting at byte `at` of the tensor (at + len within it). */
 mp_errcode mp_gguf_read(const mp_gguf *g, const mp_gguf_tensor *t, uint64_t at, void *buf,
                         size_t len, mp_err *err);

@@ -22,6 +22,7 @@
 #include "formats_internal.h"
 
 #include <dirent.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,6 +102,8 @@ typedef struct gguf_file {
     mp_gguf_kv *kv;
     size_t n_kv;
     size_t first_tensor, n_tensors;  /* a range of the model's tensors */
+    void *map;                       /* the whole file mapped by mp_gguf_file_map, once; owned */
+    size_t map_len;
 } gguf_file;
 
 struct mp_gguf {
@@ -489,6 +492,7 @@ static void release_file(gguf_file *gf)
     }
     free(gf->kv);
     free(gf->name);
+    if (gf->map) mp_unmap(gf->map, gf->map_len);
     mp_file_close(gf->f);
     memset(gf, 0, sizeof *gf);
 }
@@ -1035,6 +1039,23 @@ size_t mp_gguf_n_files(const mp_gguf *g) { return g->n_files; }
 const char *mp_gguf_file_name(const mp_gguf *g, size_t i) { return g->files[i].name; }
 const mp_file *mp_gguf_file(const mp_gguf *g, size_t i) { return g->files[i].f; }
 uint64_t mp_gguf_data_offset(const mp_gguf *g, size_t i) { return g->files[i].data_offset; }
+
+const uint8_t *mp_gguf_file_map(const mp_gguf *g, size_t i)
+{
+    gguf_file *gf = &g->files[i];
+    void *p = __atomic_load_n(&gf->map, __ATOMIC_ACQUIRE);
+    if (p || gf->f->size == 0 || gf->f->size > SIZE_MAX) return p;
+    struct stat st;
+    if (fstat(gf->f->fd, &st) != 0 || (uint64_t)st.st_size < gf->f->size) return NULL;
+    if (!(p = mp_map_file(gf->f->fd, 0, (size_t)gf->f->size, 0, gf->f->path))) return NULL;
+    void *none = NULL; /* two threads may map at once: the first to publish wins */
+    if (!__atomic_compare_exchange_n(&gf->map, &none, p, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        mp_unmap(p, (size_t)gf->f->size);
+        return none;
+    }
+    gf->map_len = (size_t)gf->f->size;
+    return p;
+}
 
 mp_errcode mp_gguf_read(const mp_gguf *g, const mp_gguf_tensor *t, uint64_t at, void *buf,
                         size_t len, mp_err *err)

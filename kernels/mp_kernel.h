@@ -232,14 +232,9 @@ MP_INLINE int mp_span_group(__global const int *gidx, __global const uint *P, ui
 #define MP_NO_CONTRACT
 #endif
 
-/* F_weights for a family that defines F_weight alone (a block format). */
-#define MP_KERNEL_WEIGHTS_EACH(F)                                                                 \
-    MP_INLINE void F##_weights(__global const uchar *qw, __global const uchar *sc,           \
-                                   __global const uchar *zp, __global const int *gidx,           \
-                                   __global const uint *P, uint n, uint k0, uint cnt, float *w)  \
-    {                                                                                             \
-        for (uint j = 0; j < cnt; j++) w[j] = F##_weight(qw, sc, zp, gidx, P, n, k0 + j);         \
-    }                                                                                             \
+/* F_weights_g (and F_weights8) for a family that defines F_weights itself (a block format that
+ * reads a block's scale once per span). */
+#define MP_KERNEL_WEIGHTS_OWN(F)                                                                  \
     MP_INLINE void F##_weights_g(__global const uchar *qw, __global const uchar *sc,         \
                                  __global const uchar *zp, __global const int *gidx,             \
                                  __global const uint *P, uint n, uint k0, uint cnt, float *w,    \
@@ -249,6 +244,16 @@ MP_INLINE int mp_span_group(__global const int *gidx, __global const uint *P, ui
         F##_weights(qw, sc, zp, gidx, P, n, k0, cnt, w);                                          \
     }                                                                                             \
     MP_KERNEL_WEIGHTS8_NONE(F)
+
+/* F_weights for a family that defines F_weight alone (a float format). */
+#define MP_KERNEL_WEIGHTS_EACH(F)                                                                 \
+    MP_INLINE void F##_weights(__global const uchar *qw, __global const uchar *sc,           \
+                                   __global const uchar *zp, __global const int *gidx,           \
+                                   __global const uint *P, uint n, uint k0, uint cnt, float *w)  \
+    {                                                                                             \
+        for (uint j = 0; j < cnt; j++) w[j] = F##_weight(qw, sc, zp, gidx, P, n, k0 + j);         \
+    }                                                                                             \
+    MP_KERNEL_WEIGHTS_OWN(F)
 
 /* The two entry points, from F_weights. x comes in blocks of MP_GEMM_MB rows, transposed:
  * x[(m / MB) * K * MB + k * MB + m % MB], rows past P_M zero. */
