@@ -305,7 +305,8 @@ MP_INLINE int mp_span_group(__global const int *gidx, __global const uint *P, ui
  * few k, so that sampled rows of a column-major layout ([K/8, N] words) read each page once,
  * not once per row. The same F_weights computes every value. */
 #ifdef MP_CL_AS_C_H
-#define MP_CPU_RB 4  /* rows of w a cpu gemm loop carries at once */
+#define MP_CPU_RB 8  /* rows of w a cpu gemm loop carries at once: 8 independent sums per k, and
+                      * the 8 rows of one AWQ word (F_weights8) in one block */
 #define MP_CPU_KCH 64 /* consecutive k decoded at once per row */
 typedef uint mp_v8u __attribute__((vector_size(32))); /* GCC vectors: the C build only */
 typedef int mp_v8i __attribute__((vector_size(32)));
@@ -403,7 +404,7 @@ MP_INLINE uint mp_cpu_span(uint K, uint gs, uint k0)
                                  const float *x, float *out, uint r0, uint r1)                   \
     {                                                                                             \
         uint K = P[P_K], M = P[P_M], NR = P[P_NROWS], gs = P[P_GSIZE];                            \
-        float acc[MP_CPU_SB][MP_GEMM_MB], w[2 * MP_CPU_RB][MP_CPU_KCH];                           \
+        float acc[MP_CPU_SB][MP_GEMM_MB], w[MP_CPU_RB][MP_CPU_KCH];                               \
         for (uint s0 = r0; s0 < r1; s0 += MP_CPU_SB) {                                            \
             uint ns = r1 - s0 < MP_CPU_SB ? r1 - s0 : MP_CPU_SB;                                  \
             for (uint m0 = 0; m0 < M; m0 += MP_GEMM_MB) {                                         \
@@ -417,9 +418,7 @@ MP_INLINE uint mp_cpu_span(uint K, uint gs, uint k0)
                         const uint *rr = rows + s0 + ra;                                          \
                         uint nr = ns - ra;                                                        \
                         if (F##_weights8(qw, sc, zp, P, rr, nr, k0, cnt, g1, w[0], MP_CPU_KCH)) { \
-                            F##_gemm_mul(4, xb, k0, cnt, acc + ra, w);                            \
-                            F##_gemm_mul(4, xb, k0, cnt, acc + ra + 4, w + 4);                    \
-                            ra += MP_CPU_RB; /* 8 rows from one word per k (AWQ) */               \
+                            F##_gemm_mul(8, xb, k0, cnt, acc + ra, w); /* 8 rows, one word per k (AWQ) */ \
                             continue;                                                             \
                         }                                                                         \
                         for (uint q = 0; q < MP_CPU_RB; q++) /* a short block repeats its last row */ \

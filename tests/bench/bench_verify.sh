@@ -6,12 +6,16 @@
 #     bit with the CPU reference, plus y = x w^T for 8 rows against its double-precision
 #     reference) on the cpu backend, in GB/s of packed codes over the numeric stage's own time
 #     (best of 2), and in GB/s per CPU-second of the whole process (user + sys, which a loaded
-#     machine does not inflate as it does wall time); and once on PoCL. doc/verify-speed.md has
+#     machine does not inflate as it does wall time), best of 3; and once on PoCL. doc/verify-speed.md has
 #     the bound these are measured against (printed with the figures);
-#   - the default sampled check (64 rows per tensor), per layout on the same model, and on a
-#     generated model of wider layers (2 layers of hidden 6144, intermediate 16384: 0.39 GB of
-#     codes), its numeric stage scaled to 10 GB of codes by the ratio of codes (the target: under
-#     a second for any model of up to 10 GB of codes).
+#   - the default sampled check (--rows auto: n/64 rows of each tensor, 16 to 64, in runs of 8),
+#     its numeric stage scaled to 10 GB of codes by the ratio of codes (the target: under a second
+#     for any model of up to 10 GB of codes), per layout on: the same 4-layer model (hidden 2048:
+#     1B-class layers, of which no 10 GB model is made, so its scaled figure overstates), a model
+#     of wider layers (2 layers of hidden 6144, intermediate 16384: 0.39 GB of codes, the layers
+#     of a 10 GB dense model), the Qwen3-30B-A3B-like MoE slice of run.sh (4 layers of 128 experts
+#     of 2048 x 768: 1552 small linears, as GPTQ, per-expert cutlass-int4 and stacked cutlass-int4)
+#     and the wide model exported to a GGUF (Q4_0).
 # The verify runs use OMP_WAIT_POLICY=passive: on a shared machine a spinning thread burns the
 # time slice its partner needs (doc/verify-speed.md).
 set -e
@@ -49,7 +53,7 @@ export OMP_WAIT_POLICY=passive
 for layout in onednn-int4 cutlass-int4 gptq-v2 awq compressed-tensors; do
     rm -rf "$out"
     "$BUILD/modelprep" convert "$m" "$out" --to $layout --quiet
-    for i in 1 2; do
+    for i in 1 2 3; do
         /usr/bin/time -f '%U %S' -o "$dir/scratch/t-$layout-$i" \
             "$BUILD/modelprep" verify "$out" --device cpu --full --json >"$dir/scratch/v-$layout-$i.json"
         "$BUILD/modelprep" verify "$out" --device cpu --json >"$dir/scratch/s-$layout-$i.json"
@@ -62,9 +66,25 @@ if [ ! -f "$w/model.safetensors.index.json" ]; then
         --group-size 128 --sym --max-shard-size 500000000 >/dev/null
 fi
 for i in 1 2; do "$BUILD/modelprep" verify "$w" --device cpu --json >"$dir/scratch/w-gptq-$i.json"; done
-rm -rf "$out"
-"$BUILD/modelprep" convert "$w" "$out" --to cutlass-int4 --quiet
-for i in 1 2; do "$BUILD/modelprep" verify "$out" --device cpu --json >"$dir/scratch/w-cutlass-int4-$i.json"; done
+for layout in cutlass-int4 gptq-v2 awq; do
+    rm -rf "$out"
+    "$BUILD/modelprep" convert "$w" "$out" --to $layout --quiet
+    for i in 1 2; do "$BUILD/modelprep" verify "$out" --device cpu --json >"$dir/scratch/w-$layout-$i.json"; done
+done
+rm -rf "$out" "$dir/scratch/wide.gguf"
+"$BUILD/modelprep" convert "$w" "$dir/scratch/wide.gguf" --to gguf --no-tokenizer --quiet
+for i in 1 2; do "$BUILD/modelprep" verify "$dir/scratch/wide.gguf" --device cpu --json >"$dir/scratch/w-gguf-$i.json"; done
+rm -f "$dir/scratch/wide.gguf"
+moe="$dir/moe" # made by run.sh
+if [ -f "$moe/model.safetensors.index.json" ]; then
+    for i in 1 2; do "$BUILD/modelprep" verify "$moe" --device cpu --json >"$dir/scratch/m-gptq-$i.json"; done
+    for stack in "" --stack-experts; do
+        rm -rf "$out"
+        "$BUILD/modelprep" convert "$moe" "$out" --to cutlass-int4 $stack --quiet
+        for i in 1 2; do "$BUILD/modelprep" verify "$out" --device cpu --json >"$dir/scratch/m-cutlass-int4$stack-$i.json"; done
+    done
+    rm -rf "$out"
+fi
 python3 - "$dir/scratch" <<'PY'
 import json, os, sys
 d = sys.argv[1]
@@ -77,19 +97,25 @@ def line(v, what, cpu=None):
             f" {codes / num:.3f} GB/s of codes (target >= 0.5); whole run {v['seconds']:.2f} s{c}; {v['status']}")
 for layout in ("onednn-int4", "cutlass-int4", "gptq-v2", "awq", "compressed-tensors"):
     runs = [(json.load(open(f"{d}/v-{layout}-{i}.json")), sum(map(float, open(f"{d}/t-{layout}-{i}").read().split())))
-            for i in (1, 2)]
+            for i in (1, 2, 3)]
     v = min(runs, key=lambda r: r[0]["numerics"]["seconds"])[0]
     print(line(v, f"{layout:18s} on cpu", min(r[1] for r in runs)))
 def sampled(prefix, what):
     v = min((json.load(open(f"{d}/{prefix}-{i}.json")) for i in (1, 2)), key=lambda r: r["numerics"]["seconds"])
     codes = sum(t["n"] * t["k"] for t in v["tensors"]) / 2 / 1e9
     num = v["numerics"]["seconds"]
-    return (f"  verify (sampled, {v['tensors'][0]['rows']} rows) {what}: {codes:.3f} GB of codes, numerics {num:.3f} s;"
-            f" scaled to 10 GB of codes {num * 10 / codes:.2f} s (target < 1); {v['status']}")
+    rows = sum(t["rows"] for t in v["tensors"])
+    return (f"  verify (sampled) {what}: {len(v['tensors'])} tensors, {rows} rows, {codes:.3f} GB of codes, numerics"
+            f" {num:.3f} s; scaled to 10 GB of codes {num * 10 / codes:.2f} s (target < 1); {v['status']}")
 for layout in ("onednn-int4", "cutlass-int4", "gptq-v2", "awq", "compressed-tensors"):
-    print(sampled(f"s-{layout}", f"{layout:18s} on cpu"))
-for layout in ("gptq", "cutlass-int4"):
+    print(sampled(f"s-{layout}", f"{layout:18s} on cpu, 1B-class layers"))
+for layout in ("gptq", "cutlass-int4", "gptq-v2", "awq", "gguf"):
     print(sampled(f"w-{layout}", f"{layout:18s} on cpu, wide layers"))
+for what in ("gptq", "cutlass-int4", "cutlass-int4--stack-experts"):
+    try:
+        print(sampled(f"m-{what}", f"{what.replace('--', ' --'):18s} on cpu, MoE (128 experts)"))
+    except OSError:
+        print(f"  verify (sampled) {what} MoE: SKIP (no MoE slice: run.sh makes it)")
 print("  bound of verify --full as defined (two dequantizations, the f32 product, the double reference): about 1.0-1.2 GB/s of"
       " 4-bit codes on 2 AVX-512 cores at 2.6 GHz, 0.84 on AVX2 ones (doc/verify-speed.md)")
 try:
