@@ -5,8 +5,8 @@
 #   - numerics, per layout: verify --full (every row dequantized on the device and compared bit for
 #     bit with the CPU reference, plus y = x w^T for 8 rows against its double-precision
 #     reference) on the cpu backend, in GB/s of packed codes over the numeric stage's own time
-#     (best of 2), and in GB/s per CPU-second of the whole process (user + sys, which a loaded
-#     machine does not inflate as it does wall time), best of 3; and once on PoCL. doc/verify-speed.md has
+#     (best of 3), and in GB/s per CPU-second of the whole process (user + sys, which a loaded
+#     machine does not inflate as it does wall time); and once on PoCL. doc/verify-speed.md has
 #     the bound these are measured against (printed with the figures);
 #   - the default sampled check (--rows auto: n/64 rows of each tensor, 16 to 64, in runs of 8),
 #     its numeric stage scaled to 10 GB of codes by the ratio of codes (the target: under a second
@@ -71,10 +71,13 @@ for layout in cutlass-int4 gptq-v2 awq; do
     "$BUILD/modelprep" convert "$w" "$out" --to $layout --quiet
     for i in 1 2; do "$BUILD/modelprep" verify "$out" --device cpu --json >"$dir/scratch/w-$layout-$i.json"; done
 done
-rm -rf "$out" "$dir/scratch/wide.gguf"
-"$BUILD/modelprep" convert "$w" "$dir/scratch/wide.gguf" --to gguf --no-tokenizer --quiet
-for i in 1 2; do "$BUILD/modelprep" verify "$dir/scratch/wide.gguf" --device cpu --json >"$dir/scratch/w-gguf-$i.json"; done
-rm -f "$dir/scratch/wide.gguf"
+rm -rf "$out" "$dir/scratch/wide-gguf"
+mkdir "$dir/scratch/wide-gguf"
+"$BUILD/modelprep" convert "$w" "$dir/scratch/wide-gguf/wide.gguf" --to gguf --no-tokenizer --quiet
+for i in 1 2; do
+    "$BUILD/modelprep" verify "$dir/scratch/wide-gguf/wide.gguf" --device cpu --json >"$dir/scratch/w-gguf-$i.json"
+done
+rm -rf "$dir/scratch/wide-gguf"
 moe="$dir/moe" # made by run.sh
 if [ -f "$moe/model.safetensors.index.json" ]; then
     for i in 1 2; do "$BUILD/modelprep" verify "$moe" --device cpu --json >"$dir/scratch/m-gptq-$i.json"; done
