@@ -160,8 +160,7 @@ struct mp_kernel_job {
     void *impl;
     float *buf, *xb;          /* launch scratch, kept between launches (no page faults each time) */
     size_t buf_cap, xb_cap;   /* floats */
-    const float *xk;          /* x blocked: xk_own (mp_kernel_set_x) or the caller's (mp_kernel_use_x) */
-    float *xk_own;
+    const float *xk;          /* x blocked, the caller's (mp_kernel_use_x) */
     uint32_t xk_m;
 };
 
@@ -199,7 +198,6 @@ void mp_kernel_job_free(mp_kernel_job *j)
     j->d->ops->job_free(j->impl);
     free(j->buf);
     free(j->xb);
-    free(j->xk_own);
     free(j);
 }
 
@@ -217,7 +215,7 @@ void mp_kernel_block_x(const float *x, uint32_t m, size_t K, float *xb)
 /* out: count floats; when in_place, count + MP_KERNEL_GUARD floats that the launch runs in
  * directly (no copy; in_place 2: its count floats already NaN, not filled again), else the
  * launch runs in the job's scratch and copies the result out. A
- * gemm with x NULL runs on the job's blocked x (mp_kernel_set_x); an in-place launch with no x
+ * gemm with x NULL runs on the job's blocked x (mp_kernel_use_x); an in-place launch with no x
  * to block writes nothing of the job's. */
 static mp_errcode launch(mp_kernel_job *j, int gemm, const uint32_t *rows, uint32_t nrows,
                          const float *x, uint32_t m, float *out, size_t count, int in_place, mp_err *err)
@@ -274,16 +272,6 @@ mp_errcode mp_kernel_gemm(mp_kernel_job *j, const uint32_t *rows, uint32_t nrows
                           uint32_t m, float *out, mp_err *err)
 {
     return launch(j, 1, rows, nrows, x, m, out, (size_t)m * nrows, 0, err);
-}
-
-mp_errcode mp_kernel_set_x(mp_kernel_job *j, const float *x, uint32_t m, mp_err *err)
-{
-    size_t K = j->kd.P[MP_P_K];
-    float *xk = realloc(j->xk_own, (mp_kernel_x_floats(m, K) + 1) * sizeof *xk);
-    if (!xk) return mp_errf(err, MP_E_NOMEM, "out of memory");
-    j->xk = j->xk_own = xk, j->xk_m = m;
-    mp_kernel_block_x(x, m, K, xk);
-    return MP_OK;
 }
 
 void mp_kernel_use_x(mp_kernel_job *j, const float *xk, uint32_t m) { j->xk = xk, j->xk_m = m; }

@@ -170,15 +170,14 @@ mp_errcode mp_kernel_dequant_in_place(mp_kernel_job *j, const uint32_t *rows, ui
  * L1 cache, and reuses the buffer for the next tensor, whatever its K). */
 mp_errcode mp_kernel_dequant_prefilled(mp_kernel_job *j, const uint32_t *rows, uint32_t nrows, float *out,
                                        mp_err *err);
-/* Blocks x [m][K] into the job for the mp_kernel_gemm_in_place launches that follow. */
-mp_errcode mp_kernel_set_x(mp_kernel_job *j, const float *x, uint32_t m, mp_err *err);
 /* x [m][K] in the kernels' blocks (mp_kernel_x_floats(m, K) floats in xb), and the same given
- * to a job already blocked (xk, the caller's, read until the job is freed): the activations of
- * one K serve every tensor of that K. */
+ * to a job already blocked (xk, the caller's, read until the job is freed) for the
+ * mp_kernel_gemm_in_place launches that follow: the activations of one K serve every tensor of
+ * that K. */
 size_t mp_kernel_x_floats(uint32_t m, size_t K);
 void mp_kernel_block_x(const float *x, uint32_t m, size_t K, float *xb);
 void mp_kernel_use_x(mp_kernel_job *j, const float *xk, uint32_t m);
-/* mp_kernel_gemm with the x of mp_kernel_set_x, run in the caller's buffer: out holds
+/* mp_kernel_gemm with the x of mp_kernel_use_x, run in the caller's buffer: out holds
  * m * nrows + MP_KERNEL_GUARD floats. The in-place launches of one job touch nothing of the
  * job's but read: on the cpu backend (mp_kernel_threadsafe), several threads may run them at
  * once, each with its own out. */
