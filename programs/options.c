@@ -227,6 +227,9 @@ static void on_fault(int sig, siginfo_t *si, void *ctx)
         signal(sig, SIG_DFL);
         return;
     }
+    static int reporting; /* threads that fault at once: one line, from the first */
+    if (__atomic_exchange_n(&reporting, 1, __ATOMIC_ACQ_REL))
+        for (;;) pause(); /* until the first one's _exit */
     put("modelprep: ");
     put(path);
     put(": cut short while being read (it changed since it was opened); stopped\n");

@@ -11,6 +11,7 @@
 
 #include <assert.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,13 +30,38 @@ static const mp_backend gpu_order[] = {MP_BACKEND_CUDA, MP_BACKEND_LEVEL_ZERO, M
 
 const char *mp_backend_name(mp_backend b) { return backends[b]->name; }
 
+/* A backend's libraries may install signal handlers of their own when first used: PoCL's LLVM
+ * does while probing (RemoveFileOnSignal), for SIGBUS, SIGINT and SIGTERM among others, with
+ * SA_RESETHAND, so that a fault on a second thread while the first is in LLVM's handler gets
+ * the default action. The handlers the program had (the CLI's: a mapped input cut short,
+ * SIGBUS, names its file; SIGINT and SIGTERM stop a job cleanly) are put back after every call
+ * into a backend's library that may load or initialize it: probe, open, upload. */
+static const int kept_signals[] = {SIGBUS, SIGINT, SIGTERM};
+#define N_KEPT (sizeof kept_signals / sizeof *kept_signals)
+typedef struct {
+    struct sigaction sa[N_KEPT];
+} sig_kept;
+
+static void signals_keep(sig_kept *k)
+{
+    for (size_t i = 0; i < N_KEPT; i++) sigaction(kept_signals[i], NULL, &k->sa[i]);
+}
+
+static void signals_restore(const sig_kept *k)
+{
+    for (size_t i = 0; i < N_KEPT; i++) sigaction(kept_signals[i], &k->sa[i], NULL);
+}
+
 void mp_devices_list(mp_backend_report out[MP_BACKEND_COUNT])
 {
     memset(out, 0, sizeof *out * MP_BACKEND_COUNT);
+    sig_kept k;
+    signals_keep(&k);
     for (int b = 0; b < MP_BACKEND_COUNT; b++) {
         out[b].backend = (mp_backend)b;
         backends[b]->probe(&out[b]);
     }
+    signals_restore(&k);
 }
 
 /* "level-zero: <status>" or "level-zero: N device(s), none a usable GPU". */
@@ -54,7 +80,10 @@ static mp_errcode open_listed(mp_device **out, const mp_device_info *info, mp_er
     mp_device *d = calloc(1, sizeof *d);
     if (!d) return mp_errf(err, MP_E_NOMEM, "out of memory");
     d->info = *info;
+    sig_kept k;
+    signals_keep(&k);
     mp_errcode rc = backends[info->backend]->open(d, info->index, err);
+    signals_restore(&k);
     if (rc != MP_OK) {
         free(d);
         return rc;
@@ -183,7 +212,11 @@ mp_errcode mp_kernel_upload(mp_device *d, const mp_kernel_data *kd, mp_kernel_jo
     if (!j) return mp_errf(err, MP_E_NOMEM, "out of memory");
     j->d = d;
     j->kd = *kd;
+    sig_kept k;
+    int keep = !mp_device_threadsafe(d); /* the cpu backend calls no library */
+    if (keep) signals_keep(&k);
     mp_errcode rc = d->ops->upload(d, kd, &j->impl, err);
+    if (keep) signals_restore(&k);
     if (rc != MP_OK) {
         free(j);
         return rc;
