@@ -43,6 +43,17 @@ def verify(path, device, *extra):
     return p, doc
 
 
+def verify_threads(path, against, threads):
+    """verify --json of path against a source on the cpu backend with OMP_NUM_THREADS=threads,
+    the timings left out so that two runs compare equal."""
+    p = subprocess.run([BIN, "verify", path, "--against", against, "--device", "cpu", "--json"],
+                       capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": threads})
+    doc = json.loads(p.stdout) if p.stdout else {}
+    for k in ("seconds", "integrity", "numerics"):
+        doc.pop(k, None)
+    return p, doc
+
+
 def expect_pass(path, device, backend, what):
     p, doc = verify(path, device)
     check(p.returncode == 0 and doc and doc["status"] == "pass",
@@ -270,11 +281,7 @@ def main():
                   "--quiet").returncode == 0, "stacked convert of 2 experts")
         docs = []
         for threads in ("1", "2"):
-            p = subprocess.run([BIN, "verify", "moe-stacked", "--against", "moe2-stacked", "--device", "cpu", "--json"],
-                               capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": threads})
-            doc = json.loads(p.stdout) if p.stdout else {}
-            for k in ("seconds", "integrity", "numerics"):
-                doc.pop(k, None)
+            p, doc = verify_threads("moe-stacked", "moe2-stacked", threads)
             docs.append(doc)
             stop = [f["text"] for f in doc.get("findings", []) if f["stage"] == "numerics"]
             check(p.returncode == 1 and len(stop) == 1 and stop[0].endswith(
@@ -343,11 +350,7 @@ def main():
         rewrite(os.path.join("many-cutlass", "model.safetensors"), two_wrong)
         docs = []
         for threads in ("1", "2"):
-            p = subprocess.run([BIN, "verify", "many-cutlass", "--against", "many", "--device", "cpu", "--json"],
-                               capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": threads})
-            doc = json.loads(p.stdout) if p.stdout else {}
-            for k in ("seconds", "integrity", "numerics"):
-                doc.pop(k, None)
+            p, doc = verify_threads("many-cutlass", "many", threads)
             check(p.returncode == 1 and len(doc.get("tensors", [])) == 70, f"{threads} threads: exit {p.returncode}")
             docs.append(doc)
         check(docs[0] == docs[1], "the report of two threads is the report of one")
