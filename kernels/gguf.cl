@@ -31,9 +31,8 @@ static inline float gguf_weight(__global const uchar *qw, __global const uchar *
 
 /* A span of values: those inside one block read its d (and m) once, each value the expression of
  * gguf_weight; a span across blocks goes value by value. */
-static inline void gguf_weights(__global const uchar *qw, __global const uchar *sc, __global const uchar *zp,
-                                __global const int *gidx, __global const uint *P, uint n, uint k0, uint cnt,
-                                float *w)
+MP_INLINE void gguf_weights(__global const uchar *qw, __global const uchar *sc, __global const uchar *zp,
+                            __global const int *gidx, __global const uint *P, uint n, uint k0, uint cnt, float *w)
 {
     uint type = P[P_BITS], b = k0 / 32, j0 = k0 % 32;
     if (cnt == 0 || (k0 + cnt - 1) / 32 != b) {

@@ -21,6 +21,7 @@
 
 #pragma GCC optimize("O3") /* a hot loop of verify --full (doc/verify-speed.md) */
 
+#include <assert.h>
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -290,8 +291,8 @@ static mp_errcode judge(const acc *a, uint32_t nrows, uint64_t K, const char *na
 #define TILE_ROWS 32u /* rows a thread checks at once: their values stay in its L2 (32: a column layout,
                        * AWQ [K, N/8] or GPTQ [K/8, N], then reads each cache line of codes 4 times, not 8;
                        * 64 was slower) */
-#define TILE_SPREAD 8u /* the same for runs of sampled rows (mp_verify_sample_rows): one run per tile, so
-                        * that the few rows of a small tensor still spread over the threads */
+#define TILE_SPREAD 8u /* the same for sampled rows (mp_verify_sample_rows): 8 rows, one run when the runs
+                        * are 8 long, so that the few rows of a small tensor still spread over the threads */
 #define TILE_MAX 32u   /* the larger of the two: what the per-thread buffers hold */
 
 /* The buffers of one compare, sized for chunks of `chunk` rows: the chunk's reference values and
@@ -299,7 +300,10 @@ static mp_errcode judge(const acc *a, uint32_t nrows, uint64_t K, const char *na
  * run in several threads (the cpu backend), each tile launches its own; else the chunk is
  * launched whole into dev and y, and the tiles only compare. Grown as needed and kept from
  * tensor to tensor (mp_numerics). */
+#define MAX_TILES (GROUP_CHUNKS * CHUNK_ROWS / TILE_SPREAD) /* in a group of chunks: the smallest tile's */
+
 typedef struct bufs {
+    tile_res *res; /* MAX_TILES */
     uint32_t *rows;
     float *dev, *refv, *y, *ty, *trefv;
     double *yr, *s, *tyr, *ts;
@@ -312,7 +316,7 @@ typedef struct bufs {
 
 static void bufs_free(bufs *b)
 {
-    free(b->rows), free(b->dev), free(b->refv), free(b->y), free(b->ty), free(b->trefv);
+    free(b->res), free(b->rows), free(b->dev), free(b->refv), free(b->y), free(b->ty), free(b->trefv);
     free(b->yr), free(b->s), free(b->tyr), free(b->ts);
     memset(b, 0, sizeof *b);
 }
@@ -338,6 +342,7 @@ static int bufs_reserve(bufs *b, uint64_t n_want, uint64_t chunk, uint64_t group
     uint64_t T = (uint64_t)nthreads;
     b->dev_stride = TILE_MAX * K + MP_KERNEL_GUARD;
     uint64_t dev = per_tile ? T * b->dev_stride : chunk * K + MP_KERNEL_GUARD;
+    b->res = malloc(MAX_TILES * sizeof *b->res);
     b->rows = malloc((size_t)(n_want ? n_want : 1) * sizeof *b->rows);
     b->dev = malloc((size_t)dev * sizeof *b->dev);
     b->refv = malloc((size_t)(chunk * K + 1) * sizeof *b->refv);
@@ -348,7 +353,7 @@ static int bufs_reserve(bufs *b, uint64_t n_want, uint64_t chunk, uint64_t group
     b->s = malloc((size_t)(group * M + 1) * sizeof *b->s);
     b->tyr = malloc((size_t)(T * TILE_MAX * M + 1) * sizeof *b->tyr);
     b->ts = malloc((size_t)(T * TILE_MAX * M + 1) * sizeof *b->ts);
-    if (!(b->rows && b->dev && b->refv && b->y && b->ty && b->trefv && b->yr && b->s && b->tyr && b->ts)) {
+    if (!(b->res && b->rows && b->dev && b->refv && b->y && b->ty && b->trefv && b->yr && b->s && b->tyr && b->ts)) {
         bufs_free(b);
         b->nthreads = nthreads, b->per_tile = per_tile;
         return 0;
@@ -500,9 +505,10 @@ static int runs_from_8(const uint32_t *cr, uint32_t cn)
 static mp_errcode run_chunk(mp_kernel_job *job, bufs *b, const xset *xs, const uint32_t *cr, uint32_t cn, uint64_t K,
                             uint32_t M, const tile_ref *tr, mp_vtensor *vt, acc *a, mp_err *err)
 {
-    tile_res res[GROUP_CHUNKS * CHUNK_ROWS / TILE_ROWS];
+    tile_res *res = b->res;
     b->tile = tile_of(cr, cn);
     long long nt = (cn + b->tile - 1) / b->tile;
+    assert(nt <= (long long)MAX_TILES);
 #pragma omp parallel num_threads(b->nthreads) if (nt > 1 && (uint64_t)cn * K >= MIN_PARALLEL)
     {
         int t = omp_get_thread_num();

@@ -434,3 +434,34 @@ Test(unit_verify, numeric_checks_reuse_buffers_across_tensors_of_any_k)
     }
     mp_device_close(d);
 }
+
+/* Sampled rows fill tiles of 8 (runs), full rows tiles of 32: 300 sampled rows of a 640-row
+ * linear are 38 tiles in one parallel group, more than full rows ever make; each tile's result
+ * has its slot (a fixed array of 32 overflowed here), and a wrong value in the last run is named. */
+Test(unit_verify, many_sampled_rows_fill_more_tiles_than_full_rows)
+{
+    mp_device *d = open_cpu();
+    enum { N = 640, K = 64, G = 2 };
+    static uint8_t qw[N * K / 2];
+    static uint16_t sc[N * G];
+    for (size_t i = 0; i < sizeof qw; i++) qw[i] = (uint8_t)(i * 2246822519u >> 11);
+    for (size_t i = 0; i < N * G; i++) sc[i] = (uint16_t)(0x3400 + (i * 61) % 0x0800);
+    mp_kernel_data kd = cutlass_data(qw, sizeof qw, sc, sizeof sc, N, K, G);
+    for (int bad = 0; bad < 2; bad++) {
+        mp_verify_opts o = {.rows = 300, .m = 8, .seed = 3};
+        mp_numerics *nu = mp_numerics_new(d, &o, 2);
+        hand_ref h = {qw, sc, K, G, bad ? N - 1 : -1, bad ? 5 : -1};
+        mp_verify_report r;
+        memset(&r, 0, sizeof r);
+        mp_vtensor *vt = mp_vtensor_add(&r, "t", "cutlass-int4", N, K, 8);
+        mp_err err = MP_ERR_INIT;
+        cr_assert_eq(mp_numeric_compare(nu, &kd, N, K, "t", hand_rows, &h, 2, vt, &r, &err), MP_OK, "%s", err.msg);
+        cr_assert_eq(r.numeric[0].rows, 300);
+        cr_assert_eq(r.numeric[0].bad_values, (uint64_t)bad);
+        cr_assert_eq(r.numeric[0].status, bad ? MP_VS_FAIL : MP_VS_PASS, "%s", r.n_findings ? r.findings[0].text : "");
+        if (bad) cr_assert(strstr(r.findings[0].text, "first at row 639, column 5"), "%s", r.findings[0].text);
+        mp_verify_report_free(&r);
+        mp_numerics_free(nu);
+    }
+    mp_device_close(d);
+}
