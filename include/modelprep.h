@@ -245,7 +245,7 @@ typedef struct mp_verify_options {
     const char *against;     /* the source to compare with; NULL: the manifest's, if it exists */
     const char *device;      /* "auto", "gpu", "cpu", "opencl[:I]", "level-zero[:I]"; NULL: "cpu" */
     uint32_t rows;           /* rows checked per tensor; 0: every row; MP_VERIFY_ROWS_AUTO: n / 64
-                              * of a tensor's n rows, at least 16, at most 64 (doc/reference.md) */
+                              * of a tensor's n rows in runs of 8, 16 to 64 (doc/reference.md) */
     /* The numeric checks as phase "verify" counting "steps" (a quantized linear, a dense
      * weight, a stacked tensor, a file of GGUF blocks; in a GGUF file, a tensor). */
     mp_progress_fn progress; /* may be NULL */

@@ -46,7 +46,8 @@ double mp_verify_gamma_prob(uint64_t k)
 uint32_t mp_verify_sample_count(uint64_t n, uint32_t want)
 {
     n = n < UINT32_MAX ? n : UINT32_MAX;
-    if (want == MP_VERIFY_ROWS_AUTO) want = n / 64 < 16 ? 16 : n / 64 > 64 ? 64 : (uint32_t)(n / 64);
+    if (want == MP_VERIFY_ROWS_AUTO) /* whole runs of 8, so that each tile of 8 is one run */
+        want = n / 64 < 16 ? 16 : n / 64 > 64 ? 64 : (uint32_t)(n / 64) / 8 * 8;
     return want == 0 || want >= n ? (uint32_t)n : want;
 }
 

@@ -261,7 +261,8 @@ mp_errcode mp_verify_run(const mp_verify_opts *o, mp_verify_report *r, mp_err *e
 void mp_verify_report_free(mp_verify_report *r);
 
 /* How many rows of a tensor of n rows are checked (n at most 2^32 - 1 counted): every row when
- * want is 0 or >= n; for MP_VERIFY_ROWS_AUTO (the default) n / 64, at least 16 and at most 64;
+ * want is 0 or >= n; for MP_VERIFY_ROWS_AUTO (the default) n / 64 rounded down to a multiple of
+ * 8, at least 16 and at most 64;
  * else want. doc/reference.md section 1.5. */
 uint32_t mp_verify_sample_count(uint64_t n, uint32_t want);
 /* Those rows, increasing, into rows (mp_verify_sample_count(n, want) of them, returned): all

@@ -324,7 +324,8 @@ def main():
         check(all(t["rows"] == t["n"] for t in doc["tensors"]), "--full checks every row")
         p, doc = verify("asym-awq", "cpu", "--rows", "5")
         check(all(t["rows"] == 5 for t in doc["tensors"]), "--rows 5")
-        # The default: n / 64 rows of each tensor, at least 16, at most 64 (never more than n).
+        # The default: n / 64 rows of each tensor in whole runs of 8, at least 16, at most 64 (never more
+        # than n).
         p, doc = verify("asym-awq", "cpu")
         p2, doc2 = verify("asym-awq", "cpu", "--rows", "auto")
         check(doc2["rows"] == "auto" and [t["rows"] for t in doc2["tensors"]] == [t["rows"] for t in doc["tensors"]],
@@ -332,7 +333,7 @@ def main():
         p2 = run("verify", "asym-awq", "--rows", "0")
         check(p2.returncode == 2 and "--rows '0': expected auto or a count from 1 to 1000000" in p2.stderr,
               f"--rows 0: {p2.returncode} {p2.stderr}")
-        check(doc["rows"] == "auto" and all(t["rows"] == min(t["n"], max(16, min(64, t["n"] // 64)))
+        check(doc["rows"] == "auto" and all(t["rows"] == min(t["n"], max(16, min(64, t["n"] // 64 // 8 * 8)))
                                             for t in doc["tensors"]), f"default rows {doc['rows']}")
 
         # Sampled linears run several at once on the cpu backend (64 per batch), merged in order:

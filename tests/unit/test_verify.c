@@ -38,13 +38,15 @@ Test(unit_verify, sampled_rows_come_in_runs_of_8_with_first_and_last)
     cr_assert_eq(rows[0], 0);
     cr_assert_eq(mp_verify_sample_rows(2, 2, rows), 2);
     cr_assert(rows[0] == 0 && rows[1] == 1);
-    /* the default: n / 64, at least 16, at most 64, never more than n */
+    /* the default: n / 64 in whole runs of 8, at least 16, at most 64, never more than n */
     cr_assert_eq(mp_verify_sample_count(768, MP_VERIFY_ROWS_AUTO), 16);
     cr_assert_eq(mp_verify_sample_count(2048, MP_VERIFY_ROWS_AUTO), 32);
     cr_assert_eq(mp_verify_sample_count(4096, MP_VERIFY_ROWS_AUTO), 64);
     cr_assert_eq(mp_verify_sample_count(151936, MP_VERIFY_ROWS_AUTO), 64);
     cr_assert_eq(mp_verify_sample_count(10, MP_VERIFY_ROWS_AUTO), 10);
     cr_assert_eq(mp_verify_sample_count(20, MP_VERIFY_ROWS_AUTO), 16);
+    cr_assert_eq(mp_verify_sample_count(1500, MP_VERIFY_ROWS_AUTO), 16); /* 23: whole runs of 8 */
+    cr_assert_eq(mp_verify_sample_count(2900, MP_VERIFY_ROWS_AUTO), 40); /* 45 */
     cr_assert_eq(mp_verify_sample_count(20, 0), 20);
     cr_assert_eq(mp_verify_sample_count(20, 5), 5);
     /* every n and count: distinct, increasing, inside [0, n), the first and last rows in, and
