@@ -50,7 +50,8 @@ MP_INLINE void gguf_weights(__global const uchar *qw, __global const uchar *sc, 
         return;
     }
     __global const uchar *blk = row + (ulong)b * (type == 3 ? 20 : 18), *qs = blk + (type == 3 ? 4 : 2);
-    float d = vload_half(0, (__global const half *)blk), m = type == 3 ? vload_half(1, (__global const half *)blk) : 0.0f;
+    float d = vload_half(0, (__global const half *)blk);
+    float m = type == 3 ? vload_half(1, (__global const half *)blk) : 0.0f;
     MP_SIMD for (uint j = 0; j < cnt; j++) {
         uint jj = j0 + j, byte = qs[jj % 16];
         int q = (int)(jj < 16 ? byte & 15u : byte >> 4);

@@ -239,8 +239,8 @@ static int refuse_one_shard(const char *path, mp_err *err)
 
 int cmd_verify(const mp_args *a)
 {
-    mp_verify_opts o = {.path = a->pos[0], .against = mp_args_get(a, "against"), .device = "auto", .rows = MP_VERIFY_ROWS_AUTO,
-                        .m = 8, .seed = 0x6d6f64656c707265ull, .runtime = -1};
+    mp_verify_opts o = {.path = a->pos[0], .against = mp_args_get(a, "against"), .device = "auto",
+                        .rows = MP_VERIFY_ROWS_AUTO, .m = 8, .seed = 0x6d6f64656c707265ull, .runtime = -1};
     const char *rt = mp_args_get(a, "for");
     mp_runtime parsed;
     if (rt && mp_runtime_parse(rt, &parsed) != 0)

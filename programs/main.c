@@ -71,7 +71,7 @@ static const mp_opt verify_opts[] = {
     {"against", "SRC", "the source to compare with (default: the manifest's; an error if it is gone)"},
     {"no-source", NULL, "compare the quantized tensors with the output's own layout, not the source"},
     {"device", "DEV", "auto (default), gpu, cpu, opencl[:I], level-zero[:I] or cuda[:I]"},
-    {"rows", "N", "rows checked per tensor, in runs of 8 spread over N, first and last included (default auto: N/64 in runs of 8, 16 to 64)"},
+    {"rows", "N", "rows checked per tensor, in runs of 8 spread over N, first and last included (default auto: N/64, 16 to 64)"},
     {"full", NULL, "check every row"},
     {"json", NULL, "print one JSON document instead of the report"},
     {"quiet", NULL, "no progress bar"},

@@ -854,7 +854,8 @@ static mp_errcode check_items(const mp_numeric_ctx *c, size_t n, item_fn fn, con
     mp_numerics **nus = calloc((size_t)T, sizeof *nus);
     mp_errcode rc = res && nus ? MP_OK : mp_errf(err, MP_E_NOMEM, "out of memory");
     for (int t = 0; rc == MP_OK && t < T; t++)
-        if (!(nus[t] = mp_numerics_new(mp_numerics_device(c->nu), c->o, 1))) rc = mp_errf(err, MP_E_NOMEM, "out of memory");
+        if (!(nus[t] = mp_numerics_new(mp_numerics_device(c->nu), c->o, 1)))
+            rc = mp_errf(err, MP_E_NOMEM, "out of memory");
     for (size_t b0 = 0; rc == MP_OK && b0 < n; b0 += LINEAR_BATCH) {
         long long bn = (long long)(n - b0 < LINEAR_BATCH ? n - b0 : LINEAR_BATCH);
 #pragma omp parallel num_threads(T)
