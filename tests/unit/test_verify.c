@@ -274,8 +274,8 @@ Test(unit_verify, gguf_blocks_by_hand_on_the_opencl_backend)
     gguf_case("opencl", 8, 34);
 }
 
-/* The in-place dequantization runs in the caller's buffer and its guard zone, and gives the very
- * values of the copying one. */
+/* The in-place and prefilled dequantizations run in the caller's buffer and its guard zone, and
+ * give the very values of the copying one. */
 Test(unit_verify, in_place_dequant_equals_the_copying_one_and_keeps_its_guard)
 {
     mp_device *d = open_cpu();
@@ -297,6 +297,17 @@ Test(unit_verify, in_place_dequant_equals_the_copying_one_and_keeps_its_guard)
             float s = mp_f16_to_f32(sc[rows[r] * 2 + (uint32_t)k / 16]);
             cr_assert_eq(place[r * 32 + k], (float)(q - 8) * s, "row %u k %d", rows[r], k);
         }
+    /* A prefilled launch (its values already NaN) checks its guard zone and leaves it NaN again,
+     * so that the buffer a run of checks reuses (numerics.c) is NaN everywhere between tiles,
+     * whatever the next tile's K. */
+    for (size_t i = 0; i < sizeof place / sizeof *place; i++) place[i] = nanf("");
+    cr_assert_eq(mp_kernel_dequant_prefilled(j, rows, 3, place, &err), MP_OK, "%s", err.msg);
+    cr_assert(memcmp(copy, place, sizeof copy) == 0);
+    for (int i = 0; i < MP_KERNEL_GUARD; i++) {
+        uint32_t bits;
+        memcpy(&bits, &place[3 * 32 + i], 4);
+        cr_assert_eq(bits & 0x7fffffffu, 0x7fc00000u, "guard word %d: %08x, not the fill's NaN", i, bits);
+    }
     mp_kernel_job_free(j);
     mp_device_close(d);
 }
@@ -329,33 +340,6 @@ Test(unit_verify, reference_product_equals_the_plain_loop_bit_for_bit)
                       "y[%d][%d]: %.17g %.17g, plain loop %.17g %.17g", i, j, yr[i * N + j], s[i * N + j], a, b);
         }
     free(x), free(w), free(xt), free(axt), free(yr), free(s);
-}
-
-/* A prefilled launch checks its guard zone and leaves it NaN again, so that the buffer a run of
- * checks reuses (numerics.c) is NaN everywhere between tiles, whatever the next tile's K. */
-Test(unit_verify, prefilled_dequant_leaves_its_guard_zone_nan)
-{
-    mp_device *d = open_cpu();
-    mp_err err = MP_ERR_INIT;
-    uint8_t qw[4 * 16];
-    for (int i = 0; i < 64; i++) qw[i] = (uint8_t)(i * 29 + 5);
-    uint16_t sc[4 * 2] = {0x3800, 0xc000, 0x3c00, 0x4000, 0xb800, 0x3400, 0x4200, 0xbc00};
-    mp_kernel_data kd = cutlass_data(qw, sizeof qw, sc, sizeof sc, 4, 32, 2);
-    mp_kernel_job *j = NULL;
-    cr_assert_eq(mp_kernel_upload(d, &kd, &j, &err), MP_OK);
-    uint32_t rows[3] = {2, 3, 1};
-    float copy[3 * 32], place[3 * 32 + MP_KERNEL_GUARD];
-    for (size_t i = 0; i < sizeof place / sizeof *place; i++) place[i] = nanf("");
-    cr_assert_eq(mp_kernel_dequant(j, rows, 3, copy, &err), MP_OK);
-    cr_assert_eq(mp_kernel_dequant_prefilled(j, rows, 3, place, &err), MP_OK, "%s", err.msg);
-    cr_assert(memcmp(copy, place, sizeof copy) == 0);
-    for (int i = 0; i < MP_KERNEL_GUARD; i++) {
-        uint32_t bits;
-        memcpy(&bits, &place[3 * 32 + i], 4);
-        cr_assert_eq(bits & 0x7fffffffu, 0x7fc00000u, "guard word %d: %08x, not the fill's NaN", i, bits);
-    }
-    mp_kernel_job_free(j);
-    mp_device_close(d);
 }
 
 /* The reference of the cutlass linears below: (q - 8) * s, with one value made wrong when asked. */
