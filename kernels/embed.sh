@@ -59,7 +59,7 @@ cpu() {
     for f in "$@"; do echo "#include \"kernels/$f.cl\""; done
     for f in "$@"; do echo "CPU_RUNS($(prefix "$f"))"; done
     printf '#define MP_CPU_ENTRIES'
-    for f in "$@"; do p=$(prefix "$f"); printf ' {%s_dequant_run, %s_gemm_run},' "$p" "$p"; done
+    for f in "$@"; do p=$(prefix "$f"); printf ' {%s_dequant_run, %s_gemm_run, %s_dequant_gemm_run},' "$p" "$p" "$p"; done
     printf '\n'
 }
 

@@ -303,7 +303,9 @@ MP_INLINE int mp_span_group(__global const int *gidx, __global const uint *P, ui
  * row's f32 sums, each still taken in k order exactly as F_gemm takes it, run side by side
  * instead of one dependent add after another. Both take a few k of every row before the next
  * few k, so that sampled rows of a column-major layout ([K/8, N] words) read each page once,
- * not once per row. The same F_weights computes every value. */
+ * not once per row. The same F_weights computes every value. F_dequant_gemm_rows is both in
+ * one pass: each value decoded once, written where F_dequant_rows writes it and multiplied from
+ * there (the same values and the same sums as the two launches give). */
 #ifdef MP_CL_AS_C_H
 #define MP_CPU_RB 8  /* rows of w a cpu gemm loop carries at once: 8 independent sums per k, and
                       * the 8 rows of one AWQ word (F_weights8) in one block */
@@ -385,7 +387,7 @@ MP_INLINE uint mp_cpu_span(uint K, uint gs, uint k0)
         }                                                                                         \
     }                                                                                             \
     MP_INLINE void F##_gemm_mul(uint nr, const float *xb, uint k0, uint cnt,                      \
-                                float acc[][MP_GEMM_MB], float w[][MP_CPU_KCH])                  \
+                                float acc[][MP_GEMM_MB], const float *const wq[MP_CPU_RB])       \
     {                                                                                             \
         float a[MP_CPU_RB][MP_GEMM_MB];                                                           \
         for (uint q = 0; q < MP_CPU_RB; q++) /* a short block repeats its last row */            \
@@ -393,15 +395,17 @@ MP_INLINE uint mp_cpu_span(uint K, uint gs, uint k0)
         for (uint j = 0; j < cnt; j++) {                                                          \
             const float *xk = xb + (ulong)(k0 + j) * MP_GEMM_MB;                                  \
             for (uint q = 0; q < MP_CPU_RB; q++) {                                                \
-                MP_SIMD for (uint i = 0; i < MP_GEMM_MB; i++) a[q][i] += xk[i] * w[q][j];         \
+                MP_SIMD for (uint i = 0; i < MP_GEMM_MB; i++) a[q][i] += xk[i] * wq[q][j];        \
             }                                                                                     \
         }                                                                                         \
         for (uint q = 0; q < MP_CPU_RB && q < nr; q++)                                            \
             for (uint i = 0; i < MP_GEMM_MB; i++) acc[q][i] = a[q][i];                            \
     }                                                                                             \
-    MP_INLINE void F##_gemm_rows(const uchar *qw, const uchar *sc, const uchar *zp,              \
-                                 const int *gidx, const uint *P, const uint *rows,               \
-                                 const float *x, float *out, uint r0, uint r1)                   \
+    /* The product of rows [r0, r1) into y; with vals, each value decoded once, into vals as      \
+     * F_dequant_rows writes it, and multiplied from there (the cpu backend's fused launch). */   \
+    MP_INLINE void F##_dequant_gemm_rows(const uchar *qw, const uchar *sc, const uchar *zp,      \
+                                         const int *gidx, const uint *P, const uint *rows,       \
+                                         const float *x, float *vals, float *y, uint r0, uint r1) \
     {                                                                                             \
         uint K = P[P_K], M = P[P_M], NR = P[P_NROWS], gs = P[P_GSIZE];                            \
         float acc[MP_CPU_SB][MP_GEMM_MB], w[MP_CPU_RB][MP_CPU_KCH];                               \
@@ -416,21 +420,30 @@ MP_INLINE uint mp_cpu_span(uint K, uint gs, uint k0)
                     int g1 = mp_span_group(gidx, P, k0, cnt);                                     \
                     for (uint ra = 0; ra < ns; ra += MP_CPU_RB) {                                 \
                         const uint *rr = rows + s0 + ra;                                          \
-                        uint nr = ns - ra;                                                        \
-                        if (F##_weights8(qw, sc, zp, P, rr, nr, k0, cnt, g1, w[0], MP_CPU_KCH)) { \
-                            F##_gemm_mul(8, xb, k0, cnt, acc + ra, w); /* 8 rows, one word per k (AWQ) */ \
-                            continue;                                                             \
-                        }                                                                         \
+                        uint nr = ns - ra < MP_CPU_RB ? ns - ra : MP_CPU_RB;                      \
+                        const float *wq[MP_CPU_RB];                                               \
+                        float *at = vals ? vals + (ulong)(s0 + ra) * K + k0 : w[0];               \
+                        ulong ld = vals ? K : MP_CPU_KCH;                                         \
                         for (uint q = 0; q < MP_CPU_RB; q++) /* a short block repeats its last row */ \
-                            F##_weights_g(qw, sc, zp, gidx, P, rr[q < nr ? q : nr - 1], k0, cnt, w[q], g1); \
-                        F##_gemm_mul(nr, xb, k0, cnt, acc + ra, w);                               \
+                            wq[q] = at + (q < nr ? q : nr - 1) * ld;                              \
+                        if ((!vals || m0 == 0) &&                                                 \
+                            !F##_weights8(qw, sc, zp, P, rr, ns - ra, k0, cnt, g1, at, ld))       \
+                            for (uint q = 0; q < nr; q++) /* else 8 rows, one word per k (AWQ) */ \
+                                F##_weights_g(qw, sc, zp, gidx, P, rr[q], k0, cnt, at + q * ld, g1); \
+                        F##_gemm_mul(nr, xb, k0, cnt, acc + ra, wq);                              \
                     }                                                                             \
                 }                                                                                 \
                 for (uint q = 0; q < ns; q++)                                                     \
                     for (uint i = 0; i < MP_GEMM_MB && m0 + i < M; i++)                           \
-                        out[(ulong)(m0 + i) * NR + s0 + q] = acc[q][i];                           \
+                        y[(ulong)(m0 + i) * NR + s0 + q] = acc[q][i];                             \
             }                                                                                     \
         }                                                                                         \
+    }                                                                                             \
+    MP_INLINE void F##_gemm_rows(const uchar *qw, const uchar *sc, const uchar *zp,              \
+                                 const int *gidx, const uint *P, const uint *rows,               \
+                                 const float *x, float *out, uint r0, uint r1)                   \
+    {                                                                                             \
+        F##_dequant_gemm_rows(qw, sc, zp, gidx, P, rows, x, NULL, out, r0, r1);                   \
     }
 #else
 #define MP_KERNEL_CPU_ROWS(F)

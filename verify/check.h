@@ -77,13 +77,15 @@ mp_errcode mp_numeric_compare(mp_numerics *nu, const mp_kernel_data *kd, uint64_
                               mp_verify_report *r, mp_err *err);
 
 /* ref_gemm.c: the reference of y = x w^T in double. mp_ref_gemm_x transposes x [m][k] into
- * mp_ref_gemm_blocks(m) blocks of [k][8] doubles (xt, and |x| in axt; rows past m are 0).
- * mp_ref_gemm then gives, for each of the nrows rows j of w (f32 [nrows][k]) and i < m,
- * yr[i * nrows + j] = sum_c x[i][c] w[j][c] and s[i * nrows + j] = sum_c |x[i][c] w[j][c]|, each
- * summed in c order in double (the products are exact), threaded over rows. */
+ * mp_ref_gemm_blocks(m) blocks of [k][8] doubles (xt; rows past m are 0) and gives a[c] =
+ * |x[0][c]|; every row of x must have those magnitudes (the rows differ in signs only), else it
+ * returns 0. mp_ref_gemm then gives, for each of the nrows rows j of w (f32 [nrows][k]) and
+ * i < m, yr[i * nrows + j] = sum_c x[i][c] w[j][c], summed in c order in double (the products
+ * are exact), and s[i * nrows + j] = sum_c a[c] |w[j][c]| = sum_c |x[i][c] w[j][c]| in 8
+ * interleaved partial sums (ref_gemm.c), threaded over rows. */
 uint32_t mp_ref_gemm_blocks(uint32_t m);
-void mp_ref_gemm_x(const float *x, uint32_t m, uint64_t k, double *xt, double *axt);
-void mp_ref_gemm(const float *w, uint32_t nrows, uint64_t k, const double *xt, const double *axt, uint32_t m,
+int mp_ref_gemm_x(const float *x, uint32_t m, uint64_t k, double *xt, double *a);
+void mp_ref_gemm(const float *w, uint32_t nrows, uint64_t k, const double *xt, const double *a, uint32_t m,
                  double *yr, double *s);
 
 /* A new row of the numeric table. NULL when out of memory. */

@@ -245,6 +245,29 @@ void mp_kernel_block_x(const float *x, uint32_t m, size_t K, float *xb)
         for (size_t k = 0; k < K; k++) xb[(i / MP_KMB * K + k) * MP_KMB + i % MP_KMB] = x[i * K + k];
 }
 
+/* buf[0 .. count) = NaN, by doubling copies: the fill runs at memcpy speed. */
+static void fill_nan(float *buf, size_t count)
+{
+    if (count) buf[0] = nanf("");
+    for (size_t have = 1; have < count; have *= 2)
+        memcpy(buf + have, buf, (count - have < have ? count - have : have) * sizeof *buf);
+}
+
+static void guard_set(float *g)
+{
+    for (size_t i = 0; i < MP_GUARD; i++) memcpy(&g[i], &guard_bits, sizeof guard_bits);
+}
+
+/* MP_E_MISMATCH when a kernel of j wrote into the guard zone g. */
+static mp_errcode guard_check(const mp_kernel_job *j, const float *g, mp_err *err)
+{
+    for (size_t i = 0; i < MP_GUARD; i++)
+        if (memcmp(&g[i], &guard_bits, sizeof guard_bits) != 0)
+            return mp_errf(err, MP_E_MISMATCH, "%s kernel wrote past the end of its output (guard word %zu)",
+                           mp_kfamily_name(j->kd.family), i);
+    return MP_OK;
+}
+
 /* out: count floats; when in_place, count + MP_KERNEL_GUARD floats that the launch runs in
  * directly (no copy; in_place 2: its count floats already NaN, not filled again), else the
  * launch runs in the job's scratch and copies the result out. A
@@ -264,21 +287,13 @@ static mp_errcode launch(mp_kernel_job *j, int gemm, const uint32_t *rows, uint3
     float *buf = in_place ? out : j->buf;
     const float *xb = !gemm ? NULL : x ? j->xb : j->xk;
     if (gemm && x) mp_kernel_block_x(x, m, K, j->xb);
-    float nan = nanf("");
-    float guard;
-    memcpy(&guard, &guard_bits, sizeof guard);
-    if (in_place != 2) buf[0] = nan; /* then doubling copies: the fill runs at memcpy speed */
-    for (size_t have = 1; in_place != 2 && have < count; have *= 2)
-        memcpy(buf + have, buf, (count - have < have ? count - have : have) * sizeof *buf);
-    for (size_t i = 0; i < MP_GUARD; i++) buf[count + i] = guard;
+    if (in_place != 2) fill_nan(buf, count);
+    guard_set(buf + count);
     size_t global[2] = {gemm ? nrows : (K + MP_KSPAN - 1) / MP_KSPAN, gemm ? 1 : nrows};
     mp_errcode rc =
         j->d->ops->launch(j->d, j->impl, gemm, P, rows, xb, xb_floats, buf, count + MP_GUARD, global, err);
-    for (size_t i = 0; rc == MP_OK && i < MP_GUARD; i++)
-        if (memcmp(&buf[count + i], &guard_bits, sizeof guard_bits) != 0)
-            rc = mp_errf(err, MP_E_MISMATCH, "%s kernel wrote past the end of its output (guard word %zu)",
-                         mp_kfamily_name(j->kd.family), i);
-    for (size_t i = 0; in_place == 2 && i < MP_GUARD; i++) buf[count + i] = nan; /* NaN again, as it came */
+    if (rc == MP_OK) rc = guard_check(j, buf + count, err);
+    if (in_place == 2) fill_nan(buf + count, MP_GUARD); /* NaN again, as it came */
     if (rc == MP_OK && !in_place) memcpy(out, buf, count * sizeof *out);
     return rc;
 }
@@ -314,6 +329,28 @@ mp_errcode mp_kernel_gemm_in_place(mp_kernel_job *j, const uint32_t *rows, uint3
 {
     assert(j->xk);
     return launch(j, 1, rows, nrows, NULL, j->xk_m, out, (size_t)j->xk_m * nrows, 1, err);
+}
+
+mp_errcode mp_kernel_dequant_gemm_prefilled(mp_kernel_job *j, const uint32_t *rows, uint32_t nrows, float *vals,
+                                           float *y, mp_err *err)
+{
+    if (!j->d->ops->launch_both) {
+        mp_errcode rc = mp_kernel_dequant_prefilled(j, rows, nrows, vals, err);
+        return rc != MP_OK ? rc : mp_kernel_gemm_in_place(j, rows, nrows, y, err);
+    }
+    assert(j->xk);
+    uint32_t P[MP_P_COUNT];
+    memcpy(P, j->kd.P, sizeof P);
+    P[MP_P_NROWS] = nrows;
+    P[MP_P_M] = j->xk_m;
+    size_t nv = (size_t)nrows * P[MP_P_K], ny = (size_t)j->xk_m * nrows;
+    fill_nan(y, ny);
+    guard_set(vals + nv), guard_set(y + ny);
+    mp_errcode rc = j->d->ops->launch_both(j->d, j->impl, P, rows, j->xk, vals, y, err);
+    if (rc == MP_OK) rc = guard_check(j, vals + nv, err);
+    if (rc == MP_OK) rc = guard_check(j, y + ny, err);
+    fill_nan(vals + nv, MP_GUARD); /* NaN again, as it came */
+    return rc;
 }
 
 int mp_device_threadsafe(const mp_device *d) { return d->info.backend == MP_BACKEND_CPU; }

@@ -146,7 +146,7 @@ static mp_errcode cl_launch(mp_device *d, void *job, int gemm, const uint32_t *P
 static void cl_job_free(void *job);
 static void cl_close(mp_device *d);
 
-static const mp_backend_ops cl_ops = {cl_upload, cl_launch, cl_job_free, cl_close};
+static const mp_backend_ops cl_ops = {cl_upload, cl_launch, NULL, cl_job_free, cl_close};
 
 static mp_errcode cl_open(mp_device *d, unsigned index, mp_err *err)
 {

@@ -546,7 +546,7 @@ static mp_errcode cuda_launch(mp_device *d, void *job, int gemm, const uint32_t 
     return e == 0 ? MP_OK : CU_FAIL(err, step, e);
 }
 
-static const mp_backend_ops cuda_ops = {cuda_upload, cuda_launch, cuda_job_free, cuda_close};
+static const mp_backend_ops cuda_ops = {cuda_upload, cuda_launch, NULL, cuda_job_free, cuda_close};
 
 static mp_errcode cuda_open(mp_device *d, unsigned index, mp_err *err)
 {

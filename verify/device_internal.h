@@ -24,6 +24,11 @@ typedef struct mp_backend_ops {
     mp_errcode (*launch)(mp_device *d, void *job, int gemm, const uint32_t *P, const uint32_t *rows,
                          const float *x, size_t x_floats, float *out, size_t out_floats,
                          const size_t global[2], mp_err *err);
+    /* Optional (NULL: two launches): both kernels' outputs from one decode of each value, values
+     * [nrows][K] into vals and the product [M][nrows] into y, as the two launches give them (the
+     * cpu backend: F_dequant_gemm_rows). The caller sets and checks the guards after both. */
+    mp_errcode (*launch_both)(mp_device *d, void *job, const uint32_t *P, const uint32_t *rows, const float *x,
+                              float *vals, float *y, mp_err *err);
     void (*job_free)(void *job);
     void (*close)(mp_device *d);
 } mp_backend_ops;

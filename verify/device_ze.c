@@ -151,7 +151,7 @@ static mp_errcode ze_launch(mp_device *d, void *job, int gemm, const uint32_t *P
 static void ze_job_free_impl(void *job);
 static void ze_close(mp_device *d);
 
-static const mp_backend_ops ze_ops = {ze_upload, ze_launch, ze_job_free_impl, ze_close};
+static const mp_backend_ops ze_ops = {ze_upload, ze_launch, NULL, ze_job_free_impl, ze_close};
 
 static uint32_t compute_ordinal(ze_device_handle_t dev)
 {

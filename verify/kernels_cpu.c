@@ -34,7 +34,7 @@ typedef struct cpu_args {
     const int *gidx;
     const uint *P, *rows;
     const float *x;
-    float *out;
+    float *out, *y; /* y: the product, when a launch computes both (cpu_launch_both) */
     long long n0, n1;
     int parallel;
 } cpu_args;
@@ -57,7 +57,8 @@ typedef struct cpu_args {
             F##_##E##_items(a, (uint)(n * t / nt), (uint)(n * (t + 1) / nt));                     \
         }                                                                                         \
     }
-#define CPU_RUNS(F) CPU_RUN(F, dequant, a->out) CPU_RUN(F, gemm, a->x, a->out)
+#define CPU_RUNS(F)                                                                               \
+    CPU_RUN(F, dequant, a->out) CPU_RUN(F, gemm, a->x, a->out) CPU_RUN(F, dequant_gemm, a->x, a->out, a->y)
 
 /* Generated from the list of kernels/<stem>.cl files (kernels/embed.sh cpu): every source included,
  * CPU_RUNS(prefix) for each, and MP_CPU_ENTRIES in the order of mp_kfamilies[]. */
@@ -65,7 +66,7 @@ typedef struct cpu_args {
 
 typedef void run_fn(const cpu_args *);
 
-static run_fn *const entries[][2] = {MP_CPU_ENTRIES};
+static run_fn *const entries[][3] = {MP_CPU_ENTRIES}; /* dequant, gemm, both */
 
 typedef struct cpu_job {
     mp_kernel_data kd;
@@ -84,26 +85,41 @@ static mp_errcode cpu_upload(mp_device *d, const mp_kernel_data *kd, void **job,
     return MP_OK;
 }
 
+/* Launch `what` (0 dequant into out, 1 gemm into out, 2 both: values into out, product into y). */
+static void cpu_run(const cpu_job *j, int what, const uint32_t *P, const uint32_t *rows, const float *x, float *out,
+                    float *y, const size_t global[2])
+{
+    cpu_args a = {j->kd.qw, j->kd.sc, j->kd.zp ? j->kd.zp : no_zeros, j->kd.gidx ? j->kd.gidx : no_gidx,
+                  P, rows, x, out, y, (long long)global[0], (long long)global[1], 0};
+    /* Threads pay off from a few hundred thousand weights on (waking a team costs tens of
+     * microseconds, more on a loaded machine). */
+    a.parallel = !omp_in_parallel() && (double)P[MP_P_NROWS] * (double)P[MP_P_K] >= 262144.0;
+    assert(j->kd.family >= 0 && j->kd.family < (int)(sizeof entries / sizeof *entries));
+    entries[j->kd.family][what](&a);
+}
+
 static mp_errcode cpu_launch(mp_device *d, void *job, int gemm, const uint32_t *P,
                              const uint32_t *rows, const float *x, size_t x_floats, float *out,
                              size_t out_floats, const size_t global[2], mp_err *err)
 {
     (void)d, (void)x_floats, (void)out_floats, (void)err;
-    const cpu_job *j = job;
-    cpu_args a = {j->kd.qw, j->kd.sc, j->kd.zp ? j->kd.zp : no_zeros, j->kd.gidx ? j->kd.gidx : no_gidx,
-                  P, rows, x, out, (long long)global[0], (long long)global[1], 0};
-    /* Threads pay off from a few hundred thousand weights on (waking a team costs tens of
-     * microseconds, more on a loaded machine). */
-    a.parallel = !omp_in_parallel() && (double)P[MP_P_NROWS] * (double)P[MP_P_K] >= 262144.0;
-    assert(j->kd.family >= 0 && j->kd.family < (int)(sizeof entries / sizeof *entries));
-    entries[j->kd.family][gemm](&a);
+    cpu_run(job, gemm, P, rows, x, out, NULL, global);
+    return MP_OK;
+}
+
+static mp_errcode cpu_launch_both(mp_device *d, void *job, const uint32_t *P, const uint32_t *rows,
+                                  const float *x, float *vals, float *y, mp_err *err)
+{
+    (void)d, (void)err;
+    size_t global[2] = {P[MP_P_NROWS], 1};
+    cpu_run(job, 2, P, rows, x, vals, y, global);
     return MP_OK;
 }
 
 static void cpu_job_free(void *job) { free(job); }
 static void cpu_close(mp_device *d) { (void)d; }
 
-static const mp_backend_ops cpu_ops = {cpu_upload, cpu_launch, cpu_job_free, cpu_close};
+static const mp_backend_ops cpu_ops = {cpu_upload, cpu_launch, cpu_launch_both, cpu_job_free, cpu_close};
 
 static mp_errcode cpu_open(mp_device *d, unsigned index, mp_err *err)
 {

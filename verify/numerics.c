@@ -365,12 +365,14 @@ static int bufs_reserve(bufs *b, uint64_t n_want, uint64_t chunk, uint64_t group
     return 1;
 }
 
-/* The activations for one K: x [M][K] from the seeded generator, blocked for the reference (xt
- * and |x| in axt) and for the kernels (xk). The same for every tensor of that K. */
+/* The activations for one K: x [M][K] from the seeded generator (a magnitude per column, uniform
+ * in [0, 1), and a sign per value: the rows share |x|, so the reference sums |x w| once per row
+ * of w, ref_gemm.c), blocked for the reference (xt, and |x| in a) and for the kernels (xk). The
+ * same for every tensor of that K. */
 typedef struct xset {
     uint64_t K, used;
     float *x, *xk;
-    double *xt, *axt;
+    double *xt, *a;
 } xset;
 
 #define XSETS 4 /* the K of a model's linears: hidden, intermediate, a MoE's expert width, heads */
@@ -395,7 +397,7 @@ mp_numerics *mp_numerics_new(mp_device *d, const mp_verify_opts *o, int threads)
 
 static void xset_free(xset *x)
 {
-    free(x->x), free(x->xk), free(x->xt), free(x->axt);
+    free(x->x), free(x->xk), free(x->xt), free(x->a);
     memset(x, 0, sizeof *x);
 }
 
@@ -425,14 +427,21 @@ static const xset *xset_for(mp_numerics *nu, uint64_t K)
     x->x = malloc((size_t)(M * K + 1) * sizeof *x->x);
     x->xk = malloc((mp_kernel_x_floats((uint32_t)M, (size_t)K) + 1) * sizeof *x->xk);
     x->xt = malloc((size_t)(xb + 1) * sizeof *x->xt);
-    x->axt = malloc((size_t)(xb + 1) * sizeof *x->axt);
-    if (!(x->x && x->xk && x->xt && x->axt)) {
+    x->a = malloc((size_t)(K + 1) * sizeof *x->a);
+    if (!(x->x && x->xk && x->xt && x->a)) {
         xset_free(x);
         return NULL;
     }
-    uint64_t seed = nu->o->seed;
-    for (uint64_t i = 0; i < M * K; i++) x->x[i] = (float)(splitmix(&seed) >> 40) * 0x1p-23f - 1.0f;
-    mp_ref_gemm_x(x->x, (uint32_t)M, K, x->xt, x->axt);
+    uint64_t seed = nu->o->seed, bits = 0;
+    for (uint64_t c = 0; c < K; c++) x->x[c] = (float)(splitmix(&seed) >> 41) * 0x1p-23f;
+    for (uint64_t i = 0; i < M * K; i++) {
+        if (i % 64 == 0) bits = splitmix(&seed);
+        float v = fabsf(x->x[i % K]); /* row 0 holds the magnitudes until it is signed itself */
+        x->x[i] = (bits >> i % 64) & 1 ? -v : v;
+    }
+    int shared = mp_ref_gemm_x(x->x, (uint32_t)M, K, x->xt, x->a);
+    assert(shared);
+    (void)shared;
     mp_kernel_block_x(x->x, (uint32_t)M, (size_t)K, x->xk);
     x->K = K, x->used = ++nu->clock;
     return x;
@@ -466,13 +475,12 @@ static void run_tile(mp_kernel_job *job, bufs *b, const xset *xs, const uint32_t
     }
     if (b->per_tile) {
         dev = b->dev + (uint64_t)t * b->dev_stride;
-        res->rc = mp_kernel_dequant_prefilled(job, cr + t0, tn, dev, &res->err); /* NaN: bufs_alloc, compare_values */
-        if (res->rc == MP_OK) res->rc = mp_kernel_gemm_in_place(job, cr + t0, tn, y, &res->err);
+        res->rc = mp_kernel_dequant_gemm_prefilled(job, cr + t0, tn, dev, y, &res->err); /* NaN: bufs_alloc, compare_values */
         if (res->rc != MP_OK) return;
     }
     compare_values(dev, refv, (uint64_t)tn * K, b->per_tile, res);
     if (res->first != UINT64_MAX) res->first += (uint64_t)t0 * K;
-    mp_ref_gemm(refv, tn, K, xs->xt, xs->axt, M, yr, s);
+    mp_ref_gemm(refv, tn, K, xs->xt, xs->a, M, yr, s);
     uint32_t c0 = t0 / CHUNK_ROWS * CHUNK_ROWS, ccn = cn - c0 < CHUNK_ROWS ? cn - c0 : CHUNK_ROWS;
     uint64_t at = (uint64_t)c0 * M + (t0 - c0);
     for (uint64_t m = 0; m < M; m++)

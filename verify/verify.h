@@ -183,6 +183,12 @@ void mp_kernel_use_x(mp_kernel_job *j, const float *xk, uint32_t m);
  * once, each with its own out. */
 mp_errcode mp_kernel_gemm_in_place(mp_kernel_job *j, const uint32_t *rows, uint32_t nrows, float *out,
                                    mp_err *err);
+/* mp_kernel_dequant_prefilled into vals and mp_kernel_gemm_in_place into y, the same outputs
+ * and guards; on the cpu backend one launch decodes each value once for both (the product is
+ * taken from the values just written: the two kernels' decodes are the same C, so a second
+ * decode could only repeat the first). */
+mp_errcode mp_kernel_dequant_gemm_prefilled(mp_kernel_job *j, const uint32_t *rows, uint32_t nrows, float *vals,
+                                           float *y, mp_err *err);
 /* 1 when the job's in-place launches may run in several host threads at once (the cpu backend):
  * for every job of device d (mp_device_threadsafe), or of the job's device. */
 int mp_device_threadsafe(const mp_device *d);

@@ -312,34 +312,99 @@ Test(unit_verify, in_place_dequant_equals_the_copying_one_and_keeps_its_guard)
     mp_device_close(d);
 }
 
-/* The double reference of y = x w^T (ref_gemm.c: blocks of 8 rows of x, four rows of w at a time,
- * slices of the columns) gives the plain loop's yr = sum x w and s = sum |x w|, each summed in k
- * order, bit for bit: rows not a multiple of 4, m across two blocks, k across several slices. */
+/* One fused launch on the cpu backend (each value decoded once for both outputs) gives the
+ * values and the product of the two launches bit for bit, with its guards: row-major words
+ * (cutlass-int4) and AWQ's 8-row words, every row (a short last block of rows) and spread runs,
+ * 11 rows of x (two blocks of 8). */
+static void fused_case(mp_device *d, const mp_kernel_data *kd, const uint32_t *rows, uint32_t nr, const char *what)
+{
+    enum { M = 11 };
+    uint32_t K = kd->P[MP_P_K];
+    mp_err err = MP_ERR_INIT;
+    mp_kernel_job *j = NULL;
+    cr_assert_eq(mp_kernel_upload(d, kd, &j, &err), MP_OK, "%s", err.msg);
+    uint64_t seed = 3;
+    float *x = malloc(M * K * sizeof *x), *xk = malloc(mp_kernel_x_floats(M, K) * sizeof *xk);
+    float *v1 = malloc(nr * K * sizeof *v1), *y1 = malloc(M * nr * sizeof *y1);
+    float *v2 = malloc((nr * K + MP_KERNEL_GUARD) * sizeof *v2), *y2 = malloc((M * nr + MP_KERNEL_GUARD) * sizeof *y2);
+    cr_assert(x && xk && v1 && y1 && v2 && y2);
+    for (uint32_t i = 0; i < M * K; i++) x[i] = (float)tu_xorshift(&seed) * 0x1p-31f - 1.0f;
+    mp_kernel_block_x(x, M, K, xk);
+    mp_kernel_use_x(j, xk, M);
+    for (uint32_t i = 0; i < nr * K + MP_KERNEL_GUARD; i++) v2[i] = nanf("");
+    cr_assert_eq(mp_kernel_dequant(j, rows, nr, v1, &err), MP_OK, "%s", err.msg);
+    cr_assert_eq(mp_kernel_gemm(j, rows, nr, x, M, y1, &err), MP_OK, "%s", err.msg);
+    cr_assert_eq(mp_kernel_dequant_gemm_prefilled(j, rows, nr, v2, y2, &err), MP_OK, "%s: %s", what, err.msg);
+    for (uint32_t i = 0; i < nr * K; i++)
+        cr_assert(memcmp(&v1[i], &v2[i], 4) == 0 && v1[i] == v1[i], "%s: value %u: %.9g, two launches %.9g", what, i,
+                  (double)v2[i], (double)v1[i]);
+    for (uint32_t i = 0; i < M * nr; i++)
+        cr_assert(memcmp(&y1[i], &y2[i], 4) == 0, "%s: y %u: %.9g, two launches %.9g", what, i, (double)y2[i],
+                  (double)y1[i]);
+    for (uint32_t i = 0; i < MP_KERNEL_GUARD; i++) cr_assert(v2[nr * K + i] != v2[nr * K + i], "%s: guard %u not NaN", what, i);
+    free(x), free(xk), free(v1), free(y1), free(v2), free(y2);
+    mp_kernel_job_free(j);
+}
+
+Test(unit_verify, fused_launch_equals_the_two_launches_bit_for_bit)
+{
+    enum { N = 37, K = 256, G = 2, NA = 40 };
+    mp_device *d = open_cpu();
+    uint64_t seed = 11;
+    static uint8_t qw[NA * K / 2];
+    static uint16_t sc[NA * G];
+    static uint32_t zp[G * NA / 8];
+    for (size_t i = 0; i < sizeof qw; i++) qw[i] = (uint8_t)tu_xorshift(&seed);
+    for (size_t i = 0; i < NA * G; i++) sc[i] = (uint16_t)(0x2c00 + tu_xorshift(&seed) % 0x1000 + (i % 3 ? 0 : 0x8000));
+    for (size_t i = 0; i < G * NA / 8; i++) zp[i] = tu_xorshift(&seed);
+    uint32_t all[NA], spread[] = {0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23, 30, 36};
+    for (uint32_t i = 0; i < NA; i++) all[i] = i;
+    mp_kernel_data cut = cutlass_data(qw, N * K / 2, sc, N * G * 2, N, K, G);
+    fused_case(d, &cut, all, N, "cutlass-int4, every row");
+    fused_case(d, &cut, spread, sizeof spread / sizeof *spread, "cutlass-int4, spread rows");
+    mp_kernel_data awq = {.family = mp_kfamily_find("awq"), .qw = qw, .qw_bytes = sizeof qw, .sc = sc,
+                          .sc_bytes = sizeof sc, .zp = zp, .zp_bytes = sizeof zp};
+    awq.P[MP_P_N] = NA, awq.P[MP_P_K] = K, awq.P[MP_P_G] = G, awq.P[MP_P_GSIZE] = K / G, awq.P[MP_P_BITS] = 4;
+    awq.P[MP_P_ZMODE] = 1, awq.P[MP_P_SSTRIDE] = NA, awq.P[MP_P_QSTRIDE] = NA / 8, awq.P[MP_P_ZSTRIDE] = NA / 8;
+    fused_case(d, &awq, all, NA, "awq, every row");
+    fused_case(d, &awq, spread, sizeof spread / sizeof *spread, "awq, spread rows");
+    mp_device_close(d);
+}
+
+/* The double reference of y = x w^T (ref_gemm.c: blocks of 8 rows of x, eight rows of w at a
+ * time, slices of the columns) gives the plain loop's yr = sum x w in k order, bit for bit, and
+ * s = sum |x w| in the 8 interleaved partial sums it documents, bit for bit: rows not a multiple
+ * of 8, m across two blocks, k across several slices and not a multiple of 8. Activations whose
+ * rows differ in more than signs are refused. */
 Test(unit_verify, reference_product_equals_the_plain_loop_bit_for_bit)
 {
-    enum { M = 11, N = 37, K = 700 };
+    enum { M = 11, N = 37, K = 701 };
     uint64_t seed = 7;
     float *x = malloc(M * K * sizeof *x), *w = malloc(N * K * sizeof *w);
     uint32_t nb = mp_ref_gemm_blocks(M);
-    double *xt = malloc(nb * 8 * K * sizeof *xt), *axt = malloc(nb * 8 * K * sizeof *axt);
+    double *xt = malloc(nb * 8 * K * sizeof *xt), *a = malloc(K * sizeof *a);
     double *yr = malloc(M * N * sizeof *yr), *s = malloc(M * N * sizeof *s);
-    cr_assert(x && w && xt && axt && yr && s);
-    for (int i = 0; i < M * K; i++) x[i] = (float)tu_xorshift(&seed) * 0x1p-31f - 1.0f;
+    cr_assert(x && w && xt && a && yr && s);
+    for (int k = 0; k < K; k++) x[k] = (float)tu_xorshift(&seed) * 0x1p-32f;
+    for (int i = 0; i < M * K; i++) x[i] = tu_xorshift(&seed) & 1 ? -fabsf(x[i % K]) : fabsf(x[i % K]);
     for (int i = 0; i < N * K; i++) w[i] = ((float)tu_xorshift(&seed) * 0x1p-32f - 0.5f) * 0x1p-6f;
-    mp_ref_gemm_x(x, M, K, xt, axt);
-    mp_ref_gemm(w, N, K, xt, axt, M, yr, s);
+    cr_assert_eq(mp_ref_gemm_x(x, M, K, xt, a), 1);
+    mp_ref_gemm(w, N, K, xt, a, M, yr, s);
     for (int i = 0; i < M; i++)
         for (int j = 0; j < N; j++) {
-            double a = 0, b = 0;
+            double y = 0, l[8] = {0};
             for (int k = 0; k < K; k++) {
                 double p = (double)x[i * K + k] * (double)w[j * K + k];
-                a += p;
-                b += fabs(p);
+                y += p;
+                l[k % 8] += fabs(p);
             }
-            cr_assert(memcmp(&a, &yr[i * N + j], 8) == 0 && memcmp(&b, &s[i * N + j], 8) == 0,
-                      "y[%d][%d]: %.17g %.17g, plain loop %.17g %.17g", i, j, yr[i * N + j], s[i * N + j], a, b);
+            double b = ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+            cr_assert(memcmp(&y, &yr[i * N + j], 8) == 0 && memcmp(&b, &s[i * N + j], 8) == 0,
+                      "y[%d][%d]: %.17g %.17g, plain loop %.17g %.17g", i, j, yr[i * N + j], s[i * N + j], y, b);
         }
-    free(x), free(w), free(xt), free(axt), free(yr), free(s);
+    x[5 * K + 3] = x[5 * K + 3] * 0.5f + 0x1p-20f; /* row 5's magnitude at k = 3 differs from row 0's */
+    cr_assert_eq(mp_ref_gemm_x(x, M, K, xt, a), 0);
+    free(x), free(w), free(xt), free(a), free(yr), free(s);
 }
 
 /* The reference of the cutlass linears below: (q - 8) * s, with one value made wrong when asked. */
