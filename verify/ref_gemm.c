@@ -57,7 +57,7 @@ __attribute__((always_inline)) static inline void convert_abs(const float *restr
         for (uint64_t c = 0; c < n; c++) d[c] = (double)w[c0 + c];
         return;
     }
-    v8d acc;
+    v8d acc; /* the lanes carried in from the columns before: each lane's sum in c order */
     memcpy(&acc, lanes, 64);
     uint64_t c = 0;
     for (; c + 8 <= n; c += 8) {
@@ -69,12 +69,14 @@ __attribute__((always_inline)) static inline void convert_abs(const float *restr
         memcpy(&av, a + c0 + c, 64);
         acc += av * (v8d)((v8l)v & 0x7fffffffffffffffLL);
     }
-    memcpy(lanes, &acc, 64);
+    double l[8];
+    memcpy(l, &acc, 64);
     for (; c < n; c++) {
         double v = (double)w[c0 + c];
         if (d) d[c] = v;
-        lanes[c % 8] += a[c0 + c] * fabs(v);
+        l[c % 8] += a[c0 + c] * fabs(v);
     }
+    memcpy(lanes, l, 64);
 }
 
 /* Rows w[0..3] against one block of 8 rows of x, all k columns: sums into yr[4][8], eight

@@ -685,7 +685,8 @@ def real_model(tmp):
     hf, back = os.path.join(d, "hf"), os.path.join(d, "back.gguf")
     r = subprocess.run([BIN, "convert", orig, hf, "--to", "f32", "--quiet"], capture_output=True, text=True)
     check(r.returncode == 0 and r.stderr == "", f"real: to HF: {r.stderr}")
-    check(convert(hf, back).returncode == 0, "real: back to GGUF")
+    r = convert(hf, back)
+    check(r.returncode == 0, f"real: back to GGUF (exit {r.returncode}): {r.stderr}")
     a = Llama(model_path=orig, vocab_only=True, verbose=False)
     b = Llama(model_path=back, n_ctx=64, n_batch=64, logits_all=True, n_threads=2, verbose=False)
     check(a.tokenize(TEXT.encode(), add_bos=False, special=False) == b.tokenize(TEXT.encode(), add_bos=False, special=False),
