@@ -87,6 +87,10 @@ uint32_t mp_ref_gemm_blocks(uint32_t m);
 int mp_ref_gemm_x(const float *x, uint32_t m, uint64_t k, double *xt, double *a);
 void mp_ref_gemm(const float *w, uint32_t nrows, uint64_t k, const double *xt, const double *a, uint32_t m,
                  double *yr, double *s);
+/* Tests: run mp_ref_gemm through path 0 (baseline), 1 (AVX2 with FMA) or 2 (AVX-512F) from now
+ * on, or through the best this CPU has (-1, the default); 0 when the CPU lacks that path. Every
+ * path gives the same doubles. */
+int mp_ref_gemm_path(int path);
 
 /* A new row of the numeric table. NULL when out of memory. */
 mp_vtensor *mp_vtensor_add(mp_verify_report *r, const char *name, const char *layout, uint64_t n, uint64_t k,

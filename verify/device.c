@@ -334,7 +334,7 @@ mp_errcode mp_kernel_gemm_in_place(mp_kernel_job *j, const uint32_t *rows, uint3
 mp_errcode mp_kernel_dequant_gemm_prefilled(mp_kernel_job *j, const uint32_t *rows, uint32_t nrows, float *vals,
                                            float *y, mp_err *err)
 {
-    if (!j->d->ops->launch_both) {
+    if (!j->d->ops->launch_both || j->xk_m == 0) { /* no rows of x: the fused pass would write no values */
         mp_errcode rc = mp_kernel_dequant_prefilled(j, rows, nrows, vals, err);
         return rc != MP_OK ? rc : mp_kernel_gemm_in_place(j, rows, nrows, y, err);
     }

@@ -177,11 +177,22 @@ static void groups(const float *w, uint32_t nrows, uint64_t k, const double *xt,
         }
 }
 
+static int forced = -1; /* mp_ref_gemm_path */
+
+int mp_ref_gemm_path(int path)
+{
+    int best = __builtin_cpu_supports("avx512f") ? 2 : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (path > best) return 0;
+    forced = path;
+    return 1;
+}
+
 void mp_ref_gemm(const float *w, uint32_t nrows, uint64_t k, const double *xt, const double *a, uint32_t m,
                  double *yr, double *s)
 {
     long long ng = (nrows + RW - 1) / RW, parts = (ng + OG - 1) / OG;
     int fast = __builtin_cpu_supports("avx512f") ? 2 : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (forced >= 0) fast = forced;
 #pragma omp parallel for schedule(static) if ((double)nrows * (double)k * m >= 1e6)
     for (long long g = 0; g < parts; g++)
         groups(w, nrows, k, xt, a, m, yr, s, g * OG, (g + 1) * OG < ng ? (g + 1) * OG : ng, fast);

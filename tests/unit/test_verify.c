@@ -339,8 +339,8 @@ static void fused_case(mp_device *d, const mp_kernel_data *kd, const uint32_t *r
         cr_assert(memcmp(&v1[i], &v2[i], 4) == 0 && v1[i] == v1[i], "%s: value %u: %.9g, two launches %.9g", what, i,
                   (double)v2[i], (double)v1[i]);
     for (uint32_t i = 0; i < M * nr; i++)
-        cr_assert(memcmp(&y1[i], &y2[i], 4) == 0, "%s: y %u: %.9g, two launches %.9g", what, i, (double)y2[i],
-                  (double)y1[i]);
+        cr_assert(memcmp(&y1[i], &y2[i], 4) == 0 && y1[i] == y1[i], "%s: y %u: %.9g, two launches %.9g", what, i,
+                  (double)y2[i], (double)y1[i]);
     for (uint32_t i = 0; i < MP_KERNEL_GUARD; i++) cr_assert(v2[nr * K + i] != v2[nr * K + i], "%s: guard %u not NaN", what, i);
     free(x), free(xk), free(v1), free(y1), free(v2), free(y2);
     mp_kernel_job_free(j);
@@ -348,14 +348,14 @@ static void fused_case(mp_device *d, const mp_kernel_data *kd, const uint32_t *r
 
 Test(unit_verify, fused_launch_equals_the_two_launches_bit_for_bit)
 {
-    enum { N = 37, K = 256, G = 2, NA = 40 };
+    enum { N = 37, K = 256, G = 2, NA = 40, NB = 36, KB = 8192 };
     mp_device *d = open_cpu();
     uint64_t seed = 11;
-    static uint8_t qw[NA * K / 2];
-    static uint16_t sc[NA * G];
+    static uint8_t qw[NB * KB / 2];
+    static uint16_t sc[NB * KB / 128];
     static uint32_t zp[G * NA / 8];
     for (size_t i = 0; i < sizeof qw; i++) qw[i] = (uint8_t)tu_xorshift(&seed);
-    for (size_t i = 0; i < NA * G; i++) sc[i] = (uint16_t)(0x2c00 + tu_xorshift(&seed) % 0x1000 + (i % 3 ? 0 : 0x8000));
+    for (size_t i = 0; i < sizeof sc / 2; i++) sc[i] = (uint16_t)(0x2c00 + tu_xorshift(&seed) % 0x1000 + (i % 3 ? 0 : 0x8000));
     for (size_t i = 0; i < G * NA / 8; i++) zp[i] = tu_xorshift(&seed);
     uint32_t all[NA], spread[] = {0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23, 30, 36};
     for (uint32_t i = 0; i < NA; i++) all[i] = i;
@@ -368,14 +368,20 @@ Test(unit_verify, fused_launch_equals_the_two_launches_bit_for_bit)
     awq.P[MP_P_ZMODE] = 1, awq.P[MP_P_SSTRIDE] = NA, awq.P[MP_P_QSTRIDE] = NA / 8, awq.P[MP_P_ZSTRIDE] = NA / 8;
     fused_case(d, &awq, all, NA, "awq, every row");
     fused_case(d, &awq, spread, sizeof spread / sizeof *spread, "awq, spread rows");
+    uint32_t off8[] = {5, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 39}; /* 8-row words off the blocks */
+    fused_case(d, &awq, off8, sizeof off8 / sizeof *off8, "awq, runs off the blocks of 8");
+    /* 36 x 8192 values: past the launch's threading threshold, split between threads off the
+     * blocks of 8 when two run */
+    mp_kernel_data big = cutlass_data(qw, sizeof qw, sc, sizeof sc, NB, KB, KB / 128);
+    fused_case(d, &big, all, NB, "cutlass-int4, threaded launch");
     mp_device_close(d);
 }
 
 /* The double reference of y = x w^T (ref_gemm.c: blocks of 8 rows of x, eight rows of w at a
  * time, slices of the columns) gives the plain loop's yr = sum x w in k order, bit for bit, and
- * s = sum |x w| in the 8 interleaved partial sums it documents, bit for bit: rows not a multiple
- * of 8, m across two blocks, k across several slices and not a multiple of 8. Activations whose
- * rows differ in more than signs are refused. */
+ * s = sum |x w| in the 8 interleaved partial sums it documents, bit for bit, on each of its paths
+ * that this CPU can run: rows not a multiple of 8, m across two blocks, k across several slices
+ * and not a multiple of 8. Activations whose rows differ in more than signs are refused. */
 Test(unit_verify, reference_product_equals_the_plain_loop_bit_for_bit)
 {
     enum { M = 11, N = 37, K = 701 };
@@ -389,19 +395,28 @@ Test(unit_verify, reference_product_equals_the_plain_loop_bit_for_bit)
     for (int i = 0; i < M * K; i++) x[i] = tu_xorshift(&seed) & 1 ? -fabsf(x[i % K]) : fabsf(x[i % K]);
     for (int i = 0; i < N * K; i++) w[i] = ((float)tu_xorshift(&seed) * 0x1p-32f - 0.5f) * 0x1p-6f;
     cr_assert_eq(mp_ref_gemm_x(x, M, K, xt, a), 1);
-    mp_ref_gemm(w, N, K, xt, a, M, yr, s);
-    for (int i = 0; i < M; i++)
-        for (int j = 0; j < N; j++) {
-            double y = 0, l[8] = {0};
-            for (int k = 0; k < K; k++) {
-                double p = (double)x[i * K + k] * (double)w[j * K + k];
-                y += p;
-                l[k % 8] += fabs(p);
+    int paths = 0;
+    for (int path = 0; path <= 2; path++) { /* baseline, AVX2 with FMA, AVX-512F: each this CPU has */
+        if (!mp_ref_gemm_path(path)) continue;
+        paths++;
+        memset(yr, 0xff, M * N * sizeof *yr), memset(s, 0xff, M * N * sizeof *s);
+        mp_ref_gemm(w, N, K, xt, a, M, yr, s);
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++) {
+                double y = 0, l[8] = {0};
+                for (int k = 0; k < K; k++) {
+                    double p = (double)x[i * K + k] * (double)w[j * K + k];
+                    y += p;
+                    l[k % 8] += fabs(p);
+                }
+                double b = ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+                cr_assert(memcmp(&y, &yr[i * N + j], 8) == 0 && memcmp(&b, &s[i * N + j], 8) == 0,
+                          "path %d, y[%d][%d]: %.17g %.17g, plain loop %.17g %.17g", path, i, j, yr[i * N + j],
+                          s[i * N + j], y, b);
             }
-            double b = ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
-            cr_assert(memcmp(&y, &yr[i * N + j], 8) == 0 && memcmp(&b, &s[i * N + j], 8) == 0,
-                      "y[%d][%d]: %.17g %.17g, plain loop %.17g %.17g", i, j, yr[i * N + j], s[i * N + j], y, b);
-        }
+    }
+    mp_ref_gemm_path(-1);
+    cr_assert_geq(paths, 1);
     x[5 * K + 3] = x[5 * K + 3] * 0.5f + 0x1p-20f; /* row 5's magnitude at k = 3 differs from row 0's */
     cr_assert_eq(mp_ref_gemm_x(x, M, K, xt, a), 0);
     free(x), free(w), free(xt), free(a), free(yr), free(s);
