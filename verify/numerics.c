@@ -424,7 +424,7 @@ static const xset *xset_for(mp_numerics *nu, uint64_t K)
     }
     xset_free(x);
     uint64_t M = nu->o->m, xb = (uint64_t)mp_ref_gemm_blocks((uint32_t)M) * 8 * K;
-    x->x = malloc((size_t)(M * K + 1) * sizeof *x->x);
+    x->x = malloc((size_t)((M ? M : 1) * K + 1) * sizeof *x->x); /* row 0 holds the magnitudes first */
     x->xk = malloc((mp_kernel_x_floats((uint32_t)M, (size_t)K) + 1) * sizeof *x->xk);
     x->xt = malloc((size_t)(xb + 1) * sizeof *x->xt);
     x->a = malloc((size_t)(K + 1) * sizeof *x->a);
