@@ -475,7 +475,8 @@ static void run_tile(mp_kernel_job *job, bufs *b, const xset *xs, const uint32_t
     }
     if (b->per_tile) {
         dev = b->dev + (uint64_t)t * b->dev_stride;
-        res->rc = mp_kernel_dequant_gemm_prefilled(job, cr + t0, tn, dev, y, &res->err); /* NaN: bufs_alloc, compare_values */
+        /* dev is NaN (bufs_alloc, compare_values); one decode for both kernels */
+        res->rc = mp_kernel_dequant_gemm_prefilled(job, cr + t0, tn, dev, y, &res->err);
         if (res->rc != MP_OK) return;
     }
     compare_values(dev, refv, (uint64_t)tn * K, b->per_tile, res);

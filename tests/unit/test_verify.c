@@ -341,7 +341,8 @@ static void fused_case(mp_device *d, const mp_kernel_data *kd, const uint32_t *r
     for (uint32_t i = 0; i < M * nr; i++)
         cr_assert(memcmp(&y1[i], &y2[i], 4) == 0 && y1[i] == y1[i], "%s: y %u: %.9g, two launches %.9g", what, i,
                   (double)y2[i], (double)y1[i]);
-    for (uint32_t i = 0; i < MP_KERNEL_GUARD; i++) cr_assert(v2[nr * K + i] != v2[nr * K + i], "%s: guard %u not NaN", what, i);
+    for (uint32_t i = 0; i < MP_KERNEL_GUARD; i++)
+        cr_assert(v2[nr * K + i] != v2[nr * K + i], "%s: guard %u not NaN", what, i);
     free(x), free(xk), free(v1), free(y1), free(v2), free(y2);
     mp_kernel_job_free(j);
 }
@@ -355,7 +356,8 @@ Test(unit_verify, fused_launch_equals_the_two_launches_bit_for_bit)
     static uint16_t sc[NB * KB / 128];
     static uint32_t zp[G * NA / 8];
     for (size_t i = 0; i < sizeof qw; i++) qw[i] = (uint8_t)tu_xorshift(&seed);
-    for (size_t i = 0; i < sizeof sc / 2; i++) sc[i] = (uint16_t)(0x2c00 + tu_xorshift(&seed) % 0x1000 + (i % 3 ? 0 : 0x8000));
+    for (size_t i = 0; i < sizeof sc / 2; i++) /* f16 scales of both signs, 2^-4 to 2^-2 */
+        sc[i] = (uint16_t)(0x2c00 + tu_xorshift(&seed) % 0x1000 + (i % 3 ? 0 : 0x8000));
     for (size_t i = 0; i < G * NA / 8; i++) zp[i] = tu_xorshift(&seed);
     uint32_t all[NA], spread[] = {0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23, 30, 36};
     for (uint32_t i = 0; i < NA; i++) all[i] = i;
@@ -368,7 +370,8 @@ Test(unit_verify, fused_launch_equals_the_two_launches_bit_for_bit)
     awq.P[MP_P_ZMODE] = 1, awq.P[MP_P_SSTRIDE] = NA, awq.P[MP_P_QSTRIDE] = NA / 8, awq.P[MP_P_ZSTRIDE] = NA / 8;
     fused_case(d, &awq, all, NA, "awq, every row");
     fused_case(d, &awq, spread, sizeof spread / sizeof *spread, "awq, spread rows");
-    uint32_t off8[] = {5, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 39}; /* 8-row words off the blocks */
+    /* 8-row words off the fused pass's blocks of 8 */
+    uint32_t off8[] = {5, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 39};
     fused_case(d, &awq, off8, sizeof off8 / sizeof *off8, "awq, runs off the blocks of 8");
     /* 36 x 8192 values: past the launch's threading threshold, split between threads off the
      * blocks of 8 when two run */
