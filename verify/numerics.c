@@ -366,9 +366,10 @@ static int bufs_reserve(bufs *b, uint64_t n_want, uint64_t chunk, uint64_t group
 }
 
 /* The activations for one K: x [M][K] from the seeded generator (a magnitude per column, uniform
- * in [0, 1), and a sign per value: the rows share |x|, so the reference sums |x w| once per row
- * of w, ref_gemm.c), blocked for the reference (xt, and |x| in a) and for the kernels (xk). The
- * same for every tensor of that K. */
+ * in [0.5, 1), and a sign per value: the rows share |x|, so the reference sums |x w| once per row
+ * of w, ref_gemm.c; no magnitude near 0, so that a term the product drops or doubles moves every
+ * row's output by at least half its weight), blocked for the reference (xt, and |x| in a) and for
+ * the kernels (xk). The same for every tensor of that K. */
 typedef struct xset {
     uint64_t K, used;
     float *x, *xk;
@@ -433,7 +434,7 @@ static const xset *xset_for(mp_numerics *nu, uint64_t K)
         return NULL;
     }
     uint64_t seed = nu->o->seed, bits = 0;
-    for (uint64_t c = 0; c < K; c++) x->x[c] = (float)(splitmix(&seed) >> 41) * 0x1p-23f;
+    for (uint64_t c = 0; c < K; c++) x->x[c] = 0.5f + (float)(splitmix(&seed) >> 41) * 0x1p-24f; /* exact */
     for (uint64_t i = 0; i < M * K; i++) {
         if (i % 64 == 0) bits = splitmix(&seed);
         float v = fabsf(x->x[i % K]); /* row 0 holds the magnitudes until it is signed itself */
