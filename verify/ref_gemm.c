@@ -179,10 +179,15 @@ static void groups(const float *w, uint32_t nrows, uint64_t k, const double *xt,
 
 static int forced = -1; /* mp_ref_gemm_path */
 
+/* The best path this CPU runs: 2 AVX-512F, 1 AVX2 with FMA, 0 the baseline. */
+static int best_path(void)
+{
+    return __builtin_cpu_supports("avx512f") ? 2 : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+
 int mp_ref_gemm_path(int path)
 {
-    int best = __builtin_cpu_supports("avx512f") ? 2 : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    if (path > best) return 0;
+    if (path > best_path()) return 0;
     forced = path;
     return 1;
 }
@@ -191,8 +196,7 @@ void mp_ref_gemm(const float *w, uint32_t nrows, uint64_t k, const double *xt, c
                  double *yr, double *s)
 {
     long long ng = (nrows + RW - 1) / RW, parts = (ng + OG - 1) / OG;
-    int fast = __builtin_cpu_supports("avx512f") ? 2 : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    if (forced >= 0) fast = forced;
+    int fast = forced >= 0 ? forced : best_path();
 #pragma omp parallel for schedule(static) if ((double)nrows * (double)k * m >= 1e6)
     for (long long g = 0; g < parts; g++)
         groups(w, nrows, k, xt, a, m, yr, s, g * OG, (g + 1) * OG < ng ? (g + 1) * OG : ng, fast);

@@ -341,6 +341,13 @@ static void fused_case(mp_device *d, const mp_kernel_data *kd, const uint32_t *r
     for (uint32_t i = 0; i < M * nr; i++)
         cr_assert(memcmp(&y1[i], &y2[i], 4) == 0 && y1[i] == y1[i], "%s: y %u: %.9g, two launches %.9g", what, i,
                   (double)y2[i], (double)y1[i]);
+    for (uint32_t m = 0; m < M; m++) /* and the plain f32 loop over the values, in k order (no contraction) */
+        for (uint32_t r = 0; r < nr; r++) {
+            float want = 0;
+            for (uint32_t k = 0; k < K; k++) want += x[m * K + k] * v1[r * K + k];
+            cr_assert(memcmp(&want, &y2[m * nr + r], 4) == 0, "%s: y[%u][%u]: %.9g, plain loop %.9g", what, m, r,
+                      (double)y2[m * nr + r], (double)want);
+        }
     for (uint32_t i = 0; i < MP_KERNEL_GUARD; i++)
         cr_assert(v2[nr * K + i] != v2[nr * K + i], "%s: guard %u not NaN", what, i);
     free(x), free(xk), free(v1), free(y1), free(v2), free(y2);
